@@ -1,0 +1,127 @@
+/**
+ * Binary encoding of messages (msgpack via msgpackr) and length-prefixed framing.
+ *
+ * Frame = 4-byte big-endian body length + msgpack body. Ids travel as a 20-byte msgpack
+ * extension so they decode straight into {@link Id} objects.
+ */
+import { Packr, addExtension } from 'msgpackr';
+import { Id } from '../id/index.ts';
+import type { WireMessage } from './messages.ts';
+import { WireError, validateMessage } from './validate.ts';
+
+/** Default hard limit on a frame body: 16 MiB. */
+export const DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024;
+/** Bytes of the length prefix. */
+export const FRAME_HEADER_BYTES = 4;
+/** msgpack extension type used for ids. */
+const ID_EXTENSION_TYPE = 0x50;
+
+addExtension({
+  Class: Id,
+  type: ID_EXTENSION_TYPE,
+  pack(id: Id): Buffer {
+    return id.toBytes();
+  },
+  unpack(bytes: Buffer): Id {
+    return Id.fromBytes(bytes);
+  },
+});
+
+const packr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: false, int64AsType: 'number' });
+
+/** Encodes a message body (no frame header). */
+export function encodeMessage(message: WireMessage): Buffer {
+  return packr.pack(message);
+}
+
+/**
+ * Decodes and validates one message body. Throws {@link WireError} (`MalformedFrame` for
+ * undecodable bytes, `UnknownMessageType` / `MalformedMessage` for bad content).
+ */
+export function decodeMessage(body: Uint8Array): WireMessage {
+  let value: unknown;
+  try {
+    value = packr.unpack(body);
+  } catch (err) {
+    throw new WireError('MalformedFrame', `undecodable frame body (${(err as Error).message})`);
+  }
+  return validateMessage(value);
+}
+
+/** A 4-byte length prefix for a body of `length` bytes. */
+export function frameHeader(length: number): Buffer {
+  const header = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
+  header.writeUInt32BE(length, 0);
+  return header;
+}
+
+/**
+ * Splits a byte stream into frame bodies. Feed it chunks as they arrive; it returns complete
+ * bodies and keeps the remainder. Throws {@link WireError} `FrameTooLarge` as soon as a header
+ * announces a body above the limit, before buffering it.
+ */
+export class FrameDecoder {
+  private chunks: Buffer[] = [];
+  private buffered = 0;
+
+  constructor(readonly maxFrameBytes = DEFAULT_MAX_FRAME_BYTES) {}
+
+  /** Bytes held waiting for the rest of a frame. */
+  get pendingBytes(): number {
+    return this.buffered;
+  }
+
+  push(chunk: Buffer): Buffer[] {
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
+    const out: Buffer[] = [];
+    for (;;) {
+      if (this.buffered < FRAME_HEADER_BYTES) break;
+      const length = this.peekLength();
+      if (length > this.maxFrameBytes) {
+        throw new WireError('FrameTooLarge', `frame of ${length} bytes exceeds the limit of ${this.maxFrameBytes}`);
+      }
+      if (this.buffered < FRAME_HEADER_BYTES + length) break;
+      this.consume(FRAME_HEADER_BYTES);
+      out.push(this.consume(length));
+    }
+    return out;
+  }
+
+  private peekLength(): number {
+    const first = this.chunks[0]!;
+    if (first.length >= FRAME_HEADER_BYTES) return first.readUInt32BE(0);
+    return this.gather(FRAME_HEADER_BYTES).readUInt32BE(0);
+  }
+
+  /** Returns the first `n` buffered bytes without consuming them (merging chunks if needed). */
+  private gather(n: number): Buffer {
+    const merged = Buffer.concat(this.chunks, this.buffered);
+    this.chunks = [merged];
+    return merged.subarray(0, n);
+  }
+
+  private consume(n: number): Buffer {
+    const first = this.chunks[0]!;
+    let result: Buffer;
+    if (first.length >= n) {
+      result = first.subarray(0, n);
+      if (first.length === n) this.chunks.shift();
+      else this.chunks[0] = first.subarray(n);
+    } else {
+      // Spans several chunks: copy once into a buffer of exactly the frame's size.
+      result = Buffer.allocUnsafe(n);
+      let filled = 0;
+      while (filled < n) {
+        const c = this.chunks[0]!;
+        const take = Math.min(c.length, n - filled);
+        c.copy(result, filled, 0, take);
+        filled += take;
+        if (take === c.length) this.chunks.shift();
+        else this.chunks[0] = c.subarray(take);
+      }
+    }
+    this.buffered -= n;
+    return result;
+  }
+}

@@ -1,0 +1,4 @@
+/** Wire layer: message types, validation, msgpack codec and framing. */
+export * from './messages.ts';
+export * from './validate.ts';
+export * from './codec.ts';
