@@ -3,7 +3,7 @@
  * on it. Every message is a plain object with a numeric type `t`; ids are {@link Id} instances
  * (a msgpack extension on the wire, see codec.ts).
  */
-import { Id } from '../id/index.ts';
+import type { Id } from '../id/index.ts';
 
 /** Wire protocol version, checked in the connection handshake. */
 export const PROTOCOL_VERSION = 1;
