@@ -37,11 +37,12 @@ export class InvalidIdError extends Error {
 export class Id {
   /** 40 lower-case hex digits. */
   readonly hex: string;
-  private bigValue: bigint | undefined;
+  // An ES private field, so that two equal ids stay deep-equal whether or not one has computed it.
+  #big: bigint | undefined;
 
   private constructor(hex: string, big?: bigint) {
     this.hex = hex;
-    this.bigValue = big;
+    this.#big = big;
   }
 
   /**
@@ -66,20 +67,22 @@ export class Id {
 
   /** Builds an id from a non-negative bigint below 2^160. */
   static fromBigInt(value: bigint): Id {
+    if (typeof value !== 'bigint') throw new InvalidIdError(`id value must be a bigint, got ${typeof value}`);
     if (value < 0n || value > MAX_ID) throw new InvalidIdError(`id value out of range: ${value}`);
     return new Id(value.toString(16).padStart(ID_DIGITS, '0'), value);
   }
 
   /** Builds an id from exactly 20 bytes, big-endian. */
   static fromBytes(bytes: Uint8Array): Id {
+    if (!(bytes instanceof Uint8Array)) throw new InvalidIdError('id bytes must be a Uint8Array of 20 bytes');
     if (bytes.length !== ID_BITS / 8) throw new InvalidIdError(`id must be 20 bytes, got ${bytes.length}`);
     return new Id(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex'));
   }
 
   /** The numeric value (cached). */
   get big(): bigint {
-    if (this.bigValue === undefined) this.bigValue = BigInt('0x' + this.hex);
-    return this.bigValue;
+    if (this.#big === undefined) this.#big = BigInt('0x' + this.hex);
+    return this.#big;
   }
 
   /** 20 bytes, big-endian. */
@@ -89,7 +92,9 @@ export class Id {
 
   /** The i-th Pastry digit (0 = most significant), 0..15. */
   digit(i: number): number {
-    return HEX_DIGIT_VALUES[this.hex.charCodeAt(i)]!;
+    const value = HEX_DIGIT_VALUES[this.hex.charCodeAt(i)];
+    if (value === undefined) throw new RangeError(`digit index must be an integer 0..${ID_DIGITS - 1}, got ${i}`);
+    return value;
   }
 
   /** Number of leading digits shared with `other` (0..40). */

@@ -62,6 +62,7 @@ function hex2(n: number): string {
 
 /** Checks that `uri` has the `scheme:rest` form and returns the scheme. */
 export function uriScheme(uri: string): string {
+  if (typeof uri !== 'string') throw new InvalidIdError(`resource URI must be a string "scheme:rest", got ${typeof uri}`);
   const colon = uri.indexOf(':');
   if (colon <= 0 || colon === uri.length - 1 || !/^[a-z][a-z0-9+.-]*$/i.test(uri.slice(0, colon))) {
     throw new InvalidIdError(`resource URI must look like "scheme:rest", got "${uri.slice(0, 80)}"`);
@@ -160,6 +161,10 @@ export function inScope(id: Id, scope: Scope, location: Location): boolean {
  * at a random point of the scope).
  */
 export function randomIdInScope(randomBytes: (n: number) => Uint8Array, scope: Scope, location: Location): Id {
+  if (scope !== Scope.GLOBAL) {
+    checkCode('region', location.region);
+    checkCode('availability zone', location.az);
+  }
   const hex = Buffer.from(randomBytes(20)).toString('hex');
   if (scope === Scope.GLOBAL) return Id.parse(hex);
   if (scope === Scope.REGION) return Id.parse(hex2(location.region) + hex.slice(2));
