@@ -1,0 +1,636 @@
+/**
+ * Checksums as S3 uses them: streaming calculators for Content-MD5 and the flexible checksums
+ * (`x-amz-checksum-crc32`, `-crc32c`, `-crc64nvme`, `-sha1`, `-sha256`, base64 of the big-endian
+ * digest), parsing and validation of the checksum request headers, a pass-through stream that
+ * verifies a body against them (→ `BadDigest`), and the multipart ETag / composite checksum rules.
+ *
+ * The CRCs are table-driven here (slice-by-8 for the 32-bit ones): the per-byte iterator of the
+ * `@aws-crypto` packages is too slow to run on every request body.
+ */
+import { createHash, type Hash } from 'node:crypto';
+import { Transform, type TransformCallback } from 'node:stream';
+import * as zlib from 'node:zlib';
+import { S3Error } from './errors.ts';
+
+/** The flexible checksum algorithms S3 accepts. */
+export type ChecksumAlgorithm = 'CRC32' | 'CRC32C' | 'CRC64NVME' | 'SHA1' | 'SHA256';
+/** Any digest this module computes: a checksum algorithm or the MD5 of Content-MD5 / ETags. */
+export type DigestAlgorithm = ChecksumAlgorithm | 'MD5';
+
+/** All checksum algorithms, in the order AWS lists them. */
+export const CHECKSUM_ALGORITHMS: readonly ChecksumAlgorithm[] = ['CRC32', 'CRC32C', 'CRC64NVME', 'SHA1', 'SHA256'];
+
+const DIGEST_BYTES: Record<DigestAlgorithm, number> = {
+  CRC32: 4,
+  CRC32C: 4,
+  CRC64NVME: 8,
+  SHA1: 20,
+  SHA256: 32,
+  MD5: 16,
+};
+
+/** Length in bytes of a digest of `algorithm`. */
+export function digestLength(algorithm: DigestAlgorithm): number {
+  return DIGEST_BYTES[algorithm];
+}
+
+/** Header carrying a checksum of `algorithm`: `x-amz-checksum-crc32` etc. */
+export function checksumHeaderName(algorithm: ChecksumAlgorithm): string {
+  return `x-amz-checksum-${algorithm.toLowerCase()}`;
+}
+
+/** XML element / field name of a checksum: `ChecksumCRC32` etc. */
+export function checksumFieldName(algorithm: ChecksumAlgorithm): string {
+  return `Checksum${algorithm}`;
+}
+
+/** The algorithm of a checksum header name (`x-amz-checksum-crc32` → `CRC32`), if it is one. */
+export function checksumAlgorithmFromHeader(name: string): ChecksumAlgorithm | undefined {
+  const lower = name.toLowerCase();
+  if (!lower.startsWith('x-amz-checksum-')) return undefined;
+  const upper = lower.slice('x-amz-checksum-'.length).toUpperCase();
+  return (CHECKSUM_ALGORITHMS as readonly string[]).includes(upper) ? (upper as ChecksumAlgorithm) : undefined;
+}
+
+/** Parses an algorithm name as S3 accepts it (case-insensitive), or `undefined`. */
+export function parseChecksumAlgorithm(value: string): ChecksumAlgorithm | undefined {
+  const upper = value.trim().toUpperCase();
+  return (CHECKSUM_ALGORITHMS as readonly string[]).includes(upper) ? (upper as ChecksumAlgorithm) : undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// CRC tables
+
+function reflectedTables32(poly: number): Uint32Array[] {
+  const tables: Uint32Array[] = [];
+  const t0 = new Uint32Array(256);
+  for (let i = 0; i < 256; i++) {
+    let c = i;
+    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ poly : c >>> 1;
+    t0[i] = c >>> 0;
+  }
+  tables.push(t0);
+  for (let t = 1; t < 8; t++) {
+    const prev = tables[t - 1]!;
+    const next = new Uint32Array(256);
+    for (let i = 0; i < 256; i++) next[i] = ((prev[i]! >>> 8) ^ t0[prev[i]! & 0xff]!) >>> 0;
+    tables.push(next);
+  }
+  return tables;
+}
+
+const CRC32_POLY = 0xedb88320;
+const CRC32C_POLY = 0x82f63b78;
+let crc32Tables: Uint32Array[] | undefined;
+let crc32cTables: Uint32Array[] | undefined;
+
+/** Continues a reflected 32-bit CRC over `data`; `crc` is the running (pre-inverted) register. */
+function crc32Update(tables: Uint32Array[], crc: number, data: Uint8Array): number {
+  const [t0, t1, t2, t3, t4, t5, t6, t7] = tables as [
+    Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array,
+  ];
+  let c = crc;
+  let i = 0;
+  const n = data.length;
+  const end8 = n - (n % 8);
+  while (i < end8) {
+    c ^= data[i]! | (data[i + 1]! << 8) | (data[i + 2]! << 16) | (data[i + 3]! << 24);
+    c =
+      t7[c & 0xff]! ^
+      t6[(c >>> 8) & 0xff]! ^
+      t5[(c >>> 16) & 0xff]! ^
+      t4[c >>> 24]! ^
+      t3[data[i + 4]!]! ^
+      t2[data[i + 5]!]! ^
+      t1[data[i + 6]!]! ^
+      t0[data[i + 7]!]!;
+    i += 8;
+  }
+  while (i < n) c = t0[(c ^ data[i++]!) & 0xff]! ^ (c >>> 8);
+  return c >>> 0;
+}
+
+type ZlibCrc32 = (data: Uint8Array | string, value?: number) => number;
+
+/** Node's own CRC32 (zlib.crc32, Node ≥ 20.15 / 22.2), when present. */
+const nativeCrc32: ZlibCrc32 | undefined = (zlib as unknown as { crc32?: ZlibCrc32 }).crc32;
+
+/** CRC32 (ISO-HDLC, as zlib) of `data`, continuing from a previous result `previous`. */
+export function crc32(data: Uint8Array, previous = 0): number {
+  // zlib answers 0 for an empty buffer without backing store (its `buf == NULL` case).
+  if (data.length === 0) return previous >>> 0;
+  if (typeof nativeCrc32 === 'function') return nativeCrc32(data, previous) >>> 0;
+  crc32Tables ??= reflectedTables32(CRC32_POLY);
+  return (crc32Update(crc32Tables, ~previous >>> 0, data) ^ 0xffffffff) >>> 0;
+}
+
+/** Table-driven CRC32, ignoring zlib (exposed for tests of the fallback). */
+export function crc32Portable(data: Uint8Array, previous = 0): number {
+  crc32Tables ??= reflectedTables32(CRC32_POLY);
+  return (crc32Update(crc32Tables, ~previous >>> 0, data) ^ 0xffffffff) >>> 0;
+}
+
+/** CRC32C (Castagnoli) of `data`, continuing from a previous result `previous`. */
+export function crc32c(data: Uint8Array, previous = 0): number {
+  crc32cTables ??= reflectedTables32(CRC32C_POLY);
+  return (crc32Update(crc32cTables, ~previous >>> 0, data) ^ 0xffffffff) >>> 0;
+}
+
+// CRC-64/NVME: reflected polynomial 0x9a6c9329ac4bc9b5, init and xorout all ones. The 64-bit
+// register is kept as two 32-bit halves.
+const CRC64_POLY_HI = 0x9a6c9329;
+const CRC64_POLY_LO = 0xac4bc9b5;
+let crc64Hi: Uint32Array | undefined;
+let crc64Lo: Uint32Array | undefined;
+
+function crc64Tables(): [Uint32Array, Uint32Array] {
+  if (crc64Hi === undefined || crc64Lo === undefined) {
+    crc64Hi = new Uint32Array(256);
+    crc64Lo = new Uint32Array(256);
+    for (let i = 0; i < 256; i++) {
+      let hi = 0;
+      let lo = i;
+      for (let k = 0; k < 8; k++) {
+        const lsb = lo & 1;
+        lo = ((lo >>> 1) | ((hi & 1) << 31)) >>> 0;
+        hi = hi >>> 1;
+        if (lsb) {
+          hi = (hi ^ CRC64_POLY_HI) >>> 0;
+          lo = (lo ^ CRC64_POLY_LO) >>> 0;
+        }
+      }
+      crc64Hi[i] = hi;
+      crc64Lo[i] = lo;
+    }
+  }
+  return [crc64Hi, crc64Lo];
+}
+
+/** Incremental CRC-64/NVME. */
+class Crc64Nvme {
+  private hi = 0xffffffff;
+  private lo = 0xffffffff;
+
+  update(data: Uint8Array): void {
+    const [th, tl] = crc64Tables();
+    let hi = this.hi;
+    let lo = this.lo;
+    for (let i = 0; i < data.length; i++) {
+      const idx = (lo ^ data[i]!) & 0xff;
+      lo = (tl[idx]! ^ ((lo >>> 8) | (hi << 24))) >>> 0;
+      hi = (th[idx]! ^ (hi >>> 8)) >>> 0;
+    }
+    this.hi = hi;
+    this.lo = lo;
+  }
+
+  digest(): Buffer {
+    const out = Buffer.allocUnsafe(8);
+    out.writeUInt32BE((this.hi ^ 0xffffffff) >>> 0, 0);
+    out.writeUInt32BE((this.lo ^ 0xffffffff) >>> 0, 4);
+    return out;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Digesters
+
+/** An incremental digest calculator. */
+export interface Digester {
+  readonly algorithm: DigestAlgorithm;
+  update(data: Uint8Array): void;
+  /** The raw digest (big-endian for CRCs). Call once. */
+  digest(): Buffer;
+}
+
+class Crc32Digester implements Digester {
+  private value = 0;
+  constructor(
+    readonly algorithm: 'CRC32' | 'CRC32C',
+    private readonly fn: (data: Uint8Array, previous: number) => number,
+  ) {}
+  update(data: Uint8Array): void {
+    this.value = this.fn(data, this.value);
+  }
+  digest(): Buffer {
+    const out = Buffer.allocUnsafe(4);
+    out.writeUInt32BE(this.value, 0);
+    return out;
+  }
+}
+
+class Crc64Digester implements Digester {
+  readonly algorithm = 'CRC64NVME' as const;
+  private readonly crc = new Crc64Nvme();
+  update(data: Uint8Array): void {
+    this.crc.update(data);
+  }
+  digest(): Buffer {
+    return this.crc.digest();
+  }
+}
+
+class HashDigester implements Digester {
+  private readonly hash: Hash;
+  constructor(readonly algorithm: 'MD5' | 'SHA1' | 'SHA256') {
+    this.hash = createHash(algorithm === 'MD5' ? 'md5' : algorithm === 'SHA1' ? 'sha1' : 'sha256');
+  }
+  update(data: Uint8Array): void {
+    this.hash.update(data);
+  }
+  digest(): Buffer {
+    return this.hash.digest();
+  }
+}
+
+/** Creates an incremental calculator for `algorithm`. */
+export function createDigester(algorithm: DigestAlgorithm): Digester {
+  switch (algorithm) {
+    case 'CRC32':
+      return new Crc32Digester('CRC32', crc32);
+    case 'CRC32C':
+      return new Crc32Digester('CRC32C', crc32c);
+    case 'CRC64NVME':
+      return new Crc64Digester();
+    case 'MD5':
+    case 'SHA1':
+    case 'SHA256':
+      return new HashDigester(algorithm);
+  }
+}
+
+/** One-shot digest of `data`, base64-encoded as the S3 headers carry it. */
+export function computeChecksum(algorithm: DigestAlgorithm, data: Uint8Array): string {
+  const digester = createDigester(algorithm);
+  digester.update(data);
+  return digester.digest().toString('base64');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Header parsing
+
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/** Decodes strict base64 of exactly `length` bytes, or returns `undefined`. */
+function decodeBase64Exact(value: string, length: number): Buffer | undefined {
+  const trimmed = value.trim();
+  if (trimmed.length !== Math.ceil(length / 3) * 4 || !BASE64.test(trimmed)) return undefined;
+  const bytes = Buffer.from(trimmed, 'base64');
+  if (bytes.length !== length) return undefined;
+  // Reject non-canonical encodings (stray bits in the padding).
+  if (bytes.toString('base64') !== trimmed) return undefined;
+  return bytes;
+}
+
+/**
+ * Parses a `Content-MD5` header value: base64 of 16 bytes, else `InvalidDigest`.
+ */
+export function parseContentMd5(value: string): Buffer {
+  const bytes = decodeBase64Exact(value, 16);
+  if (bytes === undefined) throw new S3Error('InvalidDigest');
+  return bytes;
+}
+
+/**
+ * Decodes a checksum value (base64 of the digest) for `algorithm`; a value of the wrong form is
+ * `InvalidRequest` "Value for x-amz-checksum-… header is invalid." as AWS answers.
+ */
+export function parseChecksumValue(algorithm: ChecksumAlgorithm, value: string): Buffer {
+  const bytes = decodeBase64Exact(value, DIGEST_BYTES[algorithm]);
+  if (bytes === undefined) {
+    throw new S3Error('InvalidRequest', `Value for ${checksumHeaderName(algorithm)} header is invalid.`);
+  }
+  return bytes;
+}
+
+/** A header map as Node gives it (lower-case names). */
+export type HeaderMap = Record<string, string | string[] | undefined>;
+
+function header(headers: HeaderMap, name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value.join(',') : value;
+}
+
+/** What a request says about the integrity of its body. */
+export interface ExpectedDigests {
+  /** Decoded `Content-MD5`, if sent. */
+  contentMd5?: Buffer;
+  /** The flexible checksum, if one was sent or announced. */
+  checksum?: {
+    algorithm: ChecksumAlgorithm;
+    /** The decoded value from the header; absent when it comes in the trailer. */
+    expected?: Buffer;
+    /** True when the value comes in an aws-chunked trailer (`x-amz-trailer`). */
+    inTrailer: boolean;
+  };
+}
+
+/**
+ * Reads `Content-MD5`, `x-amz-checksum-*`, `x-amz-sdk-checksum-algorithm` and `x-amz-trailer`
+ * into {@link ExpectedDigests}, validating them as AWS does: a malformed Content-MD5 is
+ * `InvalidDigest`; a malformed checksum value, more than one checksum header, an unknown
+ * algorithm or an algorithm without its value is `InvalidRequest`.
+ */
+export function parseExpectedDigests(headers: HeaderMap): ExpectedDigests {
+  const result: ExpectedDigests = {};
+  const md5 = header(headers, 'content-md5');
+  if (md5 !== undefined) result.contentMd5 = parseContentMd5(md5);
+
+  const found: ChecksumAlgorithm[] = [];
+  for (const name of Object.keys(headers)) {
+    const algorithm = checksumAlgorithmFromHeader(name);
+    if (algorithm !== undefined && headers[name] !== undefined) found.push(algorithm);
+  }
+  const trailerNames = (header(headers, 'x-amz-trailer') ?? '')
+    .split(',')
+    .map((s) => s.trim().toLowerCase())
+    .filter((s) => s !== '');
+  const trailerAlgorithms = trailerNames
+    .map((name) => checksumAlgorithmFromHeader(name))
+    .filter((a): a is ChecksumAlgorithm => a !== undefined);
+
+  if (found.length + trailerAlgorithms.length > 1) {
+    throw new S3Error(
+      'InvalidRequest',
+      'Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.',
+    );
+  }
+
+  const sdkValue = header(headers, 'x-amz-sdk-checksum-algorithm');
+  let sdkAlgorithm: ChecksumAlgorithm | undefined;
+  if (sdkValue !== undefined) {
+    sdkAlgorithm = parseChecksumAlgorithm(sdkValue);
+    if (sdkAlgorithm === undefined) {
+      throw new S3Error('InvalidRequest', 'Value for x-amz-sdk-checksum-algorithm header is invalid.');
+    }
+  }
+
+  const algorithm = found[0] ?? trailerAlgorithms[0];
+  if (algorithm === undefined) {
+    if (sdkAlgorithm !== undefined) {
+      throw new S3Error(
+        'InvalidRequest',
+        'x-amz-sdk-checksum-algorithm specified, but no corresponding x-amz-checksum-* or x-amz-trailer headers were found.',
+      );
+    }
+    return result;
+  }
+  if (sdkAlgorithm !== undefined && sdkAlgorithm !== algorithm) {
+    throw new S3Error('InvalidRequest', 'Value for x-amz-sdk-checksum-algorithm header is invalid.');
+  }
+  if (found[0] !== undefined) {
+    const value = header(headers, checksumHeaderName(algorithm))!;
+    result.checksum = { algorithm, expected: parseChecksumValue(algorithm, value), inTrailer: false };
+  } else {
+    result.checksum = { algorithm, inTrailer: true };
+  }
+  return result;
+}
+
+/** The error AWS returns when a flexible checksum does not match the body. */
+export function checksumMismatch(algorithm: ChecksumAlgorithm): S3Error {
+  return new S3Error('BadDigest', `The ${algorithm} you specified did not match the calculated checksum.`);
+}
+
+/** The error AWS returns when Content-MD5 does not match the body. */
+export function contentMd5Mismatch(expected: Buffer, calculated: Buffer): S3Error {
+  return new S3Error('BadDigest', undefined, {
+    fields: { ExpectedDigest: expected.toString('base64'), CalculatedDigest: calculated.toString('base64') },
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Verification of a body
+
+/** Several digests of one body, computed in a single pass. */
+export class BodyDigests {
+  private readonly digesters: Digester[];
+  private results: Map<DigestAlgorithm, Buffer> | undefined;
+  private bytes = 0;
+
+  /** Computes every algorithm in `algorithms` (duplicates ignored). */
+  constructor(algorithms: Iterable<DigestAlgorithm>) {
+    this.digesters = [...new Set(algorithms)].map((a) => createDigester(a));
+  }
+
+  /** Feeds body bytes. */
+  update(data: Uint8Array): void {
+    this.bytes += data.length;
+    for (const digester of this.digesters) digester.update(data);
+  }
+
+  /** Number of bytes fed so far. */
+  get length(): number {
+    return this.bytes;
+  }
+
+  /** Finishes (once) and returns the raw digests by algorithm. */
+  finish(): Map<DigestAlgorithm, Buffer> {
+    if (this.results === undefined) {
+      this.results = new Map();
+      for (const digester of this.digesters) this.results.set(digester.algorithm, digester.digest());
+    }
+    return this.results;
+  }
+
+  /** The base64 digest of `algorithm` after {@link finish}, if computed. */
+  base64(algorithm: DigestAlgorithm): string | undefined {
+    return this.finish().get(algorithm)?.toString('base64');
+  }
+}
+
+/** Options of {@link DigestVerifier}. */
+export interface DigestVerifierOptions {
+  /** Expected digests (from {@link parseExpectedDigests}); checked at the end of the body. */
+  expected?: ExpectedDigests;
+  /** Further digests to compute without checking (e.g. `MD5` for the ETag). */
+  compute?: Iterable<DigestAlgorithm>;
+  /**
+   * For a checksum that arrives in a trailer: called at the end to fetch the expected value
+   * (base64). Returning `undefined` skips the check.
+   */
+  trailerValue?: () => string | undefined;
+}
+
+/**
+ * A pass-through stream that computes the body's digests and, when the body ends, compares them
+ * with the expected ones: a mismatch fails the stream with `BadDigest` before it ends, so a
+ * consumer that commits only on a clean end never stores a corrupt body. The computed digests are
+ * available from {@link DigestVerifier.digests} after the end.
+ */
+export class DigestVerifier extends Transform {
+  /** The digests, complete once the stream has ended. */
+  readonly digests: BodyDigests;
+  private readonly expected: ExpectedDigests;
+  private readonly trailerValue: (() => string | undefined) | undefined;
+
+  constructor(options: DigestVerifierOptions = {}) {
+    super();
+    this.expected = options.expected ?? {};
+    this.trailerValue = options.trailerValue;
+    const algorithms: DigestAlgorithm[] = [...(options.compute ?? [])];
+    if (this.expected.contentMd5 !== undefined) algorithms.push('MD5');
+    if (this.expected.checksum !== undefined) algorithms.push(this.expected.checksum.algorithm);
+    this.digests = new BodyDigests(algorithms);
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.digests.update(chunk);
+    callback(null, chunk);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    try {
+      verifyDigests(this.digests, this.expected, this.trailerValue?.());
+      callback();
+    } catch (err) {
+      callback(err as Error);
+    }
+  }
+}
+
+/**
+ * Checks finished `digests` against `expected` (and a trailer value for a trailing checksum);
+ * throws `BadDigest` on a mismatch, `InvalidRequest` for a malformed trailer value.
+ */
+export function verifyDigests(digests: BodyDigests, expected: ExpectedDigests, trailerValue?: string): void {
+  const results = digests.finish();
+  if (expected.contentMd5 !== undefined) {
+    const md5 = results.get('MD5')!;
+    if (!md5.equals(expected.contentMd5)) throw contentMd5Mismatch(expected.contentMd5, md5);
+  }
+  const checksum = expected.checksum;
+  if (checksum === undefined) return;
+  let want = checksum.expected;
+  if (want === undefined && trailerValue !== undefined) want = parseChecksumValue(checksum.algorithm, trailerValue);
+  if (want === undefined) return;
+  if (!results.get(checksum.algorithm)!.equals(want)) throw checksumMismatch(checksum.algorithm);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Multipart
+
+function stripQuotes(etag: string): string {
+  const t = etag.trim();
+  return t.length >= 2 && t.startsWith('"') && t.endsWith('"') ? t.slice(1, -1) : t;
+}
+
+/**
+ * The ETag of a completed multipart upload: hex MD5 of the concatenated binary MD5s of the parts,
+ * then `-` and the number of parts (unquoted). Part ETags may be given quoted or not.
+ */
+export function multipartEtag(partEtags: readonly string[]): string {
+  const hash = createHash('md5');
+  for (const etag of partEtags) hash.update(Buffer.from(stripQuotes(etag), 'hex'));
+  return `${hash.digest('hex')}-${partEtags.length}`;
+}
+
+/**
+ * The COMPOSITE checksum of a multipart upload: base64 of the checksum of the concatenated
+ * binary part checksums, then `-` and the number of parts.
+ */
+export function compositeChecksum(algorithm: ChecksumAlgorithm, partChecksums: readonly string[]): string {
+  const digester = createDigester(algorithm);
+  for (const value of partChecksums) digester.update(parseChecksumValue(algorithm, value));
+  return `${digester.digest().toString('base64')}-${partChecksums.length}`;
+}
+
+// CRC combination (the zlib crc32_combine method, in GF(2) polynomial arithmetic): the CRC of
+// A‖B from CRC(A), CRC(B) and |B|, used for FULL_OBJECT checksums of multipart uploads.
+
+function multModP32(a: number, b: number, poly: number): number {
+  let m = 0x80000000;
+  let p = 0;
+  while (m !== 0) {
+    if (a & m) {
+      p ^= b;
+      if ((a & (m - 1)) === 0) break;
+    }
+    m >>>= 1;
+    b = b & 1 ? (b >>> 1) ^ poly : b >>> 1;
+  }
+  return p >>> 0;
+}
+
+function xPow8nModP32(n: number, poly: number): number {
+  // x^(8n) mod p, by squaring x^(2^k).
+  let p = 0x80000000; // x^0
+  let power = 0x40000000; // x^1
+  let bits = n * 8;
+  while (bits > 0) {
+    if (bits % 2 === 1) p = multModP32(power, p, poly);
+    power = multModP32(power, power, poly);
+    bits = Math.floor(bits / 2);
+  }
+  return p;
+}
+
+const POLY64 = 0x9a6c9329ac4bc9b5n;
+const MASK64 = 0xffffffffffffffffn;
+
+function multModP64(a: bigint, b: bigint): bigint {
+  let m = 1n << 63n;
+  let p = 0n;
+  while (m !== 0n) {
+    if (a & m) {
+      p ^= b;
+      if ((a & (m - 1n)) === 0n) break;
+    }
+    m >>= 1n;
+    b = b & 1n ? (b >> 1n) ^ POLY64 : b >> 1n;
+  }
+  return p & MASK64;
+}
+
+function xPow8nModP64(n: number): bigint {
+  let p = 1n << 63n;
+  let power = 1n << 62n;
+  let bits = BigInt(n) * 8n;
+  while (bits > 0n) {
+    if (bits & 1n) p = multModP64(power, p);
+    power = multModP64(power, power);
+    bits >>= 1n;
+  }
+  return p;
+}
+
+/**
+ * Combines two CRCs (raw big-endian digests) into the CRC of the concatenation:
+ * `crc(A‖B)` from `crc(A)`, `crc(B)` and the byte length of B. For CRC32, CRC32C and CRC64NVME.
+ */
+export function combineCrc(
+  algorithm: 'CRC32' | 'CRC32C' | 'CRC64NVME',
+  first: Buffer,
+  second: Buffer,
+  secondLength: number,
+): Buffer {
+  if (algorithm === 'CRC64NVME') {
+    const a = first.readBigUInt64BE(0);
+    const b = second.readBigUInt64BE(0);
+    const out = Buffer.allocUnsafe(8);
+    out.writeBigUInt64BE((multModP64(xPow8nModP64(secondLength), a) ^ b) & MASK64, 0);
+    return out;
+  }
+  const poly = algorithm === 'CRC32' ? CRC32_POLY : CRC32C_POLY;
+  const a = first.readUInt32BE(0);
+  const b = second.readUInt32BE(0);
+  const out = Buffer.allocUnsafe(4);
+  out.writeUInt32BE((multModP32(xPow8nModP32(secondLength, poly), a, poly) ^ b) >>> 0, 0);
+  return out;
+}
+
+/**
+ * The FULL_OBJECT checksum of a multipart upload (CRC algorithms only): the CRC of the whole
+ * object, combined from the parts' CRCs (base64) and sizes. No `-N` suffix.
+ */
+export function fullObjectChecksum(
+  algorithm: 'CRC32' | 'CRC32C' | 'CRC64NVME',
+  parts: readonly { checksum: string; size: number }[],
+): string {
+  let acc: Buffer | undefined;
+  for (const part of parts) {
+    const crc = parseChecksumValue(algorithm, part.checksum);
+    acc = acc === undefined ? crc : combineCrc(algorithm, acc, crc, part.size);
+  }
+  return (acc ?? createDigester(algorithm).digest()).toString('base64');
+}

@@ -1,0 +1,264 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { crc32c as awsCrc32c } from '@aws-crypto/crc32c';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import {
+  BodyDigests,
+  DigestVerifier,
+  checksumAlgorithmFromHeader,
+  checksumHeaderName,
+  combineCrc,
+  compositeChecksum,
+  computeChecksum,
+  crc32,
+  crc32Portable,
+  crc32c,
+  createDigester,
+  fullObjectChecksum,
+  multipartEtag,
+  parseChecksumAlgorithm,
+  parseContentMd5,
+  parseExpectedDigests,
+  type ChecksumAlgorithm,
+} from '../../../../src/cloud/s3/protocol/checksums.ts';
+import { S3Error } from '../../../../src/cloud/s3/protocol/errors.ts';
+import { capture } from './sdk-capture.ts';
+
+const CHECK = Buffer.from('123456789');
+
+function s3code(code: string, message?: RegExp) {
+  return (err: unknown) => {
+    assert.ok(err instanceof S3Error, `expected S3Error, got ${String(err)}`);
+    assert.equal(err.code, code);
+    if (message) assert.match(err.message, message);
+    return true;
+  };
+}
+
+function digestOf(algorithm: ChecksumAlgorithm | 'MD5', parts: Buffer[]): Buffer {
+  const d = createDigester(algorithm);
+  for (const p of parts) d.update(p);
+  return d.digest();
+}
+
+describe('CRC implementations', () => {
+  test('catalogue check values', () => {
+    assert.equal(crc32(CHECK), 0xcbf43926);
+    assert.equal(crc32Portable(CHECK), 0xcbf43926);
+    assert.equal(crc32c(CHECK), 0xe3069283);
+    assert.equal(digestOf('CRC64NVME', [CHECK]).toString('hex'), 'ae8b14860a799888');
+    assert.equal(crc32(Buffer.alloc(0)), 0);
+    assert.equal(digestOf('CRC64NVME', []).toString('hex'), '0000000000000000');
+  });
+
+  test('table CRC32 agrees with zlib and CRC32C with @aws-crypto on random data and splits', () => {
+    for (const size of [0, 1, 7, 8, 9, 63, 64, 1000, 65537]) {
+      const data = randomBytes(size);
+      assert.equal(crc32Portable(data), crc32(data), `crc32 size ${size}`);
+      assert.equal(crc32c(data), awsCrc32c(data), `crc32c size ${size}`);
+      const cut = Math.floor(size / 3);
+      assert.equal(crc32Portable(data.subarray(cut), crc32Portable(data.subarray(0, cut))), crc32(data));
+      assert.equal(crc32c(data.subarray(cut), crc32c(data.subarray(0, cut))), awsCrc32c(data));
+    }
+  });
+
+  test('incremental digests equal one-shot digests for every algorithm', () => {
+    const data = randomBytes(10_000);
+    for (const alg of ['CRC32', 'CRC32C', 'CRC64NVME', 'SHA1', 'SHA256', 'MD5'] as const) {
+      const parts = [data.subarray(0, 1), data.subarray(1, 4099), data.subarray(4099)];
+      assert.deepEqual(digestOf(alg, parts), digestOf(alg, [data]), alg);
+    }
+    assert.equal(computeChecksum('SHA256', CHECK), createHash('sha256').update(CHECK).digest('base64'));
+    assert.equal(computeChecksum('MD5', CHECK), createHash('md5').update(CHECK).digest('base64'));
+  });
+
+  test('AWS documentation value: CRC32C of 66560 "a" is sOO8/Q==', () => {
+    assert.equal(computeChecksum('CRC32C', Buffer.alloc(66560, 'a')), 'sOO8/Q==');
+  });
+
+  test('values agree with the AWS SDK for every algorithm', async () => {
+    const body = Buffer.from('The quick brown fox jumps over the lazy dog');
+    for (const alg of ['CRC32', 'CRC32C', 'CRC64NVME', 'SHA1', 'SHA256'] as const) {
+      const req = await capture(new PutObjectCommand({ Bucket: 'b', Key: 'k', Body: body, ChecksumAlgorithm: alg }));
+      assert.equal(req.headers[checksumHeaderName(alg)], computeChecksum(alg, body), alg);
+    }
+  });
+
+  test('CRC combination equals the CRC of the concatenation', () => {
+    for (const alg of ['CRC32', 'CRC32C', 'CRC64NVME'] as const) {
+      for (const [a, b] of [
+        [0, 0],
+        [1, 1],
+        [100, 3],
+        [5, 70_000],
+        [1234, 0],
+      ] as const) {
+        const x = randomBytes(a);
+        const y = randomBytes(b);
+        const combined = combineCrc(alg, digestOf(alg, [x]), digestOf(alg, [y]), y.length);
+        assert.deepEqual(combined, digestOf(alg, [x, y]), `${alg} ${a}+${b}`);
+      }
+    }
+  });
+});
+
+describe('headers', () => {
+  test('names and algorithms', () => {
+    assert.equal(checksumHeaderName('CRC64NVME'), 'x-amz-checksum-crc64nvme');
+    assert.equal(checksumAlgorithmFromHeader('X-Amz-Checksum-Crc32c'), 'CRC32C');
+    assert.equal(checksumAlgorithmFromHeader('x-amz-checksum-md5'), undefined);
+    assert.equal(checksumAlgorithmFromHeader('x-amz-checksum-type'), undefined);
+    assert.equal(parseChecksumAlgorithm('sha256'), 'SHA256');
+    assert.equal(parseChecksumAlgorithm('md5'), undefined);
+  });
+
+  test('Content-MD5 must be base64 of 16 bytes → InvalidDigest', () => {
+    const good = createHash('md5').update('x').digest('base64');
+    assert.deepEqual(parseContentMd5(good), createHash('md5').update('x').digest());
+    for (const bad of ['', 'abc', createHash('md5').update('x').digest('hex'), good.slice(0, -2), '!!!!!!!!!!!!!!!!!!!!!!==']) {
+      assert.throws(() => parseContentMd5(bad), s3code('InvalidDigest'), bad);
+    }
+  });
+
+  test('parseExpectedDigests: header checksum, trailer checksum and Content-MD5', () => {
+    const value = computeChecksum('CRC32', CHECK);
+    const r = parseExpectedDigests({
+      'x-amz-checksum-crc32': value,
+      'x-amz-sdk-checksum-algorithm': 'CRC32',
+      'content-md5': computeChecksum('MD5', CHECK),
+    });
+    assert.equal(r.checksum?.algorithm, 'CRC32');
+    assert.equal(r.checksum?.inTrailer, false);
+    assert.equal(r.checksum?.expected?.toString('base64'), value);
+    assert.equal(r.contentMd5?.toString('base64'), computeChecksum('MD5', CHECK));
+
+    const t = parseExpectedDigests({ 'x-amz-trailer': 'x-amz-checksum-crc64nvme', 'x-amz-sdk-checksum-algorithm': 'crc64nvme' });
+    assert.deepEqual(t.checksum, { algorithm: 'CRC64NVME', inTrailer: true });
+    assert.deepEqual(parseExpectedDigests({}), {});
+  });
+
+  test('parseExpectedDigests errors', () => {
+    assert.throws(
+      () => parseExpectedDigests({ 'x-amz-checksum-crc32': 'AAAAAA==', 'x-amz-checksum-sha1': computeChecksum('SHA1', CHECK) }),
+      s3code('InvalidRequest', /Multiple checksum Types/),
+    );
+    assert.throws(
+      () => parseExpectedDigests({ 'x-amz-checksum-crc32': 'AAAAAAAA' }),
+      s3code('InvalidRequest', /Value for x-amz-checksum-crc32 header is invalid/),
+    );
+    assert.throws(
+      () => parseExpectedDigests({ 'x-amz-checksum-sha256': computeChecksum('SHA1', CHECK) }),
+      s3code('InvalidRequest', /x-amz-checksum-sha256/),
+    );
+    assert.throws(() => parseExpectedDigests({ 'x-amz-sdk-checksum-algorithm': 'CRC32' }), s3code('InvalidRequest'));
+    assert.throws(
+      () => parseExpectedDigests({ 'x-amz-sdk-checksum-algorithm': 'FOO', 'x-amz-checksum-crc32': 'AAAAAA==' }),
+      s3code('InvalidRequest'),
+    );
+    assert.throws(
+      () => parseExpectedDigests({ 'x-amz-sdk-checksum-algorithm': 'SHA1', 'x-amz-checksum-crc32': 'AAAAAA==' }),
+      s3code('InvalidRequest'),
+    );
+    assert.throws(() => parseExpectedDigests({ 'content-md5': 'nope' }), s3code('InvalidDigest'));
+  });
+});
+
+async function runVerifier(verifier: DigestVerifier, chunks: Buffer[]): Promise<Buffer> {
+  const out: Buffer[] = [];
+  await pipeline(Readable.from(chunks), verifier, async (source: AsyncIterable<Buffer>) => {
+    for await (const c of source) out.push(c);
+  });
+  return Buffer.concat(out);
+}
+
+describe('DigestVerifier', () => {
+  const body = [Buffer.from('hello '), Buffer.from('world')];
+  const whole = Buffer.concat(body);
+
+  test('passes the body through and exposes digests', async () => {
+    const v = new DigestVerifier({
+      expected: parseExpectedDigests({
+        'content-md5': computeChecksum('MD5', whole),
+        'x-amz-checksum-sha256': computeChecksum('SHA256', whole),
+      }),
+      compute: ['MD5', 'CRC32'],
+    });
+    assert.deepEqual(await runVerifier(v, body), whole);
+    assert.equal(v.digests.base64('MD5'), computeChecksum('MD5', whole));
+    assert.equal(v.digests.base64('CRC32'), 'DUoRhQ==');
+    assert.equal(v.digests.base64('SHA256'), computeChecksum('SHA256', whole));
+    assert.equal(v.digests.length, 11);
+  });
+
+  test('Content-MD5 mismatch → BadDigest with the digests', async () => {
+    const v = new DigestVerifier({ expected: parseExpectedDigests({ 'content-md5': computeChecksum('MD5', Buffer.from('x')) }) });
+    await assert.rejects(runVerifier(v, body), (err: unknown) => {
+      assert.ok(err instanceof S3Error);
+      assert.equal(err.code, 'BadDigest');
+      assert.equal(err.fields['CalculatedDigest'], computeChecksum('MD5', whole));
+      return true;
+    });
+  });
+
+  test('checksum mismatch → BadDigest naming the algorithm', async () => {
+    const v = new DigestVerifier({ expected: parseExpectedDigests({ 'x-amz-checksum-crc32c': computeChecksum('CRC32C', CHECK) }) });
+    await assert.rejects(runVerifier(v, body), s3code('BadDigest', /^The CRC32C you specified did not match the calculated checksum\.$/));
+  });
+
+  test('trailer checksum fetched at the end', async () => {
+    const expected = parseExpectedDigests({ 'x-amz-trailer': 'x-amz-checksum-crc32' });
+    const trailer = { value: undefined as string | undefined };
+    const ok = new DigestVerifier({ expected, trailerValue: () => trailer.value });
+    trailer.value = 'DUoRhQ==';
+    await runVerifier(ok, body);
+    const bad = new DigestVerifier({ expected, trailerValue: () => 'AAAAAA==' });
+    await assert.rejects(runVerifier(bad, body), s3code('BadDigest'));
+    const malformed = new DigestVerifier({ expected, trailerValue: () => 'zz' });
+    await assert.rejects(runVerifier(malformed, body), s3code('InvalidRequest'));
+  });
+
+  test('BodyDigests ignores duplicate algorithms', () => {
+    const d = new BodyDigests(['MD5', 'MD5', 'SHA1']);
+    d.update(CHECK);
+    assert.deepEqual([...d.finish().keys()], ['MD5', 'SHA1']);
+    assert.equal(d.base64('CRC32'), undefined);
+  });
+});
+
+describe('multipart', () => {
+  test('ETag is md5 of concatenated binary part md5s plus -N', () => {
+    const parts = [Buffer.from('part one'), Buffer.from('part two'), Buffer.from('3')];
+    const etags = parts.map((p) => createHash('md5').update(p).digest('hex'));
+    const expected =
+      createHash('md5')
+        .update(Buffer.concat(etags.map((e) => Buffer.from(e, 'hex'))))
+        .digest('hex') + '-3';
+    assert.equal(multipartEtag(etags), expected);
+    assert.equal(multipartEtag(etags.map((e) => `"${e}"`)), expected);
+  });
+
+  test('composite checksum: checksum of concatenated part checksums plus -N', () => {
+    const parts = [Buffer.from('aaa'), Buffer.from('bbb')];
+    const sums = parts.map((p) => computeChecksum('SHA256', p));
+    const expected =
+      createHash('sha256')
+        .update(Buffer.concat(sums.map((s) => Buffer.from(s, 'base64'))))
+        .digest('base64') + '-2';
+    assert.equal(compositeChecksum('SHA256', sums), expected);
+    assert.throws(() => compositeChecksum('CRC32', ['nope']), s3code('InvalidRequest'));
+  });
+
+  test('full-object checksum equals the CRC of the whole object', () => {
+    const parts = [randomBytes(5000), randomBytes(17), randomBytes(1)];
+    for (const alg of ['CRC32', 'CRC32C', 'CRC64NVME'] as const) {
+      const value = fullObjectChecksum(
+        alg,
+        parts.map((p) => ({ checksum: computeChecksum(alg, p), size: p.length })),
+      );
+      assert.equal(value, computeChecksum(alg, Buffer.concat(parts)), alg);
+    }
+  });
+});
