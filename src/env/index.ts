@@ -4,3 +4,4 @@ export * from './random.ts';
 export * from './logger.ts';
 export * from './scheduler.ts';
 export * from './env.ts';
+export * from './stopwatch.ts';

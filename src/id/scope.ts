@@ -136,10 +136,17 @@ export function withFlags(id: Id, flags: number): Id {
 }
 
 /**
- * A random node id `[region][az][random]`. `randomBytes` comes from the environment so that
- * simulated rings are reproducible.
+ * A random node id. With a location it is `[region][az][random]`, so that REGION- and
+ * AVAILABILITY_ZONE-scoped ids of that location land on nodes there; without one it is uniformly
+ * random over the whole ring. `randomBytes` comes from the environment so that simulated rings
+ * are reproducible.
+ *
+ * Trade-off: GLOBAL ids spread over the whole ring, so in a ring whose nodes all carry zone
+ * prefixes, GLOBAL records gather on the nodes at the edges of each zone's block of ids. A ring
+ * without zones should leave the location unset.
  */
-export function randomNodeId(randomBytes: (n: number) => Uint8Array, location: Location = { region: 0, az: 0 }): Id {
+export function randomNodeId(randomBytes: (n: number) => Uint8Array, location?: Location): Id {
+  if (!location) return Id.fromBytes(randomBytes(20));
   checkCode('region', location.region);
   checkCode('availability zone', location.az);
   const rest = Buffer.from(randomBytes(18)).toString('hex');

@@ -1,0 +1,1059 @@
+/**
+ * A Pastry node (Rowstron & Druschel 2001) with the dependability measures of MSPastry
+ * (Castro et al. 2004): heartbeats between ring neighbours with probes on silence, failure notices
+ * to the leaf set, leaf-set and routing-table repair, and per-hop acknowledgements so a message
+ * handed to a node that just died is re-routed around it instead of being lost.
+ *
+ * All time, timers and randomness come from the {@link Env}; the same code runs over TCP and in
+ * the deterministic simulator. The node is single-threaded and callback-driven: no promises on the
+ * message path (the simulator can run it without draining microtasks).
+ */
+import { ID_DIGITS, ringDistance } from '../id/index.ts';
+import type { Id } from '../id/index.ts';
+import type { Env, Timer } from '../env/index.ts';
+import type { Transport } from '../transport/index.ts';
+import { MessageType, messageTypeName } from '../wire/index.ts';
+import type {
+  AppMessage,
+  DirectMessage,
+  FailedNoticeMessage,
+  JoinMessage,
+  JoinReplyMessage,
+  LeaveMessage,
+  NodeHandle,
+  ProbeMessage,
+  ProbeReplyMessage,
+  RouteMessage,
+  RowReplyMessage,
+  WireMessage,
+} from '../wire/index.ts';
+import { LeafSet } from './leaf-set.ts';
+import { PeerTable } from './peers.ts';
+import type { FailedEntry, Peer, ProbePurpose } from './peers.ts';
+import { RoutingTable } from './routing-table.ts';
+import { DEFAULT_OVERLAY_OPTIONS, OverlayError } from './types.ts';
+import type {
+  DepartureReason,
+  ForwardDecision,
+  LeafSetChange,
+  NodeState,
+  OverlayApplication,
+  OverlayOptions,
+  OverlayStats,
+} from './types.ts';
+
+type Routable = RouteMessage | JoinMessage;
+
+interface PendingHop {
+  to: NodeHandle;
+  message: RouteMessage | JoinMessage | DirectMessage;
+  sentAt: number;
+  timer: Timer;
+  reroutes: number;
+  onFailure: (() => void) | undefined;
+}
+
+/** Options for {@link PastryNode.join}. */
+export interface JoinOptions {
+  /** Start a new ring if no bootstrap node can be joined (default false: fail). */
+  newRing?: boolean;
+}
+
+/** Options for {@link PastryNode.send}. */
+export interface SendOptions {
+  /** Called if the target does not acknowledge the message (it is probably dead). */
+  onFailure?: () => void;
+}
+
+/**
+ * How much a received message proves about its sender. NONE: ordinary traffic (may be stale);
+ * WEAK: the sender acts as a ring member (heartbeat, leaf-set gossip, announce); STRONG: the
+ * sender is (re)joining or answering us right now (probe, probe reply, join).
+ */
+const enum Proof {
+  NONE = 0,
+  WEAK = 1,
+  STRONG = 2,
+}
+
+export class PastryNode {
+  readonly handle: NodeHandle;
+  readonly options: OverlayOptions;
+  readonly stats: OverlayStats = {
+    routedOriginated: 0,
+    forwarded: 0,
+    delivered: 0,
+    directSent: 0,
+    directDelivered: 0,
+    reroutes: 0,
+    dropped: 0,
+    duplicatesDropped: 0,
+    hopAckTimeouts: 0,
+    probesSent: 0,
+    nodesDeclaredDead: 0,
+    hopsSum: 0,
+  };
+
+  private stateValue: NodeState = 'idle';
+  private readonly leafSetValue: LeafSet;
+  private readonly table: RoutingTable;
+  private readonly peers = new PeerTable();
+  private readonly failed = new Map<string, FailedEntry>();
+  private readonly apps = new Map<string, OverlayApplication>();
+  private readonly pending = new Map<number, PendingHop>();
+  private readonly delivered = new Map<string, number>();
+  /** Arrivals reported recently (a joiner may probe twice), id hex → expiry. */
+  private readonly recentArrivals = new Map<string, number>();
+  private buffered: { message: Routable | DirectMessage }[] = [];
+  private hopSeq = 0;
+  private nonceSeq = 0;
+  private tickCount = 0;
+  private tickTimer: Timer | undefined;
+  private maintenanceTimer: Timer | undefined;
+  private recheckTimer: Timer | undefined;
+  private joinAttempt: JoinAttempt | undefined;
+  private readonly log;
+  private readonly unknownAppsLogged = new Set<string>();
+
+  constructor(
+    private readonly env: Env,
+    private readonly transport: Transport,
+    id: Id,
+    options: Partial<OverlayOptions> = {},
+  ) {
+    this.options = { ...DEFAULT_OVERLAY_OPTIONS, ...options };
+    this.handle = { id, addr: transport.address };
+    this.leafSetValue = new LeafSet(this.handle, this.options.leafSetSize);
+    this.table = new RoutingTable(id);
+    this.log = env.log.child({ node: id.short() });
+    transport.setHandler((message, fromAddr) => this.receive(message, fromAddr));
+  }
+
+  get id(): Id {
+    return this.handle.id;
+  }
+
+  get state(): NodeState {
+    return this.stateValue;
+  }
+
+  /** Whether the node has joined and routes messages. */
+  get isReady(): boolean {
+    return this.stateValue === 'ready';
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Applications
+
+  /** Registers an application; names are unique per node. */
+  register(app: OverlayApplication): void {
+    if (this.apps.has(app.name)) throw new OverlayError('DuplicateApplication', `an application named "${app.name}" is already registered on this node`);
+    this.apps.set(app.name, app);
+  }
+
+  unregister(name: string): void {
+    this.apps.delete(name);
+  }
+
+  application(name: string): OverlayApplication | undefined {
+    return this.apps.get(name);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Lifecycle
+
+  /**
+   * Joins the ring through one of `bootstrap` (addresses, tried in random order). Resolves once
+   * the node routes; rejects with `JoinFailed` if no bootstrap answered, unless `newRing` is set,
+   * in which case the node starts a new ring.
+   */
+  join(bootstrap: readonly string[], options: JoinOptions = {}): Promise<void> {
+    if (this.stateValue !== 'idle') return Promise.reject(new OverlayError('InvalidState', `cannot join from state ${this.stateValue}`));
+    const candidates = this.env.random.shuffle(bootstrap.filter((a) => a !== this.handle.addr));
+    if (candidates.length === 0) {
+      if (options.newRing) {
+        this.createRing();
+        return Promise.resolve();
+      }
+      return Promise.reject(new OverlayError('JoinFailed', 'no bootstrap address to join and newRing is not set: refusing to start a new ring'));
+    }
+    this.stateValue = 'joining';
+    return new Promise<void>((resolve, reject) => {
+      this.joinAttempt = new JoinAttempt(candidates, options.newRing ?? false, resolve, reject);
+      this.nextJoinAttempt();
+    });
+  }
+
+  /** Starts a new ring consisting of this node alone. */
+  createRing(): void {
+    if (this.stateValue !== 'idle' && this.stateValue !== 'joining') throw new OverlayError('InvalidState', `cannot create a ring from state ${this.stateValue}`);
+    this.log.info({ event: 'ring.created' }, 'started a new ring');
+    this.becomeReady();
+  }
+
+  /**
+   * Leaves gracefully: tells the leaf set and routing table, stops taking messages (senders
+   * re-route around this node), and stops after a short grace period.
+   */
+  async leave(): Promise<void> {
+    if (this.stateValue !== 'ready') {
+      this.stop();
+      return;
+    }
+    this.stateValue = 'leaving';
+    this.cancelTimers();
+    const notice: LeaveMessage = { t: MessageType.LEAVE, from: this.handle, leafSet: this.leafSetValue.members() };
+    const targets = new Map<string, NodeHandle>();
+    for (const h of this.leafSetValue.members()) targets.set(h.id.hex, h);
+    for (const e of this.table.entries()) targets.set(e.handle.id.hex, e.handle);
+    for (const h of targets.values()) this.transport.send(h.addr, notice);
+    this.log.info({ event: 'node.leaving', notified: targets.size }, 'leaving the ring');
+    await this.env.sleep(this.options.leaveGraceMs);
+    this.stop();
+  }
+
+  /** Stops at once without telling anyone (as a crash would), and closes the transport. */
+  stop(): void {
+    if (this.stateValue === 'stopped') return;
+    this.stateValue = 'stopped';
+    this.cancelTimers();
+    for (const p of this.pending.values()) p.timer.cancel();
+    this.pending.clear();
+    this.peers.cancelAllProbes();
+    if (this.joinAttempt) {
+      this.joinAttempt.timer?.cancel();
+      const j = this.joinAttempt;
+      this.joinAttempt = undefined;
+      j.reject(new OverlayError('JoinFailed', 'node stopped while joining'));
+    }
+    void this.transport.close();
+  }
+
+  private cancelTimers(): void {
+    this.tickTimer?.cancel();
+    this.maintenanceTimer?.cancel();
+    this.recheckTimer?.cancel();
+    this.tickTimer = this.maintenanceTimer = this.recheckTimer = undefined;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Public routing API
+
+  /**
+   * Routes `msg` to the application `msg.app` on the live node numerically closest to `key`.
+   * Unreliable by contract, but re-routed around nodes that fail on the way.
+   */
+  route(key: Id, msg: AppMessage): void {
+    this.requireRunning();
+    this.stats.routedOriginated++;
+    const m: RouteMessage = { t: MessageType.ROUTE, key, origin: this.handle, from: this.handle, hop: 0, hops: 0, msg };
+    if (this.stateValue === 'joining') {
+      this.bufferWhileJoining(m);
+      return;
+    }
+    this.routeOn(m, 0);
+  }
+
+  /** Sends `msg` straight to `to`'s application `msg.app`. */
+  send(to: NodeHandle, msg: AppMessage, options: SendOptions = {}): void {
+    this.requireRunning();
+    this.stats.directSent++;
+    if (to.id.hex === this.handle.id.hex) {
+      this.env.defer(() => this.deliverDirect({ t: MessageType.DIRECT, from: this.handle, hop: 0, msg }));
+      return;
+    }
+    const m: DirectMessage = { t: MessageType.DIRECT, from: this.handle, hop: 0, msg };
+    this.sendHop(to, m, 0, options.onFailure);
+  }
+
+  private requireRunning(): void {
+    if (this.stateValue !== 'ready' && this.stateValue !== 'joining') {
+      throw new OverlayError('NotReady', `node is ${this.stateValue}: it cannot send messages`);
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // State inspection
+
+  /** A copy of the leaf set, nearest first on each side. */
+  leafSet(): { left: NodeHandle[]; right: NodeHandle[] } {
+    return { left: this.leafSetValue.leftSide(), right: this.leafSetValue.rightSide() };
+  }
+
+  /** Leaf set members, each once. */
+  leafSetMembers(): NodeHandle[] {
+    return this.leafSetValue.members();
+  }
+
+  /** The routing table rows (null where empty). */
+  routingTable(): (NodeHandle | null)[][] {
+    return this.table.allRows();
+  }
+
+  /** Every node in the leaf set or routing table. */
+  knownNodes(): NodeHandle[] {
+    const out = new Map<string, NodeHandle>();
+    for (const h of this.leafSetValue.members()) out.set(h.id.hex, h);
+    for (const e of this.table.entries()) out.set(e.handle.id.hex, e.handle);
+    return [...out.values()];
+  }
+
+  /** Measured smoothed RTT to a peer, if any. */
+  rttTo(id: Id): number | undefined {
+    return this.peers.get(id.hex)?.srtt;
+  }
+
+  /**
+   * The `n` nodes closest to `key` that this node knows of in its leaf set (itself included):
+   * the key's replica set when this node is near the key.
+   */
+  replicaSet(key: Id, n: number): NodeHandle[] {
+    return this.leafSetValue.closestN(key, n, (id) => this.peers.isSuspect(id.hex));
+  }
+
+  /** Whether this node believes it is the root (numerically closest live node) of `key`. */
+  isRoot(key: Id): boolean {
+    if (!this.leafSetValue.inRange(key)) return false;
+    return this.leafSetValue.closest(key, (id) => this.peers.isSuspect(id.hex)).id.hex === this.handle.id.hex;
+  }
+
+  /** Whether `key` is within the span of this node's leaf set. */
+  inLeafSetRange(key: Id): boolean {
+    return this.leafSetValue.inRange(key);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Receiving
+
+  private receive(m: WireMessage, fromAddr: string): void {
+    const state = this.stateValue;
+    if (state === 'stopped' || state === 'leaving' || state === 'idle') return;
+    switch (m.t) {
+      case MessageType.ROUTE:
+      case MessageType.JOIN:
+      case MessageType.DIRECT:
+        this.heard(m.from, m.t === MessageType.JOIN ? Proof.STRONG : Proof.NONE);
+        this.transport.send(m.from.addr, { t: MessageType.HOP_ACK, from: this.handle, hop: m.hop });
+        if (state === 'joining') {
+          this.bufferWhileJoining(m);
+          return;
+        }
+        if (m.t === MessageType.ROUTE) this.routeOn(m, 0);
+        else if (m.t === MessageType.JOIN) this.onJoin(m);
+        else this.deliverDirect(m);
+        return;
+      case MessageType.HOP_ACK:
+        this.onHopAck(m.from, m.hop);
+        return;
+      case MessageType.JOIN_REPLY:
+        this.onJoinReply(m);
+        return;
+      case MessageType.PROBE:
+        this.onProbe(m);
+        return;
+      case MessageType.PROBE_REPLY:
+        this.onProbeReply(m);
+        return;
+      case MessageType.HEARTBEAT:
+        this.heard(m.from, Proof.WEAK);
+        return;
+      case MessageType.LEAFSET_REQUEST:
+        this.heard(m.from, Proof.NONE);
+        this.transport.send(m.from.addr, { t: MessageType.LEAFSET, from: this.handle, leafSet: this.leafSetValue.members() });
+        return;
+      case MessageType.LEAFSET:
+        this.heard(m.from, Proof.WEAK);
+        this.mergeCandidates(m.leafSet);
+        return;
+      case MessageType.FAILED_NOTICE:
+        this.heard(m.from, Proof.NONE);
+        this.onFailedNotice(m);
+        return;
+      case MessageType.LEAVE:
+        this.onLeave(m);
+        return;
+      case MessageType.ROW_REQUEST:
+        this.heard(m.from, Proof.NONE);
+        this.transport.send(m.from.addr, { t: MessageType.ROW_REPLY, from: this.handle, row: m.row, entries: this.rowWithSelf(m.row) });
+        return;
+      case MessageType.ROW_REPLY:
+        this.heard(m.from, Proof.NONE);
+        this.onRowReply(m);
+        return;
+      case MessageType.ANNOUNCE:
+        this.heard(m.from, Proof.WEAK);
+        return;
+      default:
+        this.log.warn({ code: 'UnexpectedMessage', type: messageTypeName(m.t), from: fromAddr }, 'ignoring message not meant for the overlay');
+    }
+  }
+
+  /**
+   * Notes that `from` is alive; a sender not seen before is offered to the leaf set and routing
+   * table. `proof` says how much the message proves: stale traffic from a node already declared
+   * dead must not bring it back, and a node that announced its departure comes back only by
+   * rejoining (a probe or join of its own).
+   */
+  private heard(from: NodeHandle, proof: Proof): Peer | undefined {
+    const hex = from.id.hex;
+    if (hex === this.handle.id.hex) return undefined;
+    const failed = this.failed.get(hex);
+    if (failed) {
+      if (proof < (failed.reason === 'left' ? Proof.STRONG : Proof.WEAK)) return undefined;
+      this.failed.delete(hex);
+      this.log.debug({ event: 'peer.back', peer: from.id.short() }, 'a node declared dead or departed is back');
+    }
+    let p = this.peers.get(hex);
+    const isNew = p === undefined;
+    if (!p) p = this.peers.ensure(from);
+    else if (p.handle.addr !== from.addr) p.handle = from;
+    p.lastHeard = this.env.now();
+    if (p.suspect) this.peers.setSuspect(p, false);
+    if (p.probe && p.probe.purpose === 'liveness') {
+      p.probe.timer.cancel();
+      p.probe = undefined;
+    }
+    if (isNew || failed) this.consider(from, undefined);
+    return p;
+  }
+
+  /**
+   * Offers a live node to the leaf set and routing table. Returns whether the leaf set took it.
+   */
+  private consider(handle: NodeHandle, rtt: number | undefined): boolean {
+    const replaced = this.table.offer(handle, rtt);
+    if (replaced !== false && replaced !== true) this.forgetIfUnused(replaced.id.hex);
+    const added = this.leafSetValue.add(handle);
+    if (!added) return false;
+    for (const e of added.evicted) this.forgetIfUnused(e.id.hex);
+    this.emitLeafSetChange({ added: [handle], removed: added.evicted });
+    return true;
+  }
+
+  private forgetIfUnused(hex: string): void {
+    const p = this.peers.get(hex);
+    if (!p || p.probe) return;
+    if (this.leafSetValue.contains(p.handle.id) || this.table.contains(p.handle.id)) return;
+    this.peers.delete(hex);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Routing
+
+  /**
+   * Next node for `key`: the closest leaf-set member when the key is within the leaf set,
+   * otherwise the routing-table entry sharing one more digit, otherwise any known node closer to
+   * the key. Returns this node's handle when it is the destination. `excludeHex` is never chosen.
+   */
+  private nextHop(key: Id, excludeHex: string | undefined): NodeHandle {
+    const peers = this.peers;
+    const bad =
+      peers.suspects > 0 || excludeHex !== undefined ? (id: Id): boolean => id.hex === excludeHex || peers.isSuspect(id.hex) : undefined;
+    const ls = this.leafSetValue;
+    if (ls.inRange(key)) return ls.closest(key, bad);
+    const row = this.handle.id.sharedPrefixLength(key);
+    if (row < ID_DIGITS) {
+      const e = this.table.lookup(key, row);
+      if (e && !(bad && bad(e.handle.id))) return e.handle;
+    }
+    // Rare case: no entry. Any known node closer to the key will do; prefer the closest.
+    let best = this.handle;
+    let bestDistance = ringDistance(key, this.handle.id);
+    const consider = (h: NodeHandle): void => {
+      if (bad && bad(h.id)) return;
+      const d = ringDistance(key, h.id);
+      if (d < bestDistance || (d === bestDistance && h.id.hex < best.id.hex)) {
+        best = h;
+        bestDistance = d;
+      }
+    };
+    for (const h of ls.members()) consider(h);
+    for (const e of this.table.entries()) consider(e.handle);
+    return best;
+  }
+
+  /** Routes a ROUTE message onward from here (or delivers it here). */
+  private routeOn(m: RouteMessage, reroutes: number, rerouting = false): void {
+    let current = m;
+    for (let redirects = 0; ; redirects++) {
+      const next = current.hops >= this.options.maxHops ? this.handle : this.nextHop(current.key, undefined);
+      if (current.hops >= this.options.maxHops) {
+        this.log.warn({ code: 'MaxHopsExceeded', key: current.key.short(), hops: current.hops }, 'delivering a message that exceeded the hop limit');
+      }
+      if (next === this.handle) {
+        this.deliverRouted(current);
+        return;
+      }
+      const app = this.apps.get(current.msg.app);
+      // A re-routed message already passed this node's forward hook.
+      if (app?.forward && !rerouting && redirects < 8) {
+        const decision = this.callForward(app, current, next);
+        if (decision) {
+          if (decision.action === 'consume') return;
+          if (decision.action === 'redirect') {
+            current = { ...current, key: decision.key, msg: decision.msg ?? current.msg };
+            continue;
+          }
+          if (decision.msg) current = { ...current, msg: decision.msg };
+        }
+      }
+      this.stats.forwarded++;
+      const out: RouteMessage = {
+        t: MessageType.ROUTE,
+        key: current.key,
+        origin: current.origin,
+        from: this.handle,
+        hop: 0,
+        hops: current.hops + 1,
+        msg: current.msg,
+      };
+      this.sendHop(next, out, reroutes, undefined);
+      return;
+    }
+  }
+
+  private callForward(app: OverlayApplication, m: RouteMessage, next: NodeHandle): ForwardDecision | void {
+    try {
+      return app.forward!({ key: m.key, msg: m.msg, origin: m.origin, hops: m.hops, nextHop: next });
+    } catch (err) {
+      this.log.error({ code: 'ApplicationError', app: app.name, hook: 'forward', err: errorInfo(err) }, 'forward hook threw; message passes on');
+      return undefined;
+    }
+  }
+
+  private deliverRouted(m: RouteMessage): void {
+    const dedupKey = m.origin.id.hex + m.msg.mid;
+    if (this.delivered.has(dedupKey)) {
+      this.stats.duplicatesDropped++;
+      return;
+    }
+    this.delivered.set(dedupKey, this.env.now() + this.options.dedupWindowMs);
+    this.stats.delivered++;
+    this.stats.hopsSum += m.hops;
+    const app = this.appFor(m.msg.app);
+    if (!app) return;
+    if (m.hops === 0 && m.origin === this.handle) {
+      // Keep delivery asynchronous even when the sender is the destination.
+      this.env.defer(() => this.safeDeliver(app, m.msg, { key: m.key, origin: m.origin, from: m.from, hops: 0 }));
+      return;
+    }
+    this.safeDeliver(app, m.msg, { key: m.key, origin: m.origin, from: m.from, hops: m.hops });
+  }
+
+  private deliverDirect(m: DirectMessage): void {
+    this.stats.directDelivered++;
+    const app = this.appFor(m.msg.app);
+    if (app) this.safeDeliver(app, m.msg, { origin: m.from, from: m.from, hops: 1 });
+  }
+
+  private appFor(name: string): OverlayApplication | undefined {
+    const app = this.apps.get(name);
+    if (!app && !this.unknownAppsLogged.has(name)) {
+      this.unknownAppsLogged.add(name);
+      this.log.warn({ code: 'UnknownApplication', app: name }, 'dropping message for an application not registered on this node');
+    }
+    if (!app) this.stats.dropped++;
+    return app;
+  }
+
+  private safeDeliver(app: OverlayApplication, msg: AppMessage, info: Parameters<OverlayApplication['deliver']>[1]): void {
+    try {
+      app.deliver(msg, info);
+    } catch (err) {
+      this.log.error({ code: 'ApplicationError', app: app.name, hook: 'deliver', tx: msg.tx, err: errorInfo(err) }, 'application deliver threw');
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Hops and acknowledgements
+
+  private sendHop(to: NodeHandle, message: RouteMessage | JoinMessage | DirectMessage, reroutes: number, onFailure: (() => void) | undefined): void {
+    const hop = ++this.hopSeq;
+    message.hop = hop;
+    const peer = this.peers.get(to.id.hex);
+    const timeout = this.ackTimeout(peer);
+    const timer = this.env.setTimeout(() => this.onHopTimeout(hop), timeout);
+    this.pending.set(hop, { to, message, sentAt: this.env.now(), timer, reroutes, onFailure });
+    this.transport.send(to.addr, message);
+  }
+
+  private ackTimeout(peer: Peer | undefined): number {
+    if (!peer || peer.srtt === undefined) return this.options.ackTimeoutMinMs;
+    return Math.max(this.options.ackTimeoutMinMs, 2 * peer.srtt + 4 * peer.rttvar);
+  }
+
+  private onHopAck(from: NodeHandle, hop: number): void {
+    const p = this.pending.get(hop);
+    const peer = this.heard(from, Proof.NONE);
+    if (!p || p.to.id.hex !== from.id.hex) return;
+    this.pending.delete(hop);
+    p.timer.cancel();
+    if (peer) {
+      const rtt = this.env.now() - p.sentAt;
+      PeerTable.sampleRtt(peer, rtt);
+      this.table.updateRtt(from.id, peer.srtt!);
+    }
+  }
+
+  private onHopTimeout(hop: number): void {
+    const p = this.pending.get(hop);
+    if (!p) return;
+    this.pending.delete(hop);
+    this.stats.hopAckTimeouts++;
+    if (!this.failed.has(p.to.id.hex)) {
+      this.peers.setSuspect(this.peers.ensure(p.to), true);
+      this.probe(p.to, 'liveness');
+    }
+    const m = p.message;
+    if (m.t === MessageType.DIRECT) {
+      this.stats.dropped++;
+      if (p.onFailure) {
+        try {
+          p.onFailure();
+        } catch (err) {
+          this.log.error({ code: 'ApplicationError', hook: 'onFailure', err: errorInfo(err) }, 'send failure callback threw');
+        }
+      }
+      return;
+    }
+    if (this.stateValue !== 'ready') return;
+    if (p.reroutes >= this.options.maxReroutes) {
+      this.stats.dropped++;
+      this.log.warn({ code: 'RouteDropped', type: messageTypeName(m.t), reroutes: p.reroutes }, 'dropping a message after repeated hop failures');
+      return;
+    }
+    this.stats.reroutes++;
+    if (m.t === MessageType.ROUTE) {
+      this.routeOn({ ...m, hops: m.hops - 1 }, p.reroutes + 1, true);
+    } else {
+      this.routeJoin({ ...m, hops: m.hops - 1 }, p.reroutes + 1);
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Joining
+
+  private nextJoinAttempt(): void {
+    const j = this.joinAttempt;
+    if (!j || this.stateValue !== 'joining') return;
+    const addr = j.candidates[j.next++];
+    if (addr === undefined) {
+      this.joinAttempt = undefined;
+      if (j.newRing) {
+        this.log.warn({ event: 'ring.created', tried: j.candidates }, 'no bootstrap node answered; starting a new ring as configured');
+        this.becomeReady();
+        j.resolve();
+        return;
+      }
+      this.stateValue = 'idle';
+      const err = new OverlayError(
+        'JoinFailed',
+        `could not join the ring through any bootstrap node (${j.candidates.join(', ')}); set newRing to start a new ring`,
+      );
+      this.log.error({ code: err.code, bootstrap: j.candidates }, err.message);
+      j.reject(err);
+      return;
+    }
+    j.replyFrom = undefined;
+    j.outstanding = 0;
+    j.timer?.cancel();
+    j.timer = this.env.setTimeout(() => {
+      this.log.warn({ code: 'JoinTimeout', bootstrap: addr }, 'bootstrap node did not answer the join request');
+      this.nextJoinAttempt();
+    }, this.options.joinTimeoutMs);
+    const m: JoinMessage = { t: MessageType.JOIN, joiner: this.handle, rows: [], from: this.handle, hop: ++this.hopSeq, hops: 0 };
+    this.transport.send(addr, m);
+  }
+
+  /** A JOIN passing through (or ending at) this node. */
+  private onJoin(m: JoinMessage): void {
+    if (m.joiner.id.hex === this.handle.id.hex) return;
+    const shared = this.handle.id.sharedPrefixLength(m.joiner.id);
+    let rows = m.rows;
+    if (rows.length <= shared && rows.length < ID_DIGITS) {
+      rows = rows.slice();
+      for (let r = rows.length; r <= shared && r < ID_DIGITS; r++) rows.push(this.rowWithSelf(r));
+    }
+    this.routeJoin({ ...m, rows }, 0);
+  }
+
+  private routeJoin(m: JoinMessage, reroutes: number): void {
+    const next = this.nextHop(m.joiner.id, m.joiner.id.hex);
+    if (next === this.handle || m.hops >= this.options.maxHops) {
+      const reply: JoinReplyMessage = { t: MessageType.JOIN_REPLY, from: this.handle, rows: m.rows, leafSet: this.leafSetValue.members() };
+      this.transport.send(m.joiner.addr, reply);
+      return;
+    }
+    this.sendHop(next, { ...m, from: this.handle, hops: m.hops + 1 }, reroutes, undefined);
+  }
+
+  private onJoinReply(m: JoinReplyMessage): void {
+    const j = this.joinAttempt;
+    if (!j || this.stateValue !== 'joining' || j.replyFrom !== undefined) return;
+    j.replyFrom = m.from;
+    j.timer?.cancel();
+    j.timer = undefined;
+    for (const row of m.rows) for (const h of row) if (h && h.id.hex !== this.handle.id.hex && !this.failed.has(h.id.hex)) this.table.offer(h, undefined);
+    const candidates = [m.from, ...m.leafSet];
+    for (const h of candidates) {
+      if (h.id.hex !== this.handle.id.hex && this.leafSetValue.wouldAccept(h)) this.probe(h, 'join');
+    }
+    this.checkJoinComplete();
+  }
+
+  private checkJoinComplete(): void {
+    const j = this.joinAttempt;
+    if (!j || j.replyFrom === undefined || j.outstanding > 0 || this.stateValue !== 'joining') return;
+    if (this.leafSetValue.isEmpty()) {
+      this.log.warn({ code: 'JoinIncomplete' }, 'no leaf-set member answered; trying another bootstrap node');
+      this.nextJoinAttempt();
+      return;
+    }
+    this.joinAttempt = undefined;
+    this.becomeReady();
+    j.resolve();
+  }
+
+  private becomeReady(): void {
+    this.stateValue = 'ready';
+    this.log.info({ event: 'node.ready', leafSet: this.leafSetValue.size, routingTable: this.table.size }, 'node is part of the ring');
+    this.scheduleTick();
+    this.maintenanceTimer = this.env.setTimeout(() => this.maintainRoutingTable(), this.env.random.jitter(this.options.routingMaintenanceIntervalMs, 0.5));
+    this.recheckTimer = this.env.setTimeout(() => this.recheckFailed(), this.env.random.jitter(this.options.failedRecheckIntervalMs, 0.5));
+    const announce = { t: MessageType.ANNOUNCE, from: this.handle } as const;
+    for (const e of this.table.entries()) if (!this.leafSetValue.contains(e.handle.id)) this.transport.send(e.handle.addr, announce);
+    for (const app of this.apps.values()) {
+      if (!app.ready) continue;
+      try {
+        app.ready();
+      } catch (err) {
+        this.log.error({ code: 'ApplicationError', app: app.name, hook: 'ready', err: errorInfo(err) }, 'application ready hook threw');
+      }
+    }
+    const buffered = this.buffered;
+    this.buffered = [];
+    for (const { message } of buffered) {
+      if (message.t === MessageType.ROUTE) this.routeOn(message, 0);
+      else if (message.t === MessageType.JOIN) this.onJoin(message);
+      else this.deliverDirect(message);
+    }
+  }
+
+  private bufferWhileJoining(message: Routable | DirectMessage): void {
+    if (this.buffered.length >= this.options.maxBufferedWhileJoining) {
+      this.stats.dropped++;
+      return;
+    }
+    this.buffered.push({ message });
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Probes and failure detection
+
+  private probe(handle: NodeHandle, purpose: ProbePurpose): void {
+    if (handle.id.hex === this.handle.id.hex) return;
+    const p = this.peers.ensure(handle);
+    if (p.probe) {
+      // A joining probe must be counted even if a probe is already under way.
+      if (purpose === 'join' && p.probe.purpose !== 'join' && this.joinAttempt) {
+        p.probe.purpose = 'join';
+        this.joinAttempt.outstanding++;
+      }
+      return;
+    }
+    if (purpose === 'join' && this.joinAttempt) this.joinAttempt.outstanding++;
+    const nonce = ++this.nonceSeq;
+    p.probe = { nonce, attempts: 1, sentAt: this.env.now(), purpose, timer: this.env.setTimeout(() => this.onProbeTimeout(p, nonce), this.options.probeTimeoutMs) };
+    this.sendProbe(p, nonce);
+  }
+
+  private sendProbe(p: Peer, nonce: number): void {
+    this.stats.probesSent++;
+    const m: ProbeMessage = { t: MessageType.PROBE, from: this.handle, nonce };
+    if (this.stateValue === 'joining') m.joining = true;
+    this.transport.send(p.handle.addr, m);
+  }
+
+  private onProbeTimeout(p: Peer, nonce: number): void {
+    const probe = p.probe;
+    if (!probe || probe.nonce !== nonce) return;
+    if (probe.attempts < this.options.probeAttempts) {
+      probe.attempts++;
+      probe.sentAt = this.env.now();
+      probe.timer = this.env.setTimeout(() => this.onProbeTimeout(p, nonce), this.options.probeTimeoutMs);
+      this.sendProbe(p, nonce);
+      return;
+    }
+    p.probe = undefined;
+    const known = this.leafSetValue.contains(p.handle.id) || this.table.contains(p.handle.id);
+    if (known) this.declareDead(p.handle, 'failed', true);
+    else this.peers.delete(p.handle.id.hex);
+    if (probe.purpose === 'join' && this.joinAttempt) {
+      this.joinAttempt.outstanding--;
+      this.checkJoinComplete();
+    }
+  }
+
+  private onProbe(m: ProbeMessage): void {
+    this.heard(m.from, Proof.STRONG);
+    const reply: ProbeReplyMessage = { t: MessageType.PROBE_REPLY, from: this.handle, nonce: m.nonce, leafSet: this.leafSetValue.members() };
+    this.transport.send(m.from.addr, reply);
+    // A joining node probes its whole leaf set; the member nearest to it reports the arrival.
+    const hex = m.from.id.hex;
+    if (m.joining && this.stateValue === 'ready' && this.leafSetValue.contains(m.from.id) && !this.recentArrivals.has(hex)) {
+      if (this.leafSetValue.closest(m.from.id, (id) => id.hex === hex).id.hex === this.handle.id.hex) {
+        this.recentArrivals.set(hex, this.env.now() + this.options.dedupWindowMs);
+        this.emitArrival(m.from);
+      }
+    }
+  }
+
+  private onProbeReply(m: ProbeReplyMessage): void {
+    const peer = this.heard(m.from, Proof.STRONG);
+    if (!peer) return;
+    const probe = peer.probe;
+    if (probe && probe.nonce === m.nonce) {
+      probe.timer.cancel();
+      peer.probe = undefined;
+      PeerTable.sampleRtt(peer, this.env.now() - probe.sentAt);
+      this.consider(m.from, peer.srtt);
+      if (probe.purpose === 'join' && this.joinAttempt) {
+        this.mergeCandidates(m.leafSet);
+        this.joinAttempt.outstanding--;
+        this.checkJoinComplete();
+        return;
+      }
+    }
+    this.mergeCandidates(m.leafSet);
+  }
+
+  /** Probes gossiped nodes that would improve the leaf set; fills empty routing slots. */
+  private mergeCandidates(handles: readonly NodeHandle[]): void {
+    const joining = this.stateValue === 'joining' && this.joinAttempt !== undefined;
+    for (const h of handles) {
+      const hex = h.id.hex;
+      if (hex === this.handle.id.hex || this.failed.has(hex)) continue;
+      if (this.leafSetValue.wouldAccept(h)) this.probe(h, joining ? 'join' : 'candidate');
+      else if (this.table.hasRoomFor(h.id)) this.table.offer(h, undefined);
+    }
+  }
+
+  /**
+   * Removes a node found dead (or departed) from the tables, tells the leaf set when this node
+   * detected it, reports the departure if this node is now the nearest, and starts repairs.
+   */
+  private declareDead(handle: NodeHandle, reason: DepartureReason, announce: boolean): void {
+    const hex = handle.id.hex;
+    const sides = this.leafSetValue.sidesOf(handle.id);
+    // Both ring neighbours of a dead node tell their leaf sets, which together reach every node
+    // that had it as a leaf-set member, however they learned of the failure.
+    const neighbour = this.leafSetValue.leftNeighbour()?.id.hex === hex || this.leafSetValue.rightNeighbour()?.id.hex === hex;
+    const inLeafSet = this.leafSetValue.remove(handle.id);
+    const row = this.table.slotOf(handle.id)?.row;
+    const inTable = this.table.remove(handle.id);
+    this.peers.delete(hex);
+    this.failed.set(hex, { handle, at: this.env.now(), reason });
+    if (!inLeafSet && !inTable) return;
+    this.stats.nodesDeclaredDead++;
+    this.log.info({ event: 'peer.dead', peer: handle.id.short(), reason, inLeafSet }, reason === 'left' ? 'node left' : 'node declared dead');
+    if (inLeafSet) {
+      this.emitLeafSetChange({ added: [], removed: [handle] });
+      if (announce || (neighbour && reason === 'failed')) {
+        const notice: FailedNoticeMessage = { t: MessageType.FAILED_NOTICE, from: this.handle, failed: [handle] };
+        for (const h of this.leafSetValue.members()) this.transport.send(h.addr, notice);
+      }
+      if (this.leafSetValue.closest(handle.id).id.hex === this.handle.id.hex) this.emitDeparture(handle, reason);
+      this.refillLeafSet(sides);
+    }
+    if (inTable && row !== undefined) this.repairRow(row);
+  }
+
+  /** Asks the farthest member on each side that lost a node for its leaf set. */
+  private refillLeafSet(sides: { left: boolean; right: boolean }): void {
+    const targets = new Set<NodeHandle>();
+    const l = this.leafSetValue.leftmost();
+    const r = this.leafSetValue.rightmost();
+    if (sides.left && l) targets.add(l);
+    if (sides.right && r) targets.add(r);
+    if (targets.size === 0) {
+      if (l) targets.add(l);
+      if (r) targets.add(r);
+    }
+    for (const h of targets) this.transport.send(h.addr, { t: MessageType.LEAFSET_REQUEST, from: this.handle });
+  }
+
+  private repairRow(row: number): void {
+    const candidates = this.table.row(row).filter((h): h is NodeHandle => h !== null);
+    if (candidates.length === 0) return;
+    const target = this.env.random.pick(candidates);
+    this.transport.send(target.addr, { t: MessageType.ROW_REQUEST, from: this.handle, row });
+  }
+
+  private onFailedNotice(m: FailedNoticeMessage): void {
+    for (const f of m.failed) {
+      const hex = f.id.hex;
+      if (hex === this.handle.id.hex) {
+        // Someone thinks we are dead: show them otherwise.
+        this.probe(m.from, 'candidate');
+        continue;
+      }
+      const p = this.peers.get(hex);
+      if (!p) continue;
+      if (this.env.now() - p.lastHeard < this.options.suspectAfterMs) {
+        this.probe(f, 'liveness');
+        continue;
+      }
+      this.declareDead(p.handle, 'failed', false);
+    }
+  }
+
+  private onLeave(m: LeaveMessage): void {
+    if (m.from.id.hex === this.handle.id.hex) return;
+    const p = this.peers.get(m.from.id.hex);
+    if (p) this.declareDead(p.handle, 'left', false);
+    else this.failed.set(m.from.id.hex, { handle: m.from, at: this.env.now(), reason: 'left' });
+    this.mergeCandidates(m.leafSet.filter((h) => h.id.hex !== m.from.id.hex));
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Periodic work
+
+  private scheduleTick(): void {
+    const period = this.options.heartbeatIntervalMs / 2;
+    this.tickTimer = this.env.setTimeout(() => this.tick(), this.env.random.jitter(period, 0.1));
+  }
+
+  /**
+   * Twice per heartbeat period: every other tick sends heartbeats (every n-th one the full leaf
+   * set) to the two ring neighbours; every tick probes a neighbour that has gone quiet.
+   */
+  private tick(): void {
+    if (this.stateValue !== 'ready') return;
+    this.tickCount++;
+    const now = this.env.now();
+    const left = this.leafSetValue.leftNeighbour();
+    const right = this.leafSetValue.rightNeighbour();
+    const neighbours = left && right && left.id.hex === right.id.hex ? [left] : [left, right].filter((h): h is NodeHandle => h !== undefined);
+    if (this.tickCount % 2 === 0) {
+      const gossip = (this.tickCount / 2) % this.options.leafSetGossipEvery === 0;
+      const m: WireMessage = gossip
+        ? { t: MessageType.LEAFSET, from: this.handle, leafSet: this.leafSetValue.members() }
+        : { t: MessageType.HEARTBEAT, from: this.handle };
+      for (const h of neighbours) this.transport.send(h.addr, m);
+    }
+    for (const h of neighbours) {
+      const p = this.peers.ensure(h);
+      if (p.lastHeard === 0) p.lastHeard = now;
+      else if (now - p.lastHeard > this.options.suspectAfterMs) this.probe(h, 'liveness');
+    }
+    if (this.tickCount % 20 === 0) this.expireOldState(now);
+    this.scheduleTick();
+  }
+
+  private expireOldState(now: number): void {
+    for (const [key, expiry] of this.delivered) {
+      if (expiry > now) break; // insertion order = expiry order
+      this.delivered.delete(key);
+    }
+    for (const [hex, expiry] of this.recentArrivals) {
+      if (expiry > now) break;
+      this.recentArrivals.delete(hex);
+    }
+    for (const [hex, f] of this.failed) {
+      if (now - f.at <= this.options.failedSetTtlMs) break;
+      this.failed.delete(hex);
+    }
+  }
+
+  /** Asks a random member of each row for its row; fills holes and prefers closer nodes. */
+  private maintainRoutingTable(): void {
+    if (this.stateValue !== 'ready') return;
+    for (let row = 0; row < this.table.depth; row++) this.repairRow(row);
+    this.maintenanceTimer = this.env.setTimeout(() => this.maintainRoutingTable(), this.env.random.jitter(this.options.routingMaintenanceIntervalMs, 0.2));
+  }
+
+  private onRowReply(m: RowReplyMessage): void {
+    let probes = 0;
+    for (const h of m.entries) {
+      if (!h || h.id.hex === this.handle.id.hex || this.failed.has(h.id.hex)) continue;
+      if (this.table.hasRoomFor(h.id)) this.table.offer(h, undefined);
+      else if (!this.table.contains(h.id) && !this.peers.get(h.id.hex) && probes < 2) {
+        // Measure a competitor for an occupied slot; the table keeps whichever is closer.
+        probes++;
+        this.probe(h, 'candidate');
+      }
+      if (this.leafSetValue.wouldAccept(h)) this.probe(h, 'candidate');
+    }
+  }
+
+  /** Periodically re-probes a few nodes declared dead: heals the ring after a partition. */
+  private recheckFailed(): void {
+    if (this.stateValue !== 'ready') return;
+    const failed = [...this.failed.values()].filter((f) => f.reason === 'failed');
+    for (const f of this.env.random.shuffle(failed).slice(0, 3)) this.probe(f.handle, 'recheck');
+    this.recheckTimer = this.env.setTimeout(() => this.recheckFailed(), this.env.random.jitter(this.options.failedRecheckIntervalMs, 0.2));
+  }
+
+  private rowWithSelf(row: number): (NodeHandle | null)[] {
+    const entries = this.table.row(row);
+    entries[this.handle.id.digit(row)] = this.handle;
+    return entries;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Events
+
+  private emitLeafSetChange(change: LeafSetChange): void {
+    for (const app of this.apps.values()) {
+      if (!app.leafSetChanged) continue;
+      try {
+        app.leafSetChanged(change);
+      } catch (err) {
+        this.log.error({ code: 'ApplicationError', app: app.name, hook: 'leafSetChanged', err: errorInfo(err) }, 'application hook threw');
+      }
+    }
+  }
+
+  private emitArrival(node: NodeHandle): void {
+    this.log.info({ event: 'node.arrived', peer: node.id.short(), addr: node.addr }, 'node joined');
+    for (const app of this.apps.values()) {
+      if (!app.nodeArrived) continue;
+      try {
+        app.nodeArrived(node);
+      } catch (err) {
+        this.log.error({ code: 'ApplicationError', app: app.name, hook: 'nodeArrived', err: errorInfo(err) }, 'application hook threw');
+      }
+    }
+  }
+
+  private emitDeparture(node: NodeHandle, reason: DepartureReason): void {
+    this.log.info({ event: 'node.departed', peer: node.id.short(), reason }, 'node departed');
+    for (const app of this.apps.values()) {
+      if (!app.nodeDeparted) continue;
+      try {
+        app.nodeDeparted(node, reason);
+      } catch (err) {
+        this.log.error({ code: 'ApplicationError', app: app.name, hook: 'nodeDeparted', err: errorInfo(err) }, 'application hook threw');
+      }
+    }
+  }
+}
+
+/** State of a join in progress. */
+class JoinAttempt {
+  next = 0;
+  replyFrom: NodeHandle | undefined;
+  outstanding = 0;
+  timer: Timer | undefined;
+  constructor(
+    readonly candidates: string[],
+    readonly newRing: boolean,
+    readonly resolve: () => void,
+    readonly reject: (err: Error) => void,
+  ) {}
+}
+
+function errorInfo(err: unknown): { message: string; code?: string; stack?: string } {
+  if (err instanceof Error) return { message: err.message, code: (err as { code?: string }).code, stack: err.stack };
+  return { message: String(err) };
+}
