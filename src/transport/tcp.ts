@@ -232,13 +232,21 @@ export class TcpTransport implements Transport {
         },
         (socket) => this.onTlsConnection(socket),
       );
+      // A failed handshake may have destroyed the socket, and its address with it: remember the
+      // address of every raw connection (the TLS socket's parent) until then.
+      const remotes = new WeakMap<net.Socket, string>();
+      this.server.on('connection', (raw: net.Socket) => {
+        if (raw.remoteAddress) remotes.set(raw, formatAddress(raw.remoteAddress, raw.remotePort ?? 0));
+      });
       this.server.on('tlsClientError', (err: Error, socket: tls.TLSSocket) => {
         this.stats.rejected++;
-        const remote = socket.remoteAddress ? formatAddress(socket.remoteAddress, socket.remotePort ?? 0) : '?';
-        this.log.warn(
-          { code: 'TlsRefused', remote, reason: err.message.trim(), errCode: errorCode(err) },
-          `TLS handshake with ${remote} failed: ${err.message.trim()}`,
-        );
+        const parent = (socket as unknown as { _parent?: net.Socket })._parent;
+        const remote = socket.remoteAddress
+          ? formatAddress(socket.remoteAddress, socket.remotePort ?? 0)
+          : ((parent && remotes.get(parent)) ?? 'unknown peer');
+        let reason = err.message.trim();
+        if (errorCode(err) === 'ECONNRESET') reason += ' (the peer may have refused our certificate)';
+        this.log.warn({ code: 'TlsRefused', remote, reason, errCode: errorCode(err) }, `TLS handshake with ${remote} failed: ${reason}`);
       });
     } else {
       this.server = net.createServer((socket) => this.onPlainConnection(socket));

@@ -1,6 +1,7 @@
 /** Bad input from peers: each is logged once with its code, closes that connection only. */
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { MessageType, PROTOCOL_VERSION, frameHeader, encodeMessage } from '../../src/wire/index.ts';
 import type { HelloRejectMessage } from '../../src/wire/index.ts';
 import { RawPeer, direct, logged, startNode, waitFor } from './fixtures.ts';
@@ -177,7 +178,6 @@ describe('TcpTransport: rejecting bad input', () => {
 
   test('a peer refusing our HELLO: logged with its code, messages dropped, backoff', async (t) => {
     // A raw "server" that answers every HELLO with a rejection.
-    const net = await import('node:net');
     const server = net.createServer((socket) => {
       socket.on('error', () => {});
       socket.once('data', () => {
@@ -187,7 +187,7 @@ describe('TcpTransport: rejecting bad input', () => {
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
-    const addr = `127.0.0.1:${(server.address() as import('node:net').AddressInfo).port}`;
+    const addr = `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
     const a = await startNode((fn) => t.after(fn));
     a.t.send(addr, direct(1));
     await waitFor(() => a.t.stats.dialFailures === 1);
