@@ -4,6 +4,8 @@
  * would see it (raw path, raw query string, lower-case headers, body bytes as on the wire).
  */
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+
+process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] = 'true';
 import { buildQueryString } from '@smithy/core/protocols';
 
 /** A captured request as it would arrive at the server. */

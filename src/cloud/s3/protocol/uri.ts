@@ -1,0 +1,71 @@
+/**
+ * Percent-encoding as AWS defines it (the `UriEncode` of Signature Version 4, also used for
+ * `encoding-type=url` listings) and the matching decoding.
+ */
+
+const EXTRA_RESERVED = /[!'()*]/g;
+
+function hexEscape(ch: string): string {
+  return `%${ch.charCodeAt(0).toString(16).toUpperCase()}`;
+}
+
+/**
+ * AWS `UriEncode`: UTF-8, every byte except the unreserved characters `A-Z a-z 0-9 - . _ ~` as
+ * `%XX` with upper-case hex; `/` is kept as is when `encodeSlash` is false (object key paths).
+ * Throws `URIError` for a string holding a lone surrogate.
+ */
+export function uriEncode(value: string, encodeSlash = true): string {
+  const encoded = encodeURIComponent(value).replace(EXTRA_RESERVED, hexEscape);
+  return encodeSlash ? encoded : encoded.replace(/%2F/g, '/');
+}
+
+/**
+ * Decodes `%XX` escapes (UTF-8); `+` stays a plus sign. Returns `undefined` for a malformed
+ * escape or bytes that are not UTF-8.
+ */
+export function percentDecode(value: string): string | undefined {
+  if (!value.includes('%')) return value;
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Decodes a query-string component as HTML forms write it: `+` is a space, then `%XX` escapes.
+ * Returns `undefined` when malformed.
+ */
+export function formDecode(value: string): string | undefined {
+  return percentDecode(value.includes('+') ? value.replace(/\+/g, ' ') : value);
+}
+
+/** One `name=value` pair of a raw query string, decoded. */
+export interface QueryParam {
+  name: string;
+  /** The value; `''` for both `name=` and a bare `name`. */
+  value: string;
+  /** True when the pair had no `=` (e.g. `?acl`). */
+  bare: boolean;
+}
+
+/**
+ * Splits a raw query string (without `?`) into decoded pairs, in order; empty segments are
+ * skipped. `+` decodes as a space (as AWS reads query strings). Returns `undefined` if a
+ * component is not valid percent-encoding.
+ */
+export function parseQuery(raw: string): QueryParam[] | undefined {
+  const out: QueryParam[] = [];
+  if (raw === '') return out;
+  for (const part of raw.split('&')) {
+    if (part === '') continue;
+    const eq = part.indexOf('=');
+    const rawName = eq < 0 ? part : part.slice(0, eq);
+    const rawValue = eq < 0 ? '' : part.slice(eq + 1);
+    const name = formDecode(rawName);
+    const value = formDecode(rawValue);
+    if (name === undefined || value === undefined) return undefined;
+    out.push({ name, value, bare: eq < 0 });
+  }
+  return out;
+}
