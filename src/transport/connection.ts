@@ -47,6 +47,8 @@ export type ConnectionState = 'handshake' | 'open' | 'closing' | 'closed';
 export interface ConnectionFailure {
   code: TransportErrorCode;
   reason: string;
+  /** Already logged (by {@link Connection.reject}); the transport need not log it again. */
+  logged?: boolean;
 }
 
 /** What a connection needs from its transport. @internal */
@@ -228,7 +230,7 @@ export class Connection {
     if (this.state === 'closing' || this.state === 'closed') return;
     this.ctx.stats.rejected++;
     this.ctx.log.warn({ code, peer: this.label, remote: this.remote, reason }, `rejected connection from ${this.label}: ${reason}`);
-    this.failure = { code, reason };
+    this.failure = { code, reason, logged: true };
     if (sendReject) {
       this.writeFrameNow(encodeMessage({ t: MessageType.HELLO_REJECT, reason: `${code}: ${reason}`.slice(0, 1000) }));
       this.end();

@@ -58,7 +58,10 @@ export interface TcpTransportOptions {
   backoffInitialMs?: number;
   /** Backoff ceiling (ms). Default 5000. */
   backoffMaxMs?: number;
-  /** Cap on bytes queued for one peer (ours plus the socket's buffer). Default 64 MiB. */
+  /**
+   * Cap on bytes queued for one peer (ours plus the socket's buffer); messages beyond it are
+   * dropped. One message is always taken when nothing is queued. Default 64 MiB.
+   */
   maxQueuedBytes?: number;
   /** A connection must complete TCP, TLS and HELLO within this (ms). Default 5000. */
   handshakeTimeoutMs?: number;
@@ -173,7 +176,9 @@ export class TcpTransport implements Transport {
   readonly host: string;
   /** Bound port (the real one when 0 was asked). */
   port = 0;
-  private advertiseHost: string;
+  private readonly advertiseHost: string;
+  /** `advertiseHost:port`, computed once the port is known. */
+  private advertised = '';
   private readonly log: Logger;
   private readonly maxFrameBytes: number;
   private readonly maxQueuedBytes: number;
@@ -270,6 +275,7 @@ export class TcpTransport implements Transport {
       this.server.listen({ host: this.host, port }, () => {
         this.server.off('error', onError);
         this.port = (this.server.address() as net.AddressInfo).port;
+        this.advertised = formatAddress(this.advertiseHost, this.port);
         const hello: HelloMessage = { t: MessageType.HELLO, proto: PROTOCOL_NAME, v: PROTOCOL_VERSION, addr: this.address };
         if (this.nodeId) hello.id = this.nodeId;
         (this.ctx as { helloBody: Buffer }).helloBody = encodeMessage(hello);
@@ -281,7 +287,7 @@ export class TcpTransport implements Transport {
 
   /** This node's advertised address, `host:port`. */
   get address(): string {
-    return formatAddress(this.advertiseHost, this.port);
+    return this.advertised;
   }
 
   /** True when mutual TLS is on. */
@@ -319,7 +325,9 @@ export class TcpTransport implements Transport {
     let peer = this.peers.get(addr);
     const conn = peer?.conns[0];
     if (conn !== undefined) {
-      if (conn.pendingBytes + frameBytes > this.maxQueuedBytes) this.dropQueueFull(peer!, conn.pendingBytes);
+      const pending = conn.pendingBytes;
+      // An idle connection takes any one message, even one above the cap (up to maxFrameBytes).
+      if (pending > 0 && pending + frameBytes > this.maxQueuedBytes) this.dropQueueFull(peer!, pending);
       else conn.enqueue(body);
       return;
     }
@@ -349,7 +357,7 @@ export class TcpTransport implements Transport {
       this.stats.dropped++; // in backoff: the dial failure was logged already
       return;
     }
-    if (peer.waitingBytes + frameBytes > this.maxQueuedBytes) {
+    if (peer.waitingBytes > 0 && peer.waitingBytes + frameBytes > this.maxQueuedBytes) {
       this.dropQueueFull(peer, peer.waitingBytes);
       return;
     }
@@ -615,8 +623,9 @@ export class TcpTransport implements Transport {
     this.dropWaiting(peer);
     const fields = { code, peer: peer.addr, reason, errCode, failures: peer.failures, backoffMs: backoff, dropped };
     const text = `cannot connect to ${peer.addr}: ${reason}; ${dropped} message(s) dropped, retry in ${backoff} ms`;
-    // The first failure of an episode is a warning; repeats while the peer stays down are noise.
-    if (peer.failures === 1) this.log.warn(fields, text);
+    // The first failure of an episode is a warning; repeats while the peer stays down are noise,
+    // and so is a failure that Connection.reject has just logged.
+    if (peer.failures === 1 && !conn.failure?.logged) this.log.warn(fields, text);
     else this.log.debug(fields, text);
     if (peer.conns.length > 0) {
       // Another connection to this peer (an inbound one) is up; no need to back off.

@@ -176,6 +176,26 @@ describe('TcpTransport: rejecting bad input', () => {
     assert.equal(logged(s.store, 'HandshakeTimeout').length, 1);
   });
 
+  test('a server answering with the wrong version is refused by the dialler, logged once', async (t) => {
+    const server = net.createServer((socket) => {
+      socket.on('error', () => {});
+      socket.once('data', () => {
+        const body = encodeMessage({ t: MessageType.HELLO, proto: 'pi', v: PROTOCOL_VERSION + 1, addr: '127.0.0.1:9' });
+        socket.write(Buffer.concat([frameHeader(body.length), body]));
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const addr = `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+    const a = await startNode((fn) => t.after(fn));
+    a.t.send(addr, direct(1));
+    await waitFor(() => a.t.stats.dialFailures === 1);
+    assert.equal(logged(a.store, 'ProtocolMismatch').length, 1);
+    assert.equal(a.store.entries.filter((e) => e.level === 'warn').length, 1, 'one line, not one per layer');
+    assert.equal(a.t.stats.rejected, 1);
+    assert.equal(a.t.stats.dropped, 1);
+  });
+
   test('a peer refusing our HELLO: logged with its code, messages dropped, backoff', async (t) => {
     // A raw "server" that answers every HELLO with a rejection.
     const server = net.createServer((socket) => {

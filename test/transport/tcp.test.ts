@@ -121,6 +121,16 @@ describe('TcpTransport: messaging', () => {
     assert.equal(lines[0]!.level, 'error');
   });
 
+  test('an idle connection takes one message larger than maxQueuedBytes', async (t) => {
+    const a = await startNode((fn) => t.after(fn), { maxQueuedBytes: 64 * 1024 });
+    const b = await startNode((fn) => t.after(fn));
+    a.t.send(b.t.address, direct(0, Buffer.alloc(200 * 1024)));
+    await waitFor(() => b.received.length === 1);
+    a.t.send(b.t.address, direct(1, Buffer.alloc(200 * 1024)));
+    await waitFor(() => b.received.length === 2);
+    assert.equal(a.t.stats.dropped, 0);
+  });
+
   test('a handler that throws is logged and does not break the connection', async (t) => {
     const a = await startNode((fn) => t.after(fn));
     const b = await startNode((fn) => t.after(fn));
