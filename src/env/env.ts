@@ -3,6 +3,9 @@ import { LogStore, MemoryLogger, createPinoLogger } from './logger.ts';
 import { Scheduler } from './scheduler.ts';
 import type { Env, LogLevel, Logger, Random, Timer } from './types.ts';
 
+/** Longest delay Node's timers support; longer ones would fire after 1 ms. */
+const MAX_NODE_TIMER_MS = 2 ** 31 - 1;
+
 /** Options for {@link RealEnv}. */
 export interface RealEnvOptions {
   /** A fixed seed makes randomness reproducible (tests); cryptographic randomness otherwise. */
@@ -29,13 +32,38 @@ export class RealEnv implements Env {
   }
 
   setTimeout(fn: () => void, ms: number): Timer {
-    const handle = setTimeout(fn, Math.max(0, ms));
+    // Node fires timers above 2^31-1 ms after 1 ms; longer delays are split into several timers.
+    let handle: ReturnType<typeof setTimeout>;
+    const arm = (remaining: number): void => {
+      handle =
+        remaining > MAX_NODE_TIMER_MS
+          ? setTimeout(() => arm(remaining - MAX_NODE_TIMER_MS), MAX_NODE_TIMER_MS)
+          : setTimeout(fn, remaining);
+    };
+    arm(ms > 0 ? ms : 0);
     return { cancel: () => clearTimeout(handle) };
   }
 
   setInterval(fn: () => void, ms: number): Timer {
-    const handle = setInterval(fn, Math.max(1, ms));
-    return { cancel: () => clearInterval(handle) };
+    const period = ms >= 1 ? ms : 1;
+    if (period <= MAX_NODE_TIMER_MS) {
+      const handle = setInterval(fn, period);
+      return { cancel: () => clearInterval(handle) };
+    }
+    let cancelled = false;
+    let timer: Timer;
+    const tick = (): void => {
+      if (cancelled) return;
+      timer = this.setTimeout(tick, period);
+      fn();
+    };
+    timer = this.setTimeout(tick, period);
+    return {
+      cancel: () => {
+        cancelled = true;
+        timer.cancel();
+      },
+    };
   }
 
   defer(fn: () => void): void {
@@ -43,7 +71,7 @@ export class RealEnv implements Env {
   }
 
   sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+    return new Promise((resolve) => this.setTimeout(resolve, ms));
   }
 
   withLog(bindings: Record<string, unknown>): Env {
@@ -104,7 +132,8 @@ export class VirtualEnv implements Env {
 
   setInterval(fn: () => void, ms: number): Timer {
     const life = this.life;
-    const period = Math.max(1, ms);
+    // `ms >= 1` is false for NaN too: a NaN period would otherwise re-arm at the same instant forever.
+    const period = ms >= 1 ? ms : 1;
     let handle = { cancel() {} };
     let cancelled = false;
     const tick = (): void => {

@@ -81,10 +81,15 @@ export class MemoryLogger implements Logger {
     return ((objOrMsg: object | string, msg?: string) => {
       const entry: LogEntry = { level, time: this.store.clock(), msg: '', ...this.bindings };
       if (typeof objOrMsg === 'string') entry.msg = objOrMsg;
-      else {
+      else if (objOrMsg instanceof Error) {
+        // As pino: the error goes under `err`, and its message is the default message. Its own
+        // fields (e.g. `code`) are also copied to the entry so that LogStore.find(code) works.
         Object.assign(entry, objOrMsg);
+        entry['err'] = serializeError(objOrMsg);
+        entry.msg = msg ?? objOrMsg.message;
+      } else {
+        for (const [key, value] of Object.entries(objOrMsg)) entry[key] = value instanceof Error ? serializeError(value) : value;
         entry.msg = msg ?? '';
-        if (objOrMsg instanceof Error) entry['err'] = { message: objOrMsg.message, code: (objOrMsg as { code?: string }).code };
       }
       this.store.add(entry);
     }) as LogFn;
@@ -101,6 +106,18 @@ export class MemoryLogger implements Logger {
 
 const noop: LogFn = (() => {}) as LogFn;
 
+/**
+ * A plain, JSON-friendly copy of an error (`type`, `message`, own fields such as `code`, `cause`,
+ * `stack`), like pino's standard serializer: an Error itself would print as `{}`.
+ */
+function serializeError(err: Error, depth = 0): Record<string, unknown> {
+  const out: Record<string, unknown> = { type: err.name, message: err.message };
+  Object.assign(out, err);
+  if (err.cause !== undefined) out['cause'] = err.cause instanceof Error && depth < 3 ? serializeError(err.cause, depth + 1) : err.cause;
+  out['stack'] = err.stack;
+  return out;
+}
+
 /** A logger that drops everything. */
 export const silentLogger: Logger = {
   trace: noop,
@@ -115,6 +132,6 @@ export const silentLogger: Logger = {
 
 /** Parses a level name, e.g. from configuration; throws with the accepted names otherwise. */
 export function parseLogLevel(text: string): LogLevel {
-  if (text in LEVELS) return text as LogLevel;
+  if (Object.hasOwn(LEVELS, text)) return text as LogLevel;
   throw new Error(`unknown log level "${text}" (expected one of ${Object.keys(LEVELS).join(', ')})`);
 }

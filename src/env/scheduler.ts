@@ -22,6 +22,10 @@ export interface ScheduledHandle {
 /** Thrown when a run-until-condition call reaches its virtual deadline. */
 export class SimulationDeadlineError extends Error {
   readonly code = 'SimulationDeadline';
+  constructor(message: string) {
+    super(message);
+    this.name = 'SimulationDeadlineError';
+  }
 }
 
 export class Scheduler {
