@@ -190,6 +190,8 @@ export class TcpTransport implements Transport {
   private readonly peers = new Map<string, Peer>();
   private readonly connections = new Set<Connection>();
   private readonly badAddresses = new Set<string>();
+  /** Accepted TCP sockets whose TLS handshake has not completed (TLS only). */
+  private readonly tlsPending = new Set<net.Socket>();
   private handler: MessageHandler | undefined;
   private closed = false;
   private closing: Promise<void> | undefined;
@@ -242,10 +244,12 @@ export class TcpTransport implements Transport {
       const remotes = new WeakMap<net.Socket, string>();
       this.server.on('connection', (raw: net.Socket) => {
         if (raw.remoteAddress) remotes.set(raw, formatAddress(raw.remoteAddress, raw.remotePort ?? 0));
+        this.tlsPending.add(raw);
+        raw.once('close', () => this.tlsPending.delete(raw));
       });
       this.server.on('tlsClientError', (err: Error, socket: tls.TLSSocket) => {
         this.stats.rejected++;
-        const parent = (socket as unknown as { _parent?: net.Socket })._parent;
+        const parent = parentSocket(socket);
         const remote = socket.remoteAddress
           ? formatAddress(socket.remoteAddress, socket.remotePort ?? 0)
           : ((parent && remotes.get(parent)) ?? 'unknown peer');
@@ -393,6 +397,9 @@ export class TcpTransport implements Transport {
     this.closed = true;
     this.closing = (async () => {
       const serverClosed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+      // Sockets still in their TLS handshake would keep the server open until handshakeTimeout.
+      for (const raw of this.tlsPending) raw.destroy();
+      this.tlsPending.clear();
       const socketsClosed = [...this.connections].map(
         (c) =>
           new Promise<void>((resolve) => {
@@ -455,6 +462,8 @@ export class TcpTransport implements Transport {
   }
 
   private onTlsConnection(socket: tls.TLSSocket): void {
+    const parent = parentSocket(socket);
+    if (parent) this.tlsPending.delete(parent);
     if (this.closed) {
       socket.destroy();
       return;
@@ -666,6 +675,14 @@ export class TcpTransport implements Transport {
       }
     }
   }
+}
+
+/**
+ * The TCP socket under a server-side TLS socket. Node keeps it in the undocumented `_parent`;
+ * used only to match TLS sockets with their raw connection (addresses in logs, cleanup on close).
+ */
+function parentSocket(socket: tls.TLSSocket): net.Socket | undefined {
+  return (socket as unknown as { _parent?: net.Socket })._parent ?? undefined;
 }
 
 function peerCommonName(socket: tls.TLSSocket): string | undefined {

@@ -4,7 +4,7 @@ import net from 'node:net';
 import { TcpTransport, parseAddress, formatAddress } from '../../src/transport/index.ts';
 import { FrameDecoder, MessageType, PROTOCOL_NAME, PROTOCOL_VERSION, decodeMessage, encodeMessage, frameHeader } from '../../src/wire/index.ts';
 import type { DirectMessage } from '../../src/wire/index.ts';
-import { direct, freePort, logged, makeEnv, startNode, waitFor } from './fixtures.ts';
+import { RawPeer, direct, freePort, logged, makeEnv, startNode, waitFor } from './fixtures.ts';
 
 describe('addresses', () => {
   test('parseAddress accepts host:port and bracketed IPv6, rejects the rest', () => {
@@ -193,6 +193,43 @@ describe('TcpTransport: messaging', () => {
     assert.equal(a.t.connectionInfo().length, 0);
     await waitFor(() => b.t.connectionInfo().length === 0);
     await a.t.close(); // idempotent
+  });
+
+  test('close() does not wait for silent inbound connections', async (t) => {
+    const a = await startNode((fn) => t.after(fn), { handshakeTimeoutMs: 30_000 });
+    const raw = await RawPeer.connect(a.t.address);
+    t.after(() => raw.destroy());
+    await waitFor(() => a.t.connectionInfo().length === 1);
+    const started = Date.now();
+    await a.t.close();
+    assert.ok(Date.now() - started < 1000, `close took ${Date.now() - started} ms`);
+    await waitFor(() => raw.closed);
+  });
+
+  test('close() gives up on a peer that does not read after closeTimeoutMs', async (t) => {
+    const server = net.createServer((socket) => {
+      socket.on('error', () => {});
+      socket.once('data', () => {
+        const body = encodeMessage({ t: MessageType.HELLO, proto: PROTOCOL_NAME, v: PROTOCOL_VERSION, addr: '127.0.0.1:9' });
+        socket.write(Buffer.concat([frameHeader(body.length), body]));
+        socket.pause();
+      });
+    });
+    const sockets: net.Socket[] = [];
+    server.on('connection', (s) => sockets.push(s));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    t.after(() => {
+      for (const s of sockets) s.destroy();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    });
+    const addr = `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+    const a = await startNode((fn) => t.after(fn), { closeTimeoutMs: 200 });
+    for (let i = 0; i < 200; i++) a.t.send(addr, direct(i, Buffer.alloc(64 * 1024)));
+    await waitFor(() => a.t.connectionInfo()[0]?.state === 'open');
+    const started = Date.now();
+    await a.t.close();
+    const took = Date.now() - started;
+    assert.ok(took >= 150 && took < 2000, `close took ${took} ms`);
   });
 
   test('sending to a malformed address drops and warns once', async (t) => {

@@ -5,7 +5,7 @@ import { createCa, createNodeCert } from '../../src/node/certs.ts';
 import type { KeyAndCert } from '../../src/node/certs.ts';
 import type { TlsCredentials } from '../../src/transport/index.ts';
 import type { DirectMessage } from '../../src/wire/index.ts';
-import { direct, logged, startNode, waitFor } from './fixtures.ts';
+import { RawPeer, direct, logged, startNode, waitFor } from './fixtures.ts';
 
 let ring: KeyAndCert;
 let other: KeyAndCert;
@@ -124,5 +124,15 @@ describe('TcpTransport over mutual TLS', () => {
     assert.match(String(lines[0]!['reason']), /looks like a TLS handshake/);
     assert.equal(logged(client.store, 'TlsRefused').length, 1);
     assert.equal(server.received.length, 0);
+  });
+
+  test('close() does not wait for connections stuck in the TLS handshake', async (t) => {
+    const server = await startNode((fn) => t.after(fn), { tls: good[0], handshakeTimeoutMs: 30_000 });
+    const raw = await RawPeer.connect(server.t.address);
+    t.after(() => raw.destroy());
+    const started = Date.now();
+    await server.t.close();
+    assert.ok(Date.now() - started < 1000, `close took ${Date.now() - started} ms`);
+    await waitFor(() => raw.closed);
   });
 });
