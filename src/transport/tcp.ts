@@ -314,7 +314,8 @@ export class TcpTransport implements Transport {
       body = encodeMessage(message);
     } catch (err) {
       this.stats.dropped++;
-      this.log.error({ code: 'EncodeFailed', peer: addr, type: messageTypeName(message.t) }, `cannot encode ${messageTypeName(message.t)} message: ${(err as Error).message}`);
+      const type = messageTypeName(message.t);
+      this.log.error({ code: 'EncodeFailed', peer: addr, type }, `cannot encode ${type} message: ${(err as Error).message}`);
       return;
     }
     if (body.length > this.maxFrameBytes) {
@@ -485,7 +486,8 @@ export class TcpTransport implements Transport {
       const code: TransportErrorCode = match && REJECT_CODES.has(match[1]!) ? (match[1] as TransportErrorCode) : 'HandshakeRejected';
       conn.destroy({ code, reason: `${conn.label} refused us: ${message.reason}` });
       if (!conn.outbound) {
-        this.log.warn({ code, peer: conn.label, remote: conn.remote, reason: message.reason }, `${conn.label} refused the connection: ${message.reason}`);
+        const fields = { code, peer: conn.label, remote: conn.remote, reason: message.reason };
+        this.log.warn(fields, `${conn.label} refused the connection: ${message.reason}`);
       }
       return;
     }
