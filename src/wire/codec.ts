@@ -102,6 +102,8 @@ export class FrameDecoder {
   }
 
   private consume(n: number): Buffer {
+    // A zero-length body may follow a header that used up every buffered chunk.
+    if (n === 0) return Buffer.alloc(0);
     const first = this.chunks[0]!;
     let result: Buffer;
     if (first.length >= n) {

@@ -6,6 +6,9 @@ import { Id, RING_SIZE } from '../../src/id/index.ts';
 import { MessageType, METHODS, RESPONSE_CODES } from '../../src/wire/index.ts';
 import type { AppMessage, NodeHandle, WireMessage } from '../../src/wire/index.ts';
 
+/** Records with the ordinary prototype, as real code and the decoder produce. */
+const plain = { noNullPrototype: true } as const;
+
 /** Any value of the id space, biased toward the edges (0, 2^160 - 1, half ring). */
 export const bigIdValue: fc.Arbitrary<bigint> = fc.oneof(
   { weight: 4, arbitrary: fc.bigInt({ min: 0n, max: RING_SIZE - 1n }) },
@@ -41,7 +44,7 @@ export function text(min: number, max: number): fc.Arbitrary<string> {
     .filter((s) => s.length >= min && s.length <= max);
 }
 
-export const handleArb: fc.Arbitrary<NodeHandle> = fc.record({ id: idArb, addr: text(1, 40) });
+export const handleArb: fc.Arbitrary<NodeHandle> = fc.record({ id: idArb, addr: text(1, 40) }, plain);
 
 const safeKey = fc.string({ maxLength: 8 }).filter((k) => k !== '__proto__');
 
@@ -73,7 +76,7 @@ export const appMessageArb: fc.Arbitrary<AppMessage> = fc.record(
     kind: text(1, 30),
     body: bodyArb,
   },
-  { requiredKeys: ['app', 'mid'] },
+  { requiredKeys: ['app', 'mid'], noNullPrototype: true },
 );
 
 const int = fc.maxSafeInteger();
@@ -91,33 +94,28 @@ export const wireMessageArb: fc.Arbitrary<WireMessage> = fc.oneof(
       addr: text(1, 60),
       id: idArb,
     },
-    { requiredKeys: ['t', 'proto', 'v', 'addr'] },
+    { requiredKeys: ['t', 'proto', 'v', 'addr'], noNullPrototype: true },
   ),
-  fc.record({ t: fc.constant(MessageType.HELLO_REJECT), reason: text(1, 100) }),
-  fc.record({
-    t: fc.constant(MessageType.ROUTE),
-    key: idArb,
-    origin: handleArb,
-    from: handleArb,
-    hop: int,
-    hops: int,
-    msg: appMessageArb,
-  }),
-  fc.record({ t: fc.constant(MessageType.DIRECT), from: handleArb, hop: int, msg: appMessageArb }),
-  fc.record({ t: fc.constant(MessageType.HOP_ACK), from: handleArb, hop: int }),
-  fc.record({ t: fc.constant(MessageType.JOIN), joiner: handleArb, rows, from: handleArb, hop: int, hops: int }),
-  fc.record({ t: fc.constant(MessageType.JOIN_REPLY), from: handleArb, rows, leafSet: handles }),
+  fc.record({ t: fc.constant(MessageType.HELLO_REJECT), reason: text(1, 100) }, plain),
+  fc.record(
+    { t: fc.constant(MessageType.ROUTE), key: idArb, origin: handleArb, from: handleArb, hop: int, hops: int, msg: appMessageArb },
+    plain,
+  ),
+  fc.record({ t: fc.constant(MessageType.DIRECT), from: handleArb, hop: int, msg: appMessageArb }, plain),
+  fc.record({ t: fc.constant(MessageType.HOP_ACK), from: handleArb, hop: int }, plain),
+  fc.record({ t: fc.constant(MessageType.JOIN), joiner: handleArb, rows, from: handleArb, hop: int, hops: int }, plain),
+  fc.record({ t: fc.constant(MessageType.JOIN_REPLY), from: handleArb, rows, leafSet: handles }, plain),
   fc.record(
     { t: fc.constant(MessageType.PROBE), from: handleArb, nonce: int, joining: fc.boolean() },
-    { requiredKeys: ['t', 'from', 'nonce'] },
+    { requiredKeys: ['t', 'from', 'nonce'], noNullPrototype: true },
   ),
-  fc.record({ t: fc.constant(MessageType.PROBE_REPLY), from: handleArb, nonce: int, leafSet: handles }),
-  fc.record({ t: fc.constant(MessageType.HEARTBEAT), from: handleArb }),
-  fc.record({ t: fc.constant(MessageType.LEAFSET_REQUEST), from: handleArb }),
-  fc.record({ t: fc.constant(MessageType.LEAFSET), from: handleArb, leafSet: handles }),
-  fc.record({ t: fc.constant(MessageType.FAILED_NOTICE), from: handleArb, failed: handles }),
-  fc.record({ t: fc.constant(MessageType.LEAVE), from: handleArb, leafSet: handles }),
-  fc.record({ t: fc.constant(MessageType.ROW_REQUEST), from: handleArb, row: fc.integer({ min: 0, max: 39 }) }),
-  fc.record({ t: fc.constant(MessageType.ROW_REPLY), from: handleArb, row: fc.integer({ min: 0, max: 39 }), entries: row }),
-  fc.record({ t: fc.constant(MessageType.ANNOUNCE), from: handleArb }),
+  fc.record({ t: fc.constant(MessageType.PROBE_REPLY), from: handleArb, nonce: int, leafSet: handles }, plain),
+  fc.record({ t: fc.constant(MessageType.HEARTBEAT), from: handleArb }, plain),
+  fc.record({ t: fc.constant(MessageType.LEAFSET_REQUEST), from: handleArb }, plain),
+  fc.record({ t: fc.constant(MessageType.LEAFSET), from: handleArb, leafSet: handles }, plain),
+  fc.record({ t: fc.constant(MessageType.FAILED_NOTICE), from: handleArb, failed: handles }, plain),
+  fc.record({ t: fc.constant(MessageType.LEAVE), from: handleArb, leafSet: handles }, plain),
+  fc.record({ t: fc.constant(MessageType.ROW_REQUEST), from: handleArb, row: fc.integer({ min: 0, max: 39 }) }, plain),
+  fc.record({ t: fc.constant(MessageType.ROW_REPLY), from: handleArb, row: fc.integer({ min: 0, max: 39 }), entries: row }, plain),
+  fc.record({ t: fc.constant(MessageType.ANNOUNCE), from: handleArb }, plain),
 ) as fc.Arbitrary<WireMessage>;

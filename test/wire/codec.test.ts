@@ -1,0 +1,119 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { Id } from '../../src/id/index.ts';
+import { WireError, decodeMessage, encodeMessage } from '../../src/wire/index.ts';
+import type { RouteMessage, WireMessage } from '../../src/wire/index.ts';
+import { wireMessageArb } from '../helpers/arbitraries.ts';
+import { idB, nodeA, samples } from './samples.ts';
+
+describe('encodeMessage / decodeMessage', () => {
+  test('every message type round-trips', () => {
+    for (const [name, m] of Object.entries(samples())) {
+      const bytes = encodeMessage(m);
+      assert.ok(Buffer.isBuffer(bytes));
+      const back = decodeMessage(bytes);
+      assert.deepStrictEqual(back, m, name);
+      assert.notEqual(back, m);
+    }
+  });
+
+  test('ids come back as Id instances, buffers as Buffers, app bodies intact', () => {
+    const m = samples().ROUTE as RouteMessage;
+    const back = decodeMessage(encodeMessage(m)) as RouteMessage;
+    assert.ok(back.key instanceof Id);
+    assert.ok(back.origin.id instanceof Id);
+    assert.ok(back.from.id.equals(m.from.id));
+    const body = back.msg.body as { value: unknown; owner: unknown; list: unknown };
+    assert.ok(Buffer.isBuffer(body.value));
+    assert.deepEqual([...(body.value as Buffer)], [1, 2, 3]);
+    assert.ok(body.owner instanceof Id && body.owner.equals(idB));
+    assert.deepStrictEqual(body.list, [1, 'two', null, true]);
+    // methods of the decoded id work (it is a real Id, not a look-alike)
+    assert.equal((body.owner as Id).digit(0), 15);
+  });
+
+  test('ids are compact on the wire: 20 bytes plus a small extension header', () => {
+    const withId = encodeMessage({ t: 32, from: nodeA });
+    const withoutId = encodeMessage({ t: 32, from: { addr: nodeA.addr } } as unknown as WireMessage);
+    assert.ok(withId.length - withoutId.length <= 20 + 3 + 3, `id costs ${withId.length - withoutId.length} bytes`);
+  });
+
+  test('a Uint8Array in a body comes back as a Buffer with the same bytes', () => {
+    const m: WireMessage = { t: 11, from: nodeA, hop: 1, msg: { app: 'a', mid: 'm', body: new Uint8Array([9, 8, 7]) } };
+    const back = decodeMessage(encodeMessage(m)) as typeof m;
+    assert.ok(Buffer.isBuffer(back.msg.body));
+    assert.deepEqual([...(back.msg.body as Buffer)], [9, 8, 7]);
+  });
+
+  test('property: decode(encode(m)) deep-equals m for random valid messages', () => {
+    fc.assert(
+      fc.property(wireMessageArb, (m) => {
+        assert.deepStrictEqual(decodeMessage(encodeMessage(m)), m);
+      }),
+      { numRuns: 400 },
+    );
+  });
+
+  test('undecodable bytes are rejected as MalformedFrame', () => {
+    const good = encodeMessage(samples().HEARTBEAT);
+    const cases: [string, Buffer][] = [
+      ['empty', Buffer.alloc(0)],
+      ['truncated', good.subarray(0, good.length - 1)],
+      ['trailing garbage', Buffer.concat([good, Buffer.from([0])])],
+      ['a map missing its value', Buffer.from([0x81, 0xa1, 0x74])],
+      ['a string longer than the frame', Buffer.from([0xd9, 0xff, 0x61])],
+      // ext 0x50 (an id) with 3 bytes instead of 20
+      ['a short id', Buffer.from([0x82, 0xa1, 0x74, 0x20, 0xa4, ...Buffer.from('from'), 0xc7, 3, 0x50, 1, 2, 3])],
+    ];
+    for (const [what, bytes] of cases) {
+      assert.throws(
+        () => decodeMessage(bytes),
+        (err: unknown) => err instanceof WireError && err.code === 'MalformedFrame' && /undecodable frame body/.test(err.message),
+        what,
+      );
+    }
+  });
+
+  test('any byte string is rejected with a WireError or accepted as a valid message, never a crash', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => {
+        try {
+          decodeMessage(bytes);
+        } catch (err) {
+          assert.ok(err instanceof WireError, `${String(err)} for ${Buffer.from(bytes).toString('hex')}`);
+        }
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  test('random corruption of valid messages never escapes as a non-WireError', () => {
+    fc.assert(
+      fc.property(wireMessageArb, fc.nat(), fc.integer({ min: 1, max: 255 }), (m, pos, xor) => {
+        const bytes = Buffer.from(encodeMessage(m));
+        const i = pos % bytes.length;
+        bytes[i] = bytes[i]! ^ xor;
+        try {
+          decodeMessage(bytes);
+        } catch (err) {
+          assert.ok(err instanceof WireError, String(err));
+        }
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  test('a "__proto__" key in a frame cannot change an object prototype', () => {
+    // { t: 32, __proto__: { polluted: 1 }, from: ... } built by hand
+    const key = Buffer.from('__proto__');
+    const inner = Buffer.from([0x81, 0xa8, ...Buffer.from('polluted'), 0x01]);
+    const encoded = encodeMessage({ t: 32, from: nodeA });
+    const from = encoded.subarray(encoded.indexOf(Buffer.from([0xa4, ...Buffer.from('from')]))); // key "from" and its value
+    const bytes = Buffer.concat([Buffer.from([0x83, 0xa1, 0x74, 0x20, 0xa9]), key, inner, from]);
+    const m = decodeMessage(bytes) as unknown as Record<string, unknown>;
+    assert.equal(Object.getPrototypeOf(m), Object.prototype);
+    assert.equal(m['polluted'], undefined);
+    assert.equal(({} as Record<string, unknown>)['polluted'], undefined);
+  });
+});
