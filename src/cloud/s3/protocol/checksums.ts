@@ -11,6 +11,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import * as zlib from 'node:zlib';
 import { S3Error } from './errors.ts';
+import { getHeader as header, type HeaderMap } from './headers.ts';
 
 /** The flexible checksum algorithms S3 accepts. */
 export type ChecksumAlgorithm = 'CRC32' | 'CRC32C' | 'CRC64NVME' | 'SHA1' | 'SHA256';
@@ -301,14 +302,6 @@ export function parseChecksumValue(algorithm: ChecksumAlgorithm, value: string):
     throw new S3Error('InvalidRequest', `Value for ${checksumHeaderName(algorithm)} header is invalid.`);
   }
   return bytes;
-}
-
-/** A header map as Node gives it (lower-case names). */
-export type HeaderMap = Record<string, string | string[] | undefined>;
-
-function header(headers: HeaderMap, name: string): string | undefined {
-  const value = headers[name];
-  return Array.isArray(value) ? value.join(',') : value;
 }
 
 /** What a request says about the integrity of its body. */
