@@ -76,7 +76,12 @@ export class SimNetwork {
    * allocated when none is given. A restarted endpoint keeps its place on the plane.
    */
   createTransport(addr?: string): SimTransport {
-    const address = addr ?? `sim:${this.nextAddr++}`;
+    let address = addr;
+    if (address === undefined) {
+      // Skip numbers already taken by explicitly named endpoints.
+      do address = `sim:${this.nextAddr++}`;
+      while (this.endpoints.has(address));
+    }
     const existing = this.endpoints.get(address);
     const transport = new SimTransport(this, address);
     const endpoint: Endpoint = existing
@@ -132,9 +137,10 @@ export class SimNetwork {
   }
 
   /** @internal */
-  setHandler(addr: string, handler: MessageHandler): void {
+  setHandler(addr: string, transport: SimTransport, handler: MessageHandler): void {
     const e = this.endpoints.get(addr);
-    if (e && e.up) e.handler = handler;
+    // A crashed incarnation's transport must not take over the restarted endpoint.
+    if (e && e.up && e.transport === transport) e.handler = handler;
   }
 
   /** @internal */
@@ -171,11 +177,14 @@ export class SimNetwork {
     from.stats.bytesOut += size;
     const base = this.latency(src.addr, to);
     const delay = this.jitter > 0 ? base + this.random.exponential(this.jitter) : base;
-    const group = src.group;
+    // Delivered only if sender and receiver share a group both when it is sent and when it
+    // arrives: a partition made while a message is in flight cuts it, whichever side is listed.
+    const sameGroupAtSend = src.group === dst.group;
     const fromAddr = src.addr;
     this.scheduler.schedule(delay, () => {
       const target = this.endpoints.get(to);
-      if (!target || !target.up || target.handler === null || target.group !== group) {
+      const sender = this.endpoints.get(fromAddr);
+      if (!target || !target.up || target.handler === null || !sameGroupAtSend || sender?.group !== target.group) {
         this.stats.undeliverable++;
         return;
       }
@@ -197,7 +206,7 @@ export class SimTransport implements Transport {
   ) {}
 
   setHandler(handler: MessageHandler): void {
-    this.network.setHandler(this.address, handler);
+    this.network.setHandler(this.address, this, handler);
   }
 
   send(addr: string, message: WireMessage): void {

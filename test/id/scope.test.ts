@@ -188,11 +188,20 @@ describe('node ids and scope membership', () => {
     );
   });
 
-  test('randomNodeId puts the random bytes after the prefix and defaults to region 0 / az 0', () => {
-    const bytes = Uint8Array.from({ length: 18 }, (_, i) => i + 1);
-    const id = randomNodeId(() => bytes);
-    assert.equal(id.hex, '0000' + Buffer.from(bytes).toString('hex'));
-    assertInvalid(() => randomNodeId(() => bytes, { region: 300, az: 0 }), /region code/);
+  test('randomNodeId puts the random bytes after the prefix; without a location it is all random', () => {
+    const bytes = Uint8Array.from({ length: 20 }, (_, i) => i + 1);
+    const located = randomNodeId((n) => bytes.subarray(0, n), { region: 0xab, az: 0xcd });
+    assert.equal(located.hex, 'abcd' + Buffer.from(bytes.subarray(0, 18)).toString('hex'));
+    const anywhere = randomNodeId((n) => bytes.subarray(0, n));
+    assert.equal(anywhere.hex, Buffer.from(bytes).toString('hex'));
+    assertInvalid(() => randomNodeId((n) => bytes.subarray(0, n), { region: 300, az: 0 }), /region code/);
+  });
+
+  test('randomNodeId without a location spreads over the whole ring', () => {
+    const random = new SeededRandom('anywhere');
+    const regions = new Set<number>();
+    for (let i = 0; i < 2000; i++) regions.add(regionOf(randomNodeId((n) => random.bytes(n))));
+    assert.ok(regions.size > 200, `only ${regions.size} region bytes hit`);
   });
 
   test('inScope', () => {

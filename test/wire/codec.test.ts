@@ -2,7 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { Id } from '../../src/id/index.ts';
-import { WireError, decodeMessage, encodeMessage } from '../../src/wire/index.ts';
+import { MessageType, WireError, decodeMessage, encodeMessage } from '../../src/wire/index.ts';
 import type { RouteMessage, WireMessage } from '../../src/wire/index.ts';
 import { wireMessageArb } from '../helpers/arbitraries.ts';
 import { idB, nodeA, samples } from './samples.ts';
@@ -44,6 +44,11 @@ describe('encodeMessage / decodeMessage', () => {
     const back = decodeMessage(encodeMessage(m)) as typeof m;
     assert.ok(Buffer.isBuffer(back.msg.body));
     assert.deepEqual([...(back.msg.body as Buffer)], [9, 8, 7]);
+  });
+
+  test('the random message generator covers every message type', () => {
+    const seen = new Set(fc.sample(wireMessageArb, { numRuns: 3000, seed: 1 }).map((m) => m.t));
+    assert.deepEqual([...seen].sort((a, b) => a - b), Object.values(MessageType).sort((a, b) => a - b));
   });
 
   test('property: decode(encode(m)) deep-equals m for random valid messages', () => {
