@@ -37,6 +37,26 @@ export function clusteredIds(minCount: number, maxCount: number, spread = 8): fc
     }));
 }
 
+/**
+ * Ids whose values differ by a few units of 2^`shift` plus arbitrary lower bits, all around one
+ * anchor (wrapping at 2^160): near-ties at every scale, including the scale at which a fast
+ * approximate distance (e.g. on the top 48 bits, shift 112) stops being able to decide.
+ */
+export function nearIds(minCount: number, maxCount: number): fc.Arbitrary<{ anchor: bigint; ids: Id[] }> {
+  const member = fc.tuple(fc.integer({ min: -3, max: 3 }), fc.bigInt({ min: 0n, max: RING_SIZE - 1n }));
+  const shift = fc.oneof(fc.constantFrom(112, 113, 111, 159, 0), fc.integer({ min: 0, max: 159 }));
+  return fc.tuple(bigIdValue, shift, fc.array(member, { minLength: minCount, maxLength: maxCount })).map(([anchor, k, members]) => {
+    const unit = 1n << BigInt(k);
+    return {
+      anchor,
+      ids: members.map(([units, low]) => {
+        const value = anchor + BigInt(units) * unit + (low % unit);
+        return Id.fromBigInt(((value % RING_SIZE) + RING_SIZE) % RING_SIZE);
+      }),
+    };
+  });
+}
+
 /** A string of `min..max` UTF-16 code units made of whole graphemes. */
 export function text(min: number, max: number): fc.Arbitrary<string> {
   return fc

@@ -15,7 +15,7 @@ import {
   nClosestTo,
   ringDistance,
 } from '../../src/id/index.ts';
-import { bigIdValue, clusteredIds, idArb } from '../helpers/arbitraries.ts';
+import { bigIdValue, clusteredIds, idArb, nearIds } from '../helpers/arbitraries.ts';
 
 const HALF = RING_SIZE / 2n;
 const mod = (x: bigint): bigint => ((x % RING_SIZE) + RING_SIZE) % RING_SIZE;
@@ -258,6 +258,10 @@ describe('closeness', () => {
     clusteredIds(0, 20).chain(({ anchor, ids }) =>
       fc.integer({ min: -8, max: 8 }).map((o) => [Id.fromBigInt(mod(anchor + BigInt(o))), ids] as [Id, Id[]]),
     ),
+    // near-ties at every scale: the key is one of the generated ids
+    nearIds(2, 20).map(({ ids }) => [ids[0]!, ids.slice(1)] as [Id, Id[]]),
+    // keys half a ring away from a cluster: distances near 2^159, where ring distance turns around
+    nearIds(1, 20).map(({ anchor, ids }) => [Id.fromBigInt(mod(anchor + HALF)), ids] as [Id, Id[]]),
   );
 
   test('closestTo agrees with a brute-force reference, ties going to the smaller id', () => {
@@ -319,9 +323,18 @@ describe('closeness', () => {
     );
   });
 
-  test('compareCloseness is antisymmetric and zero only for equal ids', () => {
+  test('compareCloseness is antisymmetric, zero only for equal ids, and matches exact distances', () => {
+    const triple = fc.oneof(
+      fc.tuple(idArb, idArb, idArb),
+      nearIds(3, 3).map(({ ids }) => ids as [Id, Id, Id]),
+      nearIds(2, 2).map(({ anchor, ids }) => [Id.fromBigInt(mod(anchor + HALF)), ...ids] as [Id, Id, Id]),
+    );
     fc.assert(
-      fc.property(idArb, idArb, idArb, (key, a, b) => {
+      fc.property(triple, ([key, a, b]) => {
+        const da = refRingDistance(key.big, a.big);
+        const db = refRingDistance(key.big, b.big);
+        const expected = da < db ? -1 : da > db ? 1 : a.big < b.big ? -1 : a.big > b.big ? 1 : 0;
+        assert.equal(Math.sign(compareCloseness(key, a, b)), expected);
         const ab = Math.sign(compareCloseness(key, a, b));
         assert.equal(ab, -Math.sign(compareCloseness(key, b, a)) + 0);
         assert.equal(ab === 0, a.equals(b));
@@ -348,8 +361,12 @@ describe('inClockwiseArc', () => {
   });
 
   test('agrees with the clockwise-distance definition for arbitrary ids', () => {
+    const triple = fc.oneof(
+      fc.tuple(idArb, idArb, idArb),
+      nearIds(3, 3).map(({ ids }) => ids as [Id, Id, Id]),
+    );
     fc.assert(
-      fc.property(idArb, idArb, idArb, (x, from, to) => {
+      fc.property(triple, ([x, from, to]) => {
         assert.equal(inClockwiseArc(x, from, to), mod(x.big - from.big) <= mod(to.big - from.big));
         assert.ok(inClockwiseArc(from, from, to));
         assert.ok(inClockwiseArc(to, from, to));
