@@ -154,9 +154,10 @@ export class SimNetwork {
 
   /** @internal */
   send(from: SimTransport, to: string, message: WireMessage): void {
-    this.stats.sent++;
     const src = this.endpoints.get(from.address);
-    if (!src || !src.up || src.transport !== from) return; // a crashed node's leftovers
+    if (!src || !src.up || src.transport !== from) return; // a crashed node's leftovers: never sent
+    // Every message counted as sent ends up delivered, lost or undeliverable.
+    this.stats.sent++;
     if (this.loss > 0 && this.random.next() < this.loss) {
       this.stats.lost++;
       return;
