@@ -1,6 +1,7 @@
 import { CryptoRandom, SeededRandom } from './random.ts';
 import { LogStore, MemoryLogger, createPinoLogger } from './logger.ts';
 import { Scheduler } from './scheduler.ts';
+import type { Liveness } from './scheduler.ts';
 import type { Env, LogLevel, Logger, Random, Timer } from './types.ts';
 
 /** Longest delay Node's timers support; longer ones would fire after 1 ms. */
@@ -84,9 +85,7 @@ export class RealEnv implements Env {
 }
 
 /** Shared liveness of a simulated node: halting it silences every timer made through its envs. */
-interface Life {
-  alive: boolean;
-}
+type Life = Liveness;
 
 /**
  * Virtual-time environment on a {@link Scheduler}. Each simulated node gets its own (via
@@ -123,11 +122,7 @@ export class VirtualEnv implements Env {
   }
 
   setTimeout(fn: () => void, ms: number): Timer {
-    const life = this.life;
-    if (!life.alive) return { cancel() {} };
-    return this.scheduler.schedule(ms, () => {
-      if (life.alive) fn();
-    });
+    return this.scheduler.schedule(ms, fn, this.life);
   }
 
   setInterval(fn: () => void, ms: number): Timer {

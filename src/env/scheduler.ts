@@ -8,15 +8,29 @@
 /** Virtual epoch: 2025-01-01T00:00:00Z, so virtual timestamps read like real ones. */
 export const VIRTUAL_EPOCH_MS = 1_735_689_600_000;
 
-interface ScheduledEvent {
-  at: number;
-  seq: number;
-  fn: (() => void) | null; // null once cancelled
+/** Liveness shared by the timers of one simulated node; a halted node's events are skipped. */
+export interface Liveness {
+  alive: boolean;
 }
 
 /** Handle of a scheduled event. */
 export interface ScheduledHandle {
   cancel(): void;
+}
+
+/** A queued event; also its own cancel handle (one allocation per timer on this hot path). */
+class ScheduledEvent implements ScheduledHandle {
+  constructor(
+    readonly at: number,
+    readonly seq: number,
+    /** null once run or cancelled. */
+    public fn: (() => void) | null,
+    readonly life: Liveness | undefined,
+  ) {}
+
+  cancel(): void {
+    this.fn = null;
+  }
 }
 
 /** Thrown when a run-until-condition call reaches its virtual deadline. */
@@ -49,15 +63,14 @@ export class Scheduler {
     return this.heap.length;
   }
 
-  /** Schedules `fn` to run `delay` ms from now (0 = after the events already due now). */
-  schedule(delay: number, fn: () => void): ScheduledHandle {
-    const ev: ScheduledEvent = { at: this.current + (delay > 0 ? delay : 0), seq: this.seq++, fn };
+  /**
+   * Schedules `fn` to run `delay` ms from now (0 = after the events already due now). With
+   * `life`, the event is skipped if `life.alive` is false when it comes due.
+   */
+  schedule(delay: number, fn: () => void, life?: Liveness): ScheduledHandle {
+    const ev = new ScheduledEvent(this.current + (delay > 0 ? delay : 0), this.seq++, fn, life);
     this.push(ev);
-    return {
-      cancel: () => {
-        ev.fn = null;
-      },
-    };
+    return ev;
   }
 
   /** Runs the next event; returns false when there is none. */
@@ -65,7 +78,7 @@ export class Scheduler {
     for (;;) {
       const ev = this.pop();
       if (!ev) return false;
-      if (ev.fn === null) continue;
+      if (ev.fn === null || (ev.life !== undefined && !ev.life.alive)) continue;
       this.current = ev.at;
       const fn = ev.fn;
       ev.fn = null;
@@ -77,7 +90,11 @@ export class Scheduler {
 
   /** Time of the next live event, or undefined. */
   peekTime(): number | undefined {
-    while (this.heap.length > 0 && this.heap[0]!.fn === null) this.pop();
+    for (;;) {
+      const top = this.heap[0];
+      if (top === undefined || (top.fn !== null && (top.life === undefined || top.life.alive))) break;
+      this.pop();
+    }
     return this.heap[0]?.at;
   }
 

@@ -39,6 +39,7 @@ export class Id {
   readonly hex: string;
   // An ES private field, so that two equal ids stay deep-equal whether or not one has computed it.
   #big: bigint | undefined;
+  #top: number | undefined;
 
   private constructor(hex: string, big?: bigint) {
     this.hex = hex;
@@ -83,6 +84,15 @@ export class Id {
   get big(): bigint {
     if (this.#big === undefined) this.#big = BigInt('0x' + this.hex);
     return this.#big;
+  }
+
+  /**
+   * The top 48 bits as a number (cached). Distances computed on these are within ±1 of the true
+   * distance divided by 2^112, which settles almost every comparison without bigint arithmetic.
+   */
+  get top48(): number {
+    if (this.#top === undefined) this.#top = parseInt(this.hex.slice(0, 12), 16);
+    return this.#top;
   }
 
   /** 20 bytes, big-endian. */
@@ -141,28 +151,71 @@ export function ringDistance(a: Id, b: Id): bigint {
   return d > HALF_RING ? RING_SIZE - d : d;
 }
 
+const TOP_RANGE = 2 ** 48;
+const TOP_HALF = 2 ** 47;
+/** Approximations closer than this may be misordered; compare exactly. */
+const APPROX_MARGIN = 3;
+
+/** Approximate ring distance in units of 2^112 (error below 2 units), no allocation. */
+export function approxRingDistance(a: Id, b: Id): number {
+  let d = b.top48 - a.top48;
+  if (d < 0) d += TOP_RANGE;
+  return d > TOP_HALF ? TOP_RANGE - d : d;
+}
+
+/**
+ * Approximate clockwise distance from `a` to `b` in units of 2^112: within 2 units of the truth,
+ * modulo 2^48 (so a true distance just below the full ring may read as nearly 0).
+ */
+export function approxClockwiseDistance(a: Id, b: Id): number {
+  const d = b.top48 - a.top48;
+  return d < 0 ? d + TOP_RANGE : d;
+}
+
+/**
+ * Compares the ring distances of `a` and `b` from `key`: negative when `a` is nearer, 0 when
+ * equal. Exact; uses bigints only when the 48-bit approximation cannot decide.
+ */
+export function compareDistance(key: Id, a: Id, b: Id): number {
+  const da = approxRingDistance(key, a);
+  const db = approxRingDistance(key, b);
+  if (da + APPROX_MARGIN < db) return -1;
+  if (db + APPROX_MARGIN < da) return 1;
+  const ea = ringDistance(key, a);
+  const eb = ringDistance(key, b);
+  return ea < eb ? -1 : ea > eb ? 1 : 0;
+}
+
+/**
+ * Compares clockwise distances from `from` to `a` and to `b`: negative when `a` comes first.
+ * Exact; bigints only on near-ties.
+ */
+export function compareClockwise(from: Id, a: Id, b: Id): number {
+  const da = approxClockwiseDistance(from, a);
+  const db = approxClockwiseDistance(from, b);
+  // Near zero the approximation may be on the wrong side of the wrap-around: compare exactly.
+  const settled = da > APPROX_MARGIN && db > APPROX_MARGIN && da < TOP_RANGE - APPROX_MARGIN && db < TOP_RANGE - APPROX_MARGIN;
+  if (settled && da + APPROX_MARGIN < db) return -1;
+  if (settled && db + APPROX_MARGIN < da) return 1;
+  const ea = clockwiseDistance(from, a);
+  const eb = clockwiseDistance(from, b);
+  return ea < eb ? -1 : ea > eb ? 1 : 0;
+}
+
 /**
  * Orders `a` and `b` by closeness to `key`: negative when `a` is closer. Equal distances are broken
  * by the smaller id, so every node agrees on one numerically closest node.
  */
 export function compareCloseness(key: Id, a: Id, b: Id): number {
   if (a.hex === b.hex) return 0;
-  const da = ringDistance(key, a);
-  const db = ringDistance(key, b);
-  if (da !== db) return da < db ? -1 : 1;
-  return a.compare(b);
+  return compareDistance(key, a, b) || a.compare(b);
 }
 
 /** The candidate numerically closest to `key` (ties: smaller id), or undefined if none. */
 export function closestTo<T extends { readonly id: Id }>(key: Id, candidates: Iterable<T>): T | undefined {
   let best: T | undefined;
-  let bestDistance = 0n;
   for (const c of candidates) {
-    const d = ringDistance(key, c.id);
-    if (best === undefined || d < bestDistance || (d === bestDistance && c.id.hex < best.id.hex)) {
-      best = c;
-      bestDistance = d;
-    }
+    if (best === undefined || compareCloseness(key, c.id, best.id) < 0) best = c;
   }
   return best;
 }
@@ -180,5 +233,5 @@ export function nClosestTo<T extends { readonly id: Id }>(key: Id, candidates: I
  * An arc whose ends are equal is the single point.
  */
 export function inClockwiseArc(x: Id, from: Id, to: Id): boolean {
-  return clockwiseDistance(from, x) <= clockwiseDistance(from, to);
+  return compareClockwise(from, x, to) <= 0;
 }

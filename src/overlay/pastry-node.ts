@@ -8,7 +8,7 @@
  * the deterministic simulator. The node is single-threaded and callback-driven: no promises on the
  * message path (the simulator can run it without draining microtasks).
  */
-import { ID_DIGITS, ringDistance } from '../id/index.ts';
+import { ID_DIGITS, compareCloseness } from '../id/index.ts';
 import type { Id } from '../id/index.ts';
 import type { Env, Timer } from '../env/index.ts';
 import type { Transport } from '../transport/index.ts';
@@ -27,7 +27,8 @@ import type {
   RowReplyMessage,
   WireMessage,
 } from '../wire/index.ts';
-import { LeafSet } from './leaf-set.ts';
+import { LeafSet, excludeOne } from './leaf-set.ts';
+import type { Exclusion } from './leaf-set.ts';
 import { PeerTable } from './peers.ts';
 import type { FailedEntry, Peer, ProbePurpose } from './peers.ts';
 import { RoutingTable } from './routing-table.ts';
@@ -96,6 +97,8 @@ export class PastryNode {
 
   private stateValue: NodeState = 'idle';
   private readonly leafSetValue: LeafSet;
+  /** Nodes being probed to join the leaf set (counted when deciding whom else to probe). */
+  private readonly leafSetCandidates: LeafSet;
   private readonly table: RoutingTable;
   private readonly peers = new PeerTable();
   private readonly failed = new Map<string, FailedEntry>();
@@ -108,6 +111,9 @@ export class PastryNode {
   private hopSeq = 0;
   private nonceSeq = 0;
   private tickCount = 0;
+  private readonly heartbeat: WireMessage;
+  /** Routing skips nodes under suspicion. */
+  private readonly suspects: Exclusion = { excludes: (hex) => this.peers.isSuspect(hex) };
   private tickTimer: Timer | undefined;
   private maintenanceTimer: Timer | undefined;
   private recheckTimer: Timer | undefined;
@@ -124,8 +130,10 @@ export class PastryNode {
     this.options = { ...DEFAULT_OVERLAY_OPTIONS, ...options };
     this.handle = { id, addr: transport.address };
     this.leafSetValue = new LeafSet(this.handle, this.options.leafSetSize);
+    this.leafSetCandidates = new LeafSet(this.handle, this.options.leafSetSize);
     this.table = new RoutingTable(id);
     this.log = env.log.child({ node: id.short() });
+    this.heartbeat = { t: MessageType.HEARTBEAT, from: this.handle };
     transport.setHandler((message, fromAddr) => this.receive(message, fromAddr));
   }
 
@@ -282,7 +290,7 @@ export class PastryNode {
 
   /** Leaf set members, each once. */
   leafSetMembers(): NodeHandle[] {
-    return this.leafSetValue.members();
+    return this.leafSetValue.members().slice();
   }
 
   /** The routing table rows (null where empty). */
@@ -308,13 +316,13 @@ export class PastryNode {
    * the key's replica set when this node is near the key.
    */
   replicaSet(key: Id, n: number): NodeHandle[] {
-    return this.leafSetValue.closestN(key, n, (id) => this.peers.isSuspect(id.hex));
+    return this.leafSetValue.closestN(key, n, this.suspects);
   }
 
   /** Whether this node believes it is the root (numerically closest live node) of `key`. */
   isRoot(key: Id): boolean {
     if (!this.leafSetValue.inRange(key)) return false;
-    return this.leafSetValue.closest(key, (id) => this.peers.isSuspect(id.hex)).id.hex === this.handle.id.hex;
+    return this.leafSetValue.closest(key, this.suspects) === this.handle;
   }
 
   /** Whether `key` is within the span of this node's leaf set. */
@@ -446,26 +454,19 @@ export class PastryNode {
    * the key. Returns this node's handle when it is the destination. `excludeHex` is never chosen.
    */
   private nextHop(key: Id, excludeHex: string | undefined): NodeHandle {
-    const peers = this.peers;
-    const bad =
-      peers.suspects > 0 || excludeHex !== undefined ? (id: Id): boolean => id.hex === excludeHex || peers.isSuspect(id.hex) : undefined;
+    const bad = excludeHex !== undefined ? excludeOne(excludeHex, this.suspects) : this.peers.suspects > 0 ? this.suspects : undefined;
     const ls = this.leafSetValue;
     if (ls.inRange(key)) return ls.closest(key, bad);
     const row = this.handle.id.sharedPrefixLength(key);
     if (row < ID_DIGITS) {
       const e = this.table.lookup(key, row);
-      if (e && !(bad && bad(e.handle.id))) return e.handle;
+      if (e && !(bad && bad.excludes(e.handle.id.hex))) return e.handle;
     }
     // Rare case: no entry. Any known node closer to the key will do; prefer the closest.
     let best = this.handle;
-    let bestDistance = ringDistance(key, this.handle.id);
     const consider = (h: NodeHandle): void => {
-      if (bad && bad(h.id)) return;
-      const d = ringDistance(key, h.id);
-      if (d < bestDistance || (d === bestDistance && h.id.hex < best.id.hex)) {
-        best = h;
-        bestDistance = d;
-      }
+      if (bad && bad.excludes(h.id.hex)) return;
+      if (compareCloseness(key, h.id, best.id) < 0) best = h;
     };
     for (const h of ls.members()) consider(h);
     for (const e of this.table.entries()) consider(e.handle);
@@ -694,10 +695,8 @@ export class PastryNode {
     j.timer?.cancel();
     j.timer = undefined;
     for (const row of m.rows) for (const h of row) if (h && h.id.hex !== this.handle.id.hex && !this.failed.has(h.id.hex)) this.table.offer(h, undefined);
-    const candidates = [m.from, ...m.leafSet];
-    for (const h of candidates) {
-      if (h.id.hex !== this.handle.id.hex && this.leafSetValue.wouldAccept(h)) this.probe(h, 'join');
-    }
+    this.mergeCandidates([m.from]);
+    this.mergeCandidates(m.leafSet);
     this.checkJoinComplete();
   }
 
@@ -785,6 +784,7 @@ export class PastryNode {
       return;
     }
     p.probe = undefined;
+    this.leafSetCandidates.remove(p.handle.id);
     const known = this.leafSetValue.contains(p.handle.id) || this.table.contains(p.handle.id);
     if (known) this.declareDead(p.handle, 'failed', true);
     else this.peers.delete(p.handle.id.hex);
@@ -801,7 +801,7 @@ export class PastryNode {
     // A joining node probes its whole leaf set; the member nearest to it reports the arrival.
     const hex = m.from.id.hex;
     if (m.joining && this.stateValue === 'ready' && this.leafSetValue.contains(m.from.id) && !this.recentArrivals.has(hex)) {
-      if (this.leafSetValue.closest(m.from.id, (id) => id.hex === hex).id.hex === this.handle.id.hex) {
+      if (this.leafSetValue.closest(m.from.id, excludeOne(hex)) === this.handle) {
         this.recentArrivals.set(hex, this.env.now() + this.options.dedupWindowMs);
         this.emitArrival(m.from);
       }
@@ -815,6 +815,7 @@ export class PastryNode {
     if (probe && probe.nonce === m.nonce) {
       probe.timer.cancel();
       peer.probe = undefined;
+      this.leafSetCandidates.remove(m.from.id);
       PeerTable.sampleRtt(peer, this.env.now() - probe.sentAt);
       this.consider(m.from, peer.srtt);
       if (probe.purpose === 'join' && this.joinAttempt) {
@@ -827,14 +828,21 @@ export class PastryNode {
     this.mergeCandidates(m.leafSet);
   }
 
-  /** Probes gossiped nodes that would improve the leaf set; fills empty routing slots. */
+  /**
+   * Probes gossiped nodes that would improve the leaf set (counting those already being probed);
+   * fills empty routing slots with the others.
+   */
   private mergeCandidates(handles: readonly NodeHandle[]): void {
     const joining = this.stateValue === 'joining' && this.joinAttempt !== undefined;
     for (const h of handles) {
       const hex = h.id.hex;
-      if (hex === this.handle.id.hex || this.failed.has(hex)) continue;
-      if (this.leafSetValue.wouldAccept(h)) this.probe(h, joining ? 'join' : 'candidate');
-      else if (this.table.hasRoomFor(h.id)) this.table.offer(h, undefined);
+      if (hex === this.handle.id.hex || this.failed.has(hex) || this.leafSetValue.contains(h.id)) continue;
+      if (this.leafSetValue.wouldAccept(h, this.leafSetCandidates)) {
+        this.leafSetCandidates.add(h);
+        this.probe(h, joining ? 'join' : 'candidate');
+      } else if (this.table.hasRoomFor(h.id)) {
+        this.table.offer(h, undefined);
+      }
     }
   }
 
@@ -932,22 +940,24 @@ export class PastryNode {
     this.tickCount++;
     const now = this.env.now();
     const left = this.leafSetValue.leftNeighbour();
-    const right = this.leafSetValue.rightNeighbour();
-    const neighbours = left && right && left.id.hex === right.id.hex ? [left] : [left, right].filter((h): h is NodeHandle => h !== undefined);
+    let right = this.leafSetValue.rightNeighbour();
+    if (left && right && left.id.hex === right.id.hex) right = undefined;
     if (this.tickCount % 2 === 0) {
       const gossip = (this.tickCount / 2) % this.options.leafSetGossipEvery === 0;
-      const m: WireMessage = gossip
-        ? { t: MessageType.LEAFSET, from: this.handle, leafSet: this.leafSetValue.members() }
-        : { t: MessageType.HEARTBEAT, from: this.handle };
-      for (const h of neighbours) this.transport.send(h.addr, m);
+      const m: WireMessage = gossip ? { t: MessageType.LEAFSET, from: this.handle, leafSet: this.leafSetValue.members() } : this.heartbeat;
+      if (left) this.transport.send(left.addr, m);
+      if (right) this.transport.send(right.addr, m);
     }
-    for (const h of neighbours) {
-      const p = this.peers.ensure(h);
-      if (p.lastHeard === 0) p.lastHeard = now;
-      else if (now - p.lastHeard > this.options.suspectAfterMs) this.probe(h, 'liveness');
-    }
+    if (left) this.checkSilence(left, now);
+    if (right) this.checkSilence(right, now);
     if (this.tickCount % 20 === 0) this.expireOldState(now);
     this.scheduleTick();
+  }
+
+  private checkSilence(h: NodeHandle, now: number): void {
+    const p = this.peers.ensure(h);
+    if (p.lastHeard === 0) p.lastHeard = now;
+    else if (now - p.lastHeard > this.options.suspectAfterMs) this.probe(h, 'liveness');
   }
 
   private expireOldState(now: number): void {

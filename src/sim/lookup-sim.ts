@@ -54,7 +54,7 @@ export const DEFAULT_LOOKUP_SIM: Omit<LookupSimOptions, 'nodes' | 'lookups' | 's
   churn: false,
   sessionMinutes: 30,
   crashFraction: 0.2,
-  lookupRate: 1000,
+  lookupRate: 2000,
 };
 
 export function runLookupSim(options: LookupSimOptions): LookupSimReport {

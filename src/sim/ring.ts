@@ -4,7 +4,7 @@
  * exactly. Higher layers (DHT, Scribe, applications) attach to each node through
  * {@link SimRing.onNodeCreated}.
  */
-import { Id, randomNodeId, ringDistance } from '../id/index.ts';
+import { Id, compareCloseness, randomNodeId } from '../id/index.ts';
 import type { Location } from '../id/index.ts';
 import { VirtualEnv } from '../env/index.ts';
 import type { LogLevel } from '../env/index.ts';
@@ -103,10 +103,7 @@ export class SimRing {
     }
     const a = this.liveByValue.get(arr[lo % arr.length]!)!;
     const b = this.liveByValue.get(arr[(lo - 1 + arr.length) % arr.length]!)!;
-    const da = ringDistance(key, a.id);
-    const db = ringDistance(key, b.id);
-    if (da !== db) return da < db ? a : b;
-    return a.id.compare(b.id) < 0 ? a : b;
+    return compareCloseness(key, a.id, b.id) <= 0 ? a : b;
   }
 
   /**

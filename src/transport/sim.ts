@@ -14,9 +14,9 @@ import type { MessageHandler, Transport, TransportStats } from './types.ts';
 
 /** Options of a {@link SimNetwork}. */
 export interface SimNetworkOptions {
-  /** One-way latency between two endpoints at the same point (ms). Default 0.2. */
+  /** One-way latency between two endpoints at the same point (ms). Default 0.1. */
   minLatencyMs?: number;
-  /** One-way latency between opposite corners of the plane (ms). Default 5. */
+  /** One-way latency between opposite corners of the plane (ms). Default 2 (a datacentre). */
   maxLatencyMs?: number;
   /** Mean of the exponential jitter added to each message (ms). Default 0.1. */
   jitterMs?: number;
@@ -64,8 +64,8 @@ export class SimNetwork {
     private readonly random: Random,
     options: SimNetworkOptions = {},
   ) {
-    this.minLatency = options.minLatencyMs ?? 0.2;
-    this.latencySpan = Math.max(0, (options.maxLatencyMs ?? 5) - this.minLatency);
+    this.minLatency = options.minLatencyMs ?? 0.1;
+    this.latencySpan = Math.max(0, (options.maxLatencyMs ?? 2) - this.minLatency);
     this.jitter = options.jitterMs ?? 0.1;
     this.loss = options.loss ?? 0;
     this.codec = options.codec ?? false;

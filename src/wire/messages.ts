@@ -140,7 +140,7 @@ export interface JoinReplyMessage {
   t: typeof MessageType.JOIN_REPLY;
   from: NodeHandle;
   rows: (NodeHandle | null)[][];
-  leafSet: NodeHandle[];
+  leafSet: readonly NodeHandle[];
 }
 
 export interface ProbeMessage {
@@ -156,7 +156,7 @@ export interface ProbeReplyMessage {
   t: typeof MessageType.PROBE_REPLY;
   from: NodeHandle;
   nonce: number;
-  leafSet: NodeHandle[];
+  leafSet: readonly NodeHandle[];
 }
 
 export interface HeartbeatMessage {
@@ -172,7 +172,7 @@ export interface LeafSetRequestMessage {
 export interface LeafSetMessage {
   t: typeof MessageType.LEAFSET;
   from: NodeHandle;
-  leafSet: NodeHandle[];
+  leafSet: readonly NodeHandle[];
 }
 
 export interface FailedNoticeMessage {
@@ -184,7 +184,7 @@ export interface FailedNoticeMessage {
 export interface LeaveMessage {
   t: typeof MessageType.LEAVE;
   from: NodeHandle;
-  leafSet: NodeHandle[];
+  leafSet: readonly NodeHandle[];
 }
 
 export interface RowRequestMessage {

@@ -99,11 +99,11 @@ describe('SimNetwork addresses and latency', () => {
     }
   });
 
-  test('defaults: 0.2 ms minimum, 5 ms maximum', () => {
+  test('defaults: 0.1 ms minimum, 2 ms maximum (a datacentre)', () => {
     const { network } = setup();
     const ts = Array.from({ length: 30 }, () => network.createTransport().address);
-    assert.equal(network.latency(ts[0]!, ts[0]!), 0.2);
-    for (const x of ts) for (const y of ts) assert.ok(network.latency(x, y) <= 5);
+    assert.equal(network.latency(ts[0]!, ts[0]!), 0.1);
+    for (const x of ts) for (const y of ts) assert.ok(network.latency(x, y) <= 2);
   });
 
   test('jitter adds a non-negative exponential delay with the configured mean', async () => {
