@@ -40,3 +40,43 @@ export async function respond<T>(command: object, response: CannedResponse, conf
     client.destroy();
   }
 }
+
+/** A request as the handler of {@link serve} sees it. */
+export interface ServedRequest {
+  method: string;
+  path: string;
+  query: URLSearchParams;
+  headers: Record<string, string>;
+}
+
+/**
+ * A client whose every request is answered by `handler` (in-process, nothing sent): lets the
+ * SDK's paginators drive the protocol code.
+ */
+export function serve(handler: (req: ServedRequest) => Promise<CannedResponse> | CannedResponse, config: Partial<S3ClientConfig> = {}): S3Client {
+  return new S3Client({
+    endpoint: 'http://s3.localhost:9000',
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'AKID', secretAccessKey: 'SECRET' },
+    maxAttempts: 1,
+    requestHandler: {
+      handle: async (req: { method: string; path: string; query?: Record<string, string | string[] | null>; headers: Record<string, string> }) => {
+        const query = new URLSearchParams();
+        for (const [name, value] of Object.entries(req.query ?? {})) {
+          for (const v of Array.isArray(value) ? value : [value ?? '']) query.append(name, v);
+        }
+        const response = await handler({ method: req.method, path: req.path, query, headers: req.headers });
+        return {
+          response: {
+            statusCode: response.status,
+            reason: '',
+            headers: { 'x-amz-request-id': 'REQ', ...(response.headers ?? {}) },
+            body: Readable.from(response.body === undefined ? [] : [Buffer.from(response.body)]),
+          },
+        };
+      },
+    } as unknown as S3ClientConfig['requestHandler'],
+    ...config,
+  });
+}
