@@ -138,33 +138,45 @@ export function crc32c(data: Uint8Array, previous = 0): number {
 }
 
 // CRC-64/NVME: reflected polynomial 0x9a6c9329ac4bc9b5, init and xorout all ones. The 64-bit
-// register is kept as two 32-bit halves.
+// register is kept as two 32-bit halves; slice-by-8 tables, each as a (hi, lo) pair.
 const CRC64_POLY_HI = 0x9a6c9329;
 const CRC64_POLY_LO = 0xac4bc9b5;
-let crc64Hi: Uint32Array | undefined;
-let crc64Lo: Uint32Array | undefined;
+let crc64Tables: { hi: Uint32Array[]; lo: Uint32Array[] } | undefined;
 
-function crc64Tables(): [Uint32Array, Uint32Array] {
-  if (crc64Hi === undefined || crc64Lo === undefined) {
-    crc64Hi = new Uint32Array(256);
-    crc64Lo = new Uint32Array(256);
-    for (let i = 0; i < 256; i++) {
-      let hi = 0;
-      let lo = i;
-      for (let k = 0; k < 8; k++) {
-        const lsb = lo & 1;
-        lo = ((lo >>> 1) | ((hi & 1) << 31)) >>> 0;
-        hi = hi >>> 1;
-        if (lsb) {
-          hi = (hi ^ CRC64_POLY_HI) >>> 0;
-          lo = (lo ^ CRC64_POLY_LO) >>> 0;
-        }
+function buildCrc64Tables(): { hi: Uint32Array[]; lo: Uint32Array[] } {
+  const hi0 = new Uint32Array(256);
+  const lo0 = new Uint32Array(256);
+  for (let i = 0; i < 256; i++) {
+    let h = 0;
+    let l = i;
+    for (let k = 0; k < 8; k++) {
+      const lsb = l & 1;
+      l = ((l >>> 1) | ((h & 1) << 31)) >>> 0;
+      h = h >>> 1;
+      if (lsb) {
+        h = (h ^ CRC64_POLY_HI) >>> 0;
+        l = (l ^ CRC64_POLY_LO) >>> 0;
       }
-      crc64Hi[i] = hi;
-      crc64Lo[i] = lo;
     }
+    hi0[i] = h;
+    lo0[i] = l;
   }
-  return [crc64Hi, crc64Lo];
+  const hi = [hi0];
+  const lo = [lo0];
+  for (let t = 1; t < 8; t++) {
+    const ph = hi[t - 1]!;
+    const pl = lo[t - 1]!;
+    const nh = new Uint32Array(256);
+    const nl = new Uint32Array(256);
+    for (let i = 0; i < 256; i++) {
+      const idx = pl[i]! & 0xff;
+      nl[i] = (((pl[i]! >>> 8) | (ph[i]! << 24)) ^ lo0[idx]!) >>> 0;
+      nh[i] = ((ph[i]! >>> 8) ^ hi0[idx]!) >>> 0;
+    }
+    hi.push(nh);
+    lo.push(nl);
+  }
+  return { hi, lo };
 }
 
 /** Incremental CRC-64/NVME. */
@@ -173,16 +185,40 @@ class Crc64Nvme {
   private lo = 0xffffffff;
 
   update(data: Uint8Array): void {
-    const [th, tl] = crc64Tables();
+    crc64Tables ??= buildCrc64Tables();
+    const [h0, h1, h2, h3, h4, h5, h6, h7] = crc64Tables.hi as [
+      Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array,
+    ];
+    const [l0, l1, l2, l3, l4, l5, l6, l7] = crc64Tables.lo as [
+      Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array,
+    ];
     let hi = this.hi;
     let lo = this.lo;
-    for (let i = 0; i < data.length; i++) {
-      const idx = (lo ^ data[i]!) & 0xff;
-      lo = (tl[idx]! ^ ((lo >>> 8) | (hi << 24))) >>> 0;
-      hi = (th[idx]! ^ (hi >>> 8)) >>> 0;
+    let i = 0;
+    const n = data.length;
+    const end8 = n - (n % 8);
+    while (i < end8) {
+      lo ^= data[i]! | (data[i + 1]! << 8) | (data[i + 2]! << 16) | (data[i + 3]! << 24);
+      hi ^= data[i + 4]! | (data[i + 5]! << 8) | (data[i + 6]! << 16) | (data[i + 7]! << 24);
+      const b0 = lo & 0xff;
+      const b1 = (lo >>> 8) & 0xff;
+      const b2 = (lo >>> 16) & 0xff;
+      const b3 = lo >>> 24;
+      const b4 = hi & 0xff;
+      const b5 = (hi >>> 8) & 0xff;
+      const b6 = (hi >>> 16) & 0xff;
+      const b7 = hi >>> 24;
+      lo = l7[b0]! ^ l6[b1]! ^ l5[b2]! ^ l4[b3]! ^ l3[b4]! ^ l2[b5]! ^ l1[b6]! ^ l0[b7]!;
+      hi = h7[b0]! ^ h6[b1]! ^ h5[b2]! ^ h4[b3]! ^ h3[b4]! ^ h2[b5]! ^ h1[b6]! ^ h0[b7]!;
+      i += 8;
     }
-    this.hi = hi;
-    this.lo = lo;
+    while (i < n) {
+      const idx = (lo ^ data[i++]!) & 0xff;
+      lo = l0[idx]! ^ ((lo >>> 8) | (hi << 24));
+      hi = h0[idx]! ^ (hi >>> 8);
+    }
+    this.hi = hi >>> 0;
+    this.lo = lo >>> 0;
   }
 
   digest(): Buffer {
