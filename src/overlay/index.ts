@@ -3,3 +3,4 @@ export * from './types.ts';
 export * from './leaf-set.ts';
 export * from './routing-table.ts';
 export * from './pastry-node.ts';
+export * from './rpc.ts';

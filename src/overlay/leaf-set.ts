@@ -237,15 +237,18 @@ export class LeafSet {
    * The member (or this node) numerically closest to `key`, skipping ids in `exclude`
    * (ties: smaller id).
    */
-  closest(key: Id, exclude?: Exclusion): NodeHandle {
-    let best = this.self;
+  closest(key: Id, exclude?: Exclusion): NodeHandle;
+  /** With `includeSelf` false: the closest member other than this node, if any. */
+  closest(key: Id, exclude: Exclusion | undefined, includeSelf: false): NodeHandle | undefined;
+  closest(key: Id, exclude?: Exclusion, includeSelf = true): NodeHandle | undefined {
+    let best: NodeHandle | undefined = includeSelf ? this.self : undefined;
     for (const e of this.right) {
       if (exclude && exclude.excludes(e.handle.id.hex)) continue;
-      if (compareCloseness(key, e.handle.id, best.id) < 0) best = e.handle;
+      if (best === undefined || compareCloseness(key, e.handle.id, best.id) < 0) best = e.handle;
     }
     for (const e of this.left) {
       if (exclude && exclude.excludes(e.handle.id.hex)) continue;
-      if (compareCloseness(key, e.handle.id, best.id) < 0) best = e.handle;
+      if (best === undefined || compareCloseness(key, e.handle.id, best.id) < 0) best = e.handle;
     }
     return best;
   }

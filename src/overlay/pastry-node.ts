@@ -120,6 +120,8 @@ export class PastryNode {
   private joinAttempt: JoinAttempt | undefined;
   private readonly log;
   private readonly unknownAppsLogged = new Set<string>();
+  /** Last lazy repair of a routing-table row with a hole, by row. */
+  private readonly holeRepairs = new Map<number, number>();
 
   constructor(
     private readonly env: Env,
@@ -335,12 +337,28 @@ export class PastryNode {
 
   private receive(m: WireMessage, fromAddr: string): void {
     const state = this.stateValue;
-    if (state === 'stopped' || state === 'leaving' || state === 'idle') return;
+    if (state === 'stopped' || state === 'idle') return;
+    if (state === 'leaving') {
+      // Hand routed messages on (acknowledged, so their sender need not re-route); ignore the rest.
+      if (m.t === MessageType.ROUTE || m.t === MessageType.JOIN) {
+        this.transport.send(m.from.addr, { t: MessageType.HOP_ACK, from: this.handle, hop: m.hop });
+        if (m.t === MessageType.ROUTE) this.routeOn(m, 0, true);
+        else this.routeJoin(m, 0);
+      } else if (m.t === MessageType.HOP_ACK) {
+        this.onHopAck(m.from, m.hop);
+      }
+      return;
+    }
     switch (m.t) {
       case MessageType.ROUTE:
       case MessageType.JOIN:
       case MessageType.DIRECT:
-        this.heard(m.from, m.t === MessageType.JOIN ? Proof.STRONG : Proof.NONE);
+        if (m.t !== MessageType.DIRECT && m.leaving) {
+          // The sender is leaving and only handing this on: it departs from our tables now.
+          this.declareDead(m.from, 'left', false);
+        } else {
+          this.heard(m.from, m.t === MessageType.JOIN ? Proof.STRONG : Proof.NONE);
+        }
         this.transport.send(m.from.addr, { t: MessageType.HOP_ACK, from: this.handle, hop: m.hop });
         if (state === 'joining') {
           this.bufferWhileJoining(m);
@@ -435,6 +453,9 @@ export class PastryNode {
     if (!added) return false;
     for (const e of added.evicted) this.forgetIfUnused(e.id.hex);
     this.emitLeafSetChange({ added: [handle], removed: added.evicted });
+    // While joining, every leaf-set member gets a joining probe, however we first heard of it.
+    const j = this.joinAttempt;
+    if (j && j.replyFrom !== undefined && !j.probed.has(handle.id.hex)) this.probe(handle, 'join');
     return true;
   }
 
@@ -442,7 +463,21 @@ export class PastryNode {
     const p = this.peers.get(hex);
     if (!p || p.probe) return;
     if (this.leafSetValue.contains(p.handle.id) || this.table.contains(p.handle.id)) return;
+    this.dropPeer(hex);
+  }
+
+  /** Forgets a peer, cancelling any probe (and no longer waiting for it if joining). */
+  private dropPeer(hex: string): void {
+    const p = this.peers.get(hex);
+    if (p) this.leafSetCandidates.remove(p.handle.id);
     this.peers.delete(hex);
+    this.joinProbeDone(hex);
+  }
+
+  /** A joining probe was answered, timed out or abandoned. */
+  private joinProbeDone(hex: string): void {
+    const j = this.joinAttempt;
+    if (j && j.waiting.delete(hex)) this.checkJoinComplete();
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -456,21 +491,41 @@ export class PastryNode {
   private nextHop(key: Id, excludeHex: string | undefined): NodeHandle {
     const bad = excludeHex !== undefined ? excludeOne(excludeHex, this.suspects) : this.peers.suspects > 0 ? this.suspects : undefined;
     const ls = this.leafSetValue;
+    // A leaving node hands everything on: it is no longer anybody's root.
+    if (this.stateValue === 'leaving') return ls.closest(key, bad, false) ?? this.handle;
     if (ls.inRange(key)) return ls.closest(key, bad);
     const row = this.handle.id.sharedPrefixLength(key);
     if (row < ID_DIGITS) {
       const e = this.table.lookup(key, row);
       if (e && !(bad && bad.excludes(e.handle.id.hex))) return e.handle;
     }
-    // Rare case: no entry. Any known node closer to the key will do; prefer the closest.
-    let best = this.handle;
+    // Rare case (no usable entry): as Pastry, a node sharing at least as long a prefix with the
+    // key and numerically closer to it; every hop then either lengthens the shared prefix or gets
+    // closer, so messages cannot loop. The hole is repaired lazily.
+    if (row < ID_DIGITS) this.repairHole(row);
+    let best: NodeHandle | undefined;
+    let fallback: NodeHandle | undefined;
     const consider = (h: NodeHandle): void => {
       if (bad && bad.excludes(h.id.hex)) return;
-      if (compareCloseness(key, h.id, best.id) < 0) best = h;
+      if (compareCloseness(key, h.id, this.handle.id) >= 0) return;
+      if (h.id.sharedPrefixLength(key) >= row) {
+        if (best === undefined || compareCloseness(key, h.id, best.id) < 0) best = h;
+      } else if (fallback === undefined || compareCloseness(key, h.id, fallback.id) < 0) {
+        fallback = h;
+      }
     };
     for (const h of ls.members()) consider(h);
     for (const e of this.table.entries()) consider(e.handle);
-    return best;
+    return best ?? fallback ?? this.handle;
+  }
+
+  /** Asks a node of `row` for its row, at most once per maintenance period per row. */
+  private repairHole(row: number): void {
+    const now = this.env.now();
+    const last = this.holeRepairs.get(row);
+    if (last !== undefined && now - last < this.options.routingMaintenanceIntervalMs / 6) return;
+    this.holeRepairs.set(row, now);
+    this.repairRow(row);
   }
 
   /** Routes a ROUTE message onward from here (or delivers it here). */
@@ -508,6 +563,7 @@ export class PastryNode {
         hops: current.hops + 1,
         msg: current.msg,
       };
+      if (this.stateValue === 'leaving') out.leaving = true;
       this.sendHop(next, out, reroutes, undefined);
       return;
     }
@@ -601,7 +657,10 @@ export class PastryNode {
     if (!p) return;
     this.pending.delete(hop);
     this.stats.hopAckTimeouts++;
-    if (!this.failed.has(p.to.id.hex)) {
+    if (this.failed.has(p.to.id.hex)) {
+      // Already known dead or departed: make sure no table still points at it.
+      this.declareDead(p.to, this.failed.get(p.to.id.hex)!.reason, false);
+    } else {
       this.peers.setSuspect(this.peers.ensure(p.to), true);
       this.probe(p.to, 'liveness');
     }
@@ -617,7 +676,7 @@ export class PastryNode {
       }
       return;
     }
-    if (this.stateValue !== 'ready') return;
+    if (this.stateValue !== 'ready' && this.stateValue !== 'leaving') return;
     if (p.reroutes >= this.options.maxReroutes) {
       this.stats.dropped++;
       this.log.warn({ code: 'RouteDropped', type: messageTypeName(m.t), reroutes: p.reroutes }, 'dropping a message after repeated hop failures');
@@ -656,7 +715,7 @@ export class PastryNode {
       return;
     }
     j.replyFrom = undefined;
-    j.outstanding = 0;
+    j.waiting.clear();
     j.timer?.cancel();
     j.timer = this.env.setTimeout(() => {
       this.log.warn({ code: 'JoinTimeout', bootstrap: addr }, 'bootstrap node did not answer the join request');
@@ -685,7 +744,10 @@ export class PastryNode {
       this.transport.send(m.joiner.addr, reply);
       return;
     }
-    this.sendHop(next, { ...m, from: this.handle, hops: m.hops + 1 }, reroutes, undefined);
+    const out: JoinMessage = { ...m, from: this.handle, hops: m.hops + 1 };
+    if (this.stateValue === 'leaving') out.leaving = true;
+    else delete out.leaving;
+    this.sendHop(next, out, reroutes, undefined);
   }
 
   private onJoinReply(m: JoinReplyMessage): void {
@@ -695,6 +757,7 @@ export class PastryNode {
     j.timer?.cancel();
     j.timer = undefined;
     for (const row of m.rows) for (const h of row) if (h && h.id.hex !== this.handle.id.hex && !this.failed.has(h.id.hex)) this.table.offer(h, undefined);
+    for (const h of this.leafSetValue.members()) this.probe(h, 'join');
     this.mergeCandidates([m.from]);
     this.mergeCandidates(m.leafSet);
     this.checkJoinComplete();
@@ -702,7 +765,7 @@ export class PastryNode {
 
   private checkJoinComplete(): void {
     const j = this.joinAttempt;
-    if (!j || j.replyFrom === undefined || j.outstanding > 0 || this.stateValue !== 'joining') return;
+    if (!j || j.replyFrom === undefined || j.waiting.size > 0 || this.stateValue !== 'joining') return;
     if (this.leafSetValue.isEmpty()) {
       this.log.warn({ code: 'JoinIncomplete' }, 'no leaf-set member answered; trying another bootstrap node');
       this.nextJoinAttempt();
@@ -756,11 +819,15 @@ export class PastryNode {
       // A joining probe must be counted even if a probe is already under way.
       if (purpose === 'join' && p.probe.purpose !== 'join' && this.joinAttempt) {
         p.probe.purpose = 'join';
-        this.joinAttempt.outstanding++;
+        this.joinAttempt.waiting.add(handle.id.hex);
+        this.joinAttempt.probed.add(handle.id.hex);
       }
       return;
     }
-    if (purpose === 'join' && this.joinAttempt) this.joinAttempt.outstanding++;
+    if (purpose === 'join' && this.joinAttempt) {
+      this.joinAttempt.waiting.add(handle.id.hex);
+      this.joinAttempt.probed.add(handle.id.hex);
+    }
     const nonce = ++this.nonceSeq;
     p.probe = { nonce, attempts: 1, sentAt: this.env.now(), purpose, timer: this.env.setTimeout(() => this.onProbeTimeout(p, nonce), this.options.probeTimeoutMs) };
     this.sendProbe(p, nonce);
@@ -787,11 +854,8 @@ export class PastryNode {
     this.leafSetCandidates.remove(p.handle.id);
     const known = this.leafSetValue.contains(p.handle.id) || this.table.contains(p.handle.id);
     if (known) this.declareDead(p.handle, 'failed', true);
-    else this.peers.delete(p.handle.id.hex);
-    if (probe.purpose === 'join' && this.joinAttempt) {
-      this.joinAttempt.outstanding--;
-      this.checkJoinComplete();
-    }
+    else this.dropPeer(p.handle.id.hex);
+    this.joinProbeDone(p.handle.id.hex);
   }
 
   private onProbe(m: ProbeMessage): void {
@@ -820,8 +884,7 @@ export class PastryNode {
       this.consider(m.from, peer.srtt);
       if (probe.purpose === 'join' && this.joinAttempt) {
         this.mergeCandidates(m.leafSet);
-        this.joinAttempt.outstanding--;
-        this.checkJoinComplete();
+        this.joinProbeDone(m.from.id.hex);
         return;
       }
     }
@@ -859,7 +922,7 @@ export class PastryNode {
     const inLeafSet = this.leafSetValue.remove(handle.id);
     const row = this.table.slotOf(handle.id)?.row;
     const inTable = this.table.remove(handle.id);
-    this.peers.delete(hex);
+    this.dropPeer(hex);
     this.failed.set(hex, { handle, at: this.env.now(), reason });
     if (!inLeafSet && !inTable) return;
     this.stats.nodesDeclaredDead++;
@@ -890,11 +953,18 @@ export class PastryNode {
     for (const h of targets) this.transport.send(h.addr, { t: MessageType.LEAFSET_REQUEST, from: this.handle });
   }
 
+  /**
+   * Asks a random node of `row` for its row `row`; if the row is empty, a node of a deeper row
+   * (it shares even more digits with us, so its row `row` also fits ours).
+   */
   private repairRow(row: number): void {
-    const candidates = this.table.row(row).filter((h): h is NodeHandle => h !== null);
-    if (candidates.length === 0) return;
-    const target = this.env.random.pick(candidates);
-    this.transport.send(target.addr, { t: MessageType.ROW_REQUEST, from: this.handle, row });
+    for (let r = row; r < this.table.depth; r++) {
+      const candidates = this.table.row(r).filter((h): h is NodeHandle => h !== null);
+      if (candidates.length === 0) continue;
+      const target = this.env.random.pick(candidates);
+      this.transport.send(target.addr, { t: MessageType.ROW_REQUEST, from: this.handle, row });
+      return;
+    }
   }
 
   private onFailedNotice(m: FailedNoticeMessage): void {
@@ -905,21 +975,19 @@ export class PastryNode {
         this.probe(m.from, 'candidate');
         continue;
       }
+      if (!this.leafSetValue.contains(f.id) && !this.table.contains(f.id)) continue;
       const p = this.peers.get(hex);
-      if (!p) continue;
-      if (this.env.now() - p.lastHeard < this.options.suspectAfterMs) {
+      if (p && this.env.now() - p.lastHeard < this.options.suspectAfterMs) {
         this.probe(f, 'liveness');
         continue;
       }
-      this.declareDead(p.handle, 'failed', false);
+      this.declareDead(f, 'failed', false);
     }
   }
 
   private onLeave(m: LeaveMessage): void {
     if (m.from.id.hex === this.handle.id.hex) return;
-    const p = this.peers.get(m.from.id.hex);
-    if (p) this.declareDead(p.handle, 'left', false);
-    else this.failed.set(m.from.id.hex, { handle: m.from, at: this.env.now(), reason: 'left' });
+    this.declareDead(m.from, 'left', false);
     this.mergeCandidates(m.leafSet.filter((h) => h.id.hex !== m.from.id.hex));
   }
 
@@ -982,15 +1050,22 @@ export class PastryNode {
     this.maintenanceTimer = this.env.setTimeout(() => this.maintainRoutingTable(), this.env.random.jitter(this.options.routingMaintenanceIntervalMs, 0.2));
   }
 
+  /**
+   * Fills empty slots from a neighbour's row and, for occupied ones, measures a few competitors
+   * (and the incumbent if its RTT is unknown): the table keeps whichever answers faster.
+   */
   private onRowReply(m: RowReplyMessage): void {
     let probes = 0;
+    const budget = this.options.proximityProbesPerRow;
     for (const h of m.entries) {
       if (!h || h.id.hex === this.handle.id.hex || this.failed.has(h.id.hex)) continue;
       if (this.table.hasRoomFor(h.id)) this.table.offer(h, undefined);
-      else if (!this.table.contains(h.id) && !this.peers.get(h.id.hex) && probes < 2) {
-        // Measure a competitor for an occupied slot; the table keeps whichever is closer.
+      else if (!this.table.contains(h.id) && !this.peers.get(h.id.hex) && probes < budget) {
         probes++;
         this.probe(h, 'candidate');
+        const slot = this.table.slotOf(h.id)!;
+        const incumbent = this.table.get(slot.row, slot.col);
+        if (incumbent && incumbent.rtt === undefined) this.probe(incumbent.handle, 'candidate');
       }
       if (this.leafSetValue.wouldAccept(h)) this.probe(h, 'candidate');
     }
@@ -1052,8 +1127,11 @@ export class PastryNode {
 /** State of a join in progress. */
 class JoinAttempt {
   next = 0;
+  /** Nodes sent a joining probe (each leaf-set member must get one: it reports the arrival). */
+  readonly probed = new Set<string>();
+  /** Joining probes not yet answered or timed out. */
+  readonly waiting = new Set<string>();
   replyFrom: NodeHandle | undefined;
-  outstanding = 0;
   timer: Timer | undefined;
   constructor(
     readonly candidates: string[],

@@ -90,6 +90,8 @@ export interface OverlayOptions {
   leaveGraceMs: number;
   /** Period of routing-table maintenance (one row exchange per row). Default 60 s. */
   routingMaintenanceIntervalMs: number;
+  /** Competitors for occupied routing slots probed per row exchanged (proximity). Default 4. */
+  proximityProbesPerRow: number;
   /** Every n-th heartbeat carries the full leaf set (consistency gossip). Default 10. */
   leafSetGossipEvery: number;
   /** How long a node declared dead is kept in the failed set. Default 10 min. */
@@ -115,6 +117,7 @@ export const DEFAULT_OVERLAY_OPTIONS: OverlayOptions = {
   joinTimeoutMs: 5000,
   leaveGraceMs: 500,
   routingMaintenanceIntervalMs: 60_000,
+  proximityProbesPerRow: 4,
   leafSetGossipEvery: 10,
   failedSetTtlMs: 600_000,
   failedRecheckIntervalMs: 15_000,

@@ -111,6 +111,8 @@ export interface RouteMessage {
   /** Hops taken so far. */
   hops: number;
   msg: AppMessage;
+  /** Set when the sender is leaving the ring and only handing the message on. */
+  leaving?: boolean;
 }
 
 export interface DirectMessage {
@@ -134,6 +136,8 @@ export interface JoinMessage {
   from: NodeHandle;
   hop: number;
   hops: number;
+  /** Set when the sender is leaving the ring and only handing the message on. */
+  leaving?: boolean;
 }
 
 export interface JoinReplyMessage {

@@ -49,6 +49,10 @@ function checkString(x: unknown, field: string, max: number): string {
   return x;
 }
 
+function checkOptionalBoolean(x: unknown, field: string): void {
+  if (x !== undefined && typeof x !== 'boolean') fail(`${field} must be a boolean`);
+}
+
 /** Checks a node handle in place. */
 export function checkHandle(x: unknown, field: string): NodeHandle {
   if (!isObject(x)) fail(`${field} must be a node handle`);
@@ -104,6 +108,7 @@ export function validateMessage(x: unknown): WireMessage {
       checkString(x.reason, 'reason', 1000);
       break;
     case MessageType.ROUTE:
+      checkOptionalBoolean(x.leaving, 'leaving');
       checkId(x.key, 'key');
       checkHandle(x.origin, 'origin');
       checkHandle(x.from, 'from');
@@ -121,6 +126,7 @@ export function validateMessage(x: unknown): WireMessage {
       checkInt(x.hop, 'hop');
       break;
     case MessageType.JOIN:
+      checkOptionalBoolean(x.leaving, 'leaving');
       checkHandle(x.joiner, 'joiner');
       checkHandle(x.from, 'from');
       checkRows(x.rows, 'rows');
