@@ -4,8 +4,8 @@
  * exactly. Higher layers (DHT, Scribe, applications) attach to each node through
  * {@link SimRing.onNodeCreated}.
  */
-import { Id, compareCloseness, randomNodeId } from '../id/index.ts';
-import type { Location } from '../id/index.ts';
+import { compareCloseness, randomNodeId } from '../id/index.ts';
+import type { Location , Id} from '../id/index.ts';
 import { VirtualEnv } from '../env/index.ts';
 import type { LogLevel } from '../env/index.ts';
 import { SimNetwork } from '../transport/index.ts';

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { Id } from '../../src/id/index.ts';
 import { SimRing } from '../../src/sim/ring.ts';
 import type { SimNode } from '../../src/sim/ring.ts';
-import { OverlayError } from '../../src/overlay/index.ts';
+import type { OverlayError } from '../../src/overlay/index.ts';
 import type { DepartureReason, ForwardDecision } from '../../src/overlay/index.ts';
 import type { NodeHandle } from '../../src/wire/index.ts';
 
