@@ -48,6 +48,8 @@ export function capturingClient(config: Partial<S3ClientConfig> = {}): S3Client 
     forcePathStyle: true,
     credentials: { accessKeyId: TEST_ACCESS_KEY, secretAccessKey: TEST_SECRET_KEY },
     maxAttempts: 1,
+    // A quiet logger: the retry middleware warns on the console when a streaming request "fails".
+    logger: { trace() {}, debug() {}, info() {}, warn() {}, error() {} },
     requestHandler: {
       handle: async (req: {
         method: string;
