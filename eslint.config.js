@@ -24,7 +24,7 @@ const realTimeAndRandomness = {
 };
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.data/**', 'test-output/**'] },
+  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.data/**', 'test-output/**', '.scratch/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
