@@ -16,6 +16,8 @@
  * object only on a clean end (which it must do anyway, since a trailing checksum is only known at
  * the end).
  *
+ * In the unsigned variant an `x-amz-trailer-signature` line is accepted and ignored.
+ *
  * Also checks `x-amz-decoded-content-length`, that announced trailers (`x-amz-trailer`) arrive,
  * and — given {@link AwsChunkedOptions.expected} — Content-MD5 and the flexible checksum, whose
  * value may come in the trailer. Errors: bad signatures `SignatureDoesNotMatch`, truncation or a
@@ -257,7 +259,8 @@ export class AwsChunkedDecoder extends Transform {
     const value = line.slice(colon + 1).trim();
     if (this.trailerSignature !== undefined) throw malformed('trailer after x-amz-trailer-signature');
     if (name === 'x-amz-trailer-signature') {
-      if (this.options.signing === undefined) throw malformed('x-amz-trailer-signature in an unsigned body');
+      // Checked for the signed variants; tolerated (and ignored) in an unsigned body, whose
+      // data carries no signature anyway.
       this.trailerSignature = value;
       return;
     }

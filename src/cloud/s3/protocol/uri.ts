@@ -39,33 +39,3 @@ export function percentDecode(value: string): string | undefined {
 export function formDecode(value: string): string | undefined {
   return percentDecode(value.includes('+') ? value.replace(/\+/g, ' ') : value);
 }
-
-/** One `name=value` pair of a raw query string, decoded. */
-export interface QueryParam {
-  name: string;
-  /** The value; `''` for both `name=` and a bare `name`. */
-  value: string;
-  /** True when the pair had no `=` (e.g. `?acl`). */
-  bare: boolean;
-}
-
-/**
- * Splits a raw query string (without `?`) into decoded pairs, in order; empty segments are
- * skipped. `+` decodes as a space (as AWS reads query strings). Returns `undefined` if a
- * component is not valid percent-encoding.
- */
-export function parseQuery(raw: string): QueryParam[] | undefined {
-  const out: QueryParam[] = [];
-  if (raw === '') return out;
-  for (const part of raw.split('&')) {
-    if (part === '') continue;
-    const eq = part.indexOf('=');
-    const rawName = eq < 0 ? part : part.slice(0, eq);
-    const rawValue = eq < 0 ? '' : part.slice(eq + 1);
-    const name = formDecode(rawName);
-    const value = formDecode(rawValue);
-    if (name === undefined || value === undefined) return undefined;
-    out.push({ name, value, bare: eq < 0 });
-  }
-  return out;
-}

@@ -1,0 +1,17 @@
+/**
+ * The S3 protocol layer of Pi Cloud: everything about the S3 wire protocol that does not depend
+ * on the storage back end. See README.md in this directory for how a server wires it.
+ */
+export * from './errors.ts';
+export * from './headers.ts';
+export * from './uri.ts';
+export * from './xml-escape.ts';
+export * from './xml-parse.ts';
+export * from './xml.ts';
+export * from './checksums.ts';
+export * from './sigv4-signing.ts';
+export * from './sigv4.ts';
+export * from './sigv4-chunked.ts';
+export * from './sigv4-payload.ts';
+export * from './request.ts';
+export * from './listing.ts';
