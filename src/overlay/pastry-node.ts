@@ -49,7 +49,8 @@ interface PendingHop {
   to: NodeHandle;
   message: RouteMessage | JoinMessage | DirectMessage;
   sentAt: number;
-  timer: Timer;
+  /** When the hop counts as lost if not acknowledged. */
+  deadline: number;
   reroutes: number;
   onFailure: (() => void) | undefined;
 }
@@ -104,6 +105,11 @@ export class PastryNode {
   private readonly failed = new Map<string, FailedEntry>();
   private readonly apps = new Map<string, OverlayApplication>();
   private readonly pending = new Map<number, PendingHop>();
+  private hopSweepTimer: Timer | undefined;
+  private hopSweepAt = 0;
+  /** Hop acknowledgements waiting for the end of this turn, by sender address. */
+  private readonly acks = new Map<string, { to: NodeHandle; hops: number[] }>();
+  private ackFlushScheduled = false;
   private readonly delivered = new Map<string, number>();
   /** Arrivals reported recently (a joiner may probe twice), id hex → expiry. */
   private readonly recentArrivals = new Map<string, number>();
@@ -227,7 +233,8 @@ export class PastryNode {
     if (this.stateValue === 'stopped') return;
     this.stateValue = 'stopped';
     this.cancelTimers();
-    for (const p of this.pending.values()) p.timer.cancel();
+    this.hopSweepTimer?.cancel();
+    this.hopSweepTimer = undefined;
     this.pending.clear();
     this.peers.cancelAllProbes();
     if (this.joinAttempt) {
@@ -341,11 +348,11 @@ export class PastryNode {
     if (state === 'leaving') {
       // Hand routed messages on (acknowledged, so their sender need not re-route); ignore the rest.
       if (m.t === MessageType.ROUTE || m.t === MessageType.JOIN) {
-        this.transport.send(m.from.addr, { t: MessageType.HOP_ACK, from: this.handle, hop: m.hop });
+        this.queueAck(m.from, m.hop);
         if (m.t === MessageType.ROUTE) this.routeOn(m, 0, true);
         else this.routeJoin(m, 0);
       } else if (m.t === MessageType.HOP_ACK) {
-        this.onHopAck(m.from, m.hop);
+        this.onHopAck(m.from, m.hops);
       }
       return;
     }
@@ -359,7 +366,7 @@ export class PastryNode {
         } else {
           this.heard(m.from, m.t === MessageType.JOIN ? Proof.STRONG : Proof.NONE);
         }
-        this.transport.send(m.from.addr, { t: MessageType.HOP_ACK, from: this.handle, hop: m.hop });
+        this.queueAck(m.from, m.hop);
         if (state === 'joining') {
           this.bufferWhileJoining(m);
           return;
@@ -369,7 +376,7 @@ export class PastryNode {
         else this.deliverDirect(m);
         return;
       case MessageType.HOP_ACK:
-        this.onHopAck(m.from, m.hop);
+        this.onHopAck(m.from, m.hops);
         return;
       case MessageType.JOIN_REPLY:
         this.onJoinReply(m);
@@ -627,11 +634,36 @@ export class PastryNode {
   private sendHop(to: NodeHandle, message: RouteMessage | JoinMessage | DirectMessage, reroutes: number, onFailure: (() => void) | undefined): void {
     const hop = ++this.hopSeq;
     message.hop = hop;
-    const peer = this.peers.get(to.id.hex);
-    const timeout = this.ackTimeout(peer);
-    const timer = this.env.setTimeout(() => this.onHopTimeout(hop), timeout);
-    this.pending.set(hop, { to, message, sentAt: this.env.now(), timer, reroutes, onFailure });
+    const now = this.env.now();
+    const deadline = now + this.ackTimeout(this.peers.get(to.id.hex));
+    this.pending.set(hop, { to, message, sentAt: now, deadline, reroutes, onFailure });
+    this.armHopSweep(deadline);
     this.transport.send(to.addr, message);
+  }
+
+  /**
+   * One timer watches all unacknowledged hops: it fires at the earliest deadline, times out what
+   * is due and re-arms for the next. Far cheaper than a timer per message.
+   */
+  private armHopSweep(deadline: number): void {
+    if (this.hopSweepTimer !== undefined && this.hopSweepAt <= deadline) return;
+    this.hopSweepTimer?.cancel();
+    this.hopSweepAt = deadline;
+    this.hopSweepTimer = this.env.setTimeout(() => this.sweepHops(), Math.max(0, deadline - this.env.now()));
+  }
+
+  private sweepHops(): void {
+    this.hopSweepTimer = undefined;
+    const now = this.env.now();
+    let next = Infinity;
+    const due: number[] = [];
+    for (const [hop, p] of this.pending) {
+      if (p.deadline <= now) due.push(hop);
+      else if (p.deadline < next) next = p.deadline;
+    }
+    for (const hop of due) this.onHopTimeout(hop);
+    // Timeouts may have sent new hops (re-routes), which re-armed the sweep already.
+    if (next !== Infinity && this.stateValue !== 'stopped') this.armHopSweep(next);
   }
 
   private ackTimeout(peer: Peer | undefined): number {
@@ -639,17 +671,40 @@ export class PastryNode {
     return Math.max(this.options.ackTimeoutMinMs, 2 * peer.srtt + 4 * peer.rttvar);
   }
 
-  private onHopAck(from: NodeHandle, hop: number): void {
-    const p = this.pending.get(hop);
-    const peer = this.heard(from, Proof.NONE);
-    if (!p || p.to.id.hex !== from.id.hex) return;
-    this.pending.delete(hop);
-    p.timer.cancel();
-    if (peer) {
-      const rtt = this.env.now() - p.sentAt;
-      PeerTable.sampleRtt(peer, rtt);
-      this.table.updateRtt(from.id, peer.srtt!);
+  /**
+   * Acknowledges a received hop. Acks to the same sender are gathered for the rest of this turn
+   * and leave as one message: under load most hops share a frame instead of costing one each.
+   */
+  private queueAck(to: NodeHandle, hop: number): void {
+    const queued = this.acks.get(to.addr);
+    if (queued) queued.hops.push(hop);
+    else this.acks.set(to.addr, { to, hops: [hop] });
+    if (!this.ackFlushScheduled) {
+      this.ackFlushScheduled = true;
+      this.env.defer(this.flushAcks);
     }
+  }
+
+  private readonly flushAcks = (): void => {
+    this.ackFlushScheduled = false;
+    if (this.stateValue === 'stopped') {
+      this.acks.clear();
+      return;
+    }
+    for (const { to, hops } of this.acks.values()) this.transport.send(to.addr, { t: MessageType.HOP_ACK, from: this.handle, hops });
+    this.acks.clear();
+  };
+
+  private onHopAck(from: NodeHandle, hops: readonly number[]): void {
+    const peer = this.heard(from, Proof.NONE);
+    const now = this.env.now();
+    for (const hop of hops) {
+      const p = this.pending.get(hop);
+      if (!p || p.to.id.hex !== from.id.hex) continue;
+      this.pending.delete(hop);
+      if (peer) PeerTable.sampleRtt(peer, now - p.sentAt);
+    }
+    if (peer?.srtt !== undefined) this.table.updateRtt(from.id, peer.srtt);
   }
 
   private onHopTimeout(hop: number): void {

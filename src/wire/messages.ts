@@ -20,7 +20,7 @@ export const MessageType = {
   ROUTE: 10,
   /** An application message sent straight to one node. */
   DIRECT: 11,
-  /** Acknowledges receipt of a ROUTE/DIRECT hop so the sender need not re-route it. */
+  /** Acknowledges receipt of ROUTE/DIRECT/JOIN hops so the sender need not re-route them. */
   HOP_ACK: 12,
   /** A joining node's request, routed toward the joiner's id. */
   JOIN: 20,
@@ -125,7 +125,8 @@ export interface DirectMessage {
 export interface HopAckMessage {
   t: typeof MessageType.HOP_ACK;
   from: NodeHandle;
-  hop: number;
+  /** Hop sequence numbers acknowledged (all received from the same sender in one turn). */
+  hops: number[];
 }
 
 export interface JoinMessage {

@@ -123,7 +123,8 @@ export function validateMessage(x: unknown): WireMessage {
       break;
     case MessageType.HOP_ACK:
       checkHandle(x.from, 'from');
-      checkInt(x.hop, 'hop');
+      if (!Array.isArray(x.hops) || x.hops.length === 0 || x.hops.length > MAX_LIST) fail('hops must be a non-empty list of hop numbers');
+      for (let i = 0; i < x.hops.length; i++) checkInt(x.hops[i], `hops[${i}]`);
       break;
     case MessageType.JOIN:
       checkOptionalBoolean(x.leaving, 'leaving');

@@ -122,7 +122,7 @@ export const wireMessageArb: fc.Arbitrary<WireMessage> = fc.oneof(
     plain,
   ),
   fc.record({ t: fc.constant(MessageType.DIRECT), from: handleArb, hop: int, msg: appMessageArb }, plain),
-  fc.record({ t: fc.constant(MessageType.HOP_ACK), from: handleArb, hop: int }, plain),
+  fc.record({ t: fc.constant(MessageType.HOP_ACK), from: handleArb, hops: fc.array(int, { minLength: 1, maxLength: 20 }) }, plain),
   fc.record({ t: fc.constant(MessageType.JOIN), joiner: handleArb, rows, from: handleArb, hop: int, hops: int }, plain),
   fc.record({ t: fc.constant(MessageType.JOIN_REPLY), from: handleArb, rows, leafSet: handles }, plain),
   fc.record(

@@ -34,7 +34,7 @@ export function samples(): Record<keyof typeof MessageType, WireMessage> {
       },
     },
     DIRECT: { t: MessageType.DIRECT, from: nodeA, hop: 1, msg: { app: 'scribe', mid: 'm-1', body: 'hi' } },
-    HOP_ACK: { t: MessageType.HOP_ACK, from: nodeB, hop: 17 },
+    HOP_ACK: { t: MessageType.HOP_ACK, from: nodeB, hops: [17, 18] },
     JOIN: { t: MessageType.JOIN, joiner: nodeC, rows: [[nodeA, null, nodeB], []], from: nodeA, hop: 3, hops: 1 },
     JOIN_REPLY: { t: MessageType.JOIN_REPLY, from: nodeA, rows: [[null, nodeB]], leafSet: [nodeB, nodeC] },
     PROBE: { t: MessageType.PROBE, from: nodeA, nonce: 123456789, joining: true },

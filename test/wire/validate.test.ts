@@ -64,8 +64,8 @@ describe('validateMessage accepts', () => {
     validateMessage({ ...s.JOIN, rows: new Array(40).fill([]) });
     validateMessage({ ...s.ROW_REPLY, entries: new Array(16).fill(null) });
     validateMessage(mutate(s.DIRECT, ['msg', 'app'], 'x'.repeat(200)));
-    validateMessage({ ...s.HOP_ACK, hop: Number.MAX_SAFE_INTEGER });
-    validateMessage({ ...s.HOP_ACK, hop: -1 });
+    validateMessage({ ...s.HOP_ACK, hops: [Number.MAX_SAFE_INTEGER] });
+    validateMessage({ ...s.HOP_ACK, hops: [-1] });
   });
 });
 
@@ -114,7 +114,9 @@ describe('validateMessage rejects', () => {
     ['DIRECT', ['hop'], 0.5, /^hop must be an integer/],
     ['DIRECT', ['msg', 'app'], '', /^msg\.app must be a non-empty string/],
     ['HOP_ACK', ['from', 'id'], 'x', /^from\.id must be an id/],
-    ['HOP_ACK', ['hop'], DELETE, /^hop must be an integer/],
+    ['HOP_ACK', ['hops'], DELETE, /^hops must be a non-empty list/],
+    ['HOP_ACK', ['hops'], [], /^hops must be a non-empty list/],
+    ['HOP_ACK', ['hops'], [0.5], /^hops\[0\] must be an integer/],
     ['JOIN', ['joiner'], DELETE, /^joiner must be a node handle/],
     ['JOIN', ['from'], DELETE, /^from must be a node handle/],
     ['JOIN', ['rows'], DELETE, /^rows must be a list of routing-table rows/],
