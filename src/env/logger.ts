@@ -27,6 +27,7 @@ export interface LogEntry {
 }
 
 /** Shared store behind a memory logger and its children. */
+/** Recent log entries (between capacity/2 and capacity of the newest once full). */
 export class LogStore {
   readonly entries: LogEntry[] = [];
   constructor(
@@ -39,7 +40,8 @@ export class LogStore {
   add(entry: LogEntry): void {
     if (this.echo) process.stderr.write(JSON.stringify(entry) + '\n');
     if (this.capacity <= 0) return;
-    if (this.entries.length >= this.capacity) this.entries.shift();
+    // When full, drop the older half at once: amortised O(1) per entry, unlike shift().
+    if (this.entries.length >= this.capacity) this.entries.splice(0, Math.max(1, this.entries.length - Math.floor(this.capacity / 2)));
     this.entries.push(entry);
   }
 
