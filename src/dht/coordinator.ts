@@ -1,0 +1,390 @@
+/**
+ * The root's side of every client operation: it asks the key's replica set, waits for the
+ * quorum, decides, and repairs what it found stale.
+ *
+ * Writes to one key are serialised here (a per-key queue), so concurrent conditional writes from
+ * many clients are decided one after another against the same, current version. Right after a
+ * write it coordinated, the root knows the current version and skips the read round for the next
+ * write; that knowledge is dropped whenever its leaf set changes (it may no longer be the root,
+ * or new replicas may not hold the key yet). Replicas refuse a version they already hold from a
+ * different operation, so even a stale root cannot overwrite an acknowledged write.
+ */
+import { Id } from '../id/index.ts';
+import type { Env, Logger } from '../env/index.ts';
+import type { NodeHandle } from '../wire/index.ts';
+import type { RpcReply } from '../overlay/index.ts';
+import type { LocalStore, ApplyMode } from './local-store.ts';
+import { appliedOp, compareItems, keyPosition, makeItem } from './record.ts';
+import { Kind } from './protocol.ts';
+import type { ScanBody, ScanReplyBody, WriteBody, WriteReplyBody } from './protocol.ts';
+import { compareUtf8 } from './storage/sorted.ts';
+import type { DhtOptions, DhtStats, ItemSummary, StoredItem } from './types.ts';
+
+/** How the coordinator reaches replicas (the node itself included). */
+export interface ReplicaChannel {
+  /** This node's handle. */
+  readonly self: NodeHandle;
+  /** The replica set of a ring position, as this node sees it. */
+  replicaSet(position: Id): NodeHandle[];
+  /** Sends a replica request to `to` (handled locally when `to` is this node). */
+  ask(to: NodeHandle, kind: string, body: unknown): Promise<unknown>;
+  /** Current leaf-set epoch (changes whenever the leaf set does). */
+  epoch(): number;
+}
+
+interface ReadResult {
+  best: StoredItem | undefined;
+  answers: number;
+  needed: number;
+}
+
+interface Known {
+  item: StoredItem | null;
+  epoch: number;
+}
+
+const KNOWN_LIMIT = 100_000;
+
+export class Coordinator {
+  private readonly queues = new Map<string, (() => Promise<void>)[]>();
+  private readonly known = new Map<string, Known>();
+
+  constructor(
+    private readonly env: Env,
+    private readonly store: LocalStore,
+    private readonly channel: ReplicaChannel,
+    private readonly options: DhtOptions,
+    private readonly stats: DhtStats,
+    private readonly log: Logger,
+  ) {}
+
+  // ---------------------------------------------------------------------------------------------
+  // Client operations at the root
+
+  /** Quorum read of one key. */
+  async get(key: string): Promise<StoredItem | undefined> {
+    this.count('get');
+    const replicas = this.channel.replicaSet(Id.parse(keyPosition(key)));
+    const r = await this.readAll(key, replicas, undefined);
+    if (r.answers < r.needed) throw unavailable(`read of ${key.slice(0, 8)}: ${r.answers} of ${r.needed} replicas answered`);
+    return r.best;
+  }
+
+  /** A write, decided after the writes queued before it on the same key. */
+  write(w: WriteBody): Promise<RpcReply> {
+    this.count(`write.${w.m}`);
+    return this.serial(w.k, () => this.doWrite(w));
+  }
+
+  /** Re-reads `key` with its replica set; stale copies are repaired. */
+  async repair(key: string): Promise<void> {
+    this.count('repair');
+    const replicas = this.channel.replicaSet(Id.parse(keyPosition(key)));
+    await this.readAll(key, replicas, undefined);
+  }
+
+  /** A page of a partition, merged from the replicas' pages. */
+  async scan(body: ScanBody): Promise<ScanReplyBody> {
+    this.count('scan');
+    const replicas = this.channel.replicaSet(Id.parse(keyPosition(body.p)));
+    const needed = Math.min(this.options.readQuorum, replicas.length);
+    const pages = await this.gather<ScanReplyBody>(replicas, needed, (h) => this.channel.ask(h, Kind.R_SCAN, body) as Promise<ScanReplyBody>);
+    if (pages.length < needed) throw unavailable(`scan: ${pages.length} of ${needed} replicas answered`);
+    const merged = new Map<string, StoredItem>();
+    // Keys past the end of a full page may exist on that replica: the merged page stops there.
+    let horizon: string | undefined;
+    let more = false;
+    for (const { value } of pages) {
+      for (const item of value.i) {
+        const have = merged.get(item.k);
+        if (!have || compareItems(item, have) > 0) merged.set(item.k, item);
+      }
+      if (value.more) {
+        more = true;
+        const last = value.i[value.i.length - 1];
+        if (last && (horizon === undefined || compareUtf8(last.k, horizon) < 0)) horizon = last.k;
+      }
+    }
+    let keys = [...merged.keys()].sort(compareUtf8);
+    if (horizon !== undefined) keys = keys.filter((k) => compareUtf8(k, horizon) <= 0);
+    if (keys.length > body.l) {
+      keys = keys.slice(0, body.l);
+      more = true;
+    }
+    return { i: keys.map((k) => merged.get(k)!), more };
+  }
+
+  /** Forgets every known version (the leaf set changed). */
+  invalidate(): void {
+    this.known.clear();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  private async doWrite(w: WriteBody): Promise<RpcReply> {
+    const replicas = this.channel.replicaSet(Id.parse(keyPosition(w.k)));
+    const needed = Math.min(this.options.writeQuorum, replicas.length);
+    let loser: string | undefined;
+    for (let round = 0; round < 2; round++) {
+      let cur: StoredItem | undefined;
+      const known = round === 0 ? this.knownItem(w.k) : undefined;
+      if (known !== undefined) {
+        cur = known ?? undefined;
+        this.stats.fastWrites++;
+      } else {
+        const r = await this.readAll(w.k, replicas, loser);
+        if (r.answers < r.needed) return unavailableReply(`${r.answers} of ${r.needed} replicas answered the read`);
+        cur = r.best;
+      }
+      if (cur && appliedOp(cur, w.op)) {
+        // A retry of an operation that already applied (perhaps on too few replicas): finish it.
+        if (cur.op !== w.op) return ok({ w: true, i: cur });
+        const res = await this.replicate(cur, replicas, 'supersede', needed);
+        if (res.acks >= needed) return ok({ w: true, i: cur });
+        return unavailableReply(`${res.acks} of ${needed} replicas stored the retried write`);
+      }
+      const curV = cur?.v ?? 0;
+      if ((w.m === 'put' && curV > w.x) || (w.m === 'cas' && curV !== w.x)) {
+        return { code: 409, body: { error: 'VersionConflict', message: `a replica holds version ${curV}`, current: curV, expected: w.x } };
+      }
+      if (w.m === 'wia' && cur && !cur.d) return ok({ w: false, i: cur });
+      const version = w.m === 'put' ? Math.max(w.x, curV) + 1 : curV + 1;
+      const item = makeItem(w.k, { type: w.t, uri: w.u, deleted: w.d, json: w.b }, version, w.op, cur, this.options.opHistory, this.env.now(), this.options.contentType);
+      const res = await this.replicate(item, replicas, 'write', needed);
+      if (res.acks >= needed) {
+        this.remember(w.k, item);
+        return ok({ w: true, i: item });
+      }
+      this.known.delete(w.k);
+      if (!res.rejected) return unavailableReply(`${res.acks} of ${needed} replicas stored the write`);
+      // Our view was stale: a replica holds this version (or a later one) from another writer.
+      // Re-read with the other writer preferred, which also repairs replicas that took ours.
+      this.log.debug({ event: 'dht.staleRoot', key: w.k.slice(0, 8), have: res.rejected.v, tried: version }, 'write refused by a replica; re-reading');
+      loser = w.op;
+    }
+    return unavailableReply('the replica set keeps refusing the write');
+  }
+
+  private knownItem(key: string): StoredItem | null | undefined {
+    const k = this.known.get(key);
+    if (!k) return undefined;
+    if (k.epoch !== this.channel.epoch()) {
+      this.known.delete(key);
+      return undefined;
+    }
+    return k.item;
+  }
+
+  private remember(key: string, item: StoredItem): void {
+    if (this.known.size >= KNOWN_LIMIT) this.known.delete(this.known.keys().next().value!);
+    this.known.delete(key);
+    this.known.set(key, { item, epoch: this.channel.epoch() });
+  }
+
+  /**
+   * Reads `key` from every replica; resolves when all have answered (or failed), or the read
+   * quorum has answered and `readGraceMs` passed. Once everyone has answered, replicas holding
+   * anything but the winner are repaired. `loser`: an operation that must lose ties.
+   */
+  private readAll(key: string, replicas: NodeHandle[], loser: string | undefined): Promise<ReadResult> {
+    const needed = Math.min(this.options.readQuorum, replicas.length);
+    return new Promise<ReadResult>((resolve) => {
+      const answers: { h: NodeHandle; item: StoredItem | undefined }[] = [];
+      let settled = 0;
+      let done = false;
+      let grace: { cancel(): void } | undefined;
+      const finish = (): void => {
+        if (done) return;
+        done = true;
+        grace?.cancel();
+        resolve({ best: chooseBest(answers.map((a) => a.item), loser), answers: answers.length, needed });
+      };
+      const check = (): void => {
+        if (settled === replicas.length) {
+          finish();
+          this.repairAnswers(answers, loser);
+          return;
+        }
+        if (!done && !grace && answers.length >= needed) grace = this.env.setTimeout(finish, this.options.readGraceMs);
+      };
+      for (const h of replicas) {
+        if (h.id.hex === this.channel.self.id.hex) {
+          answers.push({ h, item: this.store.get(key) });
+          settled++;
+          continue;
+        }
+        this.channel.ask(h, Kind.R_GET, { k: key }).then(
+          (b) => {
+            const item = (b as { i: StoredItem | null }).i ?? undefined;
+            answers.push({ h, item });
+            settled++;
+            check();
+          },
+          () => {
+            settled++;
+            check();
+          },
+        );
+      }
+      check();
+    });
+  }
+
+  /** Pushes the winner to every replica that answered something else. */
+  private repairAnswers(answers: { h: NodeHandle; item: StoredItem | undefined }[], loser: string | undefined): void {
+    const best = chooseBest(answers.map((a) => a.item), loser);
+    if (!best) return;
+    for (const a of answers) {
+      if (a.item && a.item.v === best.v && a.item.op === best.op) continue;
+      if (a.item && a.item.v > best.v) continue;
+      this.stats.readRepairs++;
+      const mode: ApplyMode = a.item && a.item.v === best.v ? 'supersede' : 'merge';
+      this.channel.ask(a.h, Kind.R_PUT, { i: best, m: mode }).catch(() => {});
+    }
+  }
+
+  /**
+   * Sends `item` to every replica; resolves once `needed` have stored it durably, or all have
+   * answered. `rejected`: what a refusing replica holds.
+   */
+  private replicate(item: StoredItem, replicas: NodeHandle[], mode: ApplyMode, needed: number): Promise<{ acks: number; rejected: ItemSummary | undefined }> {
+    return new Promise((resolve) => {
+      let acks = 0;
+      let settled = 0;
+      let rejected: ItemSummary | undefined;
+      let done = false;
+      const check = (): void => {
+        if (done) return;
+        if (acks >= needed || settled === replicas.length) {
+          done = true;
+          resolve({ acks, rejected });
+        }
+      };
+      for (const h of replicas) {
+        this.channel.ask(h, Kind.R_PUT, { i: item, m: mode }).then(
+          (b) => {
+            const r = b as { ok: boolean; have?: ItemSummary };
+            if (r.ok) acks++;
+            else if (r.have && (!rejected || compareItems(r.have, rejected) > 0)) rejected = r.have;
+            settled++;
+            check();
+          },
+          () => {
+            settled++;
+            check();
+          },
+        );
+      }
+      check();
+    });
+  }
+
+  /** Asks every replica; resolves when all answered, or `needed` did and the grace passed. */
+  private gather<T>(replicas: NodeHandle[], needed: number, ask: (h: NodeHandle) => Promise<T>): Promise<{ h: NodeHandle; value: T }[]> {
+    return new Promise((resolve) => {
+      const out: { h: NodeHandle; value: T }[] = [];
+      let settled = 0;
+      let done = false;
+      let grace: { cancel(): void } | undefined;
+      const finish = (): void => {
+        if (done) return;
+        done = true;
+        grace?.cancel();
+        resolve(out.slice());
+      };
+      const check = (): void => {
+        if (settled === replicas.length) finish();
+        else if (!done && !grace && out.length >= needed) grace = this.env.setTimeout(finish, this.options.readGraceMs);
+      };
+      for (const h of replicas) {
+        ask(h).then(
+          (value) => {
+            out.push({ h, value });
+            settled++;
+            check();
+          },
+          () => {
+            settled++;
+            check();
+          },
+        );
+      }
+      check();
+    });
+  }
+
+  private serial<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const task = (): Promise<void> => fn().then(resolve, reject);
+      const q = this.queues.get(key);
+      if (q) {
+        q.push(task);
+        return;
+      }
+      const fresh = [task];
+      this.queues.set(key, fresh);
+      void this.drain(key, fresh);
+    });
+  }
+
+  private async drain(key: string, q: (() => Promise<void>)[]): Promise<void> {
+    while (q.length > 0) {
+      await q[0]!();
+      q.shift();
+    }
+    this.queues.delete(key);
+  }
+
+  private count(kind: string): void {
+    this.stats.coordinated[kind] = (this.stats.coordinated[kind] ?? 0) + 1;
+  }
+}
+
+/**
+ * The winner among replica answers: the highest version; between different writes of the same
+ * version, the one more replicas hold (an acknowledged write is on a quorum, a partial one is
+ * not), then a fixed order of operation ids. `loser` loses every tie.
+ */
+export function chooseBest(items: (StoredItem | undefined)[], loser?: string): StoredItem | undefined {
+  let best: StoredItem | undefined;
+  for (const it of items) if (it && (!best || it.v > best.v)) best = it;
+  if (!best) return undefined;
+  const top = best.v;
+  const holders = new Map<string, { item: StoredItem; n: number }>();
+  for (const it of items) {
+    if (!it || it.v !== top) continue;
+    const h = holders.get(it.op);
+    if (h) h.n++;
+    else holders.set(it.op, { item: it, n: 1 });
+  }
+  if (holders.size === 1) return best;
+  let winner: { item: StoredItem; n: number } | undefined;
+  for (const h of holders.values()) {
+    if (!winner) {
+      winner = h;
+      continue;
+    }
+    const aLoses = h.item.op === loser;
+    const bLoses = winner.item.op === loser;
+    if (aLoses !== bLoses) {
+      if (bLoses) winner = h;
+      continue;
+    }
+    if (h.n > winner.n || (h.n === winner.n && compareItems(h.item, winner.item) > 0)) winner = h;
+  }
+  return winner!.item;
+}
+
+function ok(body: WriteReplyBody): RpcReply {
+  return { code: 200, body };
+}
+
+function unavailableReply(message: string): RpcReply {
+  return { code: 500, body: { error: 'Unavailable', message } };
+}
+
+function unavailable(message: string): Error {
+  const err = new Error(message) as Error & { code: string };
+  err.code = 'Unavailable';
+  return err;
+}

@@ -1,0 +1,637 @@
+/**
+ * The DHT on one node: replicated, versioned, durable records on the ring.
+ *
+ * Every client operation is routed to the key's root, which coordinates the key's replica set
+ * (see coordinator.ts); replicas answer the root directly. Requests carry an operation id, so
+ * a write retried after a timeout is recognised and completed instead of applied twice. Handoff,
+ * anti-entropy and housekeeping keep the replica sets whole (maintenance.ts).
+ */
+import { Id } from '../id/index.ts';
+import type { Env, Logger } from '../env/index.ts';
+import type { NodeHandle } from '../wire/index.ts';
+import { RpcEndpoint, RpcTimeoutError } from '../overlay/index.ts';
+import type { LeafSetChange, PastryNode, RpcReply, RpcRequest } from '../overlay/index.ts';
+import { Coordinator } from './coordinator.ts';
+import type { ReplicaChannel } from './coordinator.ts';
+import { EntityRegistry } from './entities.ts';
+import {
+  DhtClosedError,
+  DhtError,
+  DhtTimeoutError,
+  InvalidArgumentError,
+  UpdateRetriesExhaustedError,
+  VersionConflictError,
+} from './errors.ts';
+import type { DhtErrorCode } from './errors.ts';
+import { LocalStore } from './local-store.ts';
+import type { ApplyMode } from './local-store.ts';
+import { Maintenance } from './maintenance.ts';
+import { Kind } from './protocol.ts';
+import type { ErrorReplyBody, ScanBody, ScanReplyBody, WriteBody, WriteMode, WriteReplyBody } from './protocol.ts';
+import { encodeEntity, isStorageKey, isStoredItem, itemKey, keyPosition, recordKey, toRecord, SORT_KEY_SEPARATOR, checkSortKey } from './record.ts';
+import { replicaSetOf } from './replicas.ts';
+import { compareUtf8 } from './storage/sorted.ts';
+import type { StorageEngine } from './storage/types.ts';
+import { DEFAULT_DHT_OPTIONS, emptyDhtStats } from './types.ts';
+import type { DhtOptions, DhtRecord, DhtStats, Entity, StoredItem } from './types.ts';
+
+/** What a {@link Dht} is built from. */
+export interface DhtConfig {
+  env: Env;
+  node: PastryNode;
+  storage: StorageEngine;
+  options?: Partial<DhtOptions>;
+  /** Validators by entity type (default: an empty, non-strict registry). */
+  entities?: EntityRegistry;
+  /** Application name on the overlay. Default `dht`. */
+  name?: string;
+}
+
+/** Computes the next entity from the current record (undefined: none); null writes nothing. */
+export type Resolver<T extends Entity = Entity> = (current: DhtRecord<T> | undefined) => T | null | Promise<T | null>;
+
+/** Options of {@link Dht.update}. */
+export interface UpdateOptions {
+  /** Conflict retries before giving up (default: options.updateRetries). */
+  retries?: number;
+}
+
+/** Result of a write-if-absent. */
+export interface WriteIfAbsentResult<T extends Entity = Entity> {
+  /** Whether this call wrote (false: a live record was there). */
+  written: boolean;
+  /** The record written, or the live one found. */
+  record: DhtRecord<T>;
+}
+
+/** Options of {@link Dht.scanPartition}. */
+export interface ScanPartitionOptions {
+  /** First sort key to return (inclusive). */
+  from?: string;
+  /** Only sort keys with this prefix. */
+  prefix?: string;
+  /** Most items to return. Default 100, at most 10 000. */
+  limit?: number;
+  /** Continuation returned by the previous page. */
+  after?: string;
+  /** Return tombstones too. Default false. */
+  includeDeleted?: boolean;
+}
+
+/** A page of a partition. */
+export interface PartitionPage<T extends Entity = Entity> {
+  items: DhtRecord<T>[];
+  /** Pass as `after` to get the next page; undefined at the end. */
+  next: string | undefined;
+}
+
+/** Options of {@link Dht.localScan}. */
+export interface LocalScanOptions {
+  /** Only records of this entity type. */
+  type?: string;
+  /** Only records this node is the root for. */
+  rootOnly?: boolean;
+  /** Include tombstones. Default false. */
+  includeDeleted?: boolean;
+}
+
+const MAX_SCAN_LIMIT = 10_000;
+
+export class Dht {
+  readonly options: DhtOptions;
+  readonly stats: DhtStats = emptyDhtStats();
+  readonly entities: EntityRegistry;
+  readonly node: PastryNode;
+  private readonly env: Env;
+  private readonly log: Logger;
+  private readonly rpc: RpcEndpoint;
+  private readonly store: LocalStore;
+  private readonly coordinator: Coordinator;
+  private readonly maintenance: Maintenance;
+  private epochValue = 0;
+  private closed = false;
+  private readonly badInputLogged = new Set<string>();
+
+  constructor(config: DhtConfig) {
+    this.env = config.env;
+    this.node = config.node;
+    this.options = { ...DEFAULT_DHT_OPTIONS, ...config.options };
+    checkOptions(this.options);
+    this.entities = config.entities ?? new EntityRegistry();
+    this.log = config.env.log.child({ app: config.name ?? 'dht', node: config.node.id.short() });
+    this.store = new LocalStore(config.storage);
+    this.rpc = new RpcEndpoint(config.name ?? 'dht', config.node, config.env, {
+      onRequest: (req) => this.onRequest(req),
+      onLeafSetChanged: (change) => this.onLeafSetChanged(change),
+    });
+    const channel: ReplicaChannel & { route(position: Id, kind: string, body: unknown): Promise<unknown> } = {
+      self: config.node.handle,
+      replicaSet: (pos) => this.replicaSet(pos),
+      ask: (to, kind, body) => this.ask(to, kind, body),
+      epoch: () => this.epochValue,
+      route: (pos, kind, body) => this.rpc.request(pos, kind, body, { timeoutMs: this.options.attemptTimeoutMs }).then(unwrap),
+    };
+    this.coordinator = new Coordinator(this.env, this.store, channel, this.options, this.stats, this.log);
+    this.maintenance = new Maintenance(this.env, this.node, this.store, channel, this.coordinator, this.options, this.stats, this.log);
+    config.node.register(this.rpc);
+    this.maintenance.start();
+  }
+
+  /** Items held on this node. */
+  get localSize(): number {
+    return this.store.size;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Records
+
+  /**
+   * Reads `id` from its replica set: resolves once the read quorum answered, with the highest
+   * version (a tombstone comes back with `deleted: true`), or undefined if there is none.
+   */
+  get<T extends Entity = Entity>(id: Id): Promise<DhtRecord<T> | undefined> {
+    return this.readKey<T>('get', recordKey(id), id);
+  }
+
+  /** The nearest copy (this node's own, else the root's): fastest, with no freshness promise. */
+  async getAny<T extends Entity = Entity>(id: Id): Promise<DhtRecord<T> | undefined> {
+    this.begin('getAny');
+    const local = this.store.get(recordKey(id));
+    if (local) return toRecord<T>(local);
+    const start = this.env.now();
+    const body = (await this.call('getAny', id, Kind.GET_ANY, { k: recordKey(id) })) as { i: StoredItem | null };
+    this.end('getAny', start);
+    return body.i ? toRecord<T>(body.i) : undefined;
+  }
+
+  /**
+   * Stores `entity` at version `entity.version + 1` (a new record: version 1). Refused with
+   * {@link VersionConflictError} when a replica holds a version newer than `entity.version`.
+   */
+  async put<T extends Entity = Entity>(id: Id, entity: T): Promise<DhtRecord<T>> {
+    const r = await this.writeKey<T>('put', recordKey(id), id, 'put', entity, entity.version ?? 0);
+    return r.record;
+  }
+
+  /**
+   * Optimistic read-modify-write: reads the record, asks `resolver` for the next entity (null:
+   * write nothing) and writes it on condition that the version is still the one read. On a
+   * conflict it re-reads and re-resolves after a jittered backoff, up to `retries` times.
+   * Resolves with the record written (or the current one if the resolver returned null).
+   */
+  update<T extends Entity = Entity>(id: Id, resolver: Resolver<T>, options: UpdateOptions = {}): Promise<DhtRecord<T> | undefined> {
+    return this.updateKey<T>(recordKey(id), id, resolver, options);
+  }
+
+  /** Writes `entity` only if there is no record or only a tombstone; reports whether it wrote. */
+  writeIfAbsent<T extends Entity = Entity>(id: Id, entity: T): Promise<WriteIfAbsentResult<T>> {
+    return this.writeKey<T>('writeIfAbsent', recordKey(id), id, 'wia', entity, 0);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Sorted partitions
+
+  /** Reads one item of a partition (quorum read, as {@link get}). */
+  getItem<T extends Entity = Entity>(partition: Id, sortKey: string): Promise<DhtRecord<T> | undefined> {
+    return this.readKey<T>('getItem', itemKey(partition, sortKey), partition);
+  }
+
+  /** Stores one item of a partition (as {@link put}). */
+  async putItem<T extends Entity = Entity>(partition: Id, sortKey: string, entity: T): Promise<DhtRecord<T>> {
+    const r = await this.writeKey<T>('putItem', itemKey(partition, sortKey), partition, 'put', entity, entity.version ?? 0);
+    return r.record;
+  }
+
+  /** Read-modify-write of one item (as {@link update}). */
+  updateItem<T extends Entity = Entity>(partition: Id, sortKey: string, resolver: Resolver<T>, options: UpdateOptions = {}): Promise<DhtRecord<T> | undefined> {
+    return this.updateKey<T>(itemKey(partition, sortKey), partition, resolver, options);
+  }
+
+  /** Writes one item only if absent or a tombstone (as {@link writeIfAbsent}). */
+  writeItemIfAbsent<T extends Entity = Entity>(partition: Id, sortKey: string, entity: T): Promise<WriteIfAbsentResult<T>> {
+    return this.writeKey<T>('writeItemIfAbsent', itemKey(partition, sortKey), partition, 'wia', entity, 0);
+  }
+
+  /**
+   * Items of a partition in sort-key order (UTF-8 byte order), starting at `from` / `prefix` or
+   * after the continuation `after`. Each page is merged from the read quorum of the replicas.
+   */
+  async scanPartition<T extends Entity = Entity>(partition: Id, options: ScanPartitionOptions = {}): Promise<PartitionPage<T>> {
+    this.begin('scanPartition');
+    const start = this.env.now();
+    const limit = options.limit ?? 100;
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_SCAN_LIMIT) throw new InvalidArgumentError(`limit must be an integer 1..${MAX_SCAN_LIMIT}`);
+    const base = partition.hex + SORT_KEY_SEPARATOR;
+    const prefix = options.prefix ?? '';
+    if (typeof prefix !== 'string') throw new InvalidArgumentError('prefix must be a string');
+    let first = prefix;
+    if (options.from !== undefined) {
+      checkSortKey(options.from);
+      if (compareUtf8(options.from, first) > 0) first = options.from;
+    }
+    let s = base + first;
+    let after = false;
+    if (options.after !== undefined) {
+      const sk = decodeContinuation(options.after);
+      if (compareUtf8(sk, first) >= 0) {
+        s = base + sk;
+        after = true;
+      }
+    }
+    const items: DhtRecord<T>[] = [];
+    let next: string | undefined;
+    for (;;) {
+      const body: ScanBody = { s, a: after, p: base + prefix, l: limit - items.length };
+      const page = (await this.call('scanPartition', partition, Kind.SCAN, body)) as ScanReplyBody;
+      for (const it of page.i) if (options.includeDeleted || !it.d) items.push(toRecord<T>(it));
+      const last = page.i[page.i.length - 1];
+      if (!page.more || !last) {
+        next = undefined;
+        break;
+      }
+      s = last.k;
+      after = true;
+      if (items.length >= limit) {
+        next = encodeContinuation(last.k.slice(base.length));
+        break;
+      }
+    }
+    this.end('scanPartition', start);
+    return { items, next };
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Local scan
+
+  /**
+   * The records held on this node, read-only (by type, optionally only those this node is the
+   * root for). Changing them goes through the DHT operations, never through a scan.
+   */
+  *localScan<T extends Entity = Entity>(options: LocalScanOptions = {}): Generator<DhtRecord<T>> {
+    let pos: string | undefined;
+    let root = false;
+    for (const item of this.store.all()) {
+      if (item.d && !options.includeDeleted) continue;
+      if (options.type !== undefined && item.t !== options.type) continue;
+      if (options.rootOnly) {
+        const p = keyPosition(item.k);
+        if (p !== pos) {
+          pos = p;
+          root = this.node.isRoot(toRecordId(p));
+        }
+        if (!root) continue;
+      }
+      yield toRecord<T>(item);
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Lifecycle
+
+  /**
+   * Leaves the ring gracefully: hands every record this node replicates to its successor in the
+   * replica set, then leaves the overlay and closes. Resolves with the items handed off.
+   */
+  async leave(): Promise<number> {
+    let handed = 0;
+    if (this.node.isReady) handed = await this.maintenance.handOffAll();
+    this.close();
+    await this.node.leave();
+    return handed;
+  }
+
+  /** Stops timers and answers; the storage engine stays open (its owner closes it). */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.maintenance.stop();
+    this.rpc.close();
+    this.node.unregister(this.rpc.name);
+  }
+
+  /** Runs one anti-entropy pass now (tests and tools; it also runs periodically). */
+  antiEntropy(): Promise<void> {
+    return this.maintenance.antiEntropy();
+  }
+
+  /** Runs one housekeeping pass now (tests and tools; it also runs periodically). */
+  housekeeping(): Promise<void> {
+    return this.maintenance.housekeeping();
+  }
+
+  /** The replica set of a ring position as this node sees it (closest first). */
+  replicaSet(position: Id): NodeHandle[] {
+    return replicaSetFor(this.node, position, this.options.replicas);
+  }
+
+  /** This node's stored copy of a record, without asking anyone (tests and tools). */
+  localGet(id: Id, sortKey?: string): StoredItem | undefined {
+    return this.store.get(sortKey === undefined ? recordKey(id) : itemKey(id, sortKey));
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Client side
+
+  private async readKey<T extends Entity>(op: string, key: string, route: Id): Promise<DhtRecord<T> | undefined> {
+    this.begin(op);
+    const start = this.env.now();
+    const body = (await this.call(op, route, Kind.GET, { k: key })) as { i: StoredItem | null };
+    this.end(op, start);
+    return body.i ? toRecord<T>(body.i) : undefined;
+  }
+
+  private async writeKey<T extends Entity>(op: string, key: string, route: Id, mode: WriteMode, entity: T, expected: number): Promise<WriteIfAbsentResult<T>> {
+    this.begin(op);
+    const start = this.env.now();
+    const w = this.prepareWrite(key, mode, entity, expected);
+    try {
+      const reply = (await this.call(op, route, Kind.WRITE, w)) as WriteReplyBody;
+      this.end(op, start);
+      return { written: reply.w, record: toRecord<T>(reply.i) };
+    } catch (err) {
+      if (err instanceof VersionConflictError) this.countError(err.code);
+      throw err;
+    }
+  }
+
+  private prepareWrite(key: string, mode: WriteMode, entity: Entity, expected: number): WriteBody {
+    if (this.closed) throw new DhtClosedError();
+    if (!Number.isSafeInteger(expected) || expected < 0) throw new InvalidArgumentError(`entity.version must be a non-negative integer, got ${String(expected)}`);
+    this.entities.validate(entity);
+    const enc = encodeEntity(entity, this.options.maxRecordBytes);
+    return { k: key, m: mode, t: this.entities.typeOf(entity) ?? enc.type, u: enc.uri, d: enc.deleted, b: enc.json, x: expected, op: this.rpc.nextId() };
+  }
+
+  private async updateKey<T extends Entity>(key: string, route: Id, resolver: Resolver<T>, options: UpdateOptions): Promise<DhtRecord<T> | undefined> {
+    const op = key.length > 40 ? 'updateItem' : 'update';
+    this.begin(op);
+    const start = this.env.now();
+    const retries = options.retries ?? this.options.updateRetries;
+    for (let attempt = 0; attempt <= retries; attempt++) {
+      const body = (await this.call(op, route, Kind.GET, { k: key })) as { i: StoredItem | null };
+      const current = body.i ? toRecord<T>(body.i) : undefined;
+      const next = await resolver(current);
+      if (next === null) {
+        this.end(op, start);
+        return current;
+      }
+      const w = this.prepareWrite(key, 'cas', next, current?.version ?? 0);
+      try {
+        const reply = (await this.call(op, route, Kind.WRITE, w)) as WriteReplyBody;
+        this.end(op, start);
+        return toRecord<T>(reply.i);
+      } catch (err) {
+        if (!(err instanceof VersionConflictError)) throw err;
+        this.stats.updateConflicts++;
+        if (attempt < retries) await this.env.sleep(this.env.random.jitter(this.options.updateBackoffMs * Math.min(2 ** attempt, 32), 0.5));
+      }
+    }
+    this.countError('UpdateRetriesExhausted');
+    throw new UpdateRetriesExhaustedError(key.slice(0, 40), retries + 1);
+  }
+
+  /**
+   * Routes a request to the root of `route`; retries after timeouts and unavailable replica sets
+   * (with the same body, so writes stay idempotent) until the operation's deadline.
+   */
+  private async call(op: string, route: Id, kind: string, body: unknown): Promise<unknown> {
+    if (this.closed) throw new DhtClosedError();
+    const deadline = this.env.now() + this.options.operationTimeoutMs;
+    let last: string | undefined;
+    for (let attempt = 0; ; attempt++) {
+      const remaining = deadline - this.env.now();
+      if (remaining <= 0) {
+        this.countError('Timeout');
+        throw new DhtTimeoutError(op, this.options.operationTimeoutMs, last);
+      }
+      try {
+        const resp = await this.rpc.request(route, kind, body, { timeoutMs: Math.min(this.options.attemptTimeoutMs, remaining) });
+        if (resp.code === 200) return resp.body;
+        const err = resp.body as ErrorReplyBody;
+        if (resp.code === 409 && err?.error === 'VersionConflict') {
+          const k = (body as { k?: string }).k ?? '';
+          throw new VersionConflictError(k.slice(0, 40), err.expected ?? 0, err.current ?? 0);
+        }
+        if (resp.code === 403) {
+          this.countError(err?.error ?? 'InvalidArgument');
+          throw new DhtError((err?.error ?? 'InvalidArgument') as DhtErrorCode, err?.message ?? 'refused');
+        }
+        last = `${err?.error ?? resp.code}: ${err?.message ?? ''}`;
+      } catch (e) {
+        if (e instanceof DhtError) throw e;
+        if (!(e instanceof RpcTimeoutError)) {
+          if ((e as { code?: string }).code === 'Closed') throw new DhtClosedError();
+          throw e;
+        }
+        last = e.message;
+      }
+      this.stats.retries++;
+      const wait = Math.min(this.env.random.jitter(50 * 2 ** Math.min(attempt, 4), 0.5), Math.max(0, deadline - this.env.now()));
+      await this.env.sleep(wait);
+    }
+  }
+
+  private begin(op: string): void {
+    this.stats.ops[op] = (this.stats.ops[op] ?? 0) + 1;
+  }
+
+  private end(op: string, start: number): void {
+    this.stats.latencyMsSum[op] = (this.stats.latencyMsSum[op] ?? 0) + (this.env.now() - start);
+  }
+
+  private countError(code: string): void {
+    this.stats.errors[code] = (this.stats.errors[code] ?? 0) + 1;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Server side
+
+  private onLeafSetChanged(change: LeafSetChange): void {
+    this.epochValue++;
+    this.coordinator.invalidate();
+    this.maintenance.leafSetChanged(change);
+  }
+
+  /** Sends a replica request, or handles it here when `to` is this node. */
+  private ask(to: NodeHandle, kind: string, body: unknown): Promise<unknown> {
+    if (to.id.hex === this.node.id.hex) {
+      try {
+        return Promise.resolve(this.replicaRequest(kind, body));
+      } catch (err) {
+        return Promise.reject(err as Error);
+      }
+    }
+    return this.rpc.requestDirect(to, kind, body, { timeoutMs: this.options.replicaTimeoutMs }).then(unwrap);
+  }
+
+  private onRequest(req: RpcRequest): RpcReply | undefined | Promise<RpcReply | undefined> {
+    try {
+      const b = req.body as Record<string, unknown> | null;
+      if (typeof b !== 'object' || b === null) throw new InvalidArgumentError('request body must be an object');
+      switch (req.kind) {
+        case Kind.GET:
+          return this.coordinator.get(checkKey(b.k)).then((i) => ({ body: { i: i ?? null } }), (err) => this.errorReply(req, err));
+        case Kind.GET_ANY:
+          return { body: { i: this.store.get(checkKey(b.k)) ?? null } };
+        case Kind.WRITE:
+          return this.coordinator.write(this.checkWrite(b)).catch((err) => this.errorReply(req, err));
+        case Kind.SCAN:
+          return this.coordinator.scan(checkScan(b)).then((body) => ({ body }), (err) => this.errorReply(req, err));
+        case Kind.REPAIR:
+          void this.coordinator.repair(checkKey(b.k)).catch(() => {});
+          return undefined;
+        default: {
+          const result = this.replicaRequest(req.kind, b);
+          return result instanceof Promise ? result.then((body) => ({ body }), (err) => this.errorReply(req, err)) : { body: result };
+        }
+      }
+    } catch (err) {
+      return this.errorReply(req, err);
+    }
+  }
+
+  /** Requests a replica answers (from its root, a peer, or itself). */
+  private replicaRequest(kind: string, body: unknown): unknown {
+    const b = body as Record<string, unknown>;
+    switch (kind) {
+      case Kind.R_GET:
+        return { i: this.store.get(checkKey(b.k)) ?? null };
+      case Kind.R_PUT: {
+        if (!isStoredItem(b.i)) throw new InvalidArgumentError('r.put needs an item');
+        const mode = b.m === 'merge' || b.m === 'supersede' ? (b.m as ApplyMode) : 'write';
+        const r = this.store.apply(b.i, mode);
+        if (r.applied) {
+          this.stats.itemsStored++;
+          return r.durable.then(() => ({ ok: true }));
+        }
+        const have = r.have;
+        if (have && have.v === b.i.v && have.op === b.i.op) return { ok: true };
+        return { ok: false, have: have ? { k: have.k, v: have.v, op: have.op, d: have.d } : undefined };
+      }
+      case Kind.R_MERGE:
+      case Kind.HAND: {
+        if (!Array.isArray(b.i)) throw new InvalidArgumentError('merge needs a list of items');
+        const durable: Promise<void>[] = [];
+        let n = 0;
+        for (const item of b.i) {
+          if (!isStoredItem(item)) continue;
+          const r = this.store.apply(item, 'merge');
+          if (r.applied) {
+            n++;
+            durable.push(r.durable);
+          }
+        }
+        this.stats.itemsStored += n;
+        return Promise.all(durable).then(() => ({ n }));
+      }
+      case Kind.R_SCAN:
+        return this.replicaScan(checkScan(b));
+      case Kind.AE_DIGEST:
+      case Kind.AE_LIST:
+      case Kind.AE_FETCH:
+        return this.maintenance.handle(kind, b);
+      default:
+        throw new InvalidArgumentError(`unknown request kind "${kind}"`);
+    }
+  }
+
+  private replicaScan(s: ScanBody): ScanReplyBody {
+    const out: StoredItem[] = [];
+    const end = s.p.slice(0, 40) + '0';
+    for (const k of this.store.keysIn(s.s, end)) {
+      if (s.a && k === s.s) continue;
+      if (!k.startsWith(s.p)) {
+        if (compareUtf8(k, s.p) > 0) break;
+        continue;
+      }
+      const it = this.store.get(k);
+      if (!it) continue;
+      if (out.length >= s.l) return { i: out, more: true };
+      out.push(it);
+    }
+    return { i: out, more: false };
+  }
+
+  private checkWrite(b: Record<string, unknown>): WriteBody {
+    const k = checkKey(b.k);
+    if (b.m !== 'put' && b.m !== 'cas' && b.m !== 'wia') throw new InvalidArgumentError('write mode must be put, cas or wia');
+    if (typeof b.t !== 'string' || (b.u !== null && typeof b.u !== 'string') || typeof b.d !== 'boolean' || typeof b.b !== 'string') {
+      throw new InvalidArgumentError('write needs type, uri, deleted flag and JSON body');
+    }
+    if (typeof b.x !== 'number' || !Number.isSafeInteger(b.x) || b.x < 0 || typeof b.op !== 'string' || b.op.length === 0 || b.op.length > 200) {
+      throw new InvalidArgumentError('write needs an expected version and an operation id');
+    }
+    const bytes = b.b.length * 3 <= this.options.maxRecordBytes ? b.b.length : Buffer.byteLength(b.b, 'utf8');
+    if (bytes > this.options.maxRecordBytes) {
+      const err = new DhtError('RecordTooLarge', `record body is ${bytes} bytes, above the limit of ${this.options.maxRecordBytes} bytes`);
+      throw err;
+    }
+    return { k, m: b.m, t: b.t, u: b.u as string | null, d: b.d, b: b.b, x: b.x, op: b.op };
+  }
+
+  private errorReply(req: RpcRequest, err: unknown): RpcReply {
+    const e = err as { code?: string; message?: string };
+    const code = e?.code ?? 'InternalError';
+    if (code === 'Unavailable') return { code: 500, body: { error: code, message: e.message ?? '' } };
+    if (code === 'InvalidArgument' || code === 'InvalidEntity' || code === 'RecordTooLarge') {
+      const tag = `${req.kind}:${code}`;
+      if (!this.badInputLogged.has(tag)) {
+        this.badInputLogged.add(tag);
+        this.log.warn({ code, kind: req.kind, origin: req.origin.addr, tx: req.tx, reason: e.message }, 'refusing a malformed DHT request');
+      }
+      return { code: 403, body: { error: code, message: e.message ?? '' } };
+    }
+    this.log.error({ code: 'HandlerError', kind: req.kind, err: { message: e?.message, code } }, 'DHT request failed');
+    return { code: 500, body: { error: code, message: e?.message ?? String(err) } };
+  }
+}
+
+/** The replica set of `position` as `node` sees it: scope-aware, suspects excluded when unscoped. */
+export function replicaSetFor(node: PastryNode, position: Id, replicas: number): NodeHandle[] {
+  // node.replicaSet already skips suspected nodes; scoped keys need the scope filter.
+  if ((parseInt(position.hex.slice(38), 16) & 3) === 0) return node.replicaSet(position, replicas);
+  return replicaSetOfScoped(node, position, replicas);
+}
+
+function replicaSetOfScoped(node: PastryNode, position: Id, replicas: number): NodeHandle[] {
+  return replicaSetOf(position, [node.handle, ...node.leafSetMembers()], replicas);
+}
+
+function toRecordId(hex: string): Id {
+  return Id.parse(hex);
+}
+
+function unwrap(resp: { code: number; body: unknown }): unknown {
+  if (resp.code === 200) return resp.body;
+  const b = resp.body as ErrorReplyBody | undefined;
+  const err = new Error(b?.message ?? `replica answered ${resp.code}`) as Error & { code: string };
+  err.code = b?.error ?? 'ReplicaError';
+  throw err;
+}
+
+function checkKey(k: unknown): string {
+  if (!isStorageKey(k)) throw new InvalidArgumentError('malformed storage key');
+  return k;
+}
+
+function checkScan(b: Record<string, unknown>): ScanBody {
+  if (typeof b.s !== 'string' || typeof b.p !== 'string' || !isStorageKey(b.p.slice(0, 40)) || typeof b.a !== 'boolean') throw new InvalidArgumentError('malformed scan');
+  if (typeof b.l !== 'number' || !Number.isInteger(b.l) || b.l < 1 || b.l > MAX_SCAN_LIMIT) throw new InvalidArgumentError('scan limit out of range');
+  return { s: b.s, a: b.a, p: b.p, l: b.l };
+}
+
+function encodeContinuation(sortKey: string): string {
+  return Buffer.from(sortKey, 'utf8').toString('base64url');
+}
+
+function decodeContinuation(token: string): string {
+  if (typeof token !== 'string' || !/^[A-Za-z0-9_-]+$/.test(token)) throw new InvalidArgumentError('malformed continuation token');
+  return Buffer.from(token, 'base64url').toString('utf8');
+}
+
+function checkOptions(o: DhtOptions): void {
+  const positive = ['replicas', 'writeQuorum', 'readQuorum', 'maxRecordBytes', 'operationTimeoutMs', 'attemptTimeoutMs', 'replicaTimeoutMs'] as const;
+  for (const k of positive) if (!(o[k] > 0)) throw new InvalidArgumentError(`DHT option ${k} must be positive, got ${o[k]}`);
+  if (o.writeQuorum > o.replicas || o.readQuorum > o.replicas) throw new InvalidArgumentError('DHT quorums cannot exceed the replica count');
+  if (!Number.isInteger(o.updateRetries) || o.updateRetries < 0) throw new InvalidArgumentError('updateRetries must be a non-negative integer');
+}

@@ -1,0 +1,112 @@
+/**
+ * One node's replica store: the storage engine plus the rules by which a replica accepts an item,
+ * and an in-memory digest index (item hashes in key order) so that anti-entropy can summarise any
+ * range without reading the records themselves.
+ */
+import { itemHash } from './record.ts';
+import { SortedKeys } from './storage/sorted.ts';
+import type { StorageEngine } from './storage/types.ts';
+import type { ItemSummary, StoredItem } from './types.ts';
+
+/**
+ * How a replica applies an incoming item:
+ * - `write`: a new version from the root. Refused when the replica already holds this version or
+ *   a later one written by another operation (the root's view was stale). Accepted again when it
+ *   is the same operation (an idempotent retry).
+ * - `merge`: repair / handoff / anti-entropy. Applied only when strictly newer.
+ * - `supersede`: the root decided this copy wins: applied unless the replica holds a strictly
+ *   newer version (replaces an equal version written by another operation).
+ */
+export type ApplyMode = 'write' | 'merge' | 'supersede';
+
+/** Outcome of applying an item. */
+export interface ApplyResult {
+  applied: boolean;
+  /** What the replica holds now (when it refused, the reason). */
+  have: ItemSummary | undefined;
+  /** Resolves when the applied item is durable. */
+  durable: Promise<void>;
+}
+
+/** XOR digest of a range of items. */
+export interface RangeDigest {
+  n: number;
+  h1: number;
+  h2: number;
+}
+
+const DONE = Promise.resolve();
+
+export class LocalStore {
+  private readonly keys = new SortedKeys();
+  private readonly hashes = new Map<string, [number, number]>();
+
+  constructor(readonly engine: StorageEngine) {
+    for (const item of engine.range('')) this.index(item);
+  }
+
+  get size(): number {
+    return this.hashes.size;
+  }
+
+  get(key: string): StoredItem | undefined {
+    return this.engine.get(key);
+  }
+
+  /** Applies `item` according to `mode` (see {@link ApplyMode}). */
+  apply(item: StoredItem, mode: ApplyMode): ApplyResult {
+    const cur = this.engine.get(item.k);
+    if (cur) {
+      if (cur.v === item.v && cur.op === item.op) return { applied: false, have: cur, durable: DONE };
+      const accept = mode === 'merge' ? item.v > cur.v : mode === 'write' ? item.v > cur.v : item.v >= cur.v;
+      if (!accept) return { applied: false, have: cur, durable: DONE };
+    }
+    this.index(item);
+    return { applied: true, have: item, durable: this.engine.put(item) };
+  }
+
+  /** Removes an item (tombstone expiry, stray cleanup). */
+  remove(key: string): Promise<void> {
+    if (!this.hashes.delete(key)) return DONE;
+    this.keys.delete(key);
+    return this.engine.remove(key);
+  }
+
+  private index(item: StoredItem): void {
+    if (!this.hashes.has(item.k)) this.keys.add(item.k);
+    this.hashes.set(item.k, itemHash(item));
+  }
+
+  /** Storage keys in `[start, end)` (key order), from the index. */
+  keysIn(start: string, end?: string): Generator<string> {
+    return this.keys.range(start, end);
+  }
+
+  /** Items whose ring position is within `[loHex, hiHex]` (both 40-digit hex, lo <= hi). */
+  *itemsInPositions(loHex: string, hiHex: string): Generator<StoredItem> {
+    for (const k of this.keys.range(loHex, hiHex + '0')) {
+      const item = this.engine.get(k);
+      if (item) yield item;
+    }
+  }
+
+  /** XOR digest of the items whose ring position is within `[loHex, hiHex]`. */
+  digest(loHex: string, hiHex: string): RangeDigest {
+    let n = 0;
+    let h1 = 0;
+    let h2 = 0;
+    // '0' sorts right after '/', the separator of partition items: items of hiHex are included.
+    for (const k of this.keys.range(loHex, hiHex + '0')) {
+      const h = this.hashes.get(k)!;
+      n++;
+      h1 ^= h[0];
+      h2 ^= h[1];
+    }
+    return { n, h1: h1 >>> 0, h2: h2 >>> 0 };
+  }
+
+  /** Every item, in key order. */
+  all(): Iterable<StoredItem> {
+    return this.engine.range('');
+  }
+}

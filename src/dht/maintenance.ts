@@ -1,0 +1,415 @@
+/**
+ * Keeping replica sets whole: handoff when the leaf set changes (and before a graceful leave),
+ * periodic anti-entropy between each root and its replicas (range digests refined only where
+ * they differ, so the cost follows the difference, not the data), and housekeeping (tombstones
+ * past their grace period, copies this node holds without being a replica).
+ */
+import { Id } from '../id/index.ts';
+import type { Env, Logger, Timer } from '../env/index.ts';
+import type { NodeHandle } from '../wire/index.ts';
+import type { LeafSetChange, PastryNode } from '../overlay/index.ts';
+import type { Coordinator, ReplicaChannel } from './coordinator.ts';
+import type { LocalStore } from './local-store.ts';
+import { Kind } from './protocol.ts';
+import type { WireSummary } from './protocol.ts';
+import { keyPosition } from './record.ts';
+import { includesNode, replicaSetOf, sharedArcs, splitArc, splitRange } from './replicas.ts';
+import type { Arc } from './replicas.ts';
+import type { DhtOptions, DhtStats, StoredItem } from './types.ts';
+
+/** Ranges per digest level. */
+const FANOUT = 16;
+/** Below this many items (both sides together) a differing range is compared item by item. */
+const LEAF_ITEMS = 64;
+/** Largest batch of items in one transfer (count and body bytes). */
+const BATCH_ITEMS = 128;
+const BATCH_BYTES = 4 * 1024 * 1024;
+/** Ranges per digest request. */
+const MAX_RANGES = 256;
+
+export class Maintenance {
+  private readonly added = new Map<string, NodeHandle>();
+  private readonly removed = new Map<string, NodeHandle>();
+  private handoffTimer: Timer | undefined;
+  private aeTimer: Timer | undefined;
+  private hkTimer: Timer | undefined;
+  private aeRunning = false;
+  private stopped = false;
+  /** Keys held out of place, with the time first noticed. */
+  private readonly strays = new Map<string, number>();
+
+  constructor(
+    private readonly env: Env,
+    private readonly node: PastryNode,
+    private readonly store: LocalStore,
+    private readonly channel: ReplicaChannel & { route(position: Id, kind: string, body: unknown): Promise<unknown> },
+    private readonly coordinator: Coordinator,
+    private readonly options: DhtOptions,
+    private readonly stats: DhtStats,
+    private readonly log: Logger,
+  ) {}
+
+  start(): void {
+    this.aeTimer = this.env.setTimeout(() => this.antiEntropyTick(), this.env.random.jitter(this.options.antiEntropyIntervalMs, 0.5));
+    this.hkTimer = this.env.setTimeout(() => this.housekeepingTick(), this.env.random.jitter(this.options.housekeepingIntervalMs, 0.5));
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.handoffTimer?.cancel();
+    this.aeTimer?.cancel();
+    this.hkTimer?.cancel();
+  }
+
+  private members(): NodeHandle[] {
+    return [this.channel.self, ...this.node.leafSetMembers()];
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Handoff
+
+  /** Batches leaf-set changes; records move to their new holders shortly after. */
+  leafSetChanged(change: LeafSetChange): void {
+    for (const h of change.added) {
+      this.added.set(h.id.hex, h);
+      this.removed.delete(h.id.hex);
+    }
+    for (const h of change.removed) {
+      if (this.added.delete(h.id.hex)) continue;
+      this.removed.set(h.id.hex, h);
+    }
+    if (!this.handoffTimer && !this.stopped) {
+      this.handoffTimer = this.env.setTimeout(() => {
+        this.handoffTimer = undefined;
+        this.handoff();
+      }, this.options.handoffDelayMs);
+    }
+  }
+
+  /**
+   * For every key whose replica set gained members since the last pass, the nearest member that
+   * already was a replica (this node, or nobody) sends it to the new ones.
+   */
+  private handoff(): void {
+    if (this.stopped || !this.node.isReady) return;
+    const now = this.members();
+    const added = new Set([...this.added.keys()].filter((hex) => now.some((h) => h.id.hex === hex)));
+    const old = now.filter((h) => !added.has(h.id.hex));
+    for (const h of this.removed.values()) if (!now.some((m) => m.id.hex === h.id.hex)) old.push(h);
+    this.added.clear();
+    this.removed.clear();
+    const self = this.channel.self;
+    const out = new Map<string, { to: NodeHandle; items: StoredItem[] }>();
+    this.forEachPosition((pos, items) => {
+      const newSet = replicaSetOf(pos, now, this.options.replicas);
+      const oldSet = replicaSetOf(pos, old, this.options.replicas);
+      const targets = newSet.filter((h) => h.id.hex !== self.id.hex && !includesNode(oldSet, h.id));
+      if (targets.length === 0) return;
+      const keepers = newSet.filter((h) => includesNode(oldSet, h.id));
+      const pusher = keepers.length > 0 ? keepers[0]! : includesNode(oldSet, self.id) ? self : undefined;
+      if (!pusher || pusher.id.hex !== self.id.hex) return;
+      for (const t of targets) {
+        let e = out.get(t.id.hex);
+        if (!e) out.set(t.id.hex, (e = { to: t, items: [] }));
+        for (const it of items) e.items.push(it);
+      }
+    });
+    for (const { to, items } of out.values()) void this.push(to, items);
+  }
+
+  /**
+   * Before a graceful leave: sends every record this node replicates to the node that replaces
+   * it in the record's replica set. Resolves with the number of items acknowledged.
+   */
+  async handOffAll(): Promise<number> {
+    const self = this.channel.self;
+    const others = this.node.leafSetMembers();
+    const all = [self, ...others];
+    const out = new Map<string, { to: NodeHandle; items: StoredItem[] }>();
+    this.forEachPosition((pos, items) => {
+      const before = replicaSetOf(pos, all, this.options.replicas);
+      if (!includesNode(before, self.id) && this.node.inLeafSetRange(pos)) return;
+      const after = replicaSetOf(pos, others, this.options.replicas);
+      for (const t of after) {
+        if (includesNode(before, t.id)) continue;
+        let e = out.get(t.id.hex);
+        if (!e) out.set(t.id.hex, (e = { to: t, items: [] }));
+        for (const it of items) e.items.push(it);
+      }
+    });
+    const counts = await Promise.all([...out.values()].map(({ to, items }) => this.push(to, items)));
+    return counts.reduce((a, b) => a + b, 0);
+  }
+
+  /** Sends items to `to` in batches; resolves with the number acknowledged. */
+  private async push(to: NodeHandle, items: StoredItem[]): Promise<number> {
+    let acked = 0;
+    for (const batch of batches(items)) {
+      try {
+        await this.channel.ask(to, Kind.R_MERGE, { i: batch });
+        acked += batch.length;
+        this.stats.itemsHandedOff += batch.length;
+      } catch {
+        this.log.debug({ event: 'dht.handoffFailed', to: to.id.short(), items: batch.length }, 'handoff batch not acknowledged');
+      }
+    }
+    return acked;
+  }
+
+  /** Calls `fn` once per ring position held here, with the items at that position. */
+  private forEachPosition(fn: (pos: Id, items: StoredItem[]) => void): void {
+    let pos: string | undefined;
+    let group: StoredItem[] = [];
+    const flush = (): void => {
+      if (pos !== undefined && group.length > 0) fn(Id.parse(pos), group);
+    };
+    for (const item of this.store.all()) {
+      const p = keyPosition(item.k);
+      if (p !== pos) {
+        flush();
+        pos = p;
+        group = [];
+      }
+      group.push(item);
+    }
+    flush();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Anti-entropy
+
+  private antiEntropyTick(): void {
+    if (this.stopped) return;
+    void this.antiEntropy().finally(() => {
+      if (!this.stopped) this.aeTimer = this.env.setTimeout(() => this.antiEntropyTick(), this.env.random.jitter(this.options.antiEntropyIntervalMs, 0.2));
+    });
+  }
+
+  /**
+   * One anti-entropy pass: this node, as root of its range, compares the range with each replica
+   * peer over the part the peer replicates, and transfers what differs both ways.
+   */
+  async antiEntropy(): Promise<void> {
+    if (this.aeRunning || !this.node.isReady) return;
+    this.aeRunning = true;
+    try {
+      const ls = this.node.leafSet();
+      for (const { peer, arc } of sharedArcs(this.channel.self.id, ls.left, ls.right, this.options.replicas)) {
+        if (this.stopped) return;
+        try {
+          await this.syncArc(peer, arc);
+          this.stats.antiEntropyRounds++;
+        } catch (err) {
+          this.log.debug({ event: 'dht.antiEntropyFailed', peer: peer.id.short(), err: (err as Error).message }, 'anti-entropy exchange failed');
+        }
+      }
+    } finally {
+      this.aeRunning = false;
+    }
+  }
+
+  private async syncArc(peer: NodeHandle, arc: Arc): Promise<void> {
+    let level = splitArc(arc, FANOUT);
+    const leaves: [string, string][] = [];
+    while (level.length > 0) {
+      const batch = level.slice(0, MAX_RANGES);
+      const rest = level.slice(MAX_RANGES);
+      this.stats.antiEntropyMessages++;
+      const remote = (await this.channel.ask(peer, Kind.AE_DIGEST, { r: batch })) as { d: [number, number, number][] };
+      const next: [string, string][] = [];
+      batch.forEach((range, i) => {
+        const mine = this.store.digest(range[0], range[1]);
+        const theirs = remote.d[i];
+        if (!theirs || (mine.n === theirs[0] && mine.h1 === theirs[1] && mine.h2 === theirs[2])) return;
+        if (mine.n + theirs[0] <= LEAF_ITEMS || range[0] === range[1]) leaves.push(range);
+        else next.push(...splitRange(range, FANOUT));
+      });
+      level = rest.concat(next);
+    }
+    for (let i = 0; i < leaves.length; i += MAX_RANGES) await this.syncItems(peer, leaves.slice(i, i + MAX_RANGES));
+  }
+
+  private async syncItems(peer: NodeHandle, ranges: [string, string][]): Promise<void> {
+    this.stats.antiEntropyMessages++;
+    const remote = (await this.channel.ask(peer, Kind.AE_LIST, { r: ranges })) as { s: WireSummary[] };
+    const theirs = new Map<string, WireSummary>();
+    for (const s of remote.s) theirs.set(s[0], s);
+    const members = this.members();
+    const self = this.channel.self;
+    const push: StoredItem[] = [];
+    const pull: string[] = [];
+    const setCache = new Map<string, NodeHandle[]>();
+    const setOf = (k: string): NodeHandle[] => {
+      const p = keyPosition(k);
+      let s = setCache.get(p);
+      if (!s) setCache.set(p, (s = replicaSetOf(Id.parse(p), members, this.options.replicas)));
+      return s;
+    };
+    for (const range of ranges) {
+      for (const item of this.store.itemsInPositions(range[0], range[1])) {
+        const t = theirs.get(item.k);
+        theirs.delete(item.k);
+        if (t && t[1] === item.v && t[2] === item.op) continue;
+        if (t && t[1] === item.v) {
+          // Same version, different writers: the root decides by asking the whole replica set.
+          void this.coordinator.repair(item.k).catch(() => {});
+          continue;
+        }
+        if (t && t[1] > item.v) {
+          if (includesNode(setOf(item.k), self.id)) pull.push(item.k);
+        } else if (includesNode(setOf(item.k), peer.id)) {
+          push.push(item);
+        }
+      }
+    }
+    for (const k of theirs.keys()) if (includesNode(setOf(k), self.id)) pull.push(k);
+    if (push.length > 0) {
+      this.stats.antiEntropyItems += push.length;
+      this.stats.antiEntropyMessages++;
+      await this.push(peer, push);
+    }
+    for (let i = 0; i < pull.length; i += BATCH_ITEMS) {
+      this.stats.antiEntropyMessages++;
+      const got = (await this.channel.ask(peer, Kind.AE_FETCH, { k: pull.slice(i, i + BATCH_ITEMS) })) as { i: StoredItem[] };
+      const durable: Promise<void>[] = [];
+      for (const item of got.i) {
+        const r = this.store.apply(item, 'merge');
+        if (r.applied) {
+          this.stats.antiEntropyItems++;
+          this.stats.itemsStored++;
+          durable.push(r.durable);
+        }
+      }
+      await Promise.all(durable);
+    }
+  }
+
+  /** Replica side of anti-entropy. */
+  handle(kind: string, body: unknown): unknown {
+    const b = body as { r?: unknown; k?: unknown };
+    switch (kind) {
+      case Kind.AE_DIGEST: {
+        const ranges = checkRanges(b.r);
+        return { d: ranges.map(([lo, hi]) => {
+          const d = this.store.digest(lo, hi);
+          return [d.n, d.h1, d.h2];
+        }) };
+      }
+      case Kind.AE_LIST: {
+        const ranges = checkRanges(b.r);
+        const s: WireSummary[] = [];
+        for (const [lo, hi] of ranges) for (const it of this.store.itemsInPositions(lo, hi)) s.push([it.k, it.v, it.op, it.d]);
+        return { s };
+      }
+      case Kind.AE_FETCH: {
+        if (!Array.isArray(b.k) || b.k.length > BATCH_ITEMS) throw new TypeError('ae.fetch needs a list of keys');
+        const items: StoredItem[] = [];
+        let bytes = 0;
+        for (const k of b.k) {
+          if (typeof k !== 'string') continue;
+          const it = this.store.get(k);
+          if (!it) continue;
+          bytes += it.b.length;
+          if (bytes > BATCH_BYTES && items.length > 0) break;
+          items.push(it);
+        }
+        return { i: items };
+      }
+      default:
+        throw new TypeError(`unknown anti-entropy request ${kind}`);
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Housekeeping
+
+  private housekeepingTick(): void {
+    if (this.stopped) return;
+    void this.housekeeping().finally(() => {
+      if (!this.stopped) this.hkTimer = this.env.setTimeout(() => this.housekeepingTick(), this.env.random.jitter(this.options.housekeepingIntervalMs, 0.2));
+    });
+  }
+
+  /** Removes expired tombstones; hands back and drops copies held out of place for too long. */
+  async housekeeping(): Promise<void> {
+    if (!this.node.isReady) return;
+    const now = this.env.now();
+    const members = this.members();
+    const self = this.channel.self;
+    const handBack: StoredItem[] = [];
+    const expired: string[] = [];
+    const seen = new Set<string>();
+    let pos: string | undefined;
+    let mine = true;
+    for (const item of this.store.all()) {
+      if (item.d && now - item.at > this.options.tombstoneGraceMs) {
+        expired.push(item.k);
+        continue;
+      }
+      const p = keyPosition(item.k);
+      if (p !== pos) {
+        pos = p;
+        const id = Id.parse(p);
+        mine = this.node.inLeafSetRange(id) && includesNode(replicaSetOf(id, members, this.options.replicas), self.id);
+      }
+      if (mine) continue;
+      seen.add(item.k);
+      const since = this.strays.get(item.k);
+      if (since === undefined) this.strays.set(item.k, now);
+      else if (now - since >= this.options.strayGraceMs) handBack.push(item);
+    }
+    for (const k of this.strays.keys()) if (!seen.has(k)) this.strays.delete(k);
+    for (const k of expired) {
+      await this.store.remove(k);
+      this.stats.tombstonesRemoved++;
+    }
+    for (const item of handBack) {
+      if (this.stopped) return;
+      const id = Id.parse(keyPosition(item.k));
+      try {
+        if (this.node.inLeafSetRange(id)) {
+          const set = replicaSetOf(id, members, this.options.replicas);
+          await Promise.all(set.map((h) => this.channel.ask(h, Kind.R_MERGE, { i: [item] })));
+        } else {
+          await this.channel.route(id, Kind.HAND, { i: [item] });
+        }
+        // Removed only if it was not rewritten meanwhile.
+        if (this.store.get(item.k) === item) {
+          await this.store.remove(item.k);
+          this.strays.delete(item.k);
+          this.stats.straysDropped++;
+        }
+      } catch {
+        // Kept; tried again next pass.
+      }
+    }
+  }
+}
+
+function checkRanges(x: unknown): [string, string][] {
+  if (!Array.isArray(x) || x.length > MAX_RANGES) throw new TypeError('expected a list of ranges');
+  for (const r of x) {
+    if (!Array.isArray(r) || r.length !== 2 || typeof r[0] !== 'string' || typeof r[1] !== 'string' || r[0].length !== 40 || r[1].length !== 40) {
+      throw new TypeError('a range is two 40-digit hex positions');
+    }
+  }
+  return x as [string, string][];
+}
+
+/** Splits items into transfer batches bounded in count and body bytes. */
+export function batches(items: StoredItem[]): StoredItem[][] {
+  const out: StoredItem[][] = [];
+  let cur: StoredItem[] = [];
+  let bytes = 0;
+  for (const it of items) {
+    if (cur.length > 0 && (cur.length >= BATCH_ITEMS || bytes + it.b.length > BATCH_BYTES)) {
+      out.push(cur);
+      cur = [];
+      bytes = 0;
+    }
+    cur.push(it);
+    bytes += it.b.length;
+  }
+  if (cur.length > 0) out.push(cur);
+  return out;
+}

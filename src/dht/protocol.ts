@@ -1,0 +1,90 @@
+/**
+ * The DHT's messages (kinds and bodies of its RPC requests). Client requests are routed to the
+ * key's root; replica requests go straight to one replica. Bodies are plain msgpack-friendly
+ * objects with short field names: they travel once per replica per operation.
+ */
+import type { StoredItem } from './types.ts';
+
+/** Request kinds. */
+export const Kind = {
+  /** client → root: quorum read. */
+  GET: 'get',
+  /** client → root: the root's copy, no quorum. */
+  GET_ANY: 'getAny',
+  /** client → root: put / conditional write / write-if-absent. */
+  WRITE: 'write',
+  /** client → root: a page of a sorted partition. */
+  SCAN: 'scan',
+  /** anyone → root (one-way): re-read a key with the replica set and repair it. */
+  REPAIR: 'repair',
+  /** anyone → root: take these items (strays handed back to where they belong). */
+  HAND: 'hand',
+  /** root → replica: one item. */
+  R_GET: 'r.get',
+  /** root → replica: store one item. */
+  R_PUT: 'r.put',
+  /** root → replica: a page of a partition. */
+  R_SCAN: 'r.scan',
+  /** any → replica: merge items (handoff, repair, anti-entropy push). */
+  R_MERGE: 'r.merge',
+  /** anti-entropy: digests of ranges. */
+  AE_DIGEST: 'ae.dig',
+  /** anti-entropy: item summaries of ranges. */
+  AE_LIST: 'ae.list',
+  /** anti-entropy: items by key. */
+  AE_FETCH: 'ae.fetch',
+} as const;
+
+/** Write modes. */
+export type WriteMode = 'put' | 'cas' | 'wia';
+
+/** Body of a WRITE request. */
+export interface WriteBody {
+  k: string;
+  m: WriteMode;
+  /** Type, URI, deleted flag and JSON of the entity. */
+  t: string;
+  u: string | null;
+  d: boolean;
+  b: string;
+  /** put: the version the entity was read at (the write becomes x + 1 or later); cas: the exact current version expected. */
+  x: number;
+  /** Operation id (the same on retries). */
+  op: string;
+}
+
+/** Body of a successful WRITE reply. */
+export interface WriteReplyBody {
+  /** Whether this operation wrote (false: write-if-absent found a live record). */
+  w: boolean;
+  i: StoredItem;
+}
+
+/** Body of an error reply. */
+export interface ErrorReplyBody {
+  error: string;
+  message: string;
+  current?: number;
+  expected?: number;
+}
+
+/** Body of a SCAN request. */
+export interface ScanBody {
+  /** First key to consider (inclusive unless `a`). */
+  s: string;
+  /** `s` itself is excluded (a continuation). */
+  a: boolean;
+  /** Keys must start with this (partition id + separator + sort-key prefix). */
+  p: string;
+  /** Page size. */
+  l: number;
+}
+
+/** A SCAN reply: items in key order, and whether more may follow. */
+export interface ScanReplyBody {
+  i: StoredItem[];
+  more: boolean;
+}
+
+/** Item summary on the wire: key, version, op, deleted. */
+export type WireSummary = [string, number, string, boolean];

@@ -1,0 +1,46 @@
+/**
+ * In-memory storage engine for the simulator and tests: a sorted key set and a map. Writes
+ * resolve at once (as already-resolved promises), so simulated runs stay deterministic. Keep the
+ * instance to model a node restarting on the same disk.
+ */
+import type { StoredItem } from '../types.ts';
+import { SortedKeys } from './sorted.ts';
+import type { StorageEngine } from './types.ts';
+
+const DONE = Promise.resolve();
+
+export class MemoryStorage implements StorageEngine {
+  readonly kind = 'memory';
+  private readonly items = new Map<string, StoredItem>();
+  private readonly keys = new SortedKeys();
+
+  get(key: string): StoredItem | undefined {
+    return this.items.get(key);
+  }
+
+  put(item: StoredItem): Promise<void> {
+    if (!this.items.has(item.k)) this.keys.add(item.k);
+    this.items.set(item.k, item);
+    return DONE;
+  }
+
+  remove(key: string): Promise<void> {
+    if (this.items.delete(key)) this.keys.delete(key);
+    return DONE;
+  }
+
+  *range(start: string, end?: string): Generator<StoredItem> {
+    for (const k of this.keys.range(start, end)) {
+      const item = this.items.get(k);
+      if (item) yield item;
+    }
+  }
+
+  get size(): number {
+    return this.items.size;
+  }
+
+  close(): Promise<void> {
+    return DONE;
+  }
+}

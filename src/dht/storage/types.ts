@@ -1,0 +1,22 @@
+/**
+ * The storage engine contract: one node's items, ordered by storage key (UTF-8 byte order), with
+ * synchronous reads and durable asynchronous writes. LMDB implements it for real nodes, a sorted
+ * in-memory map for the simulator.
+ */
+import type { StoredItem } from '../types.ts';
+
+export interface StorageEngine {
+  /** `memory` or `lmdb`, for logs. */
+  readonly kind: string;
+  /** The item stored under `key` (including writes not yet committed). */
+  get(key: string): StoredItem | undefined;
+  /** Stores `item` under `item.k`; resolves once it is durable (committed and flushed). */
+  put(item: StoredItem): Promise<void>;
+  /** Removes `key`; resolves once durable. */
+  remove(key: string): Promise<void>;
+  /** Items with `start <= key < end` (no `end`: to the last), in key order. */
+  range(start: string, end?: string): Iterable<StoredItem>;
+  /** Number of items. */
+  readonly size: number;
+  close(): Promise<void>;
+}

@@ -1,0 +1,185 @@
+/**
+ * Shapes shared by the DHT modules: what applications store (entities), what they read back
+ * (records with headers), what replicas keep (stored items), options and counters.
+ */
+import type { Id } from '../id/index.ts';
+
+/** A JSON value. */
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+/**
+ * What applications write: a plain JSON object. `type`, `url` and `deleted` are read into the
+ * record's headers; `version` is set by the DHT. Every other field is kept as is, including
+ * fields this version of the application does not know.
+ */
+export interface Entity {
+  type?: string;
+  url?: string;
+  version?: number;
+  deleted?: boolean;
+  [field: string]: unknown;
+}
+
+/** A record as read: headers and the JSON body (the entity, with `version` set). */
+export interface DhtRecord<T extends Entity = Entity> {
+  /** Ring id of the record (for a partition item: the partition's id). */
+  readonly id: Id;
+  /** Sort key of a partition item; undefined for a plain record. */
+  readonly sortKey: string | undefined;
+  readonly uri: string | undefined;
+  readonly type: string;
+  readonly version: number;
+  readonly contentType: string;
+  /** A tombstone: the record is deleted (kept so that the deletion replicates). */
+  readonly deleted: boolean;
+  /** When the root wrote this version (env ms). */
+  readonly writtenAt: number;
+  readonly body: T;
+}
+
+/**
+ * A record as replicas store and exchange it. Field names are short because every write carries
+ * one per replica; the body stays an opaque JSON string below the client API (replicas never
+ * parse it, and nothing can alias a stored body).
+ */
+export interface StoredItem {
+  /** Storage key: the id's 40 hex digits, plus `/` and the sort key for partition items. */
+  k: string;
+  /** Version, from 1. */
+  v: number;
+  /** Id of the operation that wrote this version (idempotent retries recognise it). */
+  op: string;
+  /** Ids of the operations that wrote the previous versions, oldest first (bounded). */
+  h: string[];
+  /** Tombstone. */
+  d: boolean;
+  /** Entity type. */
+  t: string;
+  /** Resource URI. */
+  u: string | null;
+  /** Content type. */
+  ct: string;
+  /** Body: the entity as JSON text. */
+  b: string;
+  /** Written at (env ms at the root). */
+  at: number;
+}
+
+/** The part of a stored item that anti-entropy compares. */
+export interface ItemSummary {
+  k: string;
+  v: number;
+  op: string;
+  d: boolean;
+}
+
+/** Tunables of a {@link Dht}. */
+export interface DhtOptions {
+  /** Replica set size: the root plus its nearest neighbours. Default 4. */
+  replicas: number;
+  /** Replicas that must have stored a write durably before it is acknowledged. Default 3. */
+  writeQuorum: number;
+  /** Replica answers a read waits for (the root's own copy counts). Default 3. */
+  readQuorum: number;
+  /** Largest body (JSON bytes). Default 1 MiB. */
+  maxRecordBytes: number;
+  /** Conflict retries of `update` before it gives up. Default 10. */
+  updateRetries: number;
+  /** Base of the jittered exponential backoff between update attempts. Default 20 ms. */
+  updateBackoffMs: number;
+  /** Overall deadline of one client operation, retries included. Default 10 s. */
+  operationTimeoutMs: number;
+  /** Wait for one attempt's reply before retrying. Default 3 s. */
+  attemptTimeoutMs: number;
+  /** Wait for one replica's answer at the root. Default 1.5 s. */
+  replicaTimeoutMs: number;
+  /** After the read quorum answered, wait at most this long for the other replicas. Default 30 ms. */
+  readGraceMs: number;
+  /** Delay that batches leaf-set changes before records are handed to new holders. Default 200 ms. */
+  handoffDelayMs: number;
+  /** Period of the anti-entropy pass (each node syncs its root range with its replicas). Default 30 s. */
+  antiEntropyIntervalMs: number;
+  /** Period of housekeeping (tombstone removal, dropping records held out of place). Default 60 s. */
+  housekeepingIntervalMs: number;
+  /** Tombstones are removed this long after they were written. Default 7 days. */
+  tombstoneGraceMs: number;
+  /** Records this node holds without being in their replica set are dropped after this. Default 10 min. */
+  strayGraceMs: number;
+  /** Operation ids remembered per record for idempotent retries. Default 16. */
+  opHistory: number;
+  /** Content type recorded for entities. Default `application/json`. */
+  contentType: string;
+}
+
+export const DEFAULT_DHT_OPTIONS: DhtOptions = {
+  replicas: 4,
+  writeQuorum: 3,
+  readQuorum: 3,
+  maxRecordBytes: 1024 * 1024,
+  updateRetries: 10,
+  updateBackoffMs: 20,
+  operationTimeoutMs: 10_000,
+  attemptTimeoutMs: 3_000,
+  replicaTimeoutMs: 1_500,
+  readGraceMs: 30,
+  handoffDelayMs: 200,
+  antiEntropyIntervalMs: 30_000,
+  housekeepingIntervalMs: 60_000,
+  tombstoneGraceMs: 7 * 24 * 3600_000,
+  strayGraceMs: 600_000,
+  opHistory: 16,
+  contentType: 'application/json',
+};
+
+/** Counters of one DHT node (exported as metrics by the ops layer). */
+export interface DhtStats {
+  /** Client operations started on this node, by kind. */
+  ops: Record<string, number>;
+  /** Client operations that failed, by error code. */
+  errors: Record<string, number>;
+  /** Client retries after a timeout or unavailable replica set. */
+  retries: number;
+  /** Version conflicts met by `update` (each causes a re-read). */
+  updateConflicts: number;
+  /** Sum (ms) and count of client operation latencies, by kind. */
+  latencyMsSum: Record<string, number>;
+  /** Operations coordinated here as root, by kind. */
+  coordinated: Record<string, number>;
+  /** Writes the root served without a read round (it knew the current version). */
+  fastWrites: number;
+  /** Stale or missing copies repaired after reads. */
+  readRepairs: number;
+  /** Items applied on this replica (writes, repairs, handoffs). */
+  itemsStored: number;
+  /** Items sent to new holders after leaf-set changes or before leaving. */
+  itemsHandedOff: number;
+  /** Anti-entropy exchanges run, and items they transferred. */
+  antiEntropyRounds: number;
+  antiEntropyItems: number;
+  /** Anti-entropy messages sent (digests, listings, transfers). */
+  antiEntropyMessages: number;
+  /** Tombstones removed after their grace period. */
+  tombstonesRemoved: number;
+  /** Records dropped because this node no longer belongs to their replica set. */
+  straysDropped: number;
+}
+
+export function emptyDhtStats(): DhtStats {
+  return {
+    ops: {},
+    errors: {},
+    retries: 0,
+    updateConflicts: 0,
+    latencyMsSum: {},
+    coordinated: {},
+    fastWrites: 0,
+    readRepairs: 0,
+    itemsStored: 0,
+    itemsHandedOff: 0,
+    antiEntropyRounds: 0,
+    antiEntropyItems: 0,
+    antiEntropyMessages: 0,
+    tombstonesRemoved: 0,
+    straysDropped: 0,
+  };
+}
