@@ -1,0 +1,371 @@
+/**
+ * The node's configuration: one zod schema for the configuration file (YAML or JSON),
+ * environment variables (`PI_*`) and command-line flags, merged in that order of precedence
+ * (flags win). Every setting is listed in {@link SETTINGS} with its environment variable and
+ * documentation; `docs/configuration.md` documents the same table (a test keeps them in step).
+ *
+ * Invalid configuration fails at start with a {@link ConfigError} naming each bad setting, where
+ * its value came from, and what is wrong with it.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+
+/** Default node-to-node port (DESIGN.md). */
+export const DEFAULT_NODE_PORT = 4524;
+/** Default ops API / dashboard port. */
+export const DEFAULT_OPS_PORT = 4525;
+
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+
+const port = z.number().int().min(0).max(65535);
+const ms = z.number().int().min(1);
+const code = z.number().int().min(0).max(255);
+/** `host:port` with a non-empty host and a port 1..65535 (IPv6 hosts in brackets). */
+const hostPort = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):([1-9]\d{0,4})$/, 'expected host:port').refine((s) => Number(s.slice(s.lastIndexOf(':') + 1)) <= 65535, 'port must be 1..65535');
+const host = z.string().min(1).regex(/^[A-Za-z0-9.:[\]-]+$/, 'expected a host name or IP address');
+const appName = z.string().regex(/^[a-z][a-z0-9.-]*$/, 'application names are lower case letters, digits, "." and "-"');
+
+/** The configuration schema. Paths are resolved by {@link loadConfig}. */
+export const configSchema = z.strictObject({
+  dataDir: z.string().min(1).default('.pi/node'),
+  bind: host.default('0.0.0.0'),
+  port: port.default(DEFAULT_NODE_PORT),
+  advertise: host.optional(),
+  bootstrap: z.array(hostPort).default([]),
+  newRing: z.boolean().default(false),
+  joinTimeoutMs: ms.default(60_000),
+  region: code.optional(),
+  az: code.optional(),
+  apps: z.array(appName).default([]),
+  insecure: z.boolean().default(false),
+  tls: z
+    .strictObject({
+      ca: z.string().min(1).optional(),
+      cert: z.string().min(1).optional(),
+      key: z.string().min(1).optional(),
+    })
+    .prefault({}),
+  ops: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      bind: host.default('127.0.0.1'),
+      port: port.default(DEFAULT_OPS_PORT),
+      token: z.string().min(16, 'an ops token must be at least 16 characters').optional(),
+      tokenFile: z.string().min(1).optional(),
+      dashboard: z.boolean().default(true),
+      crawlLimit: z.number().int().min(1).max(100_000).default(1000),
+    })
+    .prefault({}),
+  log: z.strictObject({ level: z.enum(LOG_LEVELS).default('info') }).prefault({}),
+  shutdownTimeoutMs: ms.default(10_000),
+  alerts: z
+    .strictObject({
+      checkIntervalMs: ms.default(5000),
+      diskMinFreePercent: z.number().min(0).max(100).default(5),
+      diskMinFreeBytes: z.number().int().min(0).default(512 * 1024 * 1024),
+      leafSetEmptyMs: ms.default(30_000),
+    })
+    .prefault({}),
+  overlay: z
+    .strictObject({
+      leafSetSize: z.number().int().min(2).max(256).refine((n) => n % 2 === 0, 'must be even').default(24),
+      heartbeatIntervalMs: ms.default(1000),
+      suspectAfterMs: ms.default(1500),
+      probeTimeoutMs: ms.default(400),
+      probeAttempts: z.number().int().min(1).max(20).default(2),
+      joinAttemptTimeoutMs: ms.default(5000),
+      routingMaintenanceIntervalMs: ms.default(60_000),
+    })
+    .prefault({}),
+});
+
+/** A validated, fully defaulted configuration (paths absolute). */
+export type PiConfig = z.output<typeof configSchema> & {
+  tls: { ca: string; cert: string; key: string };
+  ops: z.output<typeof configSchema>['ops'] & { tokenFile: string };
+};
+
+/** What a configuration layer may hold: a partial tree of settings. */
+export type ConfigInput = Record<string, unknown>;
+
+type SettingType = 'string' | 'int' | 'number' | 'bool' | 'list' | 'enum';
+
+/** One documented setting. */
+export interface Setting {
+  /** Dotted path in the file (`ops.port`). */
+  path: string;
+  type: SettingType;
+  /** Environment variable (`PI_OPS_PORT`). */
+  env: string;
+  /** Default as shown in the docs. */
+  default: string;
+  doc: string;
+  /** A file or directory path: relative values are resolved (see {@link loadConfig}). */
+  isPath?: boolean;
+}
+
+function envName(path: string): string {
+  return 'PI_' + path.replace(/([a-z0-9])([A-Z])/g, '$1_$2').replace(/\./g, '_').toUpperCase();
+}
+
+function s(path: string, type: SettingType, def: string, doc: string, isPath = false): Setting {
+  return { path, type, env: envName(path), default: def, doc, ...(isPath ? { isPath } : {}) };
+}
+
+/** Every setting, its environment variable, default and meaning. */
+export const SETTINGS: readonly Setting[] = [
+  s('dataDir', 'string', '.pi/node', 'Data directory: node id, ops token, certificates, DHT storage.', true),
+  s('bind', 'string', '0.0.0.0', 'Address the node-to-node listener binds to.'),
+  s('port', 'int', String(DEFAULT_NODE_PORT), 'Node-to-node port (0 picks a free one).'),
+  s('advertise', 'string', '(first non-loopback IPv4, else 127.0.0.1, when bind is 0.0.0.0; else bind)', 'Host other nodes use to reach this one.'),
+  s('bootstrap', 'list', '[]', 'Nodes to join through, `host:port` (comma-separated in the environment).'),
+  s('newRing', 'bool', 'false', 'Start a new ring when no bootstrap node can be joined (or none is given).'),
+  s('joinTimeoutMs', 'int', '60000', 'Keep trying the bootstrap list this long before giving up.'),
+  s('region', 'int', '(none)', 'Region code 0..255; node ids start with it so region-scoped records stay in the region.'),
+  s('az', 'int', '(none)', 'Availability-zone code 0..255 within the region (needs `region`).'),
+  s('apps', 'list', '[]', 'Applications to run on this node, by name (comma-separated in the environment).'),
+  s('insecure', 'bool', 'false', 'Plaintext node-to-node traffic without certificates. Local development only.'),
+  s('tls.ca', 'string', '<dataDir>/tls/ca.crt', "The ring CA's certificate (PEM).", true),
+  s('tls.cert', 'string', '<dataDir>/tls/node.crt', "This node's certificate (PEM), signed by the ring CA.", true),
+  s('tls.key', 'string', '<dataDir>/tls/node.key', "This node's private key (PKCS#8 PEM).", true),
+  s('ops.enabled', 'bool', 'true', 'Serve the ops API, metrics and dashboard over HTTP.'),
+  s('ops.bind', 'string', '127.0.0.1', 'Address the ops API binds to.'),
+  s('ops.port', 'int', String(DEFAULT_OPS_PORT), 'Ops API port (0 picks a free one).'),
+  s('ops.token', 'string', '(generated)', 'Bearer token of the ops API (at least 16 characters). If unset, one is generated into `ops.tokenFile`.'),
+  s('ops.tokenFile', 'string', '<dataDir>/ops-token', 'Where the generated ops token is kept.', true),
+  s('ops.dashboard', 'bool', 'true', 'Serve the web dashboard at `/`.'),
+  s('ops.crawlLimit', 'int', '1000', 'Most nodes the ring view visits (dashboard, `pi apps`).'),
+  s('log.level', 'enum', 'info', `Log level: ${LOG_LEVELS.join(', ')}.`),
+  s('shutdownTimeoutMs', 'int', '10000', 'A graceful shutdown (SIGTERM/SIGINT) is forced after this long.'),
+  s('alerts.checkIntervalMs', 'int', '5000', 'How often disk space, the data directory and the leaf set are checked.'),
+  s('alerts.diskMinFreePercent', 'number', '5', 'Alert when free space on the data directory falls below this share.'),
+  s('alerts.diskMinFreeBytes', 'int', '536870912', 'Alert when free space on the data directory falls below this many bytes.'),
+  s('alerts.leafSetEmptyMs', 'int', '30000', 'Alert when the leaf set has stayed empty this long (the node is alone or cut off).'),
+  s('overlay.leafSetSize', 'int', '24', 'Leaf set size L (even; both sides together).'),
+  s('overlay.heartbeatIntervalMs', 'int', '1000', 'Heartbeat period to the ring neighbours.'),
+  s('overlay.suspectAfterMs', 'int', '1500', 'Silence after which a neighbour is probed.'),
+  s('overlay.probeTimeoutMs', 'int', '400', 'Wait for one probe answer.'),
+  s('overlay.probeAttempts', 'int', '2', 'Unanswered probes before a node is declared dead.'),
+  s('overlay.joinAttemptTimeoutMs', 'int', '5000', "Wait for one bootstrap node's join reply before trying the next."),
+  s('overlay.routingMaintenanceIntervalMs', 'int', '60000', 'Routing-table maintenance period.'),
+];
+
+/** Thrown for invalid configuration; `problems` names each bad setting. */
+export class ConfigError extends Error {
+  readonly code = 'InvalidConfig';
+  constructor(readonly problems: string[]) {
+    super(problems.length === 1 ? `invalid configuration: ${problems[0]}` : `invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Where each layer comes from, for error messages. */
+export interface ConfigSources {
+  /** Path of the configuration file (YAML, or JSON by extension). */
+  file?: string;
+  /** Environment (defaults to none: pass `process.env` explicitly). */
+  env?: Record<string, string | undefined>;
+  /** Settings from command-line flags, as a partial tree. */
+  flags?: ConfigInput;
+  /** Base for relative paths from env and flags. Default `process.cwd()`. */
+  cwd?: string;
+  /** Told about things worth a warning (e.g. an unknown `PI_*` variable). */
+  onWarning?: (message: string) => void;
+}
+
+/** Reads and parses a configuration file; relative paths in it are resolved against its folder. */
+export function readConfigFile(path: string): ConfigInput {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError([`cannot read configuration file ${path}: ${(err as Error).message}`]);
+  }
+  let data: unknown;
+  try {
+    data = path.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+  } catch (err) {
+    throw new ConfigError([`configuration file ${path} is not valid ${path.endsWith('.json') ? 'JSON' : 'YAML'}: ${(err as Error).message.split('\n')[0]}`]);
+  }
+  if (data === null || data === undefined) return {};
+  if (typeof data !== 'object' || Array.isArray(data)) throw new ConfigError([`configuration file ${path} must hold a mapping of settings`]);
+  return resolvePaths(data as ConfigInput, dirname(resolve(path)));
+}
+
+/** Settings from `PI_*` environment variables, converted to their types where they parse. */
+export function configFromEnv(env: Record<string, string | undefined>): { config: ConfigInput; unknown: string[] } {
+  const out: ConfigInput = {};
+  const known = new Set<string>();
+  for (const setting of SETTINGS) {
+    known.add(setting.env);
+    const raw = env[setting.env];
+    if (raw === undefined || raw === '') continue;
+    setPath(out, setting.path, convert(setting.type, raw.trim()));
+  }
+  // A misspelt PI_ variable would silently do nothing; report it (PI_OPS_URL etc. belong to the CLI).
+  const unknown = Object.keys(env).filter((k) => k.startsWith('PI_') && !known.has(k) && !CLIENT_ENV.has(k));
+  return { config: out, unknown };
+}
+
+/** Variables read by the `pi` client commands rather than by the node. */
+const CLIENT_ENV = new Set(['PI_OPS_URL', 'PI_CONFIG']);
+
+function convert(type: SettingType, raw: string): unknown {
+  switch (type) {
+    case 'int':
+    case 'number': {
+      const n = Number(raw);
+      return raw !== '' && Number.isFinite(n) ? n : raw;
+    }
+    case 'bool': {
+      const v = raw.toLowerCase();
+      if (['true', '1', 'yes', 'on'].includes(v)) return true;
+      if (['false', '0', 'no', 'off'].includes(v)) return false;
+      return raw;
+    }
+    case 'list':
+      return raw
+        .split(',')
+        .map((x) => x.trim())
+        .filter((x) => x !== '');
+    default:
+      return raw;
+  }
+}
+
+function setPath(target: ConfigInput, path: string, value: unknown): void {
+  const parts = path.split('.');
+  let node = target;
+  for (const part of parts.slice(0, -1)) {
+    const next = node[part];
+    if (next === undefined || typeof next !== 'object' || next === null) node[part] = {};
+    node = node[part] as ConfigInput;
+  }
+  node[parts[parts.length - 1]!] = value;
+}
+
+function getPath(source: ConfigInput, path: string): unknown {
+  let node: unknown = source;
+  for (const part of path.split('.')) {
+    if (node === null || typeof node !== 'object') return undefined;
+    node = (node as ConfigInput)[part];
+  }
+  return node;
+}
+
+/** Resolves relative path settings of a layer against `base`. */
+function resolvePaths(layer: ConfigInput, base: string): ConfigInput {
+  const out = structuredClone(layer);
+  for (const setting of SETTINGS) {
+    if (!setting.isPath) continue;
+    const value = getPath(out, setting.path);
+    if (typeof value === 'string' && value !== '' && !isAbsolute(value)) setPath(out, setting.path, resolve(base, value));
+  }
+  return out;
+}
+
+/** Deep merge of plain objects; arrays and scalars of `over` replace those of `base`. */
+function merge(base: ConfigInput, over: ConfigInput): ConfigInput {
+  const out: ConfigInput = { ...base };
+  for (const [key, value] of Object.entries(over)) {
+    if (value === undefined) continue;
+    const prev = out[key];
+    if (isPlainObject(value) && isPlainObject(prev)) out[key] = merge(prev, value);
+    else out[key] = value;
+  }
+  return out;
+}
+
+function isPlainObject(v: unknown): v is ConfigInput {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Records which layer set each leaf, for error messages. */
+function origins(layers: [string, ConfigInput][]): Map<string, string> {
+  const out = new Map<string, string>();
+  const walk = (label: string, node: ConfigInput, prefix: string): void => {
+    for (const [key, value] of Object.entries(node)) {
+      const path = prefix ? `${prefix}.${key}` : key;
+      if (isPlainObject(value)) walk(label, value, path);
+      else out.set(path, label);
+    }
+  };
+  for (const [label, layer] of layers) walk(label, layer, '');
+  return out;
+}
+
+function describeValue(value: unknown): string {
+  const text = JSON.stringify(value);
+  if (text === undefined) return String(value);
+  return text.length > 60 ? `${text.slice(0, 60)}…` : text;
+}
+
+/**
+ * Loads the configuration: defaults < file < environment < flags. Relative paths in the file are
+ * resolved against the file's folder, others against `cwd`. Throws {@link ConfigError}.
+ */
+export function loadConfig(sources: ConfigSources = {}): PiConfig {
+  const cwd = sources.cwd ?? process.cwd();
+  const layers: [string, ConfigInput][] = [];
+  if (sources.file !== undefined) layers.push([`file ${sources.file}`, readConfigFile(sources.file)]);
+  const problems: string[] = [];
+  if (sources.env) {
+    const { config, unknown } = configFromEnv(sources.env);
+    layers.push(['environment', resolvePaths(config, cwd)]);
+    // Not an error: an unrelated PI_ variable must not stop a node; but a typo is worth a warning.
+    for (const name of unknown) sources.onWarning?.(`ignoring unknown environment variable ${name} (settings are listed in docs/configuration.md)`);
+  }
+  if (sources.flags) layers.push(['flags', resolvePaths(sources.flags, cwd)]);
+  let merged: ConfigInput = {};
+  for (const [, layer] of layers) merged = merge(merged, layer);
+  const from = origins(layers);
+  const result = configSchema.safeParse(merged);
+  if (!result.success) {
+    for (const issue of result.error.issues) {
+      if (issue.code === 'unrecognized_keys') {
+        for (const key of issue.keys) {
+          const path = [...issue.path, key].join('.');
+          problems.push(`unknown setting "${path}"${from.has(path) ? ` (from ${from.get(path)})` : ''}`);
+        }
+        continue;
+      }
+      const path = issue.path.join('.');
+      const settingPath = issue.path.filter((p) => typeof p === 'string').join('.');
+      const origin = from.get(path) ?? from.get(settingPath);
+      const value = getPath(merged, path);
+      const env = SETTINGS.find((x) => x.path === settingPath)?.env;
+      const where = origin === 'environment' && env ? `environment ${env}` : origin;
+      problems.push(`setting "${path}"${where ? ` (from ${where})` : ''}: ${issue.message}${value !== undefined ? `, got ${describeValue(value)}` : ''}`);
+    }
+  }
+  if (problems.length > 0 || !result.success) throw new ConfigError(problems);
+  return finish(result.data, cwd);
+}
+
+/** Fills defaults that depend on other settings and checks settings against each other. */
+function finish(data: z.output<typeof configSchema>, cwd: string): PiConfig {
+  const problems: string[] = [];
+  const dataDir = resolve(cwd, data.dataDir);
+  if (data.az !== undefined && data.region === undefined) problems.push('setting "az": an availability zone needs a region (set "region" too)');
+  if (problems.length > 0) throw new ConfigError(problems);
+  return {
+    ...data,
+    dataDir,
+    tls: {
+      ca: data.tls.ca ?? join(dataDir, 'tls', 'ca.crt'),
+      cert: data.tls.cert ?? join(dataDir, 'tls', 'node.crt'),
+      key: data.tls.key ?? join(dataDir, 'tls', 'node.key'),
+    },
+    ops: { ...data.ops, tokenFile: data.ops.tokenFile ?? join(dataDir, 'ops-token') },
+  };
+}
+
+/** The configuration as a plain object for display, with the ops token masked. */
+export function redactConfig(config: PiConfig): Record<string, unknown> {
+  const copy = structuredClone(config) as Record<string, unknown>;
+  const ops = copy['ops'] as Record<string, unknown>;
+  if (ops['token'] !== undefined) ops['token'] = '********';
+  return copy;
+}

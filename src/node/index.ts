@@ -1,0 +1,11 @@
+/** Node layer: a Pi node assembled from configuration, its lifecycle, services, events and alerts. */
+export * from './certs.ts';
+export * from './config.ts';
+export * from './data-dir.ts';
+export * from './tls.ts';
+export * from './events.ts';
+export * from './alerts.ts';
+export * from './counting-transport.ts';
+export * from './service.ts';
+export * from './ring-view.ts';
+export * from './pi-node.ts';
