@@ -1,0 +1,238 @@
+/**
+ * The `pi` command line (commander): `start`, `up`, the inspection commands, `cert` and
+ * `config`. Built by a function so tests can run it in-process with captured output.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { stringify as toYaml } from 'yaml';
+import { loadConfig, redactConfig } from '../node/index.ts';
+import type { ConfigInput, PiConfig } from '../node/index.ts';
+import { writeCa, writeNodeCert } from './cert-files.ts';
+import { DEV_RING_DIR, OpsClient, resolveTarget } from './client.ts';
+import type { TargetOptions } from './client.ts';
+import * as inspect from './inspect.ts';
+import { runForeground } from './launch.ts';
+import { CliError, Output } from './output.ts';
+import type { Io } from './output.ts';
+import { runUp } from './up.ts';
+import { packageVersion } from './version.ts';
+
+const list = (v: string, prev: string[] = []): string[] => [
+  ...prev,
+  ...v
+    .split(',')
+    .map((x) => x.trim())
+    .filter((x) => x !== ''),
+];
+
+/** Parses a number if it is one; otherwise keeps the text so the config check names the setting. */
+const num = (v: string): number | string => (v.trim() !== '' && Number.isFinite(Number(v)) ? Number(v) : v);
+
+/** Flags shared by `start` and `config show`. */
+function addNodeFlags(cmd: Command): Command {
+  return cmd
+    .option('-c, --config <file>', 'configuration file (YAML or JSON); default $PI_CONFIG')
+    .option('--data-dir <dir>', 'data directory (node id, token, certificates, storage)')
+    .option('--bind <host>', 'address the node-to-node listener binds to')
+    .option('-p, --port <port>', 'node-to-node port', num)
+    .option('--advertise <host>', 'host other nodes use to reach this one')
+    .option('-b, --bootstrap <host:port,...>', 'nodes to join through (repeatable)', list)
+    .option('--new-ring', 'start a new ring if no bootstrap node can be joined')
+    .option('--join-timeout <ms>', 'keep trying to join this long', num)
+    .option('--region <code>', 'region code 0..255', num)
+    .option('--az <code>', 'availability-zone code 0..255', num)
+    .option('--apps <name,...>', 'applications to run (repeatable)', list)
+    .option('--insecure', 'plaintext node-to-node traffic, no certificates (development only)')
+    .option('--ops-bind <host>', 'address of the ops API')
+    .option('--ops-port <port>', 'port of the ops API', num)
+    .option('--no-ops', 'do not serve the ops API and dashboard')
+    .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']));
+}
+
+/** Flags → a configuration layer. */
+export function flagsToConfig(o: Record<string, unknown>): ConfigInput {
+  const c: ConfigInput = {};
+  const set = (path: string, v: unknown): void => {
+    if (v === undefined) return;
+    const parts = path.split('.');
+    let node = c;
+    for (const p of parts.slice(0, -1)) node = (node[p] ??= {}) as ConfigInput;
+    node[parts[parts.length - 1]!] = v;
+  };
+  set('dataDir', o['dataDir']);
+  set('bind', o['bind']);
+  set('port', o['port']);
+  set('advertise', o['advertise']);
+  set('bootstrap', o['bootstrap']);
+  set('newRing', o['newRing']);
+  set('joinTimeoutMs', o['joinTimeout']);
+  set('region', o['region']);
+  set('az', o['az']);
+  set('apps', o['apps']);
+  set('insecure', o['insecure']);
+  set('ops.bind', o['opsBind']);
+  set('ops.port', o['opsPort']);
+  if (o['ops'] === false) set('ops.enabled', false);
+  set('log.level', o['logLevel']);
+  return c;
+}
+
+function configFrom(o: Record<string, unknown>, io: Io, out: Output): PiConfig {
+  const file = (o['config'] as string | undefined) ?? io.env['PI_CONFIG'];
+  return loadConfig({
+    ...(file ? { file } : {}),
+    env: io.env,
+    flags: flagsToConfig(o),
+    onWarning: (m) => out.progress('warning', `warning: ${m}`),
+  });
+}
+
+function addTargetFlags(cmd: Command): Command {
+  return cmd
+    .option('--ops <url>', 'ops API of the node to ask (default $PI_OPS_URL, the dev ring, or http://127.0.0.1:4525)')
+    .option('--token <token>', 'ops API token (default $PI_OPS_TOKEN, the dev ring\'s, or <data-dir>/ops-token)')
+    .option('--data-dir <dir>', "data directory whose ops-token to use (default .pi/node)");
+}
+
+/** Builds the program. `exit` receives the exit code of commands that finish. */
+export function buildProgram(io: Io): Command {
+  const program = new Command('pi');
+  const output = (cmd: Command): Output => new Output(io, Boolean(cmd.optsWithGlobals()['json']));
+  const client = (cmd: Command): OpsClient => new OpsClient(resolveTarget(cmd.opts() as TargetOptions, io.env));
+
+  program
+    .description('Pi: a decentralised application substrate. Run nodes, form rings, look inside them.')
+    .version(packageVersion(), '-V, --version')
+    .option('--json', 'machine-readable JSON output')
+    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({
+      writeOut: (s) => io.stdout.write(s),
+      writeErr: (s) => io.stderr.write(s),
+    })
+    .exitOverride();
+
+  addNodeFlags(program.command('start').description('run one node in the foreground (JSON logs on stdout; SIGTERM/SIGINT leave the ring gracefully)')).action(async (_o, cmd: Command) => {
+    const out = output(cmd);
+    const config = configFrom(cmd.opts(), io, out);
+    process.exitCode = await runForeground(config);
+  });
+
+  program
+    .command('up')
+    .description('run a local development ring: N nodes on loopback with TLS, the dashboard, the standard applications')
+    .option('-n, --nodes <n>', 'number of nodes', (v) => Number(v), 5)
+    .option('--base-port <port>', 'node-to-node port of node 0 (node i uses base + i)', (v) => Number(v), 4524)
+    .option('--ops-base-port <port>', 'ops API port of node 0 (default base port + 100)', (v) => Number(v))
+    .option('--data-dir <dir>', 'where the ring keeps its nodes, CA and token', DEV_RING_DIR)
+    .option('--apps <name,...>', 'applications to run on every node', list, [])
+    .option('--insecure', 'plaintext transport without certificates')
+    .option('--fresh', 'delete the data directory first (new node ids, new CA)')
+    .option('--timeout <ms>', 'give up if the ring is not up within this long', (v) => Number(v), 60_000)
+    .addOption(new Option('--log-level <level>', 'log level of the nodes').choices(['trace', 'debug', 'info', 'warn', 'error']).default('info'))
+    .action(async (o: Record<string, unknown>, cmd: Command) => {
+      const base = o['basePort'] as number;
+      if (!Number.isInteger(base) || base < 1 || base > 65000) throw new CliError('InvalidArgument', `--base-port must be a port number, got ${String(o['basePort'])}`, 2);
+      process.exitCode = await runUp(
+        {
+          nodes: o['nodes'] as number,
+          basePort: base,
+          opsBasePort: (o['opsBasePort'] as number | undefined) ?? base + 100,
+          dataDir: o['dataDir'] as string,
+          apps: o['apps'] as string[],
+          insecure: Boolean(o['insecure']),
+          fresh: Boolean(o['fresh']),
+          logLevel: o['logLevel'] as string,
+          readyTimeoutMs: o['timeout'] as number,
+        },
+        output(cmd),
+      );
+    });
+
+  addTargetFlags(program.command('status').description("a node's identity, health, alerts and services")).action((_o, cmd: Command) => inspect.status(client(cmd), output(cmd)));
+  addTargetFlags(program.command('ring').description("a node's leaf set and routing table; --walk lists the whole ring"))
+    .option('-w, --walk', 'walk the ring and list every node')
+    .action((o: { walk?: boolean }, cmd: Command) => inspect.ring(client(cmd), output(cmd), Boolean(o.walk)));
+  addTargetFlags(program.command('apps').description('which node runs which services and applications')).action((_o, cmd: Command) => inspect.apps(client(cmd), output(cmd)));
+  addTargetFlags(program.command('events').description('recent events: arrivals, departures, activations, errors, alerts'))
+    .option('-r, --ring', 'events of the whole ring, not just this node')
+    .option('-l, --limit <n>', 'how many', (v) => Number(v), 50)
+    .option('-f, --follow', 'keep printing new events')
+    .action((o: { ring?: boolean; limit: number; follow?: boolean }, cmd: Command) =>
+      inspect.events(client(cmd), output(cmd), { ring: Boolean(o.ring), limit: o.limit, follow: Boolean(o.follow) }),
+    );
+  addTargetFlags(program.command('alerts').description('active alerts'))
+    .option('-r, --ring', 'alerts of every node')
+    .action((o: { ring?: boolean }, cmd: Command) => inspect.alerts(client(cmd), output(cmd), Boolean(o.ring)));
+
+  const dht = program.command('dht').description('DHT records');
+  addTargetFlags(dht.command('get <key>').description('read a record by id (40 hex digits) or URI')).action((key: string, _o, cmd: Command) => inspect.dhtGet(client(cmd), output(cmd), key));
+  addTargetFlags(dht.command('put <key> <value>').description('write a record: VALUE is JSON, @file (JSON/YAML) or - for stdin')).action((key: string, value: string, _o, cmd: Command) =>
+    inspect.dhtPut(client(cmd), output(cmd), key, value),
+  );
+  addTargetFlags(dht.command('scan').description("records held on the node (its local store)"))
+    .option('-t, --type <type>', 'only records of this entity type')
+    .option('-l, --limit <n>', 'at most this many', (v) => Number(v), 100)
+    .option('--root-only', 'only records this node is the root for')
+    .action((o: { type?: string; limit: number; rootOnly?: boolean }, cmd: Command) =>
+      inspect.dhtScan(client(cmd), output(cmd), { ...(o.type ? { type: o.type } : {}), limit: o.limit, rootOnly: Boolean(o.rootOnly) }),
+    );
+  addTargetFlags(dht.command('counts').description('record counts by type on the node')).action((_o, cmd: Command) => inspect.dhtCounts(client(cmd), output(cmd)));
+  addTargetFlags(program.command('seed <file>').description('create the records listed in a YAML or JSON file')).action((file: string, _o, cmd: Command) => inspect.seed(client(cmd), output(cmd), file));
+  addTargetFlags(program.command('topics').description('pub/sub topics known to the node')).action((_o, cmd: Command) => inspect.topics(client(cmd), output(cmd)));
+  const queue = program.command('queue').description('task queues');
+  addTargetFlags(queue.command('show <name>').description('one task queue and its tasks')).action((name: string, _o, cmd: Command) => inspect.queueShow(client(cmd), output(cmd), name));
+  addTargetFlags(queue.command('list').description('task queues')).action((_o, cmd: Command) => inspect.queueList(client(cmd), output(cmd)));
+
+  const cert = program.command('cert').description('certificates for mutual TLS between nodes');
+  cert
+    .command('create-ca')
+    .description("create the ring's certificate authority")
+    .option('-d, --dir <dir>', 'where to write ca.crt and ca.key', '.pi/ca')
+    .option('--name <cn>', 'common name', 'Pi ring CA')
+    .option('--days <n>', 'validity in days', (v) => Number(v), 3650)
+    .option('--force', 'replace an existing CA')
+    .action(async (o: { dir: string; name: string; days: number; force?: boolean }, cmd: Command) => {
+      const out = output(cmd);
+      const r = await writeCa(o.dir, { name: o.name, days: o.days, force: Boolean(o.force) });
+      out.result(r, () => `created CA "${r.subject}" valid until ${r.validTo}\n  certificate  ${r.cert}\n  private key  ${r.key}  (keep it safe: whoever has it can add nodes to the ring)`);
+    });
+  cert
+    .command('create-node <name>')
+    .description('issue a node certificate signed by the CA')
+    .option('--ca-dir <dir>', 'the CA folder', '.pi/ca')
+    .option('-o, --out <dir>', "where to write node.crt, node.key and ca.crt (a node's <dataDir>/tls)")
+    .option('--host <host,...>', 'DNS names / IP addresses for subjectAltName (repeatable)', list, [])
+    .option('--days <n>', 'validity in days', (v) => Number(v), 825)
+    .option('--force', 'replace an existing certificate')
+    .action(async (name: string, o: { caDir: string; out?: string; host: string[]; days: number; force?: boolean }, cmd: Command) => {
+      const out = output(cmd);
+      const dir = o.out ?? `.pi/certs/${name}`;
+      const r = await writeNodeCert(o.caDir, dir, name, { hosts: o.host, days: o.days, force: Boolean(o.force) });
+      out.result(r, () => `issued "${r.subject}" valid until ${r.validTo}\n  certificate  ${r.cert}\n  private key  ${r.key}\n  CA           ${r.ca}\nA node finds these in <dataDir>/tls/, or set tls.cert, tls.key and tls.ca.`);
+    });
+
+  const config = program.command('config').description('configuration');
+  addNodeFlags(config.command('show').description('print the effective configuration (file < environment < flags)')).action((_o, cmd: Command) => {
+    const out = output(cmd);
+    const c = redactConfig(configFrom(cmd.opts(), io, out));
+    out.result(c, () => toYaml(c).trimEnd());
+  });
+
+  return program;
+}
+
+/** Runs the program; resolves with the exit code (errors printed as text or JSON). */
+export async function runCli(argv: string[], io: Io): Promise<number> {
+  const program = buildProgram(io);
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Help and version end with code 0; usage errors were printed by commander.
+      return err.exitCode === 0 ? 0 : 2;
+    }
+    new Output(io, argv.includes('--json')).error(err);
+    const code = (err as { exitCode?: number }).exitCode;
+    return typeof code === 'number' ? code : 1;
+  }
+}

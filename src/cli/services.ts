@@ -1,0 +1,16 @@
+/**
+ * What a standard node runs: the core services every node starts (the DHT and Scribe, as they
+ * land) and the applications the `apps` setting can choose from.
+ */
+import { ApplicationRegistry } from '../node/index.ts';
+import type { NodeService, PiConfig } from '../node/index.ts';
+
+/** Core services of a standard node, in start order. */
+export function coreServices(_config: PiConfig): NodeService[] {
+  return [];
+}
+
+/** Applications a standard node can run (`apps` setting, `--apps`). */
+export function standardApplications(): ApplicationRegistry {
+  return new ApplicationRegistry();
+}

@@ -1,0 +1,308 @@
+/**
+ * `pi up`: a local development ring of N nodes, each a separate `pi start` process on loopback,
+ * with mutual TLS from a throwaway CA, one shared ops token, the standard applications and the
+ * dashboard. Prints where to look once every node has joined and the dashboard answers; Ctrl-C
+ * (or SIGTERM) stops all nodes gracefully.
+ *
+ * Children run exactly as this process runs (same Node.js flags, e.g. `--import tsx` from source,
+ * or the compiled JavaScript), in their own process group so that a terminal's Ctrl-C reaches only
+ * this process, which then stops them in order. If this process dies, each child notices its IPC
+ * channel closing and leaves the ring by itself.
+ */
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { openSync, closeSync, promises as fs } from 'node:fs';
+import net from 'node:net';
+import { join, relative, resolve } from 'node:path';
+import { stringify as toYaml } from 'yaml';
+import { RealEnv, silentLogger } from '../env/index.ts';
+import { loadOrCreateToken } from '../node/index.ts';
+import { RING_FILE } from './client.ts';
+import type { DevRingFile } from './client.ts';
+import { caPaths, hasValidNodeCert, readCa, writeCa, writeNodeCert } from './cert-files.ts';
+import { CliError, table } from './output.ts';
+import type { Output } from './output.ts';
+
+/** Options of {@link runUp}. */
+export interface UpOptions {
+  nodes: number;
+  basePort: number;
+  opsBasePort: number;
+  dataDir: string;
+  apps: string[];
+  insecure: boolean;
+  fresh: boolean;
+  logLevel: string;
+  /** Give up if the ring is not up within this long. */
+  readyTimeoutMs: number;
+}
+
+interface Child {
+  index: number;
+  proc: ChildProcess;
+  dir: string;
+  log: string;
+  port: number;
+  opsPort: number;
+  id?: string;
+  opsUrl?: string;
+  exited: boolean;
+  exitCode: number | null;
+  ready: Promise<{ id: string; opsUrl: string }>;
+}
+
+async function portFree(port: number): Promise<boolean> {
+  return new Promise((resolvePort) => {
+    const server = net.createServer();
+    server.once('error', () => resolvePort(false));
+    server.listen({ host: '127.0.0.1', port }, () => server.close(() => resolvePort(true)));
+  });
+}
+
+/** Last lines of a log file, for error messages. */
+async function tail(file: string, lines = 8): Promise<string> {
+  try {
+    const text = await fs.readFile(file, 'utf8');
+    return text.trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+/** The arguments that start this same program again (flags such as `--import tsx` included). */
+function selfCommand(): string[] {
+  const script = process.argv[1];
+  if (!script) throw new CliError('NoScript', 'cannot tell how this program was started (no script path)');
+  return [...process.execArgv, script];
+}
+
+/** Environment for the children: without PI_* variables, which would override their config files. */
+function childEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('PI_')) env[k] = v;
+  return env;
+}
+
+/**
+ * Runs the dev ring until a signal; resolves with the exit code. `onReady` is for tests.
+ */
+export async function runUp(options: UpOptions, out: Output): Promise<number> {
+  const env = new RealEnv({ logger: silentLogger });
+  const started = env.now();
+  const n = options.nodes;
+  if (!Number.isInteger(n) || n < 1 || n > 64) throw new CliError('InvalidArgument', `--nodes must be 1..64, got ${options.nodes}`, 2);
+  const dir = resolve(options.dataDir);
+  if (options.fresh) await fs.rm(dir, { recursive: true, force: true });
+  await fs.mkdir(dir, { recursive: true });
+
+  const busy: number[] = [];
+  for (let i = 0; i < n; i++) {
+    for (const p of [options.basePort + i, options.opsBasePort + i]) if (!(await portFree(p))) busy.push(p);
+  }
+  if (busy.length > 0) {
+    throw new CliError('PortInUse', `port${busy.length > 1 ? 's' : ''} ${busy.join(', ')} ${busy.length > 1 ? 'are' : 'is'} in use (another ring running?); choose others with --base-port / --ops-base-port`);
+  }
+
+  // Throwaway CA and node certificates (kept across runs of the same data directory).
+  const caDir = join(dir, 'ca');
+  if (!options.insecure) {
+    const ca = caPaths(caDir);
+    const haveCa = await fs.access(ca.cert).then(
+      () => true,
+      () => false,
+    );
+    if (!haveCa) {
+      await writeCa(caDir, { name: 'Pi dev ring CA' });
+      out.progress('ca.created', `created a throwaway CA in ${relative(process.cwd(), caDir) || caDir}`);
+    }
+  }
+  const token = (await loadOrCreateToken(join(dir, 'ops-token'), env.random)).token;
+  const caPem = options.insecure ? '' : (await readCa(caDir)).certPem;
+
+  const children: Child[] = [];
+  const spawnNode = async (i: number): Promise<Child> => {
+    const nodeDir = join(dir, `node-${i}`);
+    await fs.mkdir(nodeDir, { recursive: true });
+    if (!options.insecure && !(await hasValidNodeCert(join(nodeDir, 'tls'), caPem, env.now()))) {
+      await writeNodeCert(caDir, join(nodeDir, 'tls'), `pi-dev-${i}`, { hosts: ['127.0.0.1', 'localhost'], force: true });
+    }
+    const config = {
+      dataDir: '.',
+      bind: '127.0.0.1',
+      port: options.basePort + i,
+      bootstrap: i === 0 ? [] : [`127.0.0.1:${options.basePort}`],
+      newRing: i === 0,
+      joinTimeoutMs: options.readyTimeoutMs,
+      insecure: options.insecure,
+      apps: options.apps,
+      ops: { bind: '127.0.0.1', port: options.opsBasePort + i, tokenFile: '../ops-token' },
+      log: { level: options.logLevel },
+    };
+    const configFile = join(nodeDir, 'pi.yaml');
+    await fs.writeFile(configFile, `# Written by \`pi up\`; rewritten on every run.\n${toYaml(config)}`);
+    const log = join(nodeDir, 'node.log');
+    const fd = openSync(log, 'a');
+    const proc = spawn(process.execPath, [...selfCommand(), 'start', '--config', configFile], {
+      detached: true,
+      stdio: ['ignore', fd, fd, 'ipc'],
+      env: childEnv(),
+    });
+    closeSync(fd);
+    const child: Child = {
+      index: i,
+      proc,
+      dir: nodeDir,
+      log,
+      port: options.basePort + i,
+      opsPort: options.opsBasePort + i,
+      exited: false,
+      exitCode: null,
+      ready: undefined as unknown as Child['ready'],
+    };
+    child.ready = new Promise((resolveReady, reject) => {
+      proc.on('message', (m: { event?: string; id?: string; opsUrl?: string }) => {
+        if (m?.event === 'ready' && m.id && m.opsUrl) {
+          child.id = m.id;
+          child.opsUrl = m.opsUrl;
+          resolveReady({ id: m.id, opsUrl: m.opsUrl });
+        }
+      });
+      proc.once('exit', (code) => reject(new CliError('NodeExited', `node ${i} exited (code ${code}) before joining`)));
+    });
+    child.ready.catch(() => {});
+    proc.once('exit', (code) => {
+      child.exited = true;
+      child.exitCode = code;
+    });
+    children.push(child);
+    return child;
+  };
+
+  let stopping = false;
+  const stopAll = async (): Promise<void> => {
+    stopping = true;
+    const alive = children.filter((c) => !c.exited);
+    for (const c of alive) c.proc.kill('SIGTERM');
+    const deadline = env.now() + 15_000;
+    while (children.some((c) => !c.exited) && env.now() < deadline) await env.sleep(50);
+    for (const c of children) if (!c.exited) c.proc.kill('SIGKILL');
+    await fs.rm(join(dir, RING_FILE), { force: true });
+  };
+  // Last resort if this process exits another way: no orphans.
+  const onExit = (): void => {
+    for (const c of children) if (!c.exited) c.proc.kill('SIGKILL');
+  };
+  process.on('exit', onExit);
+
+  let signalled: ((s: string) => void) | undefined;
+  const signal = new Promise<string>((r) => {
+    signalled = r;
+  });
+  const onSignal = (s: NodeJS.Signals): void => {
+    if (stopping) {
+      onExit();
+      process.exit(1);
+    }
+    signalled!(s);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  const waitReady = async (child: Child): Promise<void> => {
+    const deadline = started + options.readyTimeoutMs;
+    const timeout = env.sleep(Math.max(0, deadline - env.now())).then(() => 'timeout' as const);
+    const r = await Promise.race([child.ready.then(() => 'ready' as const, (e: Error) => e), timeout, signal.then(() => 'signal' as const)]);
+    if (r === 'ready') return;
+    if (r === 'signal') throw new CliError('Interrupted', 'interrupted while starting');
+    const why = r === 'timeout' ? `did not join within ${options.readyTimeoutMs} ms` : `exited (code ${child.exitCode})`;
+    throw new CliError('NodeFailed', `node ${child.index} ${why}; the end of ${child.log}:\n${await tail(child.log)}`);
+  };
+
+  try {
+    out.progress('node.starting', `starting ${n} node${n > 1 ? 's' : ''}${options.insecure ? ' (INSECURE: plaintext transport)' : ' with mutual TLS'} in ${relative(process.cwd(), dir) || dir}`);
+    const first = await spawnNode(0);
+    await waitReady(first);
+    out.progress('node.ready', `node 0 started the ring (${first.id!.slice(0, 8)} at 127.0.0.1:${first.port})`, { index: 0, id: first.id });
+    const rest = await Promise.all(Array.from({ length: n - 1 }, (_, k) => spawnNode(k + 1)));
+    await Promise.all(
+      rest.map(async (c) => {
+        await waitReady(c);
+        out.progress('node.ready', `node ${c.index} joined (${c.id!.slice(0, 8)} at 127.0.0.1:${c.port})`, { index: c.index, id: c.id });
+      }),
+    );
+    // Every leaf set complete and every dashboard answering.
+    const expected = Math.min(n - 1, 24);
+    for (const c of children) {
+      for (;;) {
+        if (env.now() - started > options.readyTimeoutMs) throw new CliError('NotReady', `node ${c.index}'s leaf set did not fill within ${options.readyTimeoutMs} ms`);
+        try {
+          const res = await fetch(`${c.opsUrl}/health`, { signal: AbortSignal.timeout(2000) });
+          const health = (await res.json()) as { leafSet?: number };
+          const page = await fetch(`${c.opsUrl}/`, { signal: AbortSignal.timeout(2000) });
+          await page.arrayBuffer();
+          if (res.ok && page.ok && (health.leafSet ?? 0) >= expected) break;
+        } catch {
+          // not yet
+        }
+        await env.sleep(50);
+      }
+    }
+  } catch (err) {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await stopAll();
+    process.off('exit', onExit);
+    throw err;
+  }
+
+  const elapsedMs = env.now() - started;
+  const dashboard = `${children[0]!.opsUrl}/#token=${encodeURIComponent(token)}`;
+  const ringFile: DevRingFile = {
+    nodes: children.map((c) => ({ index: c.index, id: c.id!, addr: `127.0.0.1:${c.port}`, opsUrl: c.opsUrl!, pid: c.proc.pid!, log: c.log })),
+    token,
+    dashboard,
+    startedAt: started,
+  };
+  await fs.writeFile(join(dir, RING_FILE), JSON.stringify(ringFile, null, 2), { mode: 0o600 });
+  const rel = (p: string): string => relative(process.cwd(), p) || p;
+  if (out.json) {
+    out.progress('ready', `the dev ring is up`, { elapsedMs, nodes: ringFile.nodes, dashboard, token, tokenFile: join(dir, 'ops-token'), secure: !options.insecure, s3: null });
+  } else {
+    const lines = [
+      '',
+      out.style(`Pi dev ring is up: ${n} node${n > 1 ? 's' : ''} in ${(elapsedMs / 1000).toFixed(1)} s`, 'bold', 'green') +
+        (options.insecure ? out.style('  (INSECURE: plaintext transport)', 'yellow') : `  (mutual TLS, CA in ${rel(caDir)})`),
+      '',
+      table(
+        ['node', 'id', 'address', 'ops API', 'pid'],
+        children.map((c) => [c.index, c.id!.slice(0, 8), `127.0.0.1:${c.port}`, c.opsUrl, c.proc.pid]),
+      ).replace(/^/gm, '  '),
+      '',
+      `  ${out.style('Dashboard', 'bold')}  ${dashboard}`,
+      `  ${out.style('Ops token', 'bold')}  ${token}  (in ${rel(join(dir, 'ops-token'))})`,
+      `  ${out.style('S3', 'bold')}         not available yet (arrives with Pi Cloud)`,
+      `  ${out.style('Logs', 'bold')}       ${rel(join(dir, 'node-*', 'node.log'))}`,
+      '',
+      `  Try: npm run pi -- status | npm run pi -- ring --walk | npm run pi -- apps | npm run pi -- events --ring`,
+      `  Ctrl-C stops the ring.`,
+      '',
+    ];
+    out.io.stdout.write(lines.join('\n') + '\n');
+  }
+
+  // Report nodes that die while the ring runs; stop on a signal.
+  for (const c of children) {
+    c.proc.once('exit', (code, sig) => {
+      if (stopping) return;
+      out.progress('node.exited', `node ${c.index} exited (${sig ?? `code ${code}`}); see ${rel(c.log)}`, { index: c.index, code, signal: sig });
+    });
+  }
+  const s = await signal;
+  out.progress('stopping', `${s}: stopping ${children.filter((c) => !c.exited).length} node(s)…`);
+  await stopAll();
+  process.off('SIGINT', onSignal);
+  process.off('SIGTERM', onSignal);
+  process.off('exit', onExit);
+  out.progress('stopped', 'the dev ring is stopped');
+  return 0;
+}
