@@ -113,7 +113,7 @@ export async function runUp(options: UpOptions, out: Output): Promise<number> {
     );
     if (!haveCa) {
       await writeCa(caDir, { name: 'Pi dev ring CA' });
-      out.progress('ca.created', `created a throwaway CA in ${relative(process.cwd(), caDir) || caDir}`);
+      out.progress('ca.created', `created a throwaway CA in ${caDir}`);
     }
   }
   const token = (await loadOrCreateToken(join(dir, 'ops-token'), env.random)).token;
@@ -219,7 +219,7 @@ export async function runUp(options: UpOptions, out: Output): Promise<number> {
   };
 
   try {
-    out.progress('node.starting', `starting ${n} node${n > 1 ? 's' : ''}${options.insecure ? ' (INSECURE: plaintext transport)' : ' with mutual TLS'} in ${relative(process.cwd(), dir) || dir}`);
+    out.progress('node.starting', `starting ${n} node${n > 1 ? 's' : ''}${options.insecure ? ' (INSECURE: plaintext transport)' : ' with mutual TLS'} in ${dir}`);
     const first = await spawnNode(0);
     await waitReady(first);
     out.progress('node.ready', `node 0 started the ring (${first.id!.slice(0, 8)} at 127.0.0.1:${first.port})`, { index: 0, id: first.id });
@@ -264,7 +264,10 @@ export async function runUp(options: UpOptions, out: Output): Promise<number> {
     startedAt: started,
   };
   await fs.writeFile(join(dir, RING_FILE), JSON.stringify(ringFile, null, 2), { mode: 0o600 });
-  const rel = (p: string): string => relative(process.cwd(), p) || p;
+  const rel = (p: string): string => {
+    const r = relative(process.cwd(), p);
+    return r === '' || r.startsWith('..') ? p : r;
+  };
   if (out.json) {
     out.progress('ready', `the dev ring is up`, { elapsedMs, nodes: ringFile.nodes, dashboard, token, tokenFile: join(dir, 'ops-token'), secure: !options.insecure, s3: null });
   } else {

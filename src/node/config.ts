@@ -79,6 +79,17 @@ export const configSchema = z.strictObject({
       routingMaintenanceIntervalMs: ms.default(60_000),
     })
     .prefault({}),
+  dht: z
+    .strictObject({
+      replicas: z.number().int().min(1).max(32).default(4),
+      writeQuorum: z.number().int().min(1).max(32).default(3),
+      readQuorum: z.number().int().min(1).max(32).default(3),
+      maxRecordBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
+      operationTimeoutMs: ms.default(10_000),
+      antiEntropyIntervalMs: ms.default(30_000),
+      tombstoneGraceMs: ms.default(7 * 24 * 3600_000),
+    })
+    .prefault({}),
 });
 
 /** A validated, fully defaulted configuration (paths absolute). */
@@ -150,6 +161,13 @@ export const SETTINGS: readonly Setting[] = [
   s('overlay.probeAttempts', 'int', '2', 'Unanswered probes before a node is declared dead.'),
   s('overlay.joinAttemptTimeoutMs', 'int', '5000', "Wait for one bootstrap node's join reply before trying the next."),
   s('overlay.routingMaintenanceIntervalMs', 'int', '60000', 'Routing-table maintenance period.'),
+  s('dht.replicas', 'int', '4', 'Replica set size: the root plus its nearest neighbours.'),
+  s('dht.writeQuorum', 'int', '3', 'Replicas that must store a write durably before it is acknowledged.'),
+  s('dht.readQuorum', 'int', '3', 'Replica answers a read waits for (highest version wins).'),
+  s('dht.maxRecordBytes', 'int', '1048576', 'Largest record body (JSON bytes).'),
+  s('dht.operationTimeoutMs', 'int', '10000', 'Deadline of one DHT operation, retries included.'),
+  s('dht.antiEntropyIntervalMs', 'int', '30000', 'Period of the anti-entropy pass that repairs replicas.'),
+  s('dht.tombstoneGraceMs', 'int', '604800000', 'Deleted records (tombstones) are removed this long after deletion.'),
 ];
 
 /** Thrown for invalid configuration; `problems` names each bad setting. */
@@ -349,6 +367,8 @@ function finish(data: z.output<typeof configSchema>, cwd: string): PiConfig {
   const problems: string[] = [];
   const dataDir = resolve(cwd, data.dataDir);
   if (data.az !== undefined && data.region === undefined) problems.push('setting "az": an availability zone needs a region (set "region" too)');
+  if (data.dht.writeQuorum > data.dht.replicas) problems.push(`setting "dht.writeQuorum": ${data.dht.writeQuorum} is more than dht.replicas (${data.dht.replicas})`);
+  if (data.dht.readQuorum > data.dht.replicas) problems.push(`setting "dht.readQuorum": ${data.dht.readQuorum} is more than dht.replicas (${data.dht.replicas})`);
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     ...data,

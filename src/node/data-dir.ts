@@ -2,15 +2,16 @@
  * The node's data directory: where its persistent identity (node id), its generated ops token and
  * (later) its DHT storage live, and the checks that tell whether the directory is still usable.
  *
- * The node id is kept in a small text file, `node-id`. When the DHT's storage engine lands with
- * its own `openNodeStorage(dir)` that keeps the id next to the records, {@link loadOrCreateNodeId}
- * is the one function to switch over.
+ * The node id is kept in the meta database of the node's LMDB storage (the DHT's
+ * `openNodeStorage`), next to its records: a node restarted on the same directory keeps both.
  */
 import { constants, promises as fs } from 'node:fs';
 import { join } from 'node:path';
-import { Id, azOf, randomNodeId, regionOf } from '../id/index.ts';
-import type { Location } from '../id/index.ts';
+import { azOf, randomNodeId, regionOf } from '../id/index.ts';
+import type { Id, Location } from '../id/index.ts';
 import type { Random } from '../env/index.ts';
+import { openNodeStorage } from '../dht/index.ts';
+import type { LmdbStorage } from '../dht/index.ts';
 
 /** Failures to use the data directory at start, with a stable code. */
 export class DataDirError extends Error {
@@ -23,15 +24,6 @@ export class DataDirError extends Error {
   }
 }
 
-/** The node id and how it was obtained. */
-export interface NodeIdentity {
-  id: Id;
-  /** True when the id was generated now (first start on this directory). */
-  created: boolean;
-}
-
-const NODE_ID_FILE = 'node-id';
-
 /** Creates the directory (and parents) if needed. */
 export async function ensureDir(dir: string): Promise<void> {
   try {
@@ -41,35 +33,41 @@ export async function ensureDir(dir: string): Promise<void> {
   }
 }
 
+/** The node's identity and storage, opened from its data directory. */
+export interface NodeData {
+  id: Id;
+  /** True when the id was generated now (first start on this directory). */
+  created: boolean;
+  /** The node's LMDB storage (DHT records; the node id in its meta database). */
+  storage: LmdbStorage;
+  /** Where the storage lives (`<dataDir>/dht`). */
+  storageDir: string;
+}
+
 /**
- * Reads the node id kept in `dir`, or makes one (`[region][az][random]` when a location is set) and
- * keeps it. A stored id whose location prefix contradicts the configured location is an error: the
- * node would otherwise serve another region's records.
+ * Opens the node's storage in `<dataDir>/dht` and its id kept there, making an id on first start
+ * (`[region][az][random]` when a location is set). A stored id whose location prefix contradicts
+ * the configured location is an error: the node would otherwise serve another region's records.
  */
-export async function loadOrCreateNodeId(dir: string, random: Random, location?: Location): Promise<NodeIdentity> {
-  const file = join(dir, NODE_ID_FILE);
-  let text: string | undefined;
+export async function openNodeData(dataDir: string, random: Random, location?: Location): Promise<NodeData> {
+  const storageDir = join(dataDir, 'dht');
+  let opened;
   try {
-    text = await fs.readFile(file, 'utf8');
+    opened = await openNodeStorage(storageDir, { createId: () => randomNodeId((n) => random.bytes(n), location) });
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-      throw new DataDirError('DataDirUnusable', `cannot read ${file}: ${(err as Error).message}`);
-    }
+    const message = (err as Error).message;
+    if (/malformed node id/.test(message)) throw new DataDirError('CorruptNodeId', `${message}; restore the data directory from a backup or use a new one`);
+    throw new DataDirError('DataDirUnusable', `cannot open the node's storage in ${storageDir}: ${message}`);
   }
-  if (text !== undefined) {
-    const id = Id.tryParse(text.trim());
-    if (!id) throw new DataDirError('CorruptNodeId', `${file} does not hold a node id (40 hex digits); restore it or remove it to get a new id`);
-    if (location && (regionOf(id) !== location.region || azOf(id) !== location.az)) {
-      throw new DataDirError(
-        'NodeIdMismatch',
-        `the node id in ${file} (${id.short()}…) belongs to region ${regionOf(id)} / az ${azOf(id)}, but region ${location.region} / az ${location.az} is configured; use another data directory for a node in another location`,
-      );
-    }
-    return { id, created: false };
+  const { nodeId: id, storage, created } = opened;
+  if (location && (regionOf(id) !== location.region || azOf(id) !== location.az)) {
+    await storage.close();
+    throw new DataDirError(
+      'NodeIdMismatch',
+      `the node id kept in ${storageDir} (${id.short()}…) belongs to region ${regionOf(id)} / az ${azOf(id)}, but region ${location.region} / az ${location.az} is configured; use another data directory for a node in another location`,
+    );
   }
-  const id = randomNodeId((n) => random.bytes(n), location);
-  await writeFileAtomic(file, id.hex + '\n', 0o644);
-  return { id, created: true };
+  return { id, created, storage, storageDir };
 }
 
 /** Reads the ops token from `file`, or generates one (32 random bytes, hex) readable only by the owner. */

@@ -9,3 +9,4 @@ export * from './counting-transport.ts';
 export * from './service.ts';
 export * from './ring-view.ts';
 export * from './pi-node.ts';
+export * from './dht-service.ts';

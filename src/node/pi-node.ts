@@ -10,6 +10,7 @@ import { networkInterfaces } from 'node:os';
 import { RealEnv } from '../env/index.ts';
 import type { Env, Logger } from '../env/index.ts';
 import type { Id, Location } from '../id/index.ts';
+import type { StorageEngine } from '../dht/index.ts';
 import { PastryNode } from '../overlay/index.ts';
 import type { OverlayOptions } from '../overlay/index.ts';
 import { TcpTransport } from '../transport/index.ts';
@@ -18,7 +19,7 @@ import { AlertMonitor, AlertSet } from './alerts.ts';
 import { ConfigError } from './config.ts';
 import type { PiConfig } from './config.ts';
 import { CountingTransport } from './counting-transport.ts';
-import { ensureDir, fsProbe, loadOrCreateNodeId } from './data-dir.ts';
+import { ensureDir, fsProbe, openNodeData } from './data-dir.ts';
 import type { DataDirProbe } from './data-dir.ts';
 import { EventLog } from './events.ts';
 import { RingView } from './ring-view.ts';
@@ -100,6 +101,8 @@ export class PiNode {
     readonly env: Env,
     readonly id: Id,
     readonly location: Location | undefined,
+    /** The node's storage engine (LMDB in its data directory), shared with the services. */
+    readonly storage: StorageEngine,
     readonly transport: TcpTransport,
     readonly counting: CountingTransport,
     readonly overlay: PastryNode,
@@ -126,10 +129,23 @@ export class PiNode {
     const baseEnv = options.env ?? new RealEnv({ logLevel: config.log.level, ...(options.logger ? { logger: options.logger } : {}) });
     const location = config.region !== undefined ? { region: config.region, az: config.az ?? 0 } : undefined;
     await ensureDir(config.dataDir);
-    const identity = await loadOrCreateNodeId(config.dataDir, baseEnv.random, location);
+    const identity = await openNodeData(config.dataDir, baseEnv.random, location);
     const env = baseEnv.withLog({ nodeId: identity.id.hex });
     const log = env.log;
-    log.info({ event: 'node.identity', dataDir: config.dataDir, created: identity.created }, identity.created ? `new node id ${identity.id.hex}` : `node id ${identity.id.hex} from ${config.dataDir}`);
+    log.info(
+      { event: 'node.identity', dataDir: config.dataDir, created: identity.created, records: identity.storage.size },
+      identity.created ? `new node id ${identity.id.hex}` : `node id ${identity.id.hex} from ${config.dataDir} (${identity.storage.size} stored items)`,
+    );
+    try {
+      return await PiNode.assemble(options, config, env, identity.id, location, identity.storage);
+    } catch (err) {
+      await identity.storage.close();
+      throw err;
+    }
+  }
+
+  private static async assemble(options: PiNodeOptions, config: PiConfig, env: Env, id: Id, location: Location | undefined, storage: StorageEngine): Promise<PiNode> {
+    const log = env.log;
 
     let tls: TlsCredentials | undefined;
     let certificate: CertificateSummary | undefined;
@@ -158,7 +174,7 @@ export class PiNode {
       host: config.bind,
       port: config.port,
       advertiseHost: advertiseHost(config.bind, config.advertise),
-      nodeId: identity.id,
+      nodeId: id,
       ...(tls ? { tls } : {}),
     });
     const counting = new CountingTransport(transport);
@@ -171,8 +187,8 @@ export class PiNode {
       joinTimeoutMs: config.overlay.joinAttemptTimeoutMs,
       routingMaintenanceIntervalMs: config.overlay.routingMaintenanceIntervalMs,
     };
-    const overlay = new PastryNode(env, counting, identity.id, overlayOptions);
-    const node = new PiNode(config, env, identity.id, location, transport, counting, overlay, certificate, options.version ?? '0.0.0', options.probe ?? fsProbe);
+    const overlay = new PastryNode(env, counting, id, overlayOptions);
+    const node = new PiNode(config, env, id, location, storage, transport, counting, overlay, certificate, options.version ?? '0.0.0', options.probe ?? fsProbe);
     node.events.record('node.started', `node started at ${transport.address}${config.insecure ? ' (INSECURE: plaintext transport)' : ''}`, { data: { addr: transport.address } });
     if (config.insecure) node.alerts.raise('Insecure', 'warning', 'node-to-node traffic is plaintext and unauthenticated (--insecure): development only');
     try {
@@ -230,6 +246,7 @@ export class PiNode {
         config: this.config,
         dataDir: this.config.dataDir,
         location: this.location,
+        storage: this.storage,
         events: this.events,
         alerts: this.alerts,
         service: <T extends NodeService>(name: string) => this.service<T>(name),
@@ -369,6 +386,7 @@ export class PiNode {
     this.ringView.close();
     this.overlay.stop();
     await this.transport.close();
+    await this.storage.close().catch((err: Error) => this.log.error({ code: 'StorageCloseFailed', err: { message: err.message } }, `closing the storage failed: ${err.message}`));
     this.stateValue = 'stopped';
     this.log.info({ event: 'node.stopped', graceful, durationMs: this.env.now() - started }, 'node stopped');
   }

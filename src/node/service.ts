@@ -8,6 +8,7 @@
  */
 import type { Env } from '../env/index.ts';
 import type { Location } from '../id/index.ts';
+import type { StorageEngine } from '../dht/index.ts';
 import type { PastryNode } from '../overlay/index.ts';
 import type { AlertSet } from './alerts.ts';
 import type { PiConfig } from './config.ts';
@@ -22,6 +23,8 @@ export interface ServiceContext {
   /** The node's data directory (a service keeps its files in a sub-folder named after it). */
   readonly dataDir: string;
   readonly location: Location | undefined;
+  /** The node's storage engine (LMDB in the data directory; the DHT keeps its records there). */
+  readonly storage: StorageEngine;
   readonly events: EventLog;
   readonly alerts: AlertSet;
   /** Another started service by name (e.g. an application using `dht`). */
@@ -63,8 +66,9 @@ export interface MetricFamily {
   /** Prometheus name, `pi_` prefixed by convention. */
   name: string;
   help: string;
-  type: 'counter' | 'gauge';
-  values: { labels?: Record<string, string>; value: number }[];
+  type: 'counter' | 'gauge' | 'summary';
+  /** For a summary, `suffix` is `_sum` or `_count`. */
+  values: { labels?: Record<string, string>; value: number; suffix?: '_sum' | '_count' }[];
 }
 
 /** A service's state as shown by `pi apps` and the dashboard. */

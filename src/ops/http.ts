@@ -27,6 +27,7 @@ export class HttpError extends Error {
 export function statusForCode(code: string | undefined): number {
   switch (code) {
     case 'InvalidId':
+    case 'InvalidArgument':
     case 'InvalidRequest':
     case 'InvalidConfig':
     case 'InvalidEntity':
@@ -41,9 +42,12 @@ export function statusForCode(code: string | undefined): number {
     case 'NoSuchTopic':
       return 404;
     case 'VersionConflict':
+    case 'UpdateRetriesExhausted':
     case 'Conflict':
       return 409;
     case 'NotAvailable':
+    case 'Unavailable':
+    case 'Closed':
     case 'NotReady':
       return 503;
     case 'Timeout':

@@ -24,6 +24,15 @@ export interface EventLoopLag {
   windowMs: number;
 }
 
+/** Sampling period of the event-loop monitor; each sample includes it, so it is subtracted. */
+const RESOLUTION_MS = 10;
+
+/** Lag statistics of a histogram, in ms, without the sampling period. */
+function lagOf(h: IntervalHistogram, windowMs: number): EventLoopLag {
+  const lag = (ns: number): number => Math.max(0, ns / 1e6 - RESOLUTION_MS);
+  return { p50Ms: lag(h.percentile(50)), p99Ms: lag(h.percentile(99)), maxMs: lag(h.max), meanMs: lag(h.mean), windowMs };
+}
+
 /**
  * Event-loop lag of this process over rolling windows: the histogram is read and reset every
  * `windowMs`, so readers (scrapes, the dashboard) see the last full window.
@@ -32,12 +41,13 @@ export class EventLoopMonitor {
   private readonly histogram: IntervalHistogram;
   private timer: Timer | undefined;
   private last: EventLoopLag;
+  private rolled = false;
 
   constructor(
     private readonly env: Env,
     private readonly windowMs = 10_000,
   ) {
-    this.histogram = monitorEventLoopDelay({ resolution: 10 });
+    this.histogram = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
     this.last = { p50Ms: 0, p99Ms: 0, maxMs: 0, meanMs: 0, windowMs };
   }
 
@@ -48,18 +58,15 @@ export class EventLoopMonitor {
 
   private roll(): void {
     const h = this.histogram;
-    if (h.count > 0) {
-      this.last = { p50Ms: h.percentile(50) / 1e6, p99Ms: h.percentile(99) / 1e6, maxMs: h.max / 1e6, meanMs: h.mean / 1e6, windowMs: this.windowMs };
-    }
+    if (h.count > 0) this.last = lagOf(h, this.windowMs);
+    this.rolled = true;
     h.reset();
   }
 
   /** The last full window (or the current partial one before the first has passed). */
   read(): EventLoopLag {
     const h = this.histogram;
-    if (this.last.maxMs === 0 && h.count > 0) {
-      return { p50Ms: h.percentile(50) / 1e6, p99Ms: h.percentile(99) / 1e6, maxMs: h.max / 1e6, meanMs: h.mean / 1e6, windowMs: this.windowMs };
-    }
+    if (!this.rolled && h.count > 0) return lagOf(h, this.windowMs);
     return this.last;
   }
 
@@ -88,7 +95,8 @@ export function renderFamilies(families: readonly MetricFamily[], taken: Readonl
     for (const v of f.values) {
       const labels = Object.entries(v.labels ?? {}).filter(([k]) => LABEL_NAME.test(k));
       const text = labels.length ? `{${labels.map(([k, val]) => `${k}="${escapeLabel(String(val))}"`).join(',')}}` : '';
-      out += `${f.name}${text} ${Number.isFinite(v.value) ? v.value : 'NaN'}\n`;
+      const suffix = f.type === 'summary' && (v.suffix === '_sum' || v.suffix === '_count') ? v.suffix : '';
+      out += `${f.name}${suffix}${text} ${Number.isFinite(v.value) ? v.value : 'NaN'}\n`;
     }
   }
   return out;

@@ -1,0 +1,304 @@
+/**
+ * The DHT as a node service: a {@link Dht} on the node's LMDB storage, handed off before the
+ * node leaves, with its ops API routes (`/api/dht/...`: records by id or URI, counts by type,
+ * local scan, seeding), its metrics and its dashboard summary.
+ */
+import { Dht, InvalidArgumentError } from '../dht/index.ts';
+import type { DhtRecord, DhtStats, Entity } from '../dht/index.ts';
+import { Id, Scope, idFor, uriScheme } from '../id/index.ts';
+import type { Location } from '../id/index.ts';
+import type { MetricFamily, NodeService, OpsRequest, OpsRoute, ServiceContext } from './service.ts';
+
+/** How long the record counts of the dashboard summary are reused. */
+const COUNTS_CACHE_MS = 5000;
+/** Most records one scan request returns. */
+const MAX_SCAN = 10_000;
+/** Most records one seed request may carry. */
+const MAX_SEED = 10_000;
+
+/** A record as the ops API shows it. */
+export interface RecordView {
+  id: string;
+  sortKey?: string;
+  uri?: string;
+  type: string;
+  version: number;
+  contentType: string;
+  deleted: boolean;
+  writtenAt: number;
+  body: Entity;
+}
+
+/** Converts a record for JSON. */
+export function recordView(r: DhtRecord): RecordView {
+  const v: RecordView = { id: r.id.hex, type: r.type, version: r.version, contentType: r.contentType, deleted: r.deleted, writtenAt: r.writtenAt, body: r.body };
+  if (r.sortKey !== undefined) v.sortKey = r.sortKey;
+  if (r.uri !== undefined) v.uri = r.uri;
+  return v;
+}
+
+function parseScope(text: string | null): Scope {
+  switch ((text ?? 'global').toLowerCase()) {
+    case 'global':
+      return Scope.GLOBAL;
+    case 'region':
+      return Scope.REGION;
+    case 'az':
+    case 'availability_zone':
+      return Scope.AVAILABILITY_ZONE;
+    default:
+      throw new InvalidArgumentError(`scope must be global, region or az, got "${String(text).slice(0, 40)}"`);
+  }
+}
+
+/**
+ * The id a key names: 40 hex digits are an id; anything else must be a resource URI
+ * (`scheme:rest`), whose id is computed in `scope` (the node's own location for region / az).
+ */
+export function keyToId(key: string, scope: Scope, location: Location | undefined): { id: Id; uri?: string } {
+  const id = Id.tryParse(key);
+  if (id) return { id };
+  try {
+    uriScheme(key);
+  } catch {
+    throw new InvalidArgumentError(`"${key.slice(0, 80)}" is neither an id (40 hex digits) nor a resource URI (scheme:rest)`);
+  }
+  if (scope !== Scope.GLOBAL && !location) throw new InvalidArgumentError('region and az scopes need the node to have a region (setting "region")');
+  return { id: idFor(key, scope, location ? { location } : {}), uri: key };
+}
+
+function asEntity(body: unknown, what: string): Entity {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new InvalidArgumentError(`${what} must be a JSON object (an entity)`);
+  return body as Entity;
+}
+
+/** The DHT service of a node. */
+export class DhtService implements NodeService {
+  readonly name = 'dht';
+  readonly kind = 'core';
+  private dhtValue: Dht | undefined;
+  private ctx: ServiceContext | undefined;
+  private counts: { at: number; byType: Record<string, number>; rootByType: Record<string, number> } | undefined;
+
+  /** The DHT (after start). */
+  get dht(): Dht {
+    if (!this.dhtValue) throw new InvalidArgumentError('the DHT service has not started');
+    return this.dhtValue;
+  }
+
+  start(ctx: ServiceContext): void {
+    this.ctx = ctx;
+    const c = ctx.config.dht;
+    this.dhtValue = new Dht({
+      env: ctx.env,
+      node: ctx.overlay,
+      storage: ctx.storage,
+      options: {
+        replicas: c.replicas,
+        writeQuorum: c.writeQuorum,
+        readQuorum: c.readQuorum,
+        maxRecordBytes: c.maxRecordBytes,
+        operationTimeoutMs: c.operationTimeoutMs,
+        antiEntropyIntervalMs: c.antiEntropyIntervalMs,
+        tombstoneGraceMs: c.tombstoneGraceMs,
+      },
+    });
+  }
+
+  /** Hands every record on to its next holder, then stops answering (the node leaves next). */
+  async stop(): Promise<void> {
+    const dht = this.dhtValue;
+    if (!dht) return;
+    const handed = await dht.handOff();
+    this.ctx?.env.log.info({ event: 'dht.handoff', items: handed }, `handed ${handed} item(s) off before leaving`);
+    dht.close();
+  }
+
+  /** Record counts by type (all held here, and those this node is the root for), cached briefly. */
+  recordCounts(): { items: number; byType: Record<string, number>; rootByType: Record<string, number> } {
+    const dht = this.dht;
+    const now = this.ctx!.env.now();
+    if (!this.counts || now - this.counts.at > COUNTS_CACHE_MS) {
+      const byType: Record<string, number> = {};
+      const rootByType: Record<string, number> = {};
+      for (const r of dht.localScan()) byType[r.type] = (byType[r.type] ?? 0) + 1;
+      for (const r of dht.localScan({ rootOnly: true })) rootByType[r.type] = (rootByType[r.type] ?? 0) + 1;
+      this.counts = { at: now, byType, rootByType };
+    }
+    return { items: dht.localSize, byType: this.counts.byType, rootByType: this.counts.rootByType };
+  }
+
+  summary(): Record<string, unknown> {
+    return this.recordCounts();
+  }
+
+  routes(): OpsRoute[] {
+    const location = (): Location | undefined => this.ctx?.location;
+    return [
+      {
+        method: 'GET',
+        path: '/api/dht/records/:key',
+        description: 'Read a record by id or URI (?scope=global|region|az, ?any=true for the nearest copy).',
+        handler: async (req) => {
+          const { id } = keyToId(req.params['key']!, parseScope(req.query.get('scope')), location());
+          const any = req.query.get('any') === 'true';
+          const r = any ? await this.dht.getAny(id) : await this.dht.get(id);
+          if (!r) return { status: 404, body: { error: { code: 'NotFound', message: `no record ${id.hex}` }, id: id.hex } };
+          return { body: recordView(r) };
+        },
+      },
+      {
+        method: 'PUT',
+        path: '/api/dht/records/:key',
+        description: 'Write a record (?mode=replace (default) | put (conditional on body.version) | ifAbsent).',
+        handler: (req) => this.write(req, location()),
+      },
+      {
+        method: 'GET',
+        path: '/api/dht/counts',
+        description: 'Records held on this node by type (all, and those it is the root for).',
+        handler: () => ({ body: { node: this.ctx!.overlay.id.hex, ...this.recordCounts() } }),
+      },
+      {
+        method: 'GET',
+        path: '/api/dht/scan',
+        description: 'Records held on this node (?type=, ?rootOnly=true, ?includeDeleted=true, ?limit=).',
+        handler: (req) => {
+          const limit = Math.min(Number(req.query.get('limit') ?? 100), MAX_SCAN);
+          if (!Number.isInteger(limit) || limit < 1) throw new InvalidArgumentError(`limit must be an integer 1..${MAX_SCAN}`);
+          const type = req.query.get('type') ?? undefined;
+          const records: RecordView[] = [];
+          let truncated = false;
+          for (const r of this.dht.localScan({ ...(type ? { type } : {}), rootOnly: req.query.get('rootOnly') === 'true', includeDeleted: req.query.get('includeDeleted') === 'true' })) {
+            if (records.length >= limit) {
+              truncated = true;
+              break;
+            }
+            records.push(recordView(r));
+          }
+          return { body: { node: this.ctx!.overlay.id.hex, records, truncated } };
+        },
+      },
+      {
+        method: 'POST',
+        path: '/api/dht/seed',
+        description: 'Create records: { records: [{ uri | id, scope?, entity, overwrite? }] } (existing ones are kept unless overwrite).',
+        handler: (req) => this.seed(req, location()),
+      },
+      {
+        method: 'GET',
+        path: '/api/dht/stats',
+        description: "This node's DHT counters.",
+        handler: () => ({ body: { node: this.ctx!.overlay.id.hex, items: this.dht.localSize, options: this.dht.options, stats: this.dht.stats } }),
+      },
+    ];
+  }
+
+  private async write(req: OpsRequest, location: Location | undefined): Promise<{ status?: number; body: unknown }> {
+    const { id, uri } = keyToId(req.params['key']!, parseScope(req.query.get('scope')), location);
+    const entity = { ...asEntity(req.body, 'the request body') };
+    if (uri && entity.url === undefined) entity.url = uri;
+    const mode = req.query.get('mode') ?? 'replace';
+    switch (mode) {
+      case 'replace': {
+        const r = await this.dht.update(id, () => {
+          const next = { ...entity };
+          delete next.version;
+          return next;
+        });
+        return { body: recordView(r!) };
+      }
+      case 'put':
+        return { body: recordView(await this.dht.put(id, entity)) };
+      case 'ifAbsent': {
+        const r = await this.dht.writeIfAbsent(id, entity);
+        return { status: r.written ? 200 : 409, body: { written: r.written, record: recordView(r.record) } };
+      }
+      default:
+        throw new InvalidArgumentError(`mode must be replace, put or ifAbsent, got "${mode.slice(0, 40)}"`);
+    }
+  }
+
+  /** Seeds records one by one; each gets its own result, so one bad record does not stop the rest. */
+  private async seed(req: OpsRequest, location: Location | undefined): Promise<{ body: unknown }> {
+    const list = (req.body as { records?: unknown })?.records;
+    if (!Array.isArray(list)) throw new InvalidArgumentError('the body must be { "records": [ ... ] }');
+    if (list.length > MAX_SEED) throw new InvalidArgumentError(`at most ${MAX_SEED} records per seed request`);
+    const results: Record<string, unknown>[] = [];
+    let written = 0;
+    let kept = 0;
+    let failed = 0;
+    for (const [index, raw] of list.entries()) {
+      const spec = raw as { uri?: unknown; id?: unknown; scope?: unknown; entity?: unknown; overwrite?: unknown };
+      try {
+        const key = typeof spec?.id === 'string' ? spec.id : typeof spec?.uri === 'string' ? spec.uri : undefined;
+        if (key === undefined) throw new InvalidArgumentError('a record needs "uri" or "id"');
+        const { id, uri } = keyToId(key, parseScope(typeof spec.scope === 'string' ? spec.scope : null), location);
+        const entity = { ...asEntity(spec.entity, '"entity"') };
+        if (uri && entity.url === undefined) entity.url = uri;
+        if (spec.overwrite === true) {
+          const r = await this.dht.update(id, () => {
+            const next = { ...entity };
+            delete next.version;
+            return next;
+          });
+          written++;
+          results.push({ index, id: id.hex, written: true, version: r!.version });
+        } else {
+          const r = await this.dht.writeIfAbsent(id, entity);
+          if (r.written) written++;
+          else kept++;
+          results.push({ index, id: id.hex, written: r.written, version: r.record.version });
+        }
+      } catch (err) {
+        failed++;
+        const e = err as { code?: string; message?: string };
+        results.push({ index, error: { code: e?.code ?? 'Error', message: e?.message ?? String(err) } });
+      }
+    }
+    this.ctx?.env.log.info({ event: 'dht.seeded', tx: req.tx, written, kept, failed }, `seeded ${written} record(s), kept ${kept}, ${failed} failed`);
+    return { body: { written, kept, failed, results } };
+  }
+
+  metrics(): MetricFamily[] {
+    const dht = this.dhtValue;
+    if (!dht) return [];
+    return dhtMetrics(dht.stats, dht.localSize);
+  }
+}
+
+function byLabel(name: string, help: string, type: 'counter' | 'gauge', label: string, values: Record<string, number>): MetricFamily {
+  return { name, help, type, values: Object.entries(values).map(([k, value]) => ({ labels: { [label]: k }, value })) };
+}
+
+/** Metric families of a DHT's counters. */
+export function dhtMetrics(s: DhtStats, localItems: number): MetricFamily[] {
+  const latency: MetricFamily = { name: 'pi_dht_operation_seconds', help: 'Latency of DHT client operations started on this node, by operation.', type: 'summary', values: [] };
+  for (const [op, count] of Object.entries(s.ops)) {
+    latency.values.push({ labels: { op }, value: (s.latencyMsSum[op] ?? 0) / 1000, suffix: '_sum' });
+    latency.values.push({ labels: { op }, value: count, suffix: '_count' });
+  }
+  return [
+    byLabel('pi_dht_operations_total', 'DHT client operations started on this node, by operation.', 'counter', 'op', s.ops),
+    byLabel('pi_dht_errors_total', 'DHT client operations that failed, by error code.', 'counter', 'code', s.errors),
+    latency,
+    byLabel('pi_dht_coordinated_total', 'DHT operations coordinated by this node as root, by operation.', 'counter', 'op', s.coordinated),
+    { name: 'pi_dht_retries_total', help: 'DHT client retries after timeouts or unavailable replica sets.', type: 'counter', values: [{ value: s.retries }] },
+    { name: 'pi_dht_update_conflicts_total', help: 'Version conflicts met by update (each causes a re-read).', type: 'counter', values: [{ value: s.updateConflicts }] },
+    {
+      name: 'pi_dht_replica_repairs_total',
+      help: 'Stale or missing replica copies repaired, by mechanism.',
+      type: 'counter',
+      values: [
+        { labels: { via: 'read' }, value: s.readRepairs },
+        { labels: { via: 'anti_entropy' }, value: s.antiEntropyItems },
+      ],
+    },
+    { name: 'pi_dht_anti_entropy_rounds_total', help: 'Anti-entropy exchanges run.', type: 'counter', values: [{ value: s.antiEntropyRounds }] },
+    { name: 'pi_dht_items_stored_total', help: 'Items applied on this replica (writes, repairs, handoffs).', type: 'counter', values: [{ value: s.itemsStored }] },
+    { name: 'pi_dht_items_handed_off_total', help: 'Items sent to new holders after leaf-set changes or before leaving.', type: 'counter', values: [{ value: s.itemsHandedOff }] },
+    { name: 'pi_dht_tombstones_removed_total', help: 'Tombstones removed after their grace period.', type: 'counter', values: [{ value: s.tombstonesRemoved }] },
+    { name: 'pi_dht_strays_dropped_total', help: 'Records dropped because this node left their replica set.', type: 'counter', values: [{ value: s.straysDropped }] },
+    { name: 'pi_dht_local_items', help: 'Items held on this node.', type: 'gauge', values: [{ value: localItems }] },
+  ];
+}
