@@ -44,10 +44,19 @@ interface Known {
 }
 
 const KNOWN_LIMIT = 100_000;
+/** Operations this root completed recently (op id → key), for retries whose answer was lost. */
+const RECENT_OPS_LIMIT = 100_000;
 
 export class Coordinator {
   private readonly queues = new Map<string, (() => Promise<void>)[]>();
   private readonly known = new Map<string, Known>();
+  /** Operations this root wrote recently: completed (on a quorum) or only attempted. */
+  private readonly recentOps = new Map<string, { k: string; at: number; done: boolean }>();
+  /** Latest write time of an operation evicted from `recentOps` for want of room. */
+  private recentEvictedAt = -Infinity;
+  /** When this root's view last changed (leaf set), and when it started. */
+  private lastChange: number;
+  private readonly startedAt: number;
 
   constructor(
     private readonly env: Env,
@@ -56,7 +65,9 @@ export class Coordinator {
     private readonly options: DhtOptions,
     private readonly stats: DhtStats,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.startedAt = this.lastChange = env.now();
+  }
 
   // ---------------------------------------------------------------------------------------------
   // Client operations at the root
@@ -117,6 +128,7 @@ export class Coordinator {
   /** Forgets every known version (the leaf set changed). */
   invalidate(): void {
     this.known.clear();
+    this.lastChange = this.env.now();
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -127,7 +139,10 @@ export class Coordinator {
     let loser: string | undefined;
     for (let round = 0; round < 2; round++) {
       let cur: StoredItem | undefined;
-      const known = round === 0 ? this.knownItem(w.k) : undefined;
+      const recent = this.recentOps.get(w.op);
+      const mine = recent !== undefined && recent.k === w.k;
+      // A retry of a write this root only partly stored needs a fresh read to find it.
+      const known = round === 0 && !(mine && !recent.done) ? this.knownItem(w.k) : undefined;
       if (known !== undefined) {
         cur = known ?? undefined;
         this.stats.fastWrites++;
@@ -136,6 +151,10 @@ export class Coordinator {
         if (r.answers < r.needed) return unavailableReply(`${r.answers} of ${r.needed} replicas answered the read`);
         cur = r.best;
       }
+      if (cur && mine && recent.done) {
+        // This root completed the operation; its answer was lost. (The current record is returned.)
+        return ok({ w: true, i: cur });
+      }
       if (cur && appliedOp(cur, w.op)) {
         // A retry of an operation that already applied (perhaps on too few replicas): finish it.
         if (cur.op !== w.op) return ok({ w: true, i: cur });
@@ -143,16 +162,23 @@ export class Coordinator {
         if (res.acks >= needed) return ok({ w: true, i: cur });
         return unavailableReply(`${res.acks} of ${needed} replicas stored the retried write`);
       }
+      if (cur && w.f !== undefined && !mine && cur.hf !== 0 && cur.hf >= w.f - this.options.maxClockSkewMs && !this.coversSince(w.f)) {
+        // The record forgot operations written since this write was first sent, and this root
+        // cannot vouch that it never saw it: it may be one of them.
+        return { code: 500, body: { error: 'OutcomeUnknown', message: 'the record no longer remembers whether this write applied' } };
+      }
       const curV = cur?.v ?? 0;
       if ((w.m === 'put' && curV > w.x) || (w.m === 'cas' && curV !== w.x)) {
         return { code: 409, body: { error: 'VersionConflict', message: `a replica holds version ${curV}`, current: curV, expected: w.x } };
       }
       if (w.m === 'wia' && cur && !cur.d) return ok({ w: false, i: cur });
       const version = w.m === 'put' ? Math.max(w.x, curV) + 1 : curV + 1;
-      const item = makeItem(w.k, { type: w.t, uri: w.u, deleted: w.d, json: w.b }, version, w.op, cur, this.options.opHistory, this.env.now(), this.options.contentType);
+      const item = makeItem(w.k, { type: w.t, uri: w.u, deleted: w.d, json: w.b }, version, w.op, cur, { limit: this.options.opHistory, memoryMs: this.options.opMemoryMs }, this.env.now(), this.options.contentType);
+      this.noteOp(w.op, w.k, false);
       const res = await this.replicate(item, replicas, 'write', needed);
       if (res.acks >= needed) {
         this.remember(w.k, item);
+        this.noteOp(w.op, w.k, true);
         return ok({ w: true, i: item });
       }
       this.known.delete(w.k);
@@ -163,6 +189,29 @@ export class Coordinator {
       loser = w.op;
     }
     return unavailableReply('the replica set keeps refusing the write');
+  }
+
+  private noteOp(op: string, key: string, done: boolean): void {
+    const now = this.env.now();
+    const horizon = now - this.options.opMemoryMs;
+    // Insertion order is time order: expire from the front.
+    for (const [o, e] of this.recentOps) {
+      if (e.at > horizon && this.recentOps.size < RECENT_OPS_LIMIT) break;
+      this.recentOps.delete(o);
+      if (e.at > horizon && e.at > this.recentEvictedAt) this.recentEvictedAt = e.at;
+    }
+    this.recentOps.delete(op);
+    this.recentOps.set(op, { k: key, at: now, done });
+  }
+
+  /**
+   * Whether this root has seen, without a gap, every write routed to it since `since` (writer's
+   * clock, with a margin for skew): same leaf set and no forgotten operations since then. A write
+   * first sent then and unknown here never reached it.
+   */
+  private coversSince(since: number): boolean {
+    const t = since - this.options.maxClockSkewMs;
+    return this.lastChange < t && this.startedAt < t && this.recentEvictedAt < t;
   }
 
   private knownItem(key: string): StoredItem | null | undefined {

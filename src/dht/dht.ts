@@ -19,6 +19,7 @@ import {
   DhtError,
   DhtTimeoutError,
   InvalidArgumentError,
+  OutcomeUnknownError,
   UpdateRetriesExhaustedError,
   VersionConflictError,
 } from './errors.ts';
@@ -293,11 +294,18 @@ export class Dht {
    * replica set, then leaves the overlay and closes. Resolves with the items handed off.
    */
   async leave(): Promise<number> {
-    let handed = 0;
-    if (this.node.isReady) handed = await this.maintenance.handOffAll();
+    const handed = await this.handOff();
     this.close();
     await this.node.leave();
     return handed;
+  }
+
+  /**
+   * Sends every record this node replicates to the node that takes its place in the record's
+   * replica set (the first step of {@link leave}). Resolves with the items acknowledged.
+   */
+  handOff(): Promise<number> {
+    return this.node.isReady ? this.maintenance.handOffAll() : Promise.resolve(0);
   }
 
   /** Stops timers and answers; the storage engine stays open (its owner closes it). */
@@ -396,21 +404,29 @@ export class Dht {
    */
   private async call(op: string, route: Id, kind: string, body: unknown): Promise<unknown> {
     if (this.closed) throw new DhtClosedError();
-    const deadline = this.env.now() + this.options.operationTimeoutMs;
+    const first = this.env.now();
+    const deadline = first + this.options.operationTimeoutMs;
     let last: string | undefined;
+    let payload = body;
     for (let attempt = 0; ; attempt++) {
+      // A retried write says when it was first sent (the root checks the record still knows).
+      if (attempt === 1 && kind === Kind.WRITE) payload = { ...(body as WriteBody), f: first };
       const remaining = deadline - this.env.now();
       if (remaining <= 0) {
         this.countError('Timeout');
         throw new DhtTimeoutError(op, this.options.operationTimeoutMs, last);
       }
       try {
-        const resp = await this.rpc.request(route, kind, body, { timeoutMs: Math.min(this.options.attemptTimeoutMs, remaining) });
+        const resp = await this.rpc.request(route, kind, payload, { timeoutMs: Math.min(this.options.attemptTimeoutMs, remaining) });
         if (resp.code === 200) return resp.body;
         const err = resp.body as ErrorReplyBody;
         if (resp.code === 409 && err?.error === 'VersionConflict') {
           const k = (body as { k?: string }).k ?? '';
           throw new VersionConflictError(k.slice(0, 40), err.expected ?? 0, err.current ?? 0);
+        }
+        if (err?.error === 'OutcomeUnknown') {
+          this.countError('OutcomeUnknown');
+          throw new OutcomeUnknownError(((body as { k?: string }).k ?? '').slice(0, 40));
         }
         if (resp.code === 403) {
           this.countError(err?.error ?? 'InvalidArgument');
@@ -566,7 +582,9 @@ export class Dht {
       const err = new DhtError('RecordTooLarge', `record body is ${bytes} bytes, above the limit of ${this.options.maxRecordBytes} bytes`);
       throw err;
     }
-    return { k, m: b.m, t: b.t, u: b.u as string | null, d: b.d, b: b.b, x: b.x, op: b.op };
+    const w: WriteBody = { k, m: b.m, t: b.t, u: b.u as string | null, d: b.d, b: b.b, x: b.x, op: b.op };
+    if (typeof b.f === 'number' && Number.isFinite(b.f)) w.f = b.f;
+    return w;
   }
 
   private errorReply(req: RpcRequest, err: unknown): RpcReply {

@@ -12,6 +12,7 @@ export type DhtErrorCode =
   | 'InvalidEntity'
   | 'InvalidArgument'
   | 'UpdateRetriesExhausted'
+  | 'OutcomeUnknown'
   | 'Closed';
 
 /** Base class of DHT errors. */
@@ -94,6 +95,17 @@ export class UpdateRetriesExhaustedError extends DhtError {
   ) {
     super('UpdateRetriesExhausted', `update of ${id} met a version conflict on each of ${attempts} attempts; giving up`);
     this.name = 'UpdateRetriesExhaustedError';
+  }
+}
+
+/**
+ * A retried write found the record rewritten so often since its first attempt that the record no
+ * longer remembers whether this write applied: it may or may not have.
+ */
+export class OutcomeUnknownError extends DhtError {
+  constructor(readonly id: string) {
+    super('OutcomeUnknown', `the outcome of a retried write to ${id} is unknown: the record was rewritten too often since it was first sent`);
+    this.name = 'OutcomeUnknownError';
   }
 }
 

@@ -51,6 +51,8 @@ export interface WriteBody {
   x: number;
   /** Operation id (the same on retries). */
   op: string;
+  /** On a retry: when the first attempt was sent (the writer's clock). */
+  f?: number;
 }
 
 /** Body of a successful WRITE reply. */

@@ -59,6 +59,7 @@ export function isStoredItem(x: unknown): x is StoredItem {
     o.v >= 1 &&
     typeof o.op === 'string' &&
     Array.isArray(o.h) &&
+    typeof o.hf === 'number' &&
     typeof o.d === 'boolean' &&
     typeof o.t === 'string' &&
     (o.u === null || typeof o.u === 'string') &&
@@ -108,19 +109,37 @@ function schemeOf(uri: string | undefined): string | undefined {
 }
 
 /** Builds a new version of an item (the root does this once; replicas store it as given). */
-export function makeItem(key: string, encoded: EncodedEntity, version: number, op: string, previous: StoredItem | undefined, historyLimit: number, now: number, contentType: string): StoredItem {
-  let h: string[] = [];
+export function makeItem(
+  key: string,
+  encoded: EncodedEntity,
+  version: number,
+  op: string,
+  previous: StoredItem | undefined,
+  history: { limit: number; memoryMs: number },
+  now: number,
+  contentType: string,
+): StoredItem {
+  const h: [string, number][] = [];
+  let hf = 0;
   if (previous) {
-    h = previous.h.length >= historyLimit ? previous.h.slice(previous.h.length - historyLimit + 1) : previous.h.slice();
-    h.push(previous.op);
+    const horizon = now - history.memoryMs;
+    for (const e of previous.h) if (e[1] > horizon) h.push(e);
+    h.push([previous.op, previous.at]);
+    hf = previous.hf;
+    while (h.length > history.limit) {
+      const dropped = h.shift()!;
+      if (dropped[1] > hf) hf = dropped[1];
+    }
   }
-  return { k: key, v: version, op, h, d: encoded.deleted, t: encoded.type, u: encoded.uri, ct: contentType, b: encoded.json, at: now };
+  return { k: key, v: version, op, h, hf, d: encoded.deleted, t: encoded.type, u: encoded.uri, ct: contentType, b: encoded.json, at: now };
 }
 
 /** Whether `item` is the result of operation `op` (or an earlier version of it was). */
 export function appliedOp(item: StoredItem | undefined, op: string): boolean {
   if (!item) return false;
-  return item.op === op || item.h.includes(op);
+  if (item.op === op) return true;
+  for (const e of item.h) if (e[0] === op) return true;
+  return false;
 }
 
 /**

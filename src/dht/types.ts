@@ -49,8 +49,16 @@ export interface StoredItem {
   v: number;
   /** Id of the operation that wrote this version (idempotent retries recognise it). */
   op: string;
-  /** Ids of the operations that wrote the previous versions, oldest first (bounded). */
-  h: string[];
+  /**
+   * Operations that wrote the recent previous versions, oldest first, as [op id, written at]:
+   * those within `opMemoryMs`, at most `opHistory` of them.
+   */
+  h: [string, number][];
+  /**
+   * When entries were dropped from `h` for want of room (not age): a retry first sent before this
+   * cannot be told apart from a new write. 0 when nothing was dropped that way.
+   */
+  hf: number;
   /** Tombstone. */
   d: boolean;
   /** Entity type. */
@@ -89,7 +97,7 @@ export interface DhtOptions {
   updateBackoffMs: number;
   /** Overall deadline of one client operation, retries included. Default 10 s. */
   operationTimeoutMs: number;
-  /** Wait for one attempt's reply before retrying. Default 3 s. */
+  /** Wait for one attempt's reply before retrying. Default 2 s. */
   attemptTimeoutMs: number;
   /** Wait for one replica's answer at the root. Default 1.5 s. */
   replicaTimeoutMs: number;
@@ -105,8 +113,12 @@ export interface DhtOptions {
   tombstoneGraceMs: number;
   /** Records this node holds without being in their replica set are dropped after this. Default 10 min. */
   strayGraceMs: number;
-  /** Operation ids remembered per record for idempotent retries. Default 16. */
+  /** Operation ids remembered per record for idempotent retries (at most). Default 32. */
   opHistory: number;
+  /** How long a record remembers the operations that wrote it. Default 60 s (> operationTimeoutMs). */
+  opMemoryMs: number;
+  /** Largest clock difference assumed between nodes (retries carry the writer's time). Default 2 s. */
+  maxClockSkewMs: number;
   /** Content type recorded for entities. Default `application/json`. */
   contentType: string;
 }
@@ -119,7 +131,7 @@ export const DEFAULT_DHT_OPTIONS: DhtOptions = {
   updateRetries: 10,
   updateBackoffMs: 20,
   operationTimeoutMs: 10_000,
-  attemptTimeoutMs: 3_000,
+  attemptTimeoutMs: 2_000,
   replicaTimeoutMs: 1_500,
   readGraceMs: 30,
   handoffDelayMs: 200,
@@ -127,7 +139,9 @@ export const DEFAULT_DHT_OPTIONS: DhtOptions = {
   housekeepingIntervalMs: 60_000,
   tombstoneGraceMs: 7 * 24 * 3600_000,
   strayGraceMs: 600_000,
-  opHistory: 16,
+  opHistory: 32,
+  opMemoryMs: 60_000,
+  maxClockSkewMs: 2_000,
   contentType: 'application/json',
 };
 
