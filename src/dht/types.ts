@@ -113,9 +113,9 @@ export interface DhtOptions {
   tombstoneGraceMs: number;
   /** Records this node holds without being in their replica set are dropped after this. Default 10 min. */
   strayGraceMs: number;
-  /** Operation ids remembered per record for idempotent retries (at most). Default 32. */
+  /** Operation ids remembered per record for idempotent retries (at most). Default 64. */
   opHistory: number;
-  /** How long a record remembers the operations that wrote it. Default 60 s (> operationTimeoutMs). */
+  /** How long a record remembers the operations that wrote it. Default 15 s (> operationTimeoutMs + clock skew). */
   opMemoryMs: number;
   /** Largest clock difference assumed between nodes (retries carry the writer's time). Default 2 s. */
   maxClockSkewMs: number;
@@ -139,8 +139,8 @@ export const DEFAULT_DHT_OPTIONS: DhtOptions = {
   housekeepingIntervalMs: 60_000,
   tombstoneGraceMs: 7 * 24 * 3600_000,
   strayGraceMs: 600_000,
-  opHistory: 32,
-  opMemoryMs: 60_000,
+  opHistory: 64,
+  opMemoryMs: 15_000,
   maxClockSkewMs: 2_000,
   contentType: 'application/json',
 };

@@ -264,6 +264,8 @@ interface CounterWorkload {
   avoid?: Set<SimNode>;
   /** Nodes client operations run on (default: any live node). */
   clientNodes?: SimNode[];
+  /** Stops issuing operations once this holds. */
+  stop?: () => boolean;
 }
 
 /** Tracks client operations in flight per node (to drain a node before restarting it). */
@@ -296,6 +298,7 @@ function counterWorkload(sim: DhtSim, ledger: Ledger, w: CounterWorkload, inflig
   const client = async (): Promise<void> => {
     for (let i = 0; i < w.incrementsPerClient; i++) {
       await sim.ring.env.sleep(random.exponential(w.thinkMs));
+      if (w.stop?.()) return;
       const key = random.pick(w.counters);
       const node = pickNode();
       inflight.enter(node);
@@ -314,6 +317,7 @@ function counterWorkload(sim: DhtSim, ledger: Ledger, w: CounterWorkload, inflig
   const reader = async (): Promise<void> => {
     for (let i = 0; i < w.readsPerReader; i++) {
       await sim.ring.env.sleep(random.exponential(w.thinkMs * 2));
+      if (w.stop?.()) return;
       const key = random.pick(w.counters);
       const node = pickNode();
       const floor = ledger.versionOf(key);
@@ -467,12 +471,11 @@ export async function crashReplicaPairs(o: ScenarioOptions & { rounds?: number }
   const counters = await createCounters(sim, ledger, 10, 'p');
   // Clients run on a few nodes that stay up; every other node may crash.
   const clientNodes = sim.ring.live().slice(0, 6);
-  const work = counterWorkload(sim, ledger, { clients: 20, counters, incrementsPerClient: 30, readers: 5, readsPerReader: 60, thinkMs: 40, clientNodes });
-  let finished = false;
-  void work.then(() => (finished = true));
+  let stop = false;
+  const work = counterWorkload(sim, ledger, { clients: 20, counters, incrementsPerClient: 1_000_000, readers: 5, readsPerReader: 1_000_000, thinkMs: 40, clientNodes, stop: () => stop });
   let crashes = 0;
   const random = sim.ring.env.random.fork('victims');
-  for (let round = 0; round < (o.rounds ?? 5) && !finished; round++) {
+  for (let round = 0; round < (o.rounds ?? 5); round++) {
     await sim.run(3_000);
     const key = random.pick(counters);
     const victims = sim.trueReplicaSet(key, 4).filter((n) => !clientNodes.includes(n)).slice(0, 2);
@@ -480,6 +483,7 @@ export async function crashReplicaPairs(o: ScenarioOptions & { rounds?: number }
     crashes += victims.length;
     await sim.run(5_000);
   }
+  stop = true;
   await sim.settle(work, 600_000);
   await sim.run(5_000);
   const v = await verify(sim, ledger);
@@ -497,8 +501,8 @@ export async function rollingRestart(o: ScenarioOptions = {}): Promise<ScenarioR
   const counters = await createCounters(sim, ledger, 10, 'r');
   const avoid = new Set<SimNode>();
   const inflight = new InFlight();
-  const work = counterWorkload(sim, ledger, { clients: 10, counters, incrementsPerClient: 1_000_000, readers: 3, readsPerReader: 1_000_000, thinkMs: 50, avoid }, inflight);
-  void work;
+  let stop = false;
+  const work = counterWorkload(sim, ledger, { clients: 10, counters, incrementsPerClient: 1_000_000, readers: 3, readsPerReader: 1_000_000, thinkMs: 50, avoid, stop: () => stop }, inflight);
   let restarts = 0;
   for (const node of sim.ring.live()) {
     // Drain the node's own client operations first (a controlled restart), then crash it.
@@ -512,10 +516,8 @@ export async function rollingRestart(o: ScenarioOptions = {}): Promise<ScenarioR
     avoid.delete(node);
     await sim.run(3_000);
   }
-  // Stop the workload: no new operations; wait for those in flight.
-  for (const n of sim.ring.nodes) avoid.add(n);
-  const quiet = (): boolean => sim.ring.nodes.every((n) => inflight.on(n) === 0);
-  await sim.runUntil(quiet, 120_000);
+  stop = true;
+  await sim.settle(work, 300_000);
   await sim.run(5_000);
   const v = await verify(sim, ledger);
   return report(sim, 'rolling-restart', ledger, v, { start, watch, restarts });
