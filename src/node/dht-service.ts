@@ -114,11 +114,16 @@ export class DhtService implements NodeService {
     dht.close();
   }
 
-  /** Record counts by type (all held here, and those this node is the root for), cached briefly. */
-  recordCounts(): { items: number; byType: Record<string, number>; rootByType: Record<string, number> } {
+  /** Stops at once (an immediate stop): nothing is handed off. */
+  abort(): void {
+    this.dhtValue?.close();
+  }
+
+  /** Record counts by type (all held here, and those this node is the root for); the summary's are cached briefly. */
+  recordCounts(fresh = false): { items: number; byType: Record<string, number>; rootByType: Record<string, number> } {
     const dht = this.dht;
     const now = this.ctx!.env.now();
-    if (!this.counts || now - this.counts.at > COUNTS_CACHE_MS) {
+    if (fresh || !this.counts || now - this.counts.at > COUNTS_CACHE_MS) {
       const byType: Record<string, number> = {};
       const rootByType: Record<string, number> = {};
       for (const r of dht.localScan()) byType[r.type] = (byType[r.type] ?? 0) + 1;
@@ -157,7 +162,7 @@ export class DhtService implements NodeService {
         method: 'GET',
         path: '/api/dht/counts',
         description: 'Records held on this node by type (all, and those it is the root for).',
-        handler: () => ({ body: { node: this.ctx!.overlay.id.hex, ...this.recordCounts() } }),
+        handler: () => ({ body: { node: this.ctx!.overlay.id.hex, ...this.recordCounts(true) } }),
       },
       {
         method: 'GET',

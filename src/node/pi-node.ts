@@ -350,8 +350,8 @@ export class PiNode {
 
   /**
    * Stops the node. Graceful (default): services stop first (handing data off), then the node
-   * announces its departure and leaves; forced after `shutdownTimeoutMs`. Not graceful: stops at
-   * once, as a crash would look to the others. Idempotent.
+   * announces its departure and leaves; forced after `shutdownTimeoutMs`. Not graceful: services
+   * abort and the node stops at once, as a crash looks to the others. Idempotent.
    */
   stop(options: { graceful?: boolean } = {}): Promise<void> {
     if (this.stopping) return this.stopping;
@@ -380,7 +380,14 @@ export class PiNode {
       (timer as { cancel(): void } | undefined)?.cancel();
       if (outcome === 'timeout') this.log.warn({ code: 'ShutdownTimeout', timeoutMs: this.config.shutdownTimeoutMs }, 'graceful shutdown took too long; stopping now');
     } else {
-      await this.eachService('stop', [...this.slots].reverse());
+      for (const slot of [...this.slots].reverse()) {
+        if (slot.state === 'failed' || slot.state === 'stopped' || !slot.service.abort) continue;
+        try {
+          slot.service.abort();
+        } catch (err) {
+          this.reportError(slot, err, 'abort');
+        }
+      }
     }
     for (const slot of this.slots) slot.state = 'stopped';
     this.ringView.close();

@@ -86,6 +86,8 @@ export interface NodeService {
   ready?(): void | Promise<void>;
   /** Called on graceful shutdown before the node leaves the ring (hand data off here). */
   stop?(): void | Promise<void>;
+  /** Called on an immediate stop instead of `stop`: release timers and files, hand nothing off. */
+  abort?(): void;
   /** Current state (default: `active` once started). */
   state?(): ServiceState;
   /**

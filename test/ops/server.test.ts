@@ -1,0 +1,210 @@
+/** The ops API of real nodes over loopback: authentication, every route, metrics, the DHT routes, bad input. */
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { ApplicationRegistry } from '../../src/node/index.ts';
+import type { NodeService } from '../../src/node/index.ts';
+import { DhtService } from '../../src/node/index.ts';
+import { call, startRing, TOKEN, waitFor } from '../node/fixtures.ts';
+import type { TestNode } from '../node/fixtures.ts';
+
+let nodes: TestNode[];
+const cleanups: (() => Promise<void>)[] = [];
+let routeCalls = 0;
+
+/** An application with a route that fails on demand. */
+const flaky: NodeService = {
+  name: 'flaky',
+  kind: 'app',
+  start() {},
+  routes: () => [
+    {
+      method: 'GET',
+      path: '/api/flaky/:what',
+      description: 'fails when asked',
+      handler: (req) => {
+        routeCalls++;
+        if (req.params['what'] === 'boom') throw new Error('kaboom');
+        return { body: { what: req.params['what'], q: req.query.get('q') } };
+      },
+    },
+  ],
+  metrics: () => [{ name: 'pi_flaky_calls_total', help: 'calls', type: 'counter', values: [{ labels: { kind: 'a"b' }, value: routeCalls }] }],
+};
+
+before(async () => {
+  const registry = new ApplicationRegistry([{ name: 'flaky', description: 'test app', create: () => flaky }]);
+  nodes = await startRing((fn) => cleanups.push(fn), 3, { apps: [] });
+  // One more node running the flaky application, joined to the ring.
+  const { startNode } = await import('../node/fixtures.ts');
+  nodes.push(await startNode((fn) => cleanups.push(fn), { bootstrap: [nodes[0]!.node.address], config: { apps: ['flaky'] }, launch: { applications: registry } }));
+  await waitFor(() => nodes.every((n) => n.node.overlay.leafSetMembers().length === 3), { what: 'a ring of 4' });
+});
+after(async () => {
+  for (const fn of cleanups.reverse()) await fn();
+});
+
+const url = (i = 0): string => nodes[i]!.ops!.url;
+
+describe('ops API', () => {
+  test('/health needs no token and says ready; everything else needs the token', async () => {
+    const h = await call(url(), '/health', { token: null });
+    assert.equal(h.status, 200);
+    assert.equal(h.body['status'], 'ok');
+    assert.equal(h.body['id'], nodes[0]!.node.id.hex);
+    for (const path of ['/api/node', '/api/ring', '/metrics', '/api/events', '/api/dht/counts']) {
+      const none = await call(url(), path, { token: null });
+      assert.equal(none.status, 401, path);
+      assert.equal((none.body['error'] as { code: string }).code, 'Unauthorized');
+      assert.equal(none.headers.get('www-authenticate'), 'Bearer');
+      assert.equal((await call(url(), path, { token: 'x'.repeat(TOKEN.length) })).status, 401, `${path} with a wrong token`);
+    }
+    assert.equal((await call(url(), '/api/node')).status, 200);
+  });
+
+  test('/api/node describes the node', async () => {
+    const { body } = await call(url(), '/api/node');
+    assert.equal(body['id'], nodes[0]!.node.id.hex);
+    assert.equal(body['state'], 'ready');
+    assert.equal(body['secure'], true);
+    assert.equal((body['leafSet'] as unknown[]).length, 3);
+    assert.ok((body['certificate'] as { subject: string }).subject.includes('node-0'));
+    assert.equal(((body['config'] as Record<string, Record<string, unknown>>)['ops']!)['token'], '********', 'the token is not shown');
+    assert.ok((body['services'] as { name: string }[]).some((s) => s.name === 'dht'));
+    assert.ok(typeof (body['eventLoop'] as { p99Ms: number }).p99Ms === 'number');
+    assert.ok((body['messages'] as { type: string }[]).some((m) => m.type === 'HEARTBEAT'));
+  });
+
+  test('/api/ring shows leaf set and routing table; ?walk=true finds every node with its applications', async () => {
+    const { body } = await call(url(), '/api/ring?walk=true');
+    const ls = body['leafSet'] as { left: unknown[]; right: unknown[]; size: number };
+    assert.equal(ls.size, 3);
+    assert.ok((body['routingTable'] as { size: number }).size >= 1);
+    const walk = body['walk'] as { members: { id: string; health: string; summary?: { apps: { name: string }[] } }[] };
+    assert.deepEqual(walk.members.map((m) => m.id).sort(), nodes.map((n) => n.node.id.hex).sort());
+    assert.ok(walk.members.every((m) => m.health === 'ok'));
+    const flakyNode = walk.members.find((m) => m.id === nodes[3]!.node.id.hex)!;
+    assert.ok(flakyNode.summary!.apps.some((a) => a.name === 'flaky'));
+    assert.equal((await call(url(), '/api/ring?walk=maybe')).status, 400);
+  });
+
+  test('/api/apps lists what runs where', async () => {
+    const { body } = await call(url(1), '/api/apps');
+    const ring = body['ring'] as { id: string; apps: { name: string }[] }[];
+    assert.equal(ring.length, 4);
+    assert.deepEqual(ring.find((r) => r.id === nodes[3]!.node.id.hex)!.apps.map((a) => a.name).sort(), ['dht', 'flaky']);
+  });
+
+  test('/api/events: local and ring-wide, with since and limit', async () => {
+    const local = await call(url(), '/api/events?limit=5');
+    const events = local.body['events'] as { seq: number; type: string }[];
+    assert.ok(events.length > 0 && events.length <= 5);
+    assert.ok(events[0]!.seq > events[events.length - 1]!.seq, 'newest first');
+    const last = local.body['lastSeq'] as number;
+    assert.equal(((await call(url(), `/api/events?since=${last}`)).body['events'] as unknown[]).length, 0);
+    const ring = await call(url(), '/api/events?scope=ring&limit=200');
+    const nodesSeen = new Set((ring.body['events'] as { node: string }[]).map((e) => e.node));
+    assert.ok(nodesSeen.size >= 3, 'events of several nodes');
+    assert.equal((await call(url(), '/api/events?scope=galaxy')).status, 400);
+    assert.equal((await call(url(), '/api/events?limit=-1')).status, 400);
+  });
+
+  test('/api/dht: write by URI on one node, read on another, counts, scan, seed', async () => {
+    const put = await call(url(0), '/api/dht/records/user:alice', { method: 'PUT', body: { type: 'user', name: 'Alice' } });
+    assert.equal(put.status, 200, put.text);
+    assert.equal(put.body['version'], 1);
+    const again = await call(url(0), '/api/dht/records/user:alice', { method: 'PUT', body: { type: 'user', name: 'Alice B.' } });
+    assert.equal(again.body['version'], 2, 'replace mode writes over the current version');
+    const got = await call(url(2), '/api/dht/records/user:alice');
+    assert.equal(got.status, 200);
+    assert.equal((got.body['body'] as { name: string }).name, 'Alice B.');
+    assert.equal(got.body['uri'], 'user:alice');
+    const byId = await call(url(1), `/api/dht/records/${got.body['id']}`);
+    assert.equal(byId.body['version'], 2);
+    assert.equal((await call(url(1), '/api/dht/records/user:nobody')).status, 404);
+    assert.equal((await call(url(1), '/api/dht/records/not%20a%20key')).status, 400);
+    assert.equal((await call(url(1), '/api/dht/records/user:x', { method: 'PUT', body: [1, 2] })).status, 400);
+    assert.equal((await call(url(1), '/api/dht/records/user:x', { method: 'PUT', body: '{bad json' })).status, 400);
+    const conflict = await call(url(1), '/api/dht/records/user:alice?mode=put', { method: 'PUT', body: { type: 'user', version: 1 } });
+    assert.equal(conflict.status, 409);
+    assert.equal((conflict.body['error'] as { code: string }).code, 'VersionConflict');
+    const absent = await call(url(1), '/api/dht/records/user:alice?mode=ifAbsent', { method: 'PUT', body: { type: 'user' } });
+    assert.equal(absent.status, 409);
+    assert.equal(absent.body['written'], false);
+
+    const seed = await call(url(0), '/api/dht/seed', {
+      method: 'POST',
+      body: { records: [{ uri: 'queue:jobs', entity: { type: 'queue' } }, { uri: 'user:alice', entity: { type: 'user' } }, { entity: {} }, { uri: 'user:alice', entity: { type: 'user', name: 'C' }, overwrite: true }] },
+    });
+    assert.equal(seed.status, 200, seed.text);
+    assert.deepEqual([seed.body['written'], seed.body['kept'], seed.body['failed']], [2, 1, 1]);
+
+    let total = 0;
+    for (let i = 0; i < 4; i++) {
+      const counts = await call(url(i), '/api/dht/counts');
+      total += ((counts.body['rootByType'] as Record<string, number>)['user'] ?? 0);
+    }
+    assert.equal(total, 1, 'each record counted once, at its root');
+    const scan = await call(url(0), '/api/dht/scan?type=queue&limit=10');
+    const holders = await Promise.all([0, 1, 2, 3].map((i) => call(url(i), '/api/dht/scan?type=queue')));
+    assert.equal(holders.filter((h) => (h.body['records'] as unknown[]).length === 1).length, 4, 'four replicas of the queue record (a ring of 4)');
+    assert.ok(Array.isArray(scan.body['records']));
+    assert.equal((await call(url(0), '/api/dht/scan?limit=zero')).status, 400);
+  });
+
+  test('/metrics: Prometheus text with messages by type, hops, DHT operations, event-loop lag, service metrics', async () => {
+    const before = await call(url(0), '/metrics');
+    assert.equal(before.status, 200);
+    assert.match(before.headers.get('content-type') ?? '', /text\/plain/);
+    const heartbeats = (text: string): number => Number(/^pi_messages_total\{direction="in",type="HEARTBEAT"\} (\d+)/m.exec(text)?.[1] ?? 0);
+    assert.ok(heartbeats(before.text) > 0);
+    for (const name of ['pi_node_ready 1', 'pi_route_hops_count', 'pi_event_loop_lag_seconds{quantile="0.99"}', 'pi_leafset_size 3', 'pi_dht_operations_total{op=', 'pi_dht_operation_seconds_count{op=', 'pi_dht_replica_repairs_total', 'process_cpu_user_seconds_total', 'pi_app_active{app="dht",kind="core",state="active"} 1']) {
+      assert.ok(before.text.includes(name), `metrics include ${name}`);
+    }
+    await waitFor(async () => heartbeats((await call(url(0), '/metrics')).text) > heartbeats(before.text), { what: 'heartbeat counter to grow' });
+    const flakyMetrics = await call(url(3), '/metrics');
+    assert.ok(flakyMetrics.text.includes('pi_flaky_calls_total{kind="a\\"b"}'), 'service metrics with escaped labels');
+  });
+
+  test('service routes: served under /api, a failing one answers 500 and is counted, the node carries on', async () => {
+    const ok = await call(url(3), '/api/flaky/hello?q=1');
+    assert.deepEqual(ok.body, { what: 'hello', q: '1' });
+    const boom = await call(url(3), '/api/flaky/boom');
+    assert.equal(boom.status, 500);
+    assert.equal((boom.body['error'] as { message: string }).message, 'kaboom');
+    assert.ok(boom.headers.get('x-pi-tx')?.startsWith('ops-'));
+    assert.equal(nodes[3]!.node.services().find((s) => s.service.name === 'flaky')!.errors, 1);
+    assert.ok(nodes[3]!.store.entries.some((e) => e['code'] === 'ApplicationError' && e['app'] === 'flaky'));
+    assert.equal((await call(url(3), '/health', { token: null })).status, 200);
+  });
+
+  test('routes that need services not installed answer 503 naming what is missing; unknown routes 404; wrong methods 405', async () => {
+    const topics = await call(url(), '/api/topics');
+    assert.equal(topics.status, 503);
+    assert.match((topics.body['error'] as { message: string }).message, /Scribe/);
+    assert.equal((await call(url(), '/api/queues/jobs')).status, 503);
+    assert.equal((await call(url(), '/api/nothing')).status, 404);
+    const wrong = await call(url(), '/api/node', { method: 'DELETE' });
+    assert.equal(wrong.status, 405);
+    assert.equal(wrong.headers.get('allow'), 'GET');
+    const big = await call(url(), '/api/dht/seed', { method: 'POST', body: 'x'.repeat(1024 * 1024 + 10) });
+    assert.equal(big.status, 413);
+    const index = await call(url(), '/api');
+    assert.ok((index.body['routes'] as { path: string }[]).some((r) => r.path === '/api/dht/records/:key'));
+  });
+
+  test('the dashboard is served without a token and holds no data', async () => {
+    const page = await call(url(), '/', { token: null });
+    assert.equal(page.status, 200);
+    assert.match(page.headers.get('content-type') ?? '', /text\/html/);
+    assert.match(page.text, /<svg id="ring"/);
+    const js = await call(url(), '/dashboard/app.js', { token: null });
+    assert.match(js.headers.get('content-type') ?? '', /javascript/);
+    assert.ok(!js.text.includes(TOKEN));
+    assert.equal((await call(url(), '/dashboard/../server.ts', { token: null })).status, 404);
+    assert.equal((await call(url(), '/dashboard/missing.js', { token: null })).status, 404);
+  });
+
+  test('the DHT service is exposed to other services', () => {
+    assert.ok(nodes[0]!.node.service<DhtService>('dht') instanceof DhtService);
+  });
+});
