@@ -1,0 +1,56 @@
+/**
+ * The dashboard in a real browser (Debian's chromium driven by playwright-core): a ring of five
+ * real nodes; the page shows five nodes; one crashes; the page shows four and a departure event.
+ * Screenshots go to test-output/dashboard/.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+import { startRing, TOKEN, waitFor } from '../node/fixtures.ts';
+
+const CHROMIUM = '/usr/bin/chromium';
+const OUT = join('test-output', 'dashboard');
+
+test('the dashboard draws the ring, and shows a crash as one node fewer and a departure event', { timeout: 60_000 }, async (t) => {
+  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: install it with "apt-get install -y chromium" (.ci/run does)`);
+  const nodes = await startRing((fn) => t.after(fn), 5);
+  await mkdir(OUT, { recursive: true });
+  const profile = await mkdtemp(join(tmpdir(), 'pi-chromium-'));
+  t.after(() => rm(profile, { recursive: true, force: true }));
+  // A fresh profile directory (playwright passes it as --user-data-dir).
+  const browser = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    viewport: { width: 1400, height: 1000 },
+  });
+  t.after(() => browser.close());
+  const page = await browser.newPage();
+  const pageErrors: string[] = [];
+  page.on('pageerror', (err) => pageErrors.push(err.message));
+
+  await page.goto(`${nodes[0]!.ops!.url}/#token=${TOKEN}`);
+  await page.waitForFunction(() => document.getElementById('node-count')?.textContent === '5', undefined, { timeout: 15_000 });
+  assert.equal(await page.locator('[data-testid="ring-node"]').count(), 5, 'five nodes on the circle');
+  assert.equal(await page.locator('[data-testid="nodes"] tbody tr').count(), 5);
+  assert.ok(!page.url().includes(TOKEN), 'the token is taken out of the address bar');
+  const angles = await page.locator('[data-testid="ring-node"]').evaluateAll((els) => els.map((e) => Math.atan2(Number(e.getAttribute('cx')), -Number(e.getAttribute('cy')))));
+  assert.equal(new Set(angles.map((a) => a.toFixed(3))).size, 5, 'each node at its own angle');
+  assert.match((await page.locator('#apps').textContent()) ?? '', /dht/);
+  await page.screenshot({ path: join(OUT, 'ring-of-5.png'), fullPage: true });
+
+  const victim = nodes[4]!;
+  await victim.stop({ graceful: false }); // a crash, as the others see it
+  await page.waitForFunction(() => document.getElementById('node-count')?.textContent === '4', undefined, { timeout: 20_000 });
+  await page.waitForSelector('[data-testid="events"] li[data-type="node.departed"]', { timeout: 20_000 });
+  const departed = await page.locator('[data-testid="events"] li[data-type="node.departed"]').first().textContent();
+  assert.ok(departed?.includes(victim.node.id.hex.slice(0, 8)), `the departure event names the crashed node: ${departed}`);
+  assert.match(departed ?? '', /failed/);
+  await waitFor(async () => (await page.locator('[data-testid="ring-node"]').count()) === 4, { timeoutMs: 10_000, what: 'four nodes on the circle' });
+  await page.screenshot({ path: join(OUT, 'after-crash.png'), fullPage: true });
+  assert.deepEqual(pageErrors, [], 'no script errors on the page');
+});
