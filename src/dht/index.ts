@@ -10,3 +10,4 @@ export type { LmdbStorageOptions, OpenNodeStorageOptions } from './storage/lmdb.
 export { compareUtf8 } from './storage/sorted.ts';
 export { replicaSetOf } from './replicas.ts';
 export * from './dht.ts';
+export * from './cache.ts';

@@ -10,6 +10,7 @@ import type { NodeHandle } from '../wire/index.ts';
 import type { LeafSetChange, PastryNode } from '../overlay/index.ts';
 import type { Coordinator, ReplicaChannel } from './coordinator.ts';
 import type { LocalStore } from './local-store.ts';
+import { InvalidArgumentError } from './errors.ts';
 import { Kind } from './protocol.ts';
 import type { WireSummary } from './protocol.ts';
 import { keyPosition } from './record.ts';
@@ -302,7 +303,7 @@ export class Maintenance {
         return { s };
       }
       case Kind.AE_FETCH: {
-        if (!Array.isArray(b.k) || b.k.length > BATCH_ITEMS) throw new TypeError('ae.fetch needs a list of keys');
+        if (!Array.isArray(b.k) || b.k.length > BATCH_ITEMS) throw new InvalidArgumentError('ae.fetch needs a list of keys');
         const items: StoredItem[] = [];
         let bytes = 0;
         for (const k of b.k) {
@@ -316,7 +317,7 @@ export class Maintenance {
         return { i: items };
       }
       default:
-        throw new TypeError(`unknown anti-entropy request ${kind}`);
+        throw new InvalidArgumentError(`unknown anti-entropy request ${kind}`);
     }
   }
 
@@ -387,10 +388,10 @@ export class Maintenance {
 }
 
 function checkRanges(x: unknown): [string, string][] {
-  if (!Array.isArray(x) || x.length > MAX_RANGES) throw new TypeError('expected a list of ranges');
+  if (!Array.isArray(x) || x.length > MAX_RANGES) throw new InvalidArgumentError('expected a list of ranges');
   for (const r of x) {
     if (!Array.isArray(r) || r.length !== 2 || typeof r[0] !== 'string' || typeof r[1] !== 'string' || r[0].length !== 40 || r[1].length !== 40) {
-      throw new TypeError('a range is two 40-digit hex positions');
+      throw new InvalidArgumentError('a range is two 40-digit hex positions');
     }
   }
   return x as [string, string][];

@@ -172,6 +172,7 @@ export function toRecord<T extends Entity = Entity>(item: StoredItem): DhtRecord
     contentType: item.ct,
     deleted: item.d,
     writtenAt: item.at,
+    bytes: item.b.length,
     body,
   };
 }

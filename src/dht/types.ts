@@ -34,6 +34,8 @@ export interface DhtRecord<T extends Entity = Entity> {
   readonly deleted: boolean;
   /** When the root wrote this version (env ms). */
   readonly writtenAt: number;
+  /** Size of the body as stored (JSON characters). */
+  readonly bytes: number;
   readonly body: T;
 }
 

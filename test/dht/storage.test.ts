@@ -1,0 +1,117 @@
+/**
+ * Storage engines: the memory and LMDB engines behave alike (UTF-8 key order, ranges, reads of
+ * uncommitted writes); LMDB persists records and the node id across reopen.
+ */
+import { describe, test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { Id } from '../../src/id/index.ts';
+import { LmdbStorage, MemoryStorage, compareUtf8, openNodeStorage } from '../../src/dht/index.ts';
+import type { StorageEngine, StoredItem } from '../../src/dht/index.ts';
+import { LocalStore } from '../../src/dht/local-store.ts';
+
+const dirs: string[] = [];
+function tempDir(): string {
+  const d = mkdtempSync(join(tmpdir(), 'pi-dht-'));
+  dirs.push(d);
+  return d;
+}
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+function item(k: string, v = 1, op = `op-${k}-${v}`): StoredItem {
+  return { k, v, op, h: [], hf: 0, d: false, t: 'doc', u: null, ct: 'application/json', b: JSON.stringify({ k }), at: 0 };
+}
+
+const P = 'ab'.repeat(20);
+const keys = [P, `${P}/a`, `${P}/b`, `${P}/ab`, `${P}/é`, `${P}/z`, `${P}/\u{1F600}`, `${P}/\uFF21`, 'cd'.repeat(20), '00'.repeat(20)];
+
+async function exercise(engine: StorageEngine): Promise<void> {
+  for (const k of keys) await engine.put(item(k));
+  assert.equal(engine.size, keys.length);
+  const all = [...engine.range('')].map((i) => i.k);
+  assert.deepEqual(all, keys.slice().sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b))), 'UTF-8 byte order');
+  const part = [...engine.range(`${P}/`, `${P}0`)].map((i) => i.k.slice(41));
+  assert.deepEqual(part, ['a', 'ab', 'b', 'z', 'é', '\uFF21', '\u{1F600}']);
+  await engine.put(item(`${P}/a`, 2));
+  assert.equal(engine.get(`${P}/a`)!.v, 2);
+  await engine.remove(`${P}/b`);
+  assert.equal(engine.get(`${P}/b`), undefined);
+  assert.equal(engine.size, keys.length - 1);
+  assert.deepEqual([...engine.range(`${P}/a`, `${P}/b`)].map((i) => i.k), [`${P}/a`, `${P}/ab`]);
+}
+
+describe('storage engines', () => {
+  test('memory engine: order, ranges, overwrite, remove', async () => {
+    await exercise(new MemoryStorage());
+  });
+
+  test('LMDB engine: same behaviour; uncommitted writes are readable at once', async () => {
+    const engine = LmdbStorage.open(tempDir());
+    await exercise(engine);
+    const p = engine.put(item('11'.repeat(20), 5));
+    assert.equal(engine.get('11'.repeat(20))?.v, 5, 'visible before commit');
+    await p;
+    assert.equal(engine.get('11'.repeat(20))?.v, 5);
+    await engine.close();
+  });
+
+  test('compareUtf8 orders as UTF-8 bytes do', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'grapheme' }), fc.string({ unit: 'grapheme' }), (a, b) => {
+        const expected = Math.sign(Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8')));
+        assert.equal(Math.sign(compareUtf8(a, b)), expected);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  test('openNodeStorage keeps the node id and the records across reopen', async () => {
+    const dir = tempDir();
+    const first = await openNodeStorage(dir, { createId: () => Id.parse('42'.repeat(20)) });
+    assert.equal(first.created, true);
+    assert.equal(first.nodeId.hex, '42'.repeat(20));
+    await first.storage.put(item('33'.repeat(20), 7));
+    await first.storage.close();
+    const second = await openNodeStorage(dir, { createId: () => assert.fail('must not create a new id') });
+    assert.equal(second.created, false);
+    assert.equal(second.nodeId.hex, '42'.repeat(20));
+    assert.equal(second.storage.get('33'.repeat(20))?.v, 7);
+    await second.storage.close();
+  });
+
+  test('local store: replicas accept only newer versions; supersede replaces an equal one; digests follow content', async () => {
+    const store = new LocalStore(new MemoryStorage());
+    const k = '55'.repeat(20);
+    assert.equal(store.apply(item(k, 2, 'a'), 'write').applied, true);
+    const same = store.apply(item(k, 2, 'a'), 'write');
+    assert.equal(same.applied, false);
+    assert.equal(same.have!.op, 'a', 'the same write again is recognised');
+    const refused = store.apply(item(k, 2, 'b'), 'write');
+    assert.equal(refused.applied, false, 'an equal version from another operation is refused');
+    assert.equal(store.apply(item(k, 1, 'c'), 'merge').applied, false, 'older merges are ignored');
+    assert.equal(store.apply(item(k, 2, 'b'), 'supersede').applied, true, 'the root can replace an equal version');
+    assert.equal(store.get(k)!.op, 'b');
+    const lo = '00'.repeat(20);
+    const hi = 'ff'.repeat(20);
+    const d1 = store.digest(lo, hi);
+    assert.equal(d1.n, 1);
+    store.apply(item(k, 3, 'd'), 'merge');
+    const d2 = store.digest(lo, hi);
+    assert.notDeepEqual(d1, d2);
+    const other = new LocalStore(new MemoryStorage());
+    other.apply(item(k, 3, 'd'), 'merge');
+    assert.deepEqual(other.digest(lo, hi), d2, 'equal content, equal digest');
+    assert.deepEqual(store.digest('66'.repeat(20), hi), { n: 0, h1: 0, h2: 0 });
+    await store.remove(k);
+    assert.equal(store.size, 0);
+    // The index is rebuilt from the engine on open.
+    const engine = new MemoryStorage();
+    await engine.put(item(k, 4, 'e'));
+    assert.equal(new LocalStore(engine).digest(lo, hi).n, 1);
+  });
+});
