@@ -127,13 +127,13 @@ export function sharedArcs(me: Id, left: readonly NodeHandle[], right: readonly 
     const rp = right[j - 1];
     if (rp) {
       const rival = left[replicas - j - 1];
-      if (!rival || includesNode(right, rival.id)) add(rp, 0n, root.span);
+      if (!rival || includesNode(right.slice(0, replicas - 1), rival.id)) add(rp, 0n, root.span);
       else add(rp, offsetOnRoot(root, midpointCw(rival.id.big, rp.id.big)), root.span);
     }
     const lp = left[j - 1];
     if (lp) {
       const rival = right[replicas - j - 1];
-      if (!rival || includesNode(left, rival.id)) add(lp, 0n, root.span);
+      if (!rival || includesNode(left.slice(0, replicas - 1), rival.id)) add(lp, 0n, root.span);
       else add(lp, 0n, offsetOnRoot(root, midpointCw(lp.id.big, rival.id.big)));
     }
   }

@@ -36,6 +36,11 @@ export interface DhtSimOptions {
   network?: SimNetworkOptions;
   overlay?: Partial<OverlayOptions>;
   logCapacity?: number;
+  /**
+   * Default step of {@link DhtSim.run} / {@link DhtSim.settle}: 0 runs promise continuations
+   * after every event (exact); a few ms runs events in synchronous steps (faster).
+   */
+  stepMs?: number;
 }
 
 /** A {@link SimRing} whose nodes each run a {@link Dht} on a memory engine that survives restarts. */
@@ -62,7 +67,7 @@ export class DhtSim {
   }
 
   /** Runs virtual time until `promise` settles (or `timeoutMs` pass: then it rejects). */
-  async settle<T>(promise: Promise<T>, timeoutMs = 120_000): Promise<T> {
+  async settle<T>(promise: Promise<T>, timeoutMs = 120_000, stepMs = this.options.stepMs ?? 0): Promise<T> {
     let done = false;
     let value: T | undefined;
     let error: unknown;
@@ -76,7 +81,7 @@ export class DhtSim {
         error = e;
       },
     );
-    await this.ring.runUntil(() => done, timeoutMs, 'operation settled');
+    if (!(await this.runUntil(() => done, timeoutMs, stepMs))) throw new Error(`operation not settled within ${timeoutMs} ms of virtual time`);
     if (error !== undefined) throw error;
     return value as T;
   }
@@ -86,7 +91,7 @@ export class DhtSim {
    * promise continuations run between steps (much faster for big rings; continuations then run
    * up to `stepMs` late, deterministically).
    */
-  async run(ms: number, stepMs = 0): Promise<void> {
+  async run(ms: number, stepMs = this.options.stepMs ?? 0): Promise<void> {
     if (stepMs <= 0) return this.ring.runFor(ms);
     const end = this.ring.now() + ms;
     while (this.ring.now() < end) {
@@ -96,7 +101,7 @@ export class DhtSim {
   }
 
   /** Runs until `cond` holds, in steps (see {@link run}); false if `timeoutMs` passed first. */
-  async runUntil(cond: () => boolean, timeoutMs: number, stepMs = 0): Promise<boolean> {
+  async runUntil(cond: () => boolean, timeoutMs: number, stepMs = this.options.stepMs ?? 0): Promise<boolean> {
     if (stepMs <= 0) {
       try {
         await this.ring.runUntil(cond, timeoutMs);

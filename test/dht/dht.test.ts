@@ -229,14 +229,14 @@ describe('DHT operations', () => {
   });
 
   test('over a lossy network, retried writes apply exactly once', async () => {
-    const sim = await dhtRing('ops-lossy', 16);
+    const sim = await dhtRing('ops-lossy', 12);
     const ids = [0, 1, 2].map((i) => idFor(`counter:lossy-${i}`, Scope.GLOBAL));
     for (const id of ids) await sim.settle(sim.dht(sim.ring.randomLive()).put<Counter>(id, { type: 'counter', n: 0 }));
     sim.ring.network.setLoss(0.05);
     let acked = 0;
     const ops = [];
     for (const node of sim.ring.live()) {
-      for (let i = 0; i < 6; i++) {
+      for (let i = 0; i < 5; i++) {
         const id = ids[i % 3]!;
         ops.push(
           sim.dht(node).update<Counter>(id, (cur) => ({ type: 'counter', n: cur!.body.n + 1 }), { retries: 50 }).then(() => acked++),

@@ -1,0 +1,194 @@
+/**
+ * Replication under faults in the simulator: crashes of two replicas at once, joins, graceful
+ * leaves, anti-entropy (and its cost), read repair, partitions, restarts, tombstone expiry and
+ * stray cleanup.
+ */
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Scope, idFor } from '../../src/id/index.ts';
+import type { Id } from '../../src/id/index.ts';
+import type { Entity } from '../../src/dht/index.ts';
+import type { DhtSim } from '../../src/sim/dht-chaos.ts';
+import { dhtRing, holders } from './helpers.ts';
+
+interface Doc extends Entity {
+  n: number;
+}
+
+async function writeMany(sim: DhtSim, count: number, label: string): Promise<Id[]> {
+  const ids: Id[] = [];
+  for (let i = 0; i < count; i += 20) {
+    const batch = [];
+    for (let j = i; j < Math.min(count, i + 20); j++) {
+      const id = idFor(`doc:${label}-${j}`, Scope.GLOBAL);
+      ids.push(id);
+      batch.push(sim.dht(sim.ring.randomLive()).put<Doc>(id, { type: 'doc', n: j }));
+    }
+    await sim.settle(Promise.all(batch));
+  }
+  return ids;
+}
+
+/** Keys whose 4 true replicas do not all hold at least `version`. */
+function weak(sim: DhtSim, ids: Id[], version = 1): Id[] {
+  return ids.filter((id) => sim.trueReplicaSet(id, 4).some((n) => (sim.dht(n).localGet(id)?.v ?? 0) < version));
+}
+
+describe('DHT replication', () => {
+  test('two replicas of a set crash at once: nothing acknowledged is lost, and the set is whole again within seconds', async () => {
+    const sim = await dhtRing('repl-crash2', 16);
+    const ids = await writeMany(sim, 100, 'c2');
+    const target = ids[7]!;
+    const [, second, third] = sim.trueReplicaSet(target, 4);
+    sim.ring.crash(second!);
+    sim.ring.crash(third!);
+    // Reads right away (the crashed nodes not yet detected) still succeed and are fresh.
+    const r = await sim.settle(sim.dht(sim.ring.randomLive()).get<Doc>(target));
+    assert.equal(r?.body.n, 7);
+    await sim.run(6_000);
+    assert.deepEqual(weak(sim, ids), [], 'every key back at 4 replicas (handoff after the failures)');
+    for (const [i, id] of ids.entries()) assert.equal((await sim.settle(sim.dht(sim.ring.randomLive()).get<Doc>(id)))?.body.n, i);
+    const handed = sim.ring.live().reduce((a, n) => a + sim.dht(n).stats.itemsHandedOff, 0);
+    assert.ok(handed > 0);
+  });
+
+  test('a joining node receives the records it now replicates; the displaced holder drops them later', async () => {
+    const sim = await dhtRing('repl-join', 14, { dht: { strayGraceMs: 3_000, housekeepingIntervalMs: 2_000 } });
+    const ids = await writeMany(sim, 150, 'j');
+    const before = sim.ring.live();
+    const [newcomer] = await sim.ring.build(1);
+    await sim.run(3_000);
+    const mine = ids.filter((id) => sim.trueReplicaSet(id, 4).includes(newcomer!));
+    assert.ok(mine.length > 0, 'the newcomer replicates some keys');
+    for (const id of mine) assert.ok(sim.dht(newcomer!).localGet(id), 'handed to the newcomer within seconds');
+    assert.deepEqual(weak(sim, ids), []);
+    // Nodes pushed out of those replica sets drop their copies after the stray grace period.
+    await sim.run(8_000);
+    for (const id of mine) {
+      const extra = before.filter((n) => n.status === 'live' && sim.dht(n).localGet(id) && !sim.trueReplicaSet(id, 4).includes(n));
+      assert.deepEqual(extra.map((n) => n.index), [], 'no copies held out of place');
+    }
+    assert.ok(sim.ring.live().reduce((a, n) => a + sim.dht(n).stats.straysDropped, 0) > 0);
+    assert.deepEqual(weak(sim, ids), []);
+  });
+
+  test('a graceful leave hands records off first: the sets stay whole with no anti-entropy', async () => {
+    const sim = await dhtRing('repl-leave', 14, { dht: { antiEntropyIntervalMs: 3_600_000 } });
+    const ids = await writeMany(sim, 150, 'l');
+    for (let i = 0; i < 3; i++) {
+      const leaver = sim.ring.randomLive();
+      const held = ids.filter((id) => sim.dht(leaver).localGet(id)).length;
+      await sim.settle(sim.leave(leaver));
+      assert.ok(held > 0);
+      await sim.run(3_000);
+    }
+    assert.deepEqual(weak(sim, ids), []);
+    assert.equal(sim.ring.live().reduce((a, n) => a + sim.dht(n).stats.antiEntropyRounds, 0), 0, 'anti-entropy did not run');
+  });
+
+  test('anti-entropy repairs a replica that missed writes, at a cost that follows the difference', async () => {
+    const sim = await dhtRing('repl-ae', 12, { dht: { antiEntropyIntervalMs: 3_600_000, readGraceMs: 0 } });
+    const ids = await writeMany(sim, 400, 'ae');
+    const nodes = sim.ring.live();
+    const messages = (): number => nodes.reduce((a, n) => a + sim.dht(n).stats.antiEntropyMessages, 0);
+    // In sync: one digest exchange per peer, nothing transferred.
+    let m0 = messages();
+    await sim.settle(Promise.all(nodes.map((n) => sim.dht(n).antiEntropy())));
+    const inSync = messages() - m0;
+    assert.equal(nodes.reduce((a, n) => a + sim.dht(n).stats.antiEntropyItems, 0), 0);
+    assert.ok(inSync <= nodes.length * 6, `${inSync} messages for ${nodes.length} nodes in sync`);
+    // Cut one replica off briefly (shorter than failure detection): it misses some writes.
+    const key = ids[3]!;
+    const victim = sim.trueReplicaSet(key, 4)[2]!;
+    sim.ring.network.partition([[victim.addr]]);
+    const stale = ids.filter((id) => sim.trueReplicaSet(id, 4).includes(victim)).slice(0, 5);
+    for (const id of stale) {
+      const cur = (await sim.settle(sim.dht(sim.ring.live().find((n) => n !== victim)!).get<Doc>(id)))!;
+      await sim.settle(sim.dht(sim.ring.live().find((n) => n !== victim)!).put<Doc>(id, { ...cur.body, n: cur.body.n + 1000 }));
+    }
+    sim.ring.network.heal();
+    for (const id of stale) assert.equal(sim.dht(victim).localGet(id)!.v, 1, 'the victim missed the writes');
+    m0 = messages();
+    await sim.settle(Promise.all(nodes.map((n) => sim.dht(n).antiEntropy())));
+    const repairCost = messages() - m0;
+    console.log(`anti-entropy: ${inSync} messages in sync, ${repairCost} to repair 5 of ${ids.length} records`);
+    for (const id of stale) assert.equal(sim.dht(victim).localGet(id)!.v, 2, 'repaired by anti-entropy');
+    assert.ok(repairCost < inSync + 40, `repair took ${repairCost} messages (in sync: ${inSync}) for 5 stale of ${ids.length} records`);
+  });
+
+  test('a read repairs stale replicas in the background', async () => {
+    const sim = await dhtRing('repl-readrepair', 12, { dht: { antiEntropyIntervalMs: 3_600_000 } });
+    const id = idFor('doc:rr', Scope.GLOBAL);
+    const d = sim.dht(sim.ring.randomLive());
+    await sim.settle(d.put<Doc>(id, { type: 'doc', n: 1 }));
+    const victim = sim.trueReplicaSet(id, 4)[3]!;
+    sim.ring.network.partition([[victim.addr]]);
+    const other = sim.dht(sim.ring.live().find((n) => n !== victim)!);
+    const cur = (await sim.settle(other.get<Doc>(id)))!;
+    await sim.settle(other.put<Doc>(id, { ...cur.body, n: 2 }));
+    sim.ring.network.heal();
+    assert.equal(sim.dht(victim).localGet(id)!.v, 1);
+    await sim.settle(other.get(id));
+    await sim.run(100);
+    assert.equal(sim.dht(victim).localGet(id)!.v, 2);
+    assert.ok(sim.ring.live().reduce((a, n) => a + sim.dht(n).stats.readRepairs, 0) >= 1);
+  });
+
+  test('a partitioned ring heals and converges without losing acknowledged writes', async () => {
+    const sim = await dhtRing('repl-partition', 20, { dht: { antiEntropyIntervalMs: 5_000 } });
+    const ids = await writeMany(sim, 60, 'p');
+    const live = sim.ring.live();
+    const sideA = live.filter((_, i) => i % 2 === 0);
+    sim.ring.network.partition([sideA.map((n) => n.addr)]);
+    await sim.run(8_000);
+    // Each key is written once more, on the side of a writer chosen per key (single writer).
+    const acked = new Map<string, number>();
+    for (const [i, id] of ids.entries()) {
+      const writer = live[i % live.length]!;
+      const rec = await sim.settle(sim.dht(writer).put<Doc>(id, { type: 'doc', n: i + 500, version: 1 }));
+      acked.set(id.hex, rec.version);
+    }
+    sim.ring.network.heal();
+    await sim.runUntil(() => sim.ring.leafSetsConsistent().wrong === 0, 120_000);
+    await sim.run(15_000);
+    for (const [i, id] of ids.entries()) {
+      const r = await sim.settle(sim.dht(sim.ring.randomLive()).get<Doc>(id));
+      assert.equal(r?.version, acked.get(id.hex));
+      assert.equal(r?.body.n, i + 500);
+    }
+    assert.deepEqual(weak(sim, ids, 2), [], 'every replica converged');
+  });
+
+  test('a node restarted on its storage keeps its records and catches up', async () => {
+    const sim = await dhtRing('repl-restart', 12);
+    const ids = await writeMany(sim, 100, 'r');
+    const node = sim.trueReplicaSet(ids[0]!, 4)[1]!;
+    const heldBefore = ids.filter((id) => sim.dht(node).localGet(id)).length;
+    sim.ring.crash(node);
+    const cur = (await sim.settle(sim.dht(sim.ring.randomLive()).get<Doc>(ids[0]!)))!;
+    await sim.settle(sim.dht(sim.ring.randomLive()).put<Doc>(ids[0]!, { ...cur.body, n: 42 }));
+    await sim.run(3_000);
+    const fresh = sim.ring.restart(node);
+    await sim.runUntil(() => fresh.status === 'live', 30_000);
+    assert.equal(fresh.id.hex, node.id.hex);
+    assert.equal(ids.filter((id) => sim.dht(fresh).localGet(id)).length >= heldBefore, true, 'records kept on its storage');
+    await sim.run(3_000);
+    assert.equal(sim.dht(fresh).localGet(ids[0]!)?.v, 2, 'caught up with the write it missed');
+    assert.deepEqual(weak(sim, ids), []);
+  });
+
+  test('tombstones are removed by housekeeping after their grace period, on every replica', async () => {
+    const sim = await dhtRing('repl-tombstone', 10, { dht: { tombstoneGraceMs: 20_000, housekeepingIntervalMs: 5_000 } });
+    const id = idFor('doc:t', Scope.GLOBAL);
+    const d = sim.dht(sim.ring.randomLive());
+    const v1 = await sim.settle(d.put(id, { type: 'doc' }));
+    await sim.settle(d.put(id, { ...v1.body, deleted: true }));
+    assert.equal(holders(sim, id).length, 4);
+    await sim.run(10_000);
+    assert.equal(holders(sim, id).length, 4, 'kept during the grace period');
+    await sim.run(20_000);
+    assert.equal(holders(sim, id).length, 0, 'removed everywhere after it');
+    assert.equal(sim.ring.live().reduce((a, n) => a + sim.dht(n).stats.tombstonesRemoved, 0), 4);
+    assert.equal(await sim.settle(d.get(id)), undefined);
+  });
+});
