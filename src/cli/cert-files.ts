@@ -7,7 +7,7 @@
 import { X509Certificate } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
-import { createCa, createNodeCert } from '../node/index.ts';
+import { createCa, createNodeCert } from '../node/certs.ts';
 import { CliError } from './output.ts';
 
 /** Paths of a CA folder. */

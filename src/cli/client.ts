@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { DEFAULT_OPS_PORT } from '../node/index.ts';
+import { DEFAULT_OPS_PORT } from '../node/config.ts';
 import { CliError } from './output.ts';
 
 /** Default data directory of `pi up`. */

@@ -4,17 +4,20 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { stringify as toYaml } from 'yaml';
-import { loadConfig, redactConfig } from '../node/index.ts';
-import type { ConfigInput, PiConfig } from '../node/index.ts';
-import { writeCa, writeNodeCert } from './cert-files.ts';
+import { loadConfig, redactConfig } from '../node/config.ts';
+import type { ConfigInput, PiConfig } from '../node/config.ts';
 import { DEV_RING_DIR, OpsClient, resolveTarget } from './client.ts';
 import type { TargetOptions } from './client.ts';
 import * as inspect from './inspect.ts';
-import { runForeground } from './launch.ts';
 import { CliError, Output } from './output.ts';
 import type { Io } from './output.ts';
-import { runUp } from './up.ts';
 import { packageVersion } from './version.ts';
+
+// Commands load what they need when they run: a node does not load the certificate tooling
+// (@peculiar/x509), and the inspection commands load no node code; `pi up` starts faster.
+const launch = () => import('./launch.ts');
+const up = () => import('./up.ts');
+const certFiles = () => import('./cert-files.ts');
 
 const list = (v: string, prev: string[] = []): string[] => [
   ...prev,
@@ -113,7 +116,7 @@ export function buildProgram(io: Io): Command {
   addNodeFlags(program.command('start').description('run one node in the foreground (JSON logs on stdout; SIGTERM/SIGINT leave the ring gracefully)')).action(async (_o, cmd: Command) => {
     const out = output(cmd);
     const config = configFrom(cmd.opts(), io, out);
-    process.exitCode = await runForeground(config);
+    process.exitCode = await (await launch()).runForeground(config);
   });
 
   program
@@ -131,7 +134,7 @@ export function buildProgram(io: Io): Command {
     .action(async (o: Record<string, unknown>, cmd: Command) => {
       const base = o['basePort'] as number;
       if (!Number.isInteger(base) || base < 1 || base > 65000) throw new CliError('InvalidArgument', `--base-port must be a port number, got ${String(o['basePort'])}`, 2);
-      process.exitCode = await runUp(
+      process.exitCode = await (await up()).runUp(
         {
           nodes: o['nodes'] as number,
           basePort: base,
@@ -192,7 +195,7 @@ export function buildProgram(io: Io): Command {
     .option('--force', 'replace an existing CA')
     .action(async (o: { dir: string; name: string; days: number; force?: boolean }, cmd: Command) => {
       const out = output(cmd);
-      const r = await writeCa(o.dir, { name: o.name, days: o.days, force: Boolean(o.force) });
+      const r = await (await certFiles()).writeCa(o.dir, { name: o.name, days: o.days, force: Boolean(o.force) });
       out.result(r, () => `created CA "${r.subject}" valid until ${r.validTo}\n  certificate  ${r.cert}\n  private key  ${r.key}  (keep it safe: whoever has it can add nodes to the ring)`);
     });
   cert
@@ -206,7 +209,7 @@ export function buildProgram(io: Io): Command {
     .action(async (name: string, o: { caDir: string; out?: string; host: string[]; days: number; force?: boolean }, cmd: Command) => {
       const out = output(cmd);
       const dir = o.out ?? `.pi/certs/${name}`;
-      const r = await writeNodeCert(o.caDir, dir, name, { hosts: o.host, days: o.days, force: Boolean(o.force) });
+      const r = await (await certFiles()).writeNodeCert(o.caDir, dir, name, { hosts: o.host, days: o.days, force: Boolean(o.force) });
       out.result(r, () => `issued "${r.subject}" valid until ${r.validTo}\n  certificate  ${r.cert}\n  private key  ${r.key}\n  CA           ${r.ca}\nA node finds these in <dataDir>/tls/, or set tls.cert, tls.key and tls.ca.`);
     });
 

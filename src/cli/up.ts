@@ -133,6 +133,8 @@ export async function runUp(options: UpOptions, out: Output): Promise<number> {
       bootstrap: i === 0 ? [] : [`127.0.0.1:${options.basePort}`],
       newRing: i === 0,
       joinTimeoutMs: options.readyTimeoutMs,
+      // All nodes start at once; a joiner whose bootstrap is not listening yet retries quickly.
+      overlay: { joinAttemptTimeoutMs: 1000 },
       insecure: options.insecure,
       apps: options.apps,
       ops: { bind: '127.0.0.1', port: options.opsBasePort + i, tokenFile: '../ops-token' },
@@ -220,14 +222,14 @@ export async function runUp(options: UpOptions, out: Output): Promise<number> {
 
   try {
     out.progress('node.starting', `starting ${n} node${n > 1 ? 's' : ''}${options.insecure ? ' (INSECURE: plaintext transport)' : ' with mutual TLS'} in ${dir}`);
-    const first = await spawnNode(0);
-    await waitReady(first);
-    out.progress('node.ready', `node 0 started the ring (${first.id!.slice(0, 8)} at 127.0.0.1:${first.port})`, { index: 0, id: first.id });
-    const rest = await Promise.all(Array.from({ length: n - 1 }, (_, k) => spawnNode(k + 1)));
+    // Every node starts at once (loading takes most of the time); the joiners retry until node 0,
+    // which starts the ring, answers.
+    const all = await Promise.all(Array.from({ length: n }, (_, i) => spawnNode(i)));
     await Promise.all(
-      rest.map(async (c) => {
+      all.map(async (c) => {
         await waitReady(c);
-        out.progress('node.ready', `node ${c.index} joined (${c.id!.slice(0, 8)} at 127.0.0.1:${c.port})`, { index: c.index, id: c.id });
+        const what = c.index === 0 ? 'started the ring' : 'joined';
+        out.progress('node.ready', `node ${c.index} ${what} (${c.id!.slice(0, 8)} at 127.0.0.1:${c.port})`, { index: c.index, id: c.id });
       }),
     );
     // Every leaf set complete and every dashboard answering.

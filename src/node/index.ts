@@ -1,5 +1,8 @@
-/** Node layer: a Pi node assembled from configuration, its lifecycle, services, events and alerts. */
-export * from './certs.ts';
+/**
+ * Node layer: a Pi node assembled from configuration, its lifecycle, services, events and alerts.
+ * Certificate tooling is imported from `./certs.ts` directly: it loads @peculiar/x509, which a
+ * running node does not need.
+ */
 export * from './config.ts';
 export * from './data-dir.ts';
 export * from './tls.ts';

@@ -1,7 +1,7 @@
 /** Real nodes over loopback TCP with mutual TLS: joining, refusing strangers, leaving, restarting, isolating failing applications. */
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { createCa } from '../../src/node/index.ts';
+import { createCa } from '../../src/node/certs.ts';
 import { ApplicationRegistry, ConfigError, DataDirError, TlsSetupError } from '../../src/node/index.ts';
 import type { DhtService, NodeService, ServiceContext } from '../../src/node/index.ts';
 import { launchNode } from '../../src/cli/launch.ts';

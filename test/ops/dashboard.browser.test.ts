@@ -34,7 +34,7 @@ test('the dashboard draws the ring, and shows a crash as one node fewer and a de
   page.on('pageerror', (err) => pageErrors.push(err.message));
 
   await page.goto(`${nodes[0]!.ops!.url}/#token=${TOKEN}`);
-  await page.waitForFunction(() => document.getElementById('node-count')?.textContent === '5', undefined, { timeout: 15_000 });
+  await page.waitForFunction("document.getElementById('node-count')?.textContent === '5'", undefined, { timeout: 15_000 });
   assert.equal(await page.locator('[data-testid="ring-node"]').count(), 5, 'five nodes on the circle');
   assert.equal(await page.locator('[data-testid="nodes"] tbody tr').count(), 5);
   assert.ok(!page.url().includes(TOKEN), 'the token is taken out of the address bar');
@@ -45,7 +45,7 @@ test('the dashboard draws the ring, and shows a crash as one node fewer and a de
 
   const victim = nodes[4]!;
   await victim.stop({ graceful: false }); // a crash, as the others see it
-  await page.waitForFunction(() => document.getElementById('node-count')?.textContent === '4', undefined, { timeout: 20_000 });
+  await page.waitForFunction("document.getElementById('node-count')?.textContent === '4'", undefined, { timeout: 20_000 });
   await page.waitForSelector('[data-testid="events"] li[data-type="node.departed"]', { timeout: 20_000 });
   const departed = await page.locator('[data-testid="events"] li[data-type="node.departed"]').first().textContent();
   assert.ok(departed?.includes(victim.node.id.hex.slice(0, 8)), `the departure event names the crashed node: ${departed}`);

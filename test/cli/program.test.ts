@@ -1,0 +1,178 @@
+/** The `pi` command in-process: certificates, configuration, inspection commands against real nodes, errors. */
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { runCli } from '../../src/cli/program.ts';
+import type { Io } from '../../src/cli/output.ts';
+import { table } from '../../src/cli/output.ts';
+import { readValue } from '../../src/cli/inspect.ts';
+import { loadTlsCredentials } from '../../src/node/index.ts';
+import { startRing, tempDir, TOKEN } from '../node/fixtures.ts';
+import type { TestNode } from '../node/fixtures.ts';
+
+/** Runs `pi args…` with captured output. */
+async function pi(args: string[], env: Record<string, string | undefined> = {}): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const io: Io = { stdout: { write: (s: string) => (out += s) }, stderr: { write: (s: string) => (err += s) }, env };
+  const saved = process.exitCode;
+  const code = await runCli(args, io);
+  process.exitCode = saved;
+  return { code, out, err };
+}
+
+describe('pi cert', () => {
+  test('create-ca and create-node write usable, CA-signed credentials; keys are private; no silent overwrite', async (t) => {
+    const dir = await tempDir((fn) => t.after(fn));
+    const ca = join(dir, 'ca');
+    const r1 = await pi(['cert', 'create-ca', '--dir', ca, '--name', 'Test CA']);
+    assert.equal(r1.code, 0, r1.err);
+    assert.match(r1.out, /created CA "CN=Test CA"/);
+    assert.equal(statSync(join(ca, 'ca.key')).mode & 0o777, 0o600);
+    const again = await pi(['cert', 'create-ca', '--dir', ca]);
+    assert.equal(again.code, 1);
+    assert.match(again.err, /already exists.*--force/);
+    const out = join(dir, 'node', 'tls');
+    const r2 = await pi(['--json', 'cert', 'create-node', 'n1', '--ca-dir', ca, '--out', out, '--host', '127.0.0.1,localhost']);
+    assert.equal(r2.code, 0, r2.err);
+    const json = JSON.parse(r2.out) as { subject: string; cert: string };
+    assert.equal(json.subject, 'CN=n1');
+    assert.equal(statSync(join(out, 'node.key')).mode & 0o777, 0o600);
+    const cert = new X509Certificate(readFileSync(join(out, 'node.crt')));
+    assert.match(cert.subjectAltName ?? '', /IP Address:127\.0\.0\.1/);
+    assert.match(cert.subjectAltName ?? '', /DNS:localhost/);
+    // What a node checks at start.
+    const loaded = loadTlsCredentials({ ca: join(out, 'ca.crt'), cert: join(out, 'node.crt'), key: join(out, 'node.key') }, Date.now());
+    assert.equal(loaded.summary.subject, 'CN=n1');
+    const noCa = await pi(['cert', 'create-node', 'n2', '--ca-dir', join(dir, 'nope'), '--out', join(dir, 'n2')]);
+    assert.equal(noCa.code, 1);
+    assert.match(noCa.err, /cannot read the CA.*pi cert create-ca/);
+  });
+});
+
+describe('pi config show', () => {
+  test('file < environment < flags, printed with the token masked', async (t) => {
+    const dir = await tempDir((fn) => t.after(fn));
+    const file = join(dir, 'pi.yaml');
+    writeFileSync(file, 'port: 5000\nbind: 10.0.0.1\nops:\n  token: file-token-0123456789\n  port: 7000\nlog:\n  level: debug\n');
+    const r = await pi(['--json', 'config', 'show', '--config', file, '--port', '6000'], { PI_BIND: '10.0.0.2', PI_OPS_PORT: '7001' });
+    assert.equal(r.code, 0, r.err);
+    const c = JSON.parse(r.out) as { port: number; bind: string; ops: { port: number; token: string }; log: { level: string } };
+    assert.equal(c.port, 6000, 'flag beats file');
+    assert.equal(c.bind, '10.0.0.2', 'environment beats file');
+    assert.equal(c.ops.port, 7001);
+    assert.equal(c.log.level, 'debug', 'file beats default');
+    assert.equal(c.ops.token, '********');
+  });
+
+  test('an invalid setting fails with its name, its source and the problem', async () => {
+    const bad = await pi(['config', 'show', '--port', 'eighty'], {});
+    assert.equal(bad.code, 1);
+    assert.match(bad.err, /setting "port" \(from flags\)/);
+    const env = await pi(['--json', 'config', 'show'], { PI_OPS_PORT: '99999' });
+    assert.equal(env.code, 1);
+    const e = JSON.parse(env.err) as { error: { code: string; message: string } };
+    assert.equal(e.error.code, 'InvalidConfig');
+    assert.match(e.error.message, /setting "ops\.port" \(from environment PI_OPS_PORT\).*65535/);
+  });
+});
+
+describe('pi inspection commands against a running ring', () => {
+  let nodes: TestNode[];
+  const cleanups: (() => Promise<void>)[] = [];
+  before(async () => {
+    nodes = await startRing((fn) => cleanups.push(fn), 3);
+  });
+  after(async () => {
+    for (const fn of cleanups.reverse()) await fn();
+  });
+  const target = (i = 0): string[] => ['--ops', nodes[i]!.ops!.url, '--token', TOKEN];
+
+  test('status: text and JSON', async () => {
+    const text = await pi(['status', ...target()]);
+    assert.equal(text.code, 0, text.err);
+    assert.match(text.out, new RegExp(`node\\s+${nodes[0]!.node.id.hex}`));
+    assert.match(text.out, /health ok/);
+    assert.match(text.out, /mutual TLS/);
+    const json = await pi(['--json', 'status', ...target()]);
+    assert.equal((JSON.parse(json.out) as { id: string }).id, nodes[0]!.node.id.hex);
+  });
+
+  test('ring --walk lists every node', async () => {
+    const r = await pi(['ring', '--walk', ...target(1)]);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /leaf set: 2 of 24/);
+    assert.match(r.out, /ring: 3 nodes reachable/);
+    for (const n of nodes) assert.ok(r.out.includes(n.node.id.hex.slice(0, 8)));
+  });
+
+  test('apps, events, alerts', async () => {
+    const apps = await pi(['apps', ...target()]);
+    assert.equal(apps.code, 0, apps.err);
+    assert.equal((apps.out.match(/dht\*/g) ?? []).length, 3);
+    const events = await pi(['events', '--ring', ...target()]);
+    assert.match(events.out, /node\.ready/);
+    const alerts = await pi(['--json', 'alerts', '--ring', ...target()]);
+    assert.deepEqual((JSON.parse(alerts.out) as { alerts: unknown[] }).alerts, []);
+  });
+
+  test('dht put, get, counts, scan and seed', async (t) => {
+    const put = await pi(['--json', 'dht', 'put', 'cfg:main', '{"type":"cfg","replicas":4}', ...target()]);
+    assert.equal(put.code, 0, put.err);
+    assert.equal((JSON.parse(put.out) as { version: number }).version, 1);
+    const get = await pi(['dht', 'get', 'cfg:main', ...target(2)]);
+    assert.match(get.out, /replicas: 4/);
+    const dir = await tempDir((fn) => t.after(fn));
+    const seedFile = join(dir, 'seed.yaml');
+    writeFileSync(seedFile, 'records:\n  - uri: queue:jobs\n    entity: { type: queue, retries: 3 }\n  - uri: cfg:main\n    entity: { type: cfg }\n');
+    const seed = await pi(['--json', 'seed', seedFile, ...target(1)]);
+    assert.equal(seed.code, 0, seed.err);
+    assert.deepEqual(JSON.parse(seed.out).written, 1);
+    const scan = await pi(['--json', 'dht', 'scan', '--type', 'queue', ...target()]);
+    assert.equal((JSON.parse(scan.out) as { records: unknown[] }).records.length, 1, 'a 3-node ring holds every record on every node');
+    const counts = await pi(['--json', 'dht', 'counts', ...target()]);
+    assert.equal((JSON.parse(counts.out) as { byType: Record<string, number> }).byType['cfg'], 1);
+    const missing = await pi(['dht', 'get', 'cfg:none', ...target()]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.err, /no record/);
+    const badJson = await pi(['dht', 'put', 'cfg:x', '{nope', ...target()]);
+    assert.equal(badJson.code, 2);
+    assert.match(badJson.err, /not valid JSON/);
+  });
+
+  test('topics and queues say what is missing while their services are not installed', async () => {
+    const topics = await pi(['topics', ...target()]);
+    assert.equal(topics.code, 1);
+    assert.match(topics.err, /Scribe/);
+    const queue = await pi(['queue', 'show', 'jobs', ...target()]);
+    assert.match(queue.err, /application framework/);
+  });
+
+  test('a wrong token and an unreachable node give clear errors', async () => {
+    const wrong = await pi(['status', '--ops', nodes[0]!.ops!.url, '--token', 'wrong-token-000000000']);
+    assert.equal(wrong.code, 1);
+    assert.match(wrong.err, /token was refused/);
+    const none = await pi(['status', '--ops', 'http://127.0.0.1:1']);
+    assert.equal(none.code, 1);
+    assert.match(none.err, /cannot reach the ops API at http:\/\/127\.0\.0\.1:1 \(from --ops\)/);
+  });
+});
+
+describe('pi usage', () => {
+  test('unknown commands and options are usage errors (exit 2); --help and --version exit 0', async () => {
+    assert.equal((await pi(['frobnicate'])).code, 2);
+    assert.equal((await pi(['status', '--bogus'])).code, 2);
+    const help = await pi(['--help']);
+    assert.equal(help.code, 0);
+    for (const cmd of ['start', 'up', 'status', 'ring', 'apps', 'dht', 'seed', 'topics', 'queue', 'cert', 'config']) assert.match(help.out, new RegExp(`\\b${cmd}\\b`));
+    assert.match((await pi(['--version'])).out, /^\d+\.\d+\.\d+/);
+  });
+
+  test('helpers: tables align, values parse from JSON, YAML files and stdin', () => {
+    assert.equal(table(['a', 'bb'], [['xxx', 1]]), 'a    bb\nxxx  1');
+    assert.deepEqual(readValue('{"a":1}'), { a: 1 });
+    assert.deepEqual(readValue('-', () => '[1]'), [1]);
+  });
+});
