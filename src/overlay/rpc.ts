@@ -19,6 +19,8 @@ export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
 /** A request as its handler sees it. */
 export interface RpcRequest {
   kind: string;
+  /** Message id of the request: with {@link RpcEndpoint.respond}, a later answer from anywhere. */
+  mid: string;
   body: unknown;
   method: Method | undefined;
   /** Transaction id of the request (propagate it into anything this request causes). */
@@ -144,6 +146,16 @@ export class RpcEndpoint implements OverlayApplication {
     this.node.send(to, this.message(kind, body, options), { onFailure: options.onFailure });
   }
 
+  /**
+   * Answers request `corr` (its {@link RpcRequest.mid}) of the node `to` later or from another
+   * node: e.g. a request handed along a chain of nodes whose last one answers. The caller's
+   * promise resolves with the first answer; later ones are ignored.
+   */
+  respond(to: NodeHandle, corr: string, reply: RpcReply, tx?: string): void {
+    if (this.closed) return;
+    this.reply({ app: this.name, mid: corr, tx }, to, reply);
+  }
+
   /** Rejects every pending request and stops answering. */
   close(): void {
     this.closed = true;
@@ -207,6 +219,7 @@ export class RpcEndpoint implements OverlayApplication {
     if (this.closed) return;
     const request: RpcRequest = {
       kind: msg.kind ?? '',
+      mid: msg.mid,
       body: msg.body,
       method: msg.method,
       tx: msg.tx,
