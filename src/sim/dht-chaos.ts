@@ -466,7 +466,7 @@ export async function concurrentCounters(o: ScenarioOptions & { clients?: number
 }
 
 /** Two members of a replica set crash at once, repeatedly, while clients write and read. */
-export async function crashReplicaPairs(o: ScenarioOptions & { rounds?: number } = {}): Promise<ScenarioReport> {
+export async function crashReplicaPairs(o: ScenarioOptions & { rounds?: number; clients?: number; thinkMs?: number } = {}): Promise<ScenarioReport> {
   const watch = startStopwatch();
   const sim = new DhtSim({ seed: o.seed ?? 'crash-pairs', network: { codec: true } });
   await sim.ring.build(o.nodes ?? 30);
@@ -477,7 +477,7 @@ export async function crashReplicaPairs(o: ScenarioOptions & { rounds?: number }
   // Clients run on a few nodes that stay up; every other node may crash.
   const clientNodes = sim.ring.live().slice(0, 6);
   let stop = false;
-  const work = counterWorkload(sim, ledger, { clients: 20, counters, incrementsPerClient: 1_000_000, readers: 5, readsPerReader: 1_000_000, thinkMs: 40, clientNodes, stop: () => stop });
+  const work = counterWorkload(sim, ledger, { clients: o.clients ?? 20, counters, incrementsPerClient: 1_000_000, readers: 5, readsPerReader: 1_000_000, thinkMs: o.thinkMs ?? 40, clientNodes, stop: () => stop });
   let crashes = 0;
   const random = sim.ring.env.random.fork('victims');
   for (let round = 0; round < (o.rounds ?? 5); round++) {
@@ -496,7 +496,7 @@ export async function crashReplicaPairs(o: ScenarioOptions & { rounds?: number }
 }
 
 /** Every node is crashed and restarted on its own storage in turn, under load. */
-export async function rollingRestart(o: ScenarioOptions = {}): Promise<ScenarioReport> {
+export async function rollingRestart(o: ScenarioOptions & { clients?: number; thinkMs?: number } = {}): Promise<ScenarioReport> {
   const watch = startStopwatch();
   const sim = new DhtSim({ seed: o.seed ?? 'rolling', network: { codec: true } });
   await sim.ring.build(o.nodes ?? 16);
@@ -507,7 +507,7 @@ export async function rollingRestart(o: ScenarioOptions = {}): Promise<ScenarioR
   const avoid = new Set<SimNode>();
   const inflight = new InFlight();
   let stop = false;
-  const work = counterWorkload(sim, ledger, { clients: 10, counters, incrementsPerClient: 1_000_000, readers: 3, readsPerReader: 1_000_000, thinkMs: 50, avoid, stop: () => stop }, inflight);
+  const work = counterWorkload(sim, ledger, { clients: o.clients ?? 10, counters, incrementsPerClient: 1_000_000, readers: 3, readsPerReader: 1_000_000, thinkMs: o.thinkMs ?? 50, avoid, stop: () => stop }, inflight);
   let restarts = 0;
   for (const node of sim.ring.live()) {
     // Drain the node's own client operations first (a controlled restart), then crash it.
