@@ -350,14 +350,14 @@ export class OpsServer {
       const found = this.router.find(method, path);
       if ('status' in found) {
         status = found.status;
-        const headers: Record<string, string> = found.allowed ? { allow: found.allowed.join(', ') } : {};
+        const headers: Record<string, string> = found.allowed ? { allow: found.allowed.join(', '), 'x-pi-tx': tx } : { 'x-pi-tx': tx };
         sendJson(res, status, { error: { code: status === 404 ? 'NotFound' : 'MethodNotAllowed', message: status === 404 ? `no route ${path}` : `${method} is not allowed on ${path}` } }, headers);
         return;
       }
       const { route, params } = found;
       if (route.auth !== false && !hasToken(req, this.token)) {
         status = 401;
-        sendJson(res, 401, { error: { code: 'Unauthorized', message: 'this route needs the ops token: "Authorization: Bearer <token>" (see ops.token / the ops-token file in the data directory)' } }, { 'www-authenticate': 'Bearer' });
+        sendJson(res, 401, { error: { code: 'Unauthorized', message: 'this route needs the ops token: "Authorization: Bearer <token>" (see ops.token / the ops-token file in the data directory)' } }, { 'www-authenticate': 'Bearer', 'x-pi-tx': tx });
         return;
       }
       const body = method === 'POST' || method === 'PUT' ? await readJsonBody(req) : undefined;
