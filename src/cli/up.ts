@@ -177,6 +177,7 @@ export async function runUp(options: UpOptions, out: Output): Promise<number> {
       child.exitCode = code;
     });
     children.push(child);
+    children.sort((a, b) => a.index - b.index);
     return child;
   };
 
