@@ -2,12 +2,12 @@
  * What a standard node runs: the core services every node starts (the DHT and Scribe, as they
  * land) and the applications the `apps` setting can choose from.
  */
-import { ApplicationRegistry, DhtService } from '../node/index.ts';
+import { ApplicationRegistry, DhtService, ScribeService } from '../node/index.ts';
 import type { NodeService, PiConfig } from '../node/index.ts';
 
 /** Core services of a standard node, in start order. */
 export function coreServices(_config: PiConfig): NodeService[] {
-  return [new DhtService()];
+  return [new DhtService(), new ScribeService()];
 }
 
 /** Applications a standard node can run (`apps` setting, `--apps`). */

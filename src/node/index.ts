@@ -13,3 +13,4 @@ export * from './service.ts';
 export * from './ring-view.ts';
 export * from './pi-node.ts';
 export * from './dht-service.ts';
+export * from './scribe-service.ts';

@@ -250,6 +250,7 @@ export class PiNode {
         events: this.events,
         alerts: this.alerts,
         service: <T extends NodeService>(name: string) => this.service<T>(name),
+        walkRing: () => this.ringView.walk(),
         reportError: (err, during) => this.reportError(slot, err, during),
       },
     };

@@ -13,6 +13,7 @@ import type { PastryNode } from '../overlay/index.ts';
 import type { AlertSet } from './alerts.ts';
 import type { PiConfig } from './config.ts';
 import type { EventLog } from './events.ts';
+import type { RingSnapshot } from './ring-view.ts';
 
 /** What a service is given when it starts. */
 export interface ServiceContext {
@@ -29,6 +30,8 @@ export interface ServiceContext {
   readonly alerts: AlertSet;
   /** Another started service by name (e.g. an application using `dht`). */
   service<T extends NodeService = NodeService>(name: string): T | undefined;
+  /** The ring as far as it can be walked from this node (cached briefly; see RingView). */
+  walkRing(): Promise<RingSnapshot>;
   /** Reports an error of this service without stopping anything: logged, counted, recorded as an event. */
   reportError(err: unknown, during: string): void;
 }

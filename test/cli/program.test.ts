@@ -9,7 +9,9 @@ import type { Io } from '../../src/cli/output.ts';
 import { table } from '../../src/cli/output.ts';
 import { readValue } from '../../src/cli/inspect.ts';
 import { loadTlsCredentials } from '../../src/node/index.ts';
-import { startRing, tempDir, TOKEN } from '../node/fixtures.ts';
+import type { ScribeService } from '../../src/node/index.ts';
+import { makeTopic } from '../../src/scribe/index.ts';
+import { startRing, tempDir, TOKEN, waitFor } from '../node/fixtures.ts';
 import type { TestNode } from '../node/fixtures.ts';
 
 /** Runs `pi args…` with captured output. */
@@ -111,7 +113,7 @@ describe('pi inspection commands against a running ring', () => {
   test('apps, events, alerts', async () => {
     const apps = await pi(['apps', ...target()]);
     assert.equal(apps.code, 0, apps.err);
-    assert.equal((apps.out.match(/dht\*/g) ?? []).length, 3);
+    assert.equal((apps.out.match(/dht\*, scribe\*/g) ?? []).length, 3);
     const events = await pi(['events', '--ring', ...target()]);
     assert.match(events.out, /node\.ready/);
     const alerts = await pi(['--json', 'alerts', '--ring', ...target()]);
@@ -142,10 +144,14 @@ describe('pi inspection commands against a running ring', () => {
     assert.match(badJson.err, /not valid JSON/);
   });
 
-  test('topics and queues say what is missing while their services are not installed', async () => {
-    const topics = await pi(['topics', ...target()]);
-    assert.equal(topics.code, 1);
-    assert.match(topics.err, /Scribe/);
+  test('topics lists the ring\'s topics; queues say what is missing while the application framework is not installed', async () => {
+    await nodes[1]!.node.service<ScribeService>('scribe')!.scribe.subscribe(makeTopic('svc:clock'), { deliver() {} });
+    const topics = await waitFor(async () => {
+      const r = await pi(['topics', ...target()]);
+      return r.out.includes('uri: svc:clock') ? r : undefined;
+    }, { what: 'the topic in a fresh ring walk' });
+    assert.equal(topics.code, 0, topics.err);
+    assert.match(topics.out, /subscribers: 1/);
     const queue = await pi(['queue', 'show', 'jobs', ...target()]);
     assert.match(queue.err, /application framework/);
   });

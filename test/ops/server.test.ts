@@ -4,6 +4,8 @@ import assert from 'node:assert/strict';
 import { ApplicationRegistry } from '../../src/node/index.ts';
 import type { NodeService } from '../../src/node/index.ts';
 import { DhtService } from '../../src/node/index.ts';
+import type { ScribeService } from '../../src/node/index.ts';
+import { makeTopic } from '../../src/scribe/index.ts';
 import { call, startRing, TOKEN, waitFor } from '../node/fixtures.ts';
 import type { TestNode } from '../node/fixtures.ts';
 
@@ -91,7 +93,7 @@ describe('ops API', () => {
     const { body } = await call(url(1), '/api/apps');
     const ring = body['ring'] as { id: string; apps: { name: string }[] }[];
     assert.equal(ring.length, 4);
-    assert.deepEqual(ring.find((r) => r.id === nodes[3]!.node.id.hex)!.apps.map((a) => a.name).sort(), ['dht', 'flaky']);
+    assert.deepEqual(ring.find((r) => r.id === nodes[3]!.node.id.hex)!.apps.map((a) => a.name).sort(), ['dht', 'flaky', 'scribe']);
   });
 
   test('/api/events: local and ring-wide, with since and limit', async () => {
@@ -177,10 +179,30 @@ describe('ops API', () => {
     assert.equal((await call(url(3), '/health', { token: null })).status, 200);
   });
 
+  test('/api/topics: this node\'s part of each tree, and the topics of the whole ring', async () => {
+    const topic = makeTopic('svc:echo');
+    for (const i of [1, 2]) await nodes[i]!.node.service<ScribeService>('scribe')!.scribe.subscribe(topic, { deliver() {} });
+    const root = nodes.find((n) => n.node.service<ScribeService>('scribe')!.scribe.treeInfo(topic)?.root)!;
+    assert.ok(root, 'a root holds the tree');
+    type RingTopic = { uri: string; subscribers: number; treeNodes: number; roots: string[] };
+    // A ring walk is reused for 1.5 s: wait for one made after the subscriptions.
+    const t = await waitFor(async () => {
+      const r = await call(url(0), '/api/topics');
+      assert.equal(r.status, 200, r.text);
+      return (r.body['ring'] as RingTopic[]).find((x) => x.uri === 'svc:echo' && x.subscribers === 2);
+    }, { what: 'the topic in a fresh ring walk' });
+    assert.equal(t.subscribers, 2);
+    assert.deepEqual(t.roots, [root.node.id.hex]);
+    const local = (await call(url(1), '/api/topics?walk=false')).body;
+    assert.equal((local['local'] as { uri: string; clients: number }[]).find((x) => x.uri === 'svc:echo')!.clients, 1);
+    assert.equal(local['ring'], undefined);
+    assert.match((await call(url(1), '/metrics')).text, /pi_scribe_topics\{role="subscriber"\} 1/);
+  });
+
   test('routes that need services not installed answer 503 naming what is missing; unknown routes 404; wrong methods 405', async () => {
-    const topics = await call(url(), '/api/topics');
-    assert.equal(topics.status, 503);
-    assert.match((topics.body['error'] as { message: string }).message, /Scribe/);
+    const queues = await call(url(), '/api/queues');
+    assert.equal(queues.status, 503);
+    assert.match((queues.body['error'] as { message: string }).message, /application framework/);
     assert.equal((await call(url(), '/api/queues/jobs')).status, 503);
     assert.equal((await call(url(), '/api/nothing')).status, 404);
     const wrong = await call(url(), '/api/node', { method: 'DELETE' });

@@ -222,10 +222,10 @@ function renderTopics(walk) {
     scribe = true;
     for (const t of s.topics || []) {
       const key = t.uri || t.id;
-      const e = topics.get(key) || { uri: t.uri || t.id, subscribers: 0, nodes: 0, roots: 0 };
+      const e = topics.get(key) || { uri: t.uri || t.id, subscribers: 0, nodes: 0, root: '' };
       e.nodes++;
-      e.subscribers += t.localSubscribers || t.subscribers || 0;
-      if (t.root) e.roots++;
+      e.subscribers += t.clients || 0;
+      if (t.root) e.root = short(m.id);
       topics.set(key, e);
     }
   }
@@ -234,9 +234,9 @@ function renderTopics(walk) {
     return;
   }
   $('topics').innerHTML = topics.size
-    ? `<table><thead><tr><th>topic</th><th class="num">subscribers</th><th class="num">tree nodes</th></tr></thead><tbody>${[...topics.values()]
+    ? `<table><thead><tr><th>topic</th><th class="num">subscribers</th><th class="num">tree nodes</th><th>root</th></tr></thead><tbody>${[...topics.values()]
         .sort((a, b) => String(a.uri).localeCompare(String(b.uri)))
-        .map((t) => `<tr><td>${esc(t.uri)}</td><td class="num">${esc(t.subscribers)}</td><td class="num">${esc(t.nodes)}</td></tr>`)
+        .map((t) => `<tr><td>${esc(t.uri)}</td><td class="num">${esc(t.subscribers)}</td><td class="num">${esc(t.nodes)}</td><td><code>${esc(t.root)}</code></td></tr>`)
         .join('')}</tbody></table>`
     : '<p class="muted">no topics</p>';
 }
