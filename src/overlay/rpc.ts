@@ -30,6 +30,8 @@ export interface RpcRequest {
   /** The key it was routed to; undefined for a direct request. */
   key: Id | undefined;
   hops: number;
+  /** The application the answer goes to, when another application sent the request. */
+  replyTo: string | undefined;
 }
 
 /** A reply; `code` defaults to 200. */
@@ -57,6 +59,11 @@ export interface RequestOptions {
   timeoutMs?: number;
   tx?: string;
   method?: Method;
+  /**
+   * The overlay application that receives the request (default: this endpoint's own name). Its
+   * answer still comes back to this endpoint.
+   */
+  app?: string;
 }
 
 /** Thrown when no reply arrived in time. */
@@ -151,9 +158,9 @@ export class RpcEndpoint implements OverlayApplication {
    * node: e.g. a request handed along a chain of nodes whose last one answers. The caller's
    * promise resolves with the first answer; later ones are ignored.
    */
-  respond(to: NodeHandle, corr: string, reply: RpcReply, tx?: string): void {
+  respond(to: NodeHandle, corr: string, reply: RpcReply, tx?: string, replyTo?: string): void {
     if (this.closed) return;
-    this.reply({ app: this.name, mid: corr, tx }, to, reply);
+    this.reply({ app: this.name, mid: corr, tx, replyTo }, to, reply);
   }
 
   /** Rejects every pending request and stops answering. */
@@ -175,6 +182,10 @@ export class RpcEndpoint implements OverlayApplication {
     const msg: AppMessage = { app: this.name, mid: this.nextId(), kind, body };
     if (options.tx !== undefined) msg.tx = options.tx;
     if (options.method !== undefined) msg.method = options.method;
+    if (options.app !== undefined && options.app !== this.name) {
+      msg.app = options.app;
+      msg.replyTo = this.name;
+    }
     return msg;
   }
 
@@ -226,6 +237,7 @@ export class RpcEndpoint implements OverlayApplication {
       origin: info.origin,
       key: info.key,
       hops: info.hops,
+      replyTo: msg.replyTo,
     };
     let result: RpcReply | undefined | Promise<RpcReply | undefined>;
     try {
@@ -252,7 +264,8 @@ export class RpcEndpoint implements OverlayApplication {
   private reply(request: AppMessage, to: NodeHandle, reply: RpcReply | undefined): void {
     if (reply === undefined || this.closed) return;
     if (!this.node.isReady && this.node.state !== 'joining') return;
-    const msg: AppMessage = { app: this.name, mid: this.nextId(), corr: request.mid, code: reply.code ?? 200, body: reply.body };
+    // The answer goes to the application that asked (replyTo), which correlates it.
+    const msg: AppMessage = { app: request.replyTo ?? this.name, mid: this.nextId(), corr: request.mid, code: reply.code ?? 200, body: reply.body };
     if (request.tx !== undefined) msg.tx = request.tx;
     this.node.send(to, msg);
   }

@@ -79,6 +79,11 @@ export interface AppMessage {
   corr?: string;
   /** Transaction id shared by related messages across nodes; carried into every log line. */
   tx?: string;
+  /**
+   * Application that receives the answer to this request, when it is not `app` (a request one
+   * application sends to another).
+   */
+  replyTo?: string;
   method?: Method;
   code?: ResponseCode;
   /** Application-defined kind of message (e.g. `dht.put`). */

@@ -84,6 +84,7 @@ export function checkAppMessage(x: unknown, field = 'msg'): AppMessage {
   checkString(x.mid, `${field}.mid`, MAX_NAME);
   if (x.corr !== undefined) checkString(x.corr, `${field}.corr`, MAX_NAME);
   if (x.tx !== undefined) checkString(x.tx, `${field}.tx`, MAX_NAME);
+  if (x.replyTo !== undefined) checkString(x.replyTo, `${field}.replyTo`, MAX_NAME);
   if (x.kind !== undefined) checkString(x.kind, `${field}.kind`, MAX_NAME);
   if (x.method !== undefined && !METHODS.includes(x.method as never)) fail(`${field}.method must be one of ${METHODS.join(', ')}`);
   if (x.code !== undefined && !RESPONSE_CODES.includes(x.code as never)) fail(`${field}.code must be one of ${RESPONSE_CODES.join(', ')}`);

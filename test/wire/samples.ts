@@ -27,6 +27,7 @@ export function samples(): Record<keyof typeof MessageType, WireMessage> {
         mid: 'abcd-1',
         corr: 'abcd-0',
         tx: 'tx-9',
+        replyTo: 'app:client',
         method: 'UPDATE',
         code: 200,
         kind: 'dht.put',

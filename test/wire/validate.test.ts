@@ -49,7 +49,7 @@ describe('validateMessage accepts', () => {
     const s = samples();
     validateMessage(mutate(s.HELLO, ['id'], DELETE));
     validateMessage(mutate(s.PROBE, ['joining'], DELETE));
-    for (const field of ['corr', 'tx', 'method', 'code', 'kind', 'body']) validateMessage(mutate(s.ROUTE, ['msg', field], DELETE));
+    for (const field of ['corr', 'tx', 'replyTo', 'method', 'code', 'kind', 'body']) validateMessage(mutate(s.ROUTE, ['msg', field], DELETE));
     validateMessage({ ...s.LEAFSET, leafSet: [] });
     validateMessage({ ...s.JOIN, rows: [] });
     validateMessage({ ...s.ROW_REPLY, entries: [], row: 0 });
@@ -105,6 +105,8 @@ describe('validateMessage rejects', () => {
     ['ROUTE', ['msg', 'mid'], 7, /^msg\.mid must be a non-empty string/],
     ['ROUTE', ['msg', 'corr'], '', /^msg\.corr must be a non-empty string/],
     ['ROUTE', ['msg', 'tx'], null, /^msg\.tx must be a non-empty string/],
+    ['ROUTE', ['msg', 'replyTo'], '', /^msg\.replyTo must be a non-empty string/],
+    ['ROUTE', ['msg', 'replyTo'], 'x'.repeat(201), /^msg\.replyTo must be .* at most 200 characters/],
     ['ROUTE', ['msg', 'kind'], 5, /^msg\.kind must be a non-empty string/],
     ['ROUTE', ['msg', 'method'], 'PATCH', /^msg\.method must be one of GET, CREATE, UPDATE, DELETE/],
     ['ROUTE', ['msg', 'method'], 'get', /^msg\.method must be one of/],
