@@ -16,7 +16,7 @@ import net from 'node:net';
 import { join, relative, resolve } from 'node:path';
 import { stringify as toYaml } from 'yaml';
 import { RealEnv, silentLogger } from '../env/index.ts';
-import { loadOrCreateToken } from '../node/index.ts';
+import { loadOrCreateToken } from '../node/token.ts';
 import { RING_FILE } from './client.ts';
 import type { DevRingFile } from './client.ts';
 import { caPaths, hasValidNodeCert, readCa, writeCa, writeNodeCert } from './cert-files.ts';

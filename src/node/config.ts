@@ -16,6 +16,8 @@ import { z } from 'zod';
 export const DEFAULT_NODE_PORT = 4524;
 /** Default ops API / dashboard port. */
 export const DEFAULT_OPS_PORT = 4525;
+/** Default port of the S3 application's endpoint. */
+export const DEFAULT_S3_PORT = 9090;
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 
@@ -88,6 +90,31 @@ export const configSchema = z.strictObject({
       operationTimeoutMs: ms.default(10_000),
       antiEntropyIntervalMs: ms.default(30_000),
       tombstoneGraceMs: ms.default(7 * 24 * 3600_000),
+    })
+    .prefault({}),
+  s3: z
+    .strictObject({
+      bind: host.default('0.0.0.0'),
+      port: port.default(DEFAULT_S3_PORT),
+      baseDomains: z.array(z.string().min(1).regex(/^[A-Za-z0-9.-]+$/, 'expected a host name')).default(['localhost', 's3.localhost']),
+      region: z.string().regex(/^[a-z0-9-]{1,32}$/, 'expected a region name such as us-east-1').default('us-east-1'),
+      maxObjectBytes: z.number().int().min(1).default(5 * 1024 ** 4),
+      chunkSize: z.number().int().min(64 * 1024).max(8 * 1024 * 1024).default(4 * 1024 * 1024),
+      inlineMaxBytes: z.number().int().min(0).max(256 * 1024).default(64 * 1024),
+      putConcurrency: z.number().int().min(1).max(64).default(4),
+      replicas: z.number().int().min(1).max(16).default(3),
+      writeQuorum: z.number().int().min(1).max(16).default(2),
+      minPartBytes: z.number().int().min(0).default(5 * 1024 * 1024),
+      cacheMs: z.number().int().min(0).default(2000),
+      maxClockSkewMs: ms.default(15 * 60_000),
+      gc: z
+        .strictObject({
+          enabled: z.boolean().default(true),
+          intervalMs: ms.default(10 * 60_000),
+          graceMs: ms.default(3600_000),
+          orphanRefMs: ms.default(24 * 3600_000),
+        })
+        .prefault({}),
     })
     .prefault({}),
 });
@@ -168,6 +195,23 @@ export const SETTINGS: readonly Setting[] = [
   s('dht.operationTimeoutMs', 'int', '10000', 'Deadline of one DHT operation, retries included.'),
   s('dht.antiEntropyIntervalMs', 'int', '30000', 'Period of the anti-entropy pass that repairs replicas.'),
   s('dht.tombstoneGraceMs', 'int', '604800000', 'Deleted records (tombstones) are removed this long after deletion.'),
+  s('s3.bind', 'string', '0.0.0.0', 'Address the S3 endpoint binds to (the `s3` application).'),
+  s('s3.port', 'int', String(DEFAULT_S3_PORT), 'Port of the S3 endpoint (0 picks a free one).'),
+  s('s3.baseDomains', 'list', '[localhost, s3.localhost]', 'Host names of the S3 endpoint: `<bucket>.<name>` is virtual-hosted-style addressing.'),
+  s('s3.region', 'string', 'us-east-1', 'Region the S3 endpoint reports for buckets.'),
+  s('s3.maxObjectBytes', 'int', '5497558138880', 'Largest object (5 TiB; a single PUT is also limited to 5 GiB).'),
+  s('s3.chunkSize', 'int', '4194304', 'Object data is stored in chunks of this size (64 KiB to 8 MiB).'),
+  s('s3.inlineMaxBytes', 'int', '65536', 'Objects up to this size are kept inside their index entry instead of in chunks.'),
+  s('s3.putConcurrency', 'int', '4', 'Chunk writes of one upload in flight at once.'),
+  s('s3.replicas', 'int', '3', 'Copies of each chunk.'),
+  s('s3.writeQuorum', 'int', '2', 'Copies stored durably before a chunk write is acknowledged.'),
+  s('s3.minPartBytes', 'int', '5242880', 'Smallest part of a multipart upload (all but the last part).'),
+  s('s3.cacheMs', 'int', '2000', 'How long a node caches access keys and bucket records.'),
+  s('s3.maxClockSkewMs', 'int', '900000', "Largest difference between a request's signing time and the node's clock."),
+  s('s3.gc.enabled', 'bool', 'true', 'Collect chunks no object or upload refers to any more.'),
+  s('s3.gc.intervalMs', 'int', '600000', "Period of the collector's sweep over a node's chunks."),
+  s('s3.gc.graceMs', 'int', '3600000', 'A chunk is collected only this long after it was last written and last released.'),
+  s('s3.gc.orphanRefMs', 'int', '86400000', 'References of object versions that were never written are dropped after this long.'),
 ];
 
 /** Thrown for invalid configuration; `problems` names each bad setting. */
@@ -369,6 +413,7 @@ function finish(data: z.output<typeof configSchema>, cwd: string): PiConfig {
   if (data.az !== undefined && data.region === undefined) problems.push('setting "az": an availability zone needs a region (set "region" too)');
   if (data.dht.writeQuorum > data.dht.replicas) problems.push(`setting "dht.writeQuorum": ${data.dht.writeQuorum} is more than dht.replicas (${data.dht.replicas})`);
   if (data.dht.readQuorum > data.dht.replicas) problems.push(`setting "dht.readQuorum": ${data.dht.readQuorum} is more than dht.replicas (${data.dht.replicas})`);
+  if (data.s3.writeQuorum > data.s3.replicas) problems.push(`setting "s3.writeQuorum": ${data.s3.writeQuorum} is more than s3.replicas (${data.s3.replicas})`);
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     ...data,

@@ -12,17 +12,9 @@ import type { Id, Location } from '../id/index.ts';
 import type { Random } from '../env/index.ts';
 import { openNodeStorage } from '../dht/index.ts';
 import type { LmdbStorage } from '../dht/index.ts';
+import { DataDirError } from './data-dir-error.ts';
 
-/** Failures to use the data directory at start, with a stable code. */
-export class DataDirError extends Error {
-  constructor(
-    readonly code: 'DataDirUnusable' | 'NodeIdMismatch' | 'CorruptNodeId',
-    message: string,
-  ) {
-    super(message);
-    this.name = 'DataDirError';
-  }
-}
+export { DataDirError } from './data-dir-error.ts';
 
 /** Creates the directory (and parents) if needed. */
 export async function ensureDir(dir: string): Promise<void> {
@@ -68,33 +60,6 @@ export async function openNodeData(dataDir: string, random: Random, location?: L
     );
   }
   return { id, created, storage, storageDir };
-}
-
-/** Reads the ops token from `file`, or generates one (32 random bytes, hex) readable only by the owner. */
-export async function loadOrCreateToken(file: string, random: Random): Promise<{ token: string; created: boolean }> {
-  try {
-    const token = (await fs.readFile(file, 'utf8')).trim();
-    if (token.length >= 16) return { token, created: false };
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-      throw new DataDirError('DataDirUnusable', `cannot read the ops token file ${file}: ${(err as Error).message}`);
-    }
-  }
-  const token = random.hex(32);
-  await writeFileAtomic(file, token + '\n', 0o600);
-  return { token, created: true };
-}
-
-/** Writes through a temporary file and a rename, so a crash never leaves half a file. */
-export async function writeFileAtomic(file: string, data: string, mode: number): Promise<void> {
-  const tmp = `${file}.tmp-${process.pid}`;
-  try {
-    await fs.writeFile(tmp, data, { mode });
-    await fs.rename(tmp, file);
-  } catch (err) {
-    await fs.rm(tmp, { force: true }).catch(() => {});
-    throw new DataDirError('DataDirUnusable', `cannot write ${file}: ${(err as Error).message}`);
-  }
 }
 
 /** Free and total space of the file system holding a directory. */

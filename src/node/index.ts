@@ -5,6 +5,7 @@
  */
 export * from './config.ts';
 export * from './data-dir.ts';
+export * from './token.ts';
 export * from './tls.ts';
 export * from './events.ts';
 export * from './alerts.ts';

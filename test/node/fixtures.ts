@@ -18,8 +18,8 @@ import { waitFor } from '../helpers/wait.ts';
 
 export { waitFor };
 
-/** Overlay settings that detect a dead neighbour in about a second. */
-export const FAST_OVERLAY = { heartbeatIntervalMs: 200, suspectAfterMs: 400, probeTimeoutMs: 200, probeAttempts: 2, joinAttemptTimeoutMs: 2000 };
+/** Overlay settings that detect a dead neighbour in about 1.5 s (and tolerate a loaded test machine). */
+export const FAST_OVERLAY = { heartbeatIntervalMs: 250, suspectAfterMs: 750, probeTimeoutMs: 300, probeAttempts: 2, joinAttemptTimeoutMs: 2000 };
 
 /** A temporary directory removed by `cleanup`. */
 export async function tempDir(cleanup: (fn: () => Promise<void>) => void, prefix = 'pi-test-'): Promise<string> {
