@@ -52,6 +52,10 @@ export class Coordinator {
   private readonly known = new Map<string, Known>();
   /** Operations this root wrote recently: completed (on a quorum) or only attempted. */
   private readonly recentOps = new Map<string, { k: string; at: number; done: boolean }>();
+  /** Writes started, numbered; the last one per key (a read that overlapped one must not prime `known`). */
+  private writeSeq = 0;
+  private readonly lastWrite = new Map<string, number>();
+  private evictedWriteSeq = 0;
   /** Latest write time of an operation evicted from `recentOps` for want of room. */
   private recentEvictedAt = -Infinity;
   /** When this root's view last changed (leaf set), and when it started. */
@@ -134,6 +138,7 @@ export class Coordinator {
   // ---------------------------------------------------------------------------------------------
 
   private async doWrite(w: WriteBody): Promise<RpcReply> {
+    this.noteWrite(w.k);
     const replicas = this.channel.replicaSet(Id.parse(keyPosition(w.k)));
     const needed = Math.min(this.options.writeQuorum, replicas.length);
     let loser: string | undefined;
@@ -145,6 +150,11 @@ export class Coordinator {
       const known = round === 0 && !(mine && !recent.done) ? this.knownItem(w.k) : undefined;
       if (known !== undefined) {
         cur = known ?? undefined;
+        this.stats.fastWrites++;
+      } else if (round === 0 && w.m === 'put' && w.x === 0 && w.f === undefined && !mine) {
+        // Creating a record: no read round. Replicas refuse version 1 if they hold any version,
+        // and then the next round reads and reports the conflict.
+        cur = undefined;
         this.stats.fastWrites++;
       } else {
         const r = await this.readAll(w.k, replicas, loser);
@@ -224,6 +234,22 @@ export class Coordinator {
     return k.item;
   }
 
+  private noteWrite(key: string): void {
+    this.lastWrite.delete(key);
+    this.lastWrite.set(key, ++this.writeSeq);
+    if (this.lastWrite.size > KNOWN_LIMIT) {
+      const [k, seq] = this.lastWrite.entries().next().value!;
+      this.lastWrite.delete(k);
+      this.evictedWriteSeq = Math.max(this.evictedWriteSeq, seq);
+    }
+  }
+
+  private rememberRead(key: string, item: StoredItem | null, epoch: number): void {
+    if (this.known.size >= KNOWN_LIMIT) this.known.delete(this.known.keys().next().value!);
+    this.known.delete(key);
+    this.known.set(key, { item, epoch });
+  }
+
   private remember(key: string, item: StoredItem): void {
     if (this.known.size >= KNOWN_LIMIT) this.known.delete(this.known.keys().next().value!);
     this.known.delete(key);
@@ -242,11 +268,19 @@ export class Coordinator {
       let settled = 0;
       let done = false;
       let grace: { cancel(): void } | undefined;
+      const epoch = this.channel.epoch();
+      const seq = this.writeSeq;
       const finish = (): void => {
         if (done) return;
         done = true;
         grace?.cancel();
-        resolve({ best: chooseBest(answers.map((a) => a.item), loser), answers: answers.length, needed });
+        const best = chooseBest(answers.map((a) => a.item), loser);
+        // Every replica answered the same: the next write here needs no read round.
+        const quiet = !this.queues.has(key) && (this.lastWrite.get(key) ?? 0) <= seq && this.evictedWriteSeq <= seq;
+        if (quiet && settled === replicas.length && answers.length === replicas.length && epoch === this.channel.epoch() && answers.every((a) => sameItem(a.item, best))) {
+          this.rememberRead(key, best ?? null, epoch);
+        }
+        resolve({ best, answers: answers.length, needed });
       };
       const check = (): void => {
         if (settled === replicas.length) {
@@ -422,6 +456,11 @@ export function chooseBest(items: (StoredItem | undefined)[], loser?: string): S
     if (h.n > winner.n || (h.n === winner.n && compareItems(h.item, winner.item) > 0)) winner = h;
   }
   return winner!.item;
+}
+
+function sameItem(a: StoredItem | undefined, b: StoredItem | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return a.v === b.v && a.op === b.op;
 }
 
 function ok(body: WriteReplyBody): RpcReply {

@@ -19,6 +19,12 @@ import type { StorageEngine } from './types.ts';
 export interface LmdbStorageOptions {
   /** Maximum size of the memory map (bytes). Default 8 GiB (grows on demand up to it). */
   mapSize?: number;
+  /**
+   * lmdb-js's overlapping sync (flush after the commit, in parallel with the next). Default false:
+   * each commit is synced as part of it, which measured several times faster per commit here
+   * (ext4), and a write's promise still resolves only once it is on disk either way.
+   */
+  overlappingSync?: boolean;
 }
 
 export class LmdbStorage implements StorageEngine {
@@ -36,7 +42,7 @@ export class LmdbStorage implements StorageEngine {
   /** Opens (creating if needed) the storage in directory `dir`. */
   static open(dir: string, options: LmdbStorageOptions = {}): LmdbStorage {
     mkdirSync(dir, { recursive: true });
-    const root = open({ path: dir, compression: false, mapSize: options.mapSize ?? 8 * 1024 ** 3 });
+    const root = open({ path: dir, compression: false, mapSize: options.mapSize ?? 8 * 1024 ** 3, overlappingSync: options.overlappingSync ?? false });
     const items = root.openDB<StoredItem, string>({ name: 'items' });
     const meta = root.openDB<unknown, string>({ name: 'meta' });
     return new LmdbStorage(root, items, meta);
