@@ -4,6 +4,7 @@
  * skipped while the previous one is still going.
  */
 import type { Env, Timer } from '../env/index.ts';
+import { AppError } from './errors.ts';
 
 /** A watcher's work; may be async. */
 export type WatcherTask = () => void | Promise<void>;
@@ -47,7 +48,7 @@ export class WatcherService {
 
   /** Adds a watcher; throws if the name is taken (use {@link replace} to change one). */
   add(name: string, task: WatcherTask, options: WatcherOptions): void {
-    if (this.watchers.has(name)) throw new Error(`a watcher named "${name}" already exists`);
+    if (this.watchers.has(name)) throw new AppError('DuplicateWatcher', `a watcher named "${name}" already exists`);
     this.install(name, task, options, 0);
   }
 
@@ -99,7 +100,7 @@ export class WatcherService {
   }
 
   private install(name: string, task: WatcherTask, options: WatcherOptions, generation: number): void {
-    if (!(options.intervalMs > 0)) throw new RangeError(`watcher "${name}" needs a positive interval, got ${options.intervalMs}`);
+    if (!(options.intervalMs > 0)) throw new AppError('InvalidArgument', `watcher "${name}" needs a positive interval, got ${options.intervalMs}`);
     const w: Watcher = {
       name,
       task,
