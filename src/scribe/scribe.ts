@@ -54,6 +54,7 @@ import {
   parseFailed,
   parseHandoff,
   parseHeartbeat,
+  parsePath,
   parsePublish,
   parseReplay,
   parseReplayRequest,
@@ -61,7 +62,7 @@ import {
   parseTopics,
   parseWalk,
 } from './wire.ts';
-import type { AnycastBody, FailedBody, HandoffBody, PublishBody, SubscribeBody } from './wire.ts';
+import type { AckBody, AnycastBody, FailedBody, HandoffBody, PublishBody, SubscribeBody } from './wire.ts';
 
 /** The overlay application name Scribe registers. */
 export const SCRIBE_APP = 'scribe';
@@ -400,6 +401,7 @@ export class Scribe {
     tree.retryTimer?.cancel();
     const body: SubscribeBody = { t: tree.topic.id, u: tree.topic.uri, n: tree.count };
     if (tree.excluded.length > 0) body.x = tree.excluded;
+    if (tree.wasConnected || this.childWantsReplay(tree)) body.r = 1;
     tree.reportedCount = body.n;
     this.stats.subscribeSent++;
     this.route(tree.topic.id, Kind.SUBSCRIBE, body, undefined);
@@ -408,6 +410,11 @@ export class Scribe {
       if (this.closed || this.trees.get(tree.topic.id.hex) !== tree || tree.connected) return;
       this.join(tree);
     }, this.env.random.jitter(this.options.subscribeRetryMs, 0.2));
+  }
+
+  private childWantsReplay(tree: TopicTree): boolean {
+    for (const c of tree.children.values()) if (c.replay) return true;
+    return false;
   }
 
   /** Connected (to a parent with `path`, or as the root with []): confirm, ack, tell children. */
@@ -460,18 +467,25 @@ export class Scribe {
 
   private ackChild(tree: TopicTree, c: Child, down: Id[]): void {
     c.pending = false;
-    this.sendDirect(c.handle, Kind.ACK, { t: tree.topic.id, p: down }, () => this.lostChild(tree, c.handle), undefined);
+    const body: AckBody = { t: tree.topic.id, p: down };
+    if (c.replay && tree.recent.length > 0) {
+      tree.trim(this.env.now(), this.options.replayWindowMs, this.options.replayMaxMessages);
+      body.rp = tree.recent.map((r) => r.body);
+    }
+    c.replay = false;
+    this.sendDirect(c.handle, Kind.ACK, body, () => this.lostChild(tree, c.handle), undefined);
   }
 
-  private addChild(tree: TopicTree, h: NodeHandle, count: number): void {
+  private addChild(tree: TopicTree, h: NodeHandle, count: number, replay: boolean): void {
     const hex = h.id.hex;
     let c = tree.children.get(hex);
     if (c) {
       tree.childCount += count - c.count;
       c.count = count;
       c.handle = h;
+      c.replay ||= replay;
     } else {
-      c = { handle: h, count, pending: true };
+      c = { handle: h, count, pending: true, replay };
       tree.children.set(hex, c);
       tree.childCount += count;
       let node = this.childNodes.get(hex);
@@ -608,7 +622,7 @@ export class Scribe {
     } else {
       tree = this.createTree(topicFromWire(b.u, b.t));
     }
-    this.addChild(tree, origin, b.n);
+    this.addChild(tree, origin, b.n, b.r === 1);
     if (!tree.connected && !tree.joining) this.join(tree);
     return true;
   }
@@ -626,11 +640,11 @@ export class Scribe {
       case Kind.ACK: {
         const b = parseAck(req.body);
         if (!b) return this.malformed(req.kind, from);
-        this.onAck(from, b.t, b.p);
+        this.onAck(from, b);
         return undefined;
       }
       case Kind.PATH: {
-        const b = parseAck(req.body);
+        const b = parsePath(req.body);
         if (!b) return this.malformed(req.kind, from);
         this.onPath(from, b.t, b.p);
         return undefined;
@@ -747,10 +761,12 @@ export class Scribe {
   private subscribeAtRoot(b: SubscribeBody, origin: NodeHandle): void {
     const tree = this.trees.get(b.t.hex) ?? this.createTree(topicFromWire(b.u, b.t));
     if (!tree.root) this.becomeRoot(tree);
-    if (origin.id.hex !== this.self.id.hex) this.addChild(tree, origin, b.n);
+    if (origin.id.hex !== this.self.id.hex) this.addChild(tree, origin, b.n, b.r === 1);
   }
 
-  private onAck(from: NodeHandle, t: Id, path: Id[]): void {
+  private onAck(from: NodeHandle, b: AckBody): void {
+    const t = b.t;
+    const path = b.p;
     const tree = this.trees.get(t.hex);
     if (!tree || tree.root || (tree.parent !== undefined && tree.parent.id.hex !== from.id.hex) || tree.children.has(from.id.hex)) {
       // Not wanted (any more): a late answer to an earlier attempt, or we are the root now.
@@ -766,6 +782,7 @@ export class Scribe {
     }
     tree.parent = from;
     this.connected(tree, path);
+    if (b.rp) for (const m of b.rp) if (this.receivePublish(tree, m, undefined)) this.stats.replayed++;
   }
 
   private onPath(from: NodeHandle, t: Id, path: Id[]): void {

@@ -15,6 +15,8 @@ export interface Child {
   count: number;
   /** Accepted while this node was not connected: owed an ack. */
   pending: boolean;
+  /** Re-joining: its ack carries this node's recent publishes. */
+  replay: boolean;
 }
 
 /** A local subscription and whether it has been told it is confirmed. */

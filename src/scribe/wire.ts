@@ -50,12 +50,16 @@ export interface SubscribeBody {
   n: number;
   /** Nodes that must not take this subscriber as a child (they formed a loop with it). */
   x?: Id[];
+  /** 1 when re-joining after losing the tree: the ack should carry recent publishes. */
+  r?: 1;
 }
 
 export interface AckBody {
   t: Id;
   /** Root first, down to (and including) the acknowledging parent. */
   p: Id[];
+  /** The parent's recent publishes, for a re-joining child. */
+  rp?: PublishBody[];
 }
 
 export interface TopicsBody {
@@ -72,7 +76,10 @@ export interface CountBody {
   cs: number[];
 }
 
-export type PathBody = AckBody;
+export interface PathBody {
+  t: Id;
+  p: Id[];
+}
 
 export interface PublishBody {
   t: Id;
@@ -180,7 +187,23 @@ export function parseSubscribe(x: unknown): SubscribeBody | undefined {
 export function parseAck(x: unknown): AckBody | undefined {
   const o = obj(x);
   if (!o || !isId(o.t) || !isIdArray(o.p, 256)) return undefined;
+  if (o.rp !== undefined && !publishesOf(o.rp, o.t)) return undefined;
   return o as unknown as AckBody;
+}
+
+function publishesOf(x: unknown, t: Id): boolean {
+  if (!Array.isArray(x) || x.length > 100_000) return false;
+  for (const m of x) {
+    const p = parsePublish(m);
+    if (!p || !p.t.equals(t)) return false;
+  }
+  return true;
+}
+
+export function parsePath(x: unknown): PathBody | undefined {
+  const o = obj(x);
+  if (!o || !isId(o.t) || !isIdArray(o.p, 256)) return undefined;
+  return o as unknown as PathBody;
 }
 
 export function parseTopics(x: unknown): TopicsBody | undefined {
@@ -215,11 +238,7 @@ export function parseReplayRequest(x: unknown): ReplayRequestBody | undefined {
 
 export function parseReplay(x: unknown): ReplayBody | undefined {
   const o = obj(x);
-  if (!o || !isId(o.t) || !Array.isArray(o.ms) || o.ms.length > 100_000) return undefined;
-  for (const m of o.ms) {
-    const p = parsePublish(m);
-    if (!p || !p.t.equals(o.t)) return undefined;
-  }
+  if (!o || !isId(o.t) || !publishesOf(o.ms, o.t)) return undefined;
   return o as unknown as ReplayBody;
 }
 
