@@ -4,9 +4,10 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Id, Scope, idFor, regionOf, azOf } from '../../src/id/index.ts';
-import { DhtError, EntityRegistry, VersionConflictError } from '../../src/dht/index.ts';
-import type { Entity } from '../../src/dht/index.ts';
+import type { Id } from '../../src/id/index.ts';
+import { Scope, idFor, regionOf, azOf } from '../../src/id/index.ts';
+import { EntityRegistry, VersionConflictError } from '../../src/dht/index.ts';
+import type { DhtError, Entity } from '../../src/dht/index.ts';
 import { RpcEndpoint } from '../../src/overlay/index.ts';
 import type { RpcResponse } from '../../src/overlay/index.ts';
 import { DhtSim } from '../../src/sim/dht-chaos.ts';
