@@ -4,9 +4,10 @@
  * - {@link SharedRecordActivator}: N of M. A seeded application record lists N slots (counted, or
  *   named values such as service addresses). A node becomes active by claiming a free or expired
  *   slot with a conditional DHT update, and keeps the claim alive by heartbeat. When the holder
- *   dies, its claim lapses after `expiryMs` and another node takes the slot; the node nearest to a
- *   departed holder frees its slots at once (eager recovery), so failover usually takes the
- *   overlay's failure detection plus one check interval.
+ *   dies another node takes the slot within `expiryMs`: the claim lives `expiryMs` minus one check
+ *   interval, and passive nodes look for lapsed claims every check interval. The node nearest to
+ *   a departed holder also frees its slots at once (eager recovery), so failover usually takes
+ *   the overlay's failure detection plus one check interval.
  * - {@link SupernodeActivator}: active where this node is the root (within the scope) of one of
  *   the application's checkpoint ids.
  *
@@ -33,7 +34,10 @@ export const DEFAULT_EXPIRY_MS = 15_000;
 export interface SharedRecordOptions {
   /** Scope of the application record (default global). */
   scope?: Scope | 'global' | 'region' | 'az';
-  /** Life of a claim without heartbeat; the seeded record's `expiryMs` wins. Default 15 s. */
+  /**
+   * Failover bound: a dead holder's slot is taken by another node within this. The seeded
+   * record's `expiryMs` wins (keep it at least 4 check intervals). Default 15 s.
+   */
   expiryMs?: number;
   /** Period of heartbeats and of passive nodes' checks for free slots. Default expiry / 4. */
   checkIntervalMs?: number;
@@ -41,6 +45,8 @@ export interface SharedRecordOptions {
   barMs?: number;
   /** Clock difference allowed between nodes. Default 1 s. */
   clockSkewMs?: number;
+  /** Free a departed holder's slot at once (default true); false waits for its claim to expire. */
+  eagerRecovery?: boolean;
 }
 
 function requireBound<T>(value: T | undefined): T {
@@ -56,6 +62,7 @@ export class SharedRecordActivator implements Activator {
   private readonly expiryDefault: number;
   private readonly barMs: number;
   private readonly skewMs: number;
+  private readonly eager: boolean;
   private ctx: ActivatorContext | undefined;
   private slotCount = 1;
   private expiryValue: number;
@@ -69,6 +76,7 @@ export class SharedRecordActivator implements Activator {
     this.checkIntervalMs = options.checkIntervalMs ?? this.expiryDefault / 4;
     this.barMs = options.barMs ?? 2 * this.expiryDefault;
     this.skewMs = options.clockSkewMs ?? 1000;
+    this.eager = options.eagerRecovery ?? true;
   }
 
   /** The claim life in force (the seeded record's, once read). */
@@ -84,6 +92,15 @@ export class SharedRecordActivator implements Activator {
     this.ctx = ctx;
   }
 
+  /**
+   * How long one claim lives: the expiry period minus one (jittered) check interval, so that a
+   * dead holder's slot is taken within the expiry period even without eager recovery (its claim
+   * lapses, then a passive node's next check finds it).
+   */
+  claimLifeMs(): number {
+    return Math.max(this.expiryValue - Math.ceil(this.checkIntervalMs * 1.25), this.expiryValue / 2);
+  }
+
   /** The id of the application record this activator reads. */
   recordId(): Id {
     const ctx = requireBound(this.ctx);
@@ -91,15 +108,18 @@ export class SharedRecordActivator implements Activator {
   }
 
   async check(current: Activation | undefined, mayActivate: boolean): Promise<Activation | undefined> {
-    return current?.slot ? this.heartbeat(current) : mayActivate ? this.claim() : undefined;
+    return current?.slot ? this.heartbeat(current) : this.claim(mayActivate);
   }
 
-  /** Claims a free or expired slot (or the one this node already holds, after a restart). */
-  private async claim(): Promise<Activation | undefined> {
+  /**
+   * Claims a free or expired slot (or the one this node already holds, after a restart). An
+   * excluded node only reads the record: the slot count decides whether exclusion can be honoured.
+   */
+  private async claim(mayActivate: boolean): Promise<Activation | undefined> {
     const ctx = requireBound(this.ctx);
     const id = this.recordId();
     const seen = await ctx.dht.get<AppRecord>(id);
-    if (!this.usable(seen)) return undefined;
+    if (!this.usable(seen) || !mayActivate) return undefined;
     const self = ctx.node.id.hex;
     if (pickSlot(seen.body.slots!, self, ctx.env.now(), () => 0) === undefined) return undefined;
     let chosen: number | undefined;
@@ -111,7 +131,7 @@ export class SharedRecordActivator implements Activator {
       const slots = cur.body.slots!;
       chosen = pickSlot(slots, self, now, (n) => ctx.env.random.int(n));
       if (chosen === undefined) return null;
-      expiresAt = now + this.expiryValue;
+      expiresAt = now + this.claimLifeMs();
       const next = slots.slice();
       const { barred: _gone, ...rest } = slots[chosen]!;
       next[chosen] = { ...rest, holder: self, holderAddr: ctx.node.handle.addr, expiresAt };
@@ -139,7 +159,7 @@ export class SharedRecordActivator implements Activator {
           lost = true;
           return null;
         }
-        expiresAt = ctx.env.now() + this.expiryValue;
+        expiresAt = ctx.env.now() + this.claimLifeMs();
         const next = cur!.body.slots!.slice();
         next[held.index] = { ...s, holderAddr: ctx.node.handle.addr, expiresAt };
         return { ...cur!.body, slots: next };
@@ -177,6 +197,7 @@ export class SharedRecordActivator implements Activator {
   /** Frees the slots a departed node held, so that another node takes them now. */
   async nodeDeparted(node: NodeHandle): Promise<boolean> {
     const ctx = requireBound(this.ctx);
+    if (!this.eager) return false;
     const hex = node.id.hex;
     const seen = await ctx.dht.get<AppRecord>(this.recordId());
     if (!this.usable(seen) || !seen.body.slots!.some((s) => s.holder === hex)) return false;
