@@ -1,0 +1,960 @@
+/**
+ * The S3 operations: which one a request is (method, bucket, key, sub-resource), who may do it,
+ * and doing it over the catalog (DHT) and the chunk store. Independent of how it is hosted: the
+ * node service (service.ts) gives it a catalog, a chunk store and options.
+ */
+import { pipeline } from 'node:stream/promises';
+import type { Env, Logger } from '../../env/index.ts';
+import {
+  S3Error,
+  collectUserMetadata,
+  completeMultipartUploadXml,
+  compositeChecksum,
+  contentRange,
+  copyObjectResultXml,
+  copyPartResultXml,
+  createBodyVerifier,
+  deleteResultXml,
+  evaluateConditions,
+  evaluateCopySourceConditions,
+  evaluateWriteConditions,
+  formatHttpDate,
+  fullObjectChecksum,
+  getHeader,
+  initiateMultipartUploadXml,
+  listAllMyBucketsXml,
+  listMultipartUploads,
+  listObjectsV1,
+  listObjectsV2,
+  listObjectsV1Xml,
+  listObjectsV2Xml,
+  listMultipartUploadsXml,
+  listParts,
+  listPartsXml,
+  locationConstraintXml,
+  accessControlPolicyXml,
+  multipartEtag,
+  parseAccessControlPolicy,
+  parseCannedAcl,
+  parseChecksumAlgorithm,
+  parseCompleteMultipartUpload,
+  parseCopySource,
+  parseCopySourceRange,
+  parseCreateBucketConfiguration,
+  parseDeleteObjects,
+  parseListObjectsV1Params,
+  parseListObjectsV2Params,
+  parseListPartsParams,
+  parseListUploadsParams,
+  parsePartNumber,
+  parseRange,
+  parseStorageClass,
+  rangeLength,
+  requireIntegrityHeader,
+  responseHeaderOverrides,
+  storedContentEncoding,
+  taggingXml,
+  uploadLength,
+  validateBucketName,
+  validateObjectKey,
+  versioningConfigurationXml,
+  checksumHeaderName,
+} from './protocol/index.ts';
+import type { BodyVerifier, CannedAcl, ChecksumAlgorithm, DeletedEntry, DeleteErrorEntry } from './protocol/index.ts';
+import { canReadBucket, canReadObject, canWriteBucket, cannedOf, mustAllow, policyOf } from './access.ts';
+import type { Catalog, Principal } from './catalog.ts';
+import { eachLimited } from './catalog.ts';
+import type { ChunkStore } from './chunks/store.ts';
+import { ChunkSink, streamChunks } from './data.ts';
+import type { ChunkSinkOptions } from './data.ts';
+import type { S3Request } from './http.ts';
+import type { BucketEntry, ChunkRef, ObjectEntry, PartEntry, StoredChecksum, UploadEntry } from './model.ts';
+import type { S3Options } from './options.ts';
+
+/** Headers stored with an object and returned on GET / HEAD. */
+const STORED_HEADERS = ['cache-control', 'content-disposition', 'content-language', 'expires'] as const;
+/** Largest XML request body read (DeleteObjects of 1000 long keys fits). */
+const MAX_XML_BODY = 2 * 1024 * 1024;
+/** Bucket sub-resources that exist in S3 but are not supported here. */
+const UNSUPPORTED_BUCKET = ['policy', 'cors', 'lifecycle', 'website', 'encryption', 'tagging', 'replication', 'logging', 'notification', 'object-lock', 'ownershipControls', 'publicAccessBlock', 'accelerate', 'requestPayment', 'analytics', 'metrics', 'inventory', 'intelligent-tiering', 'versions', 'policyStatus'];
+/** What GET of an unsupported bucket sub-resource answers (as a bucket without that configuration). */
+const MISSING_CONFIGURATION: Record<string, S3Error['code']> = {
+  policy: 'NoSuchBucketPolicy',
+  cors: 'NoSuchCORSConfiguration',
+  lifecycle: 'NoSuchLifecycleConfiguration',
+  website: 'NoSuchWebsiteConfiguration',
+  encryption: 'ServerSideEncryptionConfigurationNotFoundError',
+  tagging: 'NoSuchTagSet',
+  'object-lock': 'ObjectLockConfigurationNotFoundError',
+  ownershipControls: 'OwnershipControlsNotFoundError',
+};
+
+/** Counters of the operations. */
+export interface ApiStats {
+  objectsWritten: number;
+  bytesWritten: number;
+  objectsRead: number;
+  bytesRead: number;
+  objectsDeleted: number;
+  releaseFailures: number;
+}
+
+function noSuchKey(key: string): S3Error {
+  return new S3Error('NoSuchKey', undefined, { fields: { Key: key } });
+}
+
+function noSuchUpload(uploadId: string): S3Error {
+  return new S3Error('NoSuchUpload', undefined, { fields: { UploadId: uploadId } });
+}
+
+function sendXml(r: S3Request, xml: string, status = 200, headers: Record<string, string> = {}): void {
+  r.res.writeHead(status, { ...headers, 'content-type': 'application/xml', 'content-length': String(Buffer.byteLength(xml)) });
+  r.res.end(xml);
+}
+
+function sendEmpty(r: S3Request, status: number, headers: Record<string, string> = {}): void {
+  r.res.writeHead(status, { ...headers, 'content-length': '0' });
+  r.res.end();
+}
+
+/** Reads a small request body (XML documents) whole, through the body verifier. */
+async function readSmallBody(r: S3Request, verifier: BodyVerifier): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let size = 0;
+  verifier.on('data', (b: Buffer) => {
+    size += b.length;
+    if (size > MAX_XML_BODY) verifier.destroy(new S3Error('MaxMessageLengthExceeded'));
+    else parts.push(b);
+  });
+  await pipeline(r.req, verifier);
+  return Buffer.concat(parts);
+}
+
+/** The ref id of an object version. */
+function versionRef(vid: string): string {
+  return `o:${vid}`;
+}
+
+/** The ref id of an upload part. */
+function partRef(uploadId: string, part: number, pv: string): string {
+  return `p:${uploadId}:${part}:${pv}`;
+}
+
+export class S3Api {
+  readonly stats: ApiStats = { objectsWritten: 0, bytesWritten: 0, objectsRead: 0, bytesRead: 0, objectsDeleted: 0, releaseFailures: 0 };
+  private readonly log: Logger;
+  /** Background releases of replaced versions, awaited on stop. */
+  private readonly releasing = new Set<Promise<void>>();
+
+  constructor(
+    private readonly env: Env,
+    readonly catalog: Catalog,
+    readonly store: ChunkStore,
+    readonly options: S3Options,
+    /** Base URL of this endpoint (for Location). */
+    private readonly endpoint: () => string,
+  ) {
+    this.log = env.log.child({ mod: 's3.api' });
+  }
+
+  /** Waits for background work (releases of replaced versions). */
+  async drain(): Promise<void> {
+    await Promise.allSettled([...this.releasing]);
+  }
+
+  /** Serves one request; resolves with the operation's name (for metrics). */
+  async dispatch(r: S3Request): Promise<string> {
+    const q = r.query;
+    const m = r.method;
+    if (r.bucket === undefined) {
+      if (m === 'GET') return this.run('ListBuckets', () => this.listBuckets(r));
+      throw new S3Error('MethodNotAllowed');
+    }
+    if (r.key === undefined) {
+      for (const sub of UNSUPPORTED_BUCKET) {
+        if (!q.has(sub)) continue;
+        const missing = MISSING_CONFIGURATION[sub];
+        if (m === 'GET' && missing !== undefined) {
+          return this.run(`GetBucket:${sub}`, async () => {
+            await this.ownBucket(r);
+            throw new S3Error(missing, undefined, { fields: { BucketName: r.bucket! } });
+          });
+        }
+        if (m === 'GET' && sub === 'versions') return this.run('ListObjectVersions', () => this.listObjects(r, true));
+        throw new S3Error('NotImplemented', `The bucket sub-resource "${sub}" is not supported.`);
+      }
+      switch (m) {
+        case 'PUT':
+          if (q.has('acl')) return this.run('PutBucketAcl', () => this.putBucketAcl(r));
+          if (q.has('versioning')) throw new S3Error('NotImplemented', 'Versioning is not supported.');
+          return this.run('CreateBucket', () => this.createBucket(r));
+        case 'HEAD':
+          return this.run('HeadBucket', () => this.headBucket(r));
+        case 'DELETE':
+          return this.run('DeleteBucket', () => this.deleteBucket(r));
+        case 'GET':
+          if (q.has('location')) return this.run('GetBucketLocation', () => this.getBucketLocation(r));
+          if (q.has('acl')) return this.run('GetBucketAcl', () => this.getBucketAcl(r));
+          if (q.has('versioning')) return this.run('GetBucketVersioning', () => this.getBucketVersioning(r));
+          if (q.has('uploads')) return this.run('ListMultipartUploads', () => this.listUploads(r));
+          if (q.get('list-type') === '2') return this.run('ListObjectsV2', () => this.listObjects(r, false, 2));
+          return this.run('ListObjects', () => this.listObjects(r, false, 1));
+        case 'POST':
+          if (q.has('delete')) return this.run('DeleteObjects', () => this.deleteObjects(r));
+          break;
+      }
+      throw new S3Error('MethodNotAllowed');
+    }
+    validateObjectKey(r.key);
+    const uploadId = q.get('uploadId');
+    switch (m) {
+      case 'PUT':
+        if (uploadId !== null) {
+          if (r.headers['x-amz-copy-source'] !== undefined) return this.run('UploadPartCopy', () => this.uploadPart(r, uploadId, true));
+          return this.run('UploadPart', () => this.uploadPart(r, uploadId, false));
+        }
+        if (q.has('acl')) return this.run('PutObjectAcl', () => this.putObjectAcl(r));
+        if (q.has('tagging')) throw new S3Error('NotImplemented', 'Object tagging is not supported.');
+        if (r.headers['x-amz-copy-source'] !== undefined) return this.run('CopyObject', () => this.copyObject(r));
+        return this.run('PutObject', () => this.putObject(r));
+      case 'GET':
+        if (uploadId !== null) return this.run('ListParts', () => this.listParts(r, uploadId));
+        if (q.has('acl')) return this.run('GetObjectAcl', () => this.getObjectAcl(r));
+        if (q.has('tagging')) return this.run('GetObjectTagging', () => this.getObjectTagging(r));
+        return this.run('GetObject', () => this.getObject(r, false));
+      case 'HEAD':
+        return this.run('HeadObject', () => this.getObject(r, true));
+      case 'DELETE':
+        if (uploadId !== null) return this.run('AbortMultipartUpload', () => this.abortUpload(r, uploadId));
+        return this.run('DeleteObject', () => this.deleteObject(r));
+      case 'POST':
+        if (q.has('uploads')) return this.run('CreateMultipartUpload', () => this.createUpload(r));
+        if (uploadId !== null) return this.run('CompleteMultipartUpload', () => this.completeUpload(r, uploadId));
+        break;
+    }
+    throw new S3Error('MethodNotAllowed');
+  }
+
+  private async run(op: string, fn: () => Promise<void>): Promise<string> {
+    try {
+      await fn();
+    } catch (err) {
+      (err as { op?: string }).op = op;
+      throw err;
+    }
+    return op;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Helpers
+
+  private authenticated(r: S3Request): Principal {
+    if (!r.principal) throw new S3Error('AccessDenied');
+    return r.principal;
+  }
+
+  /** The request's bucket (`NoSuchBucket` if absent). */
+  private async bucketOf(r: S3Request, fresh = false): Promise<BucketEntry> {
+    const name = r.bucket!;
+    const bucket = await this.catalog.bucket(name, fresh);
+    if (!bucket) throw new S3Error('NoSuchBucket', undefined, { fields: { BucketName: name } });
+    return bucket;
+  }
+
+  /** The request's bucket, which the requester must own. */
+  private async ownBucket(r: S3Request, fresh = false): Promise<BucketEntry> {
+    const bucket = await this.bucketOf(r, fresh);
+    mustAllow(r.principal?.id === bucket.owner);
+    return bucket;
+  }
+
+  private async writableBucket(r: S3Request): Promise<BucketEntry> {
+    const bucket = await this.bucketOf(r);
+    mustAllow(canWriteBucket(bucket.owner, bucket.acl, r.principal));
+    return bucket;
+  }
+
+  private verifier(r: S3Request, compute: ChecksumAlgorithm[] = []): BodyVerifier {
+    return createBodyVerifier(r.auth, r.headers, { compute: ['MD5', ...compute] });
+  }
+
+  private sinkOptions(inline: boolean, onChunk: ChunkSinkOptions['onChunk'], maxBytes = this.options.maxObjectBytes): ChunkSinkOptions {
+    return {
+      chunkSize: this.options.chunkSize,
+      inlineMax: inline ? Math.min(this.options.inlineMaxBytes, this.options.chunkSize) : -1,
+      concurrency: this.options.putConcurrency,
+      maxBytes,
+      ...(onChunk ? { onChunk } : {}),
+    };
+  }
+
+  /** The flexible checksum a verified body carried (header or trailer), to store with it. */
+  private checksumOf(r: S3Request, verifier: BodyVerifier): StoredChecksum | undefined {
+    for (const name of Object.keys(r.headers)) {
+      if (!name.startsWith('x-amz-checksum-') || name === 'x-amz-checksum-type' || name === 'x-amz-checksum-algorithm' || name === 'x-amz-checksum-mode') continue;
+      const algorithm = parseChecksumAlgorithm(name.slice('x-amz-checksum-'.length));
+      if (algorithm) return { a: algorithm, v: String(r.headers[name]).trim() };
+    }
+    for (const [name, value] of Object.entries(verifier.trailers)) {
+      if (!name.startsWith('x-amz-checksum-')) continue;
+      const algorithm = parseChecksumAlgorithm(name.slice('x-amz-checksum-'.length));
+      if (algorithm) return { a: algorithm, v: value.trim() };
+    }
+    return undefined;
+  }
+
+  /** Content-Type, stored headers and metadata of a write request. */
+  private objectHeaders(r: S3Request): Pick<ObjectEntry, 'ct' | 'hd' | 'meta'> {
+    const out: Pick<ObjectEntry, 'ct' | 'hd' | 'meta'> = {};
+    const ct = getHeader(r.headers, 'content-type');
+    if (ct !== undefined && ct !== '') out.ct = ct;
+    const hd: Record<string, string> = {};
+    for (const name of STORED_HEADERS) {
+      const v = getHeader(r.headers, name);
+      if (v !== undefined) hd[name] = v;
+    }
+    const encoding = storedContentEncoding(getHeader(r.headers, 'content-encoding'));
+    if (encoding !== undefined) hd['content-encoding'] = encoding;
+    if (Object.keys(hd).length > 0) out.hd = hd;
+    const meta = collectUserMetadata(r.headers);
+    if (Object.keys(meta).length > 0) out.meta = meta;
+    return out;
+  }
+
+  /** Drops the references (and manifest pages) of a version no longer in the index, in the background. */
+  private release(bucket: BucketEntry, key: string, old: ObjectEntry | undefined): void {
+    if (!old || (!old.chunks && !old.pages)) return;
+    const p = (async () => {
+      const chunks = await this.catalog.chunkList(old);
+      await this.catalog.dropRefs(
+        chunks.map((c) => c.hash),
+        versionRef(old.vid),
+      );
+      await this.catalog.dropChunkList(old);
+    })()
+      .catch((err: Error) => {
+        this.stats.releaseFailures++;
+        this.log.warn({ code: 'ReleaseFailed', bucket: bucket.name, key, vid: old.vid, err: err.message }, 'could not drop the chunk references of a replaced version; the collector will');
+      })
+      .finally(() => this.releasing.delete(p));
+    this.releasing.add(p);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Service and buckets
+
+  private async listBuckets(r: S3Request): Promise<void> {
+    const principal = this.authenticated(r);
+    const names = await this.catalog.listBuckets(principal.id);
+    const buckets = names.map((b) => ({ name: b.name, creationDate: b.createdAt, region: this.options.region }));
+    sendXml(r, listAllMyBucketsXml({ owner: { id: principal.id, displayName: principal.name }, buckets }));
+  }
+
+  private async createBucket(r: S3Request): Promise<void> {
+    const principal = this.authenticated(r);
+    const name = r.bucket!;
+    validateBucketName(name);
+    const acl = parseCannedAcl(r.headers) ?? 'private';
+    const body = await readSmallBody(r, this.verifier(r));
+    const config = parseCreateBucketConfiguration(body);
+    const region = config.locationConstraint ?? this.options.region;
+    await this.catalog.createBucket(name, principal, acl, region);
+    sendEmpty(r, 200, { location: `/${name}` });
+  }
+
+  private async headBucket(r: S3Request): Promise<void> {
+    const bucket = await this.bucketOf(r);
+    mustAllow(canReadBucket(bucket.owner, bucket.acl, r.principal));
+    sendEmpty(r, 200, { 'x-amz-bucket-region': bucket.region });
+  }
+
+  private async deleteBucket(r: S3Request): Promise<void> {
+    const bucket = await this.ownBucket(r, true);
+    await this.catalog.deleteBucket(bucket);
+    sendEmpty(r, 204);
+  }
+
+  private async getBucketLocation(r: S3Request): Promise<void> {
+    const bucket = await this.ownBucket(r);
+    sendXml(r, locationConstraintXml(bucket.region));
+  }
+
+  private async getBucketVersioning(r: S3Request): Promise<void> {
+    await this.ownBucket(r);
+    sendXml(r, versioningConfigurationXml());
+  }
+
+  private async getBucketAcl(r: S3Request): Promise<void> {
+    const bucket = await this.ownBucket(r);
+    sendXml(r, accessControlPolicyXml(policyOf({ id: bucket.owner, displayName: bucket.ownerName }, bucket.acl)));
+  }
+
+  private async putBucketAcl(r: S3Request): Promise<void> {
+    const bucket = await this.ownBucket(r, true);
+    const acl = await this.aclOfRequest(r, bucket.owner);
+    await this.catalog.setBucketAcl(bucket, acl);
+    sendEmpty(r, 200);
+  }
+
+  /** The canned ACL of a PutBucketAcl / PutObjectAcl: `x-amz-acl`, or a policy document. */
+  private async aclOfRequest(r: S3Request, owner: string): Promise<CannedAcl> {
+    const header = parseCannedAcl(r.headers);
+    const body = await readSmallBody(r, this.verifier(r));
+    if (header !== undefined) return header;
+    if (body.length === 0) throw new S3Error('MissingSecurityHeader', 'Your request was missing a required header', { fields: { MissingHeaderName: 'x-amz-acl' } });
+    return cannedOf(parseAccessControlPolicy(body), owner);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Listing
+
+  private async listObjects(r: S3Request, versions: boolean, version: 1 | 2 = 1): Promise<void> {
+    const bucket = await this.bucketOf(r);
+    mustAllow(canReadBucket(bucket.owner, bucket.acl, r.principal));
+    const source = this.catalog.objectSource(bucket);
+    if (versions) throw new S3Error('NotImplemented', 'Versioning is not supported.');
+    if (version === 2) {
+      const params = parseListObjectsV2Params(r.query);
+      sendXml(r, listObjectsV2Xml(await listObjectsV2(source, bucket.name, params)));
+    } else {
+      const params = parseListObjectsV1Params(r.query);
+      sendXml(r, listObjectsV1Xml(await listObjectsV1(source, bucket.name, params)));
+    }
+  }
+
+  private async listUploads(r: S3Request): Promise<void> {
+    const bucket = await this.bucketOf(r);
+    mustAllow(canReadBucket(bucket.owner, bucket.acl, r.principal));
+    const params = parseListUploadsParams(r.query);
+    sendXml(r, listMultipartUploadsXml(await listMultipartUploads(this.catalog.uploadSource(bucket), bucket.name, params)));
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Objects
+
+  private async putObject(r: S3Request): Promise<void> {
+    const principal = r.principal;
+    const bucket = await this.writableBucket(r);
+    const key = r.key!;
+    uploadLength(r.headers, Math.min(this.options.maxObjectBytes, 5 * 1024 ** 3));
+    const acl = parseCannedAcl(r.headers);
+    const storageClass = parseStorageClass(r.headers);
+    const headers = this.objectHeaders(r);
+    const vid = this.env.random.hex(16);
+    const verifier = this.verifier(r);
+    const sink = new ChunkSink(
+      this.store,
+      this.sinkOptions(true, (c) => this.catalog.addRefs([c.hash], versionRef(vid), { b: bucket.name, i: bucket.inc, k: key, v: vid }), Math.min(this.options.maxObjectBytes, 5 * 1024 ** 3)),
+    );
+    await pipeline(r.req, verifier, sink);
+    const result = sink.result;
+    const etag = verifier.digests.finish().get('MD5')!.toString('hex');
+    const entry: ObjectEntry = {
+      type: 's3.object',
+      vid,
+      size: result.size,
+      etag,
+      lm: this.env.now(),
+      ...headers,
+      owner: principal?.id ?? bucket.owner,
+      ownerName: principal?.name ?? bucket.ownerName,
+    };
+    if (acl) entry.acl = acl;
+    if (storageClass !== 'STANDARD') entry.sc = storageClass;
+    const checksum = this.checksumOf(r, verifier);
+    if (checksum) entry.cs = checksum;
+    if (result.inline) entry.data = result.inline.toString('base64');
+    else Object.assign(entry, await this.catalog.storeChunkList(vid, result.chunks));
+    const previous = await this.catalog.putObject(bucket, key, entry, (current) => evaluateWriteConditions(r.headers, current && { etag: current.etag, lastModified: current.lm }));
+    this.release(bucket, key, previous);
+    this.stats.objectsWritten++;
+    this.stats.bytesWritten += result.size;
+    const out: Record<string, string> = { etag: `"${etag}"` };
+    if (checksum) out[checksumHeaderName(checksum.a as ChecksumAlgorithm)] = checksum.v;
+    sendEmpty(r, 200, out);
+  }
+
+  /** The object of the request, which the requester may read. */
+  private async readableObject(r: S3Request, bucket: BucketEntry, key: string): Promise<ObjectEntry> {
+    const entry = await this.catalog.getObject(bucket, key);
+    if (!entry) {
+      // Without list permission S3 does not tell a missing key from a forbidden one.
+      mustAllow(canReadBucket(bucket.owner, bucket.acl, r.principal));
+      throw noSuchKey(key);
+    }
+    mustAllow(canReadObject(bucket.owner, entry.owner, entry.acl, r.principal));
+    return entry;
+  }
+
+  private async getObject(r: S3Request, head: boolean): Promise<void> {
+    const bucket = await this.bucketOf(r);
+    const key = r.key!;
+    const entry = await this.readableObject(r, bucket, key);
+    if (r.query.has('partNumber')) {
+      const n = parsePartNumber(r.query.get('partNumber') ?? undefined);
+      if (n !== 1 || entry.parts) throw new S3Error('NotImplemented', 'GetObject by part number is supported for part 1 of single-part objects only.');
+    }
+    evaluateConditions(r.headers, { etag: entry.etag, lastModified: entry.lm }, { method: r.method, now: this.env.now() });
+    const overrides = responseHeaderOverrides(r.query, r.principal !== undefined);
+    const range = parseRange(getHeader(r.headers, 'range'), entry.size);
+    const out: Record<string, string> = {
+      'last-modified': formatHttpDate(entry.lm),
+      etag: `"${entry.etag}"`,
+      'accept-ranges': 'bytes',
+      'content-type': entry.ct ?? 'binary/octet-stream',
+    };
+    for (const [name, value] of Object.entries(entry.hd ?? {})) out[name] = value;
+    for (const [name, value] of Object.entries(entry.meta ?? {})) out[`x-amz-meta-${name}`] = value;
+    if (entry.sc) out['x-amz-storage-class'] = entry.sc;
+    if (entry.parts) out['x-amz-mp-parts-count'] = String(entry.parts);
+    if (entry.cs && range === undefined && getHeader(r.headers, 'x-amz-checksum-mode')?.toUpperCase() === 'ENABLED') {
+      out[checksumHeaderName(entry.cs.a as ChecksumAlgorithm)] = entry.cs.v;
+      out['x-amz-checksum-type'] = entry.cs.ty ?? 'FULL_OBJECT';
+    }
+    Object.assign(out, overrides);
+    const start = range?.start ?? 0;
+    const end = range?.end ?? entry.size - 1;
+    out['content-length'] = String(range ? rangeLength(range) : entry.size);
+    if (range) out['content-range'] = contentRange(range, entry.size);
+    r.res.writeHead(range ? 206 : 200, out);
+    if (head) {
+      r.res.end();
+      return;
+    }
+    this.stats.objectsRead++;
+    this.stats.bytesRead += end - start + 1;
+    if (entry.data !== undefined) {
+      const data = Buffer.from(entry.data, 'base64');
+      r.res.end(range ? data.subarray(start, end + 1) : data);
+      return;
+    }
+    const chunks = await this.catalog.chunkList(entry);
+    await streamChunks(this.store, chunks, start, end, r.res);
+    r.res.end();
+  }
+
+  private async deleteObject(r: S3Request): Promise<void> {
+    const bucket = await this.writableBucket(r);
+    const key = r.key!;
+    const previous = await this.catalog.deleteObject(bucket, key, (current) => {
+      const ifMatch = getHeader(r.headers, 'if-match');
+      if (ifMatch !== undefined && current !== undefined) evaluateWriteConditions({ 'if-match': ifMatch }, { etag: current.etag, lastModified: current.lm });
+    });
+    if (previous) this.stats.objectsDeleted++;
+    this.release(bucket, key, previous);
+    sendEmpty(r, 204);
+  }
+
+  private async deleteObjects(r: S3Request): Promise<void> {
+    const bucket = await this.writableBucket(r);
+    requireIntegrityHeader(r.headers);
+    const body = await readSmallBody(r, this.verifier(r));
+    const request = parseDeleteObjects(body);
+    const deleted: DeletedEntry[] = [];
+    const errors: DeleteErrorEntry[] = [];
+    await eachLimited(request.objects, 16, async (o) => {
+      try {
+        validateObjectKey(o.key);
+        const previous = await this.catalog.deleteObject(bucket, o.key, (current) => {
+          if (o.etag !== undefined && current !== undefined && current.etag !== o.etag) throw new S3Error('PreconditionFailed');
+        });
+        if (previous) this.stats.objectsDeleted++;
+        this.release(bucket, o.key, previous);
+        deleted.push({ key: o.key });
+      } catch (err) {
+        const e = err instanceof S3Error ? err : new S3Error('InternalError');
+        if (!(err instanceof S3Error)) this.log.error({ code: 'DeleteFailed', key: o.key, err: (err as Error).message }, 'DeleteObjects: one key failed');
+        errors.push({ key: o.key, code: e.code, message: e.message });
+      }
+    });
+    const order = new Map(request.objects.map((o, i) => [o.key, i]));
+    deleted.sort((a, b) => order.get(a.key)! - order.get(b.key)!);
+    sendXml(r, deleteResultXml({ deleted, errors, quiet: request.quiet }));
+  }
+
+  /** Source of a copy: bucket and object, which the requester may read. */
+  private async copySource(r: S3Request): Promise<{ bucket: BucketEntry; key: string; entry: ObjectEntry }> {
+    const source = parseCopySource(r.headers['x-amz-copy-source']!);
+    if (source.versionId !== undefined && source.versionId !== 'null') throw new S3Error('NotImplemented', 'Versioning is not supported.');
+    const bucket = await this.catalog.bucket(source.bucket);
+    if (!bucket) throw new S3Error('NoSuchBucket', undefined, { fields: { BucketName: source.bucket } });
+    validateObjectKey(source.key);
+    const entry = await this.catalog.getObject(bucket, source.key);
+    if (!entry) {
+      mustAllow(canReadBucket(bucket.owner, bucket.acl, r.principal));
+      throw noSuchKey(source.key);
+    }
+    mustAllow(canReadObject(bucket.owner, entry.owner, entry.acl, r.principal));
+    evaluateCopySourceConditions(r.headers, { etag: entry.etag, lastModified: entry.lm });
+    return { bucket, key: source.key, entry };
+  }
+
+  private async copyObject(r: S3Request): Promise<void> {
+    const principal = r.principal;
+    const bucket = await this.writableBucket(r);
+    const key = r.key!;
+    const src = await this.copySource(r);
+    const directive = (getHeader(r.headers, 'x-amz-metadata-directive') ?? 'COPY').toUpperCase();
+    if (directive !== 'COPY' && directive !== 'REPLACE') {
+      throw new S3Error('InvalidArgument', 'Unknown metadata directive.', { fields: { ArgumentName: 'x-amz-metadata-directive', ArgumentValue: directive } });
+    }
+    const storageClass = r.headers['x-amz-storage-class'] !== undefined ? parseStorageClass(r.headers) : undefined;
+    if (src.bucket.name === bucket.name && src.key === key && directive === 'COPY' && storageClass === undefined) {
+      throw new S3Error(
+        'InvalidRequest',
+        "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
+      );
+    }
+    const acl = parseCannedAcl(r.headers);
+    await readSmallBody(r, this.verifier(r));
+    const vid = this.env.random.hex(16);
+    const from = src.entry;
+    const entry: ObjectEntry = {
+      type: 's3.object',
+      vid,
+      size: from.size,
+      etag: from.etag,
+      lm: this.env.now(),
+      owner: principal?.id ?? bucket.owner,
+      ownerName: principal?.name ?? bucket.ownerName,
+    };
+    if (directive === 'REPLACE') Object.assign(entry, this.objectHeaders(r));
+    else {
+      if (from.ct !== undefined) entry.ct = from.ct;
+      if (from.hd) entry.hd = { ...from.hd };
+      if (from.meta) entry.meta = { ...from.meta };
+    }
+    if (acl) entry.acl = acl;
+    const sc = storageClass ?? from.sc;
+    if (sc && sc !== 'STANDARD') entry.sc = sc;
+    if (from.cs) entry.cs = { ...from.cs };
+    if (from.parts) entry.parts = from.parts;
+    if (from.data !== undefined) entry.data = from.data;
+    else {
+      // The copy shares the source's chunks: references first, then the entry.
+      const chunks = await this.catalog.chunkList(from);
+      await this.catalog.addRefs(
+        chunks.map((c) => c.hash),
+        versionRef(vid),
+        { b: bucket.name, i: bucket.inc, k: key, v: vid },
+      );
+      Object.assign(entry, await this.catalog.storeChunkList(vid, chunks));
+    }
+    const previous = await this.catalog.putObject(bucket, key, entry, (current) => evaluateWriteConditions(r.headers, current && { etag: current.etag, lastModified: current.lm }));
+    this.release(bucket, key, previous);
+    this.stats.objectsWritten++;
+    sendXml(r, copyObjectResultXml({ etag: entry.etag, lastModified: entry.lm }));
+  }
+
+  private async getObjectAcl(r: S3Request): Promise<void> {
+    const bucket = await this.bucketOf(r);
+    const entry = await this.catalog.getObject(bucket, r.key!);
+    if (!entry) throw noSuchKey(r.key!);
+    mustAllow(r.principal !== undefined && (r.principal.id === entry.owner || r.principal.id === bucket.owner));
+    sendXml(r, accessControlPolicyXml(policyOf({ id: entry.owner, displayName: entry.ownerName }, entry.acl)));
+  }
+
+  private async putObjectAcl(r: S3Request): Promise<void> {
+    const bucket = await this.bucketOf(r);
+    const key = r.key!;
+    const current = await this.catalog.getObject(bucket, key);
+    if (!current) throw noSuchKey(key);
+    mustAllow(r.principal !== undefined && (r.principal.id === current.owner || r.principal.id === bucket.owner));
+    const acl = await this.aclOfRequest(r, current.owner);
+    await this.catalog.putObject(bucket, key, { ...current, acl }, (now) => {
+      if (!now || now.vid !== current.vid) throw new S3Error('OperationAborted');
+    });
+    sendEmpty(r, 200);
+  }
+
+  private async getObjectTagging(r: S3Request): Promise<void> {
+    const bucket = await this.bucketOf(r);
+    await this.readableObject(r, bucket, r.key!);
+    sendXml(r, taggingXml([]));
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Multipart uploads
+
+  private async createUpload(r: S3Request): Promise<void> {
+    const principal = r.principal;
+    const bucket = await this.writableBucket(r);
+    const key = r.key!;
+    if (Buffer.byteLength(key, 'utf8') > 990) throw new S3Error('KeyTooLongError', 'Keys of multipart uploads are limited to 990 bytes here.');
+    const acl = parseCannedAcl(r.headers);
+    const storageClass = parseStorageClass(r.headers);
+    await readSmallBody(r, this.verifier(r));
+    const uploadId = this.env.random.hex(20);
+    const entry: UploadEntry = {
+      type: 's3.upload',
+      key,
+      uploadId,
+      initiated: this.env.now(),
+      owner: principal?.id ?? bucket.owner,
+      ownerName: principal?.name ?? bucket.ownerName,
+      ...this.objectHeaders(r),
+    };
+    if (acl) entry.acl = acl;
+    if (storageClass !== 'STANDARD') entry.sc = storageClass;
+    const out: Record<string, string> = {};
+    const algorithmHeader = getHeader(r.headers, 'x-amz-checksum-algorithm');
+    if (algorithmHeader !== undefined) {
+      const algorithm = parseChecksumAlgorithm(algorithmHeader);
+      if (!algorithm) throw new S3Error('InvalidRequest', 'Checksum algorithm provided is unsupported. Please try again with any of the valid types: [CRC32, CRC32C, CRC64NVME, SHA1, SHA256]');
+      entry.ca = algorithm;
+      const type = getHeader(r.headers, 'x-amz-checksum-type')?.toUpperCase();
+      entry.cty = type === 'FULL_OBJECT' ? 'FULL_OBJECT' : 'COMPOSITE';
+      out['x-amz-checksum-algorithm'] = algorithm;
+      out['x-amz-checksum-type'] = entry.cty;
+    }
+    await this.catalog.createUpload(bucket, entry);
+    sendXml(r, initiateMultipartUploadXml({ bucket: bucket.name, key, uploadId }), 200, out);
+  }
+
+  private async upload(r: S3Request, bucket: BucketEntry, uploadId: string): Promise<UploadEntry> {
+    const upload = await this.catalog.getUpload(bucket, r.key!, uploadId);
+    if (!upload) throw noSuchUpload(uploadId);
+    return upload;
+  }
+
+  private async uploadPart(r: S3Request, uploadId: string, copy: boolean): Promise<void> {
+    const bucket = await this.writableBucket(r);
+    const n = parsePartNumber(r.query.get('partNumber') ?? undefined);
+    const upload = await this.upload(r, bucket, uploadId);
+    const pv = this.env.random.hex(8);
+    const ref = partRef(uploadId, n, pv);
+    const refBody = { u: uploadId, b: bucket.name, i: bucket.inc, k: upload.key };
+    let part: PartEntry;
+    const out: Record<string, string> = {};
+    if (!copy) {
+      uploadLength(r.headers, 5 * 1024 ** 3);
+      const verifier = this.verifier(r);
+      const sink = new ChunkSink(this.store, this.sinkOptions(false, (c) => this.catalog.addRefs([c.hash], ref, refBody), 5 * 1024 ** 3));
+      await pipeline(r.req, verifier, sink);
+      const result = sink.result;
+      const etag = verifier.digests.finish().get('MD5')!.toString('hex');
+      part = { type: 's3.part', n, pv, size: result.size, etag, lm: this.env.now(), chunks: (await this.catalog.storeChunkList(pv, result.chunks)).chunks ?? '' };
+      const checksum = this.checksumOf(r, verifier);
+      if (checksum) {
+        part.cs = checksum;
+        out[checksumHeaderName(checksum.a as ChecksumAlgorithm)] = checksum.v;
+      }
+      this.stats.bytesWritten += result.size;
+    } else {
+      const src = await this.copySource(r);
+      const rangeHeader = getHeader(r.headers, 'x-amz-copy-source-range');
+      await readSmallBody(r, this.verifier(r));
+      const from = src.entry;
+      let chunks: ChunkRef[];
+      let size: number;
+      let etag: string;
+      if (rangeHeader === undefined && from.data === undefined) {
+        chunks = await this.catalog.chunkList(from);
+        await this.catalog.addRefs(
+          chunks.map((c) => c.hash),
+          ref,
+          refBody,
+        );
+        size = from.size;
+        etag = from.parts ? (await this.md5Of(from, 0, from.size - 1)) : from.etag;
+      } else {
+        const range = rangeHeader === undefined ? { start: 0, end: from.size - 1 } : parseCopySourceRange(rangeHeader, from.size);
+        const copied = await this.copyRange(from, range.start, range.end, ref, refBody);
+        chunks = copied.chunks;
+        size = copied.size;
+        etag = copied.md5;
+      }
+      part = { type: 's3.part', n, pv, size, etag, lm: this.env.now(), chunks: (await this.catalog.storeChunkList(pv, chunks)).chunks ?? '' };
+    }
+    const previous = await this.catalog.putPart(upload.uploadId, part);
+    if (previous) {
+      void this.catalog.dropRefs(
+        [...new Set(await this.catalog.chunkList({ vid: previous.pv, chunks: previous.chunks }).then((c) => c.map((x) => x.hash)))],
+        partRef(uploadId, previous.n, previous.pv),
+      ).catch(() => {});
+    }
+    if (copy) sendXml(r, copyPartResultXml({ etag: part.etag, lastModified: part.lm }));
+    else sendEmpty(r, 200, { etag: `"${part.etag}"`, ...out });
+  }
+
+  /** MD5 of bytes `start..end` of an object (reads them). */
+  private async md5Of(entry: ObjectEntry, start: number, end: number): Promise<string> {
+    const { createHash } = await import('node:crypto');
+    const hash = createHash('md5');
+    if (entry.data !== undefined) {
+      hash.update(Buffer.from(entry.data, 'base64').subarray(start, end + 1));
+      return hash.digest('hex');
+    }
+    let offset = 0;
+    for (const c of await this.catalog.chunkList(entry)) {
+      const first = offset;
+      offset += c.size;
+      if (offset - 1 < start) continue;
+      if (first > end) break;
+      const data = await this.store.get(c.hash);
+      hash.update(data.subarray(Math.max(start, first) - first, Math.min(end, offset - 1) - first + 1));
+    }
+    return hash.digest('hex');
+  }
+
+  /** Copies bytes `start..end` of an object into new chunks (UploadPartCopy of a range). */
+  private async copyRange(entry: ObjectEntry, start: number, end: number, ref: string, refBody: { u: string; b: string; i: string; k: string }): Promise<{ chunks: ChunkRef[]; size: number; md5: string }> {
+    const { Readable } = await import('node:stream');
+    const { createHash } = await import('node:crypto');
+    const md5 = createHash('md5');
+    const store = this.store;
+    const catalog = this.catalog;
+    async function* bytes(): AsyncGenerator<Buffer> {
+      if (entry.data !== undefined) {
+        yield Buffer.from(entry.data, 'base64').subarray(start, end + 1);
+        return;
+      }
+      let offset = 0;
+      for (const c of await catalog.chunkList(entry)) {
+        const first = offset;
+        offset += c.size;
+        if (offset - 1 < start) continue;
+        if (first > end) break;
+        const data = await store.get(c.hash);
+        yield data.subarray(Math.max(start, first) - first, Math.min(end, offset - 1) - first + 1);
+      }
+    }
+    const sink = new ChunkSink(this.store, this.sinkOptions(false, (c) => this.catalog.addRefs([c.hash], ref, refBody)));
+    await pipeline(
+      Readable.from(bytes()),
+      async function* (source: AsyncIterable<Buffer>) {
+        for await (const b of source) {
+          md5.update(b);
+          yield b;
+        }
+      },
+      sink,
+    );
+    return { chunks: sink.result.chunks, size: sink.result.size, md5: md5.digest('hex') };
+  }
+
+  private async completeUpload(r: S3Request, uploadId: string): Promise<void> {
+    const bucket = await this.writableBucket(r);
+    const key = r.key!;
+    const upload = await this.upload(r, bucket, uploadId);
+    const body = await readSmallBody(r, this.verifier(r));
+    const request = parseCompleteMultipartUpload(body);
+    const stored = new Map<number, PartEntry>();
+    const all: PartEntry[] = [];
+    for await (const p of this.catalog.parts(uploadId)) {
+      stored.set(p.n, p);
+      all.push(p);
+    }
+    const chosen: PartEntry[] = [];
+    request.parts.forEach((p, i) => {
+      const part = stored.get(p.partNumber);
+      if (!part || part.etag !== p.etag) {
+        throw new S3Error('InvalidPart', undefined, { fields: { UploadId: uploadId, PartNumber: p.partNumber, ETag: p.etag } });
+      }
+      if (i < request.parts.length - 1 && part.size < this.options.minPartBytes) {
+        throw new S3Error('EntityTooSmall', undefined, { fields: { ProposedSize: part.size, MinSizeAllowed: this.options.minPartBytes, PartNumber: p.partNumber, ETag: p.etag } });
+      }
+      chosen.push(part);
+    });
+    const size = chosen.reduce((a, p) => a + p.size, 0);
+    if (size > this.options.maxObjectBytes) throw new S3Error('EntityTooLarge', undefined, { fields: { ProposedSize: size, MaxSizeAllowed: this.options.maxObjectBytes } });
+    const chunks: ChunkRef[] = [];
+    for (const p of chosen) chunks.push(...(await this.catalog.chunkList({ vid: p.pv, chunks: p.chunks })));
+    const vid = this.env.random.hex(16);
+    const etag = multipartEtag(chosen.map((p) => p.etag));
+    const entry: ObjectEntry = {
+      type: 's3.object',
+      vid,
+      size,
+      etag,
+      lm: this.env.now(),
+      owner: upload.owner,
+      ownerName: upload.ownerName,
+      parts: chosen.length,
+    };
+    if (upload.ct !== undefined) entry.ct = upload.ct;
+    if (upload.hd) entry.hd = upload.hd;
+    if (upload.meta) entry.meta = upload.meta;
+    if (upload.acl) entry.acl = upload.acl;
+    if (upload.sc) entry.sc = upload.sc;
+    const out: Record<string, string> = {};
+    const checksum = this.multipartChecksum(upload, chosen);
+    if (checksum) entry.cs = checksum;
+    await this.catalog.addRefs(
+      chunks.map((c) => c.hash),
+      versionRef(vid),
+      { b: bucket.name, i: bucket.inc, k: key, v: vid },
+    );
+    Object.assign(entry, await this.catalog.storeChunkList(vid, chunks));
+    const previous = await this.catalog.putObject(bucket, key, entry, (current) => evaluateWriteConditions(r.headers, current && { etag: current.etag, lastModified: current.lm }));
+    await this.catalog.finishUpload(bucket, key, uploadId);
+    this.release(bucket, key, previous);
+    this.releaseParts(uploadId, all);
+    this.stats.objectsWritten++;
+    const location = `${this.endpoint()}/${bucket.name}/${key.split('/').map(encodeURIComponent).join('/')}`;
+    const xmlChecksums = checksum ? { [checksum.a]: checksum.v } : undefined;
+    sendXml(
+      r,
+      completeMultipartUploadXml({ location, bucket: bucket.name, key, etag, ...(xmlChecksums ? { checksums: xmlChecksums, checksumType: checksum!.ty ?? 'COMPOSITE' } : {}) }),
+      200,
+      out,
+    );
+  }
+
+  /** The checksum of a completed upload, when one was chosen and every part carries it. */
+  private multipartChecksum(upload: UploadEntry, parts: PartEntry[]): StoredChecksum | undefined {
+    const algorithm = upload.ca as ChecksumAlgorithm | undefined;
+    if (!algorithm || parts.some((p) => p.cs?.a !== algorithm)) return undefined;
+    if (upload.cty === 'FULL_OBJECT' && algorithm !== 'SHA1' && algorithm !== 'SHA256') {
+      return { a: algorithm, v: fullObjectChecksum(algorithm, parts.map((p) => ({ checksum: p.cs!.v, size: p.size }))), ty: 'FULL_OBJECT' };
+    }
+    return { a: algorithm, v: compositeChecksum(algorithm, parts.map((p) => p.cs!.v)), ty: 'COMPOSITE' };
+  }
+
+  /** Drops the part records and their chunk references of a finished upload, in the background. */
+  private releaseParts(uploadId: string, parts: PartEntry[]): void {
+    const p = (async () => {
+      for (const part of parts) {
+        const chunks = await this.catalog.chunkList({ vid: part.pv, chunks: part.chunks });
+        await this.catalog.dropRefs(
+          chunks.map((c) => c.hash),
+          partRef(uploadId, part.n, part.pv),
+        );
+      }
+      await this.catalog.dropParts(uploadId, parts);
+    })()
+      .catch((err: Error) => {
+        this.stats.releaseFailures++;
+        this.log.warn({ code: 'ReleaseFailed', uploadId, err: err.message }, 'could not drop the parts of a finished upload; the collector will');
+      })
+      .finally(() => this.releasing.delete(p));
+    this.releasing.add(p);
+  }
+
+  private async abortUpload(r: S3Request, uploadId: string): Promise<void> {
+    const bucket = await this.writableBucket(r);
+    await this.upload(r, bucket, uploadId);
+    const parts: PartEntry[] = [];
+    for await (const p of this.catalog.parts(uploadId)) parts.push(p);
+    await this.catalog.finishUpload(bucket, r.key!, uploadId);
+    this.releaseParts(uploadId, parts);
+    sendEmpty(r, 204);
+  }
+
+  private async listParts(r: S3Request, uploadId: string): Promise<void> {
+    const bucket = await this.bucketOf(r);
+    mustAllow(canWriteBucket(bucket.owner, bucket.acl, r.principal) || canReadBucket(bucket.owner, bucket.acl, r.principal));
+    const upload = await this.upload(r, bucket, uploadId);
+    const params = parseListPartsParams(r.query);
+    const context = {
+      bucket: bucket.name,
+      key: upload.key,
+      uploadId,
+      initiator: { id: upload.owner, displayName: upload.ownerName },
+      owner: { id: upload.owner, displayName: upload.ownerName },
+      storageClass: upload.sc ?? 'STANDARD',
+      ...(upload.ca ? { checksumAlgorithm: upload.ca as ChecksumAlgorithm, checksumType: upload.cty ?? 'COMPOSITE' } : {}),
+    };
+    sendXml(r, listPartsXml(await listParts(this.catalog.partSource(uploadId), context, params)));
+  }
+}

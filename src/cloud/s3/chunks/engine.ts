@@ -1,0 +1,88 @@
+/**
+ * Where one node keeps its chunks: binary blobs by content hash, with the time each was last
+ * stored (the garbage collector's grace period counts from it). The file engine serves real
+ * nodes; the memory engine, with the same contract, the simulator and unit tests.
+ */
+
+/** What is known about a stored chunk besides its bytes. */
+export interface ChunkMeta {
+  /** Size in bytes. */
+  n: number;
+  /** When it was last stored (env ms): every put refreshes it, even of a chunk already present. */
+  t: number;
+}
+
+/** One node's chunk storage. Metadata reads are synchronous; writes resolve once durable. */
+export interface ChunkEngine {
+  /** `memory` or `files`, for logs. */
+  readonly kind: string;
+  /** The chunk's bytes (the caller may keep them), or undefined. */
+  read(hash: string): Promise<Buffer | undefined>;
+  /** Size and store time, or undefined. */
+  stat(hash: string): ChunkMeta | undefined;
+  /** Stores the chunk (or, when present, only refreshes its store time); resolves when durable. */
+  put(hash: string, data: Uint8Array, at: number): Promise<void>;
+  /** Removes the chunk when it was last stored at or before `before`; resolves with whether it did. */
+  remove(hash: string, before: number): Promise<boolean>;
+  /** Every chunk's hash and meta, in hash order. */
+  entries(): Iterable<[string, ChunkMeta]>;
+  /** Number of chunks. */
+  readonly count: number;
+  /** Bytes of chunk data held. */
+  readonly bytes: number;
+  close(): Promise<void>;
+}
+
+/** Chunks in memory (simulator, tests). */
+export class MemoryChunkEngine implements ChunkEngine {
+  readonly kind = 'memory';
+  private readonly data = new Map<string, { d: Buffer; m: ChunkMeta }>();
+  private total = 0;
+
+  read(hash: string): Promise<Buffer | undefined> {
+    const e = this.data.get(hash);
+    return Promise.resolve(e ? Buffer.from(e.d) : undefined);
+  }
+
+  stat(hash: string): ChunkMeta | undefined {
+    const e = this.data.get(hash);
+    return e ? { ...e.m } : undefined;
+  }
+
+  put(hash: string, data: Uint8Array, at: number): Promise<void> {
+    const e = this.data.get(hash);
+    if (e) e.m.t = Math.max(e.m.t, at);
+    else {
+      this.data.set(hash, { d: Buffer.from(data), m: { n: data.length, t: at } });
+      this.total += data.length;
+    }
+    return Promise.resolve();
+  }
+
+  remove(hash: string, before: number): Promise<boolean> {
+    const e = this.data.get(hash);
+    if (!e || e.m.t > before) return Promise.resolve(false);
+    this.data.delete(hash);
+    this.total -= e.m.n;
+    return Promise.resolve(true);
+  }
+
+  *entries(): Iterable<[string, ChunkMeta]> {
+    for (const hash of [...this.data.keys()].sort()) {
+      const e = this.data.get(hash);
+      if (e) yield [hash, { ...e.m }];
+    }
+  }
+
+  get count(): number {
+    return this.data.size;
+  }
+
+  get bytes(): number {
+    return this.total;
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}

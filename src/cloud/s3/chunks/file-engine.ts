@@ -1,0 +1,134 @@
+/**
+ * Chunks as files: `<dir>/<first two hex digits>/<hash>`, each written to a temporary file,
+ * flushed (fsync) and renamed into place, so a chunk is either absent or complete and durable
+ * when its put resolves. A file's modification time is the chunk's store time (set explicitly
+ * from the env clock, refreshed by a put of a chunk already present). Sizes and times are kept
+ * in memory, read from the directory when the engine opens.
+ *
+ * Files rather than LMDB: whole-chunk writes and reads of megabytes go at the disk's speed
+ * through the thread pool, without a copy-on-write B-tree around them or a blocked event loop.
+ */
+import { mkdirSync, readdirSync, statSync, rmSync } from 'node:fs';
+import { open, readFile, rename, rm, utimes } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ChunkEngine, ChunkMeta } from './engine.ts';
+
+const HASH = /^[0-9a-f]{64}$/;
+
+export class FileChunkEngine implements ChunkEngine {
+  readonly kind = 'files';
+  private readonly metas = new Map<string, ChunkMeta>();
+  /** Puts in progress, by hash (a second put of the same chunk waits for the first). */
+  private readonly writing = new Map<string, Promise<void>>();
+  private total = 0;
+  private seq = 0;
+  private readonly tmp: string;
+
+  private constructor(private readonly dir: string) {
+    this.tmp = join(dir, 'tmp');
+    // Leftovers of writes interrupted by a crash.
+    rmSync(this.tmp, { recursive: true, force: true });
+    mkdirSync(this.tmp, { recursive: true });
+    for (const sub of readdirSync(dir)) {
+      if (!/^[0-9a-f]{2}$/.test(sub)) continue;
+      for (const name of readdirSync(join(dir, sub))) {
+        if (!HASH.test(name)) continue;
+        const st = statSync(join(dir, sub, name));
+        this.metas.set(name, { n: st.size, t: st.mtimeMs });
+        this.total += st.size;
+      }
+    }
+  }
+
+  /** Opens (creating if needed) the chunk folder `dir`. */
+  static open(dir: string): FileChunkEngine {
+    mkdirSync(dir, { recursive: true });
+    return new FileChunkEngine(dir);
+  }
+
+  private path(hash: string): string {
+    return join(this.dir, hash.slice(0, 2), hash);
+  }
+
+  async read(hash: string): Promise<Buffer | undefined> {
+    if (!this.metas.has(hash)) return undefined;
+    try {
+      return await readFile(this.path(hash));
+    } catch (err) {
+      if ((err as { code?: string }).code === 'ENOENT') return undefined;
+      throw err;
+    }
+  }
+
+  stat(hash: string): ChunkMeta | undefined {
+    const m = this.metas.get(hash);
+    return m ? { n: m.n, t: m.t } : undefined;
+  }
+
+  put(hash: string, data: Uint8Array, at: number): Promise<void> {
+    if (!HASH.test(hash)) return Promise.reject(new Error(`not a chunk hash: ${hash.slice(0, 80)}`));
+    const busy = this.writing.get(hash);
+    if (busy) return busy.then(() => this.put(hash, data, at));
+    const p = this.write(hash, data, at).finally(() => this.writing.delete(hash));
+    this.writing.set(hash, p);
+    return p;
+  }
+
+  private async write(hash: string, data: Uint8Array, at: number): Promise<void> {
+    const have = this.metas.get(hash);
+    const seconds = at / 1000;
+    if (have) {
+      if (have.t >= at) return;
+      await utimes(this.path(hash), seconds, seconds);
+      have.t = at;
+      return;
+    }
+    const tmp = join(this.tmp, `${hash}.${++this.seq}`);
+    const fh = await open(tmp, 'w');
+    try {
+      await fh.write(data, 0, data.length, 0);
+      await fh.utimes(seconds, seconds);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    const final = this.path(hash);
+    try {
+      await rename(tmp, final);
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'ENOENT') throw err;
+      mkdirSync(join(this.dir, hash.slice(0, 2)), { recursive: true });
+      await rename(tmp, final);
+    }
+    this.metas.set(hash, { n: data.length, t: at });
+    this.total += data.length;
+  }
+
+  async remove(hash: string, before: number): Promise<boolean> {
+    const have = this.metas.get(hash);
+    if (!have || have.t > before || this.writing.has(hash)) return false;
+    this.metas.delete(hash);
+    this.total -= have.n;
+    await rm(this.path(hash), { force: true });
+    return true;
+  }
+
+  *entries(): Iterable<[string, ChunkMeta]> {
+    for (const hash of [...this.metas.keys()].sort()) {
+      const m = this.metas.get(hash);
+      if (m) yield [hash, { n: m.n, t: m.t }];
+    }
+  }
+
+  get count(): number {
+    return this.metas.size;
+  }
+
+  get bytes(): number {
+    return this.total;
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.writing.values()]);
+  }
+}

@@ -1,0 +1,518 @@
+/**
+ * Chunks on the ring: binary blobs named by their SHA-256, each stored on the replica set of its
+ * ring position (the `replicas` nodes nearest to `idFor('s3chunk:<hash>')`), over the overlay
+ * application `s3chunks`.
+ *
+ * - put: the chunk goes straight to every member of the replica set (no routing hops for the
+ *   bytes); it is acknowledged once `writeQuorum` members stored it durably. Each replica checks
+ *   the hash before storing. A put of a chunk already present refreshes its store time.
+ * - get: this node's own copy if it has one, else the members in order of nearness; a member
+ *   found without it, or this node when it belongs to the set, is repaired on the way.
+ * - The replica set comes from this node's leaf set when the chunk's position lies within it,
+ *   otherwise from the position's root (one small routed `locate` request).
+ * - Maintenance (after leaf-set changes, and periodically): every holder asks the other members
+ *   which of its chunks they lack and sends them (the nearest holder does it); chunks this node
+ *   holds without belonging to their set any more are handed over, then dropped.
+ */
+import { createHash } from 'node:crypto';
+import type { Env, Logger, Timer } from '../../../env/index.ts';
+import { Id, Scope, idFor } from '../../../id/index.ts';
+import type { NodeHandle } from '../../../wire/index.ts';
+import { RpcEndpoint } from '../../../overlay/index.ts';
+import type { PastryNode, RpcReply, RpcRequest } from '../../../overlay/index.ts';
+import { StorageError } from '../errors.ts';
+import type { ChunkEngine } from './engine.ts';
+
+/** Tunables of a {@link ChunkStore}. */
+export interface ChunkStoreOptions {
+  /** Copies of each chunk. Default 3. */
+  replicas: number;
+  /** Copies stored durably before a put is acknowledged. Default 2. */
+  writeQuorum: number;
+  /** Wait for one replica's answer. Default 30 s. */
+  requestTimeoutMs: number;
+  /** Attempts of a put whose quorum was not reached (fresh replica set each time). Default 3. */
+  putAttempts: number;
+  /** Delay batching leaf-set changes before re-replication. Default 500 ms. */
+  maintenanceDelayMs: number;
+  /** Period of the full re-replication pass. Default 10 min. */
+  maintenanceIntervalMs: number;
+  /** Chunk puts in flight from this node at once (bounds the bytes queued per peer). Default 4. */
+  maxPutsInFlight: number;
+  /** Check the SHA-256 of chunks received for storage. Default true. */
+  verify: boolean;
+}
+
+export const DEFAULT_CHUNK_STORE_OPTIONS: ChunkStoreOptions = {
+  replicas: 3,
+  writeQuorum: 2,
+  requestTimeoutMs: 30_000,
+  putAttempts: 3,
+  maintenanceDelayMs: 500,
+  maintenanceIntervalMs: 600_000,
+  maxPutsInFlight: 4,
+  verify: true,
+};
+
+/** Counters of a chunk store. */
+export interface ChunkStats {
+  puts: number;
+  putBytes: number;
+  gets: number;
+  localGets: number;
+  remoteGets: number;
+  repairs: number;
+  replicated: number;
+  handedOff: number;
+  removed: number;
+  errors: number;
+}
+
+const K = {
+  PUT: 'c.put',
+  GET: 'c.get',
+  HAS: 'c.has',
+  STAT: 'c.stat',
+  DEL: 'c.del',
+  LOCATE: 'c.locate',
+} as const;
+
+/** Hashes per `has` request. */
+const HAS_BATCH = 1000;
+const HEX64 = /^[0-9a-f]{64}$/;
+
+/** SHA-256 of `data` as 64 lower-case hex digits: a chunk's name. */
+export function chunkHash(data: Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/** The ring position of a chunk. */
+export function chunkId(hash: string): Id {
+  return idFor(`s3chunk:${hash}`, Scope.GLOBAL);
+}
+
+function asBuffer(x: unknown): Buffer | undefined {
+  if (Buffer.isBuffer(x)) return x;
+  if (x instanceof Uint8Array) return Buffer.from(x.buffer, x.byteOffset, x.byteLength);
+  return undefined;
+}
+
+function checkHash(h: unknown): string {
+  if (typeof h !== 'string' || !HEX64.test(h)) throw new StorageError('InvalidArgument', 'a chunk hash is 64 lower-case hex digits');
+  return h;
+}
+
+/** A counting semaphore (bounds concurrent work without a queue library). */
+export class Semaphore {
+  private free: number;
+  private readonly waiting: (() => void)[] = [];
+  constructor(size: number) {
+    this.free = size;
+  }
+  async acquire(): Promise<void> {
+    if (this.free > 0) {
+      this.free--;
+      return;
+    }
+    await new Promise<void>((resolve) => this.waiting.push(resolve));
+  }
+  release(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.free++;
+  }
+}
+
+export class ChunkStore {
+  readonly options: ChunkStoreOptions;
+  readonly stats: ChunkStats = { puts: 0, putBytes: 0, gets: 0, localGets: 0, remoteGets: 0, repairs: 0, replicated: 0, handedOff: 0, removed: 0, errors: 0 };
+  private readonly rpc: RpcEndpoint;
+  private readonly log: Logger;
+  private readonly outgoing: Semaphore;
+  private maintenanceTimer: Timer | undefined;
+  private periodic: Timer | undefined;
+  private maintaining = false;
+  private again = false;
+  private closed = false;
+
+  constructor(
+    private readonly env: Env,
+    readonly node: PastryNode,
+    readonly engine: ChunkEngine,
+    options: Partial<ChunkStoreOptions> = {},
+    name = 's3chunks',
+  ) {
+    this.options = { ...DEFAULT_CHUNK_STORE_OPTIONS, ...options };
+    if (this.options.writeQuorum > this.options.replicas || this.options.writeQuorum < 1) {
+      throw new StorageError('InvalidArgument', `chunk write quorum ${this.options.writeQuorum} must be 1..replicas (${this.options.replicas})`);
+    }
+    this.log = env.log.child({ mod: name });
+    this.outgoing = new Semaphore(this.options.maxPutsInFlight);
+    this.rpc = new RpcEndpoint(name, node, env, {
+      onRequest: (req) => this.onRequest(req),
+      onLeafSetChanged: () => this.scheduleMaintenance(),
+    });
+    node.register(this.rpc);
+    this.periodic = env.setInterval(() => this.scheduleMaintenance(), this.options.maintenanceIntervalMs);
+  }
+
+  /** Stops answering and the timers (the engine stays open: its owner closes it). */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.maintenanceTimer?.cancel();
+    this.periodic?.cancel();
+    this.rpc.close();
+    this.node.unregister(this.rpc.name);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Client side
+
+  /** The replica set of a chunk, nearest first. */
+  async replicaSet(hash: string): Promise<NodeHandle[]> {
+    const id = chunkId(hash);
+    if (this.node.inLeafSetRange(id) || this.node.leafSetMembers().length === 0) return this.node.replicaSet(id, this.options.replicas);
+    const resp = await this.rpc.request(id, K.LOCATE, { h: hash }, { timeoutMs: this.options.requestTimeoutMs });
+    const set = (resp.body as { s?: [string, string][] } | null)?.s;
+    if (resp.code !== 200 || !Array.isArray(set)) throw new StorageError('ChunkUnavailable', `no replica set for chunk ${hash.slice(0, 12)}`);
+    return set.map(([hex, addr]) => ({ id: Id.parse(hex), addr }));
+  }
+
+  /**
+   * Stores `data` (whose SHA-256 is `hash`, computed here when omitted) on its replica set;
+   * resolves with the hash once `writeQuorum` replicas hold it durably.
+   */
+  async put(data: Uint8Array, hash = chunkHash(data)): Promise<string> {
+    if (this.closed) throw new StorageError('NotAvailable', 'the chunk store is closed');
+    this.stats.puts++;
+    this.stats.putBytes += data.length;
+    await this.outgoing.acquire();
+    try {
+      let lastError = '';
+      for (let attempt = 1; attempt <= this.options.putAttempts; attempt++) {
+        const set = await this.replicaSet(hash);
+        const quorum = Math.min(this.options.writeQuorum, set.length);
+        const acked = await this.storeOn(set, hash, data, quorum);
+        if (acked.ok >= quorum) return hash;
+        lastError = acked.error;
+        if (attempt < this.options.putAttempts) await this.env.sleep(this.env.random.jitter(200 * attempt, 0.5));
+      }
+      this.stats.errors++;
+      throw new StorageError('ChunkUnavailable', `chunk ${hash.slice(0, 12)}: write quorum not reached (${lastError})`);
+    } finally {
+      this.outgoing.release();
+    }
+  }
+
+  /** Sends the chunk to every member; resolves once `quorum` acknowledged or all answered. */
+  private storeOn(set: NodeHandle[], hash: string, data: Uint8Array, quorum: number): Promise<{ ok: number; error: string }> {
+    return new Promise((resolve) => {
+      let ok = 0;
+      let answered = 0;
+      let error = '';
+      let done = false;
+      const settle = (): void => {
+        if (done) return;
+        if (ok >= quorum || answered === set.length) {
+          done = true;
+          resolve({ ok, error });
+        }
+      };
+      for (const member of set) {
+        this.storeAt(member, hash, data).then(
+          () => {
+            ok++;
+            answered++;
+            settle();
+          },
+          (err: Error) => {
+            error = err.message;
+            answered++;
+            settle();
+          },
+        );
+      }
+      if (set.length === 0) resolve({ ok: 0, error: 'empty replica set' });
+    });
+  }
+
+  private storeAt(member: NodeHandle, hash: string, data: Uint8Array): Promise<void> {
+    if (member.id.hex === this.node.id.hex) return this.engine.put(hash, data, this.env.now());
+    return this.ask(member, K.PUT, { h: hash, d: data }).then(() => undefined);
+  }
+
+  /** Reads a chunk: this node's copy, else the nearest replica that has it (repairing on the way). */
+  async get(hash: string): Promise<Buffer> {
+    this.stats.gets++;
+    const local = await this.engine.read(hash);
+    if (local) {
+      this.stats.localGets++;
+      return local;
+    }
+    const set = await this.replicaSet(hash);
+    const lacking: NodeHandle[] = [];
+    let selfInSet = false;
+    let lastError = '';
+    for (const member of set) {
+      if (member.id.hex === this.node.id.hex) {
+        selfInSet = true;
+        continue;
+      }
+      try {
+        const body = (await this.ask(member, K.GET, { h: hash })) as { d?: unknown };
+        const data = asBuffer(body?.d);
+        if (!data) {
+          lacking.push(member);
+          continue;
+        }
+        this.stats.remoteGets++;
+        if (selfInSet || set.some((m) => m.id.hex === this.node.id.hex)) lacking.push(this.node.handle);
+        if (lacking.length > 0) this.repair(hash, data, lacking);
+        return data;
+      } catch (err) {
+        lastError = (err as Error).message;
+      }
+    }
+    // Not in the set: ask the wider neighbourhood (a copy may not have moved yet).
+    for (const member of this.node.leafSetMembers()) {
+      if (set.some((m) => m.id.hex === member.id.hex)) continue;
+      try {
+        const body = (await this.ask(member, K.GET, { h: hash })) as { d?: unknown };
+        const data = asBuffer(body?.d);
+        if (data) {
+          this.repair(hash, data, set);
+          return data;
+        }
+      } catch {
+        // next
+      }
+    }
+    this.stats.errors++;
+    throw new StorageError('ChunkUnavailable', `no replica of chunk ${hash.slice(0, 12)} answered with it${lastError ? ` (${lastError})` : ''}`);
+  }
+
+  /** Stores a copy on members found without it (best effort, checked against the hash). */
+  private repair(hash: string, data: Buffer, to: NodeHandle[]): void {
+    if (chunkHash(data) !== hash) {
+      this.log.error({ code: 'ChunkCorrupt', hash }, `a replica served chunk ${hash.slice(0, 12)} with other content; not repairing from it`);
+      return;
+    }
+    for (const member of to) {
+      this.stats.repairs++;
+      this.storeAt(member, hash, data).catch((err: Error) => this.log.debug({ event: 's3.repairFailed', hash, err: err.message }, 'chunk repair failed'));
+    }
+  }
+
+  /** Size and store time of a chunk on each member of its set (undefined: no answer). */
+  async statAll(hash: string): Promise<{ member: NodeHandle; meta: { n: number; t: number } | null | undefined }[]> {
+    const set = await this.replicaSet(hash);
+    return Promise.all(
+      set.map(async (member) => {
+        if (member.id.hex === this.node.id.hex) return { member, meta: this.engine.stat(hash) ?? null };
+        try {
+          const body = (await this.ask(member, K.STAT, { h: hash })) as { m?: { n: number; t: number } | null };
+          return { member, meta: body?.m ?? null };
+        } catch {
+          return { member, meta: undefined };
+        }
+      }),
+    );
+  }
+
+  /** Removes a chunk from its whole set where it was last stored at or before `before`. */
+  async removeEverywhere(hash: string, before: number): Promise<number> {
+    const set = await this.replicaSet(hash);
+    const results = await Promise.all(
+      set.map(async (member) => {
+        if (member.id.hex === this.node.id.hex) return this.engine.remove(hash, before);
+        try {
+          const body = (await this.ask(member, K.DEL, { h: hash, b: before })) as { r?: boolean };
+          return body?.r === true;
+        } catch {
+          return false;
+        }
+      }),
+    );
+    const n = results.filter(Boolean).length;
+    this.stats.removed += n;
+    return n;
+  }
+
+  private async ask(to: NodeHandle, kind: string, body: unknown): Promise<unknown> {
+    const resp = await this.rpc.requestDirect(to, kind, body, { timeoutMs: this.options.requestTimeoutMs });
+    if (resp.code !== 200) {
+      const b = resp.body as { error?: string; message?: string } | null;
+      throw new StorageError(b?.error === 'ChunkCorrupt' ? 'ChunkCorrupt' : 'ChunkUnavailable', `${to.addr} answered ${resp.code}: ${b?.message ?? ''}`);
+    }
+    return resp.body;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Server side
+
+  private onRequest(req: RpcRequest): RpcReply | Promise<RpcReply> {
+    const b = (req.body ?? {}) as Record<string, unknown>;
+    try {
+      switch (req.kind) {
+        case K.PUT: {
+          const hash = checkHash(b.h);
+          const data = asBuffer(b.d);
+          if (!data) throw new StorageError('InvalidArgument', 'c.put needs the chunk bytes');
+          if (this.options.verify && !this.engine.stat(hash) && chunkHash(data) !== hash) {
+            throw new StorageError('ChunkCorrupt', `chunk bytes do not hash to ${hash.slice(0, 12)}`);
+          }
+          return this.engine.put(hash, data, this.env.now()).then(() => ({ body: { ok: true } }));
+        }
+        case K.GET: {
+          const hash = checkHash(b.h);
+          return this.engine.read(hash).then((d) => ({ body: { d: d ?? null } }));
+        }
+        case K.HAS: {
+          if (!Array.isArray(b.hs) || b.hs.length > HAS_BATCH) throw new StorageError('InvalidArgument', `c.has needs at most ${HAS_BATCH} hashes`);
+          const missing: string[] = [];
+          for (const h of b.hs) if (typeof h === 'string' && !this.engine.stat(h)) missing.push(h);
+          return { body: { m: missing } };
+        }
+        case K.STAT:
+          return { body: { m: this.engine.stat(checkHash(b.h)) ?? null } };
+        case K.DEL: {
+          const hash = checkHash(b.h);
+          if (typeof b.b !== 'number') throw new StorageError('InvalidArgument', 'c.del needs a time');
+          return this.engine.remove(hash, b.b).then((r) => {
+            if (r) this.stats.removed++;
+            return { body: { r } };
+          });
+        }
+        case K.LOCATE: {
+          const hash = checkHash(b.h);
+          const set = this.node.replicaSet(chunkId(hash), this.options.replicas);
+          return { body: { s: set.map((h) => [h.id.hex, h.addr]) } };
+        }
+        default:
+          throw new StorageError('InvalidArgument', `unknown chunk request "${req.kind.slice(0, 40)}"`);
+      }
+    } catch (err) {
+      const e = err as StorageError;
+      if (e.code !== 'InvalidArgument' && e.code !== 'ChunkCorrupt') throw err;
+      this.log.warn({ code: e.code, kind: req.kind, origin: req.origin.addr, reason: e.message }, 'refusing a chunk request');
+      return { code: 403, body: { error: e.code, message: e.message } };
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Maintenance
+
+  private scheduleMaintenance(): void {
+    if (this.closed) return;
+    if (this.maintaining) {
+      this.again = true;
+      return;
+    }
+    this.maintenanceTimer?.cancel();
+    this.maintenanceTimer = this.env.setTimeout(() => {
+      this.maintenanceTimer = undefined;
+      void this.maintain();
+    }, this.options.maintenanceDelayMs);
+  }
+
+  /**
+   * One re-replication pass over this node's chunks: each member of a chunk's set that lacks it
+   * gets it from the nearest holder; chunks held out of place go to their set and are dropped
+   * once it holds them. Resolves when done (tests call it directly).
+   */
+  async maintain(): Promise<void> {
+    if (this.closed || !this.node.isReady || this.maintaining) return;
+    this.maintaining = true;
+    try {
+      const self = this.node.handle;
+      /** Per peer: the chunks to check there, and whether this node is the pusher. */
+      const ask = new Map<string, { to: NodeHandle; hashes: string[] }>();
+      const strays: string[] = [];
+      for (const [hash] of this.engine.entries()) {
+        if (this.closed) return;
+        const id = chunkId(hash);
+        if (!this.node.inLeafSetRange(id) && this.node.leafSetMembers().length > 0) {
+          strays.push(hash);
+          continue;
+        }
+        const set = this.node.replicaSet(id, this.options.replicas);
+        const mine = set.some((m) => m.id.hex === self.id.hex);
+        if (!mine) strays.push(hash);
+        for (const m of set) {
+          if (m.id.hex === self.id.hex) continue;
+          let e = ask.get(m.id.hex);
+          if (!e) ask.set(m.id.hex, (e = { to: m, hashes: [] }));
+          e.hashes.push(hash);
+        }
+      }
+      const missingBy = new Map<string, Set<string>>();
+      await Promise.all(
+        [...ask.values()].map(async ({ to, hashes }) => {
+          const missing = new Set<string>();
+          for (let i = 0; i < hashes.length; i += HAS_BATCH) {
+            try {
+              const body = (await this.ask(to, K.HAS, { hs: hashes.slice(i, i + HAS_BATCH) })) as { m?: string[] };
+              for (const h of body?.m ?? []) missing.add(h);
+            } catch {
+              // unreachable now: next pass
+            }
+          }
+          missingBy.set(to.id.hex, missing);
+        }),
+      );
+      // Push what members lack, when no nearer member than this node holds it.
+      for (const { to } of ask.values()) {
+        const missing = missingBy.get(to.id.hex);
+        if (!missing || missing.size === 0) continue;
+        for (const hash of missing) {
+          if (this.closed) return;
+          const set = this.node.replicaSet(chunkId(hash), this.options.replicas);
+          const nearerHolder = set.find((m) => m.id.hex !== self.id.hex && m.id.hex !== to.id.hex && !(missingBy.get(m.id.hex)?.has(hash) ?? true));
+          const selfIndex = set.findIndex((m) => m.id.hex === self.id.hex);
+          const nearerIndex = nearerHolder ? set.indexOf(nearerHolder) : -1;
+          if (selfIndex >= 0 && nearerIndex >= 0 && nearerIndex < selfIndex) continue;
+          const data = await this.engine.read(hash);
+          if (!data) continue;
+          await this.outgoing.acquire();
+          try {
+            await this.storeAt(to, hash, data);
+            this.stats.replicated++;
+          } catch {
+            // next pass
+          } finally {
+            this.outgoing.release();
+          }
+        }
+      }
+      for (const hash of strays) await this.handOff(hash);
+    } finally {
+      this.maintaining = false;
+      if (this.again) {
+        this.again = false;
+        this.scheduleMaintenance();
+      }
+    }
+  }
+
+  /** A chunk held out of place: make sure its set has it, then drop the local copy. */
+  private async handOff(hash: string): Promise<void> {
+    try {
+      const set = await this.replicaSet(hash);
+      if (set.some((m) => m.id.hex === this.node.id.hex)) return;
+      const meta = this.engine.stat(hash);
+      const data = await this.engine.read(hash);
+      if (!data || !meta) return;
+      let held = 0;
+      for (const member of set) {
+        const body = (await this.ask(member, K.HAS, { hs: [hash] }).catch(() => undefined)) as { m?: string[] } | undefined;
+        if (!body) continue;
+        if ((body.m ?? []).length > 0) await this.storeAt(member, hash, data);
+        held++;
+      }
+      if (held >= Math.min(this.options.writeQuorum, set.length) && (await this.engine.remove(hash, Number.MAX_SAFE_INTEGER))) this.stats.handedOff++;
+    } catch (err) {
+      this.log.debug({ event: 's3.handOffFailed', hash, err: (err as Error).message }, 'chunk hand-off failed');
+    }
+  }
+}

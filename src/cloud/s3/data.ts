@@ -1,0 +1,199 @@
+/**
+ * Object data in motion. {@link ChunkSink} turns a request body into chunks on the ring as it
+ * streams (a bounded number of chunk puts in flight: backpressure reaches the client's socket),
+ * keeping small bodies inline instead; {@link streamChunks} sends an object's bytes (or a range)
+ * to a response chunk by chunk, fetching one or two chunks ahead. Neither ever holds a whole
+ * large object in memory.
+ */
+import { Writable } from 'node:stream';
+import type { ServerResponse } from 'node:http';
+import { S3Error } from './protocol/index.ts';
+import type { ChunkStore } from './chunks/store.ts';
+import { chunkHash } from './chunks/store.ts';
+import type { ChunkRef } from './model.ts';
+
+/** Options of a {@link ChunkSink}. */
+export interface ChunkSinkOptions {
+  /** Chunk size in bytes. */
+  chunkSize: number;
+  /** Bodies up to this size stay inline (0: always chunks). At most `chunkSize`. */
+  inlineMax: number;
+  /** Chunk puts of this body in flight at once. */
+  concurrency: number;
+  /** Largest body accepted (`EntityTooLarge` beyond). */
+  maxBytes: number;
+  /** Called for each chunk once stored, before the body ends (records its reference). */
+  onChunk?: (ref: ChunkRef) => Promise<void>;
+}
+
+/** What a {@link ChunkSink} produced. */
+export interface SinkResult {
+  size: number;
+  /** The body, when it stayed inline. */
+  inline?: Buffer;
+  /** The chunks, in order (empty for inline bodies). */
+  chunks: ChunkRef[];
+}
+
+/** A Writable that stores what it is given as chunks on the ring. */
+export class ChunkSink extends Writable {
+  private buf: Buffer | undefined;
+  private fill = 0;
+  private total = 0;
+  private readonly refs: (ChunkRef | undefined)[] = [];
+  private readonly inflight = new Set<Promise<void>>();
+  private waiting: (() => void) | undefined;
+  private failure: Error | undefined;
+  private inlineBody: Buffer | undefined;
+
+  constructor(
+    private readonly store: ChunkStore,
+    private readonly options: ChunkSinkOptions,
+  ) {
+    super({ highWaterMark: Math.min(options.chunkSize, 1 << 20) });
+  }
+
+  /** The result, once the stream has finished. */
+  get result(): SinkResult {
+    const chunks = this.refs.filter((r): r is ChunkRef => r !== undefined);
+    return this.inlineBody !== undefined ? { size: this.total, inline: this.inlineBody, chunks: [] } : { size: this.total, chunks };
+  }
+
+  override _write(data: Buffer, _enc: BufferEncoding, callback: (err?: Error | null) => void): void {
+    if (this.failure) return callback(this.failure);
+    this.total += data.length;
+    if (this.total > this.options.maxBytes) {
+      return callback(new S3Error('EntityTooLarge', undefined, { fields: { ProposedSize: this.total, MaxSizeAllowed: this.options.maxBytes } }));
+    }
+    let off = 0;
+    const size = this.options.chunkSize;
+    while (off < data.length) {
+      if (!this.buf) {
+        // A body that arrives whole in one piece of exactly a chunk goes without a copy.
+        if (this.fill === 0 && data.length - off >= size && off === 0 && data.length === size) {
+          this.dispatch(data);
+          off = size;
+          continue;
+        }
+        this.buf = Buffer.allocUnsafe(size);
+        this.fill = 0;
+      }
+      const take = Math.min(size - this.fill, data.length - off);
+      data.copy(this.buf, this.fill, off, off + take);
+      this.fill += take;
+      off += take;
+      if (this.fill === size) {
+        this.dispatch(this.buf);
+        this.buf = undefined;
+        this.fill = 0;
+      }
+    }
+    this.afterRoom(callback);
+  }
+
+  override _final(callback: (err?: Error | null) => void): void {
+    if (this.failure) return callback(this.failure);
+    if (this.buf && this.fill > 0) {
+      const last = this.buf.subarray(0, this.fill);
+      if (this.refs.length === 0 && this.total <= this.options.inlineMax) this.inlineBody = Buffer.from(last);
+      else this.dispatch(last);
+      this.buf = undefined;
+    } else if (this.refs.length === 0 && this.total === 0 && this.options.inlineMax >= 0) {
+      this.inlineBody = Buffer.alloc(0);
+    }
+    Promise.all(this.inflight).then(
+      () => callback(this.failure ?? null),
+      (err: Error) => callback(err),
+    );
+  }
+
+  override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
+    this.failure ??= err ?? undefined;
+    callback(err);
+  }
+
+  private dispatch(data: Buffer): void {
+    const index = this.refs.length;
+    this.refs.push(undefined);
+    const hash = chunkHash(data);
+    const p = this.store
+      .put(data, hash)
+      .then(async () => {
+        const ref = { hash, size: data.length };
+        await this.options.onChunk?.(ref);
+        this.refs[index] = ref;
+      })
+      .catch((err: Error) => {
+        this.failure ??= err;
+      })
+      .finally(() => {
+        this.inflight.delete(p);
+        const w = this.waiting;
+        this.waiting = undefined;
+        w?.();
+      });
+    this.inflight.add(p);
+  }
+
+  /** Calls back once fewer than `concurrency` puts are in flight (backpressure). */
+  private afterRoom(callback: (err?: Error | null) => void): void {
+    if (this.failure) return callback(this.failure);
+    if (this.inflight.size < this.options.concurrency) return callback();
+    this.waiting = () => this.afterRoom(callback);
+  }
+}
+
+/**
+ * Writes bytes `start..end` (inclusive) of an object made of `chunks` to `res`, fetching up to
+ * `prefetch` chunks ahead and waiting for the socket to drain. Resolves when all was written;
+ * rejects if a chunk cannot be read (the response is then cut short).
+ */
+export async function streamChunks(
+  store: ChunkStore,
+  chunks: readonly ChunkRef[],
+  start: number,
+  end: number,
+  res: ServerResponse,
+  prefetch = 2,
+): Promise<void> {
+  if (end < start) return;
+  // Chunks overlapping the range, with their offsets.
+  const wanted: { ref: ChunkRef; from: number; to: number }[] = [];
+  let offset = 0;
+  for (const ref of chunks) {
+    const first = offset;
+    const last = offset + ref.size - 1;
+    offset += ref.size;
+    if (last < start) continue;
+    if (first > end) break;
+    wanted.push({ ref, from: Math.max(start, first) - first, to: Math.min(end, last) - first + 1 });
+  }
+  const fetches: Promise<Buffer>[] = [];
+  const fetch = (i: number): void => {
+    if (i < wanted.length && fetches[i] === undefined) {
+      const p = store.get(wanted[i]!.ref.hash);
+      p.catch(() => {});
+      fetches[i] = p;
+    }
+  };
+  for (let i = 0; i < wanted.length; i++) {
+    for (let j = i; j <= i + prefetch; j++) fetch(j);
+    const data = await fetches[i]!;
+    fetches[i] = undefined as unknown as Promise<Buffer>;
+    const w = wanted[i]!;
+    if (data.length !== w.ref.size) throw new Error(`chunk ${w.ref.hash.slice(0, 12)} has ${data.length} bytes, expected ${w.ref.size}`);
+    if (res.destroyed) return;
+    const piece = w.from === 0 && w.to === data.length ? data : data.subarray(w.from, w.to);
+    if (!res.write(piece)) {
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          res.off('drain', done);
+          res.off('close', done);
+          resolve();
+        };
+        res.on('drain', done);
+        res.on('close', done);
+      });
+    }
+  }
+}

@@ -1,0 +1,31 @@
+/**
+ * Typed errors of the storage layer of Pi Cloud S3 (chunks, catalog, users), each with a stable
+ * `code`. The HTTP layer maps them to S3 error documents; the ops API to its statuses.
+ */
+
+/** Stable codes of {@link StorageError}. */
+export type StorageErrorCode =
+  /** Too few replicas of a chunk answered (write quorum not reached, or no copy found). */
+  | 'ChunkUnavailable'
+  /** A chunk's bytes do not hash to its name. */
+  | 'ChunkCorrupt'
+  /** A chunk request was malformed. */
+  | 'InvalidArgument'
+  /** A user name is taken. */
+  | 'Conflict'
+  /** Something was not found. */
+  | 'NotFound'
+  /** The service is stopping or not started. */
+  | 'NotAvailable';
+
+/** An error of the storage layer. */
+export class StorageError extends Error {
+  constructor(
+    readonly code: StorageErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'StorageError';
+  }
+}

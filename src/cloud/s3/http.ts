@@ -1,0 +1,205 @@
+/**
+ * The S3 endpoint of one node: a `node:http` server that resolves each request's address
+ * (path-style or virtual-hosted), authenticates it (SigV4 header or presigned query, anonymous
+ * otherwise), hands it to {@link S3Api} and turns every failure into the S3 error document with
+ * the request's id. Any node serves any request: all state is in the ring.
+ */
+import { createServer } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Env, Logger } from '../../env/index.ts';
+import { S3Error, errorResponse, invalidAccessKeyId, parseAuth, resolveAddress, toS3Error, verify } from './protocol/index.ts';
+import type { HeaderMap, VerifiedAuth } from './protocol/index.ts';
+import type { S3Api } from './api.ts';
+import type { Principal } from './catalog.ts';
+import type { S3Options } from './options.ts';
+
+/** A request as the operations see it. */
+export interface S3Request {
+  req: IncomingMessage;
+  res: ServerResponse;
+  method: string;
+  /** Query parameters, decoded. */
+  query: URLSearchParams;
+  /** Headers as Node joins them. */
+  headers: HeaderMap & Record<string, string | undefined>;
+  bucket: string | undefined;
+  key: string | undefined;
+  /** The authenticated user; undefined for an anonymous request. */
+  principal: Principal | undefined;
+  auth: VerifiedAuth | { kind: 'anonymous' };
+  requestId: string;
+  /** Transaction id for logs. */
+  tx: string;
+}
+
+/** Counters of the endpoint. */
+export interface HttpStats {
+  requests: Record<string, number>;
+  errors: Record<string, number>;
+  bytesIn: number;
+  bytesOut: number;
+  latencyMsSum: Record<string, number>;
+}
+
+export class S3HttpServer {
+  readonly stats: HttpStats = { requests: {}, errors: {}, bytesIn: 0, bytesOut: 0, latencyMsSum: {} };
+  private server: Server | undefined;
+  private readonly sockets = new Set<Socket>();
+  private counter = 0;
+  private readonly log: Logger;
+  private readonly idPrefix: string;
+  private inFlight = 0;
+
+  constructor(
+    private readonly env: Env,
+    private readonly api: S3Api,
+    private readonly options: S3Options,
+    nodeId: string,
+  ) {
+    this.log = env.log.child({ mod: 's3.http' });
+    this.idPrefix = nodeId.slice(0, 6).toUpperCase();
+  }
+
+  /** Requests being served. */
+  get active(): number {
+    return this.inFlight;
+  }
+
+  /** Listens; resolves with the bound address. */
+  async listen(): Promise<AddressInfo> {
+    const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 60_000 }, (req, res) => void this.handle(req, res));
+    server.on('connection', (s: Socket) => {
+      s.setNoDelay(true);
+      this.sockets.add(s);
+      s.on('close', () => this.sockets.delete(s));
+    });
+    server.on('clientError', (err, socket) => {
+      if (!socket.destroyed) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+      this.log.debug({ event: 's3.clientError', err: err.message }, 'malformed HTTP request');
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.options.port, this.options.bind, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    this.server = server;
+    return server.address() as AddressInfo;
+  }
+
+  /** Stops listening and closes every connection. */
+  async close(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    this.server = undefined;
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      for (const s of this.sockets) s.destroy();
+    });
+  }
+
+  private nextRequestId(): string {
+    return this.idPrefix + (++this.counter).toString(16).toUpperCase().padStart(10, '0');
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = this.env.now();
+    const requestId = this.nextRequestId();
+    const method = (req.method ?? 'GET').toUpperCase();
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const rawPath = q < 0 ? url : url.slice(0, q);
+    const rawQuery = q < 0 ? '' : url.slice(q + 1);
+    const headers = req.headers as S3Request['headers'];
+    let resource = rawPath;
+    let op = 'Unknown';
+    this.inFlight++;
+    res.setHeader('x-amz-request-id', requestId);
+    res.setHeader('x-amz-id-2', requestId);
+    res.setHeader('server', 'Pi');
+    try {
+      const address = resolveAddress(headers['host'], rawPath, { baseDomains: this.options.baseDomains });
+      resource = address.bucket === undefined ? '/' : `/${address.bucket}${address.key === undefined ? '' : `/${address.key}`}`;
+      const parsed = parseAuth({ method, path: rawPath, query: rawQuery, headers: req.headersDistinct }, this.env.now(), { maxSkewMs: this.options.maxClockSkewMs });
+      let auth: S3Request['auth'] = { kind: 'anonymous' };
+      let principal: Principal | undefined;
+      if (parsed.kind !== 'anonymous') {
+        const key = await this.api.catalog.accessKey(parsed.accessKeyId);
+        if (key === undefined) throw invalidAccessKeyId(parsed.accessKeyId);
+        auth = verify(parsed, key.secret);
+        principal = { id: key.user, name: key.name };
+      }
+      const request: S3Request = {
+        req,
+        res,
+        method,
+        query: new URLSearchParams(rawQuery),
+        headers,
+        bucket: address.bucket,
+        key: address.key,
+        principal,
+        auth,
+        requestId,
+        tx: requestId,
+      };
+      op = await this.api.dispatch(request);
+    } catch (err) {
+      op = (err as { op?: string } | undefined)?.op ?? op;
+      this.fail(err, req, res, method, requestId, resource, op);
+    } finally {
+      this.inFlight--;
+      this.stats.requests[op] = (this.stats.requests[op] ?? 0) + 1;
+      this.stats.latencyMsSum[op] = (this.stats.latencyMsSum[op] ?? 0) + (this.env.now() - started);
+    }
+  }
+
+  private fail(err: unknown, req: IncomingMessage, res: ServerResponse, method: string, requestId: string, resource: string, op: string): void {
+    const e = mapError(err);
+    this.stats.errors[e.code] = (this.stats.errors[e.code] ?? 0) + 1;
+    if (e.status >= 500) {
+      const cause = (e.cause ?? err) as { message?: string; stack?: string; code?: string };
+      this.log.error({ code: e.code, op, requestId, resource, err: { message: cause?.message, code: cause?.code, stack: cause?.stack } }, `S3 ${op} failed: ${cause?.message ?? e.message}`);
+    } else {
+      this.log.debug({ code: e.code, op, requestId, resource, status: e.status }, `S3 ${op} refused: ${e.message}`);
+    }
+    if (res.headersSent) {
+      // The error came while the body was being sent: all we can do is cut the response short.
+      res.destroy(err instanceof Error ? err : undefined);
+      return;
+    }
+    const response = errorResponse(e, { requestId, hostId: requestId, resource }, method);
+    if (!req.readableEnded) {
+      // The request body was not read: drain it and close the connection after answering.
+      response.headers['connection'] = 'close';
+      req.resume();
+    }
+    if (response.body !== undefined) response.headers['content-length'] = String(Buffer.byteLength(response.body));
+    res.writeHead(response.status, response.headers);
+    res.end(response.body);
+  }
+}
+
+/** Maps storage and DHT errors to S3 errors (a retryable 503 for unavailability). */
+export function mapError(err: unknown): S3Error {
+  if (err instanceof S3Error) return err;
+  const code = (err as { code?: string })?.code;
+  switch (code) {
+    case 'Timeout':
+    case 'Unavailable':
+    case 'ChunkUnavailable':
+    case 'OutcomeUnknown':
+    case 'NotAvailable':
+    case 'Closed':
+      return new S3Error('ServiceUnavailable', undefined, { cause: err });
+    case 'UpdateRetriesExhausted':
+    case 'VersionConflict':
+      return new S3Error('OperationAborted', undefined, { cause: err });
+    case 'ERR_STREAM_PREMATURE_CLOSE':
+    case 'ECONNRESET':
+      return new S3Error('IncompleteBody', 'The request body terminated unexpectedly', { cause: err });
+    default:
+      return toS3Error(err);
+  }
+}

@@ -1,0 +1,201 @@
+/**
+ * What Pi Cloud S3 keeps in the DHT, and where. Every record is a JSON entity; object data lives
+ * in chunks (see chunks/store.ts) except for small objects, kept inline.
+ *
+ * | record | id | content |
+ * | --- | --- | --- |
+ * | access key | `s3key:<access key>` | the secret and the user it belongs to |
+ * | user | `s3user:<name>` | canonical id, access keys |
+ * | bucket | `s3bucket:<name>` | owner, canned ACL, region, creation time, incarnation |
+ * | owner's buckets | partition `s3buckets:<owner id>`, sort key bucket name | creation time |
+ * | objects of a bucket | partition `s3objects:<bucket>:<incarnation>`, sort key object key | {@link ObjectEntry} |
+ * | uploads of a bucket | partition `s3uploads:<bucket>:<incarnation>`, sort key `key \x01 upload id` | {@link UploadEntry} |
+ * | parts of an upload | partition `s3parts:<upload id>`, sort key part number (5 digits) | {@link PartEntry} |
+ * | chunk references | partition `s3ref:<chunk hash>`, sort key reference id | {@link RefEntry} |
+ * | chunk-list pages | `s3manifest:<version id>:<page>` | packed chunk lists of huge objects |
+ *
+ * The incarnation (random, per bucket creation) keeps a re-created bucket from seeing the
+ * records of a deleted one.
+ */
+import type { Entity } from '../../dht/index.ts';
+import { Scope, idFor } from '../../id/index.ts';
+import type { Id } from '../../id/index.ts';
+import type { CannedAcl } from './protocol/index.ts';
+
+/** An access key's record. */
+export interface AccessKeyEntry extends Entity {
+  type: 's3.key';
+  /** The user's canonical id (64 hex digits). */
+  user: string;
+  name: string;
+  secret: string;
+  createdAt: number;
+}
+
+/** A user. */
+export interface UserEntry extends Entity {
+  type: 's3.user';
+  name: string;
+  id: string;
+  accessKeys: string[];
+  createdAt: number;
+}
+
+/** A bucket. */
+export interface BucketEntry extends Entity {
+  type: 's3.bucket';
+  name: string;
+  owner: string;
+  ownerName: string;
+  acl: CannedAcl;
+  region: string;
+  createdAt: number;
+  /** Random per creation: names the bucket's partitions. */
+  inc: string;
+}
+
+/** A stored flexible checksum. */
+export interface StoredChecksum {
+  /** Algorithm (CRC32, CRC32C, CRC64NVME, SHA1, SHA256). */
+  a: string;
+  /** Base64 value (with `-N` for a composite multipart checksum). */
+  v: string;
+  ty?: 'COMPOSITE' | 'FULL_OBJECT';
+}
+
+/** One object, as its bucket's partition holds it. */
+export interface ObjectEntry extends Entity {
+  type: 's3.object';
+  /** Version id: unique per write, names the chunk references of this version. */
+  vid: string;
+  size: number;
+  /** ETag without quotes. */
+  etag: string;
+  /** Last-Modified, ms. */
+  lm: number;
+  ct?: string;
+  /** Stored response headers (cache-control, content-disposition, content-encoding, content-language, expires). */
+  hd?: Record<string, string>;
+  /** User metadata (names without `x-amz-meta-`). */
+  meta?: Record<string, string>;
+  cs?: StoredChecksum;
+  acl?: CannedAcl;
+  owner: string;
+  ownerName: string;
+  sc?: string;
+  /** Inline data (small objects), base64. */
+  data?: string;
+  /** Packed chunk list ({@link packChunks}), base64. */
+  chunks?: string;
+  /** Number of manifest pages holding the chunk list (huge objects). */
+  pages?: number;
+  /** Parts of a multipart object. */
+  parts?: number;
+}
+
+/** An in-progress multipart upload. */
+export interface UploadEntry extends Entity {
+  type: 's3.upload';
+  key: string;
+  uploadId: string;
+  initiated: number;
+  owner: string;
+  ownerName: string;
+  ct?: string;
+  hd?: Record<string, string>;
+  meta?: Record<string, string>;
+  acl?: CannedAcl;
+  sc?: string;
+  /** Checksum algorithm chosen at creation. */
+  ca?: string;
+  cty?: 'COMPOSITE' | 'FULL_OBJECT';
+}
+
+/** An uploaded part. */
+export interface PartEntry extends Entity {
+  type: 's3.part';
+  n: number;
+  /** Part version (a re-upload of the same number gets a new one). */
+  pv: string;
+  size: number;
+  etag: string;
+  lm: number;
+  chunks: string;
+  cs?: StoredChecksum;
+}
+
+/** A reference from an object version or an upload part to a chunk. */
+export interface RefEntry extends Entity {
+  type: 's3.ref';
+  /** Bucket, incarnation, key and version id of an object version… */
+  b?: string;
+  i?: string;
+  k?: string;
+  v?: string;
+  /** …or the upload id and part version of a part. */
+  u?: string;
+  at: number;
+}
+
+/** A page of a huge object's chunk list. */
+export interface ManifestEntry extends Entity {
+  type: 's3.manifest';
+  chunks: string;
+}
+
+export const ids = {
+  accessKey: (key: string): Id => idFor(`s3key:${key}`, Scope.GLOBAL),
+  user: (name: string): Id => idFor(`s3user:${name}`, Scope.GLOBAL),
+  bucket: (name: string): Id => idFor(`s3bucket:${name}`, Scope.GLOBAL),
+  ownerBuckets: (owner: string): Id => idFor(`s3buckets:${owner}`, Scope.GLOBAL),
+  objects: (b: Pick<BucketEntry, 'name' | 'inc'>): Id => idFor(`s3objects:${b.name}:${b.inc}`, Scope.GLOBAL),
+  uploads: (b: Pick<BucketEntry, 'name' | 'inc'>): Id => idFor(`s3uploads:${b.name}:${b.inc}`, Scope.GLOBAL),
+  parts: (uploadId: string): Id => idFor(`s3parts:${uploadId}`, Scope.GLOBAL),
+  refs: (hash: string): Id => idFor(`s3ref:${hash}`, Scope.GLOBAL),
+  manifest: (vid: string, page: number): Id => idFor(`s3manifest:${vid}:${page}`, Scope.GLOBAL),
+};
+
+/** Separates key and upload id in an upload's sort key (sorts below every printable character). */
+export const UPLOAD_SEPARATOR = '\u0001';
+
+/** Sort key of a part. */
+export function partSortKey(n: number): string {
+  return String(n).padStart(5, '0');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Chunk lists
+
+/** A chunk of an object: its hash and size. */
+export interface ChunkRef {
+  hash: string;
+  size: number;
+}
+
+const REF_BYTES = 36;
+
+/** Packs chunk references as base64 of (32-byte hash, 4-byte size) records. */
+export function packChunks(chunks: readonly ChunkRef[]): string {
+  const buf = Buffer.allocUnsafe(chunks.length * REF_BYTES);
+  chunks.forEach((c, i) => {
+    buf.write(c.hash, i * REF_BYTES, 32, 'hex');
+    buf.writeUInt32BE(c.size, i * REF_BYTES + 32);
+  });
+  return buf.toString('base64');
+}
+
+/** Unpacks {@link packChunks}. */
+export function unpackChunks(packed: string | undefined): ChunkRef[] {
+  if (!packed) return [];
+  const buf = Buffer.from(packed, 'base64');
+  const out: ChunkRef[] = [];
+  for (let off = 0; off + REF_BYTES <= buf.length; off += REF_BYTES) {
+    out.push({ hash: buf.toString('hex', off, off + 32), size: buf.readUInt32BE(off + 32) });
+  }
+  return out;
+}
+
+/** Chunk references per manifest page (~390 KB of JSON). */
+export const MANIFEST_PAGE_CHUNKS = 8192;
+/** Longest chunk list kept in the object entry itself. */
+export const INLINE_CHUNK_LIST = 8192;

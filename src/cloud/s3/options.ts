@@ -1,0 +1,60 @@
+/**
+ * Settings of the S3 application (the node's `s3.*` configuration), with their defaults.
+ */
+
+/** Tunables of the S3 application. */
+export interface S3Options {
+  /** Address the S3 HTTP server binds to. */
+  bind: string;
+  /** Its port (0 picks a free one). */
+  port: number;
+  /** Host names of the endpoint: `<bucket>.<domain>` is virtual-hosted style. */
+  baseDomains: string[];
+  /** Region reported for buckets (GetBucketLocation, x-amz-bucket-region). */
+  region: string;
+  /** Largest object (single PUT: at most this; multipart: the completed object). */
+  maxObjectBytes: number;
+  /** Size of the chunks object data is split into. */
+  chunkSize: number;
+  /** Objects up to this size are kept inline in their index entry (no chunks). */
+  inlineMaxBytes: number;
+  /** Chunk puts of one upload in flight at once. */
+  putConcurrency: number;
+  /** Copies of each chunk. */
+  replicas: number;
+  /** Copies stored before a chunk put is acknowledged. */
+  writeQuorum: number;
+  /** Smallest part of a multipart upload (all but the last). */
+  minPartBytes: number;
+  /** How long access keys and bucket records are cached on a node. */
+  cacheMs: number;
+  /** Largest accepted difference between a request's signing time and the node's clock. */
+  maxClockSkewMs: number;
+  /** Garbage collection of unreferenced chunks. */
+  gc: {
+    enabled: boolean;
+    /** Period of the sweep over this node's chunks. */
+    intervalMs: number;
+    /** A chunk is collected only this long after it was last stored and last unreferenced. */
+    graceMs: number;
+    /** References of object versions never written are dropped after this long. */
+    orphanRefMs: number;
+  };
+}
+
+export const DEFAULT_S3_OPTIONS: S3Options = {
+  bind: '0.0.0.0',
+  port: 9090,
+  baseDomains: ['localhost', 's3.localhost'],
+  region: 'us-east-1',
+  maxObjectBytes: 5 * 1024 ** 4,
+  chunkSize: 4 * 1024 * 1024,
+  inlineMaxBytes: 64 * 1024,
+  putConcurrency: 4,
+  replicas: 3,
+  writeQuorum: 2,
+  minPartBytes: 5 * 1024 * 1024,
+  cacheMs: 2000,
+  maxClockSkewMs: 15 * 60 * 1000,
+  gc: { enabled: true, intervalMs: 10 * 60 * 1000, graceMs: 60 * 60 * 1000, orphanRefMs: 24 * 3600 * 1000 },
+};

@@ -1,0 +1,206 @@
+/**
+ * Pi Cloud S3 as a node application (`apps: [s3]`): the chunk store on its own folder of the data
+ * directory, the catalog on the node's DHT, the S3 endpoint on `s3.port`, the chunk collector,
+ * ops API routes (users: `POST /api/s3/users` is what `pi user create` calls), metrics and the
+ * dashboard summary. The S3 logic itself (api.ts, catalog.ts, chunks/) does not depend on how it
+ * is hosted.
+ */
+import { join } from 'node:path';
+import type { DhtService, MetricFamily, NodeService, OpsRequest, OpsRoute, PiConfig, ServiceContext, ApplicationFactory } from '../../node/index.ts';
+import { advertiseHost } from '../../node/index.ts';
+import { S3Api } from './api.ts';
+import { Catalog } from './catalog.ts';
+import { FileChunkEngine } from './chunks/file-engine.ts';
+import type { ChunkEngine } from './chunks/engine.ts';
+import { ChunkStore } from './chunks/store.ts';
+import { StorageError } from './errors.ts';
+import { ChunkCollector } from './gc.ts';
+import { S3HttpServer } from './http.ts';
+import { DEFAULT_S3_OPTIONS } from './options.ts';
+import type { S3Options } from './options.ts';
+
+/** The S3 options of a node configuration. */
+export function s3OptionsFrom(config: PiConfig): S3Options {
+  const c = config.s3;
+  return {
+    ...DEFAULT_S3_OPTIONS,
+    bind: c.bind,
+    port: c.port,
+    baseDomains: c.baseDomains,
+    region: c.region,
+    maxObjectBytes: c.maxObjectBytes,
+    chunkSize: c.chunkSize,
+    inlineMaxBytes: c.inlineMaxBytes,
+    putConcurrency: c.putConcurrency,
+    replicas: c.replicas,
+    writeQuorum: c.writeQuorum,
+    minPartBytes: c.minPartBytes,
+    cacheMs: c.cacheMs,
+    maxClockSkewMs: c.maxClockSkewMs,
+    gc: { ...c.gc },
+  };
+}
+
+/** The S3 application of a node. */
+export class S3Service implements NodeService {
+  readonly name = 's3';
+  readonly kind = 'app';
+  private engine: ChunkEngine | undefined;
+  private storeValue: ChunkStore | undefined;
+  private catalogValue: Catalog | undefined;
+  private apiValue: S3Api | undefined;
+  private http: S3HttpServer | undefined;
+  private collector: ChunkCollector | undefined;
+  private url = '';
+  private stopped = false;
+
+  constructor(readonly options: S3Options) {}
+
+  /** The endpoint's URL (after start), e.g. `http://127.0.0.1:9090`. */
+  get endpoint(): string {
+    return this.url;
+  }
+
+  /** The catalog (after start): users, buckets, objects. */
+  get catalog(): Catalog {
+    if (!this.catalogValue) throw new StorageError('NotAvailable', 'the s3 application has not started');
+    return this.catalogValue;
+  }
+
+  /** The chunk store (after start). */
+  get store(): ChunkStore {
+    if (!this.storeValue) throw new StorageError('NotAvailable', 'the s3 application has not started');
+    return this.storeValue;
+  }
+
+  /** The operations (after start). */
+  get api(): S3Api {
+    if (!this.apiValue) throw new StorageError('NotAvailable', 'the s3 application has not started');
+    return this.apiValue;
+  }
+
+  /** The chunk collector (after start). */
+  get gc(): ChunkCollector {
+    if (!this.collector) throw new StorageError('NotAvailable', 'the s3 application has not started');
+    return this.collector;
+  }
+
+  async start(ctx: ServiceContext): Promise<void> {
+    const dht = ctx.service<DhtService>('dht')?.dht;
+    if (!dht) throw new StorageError('NotAvailable', 'the s3 application needs the DHT service');
+    const o = this.options;
+    this.engine = FileChunkEngine.open(join(ctx.dataDir, 's3', 'chunks'));
+    this.storeValue = new ChunkStore(ctx.env, ctx.overlay, this.engine, { replicas: o.replicas, writeQuorum: o.writeQuorum, maxPutsInFlight: Math.max(4, o.putConcurrency) });
+    this.catalogValue = new Catalog(dht, ctx.env, { cacheMs: o.cacheMs });
+    this.apiValue = new S3Api(ctx.env, this.catalogValue, this.storeValue, o, () => this.url);
+    this.collector = new ChunkCollector(ctx.env, this.catalogValue, this.storeValue, o.gc);
+    this.http = new S3HttpServer(ctx.env, this.apiValue, o, ctx.overlay.id.hex);
+    const address = await this.http.listen();
+    const host = o.bind === '0.0.0.0' || o.bind === '::' ? advertiseHost(o.bind, ctx.config.advertise) : o.bind;
+    this.url = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
+    ctx.env.log.info({ event: 's3.listening', url: this.url, chunks: this.engine.count }, `S3 endpoint at ${this.url}`);
+  }
+
+  ready(): void {
+    if (this.options.gc.enabled) this.collector?.start();
+  }
+
+  /** Stops serving: no new requests, background releases finish, then the chunk store closes. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.collector?.stop();
+    await this.http?.close();
+    await this.apiValue?.drain();
+    this.storeValue?.close();
+    await this.engine?.close();
+  }
+
+  abort(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.collector?.stop();
+    void this.http?.close();
+    this.storeValue?.close();
+    void this.engine?.close();
+  }
+
+  endpoints(): Record<string, string> {
+    return this.url ? { s3: this.url } : {};
+  }
+
+  summary(): Record<string, unknown> {
+    return {
+      endpoint: this.url,
+      chunks: this.engine?.count ?? 0,
+      chunkBytes: this.engine?.bytes ?? 0,
+      activeRequests: this.http?.active ?? 0,
+    };
+  }
+
+  routes(): OpsRoute[] {
+    return [
+      {
+        method: 'POST',
+        path: '/api/s3/users',
+        description: 'Create an S3 user: body {"name": "…"}; answers the access key and secret (shown once).',
+        handler: async (req: OpsRequest) => {
+          const name = (req.body as { name?: unknown } | undefined)?.name;
+          if (typeof name !== 'string') throw new StorageError('InvalidArgument', 'body must be {"name": "<user name>"}');
+          const user = await this.catalog.createUser(name);
+          return { status: 201, body: { ...user, endpoint: this.url } };
+        },
+      },
+      {
+        method: 'GET',
+        path: '/api/s3/users/:name',
+        description: 'An S3 user (canonical id and access keys; never the secret).',
+        handler: async (req: OpsRequest) => {
+          const user = await this.catalog.user(req.params['name'] ?? '');
+          if (!user) throw new StorageError('NotFound', `no user "${req.params['name']}"`);
+          return { body: { name: user.name, id: user.id, accessKeys: user.accessKeys, createdAt: user.createdAt } };
+        },
+      },
+      {
+        method: 'GET',
+        path: '/api/s3',
+        description: 'The S3 endpoint of this node: URL, requests, chunks, collector.',
+        handler: () => ({
+          body: {
+            endpoint: this.url,
+            http: this.http?.stats,
+            api: this.apiValue?.stats,
+            chunks: { count: this.engine?.count ?? 0, bytes: this.engine?.bytes ?? 0, stats: this.storeValue?.stats },
+            gc: this.collector?.stats,
+          },
+        }),
+      },
+    ];
+  }
+
+  metrics(): MetricFamily[] {
+    const http = this.http?.stats;
+    const store = this.storeValue?.stats;
+    const api = this.apiValue?.stats;
+    const byLabel = (o: Record<string, number> | undefined, label: string): { labels: Record<string, string>; value: number }[] =>
+      Object.entries(o ?? {}).map(([k, v]) => ({ labels: { [label]: k }, value: v }));
+    return [
+      { name: 'pi_s3_requests_total', help: 'S3 requests served, by operation.', type: 'counter', values: byLabel(http?.requests, 'op') },
+      { name: 'pi_s3_errors_total', help: 'S3 error responses, by error code.', type: 'counter', values: byLabel(http?.errors, 'code') },
+      { name: 'pi_s3_chunks', help: 'Chunks stored on this node.', type: 'gauge', values: [{ value: this.engine?.count ?? 0 }] },
+      { name: 'pi_s3_chunk_bytes', help: 'Bytes of chunk data stored on this node.', type: 'gauge', values: [{ value: this.engine?.bytes ?? 0 }] },
+      { name: 'pi_s3_bytes_written_total', help: 'Object bytes written through this node.', type: 'counter', values: [{ value: api?.bytesWritten ?? 0 }] },
+      { name: 'pi_s3_bytes_read_total', help: 'Object bytes read through this node.', type: 'counter', values: [{ value: api?.bytesRead ?? 0 }] },
+      { name: 'pi_s3_chunk_repairs_total', help: 'Chunk copies repaired on read.', type: 'counter', values: [{ value: store?.repairs ?? 0 }] },
+      { name: 'pi_s3_chunks_replicated_total', help: 'Chunk copies sent by re-replication.', type: 'counter', values: [{ value: store?.replicated ?? 0 }] },
+      { name: 'pi_s3_chunks_collected_total', help: 'Unreferenced chunks collected.', type: 'counter', values: [{ value: this.collector?.stats.collected ?? 0 }] },
+    ];
+  }
+}
+
+/** The `s3` application for the `apps` setting. */
+export const s3Application: ApplicationFactory = {
+  name: 's3',
+  description: 'Pi Cloud storage: an S3-compatible object store on the ring',
+  create: (config: PiConfig) => new S3Service(s3OptionsFrom(config)),
+};
