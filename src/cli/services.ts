@@ -4,6 +4,7 @@
  */
 import { ApplicationRegistry, DhtService, ScribeService } from '../node/index.ts';
 import type { NodeService, PiConfig } from '../node/index.ts';
+import { s3Application } from '../cloud/s3/service.ts';
 
 /** Core services of a standard node, in start order. */
 export function coreServices(_config: PiConfig): NodeService[] {
@@ -12,5 +13,5 @@ export function coreServices(_config: PiConfig): NodeService[] {
 
 /** Applications a standard node can run (`apps` setting, `--apps`). */
 export function standardApplications(): ApplicationRegistry {
-  return new ApplicationRegistry();
+  return new ApplicationRegistry([s3Application]);
 }
