@@ -30,6 +30,11 @@ export interface ReplicaChannel {
   ask(to: NodeHandle, kind: string, body: unknown): Promise<unknown>;
   /** Current leaf-set epoch (changes whenever the leaf set does). */
   epoch(): number;
+  /**
+   * Whether `h` has been a neighbour long enough to have received the records it replicates
+   * (a node that just arrived may not hold them yet, so reads do not rely on it alone).
+   */
+  settled(h: NodeHandle): boolean;
 }
 
 interface ReadResult {
@@ -103,7 +108,7 @@ export class Coordinator {
     this.count('scan');
     const replicas = this.channel.replicaSet(Id.parse(keyPosition(body.p)));
     const needed = Math.min(this.options.readQuorum, replicas.length);
-    const pages = await this.gather<ScanReplyBody>(replicas, needed, (h) => this.channel.ask(h, Kind.R_SCAN, body) as Promise<ScanReplyBody>);
+    const pages = await this.gather<ScanReplyBody>(this.readTargets(replicas, needed), needed, (h) => this.channel.ask(h, Kind.R_SCAN, body) as Promise<ScanReplyBody>);
     if (pages.length < needed) throw unavailable(`scan: ${pages.length} of ${needed} replicas answered`);
     const merged = new Map<string, StoredItem>();
     // Keys past the end of a full page may exist on that replica: the merged page stops there.
@@ -261,8 +266,9 @@ export class Coordinator {
    * quorum has answered and `readGraceMs` passed. Once everyone has answered, replicas holding
    * anything but the winner are repaired. `loser`: an operation that must lose ties.
    */
-  private readAll(key: string, replicas: NodeHandle[], loser: string | undefined): Promise<ReadResult> {
-    const needed = Math.min(this.options.readQuorum, replicas.length);
+  private readAll(key: string, all: NodeHandle[], loser: string | undefined): Promise<ReadResult> {
+    const needed = Math.min(this.options.readQuorum, all.length);
+    const replicas = this.readTargets(all, needed);
     return new Promise<ReadResult>((resolve) => {
       const answers: { h: NodeHandle; item: StoredItem | undefined }[] = [];
       let settled = 0;
@@ -277,7 +283,7 @@ export class Coordinator {
         const best = chooseBest(answers.map((a) => a.item), loser);
         // Every replica answered the same: the next write here needs no read round.
         const quiet = !this.queues.has(key) && (this.lastWrite.get(key) ?? 0) <= seq && this.evictedWriteSeq <= seq;
-        if (quiet && settled === replicas.length && answers.length === replicas.length && epoch === this.channel.epoch() && answers.every((a) => sameItem(a.item, best))) {
+        if (quiet && settled === replicas.length && answers.length === all.length && epoch === this.channel.epoch() && answers.every((a) => sameItem(a.item, best))) {
           this.rememberRead(key, best ?? null, epoch);
         }
         resolve({ best, answers: answers.length, needed });
@@ -311,6 +317,22 @@ export class Coordinator {
       }
       check();
     });
+  }
+
+  /**
+   * The replicas a read asks: the read quorum (this node first if it is a replica), taken from
+   * settled replicas, closest first. When too few are settled, every replica is asked.
+   */
+  private readTargets(replicas: NodeHandle[], needed: number): NodeHandle[] {
+    if (replicas.length <= needed) return replicas;
+    const self = this.channel.self.id.hex;
+    const out: NodeHandle[] = [];
+    for (const h of replicas) if (h.id.hex === self) out.push(h);
+    for (const h of replicas) {
+      if (out.length >= needed) break;
+      if (h.id.hex !== self && this.channel.settled(h)) out.push(h);
+    }
+    return out.length >= needed ? out : replicas;
   }
 
   /** Pushes the winner to every replica that answered something else. */

@@ -110,6 +110,8 @@ export class Dht {
   private readonly coordinator: Coordinator;
   private readonly maintenance: Maintenance;
   private epochValue = 0;
+  /** When each current leaf-set member was added (reads prefer members that had time to sync). */
+  private readonly memberSince = new Map<string, number>();
   private closed = false;
   private readonly badInputLogged = new Set<string>();
 
@@ -130,6 +132,10 @@ export class Dht {
       replicaSet: (pos) => this.replicaSet(pos),
       ask: (to, kind, body) => this.ask(to, kind, body),
       epoch: () => this.epochValue,
+      settled: (h) => {
+        const since = this.memberSince.get(h.id.hex);
+        return since !== undefined && this.env.now() - since >= this.options.settleMs;
+      },
       route: (pos, kind, body) => this.rpc.request(pos, kind, body, { timeoutMs: this.options.attemptTimeoutMs }).then(unwrap),
     };
     this.coordinator = new Coordinator(this.env, this.store, channel, this.options, this.stats, this.log);
@@ -464,6 +470,9 @@ export class Dht {
 
   private onLeafSetChanged(change: LeafSetChange): void {
     this.epochValue++;
+    const now = this.env.now();
+    for (const h of change.added) this.memberSince.set(h.id.hex, now);
+    for (const h of change.removed) this.memberSince.delete(h.id.hex);
     this.coordinator.invalidate();
     this.maintenance.leafSetChanged(change);
   }

@@ -105,6 +105,11 @@ export interface DhtOptions {
   replicaTimeoutMs: number;
   /** After the read quorum answered, wait at most this long for the other replicas. Default 30 ms. */
   readGraceMs: number;
+  /**
+   * A leaf-set member counts as in sync for reads this long after it arrived (handoff is done by
+   * then). Until then reads ask every replica. Default 3 s.
+   */
+  settleMs: number;
   /** Delay that batches leaf-set changes before records are handed to new holders. Default 200 ms. */
   handoffDelayMs: number;
   /** Period of the anti-entropy pass (each node syncs its root range with its replicas). Default 30 s. */
@@ -136,6 +141,7 @@ export const DEFAULT_DHT_OPTIONS: DhtOptions = {
   attemptTimeoutMs: 2_000,
   replicaTimeoutMs: 1_500,
   readGraceMs: 30,
+  settleMs: 3_000,
   handoffDelayMs: 200,
   antiEntropyIntervalMs: 30_000,
   housekeepingIntervalMs: 60_000,
