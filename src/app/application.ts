@@ -26,6 +26,7 @@ import type { Activation, Activator } from './activation.ts';
 import { AppError, checkName } from './errors.ts';
 import type { ApplicationHost } from './host.ts';
 import type { MessageContext, ReceivedMessageContext } from './message-context.ts';
+import type { QueueRegistration, TaskQueueHandlers, TaskQueueService } from './task-queue.ts';
 import type { WatcherService } from './watchers.ts';
 
 /** Where an application is in its life on this node. */
@@ -150,6 +151,20 @@ export abstract class PiApplication {
   /** This application's watchers (stopped with it). */
   get watchers(): WatcherService {
     return this.bound.watchers;
+  }
+
+  /** The node's task queues: add, setOwner, remove, list. */
+  get queues(): TaskQueueService {
+    return this.bound.host.queues;
+  }
+
+  /**
+   * Processes queue `name` on this node: this application's handlers run for tasks dispatched
+   * here, and the node watches the queue when the framework picks it as one of its watchers.
+   * Handler errors count against this application.
+   */
+  processQueue(name: string, handlers: TaskQueueHandlers, options: Omit<QueueRegistration, 'app'> = {}): void {
+    this.bound.host.queues.register(name, handlers, { ...options, app: this.name });
   }
 
   get state(): AppState {

@@ -28,6 +28,7 @@ import type { AppForwardContext, AppForwardDecision, AppState, DeactivationReaso
 import { AppError, checkName, errorInfo } from './errors.ts';
 import { KIND_NOTIFY, KIND_REQUEST, MessageContext, ReceivedMessageContext, overlayName } from './message-context.ts';
 import type { MessagePort } from './message-context.ts';
+import { TaskQueueService } from './task-queue.ts';
 import { WatcherService } from './watchers.ts';
 import type { WatcherStatus } from './watchers.ts';
 
@@ -117,6 +118,7 @@ export class ApplicationHost {
   private readonly eventListeners = new Set<(event: AppEvent) => void>();
   private startedValue = false;
   private closed = false;
+  private queuesValue: TaskQueueService | undefined;
   private readonly pendingTimers = new Set<Timer>();
 
   constructor(ctx: HostContext) {
@@ -139,6 +141,12 @@ export class ApplicationHost {
   get scribe(): Scribe {
     if (!this.scribeValue) throw new AppError('Unavailable', 'this node runs no Scribe: publish/subscribe and anycast are unavailable');
     return this.scribeValue;
+  }
+
+  /** The node's task queues (created on first use). */
+  get queues(): TaskQueueService {
+    if (this.closed) throw new AppError('Closed', 'the application host is stopped');
+    return (this.queuesValue ??= new TaskQueueService(this));
   }
 
   /** Whether a Scribe is available. */
@@ -257,6 +265,7 @@ export class ApplicationHost {
   private shutdown(): void {
     this.closed = true;
     this.checks.stop();
+    this.queuesValue?.stop();
     for (const t of this.pendingTimers) t.cancel();
     this.pendingTimers.clear();
     this.framework.close();

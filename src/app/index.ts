@@ -11,3 +11,4 @@ export * from './watchers.ts';
 export * from './consumed-resource-registry.ts';
 export * from './address-drivers.ts';
 export * from './seeder.ts';
+export * from './task-queue.ts';
