@@ -116,6 +116,9 @@ export class S3HttpServer {
     let resource = rawPath;
     let op = 'Unknown';
     this.inFlight++;
+    // A client that goes away mid-request fails the body stream; the pipeline reading it reports that.
+    req.on('error', () => {});
+    res.on('error', () => {});
     res.setHeader('x-amz-request-id', requestId);
     res.setHeader('x-amz-id-2', requestId);
     res.setHeader('server', 'Pi');

@@ -6,7 +6,7 @@
 import { S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import assert from 'node:assert/strict';
 import type { ConfigInput } from '../../../src/node/index.ts';
-import { S3Service } from '../../../src/cloud/s3/service.ts';
+import type { S3Service } from '../../../src/cloud/s3/service.ts';
 import { call, startNode, waitFor } from '../../node/fixtures.ts';
 import type { TestNode } from '../../node/fixtures.ts';
 
@@ -95,4 +95,69 @@ export function pattern(size: number, seed = 1): Buffer {
     out[i] = x & 0xff;
   }
   return out;
+}
+
+/** A raw HTTP answer. */
+export interface RawResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+}
+
+/**
+ * Sends a request signed with SigV4 (header auth, the SDK's signer) or unsigned when `user` is
+ * undefined, over plain node:http so that the Host header and the body are exactly as given.
+ * `payload` chooses x-amz-content-sha256: the body's hash (default), UNSIGNED-PAYLOAD, or a
+ * streaming value whose body `encode` builds from the seed signature.
+ */
+export async function rawRequest(
+  endpoint: string,
+  user: TestUser | undefined,
+  req: {
+    method: string;
+    path: string;
+    query?: Record<string, string>;
+    headers?: Record<string, string>;
+    body?: Buffer;
+    host?: string;
+    payload?: string;
+    encode?: (seedSignature: string, amzDate: string) => Buffer;
+    signingDate?: Date;
+  },
+): Promise<RawResponse> {
+  const { SignatureV4 } = await import('@smithy/signature-v4');
+  const { Sha256 } = await import('@aws-crypto/sha256-js');
+  const { HttpRequest } = await import('@smithy/core/protocols');
+  const { request } = await import('node:http');
+  const { createHash } = await import('node:crypto');
+  const url = new URL(endpoint);
+  const host = req.host ?? url.host;
+  const body = req.body ?? Buffer.alloc(0);
+  let headers: Record<string, string> = { host, ...(req.headers ?? {}) };
+  let wire = body;
+  if (user) {
+    const payload = req.payload ?? createHash('sha256').update(body).digest('hex');
+    headers['x-amz-content-sha256'] = payload;
+    const signer = new SignatureV4({ credentials: { accessKeyId: user.accessKey, secretAccessKey: user.secret }, region: 'us-east-1', service: 's3', sha256: Sha256, uriEscapePath: false, applyChecksum: false });
+    const signed = await signer.sign(new HttpRequest({ method: req.method, protocol: 'http:', hostname: host, path: req.path, query: req.query ?? {}, headers }), { signingDate: req.signingDate ?? new Date() });
+    headers = signed.headers as Record<string, string>;
+    if (req.encode) {
+      const seed = /Signature=([0-9a-f]{64})/.exec(headers['authorization'] ?? headers['Authorization'] ?? '')![1]!;
+      wire = req.encode(seed, headers['x-amz-date']!);
+    }
+  }
+  const qs = new URLSearchParams(req.query ?? {}).toString();
+  return new Promise((resolve, reject) => {
+    const r = request(
+      { host: url.hostname, port: url.port, method: req.method, path: req.path + (qs ? `?${qs.replace(/\+/g, '%20')}` : ''), headers: { ...headers, 'content-length': String(wire.length) } },
+      (res) => {
+        const parts: Buffer[] = [];
+        res.on('data', (b: Buffer) => parts.push(b));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(parts) }));
+        res.on('error', reject);
+      },
+    );
+    r.on('error', reject);
+    r.end(wire);
+  });
 }

@@ -1,0 +1,317 @@
+/**
+ * Pi Cloud S3 with the real AWS SDK against a 3-node loopback ring (TLS between nodes, DHT, the
+ * `s3` application on each node): buckets, objects, conditional requests, ranges, copies,
+ * deletes and listings, each through different nodes, with their error cases.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import {
+  CopyObjectCommand,
+  CreateBucketCommand,
+  DeleteBucketCommand,
+  DeleteObjectCommand,
+  DeleteObjectsCommand,
+  GetBucketLocationCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  ListBucketsCommand,
+  ListObjectsCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+} from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { bytes, clientFor, createUser, pattern, s3failure, startS3Ring } from './harness.ts';
+import type { S3Node, TestUser } from './harness.ts';
+
+describe('S3 buckets and objects through the AWS SDK on a 3-node ring', () => {
+  const cleanups: (() => Promise<void>)[] = [];
+  let nodes: S3Node[];
+  let alice: TestUser;
+  let bob: TestUser;
+  /** Alice's client on each node. */
+  let a: S3Client[];
+  let b0: S3Client;
+
+  before(async () => {
+    nodes = await startS3Ring((fn) => cleanups.push(fn), 3);
+    alice = await createUser(nodes[0]!, 'alice');
+    bob = await createUser(nodes[1]!, 'bob');
+    a = nodes.map((n) => clientFor(n.endpoint, alice));
+    b0 = clientFor(nodes[0]!.endpoint, bob);
+    await a[0]!.send(new CreateBucketCommand({ Bucket: 'objects' }));
+  });
+
+  after(async () => {
+    for (const c of [...a, b0]) c.destroy();
+    for (const c of cleanups.reverse()) await c();
+  });
+
+  test('CreateBucket, HeadBucket, ListBuckets, GetBucketLocation, DeleteBucket and their errors', async () => {
+    await a[1]!.send(new CreateBucketCommand({ Bucket: 'alpha.bucket-1' }));
+    const head = await a[2]!.send(new HeadBucketCommand({ Bucket: 'alpha.bucket-1' }));
+    assert.equal(head.$metadata.httpStatusCode, 200);
+    assert.equal(head.BucketRegion, 'us-east-1');
+    const listed = await a[0]!.send(new ListBucketsCommand({}));
+    assert.deepEqual(listed.Buckets?.map((x) => x.Name), ['alpha.bucket-1', 'objects']);
+    assert.equal(listed.Owner?.DisplayName, 'alice');
+    assert.ok(listed.Buckets![0]!.CreationDate instanceof Date);
+    const bobs = await b0.send(new ListBucketsCommand({}));
+    assert.deepEqual(bobs.Buckets ?? [], [], "bob does not see alice's buckets");
+    const location = await a[0]!.send(new GetBucketLocationCommand({ Bucket: 'alpha.bucket-1' }));
+    assert.equal(location.LocationConstraint ?? '', '');
+
+    await s3failure(a[0]!.send(new CreateBucketCommand({ Bucket: 'alpha.bucket-1' })), 'BucketAlreadyOwnedByYou', 409);
+    await s3failure(b0.send(new CreateBucketCommand({ Bucket: 'alpha.bucket-1' })), 'BucketAlreadyExists', 409);
+    for (const bad of ['ab', 'Upper', 'under_score', 'a..b', '192.168.1.1', 'xn--abc', 'dash-', 'a'.repeat(64)]) {
+      await s3failure(a[0]!.send(new CreateBucketCommand({ Bucket: bad })), 'InvalidBucketName', 400);
+    }
+    await s3failure(a[0]!.send(new HeadBucketCommand({ Bucket: 'no-such-bucket' })), undefined, 404);
+    await s3failure(b0.send(new HeadBucketCommand({ Bucket: 'alpha.bucket-1' })), undefined, 403);
+
+    await a[2]!.send(new PutObjectCommand({ Bucket: 'alpha.bucket-1', Key: 'k', Body: 'x' }));
+    await s3failure(a[0]!.send(new DeleteBucketCommand({ Bucket: 'alpha.bucket-1' })), 'BucketNotEmpty', 409);
+    await s3failure(b0.send(new DeleteBucketCommand({ Bucket: 'alpha.bucket-1' })), 'AccessDenied', 403);
+    await a[1]!.send(new DeleteObjectCommand({ Bucket: 'alpha.bucket-1', Key: 'k' }));
+    const deleted = await a[0]!.send(new DeleteBucketCommand({ Bucket: 'alpha.bucket-1' }));
+    assert.equal(deleted.$metadata.httpStatusCode, 204);
+    await s3failure(a[0]!.send(new HeadBucketCommand({ Bucket: 'alpha.bucket-1' })), undefined, 404);
+    await s3failure(a[0]!.send(new DeleteBucketCommand({ Bucket: 'alpha.bucket-1' })), 'NoSuchBucket', 404);
+    // The name is free again, and the new bucket starts empty.
+    await b0.send(new CreateBucketCommand({ Bucket: 'alpha.bucket-1' }));
+    const empty = await b0.send(new ListObjectsV2Command({ Bucket: 'alpha.bucket-1' }));
+    assert.equal(empty.KeyCount, 0);
+  });
+
+  test('PutObject and GetObject round trips through different nodes: metadata, stored headers, sizes around the inline and chunk limits', async () => {
+    const key = 'dir/ünï cødé+&?=%.txt';
+    const put = await a[0]!.send(
+      new PutObjectCommand({
+        Bucket: 'objects',
+        Key: key,
+        Body: 'hello world',
+        ContentType: 'text/plain',
+        CacheControl: 'max-age=60',
+        ContentDisposition: 'attachment; filename="h.txt"',
+        ContentLanguage: 'en',
+        Expires: new Date('2030-01-01T00:00:00Z'),
+        Metadata: { Color: 'blue', 'two-words': 'a b' },
+      }),
+    );
+    assert.equal(put.ETag, '"5eb63bbbe01eeed093cb22bb8f5acdc3"');
+    const got = await a[2]!.send(new GetObjectCommand({ Bucket: 'objects', Key: key }));
+    assert.equal((await bytes(got.Body)).toString(), 'hello world');
+    assert.equal(got.ContentType, 'text/plain');
+    assert.equal(got.CacheControl, 'max-age=60');
+    assert.equal(got.ContentDisposition, 'attachment; filename="h.txt"');
+    assert.equal(got.ContentLanguage, 'en');
+    assert.equal(got.ExpiresString ?? got.Expires?.toUTCString(), 'Tue, 01 Jan 2030 00:00:00 GMT');
+    assert.deepEqual(got.Metadata, { color: 'blue', 'two-words': 'a b' });
+    assert.equal(got.ETag, put.ETag);
+    assert.equal(got.ContentLength, 11);
+
+    // Empty, inline limit (4 KiB in tests), one chunk (256 KiB), several chunks with a tail.
+    for (const [i, size] of [0, 4096, 4097, 256 * 1024, 256 * 1024 + 1, 3 * 256 * 1024 + 12345].entries()) {
+      const data = pattern(size, i + 10);
+      const r = await a[i % 3]!.send(new PutObjectCommand({ Bucket: 'objects', Key: `sizes/${size}`, Body: data }));
+      assert.equal(r.ETag, `"${createHash('md5').update(data).digest('hex')}"`);
+      const back = await a[(i + 1) % 3]!.send(new GetObjectCommand({ Bucket: 'objects', Key: `sizes/${size}` }));
+      assert.ok((await bytes(back.Body)).equals(data), `size ${size} round trip`);
+      assert.equal(back.ContentLength, size);
+    }
+    // A stream of known length: the SDK sends it aws-chunked with a trailing CRC32.
+    const streamed = pattern(700_000, 99);
+    await a[1]!.send(new PutObjectCommand({ Bucket: 'objects', Key: 'streamed', Body: Readable.from([streamed.subarray(0, 300_000), streamed.subarray(300_000)]), ContentLength: streamed.length, ContentEncoding: 'gzip' }));
+    const s = await a[0]!.send(new GetObjectCommand({ Bucket: 'objects', Key: 'streamed', ChecksumMode: 'ENABLED' }));
+    assert.ok((await bytes(s.Body)).equals(streamed));
+    assert.equal(s.ContentEncoding, 'gzip', 'aws-chunked is not stored as a content coding');
+    assert.ok(s.ChecksumCRC32, 'the trailing checksum is stored and returned');
+    // Overwrite: readers see the new object, whole.
+    await a[2]!.send(new PutObjectCommand({ Bucket: 'objects', Key: 'streamed', Body: 'short now' }));
+    const o = await a[1]!.send(new GetObjectCommand({ Bucket: 'objects', Key: 'streamed' }));
+    assert.equal((await bytes(o.Body)).toString(), 'short now');
+  });
+
+  test('Content-MD5 and the flexible checksums (CRC32, CRC32C, SHA1, SHA256) are checked and returned', async () => {
+    const data = Buffer.from('checksummed body');
+    const md5 = createHash('md5').update(data).digest('base64');
+    await a[0]!.send(new PutObjectCommand({ Bucket: 'objects', Key: 'md5', Body: data, ContentMD5: md5 }));
+    const wrong = createHash('md5').update('other').digest('base64');
+    await s3failure(a[1]!.send(new PutObjectCommand({ Bucket: 'objects', Key: 'md5-bad', Body: data, ContentMD5: wrong })), 'BadDigest', 400);
+    await s3failure(a[1]!.send(new PutObjectCommand({ Bucket: 'objects', Key: 'md5-bad', Body: data, ContentMD5: 'not-base64!' })), 'InvalidDigest', 400);
+    await s3failure(a[1]!.send(new HeadObjectCommand({ Bucket: 'objects', Key: 'md5-bad' })), undefined, 404);
+    for (const algorithm of ['CRC32', 'CRC32C', 'SHA1', 'SHA256'] as const) {
+      const r = await a[2]!.send(new PutObjectCommand({ Bucket: 'objects', Key: `sum/${algorithm}`, Body: data, ChecksumAlgorithm: algorithm }));
+      const sent = r[`Checksum${algorithm}`];
+      assert.ok(sent, `${algorithm} echoed`);
+      const head = await a[0]!.send(new HeadObjectCommand({ Bucket: 'objects', Key: `sum/${algorithm}`, ChecksumMode: 'ENABLED' }));
+      assert.equal(head[`Checksum${algorithm}`], sent);
+    }
+    const badCrc = await s3failure(
+      a[0]!.send(new PutObjectCommand({ Bucket: 'objects', Key: 'sum/bad', Body: data, ChecksumCRC32: 'AAAAAA==' })),
+      'BadDigest',
+      400,
+    );
+    assert.match(badCrc.message, /CRC32/);
+  });
+
+  test('Range, conditional requests and response header overrides', async () => {
+    const data = pattern(600_000, 5);
+    await a[0]!.send(new PutObjectCommand({ Bucket: 'objects', Key: 'ranged', Body: data }));
+    const mid = await a[1]!.send(new GetObjectCommand({ Bucket: 'objects', Key: 'ranged', Range: 'bytes=262000-262300' }));
+    assert.equal(mid.$metadata.httpStatusCode, 206);
+    assert.equal(mid.ContentRange, 'bytes 262000-262300/600000');
+    assert.ok((await bytes(mid.Body)).equals(data.subarray(262000, 262301)), 'a range across a chunk boundary');
+    const suffix = await a[2]!.send(new GetObjectCommand({ Bucket: 'objects', Key: 'ranged', Range: 'bytes=-10' }));
+    assert.ok((await bytes(suffix.Body)).equals(data.subarray(data.length - 10)));
+    const open = await a[2]!.send(new GetObjectCommand({ Bucket: 'objects', Key: 'ranged', Range: 'bytes=599990-' }));
+    assert.ok((await bytes(open.Body)).equals(data.subarray(599990)));
+    const err = await s3failure(a[0]!.send(new GetObjectCommand({ Bucket: 'objects', Key: 'ranged', Range: 'bytes=600000-' })), 'InvalidRange', 416);
+    assert.ok(err.$metadata.requestId, 'errors carry the request id');
+
+    const head = await a[0]!.send(new HeadObjectCommand({ Bucket: 'objects', Key: 'ranged' }));
+    assert.equal(head.ContentLength, 600_000);
+    assert.equal(head.AcceptRanges, 'bytes');
+    const etag = head.ETag!;
+    const lastModified = head.LastModified!;
+    assert.equal((await a[1]!.send(new GetObjectCommand({ Bucket: 'objects', Key: 'ranged', IfMatch: etag, Range: 'bytes=0-0' }))).$metadata.httpStatusCode, 206);
+    await s3failure(a[1]!.send(new GetObjectCommand({ Bucket: 'objects', Key: 'ranged', IfMatch: '"0000"' })), 'PreconditionFailed', 412);
+    await s3failure(a[1]!.send(new GetObjectCommand({ Bucket: 'objects', Key: 'ranged', IfNoneMatch: etag })), undefined, 304);
+    await s3failure(a[1]!.send(new HeadObjectCommand({ Bucket: 'objects', Key: 'ranged', IfNoneMatch: etag })), undefined, 304);
+    await s3failure(a[2]!.send(new GetObjectCommand({ Bucket: 'objects', Key: 'ranged', IfModifiedSince: lastModified })), undefined, 304);
+    const modified = await a[2]!.send(new GetObjectCommand({ Bucket: 'objects', Key: 'ranged', IfModifiedSince: new Date(lastModified.getTime() - 60_000), Range: 'bytes=0-0' }));
+    assert.equal(modified.$metadata.httpStatusCode, 206);
+    await s3failure(a[0]!.send(new GetObjectCommand({ Bucket: 'objects', Key: 'ranged', IfUnmodifiedSince: new Date(lastModified.getTime() - 60_000) })), 'PreconditionFailed', 412);
+
+    const overridden = await a[0]!.send(
+      new GetObjectCommand({ Bucket: 'objects', Key: 'ranged', Range: 'bytes=0-1', ResponseContentType: 'application/x-test', ResponseContentDisposition: 'inline', ResponseCacheControl: 'no-cache', ResponseContentLanguage: 'fr', ResponseExpires: new Date('2031-01-01T00:00:00Z'), ResponseContentEncoding: 'identity' }),
+    );
+    assert.equal(overridden.ContentType, 'application/x-test');
+    assert.equal(overridden.ContentDisposition, 'inline');
+    assert.equal(overridden.CacheControl, 'no-cache');
+    assert.equal(overridden.ContentLanguage, 'fr');
+    assert.equal(overridden.ContentEncoding, 'identity');
+
+    // Conditional writes.
+    await s3failure(a[0]!.send(new PutObjectCommand({ Bucket: 'objects', Key: 'ranged', Body: 'x', IfNoneMatch: '*' })), 'PreconditionFailed', 412);
+    await a[0]!.send(new PutObjectCommand({ Bucket: 'objects', Key: 'fresh-key', Body: 'x', IfNoneMatch: '*' }));
+    await s3failure(a[0]!.send(new PutObjectCommand({ Bucket: 'objects', Key: 'ranged', Body: 'x', IfMatch: '"0000"' })), 'PreconditionFailed', 412);
+  });
+
+  test('missing things: NoSuchKey, NoSuchBucket, KeyTooLongError', async () => {
+    const missing = await s3failure(a[0]!.send(new GetObjectCommand({ Bucket: 'objects', Key: 'missing' })), 'NoSuchKey', 404);
+    assert.equal(missing.message, 'The specified key does not exist.');
+    await s3failure(a[1]!.send(new HeadObjectCommand({ Bucket: 'objects', Key: 'missing' })), undefined, 404);
+    await s3failure(a[2]!.send(new GetObjectCommand({ Bucket: 'nobucket', Key: 'k' })), 'NoSuchBucket', 404);
+    await s3failure(a[2]!.send(new PutObjectCommand({ Bucket: 'nobucket', Key: 'k', Body: 'x' })), 'NoSuchBucket', 404);
+    await s3failure(a[0]!.send(new PutObjectCommand({ Bucket: 'objects', Key: 'x'.repeat(1025), Body: 'x' })), 'KeyTooLongError', 400);
+  });
+
+  test('DeleteObject and DeleteObjects (batch, quiet, missing keys)', async () => {
+    for (let i = 0; i < 5; i++) await a[i % 3]!.send(new PutObjectCommand({ Bucket: 'objects', Key: `del/${i}`, Body: pattern(i * 100_000, i) }));
+    const one = await a[1]!.send(new DeleteObjectCommand({ Bucket: 'objects', Key: 'del/0' }));
+    assert.equal(one.$metadata.httpStatusCode, 204);
+    await s3failure(a[2]!.send(new GetObjectCommand({ Bucket: 'objects', Key: 'del/0' })), 'NoSuchKey', 404);
+    // Deleting what is not there succeeds, as in S3.
+    assert.equal((await a[0]!.send(new DeleteObjectCommand({ Bucket: 'objects', Key: 'del/none' }))).$metadata.httpStatusCode, 204);
+    const batch = await a[2]!.send(new DeleteObjectsCommand({ Bucket: 'objects', Delete: { Objects: [{ Key: 'del/1' }, { Key: 'del/2' }, { Key: 'del/missing' }] } }));
+    assert.deepEqual(batch.Deleted?.map((d) => d.Key), ['del/1', 'del/2', 'del/missing']);
+    assert.equal(batch.Errors, undefined);
+    const quiet = await a[0]!.send(new DeleteObjectsCommand({ Bucket: 'objects', Delete: { Objects: [{ Key: 'del/3' }, { Key: 'del/4' }], Quiet: true } }));
+    assert.equal(quiet.Deleted, undefined);
+    const left = await a[1]!.send(new ListObjectsV2Command({ Bucket: 'objects', Prefix: 'del/' }));
+    assert.equal(left.KeyCount, 0);
+    await s3failure(b0.send(new DeleteObjectsCommand({ Bucket: 'objects', Delete: { Objects: [{ Key: 'sizes/0' }] } })), 'AccessDenied', 403);
+  });
+
+  test('CopyObject: metadata directive COPY and REPLACE, conditional copies, large sources, errors', async () => {
+    const data = pattern(900_000, 7);
+    await a[0]!.send(new PutObjectCommand({ Bucket: 'objects', Key: 'copy/src', Body: data, ContentType: 'image/png', Metadata: { origin: 'camera' } }));
+    const head = await a[0]!.send(new HeadObjectCommand({ Bucket: 'objects', Key: 'copy/src' }));
+    const copied = await a[1]!.send(new CopyObjectCommand({ Bucket: 'objects', Key: 'copy/same-meta', CopySource: 'objects/copy/src' }));
+    assert.equal(copied.CopyObjectResult?.ETag, head.ETag);
+    const c1 = await a[2]!.send(new GetObjectCommand({ Bucket: 'objects', Key: 'copy/same-meta' }));
+    assert.ok((await bytes(c1.Body)).equals(data));
+    assert.equal(c1.ContentType, 'image/png');
+    assert.deepEqual(c1.Metadata, { origin: 'camera' });
+    await a[2]!.send(new CopyObjectCommand({ Bucket: 'objects', Key: 'copy/new-meta', CopySource: `objects/${encodeURIComponent('copy/src')}`, MetadataDirective: 'REPLACE', ContentType: 'text/plain', Metadata: { origin: 'copy' } }));
+    const c2 = await a[0]!.send(new HeadObjectCommand({ Bucket: 'objects', Key: 'copy/new-meta' }));
+    assert.equal(c2.ContentType, 'text/plain');
+    assert.deepEqual(c2.Metadata, { origin: 'copy' });
+    // The source can go: the copy keeps the data.
+    await a[0]!.send(new DeleteObjectCommand({ Bucket: 'objects', Key: 'copy/src' }));
+    const c3 = await a[1]!.send(new GetObjectCommand({ Bucket: 'objects', Key: 'copy/new-meta' }));
+    assert.ok((await bytes(c3.Body)).equals(data));
+
+    await s3failure(a[0]!.send(new CopyObjectCommand({ Bucket: 'objects', Key: 'copy/x', CopySource: 'objects/copy/src' })), 'NoSuchKey', 404);
+    await s3failure(a[0]!.send(new CopyObjectCommand({ Bucket: 'objects', Key: 'copy/x', CopySource: 'nobucket/k' })), 'NoSuchBucket', 404);
+    await s3failure(a[0]!.send(new CopyObjectCommand({ Bucket: 'objects', Key: 'copy/new-meta', CopySource: 'objects/copy/new-meta' })), 'InvalidRequest', 400);
+    await a[0]!.send(new CopyObjectCommand({ Bucket: 'objects', Key: 'copy/new-meta', CopySource: 'objects/copy/new-meta', MetadataDirective: 'REPLACE', Metadata: { again: '1' } }));
+    await s3failure(a[0]!.send(new CopyObjectCommand({ Bucket: 'objects', Key: 'copy/y', CopySource: 'objects/copy/new-meta', CopySourceIfMatch: '"0000"' })), 'PreconditionFailed', 412);
+    await s3failure(a[0]!.send(new CopyObjectCommand({ Bucket: 'objects', Key: 'copy/y', CopySource: 'objects/copy/new-meta', CopySourceIfNoneMatch: head.ETag })), 'PreconditionFailed', 412);
+    await s3failure(a[0]!.send(new CopyObjectCommand({ Bucket: 'objects', Key: 'copy/y', CopySource: 'objects/copy/new-meta', CopySourceIfModifiedSince: new Date(Date.now() + 3600_000) })), 'PreconditionFailed', 412);
+    const ok = await a[0]!.send(new CopyObjectCommand({ Bucket: 'objects', Key: 'copy/y', CopySource: 'objects/copy/new-meta', CopySourceIfMatch: head.ETag, CopySourceIfUnmodifiedSince: new Date(Date.now() + 3600_000) }));
+    assert.equal(ok.CopyObjectResult?.ETag, head.ETag);
+    // Another user cannot copy out of a private bucket.
+    await b0.send(new CreateBucketCommand({ Bucket: 'bobs-bucket' }));
+    await s3failure(b0.send(new CopyObjectCommand({ Bucket: 'bobs-bucket', Key: 'stolen', CopySource: 'objects/copy/y' })), 'AccessDenied', 403);
+  });
+
+  test('ListObjects v1 and v2: prefix, delimiter, CommonPrefixes, max-keys, paging, start-after, marker, encoding-type=url', async () => {
+    await a[0]!.send(new CreateBucketCommand({ Bucket: 'listing' }));
+    const keys = ['a/1', 'a/2', 'a/b/3', 'a/b/4', 'a/c/5', 'b', 'c/6', 'c/7', 'd e+f', 'ü/x'];
+    await Promise.all(keys.map((k, i) => a[i % 3]!.send(new PutObjectCommand({ Bucket: 'listing', Key: k, Body: k }))));
+    const all = await a[1]!.send(new ListObjectsV2Command({ Bucket: 'listing' }));
+    assert.deepEqual(all.Contents?.map((c) => c.Key), keys);
+    assert.equal(all.KeyCount, keys.length);
+    assert.equal(all.IsTruncated, false);
+    assert.equal(all.Contents![0]!.Size, 3);
+    assert.equal(all.Contents![0]!.ETag, `"${createHash('md5').update('a/1').digest('hex')}"`);
+
+    const top = await a[2]!.send(new ListObjectsV2Command({ Bucket: 'listing', Delimiter: '/' }));
+    assert.deepEqual(top.Contents?.map((c) => c.Key), ['b', 'd e+f']);
+    assert.deepEqual(top.CommonPrefixes?.map((p) => p.Prefix), ['a/', 'c/', 'ü/']);
+    const inA = await a[0]!.send(new ListObjectsV2Command({ Bucket: 'listing', Prefix: 'a/', Delimiter: '/' }));
+    assert.deepEqual(inA.Contents?.map((c) => c.Key), ['a/1', 'a/2']);
+    assert.deepEqual(inA.CommonPrefixes?.map((p) => p.Prefix), ['a/b/', 'a/c/']);
+
+    // Paging with continuation tokens, two at a time, over keys and common prefixes.
+    const seen: string[] = [];
+    let token: string | undefined;
+    let pages = 0;
+    do {
+      const page = await a[pages % 3]!.send(new ListObjectsV2Command({ Bucket: 'listing', Delimiter: '/', MaxKeys: 2, ...(token ? { ContinuationToken: token } : {}) }));
+      seen.push(...(page.Contents ?? []).map((c) => c.Key!), ...(page.CommonPrefixes ?? []).map((p) => p.Prefix!));
+      assert.ok((page.KeyCount ?? 0) <= 2);
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      if (page.IsTruncated) assert.ok(token);
+      pages++;
+    } while (token);
+    assert.deepEqual(seen.sort(), ['a/', 'b', 'c/', 'd e+f', 'ü/'].sort());
+    assert.equal(pages, 3);
+    const after = await a[1]!.send(new ListObjectsV2Command({ Bucket: 'listing', StartAfter: 'c/6' }));
+    assert.deepEqual(after.Contents?.map((c) => c.Key), ['c/7', 'd e+f', 'ü/x']);
+    const none = await a[1]!.send(new ListObjectsV2Command({ Bucket: 'listing', MaxKeys: 0 }));
+    assert.equal(none.KeyCount, 0);
+    assert.equal(none.IsTruncated, false);
+
+    const v1 = await a[2]!.send(new ListObjectsCommand({ Bucket: 'listing', Prefix: 'a/', MaxKeys: 3 }));
+    assert.deepEqual(v1.Contents?.map((c) => c.Key), ['a/1', 'a/2', 'a/b/3']);
+    assert.equal(v1.IsTruncated, true);
+    assert.equal(v1.Contents![0]!.Owner?.DisplayName, 'alice');
+    const v1next = await a[0]!.send(new ListObjectsCommand({ Bucket: 'listing', Prefix: 'a/', Marker: 'a/b/3' }));
+    assert.deepEqual(v1next.Contents?.map((c) => c.Key), ['a/b/4', 'a/c/5']);
+    assert.equal(v1next.IsTruncated, false);
+    const v1delim = await a[0]!.send(new ListObjectsCommand({ Bucket: 'listing', Delimiter: '/', MaxKeys: 2 }));
+    assert.equal(v1delim.IsTruncated, true);
+    assert.equal(v1delim.NextMarker, 'b');
+
+    const encoded = await a[1]!.send(new ListObjectsV2Command({ Bucket: 'listing', EncodingType: 'url', Prefix: 'd' }));
+    assert.equal(encoded.EncodingType, 'url');
+    assert.deepEqual(encoded.Contents?.map((c) => c.Key), ['d%20e%2Bf']);
+    await s3failure(a[1]!.send(new ListObjectsV2Command({ Bucket: 'listing', ContinuationToken: 'bogus' })), 'InvalidArgument', 400);
+    await s3failure(b0.send(new ListObjectsV2Command({ Bucket: 'listing' })), 'AccessDenied', 403);
+  });
+});
