@@ -50,9 +50,12 @@ interface PhaseResult {
 }
 
 interface SystemResult {
+  /** At saturation (`--clients` concurrent clients). */
   put: PhaseResult;
   get: PhaseResult;
   update: PhaseResult;
+  /** At light load (`--light-clients` concurrent clients): latency without queueing. */
+  light: { put: PhaseResult; get: PhaseResult; update: PhaseResult };
   [extra: string]: unknown;
 }
 
@@ -118,33 +121,70 @@ function value(k: number, n = 0): string {
   return JSON.stringify({ type: 'bench', k, n, pad: PAD });
 }
 
-/** Runs the three phases against one system. `written[c]` counts client c's puts. */
-async function phases(o: Options, put: Op, get: (k: number) => Promise<void>, update: (k: number) => Promise<void>, clientBase = 0, clients = o.clients): Promise<{ put: ReturnType<typeof drive> extends Promise<infer R> ? R : never; get: Awaited<ReturnType<typeof drive>>; update: Awaited<ReturnType<typeof drive>> }> {
-  const written = new Map<number, number>();
-  // Each client writes new keys, numbered on across the warm-up and the measured phase.
+/** Per-client count of keys written so far (client c's keys are keyOf(c, 0..n-1)). */
+type Written = Map<number, number>;
+
+interface Phases {
+  put: Awaited<ReturnType<typeof drive>>;
+  get: Awaited<ReturnType<typeof drive>>;
+  update: Awaited<ReturnType<typeof drive>>;
+}
+
+/**
+ * Runs the three phases against one system with `clients` concurrent clients numbered from
+ * `clientBase`: put (new keys), get and update (random keys written so far).
+ */
+async function phases(o: Options, written: Written, clients: number, warmup: number, put: Op, get: (k: number) => Promise<void>, update: (k: number) => Promise<void>, clientBase = 0): Promise<Phases> {
+  // Each client writes new keys, numbered on across phases.
   const putOp: Op = async (c) => {
     const n = written.get(c) ?? 0;
     await put(c, n);
     written.set(c, n + 1);
   };
+  const owners = [...written.keys()];
   const randomKey = (): number => {
     for (;;) {
-      const c = clientBase + Math.floor(Math.random() * clients);
+      const all = owners.length > 0 ? owners : [...written.keys()];
+      const c = all[Math.floor(Math.random() * all.length)]!;
       const n = written.get(c) ?? 0;
       if (n > 0) return keyOf(c, Math.floor(Math.random() * n));
     }
   };
-  await drive(clients, o.warmup, putOp, clientBase);
+  if (warmup > 0) await drive(clients, warmup, putOp, clientBase);
   const p = await drive(clients, o.seconds, putOp, clientBase);
+  owners.push(...[...written.keys()].filter((c) => !owners.includes(c)));
   const g = await drive(clients, o.seconds, () => get(randomKey()), clientBase);
   const u = await drive(clients, o.seconds, () => update(randomKey()), clientBase);
   return { put: p, get: g, update: u };
+}
+
+/** Saturation (`clients`) then light load (`lightClients`), same operations. */
+async function loads(o: Options, clientBase: number, clients: number, lightClients: number, put: Op, get: (k: number) => Promise<void>, update: (k: number) => Promise<void>): Promise<{ heavy: Phases; light: Phases }> {
+  const written: Written = new Map();
+  const heavy = await phases(o, written, clients, o.warmup, put, get, update, clientBase);
+  // Light-load clients get numbers of their own (their puts create new keys too).
+  const light = await phases(o, written, lightClients, 0, put, get, update, clientBase + 1000);
+  return { heavy, light };
+}
+
+function result(r: { heavy: Phases; light: Phases }[]): Pick<SystemResult, 'put' | 'get' | 'update' | 'light'> {
+  return {
+    put: summarize(r.map((x) => x.heavy.put)),
+    get: summarize(r.map((x) => x.heavy.get)),
+    update: summarize(r.map((x) => x.heavy.update)),
+    light: {
+      put: summarize(r.map((x) => x.light.put)),
+      get: summarize(r.map((x) => x.light.get)),
+      update: summarize(r.map((x) => x.light.update)),
+    },
+  };
 }
 
 interface Options {
   seconds: number;
   warmup: number;
   clients: number;
+  lightClients: number;
   workers: number;
 }
 
@@ -158,6 +198,7 @@ interface PiWorkerData {
   options: Options;
   clientBase: number;
   clients: number;
+  lightClients: number;
 }
 
 interface BenchDoc extends Entity {
@@ -206,8 +247,11 @@ async function piWorker(data: PiWorkerData): Promise<void> {
     if (!id) ids.set(k, (id = idFor(`bench:${k}`, Scope.GLOBAL)));
     return id;
   };
-  const r = await phases(
+  const r = await loads(
     data.options,
+    data.clientBase,
+    data.clients,
+    data.lightClients,
     async (c, seq) => {
       const k = keyOf(c, seq);
       await dhtOf(c).put<BenchDoc>(idOf(k), { type: 'bench', k, n: 0, pad: PAD });
@@ -219,17 +263,16 @@ async function piWorker(data: PiWorkerData): Promise<void> {
     async (k) => {
       await nodes[k % nodes.length]!.dht.update<BenchDoc>(idOf(k), (cur) => ({ ...cur!.body, n: cur!.body.n + 1 }), { retries: 100 });
     },
-    data.clientBase,
-    data.clients,
   );
   const strip = (x: Awaited<ReturnType<typeof drive>>): unknown => ({ ops: x.ops, errors: x.errors, elapsedMs: x.elapsedMs, lat: Array.from(x.lat.samples.subarray(0, x.lat.n)) });
+  const stripAll = (p: Phases): unknown => ({ put: strip(p.put), get: strip(p.get), update: strip(p.update) });
   const stats = { fastWrites: 0, retries: 0, updateConflicts: 0 };
   for (const n of nodes) {
     stats.fastWrites += n.dht.stats.fastWrites;
     stats.retries += n.dht.stats.retries;
     stats.updateConflicts += n.dht.stats.updateConflicts;
   }
-  port.postMessage({ type: 'result', put: strip(r.put), get: strip(r.get), update: strip(r.update), stats });
+  port.postMessage({ type: 'result', heavy: stripAll(r.heavy), light: stripAll(r.light), stats });
   await wait('stop');
   for (const n of nodes) {
     n.dht.close();
@@ -260,10 +303,11 @@ async function benchPi(o: Options): Promise<SystemResult> {
         w.once('error', reject);
       });
     const clientsPer = Math.ceil(o.clients / o.workers);
+    const lightPer = Math.max(1, Math.ceil(o.lightClients / o.workers));
     // Workers load this file through tsx, as the main thread did.
     const boot = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((m) => { m.register(); return import(${JSON.stringify(import.meta.url)}); });`;
     for (let i = 0; i < o.workers; i++) {
-      const data: PiWorkerData = { index: i, nodes: per, dir, options: o, clientBase: i * clientsPer, clients: clientsPer };
+      const data: PiWorkerData = { index: i, nodes: per, dir, options: o, clientBase: i * clientsPer, clients: clientsPer, lightClients: lightPer };
       const w = new Worker(boot, { eval: true, workerData: data });
       messages.set(w, []);
       workers.push(w);
@@ -283,18 +327,19 @@ async function benchPi(o: Options): Promise<SystemResult> {
     const stopped = workers.map((w) => next(w, 'stopped'));
     for (const w of workers) w.postMessage({ type: 'stop' });
     await Promise.all(stopped);
-    const merge = (phase: string): PhaseResult =>
-      summarize(
-        all.map((r) => {
-          const p = r[phase] as { ops: number; errors: number; elapsedMs: number; lat: number[] };
-          return { ops: p.ops, errors: p.errors, elapsedMs: p.elapsedMs, lat: { samples: Float64Array.from(p.lat), n: p.lat.length } };
-        }),
-      );
+    const unpack = (x: { ops: number; errors: number; elapsedMs: number; lat: number[] }): Awaited<ReturnType<typeof drive>> => ({
+      ops: x.ops,
+      errors: x.errors,
+      elapsedMs: x.elapsedMs,
+      lat: { samples: Float64Array.from(x.lat), n: x.lat.length },
+    });
+    const phasesOf = (p: Record<string, never>): Phases => ({ put: unpack(p['put']), get: unpack(p['get']), update: unpack(p['update']) });
+    const merged = result(all.map((r) => ({ heavy: phasesOf(r['heavy'] as Record<string, never>), light: phasesOf(r['light'] as Record<string, never>) })));
     const stats = all.map((r) => r['stats'] as Record<string, number>).reduce((a, s) => {
       for (const [k, v] of Object.entries(s)) a[k] = (a[k] ?? 0) + v;
       return a;
     }, {} as Record<string, number>);
-    return { put: merge('put'), get: merge('get'), update: merge('update'), nodes: NODES, workers: o.workers, stats };
+    return { ...merged, nodes: NODES, workers: o.workers, durability: 'LMDB commit (fsync) on 3 of 4 replicas', stats };
   } finally {
     for (const w of workers) await w.terminate();
     rmSync(dir, { recursive: true, force: true });
@@ -387,8 +432,11 @@ async function benchEtcd(o: Options): Promise<SystemResult> {
       if (res.status !== 200) throw new Error(`etcd ${path}: ${res.status}`);
       return (await res.json()) as Record<string, unknown>;
     };
-    const r = await phases(
+    const r = await loads(
       o,
+      0,
+      o.clients,
+      o.lightClients,
       async (c, seq) => {
         const k = keyOf(c, seq);
         await call(c, '/v3/kv/put', { key: b64(`bench:${k}`), value: b64(value(k)) });
@@ -412,7 +460,7 @@ async function benchEtcd(o: Options): Promise<SystemResult> {
         throw new Error('conflict');
       },
     );
-    return { put: summarize([r.put]), get: summarize([r.get]), update: summarize([r.update]), members: 3, durability: 'raft majority fsync (2 of 3)' };
+    return { ...result([r]), members: 3, durability: 'raft majority fsync (2 of 3)' };
   } finally {
     await Promise.all(procs.map(stopProcess));
     rmSync(dir, { recursive: true, force: true });
@@ -525,12 +573,17 @@ async function benchRedis(o: Options): Promise<SystemResult> {
       return pong === 'PONG';
     });
     for (let i = 0; i < o.clients; i++) conns.push(await Resp.connect(port));
+    // Light-load clients are numbered from 1000.
+    for (let i = 0; i < o.lightClients; i++) conns[1000 + i] = await Resp.connect(port);
     const sha = (await conns[0]!.call('SCRIPT', 'LOAD', CAS)) as string;
     // Gets and updates pick a connection by key; give each its own queue by client instead.
     let rr = 0;
-    const anyConn = (): Resp => conns[rr++ % conns.length]!;
-    const r = await phases(
+    const anyConn = (): Resp => conns[rr++ % o.clients]!;
+    const r = await loads(
       o,
+      0,
+      o.clients,
+      o.lightClients,
       async (c, seq) => {
         const k = keyOf(c, seq);
         await conns[c]!.call('SET', `bench:${k}`, value(k));
@@ -548,9 +601,9 @@ async function benchRedis(o: Options): Promise<SystemResult> {
         throw new Error('conflict');
       },
     );
-    return { put: summarize([r.put]), get: summarize([r.get]), update: summarize([r.update]), durability: 'appendonly, appendfsync everysec' };
+    return { ...result([r]), durability: 'appendonly, appendfsync everysec' };
   } finally {
-    for (const c of conns) c.close();
+    for (const c of conns) c?.close();
     await stopProcess(proc);
     rmSync(dir, { recursive: true, force: true });
   }
@@ -565,17 +618,24 @@ async function main(): Promise<void> {
       seconds: { type: 'string', default: '8' },
       warmup: { type: 'string', default: '2' },
       clients: { type: 'string', default: '64' },
+      'light-clients': { type: 'string', default: '4' },
       workers: { type: 'string', default: '2' },
       'skip-etcd': { type: 'boolean', default: false },
       'skip-redis': { type: 'boolean', default: false },
     },
   });
-  const o: Options = { seconds: Number(values.seconds), warmup: Number(values.warmup), clients: Number(values.clients), workers: Number(values.workers) };
+  const o: Options = {
+    seconds: Number(values.seconds),
+    warmup: Number(values.warmup),
+    clients: Number(values.clients),
+    lightClients: Number(values['light-clients']),
+    workers: Number(values.workers),
+  };
   if (![1, 2, 4, 8].includes(o.workers)) throw new Error('--workers must divide 8 nodes: 1, 2, 4 or 8');
   const log = (msg: string): void => {
     if (!values.json) console.log(msg);
   };
-  const out: Record<string, unknown> = { clients: o.clients, seconds: o.seconds };
+  const out: Record<string, unknown> = { clients: o.clients, lightClients: o.lightClients, seconds: o.seconds, loadAverage: (await import('node:os')).loadavg()[0] };
   log('Pi …');
   const pi = await benchPi(o);
   out['pi'] = pi;
@@ -587,6 +647,8 @@ async function main(): Promise<void> {
     ratios[`${name}UpdateThroughput`] = round(pi.update.opsPerSec / other.update.opsPerSec, 2);
     ratios[`${name}GetP99`] = round(pi.get.p99Ms / other.get.p99Ms, 2);
     ratios[`${name}PutP99`] = round(pi.put.p99Ms / other.put.p99Ms, 2);
+    ratios[`${name}LightGetP99`] = round(pi.light.get.p99Ms / other.light.get.p99Ms, 2);
+    ratios[`${name}LightPutP99`] = round(pi.light.put.p99Ms / other.light.put.p99Ms, 2);
   };
   if (!values['skip-etcd']) {
     log('etcd …');
@@ -605,7 +667,8 @@ async function main(): Promise<void> {
   out['ratios'] = ratios;
   out['floors'] = {
     piPutAtLeastEtcd: out['etcd'] ? pi.put.opsPerSec >= (out['etcd'] as SystemResult).put.opsPerSec : null,
-    piGetP99Under5ms: pi.get.p99Ms < 5,
+    piGetP99Under5msLightLoad: pi.light.get.p99Ms < 5,
+    piGetP99Under5msSaturated: pi.get.p99Ms < 5,
   };
   console.log(JSON.stringify(out, null, values.json ? 0 : 2));
 }
