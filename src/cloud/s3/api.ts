@@ -261,17 +261,28 @@ export class S3Api {
     return bucket;
   }
 
-  /** The request's bucket, which the requester must own. */
-  private async ownBucket(r: S3Request, fresh = false): Promise<BucketEntry> {
-    const bucket = await this.bucketOf(r, fresh);
-    mustAllow(r.principal?.id === bucket.owner);
+  /**
+   * The request's bucket if `allowed` says the requester may use it. A refusal based on a cached
+   * record is checked again on a fresh one, so a grant made through another node counts at once.
+   */
+  private async permittedBucket(r: S3Request, allowed: (b: BucketEntry) => boolean, fresh = false): Promise<BucketEntry> {
+    let bucket = await this.bucketOf(r, fresh);
+    if (!allowed(bucket) && !fresh) bucket = await this.bucketOf(r, true);
+    mustAllow(allowed(bucket));
     return bucket;
   }
 
-  private async writableBucket(r: S3Request): Promise<BucketEntry> {
-    const bucket = await this.bucketOf(r);
-    mustAllow(canWriteBucket(bucket.owner, bucket.acl, r.principal));
-    return bucket;
+  /** The request's bucket, which the requester must own. */
+  private ownBucket(r: S3Request, fresh = false): Promise<BucketEntry> {
+    return this.permittedBucket(r, (b) => r.principal?.id === b.owner, fresh);
+  }
+
+  private writableBucket(r: S3Request): Promise<BucketEntry> {
+    return this.permittedBucket(r, (b) => canWriteBucket(b.owner, b.acl, r.principal));
+  }
+
+  private readableBucket(r: S3Request): Promise<BucketEntry> {
+    return this.permittedBucket(r, (b) => canReadBucket(b.owner, b.acl, r.principal));
   }
 
   private verifier(r: S3Request, compute: ChecksumAlgorithm[] = []): BodyVerifier {
@@ -363,8 +374,7 @@ export class S3Api {
   }
 
   private async headBucket(r: S3Request): Promise<void> {
-    const bucket = await this.bucketOf(r);
-    mustAllow(canReadBucket(bucket.owner, bucket.acl, r.principal));
+    const bucket = await this.readableBucket(r);
     sendEmpty(r, 200, { 'x-amz-bucket-region': bucket.region });
   }
 
@@ -385,7 +395,7 @@ export class S3Api {
   }
 
   private async getBucketAcl(r: S3Request): Promise<void> {
-    const bucket = await this.ownBucket(r);
+    const bucket = await this.ownBucket(r, true);
     sendXml(r, accessControlPolicyXml(policyOf({ id: bucket.owner, displayName: bucket.ownerName }, bucket.acl)));
   }
 
@@ -409,8 +419,7 @@ export class S3Api {
   // Listing
 
   private async listObjects(r: S3Request, versions: boolean, version: 1 | 2 = 1): Promise<void> {
-    const bucket = await this.bucketOf(r);
-    mustAllow(canReadBucket(bucket.owner, bucket.acl, r.principal));
+    const bucket = await this.readableBucket(r);
     const source = this.catalog.objectSource(bucket);
     if (versions) throw new S3Error('NotImplemented', 'Versioning is not supported.');
     if (version === 2) {
@@ -423,8 +432,7 @@ export class S3Api {
   }
 
   private async listUploads(r: S3Request): Promise<void> {
-    const bucket = await this.bucketOf(r);
-    mustAllow(canReadBucket(bucket.owner, bucket.acl, r.principal));
+    const bucket = await this.readableBucket(r);
     const params = parseListUploadsParams(r.query);
     sendXml(r, listMultipartUploadsXml(await listMultipartUploads(this.catalog.uploadSource(bucket), bucket.name, params)));
   }
@@ -845,16 +853,17 @@ export class S3Api {
       stored.set(p.n, p);
       all.push(p);
     }
-    const chosen: PartEntry[] = [];
-    request.parts.forEach((p, i) => {
+    const chosen = request.parts.map((p) => {
       const part = stored.get(p.partNumber);
       if (!part || part.etag !== p.etag) {
         throw new S3Error('InvalidPart', undefined, { fields: { UploadId: uploadId, PartNumber: p.partNumber, ETag: p.etag } });
       }
-      if (i < request.parts.length - 1 && part.size < this.options.minPartBytes) {
-        throw new S3Error('EntityTooSmall', undefined, { fields: { ProposedSize: part.size, MinSizeAllowed: this.options.minPartBytes, PartNumber: p.partNumber, ETag: p.etag } });
+      return part;
+    });
+    chosen.forEach((part, i) => {
+      if (i < chosen.length - 1 && part.size < this.options.minPartBytes) {
+        throw new S3Error('EntityTooSmall', undefined, { fields: { ProposedSize: part.size, MinSizeAllowed: this.options.minPartBytes, PartNumber: part.n, ETag: part.etag } });
       }
-      chosen.push(part);
     });
     const size = chosen.reduce((a, p) => a + p.size, 0);
     if (size > this.options.maxObjectBytes) throw new S3Error('EntityTooLarge', undefined, { fields: { ProposedSize: size, MaxSizeAllowed: this.options.maxObjectBytes } });

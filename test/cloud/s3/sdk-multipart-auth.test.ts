@@ -1,0 +1,304 @@
+/**
+ * Pi Cloud S3 on a 3-node loopback ring: multipart uploads (lib-storage and the individual
+ * operations, with their errors), authentication (SigV4 header, presigned URLs, UNSIGNED-PAYLOAD,
+ * signed aws-chunked bodies, wrong secrets, unknown keys, clock skew), ownership and canned ACLs
+ * for other users and anonymous requests, and virtual-hosted-style addressing.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateBucketCommand,
+  CreateMultipartUploadCommand,
+  GetBucketAclCommand,
+  GetObjectAclCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  ListPartsCommand,
+  PutBucketAclCommand,
+  PutObjectAclCommand,
+  PutObjectCommand,
+  S3Client,
+  UploadPartCommand,
+  UploadPartCopyCommand,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { SignatureV4 } from '@smithy/signature-v4';
+import { Sha256 } from '@aws-crypto/sha256-js';
+import { HttpRequest } from '@smithy/core/protocols';
+import { encodeSignedChunked } from './protocol/sigv4-helpers.ts';
+import { bytes, clientFor, createUser, pattern, rawRequest, s3failure, startS3Ring } from './harness.ts';
+import type { S3Node, TestUser } from './harness.ts';
+
+const MiB = 1024 * 1024;
+
+function md5hex(data: Buffer): string {
+  return createHash('md5').update(data).digest('hex');
+}
+
+describe('S3 multipart uploads, authentication and access on a 3-node ring', () => {
+  const cleanups: (() => Promise<void>)[] = [];
+  let nodes: S3Node[];
+  let alice: TestUser;
+  let bob: TestUser;
+  let a: S3Client[];
+  let b: S3Client;
+  let anon: S3Client;
+
+  before(async () => {
+    nodes = await startS3Ring((fn) => cleanups.push(fn), 3);
+    alice = await createUser(nodes[0]!, 'alice');
+    bob = await createUser(nodes[2]!, 'bob');
+    a = nodes.map((n) => clientFor(n.endpoint, alice));
+    b = clientFor(nodes[1]!.endpoint, bob);
+    anon = clientFor(nodes[2]!.endpoint, undefined);
+    await a[0]!.send(new CreateBucketCommand({ Bucket: 'mpu' }));
+  });
+
+  after(async () => {
+    for (const c of [...a, b, anon]) c.destroy();
+    for (const c of cleanups.reverse()) await c();
+  });
+
+  test('lib-storage Upload: a 16 MiB stream in 5 MiB parts, read back byte for byte through another node', async () => {
+    const data = pattern(16 * MiB + 123, 42);
+    const upload = new Upload({ client: a[1]!, params: { Bucket: 'mpu', Key: 'big/object.bin', Body: Readable.from([data.subarray(0, 7 * MiB), data.subarray(7 * MiB)]), ContentType: 'video/mp4', Metadata: { kind: 'multipart' } }, partSize: 5 * MiB, queueSize: 3 });
+    const result = await upload.done();
+    const parts = [0, 1, 2, 3].map((i) => data.subarray(i * 5 * MiB, Math.min(data.length, (i + 1) * 5 * MiB)));
+    const expected = createHash('md5').update(Buffer.concat(parts.map((p) => createHash('md5').update(p).digest()))).digest('hex') + '-4';
+    assert.equal(result.ETag, `"${expected}"`);
+    const got = await a[2]!.send(new GetObjectCommand({ Bucket: 'mpu', Key: 'big/object.bin' }));
+    assert.ok((await bytes(got.Body)).equals(data));
+    assert.equal(got.ContentType, 'video/mp4');
+    assert.deepEqual(got.Metadata, { kind: 'multipart' });
+    assert.equal(got.PartsCount ?? Number(got.$metadata.httpStatusCode === 200 ? 4 : 0), 4);
+    const range = await a[0]!.send(new GetObjectCommand({ Bucket: 'mpu', Key: 'big/object.bin', Range: `bytes=${5 * MiB - 10}-${5 * MiB + 9}` }));
+    assert.ok((await bytes(range.Body)).equals(data.subarray(5 * MiB - 10, 5 * MiB + 10)), 'a range across a part boundary');
+  });
+
+  test('CreateMultipartUpload, UploadPart, UploadPartCopy, ListParts, ListMultipartUploads, CompleteMultipartUpload with checksums', async () => {
+    const src = pattern(6 * MiB, 3);
+    await a[0]!.send(new PutObjectCommand({ Bucket: 'mpu', Key: 'copy-source', Body: src }));
+    const created = await a[1]!.send(new CreateMultipartUploadCommand({ Bucket: 'mpu', Key: 'assembled', ContentType: 'application/x-parts', ChecksumAlgorithm: 'CRC32' }));
+    const uploadId = created.UploadId!;
+    assert.ok(uploadId);
+    assert.equal(created.ChecksumAlgorithm, 'CRC32');
+    const p1 = pattern(5 * MiB, 11);
+    const r1 = await a[2]!.send(new UploadPartCommand({ Bucket: 'mpu', Key: 'assembled', UploadId: uploadId, PartNumber: 1, Body: p1, ChecksumAlgorithm: 'CRC32' }));
+    assert.equal(r1.ETag, `"${md5hex(p1)}"`);
+    assert.ok(r1.ChecksumCRC32);
+    const r2 = await a[0]!.send(new UploadPartCopyCommand({ Bucket: 'mpu', Key: 'assembled', UploadId: uploadId, PartNumber: 2, CopySource: 'mpu/copy-source' }));
+    assert.equal(r2.CopyPartResult?.ETag, `"${md5hex(src)}"`);
+    const r3 = await a[1]!.send(new UploadPartCopyCommand({ Bucket: 'mpu', Key: 'assembled', UploadId: uploadId, PartNumber: 3, CopySource: 'mpu/copy-source', CopySourceRange: 'bytes=100-199' }));
+    assert.equal(r3.CopyPartResult?.ETag, `"${md5hex(src.subarray(100, 200))}"`);
+
+    const listed = await a[2]!.send(new ListPartsCommand({ Bucket: 'mpu', Key: 'assembled', UploadId: uploadId }));
+    assert.deepEqual(listed.Parts?.map((p) => [p.PartNumber, p.Size]), [[1, 5 * MiB], [2, 6 * MiB], [3, 100]]);
+    const page = await a[2]!.send(new ListPartsCommand({ Bucket: 'mpu', Key: 'assembled', UploadId: uploadId, MaxParts: 2 }));
+    assert.equal(page.IsTruncated, true);
+    assert.equal(page.NextPartNumberMarker, '2');
+    const uploads = await a[0]!.send(new ListMultipartUploadsCommand({ Bucket: 'mpu' }));
+    assert.deepEqual(uploads.Uploads?.map((u) => [u.Key, u.UploadId]), [['assembled', uploadId]]);
+    assert.equal(uploads.Uploads![0]!.Initiator?.DisplayName, 'alice');
+
+    // Complete errors first: a wrong ETag, a too-small middle part, a wrong order.
+    await s3failure(a[0]!.send(new CompleteMultipartUploadCommand({ Bucket: 'mpu', Key: 'assembled', UploadId: uploadId, MultipartUpload: { Parts: [{ PartNumber: 1, ETag: '"00000000000000000000000000000000"' }] } })), 'InvalidPart', 400);
+    await s3failure(
+      a[0]!.send(new CompleteMultipartUploadCommand({ Bucket: 'mpu', Key: 'assembled', UploadId: uploadId, MultipartUpload: { Parts: [{ PartNumber: 1, ETag: r1.ETag }, { PartNumber: 3, ETag: r3.CopyPartResult!.ETag }, { PartNumber: 2, ETag: r2.CopyPartResult!.ETag }] } })),
+      'InvalidPartOrder',
+      400,
+    );
+    await s3failure(
+      a[0]!.send(new CompleteMultipartUploadCommand({ Bucket: 'mpu', Key: 'assembled', UploadId: uploadId, MultipartUpload: { Parts: [{ PartNumber: 3, ETag: r3.CopyPartResult!.ETag }, { PartNumber: 4, ETag: r1.ETag }] } })),
+      'InvalidPart',
+      400,
+    );
+    // Parts 1 and 2 (each at least 5 MiB) then 3.
+    const done = await a[2]!.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: 'mpu',
+        Key: 'assembled',
+        UploadId: uploadId,
+        MultipartUpload: { Parts: [{ PartNumber: 1, ETag: r1.ETag, ChecksumCRC32: r1.ChecksumCRC32 }, { PartNumber: 2, ETag: r2.CopyPartResult!.ETag }, { PartNumber: 3, ETag: r3.CopyPartResult!.ETag }] },
+      }),
+    );
+    assert.match(done.ETag ?? '', /^"[0-9a-f]{32}-3"$/);
+    assert.equal(done.Key, 'assembled');
+    const whole = Buffer.concat([p1, src, src.subarray(100, 200)]);
+    const got = await a[1]!.send(new GetObjectCommand({ Bucket: 'mpu', Key: 'assembled' }));
+    assert.ok((await bytes(got.Body)).equals(whole));
+    assert.equal(got.ContentType, 'application/x-parts');
+    const none = await a[0]!.send(new ListMultipartUploadsCommand({ Bucket: 'mpu' }));
+    assert.equal(none.Uploads, undefined);
+    await s3failure(a[0]!.send(new ListPartsCommand({ Bucket: 'mpu', Key: 'assembled', UploadId: uploadId })), 'NoSuchUpload', 404);
+    await s3failure(a[0]!.send(new UploadPartCommand({ Bucket: 'mpu', Key: 'assembled', UploadId: uploadId, PartNumber: 1, Body: 'x' })), 'NoSuchUpload', 404);
+  });
+
+  test('EntityTooSmall, AbortMultipartUpload, part numbers out of range', async () => {
+    const { UploadId } = await a[0]!.send(new CreateMultipartUploadCommand({ Bucket: 'mpu', Key: 'small-parts' }));
+    const e1 = await a[0]!.send(new UploadPartCommand({ Bucket: 'mpu', Key: 'small-parts', UploadId, PartNumber: 1, Body: 'tiny' }));
+    const e2 = await a[1]!.send(new UploadPartCommand({ Bucket: 'mpu', Key: 'small-parts', UploadId, PartNumber: 2, Body: 'tiny too' }));
+    await s3failure(
+      a[2]!.send(new CompleteMultipartUploadCommand({ Bucket: 'mpu', Key: 'small-parts', UploadId, MultipartUpload: { Parts: [{ PartNumber: 1, ETag: e1.ETag }, { PartNumber: 2, ETag: e2.ETag }] } })),
+      'EntityTooSmall',
+      400,
+    );
+    await s3failure(a[0]!.send(new UploadPartCommand({ Bucket: 'mpu', Key: 'small-parts', UploadId, PartNumber: 10001, Body: 'x' })), 'InvalidArgument', 400);
+    const aborted = await a[1]!.send(new AbortMultipartUploadCommand({ Bucket: 'mpu', Key: 'small-parts', UploadId }));
+    assert.equal(aborted.$metadata.httpStatusCode, 204);
+    await s3failure(a[2]!.send(new ListPartsCommand({ Bucket: 'mpu', Key: 'small-parts', UploadId })), 'NoSuchUpload', 404);
+    await s3failure(a[2]!.send(new AbortMultipartUploadCommand({ Bucket: 'mpu', Key: 'small-parts', UploadId })), 'NoSuchUpload', 404);
+    await s3failure(a[2]!.send(new HeadObjectCommand({ Bucket: 'mpu', Key: 'small-parts' })), undefined, 404);
+  });
+
+  test('authentication failures: wrong secret, unknown access key, clock skew, unsigned x-amz headers', async () => {
+    await a[0]!.send(new PutObjectCommand({ Bucket: 'mpu', Key: 'auth', Body: 'secret stuff' }));
+    const wrong = clientFor(nodes[0]!.endpoint, { ...alice, secret: 'not-the-secret' });
+    const unknown = clientFor(nodes[1]!.endpoint, { ...alice, accessKey: 'PIUNKNOWNKEY0000000' });
+    const skewed = new S3Client({ endpoint: nodes[2]!.endpoint, region: 'us-east-1', forcePathStyle: true, maxAttempts: 1, credentials: { accessKeyId: alice.accessKey, secretAccessKey: alice.secret }, systemClockOffset: -20 * 60_000 });
+    try {
+      const e = await s3failure(wrong.send(new GetObjectCommand({ Bucket: 'mpu', Key: 'auth' })), 'SignatureDoesNotMatch', 403);
+      assert.ok(e.$metadata.requestId);
+      await s3failure(wrong.send(new PutObjectCommand({ Bucket: 'mpu', Key: 'w', Body: Readable.from([Buffer.from('x')]), ContentLength: 1 })), 'SignatureDoesNotMatch', 403);
+      await s3failure(unknown.send(new GetObjectCommand({ Bucket: 'mpu', Key: 'auth' })), 'InvalidAccessKeyId', 403);
+      await s3failure(skewed.send(new GetObjectCommand({ Bucket: 'mpu', Key: 'auth' })), 'RequestTimeTooSkewed', 403);
+    } finally {
+      wrong.destroy();
+      unknown.destroy();
+      skewed.destroy();
+    }
+    // x-amz-meta added after signing: refused.
+    const signer = new SignatureV4({ credentials: { accessKeyId: alice.accessKey, secretAccessKey: alice.secret }, region: 'us-east-1', service: 's3', sha256: Sha256, uriEscapePath: false });
+    const url = new URL(nodes[0]!.endpoint);
+    const signed = await signer.sign(new HttpRequest({ method: 'GET', protocol: 'http:', hostname: url.host, path: '/mpu/auth', headers: { host: url.host, 'x-amz-content-sha256': createHash('sha256').update('').digest('hex') } }));
+    const res = await fetch(`${nodes[0]!.endpoint}/mpu/auth`, { headers: { ...(signed.headers as Record<string, string>), 'x-amz-meta-sneaky': '1' } });
+    assert.equal(res.status, 403);
+    assert.match(await res.text(), /<Code>AccessDenied<\/Code>.*HeadersNotSigned/s);
+  });
+
+  test('presigned GET and PUT URLs, UNSIGNED-PAYLOAD, signed aws-chunked bodies (STREAMING-AWS4-HMAC-SHA256-PAYLOAD, with and without trailer)', async () => {
+    const signer = new SignatureV4({ credentials: { accessKeyId: alice.accessKey, secretAccessKey: alice.secret }, region: 'us-east-1', service: 's3', sha256: Sha256, uriEscapePath: false });
+    const url = new URL(nodes[1]!.endpoint);
+    const presignedPut = await signer.presign(new HttpRequest({ method: 'PUT', protocol: 'http:', hostname: url.host, path: '/mpu/presigned.txt', headers: { host: url.host, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' } }), { expiresIn: 300 });
+    const qs = new URLSearchParams(presignedPut.query as Record<string, string>).toString();
+    const put = await fetch(`${nodes[1]!.endpoint}/mpu/presigned.txt?${qs}`, { method: 'PUT', body: 'via a presigned URL' });
+    assert.equal(put.status, 200, await put.text());
+    const presignedGet = await signer.presign(new HttpRequest({ method: 'GET', protocol: 'http:', hostname: url.host, path: '/mpu/presigned.txt', headers: { host: url.host, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' } }), { expiresIn: 300 });
+    const get = await fetch(`${nodes[1]!.endpoint}/mpu/presigned.txt?${new URLSearchParams(presignedGet.query as Record<string, string>).toString()}`);
+    assert.equal(await get.text(), 'via a presigned URL');
+    const expired = await signer.presign(new HttpRequest({ method: 'GET', protocol: 'http:', hostname: url.host, path: '/mpu/presigned.txt', headers: { host: url.host } }), { expiresIn: 1, signingDate: new Date(Date.now() - 60_000) });
+    const late = await fetch(`${nodes[1]!.endpoint}/mpu/presigned.txt?${new URLSearchParams(expired.query as Record<string, string>).toString()}`);
+    assert.equal(late.status, 403);
+    assert.match(await late.text(), /Request has expired/);
+
+    const unsigned = await rawRequest(nodes[2]!.endpoint, alice, { method: 'PUT', path: '/mpu/unsigned-payload', body: Buffer.from('unsigned payload'), payload: 'UNSIGNED-PAYLOAD' });
+    assert.equal(unsigned.status, 200, unsigned.body.toString());
+    const wrongHash = await rawRequest(nodes[2]!.endpoint, alice, { method: 'PUT', path: '/mpu/bad-hash', body: Buffer.from('body'), payload: createHash('sha256').update('other').digest('hex') });
+    assert.equal(wrongHash.status, 400);
+    assert.match(wrongHash.body.toString(), /XAmzContentSHA256Mismatch/);
+
+    const data = pattern(300_000, 8);
+    const chunks = [data.subarray(0, 128 * 1024), data.subarray(128 * 1024, 256 * 1024), data.subarray(256 * 1024)];
+    const streaming = await rawRequest(nodes[0]!.endpoint, alice, {
+      method: 'PUT',
+      path: '/mpu/streamed-signed',
+      headers: { 'content-encoding': 'aws-chunked', 'x-amz-decoded-content-length': String(data.length) },
+      payload: 'STREAMING-AWS4-HMAC-SHA256-PAYLOAD',
+      encode: (seedSignature, amzDate) => encodeSignedChunked({ secret: alice.secret, amzDate, region: 'us-east-1', seedSignature, chunks }),
+    });
+    assert.equal(streaming.status, 200, streaming.body.toString());
+    assert.equal(streaming.headers['etag'], `"${md5hex(data)}"`);
+    const crc = (await import('../../../src/cloud/s3/protocol/index.ts')).computeChecksum('CRC32', data);
+    const trailing = await rawRequest(nodes[0]!.endpoint, alice, {
+      method: 'PUT',
+      path: '/mpu/streamed-signed-trailer',
+      headers: { 'content-encoding': 'aws-chunked', 'x-amz-decoded-content-length': String(data.length), 'x-amz-trailer': 'x-amz-checksum-crc32' },
+      payload: 'STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER',
+      encode: (seedSignature, amzDate) => encodeSignedChunked({ secret: alice.secret, amzDate, region: 'us-east-1', seedSignature, chunks, trailers: [['x-amz-checksum-crc32', crc]] }),
+    });
+    assert.equal(trailing.status, 200, trailing.body.toString());
+    for (const key of ['streamed-signed', 'streamed-signed-trailer']) {
+      const back = await a[2]!.send(new GetObjectCommand({ Bucket: 'mpu', Key: key }));
+      assert.ok((await bytes(back.Body)).equals(data), key);
+    }
+    const tampered = await rawRequest(nodes[0]!.endpoint, alice, {
+      method: 'PUT',
+      path: '/mpu/tampered',
+      headers: { 'content-encoding': 'aws-chunked', 'x-amz-decoded-content-length': String(data.length) },
+      payload: 'STREAMING-AWS4-HMAC-SHA256-PAYLOAD',
+      encode: (seedSignature, amzDate) => {
+        const body = encodeSignedChunked({ secret: alice.secret, amzDate, region: 'us-east-1', seedSignature, chunks });
+        body[body.length - 200] ^= 1;
+        return body;
+      },
+    });
+    assert.equal(tampered.status, 403);
+    assert.match(tampered.body.toString(), /SignatureDoesNotMatch/);
+    await s3failure(a[0]!.send(new HeadObjectCommand({ Bucket: 'mpu', Key: 'tampered' })), undefined, 404);
+  });
+
+  test('ownership and canned ACLs: private, public-read, public-read-write, authenticated-read for anonymous and other users', async () => {
+    await a[0]!.send(new CreateBucketCommand({ Bucket: 'acl-private' }));
+    await a[0]!.send(new PutObjectCommand({ Bucket: 'acl-private', Key: 'doc', Body: 'private doc' }));
+    await s3failure(anon.send(new GetObjectCommand({ Bucket: 'acl-private', Key: 'doc' })), 'AccessDenied', 403);
+    await s3failure(b.send(new GetObjectCommand({ Bucket: 'acl-private', Key: 'doc' })), 'AccessDenied', 403);
+    await s3failure(anon.send(new ListObjectsV2Command({ Bucket: 'acl-private' })), 'AccessDenied', 403);
+    await s3failure(b.send(new PutObjectCommand({ Bucket: 'acl-private', Key: 'x', Body: 'x' })), 'AccessDenied', 403);
+    await s3failure(anon.send(new CreateBucketCommand({ Bucket: 'anon-bucket' })), 'AccessDenied', 403);
+
+    // public-read bucket: anyone lists; objects still need their own ACL to be read.
+    await a[1]!.send(new CreateBucketCommand({ Bucket: 'acl-public', ACL: 'public-read' }));
+    await a[1]!.send(new PutObjectCommand({ Bucket: 'acl-public', Key: 'open', Body: 'open doc', ACL: 'public-read' }));
+    await a[1]!.send(new PutObjectCommand({ Bucket: 'acl-public', Key: 'closed', Body: 'closed doc' }));
+    await a[1]!.send(new PutObjectCommand({ Bucket: 'acl-public', Key: 'members', Body: 'members doc', ACL: 'authenticated-read' }));
+    const listed = await anon.send(new ListObjectsV2Command({ Bucket: 'acl-public' }));
+    assert.deepEqual(listed.Contents?.map((c) => c.Key), ['closed', 'members', 'open']);
+    assert.equal((await bytes((await anon.send(new GetObjectCommand({ Bucket: 'acl-public', Key: 'open' }))).Body)).toString(), 'open doc');
+    await s3failure(anon.send(new GetObjectCommand({ Bucket: 'acl-public', Key: 'closed' })), 'AccessDenied', 403);
+    await s3failure(anon.send(new GetObjectCommand({ Bucket: 'acl-public', Key: 'members' })), 'AccessDenied', 403);
+    assert.equal((await bytes((await b.send(new GetObjectCommand({ Bucket: 'acl-public', Key: 'members' }))).Body)).toString(), 'members doc');
+    await s3failure(anon.send(new GetObjectCommand({ Bucket: 'acl-public', Key: 'missing' })), 'NoSuchKey', 404);
+    await s3failure(anon.send(new PutObjectCommand({ Bucket: 'acl-public', Key: 'x', Body: 'x' })), 'AccessDenied', 403);
+    const anonGet = await fetch(`${nodes[0]!.endpoint}/acl-public/open`);
+    assert.equal(await anonGet.text(), 'open doc', 'a plain anonymous HTTP GET works for a public object');
+
+    // public-read-write: others write (and own what they write).
+    await a[2]!.send(new CreateBucketCommand({ Bucket: 'acl-dropbox', ACL: 'public-read-write' }));
+    await b.send(new PutObjectCommand({ Bucket: 'acl-dropbox', Key: 'from-bob', Body: 'hi alice' }));
+    assert.equal((await bytes((await a[0]!.send(new GetObjectCommand({ Bucket: 'acl-dropbox', Key: 'from-bob' }))).Body)).toString(), 'hi alice', 'bucket owners read what others put');
+    const acl = await a[0]!.send(new GetObjectAclCommand({ Bucket: 'acl-dropbox', Key: 'from-bob' }));
+    assert.equal(acl.Owner?.DisplayName, 'bob');
+
+    // Changing ACLs: GetBucketAcl / PutBucketAcl / PutObjectAcl.
+    const before = await a[0]!.send(new GetBucketAclCommand({ Bucket: 'acl-private' }));
+    assert.deepEqual(before.Grants?.map((g) => g.Permission), ['FULL_CONTROL']);
+    await a[0]!.send(new PutBucketAclCommand({ Bucket: 'acl-private', ACL: 'authenticated-read' }));
+    const afterAcl = await a[1]!.send(new GetBucketAclCommand({ Bucket: 'acl-private' }));
+    assert.deepEqual(afterAcl.Grants?.map((g) => [g.Grantee?.URI ?? g.Grantee?.ID, g.Permission]), [[alice.id, 'FULL_CONTROL'], ['http://acs.amazonaws.com/groups/global/AuthenticatedUsers', 'READ']]);
+    const bobSees = await clientFor(nodes[1]!.endpoint, bob).send(new ListObjectsV2Command({ Bucket: 'acl-private' }));
+    assert.deepEqual(bobSees.Contents?.map((c) => c.Key), ['doc']);
+    await s3failure(b.send(new PutBucketAclCommand({ Bucket: 'acl-private', ACL: 'public-read-write' })), 'AccessDenied', 403);
+    await a[0]!.send(new PutObjectAclCommand({ Bucket: 'acl-private', Key: 'doc', ACL: 'public-read' }));
+    assert.equal((await bytes((await anon.send(new GetObjectCommand({ Bucket: 'acl-private', Key: 'doc' }))).Body)).toString(), 'private doc');
+    await s3failure(a[0]!.send(new PutBucketAclCommand({ Bucket: 'acl-private', ACL: 'no-such-acl' as never })), 'InvalidArgument', 400);
+  });
+
+  test('virtual-hosted-style addressing: <bucket>.localhost', async () => {
+    const port = new URL(nodes[0]!.endpoint).port;
+    const put = await rawRequest(nodes[0]!.endpoint, alice, { method: 'PUT', path: '/vh/key.txt', host: `mpu.localhost:${port}`, body: Buffer.from('virtual host') });
+    assert.equal(put.status, 200, put.body.toString());
+    const got = await a[1]!.send(new GetObjectCommand({ Bucket: 'mpu', Key: 'vh/key.txt' }));
+    assert.equal((await bytes(got.Body)).toString(), 'virtual host');
+    const list = await rawRequest(nodes[2]!.endpoint, alice, { method: 'GET', path: '/', query: { 'list-type': '2', prefix: 'vh/' }, host: `mpu.localhost:${new URL(nodes[2]!.endpoint).port}` });
+    assert.equal(list.status, 200);
+    assert.match(list.body.toString(), /<Key>vh\/key.txt<\/Key>/);
+    const missing = await rawRequest(nodes[2]!.endpoint, alice, { method: 'GET', path: '/k', host: `no-such-bucket.localhost:${port}` });
+    assert.equal(missing.status, 404);
+    assert.match(missing.body.toString(), /<Code>NoSuchBucket<\/Code><Message>[^<]+<\/Message><BucketName>no-such-bucket<\/BucketName><Resource>\/no-such-bucket\/k<\/Resource><RequestId>[0-9A-F]+<\/RequestId>/);
+  });
+});
