@@ -125,8 +125,9 @@ export function buildProgram(io: Io): Command {
     .option('-n, --nodes <n>', 'number of nodes', (v) => Number(v), 5)
     .option('--base-port <port>', 'node-to-node port of node 0 (node i uses base + i)', (v) => Number(v), 4524)
     .option('--ops-base-port <port>', 'ops API port of node 0 (default base port + 100)', (v) => Number(v))
+    .option('--s3-base-port <port>', 'S3 endpoint port of node 0 (default base port + 200)', (v) => Number(v))
     .option('--data-dir <dir>', 'where the ring keeps its nodes, CA and token', DEV_RING_DIR)
-    .option('--apps <name,...>', 'applications to run on every node', list, [])
+    .option('--apps <name,...>', 'applications to run on every node (default: every standard application; "none" for none)', list)
     .option('--insecure', 'plaintext transport without certificates')
     .option('--fresh', 'delete the data directory first (new node ids, new CA)')
     .option('--timeout <ms>', 'give up if the ring is not up within this long', (v) => Number(v), 60_000)
@@ -139,8 +140,9 @@ export function buildProgram(io: Io): Command {
           nodes: o['nodes'] as number,
           basePort: base,
           opsBasePort: (o['opsBasePort'] as number | undefined) ?? base + 100,
+          s3BasePort: (o['s3BasePort'] as number | undefined) ?? base + 200,
           dataDir: o['dataDir'] as string,
-          apps: o['apps'] as string[],
+          apps: o['apps'] === undefined ? undefined : (o['apps'] as string[]).filter((a) => a !== 'none'),
           insecure: Boolean(o['insecure']),
           fresh: Boolean(o['fresh']),
           logLevel: o['logLevel'] as string,
@@ -184,6 +186,20 @@ export function buildProgram(io: Io): Command {
   const queue = program.command('queue').description('task queues');
   addTargetFlags(queue.command('show <name>').description('one task queue and its tasks')).action((name: string, _o, cmd: Command) => inspect.queueShow(client(cmd), output(cmd), name));
   addTargetFlags(queue.command('list').description('task queues')).action((_o, cmd: Command) => inspect.queueList(client(cmd), output(cmd)));
+
+  const user = program.command('user').description('users of the S3 endpoint (the s3 application)');
+  addTargetFlags(user.command('create <name>').description('create an S3 user; prints its access key and secret (shown once)')).action(async (name: string, _o, cmd: Command) => {
+    const out = output(cmd);
+    const r = await client(cmd).post<{ name: string; id: string; accessKey: string; secret: string; endpoint?: string }>('/api/s3/users', { name });
+    out.result(r, () =>
+      [
+        `created S3 user ${r.name}`,
+        `  endpoint           ${r.endpoint ?? ''}`,
+        `  access key id      ${r.accessKey}`,
+        `  secret access key  ${r.secret}  (shown once)`,
+      ].join('\n'),
+    );
+  });
 
   const cert = program.command('cert').description('certificates for mutual TLS between nodes');
   cert

@@ -1,10 +1,9 @@
 /**
- * What a standard node runs: the core services every node starts (the DHT and Scribe, as they
- * land) and the applications the `apps` setting can choose from.
+ * What a standard node runs: the core services every node starts (the DHT and Scribe) and the applications the `apps` setting can choose from.
  */
 import { ApplicationRegistry, DhtService, ScribeService } from '../node/index.ts';
 import type { NodeService, PiConfig } from '../node/index.ts';
-import { s3Application } from '../cloud/s3/service.ts';
+import { STANDARD_APPLICATIONS } from './standard-apps.ts';
 
 /** Core services of a standard node, in start order. */
 export function coreServices(_config: PiConfig): NodeService[] {
@@ -13,5 +12,5 @@ export function coreServices(_config: PiConfig): NodeService[] {
 
 /** Applications a standard node can run (`apps` setting, `--apps`). */
 export function standardApplications(): ApplicationRegistry {
-  return new ApplicationRegistry([s3Application]);
+  return new ApplicationRegistry(STANDARD_APPLICATIONS);
 }

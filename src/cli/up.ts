@@ -17,6 +17,7 @@ import { join, relative, resolve } from 'node:path';
 import { stringify as toYaml } from 'yaml';
 import { RealEnv, silentLogger } from '../env/index.ts';
 import { loadOrCreateToken } from '../node/token.ts';
+import { STANDARD_APPLICATIONS } from './standard-apps.ts';
 import { RING_FILE } from './client.ts';
 import type { DevRingFile } from './client.ts';
 import { caPaths, hasValidNodeCert, readCa, writeCa, writeNodeCert } from './cert-files.ts';
@@ -28,8 +29,11 @@ export interface UpOptions {
   nodes: number;
   basePort: number;
   opsBasePort: number;
+  /** Port of node 0's S3 endpoint when the `s3` application runs (node i uses base + i). */
+  s3BasePort: number;
   dataDir: string;
-  apps: string[];
+  /** Applications on every node; undefined: all standard applications. */
+  apps: string[] | undefined;
   insecure: boolean;
   fresh: boolean;
   logLevel: string;
@@ -95,12 +99,15 @@ export async function runUp(options: UpOptions, out: Output): Promise<number> {
   if (options.fresh) await fs.rm(dir, { recursive: true, force: true });
   await fs.mkdir(dir, { recursive: true });
 
+  const apps = options.apps ?? STANDARD_APPLICATIONS.map((a) => a.name);
+  const s3 = apps.includes('s3');
   const busy: number[] = [];
   for (let i = 0; i < n; i++) {
-    for (const p of [options.basePort + i, options.opsBasePort + i]) if (!(await portFree(p))) busy.push(p);
+    const ports = [options.basePort + i, options.opsBasePort + i, ...(s3 ? [options.s3BasePort + i] : [])];
+    for (const p of ports) if (!(await portFree(p))) busy.push(p);
   }
   if (busy.length > 0) {
-    throw new CliError('PortInUse', `port${busy.length > 1 ? 's' : ''} ${busy.join(', ')} ${busy.length > 1 ? 'are' : 'is'} in use (another ring running?); choose others with --base-port / --ops-base-port`);
+    throw new CliError('PortInUse', `port${busy.length > 1 ? 's' : ''} ${busy.join(', ')} ${busy.length > 1 ? 'are' : 'is'} in use (another ring running?); choose others with --base-port / --ops-base-port / --s3-base-port`);
   }
 
   // Throwaway CA and node certificates (kept across runs of the same data directory).
@@ -136,8 +143,9 @@ export async function runUp(options: UpOptions, out: Output): Promise<number> {
       // All nodes start at once; a joiner whose bootstrap is not listening yet retries quickly.
       overlay: { joinAttemptTimeoutMs: 1000 },
       insecure: options.insecure,
-      apps: options.apps,
+      apps,
       ops: { bind: '127.0.0.1', port: options.opsBasePort + i, tokenFile: '../ops-token' },
+      ...(s3 ? { s3: { bind: '127.0.0.1', port: options.s3BasePort + i } } : {}),
       log: { level: options.logLevel },
     };
     const configFile = join(nodeDir, 'pi.yaml');
@@ -260,6 +268,15 @@ export async function runUp(options: UpOptions, out: Output): Promise<number> {
 
   const elapsedMs = env.now() - started;
   const dashboard = `${children[0]!.opsUrl}/#token=${encodeURIComponent(token)}`;
+  let s3Url: string | null = null;
+  if (s3) {
+    try {
+      const res = await fetch(`${children[0]!.opsUrl}/api/node`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(5000) });
+      s3Url = ((await res.json()) as { endpoints?: Record<string, string> }).endpoints?.['s3'] ?? null;
+    } catch {
+      // shown as unavailable
+    }
+  }
   const ringFile: DevRingFile = {
     nodes: children.map((c) => ({ index: c.index, id: c.id!, addr: `127.0.0.1:${c.port}`, opsUrl: c.opsUrl!, pid: c.proc.pid!, log: c.log })),
     token,
@@ -272,7 +289,7 @@ export async function runUp(options: UpOptions, out: Output): Promise<number> {
     return r === '' || r.startsWith('..') ? p : r;
   };
   if (out.json) {
-    out.progress('ready', `the dev ring is up`, { elapsedMs, nodes: ringFile.nodes, dashboard, token, tokenFile: join(dir, 'ops-token'), secure: !options.insecure, s3: null });
+    out.progress('ready', `the dev ring is up`, { elapsedMs, nodes: ringFile.nodes, dashboard, token, tokenFile: join(dir, 'ops-token'), secure: !options.insecure, apps, s3: s3Url });
   } else {
     const lines = [
       '',
@@ -286,7 +303,8 @@ export async function runUp(options: UpOptions, out: Output): Promise<number> {
       '',
       `  ${out.style('Dashboard', 'bold')}  ${dashboard}`,
       `  ${out.style('Ops token', 'bold')}  ${token}  (in ${rel(join(dir, 'ops-token'))})`,
-      `  ${out.style('S3', 'bold')}         not available yet (arrives with Pi Cloud)`,
+      `  ${out.style('S3', 'bold')}         ${s3Url ? `${s3Url}  (credentials: npm run pi -- user create NAME)` : s3 ? 'did not report an endpoint' : 'not running (add --apps s3)'}`,
+      `  ${out.style('Apps', 'bold')}       ${apps.length ? apps.join(', ') : 'none'} (and the core services dht, scribe)`,
       `  ${out.style('Logs', 'bold')}       ${rel(join(dir, 'node-*', 'node.log'))}`,
       '',
       `  Try: npm run pi -- status | npm run pi -- ring --walk | npm run pi -- apps | npm run pi -- events --ring`,

@@ -193,7 +193,7 @@ export class PiNode {
     if (config.insecure) node.alerts.raise('Insecure', 'warning', 'node-to-node traffic is plaintext and unauthenticated (--insecure): development only');
     try {
       for (const s of options.services ?? []) await node.addService(s, 'core');
-      for (const name of config.apps) await node.addService(registry.get(name)!.create(config), 'app');
+      for (const name of config.apps) await node.addService(await registry.get(name)!.create(config), 'app');
     } catch (err) {
       overlay.stop();
       await transport.close();

@@ -110,7 +110,8 @@ export interface NodeService {
 export interface ApplicationFactory {
   name: string;
   description: string;
-  create(config: PiConfig): NodeService;
+  /** May be asynchronous, e.g. to load the application's code only on nodes that run it. */
+  create(config: PiConfig): NodeService | Promise<NodeService>;
 }
 
 /** Known applications by name. */

@@ -37,11 +37,11 @@ async function portsFree(ports: number[]): Promise<boolean> {
   return true;
 }
 
-/** A base port with `n` free ports at base+i and base+100+i. */
+/** A base port with `n` free ports at base+i, base+100+i and base+200+i (ring, ops, S3). */
 async function freeBase(n: number): Promise<number> {
   for (;;) {
     const base = 30000 + Math.floor(Math.random() * 20000);
-    const ports = Array.from({ length: n }, (_, i) => [base + i, base + 100 + i]).flat();
+    const ports = Array.from({ length: n }, (_, i) => [base + i, base + 100 + i, base + 200 + i]).flat();
     if (await portsFree(ports)) return base;
   }
 }
@@ -87,13 +87,13 @@ describe('pi start', () => {
 });
 
 describe('pi up', () => {
-  test('five nodes with TLS are up within 15 s; Ctrl-C stops them all', { timeout: 90_000 }, async (t) => {
+  test('five nodes with TLS, the standard applications and the dashboard are up within 15 s; Ctrl-C stops them all', { timeout: 90_000 }, async (t) => {
     const dir = await tempDir((fn) => t.after(fn));
     const base = await freeBase(5);
     const started = Date.now();
     const pi = spawnPi(['--json', 'up', '--nodes', '5', '--base-port', String(base), '--data-dir', dir]);
     t.after(() => pi.proc.kill('SIGKILL'));
-    let ready: { elapsedMs: number; nodes: { opsUrl: string; pid: number; id: string }[]; dashboard: string; token: string } | undefined;
+    let ready: { elapsedMs: number; nodes: { opsUrl: string; pid: number; id: string }[]; dashboard: string; token: string; apps: string[]; s3: string | null } | undefined;
     await waitFor(
       () => {
         for (const line of pi.out().split('\n')) {
@@ -110,6 +110,8 @@ describe('pi up', () => {
     console.log(`# pi up --nodes 5: ready after ${wall} ms (reported ${ready!.elapsedMs} ms)`);
     assert.ok(wall < 15_000, `up within 15 s (took ${wall} ms)`);
     assert.equal(ready!.nodes.length, 5);
+    assert.deepEqual(ready!.apps, ['s3'], 'the standard applications');
+    assert.equal(ready!.s3, `http://127.0.0.1:${base + 200}`, "node 0's S3 endpoint");
     const token = readFileSync(join(dir, 'ops-token'), 'utf8').trim();
     assert.equal(ready!.token, token);
     assert.ok(existsSync(join(dir, 'ca', 'ca.crt')), 'a throwaway CA');
