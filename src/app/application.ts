@@ -27,6 +27,15 @@ import { AppError, checkName } from './errors.ts';
 import type { ApplicationHost } from './host.ts';
 import type { MessageContext, ReceivedMessageContext } from './message-context.ts';
 import type { QueueRegistration, TaskQueueHandlers, TaskQueueService } from './task-queue.ts';
+import type { DhtRecord, Entity } from '../dht/index.ts';
+import type { Scope } from '../id/index.ts';
+import { AllocatableResourceIndex } from './allocatable.ts';
+import type { AllocatableOptions } from './allocatable.ts';
+import { LocalScanner, SupernodeAggregator } from './aggregation.ts';
+import type { AggregatorOptions, LocalScanOptions } from './aggregation.ts';
+import { CachedDhtResourceRegistry } from './shared-resources.ts';
+import type { CachedRegistryOptions } from './shared-resources.ts';
+import { SubscriberResourcePool } from './subscriber-allocation.ts';
 import type { WatcherService } from './watchers.ts';
 
 /** Where an application is in its life on this node. */
@@ -97,6 +106,7 @@ export abstract class PiApplication {
   readonly startTimeoutMs: number;
   readonly stopTimeoutMs: number;
   private binding: AppBinding | undefined;
+  private readonly owned: { close(): void }[] = [];
 
   constructor(name: string, options: ApplicationOptions = {}) {
     this.name = checkName(name, 'application');
@@ -164,7 +174,9 @@ export abstract class PiApplication {
    * Handler errors count against this application.
    */
   processQueue(name: string, handlers: TaskQueueHandlers, options: Omit<QueueRegistration, 'app'> = {}): void {
-    this.bound.host.queues.register(name, handlers, { ...options, app: this.name });
+    const queues = this.bound.host.queues;
+    queues.register(name, handlers, { ...options, app: this.name });
+    this.track({ close: () => queues.unregister(name) });
   }
 
   get state(): AppState {
@@ -190,10 +202,52 @@ export abstract class PiApplication {
   }
 
   /**
-   * Releases what the framework set up for this application (e.g. topic subscriptions). The host
-   * calls it after `onStop`; a subclass overriding it calls `super.releaseResources()`.
+   * Releases what the framework set up for this application (topic subscriptions, tracked
+   * registries and their timers). The host calls it after `onStop`, or with `aborting` on an
+   * immediate stop (then nothing may be sent). A subclass overriding it calls super.
    */
-  releaseResources(): void {}
+  releaseResources(_aborting = false): void {
+    for (const o of this.owned.splice(0)) {
+      try {
+        o.close();
+      } catch (err) {
+        this.host.reportError(this.name, err, 'releaseResources');
+      }
+    }
+  }
+
+  /** Closes `thing` when the application stops. Returns it. */
+  track<T extends { close(): void }>(thing: T): T {
+    this.owned.push(thing);
+    return thing;
+  }
+
+  // ---- the patterns, bound to this application (closed when it stops) ---------------------
+
+  /** A cached consumed DHT resource registry of one resource type. */
+  sharedResources<D>(options: CachedRegistryOptions<D>): CachedDhtResourceRegistry<D> {
+    return this.track(new CachedDhtResourceRegistry<D>(this.host, options));
+  }
+
+  /** An allocatable resource index over a seeded range. */
+  allocatable(options: AllocatableOptions): AllocatableResourceIndex {
+    return this.track(new AllocatableResourceIndex(this.host, options));
+  }
+
+  /** Subscriber resource allocation on topic `uri` (needs Scribe). */
+  capacityPool<Req = unknown, Alloc = unknown>(uri: string, scope: Scope | 'global' | 'region' | 'az' = 'global'): SubscriberResourcePool<Req, Alloc> {
+    return this.track({ pool: new SubscriberResourcePool<Req, Alloc>(this.host, uri, scope, this.name), close() { this.pool.withdraw(); } }).pool;
+  }
+
+  /** A local scanning handler, run every `options.intervalMs` over this node's records of a type. */
+  scanLocally<E extends Entity = Entity>(name: string, options: LocalScanOptions, handle: (records: DhtRecord<E>[]) => void | Promise<void>): LocalScanner<E> {
+    return this.track(new LocalScanner<E>(this.host, `${this.name}.${name}`, options, handle));
+  }
+
+  /** Summaries of local records published to supernodes, and queries to them. */
+  aggregator<E extends Entity = Entity, S = unknown>(options: AggregatorOptions<E, S>): SupernodeAggregator<E, S> {
+    return this.track(new SupernodeAggregator<E, S>(this.host, options));
+  }
 
   // ---- handlers: override what you need ---------------------------------------------------
 

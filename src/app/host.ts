@@ -256,6 +256,7 @@ export class ApplicationHost {
       h.state = 'stopped';
       h.activation = undefined;
       if (wasActive) this.guard(h, 'onDeactivate', () => h.app.onDeactivate('abort'));
+      this.guard(h, 'releaseResources', () => h.app.releaseResources(true));
       h.endpoint.close();
       this.node.unregister(h.endpoint.name);
     }

@@ -12,3 +12,7 @@ export * from './consumed-resource-registry.ts';
 export * from './address-drivers.ts';
 export * from './seeder.ts';
 export * from './task-queue.ts';
+export * from './shared-resources.ts';
+export * from './allocatable.ts';
+export * from './subscriber-allocation.ts';
+export * from './aggregation.ts';

@@ -93,11 +93,11 @@ export abstract class PubSubApplication extends PiApplication {
   }
 
   /** Drops every subscription (the host calls it when the application stops). */
-  override releaseResources(): void {
-    super.releaseResources();
+  override releaseResources(aborting = false): void {
+    super.releaseResources(aborting);
     this.removeNoSubscribers?.();
     this.removeNoSubscribers = undefined;
-    if (!this.host.hasScribe) return;
+    if (aborting || !this.host.hasScribe) return;
     for (const t of this.subscriptions.values()) this.scribe.unsubscribe(t, this.client);
     this.subscriptions.clear();
   }

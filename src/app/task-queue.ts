@@ -145,6 +145,12 @@ export class TaskQueueService {
     this.watchers.add(`queue:${name}`, () => this.watch(reg), { intervalMs: options.scanIntervalMs ?? 5000 });
   }
 
+  /** Stops processing queue `name` on this node. */
+  unregister(name: string): boolean {
+    this.watchers.remove(`queue:${name}`);
+    return this.queues.delete(name);
+  }
+
   /** Queues registered on this node. */
   registered(): string[] {
     return [...this.queues.keys()];
