@@ -8,8 +8,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Scope, idFor } from '../../src/id/index.ts';
-import { AppError, PiApplication, rangeValues } from '../../src/app/index.ts';
-import type { AllocatableResourceIndex, CachedDhtResourceRegistry, LocalScanner, SharedResource, SharedResourceRecord, SubscriberResourcePool, SupernodeAggregator } from '../../src/app/index.ts';
+import { PiApplication, rangeValues } from '../../src/app/index.ts';
+import type { AllocatableResourceIndex, CachedDhtResourceRegistry, LocalScanner, SharedResource, SharedResourceRecord, SubscriberResourcePool, SupernodeAggregator , AppError} from '../../src/app/index.ts';
 import type { DhtRecord, Entity } from '../../src/dht/index.ts';
 import type { SimNode } from '../../src/sim/ring.ts';
 import { appRing, seed } from './helpers.ts';
