@@ -100,7 +100,7 @@ export class Coordinator {
   async repair(key: string): Promise<void> {
     this.count('repair');
     const replicas = this.channel.replicaSet(Id.parse(keyPosition(key)));
-    await this.readAll(key, replicas, undefined);
+    await this.readAll(key, replicas, undefined, true);
   }
 
   /** A page of a partition, merged from the replicas' pages. */
@@ -162,7 +162,8 @@ export class Coordinator {
         cur = undefined;
         this.stats.fastWrites++;
       } else {
-        const r = await this.readAll(w.k, replicas, loser);
+        // After a refusal, every replica is read: those that took the refused write get repaired.
+        const r = await this.readAll(w.k, replicas, loser, loser !== undefined);
         if (r.answers < r.needed) return unavailableReply(`${r.answers} of ${r.needed} replicas answered the read`);
         cur = r.best;
       }
@@ -262,13 +263,14 @@ export class Coordinator {
   }
 
   /**
-   * Reads `key` from every replica; resolves when all have answered (or failed), or the read
-   * quorum has answered and `readGraceMs` passed. Once everyone has answered, replicas holding
-   * anything but the winner are repaired. `loser`: an operation that must lose ties.
+   * Reads `key` from the read quorum (see {@link readTargets}; with `everyone`, from every
+   * replica); resolves when all asked have answered (or failed), or the quorum has answered and
+   * `readGraceMs` passed. Once all have answered, those holding anything but the winner are
+   * repaired. `loser`: an operation that must lose ties.
    */
-  private readAll(key: string, all: NodeHandle[], loser: string | undefined): Promise<ReadResult> {
+  private readAll(key: string, all: NodeHandle[], loser: string | undefined, everyone = false): Promise<ReadResult> {
     const needed = Math.min(this.options.readQuorum, all.length);
-    const replicas = this.readTargets(all, needed);
+    const replicas = everyone ? all : this.readTargets(all, needed);
     return new Promise<ReadResult>((resolve) => {
       const answers: { h: NodeHandle; item: StoredItem | undefined }[] = [];
       let settled = 0;
