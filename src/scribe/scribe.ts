@@ -53,6 +53,7 @@ import {
   parseCount,
   parseFailed,
   parseHandoff,
+  parseHandover,
   parseHeartbeat,
   parsePath,
   parsePublish,
@@ -307,6 +308,11 @@ export class Scribe {
     for (const tree of this.trees.values()) {
       for (const c of tree.children.values()) addTo(gone, c.handle, tree.topic.id);
       if (tree.parent) addTo(prune, tree.parent, tree.topic.id);
+      // The next root gets what we published lately: a copy may exist nowhere else.
+      if (tree.root && tree.recent.length > 0) {
+        const next = this.node.replicaSet(tree.topic.id, 2).find((h) => h.id.hex !== this.self.id.hex);
+        if (next) this.sendDirect(next, Kind.HANDOVER, { t: tree.topic.id, u: tree.topic.uri, ms: tree.recent.map((r) => r.body) }, undefined, undefined);
+      }
     }
     for (const { to, ts } of gone.values()) this.sendDirect(to, Kind.GONE, { ts }, undefined, undefined);
     for (const { to, ts } of prune.values()) this.sendDirect(to, Kind.PRUNE, { ts }, undefined, undefined);
@@ -417,8 +423,11 @@ export class Scribe {
     return false;
   }
 
-  /** Connected (to a parent with `path`, or as the root with []): confirm, ack, tell children. */
-  private connected(tree: TopicTree, path: Id[]): void {
+  /**
+   * Connected (to a parent with `path`, or as the root with []): confirm, ack, tell children.
+   * Returns whether this was a re-join after losing the tree.
+   */
+  private connected(tree: TopicTree, path: Id[]): boolean {
     const changed = !samePath(tree.path, path);
     const rejoined = tree.wasConnected && !tree.root && tree.joining;
     tree.path = path;
@@ -436,6 +445,7 @@ export class Scribe {
     }
     // Publishes may have gone by while we were cut off: the root has the recent ones.
     if (rejoined) this.route(tree.topic.id, Kind.REPLAY_REQUEST, { t: tree.topic.id }, undefined);
+    return rejoined;
   }
 
   private confirm(tree: TopicTree, sub: Subscription): void {
@@ -723,6 +733,32 @@ export class Scribe {
         for (const m of b.ms) if (this.receivePublish(tree, m, undefined)) this.stats.replayed++;
         return undefined;
       }
+      case Kind.REPLAY_UP: {
+        const b = parseReplay(req.body);
+        if (!b) return this.malformed(req.kind, from);
+        const tree = this.trees.get(b.t.hex);
+        if (!tree || !tree.children.has(from.id.hex)) return undefined;
+        const news: PublishBody[] = [];
+        for (const m of b.ms) if (this.receivePublish(tree, m, undefined, from.id.hex)) news.push(m);
+        this.stats.replayed += news.length;
+        if (news.length > 0 && tree.parent) this.sendDirect(tree.parent, Kind.REPLAY_UP, { t: b.t, ms: news }, undefined, undefined);
+        return undefined;
+      }
+      case Kind.HANDOVER: {
+        const b = parseHandover(req.body);
+        if (!b) return this.malformed(req.kind, from);
+        let tree = this.trees.get(b.t.hex);
+        if (!tree) {
+          // Kept as an (empty) root's state for the replay window; dropped if we are not the root.
+          tree = this.createTree(topicFromWire(b.u, b.t));
+          tree.root = true;
+          tree.path = [];
+          tree.wasConnected = true;
+          tree.emptySince = this.env.now();
+        }
+        for (const m of b.ms) if (this.receivePublish(tree, m, undefined)) this.stats.replayed++;
+        return undefined;
+      }
       case Kind.ANYCAST: {
         const b = parseAnycast(req.body);
         if (!b) return this.malformed(req.kind, from);
@@ -781,8 +817,11 @@ export class Scribe {
       return;
     }
     tree.parent = from;
-    this.connected(tree, path);
+    const rejoined = this.connected(tree, path);
     if (b.rp) for (const m of b.rp) if (this.receivePublish(tree, m, undefined)) this.stats.replayed++;
+    // The other way too: what we hold may be news to the new part of the tree (a root that took
+    // over lacks what its predecessor sent).
+    if (rejoined && tree.recent.length > 0) this.sendDirect(from, Kind.REPLAY_UP, { t, ms: tree.recent.map((r) => r.body) }, undefined, undefined);
   }
 
   private onPath(from: NodeHandle, t: Id, path: Id[]): void {
@@ -835,8 +874,11 @@ export class Scribe {
     this.handoff({ k: 'pub', b }, tx);
   }
 
-  /** Delivers a publish here and sends it on to the children, unless it was seen already. */
-  private receivePublish(tree: TopicTree, b: PublishBody, tx: string | undefined): boolean {
+  /**
+   * Delivers a publish here and sends it on to the children (but `except`), unless it was seen
+   * already. Returns whether it was new.
+   */
+  private receivePublish(tree: TopicTree, b: PublishBody, tx: string | undefined, except?: string): boolean {
     if (!this.markSeen(b.i)) {
       this.stats.duplicatesDropped++;
       return false;
@@ -844,6 +886,7 @@ export class Scribe {
     tree.remember(b, this.env.now(), this.options.replayWindowMs, this.options.replayMaxMessages);
     for (const c of tree.children.values()) {
       const h = c.handle;
+      if (h.id.hex === except) continue;
       this.stats.forwarded++;
       this.sendDirect(h, Kind.PUBLISH_DOWN, b, () => this.lostChild(tree, h), tx);
     }

@@ -31,6 +31,10 @@ export const Kind = {
   REPLAY_REQUEST: 'rpq',
   /** Root → requester: recent publishes. */
   REPLAY: 'rp',
+  /** Re-joined child → new parent: my recent publishes (new ones spread down and further up). */
+  REPLAY_UP: 'ru',
+  /** A leaving root → the next closest node: my recent publishes, for the subscribers re-joining there. */
+  HANDOVER: 'hov',
   /** Routed (to a random id, then to the topic id): an anycast, intercepted by the first tree node. */
   ANYCAST: 'any',
   /** Node → node: an anycast walk going on. */
@@ -99,6 +103,10 @@ export interface ReplayRequestBody {
 export interface ReplayBody {
   t: Id;
   ms: PublishBody[];
+}
+
+export interface HandoverBody extends ReplayBody {
+  u: string;
 }
 
 export interface AnycastBody {
@@ -240,6 +248,12 @@ export function parseReplay(x: unknown): ReplayBody | undefined {
   const o = obj(x);
   if (!o || !isId(o.t) || !publishesOf(o.ms, o.t)) return undefined;
   return o as unknown as ReplayBody;
+}
+
+export function parseHandover(x: unknown): HandoverBody | undefined {
+  const o = parseReplay(x) as unknown as Obj | undefined;
+  if (!o || !isUri(o.u)) return undefined;
+  return o as unknown as HandoverBody;
 }
 
 export function parseAnycast(x: unknown): AnycastBody | undefined {
