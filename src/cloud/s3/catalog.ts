@@ -214,6 +214,17 @@ export class Catalog {
    */
   async putObject(bucket: BucketEntry, key: string, entry: ObjectEntry, check?: (current: ObjectEntry | undefined) => void): Promise<ObjectEntry | undefined> {
     let previous: ObjectEntry | undefined;
+    // A new key takes one round (write-if-absent); an existing one a conditional read-modify-write.
+    let absentOk = true;
+    try {
+      check?.(undefined);
+    } catch {
+      absentOk = false;
+    }
+    if (absentOk) {
+      const r = await this.dht.writeItemIfAbsent<ObjectEntry>(ids.objects(bucket), key, entry);
+      if (r.written) return undefined;
+    }
     await this.dht.updateItem<ObjectEntry>(ids.objects(bucket), key, (current) => {
       previous = current && !current.deleted ? current.body : undefined;
       check?.(previous);
@@ -310,7 +321,8 @@ export class Catalog {
     const unique = [...new Set(hashes)];
     const at = this.env.now();
     await eachLimited(unique, WRITE_CONCURRENCY, async (hash) => {
-      await this.dht.updateItem(ids.refs(hash), refId, (current) => (current && !current.deleted ? null : { type: 's3.ref', at, ...body }));
+      // Reference ids are unique per version or part: absent unless this is a retry.
+      await this.dht.writeItemIfAbsent(ids.refs(hash), refId, { type: 's3.ref', at, ...body });
     });
   }
 

@@ -132,6 +132,7 @@ export class ChunkStore {
   private maintenanceTimer: Timer | undefined;
   private periodic: Timer | undefined;
   private maintaining = false;
+  private running: Promise<void> | undefined;
   private again = false;
   private closed = false;
 
@@ -422,7 +423,18 @@ export class ChunkStore {
    * once it holds them. Resolves when done (tests call it directly).
    */
   async maintain(): Promise<void> {
-    if (this.closed || !this.node.isReady || this.maintaining) return;
+    // One pass at a time: a call during a pass runs another one after it.
+    while (this.running) await this.running;
+    if (this.closed || !this.node.isReady) return;
+    this.running = this.pass();
+    try {
+      await this.running;
+    } finally {
+      this.running = undefined;
+    }
+  }
+
+  private async pass(): Promise<void> {
     this.maintaining = true;
     try {
       const self = this.node.handle;
