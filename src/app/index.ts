@@ -16,3 +16,4 @@ export * from './shared-resources.ts';
 export * from './allocatable.ts';
 export * from './subscriber-allocation.ts';
 export * from './aggregation.ts';
+export * from './exposed-service.ts';
