@@ -228,7 +228,10 @@ export function dhtCounts(client: OpsClient, out: Output): Promise<void> {
   return generic(out, client.get('/api/dht/counts'), 'no records');
 }
 
-/** `pi seed FILE`: creates the records listed in a YAML or JSON file. */
+/**
+ * `pi seed FILE`: seeds the ring from a YAML or JSON file (applications, queues, ranges, regions
+ * and zones, records) through the seeder; existing records are kept unless `overwrite`.
+ */
 export async function seed(client: OpsClient, out: Output, file: string): Promise<void> {
   let text: string;
   try {
@@ -242,7 +245,13 @@ export async function seed(client: OpsClient, out: Output, file: string): Promis
   } catch (err) {
     throw new CliError('InvalidValue', `${file} is not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'}: ${(err as Error).message}`, 2);
   }
-  const records = Array.isArray(data) ? data : (data as { records?: unknown })?.records;
-  if (!Array.isArray(records)) throw new CliError('InvalidValue', `${file} must hold a list of records, or a mapping with a "records" list`, 2);
-  await generic(out, client.post('/api/dht/seed', { records }));
+  if (data === null || typeof data !== 'object') throw new CliError('InvalidValue', `${file} must hold a seed: a mapping with applications, queues, ranges, regions and records (or a list of records)`, 2);
+  const report = await client.post<{ written: number; kept: number; failed: number; results: { kind: string; name: string; written?: boolean; version?: number; error?: { message: string } }[] }>('/api/seed', data);
+  out.result(report, () =>
+    [
+      `seeded ${report.written} record(s), kept ${report.kept} existing, ${report.failed} failed`,
+      ...report.results.map((r) => `  ${r.error ? 'FAILED ' : r.written ? 'written' : 'kept   '} ${r.kind} ${r.name}${r.error ? `: ${r.error.message}` : ` (version ${r.version})`}`),
+    ].join('\n'),
+  );
+  if (report.failed > 0) process.exitCode = 1;
 }

@@ -1,13 +1,14 @@
 /**
- * What a standard node runs: the core services every node starts (the DHT and Scribe) and the applications the `apps` setting can choose from.
+ * What a standard node runs: the core services every node starts (the DHT, Scribe and the application
+ * host) and the applications the `apps` setting can choose from.
  */
-import { ApplicationRegistry, DhtService, ScribeService } from '../node/index.ts';
+import { AppHostService, ApplicationRegistry, DhtService, ScribeService } from '../node/index.ts';
 import type { NodeService, PiConfig } from '../node/index.ts';
 import { STANDARD_APPLICATIONS } from './standard-apps.ts';
 
 /** Core services of a standard node, in start order. */
 export function coreServices(_config: PiConfig): NodeService[] {
-  return [new DhtService(), new ScribeService()];
+  return [new DhtService(), new ScribeService(), new AppHostService()];
 }
 
 /** Applications a standard node can run (`apps` setting, `--apps`). */

@@ -15,3 +15,4 @@ export * from './ring-view.ts';
 export * from './pi-node.ts';
 export * from './dht-service.ts';
 export * from './scribe-service.ts';
+export * from './app-host-service.ts';

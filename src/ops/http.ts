@@ -29,6 +29,8 @@ export function statusForCode(code: string | undefined): number {
     case 'InvalidId':
     case 'InvalidArgument':
     case 'InvalidRequest':
+    case 'InvalidSeed':
+    case 'InvalidName':
     case 'InvalidConfig':
     case 'InvalidEntity':
     case 'InvalidRecord':
@@ -39,6 +41,7 @@ export function statusForCode(code: string | undefined): number {
       return 401;
     case 'NotFound':
     case 'NoSuchQueue':
+    case 'UnknownApplication':
     case 'NoSuchTopic':
       return 404;
     case 'VersionConflict':

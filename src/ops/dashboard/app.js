@@ -249,23 +249,25 @@ function renderQueues(walk) {
       if (!Array.isArray(summary?.queues)) continue;
       provider = true;
       for (const q of summary.queues) {
-        const e = queues.get(q.name) || { name: q.name, depth: 0, inProgress: 0, failed: 0 };
+        // Every node that registered a queue reports the same partition: keep the latest answer.
+        const e = queues.get(q.name) || { name: q.name, depth: 0, stale: 0, capped: false, nodes: 0 };
         e.depth = Math.max(e.depth, q.depth || 0);
-        e.inProgress = Math.max(e.inProgress, q.inProgress || 0);
-        e.failed = Math.max(e.failed, q.failed || 0);
+        e.stale = Math.max(e.stale, q.stale || 0);
+        e.capped = e.capped || Boolean(q.depthCapped);
+        e.nodes++;
         queues.set(q.name, e);
       }
     }
   }
   if (!provider) {
-    $('queues').innerHTML = '<p class="muted">no task queues reported (they come with the application framework)</p>';
+    $('queues').innerHTML = '<p class="muted">no node runs the application host</p>';
     return;
   }
   $('queues').innerHTML = queues.size
-    ? `<table><thead><tr><th>queue</th><th class="num">depth</th><th class="num">in progress</th><th class="num">failed</th></tr></thead><tbody>${[...queues.values()]
-        .map((q) => `<tr><td>${esc(q.name)}</td><td class="num">${esc(q.depth)}</td><td class="num">${esc(q.inProgress)}</td><td class="num">${esc(q.failed)}</td></tr>`)
+    ? `<table><thead><tr><th>queue</th><th class="num">tasks</th><th class="num">stale</th><th class="num">nodes</th></tr></thead><tbody>${[...queues.values()]
+        .map((q) => `<tr><td>${esc(q.name)}</td><td class="num">${esc(q.depth)}${q.capped ? '+' : ''}</td><td class="num">${esc(q.stale)}</td><td class="num">${esc(q.nodes)}</td></tr>`)
         .join('')}</tbody></table>`
-    : '<p class="muted">no queues</p>';
+    : '<p class="muted">no task queues registered</p>';
 }
 
 function renderAlerts(walk) {
