@@ -222,6 +222,9 @@ export abstract class PiApplication {
     return thing;
   }
 
+  /** Framework set-up run by the host right before `onStart` (subclasses of the framework call super). */
+  prepare(): void {}
+
   // ---- the patterns, bound to this application (closed when it stops) ---------------------
 
   /** A cached consumed DHT resource registry of one resource type. */

@@ -379,7 +379,15 @@ export class ApplicationHost {
   private async startApp(h: Hosted): Promise<void> {
     if (h.state !== 'created') return;
     h.state = 'starting';
-    const r = await this.within(h, 'onStart', () => h.app.onStart(), h.app.stopTimeoutMs);
+    const r = await this.within(
+      h,
+      'onStart',
+      () => {
+        h.app.prepare();
+        return h.app.onStart();
+      },
+      h.app.stopTimeoutMs,
+    );
     if ((h.state as AppState) !== 'starting') return; // stopped meanwhile
     if (!r.ok) {
       h.state = 'failed';

@@ -92,6 +92,12 @@ export abstract class PubSubApplication extends PiApplication {
     return options.random === false ? this.scribe.anycast(t, method, entity, o) : this.scribe.randomAnycast(t, method, entity, o);
   }
 
+  /** Listens for no-subscriber events on this node (the host calls it before `onStart`). */
+  override prepare(): void {
+    super.prepare();
+    if (this.host.hasScribe) this.listenForNoSubscribers();
+  }
+
   /** Drops every subscription (the host calls it when the application stops). */
   override releaseResources(aborting = false): void {
     super.releaseResources(aborting);
@@ -130,8 +136,11 @@ export abstract class PubSubApplication extends PiApplication {
     });
   }
 
-  /** Topics this application publishes to without subscribing are matched by name prefix. */
-  protected ownsTopic(_topic: Topic): boolean {
+  /**
+   * Whether no-subscriber events of `topic` go to this application although it does not
+   * subscribe to it here (override for topics it publishes or anycasts to). Default: none.
+   */
+  ownsTopic(_topic: Topic): boolean {
     return false;
   }
 
