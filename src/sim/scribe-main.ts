@@ -29,6 +29,7 @@ const program = new Command('sim:scribe')
   .option('--willing <f>', 'share of subscribers that accept anycasts', fraction, DEFAULT_SCRIBE_SIM.willing)
   .option('--publishes <n>', 'publishes per topic', positiveInt, DEFAULT_SCRIBE_SIM.publishesPerTopic)
   .option('--anycasts <n>', 'randomAnycasts per willing subscriber of a topic', positiveInt, DEFAULT_SCRIBE_SIM.anycastsPerSubscriber)
+  .option('--seconds <s>', 'virtual seconds over which publishes and anycasts are spread (churn goes on meanwhile)', positiveInt, DEFAULT_SCRIBE_SIM.phaseSeconds)
   .option('--session-minutes <m>', 'mean session time under churn (virtual minutes)', positiveInt, DEFAULT_SCRIBE_SIM.sessionMinutes)
   .option('--crash-fraction <f>', 'share of departures that are silent crashes', fraction, DEFAULT_SCRIBE_SIM.crashFraction)
   .option('--json', 'print one JSON object', false)
@@ -43,6 +44,7 @@ const o = program.opts<{
   willing: number;
   publishes: number;
   anycasts: number;
+  seconds: number;
   sessionMinutes: number;
   crashFraction: number;
   json: boolean;
@@ -57,6 +59,7 @@ const report = await runScribeSim({
   willing: o.willing,
   publishesPerTopic: o.publishes,
   anycastsPerSubscriber: o.anycasts,
+  phaseSeconds: o.seconds,
   sessionMinutes: o.sessionMinutes,
   crashFraction: o.crashFraction,
 });

@@ -27,10 +27,8 @@ export interface ScribeSimOptions {
   publishesPerTopic: number;
   /** randomAnycasts per willing subscriber of a topic (10 per topic without willing ones). Default 20. */
   anycastsPerSubscriber: number;
-  /** Publishes per virtual second. Default 100. */
-  publishRate: number;
-  /** Anycasts per virtual second. Default 2000. */
-  anycastRate: number;
+  /** Virtual seconds over which the publishes and anycasts are spread (and churn goes on). Default 20. */
+  phaseSeconds: number;
   /** Mean session time under churn (virtual minutes). Default 30. */
   sessionMinutes: number;
   /** Share of departures that are silent crashes (the rest leave gracefully). Default 0.2. */
@@ -44,8 +42,7 @@ export const DEFAULT_SCRIBE_SIM: Omit<ScribeSimOptions, 'nodes' | 'topics' | 'se
   willing: 0.8,
   publishesPerTopic: 10,
   anycastsPerSubscriber: 20,
-  publishRate: 100,
-  anycastRate: 2000,
+  phaseSeconds: 20,
   sessionMinutes: 30,
   crashFraction: 0.2,
 };
@@ -230,6 +227,9 @@ export async function runScribeSim(options: ScribeSimOptions): Promise<ScribeSim
   const outcomes: { topic: SimTopic; outcome: string }[] = [];
   let pending = 0;
 
+  const phaseMs = options.phaseSeconds * 1000;
+  const publishGap = phaseMs / Math.max(1, publishPlan.length);
+  const anycastGap = phaseMs / Math.max(1, anycastOrder.length);
   let pi = 0;
   const publishNext = (): void => {
     if (pi >= publishPlan.length) return;
@@ -237,7 +237,7 @@ export async function runScribeSim(options: ScribeSimOptions): Promise<ScribeSim
     const id = scribeOf(ring.randomLive()).publish(t.topic, 'UPDATE', { n: pi });
     publishedAt.set(id, ring.now());
     publishes.push({ id, topic: t });
-    ring.env.setTimeout(publishNext, 1000 / options.publishRate);
+    ring.env.setTimeout(publishNext, publishGap);
   };
   let ai = 0;
   const anycastNext = (): void => {
@@ -251,11 +251,10 @@ export async function runScribeSim(options: ScribeSimOptions): Promise<ScribeSim
         (err: unknown) => outcomes.push({ topic: t, outcome: err instanceof ScribeError ? err.code : 'error' }),
       )
       .finally(() => pending--);
-    ring.env.setTimeout(anycastNext, 1000 / options.anycastRate);
+    ring.env.setTimeout(anycastNext, anycastGap);
   };
   publishNext();
   anycastNext();
-  const phaseMs = Math.max(publishPlan.length / options.publishRate, anycastOrder.length / options.anycastRate) * 1000;
   await runChunked(ring, () => pi >= publishPlan.length && ai >= anycastOrder.length, phaseMs + 60_000);
   churning = false;
   await runChunked(ring, () => pending === 0, 30_000);
