@@ -12,3 +12,20 @@ export const STANDARD_APPLICATIONS: readonly ApplicationFactory[] = [
     create: async (config) => (await import('../cloud/s3/service.ts')).s3Application.create(config),
   },
 ];
+
+/**
+ * Example applications a node can also run when asked for (`--apps job-api,job-worker`); `pi up`
+ * does not start them by default. See examples/job-runner/README.md.
+ */
+export const EXAMPLE_APPLICATIONS: readonly ApplicationFactory[] = [
+  {
+    name: 'job-api',
+    description: 'Example job runner: HTTP API on a seeded address that moves when its node dies',
+    create: async (config) => (await import('../../examples/job-runner/node.ts')).jobApiApplication.create(config),
+  },
+  {
+    name: 'job-worker',
+    description: 'Example job runner: runs queued jobs on nodes with free capacity',
+    create: async (config) => (await import('../../examples/job-runner/node.ts')).jobWorkerApplication.create(config),
+  },
+];
