@@ -349,7 +349,10 @@ export class Dht {
   private async readKey<T extends Entity>(op: string, key: string, route: Id): Promise<DhtRecord<T> | undefined> {
     this.begin(op);
     const start = this.env.now();
-    const body = (await this.call(op, route, Kind.GET, { k: key })) as { i: StoredItem | null };
+    // A node whose leaf set spans the key knows its replica set: it reads the quorum itself
+    // instead of routing to the root (any node can coordinate a read; only writes need the root).
+    const local = this.node.isReady && this.node.inLeafSetRange(route);
+    const body = (await this.call(op, route, Kind.GET, { k: key }, local ? () => this.localRead(key) : undefined)) as { i: StoredItem | null };
     this.end(op, start);
     return body.i ? toRecord<T>(body.i) : undefined;
   }
@@ -408,7 +411,14 @@ export class Dht {
    * Routes a request to the root of `route`; retries after timeouts and unavailable replica sets
    * (with the same body, so writes stay idempotent) until the operation's deadline.
    */
-  private async call(op: string, route: Id, kind: string, body: unknown): Promise<unknown> {
+  private localRead(key: string): Promise<{ code: number; body: unknown }> {
+    return this.coordinator.get(key).then(
+      (i) => ({ code: 200, body: { i: i ?? null } }),
+      (err: { code?: string; message?: string }) => ({ code: 500, body: { error: err.code ?? 'InternalError', message: err.message ?? '' } }),
+    );
+  }
+
+  private async call(op: string, route: Id, kind: string, body: unknown, local?: () => Promise<{ code: number; body: unknown }>): Promise<unknown> {
     if (this.closed) throw new DhtClosedError();
     const first = this.env.now();
     const deadline = first + this.options.operationTimeoutMs;
@@ -423,7 +433,7 @@ export class Dht {
         throw new DhtTimeoutError(op, this.options.operationTimeoutMs, last);
       }
       try {
-        const resp = await this.rpc.request(route, kind, payload, { timeoutMs: Math.min(this.options.attemptTimeoutMs, remaining) });
+        const resp = local && attempt === 0 ? await local() : await this.rpc.request(route, kind, payload, { timeoutMs: Math.min(this.options.attemptTimeoutMs, remaining) });
         if (resp.code === 200) return resp.body;
         const err = resp.body as ErrorReplyBody;
         if (resp.code === 409 && err?.error === 'VersionConflict') {
