@@ -2,12 +2,12 @@
  * Certificate files on disk for `pi cert` and `pi up`: a CA folder (`ca.crt`, `ca.key`) and a
  * node folder (`node.crt`, `node.key` and a copy of `ca.crt`) laid out as a node's `tls/` folder
  * expects, so `--out <dataDir>/tls` is all the configuration a node needs. Private keys are
- * written readable by the owner only.
+ * written readable by the owner only. The certificate tooling (@peculiar/x509) is loaded only when
+ * something is issued, so that `pi up` on an existing ring directory starts faster.
  */
 import { X509Certificate } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
-import { createCa, createNodeCert } from '../node/certs.ts';
 import { CliError } from './output.ts';
 
 /** Paths of a CA folder. */
@@ -39,6 +39,7 @@ export async function writeCa(dir: string, options: { name?: string; days?: numb
     throw new CliError('AlreadyExists', `a CA already exists in ${dir}; use --force to replace it (every node certificate it signed stops being trusted)`);
   }
   await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+  const { createCa } = await import('../node/certs.ts');
   const ca = await createCa({ ...(options.name ? { commonName: options.name } : {}), ...(options.days ? { validDays: options.days } : {}) });
   await write(paths.key, ca.keyPem, 0o600);
   await write(paths.cert, ca.certPem, 0o644);
@@ -71,6 +72,7 @@ export async function writeNodeCert(
     throw new CliError('AlreadyExists', `a node certificate already exists in ${outDir}; use --force to replace it`);
   }
   const ca = await readCa(caDir);
+  const { createNodeCert } = await import('../node/certs.ts');
   const issued = await createNodeCert({
     caKeyPem: ca.keyPem,
     caCertPem: ca.certPem,
