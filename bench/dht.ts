@@ -386,6 +386,24 @@ async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs 
   }
 }
 
+/** Every server started here, killed if the benchmark is interrupted. */
+const children = new Set<ChildProcess>();
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    for (const c of children) c.kill('SIGKILL');
+    process.exit(130);
+  });
+}
+process.once('exit', () => {
+  for (const c of children) c.kill('SIGKILL');
+});
+
+function track(p: ChildProcess): ChildProcess {
+  children.add(p);
+  p.once('exit', () => children.delete(p));
+  return p;
+}
+
 function stopProcess(p: ChildProcess): Promise<void> {
   return new Promise((resolve) => {
     if (p.exitCode !== null || p.signalCode !== null) return resolve();
@@ -409,7 +427,7 @@ async function benchEtcd(o: Options): Promise<SystemResult> {
     for (let i = 0; i < 3; i++) members.push({ name: `m${i}`, client: await freePort(), peer: await freePort() });
     const cluster = members.map((m) => `${m.name}=http://127.0.0.1:${m.peer}`).join(',');
     for (const m of members) {
-      const p = spawn(
+      const p = track(spawn(
         'etcd',
         [
           '--name', m.name,
@@ -424,7 +442,7 @@ async function benchEtcd(o: Options): Promise<SystemResult> {
           '--log-level', 'error',
         ],
         { stdio: ['ignore', 'ignore', 'ignore'] },
-      );
+      ));
       procs.push(p);
     }
     const urls = members.map((m) => `http://127.0.0.1:${m.client}`);
@@ -563,9 +581,9 @@ async function benchRedis(o: Options): Promise<SystemResult> {
   ensureInstalled('redis-server', ['redis-server']);
   const dir = mkdtempSync(join(tmpdir(), 'redis-bench-'));
   const port = await freePort();
-  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--appendonly', 'yes', '--appendfsync', 'everysec', '--save', '', '--dir', dir, '--daemonize', 'no'], {
+  const proc = track(spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--appendonly', 'yes', '--appendfsync', 'everysec', '--save', '', '--dir', dir, '--daemonize', 'no'], {
     stdio: ['ignore', 'ignore', 'ignore'],
-  });
+  }));
   const conns: Resp[] = [];
   try {
     await waitUntil('redis', async () => {
