@@ -6,7 +6,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Id } from '../../src/id/index.ts';
-import { PiApplication, SharedRecordActivator, SupernodeActivator, appUri, deriveCheckpoints, scopedId } from '../../src/app/index.ts';
+import { PiApplication, SharedRecordActivator, SupernodeActivator, appUri, deriveCheckpoints, estimateRingSize, scopedId } from '../../src/app/index.ts';
+import { SimRing } from '../../src/sim/ring.ts';
 import type { Activation, AppRecord, ApplicationOptions } from '../../src/app/index.ts';
 import { Scope } from '../../src/id/index.ts';
 import { AppSim } from '../../src/sim/app-sim.ts';
@@ -189,5 +190,22 @@ describe('exclusion rules', () => {
     await small.run(12_000);
     assert.equal(small.activeNodes('alpha').length, 3, 'rule ignored: 6 activations need 6 nodes, the ring has 4');
     assert.equal(small.activeNodes('beta').length, 3);
+  });
+});
+
+describe('ring size estimate', () => {
+  test('exact while the leaf set holds the whole ring; beyond, from the leaf set\'s id density (mean within 10 %, each within a factor of 2)', async () => {
+    const small = new SimRing({ seed: 'size-small' });
+    await small.build(9);
+    await small.runFor(3000);
+    for (const n of small.live()) assert.equal(estimateRingSize(n.pastry), 9);
+    const big = new SimRing({ seed: 'size-big' });
+    big.buildSync(300);
+    big.scheduler.runUntilSync(big.now() + 5000);
+    const estimates = big.live().map((n) => estimateRingSize(n.pastry));
+    const mean = estimates.reduce((a, b) => a + b, 0) / estimates.length;
+    assert.ok(Math.abs(mean - 300) / 300 < 0.1, `mean estimate ${mean}`);
+    assert.ok(estimates.every((e) => e > 300 * 0.5 && e < 300 * 2), `estimates from ${Math.min(...estimates)} to ${Math.max(...estimates)}`);
+    for (const n of [...small.live(), ...big.live()]) n.pastry.stop();
   });
 });
