@@ -65,6 +65,11 @@ export interface JoinOptions {
 export interface SendOptions {
   /** Called if the target does not acknowledge the message (it is probably dead). */
   onFailure?: () => void;
+  /**
+   * Wait at least this long for the hop acknowledgement (a message of megabytes takes longer to
+   * arrive than the round-trip-based timeout allows). Default: that timeout alone.
+   */
+  ackTimeoutMs?: number;
 }
 
 /**
@@ -280,7 +285,7 @@ export class PastryNode {
       return;
     }
     const m: DirectMessage = { t: MessageType.DIRECT, from: this.handle, hop: 0, msg };
-    this.sendHop(to, m, 0, options.onFailure);
+    this.sendHop(to, m, 0, options.onFailure, options.ackTimeoutMs);
   }
 
   private requireRunning(): void {
@@ -631,11 +636,11 @@ export class PastryNode {
   // ---------------------------------------------------------------------------------------------
   // Hops and acknowledgements
 
-  private sendHop(to: NodeHandle, message: RouteMessage | JoinMessage | DirectMessage, reroutes: number, onFailure: (() => void) | undefined): void {
+  private sendHop(to: NodeHandle, message: RouteMessage | JoinMessage | DirectMessage, reroutes: number, onFailure: (() => void) | undefined, minAckTimeoutMs = 0): void {
     const hop = ++this.hopSeq;
     message.hop = hop;
     const now = this.env.now();
-    const deadline = now + this.ackTimeout(this.peers.get(to.id.hex));
+    const deadline = now + Math.max(minAckTimeoutMs, this.ackTimeout(this.peers.get(to.id.hex)));
     this.pending.set(hop, { to, message, sentAt: now, deadline, reroutes, onFailure });
     this.armHopSweep(deadline);
     this.transport.send(to.addr, message);

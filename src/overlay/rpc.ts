@@ -64,6 +64,8 @@ export interface RequestOptions {
    * answer still comes back to this endpoint.
    */
   app?: string;
+  /** Direct requests: wait at least this long for the hop acknowledgement (large bodies). */
+  ackTimeoutMs?: number;
 }
 
 /** Thrown when no reply arrived in time. */
@@ -138,7 +140,7 @@ export class RpcEndpoint implements OverlayApplication {
 
   /** Sends a request straight to `to`; resolves with its reply. Fails fast if `to` is unreachable. */
   requestDirect(to: NodeHandle, kind: string, body: unknown, options: RequestOptions = {}): Promise<RpcResponse> {
-    return this.send(kind, body, options, (msg) => this.node.send(to, msg, { onFailure: () => this.fail(msg.mid, `${to.addr} did not acknowledge`) }));
+    return this.send(kind, body, options, (msg) => this.node.send(to, msg, { onFailure: () => this.fail(msg.mid, `${to.addr} did not acknowledge`), ...(options.ackTimeoutMs !== undefined ? { ackTimeoutMs: options.ackTimeoutMs } : {}) }));
   }
 
   /** Routes a one-way message to the root of `key`. */
