@@ -42,6 +42,8 @@ export class ChunkSink extends Writable {
   private total = 0;
   private readonly refs: (ChunkRef | undefined)[] = [];
   private readonly inflight = new Set<Promise<void>>();
+  /** Reference writes in progress. */
+  private readonly recording = new Set<Promise<void>>();
   private waiting: (() => void) | undefined;
   private failure: Error | undefined;
   private inlineBody: Buffer | undefined;
@@ -101,10 +103,12 @@ export class ChunkSink extends Writable {
     } else if (this.refs.length === 0 && this.total === 0 && this.options.inlineMax >= 0) {
       this.inlineBody = Buffer.alloc(0);
     }
-    Promise.all(this.inflight).then(
-      () => callback(this.failure ?? null),
-      (err: Error) => callback(err),
-    );
+    Promise.all(this.inflight)
+      .then(() => Promise.all(this.recording))
+      .then(
+        () => callback(this.failure ?? null),
+        (err: Error) => callback(err),
+      );
   }
 
   override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
@@ -118,10 +122,18 @@ export class ChunkSink extends Writable {
     const hash = chunkHash(data);
     const p = this.store
       .put(data, hash)
-      .then(async () => {
+      .then(() => {
         const ref = { hash, size: data.length };
-        await this.options.onChunk?.(ref);
         this.refs[index] = ref;
+        // The reference is recorded while the next chunks move; the body ends after all are.
+        const onChunk = this.options.onChunk?.(ref);
+        if (onChunk) {
+          const q = onChunk.catch((err: Error) => {
+            this.failure ??= err;
+          });
+          this.recording.add(q);
+          void q.finally(() => this.recording.delete(q));
+        }
       })
       .catch((err: Error) => {
         this.failure ??= err;
@@ -168,32 +180,48 @@ export async function streamChunks(
     if (first > end) break;
     wanted.push({ ref, from: Math.max(start, first) - first, to: Math.min(end, last) - first + 1 });
   }
-  const fetches: Promise<Buffer>[] = [];
+  // Chunks held here stream from disk; others are fetched, up to `prefetch` ahead.
+  const fetches = new Map<number, Promise<Buffer>>();
   const fetch = (i: number): void => {
-    if (i < wanted.length && fetches[i] === undefined) {
-      const p = store.get(wanted[i]!.ref.hash);
-      p.catch(() => {});
-      fetches[i] = p;
-    }
+    const w = wanted[i];
+    if (w === undefined || fetches.has(i) || store.engine.stat(w.ref.hash)) return;
+    const p = store.get(w.ref.hash);
+    p.catch(() => {});
+    fetches.set(i, p);
   };
+  const drained = (): Promise<void> =>
+    new Promise<void>((resolve) => {
+      const done = (): void => {
+        res.off('drain', done);
+        res.off('close', done);
+        resolve();
+      };
+      res.on('drain', done);
+      res.on('close', done);
+    });
   for (let i = 0; i < wanted.length; i++) {
     for (let j = i; j <= i + prefetch; j++) fetch(j);
-    const data = await fetches[i]!;
-    fetches[i] = undefined as unknown as Promise<Buffer>;
     const w = wanted[i]!;
+    const local = fetches.has(i) ? undefined : store.engine.stream(w.ref.hash, w.from, w.to);
+    if (local) {
+      let sent = 0;
+      for await (const piece of local as AsyncIterable<Buffer>) {
+        if (res.destroyed) {
+          local.destroy();
+          return;
+        }
+        sent += piece.length;
+        if (!res.write(piece)) await drained();
+      }
+      if (sent !== w.to - w.from) throw new Error(`chunk ${w.ref.hash.slice(0, 12)}: ${sent} bytes read, ${w.to - w.from} expected`);
+      continue;
+    }
+    if (!fetches.has(i)) fetches.set(i, store.get(w.ref.hash));
+    const data = await fetches.get(i)!;
+    fetches.delete(i);
     if (data.length !== w.ref.size) throw new Error(`chunk ${w.ref.hash.slice(0, 12)} has ${data.length} bytes, expected ${w.ref.size}`);
     if (res.destroyed) return;
     const piece = w.from === 0 && w.to === data.length ? data : data.subarray(w.from, w.to);
-    if (!res.write(piece)) {
-      await new Promise<void>((resolve) => {
-        const done = (): void => {
-          res.off('drain', done);
-          res.off('close', done);
-          resolve();
-        };
-        res.on('drain', done);
-        res.on('close', done);
-      });
-    }
+    if (!res.write(piece)) await drained();
   }
 }

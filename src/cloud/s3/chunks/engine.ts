@@ -3,6 +3,7 @@
  * stored (the garbage collector's grace period counts from it). The file engine serves real
  * nodes; the memory engine, with the same contract, the simulator and unit tests.
  */
+import { Readable } from 'node:stream';
 
 /** What is known about a stored chunk besides its bytes. */
 export interface ChunkMeta {
@@ -18,6 +19,8 @@ export interface ChunkEngine {
   readonly kind: string;
   /** The chunk's bytes (the caller may keep them), or undefined. */
   read(hash: string): Promise<Buffer | undefined>;
+  /** Bytes `start` to `end` (exclusive) of a chunk held here, as a stream; undefined if not held. */
+  stream(hash: string, start: number, end: number): Readable | undefined;
   /** Size and store time, or undefined. */
   stat(hash: string): ChunkMeta | undefined;
   /** Stores the chunk (or, when present, only refreshes its store time); resolves when durable. */
@@ -47,6 +50,11 @@ export class MemoryChunkEngine implements ChunkEngine {
   stat(hash: string): ChunkMeta | undefined {
     const e = this.data.get(hash);
     return e ? { ...e.m } : undefined;
+  }
+
+  stream(hash: string, start: number, end: number): Readable | undefined {
+    const e = this.data.get(hash);
+    return e ? Readable.from([e.d.subarray(start, end)]) : undefined;
   }
 
   put(hash: string, data: Uint8Array, at: number): Promise<void> {

@@ -8,7 +8,8 @@
  * Files rather than LMDB: whole-chunk writes and reads of megabytes go at the disk's speed
  * through the thread pool, without a copy-on-write B-tree around them or a blocked event loop.
  */
-import { mkdirSync, readdirSync, statSync, rmSync } from 'node:fs';
+import { createReadStream, mkdirSync, readdirSync, statSync, rmSync } from 'node:fs';
+import type { Readable } from 'node:stream';
 import { open, readFile, rename, rm, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ChunkEngine, ChunkMeta } from './engine.ts';
@@ -58,6 +59,11 @@ export class FileChunkEngine implements ChunkEngine {
       if ((err as { code?: string }).code === 'ENOENT') return undefined;
       throw err;
     }
+  }
+
+  stream(hash: string, start: number, end: number): Readable | undefined {
+    if (!this.metas.has(hash) || end <= start) return undefined;
+    return createReadStream(this.path(hash), { start, end: end - 1, highWaterMark: 1024 * 1024 });
   }
 
   stat(hash: string): ChunkMeta | undefined {

@@ -240,7 +240,7 @@ export class ChunkStore {
 
   private storeAt(member: NodeHandle, hash: string, data: Uint8Array): Promise<void> {
     if (member.id.hex === this.node.id.hex) return this.engine.put(hash, data, this.env.now());
-    return this.ask(member, K.PUT, { h: hash, d: data }).then(() => undefined);
+    return this.ask(member, K.PUT, { h: hash, d: data }, data.length).then(() => undefined);
   }
 
   /** Reads a chunk: this node's copy, else the nearest replica that has it (repairing on the way). */
@@ -340,8 +340,10 @@ export class ChunkStore {
     return n;
   }
 
-  private async ask(to: NodeHandle, kind: string, body: unknown): Promise<unknown> {
-    const resp = await this.rpc.requestDirect(to, kind, body, { timeoutMs: this.options.requestTimeoutMs });
+  private async ask(to: NodeHandle, kind: string, body: unknown, bytes = 0): Promise<unknown> {
+    // Megabytes take longer to arrive than a round trip: give their hop acknowledgement time.
+    const ackTimeoutMs = bytes > 64 * 1024 ? 2000 + bytes / 2000 : undefined;
+    const resp = await this.rpc.requestDirect(to, kind, body, { timeoutMs: this.options.requestTimeoutMs, ...(ackTimeoutMs ? { ackTimeoutMs } : {}) });
     if (resp.code !== 200) {
       const b = resp.body as { error?: string; message?: string } | null;
       throw new StorageError(b?.error === 'ChunkCorrupt' ? 'ChunkCorrupt' : 'ChunkUnavailable', `${to.addr} answered ${resp.code}: ${b?.message ?? ''}`);

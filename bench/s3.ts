@@ -1,0 +1,472 @@
+/**
+ * `npm run bench:s3 -- [--json] [--small 4000] [--large 6] [--clients 16] [--large-clients 2]`
+ *
+ * Pi Cloud S3 against the references, with the same client and workload:
+ * - Pi: a 3-node ring over loopback, each node its own `pi start` process (so the ring uses every
+ *   core, as separate machines would), the `s3` application on each; the clients spread their
+ *   requests over the three endpoints;
+ * - s3rver (the npm S3 server, filesystem-backed), in its own process;
+ * - raw local disk: the same bytes written with fs streams and fsync, then read back with fs
+ *   streams — the physical reference.
+ *
+ * Workload: `--small` PUTs of distinct 4 KiB objects by `--clients` concurrent clients, then as
+ * many GETs; `--large` 64 MiB objects PUT then GET by `--large-clients` concurrent clients.
+ * Throughput (ops/s, MiB/s) and per-request latency p50/p99. The client is a lean SigV4 client
+ * on node:http with keep-alive (UNSIGNED-PAYLOAD), the same for Pi and s3rver.
+ *
+ * Modes used internally: `--serve-s3rver DIR` runs s3rver in this process.
+ */
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
+import { Agent, request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { Command } from 'commander';
+import { stringify as toYaml } from 'yaml';
+import { deriveSigningKey, requestStringToSign, signHex, uriEncode } from '../src/cloud/s3/protocol/index.ts';
+
+const MiB = 1024 * 1024;
+
+interface Options {
+  json: boolean;
+  small: number;
+  large: number;
+  clients: number;
+  largeClients: number;
+  skipS3rver: boolean;
+  keep: boolean;
+  /** Processes hosting the three Pi nodes: 3 (one each) or 1 (all three). */
+  nodeProcesses: number;
+}
+
+interface Stats {
+  count: number;
+  seconds: number;
+  opsPerSec: number;
+  mibPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  errors: number;
+}
+
+interface Target {
+  name: string;
+  endpoints: string[];
+  accessKey: string;
+  secret: string;
+}
+
+// ---------------------------------------------------------------------------------------------
+// A lean SigV4 client
+
+const agent = new Agent({ keepAlive: true, maxSockets: 64 });
+
+function amzDate(now: Date): string {
+  return now.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+}
+
+const keyCache = new Map<string, Buffer>();
+
+function sign(target: Target, method: string, host: string, path: string): Record<string, string> {
+  const date = amzDate(new Date());
+  const day = date.slice(0, 8);
+  const cacheKey = `${target.secret}/${day}`;
+  let key = keyCache.get(cacheKey);
+  if (!key) keyCache.set(cacheKey, (key = deriveSigningKey(target.secret, day, 'us-east-1', 's3')));
+  const scope = `${day}/us-east-1/s3/aws4_request`;
+  const canonical = `${method}\n${path}\n\nhost:${host}\nx-amz-content-sha256:UNSIGNED-PAYLOAD\nx-amz-date:${date}\n\nhost;x-amz-content-sha256;x-amz-date\nUNSIGNED-PAYLOAD`;
+  const signature = signHex(key, requestStringToSign(date, scope, canonical));
+  return {
+    host,
+    'x-amz-date': date,
+    'x-amz-content-sha256': 'UNSIGNED-PAYLOAD',
+    authorization: `AWS4-HMAC-SHA256 Credential=${target.accessKey}/${scope}, SignedHeaders=host;x-amz-content-sha256;x-amz-date, Signature=${signature}`,
+  };
+}
+
+/** One request; resolves with the status and the number of body bytes received. */
+function send(target: Target, endpoint: string, method: string, bucket: string, key: string | undefined, body?: Buffer | (() => Readable), length = 0): Promise<{ status: number; bytes: number }> {
+  const url = new URL(endpoint);
+  const path = `/${bucket}${key === undefined ? '' : `/${uriEncode(key, false)}`}`;
+  const headers = sign(target, method, url.host, path);
+  if (body !== undefined) headers['content-length'] = String(Buffer.isBuffer(body) ? body.length : length);
+  return new Promise((resolve, reject) => {
+    const req = request({ host: url.hostname, port: url.port, method, path, headers, agent }, (res) => {
+      let bytes = 0;
+      res.on('data', (b: Buffer) => (bytes += b.length));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, bytes }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    if (body === undefined) req.end();
+    else if (Buffer.isBuffer(body)) req.end(body);
+    else pipeline(body(), req).catch(reject);
+  });
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+/** Runs `count` operations with `clients` in flight; op(i) resolves with bytes moved. */
+async function measure(count: number, clients: number, op: (i: number) => Promise<number>): Promise<Stats> {
+  const latencies: number[] = [];
+  let next = 0;
+  let bytes = 0;
+  let errors = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: clients }, async () => {
+      while (next < count) {
+        const i = next++;
+        const t = performance.now();
+        try {
+          bytes += await op(i);
+        } catch {
+          errors++;
+        }
+        latencies.push(performance.now() - t);
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  const round = (x: number): number => Math.round(x * 100) / 100;
+  return { count, seconds: round(seconds), opsPerSec: round(count / seconds), mibPerSec: round(bytes / MiB / seconds), p50Ms: round(percentile(latencies, 50)), p99Ms: round(percentile(latencies, 99)), errors };
+}
+
+function ok(status: number, what: string): void {
+  if (status < 200 || status >= 300) throw new Error(`${what}: HTTP ${status}`);
+}
+
+/** The workload against one target. */
+async function workload(target: Target, o: Options, small: Buffer, large: Buffer): Promise<Record<string, Stats>> {
+  const bucket = `bench-${Date.now().toString(36)}`;
+  const at = (i: number): string => target.endpoints[i % target.endpoints.length]!;
+  ok((await send(target, at(0), 'PUT', bucket, undefined, Buffer.alloc(0))).status, 'create bucket');
+  const smallKey = (i: number): string => `small/${String(i).padStart(7, '0')}`;
+  // Warm-up: connections, caches.
+  await measure(Math.min(200, o.small), o.clients, async (i) => {
+    const r = await send(target, at(i), 'PUT', bucket, `warm/${i}`, small);
+    ok(r.status, 'warm-up put');
+    return small.length;
+  });
+  const smallPut = await measure(o.small, o.clients, async (i) => {
+    const r = await send(target, at(i), 'PUT', bucket, smallKey(i), small);
+    ok(r.status, 'small put');
+    return small.length;
+  });
+  const smallGet = await measure(o.small, o.clients, async (i) => {
+    const r = await send(target, at(i + 1), 'GET', bucket, smallKey(i));
+    ok(r.status, 'small get');
+    if (r.bytes !== small.length) throw new Error(`small get: ${r.bytes} bytes`);
+    return r.bytes;
+  });
+  const largePut = await measure(o.large, o.largeClients, async (i) => {
+    const r = await send(target, at(i), 'PUT', bucket, `large/${i}`, () => Readable.from(slices(large)), large.length);
+    ok(r.status, 'large put');
+    return large.length;
+  });
+  const largeGet = await measure(o.large, o.largeClients, async (i) => {
+    const r = await send(target, at(i + 1), 'GET', bucket, `large/${i}`);
+    ok(r.status, 'large get');
+    if (r.bytes !== large.length) throw new Error(`large get: ${r.bytes} bytes`);
+    return r.bytes;
+  });
+  return { smallPut, smallGet, largePut, largeGet };
+}
+
+/** A large body as 1 MiB pieces (as a client streams a file). */
+function* slices(data: Buffer): Generator<Buffer> {
+  for (let off = 0; off < data.length; off += MiB) yield data.subarray(off, off + MiB);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Raw disk reference
+
+async function rawDisk(dir: string, o: Options, small: Buffer, large: Buffer): Promise<Record<string, Stats>> {
+  await fs.mkdir(join(dir, 'small'), { recursive: true });
+  const writeFile = async (path: string, data: Buffer): Promise<void> => {
+    const out = createWriteStream(path);
+    await pipeline(Readable.from(slices(data)), out);
+    const fh = await fs.open(path, 'r+');
+    await fh.sync();
+    await fh.close();
+  };
+  const readFile = async (path: string): Promise<number> => {
+    let n = 0;
+    for await (const b of createReadStream(path, { highWaterMark: MiB })) n += (b as Buffer).length;
+    return n;
+  };
+  const smallPut = await measure(o.small, o.clients, async (i) => {
+    await writeFile(join(dir, 'small', String(i)), small);
+    return small.length;
+  });
+  const smallGet = await measure(o.small, o.clients, async (i) => readFile(join(dir, 'small', String(i))));
+  const largePut = await measure(o.large, o.largeClients, async (i) => {
+    await writeFile(join(dir, `large-${i}`), large);
+    return large.length;
+  });
+  const largeGet = await measure(o.large, o.largeClients, async (i) => readFile(join(dir, `large-${i}`)));
+  return { smallPut, smallGet, largePut, largeGet };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Servers
+
+async function waitHttp(url: string, deadlineMs: number): Promise<void> {
+  const until = Date.now() + deadlineMs;
+  for (;;) {
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
+      await res.arrayBuffer();
+      if (res.status < 500) return;
+    } catch {
+      // not yet
+    }
+    if (Date.now() > until) throw new Error(`${url} did not answer within ${deadlineMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+const children: ChildProcess[] = [];
+process.on('exit', () => {
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+});
+
+function spawnChild(args: string[], log: string): Promise<ChildProcess> {
+  return fs.open(log, 'w').then((fh) => {
+    const extra = (process.env['BENCH_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
+    const child = spawn(process.execPath, ['--import', 'tsx', ...extra, ...args], { stdio: ['ignore', fh.fd, fh.fd] });
+    children.push(child);
+    void fh.close();
+    return child;
+  });
+}
+
+/** Configuration of Pi node `i` of the bench ring. */
+function nodeConfig(dir: string, i: number, nodes: { port: number; ops: number; s3: number }[], token: string): Record<string, unknown> {
+  return {
+    dataDir: join(dir, `node-${i}`),
+    bind: '127.0.0.1',
+    port: nodes[i]!.port,
+    bootstrap: i === 0 ? [] : [`127.0.0.1:${nodes[0]!.port}`],
+    newRing: i === 0,
+    insecure: true,
+    apps: ['s3'],
+    overlay: { joinAttemptTimeoutMs: 1000 },
+    ops: { bind: '127.0.0.1', port: nodes[i]!.ops, token, dashboard: false },
+    log: { level: 'warn' },
+    s3: { bind: '127.0.0.1', port: nodes[i]!.s3, gc: { enabled: false } },
+  };
+}
+
+/** `--serve-ring FILE`: runs every node listed in the JSON file FILE in this process. */
+async function serveRing(file: string): Promise<void> {
+  const { loadConfig } = await import('../src/node/config.ts');
+  const { launchNode } = await import('../src/cli/launch.ts');
+  const { createPinoLogger } = await import('../src/env/index.ts');
+  const configs = JSON.parse(await fs.readFile(file, 'utf8')) as Record<string, unknown>[];
+  const launched = [];
+  for (const c of configs) {
+    await fs.mkdir(c['dataDir'] as string, { recursive: true });
+    launched.push(launchNode(loadConfig({ flags: c }), { logger: createPinoLogger({ level: 'warn' }) }));
+    // Node 0 creates the ring; the others join through it.
+    if (launched.length === 1) await launched[0];
+  }
+  const nodes = await Promise.all(launched);
+  process.on('SIGTERM', () => void Promise.all(nodes.map((n) => n.stop({ graceful: false }))).then(() => process.exit(0)));
+}
+
+async function startPi(dir: string, processes: number): Promise<{ target: Target; stop: () => Promise<void> }> {
+  const token = 'bench-token-0123456789abcdef';
+  const nodes: { port: number; ops: number; s3: number }[] = [];
+  for (let i = 0; i < 3; i++) nodes.push({ port: await freePort(), ops: await freePort(), s3: await freePort() });
+  const procs: ChildProcess[] = [];
+  await fs.mkdir(dir, { recursive: true });
+  if (processes === 1) {
+    const file = join(dir, 'ring.json');
+    await fs.writeFile(file, JSON.stringify([0, 1, 2].map((i) => nodeConfig(dir, i, nodes, token))));
+    procs.push(await spawnChild(['bench/s3.ts', '--serve-ring', file], join(dir, 'ring.log')));
+  } else {
+    for (let i = 0; i < 3; i++) {
+      const config = nodeConfig(dir, i, nodes, token);
+      await fs.mkdir(config['dataDir'] as string, { recursive: true });
+      const file = join(config['dataDir'] as string, 'pi.yaml');
+      await fs.writeFile(file, toYaml(config));
+      procs.push(await spawnChild(['src/cli/main.ts', 'start', '--config', file], join(config['dataDir'] as string, 'node.log')));
+    }
+  }
+  for (const n of nodes) {
+    const until = Date.now() + 60_000;
+    for (;;) {
+      try {
+        const res = await fetch(`http://127.0.0.1:${n.ops}/health`);
+        const h = (await res.json()) as { ready?: boolean; leafSet?: number };
+        if (h.ready && (h.leafSet ?? 0) >= 2) break;
+      } catch {
+        // starting
+      }
+      if (Date.now() > until) throw new Error(`a Pi node did not become ready; see ${dir}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  const res = await fetch(`http://127.0.0.1:${nodes[0]!.ops}/api/s3/users`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'bench' }) });
+  const user = (await res.json()) as { accessKey: string; secret: string };
+  if (!res.ok) throw new Error(`creating the bench user failed: ${JSON.stringify(user)}`);
+  return {
+    target: { name: 'pi', endpoints: nodes.map((n) => `http://127.0.0.1:${n.s3}`), accessKey: user.accessKey, secret: user.secret },
+    stop: async () => {
+      for (const p of procs) p.kill('SIGTERM');
+      await Promise.all(procs.map((p) => new Promise((r) => (p.exitCode !== null ? r(null) : p.once('exit', r)))));
+    },
+  };
+}
+
+async function startS3rver(dir: string): Promise<{ target: Target; stop: () => Promise<void> }> {
+  const port = await freePort();
+  await fs.mkdir(dir, { recursive: true });
+  const child = await spawnChild(['bench/s3.ts', '--serve-s3rver', join(dir, 'data'), '--port', String(port)], join(dir, 's3rver.log'));
+  await waitHttp(`http://127.0.0.1:${port}/`, 30_000);
+  return {
+    target: { name: 's3rver', endpoints: [`http://127.0.0.1:${port}`], accessKey: 'S3RVER', secret: 'S3RVER' },
+    stop: async () => {
+      child.kill('SIGTERM');
+      await new Promise((r) => (child.exitCode !== null ? r(null) : child.once('exit', r)));
+    },
+  };
+}
+
+async function serveS3rver(directory: string, port: number): Promise<void> {
+  const name = 's3rver';
+  const { default: S3rver } = (await import(name)) as { default: new (o: Record<string, unknown>) => { run(): Promise<unknown>; close(): Promise<void> } };
+  await fs.mkdir(directory, { recursive: true });
+  const server = new S3rver({ port, address: '127.0.0.1', silent: true, directory });
+  await server.run();
+  process.on('SIGTERM', () => void server.close().then(() => process.exit(0)));
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function ratio(a: number, b: number): number {
+  return b > 0 ? Math.round((a / b) * 100) / 100 : 0;
+}
+
+async function main(): Promise<void> {
+  const program = new Command('bench:s3')
+    .option('--json', 'print one JSON object')
+    .option('--small <n>', '4 KiB objects to PUT and GET', (v) => Number(v), 4000)
+    .option('--large <n>', '64 MiB objects to PUT and GET', (v) => Number(v), 6)
+    .option('--clients <n>', 'concurrent clients for small objects', (v) => Number(v), 16)
+    .option('--large-clients <n>', 'concurrent clients for large objects', (v) => Number(v), 2)
+    .option('--skip-s3rver', 'do not run s3rver')
+    .option('--node-processes <n>', 'processes hosting the 3 Pi nodes: 3 (one each) or 1', (v) => Number(v), 3)
+    .option('--serve-ring <file>', '(internal) run the Pi nodes configured in FILE')
+    .option('--keep', 'keep the data directories')
+    .option('--serve-s3rver <dir>', '(internal) run s3rver on --port')
+    .option('--port <port>', '(internal)', (v) => Number(v), 0);
+  program.parse(process.argv);
+  const raw = program.opts<Options & { serveS3rver?: string; serveRing?: string; port: number }>();
+  if (raw.serveS3rver) return serveS3rver(raw.serveS3rver, raw.port);
+  if (raw.serveRing) return serveRing(raw.serveRing);
+  const o: Options = { json: Boolean(raw.json), small: raw.small, large: raw.large, clients: raw.clients, largeClients: raw.largeClients, skipS3rver: Boolean(raw.skipS3rver), keep: Boolean(raw.keep), nodeProcesses: raw.nodeProcesses === 1 ? 1 : 3 };
+  const log = (m: string): void => {
+    if (!o.json) console.log(m);
+    else process.stderr.write(`${m}\n`);
+  };
+  const dir = await fs.mkdtemp(join(tmpdir(), 'pi-bench-s3-'));
+  const small = createHash('sha512').update('small').digest().subarray(0, 64);
+  const smallBody = Buffer.alloc(4096);
+  for (let i = 0; i < smallBody.length; i += 64) small.copy(smallBody, i);
+  const large = Buffer.allocUnsafe(64 * MiB);
+  let seed = createHash('sha256').update('large').digest();
+  for (let off = 0; off < large.length; off += 32) {
+    seed = createHash('sha256').update(seed).digest();
+    seed.copy(large, off);
+  }
+  const results: Record<string, Record<string, Stats>> = {};
+  try {
+    log(`raw disk reference in ${dir} …`);
+    results['raw'] = await rawDisk(join(dir, 'raw'), o, smallBody, large);
+    log(`  ${JSON.stringify(results['raw'])}`);
+    log('Pi: 3-node ring …');
+    const pi = await startPi(join(dir, 'pi'), o.nodeProcesses);
+    try {
+      results['pi'] = await workload(pi.target, o, smallBody, large);
+      log(`  ${JSON.stringify(results['pi'])}`);
+    } finally {
+      await pi.stop();
+    }
+    if (!o.skipS3rver) {
+      log('s3rver …');
+      const s3rver = await startS3rver(join(dir, 's3rver'));
+      try {
+        results['s3rver'] = await workload(s3rver.target, o, smallBody, large);
+        log(`  ${JSON.stringify(results['s3rver'])}`);
+      } finally {
+        await s3rver.stop();
+      }
+    }
+  } finally {
+    if (!o.keep) await fs.rm(dir, { recursive: true, force: true });
+  }
+  const pi = results['pi']!;
+  const s3rver = results['s3rver'];
+  const rawDiskStats = results['raw']!;
+  const ratios: Record<string, number> = {
+    largePutVsRaw: ratio(pi.largePut!.mibPerSec, rawDiskStats.largePut!.mibPerSec),
+    largeGetVsRaw: ratio(pi.largeGet!.mibPerSec, rawDiskStats.largeGet!.mibPerSec),
+  };
+  if (s3rver) {
+    ratios['smallPutVsS3rver'] = ratio(pi.smallPut!.opsPerSec, s3rver.smallPut!.opsPerSec);
+    ratios['smallGetVsS3rver'] = ratio(pi.smallGet!.opsPerSec, s3rver.smallGet!.opsPerSec);
+    ratios['largePutVsS3rver'] = ratio(pi.largePut!.mibPerSec, s3rver.largePut!.mibPerSec);
+    ratios['largeGetVsS3rver'] = ratio(pi.largeGet!.mibPerSec, s3rver.largeGet!.mibPerSec);
+  }
+  const floors = {
+    smallPutAtLeast3xS3rver: s3rver ? ratios['smallPutVsS3rver']! >= 3 : null,
+    smallGetAtLeast3xS3rver: s3rver ? ratios['smallGetVsS3rver']! >= 3 : null,
+    largeGetAtLeast30PercentOfRaw: ratios['largeGetVsRaw']! >= 0.3,
+  };
+  const report = {
+    config: {
+      client: 'lean SigV4 client on node:http keep-alive (UNSIGNED-PAYLOAD), the same for every target',
+      pi: `3 nodes ${o.nodeProcesses === 1 ? 'in one process' : 'each its own `pi start` process'} (insecure transport), s3 defaults (4 MiB chunks, 3 copies, write quorum 2, 64 KiB inline), DHT defaults (replicas 4, write and read quorum 3)`,
+      s3rver: 's3rver 3.7.1 in its own process, filesystem backend',
+      raw: 'fs write streams + fsync, read back with fs read streams',
+      smallObjects: o.small,
+      smallBytes: smallBody.length,
+      clients: o.clients,
+      largeObjects: o.large,
+      largeBytes: large.length,
+      largeClients: o.largeClients,
+      cpus: (await import('node:os')).availableParallelism(),
+    },
+    pi,
+    s3rver: s3rver ?? null,
+    raw: rawDiskStats,
+    ratios,
+    floors,
+  };
+  if (o.json) console.log(JSON.stringify(report));
+  else console.log(JSON.stringify(report, null, 2));
+  process.exit(0);
+}
+
+await main();
