@@ -4,7 +4,7 @@
  * range without reading the records themselves.
  */
 import { itemHash } from './record.ts';
-import { SortedKeys } from './storage/sorted.ts';
+import { SortedKeys, compareUtf8 } from './storage/sorted.ts';
 import type { StorageEngine } from './storage/types.ts';
 import type { ItemSummary, StoredItem } from './types.ts';
 
@@ -37,9 +37,19 @@ export interface RangeDigest {
 
 const DONE = Promise.resolve();
 
+/** An index entry: the item's summary and hash (anti-entropy never reads the records). */
+interface IndexEntry {
+  s: ItemSummary;
+  h1: number;
+  h2: number;
+}
+
+/** A place in a list of ranges: range index and the last key handled in it. */
+export type RangeCursor = [number, string];
+
 export class LocalStore {
   private readonly keys = new SortedKeys();
-  private readonly hashes = new Map<string, [number, number]>();
+  private readonly hashes = new Map<string, IndexEntry>();
 
   constructor(readonly engine: StorageEngine) {
     for (const item of engine.range('')) this.index(item);
@@ -74,7 +84,8 @@ export class LocalStore {
 
   private index(item: StoredItem): void {
     if (!this.hashes.has(item.k)) this.keys.add(item.k);
-    this.hashes.set(item.k, itemHash(item));
+    const [h1, h2] = itemHash(item);
+    this.hashes.set(item.k, { s: { k: item.k, v: item.v, op: item.op, d: item.d }, h1, h2 });
   }
 
   /** Storage keys in `[start, end)` (key order), from the index. */
@@ -97,16 +108,36 @@ export class LocalStore {
     let h2 = 0;
     // '0' sorts right after '/', the separator of partition items: items of hiHex are included.
     for (const k of this.keys.range(loHex, hiHex + '0')) {
-      const h = this.hashes.get(k)!;
+      const e = this.hashes.get(k)!;
       n++;
-      h1 ^= h[0];
-      h2 ^= h[1];
+      h1 ^= e.h1;
+      h2 ^= e.h2;
     }
     return { n, h1: h1 >>> 0, h2: h2 >>> 0 };
+  }
+
+  /**
+   * Summaries of the items in `ranges` (each `[loHex, hiHex]` of ring positions), range by range
+   * in key order, starting after `from`; each with the index of its range.
+   */
+  *summaries(ranges: readonly [string, string][], from?: RangeCursor): Generator<[number, ItemSummary]> {
+    for (let i = from ? from[0] : 0; i < ranges.length; i++) {
+      const [lo, hi] = ranges[i]!;
+      const skip = from && i === from[0] ? from[1] : undefined;
+      for (const k of this.keys.range(skip ?? lo, hi + '0')) {
+        if (k === skip) continue;
+        yield [i, this.hashes.get(k)!.s];
+      }
+    }
   }
 
   /** Every item, in key order. */
   all(): Iterable<StoredItem> {
     return this.engine.range('');
   }
+}
+
+/** Orders two cursors (range index first, then key). */
+export function compareCursors(a: RangeCursor, b: RangeCursor): number {
+  return a[0] !== b[0] ? a[0] - b[0] : compareUtf8(a[1], b[1]);
 }

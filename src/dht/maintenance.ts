@@ -9,11 +9,12 @@ import type { Env, Logger, Timer } from '../env/index.ts';
 import type { NodeHandle } from '../wire/index.ts';
 import type { LeafSetChange, PastryNode } from '../overlay/index.ts';
 import type { Coordinator, ReplicaChannel } from './coordinator.ts';
-import type { LocalStore } from './local-store.ts';
+import { compareCursors } from './local-store.ts';
+import type { LocalStore, RangeCursor } from './local-store.ts';
 import { InvalidArgumentError } from './errors.ts';
 import { Kind } from './protocol.ts';
 import type { WireSummary } from './protocol.ts';
-import { keyPosition } from './record.ts';
+import { isStoredItem, keyPosition } from './record.ts';
 import { includesNode, replicaSetOf, sharedArcs, splitArc, splitRange } from './replicas.ts';
 import type { Arc } from './replicas.ts';
 import type { DhtOptions, DhtStats, StoredItem } from './types.ts';
@@ -230,15 +231,13 @@ export class Maintenance {
     for (let i = 0; i < leaves.length; i += MAX_RANGES) await this.syncItems(peer, leaves.slice(i, i + MAX_RANGES));
   }
 
+  /**
+   * Compares the items of `ranges` with `peer` page by page (item summaries in key order), then
+   * pushes what the peer lacks or has older and pulls what it has newer.
+   */
   private async syncItems(peer: NodeHandle, ranges: [string, string][]): Promise<void> {
-    this.stats.antiEntropyMessages++;
-    const remote = (await this.channel.ask(peer, Kind.AE_LIST, { r: ranges })) as { s: WireSummary[] };
-    const theirs = new Map<string, WireSummary>();
-    for (const s of remote.s) theirs.set(s[0], s);
     const members = this.members();
     const self = this.channel.self;
-    const push: StoredItem[] = [];
-    const pull: string[] = [];
     const setCache = new Map<string, NodeHandle[]>();
     const setOf = (k: string): NodeHandle[] => {
       const p = keyPosition(k);
@@ -246,8 +245,16 @@ export class Maintenance {
       if (!s) setCache.set(p, (s = replicaSetOf(Id.parse(p), members, this.options.replicas)));
       return s;
     };
-    for (const range of ranges) {
-      for (const item of this.store.itemsInPositions(range[0], range[1])) {
+    let cursor: RangeCursor | undefined;
+    for (;;) {
+      this.stats.antiEntropyMessages++;
+      const page = (await this.channel.ask(peer, Kind.AE_LIST, cursor ? { r: ranges, c: cursor } : { r: ranges })) as { s: WireSummary[]; c?: RangeCursor };
+      const theirs = new Map<string, WireSummary>();
+      for (const s of page.s) theirs.set(s[0], s);
+      const push: string[] = [];
+      const pull: string[] = [];
+      for (const [i, item] of this.store.summaries(ranges, cursor)) {
+        if (page.c && compareCursors([i, item.k], page.c) > 0) break;
         const t = theirs.get(item.k);
         theirs.delete(item.k);
         if (t && t[1] === item.v && t[2] === item.op) continue;
@@ -259,21 +266,34 @@ export class Maintenance {
         if (t && t[1] > item.v) {
           if (includesNode(setOf(item.k), self.id)) pull.push(item.k);
         } else if (includesNode(setOf(item.k), peer.id)) {
-          push.push(item);
+          push.push(item.k);
         }
       }
+      for (const k of theirs.keys()) if (includesNode(setOf(k), self.id)) pull.push(k);
+      await this.transfer(peer, push, pull);
+      if (!page.c) return;
+      cursor = page.c;
     }
-    for (const k of theirs.keys()) if (includesNode(setOf(k), self.id)) pull.push(k);
+  }
+
+  /** Sends the items at `push` to `peer` and fetches those at `pull` from it. */
+  private async transfer(peer: NodeHandle, push: string[], pull: string[]): Promise<void> {
     if (push.length > 0) {
-      this.stats.antiEntropyItems += push.length;
+      const items: StoredItem[] = [];
+      for (const k of push) {
+        const it = this.store.get(k);
+        if (it) items.push(it);
+      }
+      this.stats.antiEntropyItems += items.length;
       this.stats.antiEntropyMessages++;
-      await this.push(peer, push);
+      await this.push(peer, items);
     }
     for (let i = 0; i < pull.length; i += BATCH_ITEMS) {
       this.stats.antiEntropyMessages++;
       const got = (await this.channel.ask(peer, Kind.AE_FETCH, { k: pull.slice(i, i + BATCH_ITEMS) })) as { i: StoredItem[] };
       const durable: Promise<void>[] = [];
       for (const item of got.i) {
+        if (!isStoredItem(item)) continue;
         const r = this.store.apply(item, 'merge');
         if (r.applied) {
           this.stats.antiEntropyItems++;
@@ -298,8 +318,15 @@ export class Maintenance {
       }
       case Kind.AE_LIST: {
         const ranges = checkRanges(b.r);
+        const from = checkCursor((body as { c?: unknown }).c, ranges.length);
         const s: WireSummary[] = [];
-        for (const [lo, hi] of ranges) for (const it of this.store.itemsInPositions(lo, hi)) s.push([it.k, it.v, it.op, it.d]);
+        let last: RangeCursor | undefined;
+        for (const [i, it] of this.store.summaries(ranges, from)) {
+          // More follow: the requester continues after the last one sent.
+          if (s.length >= this.options.antiEntropyPageSize) return { s, c: last };
+          s.push([it.k, it.v, it.op, it.d]);
+          last = [i, it.k];
+        }
         return { s };
       }
       case Kind.AE_FETCH: {
@@ -385,6 +412,14 @@ export class Maintenance {
       }
     }
   }
+}
+
+function checkCursor(x: unknown, ranges: number): RangeCursor | undefined {
+  if (x === undefined) return undefined;
+  if (!Array.isArray(x) || x.length !== 2 || !Number.isInteger(x[0]) || x[0] < 0 || x[0] >= ranges || typeof x[1] !== 'string') {
+    throw new InvalidArgumentError('malformed anti-entropy cursor');
+  }
+  return x as RangeCursor;
 }
 
 function checkRanges(x: unknown): [string, string][] {

@@ -114,6 +114,8 @@ export interface DhtOptions {
   handoffDelayMs: number;
   /** Period of the anti-entropy pass (each node syncs its root range with its replicas). Default 30 s. */
   antiEntropyIntervalMs: number;
+  /** Item summaries per anti-entropy listing page (a large partition is compared page by page). Default 2000. */
+  antiEntropyPageSize: number;
   /** Period of housekeeping (tombstone removal, dropping records held out of place). Default 60 s. */
   housekeepingIntervalMs: number;
   /** Tombstones are removed this long after they were written. Default 7 days. */
@@ -144,6 +146,7 @@ export const DEFAULT_DHT_OPTIONS: DhtOptions = {
   settleMs: 3_000,
   handoffDelayMs: 200,
   antiEntropyIntervalMs: 30_000,
+  antiEntropyPageSize: 2_000,
   housekeepingIntervalMs: 60_000,
   tombstoneGraceMs: 7 * 24 * 3600_000,
   strayGraceMs: 600_000,

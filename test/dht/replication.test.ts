@@ -116,6 +116,30 @@ describe('DHT replication', () => {
     assert.ok(repairCost < inSync + 40, `repair took ${repairCost} messages (in sync: ${inSync}) for 5 stale of ${ids.length} records`);
   });
 
+  test('anti-entropy compares a large partition page by page', async () => {
+    const sim = await dhtRing('repl-ae-pages', 10, { dht: { antiEntropyIntervalMs: 3_600_000, antiEntropyPageSize: 40 } });
+    const bucket = idFor('bucket:big', Scope.GLOBAL);
+    const d = sim.dht(sim.ring.randomLive());
+    for (let i = 0; i < 300; i += 50) {
+      await sim.settle(Promise.all(Array.from({ length: 50 }, (_, j) => d.putItem(bucket, `obj-${String(i + j).padStart(4, '0')}`, { type: 'object', n: i + j }))));
+    }
+    const [root, , victim] = sim.trueReplicaSet(bucket, 4);
+    // The victim misses updates spread over the whole partition.
+    sim.ring.network.partition([[victim!.addr]]);
+    const writer = sim.dht(sim.ring.live().find((n) => n !== victim)!);
+    const changed = [3, 77, 150, 151, 299].map((i) => `obj-${String(i).padStart(4, '0')}`);
+    for (const k of changed) {
+      const cur = (await sim.settle(writer.getItem<Doc>(bucket, k)))!;
+      await sim.settle(writer.putItem<Doc>(bucket, k, { ...cur.body, n: -1 }));
+    }
+    sim.ring.network.heal();
+    for (const k of changed) assert.equal(sim.dht(victim!).localGet(bucket, k)!.v, 1);
+    const before = sim.dht(root!).stats.antiEntropyMessages;
+    await sim.settle(sim.dht(root!).antiEntropy());
+    for (const k of changed) assert.equal(sim.dht(victim!).localGet(bucket, k)!.v, 2, `${k} repaired`);
+    assert.ok(sim.dht(root!).stats.antiEntropyMessages - before >= 300 / 40, 'the listing came in pages');
+  });
+
   test('a read repairs stale replicas in the background', async () => {
     const sim = await dhtRing('repl-readrepair', 12, { dht: { antiEntropyIntervalMs: 3_600_000 } });
     const id = idFor('doc:rr', Scope.GLOBAL);
