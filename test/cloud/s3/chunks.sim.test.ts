@@ -1,0 +1,124 @@
+/**
+ * The chunk store in the simulator (virtual time, fixed seeds, real PastryNodes, messages
+ * round-tripped through the real codec): chunks land on their replica sets, survive the crash of
+ * two neighbouring holders (re-replicated back to three live copies, readable byte for byte from
+ * anywhere), and a restarted node's copies that moved elsewhere are handed over and dropped.
+ */
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { SimRing } from '../../../src/sim/ring.ts';
+import type { SimNode } from '../../../src/sim/ring.ts';
+import { MemoryChunkEngine } from '../../../src/cloud/s3/chunks/engine.ts';
+import { ChunkStore, chunkHash, chunkId } from '../../../src/cloud/s3/chunks/store.ts';
+import { pattern } from './harness.ts';
+
+interface Harness {
+  ring: SimRing;
+  /** Engines by node address: they outlive a crash, as a disk does. */
+  engines: Map<string, MemoryChunkEngine>;
+  store(node: SimNode): ChunkStore;
+}
+
+function harness(seed: string): Harness {
+  const ring = new SimRing({ seed, network: { codec: true } });
+  const engines = new Map<string, MemoryChunkEngine>();
+  ring.onNodeCreated((node) => {
+    let engine = engines.get(node.addr);
+    if (!engine) engines.set(node.addr, (engine = new MemoryChunkEngine()));
+    node.attachments.set('chunks', new ChunkStore(node.env, node.pastry, engine, { replicas: 3, writeQuorum: 2, requestTimeoutMs: 2000, maintenanceDelayMs: 300 }));
+  });
+  return { ring, engines, store: (node) => node.attachments.get('chunks') as ChunkStore };
+}
+
+/** Runs the simulation until `p` settles. */
+async function settle<T>(ring: SimRing, p: Promise<T>, what: string, timeoutMs = 30_000): Promise<T> {
+  let done = false;
+  let value: T | undefined;
+  let error: unknown;
+  p.then(
+    (v) => {
+      value = v;
+      done = true;
+    },
+    (e: unknown) => {
+      error = e;
+      done = true;
+    },
+  );
+  await ring.runUntil(() => done, timeoutMs, what);
+  if (error !== undefined) throw error;
+  return value as T;
+}
+
+/** Live nodes holding `hash`. */
+function holders(h: Harness, hash: string): SimNode[] {
+  return h.ring.live().filter((n) => h.store(n).engine.stat(hash) !== undefined);
+}
+
+describe('chunk store in the simulator', () => {
+  test('chunks are stored on their replica sets, re-replicated after two neighbouring holders crash, and readable from every node', async () => {
+    const h = harness('chunks-crash');
+    await h.ring.build(12);
+    await h.ring.runFor(3_000);
+    const chunks = Array.from({ length: 60 }, (_, i) => pattern(1000 + i * 37, i + 1));
+    const hashes = await settle(h.ring, Promise.all(chunks.map((c) => h.store(h.ring.randomLive()).put(c))), 'puts');
+    assert.deepEqual(hashes, chunks.map((c) => chunkHash(c)));
+    await h.ring.runFor(1_000);
+    for (const hash of hashes) {
+      const set = h.store(h.ring.closestLive(chunkId(hash))!).node.replicaSet(chunkId(hash), 3);
+      assert.equal(set.length, 3);
+      assert.deepEqual(holders(h, hash).map((n) => n.id.hex).sort(), set.map((m) => m.id.hex).sort(), 'held by exactly its replica set');
+    }
+
+    // Crash the two nodes nearest to the first chunk: one copy is left of it.
+    const victims = h.ring.live().sort((a, b) => compareNearness(hashes[0]!, a, b)).slice(0, 2);
+    for (const v of victims) h.ring.crash(v);
+    assert.equal(holders(h, hashes[0]!).length, 1);
+    await h.ring.runFor(10_000);
+    for (const [i, hash] of hashes.entries()) {
+      assert.equal(holders(h, hash).length, 3, `chunk ${i} back to three live copies`);
+    }
+    // Every chunk from every live node, byte for byte.
+    const reads = h.ring.live().flatMap((n, j) => hashes.filter((_, i) => i % 5 === j % 5).map(async (hash) => ({ hash, data: await h.store(n).get(hash) })));
+    for (const { hash, data } of await settle(h.ring, Promise.all(reads), 'reads')) {
+      assert.ok(data.equals(chunks[hashes.indexOf(hash)]!));
+    }
+  });
+
+  test('a restarted node hands over the copies whose replica set moved on, then drops them', async () => {
+    const h = harness('chunks-restart');
+    await h.ring.build(10);
+    await h.ring.runFor(3_000);
+    const chunks = Array.from({ length: 40 }, (_, i) => pattern(500 + i, 1000 + i));
+    const hashes = await settle(h.ring, Promise.all(chunks.map((c) => h.store(h.ring.randomLive()).put(c))), 'puts');
+    await h.ring.runFor(1_000);
+    const victim = h.ring.live()[3]!;
+    const held = [...h.engines.get(victim.addr)!.entries()].length;
+    assert.ok(held > 0);
+    h.ring.crash(victim);
+    await h.ring.runFor(8_000);
+    // New nodes join while it is away: some of its chunks now belong to them.
+    await h.ring.build(4);
+    await h.ring.runFor(5_000);
+    const back = h.ring.restart(victim);
+    await h.ring.runUntil(() => back.pastry.isReady, 30_000, 'restart');
+    await settle(h.ring, Promise.all(h.ring.live().map((n) => h.store(n).maintain())), 'maintenance');
+    await h.ring.runFor(2_000);
+    for (const [i, hash] of hashes.entries()) {
+      const set = h.store(h.ring.closestLive(chunkId(hash))!).node.replicaSet(chunkId(hash), 3).map((m) => m.id.hex).sort();
+      assert.deepEqual(holders(h, hash).map((n) => n.id.hex).sort(), set, `chunk ${i}: exactly its current replica set holds it`);
+    }
+  });
+});
+
+function compareNearness(hash: string, a: SimNode, b: SimNode): number {
+  const key = chunkId(hash).big;
+  const size = 1n << 160n;
+  const dist = (x: bigint): bigint => {
+    const d = x > key ? x - key : key - x;
+    return d > size / 2n ? size - d : d;
+  };
+  const da = dist(a.id.big);
+  const db = dist(b.id.big);
+  return da < db ? -1 : da > db ? 1 : 0;
+}
