@@ -407,10 +407,7 @@ export class Dht {
     throw new UpdateRetriesExhaustedError(key.slice(0, 40), retries + 1);
   }
 
-  /**
-   * Routes a request to the root of `route`; retries after timeouts and unavailable replica sets
-   * (with the same body, so writes stay idempotent) until the operation's deadline.
-   */
+  /** A quorum read coordinated by this node, answered like the root's reply. */
   private localRead(key: string): Promise<{ code: number; body: unknown }> {
     return this.coordinator.get(key).then(
       (i) => ({ code: 200, body: { i: i ?? null } }),
@@ -418,6 +415,11 @@ export class Dht {
     );
   }
 
+  /**
+   * Routes a request to the root of `route` (the first attempt runs `local` instead, when given);
+   * retries after timeouts and unavailable replica sets (with the same body, so writes stay
+   * idempotent) until the operation's deadline.
+   */
   private async call(op: string, route: Id, kind: string, body: unknown, local?: () => Promise<{ code: number; body: unknown }>): Promise<unknown> {
     if (this.closed) throw new DhtClosedError();
     const first = this.env.now();
