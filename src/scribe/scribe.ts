@@ -81,7 +81,13 @@ const CONSUME: ForwardDecision = { action: 'consume' };
 interface ChildNode {
   handle: NodeHandle;
   trees: Set<TopicTree>;
+  /** Heartbeat periods in a row whose heartbeat was not acknowledged. */
+  silentRounds: number;
+  /** The last heartbeat was not acknowledged. */
+  failed: boolean;
 }
+
+
 
 /**
  * One node's Scribe: create one per node (it registers itself on the node as the overlay
@@ -221,10 +227,11 @@ export class Scribe {
   /**
    * Publishes to every subscriber of `topic`: routed to the topic's root, then sent down the
    * tree. Unreliable by contract (no acknowledgement); returns the publish id. A publish to a
-   * topic without subscribers raises the no-subscriber event on the root.
+   * topic without subscribers raises the no-subscriber event on the root. Throws `NotRunning` if
+   * the node has not joined (or has left), `InvalidTopic` / `InvalidArgument` for bad input.
    */
   publish(topic: Topic, method: Method | undefined, entity: unknown, options: PublishOptions = {}): string {
-    this.requireOpen();
+    this.requireRunning();
     checkTopic(topic);
     checkMethod(method);
     const id = this.endpoint.nextId();
@@ -339,6 +346,13 @@ export class Scribe {
     if (this.closed) throw new ScribeError('Closed', 'scribe is stopped');
   }
 
+  /** Sending needs a node that has joined (or is joining: the overlay buffers until then). */
+  private requireRunning(): void {
+    this.requireOpen();
+    const state = this.node.state;
+    if (state !== 'ready' && state !== 'joining') throw new ScribeError('NotRunning', `the node is ${state}: it cannot send`);
+  }
+
   private route(key: Id, kind: string, body: unknown, tx: string | undefined): void {
     if (this.closed) return;
     try {
@@ -358,7 +372,7 @@ export class Scribe {
   }
 
   private async sendAnycast(topic: Topic, method: Method | undefined, entity: unknown, options: AnycastOptions, random: boolean): Promise<AnycastResult> {
-    this.requireOpen();
+    this.requireRunning();
     checkTopic(topic);
     checkMethod(method);
     const body: AnycastBody = { t: topic.id, u: topic.uri, e: entity, s: this.self };
@@ -483,7 +497,8 @@ export class Scribe {
       body.rp = tree.recent.map((r) => r.body);
     }
     c.replay = false;
-    this.sendDirect(c.handle, Kind.ACK, body, () => this.lostChild(tree, c.handle), undefined);
+    // A lost ack is not a lost child: the heartbeats decide (a child left unconfirmed re-sends).
+    this.sendDirect(c.handle, Kind.ACK, body, undefined, undefined);
   }
 
   private addChild(tree: TopicTree, h: NodeHandle, count: number, replay: boolean): void {
@@ -500,7 +515,7 @@ export class Scribe {
       tree.childCount += count;
       let node = this.childNodes.get(hex);
       if (!node) {
-        node = { handle: h, trees: new Set() };
+        node = { handle: h, trees: new Set(), silentRounds: 0, failed: false };
         this.childNodes.set(hex, node);
       }
       node.handle = h;
@@ -544,7 +559,7 @@ export class Scribe {
 
   /** The parent is gone or unusable: re-join through the overlay (children stay attached). */
   private loseParent(tree: TopicTree, reason: string): void {
-    this.log.debug({ event: 'scribe.parentLost', topic: tree.topic.uri, parent: tree.parent?.id.short(), reason }, 're-joining a topic tree');
+    this.log.info({ event: 'scribe.parentLost', topic: tree.topic.uri, parent: tree.parent?.id.short(), reason }, 're-joining a topic tree');
     this.stats.repairs++;
     tree.parent = undefined;
     tree.path = undefined;
@@ -712,7 +727,17 @@ export class Scribe {
           this.sendDirect(from, Kind.PRUNE, { ts: [b.t] }, undefined, undefined);
           return undefined;
         }
+        // Traffic from the parent shows it alive as well as a heartbeat (which may be late under load).
+        if (tree.parent?.id.hex === from.id.hex) tree.parentHeardAt = this.env.now();
         this.receivePublish(tree, b, req.tx);
+        return undefined;
+      }
+      case Kind.PUBLISH_UP: {
+        const b = parsePublish(req.body);
+        if (!b) return this.malformed(req.kind, from);
+        const tree = this.trees.get(b.t.hex);
+        if (tree && !tree.empty) this.publishInTree(tree, b, req.tx);
+        else this.publishAtRoot(b, req.tx);
         return undefined;
       }
       case Kind.REPLAY_REQUEST: {
@@ -794,10 +819,16 @@ export class Scribe {
     }
   }
 
+  /**
+   * A SUBSCRIBE whose route ended here. A connected tree node takes the sender as a child (the
+   * overlay may route around a root it suspects for a moment); otherwise — or when the sender is
+   * on our own path, i.e. our old root re-joining under us — this node is the root.
+   */
   private subscribeAtRoot(b: SubscribeBody, origin: NodeHandle): void {
     const tree = this.trees.get(b.t.hex) ?? this.createTree(topicFromWire(b.u, b.t));
-    if (!tree.root) this.becomeRoot(tree);
-    if (origin.id.hex !== this.self.id.hex) this.addChild(tree, origin, b.n, b.r === 1);
+    const self = origin.id.hex === this.self.id.hex;
+    if (!tree.root && (self || !tree.connected || tree.hasInPath(origin.id))) this.becomeRoot(tree);
+    if (!self) this.addChild(tree, origin, b.n, b.r === 1);
   }
 
   private onAck(from: NodeHandle, b: AckBody): void {
@@ -858,12 +889,11 @@ export class Scribe {
   // ---------------------------------------------------------------------------------------------
   // Publish
 
+  /** A publish whose route ended here. */
   private publishAtRoot(b: PublishBody, tx: string | undefined): void {
     let tree = this.trees.get(b.t.hex);
     if (tree && !tree.empty) {
-      if (!tree.root) this.becomeRoot(tree);
-      this.stats.rootPublishes++;
-      this.receivePublish(tree, b, tx);
+      this.publishInTree(tree, b, tx);
       return;
     }
     // No tree here. Keep the publish for replay (subscribers may be re-joining after a root
@@ -872,6 +902,34 @@ export class Scribe {
     if (!tree.root) this.becomeRoot(tree);
     if (this.markSeen(b.i)) tree.remember(b, this.env.now(), this.options.replayWindowMs, this.options.replayMaxMessages);
     this.handoff({ k: 'pub', b }, tx);
+  }
+
+  /**
+   * A publish for a tree this node is in: the root sends it down; a node with a parent sends it
+   * up (the overlay may have routed around a root it suspects), and takes over only if the
+   * parent does not acknowledge and has been silent for `parentTimeoutMs`; a node cut off from
+   * its parent takes over.
+   */
+  private publishInTree(tree: TopicTree, b: PublishBody, tx: string | undefined): void {
+    const parent = tree.parent;
+    if (!tree.root && parent) {
+      this.sendDirect(parent, Kind.PUBLISH_UP, b, () => {
+        if (this.closed || this.trees.get(b.t.hex) !== tree) return;
+        if (tree.parent === parent && this.env.now() - tree.parentHeardAt < this.options.parentTimeoutMs) {
+          // Heard from lately: slow rather than dead. Try again (the root drops copies).
+          this.env.setTimeout(() => {
+            if (!this.closed && this.trees.get(b.t.hex) === tree) this.publishInTree(tree, b, tx);
+          }, this.options.heartbeatIntervalMs / 4);
+          return;
+        }
+        if (tree.parent === parent) this.becomeRoot(tree);
+        this.publishInTree(tree, b, tx);
+      }, tx);
+      return;
+    }
+    if (!tree.root) this.becomeRoot(tree);
+    this.stats.rootPublishes++;
+    this.receivePublish(tree, b, tx);
   }
 
   /**
@@ -888,7 +946,7 @@ export class Scribe {
       const h = c.handle;
       if (h.id.hex === except) continue;
       this.stats.forwarded++;
-      this.sendDirect(h, Kind.PUBLISH_DOWN, b, () => this.lostChild(tree, h), tx);
+      this.sendDirect(h, Kind.PUBLISH_DOWN, b, undefined, tx);
     }
     if (tree.subscriptions.length > 0) {
       const msg: ScribeMessage = { topic: tree.topic, id: b.i, method: b.m, entity: b.e, source: b.s, tx };
@@ -1044,9 +1102,17 @@ export class Scribe {
         ss.push(tree.treeTotal);
       }
       if (ts.length === 0) continue;
+      node.silentRounds = node.failed ? node.silentRounds + 1 : 0;
+      node.failed = false;
+      // Unacknowledged heartbeats in a row before a child node is dropped: one is not enough (an
+      // overloaded peer or event loop misses hop acks while alive), and a child waits about as long.
+      if (node.silentRounds > Math.ceil(o.parentTimeoutMs / o.heartbeatIntervalMs)) {
+        this.lostChildNode(node.handle);
+        continue;
+      }
       this.stats.heartbeatsSent++;
-      const h = node.handle;
-      this.sendDirect(h, Kind.HEARTBEAT, { ts, ss }, () => this.lostChildNode(h), undefined);
+      const n = node;
+      this.sendDirect(n.handle, Kind.HEARTBEAT, { ts, ss }, () => (n.failed = true), undefined);
     }
     for (const [id, expiry] of this.seen) {
       if (expiry > now) break;
@@ -1054,7 +1120,7 @@ export class Scribe {
     }
   }
 
-  /** A heartbeat to a child node failed: drop it from every tree. */
+  /** Heartbeats to a child node keep failing: drop it from every tree. */
   private lostChildNode(h: NodeHandle): void {
     const node = this.childNodes.get(h.id.hex);
     if (!node || node.handle.addr !== h.addr) return;

@@ -134,7 +134,7 @@ export interface ScribeOptions {
    * asks the root for them after re-joining, so repairs lose nothing. Default 15 s.
    */
   replayWindowMs: number;
-  /** At most this many publishes kept per topic for replay. Default 64. */
+  /** At most this many publishes kept per topic for replay (memory: this many entities per topic per tree node). Default 256. */
   replayMaxMessages: number;
   /** Publish ids remembered to drop duplicates (must exceed the replay window). Default 60 s. */
   dedupWindowMs: number;
@@ -149,13 +149,13 @@ export const DEFAULT_SCRIBE_OPTIONS: ScribeOptions = {
   subscribeTimeoutMs: 10_000,
   anycastTimeoutMs: 10_000,
   replayWindowMs: 15_000,
-  replayMaxMessages: 64,
+  replayMaxMessages: 256,
   dedupWindowMs: 60_000,
   anycastMaxVisits: 1024,
 };
 
 /** Stable error codes of Scribe. */
-export type ScribeErrorCode = 'NoSubscribers' | 'AllDeclined' | 'Timeout' | 'InvalidTopic' | 'InvalidArgument' | 'Closed';
+export type ScribeErrorCode = 'NoSubscribers' | 'AllDeclined' | 'Timeout' | 'InvalidTopic' | 'InvalidArgument' | 'Closed' | 'NotRunning';
 
 /** Errors of Scribe, with a stable `code`. */
 export class ScribeError extends Error {

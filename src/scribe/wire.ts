@@ -27,6 +27,8 @@ export const Kind = {
   PUBLISH: 'pub',
   /** Parent → child: a publish going down the tree. */
   PUBLISH_DOWN: 'pd',
+  /** Child → parent: a publish whose route ended below the root, on its way up. */
+  PUBLISH_UP: 'pu',
   /** Routed to the topic id after a repair: send me your recent publishes. */
   REPLAY_REQUEST: 'rpq',
   /** Root → requester: recent publishes. */

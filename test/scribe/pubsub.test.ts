@@ -140,6 +140,11 @@ describe('Scribe publish/subscribe in the simulator', () => {
     const store = (a!.env.log as MemoryLogger).store;
     const lines = store.entries.filter((e) => e.code === 'MalformedMessage');
     assert.equal(lines.length, bodies.length, 'one line per kind');
+    const idle = ring.createNode();
+    assert.throws(() => scribeOf(idle).publish(makeTopic('topic:x'), 'GET', 1), (e: ScribeError) => e.code === 'NotRunning');
+    await assert.rejects(scribeOf(idle).randomAnycast(makeTopic('topic:x'), 'GET', 1), (e: ScribeError) => e.code === 'NotRunning');
+    scribeOf(idle).stop();
+    assert.throws(() => scribeOf(idle).publish(makeTopic('topic:x'), 'GET', 1), (e: ScribeError) => e.code === 'Closed');
     // Still works.
     const topic = makeTopic('topic:after');
     const [rec] = await subscribeAll(ring, topic, [a!]);
