@@ -91,7 +91,10 @@ export function encodeEntity(entity: unknown, maxBytes: number): EncodedEntity {
   if (e.deleted !== undefined && typeof e.deleted !== 'boolean') throw new InvalidEntityError('entity.deleted must be a boolean');
   let json: string;
   try {
-    json = JSON.stringify(entity, (key, value: unknown) => (key === 'version' ? undefined : value));
+    // Only the entity's own `version` is the DHT's; nested fields named `version` are data.
+    json = JSON.stringify(entity, function (this: unknown, key: string, value: unknown) {
+      return key === 'version' && this === entity ? undefined : value;
+    });
   } catch (err) {
     throw new InvalidEntityError(`entity is not JSON-serialisable: ${(err as Error).message}`);
   }

@@ -33,6 +33,11 @@ describe('records', () => {
     assert.equal(encodeEntity({ type: 't', deleted: true }, 100).deleted, true);
   });
 
+  test('nested fields named version are application data and survive', () => {
+    const enc = encodeEntity({ type: 'app', version: 9, spec: { version: '2.1' }, releases: [{ version: 1 }] }, 1024);
+    assert.deepEqual(JSON.parse(enc.json), { type: 'app', spec: { version: '2.1' }, releases: [{ version: 1 }] });
+  });
+
   test('bad entities and oversized bodies get clear typed errors', () => {
     assert.throws(() => encodeEntity(null, 100), InvalidEntityError);
     assert.throws(() => encodeEntity([1], 100), InvalidEntityError);
