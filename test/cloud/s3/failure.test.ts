@@ -36,7 +36,7 @@ describe('S3 on a 4-node ring when a node crashes', () => {
       await clients[0]!.send(new CreateBucketCommand({ Bucket: 'durable' }));
       // Sizes from inline (under 4 KiB) to several 256 KiB chunks.
       for (let i = 0; i < 200; i++) {
-        const size = i % 5 === 0 ? 600_000 + i : i % 5 === 1 ? 270_000 + i : i % 5 === 2 ? 5000 + i : 100 + i;
+        const size = i % 10 === 0 ? 300_000 + i : i % 10 < 3 ? 5000 + i : 100 + i;
         objects.set(`obj/${String(i).padStart(3, '0')}`, pattern(size, i + 1));
       }
       await eachLimited([...objects.entries()], 16, async ([key, data]) => {
@@ -47,7 +47,7 @@ describe('S3 on a 4-node ring when a node crashes', () => {
 
       // A large upload through the node that is about to die.
       const victim = nodes[3]!;
-      const doomed = pattern(40 * 256 * 1024, 777);
+      const doomed = pattern(24 * 256 * 1024, 777);
       const slowBody = Readable.from(
         (async function* () {
           for (let off = 0; off < doomed.length; off += 64 * 1024) {
@@ -84,7 +84,7 @@ describe('S3 on a 4-node ring when a node crashes', () => {
       await Promise.all(survivors.map((n) => n.s3.store.maintain()));
       const holders = new Map<string, number>();
       for (const n of survivors) for (const [hash] of n.s3.store.engine.entries()) holders.set(hash, (holders.get(hash) ?? 0) + 1);
-      assert.ok(holders.size > 100, `${holders.size} chunks`);
+      assert.ok(holders.size > 60, `${holders.size} chunks`);
       const short = [...holders].filter(([hash, count]) => count < 3 && n3(hash));
       assert.deepEqual(short, [], 'every chunk has three copies on the three survivors');
     } finally {
