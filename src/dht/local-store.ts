@@ -47,9 +47,15 @@ interface IndexEntry {
 /** A place in a list of ranges: range index and the last key handled in it. */
 export type RangeCursor = [number, string];
 
+/** Range digests remembered between anti-entropy passes (valid until the next change). */
+const DIGEST_CACHE_LIMIT = 4096;
+
 export class LocalStore {
   private readonly keys = new SortedKeys();
   private readonly hashes = new Map<string, IndexEntry>();
+  /** Changes so far; a cached digest is valid while this is unchanged. */
+  private mutations = 0;
+  private readonly digests = new Map<string, { m: number; d: RangeDigest }>();
 
   constructor(readonly engine: StorageEngine) {
     for (const item of engine.range('')) this.index(item);
@@ -78,11 +84,13 @@ export class LocalStore {
   /** Removes an item (tombstone expiry, stray cleanup). */
   remove(key: string): Promise<void> {
     if (!this.hashes.delete(key)) return DONE;
+    this.mutations++;
     this.keys.delete(key);
     return this.engine.remove(key);
   }
 
   private index(item: StoredItem): void {
+    this.mutations++;
     if (!this.hashes.has(item.k)) this.keys.add(item.k);
     const [h1, h2] = itemHash(item);
     this.hashes.set(item.k, { s: { k: item.k, v: item.v, op: item.op, d: item.d }, h1, h2 });
@@ -101,8 +109,22 @@ export class LocalStore {
     }
   }
 
-  /** XOR digest of the items whose ring position is within `[loHex, hiHex]`. */
+  /**
+   * XOR digest of the items whose ring position is within `[loHex, hiHex]`. Costs a pass over
+   * those items, unless nothing changed since the same range was last asked for (anti-entropy
+   * asks for the same ranges pass after pass).
+   */
   digest(loHex: string, hiHex: string): RangeDigest {
+    const id = loHex + hiHex;
+    const cached = this.digests.get(id);
+    if (cached && cached.m === this.mutations) return cached.d;
+    const d = this.computeDigest(loHex, hiHex);
+    if (this.digests.size >= DIGEST_CACHE_LIMIT) this.digests.clear();
+    this.digests.set(id, { m: this.mutations, d });
+    return d;
+  }
+
+  private computeDigest(loHex: string, hiHex: string): RangeDigest {
     let n = 0;
     let h1 = 0;
     let h2 = 0;
