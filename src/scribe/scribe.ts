@@ -538,7 +538,7 @@ export class Scribe {
     }
   }
 
-  /** A send to a child failed: it is probably gone. */
+  /** A child (node) stopped answering: drop it from this tree. */
   private lostChild(tree: TopicTree, h: NodeHandle): void {
     const c = tree.children.get(h.id.hex);
     if (!c || c.handle.addr !== h.addr) return;
