@@ -162,10 +162,10 @@ describe('Scribe anycast in the simulator', () => {
   });
 
   test('randomAnycast spreads accepted anycasts evenly over the willing subscribers', async () => {
-    const ring = await ringWith('any-spread', 200, false);
+    const ring = await ringWith('any-spread', 120, false);
     const topic = makeTopic('topic:spread');
-    const subscribers = ring.env.random.fork('p').shuffle(ring.live()).slice(0, 20);
-    const unwilling = new Set(subscribers.slice(0, 5));
+    const subscribers = ring.env.random.fork('p').shuffle(ring.live()).slice(0, 16);
+    const unwilling = new Set(subscribers.slice(0, 4));
     const accepts = new Map<SimNode, number>();
     await subscribeAll(ring, topic, subscribers, (node) => () => {
       if (unwilling.has(node)) return false;
@@ -173,7 +173,7 @@ describe('Scribe anycast in the simulator', () => {
       return true;
     });
     await ring.runFor(5_000); // subtree counts settle
-    const total = 1200;
+    const total = 960;
     let done = 0;
     for (let i = 0; i < total; i++) {
       scribeOf(ring.randomLive()).randomAnycast(topic, 'GET', i).then(() => done++);

@@ -9,14 +9,14 @@ import { DEFAULT_SCRIBE_SIM, runScribeSim } from '../../src/sim/scribe-sim.ts';
 
 describe('sim:scribe', () => {
   test('without churn: every delivery, no duplicate, every anycast right, even spread; replays exactly', async () => {
-    const options = { ...DEFAULT_SCRIBE_SIM, nodes: 300, topics: 20, seed: 'floors', anycastsPerSubscriber: 10 };
+    const options = { ...DEFAULT_SCRIBE_SIM, nodes: 200, topics: 20, seed: 'floors', anycastsPerSubscriber: 10 };
     const r = await runScribeSim(options);
     assert.equal(r.unconfirmed, 0);
-    assert.ok(r.expectedDeliveries > 1000);
+    assert.ok(r.expectedDeliveries > 700);
     assert.equal(r.deliveries, r.expectedDeliveries);
     assert.equal(r.deliveryRatio, 1);
     assert.equal(r.duplicates, 0);
-    assert.ok(r.anycastsToWilling > 1000);
+    assert.ok(r.anycastsToWilling > 700);
     assert.equal(r.anycastsAccepted, r.anycastsToWilling, 'every anycast to a topic with a willing subscriber accepted');
     assert.equal(r.anycastsWrongOutcome, 0, 'NoSubscribers / AllDeclined exactly where due');
     assert.ok(r.noSubscribersFailures > 0 && r.allDeclinedFailures > 0);
