@@ -44,7 +44,9 @@ describe('Pastry over loopback TCP', () => {
       assert.equal(reports.length, 1, `departure of ${v.id.short()} reported exactly once`);
       assert.equal(reports[0]!.reason, 'failed');
       assert.equal(reports[0]!.at, ring.closestLive(v.id), 'reported by the nearest live node');
-      assert.ok(reports[0]!.time - crashedAt < 3_500, `detected within ~3 s (took ${reports[0]!.time - crashedAt} ms)`);
+      // The 3 s bound is checked exactly in virtual time (pastry.test.ts); on a shared CI machine
+      // real timers can lag, so here it is only bounded loosely.
+      assert.ok(reports[0]!.time - crashedAt < 8_000, `detected in ${reports[0]!.time - crashedAt} ms`);
     }
 
     const live = ring.live();
