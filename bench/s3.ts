@@ -58,6 +58,8 @@ interface Target {
   endpoints: string[];
   accessKey: string;
   secret: string;
+  /** Waits until background work of the writes (third chunk copies) is done. */
+  settle?: () => Promise<void>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -172,6 +174,7 @@ async function workload(target: Target, o: Options, small: Buffer, large: Buffer
     ok(r.status, 'large put');
     return large.length;
   });
+  await target.settle?.();
   const largeGet = await measure(o.large, o.largeClients, async (i) => {
     const r = await send(target, at(i + 1), 'GET', bucket, `large/${i}`);
     ok(r.status, 'large get');
@@ -330,8 +333,24 @@ async function startPi(dir: string, processes: number): Promise<{ target: Target
   const res = await fetch(`http://127.0.0.1:${nodes[0]!.ops}/api/s3/users`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'bench' }) });
   const user = (await res.json()) as { accessKey: string; secret: string };
   if (!res.ok) throw new Error(`creating the bench user failed: ${JSON.stringify(user)}`);
+  const settle = async (): Promise<void> => {
+    // Every node holds every chunk once the third copies arrived (3 nodes, 3 copies).
+    let last = '';
+    for (let stable = 0; stable < 3; ) {
+      const counts = await Promise.all(
+        nodes.map(async (n) => {
+          const r = await fetch(`http://127.0.0.1:${n.ops}/api/s3`, { headers: { authorization: `Bearer ${token}` } });
+          return ((await r.json()) as { chunks: { count: number } }).chunks.count;
+        }),
+      );
+      const key = counts.join(',');
+      stable = key === last && counts.every((c) => c === counts[0]) ? stable + 1 : 0;
+      last = key;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  };
   return {
-    target: { name: 'pi', endpoints: nodes.map((n) => `http://127.0.0.1:${n.s3}`), accessKey: user.accessKey, secret: user.secret },
+    target: { name: 'pi', endpoints: nodes.map((n) => `http://127.0.0.1:${n.s3}`), accessKey: user.accessKey, secret: user.secret, settle },
     stop: async () => {
       for (const p of procs) p.kill('SIGTERM');
       await Promise.all(procs.map((p) => new Promise((r) => (p.exitCode !== null ? r(null) : p.once('exit', r)))));

@@ -26,6 +26,13 @@ export interface ChunkSinkOptions {
   onChunk?: (ref: ChunkRef) => Promise<void>;
 }
 
+/**
+ * Bytes a response may hold unsent before the next read waits: enough to keep the socket busy
+ * while the next piece is read (waiting at the socket's small high-water mark would make every
+ * megabyte a round trip with the client).
+ */
+const MAX_UNSENT = 8 * 1024 * 1024;
+
 /** What a {@link ChunkSink} produced. */
 export interface SinkResult {
   size: number;
@@ -157,7 +164,7 @@ export class ChunkSink extends Writable {
 
 /**
  * Writes bytes `start..end` (inclusive) of an object made of `chunks` to `res`, fetching up to
- * `prefetch` chunks ahead and waiting for the socket to drain. Resolves when all was written;
+ * `prefetch` chunks ahead (those not held here) and waiting for the socket to drain. Resolves when all was written;
  * rejects if a chunk cannot be read (the response is then cut short).
  */
 export async function streamChunks(
@@ -166,7 +173,7 @@ export async function streamChunks(
   start: number,
   end: number,
   res: ServerResponse,
-  prefetch = 2,
+  prefetch = 4,
 ): Promise<void> {
   if (end < start) return;
   // Chunks overlapping the range, with their offsets.
@@ -211,7 +218,8 @@ export async function streamChunks(
           return;
         }
         sent += piece.length;
-        if (!res.write(piece)) await drained();
+        res.write(piece);
+        if (res.writableLength > MAX_UNSENT) await drained();
       }
       if (sent !== w.to - w.from) throw new Error(`chunk ${w.ref.hash.slice(0, 12)}: ${sent} bytes read, ${w.to - w.from} expected`);
       continue;
@@ -222,6 +230,7 @@ export async function streamChunks(
     if (data.length !== w.ref.size) throw new Error(`chunk ${w.ref.hash.slice(0, 12)} has ${data.length} bytes, expected ${w.ref.size}`);
     if (res.destroyed) return;
     const piece = w.from === 0 && w.to === data.length ? data : data.subarray(w.from, w.to);
-    if (!res.write(piece)) await drained();
+    res.write(piece);
+    if (res.writableLength > MAX_UNSENT) await drained();
   }
 }

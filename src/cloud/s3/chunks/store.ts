@@ -188,32 +188,34 @@ export class ChunkStore {
     if (this.closed) throw new StorageError('NotAvailable', 'the chunk store is closed');
     this.stats.puts++;
     this.stats.putBytes += data.length;
-    await this.outgoing.acquire();
-    try {
-      let lastError = '';
-      for (let attempt = 1; attempt <= this.options.putAttempts; attempt++) {
-        const set = await this.replicaSet(hash);
-        const quorum = Math.min(this.options.writeQuorum, set.length);
-        const acked = await this.storeOn(set, hash, data, quorum);
-        if (acked.ok >= quorum) return hash;
-        lastError = acked.error;
-        if (attempt < this.options.putAttempts) await this.env.sleep(this.env.random.jitter(200 * attempt, 0.5));
-      }
-      this.stats.errors++;
-      throw new StorageError('ChunkUnavailable', `chunk ${hash.slice(0, 12)}: write quorum not reached (${lastError})`);
-    } finally {
-      this.outgoing.release();
+    let lastError = '';
+    for (let attempt = 1; attempt <= this.options.putAttempts; attempt++) {
+      const set = await this.replicaSet(hash);
+      const quorum = Math.min(this.options.writeQuorum, set.length);
+      // The slot is held until every member answered (the bytes are on their way to all of
+      // them), while the caller goes on as soon as the quorum has the chunk.
+      await this.outgoing.acquire();
+      const acked = await this.storeOn(set, hash, data, quorum, () => this.outgoing.release());
+      if (acked.ok >= quorum) return hash;
+      lastError = acked.error;
+      if (attempt < this.options.putAttempts) await this.env.sleep(this.env.random.jitter(200 * attempt, 0.5));
     }
+    this.stats.errors++;
+    throw new StorageError('ChunkUnavailable', `chunk ${hash.slice(0, 12)}: write quorum not reached (${lastError})`);
   }
 
-  /** Sends the chunk to every member; resolves once `quorum` acknowledged or all answered. */
-  private storeOn(set: NodeHandle[], hash: string, data: Uint8Array, quorum: number): Promise<{ ok: number; error: string }> {
+  /**
+   * Sends the chunk to every member; resolves once `quorum` acknowledged or all answered, and
+   * calls `allDone` once every member answered.
+   */
+  private storeOn(set: NodeHandle[], hash: string, data: Uint8Array, quorum: number, allDone: () => void): Promise<{ ok: number; error: string }> {
     return new Promise((resolve) => {
       let ok = 0;
       let answered = 0;
       let error = '';
       let done = false;
       const settle = (): void => {
+        if (answered === set.length) allDone();
         if (done) return;
         if (ok >= quorum || answered === set.length) {
           done = true;
@@ -234,7 +236,10 @@ export class ChunkStore {
           },
         );
       }
-      if (set.length === 0) resolve({ ok: 0, error: 'empty replica set' });
+      if (set.length === 0) {
+        allDone();
+        resolve({ ok: 0, error: 'empty replica set' });
+      }
     });
   }
 
