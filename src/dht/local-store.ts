@@ -125,17 +125,16 @@ export class LocalStore {
   }
 
   private computeDigest(loHex: string, hiHex: string): RangeDigest {
-    let n = 0;
     let h1 = 0;
     let h2 = 0;
     // '0' sorts right after '/', the separator of partition items: items of hiHex are included.
-    for (const k of this.keys.range(loHex, hiHex + '0')) {
-      const e = this.hashes.get(k)!;
-      n++;
+    const [from, to] = this.keys.span(loHex, hiHex + '0');
+    for (let i = from; i < to; i++) {
+      const e = this.hashes.get(this.keys.at(i)!)!;
       h1 ^= e.h1;
       h2 ^= e.h2;
     }
-    return { n, h1: h1 >>> 0, h2: h2 >>> 0 };
+    return { n: to - from, h1: h1 >>> 0, h2: h2 >>> 0 };
   }
 
   /**

@@ -211,7 +211,8 @@ export class Maintenance {
   }
 
   private async syncArc(peer: NodeHandle, arc: Arc): Promise<void> {
-    let level = splitArc(arc, FANOUT);
+    // One digest for the whole shared arc first: in sync (the usual case) that is all it costs.
+    let level = splitArc(arc, 1);
     const leaves: [string, string][] = [];
     while (level.length > 0) {
       const batch = level.slice(0, MAX_RANGES);

@@ -591,7 +591,7 @@ export async function partitionHeal(o: ScenarioOptions & { partitionMs?: number 
 export async function churn(o: ScenarioOptions & { minutes?: number; writesPerSecond?: number; sessionMinutes?: number; crashFraction?: number } = {}): Promise<ScenarioReport> {
   const watch = startStopwatch();
   const nodes = o.nodes ?? 1000;
-  const step = 10;
+  const step = 20;
   const sim = new DhtSim({ seed: o.seed ?? 'churn', logCapacity: 200 });
   sim.ring.buildSync(nodes);
   await sim.run(5_000, step);

@@ -64,6 +64,11 @@ export class SortedKeys {
     return this.keys[i];
   }
 
+  /** Positions `[from, to)` of the keys with `start <= key < end` (valid until the next change). */
+  span(start: string, end: string): [number, number] {
+    return [this.lowerBound(start), this.lowerBound(end)];
+  }
+
   /** Keys with `start <= key < end` in order. Safe against deletions during iteration. */
   *range(start: string, end?: string): Generator<string> {
     let i = this.lowerBound(start);
