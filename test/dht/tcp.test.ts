@@ -44,7 +44,7 @@ async function start(dir: string, bootstrap: string | undefined): Promise<RealNo
   const { nodeId, storage } = await openNodeStorage(dir, { createId: () => Id.fromBytes(env.random.bytes(20)) });
   const transport = await TcpTransport.listen({ env, host: '127.0.0.1', port: 0, nodeId });
   const pastry = new PastryNode(env, transport, nodeId, overlay);
-  const dht = new Dht({ env, node: pastry, storage, options: { replicaTimeoutMs: 1000, attemptTimeoutMs: 1500, operationTimeoutMs: 15_000 } });
+  const dht = new Dht({ env, node: pastry, storage, options: { replicaTimeoutMs: 1000, attemptTimeoutMs: 1500, operationTimeoutMs: 15_000, antiEntropyIntervalMs: 2_000 } });
   if (bootstrap === undefined) pastry.createRing();
   else await pastry.join([bootstrap]);
   const node: RealNode = { dir, env, transport, pastry, dht, storage, stopped: false };
@@ -74,10 +74,10 @@ describe('DHT over loopback TCP with LMDB', () => {
       const r = await nodes[i % 5]!.dht.put<Doc>(id, { type: 'doc', n: i });
       acked.set(id.hex, { id, version: r.version, n: i });
     }));
-    // Acknowledged once 3 replicas committed it; the 4th follows.
+    // Acknowledged once 3 replicas committed it; the 4th follows (or anti-entropy brings it).
     const key = ids[0]!;
     assert.ok(nodes.filter((n) => n.dht.localGet(key)).length >= 3);
-    await waitFor(() => ids.every((id) => nodes.filter((n) => n.dht.localGet(id)).length === 4), { timeoutMs: 5000, what: '4 copies of every record' });
+    await waitFor(() => ids.every((id) => nodes.filter((n) => n.dht.localGet(id)).length === 4), { timeoutMs: 15_000, what: '4 copies of every record' });
 
     // Stop two replicas of `key` (not the client node 0) at once.
     const byCloseness = nodes.slice().sort((a, b) => compareCloseness(key, a.pastry.id, b.pastry.id));
