@@ -248,6 +248,14 @@ async function freePort(): Promise<number> {
   });
 }
 
+/**
+ * glibc malloc settings for every process of the benchmark (Pi nodes, s3rver, and the client
+ * and raw-disk reference, which re-run this script with them): keep freed
+ * megabyte buffers in the heap instead of unmapping them, so the next one does not pay a page
+ * fault per 4 KiB again (expensive on virtual machines; `--no-malloc-tuning` turns it off).
+ */
+let MALLOC_ENV: Record<string, string> = { MALLOC_MMAP_THRESHOLD_: String(128 * MiB), MALLOC_TRIM_THRESHOLD_: String(1024 * MiB) };
+
 const children: ChildProcess[] = [];
 process.on('exit', () => {
   for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
@@ -256,7 +264,7 @@ process.on('exit', () => {
 function spawnChild(args: string[], log: string): Promise<ChildProcess> {
   return fs.open(log, 'w').then((fh) => {
     const extra = (process.env['BENCH_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
-    const child = spawn(process.execPath, ['--import', 'tsx', ...extra, ...args], { stdio: ['ignore', fh.fd, fh.fd] });
+    const child = spawn(process.execPath, ['--import', 'tsx', ...extra, ...args], { stdio: ['ignore', fh.fd, fh.fd], env: { ...process.env, ...MALLOC_ENV } });
     children.push(child);
     void fh.close();
     return child;
@@ -398,10 +406,18 @@ async function main(): Promise<void> {
     .option('--node-processes <n>', 'processes hosting the 3 Pi nodes: 3 (one each) or 1', (v) => Number(v), 3)
     .option('--serve-ring <file>', '(internal) run the Pi nodes configured in FILE')
     .option('--keep', 'keep the data directories')
+    .option('--no-malloc-tuning', 'run the servers without the glibc malloc settings')
     .option('--serve-s3rver <dir>', '(internal) run s3rver on --port')
     .option('--port <port>', '(internal)', (v) => Number(v), 0);
   program.parse(process.argv);
-  const raw = program.opts<Options & { serveS3rver?: string; serveRing?: string; port: number }>();
+  const raw = program.opts<Options & { serveS3rver?: string; serveRing?: string; port: number; mallocTuning: boolean }>();
+  if (!raw.mallocTuning) MALLOC_ENV = {};
+  else if (process.env['MALLOC_MMAP_THRESHOLD_'] === undefined && !raw.serveS3rver && !raw.serveRing) {
+    // The client and the raw-disk reference run here: the same malloc settings as the servers.
+    const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit', env: { ...process.env, ...MALLOC_ENV } });
+    const code = await new Promise<number>((resolve) => child.once('exit', (c) => resolve(c ?? 1)));
+    process.exit(code);
+  }
   if (raw.serveS3rver) return serveS3rver(raw.serveS3rver, raw.port);
   if (raw.serveRing) return serveRing(raw.serveRing);
   const o: Options = { json: Boolean(raw.json), small: raw.small, large: raw.large, clients: raw.clients, largeClients: raw.largeClients, skipS3rver: Boolean(raw.skipS3rver), keep: Boolean(raw.keep), nodeProcesses: raw.nodeProcesses === 1 ? 1 : 3 };
@@ -468,6 +484,7 @@ async function main(): Promise<void> {
       client: 'lean SigV4 client on node:http keep-alive (UNSIGNED-PAYLOAD), the same for every target',
       pi: `3 nodes ${o.nodeProcesses === 1 ? 'in one process' : 'each its own `pi start` process'} (insecure transport), s3 defaults (4 MiB chunks, 3 copies, write quorum 2, 64 KiB inline), DHT defaults (replicas 4, write and read quorum 3)`,
       s3rver: 's3rver 3.7.1 in its own process, filesystem backend',
+      serverEnv: MALLOC_ENV,
       raw: 'fs write streams + fsync, read back with fs read streams',
       smallObjects: o.small,
       smallBytes: smallBody.length,
