@@ -68,7 +68,8 @@ describe('S3 chunk collection on a 3-node ring', () => {
     await c[2]!.send(new CopyObjectCommand({ Bucket: 'gc-bucket', Key: 'shared-copy', CopySource: 'gc-bucket/shared' }));
     await c[1]!.send(new PutObjectCommand({ Bucket: 'gc-bucket', Key: 'gone', Body: gone }));
     const first = v1.subarray(0, CHUNK);
-    assert.equal(copies(first), 3, 'three copies of a stored chunk');
+    // A put is acknowledged by two replicas; the third copy follows.
+    await waitFor(() => copies(first) === 3 && copies(shared) === 3, { what: 'three copies of each stored chunk' });
 
     await c[1]!.send(new PutObjectCommand({ Bucket: 'gc-bucket', Key: 'doc', Body: v2 }));
     await c[2]!.send(new DeleteObjectCommand({ Bucket: 'gc-bucket', Key: 'shared' }));
@@ -94,6 +95,7 @@ describe('S3 chunk collection on a 3-node ring', () => {
     await c[1]!.send(new UploadPartCommand({ Bucket: 'gc-bucket', Key: 'aborted', UploadId: aborted.UploadId, PartNumber: 1, Body: partA }));
     const open = await c[2]!.send(new CreateMultipartUploadCommand({ Bucket: 'gc-bucket', Key: 'open' }));
     await c[2]!.send(new UploadPartCommand({ Bucket: 'gc-bucket', Key: 'open', UploadId: open.UploadId, PartNumber: 1, Body: partB }));
+    await waitFor(() => copies(partB.subarray(0, CHUNK)) === 3, { what: 'three copies of the open upload’s chunk' });
     await c[0]!.send(new AbortMultipartUploadCommand({ Bucket: 'gc-bucket', Key: 'aborted', UploadId: aborted.UploadId }));
     await sweepUntil(() => copies(partA.subarray(0, CHUNK)) === 0, 'the aborted upload’s chunks to be collected');
     assert.equal(copies(partB.subarray(0, CHUNK)), 3, 'the open upload keeps its chunks');
@@ -102,7 +104,7 @@ describe('S3 chunk collection on a 3-node ring', () => {
   test('a chunk stored without any reference (an upload that died) is collected after the grace period', async () => {
     const orphan = pattern(5000, 99);
     await nodes[1]!.s3.store.put(orphan);
-    assert.equal(copies(orphan), 3);
+    await waitFor(() => copies(orphan) === 3, { what: 'three copies of the orphan' });
     await Promise.all(nodes.map((n) => n.s3.gc.sweep()));
     assert.equal(copies(orphan), 3, 'fresh: kept');
     await sweepUntil(() => copies(orphan) === 0, 'the orphan chunk to be collected');
