@@ -7,18 +7,14 @@
  * publish → delivery latency (p50/p99) and the anycast rate. All nodes share one event loop, so
  * the figures are those of one CPU core carrying the whole ring.
  */
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import { randomNodeId } from '../src/id/index.ts';
 import { LogStore, MemoryLogger, RealEnv } from '../src/env/index.ts';
 import { TcpTransport } from '../src/transport/index.ts';
 import { PastryNode } from '../src/overlay/index.ts';
 import { Scribe, makeTopic } from '../src/scribe/index.ts';
+import { positiveInt } from '../src/sim/cli-args.ts';
 
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`expected a positive integer, got "${value}"`);
-  return n;
-}
 
 const o = new Command('bench:scribe')
   .option('--nodes <n>', 'nodes (all subscribed)', positiveInt, 12)

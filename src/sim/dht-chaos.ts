@@ -17,7 +17,8 @@
  * helpers are exported for the tests.
  */
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
+import { positiveInt } from './cli-args.ts';
 import { Id, compareCloseness, idFor, Scope } from '../id/index.ts';
 import { drainMicrotasks, peakRssMB, startStopwatch } from '../env/index.ts';
 import type { SimNetworkOptions } from '../transport/index.ts';
@@ -704,11 +705,6 @@ function round(x: number, digits: number): number {
 export const SCENARIOS = ['concurrent-counters', 'crash-replica-pairs', 'rolling-restart', 'partition-heal', 'churn-1000'] as const;
 
 async function main(): Promise<void> {
-  const positiveInt = (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`expected a positive integer, got "${value}"`);
-    return n;
-  };
   const program = new Command('chaos:dht')
     .description('Run the DHT fault scenarios in the simulator and report lost writes')
     .option('--json', 'print one JSON object', false)

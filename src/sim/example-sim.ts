@@ -13,7 +13,7 @@
  * The API is served through an in-memory address space instead of real HTTP (simulated code must
  * not do real I/O); a node's bindings disappear when it is killed, as its sockets would.
  */
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import { LoopbackAddressDriver, Seeder } from '../app/index.ts';
 import { peakRssMB, startStopwatch } from '../env/index.ts';
 import type { ApiHandler, ApiRequest, ApiResponse, Listener, ListenerFactory } from '../../examples/job-runner/api-transport.ts';
@@ -23,6 +23,7 @@ import type { JobInput, JobRecord } from '../../examples/job-runner/jobs.ts';
 import { JobWorker } from '../../examples/job-runner/worker.ts';
 import { AppSim } from './app-sim.ts';
 import type { SimNode } from './ring.ts';
+import { nonNegativeInt, positiveInt } from './cli-args.ts';
 
 /** Parameters of the example simulation. */
 export interface ExampleSimOptions {
@@ -282,17 +283,7 @@ export async function runExampleSim(options: Partial<ExampleSimOptions> = {}): P
   };
 }
 
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`expected a positive integer, got "${value}"`);
-  return n;
-}
 
-function nonNegativeInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`expected a non-negative integer, got "${value}"`);
-  return n;
-}
 
 async function main(): Promise<void> {
   const d = DEFAULT_EXAMPLE_SIM;

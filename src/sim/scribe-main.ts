@@ -4,20 +4,11 @@
  * anycast over the real Scribe and overlay code in virtual time. The same seed prints the same
  * figures (except wall time and memory).
  */
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import { DEFAULT_SCRIBE_SIM, runScribeSim } from './scribe-sim.ts';
+import { fraction, positiveInt } from './cli-args.ts';
 
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`expected a positive integer, got "${value}"`);
-  return n;
-}
 
-function fraction(value: string): number {
-  const n = Number(value);
-  if (!(n >= 0 && n <= 1)) throw new InvalidArgumentError(`expected a number between 0 and 1, got "${value}"`);
-  return n;
-}
 
 const program = new Command('sim:scribe')
   .description('Simulate Scribe topic trees in virtual time: subscribe, publish, randomAnycast, optionally under churn')
