@@ -19,7 +19,7 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
+import { createReadStream, createWriteStream, promises as fs, readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -51,6 +51,11 @@ interface Stats {
   p50Ms: number;
   p99Ms: number;
   errors: number;
+  /**
+   * CPU used during the phase, as a share of one core (1 = one core busy the whole phase): each
+   * server process, the client (this process), and the machine's idle share of all its cores.
+   */
+  cpu?: Record<string, number>;
 }
 
 interface Target {
@@ -60,6 +65,62 @@ interface Target {
   secret: string;
   /** Waits until background work of the writes (third chunk copies) is done. */
   settle?: () => Promise<void>;
+  /** The server processes, by label (their CPU time is reported per phase). */
+  processes?: Record<string, number>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// CPU accounting: /proc/<pid>/stat (utime + stime) of each server process, process.cpuUsage()
+// for the client, /proc/stat for the machine's idle time.
+
+const CLOCK_TICKS = 100;
+
+/** CPU seconds a process has used (all its threads), or NaN when it cannot be read (not Linux). */
+function processCpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / CLOCK_TICKS;
+  } catch {
+    return NaN;
+  }
+}
+
+/** Idle and total CPU seconds of the whole machine (all cores). */
+function machineCpuSeconds(): { idle: number; total: number } {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+    const total = line.slice(0, 8).reduce((a, b) => a + b, 0);
+    return { idle: (line[3]! + line[4]!) / CLOCK_TICKS, total: total / CLOCK_TICKS };
+  } catch {
+    return { idle: NaN, total: NaN };
+  }
+}
+
+interface CpuSample {
+  at: number;
+  processes: Record<string, number>;
+  client: number;
+  machine: { idle: number; total: number };
+}
+
+function sampleCpu(processes: Record<string, number>): CpuSample {
+  const out: Record<string, number> = {};
+  for (const [name, pid] of Object.entries(processes)) out[name] = processCpuSeconds(pid);
+  const u = process.cpuUsage();
+  return { at: performance.now(), processes: out, client: (u.user + u.system) / 1e6, machine: machineCpuSeconds() };
+}
+
+/** CPU per process between two samples, in cores (CPU seconds / wall seconds). */
+function cpuBetween(a: CpuSample, b: CpuSample): Record<string, number> {
+  const wall = (b.at - a.at) / 1000;
+  const r = (x: number): number => Math.round((x / wall) * 100) / 100;
+  const out: Record<string, number> = {};
+  for (const name of Object.keys(a.processes)) out[name] = r(b.processes[name]! - a.processes[name]!);
+  out['client'] = r(b.client - a.client);
+  out['idle'] = r(b.machine.idle - a.machine.idle);
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -116,8 +177,9 @@ function percentile(sorted: number[], p: number): number {
 }
 
 /** Runs `count` operations with `clients` in flight; op(i) resolves with bytes moved. */
-async function measure(count: number, clients: number, op: (i: number) => Promise<number>): Promise<Stats> {
+async function measure(count: number, clients: number, op: (i: number) => Promise<number>, processes: Record<string, number> = {}): Promise<Stats> {
   const latencies: number[] = [];
+  const cpuBefore = sampleCpu(processes);
   let next = 0;
   let bytes = 0;
   let errors = 0;
@@ -137,9 +199,10 @@ async function measure(count: number, clients: number, op: (i: number) => Promis
     }),
   );
   const seconds = (performance.now() - started) / 1000;
+  const cpu = cpuBetween(cpuBefore, sampleCpu(processes));
   latencies.sort((a, b) => a - b);
   const round = (x: number): number => Math.round(x * 100) / 100;
-  return { count, seconds: round(seconds), opsPerSec: round(count / seconds), mibPerSec: round(bytes / MiB / seconds), p50Ms: round(percentile(latencies, 50)), p99Ms: round(percentile(latencies, 99)), errors };
+  return { count, seconds: round(seconds), opsPerSec: round(count / seconds), mibPerSec: round(bytes / MiB / seconds), p50Ms: round(percentile(latencies, 50)), p99Ms: round(percentile(latencies, 99)), errors, cpu };
 }
 
 function ok(status: number, what: string): void {
@@ -157,30 +220,31 @@ async function workload(target: Target, o: Options, small: Buffer, large: Buffer
     const r = await send(target, at(i), 'PUT', bucket, `warm/${i}`, small);
     ok(r.status, 'warm-up put');
     return small.length;
-  });
+  }, target.processes);
+  const procs = target.processes ?? {};
   const smallPut = await measure(o.small, o.clients, async (i) => {
     const r = await send(target, at(i), 'PUT', bucket, smallKey(i), small);
     ok(r.status, 'small put');
     return small.length;
-  });
+  }, procs);
   const smallGet = await measure(o.small, o.clients, async (i) => {
     const r = await send(target, at(i + 1), 'GET', bucket, smallKey(i));
     ok(r.status, 'small get');
     if (r.bytes !== small.length) throw new Error(`small get: ${r.bytes} bytes`);
     return r.bytes;
-  });
+  }, procs);
   const largePut = await measure(o.large, o.largeClients, async (i) => {
     const r = await send(target, at(i), 'PUT', bucket, `large/${i}`, () => Readable.from(slices(large)), large.length);
     ok(r.status, 'large put');
     return large.length;
-  });
+  }, procs);
   await target.settle?.();
   const largeGet = await measure(o.large, o.largeClients, async (i) => {
     const r = await send(target, at(i + 1), 'GET', bucket, `large/${i}`);
     ok(r.status, 'large get');
     if (r.bytes !== large.length) throw new Error(`large get: ${r.bytes} bytes`);
     return r.bytes;
-  });
+  }, procs);
   return { smallPut, smallGet, largePut, largeGet };
 }
 
@@ -358,7 +422,14 @@ async function startPi(dir: string, processes: number): Promise<{ target: Target
     }
   };
   return {
-    target: { name: 'pi', endpoints: nodes.map((n) => `http://127.0.0.1:${n.s3}`), accessKey: user.accessKey, secret: user.secret, settle },
+    target: {
+      name: 'pi',
+      endpoints: nodes.map((n) => `http://127.0.0.1:${n.s3}`),
+      accessKey: user.accessKey,
+      secret: user.secret,
+      settle,
+      processes: Object.fromEntries(procs.map((p, i) => [procs.length === 1 ? 'ring' : `node${i}`, p.pid!])),
+    },
     stop: async () => {
       for (const p of procs) p.kill('SIGTERM');
       await Promise.all(procs.map((p) => new Promise((r) => (p.exitCode !== null ? r(null) : p.once('exit', r)))));
@@ -372,7 +443,7 @@ async function startS3rver(dir: string): Promise<{ target: Target; stop: () => P
   const child = await spawnChild(['bench/s3.ts', '--serve-s3rver', join(dir, 'data'), '--port', String(port)], join(dir, 's3rver.log'));
   await waitHttp(`http://127.0.0.1:${port}/`, 30_000);
   return {
-    target: { name: 's3rver', endpoints: [`http://127.0.0.1:${port}`], accessKey: 'S3RVER', secret: 'S3RVER' },
+    target: { name: 's3rver', endpoints: [`http://127.0.0.1:${port}`], accessKey: 'S3RVER', secret: 'S3RVER', processes: { s3rver: child.pid! } },
     stop: async () => {
       child.kill('SIGTERM');
       await new Promise((r) => (child.exitCode !== null ? r(null) : child.once('exit', r)));
