@@ -156,9 +156,11 @@ export class Coordinator {
       if (known !== undefined) {
         cur = known ?? undefined;
         this.stats.fastWrites++;
-      } else if (round === 0 && w.m === 'put' && w.x === 0 && w.f === undefined && !mine) {
-        // Creating a record: no read round. Replicas refuse version 1 if they hold any version,
-        // and then the next round reads and reports the conflict.
+      } else if (round === 0 && ((w.m === 'put' && w.x === 0) || w.m === 'wia') && w.f === undefined && !mine) {
+        // Creating a record (a put expecting none, or a write-if-absent, which most often meets
+        // none): no read round. Replicas refuse version 1 if they hold any version, and then the
+        // next round reads: it reports the conflict, or finds the live record write-if-absent
+        // leaves alone, or the tombstone it writes over.
         cur = undefined;
         this.stats.fastWrites++;
       } else {
