@@ -443,15 +443,21 @@ export class PastryNode {
     }
     let p = this.peers.get(hex);
     const isNew = p === undefined;
+    // A node restarted on its data directory keeps its id but may listen elsewhere: the leaf set
+    // and routing table must take the new address too, or they keep talking to the dead one.
+    let moved = false;
     if (!p) p = this.peers.ensure(from);
-    else if (p.handle.addr !== from.addr) p.handle = from;
+    else if (p.handle.addr !== from.addr) {
+      p.handle = from;
+      moved = true;
+    }
     p.lastHeard = this.env.now();
     if (p.suspect) this.peers.setSuspect(p, false);
     if (p.probe && p.probe.purpose === 'liveness') {
       p.probe.timer.cancel();
       p.probe = undefined;
     }
-    if (isNew || failed) this.consider(from, undefined);
+    if (isNew || failed || moved) this.consider(from, undefined);
     return p;
   }
 

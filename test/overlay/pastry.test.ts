@@ -67,6 +67,35 @@ describe('Pastry ring in the simulator', () => {
     assert.equal(new Set(events.arrivals.map((a) => a.node.id.hex)).size, 199);
   });
 
+  test('a node restarted with its id at a new address is reached there, not declared dead', async () => {
+    const { ring, events } = recordingRing('moved');
+    await ring.build(40);
+    await ring.runFor(2_000);
+    const old = ring.randomLive();
+    ring.crash(old);
+    // Back (same id, new port) before anyone noticed the crash.
+    await ring.runFor(200);
+    const fresh = ring.createNode({ id: old.id });
+    assert.notEqual(fresh.addr, old.addr);
+    ring.startJoin(fresh);
+    await ring.runUntil(() => fresh.pastry.isReady, 10_000, 'the restarted node joined');
+    const back = ring.now();
+    await ring.runFor(10_000);
+    // Leaf-set members hear from it and take the new address; a far node's routing-table entry
+    // is corrected when it is next used (a failed hop), as in Pastry.
+    const stale = ring.live().filter((n) => n.pastry.leafSetMembers().some((h) => h.id.hex === old.id.hex && h.addr !== fresh.addr));
+    assert.deepEqual(stale.map((n) => n.id.short()), [], 'no leaf set keeps the old address');
+    assert.equal(ring.leafSetsConsistent().wrong, 0, 'every leaf set matches the true ring');
+    const late = events.departures.filter((d) => d.node.id.hex === old.id.hex && d.time > back);
+    assert.deepEqual(late.map((d) => d.at.id.short()), [], 'nobody reports the restarted node departed');
+    // Messages for its id reach it from everywhere, stale routing-table entries or not.
+    const from = ring.live().filter((n) => n !== fresh);
+    const before = events.deliveries.length;
+    from.forEach((n, i) => n.pastry.route(old.id, { app: 'probe', mid: `moved-${i}`, body: i }));
+    await ring.runUntil(() => events.deliveries.length - before >= from.length, 10_000, 'all delivered');
+    assert.ok(events.deliveries.slice(before).every((d) => d.at === fresh), 'all delivered to the restarted node');
+  });
+
   test('arrivals are reported on the live node nearest to the newcomer', async () => {
     const { ring, events } = recordingRing('arrivals');
     await ring.build(40);
