@@ -37,7 +37,9 @@ after(async () => {
   rmSync(root, { recursive: true, force: true });
 });
 
-const overlay = { heartbeatIntervalMs: 200, suspectAfterMs: 500, probeTimeoutMs: 200, joinTimeoutMs: 3000 };
+// Quick failure detection, with room for a loaded CI machine's pauses (a false suspicion moves
+// replica sets under the test's feet).
+const overlay = { heartbeatIntervalMs: 300, suspectAfterMs: 1500, probeTimeoutMs: 400, joinTimeoutMs: 3000 };
 
 async function start(dir: string, bootstrap: string | undefined): Promise<RealNode> {
   const env = new RealEnv({ logger: new MemoryLogger(new LogStore(500, () => Date.now()), 'error') });
