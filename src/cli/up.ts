@@ -18,7 +18,7 @@ import { stringify as toYaml } from 'yaml';
 import { RealEnv, silentLogger } from '../env/index.ts';
 import { loadOrCreateToken } from '../node/token.ts';
 import { STANDARD_APPLICATIONS } from './standard-apps.ts';
-import { RING_FILE } from './client.ts';
+import { DEV_RING_DIR, RING_FILE } from './client.ts';
 import type { DevRingFile } from './client.ts';
 import { caPaths, hasValidNodeCert, readCa, writeCa, writeNodeCert } from './cert-files.ts';
 import { CliError, table } from './output.ts';
@@ -307,6 +307,8 @@ export async function runUp(options: UpOptions, out: Output): Promise<number> {
       `  ${out.style('Apps', 'bold')}       ${apps.length ? apps.join(', ') : 'none'} (and the core services dht, scribe)`,
       `  ${out.style('Logs', 'bold')}       ${rel(join(dir, 'node-*', 'node.log'))}`,
       '',
+      // The commands find a ring in the default directory by themselves; elsewhere they need its address.
+      ...(resolve(dir) === resolve(DEV_RING_DIR) ? [] : [`  ${out.style('Commands', 'bold')}   this ring is not in ${DEV_RING_DIR}: first  export PI_OPS_URL=${ringFile.nodes[0]!.opsUrl} PI_OPS_TOKEN=${token}`]),
       `  Try: npm run pi -- status | npm run pi -- ring --walk | npm run pi -- apps | npm run pi -- events --ring`,
       `  Ctrl-C stops the ring.`,
       '',
