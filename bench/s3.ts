@@ -215,12 +215,12 @@ async function workload(target: Target, o: Options, small: Buffer, large: Buffer
   const at = (i: number): string => target.endpoints[i % target.endpoints.length]!;
   ok((await send(target, at(0), 'PUT', bucket, undefined, Buffer.alloc(0))).status, 'create bucket');
   const smallKey = (i: number): string => `small/${String(i).padStart(7, '0')}`;
-  // Warm-up: connections, caches.
+  // Warm-up: connections, caches (its figures are not reported).
   await measure(Math.min(200, o.small), o.clients, async (i) => {
     const r = await send(target, at(i), 'PUT', bucket, `warm/${i}`, small);
     ok(r.status, 'warm-up put');
     return small.length;
-  }, target.processes);
+  });
   const procs = target.processes ?? {};
   const smallPut = await measure(o.small, o.clients, async (i) => {
     const r = await send(target, at(i), 'PUT', bucket, smallKey(i), small);
