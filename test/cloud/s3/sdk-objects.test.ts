@@ -296,6 +296,10 @@ describe('S3 buckets and objects through the AWS SDK on a 3-node ring', () => {
     const none = await a[1]!.send(new ListObjectsV2Command({ Bucket: 'listing', MaxKeys: 0 }));
     assert.equal(none.KeyCount, 0);
     assert.equal(none.IsTruncated, false);
+    // An empty continuation token is no token, and is echoed (s3-tests' continuationtoken_empty).
+    const emptyToken = await a[2]!.send(new ListObjectsV2Command({ Bucket: 'listing', ContinuationToken: '' }));
+    assert.equal(emptyToken.ContinuationToken, '');
+    assert.deepEqual(emptyToken.Contents?.map((c) => c.Key), keys);
 
     const v1 = await a[2]!.send(new ListObjectsCommand({ Bucket: 'listing', Prefix: 'a/', MaxKeys: 3 }));
     assert.deepEqual(v1.Contents?.map((c) => c.Key), ['a/1', 'a/2', 'a/b/3']);

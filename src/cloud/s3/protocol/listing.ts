@@ -366,8 +366,8 @@ export function parseListObjectsV2Params(query: QueryLike): ListObjectsV2Params 
 
 /**
  * Computes a ListObjectsV2 result for bucket `name`: the continuation token, when given, takes
- * precedence over start-after (which is still echoed). Owners are written only with
- * fetch-owner=true.
+ * precedence over start-after (which is still echoed); an empty token is echoed and means no
+ * token, as S3 answers. Owners are written only with fetch-owner=true.
  */
 export async function listObjectsV2(
   source: KeySource<ObjectSummary>,
@@ -376,7 +376,7 @@ export async function listObjectsV2(
   options: PageOptions = {},
 ): Promise<ListObjectsV2Result> {
   let marker: string | undefined;
-  if (params.continuationToken !== undefined) marker = decodeContinuationToken(params.continuationToken);
+  if (params.continuationToken !== undefined && params.continuationToken !== '') marker = decodeContinuationToken(params.continuationToken);
   else if (params.startAfter !== undefined && params.startAfter !== '') marker = params.startAfter;
   const page = await listPage(
     source,

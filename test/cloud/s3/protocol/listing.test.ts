@@ -347,6 +347,11 @@ describe('ListObjects requests and responses', () => {
     assert.equal(second.continuationToken, first.nextContinuationToken);
     assert.equal(second.nextContinuationToken, undefined);
     await assert.rejects(listObjectsV2(source, 'bkt', parseListObjectsV2Params(new URLSearchParams('continuation-token=bogus'))), s3code('InvalidArgument'));
+    // An empty token is no token (and is echoed), as S3 answers.
+    const empty = await listObjectsV2(source, 'bkt', parseListObjectsV2Params(new URLSearchParams('continuation-token=&max-keys=2')));
+    assert.deepEqual(empty.contents.map((c) => c.key), ['a', 'b']);
+    assert.equal(empty.continuationToken, '');
+    assert.ok(listObjectsV2Xml(empty).includes('<ContinuationToken></ContinuationToken>'));
   });
 
   test('the AWS SDK paginators walk v1 (with delimiter) and v2 listings to the end', async () => {
