@@ -369,7 +369,16 @@ export class S3Api {
     const body = await readSmallBody(r, this.verifier(r));
     const config = parseCreateBucketConfiguration(body);
     const region = config.locationConstraint ?? this.options.region;
-    await this.catalog.createBucket(name, principal, acl, region);
+    try {
+      await this.catalog.createBucket(name, principal, acl, region);
+    } catch (err) {
+      if (!(err instanceof S3Error) || err.code !== 'BucketAlreadyOwnedByYou') throw err;
+      // In us-east-1, S3 answers 200 to re-creating one's own bucket and resets its ACL (legacy
+      // compatibility); every other region answers BucketAlreadyOwnedByYou.
+      const bucket = await this.bucketOf(r, true);
+      if (bucket.region !== 'us-east-1' || bucket.owner !== principal.id) throw err;
+      if (bucket.acl !== acl) await this.catalog.setBucketAcl(bucket, acl);
+    }
     sendEmpty(r, 200, { location: `/${name}` });
   }
 

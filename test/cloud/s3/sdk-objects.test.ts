@@ -13,6 +13,7 @@ import {
   DeleteBucketCommand,
   DeleteObjectCommand,
   DeleteObjectsCommand,
+  GetBucketAclCommand,
   GetBucketLocationCommand,
   GetObjectCommand,
   HeadBucketCommand,
@@ -63,7 +64,6 @@ describe('S3 buckets and objects through the AWS SDK on a 3-node ring', () => {
     const location = await a[0]!.send(new GetBucketLocationCommand({ Bucket: 'alpha.bucket-1' }));
     assert.equal(location.LocationConstraint ?? '', '');
 
-    await s3failure(a[0]!.send(new CreateBucketCommand({ Bucket: 'alpha.bucket-1' })), 'BucketAlreadyOwnedByYou', 409);
     await s3failure(b0.send(new CreateBucketCommand({ Bucket: 'alpha.bucket-1' })), 'BucketAlreadyExists', 409);
     for (const bad of ['ab', 'Upper', 'under_score', 'a..b', '192.168.1.1', 'xn--abc', 'dash-', 'a'.repeat(64)]) {
       await s3failure(a[0]!.send(new CreateBucketCommand({ Bucket: bad })), 'InvalidBucketName', 400);
@@ -83,6 +83,20 @@ describe('S3 buckets and objects through the AWS SDK on a 3-node ring', () => {
     await b0.send(new CreateBucketCommand({ Bucket: 'alpha.bucket-1' }));
     const empty = await b0.send(new ListObjectsV2Command({ Bucket: 'alpha.bucket-1' }));
     assert.equal(empty.KeyCount, 0);
+  });
+
+  test('CreateBucket again by its owner: 200 in us-east-1 (ACL reset, objects kept), BucketAlreadyOwnedByYou in other regions', async () => {
+    await a[0]!.send(new CreateBucketCommand({ Bucket: 'again', ACL: 'public-read' }));
+    await a[0]!.send(new PutObjectCommand({ Bucket: 'again', Key: 'kept', Body: 'x' }));
+    const again = await a[1]!.send(new CreateBucketCommand({ Bucket: 'again' }));
+    assert.equal(again.$metadata.httpStatusCode, 200);
+    const listed = await a[2]!.send(new ListObjectsV2Command({ Bucket: 'again' }));
+    assert.deepEqual(listed.Contents?.map((c) => c.Key), ['kept']);
+    const acl = await a[2]!.send(new GetBucketAclCommand({ Bucket: 'again' }));
+    assert.deepEqual(acl.Grants?.map((g) => g.Permission), ['FULL_CONTROL'], 'the ACL is reset to the request\'s (private)');
+    await s3failure(b0.send(new CreateBucketCommand({ Bucket: 'again' })), 'BucketAlreadyExists', 409);
+    await a[0]!.send(new CreateBucketCommand({ Bucket: 'again-eu', CreateBucketConfiguration: { LocationConstraint: 'eu-west-1' } }));
+    await s3failure(a[2]!.send(new CreateBucketCommand({ Bucket: 'again-eu', CreateBucketConfiguration: { LocationConstraint: 'eu-west-1' } })), 'BucketAlreadyOwnedByYou', 409);
   });
 
   test('PutObject and GetObject round trips through different nodes: metadata, stored headers, sizes around the inline and chunk limits', async () => {
