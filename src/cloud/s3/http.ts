@@ -69,6 +69,19 @@ export class S3HttpServer {
   /** Listens; resolves with the bound address. */
   async listen(): Promise<AddressInfo> {
     const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 60_000 }, (req, res) => void this.handle(req, res));
+    // `Expect: 100-continue`: the 100 goes out when the body is first read, i.e. once the request
+    // is authenticated and allowed; a refusal is the only answer (Node would send 100 at once).
+    server.on('checkContinue', (req, res) => {
+      const read = req._read;
+      req._read = function (size: number): void {
+        req._read = read;
+        if (!res.headersSent) res.writeContinue();
+        read.call(this, size);
+      };
+      void this.handle(req, res);
+    });
+    // S3 ignores other Expect values (Node would answer 417 Expectation Failed).
+    server.on('checkExpectation', (req, res) => void this.handle(req, res));
     server.on('connection', (s: Socket) => {
       s.setNoDelay(true);
       this.sockets.add(s);

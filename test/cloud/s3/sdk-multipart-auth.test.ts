@@ -288,6 +288,38 @@ describe('S3 multipart uploads, authentication and access on a 3-node ring', () 
     await s3failure(a[0]!.send(new PutBucketAclCommand({ Bucket: 'acl-private', ACL: 'no-such-acl' as never })), 'InvalidArgument', 400);
   });
 
+  test('Expect: 100-continue is answered only once the request is allowed; other Expect values are ignored', async () => {
+    const { request } = await import('node:http');
+    await a[0]!.send(new CreateBucketCommand({ Bucket: 'expect-private' }));
+    await a[0]!.send(new CreateBucketCommand({ Bucket: 'expect-open', ACL: 'public-read-write' }));
+    /** An anonymous PUT of 3 bytes that waits for 100 Continue before sending them. */
+    const put = (path: string): Promise<{ continued: boolean; status: number; requestId: unknown }> =>
+      new Promise((resolve, reject) => {
+        const url = new URL(nodes[1]!.endpoint);
+        const r = request({ host: url.hostname, port: url.port, method: 'PUT', path, headers: { 'content-length': '3', expect: '100-continue' } });
+        let continued = false;
+        r.on('continue', () => {
+          continued = true;
+          r.end('abc');
+        });
+        r.on('response', (res) => {
+          res.resume();
+          res.on('end', () => resolve({ continued, status: res.statusCode ?? 0, requestId: res.headers['x-amz-request-id'] }));
+        });
+        r.on('error', reject);
+      });
+    const refused = await put('/expect-private/k');
+    assert.deepEqual({ continued: refused.continued, status: refused.status }, { continued: false, status: 403 }, 'the refusal comes instead of 100 Continue');
+    assert.ok(refused.requestId);
+    const accepted = await put('/expect-open/k');
+    assert.deepEqual({ continued: accepted.continued, status: accepted.status }, { continued: true, status: 200 });
+    assert.equal((await bytes((await a[2]!.send(new GetObjectCommand({ Bucket: 'expect-open', Key: 'k' }))).Body)).toString(), 'abc');
+    // S3 ignores other expectations (Node alone would answer 417 Expectation Failed).
+    const odd = await rawRequest(nodes[0]!.endpoint, alice, { method: 'PUT', path: '/expect-open/odd', headers: { expect: '200' }, body: Buffer.from('odd') });
+    assert.equal(odd.status, 200, odd.body.toString());
+    assert.ok(odd.headers['x-amz-request-id']);
+  });
+
   test('virtual-hosted-style addressing: <bucket>.localhost', async () => {
     const port = new URL(nodes[0]!.endpoint).port;
     const put = await rawRequest(nodes[0]!.endpoint, alice, { method: 'PUT', path: '/vh/key.txt', host: `mpu.localhost:${port}`, body: Buffer.from('virtual host') });
