@@ -853,7 +853,11 @@ export class S3Api {
   private async completeUpload(r: S3Request, uploadId: string): Promise<void> {
     const bucket = await this.writableBucket(r);
     const key = r.key!;
-    const upload = await this.upload(r, bucket, uploadId);
+    const upload = await this.catalog.getUpload(bucket, key, uploadId);
+    if (!upload) {
+      await this.completedAlready(r, bucket, key, uploadId);
+      return;
+    }
     const body = await readSmallBody(r, this.verifier(r));
     const request = parseCompleteMultipartUpload(body);
     const stored = new Map<number, PartEntry>();
@@ -889,13 +893,13 @@ export class S3Api {
       owner: upload.owner,
       ownerName: upload.ownerName,
       parts: chosen.length,
+      up: uploadId,
     };
     if (upload.ct !== undefined) entry.ct = upload.ct;
     if (upload.hd) entry.hd = upload.hd;
     if (upload.meta) entry.meta = upload.meta;
     if (upload.acl) entry.acl = upload.acl;
     if (upload.sc) entry.sc = upload.sc;
-    const out: Record<string, string> = {};
     const checksum = this.multipartChecksum(upload, chosen);
     if (checksum) entry.cs = checksum;
     await this.catalog.addRefs(
@@ -909,14 +913,28 @@ export class S3Api {
     this.release(bucket, key, previous);
     this.releaseParts(uploadId, all);
     this.stats.objectsWritten++;
+    this.sendCompleted(r, bucket, key, entry);
+  }
+
+  /** The CompleteMultipartUploadResult of the object `entry`. */
+  private sendCompleted(r: S3Request, bucket: BucketEntry, key: string, entry: ObjectEntry): void {
     const location = `${this.endpoint()}/${bucket.name}/${key.split('/').map(encodeURIComponent).join('/')}`;
+    const checksum = entry.cs;
     const xmlChecksums = checksum ? { [checksum.a]: checksum.v } : undefined;
-    sendXml(
-      r,
-      completeMultipartUploadXml({ location, bucket: bucket.name, key, etag, ...(xmlChecksums ? { checksums: xmlChecksums, checksumType: checksum!.ty ?? 'COMPOSITE' } : {}) }),
-      200,
-      out,
-    );
+    sendXml(r, completeMultipartUploadXml({ location, bucket: bucket.name, key, etag: entry.etag, ...(xmlChecksums ? { checksums: xmlChecksums, checksumType: checksum!.ty ?? 'COMPOSITE' } : {}) }));
+  }
+
+  /**
+   * CompleteMultipartUpload of an upload that is gone: if it was completed into the key's current
+   * object with the same parts, the retry succeeds with the same result (as S3 answers);
+   * otherwise `NoSuchUpload`.
+   */
+  private async completedAlready(r: S3Request, bucket: BucketEntry, key: string, uploadId: string): Promise<void> {
+    const current = await this.catalog.getObject(bucket, key);
+    if (current?.up !== uploadId) throw noSuchUpload(uploadId);
+    const request = parseCompleteMultipartUpload(await readSmallBody(r, this.verifier(r)));
+    if (multipartEtag(request.parts.map((p) => p.etag)) !== current.etag) throw noSuchUpload(uploadId);
+    this.sendCompleted(r, bucket, key, current);
   }
 
   /** The checksum of a completed upload, when one was chosen and every part carries it. */

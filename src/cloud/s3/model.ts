@@ -91,6 +91,8 @@ export interface ObjectEntry extends Entity {
   pages?: number;
   /** Parts of a multipart object. */
   parts?: number;
+  /** The upload a multipart object was completed from (a repeated CompleteMultipartUpload succeeds). */
+  up?: string;
 }
 
 /** An in-progress multipart upload. */

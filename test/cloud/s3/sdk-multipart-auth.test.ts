@@ -136,6 +136,11 @@ describe('S3 multipart uploads, authentication and access on a 3-node ring', () 
     const none = await a[0]!.send(new ListMultipartUploadsCommand({ Bucket: 'mpu' }));
     assert.equal(none.Uploads, undefined);
     await s3failure(a[0]!.send(new ListPartsCommand({ Bucket: 'mpu', Key: 'assembled', UploadId: uploadId })), 'NoSuchUpload', 404);
+    // Completing it again (a retry) succeeds with the same result; other parts are NoSuchUpload.
+    const parts = [{ PartNumber: 1, ETag: r1.ETag }, { PartNumber: 2, ETag: r2.CopyPartResult!.ETag }, { PartNumber: 3, ETag: r3.CopyPartResult!.ETag }];
+    const again = await a[1]!.send(new CompleteMultipartUploadCommand({ Bucket: 'mpu', Key: 'assembled', UploadId: uploadId, MultipartUpload: { Parts: parts } }));
+    assert.deepEqual([again.ETag, again.Key, again.Bucket, again.ChecksumCRC32], [done.ETag, 'assembled', 'mpu', done.ChecksumCRC32]);
+    await s3failure(a[1]!.send(new CompleteMultipartUploadCommand({ Bucket: 'mpu', Key: 'assembled', UploadId: uploadId, MultipartUpload: { Parts: parts.slice(0, 2) } })), 'NoSuchUpload', 404);
     await s3failure(a[0]!.send(new UploadPartCommand({ Bucket: 'mpu', Key: 'assembled', UploadId: uploadId, PartNumber: 1, Body: 'x' })), 'NoSuchUpload', 404);
   });
 
