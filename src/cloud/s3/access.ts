@@ -42,9 +42,18 @@ export function canReadObject(bucketOwner: string, objectOwner: string, acl: Can
   return principal !== undefined && (principal.id === objectOwner || principal.id === bucketOwner) ? true : grants(acl, principal).read;
 }
 
-/** The access control policy a canned ACL stands for (GetBucketAcl / GetObjectAcl). */
-export function policyOf(owner: Owner, acl: CannedAcl | undefined): AccessControlPolicy {
-  const list: Grant[] = [{ grantee: { type: 'CanonicalUser', id: owner.id, ...(owner.displayName ? { displayName: owner.displayName } : {}) }, permission: 'FULL_CONTROL' }];
+function userGrant(user: Owner, permission: Grant['permission']): Grant {
+  return { grantee: { type: 'CanonicalUser', id: user.id, ...(user.displayName ? { displayName: user.displayName } : {}) }, permission };
+}
+
+/**
+ * The access control policy a canned ACL stands for (GetBucketAcl / GetObjectAcl). For an object,
+ * `bucketOwner` is its bucket's owner: `bucket-owner-read` / `bucket-owner-full-control` grant
+ * them READ / FULL_CONTROL when they are not the object's owner.
+ */
+export function policyOf(owner: Owner, acl: CannedAcl | undefined, bucketOwner?: Owner): AccessControlPolicy {
+  const list: Grant[] = [userGrant(owner, 'FULL_CONTROL')];
+  const otherBucketOwner = bucketOwner !== undefined && bucketOwner.id !== owner.id ? bucketOwner : undefined;
   switch (acl) {
     case 'public-read':
       list.push({ grantee: { type: 'Group', uri: ACL_GROUPS.AllUsers }, permission: 'READ' });
@@ -56,6 +65,12 @@ export function policyOf(owner: Owner, acl: CannedAcl | undefined): AccessContro
     case 'authenticated-read':
       list.push({ grantee: { type: 'Group', uri: ACL_GROUPS.AuthenticatedUsers }, permission: 'READ' });
       break;
+    case 'bucket-owner-read':
+      if (otherBucketOwner) list.push(userGrant(otherBucketOwner, 'READ'));
+      break;
+    case 'bucket-owner-full-control':
+      if (otherBucketOwner) list.push(userGrant(otherBucketOwner, 'FULL_CONTROL'));
+      break;
     default:
       break;
   }
@@ -64,13 +79,14 @@ export function policyOf(owner: Owner, acl: CannedAcl | undefined): AccessContro
 
 /**
  * The canned ACL an AccessControlPolicy document amounts to (PutBucketAcl / PutObjectAcl with a
- * body): the owner's FULL_CONTROL plus the group grants of one canned ACL. Anything else is
+ * body): the owner's FULL_CONTROL plus the group grants of one canned ACL (or, for an object whose
+ * bucket belongs to `bucketOwnerId`, that owner's READ or FULL_CONTROL). Anything else is
  * `NotImplemented` (only canned ACLs are supported).
  */
-export function cannedOf(policy: AccessControlPolicy, ownerId: string): CannedAcl {
+export function cannedOf(policy: AccessControlPolicy, ownerId: string, bucketOwnerId?: string): CannedAcl {
   const others = policy.grants.filter((g) => !(g.grantee.type === 'CanonicalUser' && g.grantee.id === ownerId));
   const key = others
-    .map((g) => `${g.grantee.type === 'Group' ? g.grantee.uri : '?'}:${g.permission}`)
+    .map((g) => `${g.grantee.type === 'Group' ? g.grantee.uri : g.grantee.type === 'CanonicalUser' && g.grantee.id === bucketOwnerId ? 'bucket-owner' : '?'}:${g.permission}`)
     .sort()
     .join(',');
   const table: Record<string, CannedAcl> = {
@@ -78,6 +94,8 @@ export function cannedOf(policy: AccessControlPolicy, ownerId: string): CannedAc
     [`${ACL_GROUPS.AllUsers}:READ`]: 'public-read',
     [`${ACL_GROUPS.AllUsers}:READ,${ACL_GROUPS.AllUsers}:WRITE`]: 'public-read-write',
     [`${ACL_GROUPS.AuthenticatedUsers}:READ`]: 'authenticated-read',
+    'bucket-owner:READ': 'bucket-owner-read',
+    'bucket-owner:FULL_CONTROL': 'bucket-owner-full-control',
   };
   const acl = table[key];
   if (acl === undefined) throw new S3Error('NotImplemented', 'Only the canned ACLs private, public-read, public-read-write and authenticated-read are supported.');

@@ -416,12 +416,12 @@ export class S3Api {
   }
 
   /** The canned ACL of a PutBucketAcl / PutObjectAcl: `x-amz-acl`, or a policy document. */
-  private async aclOfRequest(r: S3Request, owner: string): Promise<CannedAcl> {
+  private async aclOfRequest(r: S3Request, owner: string, bucketOwner?: string): Promise<CannedAcl> {
     const header = parseCannedAcl(r.headers);
     const body = await readSmallBody(r, this.verifier(r));
     if (header !== undefined) return header;
     if (body.length === 0) throw new S3Error('MissingSecurityHeader', 'Your request was missing a required header', { fields: { MissingHeaderName: 'x-amz-acl' } });
-    return cannedOf(parseAccessControlPolicy(body), owner);
+    return cannedOf(parseAccessControlPolicy(body), owner, bucketOwner);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -668,7 +668,7 @@ export class S3Api {
     const entry = await this.catalog.getObject(bucket, r.key!);
     if (!entry) throw noSuchKey(r.key!);
     mustAllow(r.principal !== undefined && (r.principal.id === entry.owner || r.principal.id === bucket.owner));
-    sendXml(r, accessControlPolicyXml(policyOf({ id: entry.owner, displayName: entry.ownerName }, entry.acl)));
+    sendXml(r, accessControlPolicyXml(policyOf({ id: entry.owner, displayName: entry.ownerName }, entry.acl, { id: bucket.owner, displayName: bucket.ownerName })));
   }
 
   private async putObjectAcl(r: S3Request): Promise<void> {
@@ -677,7 +677,7 @@ export class S3Api {
     const current = await this.catalog.getObject(bucket, key);
     if (!current) throw noSuchKey(key);
     mustAllow(r.principal !== undefined && (r.principal.id === current.owner || r.principal.id === bucket.owner));
-    const acl = await this.aclOfRequest(r, current.owner);
+    const acl = await this.aclOfRequest(r, current.owner, bucket.owner);
     await this.catalog.putObject(bucket, key, { ...current, acl }, (now) => {
       if (!now || now.vid !== current.vid) throw new S3Error('OperationAborted');
     });

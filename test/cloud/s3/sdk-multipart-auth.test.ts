@@ -278,6 +278,19 @@ describe('S3 multipart uploads, authentication and access on a 3-node ring', () 
     assert.equal((await bytes((await a[0]!.send(new GetObjectCommand({ Bucket: 'acl-dropbox', Key: 'from-bob' }))).Body)).toString(), 'hi alice', 'bucket owners read what others put');
     const acl = await a[0]!.send(new GetObjectAclCommand({ Bucket: 'acl-dropbox', Key: 'from-bob' }));
     assert.equal(acl.Owner?.DisplayName, 'bob');
+    // bucket-owner-read / bucket-owner-full-control grant the bucket's owner READ / FULL_CONTROL.
+    await b.send(new PutObjectCommand({ Bucket: 'acl-dropbox', Key: 'for-owner', Body: 'x', ACL: 'bucket-owner-read' }));
+    const ownerRead = await b.send(new GetObjectAclCommand({ Bucket: 'acl-dropbox', Key: 'for-owner' }));
+    assert.deepEqual(ownerRead.Grants?.map((g) => [g.Grantee?.Type, g.Grantee?.ID, g.Grantee?.DisplayName, g.Permission]), [
+      ['CanonicalUser', bob.id, 'bob', 'FULL_CONTROL'],
+      ['CanonicalUser', alice.id, 'alice', 'READ'],
+    ]);
+    await b.send(new PutObjectAclCommand({ Bucket: 'acl-dropbox', Key: 'for-owner', AccessControlPolicy: { Owner: ownerRead.Owner, Grants: [ownerRead.Grants![0]!, { ...ownerRead.Grants![1]!, Permission: 'FULL_CONTROL' }] } }));
+    const ownerFull = await a[1]!.send(new GetObjectAclCommand({ Bucket: 'acl-dropbox', Key: 'for-owner' }));
+    assert.deepEqual(ownerFull.Grants?.map((g) => [g.Grantee?.ID, g.Permission]), [[bob.id, 'FULL_CONTROL'], [alice.id, 'FULL_CONTROL']]);
+    await a[0]!.send(new PutObjectCommand({ Bucket: 'acl-dropbox', Key: 'own', Body: 'x', ACL: 'bucket-owner-full-control' }));
+    const own = await a[0]!.send(new GetObjectAclCommand({ Bucket: 'acl-dropbox', Key: 'own' }));
+    assert.deepEqual(own.Grants?.map((g) => [g.Grantee?.ID, g.Permission]), [[alice.id, 'FULL_CONTROL']], 'no second grant when the bucket owner owns the object');
 
     // Changing ACLs: GetBucketAcl / PutBucketAcl / PutObjectAcl.
     const before = await a[0]!.send(new GetBucketAclCommand({ Bucket: 'acl-private' }));

@@ -49,6 +49,10 @@ describe('S3 application units', () => {
     const odd = policyOf({ id: 'o' }, 'private');
     odd.grants.push({ grantee: { type: 'CanonicalUser', id: 'someone' }, permission: 'READ' });
     assert.throws(() => cannedOf(odd, 'o'), (e: S3Error) => e.code === 'NotImplemented');
+    for (const acl of ['bucket-owner-read', 'bucket-owner-full-control'] as const) {
+      assert.equal(cannedOf(policyOf({ id: 'w' }, acl, { id: 'o' }), 'w', 'o'), acl);
+      assert.deepEqual(policyOf({ id: 'o' }, acl, { id: 'o' }).grants.length, 1, 'the bucket owner owns the object: one grant');
+    }
   });
 
   test('the chunk sink keeps small bodies inline, splits large ones at chunk boundaries, and refuses too much', async () => {
