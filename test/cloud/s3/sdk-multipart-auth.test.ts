@@ -177,6 +177,12 @@ describe('S3 multipart uploads, authentication and access on a 3-node ring', () 
       unknown.destroy();
       skewed.destroy();
     }
+    // An empty Authorization header is an anonymous request: AccessDenied, as S3 answers.
+    const empty = await rawRequest(nodes[1]!.endpoint, undefined, { method: 'PUT', path: '/empty-auth-bucket', headers: { authorization: '' } });
+    assert.equal(empty.status, 403);
+    assert.match(empty.body.toString(), /<Code>AccessDenied<\/Code>/);
+    const emptyPut = await rawRequest(nodes[1]!.endpoint, undefined, { method: 'PUT', path: '/mpu/empty-auth', headers: { authorization: '' }, body: Buffer.from('x') });
+    assert.equal(emptyPut.status, 403);
     // x-amz-meta added after signing: refused.
     const signer = new SignatureV4({ credentials: { accessKeyId: alice.accessKey, secretAccessKey: alice.secret }, region: 'us-east-1', service: 's3', sha256: Sha256, uriEscapePath: false });
     const url = new URL(nodes[0]!.endpoint);

@@ -536,7 +536,9 @@ function parsePresigned(request: SigV4Request, params: Map<string, string>, now:
  * `x-amz-content-sha256` `InvalidRequest` / `InvalidArgument`.
  */
 export function parseAuth(request: SigV4Request, now: number, options: SigV4Options = {}): AuthResult {
-  const authorization = getHeader(request.headers, 'authorization');
+  // An empty Authorization header is no authorization: the request is anonymous (as S3 answers).
+  const header = getHeader(request.headers, 'authorization');
+  const authorization = header === undefined || header.trim() === '' ? undefined : header;
   const params = queryParams(request.query);
   const presigned = params.has('X-Amz-Algorithm') || params.has('X-Amz-Credential') || params.has('X-Amz-Signature');
   const presignedV2 = params.has('Signature') && params.has('AWSAccessKeyId');

@@ -360,6 +360,8 @@ describe('authentication errors', () => {
 
   test('anonymous requests', () => {
     assert.deepEqual(parseAuth({ method: 'GET', path: '/b/k', query: 'prefix=x', headers: { host: 'h' } }, NOW), { kind: 'anonymous' });
+    // An empty Authorization header is no authorization (S3 answers AccessDenied, not a parse error).
+    assert.deepEqual(parseAuth({ method: 'PUT', path: '/b', query: '', headers: { host: 'h', authorization: ' ' } }, NOW), { kind: 'anonymous' });
   });
 
   test('clock skew → RequestTimeTooSkewed with the AWS fields', async () => {
