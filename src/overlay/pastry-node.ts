@@ -70,6 +70,11 @@ export interface SendOptions {
    * arrive than the round-trip-based timeout allows). Default: that timeout alone.
    */
   ackTimeoutMs?: number;
+  /**
+   * false: ask for no hop acknowledgement (for replies, whose loss the requester's own timeout
+   * covers); `onFailure` is then never called. Default true.
+   */
+  ack?: boolean;
 }
 
 /**
@@ -285,6 +290,11 @@ export class PastryNode {
       return;
     }
     const m: DirectMessage = { t: MessageType.DIRECT, from: this.handle, hop: 0, msg };
+    if (options.ack === false) {
+      this.attachAcks(to.addr, m);
+      this.transport.send(to.addr, m);
+      return;
+    }
     this.sendHop(to, m, 0, options.onFailure, options.ackTimeoutMs);
   }
 
@@ -352,6 +362,7 @@ export class PastryNode {
     if (state === 'stopped' || state === 'idle') return;
     if (state === 'leaving') {
       // Hand routed messages on (acknowledged, so their sender need not re-route); ignore the rest.
+      if ((m.t === MessageType.ROUTE || m.t === MessageType.DIRECT) && m.acks) this.takePiggybackedAcks(m);
       if (m.t === MessageType.ROUTE || m.t === MessageType.JOIN) {
         this.queueAck(m.from, m.hop);
         if (m.t === MessageType.ROUTE) this.routeOn(m, 0, true);
@@ -371,7 +382,8 @@ export class PastryNode {
         } else {
           this.heard(m.from, m.t === MessageType.JOIN ? Proof.STRONG : Proof.NONE);
         }
-        this.queueAck(m.from, m.hop);
+        if (m.t !== MessageType.JOIN && m.acks) this.takePiggybackedAcks(m);
+        if (m.hop !== 0) this.queueAck(m.from, m.hop);
         if (state === 'joining') {
           this.bufferWhileJoining(m);
           return;
@@ -649,7 +661,31 @@ export class PastryNode {
     const deadline = now + Math.max(minAckTimeoutMs, this.ackTimeout(this.peers.get(to.id.hex)));
     this.pending.set(hop, { to, message, sentAt: now, deadline, reroutes, onFailure });
     this.armHopSweep(deadline);
+    if (message.t !== MessageType.JOIN) this.attachAcks(to.addr, message);
     this.transport.send(to.addr, message);
+  }
+
+  /**
+   * Hands the acknowledgements queued for `addr` to an outgoing message instead of a HOP_ACK of
+   * their own: a reply sent in the same turn as its request arrived carries the request's ack, so
+   * a request-reply exchange costs two frames, not four.
+   */
+  private attachAcks(addr: string, message: RouteMessage | DirectMessage): void {
+    const queued = this.acks.get(addr);
+    if (queued) {
+      message.acks = queued.hops;
+      this.acks.delete(addr);
+    } else if (message.acks !== undefined) {
+      // A copy being re-routed still carries the acks of its first attempt.
+      delete message.acks;
+    }
+  }
+
+  /** Processes the acknowledgements a message carries, and strips them before it travels on. */
+  private takePiggybackedAcks(m: RouteMessage | DirectMessage): void {
+    const hops = m.acks!;
+    delete m.acks;
+    this.onHopAck(m.from, hops);
   }
 
   /**

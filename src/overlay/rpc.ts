@@ -269,7 +269,8 @@ export class RpcEndpoint implements OverlayApplication {
     // The answer goes to the application that asked (replyTo), which correlates it.
     const msg: AppMessage = { app: request.replyTo ?? this.name, mid: this.nextId(), corr: request.mid, code: reply.code ?? 200, body: reply.body };
     if (request.tx !== undefined) msg.tx = request.tx;
-    this.node.send(to, msg);
+    // No hop acknowledgement: a lost reply is the requester's timeout to handle.
+    this.node.send(to, msg, { ack: false });
   }
 
   forward(ctx: ForwardContext): ForwardDecision | void {

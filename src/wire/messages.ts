@@ -118,13 +118,18 @@ export interface RouteMessage {
   msg: AppMessage;
   /** Set when the sender is leaving the ring and only handing the message on. */
   leaving?: boolean;
+  /** Hops of the receiver's that this sender acknowledges here instead of in a HOP_ACK. */
+  acks?: number[];
 }
 
 export interface DirectMessage {
   t: typeof MessageType.DIRECT;
   from: NodeHandle;
+  /** Hop sequence number, echoed in an acknowledgement; 0 when no acknowledgement is wanted. */
   hop: number;
   msg: AppMessage;
+  /** Hops of the receiver's that this sender acknowledges here instead of in a HOP_ACK. */
+  acks?: number[];
 }
 
 export interface HopAckMessage {

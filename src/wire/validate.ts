@@ -77,6 +77,11 @@ function checkRows(x: unknown, field: string): void {
   for (let i = 0; i < x.length; i++) checkRow(x[i], `${field}[${i}]`);
 }
 
+function checkHopList(x: unknown, field: string): void {
+  if (!Array.isArray(x) || x.length === 0 || x.length > MAX_LIST) fail(`${field} must be a non-empty list of hop numbers`);
+  for (let i = 0; i < x.length; i++) checkInt(x[i], `${field}[${i}]`);
+}
+
 /** Checks an application message. */
 export function checkAppMessage(x: unknown, field = 'msg'): AppMessage {
   if (!isObject(x)) fail(`${field} must be an application message`);
@@ -116,16 +121,17 @@ export function validateMessage(x: unknown): WireMessage {
       checkInt(x.hop, 'hop');
       checkInt(x.hops, 'hops');
       checkAppMessage(x.msg);
+      if (x.acks !== undefined) checkHopList(x.acks, 'acks');
       break;
     case MessageType.DIRECT:
       checkHandle(x.from, 'from');
       checkInt(x.hop, 'hop');
       checkAppMessage(x.msg);
+      if (x.acks !== undefined) checkHopList(x.acks, 'acks');
       break;
     case MessageType.HOP_ACK:
       checkHandle(x.from, 'from');
-      if (!Array.isArray(x.hops) || x.hops.length === 0 || x.hops.length > MAX_LIST) fail('hops must be a non-empty list of hop numbers');
-      for (let i = 0; i < x.hops.length; i++) checkInt(x.hops[i], `hops[${i}]`);
+      checkHopList(x.hops, 'hops');
       break;
     case MessageType.JOIN:
       checkOptionalBoolean(x.leaving, 'leaving');
