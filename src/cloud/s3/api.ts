@@ -65,7 +65,7 @@ import { canReadBucket, canReadObject, canWriteBucket, cannedOf, mustAllow, poli
 import type { Catalog, Principal } from './catalog.ts';
 import { eachLimited } from './catalog.ts';
 import type { ChunkStore } from './chunks/store.ts';
-import { ChunkSink, streamChunks } from './data.ts';
+import { ChunkSink, pipeBody, streamChunks } from './data.ts';
 import type { ChunkSinkOptions } from './data.ts';
 import type { S3Request } from './http.ts';
 import type { BucketEntry, ChunkRef, ObjectEntry, PartEntry, StoredChecksum, UploadEntry } from './model.ts';
@@ -463,7 +463,7 @@ export class S3Api {
       this.store,
       this.sinkOptions(true, (c) => this.catalog.addRefs([c.hash], versionRef(vid), { b: bucket.name, i: bucket.inc, k: key, v: vid }), Math.min(this.options.maxObjectBytes, 5 * 1024 ** 3)),
     );
-    await pipeline(r.req, verifier, sink);
+    await pipeBody(r.req, verifier, sink);
     const result = sink.result;
     const etag = verifier.digests.finish().get('MD5')!.toString('hex');
     const entry: ObjectEntry = {
@@ -747,7 +747,7 @@ export class S3Api {
       uploadLength(r.headers, 5 * 1024 ** 3);
       const verifier = this.verifier(r);
       const sink = new ChunkSink(this.store, this.sinkOptions(false, (c) => this.catalog.addRefs([c.hash], ref, refBody), 5 * 1024 ** 3));
-      await pipeline(r.req, verifier, sink);
+      await pipeBody(r.req, verifier, sink);
       const result = sink.result;
       const etag = verifier.digests.finish().get('MD5')!.toString('hex');
       part = { type: 's3.part', n, pv, size: result.size, etag, lm: this.env.now(), chunks: (await this.catalog.storeChunkList(pv, result.chunks)).chunks ?? '' };
