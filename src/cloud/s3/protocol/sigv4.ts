@@ -566,7 +566,7 @@ function hexBytes(text: string): string {
  * includes them) when it does not match.
  */
 export function verify(parsed: ParsedAuth, secretKey: string): VerifiedAuth {
-  const signingKey = deriveSigningKey(secretKey, parsed.date, parsed.region, parsed.service);
+  const signingKey = cachedSigningKey(secretKey, parsed.date, parsed.region, parsed.service);
   const candidates = [parsed.stringToSign, ...parsed.alternativeCanonicalRequests.map((c) => requestStringToSign(parsed.amzDate, parsed.scope, c))];
   for (const stringToSign of candidates) {
     if (signaturesEqual(signHex(signingKey, stringToSign), parsed.signature)) {
@@ -591,6 +591,22 @@ export function verify(parsed: ParsedAuth, secretKey: string): VerifiedAuth {
       CanonicalRequestBytes: hexBytes(parsed.canonicalRequest),
     },
   });
+}
+
+/** Signing keys derived lately: a key serves every request of its access key, day and region. */
+const signingKeys = new Map<string, Buffer>();
+const MAX_SIGNING_KEYS = 1024;
+
+/** {@link deriveSigningKey}, remembered (four HMACs saved per request). */
+function cachedSigningKey(secretKey: string, date: string, region: string, service: string): Buffer {
+  const id = `${secretKey}\n${date}\n${region}\n${service}`;
+  let key = signingKeys.get(id);
+  if (key === undefined) {
+    if (signingKeys.size >= MAX_SIGNING_KEYS) signingKeys.clear();
+    key = deriveSigningKey(secretKey, date, region, service);
+    signingKeys.set(id, key);
+  }
+  return key;
 }
 
 /** The error for an access key that has no secret (`InvalidAccessKeyId`, 403). */
