@@ -198,6 +198,22 @@ export class ChunkSink extends Writable {
 }
 
 /**
+ * Read buffers of local chunk sends, reused once the socket has taken their bytes: a fresh
+ * megabyte per read made garbage collection about a third of a large GET's CPU.
+ */
+const PIECE_BYTES = 1 << 20;
+const MAX_FREE_PIECES = 16;
+const freePieces: Buffer[] = [];
+
+function takePiece(): Buffer {
+  return freePieces.pop() ?? Buffer.allocUnsafeSlow(PIECE_BYTES);
+}
+
+function givePiece(piece: Buffer): void {
+  if (freePieces.length < MAX_FREE_PIECES) freePieces.push(piece);
+}
+
+/**
  * Writes bytes `start..end` (inclusive) of an object made of `chunks` to `res`, fetching up to
  * `prefetch` chunks ahead (those not held here) and waiting for the socket to drain. Resolves when all was written;
  * rejects if a chunk cannot be read (the response is then cut short).
@@ -244,19 +260,22 @@ export async function streamChunks(
   for (let i = 0; i < wanted.length; i++) {
     for (let j = i; j <= i + prefetch; j++) fetch(j);
     const w = wanted[i]!;
-    const local = fetches.has(i) ? undefined : store.engine.stream(w.ref.hash, w.from, w.to);
+    const local = fetches.has(i) ? undefined : store.engine.reader(w.ref.hash);
     if (local) {
-      let sent = 0;
-      for await (const piece of local as AsyncIterable<Buffer>) {
-        if (res.destroyed) {
-          local.destroy();
-          return;
+      try {
+        for (let at = w.from; at < w.to; ) {
+          if (res.destroyed) return;
+          const piece = takePiece();
+          const n = await local.read(piece, Math.min(piece.length, w.to - at), at);
+          if (n === 0) throw new Error(`chunk ${w.ref.hash.slice(0, 12)}: ${at - w.from} bytes read, ${w.to - w.from} expected`);
+          at += n;
+          // The piece is reused once the socket has taken its bytes (not after an error).
+          res.write(n === piece.length ? piece : piece.subarray(0, n), (err) => err || givePiece(piece));
+          if (res.writableLength > MAX_UNSENT) await drained();
         }
-        sent += piece.length;
-        res.write(piece);
-        if (res.writableLength > MAX_UNSENT) await drained();
+      } finally {
+        await local.close();
       }
-      if (sent !== w.to - w.from) throw new Error(`chunk ${w.ref.hash.slice(0, 12)}: ${sent} bytes read, ${w.to - w.from} expected`);
       continue;
     }
     if (!fetches.has(i)) fetches.set(i, store.get(w.ref.hash));

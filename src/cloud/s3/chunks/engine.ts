@@ -3,8 +3,6 @@
  * stored (the garbage collector's grace period counts from it). The file engine serves real
  * nodes; the memory engine, with the same contract, the simulator and unit tests.
  */
-import { Readable } from 'node:stream';
-
 /** What is known about a stored chunk besides its bytes. */
 export interface ChunkMeta {
   /** Size in bytes. */
@@ -13,14 +11,25 @@ export interface ChunkMeta {
   t: number;
 }
 
+/** Random access to one chunk held by a node (see {@link ChunkEngine.reader}). */
+export interface ChunkReader {
+  /** Reads up to `length` bytes at `position` into `buf` (from its start); resolves with the count, 0 at the end. */
+  read(buf: Buffer, length: number, position: number): Promise<number>;
+  /** Releases the chunk (its file). */
+  close(): Promise<void>;
+}
+
 /** One node's chunk storage. Metadata reads are synchronous; writes resolve once durable. */
 export interface ChunkEngine {
   /** `memory` or `files`, for logs. */
   readonly kind: string;
   /** The chunk's bytes (the caller may keep them), or undefined. */
   read(hash: string): Promise<Buffer | undefined>;
-  /** Bytes `start` to `end` (exclusive) of a chunk held here, as a stream; undefined if not held. */
-  stream(hash: string, start: number, end: number): Readable | undefined;
+  /**
+   * A reader of a chunk held here, undefined if not held. Reading into the caller's buffers lets a
+   * response reuse them instead of allocating a megabyte per read.
+   */
+  reader(hash: string): ChunkReader | undefined;
   /** Size and store time, or undefined. */
   stat(hash: string): ChunkMeta | undefined;
   /** Stores the chunk (or, when present, only refreshes its store time); resolves when durable. */
@@ -52,9 +61,13 @@ export class MemoryChunkEngine implements ChunkEngine {
     return e ? { ...e.m } : undefined;
   }
 
-  stream(hash: string, start: number, end: number): Readable | undefined {
+  reader(hash: string): ChunkReader | undefined {
     const e = this.data.get(hash);
-    return e ? Readable.from([e.d.subarray(start, end)]) : undefined;
+    if (!e) return undefined;
+    return {
+      read: (buf, length, position) => Promise.resolve(position >= e.d.length ? 0 : e.d.copy(buf, 0, position, Math.min(e.d.length, position + length))),
+      close: () => Promise.resolve(),
+    };
   }
 
   put(hash: string, data: Uint8Array, at: number): Promise<void> {

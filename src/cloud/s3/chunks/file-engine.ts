@@ -8,11 +8,11 @@
  * Files rather than LMDB: whole-chunk writes and reads of megabytes go at the disk's speed
  * through the thread pool, without a copy-on-write B-tree around them or a blocked event loop.
  */
-import { createReadStream, mkdirSync, readdirSync, statSync, rmSync } from 'node:fs';
-import type { Readable } from 'node:stream';
+import { mkdirSync, readdirSync, statSync, rmSync } from 'node:fs';
 import { open, readFile, rename, rm, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ChunkEngine, ChunkMeta } from './engine.ts';
+import type { FileHandle } from 'node:fs/promises';
+import type { ChunkEngine, ChunkMeta, ChunkReader } from './engine.ts';
 
 const HASH = /^[0-9a-f]{64}$/;
 
@@ -61,9 +61,16 @@ export class FileChunkEngine implements ChunkEngine {
     }
   }
 
-  stream(hash: string, start: number, end: number): Readable | undefined {
-    if (!this.metas.has(hash) || end <= start) return undefined;
-    return createReadStream(this.path(hash), { start, end: end - 1, highWaterMark: 1024 * 1024 });
+  reader(hash: string): ChunkReader | undefined {
+    if (!this.metas.has(hash)) return undefined;
+    const file = this.path(hash);
+    let handle: Promise<FileHandle> | undefined;
+    return {
+      read: async (buf, length, position) => (await (handle ??= open(file, 'r'))).read(buf, 0, length, position).then((r) => r.bytesRead),
+      close: async () => {
+        if (handle) await (await handle.catch(() => undefined))?.close();
+      },
+    };
   }
 
   stat(hash: string): ChunkMeta | undefined {
