@@ -99,6 +99,11 @@ export interface ApiStats {
   releaseFailures: number;
 }
 
+/** 405 with the method and the kind of resource in the error document, as S3 answers. */
+function methodNotAllowed(method: string, resourceType: 'SERVICE' | 'BUCKET' | 'OBJECT'): S3Error {
+  return new S3Error('MethodNotAllowed', undefined, { fields: { Method: method, ResourceType: resourceType } });
+}
+
 function noSuchKey(key: string): S3Error {
   return new S3Error('NoSuchKey', undefined, { fields: { Key: key } });
 }
@@ -168,7 +173,7 @@ export class S3Api {
     const m = r.method;
     if (r.bucket === undefined) {
       if (m === 'GET') return this.run('ListBuckets', () => this.listBuckets(r));
-      throw new S3Error('MethodNotAllowed');
+      throw methodNotAllowed(m, 'SERVICE');
     }
     if (r.key === undefined) {
       for (const sub of UNSUPPORTED_BUCKET) {
@@ -203,7 +208,7 @@ export class S3Api {
           if (q.has('delete')) return this.run('DeleteObjects', () => this.deleteObjects(r));
           break;
       }
-      throw new S3Error('MethodNotAllowed');
+      throw methodNotAllowed(m, 'BUCKET');
     }
     validateObjectKey(r.key);
     const uploadId = q.get('uploadId');
@@ -232,7 +237,7 @@ export class S3Api {
         if (uploadId !== null) return this.run('CompleteMultipartUpload', () => this.completeUpload(r, uploadId));
         break;
     }
-    throw new S3Error('MethodNotAllowed');
+    throw methodNotAllowed(m, 'OBJECT');
   }
 
   private async run(op: string, fn: () => Promise<void>): Promise<string> {

@@ -24,7 +24,7 @@ import {
   PutObjectCommand,
 } from '@aws-sdk/client-s3';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { bytes, clientFor, createUser, pattern, s3failure, startS3Ring } from './harness.ts';
+import { bytes, clientFor, createUser, pattern, rawRequest, s3failure, startS3Ring } from './harness.ts';
 import type { S3Node, TestUser } from './harness.ts';
 
 describe('S3 buckets and objects through the AWS SDK on a 3-node ring', () => {
@@ -221,6 +221,18 @@ describe('S3 buckets and objects through the AWS SDK on a 3-node ring', () => {
     await s3failure(a[2]!.send(new GetObjectCommand({ Bucket: 'nobucket', Key: 'k' })), 'NoSuchBucket', 404);
     await s3failure(a[2]!.send(new PutObjectCommand({ Bucket: 'nobucket', Key: 'k', Body: 'x' })), 'NoSuchBucket', 404);
     await s3failure(a[0]!.send(new PutObjectCommand({ Bucket: 'objects', Key: 'x'.repeat(1025), Body: 'x' })), 'KeyTooLongError', 400);
+  });
+
+  test('a method a resource does not have: 405 MethodNotAllowed naming the method and the resource type', async () => {
+    for (const [method, path, type] of [['POST', '/objects/some-key', 'OBJECT'], ['PATCH', '/objects', 'BUCKET'], ['DELETE', '/', 'SERVICE']] as const) {
+      const r = await rawRequest(nodes[0]!.endpoint, alice, { method, path });
+      assert.equal(r.status, 405, `${method} ${path}`);
+      const body = r.body.toString();
+      assert.match(body, /<Code>MethodNotAllowed<\/Code>/);
+      assert.match(body, new RegExp(`<Method>${method}</Method>`));
+      assert.match(body, new RegExp(`<ResourceType>${type}</ResourceType>`));
+      assert.match(body, /<RequestId>[0-9A-F]+<\/RequestId>/);
+    }
   });
 
   test('DeleteObject and DeleteObjects (batch, quiet, missing keys)', async () => {
