@@ -512,13 +512,11 @@ export class S3Api {
     const bucket = await this.bucketOf(r);
     const key = r.key!;
     const entry = await this.readableObject(r, bucket, key);
-    if (r.query.has('partNumber')) {
-      const n = parsePartNumber(r.query.get('partNumber') ?? undefined);
-      if (n !== 1 || entry.parts) throw new S3Error('NotImplemented', 'GetObject by part number is supported for part 1 of single-part objects only.');
-    }
+    const byPart = r.query.has('partNumber');
+    const partRange = byPart ? this.partRange(r, entry) : undefined;
     evaluateConditions(r.headers, { etag: entry.etag, lastModified: entry.lm }, { method: r.method, now: this.env.now() });
     const overrides = responseHeaderOverrides(r.query, r.principal !== undefined);
-    const range = parseRange(getHeader(r.headers, 'range'), entry.size);
+    const range = byPart ? partRange : parseRange(getHeader(r.headers, 'range'), entry.size);
     const out: Record<string, string> = {
       'last-modified': formatHttpDate(entry.lm),
       etag: `"${entry.etag}"`,
@@ -530,7 +528,7 @@ export class S3Api {
     if (entry.sc) out['x-amz-storage-class'] = entry.sc;
     // S3 reports the part count only to a request by part number.
     if (entry.parts && r.query.has('partNumber')) out['x-amz-mp-parts-count'] = String(entry.parts);
-    if (entry.cs && range === undefined && getHeader(r.headers, 'x-amz-checksum-mode')?.toUpperCase() === 'ENABLED') {
+    if (entry.cs && (range === undefined || (byPart && !entry.parts)) && getHeader(r.headers, 'x-amz-checksum-mode')?.toUpperCase() === 'ENABLED') {
       out[checksumHeaderName(entry.cs.a as ChecksumAlgorithm)] = entry.cs.v;
       out['x-amz-checksum-type'] = entry.cs.ty ?? 'FULL_OBJECT';
     }
@@ -554,6 +552,29 @@ export class S3Api {
     const chunks = await this.catalog.chunkList(entry);
     await streamChunks(this.store, chunks, start, end, r.res);
     r.res.end();
+  }
+
+  /**
+   * The bytes a GetObject / HeadObject by `partNumber` answers, as a range (206 with Content-Range,
+   * as S3 answers even for part 1 of a single-part object; undefined for an empty object).
+   * A part the object does not have is `InvalidPartNumber` (416); a Range header with it
+   * `InvalidRequest`.
+   */
+  private partRange(r: S3Request, entry: ObjectEntry): { start: number; end: number } | undefined {
+    const n = parsePartNumber(r.query.get('partNumber') ?? undefined);
+    if (getHeader(r.headers, 'range') !== undefined) throw new S3Error('InvalidRequest', 'Cannot specify both Range header and partNumber query parameter');
+    if (!entry.parts) {
+      if (n !== 1) throw new S3Error('InvalidPartNumber');
+      return entry.size > 0 ? { start: 0, end: entry.size - 1 } : undefined;
+    }
+    // Objects completed before part sizes were recorded cannot be read by part.
+    if (!entry.ps) throw new S3Error('NotImplemented', 'GetObject by part number is not supported for this object (completed before part sizes were recorded).');
+    const i = entry.pn ? entry.pn.indexOf(n) : n - 1;
+    if (i < 0 || i >= entry.ps.length) throw new S3Error('InvalidPartNumber');
+    let start = 0;
+    for (let j = 0; j < i; j++) start += entry.ps[j]!;
+    const size = entry.ps[i]!;
+    return size > 0 ? { start, end: start + size - 1 } : undefined;
   }
 
   private async deleteObject(r: S3Request): Promise<void> {
@@ -652,6 +673,8 @@ export class S3Api {
     if (sc && sc !== 'STANDARD') entry.sc = sc;
     if (from.cs) entry.cs = { ...from.cs };
     if (from.parts) entry.parts = from.parts;
+    if (from.ps) entry.ps = [...from.ps];
+    if (from.pn) entry.pn = [...from.pn];
     if (from.data !== undefined) entry.data = from.data;
     else {
       // The copy shares the source's chunks: references first, then the entry.
@@ -899,8 +922,10 @@ export class S3Api {
       owner: upload.owner,
       ownerName: upload.ownerName,
       parts: chosen.length,
+      ps: chosen.map((p) => p.size),
       up: uploadId,
     };
+    if (chosen.some((p, i) => p.n !== i + 1)) entry.pn = chosen.map((p) => p.n);
     if (upload.ct !== undefined) entry.ct = upload.ct;
     if (upload.hd) entry.hd = upload.hd;
     if (upload.meta) entry.meta = upload.meta;

@@ -91,6 +91,10 @@ export interface ObjectEntry extends Entity {
   pages?: number;
   /** Parts of a multipart object. */
   parts?: number;
+  /** Sizes of a multipart object's parts, in order (GetObject by part number). */
+  ps?: number[];
+  /** The parts' numbers, when they are not 1…parts (an upload completed from sparse part numbers). */
+  pn?: number[];
   /** The upload a multipart object was completed from (a repeated CompleteMultipartUpload succeeds). */
   up?: string;
 }

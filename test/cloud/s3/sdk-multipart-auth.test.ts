@@ -135,6 +135,20 @@ describe('S3 multipart uploads, authentication and access on a 3-node ring', () 
     assert.equal(got.ContentType, 'application/x-parts');
     // The part count is reported only to a request by part number (S3 GetObject / HeadObject).
     assert.equal(got.PartsCount, undefined);
+    // GetObject / HeadObject by part number: that part's bytes as a range, with the part count.
+    const offsets = [0, 5 * MiB, 11 * MiB, 11 * MiB + 100];
+    for (const n of [1, 2, 3]) {
+      const part = await a[n - 1]!.send(new GetObjectCommand({ Bucket: 'mpu', Key: 'assembled', PartNumber: n }));
+      assert.equal(part.$metadata.httpStatusCode, 206);
+      assert.ok((await bytes(part.Body)).equals(whole.subarray(offsets[n - 1], offsets[n])), `part ${n}`);
+      assert.equal(part.ContentRange, `bytes ${offsets[n - 1]}-${offsets[n]! - 1}/${whole.length}`);
+      assert.equal(part.PartsCount, 3);
+      assert.equal(part.ETag, done.ETag);
+      const head = await a[0]!.send(new HeadObjectCommand({ Bucket: 'mpu', Key: 'assembled', PartNumber: n }));
+      assert.deepEqual([head.$metadata.httpStatusCode, head.ContentLength, head.PartsCount], [206, offsets[n]! - offsets[n - 1]!, 3]);
+    }
+    await s3failure(a[0]!.send(new GetObjectCommand({ Bucket: 'mpu', Key: 'assembled', PartNumber: 4 })), 'InvalidPartNumber', 416);
+    await s3failure(a[0]!.send(new GetObjectCommand({ Bucket: 'mpu', Key: 'assembled', PartNumber: 1, Range: 'bytes=0-9' })), 'InvalidRequest', 400);
     const none = await a[0]!.send(new ListMultipartUploadsCommand({ Bucket: 'mpu' }));
     assert.equal(none.Uploads, undefined);
     await s3failure(a[0]!.send(new ListPartsCommand({ Bucket: 'mpu', Key: 'assembled', UploadId: uploadId })), 'NoSuchUpload', 404);

@@ -184,6 +184,17 @@ describe('S3 buckets and objects through the AWS SDK on a 3-node ring', () => {
     assert.ok((await bytes(open.Body)).equals(data.subarray(599990)));
     const err = await s3failure(a[0]!.send(new GetObjectCommand({ Bucket: 'objects', Key: 'ranged', Range: 'bytes=600000-' })), 'InvalidRange', 416);
     assert.ok(err.$metadata.requestId, 'errors carry the request id');
+    // By part number, a single-part object is one part: part 1 is the whole object as a range
+    // (206, Content-Range, no part count, as S3 answers); part 2 is not satisfiable.
+    const part1 = await a[1]!.send(new GetObjectCommand({ Bucket: 'objects', Key: 'ranged', PartNumber: 1 }));
+    assert.equal(part1.$metadata.httpStatusCode, 206);
+    assert.equal(part1.ContentRange, 'bytes 0-599999/600000');
+    assert.equal(part1.PartsCount, undefined);
+    assert.ok((await bytes(part1.Body)).equals(data));
+    const headPart1 = await a[2]!.send(new HeadObjectCommand({ Bucket: 'objects', Key: 'ranged', PartNumber: 1 }));
+    assert.deepEqual([headPart1.$metadata.httpStatusCode, headPart1.ContentLength, headPart1.PartsCount], [206, 600_000, undefined]);
+    await s3failure(a[0]!.send(new GetObjectCommand({ Bucket: 'objects', Key: 'ranged', PartNumber: 2 })), 'InvalidPartNumber', 416);
+    await s3failure(a[0]!.send(new GetObjectCommand({ Bucket: 'objects', Key: 'ranged', PartNumber: 1, Range: 'bytes=0-9' })), 'InvalidRequest', 400);
 
     const head = await a[0]!.send(new HeadObjectCommand({ Bucket: 'objects', Key: 'ranged' }));
     assert.equal(head.ContentLength, 600_000);
