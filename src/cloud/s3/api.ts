@@ -23,6 +23,7 @@ import {
   getHeader,
   initiateMultipartUploadXml,
   listAllMyBucketsXml,
+  listBucketsPage,
   listMultipartUploads,
   listObjectsV1,
   listObjectsV2,
@@ -42,6 +43,7 @@ import {
   parseCopySourceRange,
   parseCreateBucketConfiguration,
   parseDeleteObjects,
+  parseListBucketsParams,
   parseListObjectsV1Params,
   parseListObjectsV2Params,
   parseListPartsParams,
@@ -361,9 +363,18 @@ export class S3Api {
 
   private async listBuckets(r: S3Request): Promise<void> {
     const principal = this.authenticated(r);
-    const names = await this.catalog.listBuckets(principal.id);
-    const buckets = names.map((b) => ({ name: b.name, creationDate: b.createdAt, region: this.options.region }));
-    sendXml(r, listAllMyBucketsXml({ owner: { id: principal.id, displayName: principal.name }, buckets }));
+    const params = parseListBucketsParams(r.query);
+    const all = (await this.catalog.listBuckets(principal.id)).map((b) => ({ name: b.name, creationDate: b.createdAt, region: b.region ?? this.options.region }));
+    const page = listBucketsPage(all, params);
+    sendXml(
+      r,
+      listAllMyBucketsXml({
+        owner: { id: principal.id, displayName: principal.name },
+        buckets: page.buckets,
+        ...(page.continuationToken !== undefined ? { continuationToken: page.continuationToken } : {}),
+        ...(params.prefix !== undefined ? { prefix: params.prefix } : {}),
+      }),
+    );
   }
 
   private async createBucket(r: S3Request): Promise<void> {

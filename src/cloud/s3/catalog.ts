@@ -151,7 +151,7 @@ export class Catalog {
       const code = r.record.body.owner === owner.id ? 'BucketAlreadyOwnedByYou' : 'BucketAlreadyExists';
       throw new S3Error(code, undefined, { fields: { BucketName: name } });
     }
-    await this.dht.putItem(ids.ownerBuckets(owner.id), name, { type: 's3.bucketRef', createdAt: entry.createdAt, inc: entry.inc });
+    await this.dht.putItem(ids.ownerBuckets(owner.id), name, { type: 's3.bucketRef', createdAt: entry.createdAt, inc: entry.inc, region });
     this.buckets.set(name, { at: this.env.now(), entry });
     return entry;
   }
@@ -188,12 +188,12 @@ export class Catalog {
   }
 
   /** The buckets of `owner`, by name. */
-  async listBuckets(owner: string): Promise<{ name: string; createdAt: number }[]> {
-    const out: { name: string; createdAt: number }[] = [];
+  async listBuckets(owner: string): Promise<{ name: string; createdAt: number; region?: string }[]> {
+    const out: { name: string; createdAt: number; region?: string }[] = [];
     let after: string | undefined;
     do {
-      const page = await this.dht.scanPartition<{ createdAt: number }>(ids.ownerBuckets(owner), { limit: SCAN_PAGE, ...(after ? { after } : {}) });
-      for (const item of page.items) out.push({ name: item.sortKey!, createdAt: item.body.createdAt });
+      const page = await this.dht.scanPartition<{ createdAt: number; region?: string }>(ids.ownerBuckets(owner), { limit: SCAN_PAGE, ...(after ? { after } : {}) });
+      for (const item of page.items) out.push({ name: item.sortKey!, createdAt: item.body.createdAt, ...(item.body.region !== undefined ? { region: item.body.region } : {}) });
       after = page.next;
     } while (after);
     return out;

@@ -85,6 +85,27 @@ describe('S3 buckets and objects through the AWS SDK on a 3-node ring', () => {
     assert.equal(empty.KeyCount, 0);
   });
 
+  test('ListBuckets: the region of each bucket, prefix, bucket-region, max-buckets and continuation-token paging', async () => {
+    await b0.send(new CreateBucketCommand({ Bucket: 'lb-one' }));
+    await b0.send(new CreateBucketCommand({ Bucket: 'lb-two', CreateBucketConfiguration: { LocationConstraint: 'eu-west-1' } }));
+    await b0.send(new CreateBucketCommand({ Bucket: 'lb-three' }));
+    const all = await b0.send(new ListBucketsCommand({ Prefix: 'lb-' }));
+    assert.deepEqual(all.Buckets?.map((x) => [x.Name, x.BucketRegion]), [['lb-one', 'us-east-1'], ['lb-three', 'us-east-1'], ['lb-two', 'eu-west-1']]);
+    assert.equal(all.Prefix, 'lb-');
+    assert.equal(all.ContinuationToken, undefined);
+    const first = await b0.send(new ListBucketsCommand({ Prefix: 'lb-', MaxBuckets: 2 }));
+    assert.deepEqual(first.Buckets?.map((x) => x.Name), ['lb-one', 'lb-three']);
+    assert.ok(first.ContinuationToken);
+    const second = await b0.send(new ListBucketsCommand({ Prefix: 'lb-', MaxBuckets: 2, ContinuationToken: first.ContinuationToken }));
+    assert.deepEqual(second.Buckets?.map((x) => x.Name), ['lb-two']);
+    assert.equal(second.ContinuationToken, undefined);
+    const eu = await b0.send(new ListBucketsCommand({ BucketRegion: 'eu-west-1' }));
+    assert.deepEqual(eu.Buckets?.map((x) => x.Name), ['lb-two']);
+    await s3failure(b0.send(new ListBucketsCommand({ MaxBuckets: 0 })), 'InvalidArgument', 400);
+    await s3failure(b0.send(new ListBucketsCommand({ ContinuationToken: 'not-a-token' })), 'InvalidArgument', 400);
+    for (const name of ['lb-one', 'lb-two', 'lb-three']) await b0.send(new DeleteBucketCommand({ Bucket: name }));
+  });
+
   test('CreateBucket again by its owner: 200 in us-east-1 (ACL reset, objects kept), BucketAlreadyOwnedByYou in other regions', async () => {
     await a[0]!.send(new CreateBucketCommand({ Bucket: 'again', ACL: 'public-read' }));
     await a[0]!.send(new PutObjectCommand({ Bucket: 'again', Key: 'kept', Body: 'x' }));

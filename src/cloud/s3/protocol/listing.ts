@@ -611,3 +611,54 @@ export async function listParts(source: PartSource, context: ListPartsContext, p
   };
   return result;
 }
+
+// ---------------------------------------------------------------------------------------------
+// ListBuckets
+
+/** Parsed ListBuckets request (the optional paging parameters S3 added in 2024). */
+export interface ListBucketsParams {
+  prefix?: string;
+  bucketRegion?: string;
+  /** Exclusive start (decoded continuation token). */
+  after?: string;
+  continuationToken?: string;
+  /** At most this many buckets (no limit when absent, as S3 answers without `max-buckets`). */
+  maxBuckets?: number;
+}
+
+/** Reads `prefix`, `bucket-region`, `continuation-token` and `max-buckets` (1–10000), validating them. */
+export function parseListBucketsParams(query: QueryLike): ListBucketsParams {
+  const params: ListBucketsParams = {};
+  const prefix = query.get('prefix');
+  if (prefix !== null && prefix !== '') params.prefix = prefix;
+  const region = query.get('bucket-region');
+  if (region !== null && region !== '') params.bucketRegion = region;
+  const token = query.get('continuation-token');
+  if (token !== null && token !== '') {
+    params.after = decodeContinuationToken(token);
+    params.continuationToken = token;
+  }
+  const max = query.get('max-buckets');
+  if (max !== null) {
+    if (!/^\d+$/.test(max) || Number(max) < 1 || Number(max) > 10000) {
+      throw new S3Error('InvalidArgument', 'Argument max-buckets must be an integer between 1 and 10000', {
+        fields: { ArgumentName: 'max-buckets', ArgumentValue: max },
+      });
+    }
+    params.maxBuckets = Number(max);
+  }
+  return params;
+}
+
+/**
+ * One page of ListBuckets from all of the owner's buckets (any order): sorted by name, filtered
+ * by prefix and region, after the continuation token; `continuationToken` when more remain.
+ */
+export function listBucketsPage<B extends { name: string; region?: string }>(buckets: readonly B[], params: ListBucketsParams): { buckets: B[]; continuationToken?: string } {
+  const selected = buckets
+    .filter((b) => (params.prefix === undefined || b.name.startsWith(params.prefix)) && (params.bucketRegion === undefined || b.region === params.bucketRegion) && (params.after === undefined || compareKeys(b.name, params.after) > 0))
+    .sort((x, y) => compareKeys(x.name, y.name));
+  if (params.maxBuckets === undefined || selected.length <= params.maxBuckets) return { buckets: selected };
+  const page = selected.slice(0, params.maxBuckets);
+  return { buckets: page, continuationToken: encodeContinuationToken(page[page.length - 1]!.name) };
+}
