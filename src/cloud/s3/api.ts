@@ -110,6 +110,10 @@ function noSuchKey(key: string): S3Error {
   return new S3Error('NoSuchKey', undefined, { fields: { Key: key } });
 }
 
+function invalidVersionId(versionId: string): S3Error {
+  return new S3Error('InvalidArgument', 'Invalid version id specified', { fields: { ArgumentName: 'versionId', ArgumentValue: versionId } });
+}
+
 function noSuchUpload(uploadId: string): S3Error {
   return new S3Error('NoSuchUpload', undefined, { fields: { UploadId: uploadId } });
 }
@@ -213,6 +217,10 @@ export class S3Api {
       throw methodNotAllowed(m, 'BUCKET');
     }
     validateObjectKey(r.key);
+    // Without versioning every object is the version "null"; any other id names nothing, and S3
+    // refuses it rather than acting on the current object.
+    const versionId = q.get('versionId');
+    if (versionId !== null && versionId !== 'null') throw invalidVersionId(versionId);
     const uploadId = q.get('uploadId');
     switch (m) {
       case 'PUT':
@@ -610,16 +618,18 @@ export class S3Api {
     await eachLimited(request.objects, 16, async (o) => {
       try {
         validateObjectKey(o.key);
+        // Only the version "null" exists without versioning (S3 answers NoSuchVersion for the key).
+        if (o.versionId !== undefined && o.versionId !== 'null') throw new S3Error('NoSuchVersion');
         const previous = await this.catalog.deleteObject(bucket, o.key, (current) => {
           if (o.etag !== undefined && current !== undefined && current.etag !== o.etag) throw new S3Error('PreconditionFailed');
         });
         if (previous) this.stats.objectsDeleted++;
         this.release(bucket, o.key, previous);
-        deleted.push({ key: o.key });
+        deleted.push({ key: o.key, ...(o.versionId !== undefined ? { versionId: o.versionId } : {}) });
       } catch (err) {
         const e = err instanceof S3Error ? err : new S3Error('InternalError');
         if (!(err instanceof S3Error)) this.log.error({ code: 'DeleteFailed', key: o.key, err: (err as Error).message }, 'DeleteObjects: one key failed');
-        errors.push({ key: o.key, code: e.code, message: e.message });
+        errors.push({ key: o.key, ...(o.versionId !== undefined ? { versionId: o.versionId } : {}), code: e.code, message: e.message });
       }
     });
     const order = new Map(request.objects.map((o, i) => [o.key, i]));
@@ -630,7 +640,7 @@ export class S3Api {
   /** Source of a copy: bucket and object, which the requester may read. */
   private async copySource(r: S3Request): Promise<{ bucket: BucketEntry; key: string; entry: ObjectEntry }> {
     const source = parseCopySource(r.headers['x-amz-copy-source']!);
-    if (source.versionId !== undefined && source.versionId !== 'null') throw new S3Error('NotImplemented', 'Versioning is not supported.');
+    if (source.versionId !== undefined && source.versionId !== 'null') throw invalidVersionId(source.versionId);
     const bucket = await this.catalog.bucket(source.bucket);
     if (!bucket) throw new S3Error('NoSuchBucket', undefined, { fields: { BucketName: source.bucket } });
     validateObjectKey(source.key);

@@ -284,6 +284,22 @@ describe('S3 buckets and objects through the AWS SDK on a 3-node ring', () => {
     await s3failure(b0.send(new DeleteObjectsCommand({ Bucket: 'objects', Delete: { Objects: [{ Key: 'sizes/0' }] } })), 'AccessDenied', 403);
   });
 
+  test('version ids without versioning: "null" is the object, any other id is refused and never acts on the object', async () => {
+    await a[0]!.send(new PutObjectCommand({ Bucket: 'objects', Key: 'ver/a', Body: 'kept' }));
+    assert.equal((await bytes((await a[1]!.send(new GetObjectCommand({ Bucket: 'objects', Key: 'ver/a', VersionId: 'null' }))).Body)).toString(), 'kept');
+    await s3failure(a[1]!.send(new GetObjectCommand({ Bucket: 'objects', Key: 'ver/a', VersionId: 'abc123' })), 'InvalidArgument', 400);
+    await s3failure(a[2]!.send(new HeadObjectCommand({ Bucket: 'objects', Key: 'ver/a', VersionId: 'abc123' })), undefined, 400);
+    await s3failure(a[2]!.send(new DeleteObjectCommand({ Bucket: 'objects', Key: 'ver/a', VersionId: 'abc123' })), 'InvalidArgument', 400);
+    await s3failure(a[0]!.send(new CopyObjectCommand({ Bucket: 'objects', Key: 'ver/b', CopySource: 'objects/ver/a?versionId=abc123' })), 'InvalidArgument', 400);
+    const batch = await a[0]!.send(new DeleteObjectsCommand({ Bucket: 'objects', Delete: { Objects: [{ Key: 'ver/a', VersionId: 'abc123' }] } }));
+    assert.deepEqual(batch.Errors?.map((e) => [e.Key, e.VersionId, e.Code]), [['ver/a', 'abc123', 'NoSuchVersion']]);
+    assert.equal((await a[1]!.send(new HeadObjectCommand({ Bucket: 'objects', Key: 'ver/a' }))).ContentLength, 4, 'the object is still there');
+    await a[0]!.send(new CopyObjectCommand({ Bucket: 'objects', Key: 'ver/b', CopySource: 'objects/ver/a?versionId=null' }));
+    const nullDelete = await a[2]!.send(new DeleteObjectsCommand({ Bucket: 'objects', Delete: { Objects: [{ Key: 'ver/a', VersionId: 'null' }, { Key: 'ver/b' }] } }));
+    assert.deepEqual(nullDelete.Deleted?.map((d) => [d.Key, d.VersionId]), [['ver/a', 'null'], ['ver/b', undefined]]);
+    await s3failure(a[1]!.send(new HeadObjectCommand({ Bucket: 'objects', Key: 'ver/a' })), undefined, 404);
+  });
+
   test('CopyObject: metadata directive COPY and REPLACE, conditional copies, large sources, errors', async () => {
     const data = pattern(900_000, 7);
     await a[0]!.send(new PutObjectCommand({ Bucket: 'objects', Key: 'copy/src', Body: data, ContentType: 'image/png', Metadata: { origin: 'camera' } }));
