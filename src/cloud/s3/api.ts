@@ -751,7 +751,9 @@ export class S3Api {
     const acl = parseCannedAcl(r.headers);
     const storageClass = parseStorageClass(r.headers);
     await readSmallBody(r, this.verifier(r));
-    const uploadId = this.env.random.hex(20);
+    // The initiation time first: uploads of a key sort by id (upload-id-marker compares ids), and
+    // S3 lists them in order of initiation.
+    const uploadId = Math.floor(this.env.now()).toString(16).padStart(12, '0') + this.env.random.hex(14);
     const entry: UploadEntry = {
       type: 's3.upload',
       key,

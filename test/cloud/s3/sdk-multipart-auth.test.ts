@@ -105,6 +105,16 @@ describe('S3 multipart uploads, authentication and access on a 3-node ring', () 
     const uploads = await a[0]!.send(new ListMultipartUploadsCommand({ Bucket: 'mpu' }));
     assert.deepEqual(uploads.Uploads?.map((u) => [u.Key, u.UploadId]), [['assembled', uploadId]]);
     assert.equal(uploads.Uploads![0]!.Initiator?.DisplayName, 'alice');
+    // Uploads of one key are listed in order of initiation, and page by key and upload id markers.
+    const same: string[] = [];
+    for (let i = 0; i < 3; i++) same.push((await a[i]!.send(new CreateMultipartUploadCommand({ Bucket: 'mpu', Key: 'assembled' }))).UploadId!);
+    const four = await a[1]!.send(new ListMultipartUploadsCommand({ Bucket: 'mpu', Prefix: 'assembled' }));
+    assert.deepEqual(four.Uploads?.map((u) => u.UploadId), [uploadId, ...same]);
+    const firstPage = await a[2]!.send(new ListMultipartUploadsCommand({ Bucket: 'mpu', Prefix: 'assembled', MaxUploads: 2 }));
+    assert.deepEqual([firstPage.IsTruncated, firstPage.NextKeyMarker, firstPage.NextUploadIdMarker], [true, 'assembled', same[0]]);
+    const nextPage = await a[0]!.send(new ListMultipartUploadsCommand({ Bucket: 'mpu', Prefix: 'assembled', KeyMarker: firstPage.NextKeyMarker, UploadIdMarker: firstPage.NextUploadIdMarker }));
+    assert.deepEqual([nextPage.IsTruncated, nextPage.Uploads?.map((u) => u.UploadId)], [false, same.slice(1)]);
+    for (const id of same) await a[0]!.send(new AbortMultipartUploadCommand({ Bucket: 'mpu', Key: 'assembled', UploadId: id }));
 
     // Complete errors first: a wrong ETag, a too-small middle part, a wrong order.
     await s3failure(a[0]!.send(new CompleteMultipartUploadCommand({ Bucket: 'mpu', Key: 'assembled', UploadId: uploadId, MultipartUpload: { Parts: [{ PartNumber: 1, ETag: '"00000000000000000000000000000000"' }] } })), 'InvalidPart', 400);
