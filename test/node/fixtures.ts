@@ -103,7 +103,9 @@ export async function startRing(cleanup: (fn: () => Promise<void>) => void, n: n
   const first = await startNode(cleanup, { config, name: 'node-0' });
   const rest = await Promise.all(Array.from({ length: n - 1 }, (_, i) => startNode(cleanup, { bootstrap: [first.node.address], config, name: `node-${i + 1}` })));
   const nodes = [first, ...rest];
-  await waitFor(() => nodes.every((x) => x.node.overlay.leafSetMembers().length >= Math.min(n - 1, 24)), { timeoutMs: 10_000, what: `a complete ring of ${n}` });
+  // Concurrent joiners can miss each other at first; leaf-set gossip (every 10 heartbeats) closes
+  // such a gap, so the deadline covers two gossip rounds on a loaded machine.
+  await waitFor(() => nodes.every((x) => x.node.overlay.leafSetMembers().length >= Math.min(n - 1, 24)), { timeoutMs: 25_000, what: `a complete ring of ${n}` });
   return nodes;
 }
 

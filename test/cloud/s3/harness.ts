@@ -27,7 +27,7 @@ export async function startS3Ring(cleanup: (fn: () => Promise<void>) => void, n:
   const first = await startNode(cleanup, { config: base, name: 'node-0' });
   const rest = await Promise.all(Array.from({ length: n - 1 }, (_, i) => startNode(cleanup, { bootstrap: [first.node.address], config: base, name: `node-${i + 1}` })));
   const nodes = [first, ...rest];
-  await waitFor(() => nodes.every((x) => x.node.overlay.leafSetMembers().length >= Math.min(n - 1, 24)), { timeoutMs: 15_000, what: `a complete ring of ${n}` });
+  await waitFor(() => nodes.every((x) => x.node.overlay.leafSetMembers().length >= Math.min(n - 1, 24)), { timeoutMs: 25_000, what: `a complete ring of ${n}` });
   return nodes.map((t) => {
     const s3 = t.node.service<S3Service>('s3');
     assert.ok(s3, 'the s3 application runs');
