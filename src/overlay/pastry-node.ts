@@ -681,11 +681,14 @@ export class PastryNode {
     }
   }
 
-  /** Processes the acknowledgements a message carries, and strips them before it travels on. */
+  /**
+   * Processes the acknowledgements a message carries, and strips them before it travels on. The
+   * message itself already told us its sender was heard from.
+   */
   private takePiggybackedAcks(m: RouteMessage | DirectMessage): void {
     const hops = m.acks!;
     delete m.acks;
-    this.onHopAck(m.from, hops);
+    this.settleHops(m.from, this.peers.get(m.from.id.hex), hops);
   }
 
   /**
@@ -743,7 +746,11 @@ export class PastryNode {
   };
 
   private onHopAck(from: NodeHandle, hops: readonly number[]): void {
-    const peer = this.heard(from, Proof.NONE);
+    this.settleHops(from, this.heard(from, Proof.NONE), hops);
+  }
+
+  /** Marks `hops` sent to `from` as acknowledged, sampling the round trip into `peer`. */
+  private settleHops(from: NodeHandle, peer: Peer | undefined, hops: readonly number[]): void {
     const now = this.env.now();
     for (const hop of hops) {
       const p = this.pending.get(hop);
