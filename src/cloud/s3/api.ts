@@ -546,7 +546,7 @@ export class S3Api {
     for (const [name, value] of Object.entries(entry.meta ?? {})) out[`x-amz-meta-${name}`] = value;
     if (entry.sc) out['x-amz-storage-class'] = entry.sc;
     // S3 reports the part count only to a request by part number.
-    if (entry.parts && r.query.has('partNumber')) out['x-amz-mp-parts-count'] = String(entry.parts);
+    if (entry.parts && byPart) out['x-amz-mp-parts-count'] = String(entry.parts);
     if (entry.cs && (range === undefined || (byPart && !entry.parts)) && getHeader(r.headers, 'x-amz-checksum-mode')?.toUpperCase() === 'ENABLED') {
       out[checksumHeaderName(entry.cs.a as ChecksumAlgorithm)] = entry.cs.v;
       out['x-amz-checksum-type'] = entry.cs.ty ?? 'FULL_OBJECT';
