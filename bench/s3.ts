@@ -15,6 +15,8 @@
  * on node:http with keep-alive (UNSIGNED-PAYLOAD), the same for Pi and s3rver.
  *
  * Modes used internally: `--serve-s3rver DIR` runs s3rver in this process.
+ * Diagnostics: `BENCH_NODE_ARGS` adds Node.js flags to the Pi node processes (e.g. `--cpu-prof`);
+ * `BENCH_METRICS_DUMP=FILE` appends each Pi node's `/metrics` to FILE before the ring stops.
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -431,6 +433,12 @@ async function startPi(dir: string, processes: number): Promise<{ target: Target
       processes: Object.fromEntries(procs.map((p, i) => [procs.length === 1 ? 'ring' : `node${i}`, p.pid!])),
     },
     stop: async () => {
+      if (process.env['BENCH_METRICS_DUMP']) {
+        for (const n of nodes) {
+          const r = await fetch(`http://127.0.0.1:${n.ops}/metrics`, { headers: { authorization: `Bearer ${token}` } });
+          await fs.appendFile(process.env['BENCH_METRICS_DUMP'], `# node ${n.port}\n${await r.text()}`);
+        }
+      }
       for (const p of procs) p.kill('SIGTERM');
       await Promise.all(procs.map((p) => new Promise((r) => (p.exitCode !== null ? r(null) : p.once('exit', r)))));
     },

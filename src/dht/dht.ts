@@ -30,6 +30,8 @@ import { Maintenance } from './maintenance.ts';
 import { Kind } from './protocol.ts';
 import type { ErrorReplyBody, ScanBody, ScanReplyBody, WriteBody, WriteMode, WriteReplyBody } from './protocol.ts';
 import { encodeEntity, isStorageKey, isStoredItem, itemKey, keyPosition, recordKey, toRecord, SORT_KEY_SEPARATOR, checkSortKey } from './record.ts';
+import { ReplicaBatcher, BATCHABLE_KINDS, MAX_BATCH_REQUESTS } from './replica-batcher.ts';
+import type { BatchAnswer, BatchReplyBody } from './replica-batcher.ts';
 import { replicaSetOf } from './replicas.ts';
 import { compareUtf8 } from './storage/sorted.ts';
 import type { StorageEngine } from './storage/types.ts';
@@ -109,6 +111,7 @@ export class Dht {
   private readonly store: LocalStore;
   private readonly coordinator: Coordinator;
   private readonly maintenance: Maintenance;
+  private readonly batcher: ReplicaBatcher;
   private epochValue = 0;
   /** When each current leaf-set member was added (reads prefer members that had time to sync). */
   private readonly memberSince = new Map<string, number>();
@@ -123,6 +126,12 @@ export class Dht {
     this.entities = config.entities ?? new EntityRegistry();
     this.log = config.env.log.child({ app: config.name ?? 'dht', node: config.node.id.short() });
     this.store = new LocalStore(config.storage);
+    this.batcher = new ReplicaBatcher(
+      this.env,
+      (to, kind, body, timeoutMs) => this.rpc.requestDirect(to, kind, body, { timeoutMs }).then(unwrap),
+      { window: this.options.replicaBatchWindow, maxRequests: this.options.replicaBatchMaxRequests, maxBytes: 4 * 1024 * 1024, timeoutMs: this.options.replicaTimeoutMs },
+      this.stats,
+    );
     this.rpc = new RpcEndpoint(config.name ?? 'dht', config.node, config.env, {
       onRequest: (req) => this.onRequest(req),
       onLeafSetChanged: (change) => this.onLeafSetChanged(change),
@@ -498,7 +507,7 @@ export class Dht {
         return Promise.reject(err as Error);
       }
     }
-    return this.rpc.requestDirect(to, kind, body, { timeoutMs: this.options.replicaTimeoutMs }).then(unwrap);
+    return this.batcher.ask(to, kind, body);
   }
 
   private onRequest(req: RpcRequest): RpcReply | undefined | Promise<RpcReply | undefined> {
@@ -517,6 +526,10 @@ export class Dht {
         case Kind.REPAIR:
           void this.coordinator.repair(checkKey(b.k)).catch(() => {});
           return undefined;
+        case Kind.R_BATCH: {
+          const result = this.replicaBatch(req, b);
+          return result instanceof Promise ? result.then((body) => ({ body })) : { body: result };
+        }
         default: {
           const result = this.replicaRequest(req.kind, b);
           return result instanceof Promise ? result.then((body) => ({ body }), (err) => this.errorReply(req, err)) : { body: result };
@@ -570,6 +583,41 @@ export class Dht {
       default:
         throw new InvalidArgumentError(`unknown request kind "${kind}"`);
     }
+  }
+
+  /** Answers each request of a batch as if it came alone; one answer per request, in order. */
+  private replicaBatch(req: RpcRequest, b: Record<string, unknown>): BatchReplyBody | Promise<BatchReplyBody> {
+    const list = b.r;
+    if (!Array.isArray(list) || list.length === 0 || list.length > MAX_BATCH_REQUESTS) throw new InvalidArgumentError(`a batch holds 1..${MAX_BATCH_REQUESTS} requests`);
+    const answers: BatchAnswer[] = new Array<BatchAnswer>(list.length);
+    const waits: Promise<void>[] = [];
+    const fail = (i: number, err: unknown): void => {
+      const reply = this.errorReply(req, err);
+      const e = reply.body as ErrorReplyBody;
+      answers[i] = { e: e.error, m: e.message };
+    };
+    for (let i = 0; i < list.length; i++) {
+      const entry: unknown = list[i];
+      try {
+        if (!Array.isArray(entry) || entry.length !== 2 || !BATCHABLE_KINDS.has(entry[0] as string) || typeof entry[1] !== 'object' || entry[1] === null) {
+          throw new InvalidArgumentError('a batch entry is [kind, body] of r.get or r.put');
+        }
+        const result = this.replicaRequest(entry[0] as string, entry[1]);
+        if (result instanceof Promise) {
+          waits.push(
+            result.then(
+              (body) => void (answers[i] = { b: body }),
+              (err) => fail(i, err),
+            ),
+          );
+        } else {
+          answers[i] = { b: result };
+        }
+      } catch (err) {
+        fail(i, err);
+      }
+    }
+    return waits.length === 0 ? { r: answers } : Promise.all(waits).then(() => ({ r: answers }));
   }
 
   private replicaScan(s: ScanBody): ScanReplyBody {

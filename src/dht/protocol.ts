@@ -23,6 +23,8 @@ export const Kind = {
   R_GET: 'r.get',
   /** root → replica: store one item. */
   R_PUT: 'r.put',
+  /** root → replica: several R_GET / R_PUT requests in one message (see replica-batcher.ts). */
+  R_BATCH: 'r.batch',
   /** root → replica: a page of a partition. */
   R_SCAN: 'r.scan',
   /** any → replica: merge items (handoff, repair, anti-entropy push). */

@@ -130,6 +130,13 @@ export interface DhtOptions {
   maxClockSkewMs: number;
   /** Content type recorded for entities. Default `application/json`. */
   contentType: string;
+  /**
+   * Replica messages a root keeps unanswered per peer; requests made meanwhile leave together in
+   * one batch. Default 2.
+   */
+  replicaBatchWindow: number;
+  /** Most replica requests in one batch. Default 64. */
+  replicaBatchMaxRequests: number;
 }
 
 export const DEFAULT_DHT_OPTIONS: DhtOptions = {
@@ -154,6 +161,8 @@ export const DEFAULT_DHT_OPTIONS: DhtOptions = {
   opMemoryMs: 15_000,
   maxClockSkewMs: 2_000,
   contentType: 'application/json',
+  replicaBatchWindow: 2,
+  replicaBatchMaxRequests: 64,
 };
 
 /** Counters of one DHT node (exported as metrics by the ops layer). */
@@ -172,6 +181,9 @@ export interface DhtStats {
   coordinated: Record<string, number>;
   /** Writes the root served without a read round (it knew the current version). */
   fastWrites: number;
+  /** Replica batches this root sent, and the requests they carried (their ratio is the mean batch). */
+  replicaBatches: number;
+  replicaBatchedRequests: number;
   /** Stale or missing copies repaired after reads. */
   readRepairs: number;
   /** Items applied on this replica (writes, repairs, handoffs). */
@@ -198,6 +210,8 @@ export function emptyDhtStats(): DhtStats {
     latencyMsSum: {},
     coordinated: {},
     fastWrites: 0,
+    replicaBatches: 0,
+    replicaBatchedRequests: 0,
     readRepairs: 0,
     itemsStored: 0,
     itemsHandedOff: 0,

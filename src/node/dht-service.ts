@@ -299,6 +299,8 @@ export function dhtMetrics(s: DhtStats, localItems: number): MetricFamily[] {
         { labels: { via: 'anti_entropy' }, value: s.antiEntropyItems },
       ],
     },
+    { name: 'pi_dht_replica_batches_total', help: 'Batches of replica requests this node sent as root (several requests to one replica in one message).', type: 'counter', values: [{ value: s.replicaBatches }] },
+    { name: 'pi_dht_replica_batched_requests_total', help: 'Replica requests that travelled inside batches.', type: 'counter', values: [{ value: s.replicaBatchedRequests }] },
     { name: 'pi_dht_anti_entropy_rounds_total', help: 'Anti-entropy exchanges run.', type: 'counter', values: [{ value: s.antiEntropyRounds }] },
     { name: 'pi_dht_items_stored_total', help: 'Items applied on this replica (writes, repairs, handoffs).', type: 'counter', values: [{ value: s.itemsStored }] },
     { name: 'pi_dht_items_handed_off_total', help: 'Items sent to new holders after leaf-set changes or before leaving.', type: 'counter', values: [{ value: s.itemsHandedOff }] },

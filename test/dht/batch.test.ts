@@ -1,0 +1,94 @@
+/**
+ * Replica batching (src/dht/replica-batcher.ts): a root under load sends a replica several
+ * requests in one message; results are the same as one by one, a silent replica fails its
+ * queued requests within the replica timeout, and malformed batches are refused per entry.
+ */
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Scope, idFor } from '../../src/id/index.ts';
+import { VirtualEnv } from '../../src/env/index.ts';
+import { ReplicaBatcher } from '../../src/dht/replica-batcher.ts';
+import type { ReplicaSend } from '../../src/dht/replica-batcher.ts';
+import type { NodeHandle } from '../../src/wire/index.ts';
+import { RpcEndpoint } from '../../src/overlay/index.ts';
+import type { RpcResponse } from '../../src/overlay/index.ts';
+import { dhtRing, holders } from './helpers.ts';
+
+describe('DHT replica batching', () => {
+  test('concurrent writes to one partition reach the replicas in batches, each stored exactly once on every replica', async () => {
+    const sim = await dhtRing('batch-writes', 12);
+    const partition = idFor('bucket:batch', Scope.GLOBAL);
+    const writers = sim.ring.live();
+    const writes = Array.from({ length: 200 }, (_, i) => sim.dht(writers[i % writers.length]!).writeItemIfAbsent(partition, `key-${String(i).padStart(3, '0')}`, { type: 'obj', i }));
+    const results = await sim.settle(Promise.all(writes));
+    assert.ok(results.every((r) => r.written && r.record.version === 1), 'every write applied once');
+    const root = sim.trueReplicaSet(partition, 4)[0]!;
+    const stats = sim.dht(root).stats;
+    assert.ok(stats.replicaBatches > 0, 'the root batched');
+    assert.ok(stats.replicaBatchedRequests / stats.replicaBatches > 2, `batches carry several requests (mean ${stats.replicaBatchedRequests / stats.replicaBatches})`);
+    const replicas = sim.trueReplicaSet(partition, 4).map((n) => n.index).sort();
+    for (const i of [0, 57, 199]) {
+      const key = `key-${String(i).padStart(3, '0')}`;
+      assert.deepEqual(holders(sim, partition, 1, key).map((n) => n.index).sort(), replicas, `${key} on every replica`);
+    }
+    const page = await sim.settle(sim.dht(writers[3]!).scanPartition(partition, { limit: 1000 }));
+    assert.equal(page.items.length, 200);
+    // Batched reads: the same items come back from every node.
+    const reads = await sim.settle(Promise.all(Array.from({ length: 100 }, (_, i) => sim.dht(writers[(i * 7) % writers.length]!).getItem<{ type: string; i: number }>(partition, `key-${String(i).padStart(3, '0')}`))));
+    assert.deepEqual(reads.map((r) => r?.body.i), Array.from({ length: 100 }, (_, i) => i));
+  });
+
+  test('a replica that stops answering fails its queued requests within the timeout, not after it', async () => {
+    const env = VirtualEnv.create({ seed: 'batch-timeout' });
+    const peer = { id: idFor('node:peer', Scope.GLOBAL), addr: 'sim://peer' } as unknown as NodeHandle;
+    const sent: { kind: string; n: number; at: number }[] = [];
+    // A peer that never answers: each message fails when its own timeout runs out (as the RPC layer does).
+    const send: ReplicaSend = (_to, kind, body, timeoutMs) => {
+      sent.push({ kind, n: kind === 'r.batch' ? (body as { r: unknown[] }).r.length : 1, at: env.now() });
+      return new Promise((_resolve, reject) => env.setTimeout(() => reject(new Error('timeout')), timeoutMs));
+    };
+    const stats = { replicaBatches: 0, replicaBatchedRequests: 0 };
+    const batcher = new ReplicaBatcher(env, send, { window: 1, maxRequests: 8, maxBytes: 1 << 20, timeoutMs: 1_500 }, stats);
+    const t0 = env.now();
+    const failedAt: number[] = [];
+    const asks: Promise<void>[] = [];
+    const ask = (): void => void asks.push(batcher.ask(peer, 'r.get', { k: 'x' }).then(() => assert.fail('no answer expected'), () => void failedAt.push(env.now() - t0)));
+    ask();
+    await env.scheduler.runFor(100);
+    for (let i = 0; i < 20; i++) ask(); // queued behind the unanswered first message
+    await env.scheduler.runFor(10_000);
+    await Promise.all(asks);
+    assert.equal(failedAt.length, 21);
+    assert.ok(Math.max(...failedAt) <= 1_500 + 100 + 1, `every request failed within its own timeout (latest ${Math.max(...failedAt)} ms)`);
+    // The first went alone; the others were sent in batches of at most 8 or timed out in the queue.
+    assert.equal(sent[0]!.n, 1);
+    assert.ok(sent.slice(1).every((s) => s.kind === 'r.batch' && s.n <= 8));
+    assert.equal(stats.replicaBatches, sent.length - 1);
+  });
+
+  test('malformed batches are refused (whole or per entry), logged once, and the node carries on', async () => {
+    const sim = await dhtRing('batch-bad-input', 6);
+    const [a, b] = sim.ring.live();
+    sim.dht(a!).close();
+    const rogue = new RpcEndpoint('dht', a!.pastry, a!.env, { onRequest: () => undefined });
+    a!.pastry.register(rogue);
+    const ask = (body: unknown): Promise<RpcResponse> => sim.settle(rogue.requestDirect(b!.pastry.handle, 'r.batch', body, { timeoutMs: 2000 })) as Promise<RpcResponse>;
+    for (const body of [{ r: 'no' }, { r: [] }, { r: Array.from({ length: 300 }, () => ['r.get', { k: b!.id.hex }]) }, {}]) {
+      assert.equal((await ask(body)).code, 403, `refused: ${JSON.stringify(body).slice(0, 40)}`);
+    }
+    const mixed = await ask({ r: [['r.batch', { r: [] }], ['r.get', { k: 'nothex' }], 'junk', ['r.put', { i: { k: b!.id.hex } }], ['r.get', { k: b!.id.hex }]] });
+    assert.equal(mixed.code, 200);
+    const answers = (mixed.body as { r: { e?: string; b?: unknown }[] }).r;
+    assert.deepEqual(
+      answers.map((x) => x.e ?? 'ok'),
+      ['InvalidArgument', 'InvalidArgument', 'InvalidArgument', 'InvalidArgument', 'ok'],
+    );
+    assert.deepEqual(answers[4]!.b, { i: null });
+    const store = (sim.ring.env.log as unknown as { store: { entries: { msg: string; kind?: string; node?: string }[] } }).store;
+    const logged = store.entries.filter((e) => e.msg === 'refusing a malformed DHT request' && e.kind === 'r.batch' && e.node === b!.id.short());
+    assert.equal(logged.length, 1, 'logged once');
+    const id = idFor('doc:after-batch', Scope.GLOBAL);
+    const r = await sim.settle(sim.dht(b!).put(id, { type: 'doc' }));
+    assert.equal(r.version, 1, 'still serving');
+  });
+});
