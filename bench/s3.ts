@@ -41,8 +41,10 @@ interface Options {
   largeClients: number;
   skipS3rver: boolean;
   keep: boolean;
-  /** Processes hosting the three Pi nodes: 3 (one each) or 1 (all three). */
+  /** Processes hosting the Pi nodes: one per node, or 1 (all of them). */
   nodeProcesses: number;
+  /** Pi nodes (3; 1 is a diagnostic: the same work without replication). */
+  ringSize: number;
 }
 
 interface Stats {
@@ -371,18 +373,18 @@ async function serveRing(file: string): Promise<void> {
   process.on('SIGTERM', () => void Promise.all(nodes.map((n) => n.stop({ graceful: false }))).then(() => process.exit(0)));
 }
 
-async function startPi(dir: string, processes: number): Promise<{ target: Target; stop: () => Promise<void> }> {
+async function startPi(dir: string, processes: number, size: number): Promise<{ target: Target; stop: () => Promise<void> }> {
   const token = 'bench-token-0123456789abcdef';
   const nodes: { port: number; ops: number; s3: number }[] = [];
-  for (let i = 0; i < 3; i++) nodes.push({ port: await freePort(), ops: await freePort(), s3: await freePort() });
+  for (let i = 0; i < size; i++) nodes.push({ port: await freePort(), ops: await freePort(), s3: await freePort() });
   const procs: ChildProcess[] = [];
   await fs.mkdir(dir, { recursive: true });
   if (processes === 1) {
     const file = join(dir, 'ring.json');
-    await fs.writeFile(file, JSON.stringify([0, 1, 2].map((i) => nodeConfig(dir, i, nodes, token))));
+    await fs.writeFile(file, JSON.stringify(nodes.map((_, i) => nodeConfig(dir, i, nodes, token))));
     procs.push(await spawnChild(['bench/s3.ts', '--serve-ring', file], join(dir, 'ring.log')));
   } else {
-    for (let i = 0; i < 3; i++) {
+    for (let i = 0; i < size; i++) {
       const config = nodeConfig(dir, i, nodes, token);
       await fs.mkdir(config['dataDir'] as string, { recursive: true });
       const file = join(config['dataDir'] as string, 'pi.yaml');
@@ -396,7 +398,7 @@ async function startPi(dir: string, processes: number): Promise<{ target: Target
       try {
         const res = await fetch(`http://127.0.0.1:${n.ops}/health`);
         const h = (await res.json()) as { ready?: boolean; leafSet?: number };
-        if (h.ready && (h.leafSet ?? 0) >= 2) break;
+        if (h.ready && (h.leafSet ?? 0) >= size - 1) break;
       } catch {
         // starting
       }
@@ -482,6 +484,7 @@ async function main(): Promise<void> {
     .option('--clients <n>', 'concurrent clients for small objects', (v) => Number(v), 16)
     .option('--large-clients <n>', 'concurrent clients for large objects', (v) => Number(v), 2)
     .option('--skip-s3rver', 'do not run s3rver')
+    .option('--ring-size <n>', 'Pi nodes: 3, or 1 to see the cost without replication (diagnostic)', (v) => Number(v), 3)
     .option('--node-processes <n>', 'processes hosting the 3 Pi nodes: 3 (one each) or 1', (v) => Number(v), 3)
     .option('--serve-ring <file>', '(internal) run the Pi nodes configured in FILE')
     .option('--keep', 'keep the data directories')
@@ -499,7 +502,7 @@ async function main(): Promise<void> {
   }
   if (raw.serveS3rver) return serveS3rver(raw.serveS3rver, raw.port);
   if (raw.serveRing) return serveRing(raw.serveRing);
-  const o: Options = { json: Boolean(raw.json), small: raw.small, large: raw.large, clients: raw.clients, largeClients: raw.largeClients, skipS3rver: Boolean(raw.skipS3rver), keep: Boolean(raw.keep), nodeProcesses: raw.nodeProcesses === 1 ? 1 : 3 };
+  const o: Options = { json: Boolean(raw.json), small: raw.small, large: raw.large, clients: raw.clients, largeClients: raw.largeClients, skipS3rver: Boolean(raw.skipS3rver), keep: Boolean(raw.keep), nodeProcesses: raw.nodeProcesses === 1 ? 1 : 3, ringSize: raw.ringSize === 1 ? 1 : 3 };
   const log = (m: string): void => {
     if (!o.json) console.log(m);
     else process.stderr.write(`${m}\n`);
@@ -520,7 +523,7 @@ async function main(): Promise<void> {
     results['raw'] = await rawDisk(join(dir, 'raw'), o, smallBody, large);
     log(`  ${JSON.stringify(results['raw'])}`);
     log('Pi: 3-node ring …');
-    const pi = await startPi(join(dir, 'pi'), o.nodeProcesses);
+    const pi = await startPi(join(dir, 'pi'), o.nodeProcesses, o.ringSize);
     try {
       results['pi'] = await workload(pi.target, o, smallBody, large);
       log(`  ${JSON.stringify(results['pi'])}`);
@@ -561,7 +564,7 @@ async function main(): Promise<void> {
   const report = {
     config: {
       client: 'lean SigV4 client on node:http keep-alive (UNSIGNED-PAYLOAD), the same for every target',
-      pi: `3 nodes ${o.nodeProcesses === 1 ? 'in one process' : 'each its own `pi start` process'} (insecure transport), s3 defaults (4 MiB chunks, 3 copies, write quorum 2, 64 KiB inline), DHT defaults (replicas 4, write and read quorum 3)`,
+      pi: `${o.ringSize} node${o.ringSize === 1 ? ' (diagnostic: no replication)' : 's'} ${o.nodeProcesses === 1 ? 'in one process' : 'each its own `pi start` process'} (insecure transport), s3 defaults (4 MiB chunks, 3 copies, write quorum 2, 64 KiB inline), DHT defaults (replicas 4, write and read quorum 3)`,
       s3rver: 's3rver 3.7.1 in its own process, filesystem backend',
       serverEnv: MALLOC_ENV,
       raw: 'fs write streams + fsync, read back with fs read streams',
