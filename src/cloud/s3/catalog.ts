@@ -151,7 +151,9 @@ export class Catalog {
       const code = r.record.body.owner === owner.id ? 'BucketAlreadyOwnedByYou' : 'BucketAlreadyExists';
       throw new S3Error(code, undefined, { fields: { BucketName: name } });
     }
-    await this.dht.putItem(ids.ownerBuckets(owner.id), name, { type: 's3.bucketRef', createdAt: entry.createdAt, inc: entry.inc, region });
+    // The owner's list may hold this name's tombstone (a bucket deleted before): a read-modify-write
+    // replaces it whatever its version.
+    await this.dht.updateItem(ids.ownerBuckets(owner.id), name, () => ({ type: 's3.bucketRef', createdAt: entry.createdAt, inc: entry.inc, region }));
     this.buckets.set(name, { at: this.env.now(), entry });
     return entry;
   }

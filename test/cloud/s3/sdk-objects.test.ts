@@ -83,6 +83,12 @@ describe('S3 buckets and objects through the AWS SDK on a 3-node ring', () => {
     await b0.send(new CreateBucketCommand({ Bucket: 'alpha.bucket-1' }));
     const empty = await b0.send(new ListObjectsV2Command({ Bucket: 'alpha.bucket-1' }));
     assert.equal(empty.KeyCount, 0);
+    // Its owner may create a deleted bucket again (the name's old entry in their list is replaced).
+    await a[0]!.send(new CreateBucketCommand({ Bucket: 'alpha.bucket-2' }));
+    await a[1]!.send(new DeleteBucketCommand({ Bucket: 'alpha.bucket-2' }));
+    await a[2]!.send(new CreateBucketCommand({ Bucket: 'alpha.bucket-2' }));
+    assert.deepEqual((await a[0]!.send(new ListBucketsCommand({ Prefix: 'alpha.' }))).Buckets?.map((x) => x.Name), ['alpha.bucket-2']);
+    await a[1]!.send(new DeleteBucketCommand({ Bucket: 'alpha.bucket-2' }));
   });
 
   test('ListBuckets: the region of each bucket, prefix, bucket-region, max-buckets and continuation-token paging', async () => {
