@@ -403,3 +403,15 @@ export function parseTaggingHeader(value: string | undefined, maxTags = 10): Tag
   validateTagSet(tags, maxTags);
   return tags;
 }
+
+/**
+ * Reads `x-amz-tagging-directive` (CopyObject): `COPY` (the default: the copy takes the source's
+ * tags) or `REPLACE` (it takes the request's `x-amz-tagging`); anything else is `InvalidArgument`.
+ */
+export function parseTaggingDirective(headers: HeaderMap): 'COPY' | 'REPLACE' {
+  const value = getHeader(headers, 'x-amz-tagging-directive');
+  if (value === undefined) return 'COPY';
+  const directive = value.trim().toUpperCase();
+  if (directive === 'COPY' || directive === 'REPLACE') return directive;
+  throw new S3Error('InvalidArgument', 'Unknown tagging directive.', { fields: { ArgumentName: 'x-amz-tagging-directive', ArgumentValue: value } });
+}

@@ -699,14 +699,17 @@ export function parseTagging(body: string | Uint8Array, limits: TaggingLimits = 
 
 /**
  * Checks a tag set against S3's limits (see {@link parseTagging}); `maxTags` is 10 for objects,
- * 50 for buckets. Throws `InvalidTag`.
+ * 50 for buckets. Lengths count UTF-16 code units, as S3 does (it keeps tags in UTF-16: a
+ * character outside the Basic Multilingual Plane takes two of the 128 / 256). Throws `InvalidTag`.
  */
 export function validateTagSet(tags: readonly Tag[], maxTags = 10): void {
   const seen = new Set<string>();
-  if (tags.length > maxTags) throw new S3Error('InvalidTag', `Object tags cannot be greater than ${maxTags}`);
+  if (tags.length > maxTags) {
+    throw new S3Error('InvalidTag', maxTags === 10 ? 'Object tags cannot be greater than 10' : `Bucket tag count cannot be greater than ${maxTags}`);
+  }
   for (const { key, value } of tags) {
-    if (key === '' || [...key].length > 128) throw new S3Error('InvalidTag', 'The TagKey you have provided is invalid');
-    if ([...value].length > 256) throw new S3Error('InvalidTag', 'The TagValue you have provided is invalid');
+    if (key === '' || key.length > 128) throw new S3Error('InvalidTag', 'The TagKey you have provided is invalid');
+    if (value.length > 256) throw new S3Error('InvalidTag', 'The TagValue you have provided is invalid');
     if (key.toLowerCase().startsWith('aws:')) {
       throw new S3Error('InvalidTag', 'Your TagKey cannot be prefixed with aws:');
     }

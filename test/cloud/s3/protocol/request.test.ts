@@ -18,6 +18,7 @@ import {
   parsePartNumber,
   parseRange,
   parseStorageClass,
+  parseTaggingDirective,
   parseTaggingHeader,
   rangeLength,
   requireIntegrityHeader,
@@ -440,5 +441,13 @@ describe('canned ACLs, storage class, lengths, part numbers, integrity, tagging'
     assert.throws(() => parseTaggingHeader('a=1&a=2'), s3code('InvalidTag'));
     assert.throws(() => parseTaggingHeader('a=%zz'), s3code('InvalidArgument'));
     assert.throws(() => parseTaggingHeader(Array.from({ length: 11 }, (_, i) => `k${i}=v`).join('&')), s3code('InvalidTag'));
+  });
+
+  test('x-amz-tagging-directive', () => {
+    assert.equal(parseTaggingDirective({}), 'COPY');
+    assert.equal(parseTaggingDirective({ 'x-amz-tagging-directive': 'COPY' }), 'COPY');
+    assert.equal(parseTaggingDirective({ 'x-amz-tagging-directive': 'REPLACE' }), 'REPLACE');
+    assert.equal(parseTaggingDirective({ 'x-amz-tagging-directive': 'replace' }), 'REPLACE');
+    assert.throws(() => parseTaggingDirective({ 'x-amz-tagging-directive': 'MOVE' }), s3code('InvalidArgument', /tagging directive/));
   });
 });

@@ -579,6 +579,11 @@ describe('request parsers on bodies written by the AWS SDK', () => {
     assert.throws(() => parseTagging(doc([['', 'v']])), s3code('InvalidTag'));
     assert.throws(() => parseTagging('<Tagging></Tagging>'), s3code('MalformedXML'));
     assert.doesNotThrow(() => validateTagSet([{ key: 'ü'.repeat(128), value: '' }]));
+    // Lengths are UTF-16 code units, as S3 counts them: an emoji takes two.
+    assert.doesNotThrow(() => validateTagSet([{ key: '😀'.repeat(64), value: '😀'.repeat(128) }]));
+    assert.throws(() => validateTagSet([{ key: '😀'.repeat(65), value: '' }]), s3code('InvalidTag'));
+    assert.throws(() => validateTagSet([{ key: 'k', value: '😀'.repeat(128) + 'x' }]), s3code('InvalidTag'));
+    assert.throws(() => validateTagSet(Array.from({ length: 51 }, (_, i) => ({ key: `k${i}`, value: '' })), 50), s3code('InvalidTag', /50/));
   });
 
   test('VersioningConfiguration from PutBucketVersioning', async () => {
