@@ -2,7 +2,8 @@
  * Who may do what: buckets and objects belong to their creators; the canned ACLs `public-read`,
  * `public-read-write` and `authenticated-read` open them to others, as S3's ACLs do. A bucket's
  * READ permission lists it, its WRITE permission writes and deletes objects in it; an object's
- * READ permission reads it. Bucket owners may always read the objects in their buckets.
+ * READ permission reads it. Bucket owners may always read the objects in their buckets. An
+ * object's ACL and tags are for its owner and its bucket's owner only.
  */
 import { ACL_GROUPS, S3Error } from './protocol/index.ts';
 import type { AccessControlPolicy, CannedAcl, Grant, Owner } from './protocol/index.ts';
@@ -40,6 +41,14 @@ export function canWriteBucket(owner: string, acl: CannedAcl, principal: Princip
 /** Whether `principal` may read an object. */
 export function canReadObject(bucketOwner: string, objectOwner: string, acl: CannedAcl | undefined, principal: Principal | undefined): boolean {
   return principal !== undefined && (principal.id === objectOwner || principal.id === bucketOwner) ? true : grants(acl, principal).read;
+}
+
+/**
+ * Whether `principal` may read and change an object's ACL and tags: its owner, or the owner of
+ * its bucket (what FULL_CONTROL gives here; canned ACLs grant READ and WRITE, not these).
+ */
+export function canManageObject(bucketOwner: string, objectOwner: string, principal: Principal | undefined): boolean {
+  return principal !== undefined && (principal.id === objectOwner || principal.id === bucketOwner);
 }
 
 function userGrant(user: Owner, permission: Grant['permission']): Grant {

@@ -55,7 +55,6 @@ import {
   requireIntegrityHeader,
   responseHeaderOverrides,
   storedContentEncoding,
-  taggingXml,
   uploadLength,
   validateBucketName,
   validateObjectKey,
@@ -63,22 +62,22 @@ import {
   checksumHeaderName,
 } from './protocol/index.ts';
 import type { BodyVerifier, CannedAcl, ChecksumAlgorithm, DeletedEntry, DeleteErrorEntry } from './protocol/index.ts';
-import { canReadBucket, canReadObject, canWriteBucket, cannedOf, mustAllow, policyOf } from './access.ts';
+import { canManageObject, canReadBucket, canReadObject, canWriteBucket, cannedOf, mustAllow, policyOf } from './access.ts';
 import type { Catalog, Principal } from './catalog.ts';
 import { eachLimited } from './catalog.ts';
 import type { ChunkStore } from './chunks/store.ts';
 import { ChunkSink, pipeBody, streamChunks } from './data.ts';
 import type { ChunkSinkOptions } from './data.ts';
+import { readSmallBody, sendEmpty, sendXml } from './replies.ts';
+import { TaggingApi, copiedTags, requestTags, taggingCountHeader } from './tagging.ts';
 import type { S3Request } from './http.ts';
 import type { BucketEntry, ChunkRef, ObjectEntry, PartEntry, StoredChecksum, UploadEntry } from './model.ts';
 import type { S3Options } from './options.ts';
 
 /** Headers stored with an object and returned on GET / HEAD. */
 const STORED_HEADERS = ['cache-control', 'content-disposition', 'content-language', 'expires'] as const;
-/** Largest XML request body read (DeleteObjects of 1000 long keys fits). */
-const MAX_XML_BODY = 2 * 1024 * 1024;
 /** Bucket sub-resources that exist in S3 but are not supported here. */
-const UNSUPPORTED_BUCKET = ['policy', 'cors', 'lifecycle', 'website', 'encryption', 'tagging', 'replication', 'logging', 'notification', 'object-lock', 'ownershipControls', 'publicAccessBlock', 'accelerate', 'requestPayment', 'analytics', 'metrics', 'inventory', 'intelligent-tiering', 'versions', 'policyStatus'];
+const UNSUPPORTED_BUCKET = ['policy', 'cors', 'lifecycle', 'website', 'encryption', 'replication', 'logging', 'notification', 'object-lock', 'ownershipControls', 'publicAccessBlock', 'accelerate', 'requestPayment', 'analytics', 'metrics', 'inventory', 'intelligent-tiering', 'versions', 'policyStatus'];
 /** What GET of an unsupported bucket sub-resource answers (as a bucket without that configuration). */
 const MISSING_CONFIGURATION: Record<string, S3Error['code']> = {
   policy: 'NoSuchBucketPolicy',
@@ -86,7 +85,6 @@ const MISSING_CONFIGURATION: Record<string, S3Error['code']> = {
   lifecycle: 'NoSuchLifecycleConfiguration',
   website: 'NoSuchWebsiteConfiguration',
   encryption: 'ServerSideEncryptionConfigurationNotFoundError',
-  tagging: 'NoSuchTagSet',
   'object-lock': 'ObjectLockConfigurationNotFoundError',
   ownershipControls: 'OwnershipControlsNotFoundError',
 };
@@ -118,29 +116,6 @@ function noSuchUpload(uploadId: string): S3Error {
   return new S3Error('NoSuchUpload', undefined, { fields: { UploadId: uploadId } });
 }
 
-function sendXml(r: S3Request, xml: string, status = 200, headers: Record<string, string> = {}): void {
-  r.res.writeHead(status, { ...headers, 'content-type': 'application/xml', 'content-length': String(Buffer.byteLength(xml)) });
-  r.res.end(xml);
-}
-
-function sendEmpty(r: S3Request, status: number, headers: Record<string, string> = {}): void {
-  r.res.writeHead(status, { ...headers, 'content-length': '0' });
-  r.res.end();
-}
-
-/** Reads a small request body (XML documents) whole, through the body verifier. */
-async function readSmallBody(r: S3Request, verifier: BodyVerifier): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  let size = 0;
-  verifier.on('data', (b: Buffer) => {
-    size += b.length;
-    if (size > MAX_XML_BODY) verifier.destroy(new S3Error('MaxMessageLengthExceeded'));
-    else parts.push(b);
-  });
-  await pipeline(r.req, verifier);
-  return Buffer.concat(parts);
-}
-
 /** The ref id of an object version. */
 function versionRef(vid: string): string {
   return `o:${vid}`;
@@ -156,6 +131,7 @@ export class S3Api {
   private readonly log: Logger;
   /** Background releases of replaced versions, awaited on stop. */
   private readonly releasing = new Set<Promise<void>>();
+  private readonly tagging: TaggingApi;
 
   constructor(
     private readonly env: Env,
@@ -166,6 +142,12 @@ export class S3Api {
     private readonly endpoint: () => string,
   ) {
     this.log = env.log.child({ mod: 's3.api' });
+    this.tagging = new TaggingApi({
+      catalog,
+      bucketOf: (r, fresh) => this.bucketOf(r, fresh),
+      ownBucket: (r, fresh) => this.ownBucket(r, fresh),
+      verifier: (r) => this.verifier(r),
+    });
   }
 
   /** Waits for background work (releases of replaced versions). */
@@ -197,15 +179,18 @@ export class S3Api {
       switch (m) {
         case 'PUT':
           if (q.has('acl')) return this.run('PutBucketAcl', () => this.putBucketAcl(r));
+          if (q.has('tagging')) return this.run('PutBucketTagging', () => this.tagging.putBucketTagging(r));
           if (q.has('versioning')) throw new S3Error('NotImplemented', 'Versioning is not supported.');
           return this.run('CreateBucket', () => this.createBucket(r));
         case 'HEAD':
           return this.run('HeadBucket', () => this.headBucket(r));
         case 'DELETE':
+          if (q.has('tagging')) return this.run('DeleteBucketTagging', () => this.tagging.deleteBucketTagging(r));
           return this.run('DeleteBucket', () => this.deleteBucket(r));
         case 'GET':
           if (q.has('location')) return this.run('GetBucketLocation', () => this.getBucketLocation(r));
           if (q.has('acl')) return this.run('GetBucketAcl', () => this.getBucketAcl(r));
+          if (q.has('tagging')) return this.run('GetBucketTagging', () => this.tagging.getBucketTagging(r));
           if (q.has('versioning')) return this.run('GetBucketVersioning', () => this.getBucketVersioning(r));
           if (q.has('uploads')) return this.run('ListMultipartUploads', () => this.listUploads(r));
           if (q.get('list-type') === '2') return this.run('ListObjectsV2', () => this.listObjects(r, false, 2));
@@ -229,18 +214,19 @@ export class S3Api {
           return this.run('UploadPart', () => this.uploadPart(r, uploadId, false));
         }
         if (q.has('acl')) return this.run('PutObjectAcl', () => this.putObjectAcl(r));
-        if (q.has('tagging')) throw new S3Error('NotImplemented', 'Object tagging is not supported.');
+        if (q.has('tagging')) return this.run('PutObjectTagging', () => this.tagging.putObjectTagging(r));
         if (r.headers['x-amz-copy-source'] !== undefined) return this.run('CopyObject', () => this.copyObject(r));
         return this.run('PutObject', () => this.putObject(r));
       case 'GET':
         if (uploadId !== null) return this.run('ListParts', () => this.listParts(r, uploadId));
         if (q.has('acl')) return this.run('GetObjectAcl', () => this.getObjectAcl(r));
-        if (q.has('tagging')) return this.run('GetObjectTagging', () => this.getObjectTagging(r));
+        if (q.has('tagging')) return this.run('GetObjectTagging', () => this.tagging.getObjectTagging(r));
         return this.run('GetObject', () => this.getObject(r, false));
       case 'HEAD':
         return this.run('HeadObject', () => this.getObject(r, true));
       case 'DELETE':
         if (uploadId !== null) return this.run('AbortMultipartUpload', () => this.abortUpload(r, uploadId));
+        if (q.has('tagging')) return this.run('DeleteObjectTagging', () => this.tagging.deleteObjectTagging(r));
         return this.run('DeleteObject', () => this.deleteObject(r));
       case 'POST':
         if (q.has('uploads')) return this.run('CreateMultipartUpload', () => this.createUpload(r));
@@ -481,6 +467,7 @@ export class S3Api {
     const acl = parseCannedAcl(r.headers);
     const storageClass = parseStorageClass(r.headers);
     const headers = this.objectHeaders(r);
+    const tags = requestTags(r);
     const vid = this.env.random.hex(16);
     const verifier = this.verifier(r);
     const sink = new ChunkSink(
@@ -502,6 +489,7 @@ export class S3Api {
     };
     if (acl) entry.acl = acl;
     if (storageClass !== 'STANDARD') entry.sc = storageClass;
+    if (tags.length > 0) entry.tags = tags;
     const checksum = this.checksumOf(r, verifier);
     if (checksum) entry.cs = checksum;
     if (result.inline) entry.data = result.inline.toString('base64');
@@ -545,6 +533,7 @@ export class S3Api {
     for (const [name, value] of Object.entries(entry.hd ?? {})) out[name] = value;
     for (const [name, value] of Object.entries(entry.meta ?? {})) out[`x-amz-meta-${name}`] = value;
     if (entry.sc) out['x-amz-storage-class'] = entry.sc;
+    Object.assign(out, taggingCountHeader(r, bucket, entry));
     // S3 reports the part count only to a request by part number.
     if (entry.parts && byPart) out['x-amz-mp-parts-count'] = String(entry.parts);
     if (entry.cs && (range === undefined || (byPart && !entry.parts)) && getHeader(r.headers, 'x-amz-checksum-mode')?.toUpperCase() === 'ENABLED') {
@@ -671,6 +660,7 @@ export class S3Api {
       );
     }
     const acl = parseCannedAcl(r.headers);
+    const tags = copiedTags(r, src);
     await readSmallBody(r, this.verifier(r));
     const vid = this.env.random.hex(16);
     const from = src.entry;
@@ -690,6 +680,7 @@ export class S3Api {
       if (from.meta) entry.meta = { ...from.meta };
     }
     if (acl) entry.acl = acl;
+    if (tags.length > 0) entry.tags = tags.map((t) => ({ ...t }));
     const sc = storageClass ?? from.sc;
     if (sc && sc !== 'STANDARD') entry.sc = sc;
     if (from.cs) entry.cs = { ...from.cs };
@@ -717,7 +708,7 @@ export class S3Api {
     const bucket = await this.bucketOf(r);
     const entry = await this.catalog.getObject(bucket, r.key!);
     if (!entry) throw noSuchKey(r.key!);
-    mustAllow(r.principal !== undefined && (r.principal.id === entry.owner || r.principal.id === bucket.owner));
+    mustAllow(canManageObject(bucket.owner, entry.owner, r.principal));
     sendXml(r, accessControlPolicyXml(policyOf({ id: entry.owner, displayName: entry.ownerName }, entry.acl, { id: bucket.owner, displayName: bucket.ownerName })));
   }
 
@@ -726,18 +717,10 @@ export class S3Api {
     const key = r.key!;
     const current = await this.catalog.getObject(bucket, key);
     if (!current) throw noSuchKey(key);
-    mustAllow(r.principal !== undefined && (r.principal.id === current.owner || r.principal.id === bucket.owner));
+    mustAllow(canManageObject(bucket.owner, current.owner, r.principal));
     const acl = await this.aclOfRequest(r, current.owner, bucket.owner);
-    await this.catalog.putObject(bucket, key, { ...current, acl }, (now) => {
-      if (!now || now.vid !== current.vid) throw new S3Error('OperationAborted');
-    });
+    await this.catalog.rewriteObject(bucket, key, current, (e) => ({ ...e, acl }));
     sendEmpty(r, 200);
-  }
-
-  private async getObjectTagging(r: S3Request): Promise<void> {
-    const bucket = await this.bucketOf(r);
-    await this.readableObject(r, bucket, r.key!);
-    sendXml(r, taggingXml([]));
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -750,6 +733,7 @@ export class S3Api {
     if (Buffer.byteLength(key, 'utf8') > 990) throw new S3Error('KeyTooLongError', 'Keys of multipart uploads are limited to 990 bytes here.');
     const acl = parseCannedAcl(r.headers);
     const storageClass = parseStorageClass(r.headers);
+    const tags = requestTags(r);
     await readSmallBody(r, this.verifier(r));
     // The initiation time first: uploads of a key sort by id (upload-id-marker compares ids), and
     // S3 lists them in order of initiation.
@@ -765,6 +749,7 @@ export class S3Api {
     };
     if (acl) entry.acl = acl;
     if (storageClass !== 'STANDARD') entry.sc = storageClass;
+    if (tags.length > 0) entry.tags = tags;
     const out: Record<string, string> = {};
     const algorithmHeader = getHeader(r.headers, 'x-amz-checksum-algorithm');
     if (algorithmHeader !== undefined) {
@@ -954,6 +939,7 @@ export class S3Api {
     if (upload.meta) entry.meta = upload.meta;
     if (upload.acl) entry.acl = upload.acl;
     if (upload.sc) entry.sc = upload.sc;
+    if (upload.tags?.length) entry.tags = upload.tags;
     const checksum = this.multipartChecksum(upload, chosen);
     if (checksum) entry.cs = checksum;
     await this.catalog.addRefs(

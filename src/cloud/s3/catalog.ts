@@ -9,7 +9,7 @@
 import type { Dht, DhtRecord } from '../../dht/index.ts';
 import type { Env } from '../../env/index.ts';
 import { S3Error, compareKeys } from './protocol/index.ts';
-import type { CannedAcl, KeySource, ListFrom, ObjectSummary, PartSummary, UploadListFrom, UploadSummary } from './protocol/index.ts';
+import type { CannedAcl, KeySource, ListFrom, ObjectSummary, PartSummary, Tag, UploadListFrom, UploadSummary } from './protocol/index.ts';
 import { StorageError } from './errors.ts';
 import {
   INLINE_CHUNK_LIST,
@@ -19,6 +19,7 @@ import {
   packChunks,
   partSortKey,
   unpackChunks,
+  withTags,
 } from './model.ts';
 import type { AccessKeyEntry, BucketEntry, ChunkRef, ManifestEntry, ObjectEntry, PartEntry, RefEntry, UploadEntry, UserEntry } from './model.ts';
 
@@ -174,9 +175,19 @@ export class Catalog {
 
   /** Changes a bucket's canned ACL. */
   async setBucketAcl(bucket: BucketEntry, acl: CannedAcl): Promise<void> {
+    await this.changeBucket(bucket, (current) => ({ ...current, acl }));
+  }
+
+  /** Replaces a bucket's tag set (an empty one removes it). */
+  async setBucketTags(bucket: BucketEntry, tags: readonly Tag[]): Promise<void> {
+    await this.changeBucket(bucket, (current) => withTags(current, tags));
+  }
+
+  /** Rewrites the record of `bucket` (the same incarnation; `NoSuchBucket` if it is gone). */
+  private async changeBucket(bucket: BucketEntry, change: (current: BucketEntry) => BucketEntry): Promise<void> {
     const r = await this.dht.update<BucketEntry>(ids.bucket(bucket.name), (current) => {
       if (!current || current.deleted || current.body.inc !== bucket.inc) throw new S3Error('NoSuchBucket', undefined, { fields: { BucketName: bucket.name } });
-      return { ...current.body, acl };
+      return change(current.body);
     });
     if (r) this.buckets.set(bucket.name, { at: this.env.now(), entry: { ...r.body } });
   }
@@ -233,6 +244,21 @@ export class Catalog {
       return entry;
     });
     return previous;
+  }
+
+  /**
+   * Rewrites the index entry of the version `current` of an object (its ACL or its tags) in one
+   * conditional write that applies only while that version is still the key's: `NoSuchKey` if
+   * the key was deleted meanwhile, `OperationAborted` if it was overwritten, so a concurrent
+   * write is never undone. Resolves with the entry written.
+   */
+  async rewriteObject(bucket: BucketEntry, key: string, current: ObjectEntry, change: (entry: ObjectEntry) => ObjectEntry): Promise<ObjectEntry> {
+    const next = change(current);
+    await this.putObject(bucket, key, next, (now) => {
+      if (!now) throw new S3Error('NoSuchKey', undefined, { fields: { Key: key } });
+      if (now.vid !== current.vid) throw new S3Error('OperationAborted');
+    });
+    return next;
   }
 
   /** Deletes an object (a tombstone); resolves with the entry deleted, if there was one. */

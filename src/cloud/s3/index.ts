@@ -6,6 +6,7 @@
  * - `catalog.ts` / `model.ts`: users, buckets, object indexes and uploads in the DHT;
  * - `chunks/`: content-addressed, replicated chunk storage; `data.ts`: streaming in and out;
  * - `gc.ts`: collection of unreferenced chunks; `access.ts`: ownership and canned ACLs;
+ * - `tagging.ts`: object and bucket tags; `replies.ts`: small XML bodies in and out;
  * - `protocol/`: the S3 wire protocol (signatures, XML, checksums, listing).
  */
 export * from './errors.ts';

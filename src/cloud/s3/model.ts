@@ -6,7 +6,7 @@
  * | --- | --- | --- |
  * | access key | `s3key:<access key>` | the secret and the user it belongs to |
  * | user | `s3user:<name>` | canonical id, access keys |
- * | bucket | `s3bucket:<name>` | owner, canned ACL, region, creation time, incarnation |
+ * | bucket | `s3bucket:<name>` | owner, canned ACL, region, creation time, incarnation, tags |
  * | owner's buckets | partition `s3buckets:<owner id>`, sort key bucket name | creation time |
  * | objects of a bucket | partition `s3objects:<bucket>:<incarnation>`, sort key object key | {@link ObjectEntry} |
  * | uploads of a bucket | partition `s3uploads:<bucket>:<incarnation>`, sort key `key \x01 upload id` | {@link UploadEntry} |
@@ -20,7 +20,7 @@
 import type { Entity } from '../../dht/index.ts';
 import { Scope, idFor } from '../../id/index.ts';
 import type { Id } from '../../id/index.ts';
-import type { CannedAcl } from './protocol/index.ts';
+import type { CannedAcl, Tag } from './protocol/index.ts';
 
 /** An access key's record. */
 export interface AccessKeyEntry extends Entity {
@@ -52,6 +52,8 @@ export interface BucketEntry extends Entity {
   createdAt: number;
   /** Random per creation: names the bucket's partitions. */
   inc: string;
+  /** The bucket's tag set (PutBucketTagging); absent when it has none. */
+  tags?: Tag[];
 }
 
 /** A stored flexible checksum. */
@@ -97,6 +99,8 @@ export interface ObjectEntry extends Entity {
   pn?: number[];
   /** The upload a multipart object was completed from (a repeated CompleteMultipartUpload succeeds). */
   up?: string;
+  /** The object's tag set, in the order given; absent when it has none. */
+  tags?: Tag[];
 }
 
 /** An in-progress multipart upload. */
@@ -115,6 +119,8 @@ export interface UploadEntry extends Entity {
   /** Checksum algorithm chosen at creation. */
   ca?: string;
   cty?: 'COMPOSITE' | 'FULL_OBJECT';
+  /** Tags of `x-amz-tagging`, given to the object on completion. */
+  tags?: Tag[];
 }
 
 /** An uploaded part. */
@@ -160,6 +166,14 @@ export const ids = {
   refs: (hash: string): Id => idFor(`s3ref:${hash}`, Scope.GLOBAL),
   manifest: (vid: string, page: number): Id => idFor(`s3manifest:${vid}:${page}`, Scope.GLOBAL),
 };
+
+/** `entry` with its tag set replaced by `tags` (the field left out when there are none). */
+export function withTags<T extends { tags?: Tag[] }>(entry: T, tags: readonly Tag[]): T {
+  const out = { ...entry };
+  if (tags.length > 0) out.tags = tags.map((t) => ({ key: t.key, value: t.value }));
+  else delete out.tags;
+  return out;
+}
 
 /** Separates key and upload id in an upload's sort key (sorts below every printable character). */
 export const UPLOAD_SEPARATOR = '\u0001';

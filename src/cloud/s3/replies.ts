@@ -1,0 +1,36 @@
+/**
+ * Small request and response bodies of the S3 operations: XML documents and empty answers out,
+ * XML request documents in (read whole, through the request's body verifier).
+ */
+import { pipeline } from 'node:stream/promises';
+import { S3Error } from './protocol/index.ts';
+import type { BodyVerifier } from './protocol/index.ts';
+import type { S3Request } from './http.ts';
+
+/** Largest XML request body read (DeleteObjects of 1000 long keys fits). */
+export const MAX_XML_BODY = 2 * 1024 * 1024;
+
+/** Answers with an XML document. */
+export function sendXml(r: S3Request, xml: string, status = 200, headers: Record<string, string> = {}): void {
+  r.res.writeHead(status, { ...headers, 'content-type': 'application/xml', 'content-length': String(Buffer.byteLength(xml)) });
+  r.res.end(xml);
+}
+
+/** Answers without a body. */
+export function sendEmpty(r: S3Request, status: number, headers: Record<string, string> = {}): void {
+  r.res.writeHead(status, { ...headers, 'content-length': '0' });
+  r.res.end();
+}
+
+/** Reads a small request body (XML documents) whole, through the body verifier. */
+export async function readSmallBody(r: S3Request, verifier: BodyVerifier): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let size = 0;
+  verifier.on('data', (b: Buffer) => {
+    size += b.length;
+    if (size > MAX_XML_BODY) verifier.destroy(new S3Error('MaxMessageLengthExceeded'));
+    else parts.push(b);
+  });
+  await pipeline(r.req, verifier);
+  return Buffer.concat(parts);
+}
