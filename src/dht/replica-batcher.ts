@@ -8,6 +8,10 @@
  *
  * A request never waits longer in total than its timeout: one that queued for so long that no
  * time is left fails as a timeout without being sent.
+ *
+ * A peer running a release from before batching refuses R_BATCH as an unknown request kind
+ * (during a rolling upgrade). Its batch is then re-sent one request at a time, and that peer
+ * gets single requests only until {@link UNBATCHED_RETRY_MS} have passed.
  */
 import type { Env } from '../env/index.ts';
 import type { NodeHandle } from '../wire/index.ts';
@@ -32,6 +36,9 @@ export const BATCHABLE_KINDS: ReadonlySet<string> = new Set([Kind.R_GET, Kind.R_
 
 /** Most requests in one batch (the replica refuses longer ones). */
 export const MAX_BATCH_REQUESTS = 256;
+
+/** How long a peer that refused R_BATCH gets single requests before batching is tried again. */
+export const UNBATCHED_RETRY_MS = 10 * 60_000;
 
 /** Tuning of the batcher. */
 export interface ReplicaBatcherOptions {
@@ -81,8 +88,16 @@ export interface BatchStats {
   replicaBatchedRequests: number;
 }
 
+/** Whether `err` is a replica's refusal of R_BATCH as a kind it does not know (an older node). */
+export function isBatchUnknownToPeer(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown } | null;
+  return e?.code === 'InvalidArgument' && typeof e.message === 'string' && e.message.includes(`unknown request kind "${Kind.R_BATCH}"`);
+}
+
 export class ReplicaBatcher {
   private readonly peers = new Map<string, PeerQueue>();
+  /** Peers that refused R_BATCH, with the time they did. */
+  private readonly unbatched = new Map<string, number>();
 
   constructor(
     private readonly env: Env,
@@ -98,7 +113,7 @@ export class ReplicaBatcher {
 
   /** Sends `kind` / `body` to `to`, alone or in a batch; resolves with the reply body. */
   ask(to: NodeHandle, kind: string, body: unknown): Promise<unknown> {
-    if (!BATCHABLE_KINDS.has(kind)) return this.send(to, kind, body, this.options.timeoutMs);
+    if (!BATCHABLE_KINDS.has(kind) || this.refusesBatches(to)) return this.send(to, kind, body, this.options.timeoutMs);
     let q = this.peers.get(to.id.hex);
     if (!q) {
       q = { to, pending: [], inFlight: 0, scheduled: false };
@@ -112,6 +127,16 @@ export class ReplicaBatcher {
     });
   }
 
+  /** Whether `to` refused R_BATCH recently (it gets single requests). */
+  private refusesBatches(to: NodeHandle): boolean {
+    if (this.unbatched.size === 0) return false;
+    const since = this.unbatched.get(to.id.hex);
+    if (since === undefined) return false;
+    if (this.env.now() - since < UNBATCHED_RETRY_MS) return true;
+    this.unbatched.delete(to.id.hex);
+    return false;
+  }
+
   /** Flushes after the current turn, so requests made in the same turn can leave together. */
   private schedule(q: PeerQueue): void {
     if (q.scheduled || q.inFlight >= this.options.window || q.pending.length === 0) return;
@@ -123,6 +148,13 @@ export class ReplicaBatcher {
   }
 
   private flush(q: PeerQueue): void {
+    if (this.refusesBatches(q.to) && q.pending.length > 0) {
+      // Queued before the peer refused a batch: each goes alone now, not behind the window.
+      const queued = q.pending.splice(0);
+      if (q.inFlight === 0 && this.peers.get(q.to.id.hex) === q) this.peers.delete(q.to.id.hex);
+      void this.resendAlone(q.to, queued);
+      return;
+    }
     while (q.inFlight < this.options.window && q.pending.length > 0) {
       const batch = this.take(q);
       if (batch.length === 0) continue;
@@ -148,11 +180,31 @@ export class ReplicaBatcher {
         .then(
           (reply) => settleBatch(batch, reply),
           (err: Error) => {
+            if (isBatchUnknownToPeer(err)) {
+              const resent = this.resendAlone(q.to, batch);
+              this.flush(q); // what queued meanwhile goes alone too
+              return resent;
+            }
             for (const p of batch) p.reject(err);
           },
         )
         .finally(done);
     }
+  }
+
+  /** Sends a refused batch's requests one by one, each within what is left of its timeout. */
+  private resendAlone(to: NodeHandle, batch: Pending[]): Promise<void> {
+    if (!this.unbatched.has(to.id.hex)) this.unbatched.set(to.id.hex, this.env.now());
+    const now = this.env.now();
+    const sends = batch.map((p) => {
+      const left = this.options.timeoutMs - (now - p.at);
+      if (left <= 0) {
+        p.reject(new RpcTimeoutError(p.kind, this.options.timeoutMs));
+        return undefined;
+      }
+      return this.send(to, p.kind, p.body, left).then(p.resolve, p.reject);
+    });
+    return Promise.all(sends).then(() => undefined);
   }
 
   /** The next batch: oldest first, within the size limits; requests out of time fail here. */

@@ -66,6 +66,41 @@ describe('DHT replica batching', () => {
     assert.equal(stats.replicaBatches, sent.length - 1);
   });
 
+  test('a peer that does not know r.batch (an older release) gets the batch again one request at a time, and singles after that', async () => {
+    const env = VirtualEnv.create({ seed: 'batch-old-peer' });
+    const peer = { id: idFor('node:old', Scope.GLOBAL), addr: 'sim://old' } as unknown as NodeHandle;
+    const kinds: string[] = [];
+    // What a node from before batching answers: single requests after 20 ms, r.batch refused as unknown.
+    const send: ReplicaSend = (_to, kind, body) => {
+      kinds.push(kind);
+      return new Promise((resolve, reject) =>
+        env.setTimeout(() => {
+          if (kind !== 'r.batch') return resolve({ echo: (body as { k: string }).k });
+          reject(Object.assign(new Error(`unknown request kind "r.batch"`), { code: 'InvalidArgument' }));
+        }, 20),
+      );
+    };
+    const stats = { replicaBatches: 0, replicaBatchedRequests: 0 };
+    const batcher = new ReplicaBatcher(env, send, { window: 1, maxRequests: 8, maxBytes: 1 << 20, timeoutMs: 1_500 }, stats);
+    const answers: Promise<unknown>[] = [];
+    for (let i = 0; i < 12; i++) answers.push(batcher.ask(peer, 'r.get', { k: `k${i}` }));
+    await env.scheduler.runFor(1_000);
+    assert.deepEqual(await Promise.all(answers), Array.from({ length: 12 }, (_, i) => ({ echo: `k${i}` })), 'every request answered, in order');
+    assert.equal(kinds.filter((k) => k === 'r.batch').length, 1, 'one refused batch');
+    // Later requests to that peer go alone at once, even when many are made together.
+    const before = kinds.length;
+    const later = Array.from({ length: 5 }, (_, i) => batcher.ask(peer, 'r.get', { k: `later${i}` }));
+    await env.scheduler.runFor(100);
+    assert.equal((await Promise.all(later)).length, 5);
+    assert.deepEqual(kinds.slice(before), ['r.get', 'r.get', 'r.get', 'r.get', 'r.get']);
+    // Batching is tried again once the retry period has passed.
+    await env.scheduler.runFor(10 * 60_000);
+    const retry = Array.from({ length: 4 }, (_, i) => batcher.ask(peer, 'r.get', { k: `retry${i}` }));
+    await env.scheduler.runFor(1_000);
+    assert.equal((await Promise.all(retry)).length, 4);
+    assert.equal(kinds.filter((k) => k === 'r.batch').length, 2, 'batching tried again after the retry period');
+  });
+
   test('malformed batches are refused (whole or per entry), logged once, and the node carries on', async () => {
     const sim = await dhtRing('batch-bad-input', 6);
     const [a, b] = sim.ring.live();
