@@ -22,6 +22,8 @@ export interface S3ErrorSpec {
 export const S3_ERRORS = {
   AccessControlListNotSupported: { status: 400, message: 'The bucket does not allow ACLs' },
   AccessDenied: { status: 403, message: 'Access Denied' },
+  /** A refused CORS preflight (not in AWS's table; what S3 answers on the wire). */
+  AccessForbidden: { status: 403, message: 'CORSResponse: This CORS request is not allowed.' },
   AccountProblem: {
     status: 403,
     message:

@@ -15,3 +15,4 @@ export * from './sigv4-chunked.ts';
 export * from './sigv4-payload.ts';
 export * from './request.ts';
 export * from './listing.ts';
+export * from './cors.ts';
