@@ -15,4 +15,5 @@ export * from './sigv4-chunked.ts';
 export * from './sigv4-payload.ts';
 export * from './request.ts';
 export * from './listing.ts';
+export * from './post-policy.ts';
 export * from './cors.ts';
