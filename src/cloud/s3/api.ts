@@ -70,6 +70,7 @@ import { ChunkSink, pipeBody, streamChunks } from './data.ts';
 import type { ChunkSinkOptions } from './data.ts';
 import { readSmallBody, sendEmpty, sendXml } from './replies.ts';
 import { TaggingApi, copiedTags, requestTags, taggingCountHeader } from './tagging.ts';
+import { CorsApi } from './cors.ts';
 import type { S3Request } from './http.ts';
 import type { BucketEntry, ChunkRef, ObjectEntry, PartEntry, StoredChecksum, UploadEntry } from './model.ts';
 import type { S3Options } from './options.ts';
@@ -77,11 +78,10 @@ import type { S3Options } from './options.ts';
 /** Headers stored with an object and returned on GET / HEAD. */
 const STORED_HEADERS = ['cache-control', 'content-disposition', 'content-language', 'expires'] as const;
 /** Bucket sub-resources that exist in S3 but are not supported here. */
-const UNSUPPORTED_BUCKET = ['policy', 'cors', 'lifecycle', 'website', 'encryption', 'replication', 'logging', 'notification', 'object-lock', 'ownershipControls', 'publicAccessBlock', 'accelerate', 'requestPayment', 'analytics', 'metrics', 'inventory', 'intelligent-tiering', 'versions', 'policyStatus'];
+const UNSUPPORTED_BUCKET = ['policy', 'lifecycle', 'website', 'encryption', 'replication', 'logging', 'notification', 'object-lock', 'ownershipControls', 'publicAccessBlock', 'accelerate', 'requestPayment', 'analytics', 'metrics', 'inventory', 'intelligent-tiering', 'versions', 'policyStatus'];
 /** What GET of an unsupported bucket sub-resource answers (as a bucket without that configuration). */
 const MISSING_CONFIGURATION: Record<string, S3Error['code']> = {
   policy: 'NoSuchBucketPolicy',
-  cors: 'NoSuchCORSConfiguration',
   lifecycle: 'NoSuchLifecycleConfiguration',
   website: 'NoSuchWebsiteConfiguration',
   encryption: 'ServerSideEncryptionConfigurationNotFoundError',
@@ -132,6 +132,8 @@ export class S3Api {
   /** Background releases of replaced versions, awaited on stop. */
   private readonly releasing = new Set<Promise<void>>();
   private readonly tagging: TaggingApi;
+  /** Bucket CORS rules, preflights and the CORS headers of actual requests (used by the endpoint). */
+  readonly cors: CorsApi;
 
   constructor(
     private readonly env: Env,
@@ -148,6 +150,7 @@ export class S3Api {
       ownBucket: (r, fresh) => this.ownBucket(r, fresh),
       verifier: (r) => this.verifier(r),
     });
+    this.cors = new CorsApi({ catalog, ownBucket: (r, fresh) => this.ownBucket(r, fresh), verifier: (r) => this.verifier(r) });
   }
 
   /** Waits for background work (releases of replaced versions). */
@@ -180,17 +183,20 @@ export class S3Api {
         case 'PUT':
           if (q.has('acl')) return this.run('PutBucketAcl', () => this.putBucketAcl(r));
           if (q.has('tagging')) return this.run('PutBucketTagging', () => this.tagging.putBucketTagging(r));
+          if (q.has('cors')) return this.run('PutBucketCors', () => this.cors.putBucketCors(r));
           if (q.has('versioning')) throw new S3Error('NotImplemented', 'Versioning is not supported.');
           return this.run('CreateBucket', () => this.createBucket(r));
         case 'HEAD':
           return this.run('HeadBucket', () => this.headBucket(r));
         case 'DELETE':
           if (q.has('tagging')) return this.run('DeleteBucketTagging', () => this.tagging.deleteBucketTagging(r));
+          if (q.has('cors')) return this.run('DeleteBucketCors', () => this.cors.deleteBucketCors(r));
           return this.run('DeleteBucket', () => this.deleteBucket(r));
         case 'GET':
           if (q.has('location')) return this.run('GetBucketLocation', () => this.getBucketLocation(r));
           if (q.has('acl')) return this.run('GetBucketAcl', () => this.getBucketAcl(r));
           if (q.has('tagging')) return this.run('GetBucketTagging', () => this.tagging.getBucketTagging(r));
+          if (q.has('cors')) return this.run('GetBucketCors', () => this.cors.getBucketCors(r));
           if (q.has('versioning')) return this.run('GetBucketVersioning', () => this.getBucketVersioning(r));
           if (q.has('uploads')) return this.run('ListMultipartUploads', () => this.listUploads(r));
           if (q.get('list-type') === '2') return this.run('ListObjectsV2', () => this.listObjects(r, false, 2));

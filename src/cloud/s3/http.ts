@@ -138,6 +138,16 @@ export class S3HttpServer {
     try {
       const address = resolveAddress(headers['host'], rawPath, { baseDomains: this.options.baseDomains });
       resource = address.bucket === undefined ? '/' : `/${address.bucket}${address.key === undefined ? '' : `/${address.key}`}`;
+      // CORS (cors.ts): a preflight is answered unauthenticated; an actual request with an Origin
+      // gets the Access-Control-* headers of the rule allowing it, on every answer.
+      if (method === 'OPTIONS') {
+        op = 'CorsPreflight';
+        await this.api.cors.preflight(req, res, address.bucket, address.key);
+        return;
+      }
+      if (address.bucket !== undefined && headers['origin'] !== undefined) {
+        for (const [name, value] of Object.entries(await this.api.cors.actualRequestHeaders(address.bucket, method, headers))) res.setHeader(name, value);
+      }
       const parsed = parseAuth({ method, path: rawPath, query: rawQuery, headers: req.headersDistinct }, this.env.now(), { maxSkewMs: this.options.maxClockSkewMs });
       let auth: S3Request['auth'] = { kind: 'anonymous' };
       let principal: Principal | undefined;

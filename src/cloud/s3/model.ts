@@ -6,7 +6,7 @@
  * | --- | --- | --- |
  * | access key | `s3key:<access key>` | the secret and the user it belongs to |
  * | user | `s3user:<name>` | canonical id, access keys |
- * | bucket | `s3bucket:<name>` | owner, canned ACL, region, creation time, incarnation, tags |
+ * | bucket | `s3bucket:<name>` | owner, canned ACL, region, creation time, incarnation, tags, CORS rules |
  * | owner's buckets | partition `s3buckets:<owner id>`, sort key bucket name | creation time |
  * | objects of a bucket | partition `s3objects:<bucket>:<incarnation>`, sort key object key | {@link ObjectEntry} |
  * | uploads of a bucket | partition `s3uploads:<bucket>:<incarnation>`, sort key `key \x01 upload id` | {@link UploadEntry} |
@@ -20,7 +20,7 @@
 import type { Entity } from '../../dht/index.ts';
 import { Scope, idFor } from '../../id/index.ts';
 import type { Id } from '../../id/index.ts';
-import type { CannedAcl, Tag } from './protocol/index.ts';
+import type { CannedAcl, CorsRule, Tag } from './protocol/index.ts';
 
 /** An access key's record. */
 export interface AccessKeyEntry extends Entity {
@@ -54,6 +54,8 @@ export interface BucketEntry extends Entity {
   inc: string;
   /** The bucket's tag set (PutBucketTagging); absent when it has none. */
   tags?: Tag[];
+  /** The bucket's CORS rules, in order (PutBucketCors); absent when it has none. */
+  cors?: CorsRule[];
 }
 
 /** A stored flexible checksum. */

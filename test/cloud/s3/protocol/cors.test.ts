@@ -31,7 +31,7 @@ function rule(inner: string): string {
 
 const MINIMAL = '<AllowedOrigin>*</AllowedOrigin><AllowedMethod>GET</AllowedMethod>';
 
-function refused(body: string, code: S3ErrorCode, message?: string): void {
+function refused(body: string | Uint8Array, code: S3ErrorCode, message?: string): void {
   assert.throws(
     () => parseCorsConfiguration(body),
     (err: unknown) => {
