@@ -1,13 +1,36 @@
 /**
- * Who may do what: buckets and objects belong to their creators; the canned ACLs `public-read`,
- * `public-read-write` and `authenticated-read` open them to others, as S3's ACLs do. A bucket's
- * READ permission lists it, its WRITE permission writes and deletes objects in it; an object's
- * READ permission reads it. Bucket owners may always read the objects in their buckets. An
- * object's ACL and tags are for its owner and its bucket's owner only.
+ * Who may do what: buckets and objects belong to their creators, and their ACLs open them to
+ * others, as S3's ACLs do. An ACL is a canned one (`acl`) or an explicit grant list (`grants`,
+ * which then replaces it); a canned ACL is just a short name for a grant list ({@link policyOf}).
+ *
+ * On a bucket, READ lists it, WRITE writes and deletes objects in it, READ_ACP / WRITE_ACP read and
+ * change its ACL, FULL_CONTROL is all four. On an object, READ reads it (GET, HEAD), READ_ACP /
+ * WRITE_ACP read and change its ACL, FULL_CONTROL is all three (WRITE means nothing there).
+ * Owners keep every right on what they own whatever its list says; bucket owners may also read
+ * the objects in their buckets and their ACLs. An object's tags are for its owner and its
+ * bucket's owner only.
+ *
+ * Every decision uses only the record already read (the bucket record, the object's index
+ * entry): a grant list travels in it, so checking one costs no DHT read.
  */
 import { ACL_GROUPS, S3Error } from './protocol/index.ts';
-import type { AccessControlPolicy, CannedAcl, Grant, Owner } from './protocol/index.ts';
+import type { AccessControlPolicy, CannedAcl, Grant, Owner, Permission } from './protocol/index.ts';
 import type { Principal } from './catalog.ts';
+import type { StoredGrant } from './model.ts';
+
+/** What a bucket record or an object entry holds of its ACL. */
+export interface AclFields {
+  acl?: CannedAcl | undefined;
+  grants?: StoredGrant[] | undefined;
+}
+
+/** A resource with its owner's canonical id and its ACL. */
+export interface Owned extends AclFields {
+  owner: string;
+}
+
+/** A permission asked for (FULL_CONTROL grants each of them). */
+export type Access = Exclude<Permission, 'FULL_CONTROL'>;
 
 /** What a canned ACL grants to someone who is not the owner. */
 export function grants(acl: CannedAcl | undefined, principal: Principal | undefined): { read: boolean; write: boolean } {
@@ -23,29 +46,61 @@ export function grants(acl: CannedAcl | undefined, principal: Principal | undefi
   }
 }
 
+/** Whether grant `g` is to `principal` (by id, or through a group it belongs to). */
+function isGrantee(g: StoredGrant, principal: Principal | undefined): boolean {
+  if (g.id !== undefined) return principal?.id === g.id;
+  return g.uri === ACL_GROUPS.AllUsers || (g.uri === ACL_GROUPS.AuthenticatedUsers && principal !== undefined);
+}
+
+/**
+ * Whether the ACL of a resource gives `principal` `access` (ownership aside). A canned ACL
+ * grants READ / WRITE to groups only; the bucket-owner ones are covered by the bucket owner's
+ * own rights.
+ */
+export function allows(res: AclFields, principal: Principal | undefined, access: Access): boolean {
+  if (res.grants !== undefined) {
+    for (const g of res.grants) if ((g.p === access || g.p === 'FULL_CONTROL') && isGrantee(g, principal)) return true;
+    return false;
+  }
+  if (access === 'READ') return grants(res.acl, principal).read;
+  if (access === 'WRITE') return grants(res.acl, principal).write;
+  return false;
+}
+
 /** Throws `AccessDenied` unless `allowed`. */
 export function mustAllow(allowed: boolean): void {
   if (!allowed) throw new S3Error('AccessDenied');
 }
 
+/** Whether `principal` may do `access` on the bucket (READ lists, WRITE writes objects, *_ACP its ACL). */
+export function canBucket(bucket: Owned, principal: Principal | undefined, access: Access): boolean {
+  return principal?.id === bucket.owner || allows(bucket, principal, access);
+}
+
 /** Whether `principal` may list the bucket. */
-export function canReadBucket(owner: string, acl: CannedAcl, principal: Principal | undefined): boolean {
-  return principal?.id === owner || grants(acl, principal).read;
+export function canReadBucket(bucket: Owned, principal: Principal | undefined): boolean {
+  return canBucket(bucket, principal, 'READ');
 }
 
 /** Whether `principal` may write and delete objects in the bucket. */
-export function canWriteBucket(owner: string, acl: CannedAcl, principal: Principal | undefined): boolean {
-  return principal?.id === owner || grants(acl, principal).write;
+export function canWriteBucket(bucket: Owned, principal: Principal | undefined): boolean {
+  return canBucket(bucket, principal, 'WRITE');
 }
 
-/** Whether `principal` may read an object. */
-export function canReadObject(bucketOwner: string, objectOwner: string, acl: CannedAcl | undefined, principal: Principal | undefined): boolean {
-  return principal !== undefined && (principal.id === objectOwner || principal.id === bucketOwner) ? true : grants(acl, principal).read;
+/** Whether `principal` may read an object (its owner, its bucket's owner, or a READ grantee). */
+export function canReadObject(bucketOwner: string, object: Owned, principal: Principal | undefined): boolean {
+  return canManageObject(bucketOwner, object.owner, principal) || allows(object, principal, 'READ');
+}
+
+/** Whether `principal` may read (READ_ACP) or change (WRITE_ACP) an object's ACL. */
+export function canObjectAcl(bucketOwner: string, object: Owned, principal: Principal | undefined, access: 'READ_ACP' | 'WRITE_ACP'): boolean {
+  return canManageObject(bucketOwner, object.owner, principal) || allows(object, principal, access);
 }
 
 /**
- * Whether `principal` may read and change an object's ACL and tags: its owner, or the owner of
- * its bucket (what FULL_CONTROL gives here; canned ACLs grant READ and WRITE, not these).
+ * Whether `principal` is the object's owner or its bucket's owner: they read and change its ACL
+ * and its tags whatever the ACL says (no grant gives tags: S3's `s3:GetObjectTagging` /
+ * `s3:PutObjectTagging` are not ACL permissions).
  */
 export function canManageObject(bucketOwner: string, objectOwner: string, principal: Principal | undefined): boolean {
   return principal !== undefined && (principal.id === objectOwner || principal.id === bucketOwner);
@@ -55,15 +110,24 @@ function userGrant(user: Owner, permission: Grant['permission']): Grant {
   return { grantee: { type: 'CanonicalUser', id: user.id, ...(user.displayName ? { displayName: user.displayName } : {}) }, permission };
 }
 
+/** A stored grant as the protocol writes it. */
+export function grantOf(g: StoredGrant): Grant {
+  if (g.id !== undefined) return { grantee: { type: 'CanonicalUser', id: g.id, ...(g.n !== undefined ? { displayName: g.n } : {}) }, permission: g.p };
+  return { grantee: { type: 'Group', uri: g.uri ?? '' }, permission: g.p };
+}
+
 /**
- * The access control policy a canned ACL stands for (GetBucketAcl / GetObjectAcl). For an object,
- * `bucketOwner` is its bucket's owner: `bucket-owner-read` / `bucket-owner-full-control` grant
- * them READ / FULL_CONTROL when they are not the object's owner.
+ * The access control policy of a resource (GetBucketAcl / GetObjectAcl): its explicit grant list
+ * as given, or the one its canned ACL stands for. For an object, `bucketOwner` is its bucket's
+ * owner: `bucket-owner-read` / `bucket-owner-full-control` grant them READ / FULL_CONTROL when
+ * they are not the object's owner.
  */
-export function policyOf(owner: Owner, acl: CannedAcl | undefined, bucketOwner?: Owner): AccessControlPolicy {
+export function policyOf(owner: Owner, res: AclFields | CannedAcl | undefined, bucketOwner?: Owner): AccessControlPolicy {
+  const fields: AclFields = typeof res === 'string' ? { acl: res } : (res ?? {});
+  if (fields.grants !== undefined) return { owner, grants: fields.grants.map(grantOf) };
   const list: Grant[] = [userGrant(owner, 'FULL_CONTROL')];
   const otherBucketOwner = bucketOwner !== undefined && bucketOwner.id !== owner.id ? bucketOwner : undefined;
-  switch (acl) {
+  switch (fields.acl) {
     case 'public-read':
       list.push({ grantee: { type: 'Group', uri: ACL_GROUPS.AllUsers }, permission: 'READ' });
       break;
@@ -86,27 +150,20 @@ export function policyOf(owner: Owner, acl: CannedAcl | undefined, bucketOwner?:
   return { owner, grants: list };
 }
 
+function grantKey(g: Grant): string {
+  const who = g.grantee.type === 'CanonicalUser' ? `id:${g.grantee.id}` : g.grantee.type === 'Group' ? `uri:${g.grantee.uri}` : `email:${g.grantee.emailAddress}`;
+  return `${who} ${g.permission}`;
+}
+
 /**
- * The canned ACL an AccessControlPolicy document amounts to (PutBucketAcl / PutObjectAcl with a
- * body): the owner's FULL_CONTROL plus the group grants of one canned ACL (or, for an object whose
- * bucket belongs to `bucketOwnerId`, that owner's READ or FULL_CONTROL). Anything else is
- * `NotImplemented` (only canned ACLs are supported).
+ * The canned ACL a grant list is exactly (the same grants in the same order as {@link policyOf}
+ * writes it), or undefined: such a list is stored as the canned ACL, shorter and readable by
+ * older nodes, and reads back the same.
  */
-export function cannedOf(policy: AccessControlPolicy, ownerId: string, bucketOwnerId?: string): CannedAcl {
-  const others = policy.grants.filter((g) => !(g.grantee.type === 'CanonicalUser' && g.grantee.id === ownerId));
-  const key = others
-    .map((g) => `${g.grantee.type === 'Group' ? g.grantee.uri : g.grantee.type === 'CanonicalUser' && g.grantee.id === bucketOwnerId ? 'bucket-owner' : '?'}:${g.permission}`)
-    .sort()
-    .join(',');
-  const table: Record<string, CannedAcl> = {
-    '': 'private',
-    [`${ACL_GROUPS.AllUsers}:READ`]: 'public-read',
-    [`${ACL_GROUPS.AllUsers}:READ,${ACL_GROUPS.AllUsers}:WRITE`]: 'public-read-write',
-    [`${ACL_GROUPS.AuthenticatedUsers}:READ`]: 'authenticated-read',
-    'bucket-owner:READ': 'bucket-owner-read',
-    'bucket-owner:FULL_CONTROL': 'bucket-owner-full-control',
-  };
-  const acl = table[key];
-  if (acl === undefined) throw new S3Error('NotImplemented', 'Only the canned ACLs private, public-read, public-read-write and authenticated-read are supported.');
-  return acl;
+export function cannedOf(list: readonly Grant[], ownerId: string, bucketOwnerId?: string): CannedAcl | undefined {
+  const want = list.map(grantKey).join('\n');
+  const candidates: CannedAcl[] = ['private', 'public-read', 'public-read-write', 'authenticated-read'];
+  if (bucketOwnerId !== undefined && bucketOwnerId !== ownerId) candidates.push('bucket-owner-read', 'bucket-owner-full-control');
+  const bucketOwner = bucketOwnerId === undefined ? undefined : { id: bucketOwnerId };
+  return candidates.find((acl) => policyOf({ id: ownerId }, acl, bucketOwner).grants.map(grantKey).join('\n') === want);
 }

@@ -33,10 +33,7 @@ import {
   listParts,
   listPartsXml,
   locationConstraintXml,
-  accessControlPolicyXml,
   multipartEtag,
-  parseAccessControlPolicy,
-  parseCannedAcl,
   parseChecksumAlgorithm,
   parseCompleteMultipartUpload,
   parseCopySource,
@@ -61,8 +58,10 @@ import {
   versioningConfigurationXml,
   checksumHeaderName,
 } from './protocol/index.ts';
-import type { BodyVerifier, CannedAcl, ChecksumAlgorithm, DeletedEntry, DeleteErrorEntry } from './protocol/index.ts';
-import { canManageObject, canReadBucket, canReadObject, canWriteBucket, cannedOf, mustAllow, policyOf } from './access.ts';
+import type { BodyVerifier, ChecksumAlgorithm, DeletedEntry, DeleteErrorEntry } from './protocol/index.ts';
+import { canBucket, canObjectAcl, canReadBucket, canReadObject, canWriteBucket, mustAllow } from './access.ts';
+import { aclOfPut, aclXml, requestAcl, withAcl } from './acl.ts';
+import { OBJECT_WRITE_GRANT_HEADERS } from './protocol/acl.ts';
 import type { Catalog, Principal } from './catalog.ts';
 import { eachLimited } from './catalog.ts';
 import type { ChunkStore } from './chunks/store.ts';
@@ -285,11 +284,11 @@ export class S3Api {
   }
 
   private writableBucket(r: S3Request): Promise<BucketEntry> {
-    return this.permittedBucket(r, (b) => canWriteBucket(b.owner, b.acl, r.principal));
+    return this.permittedBucket(r, (b) => canWriteBucket(b, r.principal));
   }
 
   private readableBucket(r: S3Request): Promise<BucketEntry> {
-    return this.permittedBucket(r, (b) => canReadBucket(b.owner, b.acl, r.principal));
+    return this.permittedBucket(r, (b) => canReadBucket(b, r.principal));
   }
 
   private verifier(r: S3Request, compute: ChecksumAlgorithm[] = []): BodyVerifier {
@@ -381,19 +380,20 @@ export class S3Api {
     const principal = this.authenticated(r);
     const name = r.bucket!;
     validateBucketName(name);
-    const acl = parseCannedAcl(r.headers) ?? 'private';
+    const asked = await requestAcl(this.catalog, r.headers);
+    const acl = asked?.acl ?? 'private';
     const body = await readSmallBody(r, this.verifier(r));
     const config = parseCreateBucketConfiguration(body);
     const region = config.locationConstraint ?? this.options.region;
     try {
-      await this.catalog.createBucket(name, principal, acl, region);
+      await this.catalog.createBucket(name, principal, acl, region, asked?.grants);
     } catch (err) {
       if (!(err instanceof S3Error) || err.code !== 'BucketAlreadyOwnedByYou') throw err;
       // In us-east-1, S3 answers 200 to re-creating one's own bucket and resets its ACL (legacy
       // compatibility); every other region answers BucketAlreadyOwnedByYou.
       const bucket = await this.bucketOf(r, true);
       if (bucket.region !== 'us-east-1' || bucket.owner !== principal.id) throw err;
-      if (bucket.acl !== acl) await this.catalog.setBucketAcl(bucket, acl);
+      if (bucket.acl !== acl || JSON.stringify(bucket.grants) !== JSON.stringify(asked?.grants)) await this.catalog.setBucketAcl(bucket, acl, asked?.grants);
     }
     sendEmpty(r, 200, { location: `/${name}` });
   }
@@ -420,24 +420,15 @@ export class S3Api {
   }
 
   private async getBucketAcl(r: S3Request): Promise<void> {
-    const bucket = await this.ownBucket(r, true);
-    sendXml(r, accessControlPolicyXml(policyOf({ id: bucket.owner, displayName: bucket.ownerName }, bucket.acl)));
+    const bucket = await this.permittedBucket(r, (b) => canBucket(b, r.principal, 'READ_ACP'), true);
+    sendXml(r, aclXml({ id: bucket.owner, displayName: bucket.ownerName }, bucket));
   }
 
   private async putBucketAcl(r: S3Request): Promise<void> {
-    const bucket = await this.ownBucket(r, true);
-    const acl = await this.aclOfRequest(r, bucket.owner);
-    await this.catalog.setBucketAcl(bucket, acl);
+    const bucket = await this.permittedBucket(r, (b) => canBucket(b, r.principal, 'WRITE_ACP'), true);
+    const acl = await aclOfPut(r, this.catalog, this.verifier(r), bucket.owner);
+    await this.catalog.setBucketAcl(bucket, acl.acl ?? 'private', acl.grants);
     sendEmpty(r, 200);
-  }
-
-  /** The canned ACL of a PutBucketAcl / PutObjectAcl: `x-amz-acl`, or a policy document. */
-  private async aclOfRequest(r: S3Request, owner: string, bucketOwner?: string): Promise<CannedAcl> {
-    const header = parseCannedAcl(r.headers);
-    const body = await readSmallBody(r, this.verifier(r));
-    if (header !== undefined) return header;
-    if (body.length === 0) throw new S3Error('MissingSecurityHeader', 'Your request was missing a required header', { fields: { MissingHeaderName: 'x-amz-acl' } });
-    return cannedOf(parseAccessControlPolicy(body), owner, bucketOwner);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -470,7 +461,7 @@ export class S3Api {
     const bucket = await this.writableBucket(r);
     const key = r.key!;
     uploadLength(r.headers, Math.min(this.options.maxObjectBytes, 5 * 1024 ** 3));
-    const acl = parseCannedAcl(r.headers);
+    const acl = await requestAcl(this.catalog, r.headers, OBJECT_WRITE_GRANT_HEADERS);
     const storageClass = parseStorageClass(r.headers);
     const headers = this.objectHeaders(r);
     const tags = requestTags(r);
@@ -493,7 +484,8 @@ export class S3Api {
       owner: principal?.id ?? bucket.owner,
       ownerName: principal?.name ?? bucket.ownerName,
     };
-    if (acl) entry.acl = acl;
+    if (acl?.acl) entry.acl = acl.acl;
+    if (acl?.grants) entry.grants = acl.grants;
     if (storageClass !== 'STANDARD') entry.sc = storageClass;
     if (tags.length > 0) entry.tags = tags;
     const checksum = this.checksumOf(r, verifier);
@@ -514,10 +506,10 @@ export class S3Api {
     const entry = await this.catalog.getObject(bucket, key);
     if (!entry) {
       // Without list permission S3 does not tell a missing key from a forbidden one.
-      mustAllow(canReadBucket(bucket.owner, bucket.acl, r.principal));
+      mustAllow(canReadBucket(bucket, r.principal));
       throw noSuchKey(key);
     }
-    mustAllow(canReadObject(bucket.owner, entry.owner, entry.acl, r.principal));
+    mustAllow(canReadObject(bucket.owner, entry, r.principal));
     return entry;
   }
 
@@ -641,10 +633,10 @@ export class S3Api {
     validateObjectKey(source.key);
     const entry = await this.catalog.getObject(bucket, source.key);
     if (!entry) {
-      mustAllow(canReadBucket(bucket.owner, bucket.acl, r.principal));
+      mustAllow(canReadBucket(bucket, r.principal));
       throw noSuchKey(source.key);
     }
-    mustAllow(canReadObject(bucket.owner, entry.owner, entry.acl, r.principal));
+    mustAllow(canReadObject(bucket.owner, entry, r.principal));
     evaluateCopySourceConditions(r.headers, { etag: entry.etag, lastModified: entry.lm });
     return { bucket, key: source.key, entry };
   }
@@ -665,7 +657,7 @@ export class S3Api {
         "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
       );
     }
-    const acl = parseCannedAcl(r.headers);
+    const acl = await requestAcl(this.catalog, r.headers, OBJECT_WRITE_GRANT_HEADERS);
     const tags = copiedTags(r, src);
     await readSmallBody(r, this.verifier(r));
     const vid = this.env.random.hex(16);
@@ -685,7 +677,8 @@ export class S3Api {
       if (from.hd) entry.hd = { ...from.hd };
       if (from.meta) entry.meta = { ...from.meta };
     }
-    if (acl) entry.acl = acl;
+    if (acl?.acl) entry.acl = acl.acl;
+    if (acl?.grants) entry.grants = acl.grants;
     if (tags.length > 0) entry.tags = tags.map((t) => ({ ...t }));
     const sc = storageClass ?? from.sc;
     if (sc && sc !== 'STANDARD') entry.sc = sc;
@@ -714,8 +707,8 @@ export class S3Api {
     const bucket = await this.bucketOf(r);
     const entry = await this.catalog.getObject(bucket, r.key!);
     if (!entry) throw noSuchKey(r.key!);
-    mustAllow(canManageObject(bucket.owner, entry.owner, r.principal));
-    sendXml(r, accessControlPolicyXml(policyOf({ id: entry.owner, displayName: entry.ownerName }, entry.acl, { id: bucket.owner, displayName: bucket.ownerName })));
+    mustAllow(canObjectAcl(bucket.owner, entry, r.principal, 'READ_ACP'));
+    sendXml(r, aclXml({ id: entry.owner, displayName: entry.ownerName }, entry, { id: bucket.owner, displayName: bucket.ownerName }));
   }
 
   private async putObjectAcl(r: S3Request): Promise<void> {
@@ -723,9 +716,9 @@ export class S3Api {
     const key = r.key!;
     const current = await this.catalog.getObject(bucket, key);
     if (!current) throw noSuchKey(key);
-    mustAllow(canManageObject(bucket.owner, current.owner, r.principal));
-    const acl = await this.aclOfRequest(r, current.owner, bucket.owner);
-    await this.catalog.rewriteObject(bucket, key, current, (e) => ({ ...e, acl }));
+    mustAllow(canObjectAcl(bucket.owner, current, r.principal, 'WRITE_ACP'));
+    const acl = await aclOfPut(r, this.catalog, this.verifier(r), current.owner, bucket.owner);
+    await this.catalog.rewriteObject(bucket, key, current, (e) => withAcl(e, acl));
     sendEmpty(r, 200);
   }
 
@@ -737,7 +730,7 @@ export class S3Api {
     const bucket = await this.writableBucket(r);
     const key = r.key!;
     if (Buffer.byteLength(key, 'utf8') > 990) throw new S3Error('KeyTooLongError', 'Keys of multipart uploads are limited to 990 bytes here.');
-    const acl = parseCannedAcl(r.headers);
+    const acl = await requestAcl(this.catalog, r.headers, OBJECT_WRITE_GRANT_HEADERS);
     const storageClass = parseStorageClass(r.headers);
     const tags = requestTags(r);
     await readSmallBody(r, this.verifier(r));
@@ -753,7 +746,8 @@ export class S3Api {
       ownerName: principal?.name ?? bucket.ownerName,
       ...this.objectHeaders(r),
     };
-    if (acl) entry.acl = acl;
+    if (acl?.acl) entry.acl = acl.acl;
+    if (acl?.grants) entry.grants = acl.grants;
     if (storageClass !== 'STANDARD') entry.sc = storageClass;
     if (tags.length > 0) entry.tags = tags;
     const out: Record<string, string> = {};
@@ -944,6 +938,7 @@ export class S3Api {
     if (upload.hd) entry.hd = upload.hd;
     if (upload.meta) entry.meta = upload.meta;
     if (upload.acl) entry.acl = upload.acl;
+    if (upload.grants) entry.grants = upload.grants;
     if (upload.sc) entry.sc = upload.sc;
     if (upload.tags?.length) entry.tags = upload.tags;
     const checksum = this.multipartChecksum(upload, chosen);
@@ -1025,7 +1020,7 @@ export class S3Api {
 
   private async listParts(r: S3Request, uploadId: string): Promise<void> {
     const bucket = await this.bucketOf(r);
-    mustAllow(canWriteBucket(bucket.owner, bucket.acl, r.principal) || canReadBucket(bucket.owner, bucket.acl, r.principal));
+    mustAllow(canWriteBucket(bucket, r.principal) || canReadBucket(bucket, r.principal));
     const upload = await this.upload(r, bucket, uploadId);
     const params = parseListPartsParams(r.query);
     const context = {

@@ -21,7 +21,7 @@ import {
   unpackChunks,
   withTags,
 } from './model.ts';
-import type { AccessKeyEntry, BucketEntry, ChunkRef, ManifestEntry, ObjectEntry, PartEntry, RefEntry, UploadEntry, UserEntry } from './model.ts';
+import type { AccessKeyEntry, BucketEntry, ChunkRef, ManifestEntry, ObjectEntry, PartEntry, RefEntry, StoredGrant, UploadEntry, UserEntry, UserIdEntry } from './model.ts';
 
 /** Options of a {@link Catalog}. */
 export interface CatalogOptions {
@@ -71,6 +71,8 @@ export async function eachLimited<T>(items: readonly T[], limit: number, fn: (it
 export class Catalog {
   private readonly keys = new Map<string, { at: number; entry: AccessKeyEntry }>();
   private readonly buckets = new Map<string, { at: number; entry: BucketEntry }>();
+  /** Users whose `s3uid:` record this node wrote or found (users made before it existed get one). */
+  private readonly indexedUsers = new Set<string>();
 
   constructor(
     readonly dht: Dht,
@@ -95,6 +97,7 @@ export class Catalog {
     const user: UserEntry = { type: 's3.user', url: `s3user:${name}`, name, id, accessKeys: [accessKey], createdAt };
     const claimed = await this.dht.writeIfAbsent(ids.user(name), user);
     if (!claimed.written) throw new StorageError('Conflict', `user "${name}" exists`);
+    await this.indexUser(id, name);
     const key: AccessKeyEntry = { type: 's3.key', user: id, name, secret, createdAt };
     await this.dht.writeIfAbsent(ids.accessKey(accessKey), key);
     return { name, id, accessKey, secret };
@@ -109,8 +112,24 @@ export class Catalog {
     if (entry) {
       if (this.keys.size > 10_000) this.keys.clear();
       this.keys.set(accessKey, { at: this.env.now(), entry });
+      // Users made before ids were indexed get their record on first use (once per node).
+      if (!this.indexedUsers.has(entry.user)) void this.indexUser(entry.user, entry.name).catch(() => {});
     }
     return entry;
+  }
+
+  /** Writes the `s3uid:` record of a user (if absent). */
+  private async indexUser(id: string, name: string): Promise<void> {
+    const entry: UserIdEntry = { type: 's3.userid', url: `s3uid:${id}`, id, name };
+    await this.dht.writeIfAbsent(ids.userId(id), entry);
+    if (this.indexedUsers.size > 10_000) this.indexedUsers.clear();
+    this.indexedUsers.add(id);
+  }
+
+  /** The name of the user with canonical id `id`, or undefined (grants by id). */
+  async userById(id: string): Promise<string | undefined> {
+    if (!/^[0-9a-f]{64}$/.test(id)) return undefined;
+    return live<UserIdEntry>(await this.dht.get<UserIdEntry>(ids.userId(id)))?.name;
   }
 
   /** A user by name. */
@@ -135,7 +154,7 @@ export class Catalog {
   }
 
   /** Creates a bucket: `BucketAlreadyOwnedByYou` / `BucketAlreadyExists` if the name is taken. */
-  async createBucket(name: string, owner: Principal, acl: CannedAcl, region: string): Promise<BucketEntry> {
+  async createBucket(name: string, owner: Principal, acl: CannedAcl, region: string, grants?: StoredGrant[]): Promise<BucketEntry> {
     const entry: BucketEntry = {
       type: 's3.bucket',
       url: `s3bucket:${name}`,
@@ -147,6 +166,7 @@ export class Catalog {
       createdAt: this.env.now(),
       inc: this.env.random.hex(8),
     };
+    if (grants) entry.grants = grants;
     const r = await this.dht.writeIfAbsent<BucketEntry>(ids.bucket(name), entry);
     if (!r.written) {
       const code = r.record.body.owner === owner.id ? 'BucketAlreadyOwnedByYou' : 'BucketAlreadyExists';
@@ -173,9 +193,14 @@ export class Catalog {
     this.buckets.delete(bucket.name);
   }
 
-  /** Changes a bucket's canned ACL. */
-  async setBucketAcl(bucket: BucketEntry, acl: CannedAcl): Promise<void> {
-    await this.changeBucket(bucket, (current) => ({ ...current, acl }));
+  /** Changes a bucket's ACL: a canned one, or (with `grants`) an explicit grant list. */
+  async setBucketAcl(bucket: BucketEntry, acl: CannedAcl, grants?: StoredGrant[]): Promise<void> {
+    await this.changeBucket(bucket, (current) => {
+      const out = { ...current, acl };
+      if (grants) out.grants = grants;
+      else delete out.grants;
+      return out;
+    });
   }
 
   /** Replaces a bucket's tag set (an empty one removes it). */

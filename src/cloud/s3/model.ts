@@ -6,6 +6,7 @@
  * | --- | --- | --- |
  * | access key | `s3key:<access key>` | the secret and the user it belongs to |
  * | user | `s3user:<name>` | canonical id, access keys |
+ * | user by id | `s3uid:<canonical id>` | the user's name (grants by canonical id) |
  * | bucket | `s3bucket:<name>` | owner, canned ACL, region, creation time, incarnation, tags, CORS rules |
  * | owner's buckets | partition `s3buckets:<owner id>`, sort key bucket name | creation time |
  * | objects of a bucket | partition `s3objects:<bucket>:<incarnation>`, sort key object key | {@link ObjectEntry} |
@@ -20,7 +21,7 @@
 import type { Entity } from '../../dht/index.ts';
 import { Scope, idFor } from '../../id/index.ts';
 import type { Id } from '../../id/index.ts';
-import type { CannedAcl, CorsRule, Tag } from './protocol/index.ts';
+import type { CannedAcl, CorsRule, Permission, Tag } from './protocol/index.ts';
 
 /** An access key's record. */
 export interface AccessKeyEntry extends Entity {
@@ -41,13 +42,34 @@ export interface UserEntry extends Entity {
   createdAt: number;
 }
 
+/** A user's canonical id, for grants that name it. */
+export interface UserIdEntry extends Entity {
+  type: 's3.userid';
+  id: string;
+  name: string;
+}
+
+/**
+ * One grant of an explicit ACL: to a user (canonical id, and name when it was granted) or to a
+ * predefined group (URI).
+ */
+export interface StoredGrant {
+  p: Permission;
+  id?: string;
+  n?: string;
+  uri?: string;
+}
+
 /** A bucket. */
 export interface BucketEntry extends Entity {
   type: 's3.bucket';
   name: string;
   owner: string;
   ownerName: string;
+  /** The canned ACL; `private` (and ignored) when `grants` holds an explicit one. */
   acl: CannedAcl;
+  /** An explicit ACL, the whole grant list as given (grant headers or a policy document). */
+  grants?: StoredGrant[];
   region: string;
   createdAt: number;
   /** Random per creation: names the bucket's partitions. */
@@ -84,6 +106,8 @@ export interface ObjectEntry extends Entity {
   meta?: Record<string, string>;
   cs?: StoredChecksum;
   acl?: CannedAcl;
+  /** An explicit ACL (instead of `acl`), the whole grant list as given. */
+  grants?: StoredGrant[];
   owner: string;
   ownerName: string;
   sc?: string;
@@ -117,6 +141,8 @@ export interface UploadEntry extends Entity {
   hd?: Record<string, string>;
   meta?: Record<string, string>;
   acl?: CannedAcl;
+  /** The explicit ACL the object will have. */
+  grants?: StoredGrant[];
   sc?: string;
   /** Checksum algorithm chosen at creation. */
   ca?: string;
@@ -160,6 +186,7 @@ export interface ManifestEntry extends Entity {
 export const ids = {
   accessKey: (key: string): Id => idFor(`s3key:${key}`, Scope.GLOBAL),
   user: (name: string): Id => idFor(`s3user:${name}`, Scope.GLOBAL),
+  userId: (id: string): Id => idFor(`s3uid:${id}`, Scope.GLOBAL),
   bucket: (name: string): Id => idFor(`s3bucket:${name}`, Scope.GLOBAL),
   ownerBuckets: (owner: string): Id => idFor(`s3buckets:${owner}`, Scope.GLOBAL),
   objects: (b: Pick<BucketEntry, 'name' | 'inc'>): Id => idFor(`s3objects:${b.name}:${b.inc}`, Scope.GLOBAL),

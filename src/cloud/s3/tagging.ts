@@ -117,7 +117,7 @@ export class TaggingApi {
     const key = r.key!;
     const entry = await this.ctx.catalog.getObject(bucket, key);
     if (!entry) {
-      mustAllow(canReadBucket(bucket.owner, bucket.acl, r.principal));
+      mustAllow(canReadBucket(bucket, r.principal));
       throw new S3Error('NoSuchKey', undefined, { fields: { Key: key } });
     }
     mustAllow(canManageObject(bucket.owner, entry.owner, r.principal));

@@ -1,16 +1,20 @@
 /**
- * Unit tests of the S3 application's pure parts: chunk-list packing, canned ACL decisions and
- * their policy documents, the chunk sink's inline / chunk split, and the error mapping.
+ * Unit tests of the S3 application's pure parts: chunk-list packing, ACL decisions (canned and
+ * explicit grants), their policy documents and grantee resolution, the chunk sink's inline /
+ * chunk split, and the error mapping.
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { packChunks, unpackChunks } from '../../../src/cloud/s3/model.ts';
-import { canReadBucket, canReadObject, canWriteBucket, cannedOf, policyOf } from '../../../src/cloud/s3/access.ts';
+import { allows, canBucket, canObjectAcl, canReadBucket, canReadObject, canWriteBucket, cannedOf, policyOf } from '../../../src/cloud/s3/access.ts';
+import { resolveGrants, withAcl } from '../../../src/cloud/s3/acl.ts';
+import type { StoredGrant } from '../../../src/cloud/s3/model.ts';
 import { ChunkSink } from '../../../src/cloud/s3/data.ts';
 import { mapError } from '../../../src/cloud/s3/http.ts';
-import { S3Error } from '../../../src/cloud/s3/protocol/index.ts';
+import { ACL_GROUPS, S3Error } from '../../../src/cloud/s3/protocol/index.ts';
+import type { CannedAcl } from '../../../src/cloud/s3/protocol/index.ts';
 import type { ChunkStore } from '../../../src/cloud/s3/chunks/store.ts';
 import { chunkHash } from '../../../src/cloud/s3/chunks/store.ts';
 import { pattern } from './harness.ts';
@@ -28,31 +32,95 @@ describe('S3 application units', () => {
   test('canned ACLs: who may list, write and read', () => {
     const owner = { id: 'o', name: 'owner' };
     const other = { id: 'x', name: 'other' };
-    assert.equal(canReadBucket('o', 'private', owner), true);
-    assert.equal(canReadBucket('o', 'private', other), false);
-    assert.equal(canReadBucket('o', 'private', undefined), false);
-    assert.equal(canReadBucket('o', 'public-read', undefined), true);
-    assert.equal(canWriteBucket('o', 'public-read', undefined), false);
-    assert.equal(canWriteBucket('o', 'public-read-write', undefined), true);
-    assert.equal(canReadBucket('o', 'authenticated-read', other), true);
-    assert.equal(canReadBucket('o', 'authenticated-read', undefined), false);
-    assert.equal(canReadObject('o', 'w', undefined, owner), true, 'the bucket owner reads what others wrote');
-    assert.equal(canReadObject('o', 'w', 'private', other), false);
-    assert.equal(canReadObject('o', 'w', 'public-read', undefined), true);
-    assert.equal(canReadObject('o', 'w', 'bucket-owner-full-control', other), false);
+    const bucket = (acl: CannedAcl) => ({ owner: 'o', acl });
+    assert.equal(canReadBucket(bucket('private'), owner), true);
+    assert.equal(canReadBucket(bucket('private'), other), false);
+    assert.equal(canReadBucket(bucket('private'), undefined), false);
+    assert.equal(canReadBucket(bucket('public-read'), undefined), true);
+    assert.equal(canWriteBucket(bucket('public-read'), undefined), false);
+    assert.equal(canWriteBucket(bucket('public-read-write'), undefined), true);
+    assert.equal(canReadBucket(bucket('authenticated-read'), other), true);
+    assert.equal(canReadBucket(bucket('authenticated-read'), undefined), false);
+    assert.equal(canBucket(bucket('public-read-write'), other, 'READ_ACP'), false, 'no canned ACL grants READ_ACP / WRITE_ACP');
+    assert.equal(canBucket(bucket('private'), owner, 'WRITE_ACP'), true);
+    assert.equal(canReadObject('o', { owner: 'w' }, owner), true, 'the bucket owner reads what others wrote');
+    assert.equal(canReadObject('o', { owner: 'w', acl: 'private' }, other), false);
+    assert.equal(canReadObject('o', { owner: 'w', acl: 'public-read' }, undefined), true);
+    assert.equal(canReadObject('o', { owner: 'w', acl: 'bucket-owner-full-control' }, other), false);
   });
 
-  test('policy documents and canned ACLs map both ways', () => {
+  test('explicit grants: by id, to AllUsers and AuthenticatedUsers; FULL_CONTROL is every permission; owners keep theirs', () => {
+    const owner = { id: 'o', name: 'owner' };
+    const x = { id: 'x', name: 'x' };
+    const y = { id: 'y', name: 'y' };
+    const bucket = { owner: 'o', acl: 'private' as const, grants: [{ p: 'READ' as const, id: 'x', n: 'x' }, { p: 'WRITE_ACP' as const, uri: ACL_GROUPS.AuthenticatedUsers }, { p: 'FULL_CONTROL' as const, id: 'y' }] };
+    assert.equal(canReadBucket(bucket, x), true);
+    assert.equal(canWriteBucket(bucket, x), false);
+    assert.equal(canBucket(bucket, x, 'READ_ACP'), false);
+    assert.equal(canBucket(bucket, x, 'WRITE_ACP'), true, 'through AuthenticatedUsers');
+    assert.equal(canBucket(bucket, undefined, 'WRITE_ACP'), false, 'anonymous is not authenticated');
+    for (const access of ['READ', 'WRITE', 'READ_ACP', 'WRITE_ACP'] as const) {
+      assert.equal(canBucket(bucket, y, access), true, `FULL_CONTROL gives ${access}`);
+      assert.equal(canBucket({ owner: 'o', grants: [] }, owner, access), true, `the owner keeps ${access} with an empty list`);
+      assert.equal(canBucket({ owner: 'o', grants: [] }, x, access), false);
+    }
+    const object = { owner: 'w', grants: [{ p: 'READ' as const, uri: ACL_GROUPS.AllUsers }, { p: 'READ_ACP' as const, id: 'x' }] };
+    assert.equal(canReadObject('o', object, undefined), true);
+    assert.equal(canObjectAcl('o', object, x, 'READ_ACP'), true);
+    assert.equal(canObjectAcl('o', object, x, 'WRITE_ACP'), false);
+    assert.equal(canObjectAcl('o', object, y, 'READ_ACP'), false);
+    assert.equal(canObjectAcl('o', object, owner, 'WRITE_ACP'), true, 'the bucket owner manages every object');
+    assert.equal(allows({ acl: 'public-read-write', grants: [] }, undefined, 'WRITE'), false, 'an explicit list replaces the canned ACL');
+  });
+
+  test('policy documents: canned ACLs as grant lists, explicit lists as given, and lists that are exactly a canned ACL', () => {
     for (const acl of ['private', 'public-read', 'public-read-write', 'authenticated-read'] as const) {
-      assert.equal(cannedOf(policyOf({ id: 'o' }, acl), 'o'), acl);
+      assert.equal(cannedOf(policyOf({ id: 'o' }, acl).grants, 'o'), acl);
     }
     const odd = policyOf({ id: 'o' }, 'private');
     odd.grants.push({ grantee: { type: 'CanonicalUser', id: 'someone' }, permission: 'READ' });
-    assert.throws(() => cannedOf(odd, 'o'), (e: S3Error) => e.code === 'NotImplemented');
+    assert.equal(cannedOf(odd.grants, 'o'), undefined);
+    assert.equal(cannedOf([...policyOf({ id: 'o' }, 'public-read-write').grants].reverse(), 'o'), undefined, 'order matters: it reads back as given');
+    assert.equal(cannedOf([], 'o'), undefined, 'no grants at all is not private');
     for (const acl of ['bucket-owner-read', 'bucket-owner-full-control'] as const) {
-      assert.equal(cannedOf(policyOf({ id: 'w' }, acl, { id: 'o' }), 'w', 'o'), acl);
+      assert.equal(cannedOf(policyOf({ id: 'w' }, acl, { id: 'o' }).grants, 'w', 'o'), acl);
       assert.deepEqual(policyOf({ id: 'o' }, acl, { id: 'o' }).grants.length, 1, 'the bucket owner owns the object: one grant');
     }
+    const explicit = policyOf({ id: 'o', displayName: 'owner' }, { acl: 'public-read', grants: [{ p: 'READ', id: 'x', n: 'xavier' }, { p: 'WRITE', uri: ACL_GROUPS.AllUsers }] });
+    assert.deepEqual(explicit, {
+      owner: { id: 'o', displayName: 'owner' },
+      grants: [
+        { grantee: { type: 'CanonicalUser', id: 'x', displayName: 'xavier' }, permission: 'READ' },
+        { grantee: { type: 'Group', uri: ACL_GROUPS.AllUsers }, permission: 'WRITE' },
+      ],
+    });
+  });
+
+  test('grantees resolve against the users: unknown ids are InvalidArgument, e-mail addresses unresolvable, odd groups refused', async () => {
+    const catalog = { userById: async (id: string) => (id === 'a'.repeat(64) ? 'alice' : undefined) };
+    const alice = 'a'.repeat(64);
+    assert.deepEqual(
+      await resolveGrants(catalog, [
+        { grantee: { type: 'CanonicalUser', id: alice }, permission: 'READ' },
+        { grantee: { type: 'Group', uri: ACL_GROUPS.AllUsers }, permission: 'READ_ACP' },
+        { grantee: { type: 'CanonicalUser', id: alice, displayName: 'ignored' }, permission: 'WRITE' },
+      ]),
+      [
+        { p: 'READ', id: alice, n: 'alice' },
+        { p: 'READ_ACP', uri: ACL_GROUPS.AllUsers },
+        { p: 'WRITE', id: alice, n: 'alice' },
+      ],
+    );
+    await assert.rejects(resolveGrants(catalog, [{ grantee: { type: 'CanonicalUser', id: 'b'.repeat(64) }, permission: 'READ' }]), (e: S3Error) => {
+      assert.equal(e.code, 'InvalidArgument');
+      assert.equal(e.message, 'Invalid id');
+      assert.deepEqual(e.fields, { ArgumentName: 'CanonicalUser/ID', ArgumentValue: 'b'.repeat(64) });
+      return true;
+    });
+    await assert.rejects(resolveGrants(catalog, [{ grantee: { type: 'AmazonCustomerByEmail', emailAddress: 'a@example.com' }, permission: 'READ' }]), (e: S3Error) => e.code === 'UnresolvableGrantByEmailAddress');
+    await assert.rejects(resolveGrants(catalog, [{ grantee: { type: 'Group', uri: 'http://acs.amazonaws.com/groups/global/Everyone' }, permission: 'READ' }]), (e: S3Error) => e.code === 'InvalidArgument' && e.message === 'Invalid group uri');
+    assert.deepEqual(withAcl({ owner: 'o', acl: 'public-read' as CannedAcl }, { grants: [] }), { owner: 'o', grants: [] });
+    assert.deepEqual(withAcl({ owner: 'o', grants: [] as StoredGrant[] }, { acl: 'private' }), { owner: 'o', acl: 'private' });
   });
 
   test('the chunk sink keeps small bodies inline, splits large ones at chunk boundaries, and refuses too much', async () => {
