@@ -3,6 +3,7 @@
  * and doing it over the catalog (DHT) and the chunk store. Independent of how it is hosted: the
  * node service (service.ts) gives it a catalog, a chunk store and options.
  */
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Env, Logger } from '../../env/index.ts';
 import {
@@ -58,7 +59,7 @@ import {
   versioningConfigurationXml,
   checksumHeaderName,
 } from './protocol/index.ts';
-import type { BodyVerifier, ChecksumAlgorithm, DeletedEntry, DeleteErrorEntry } from './protocol/index.ts';
+import type { BodyVerifier, CannedAcl, ChecksumAlgorithm, DeletedEntry, DeleteErrorEntry, StorageClass, Tag, VerifiedAuth } from './protocol/index.ts';
 import { canBucket, canObjectAcl, canReadBucket, canReadObject, canWriteBucket, mustAllow } from './access.ts';
 import { aclOfPut, aclXml, requestAcl, withAcl } from './acl.ts';
 import { OBJECT_WRITE_GRANT_HEADERS } from './protocol/acl.ts';
@@ -70,8 +71,9 @@ import type { ChunkSinkOptions } from './data.ts';
 import { readSmallBody, sendEmpty, sendXml } from './replies.ts';
 import { TaggingApi, copiedTags, requestTags, taggingCountHeader } from './tagging.ts';
 import { CorsApi } from './cors.ts';
+import { PostObjectApi } from './post-object.ts';
 import type { S3Request } from './http.ts';
-import type { BucketEntry, ChunkRef, ObjectEntry, PartEntry, StoredChecksum, UploadEntry } from './model.ts';
+import type { BucketEntry, ChunkRef, ObjectEntry, PartEntry, StoredChecksum, StoredGrant, UploadEntry } from './model.ts';
 import type { S3Options } from './options.ts';
 
 /** Headers stored with an object and returned on GET / HEAD. */
@@ -87,6 +89,29 @@ const MISSING_CONFIGURATION: Record<string, S3Error['code']> = {
   'object-lock': 'ObjectLockConfigurationNotFoundError',
   ownershipControls: 'OwnershipControlsNotFoundError',
 };
+
+/** An object write of {@link S3Api.storeObject}: PutObject, or the file of a POST upload. */
+export interface ObjectWrite {
+  bucket: BucketEntry;
+  key: string;
+  /** The object's bytes. */
+  body: Readable;
+  /** How the bytes are authenticated (the body verifier depends on it). */
+  auth: VerifiedAuth | { kind: 'anonymous' };
+  /** Content-Type, stored headers, metadata, Content-MD5 / checksums, write conditions. */
+  headers: S3Request['headers'];
+  /** The writer; undefined for an anonymous write (the object is then the bucket owner's). */
+  principal: Principal | undefined;
+  acl: CannedAcl | undefined;
+  /** An explicit ACL (grant headers) instead of `acl`. */
+  grants?: StoredGrant[] | undefined;
+  storageClass: StorageClass;
+  tags: Tag[];
+  /** Largest body accepted (`EntityTooLarge`). */
+  maxBytes: number;
+  /** Called with the body's size once it is stored, before the entry is written; may refuse. */
+  beforeCommit?: (size: number) => Promise<void> | void;
+}
 
 /** Counters of the operations. */
 export interface ApiStats {
@@ -131,6 +156,7 @@ export class S3Api {
   /** Background releases of replaced versions, awaited on stop. */
   private readonly releasing = new Set<Promise<void>>();
   private readonly tagging: TaggingApi;
+  private readonly posts: PostObjectApi;
   /** Bucket CORS rules, preflights and the CORS headers of actual requests (used by the endpoint). */
   readonly cors: CorsApi;
 
@@ -148,6 +174,15 @@ export class S3Api {
       bucketOf: (r, fresh) => this.bucketOf(r, fresh),
       ownBucket: (r, fresh) => this.ownBucket(r, fresh),
       verifier: (r) => this.verifier(r),
+    });
+    this.posts = new PostObjectApi({
+      env,
+      catalog,
+      options,
+      bucketOf: (r) => this.bucketOf(r),
+      writableBucket: (r) => this.writableBucket(r),
+      storeObject: (w) => this.storeObject(w),
+      location: (bucket, key) => this.objectUrl(bucket, key),
     });
     this.cors = new CorsApi({ catalog, ownBucket: (r, fresh) => this.ownBucket(r, fresh), verifier: (r) => this.verifier(r) });
   }
@@ -202,7 +237,7 @@ export class S3Api {
           return this.run('ListObjects', () => this.listObjects(r, false, 1));
         case 'POST':
           if (q.has('delete')) return this.run('DeleteObjects', () => this.deleteObjects(r));
-          break;
+          return this.run('PostObject', () => this.posts.postObject(r));
       }
       throw methodNotAllowed(m, 'BUCKET');
     }
@@ -306,7 +341,7 @@ export class S3Api {
   }
 
   /** The flexible checksum a verified body carried (header or trailer), to store with it. */
-  private checksumOf(r: S3Request, verifier: BodyVerifier): StoredChecksum | undefined {
+  private checksumOf(r: Pick<S3Request, 'headers'>, verifier: BodyVerifier): StoredChecksum | undefined {
     for (const name of Object.keys(r.headers)) {
       if (!name.startsWith('x-amz-checksum-') || name === 'x-amz-checksum-type' || name === 'x-amz-checksum-algorithm' || name === 'x-amz-checksum-mode') continue;
       const algorithm = parseChecksumAlgorithm(name.slice('x-amz-checksum-'.length));
@@ -321,7 +356,7 @@ export class S3Api {
   }
 
   /** Content-Type, stored headers and metadata of a write request. */
-  private objectHeaders(r: S3Request): Pick<ObjectEntry, 'ct' | 'hd' | 'meta'> {
+  private objectHeaders(r: Pick<S3Request, 'headers'>): Pick<ObjectEntry, 'ct' | 'hd' | 'meta'> {
     const out: Pick<ObjectEntry, 'ct' | 'hd' | 'meta'> = {};
     const ct = getHeader(r.headers, 'content-type');
     if (ct !== undefined && ct !== '') out.ct = ct;
@@ -457,22 +492,32 @@ export class S3Api {
   // Objects
 
   private async putObject(r: S3Request): Promise<void> {
-    const principal = r.principal;
     const bucket = await this.writableBucket(r);
-    const key = r.key!;
-    uploadLength(r.headers, Math.min(this.options.maxObjectBytes, 5 * 1024 ** 3));
-    const acl = await requestAcl(this.catalog, r.headers, OBJECT_WRITE_GRANT_HEADERS);
+    const maxBytes = Math.min(this.options.maxObjectBytes, 5 * 1024 ** 3);
+    uploadLength(r.headers, maxBytes);
+    const { acl, grants } = (await requestAcl(this.catalog, r.headers, OBJECT_WRITE_GRANT_HEADERS)) ?? {};
     const storageClass = parseStorageClass(r.headers);
-    const headers = this.objectHeaders(r);
     const tags = requestTags(r);
+    const { entry } = await this.storeObject({ bucket, key: r.key!, body: r.req, auth: r.auth, headers: r.headers, principal: r.principal, acl, grants, storageClass, tags, maxBytes });
+    const out: Record<string, string> = { etag: `"${entry.etag}"` };
+    if (entry.cs) out[checksumHeaderName(entry.cs.a as ChecksumAlgorithm)] = entry.cs.v;
+    sendEmpty(r, 200, out);
+  }
+
+  /**
+   * Streams an object's bytes through their verifier into chunks (or inline) and, once they ended
+   * cleanly and `beforeCommit` let them, writes the object's index entry in one conditional write
+   * (If-Match / If-None-Match of `w.headers`): PutObject and POST uploads (post-object.ts).
+   */
+  async storeObject(w: ObjectWrite): Promise<{ entry: ObjectEntry }> {
+    const { bucket, key } = w;
+    const headers = this.objectHeaders(w);
+    const verifier = createBodyVerifier(w.auth, w.headers, { compute: ['MD5'] });
     const vid = this.env.random.hex(16);
-    const verifier = this.verifier(r);
-    const sink = new ChunkSink(
-      this.store,
-      this.sinkOptions(true, (c) => this.catalog.addRefs([c.hash], versionRef(vid), { b: bucket.name, i: bucket.inc, k: key, v: vid }), Math.min(this.options.maxObjectBytes, 5 * 1024 ** 3)),
-    );
-    await pipeBody(r.req, verifier, sink);
+    const sink = new ChunkSink(this.store, this.sinkOptions(true, (c) => this.catalog.addRefs([c.hash], versionRef(vid), { b: bucket.name, i: bucket.inc, k: key, v: vid }), w.maxBytes));
+    await pipeBody(w.body, verifier, sink);
     const result = sink.result;
+    await w.beforeCommit?.(result.size);
     const etag = verifier.digests.finish().get('MD5')!.toString('hex');
     const entry: ObjectEntry = {
       type: 's3.object',
@@ -481,24 +526,22 @@ export class S3Api {
       etag,
       lm: this.env.now(),
       ...headers,
-      owner: principal?.id ?? bucket.owner,
-      ownerName: principal?.name ?? bucket.ownerName,
+      owner: w.principal?.id ?? bucket.owner,
+      ownerName: w.principal?.name ?? bucket.ownerName,
     };
-    if (acl?.acl) entry.acl = acl.acl;
-    if (acl?.grants) entry.grants = acl.grants;
-    if (storageClass !== 'STANDARD') entry.sc = storageClass;
-    if (tags.length > 0) entry.tags = tags;
-    const checksum = this.checksumOf(r, verifier);
+    if (w.acl) entry.acl = w.acl;
+    if (w.grants) entry.grants = w.grants;
+    if (w.storageClass !== 'STANDARD') entry.sc = w.storageClass;
+    if (w.tags.length > 0) entry.tags = w.tags;
+    const checksum = this.checksumOf(w, verifier);
     if (checksum) entry.cs = checksum;
     if (result.inline) entry.data = result.inline.toString('base64');
     else Object.assign(entry, await this.catalog.storeChunkList(vid, result.chunks));
-    const previous = await this.catalog.putObject(bucket, key, entry, (current) => evaluateWriteConditions(r.headers, current && { etag: current.etag, lastModified: current.lm }));
+    const previous = await this.catalog.putObject(bucket, key, entry, (current) => evaluateWriteConditions(w.headers, current && { etag: current.etag, lastModified: current.lm }));
     this.release(bucket, key, previous);
     this.stats.objectsWritten++;
     this.stats.bytesWritten += result.size;
-    const out: Record<string, string> = { etag: `"${etag}"` };
-    if (checksum) out[checksumHeaderName(checksum.a as ChecksumAlgorithm)] = checksum.v;
-    sendEmpty(r, 200, out);
+    return { entry };
   }
 
   /** The object of the request, which the requester may read. */
@@ -957,9 +1000,14 @@ export class S3Api {
     this.sendCompleted(r, bucket, key, entry);
   }
 
+  /** The URL of an object at this endpoint (Location of CompleteMultipartUpload and POST uploads). */
+  private objectUrl(bucket: string, key: string): string {
+    return `${this.endpoint()}/${bucket}/${key.split('/').map(encodeURIComponent).join('/')}`;
+  }
+
   /** The CompleteMultipartUploadResult of the object `entry`. */
   private sendCompleted(r: S3Request, bucket: BucketEntry, key: string, entry: ObjectEntry): void {
-    const location = `${this.endpoint()}/${bucket.name}/${key.split('/').map(encodeURIComponent).join('/')}`;
+    const location = this.objectUrl(bucket.name, key);
     const checksum = entry.cs;
     const xmlChecksums = checksum ? { [checksum.a]: checksum.v } : undefined;
     sendXml(r, completeMultipartUploadXml({ location, bucket: bucket.name, key, etag: entry.etag, ...(xmlChecksums ? { checksums: xmlChecksums, checksumType: checksum!.ty ?? 'COMPOSITE' } : {}) }));
