@@ -30,7 +30,6 @@ import {
   missingPostField,
   noFileInPost,
   notAFormPost,
-  parseCannedAcl,
   parsePostPolicy,
   parsePostSignature,
   parseStorageClass,
@@ -43,6 +42,8 @@ import {
   verifyPostSignature,
 } from './protocol/index.ts';
 import type { ChecksumAlgorithm, SizeRange } from './protocol/index.ts';
+import { OBJECT_WRITE_GRANT_HEADERS } from './protocol/acl.ts';
+import { requestAcl } from './acl.ts';
 import type { ObjectWrite } from './api.ts';
 import type { Catalog, Principal } from './catalog.ts';
 import type { S3Request } from './http.ts';
@@ -261,7 +262,7 @@ export class PostObjectApi {
       const { principal, range } = await this.authorize(fields, name);
       // The form's signer (or nobody) must be allowed to write in the bucket, not the request's.
       const bucket = await this.ctx.writableBucket({ ...r, principal });
-      const write = this.objectWrite(fields, range);
+      const write = await this.objectWrite(fields, range);
       if (form.error) throw form.error;
       const { entry } = await this.ctx.storeObject({
         ...write,
@@ -303,8 +304,12 @@ export class PostObjectApi {
     return { principal: { id: key.user, name: key.name }, range };
   }
 
-  /** What the form's fields say about the object (ACL, storage class, tags, headers, metadata, checksum). */
-  private objectWrite(fields: ReadonlyMap<string, string>, range: SizeRange | undefined): Pick<ObjectWrite, 'auth' | 'headers' | 'acl' | 'storageClass' | 'tags' | 'maxBytes'> {
+  /**
+   * What the form's fields say about the object: its ACL (`acl`, or `x-amz-grant-*` fields as
+   * PutObject's headers), storage class, tags (`tagging`, an XML Tagging document), headers,
+   * metadata and checksum.
+   */
+  private async objectWrite(fields: ReadonlyMap<string, string>, range: SizeRange | undefined): Promise<Pick<ObjectWrite, 'auth' | 'headers' | 'acl' | 'grants' | 'storageClass' | 'tags' | 'maxBytes'>> {
     const headers: Record<string, string> = {};
     for (const [name, value] of fields) {
       if (STORED_FIELDS.includes(name) || name.startsWith('x-amz-meta-') || name.startsWith('x-amz-grant-')) headers[name] = value;
@@ -312,14 +317,16 @@ export class PostObjectApi {
     }
     const algorithm = fields.get('x-amz-checksum-algorithm');
     if (algorithm !== undefined) headers['x-amz-sdk-checksum-algorithm'] = algorithm;
-    const acl = fields.get('acl');
+    const canned = fields.get('acl');
+    const acl = await requestAcl(this.ctx.catalog, { ...headers, ...(canned === undefined ? {} : { 'x-amz-acl': canned }) }, OBJECT_WRITE_GRANT_HEADERS);
     const storageClass = fields.get('x-amz-storage-class');
     const tagging = fields.get('tagging');
     const max = Math.min(this.ctx.options.maxObjectBytes, 5 * 1024 ** 3);
     return {
       auth: { kind: 'anonymous' },
       headers,
-      acl: parseCannedAcl({ ...headers, ...(acl === undefined ? {} : { 'x-amz-acl': acl }) }),
+      acl: acl?.acl,
+      grants: acl?.grants,
       storageClass: parseStorageClass(storageClass === undefined ? {} : { 'x-amz-storage-class': storageClass }),
       tags: tagging === undefined || tagging.trim() === '' ? [] : parseTagging(tagging),
       maxBytes: range === undefined ? max : Math.min(max, range.max),

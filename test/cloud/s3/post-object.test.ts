@@ -1,7 +1,7 @@
 /**
  * Browser-based uploads with HTTP POST (PostObject) on a 3-node loopback ring: forms made by the
  * AWS SDK's `createPresignedPost` and sent with `fetch` + FormData as a browser would, the objects
- * read back through the SDK (bytes, ETag, Content-Type, metadata, tags, ACL, checksum); every
+ * read back through the SDK (bytes, ETag, Content-Type, metadata, tags, ACL and grants, checksum); every
  * answer (`success_action_status` 200 / 201 / 204, `success_action_redirect`) and every refusal
  * (expired policy, bad signature, unknown key, conditions, extra fields, content-length-range,
  * missing or misplaced fields, anonymous forms, no write permission, malformed bodies, forms too
@@ -232,6 +232,20 @@ describe('S3 POST uploads (browser forms, SigV4 POST policies) on a 3-node ring'
     assert.equal(r2.status, 400);
     await missing('bad-md5');
     await missing('bad-sum');
+  });
+
+  test('ACL grant fields as PutObject\'s grant headers: x-amz-grant-read to everyone; with acl as well, InvalidRequest', async () => {
+    const everyone = 'uri="http://acs.amazonaws.com/groups/global/AllUsers"';
+    const { fields } = await presign({ Key: 'granted.txt', Fields: { 'x-amz-grant-read': everyone } });
+    assert.equal((await postForm(bucketUrl(2), fields, Buffer.from('for all'))).status, 204);
+    assert.equal((await bytes((await anon.send(new GetObjectCommand({ Bucket: 'forms', Key: 'granted.txt' }))).Body)).toString(), 'for all');
+    await s3failure(anon.send(new GetObjectCommand({ Bucket: 'forms', Key: 'text.txt' })), 'AccessDenied', 403);
+
+    const both = await presign({ Key: 'both.txt', Fields: { acl: 'public-read', 'x-amz-grant-read': everyone } });
+    const r = await postForm(bucketUrl(0), both.fields, Buffer.from('x'));
+    assert.equal(r.status, 400);
+    assert.equal(r.code, 'InvalidRequest');
+    await missing('both.txt');
   });
 
   test('an expired policy, a bad signature, an unknown access key: refused before anything is stored', async () => {
