@@ -197,8 +197,9 @@ export class S3HttpServer {
     }
     const response = errorResponse(e, { requestId, hostId: requestId, resource }, method);
     if (!req.readableEnded) {
-      // The request body was not read: drain it and close the connection after answering.
-      response.headers['connection'] = 'close';
+      // Discard what was not read. Only a body still arriving (`complete` is false) makes the
+      // connection unusable for another request: a bodiless GET that failed keeps it.
+      if (!req.complete) response.headers['connection'] = 'close';
       req.resume();
     }
     if (response.body !== undefined) response.headers['content-length'] = String(Buffer.byteLength(response.body));
