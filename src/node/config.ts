@@ -107,6 +107,7 @@ export const configSchema = z.strictObject({
       minPartBytes: z.number().int().min(0).default(5 * 1024 * 1024),
       cacheMs: z.number().int().min(0).default(2000),
       maxClockSkewMs: ms.default(15 * 60_000),
+      lifecycleSweepMs: z.number().int().min(0).default(3600_000),
       gc: z
         .strictObject({
           enabled: z.boolean().default(true),
@@ -208,6 +209,7 @@ export const SETTINGS: readonly Setting[] = [
   s('s3.minPartBytes', 'int', '5242880', 'Smallest part of a multipart upload (all but the last part).'),
   s('s3.cacheMs', 'int', '2000', 'How long a node caches access keys and bucket records.'),
   s('s3.maxClockSkewMs', 'int', '900000', "Largest difference between a request's signing time and the node's clock."),
+  s('s3.lifecycleSweepMs', 'int', '3600000', 'Period of the lifecycle sweep (expiring objects, aborting old uploads) over the buckets a node is root of; 0 turns it off.'),
   s('s3.gc.enabled', 'bool', 'true', 'Collect chunks no object or upload refers to any more.'),
   s('s3.gc.intervalMs', 'int', '600000', "Period of the collector's sweep over a node's chunks."),
   s('s3.gc.graceMs', 'int', '3600000', 'A chunk is collected only this long after it was last written and last released.'),

@@ -71,6 +71,8 @@ import type { ChunkSinkOptions } from './data.ts';
 import { readSmallBody, sendEmpty, sendXml } from './replies.ts';
 import { TaggingApi, copiedTags, requestTags, taggingCountHeader } from './tagging.ts';
 import { CorsApi } from './cors.ts';
+import { LifecycleApi, expirationHeader } from './lifecycle.ts';
+import type { LifecycleActions } from './lifecycle.ts';
 import { PostObjectApi } from './post-object.ts';
 import type { S3Request } from './http.ts';
 import type { BucketEntry, ChunkRef, ObjectEntry, PartEntry, StoredChecksum, StoredGrant, UploadEntry } from './model.ts';
@@ -150,13 +152,14 @@ function partRef(uploadId: string, part: number, pv: string): string {
   return `p:${uploadId}:${part}:${pv}`;
 }
 
-export class S3Api {
+export class S3Api implements LifecycleActions {
   readonly stats: ApiStats = { objectsWritten: 0, bytesWritten: 0, objectsRead: 0, bytesRead: 0, objectsDeleted: 0, releaseFailures: 0 };
   private readonly log: Logger;
   /** Background releases of replaced versions, awaited on stop. */
   private readonly releasing = new Set<Promise<void>>();
   private readonly tagging: TaggingApi;
   private readonly posts: PostObjectApi;
+  private readonly lifecycle: LifecycleApi;
   /** Bucket CORS rules, preflights and the CORS headers of actual requests (used by the endpoint). */
   readonly cors: CorsApi;
 
@@ -184,6 +187,7 @@ export class S3Api {
       storeObject: (w) => this.storeObject(w),
       location: (bucket, key) => this.objectUrl(bucket, key),
     });
+    this.lifecycle = new LifecycleApi({ env, catalog, ownBucket: (r, fresh) => this.ownBucket(r, fresh), verifier: (r) => this.verifier(r) });
     this.cors = new CorsApi({ catalog, ownBucket: (r, fresh) => this.ownBucket(r, fresh), verifier: (r) => this.verifier(r) });
   }
 
@@ -201,6 +205,7 @@ export class S3Api {
       throw methodNotAllowed(m, 'SERVICE');
     }
     if (r.key === undefined) {
+      if (q.has('lifecycle')) return this.lifecycleOperation(r);
       for (const sub of UNSUPPORTED_BUCKET) {
         if (!q.has(sub)) continue;
         const missing = MISSING_CONFIGURATION[sub];
@@ -274,6 +279,14 @@ export class S3Api {
         break;
     }
     throw methodNotAllowed(m, 'OBJECT');
+  }
+
+  /** PutBucketLifecycleConfiguration, GetBucketLifecycleConfiguration, DeleteBucketLifecycle (lifecycle.ts). */
+  private lifecycleOperation(r: S3Request): Promise<string> {
+    if (r.method === 'PUT') return this.run('PutBucketLifecycleConfiguration', () => this.lifecycle.putBucketLifecycle(r));
+    if (r.method === 'GET') return this.run('GetBucketLifecycleConfiguration', () => this.lifecycle.getBucketLifecycle(r));
+    if (r.method === 'DELETE') return this.run('DeleteBucketLifecycle', () => this.lifecycle.deleteBucketLifecycle(r));
+    throw methodNotAllowed(r.method, 'BUCKET');
   }
 
   private async run(op: string, fn: () => Promise<void>): Promise<string> {
@@ -499,7 +512,7 @@ export class S3Api {
     const storageClass = parseStorageClass(r.headers);
     const tags = requestTags(r);
     const { entry } = await this.storeObject({ bucket, key: r.key!, body: r.req, auth: r.auth, headers: r.headers, principal: r.principal, acl, grants, storageClass, tags, maxBytes });
-    const out: Record<string, string> = { etag: `"${entry.etag}"` };
+    const out: Record<string, string> = { etag: `"${entry.etag}"`, ...expirationHeader(bucket, r.key!, entry) };
     if (entry.cs) out[checksumHeaderName(entry.cs.a as ChecksumAlgorithm)] = entry.cs.v;
     sendEmpty(r, 200, out);
   }
@@ -574,7 +587,7 @@ export class S3Api {
     for (const [name, value] of Object.entries(entry.hd ?? {})) out[name] = value;
     for (const [name, value] of Object.entries(entry.meta ?? {})) out[`x-amz-meta-${name}`] = value;
     if (entry.sc) out['x-amz-storage-class'] = entry.sc;
-    Object.assign(out, taggingCountHeader(r, bucket, entry));
+    Object.assign(out, taggingCountHeader(r, bucket, entry), expirationHeader(bucket, key, entry));
     // S3 reports the part count only to a request by part number.
     if (entry.parts && byPart) out['x-amz-mp-parts-count'] = String(entry.parts);
     if (entry.cs && (range === undefined || (byPart && !entry.parts)) && getHeader(r.headers, 'x-amz-checksum-mode')?.toUpperCase() === 'ENABLED') {
@@ -1059,11 +1072,45 @@ export class S3Api {
   private async abortUpload(r: S3Request, uploadId: string): Promise<void> {
     const bucket = await this.writableBucket(r);
     await this.upload(r, bucket, uploadId);
+    await this.endUpload(bucket, r.key!, uploadId);
+    sendEmpty(r, 204);
+  }
+
+  /** Ends an upload and drops its parts (AbortMultipartUpload; lifecycle). */
+  private async endUpload(bucket: BucketEntry, key: string, uploadId: string): Promise<void> {
     const parts: PartEntry[] = [];
     for await (const p of this.catalog.parts(uploadId)) parts.push(p);
-    await this.catalog.finishUpload(bucket, r.key!, uploadId);
+    await this.catalog.finishUpload(bucket, key, uploadId);
     this.releaseParts(uploadId, parts);
-    sendEmpty(r, 204);
+  }
+
+  /** Lifecycle: aborts an upload still in progress as AbortMultipartUpload does; resolves with whether it was. */
+  async abortExpiredUpload(bucket: BucketEntry, key: string, uploadId: string): Promise<boolean> {
+    if (!(await this.catalog.getUpload(bucket, key, uploadId))) return false;
+    await this.endUpload(bucket, key, uploadId);
+    return true;
+  }
+
+  /**
+   * Lifecycle: deletes `key` as DeleteObject does, but only while its current version is still
+   * `vid` (one conditional write: an object overwritten since it was found expired stays).
+   * Resolves with whether it deleted.
+   */
+  async expireObject(bucket: BucketEntry, key: string, vid: string): Promise<boolean> {
+    const stale = new Error('stale');
+    let previous: ObjectEntry | undefined;
+    try {
+      previous = await this.catalog.deleteObject(bucket, key, (current) => {
+        if (current !== undefined && current.vid !== vid) throw stale;
+      });
+    } catch (err) {
+      if (err === stale) return false;
+      throw err;
+    }
+    if (!previous) return false;
+    this.stats.objectsDeleted++;
+    this.release(bucket, key, previous);
+    return true;
   }
 
   private async listParts(r: S3Request, uploadId: string): Promise<void> {

@@ -9,7 +9,7 @@
 import type { Dht, DhtRecord } from '../../dht/index.ts';
 import type { Env } from '../../env/index.ts';
 import { S3Error, compareKeys } from './protocol/index.ts';
-import type { CannedAcl, CorsRule, KeySource, ListFrom, ObjectSummary, PartSummary, Tag, UploadListFrom, UploadSummary } from './protocol/index.ts';
+import type { CannedAcl, CorsRule, KeySource, LifecycleRule, ListFrom, ObjectSummary, PartSummary, Tag, UploadListFrom, UploadSummary } from './protocol/index.ts';
 import { StorageError } from './errors.ts';
 import {
   INLINE_CHUNK_LIST,
@@ -206,6 +206,16 @@ export class Catalog {
   /** Replaces a bucket's tag set (an empty one removes it). */
   async setBucketTags(bucket: BucketEntry, tags: readonly Tag[]): Promise<void> {
     await this.changeBucket(bucket, (current) => withTags(current, tags));
+  }
+
+  /** Replaces a bucket's lifecycle rules (none removes them). */
+  async setBucketLifecycle(bucket: BucketEntry, rules: readonly LifecycleRule[] | undefined): Promise<void> {
+    await this.changeBucket(bucket, (current) => {
+      const out = { ...current };
+      if (rules?.length) out.lifecycle = rules.map((r) => ({ ...r }));
+      else delete out.lifecycle;
+      return out;
+    });
   }
 
   /** Replaces a bucket's CORS rules (none removes them). */

@@ -7,7 +7,7 @@
  * | access key | `s3key:<access key>` | the secret and the user it belongs to |
  * | user | `s3user:<name>` | canonical id, access keys |
  * | user by id | `s3uid:<canonical id>` | the user's name (grants by canonical id) |
- * | bucket | `s3bucket:<name>` | owner, ACL (canned, or a grant list), region, creation time, incarnation, tags, CORS rules |
+ * | bucket | `s3bucket:<name>` | owner, ACL (canned, or a grant list), region, creation time, incarnation, tags, CORS rules, lifecycle rules |
  * | owner's buckets | partition `s3buckets:<owner id>`, sort key bucket name | creation time |
  * | objects of a bucket | partition `s3objects:<bucket>:<incarnation>`, sort key object key | {@link ObjectEntry} |
  * | uploads of a bucket | partition `s3uploads:<bucket>:<incarnation>`, sort key `key \x01 upload id` | {@link UploadEntry} |
@@ -21,7 +21,7 @@
 import type { Entity } from '../../dht/index.ts';
 import { Scope, idFor } from '../../id/index.ts';
 import type { Id } from '../../id/index.ts';
-import type { CannedAcl, CorsRule, Permission, Tag } from './protocol/index.ts';
+import type { CannedAcl, CorsRule, LifecycleRule, Permission, Tag } from './protocol/index.ts';
 
 /** An access key's record. */
 export interface AccessKeyEntry extends Entity {
@@ -72,6 +72,8 @@ export interface BucketEntry extends Entity {
   grants?: StoredGrant[];
   region: string;
   createdAt: number;
+  /** The bucket's lifecycle rules, in order (PutBucketLifecycleConfiguration); absent when it has none. */
+  lifecycle?: LifecycleRule[];
   /** Random per creation: names the bucket's partitions. */
   inc: string;
   /** The bucket's tag set (PutBucketTagging); absent when it has none. */

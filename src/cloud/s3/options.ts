@@ -30,6 +30,11 @@ export interface S3Options {
   cacheMs: number;
   /** Largest accepted difference between a request's signing time and the node's clock. */
   maxClockSkewMs: number;
+  /**
+   * Period of the lifecycle expirer's sweep (each node sweeps the buckets whose record it is the
+   * DHT root of); 0 turns the background sweep off.
+   */
+  lifecycleSweepMs: number;
   /** Garbage collection of unreferenced chunks. */
   gc: {
     enabled: boolean;
@@ -56,5 +61,6 @@ export const DEFAULT_S3_OPTIONS: S3Options = {
   minPartBytes: 5 * 1024 * 1024,
   cacheMs: 2000,
   maxClockSkewMs: 15 * 60 * 1000,
+  lifecycleSweepMs: 60 * 60 * 1000,
   gc: { enabled: true, intervalMs: 10 * 60 * 1000, graceMs: 60 * 60 * 1000, orphanRefMs: 24 * 3600 * 1000 },
 };

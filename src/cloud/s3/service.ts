@@ -16,6 +16,7 @@ import { ChunkStore } from './chunks/store.ts';
 import { StorageError } from './errors.ts';
 import { ChunkCollector } from './gc.ts';
 import { S3HttpServer } from './http.ts';
+import { LifecycleExpirer } from './lifecycle.ts';
 import { DEFAULT_S3_OPTIONS } from './options.ts';
 import type { S3Options } from './options.ts';
 
@@ -37,6 +38,7 @@ export function s3OptionsFrom(config: PiConfig): S3Options {
     minPartBytes: c.minPartBytes,
     cacheMs: c.cacheMs,
     maxClockSkewMs: c.maxClockSkewMs,
+    lifecycleSweepMs: c.lifecycleSweepMs,
     gc: { ...c.gc },
   };
 }
@@ -51,6 +53,7 @@ export class S3Service implements NodeService {
   private apiValue: S3Api | undefined;
   private http: S3HttpServer | undefined;
   private collector: ChunkCollector | undefined;
+  private expirer: LifecycleExpirer | undefined;
   private url = '';
   private stopped = false;
 
@@ -85,6 +88,12 @@ export class S3Service implements NodeService {
     return this.collector;
   }
 
+  /** The lifecycle expirer (after start). */
+  get lifecycle(): LifecycleExpirer {
+    if (!this.expirer) throw new StorageError('NotAvailable', 'the s3 application has not started');
+    return this.expirer;
+  }
+
   async start(ctx: ServiceContext): Promise<void> {
     const dht = ctx.service<DhtService>('dht')?.dht;
     if (!dht) throw new StorageError('NotAvailable', 'the s3 application needs the DHT service');
@@ -94,6 +103,7 @@ export class S3Service implements NodeService {
     this.catalogValue = new Catalog(dht, ctx.env, { cacheMs: o.cacheMs });
     this.apiValue = new S3Api(ctx.env, this.catalogValue, this.storeValue, o, () => this.url);
     this.collector = new ChunkCollector(ctx.env, this.catalogValue, this.storeValue, o.gc);
+    this.expirer = new LifecycleExpirer(ctx.env, this.catalogValue, this.apiValue, this.storeValue.node, o.lifecycleSweepMs);
     this.http = new S3HttpServer(ctx.env, this.apiValue, o, ctx.overlay.id.hex);
     const address = await this.http.listen();
     const host = o.bind === '0.0.0.0' || o.bind === '::' ? advertiseHost(o.bind, ctx.config.advertise) : o.bind;
@@ -103,6 +113,7 @@ export class S3Service implements NodeService {
 
   ready(): void {
     if (this.options.gc.enabled) this.collector?.start();
+    this.expirer?.start();
   }
 
   /** Stops serving: no new requests, background releases finish, then the chunk store closes. */
@@ -110,6 +121,7 @@ export class S3Service implements NodeService {
     if (this.stopped) return;
     this.stopped = true;
     this.collector?.stop();
+    this.expirer?.stop();
     await this.http?.close();
     await this.apiValue?.drain();
     this.storeValue?.close();
@@ -120,6 +132,7 @@ export class S3Service implements NodeService {
     if (this.stopped) return;
     this.stopped = true;
     this.collector?.stop();
+    this.expirer?.stop();
     void this.http?.close();
     this.storeValue?.close();
     void this.engine?.close();
@@ -172,6 +185,7 @@ export class S3Service implements NodeService {
             api: this.apiValue?.stats,
             chunks: { count: this.engine?.count ?? 0, bytes: this.engine?.bytes ?? 0, stats: this.storeValue?.stats },
             gc: this.collector?.stats,
+            lifecycle: this.expirer?.stats,
           },
         }),
       },
@@ -182,6 +196,7 @@ export class S3Service implements NodeService {
     const http = this.http?.stats;
     const store = this.storeValue?.stats;
     const api = this.apiValue?.stats;
+    const lifecycle = this.expirer?.stats;
     const byLabel = (o: Record<string, number> | undefined, label: string): { labels: Record<string, string>; value: number }[] =>
       Object.entries(o ?? {}).map(([k, v]) => ({ labels: { [label]: k }, value: v }));
     return [
@@ -194,6 +209,11 @@ export class S3Service implements NodeService {
       { name: 'pi_s3_chunk_repairs_total', help: 'Chunk copies repaired on read.', type: 'counter', values: [{ value: store?.repairs ?? 0 }] },
       { name: 'pi_s3_chunks_replicated_total', help: 'Chunk copies sent by re-replication.', type: 'counter', values: [{ value: store?.replicated ?? 0 }] },
       { name: 'pi_s3_chunks_collected_total', help: 'Unreferenced chunks collected.', type: 'counter', values: [{ value: this.collector?.stats.collected ?? 0 }] },
+      { name: 'pi_s3_lifecycle_objects_expired_total', help: 'Objects deleted by lifecycle expiration rules on this node.', type: 'counter', values: [{ value: lifecycle?.objectsExpired ?? 0 }] },
+      { name: 'pi_s3_lifecycle_uploads_aborted_total', help: 'Incomplete multipart uploads aborted by lifecycle rules on this node.', type: 'counter', values: [{ value: lifecycle?.uploadsAborted ?? 0 }] },
+      { name: 'pi_s3_lifecycle_sweeps_total', help: 'Lifecycle sweeps run on this node.', type: 'counter', values: [{ value: lifecycle?.sweeps ?? 0 }] },
+      { name: 'pi_s3_lifecycle_sweep_seconds', help: 'Duration of the last lifecycle sweep on this node.', type: 'gauge', values: [{ value: (lifecycle?.lastSweepMs ?? 0) / 1000 }] },
+      { name: 'pi_s3_lifecycle_sweep_seconds_total', help: 'Time spent in lifecycle sweeps on this node.', type: 'counter', values: [{ value: (lifecycle?.sweepMsTotal ?? 0) / 1000 }] },
     ];
   }
 }

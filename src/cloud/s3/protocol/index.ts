@@ -17,3 +17,4 @@ export * from './request.ts';
 export * from './listing.ts';
 export * from './post-policy.ts';
 export * from './cors.ts';
+export * from './lifecycle.ts';
