@@ -101,6 +101,33 @@ describe('DHT replica batching', () => {
     assert.equal(kinds.filter((k) => k === 'r.batch').length, 2, 'batching tried again after the retry period');
   });
 
+  test('in a ring where some replicas run a release without r.batch, concurrent writes all land on every replica', async () => {
+    const sim = await dhtRing('batch-mixed-release', 12);
+    const partition = idFor('bucket:mixed', Scope.GLOBAL);
+    const replicas = sim.trueReplicaSet(partition, 4);
+    // Two of the partition's replicas behave as nodes from before batching: r.batch is an unknown kind.
+    for (const old of replicas.slice(1, 3)) {
+      // What such a node does with it: its replica handler refuses the kind, the refusal goes back as an error reply.
+      const dht = sim.dht(old) as unknown as { onRequest(req: { kind: string; body: unknown }): unknown; replicaRequest(kind: string, body: unknown): unknown; errorReply(req: unknown, err: unknown): unknown };
+      const handle = dht.onRequest.bind(dht);
+      dht.onRequest = (req) => {
+        if (req.kind !== 'r.batch') return handle(req);
+        try {
+          return dht.replicaRequest('r.batch', req.body);
+        } catch (err) {
+          return dht.errorReply(req, err);
+        }
+      };
+    }
+    const writers = sim.ring.live();
+    const writes = Array.from({ length: 120 }, (_, i) => sim.dht(writers[i % writers.length]!).writeItemIfAbsent(partition, `k-${String(i).padStart(3, '0')}`, { type: 'obj', i }));
+    const results = await sim.settle(Promise.all(writes));
+    assert.ok(results.every((r) => r.written), 'every write applied');
+    const ids = replicas.map((n) => n.index).sort();
+    for (const i of [0, 60, 119]) assert.deepEqual(holders(sim, partition, 1, `k-${String(i).padStart(3, '0')}`).map((n) => n.index).sort(), ids);
+    assert.ok(sim.dht(replicas[0]!).stats.replicaBatches > 0, 'the root still batched to the replica that knows r.batch');
+  });
+
   test('malformed batches are refused (whole or per entry), logged once, and the node carries on', async () => {
     const sim = await dhtRing('batch-bad-input', 6);
     const [a, b] = sim.ring.live();
