@@ -69,11 +69,13 @@ import type { ChunkStore } from './chunks/store.ts';
 import { ChunkSink, pipeBody, streamChunks } from './data.ts';
 import type { ChunkSinkOptions } from './data.ts';
 import { readSmallBody, sendEmpty, sendXml } from './replies.ts';
-import { TaggingApi, copiedTags, requestTags, taggingCountHeader } from './tagging.ts';
+import { TaggingApi, requestTags, taggingCountHeader } from './tagging.ts';
 import { CorsApi } from './cors.ts';
 import { LifecycleApi, expirationHeader } from './lifecycle.ts';
 import type { LifecycleActions } from './lifecycle.ts';
 import { PostObjectApi } from './post-object.ts';
+import { BucketPolicies } from './policy.ts';
+import type { PolicyTarget } from './policy.ts';
 import type { S3Request } from './http.ts';
 import type { BucketEntry, ChunkRef, ObjectEntry, PartEntry, StoredChecksum, StoredGrant, UploadEntry } from './model.ts';
 import type { S3Options } from './options.ts';
@@ -81,10 +83,9 @@ import type { S3Options } from './options.ts';
 /** Headers stored with an object and returned on GET / HEAD. */
 const STORED_HEADERS = ['cache-control', 'content-disposition', 'content-language', 'expires'] as const;
 /** Bucket sub-resources that exist in S3 but are not supported here. */
-const UNSUPPORTED_BUCKET = ['policy', 'lifecycle', 'website', 'encryption', 'replication', 'logging', 'notification', 'object-lock', 'ownershipControls', 'publicAccessBlock', 'accelerate', 'requestPayment', 'analytics', 'metrics', 'inventory', 'intelligent-tiering', 'versions', 'policyStatus'];
+const UNSUPPORTED_BUCKET = ['lifecycle', 'website', 'encryption', 'replication', 'logging', 'notification', 'object-lock', 'ownershipControls', 'publicAccessBlock', 'accelerate', 'requestPayment', 'analytics', 'metrics', 'inventory', 'intelligent-tiering', 'versions'];
 /** What GET of an unsupported bucket sub-resource answers (as a bucket without that configuration). */
 const MISSING_CONFIGURATION: Record<string, S3Error['code']> = {
-  policy: 'NoSuchBucketPolicy',
   lifecycle: 'NoSuchLifecycleConfiguration',
   website: 'NoSuchWebsiteConfiguration',
   encryption: 'ServerSideEncryptionConfigurationNotFoundError',
@@ -158,6 +159,8 @@ export class S3Api implements LifecycleActions {
   /** Background releases of replaced versions, awaited on stop. */
   private readonly releasing = new Set<Promise<void>>();
   private readonly tagging: TaggingApi;
+  /** Bucket policies: their operations and the check every operation's permission goes through. */
+  readonly policies: BucketPolicies;
   private readonly posts: PostObjectApi;
   private readonly lifecycle: LifecycleApi;
   /** Bucket CORS rules, preflights and the CORS headers of actual requests (used by the endpoint). */
@@ -172,10 +175,12 @@ export class S3Api implements LifecycleActions {
     private readonly endpoint: () => string,
   ) {
     this.log = env.log.child({ mod: 's3.api' });
+    this.policies = new BucketPolicies({ env, catalog, ownBucket: (r, fresh) => this.ownBucket(r, fresh), verifier: (r) => this.verifier(r) });
     this.tagging = new TaggingApi({
       catalog,
       bucketOf: (r, fresh) => this.bucketOf(r, fresh),
-      ownBucket: (r, fresh) => this.ownBucket(r, fresh),
+      bucketFor: (r, action, fresh) => this.bucketFor(r, action, fresh),
+      mustPermit: (r, b, action, aclAllows, target) => this.mustPermit(r, b, action, aclAllows, target),
       verifier: (r) => this.verifier(r),
     });
     this.posts = new PostObjectApi({
@@ -183,12 +188,12 @@ export class S3Api implements LifecycleActions {
       catalog,
       options,
       bucketOf: (r) => this.bucketOf(r),
-      writableBucket: (r) => this.writableBucket(r),
+      writableBucket: (r, target) => this.writableBucket(r, 's3:PutObject', target),
       storeObject: (w) => this.storeObject(w),
       location: (bucket, key) => this.objectUrl(bucket, key),
     });
     this.lifecycle = new LifecycleApi({ env, catalog, ownBucket: (r, fresh) => this.ownBucket(r, fresh), verifier: (r) => this.verifier(r) });
-    this.cors = new CorsApi({ catalog, ownBucket: (r, fresh) => this.ownBucket(r, fresh), verifier: (r) => this.verifier(r) });
+    this.cors = new CorsApi({ catalog, bucketFor: (r, action, fresh) => this.bucketFor(r, action, fresh), verifier: (r) => this.verifier(r) });
   }
 
   /** Waits for background work (releases of replaced versions). */
@@ -205,6 +210,8 @@ export class S3Api implements LifecycleActions {
       throw methodNotAllowed(m, 'SERVICE');
     }
     if (r.key === undefined) {
+      const policyOp = this.policies.operation(r);
+      if (policyOp) return this.run(policyOp.name, policyOp.run);
       if (q.has('lifecycle')) return this.lifecycleOperation(r);
       for (const sub of UNSUPPORTED_BUCKET) {
         if (!q.has(sub)) continue;
@@ -331,12 +338,33 @@ export class S3Api implements LifecycleActions {
     return this.permittedBucket(r, (b) => r.principal?.id === b.owner, fresh);
   }
 
-  private writableBucket(r: S3Request): Promise<BucketEntry> {
-    return this.permittedBucket(r, (b) => canWriteBucket(b, r.principal));
+  /**
+   * The request's bucket if the requester may do `action` on it: its owner, or anyone its policy
+   * allows, unless the policy denies it.
+   */
+  private bucketFor(r: S3Request, action: string, fresh = false): Promise<BucketEntry> {
+    return this.permittedBucket(r, (b) => this.policies.permits(b, r, action, r.principal?.id === b.owner), fresh);
   }
 
-  private readableBucket(r: S3Request): Promise<BucketEntry> {
-    return this.permittedBucket(r, (b) => canReadBucket(b, r.principal));
+  /**
+   * Throws `AccessDenied` unless `r` may do `action` on `bucket` (`aclAllows`: what its ACL and
+   * ownership say). A refusal based on a cached bucket record is checked again on a fresh one, so
+   * a policy's Allow made through another node counts at once.
+   */
+  private async mustPermit(r: S3Request, bucket: BucketEntry, action: string, aclAllows: (b: BucketEntry) => boolean, target?: PolicyTarget): Promise<void> {
+    if (this.policies.permits(bucket, r, action, aclAllows(bucket), target)) return;
+    const fresh = await this.catalog.bucket(bucket.name, true);
+    mustAllow(fresh !== undefined && fresh.inc === bucket.inc && this.policies.permits(fresh, r, action, aclAllows(fresh), target));
+  }
+
+  /** The request's bucket if the requester may write objects in it (`action`, on the request's key or `target.key`). */
+  private writableBucket(r: S3Request, action = 's3:PutObject', target?: PolicyTarget): Promise<BucketEntry> {
+    return this.permittedBucket(r, (b) => this.policies.permits(b, r, action, canWriteBucket(b, r.principal), target));
+  }
+
+  /** The request's bucket if the requester may list it (`action`: ListBucket, ListBucketMultipartUploads). */
+  private readableBucket(r: S3Request, action = 's3:ListBucket'): Promise<BucketEntry> {
+    return this.permittedBucket(r, (b) => this.policies.permits(b, r, action, canReadBucket(b, r.principal)));
   }
 
   private verifier(r: S3Request, compute: ChecksumAlgorithm[] = []): BodyVerifier {
@@ -452,28 +480,28 @@ export class S3Api implements LifecycleActions {
   }
 
   private async deleteBucket(r: S3Request): Promise<void> {
-    const bucket = await this.ownBucket(r, true);
+    const bucket = await this.bucketFor(r, 's3:DeleteBucket', true);
     await this.catalog.deleteBucket(bucket);
     sendEmpty(r, 204);
   }
 
   private async getBucketLocation(r: S3Request): Promise<void> {
-    const bucket = await this.ownBucket(r);
+    const bucket = await this.bucketFor(r, 's3:GetBucketLocation');
     sendXml(r, locationConstraintXml(bucket.region));
   }
 
   private async getBucketVersioning(r: S3Request): Promise<void> {
-    await this.ownBucket(r);
+    await this.bucketFor(r, 's3:GetBucketVersioning');
     sendXml(r, versioningConfigurationXml());
   }
 
   private async getBucketAcl(r: S3Request): Promise<void> {
-    const bucket = await this.permittedBucket(r, (b) => canBucket(b, r.principal, 'READ_ACP'), true);
+    const bucket = await this.permittedBucket(r, (b) => this.policies.permits(b, r, 's3:GetBucketAcl', canBucket(b, r.principal, 'READ_ACP')), true);
     sendXml(r, aclXml({ id: bucket.owner, displayName: bucket.ownerName }, bucket));
   }
 
   private async putBucketAcl(r: S3Request): Promise<void> {
-    const bucket = await this.permittedBucket(r, (b) => canBucket(b, r.principal, 'WRITE_ACP'), true);
+    const bucket = await this.permittedBucket(r, (b) => this.policies.permits(b, r, 's3:PutBucketAcl', canBucket(b, r.principal, 'WRITE_ACP')), true);
     const acl = await aclOfPut(r, this.catalog, this.verifier(r), bucket.owner);
     await this.catalog.setBucketAcl(bucket, acl.acl ?? 'private', acl.grants);
     sendEmpty(r, 200);
@@ -496,7 +524,7 @@ export class S3Api implements LifecycleActions {
   }
 
   private async listUploads(r: S3Request): Promise<void> {
-    const bucket = await this.readableBucket(r);
+    const bucket = await this.readableBucket(r, 's3:ListBucketMultipartUploads');
     const params = parseListUploadsParams(r.query);
     sendXml(r, listMultipartUploadsXml(await listMultipartUploads(this.catalog.uploadSource(bucket), bucket.name, params)));
   }
@@ -562,10 +590,10 @@ export class S3Api implements LifecycleActions {
     const entry = await this.catalog.getObject(bucket, key);
     if (!entry) {
       // Without list permission S3 does not tell a missing key from a forbidden one.
-      mustAllow(canReadBucket(bucket, r.principal));
+      await this.mustPermit(r, bucket, 's3:ListBucket', (b) => canReadBucket(b, r.principal));
       throw noSuchKey(key);
     }
-    mustAllow(canReadObject(bucket.owner, entry, r.principal));
+    await this.mustPermit(r, bucket, 's3:GetObject', (b) => canReadObject(b.owner, entry, r.principal), { tags: entry.tags });
     return entry;
   }
 
@@ -640,7 +668,7 @@ export class S3Api implements LifecycleActions {
   }
 
   private async deleteObject(r: S3Request): Promise<void> {
-    const bucket = await this.writableBucket(r);
+    const bucket = await this.writableBucket(r, 's3:DeleteObject');
     const key = r.key!;
     const previous = await this.catalog.deleteObject(bucket, key, (current) => {
       const ifMatch = getHeader(r.headers, 'if-match');
@@ -652,7 +680,9 @@ export class S3Api implements LifecycleActions {
   }
 
   private async deleteObjects(r: S3Request): Promise<void> {
-    const bucket = await this.writableBucket(r);
+    // With a policy, each key is checked on its own (s3:DeleteObject): refused keys are errors.
+    const bucket = await this.permittedBucket(r, (b) => b.policy !== undefined || canWriteBucket(b, r.principal));
+    const mayWrite = canWriteBucket(bucket, r.principal);
     requireIntegrityHeader(r.headers);
     const body = await readSmallBody(r, this.verifier(r));
     const request = parseDeleteObjects(body);
@@ -663,6 +693,7 @@ export class S3Api implements LifecycleActions {
         validateObjectKey(o.key);
         // Only the version "null" exists without versioning (S3 answers NoSuchVersion for the key).
         if (o.versionId !== undefined && o.versionId !== 'null') throw new S3Error('NoSuchVersion');
+        mustAllow(this.policies.permits(bucket, r, 's3:DeleteObject', mayWrite, { key: o.key }));
         const previous = await this.catalog.deleteObject(bucket, o.key, (current) => {
           if (o.etag !== undefined && current !== undefined && current.etag !== o.etag) throw new S3Error('PreconditionFailed');
         });
@@ -689,10 +720,10 @@ export class S3Api implements LifecycleActions {
     validateObjectKey(source.key);
     const entry = await this.catalog.getObject(bucket, source.key);
     if (!entry) {
-      mustAllow(canReadBucket(bucket, r.principal));
+      await this.mustPermit(r, bucket, 's3:ListBucket', (b) => canReadBucket(b, r.principal));
       throw noSuchKey(source.key);
     }
-    mustAllow(canReadObject(bucket.owner, entry, r.principal));
+    await this.mustPermit(r, bucket, 's3:GetObject', (b) => canReadObject(b.owner, entry, r.principal), { key: source.key, tags: entry.tags });
     evaluateCopySourceConditions(r.headers, { etag: entry.etag, lastModified: entry.lm });
     return { bucket, key: source.key, entry };
   }
@@ -714,7 +745,7 @@ export class S3Api implements LifecycleActions {
       );
     }
     const acl = await requestAcl(this.catalog, r.headers, OBJECT_WRITE_GRANT_HEADERS);
-    const tags = copiedTags(r, src);
+    const tags = await this.tagging.copiedTags(r, src);
     await readSmallBody(r, this.verifier(r));
     const vid = this.env.random.hex(16);
     const from = src.entry;
@@ -763,7 +794,7 @@ export class S3Api implements LifecycleActions {
     const bucket = await this.bucketOf(r);
     const entry = await this.catalog.getObject(bucket, r.key!);
     if (!entry) throw noSuchKey(r.key!);
-    mustAllow(canObjectAcl(bucket.owner, entry, r.principal, 'READ_ACP'));
+    await this.mustPermit(r, bucket, 's3:GetObjectAcl', (b) => canObjectAcl(b.owner, entry, r.principal, 'READ_ACP'), { tags: entry.tags });
     sendXml(r, aclXml({ id: entry.owner, displayName: entry.ownerName }, entry, { id: bucket.owner, displayName: bucket.ownerName }));
   }
 
@@ -772,7 +803,7 @@ export class S3Api implements LifecycleActions {
     const key = r.key!;
     const current = await this.catalog.getObject(bucket, key);
     if (!current) throw noSuchKey(key);
-    mustAllow(canObjectAcl(bucket.owner, current, r.principal, 'WRITE_ACP'));
+    await this.mustPermit(r, bucket, 's3:PutObjectAcl', (b) => canObjectAcl(b.owner, current, r.principal, 'WRITE_ACP'), { tags: current.tags });
     const acl = await aclOfPut(r, this.catalog, this.verifier(r), current.owner, bucket.owner);
     await this.catalog.rewriteObject(bucket, key, current, (e) => withAcl(e, acl));
     sendEmpty(r, 200);
@@ -1070,7 +1101,7 @@ export class S3Api implements LifecycleActions {
   }
 
   private async abortUpload(r: S3Request, uploadId: string): Promise<void> {
-    const bucket = await this.writableBucket(r);
+    const bucket = await this.writableBucket(r, 's3:AbortMultipartUpload');
     await this.upload(r, bucket, uploadId);
     await this.endUpload(bucket, r.key!, uploadId);
     sendEmpty(r, 204);
@@ -1115,7 +1146,7 @@ export class S3Api implements LifecycleActions {
 
   private async listParts(r: S3Request, uploadId: string): Promise<void> {
     const bucket = await this.bucketOf(r);
-    mustAllow(canWriteBucket(bucket, r.principal) || canReadBucket(bucket, r.principal));
+    await this.mustPermit(r, bucket, 's3:ListMultipartUploadParts', (b) => canWriteBucket(b, r.principal) || canReadBucket(b, r.principal));
     const upload = await this.upload(r, bucket, uploadId);
     const params = parseListPartsParams(r.query);
     const context = {

@@ -228,6 +228,16 @@ export class Catalog {
     });
   }
 
+  /** Replaces a bucket's policy document (undefined removes it). */
+  async setBucketPolicy(bucket: BucketEntry, policy: string | undefined): Promise<void> {
+    await this.changeBucket(bucket, (current) => {
+      const out = { ...current };
+      if (policy !== undefined) out.policy = policy;
+      else delete out.policy;
+      return out;
+    });
+  }
+
   /** Rewrites the record of `bucket` (the same incarnation; `NoSuchBucket` if it is gone). */
   private async changeBucket(bucket: BucketEntry, change: (current: BucketEntry) => BucketEntry): Promise<void> {
     const r = await this.dht.update<BucketEntry>(ids.bucket(bucket.name), (current) => {

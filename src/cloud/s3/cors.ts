@@ -32,8 +32,8 @@ import { readSmallBody, sendEmpty, sendXml } from './replies.ts';
 /** What the CORS operations need of the S3 API. */
 export interface CorsContext {
   readonly catalog: Catalog;
-  /** The request's bucket, which the requester must own (`AccessDenied`). */
-  ownBucket(r: S3Request, fresh?: boolean): Promise<BucketEntry>;
+  /** The request's bucket if the requester may do `action` on it: its owner or whom its policy allows (`AccessDenied`). */
+  bucketFor(r: S3Request, action: string, fresh?: boolean): Promise<BucketEntry>;
   /** The body verifier of a request. */
   verifier(r: S3Request): BodyVerifier;
 }
@@ -43,13 +43,13 @@ export class CorsApi {
   constructor(private readonly ctx: CorsContext) {}
 
   async getBucketCors(r: S3Request): Promise<void> {
-    const bucket = await this.ctx.ownBucket(r, true);
+    const bucket = await this.ctx.bucketFor(r, 's3:GetBucketCORS', true);
     if (!bucket.cors?.length) throw new S3Error('NoSuchCORSConfiguration', undefined, { fields: { BucketName: bucket.name } });
     sendXml(r, corsConfigurationXml(bucket.cors));
   }
 
   async putBucketCors(r: S3Request): Promise<void> {
-    const bucket = await this.ctx.ownBucket(r, true);
+    const bucket = await this.ctx.bucketFor(r, 's3:PutBucketCORS', true);
     requireIntegrityHeader(r.headers);
     const rules = parseCorsConfiguration(await readSmallBody(r, this.ctx.verifier(r)));
     await this.ctx.catalog.setBucketCors(bucket, rules);
@@ -57,7 +57,8 @@ export class CorsApi {
   }
 
   async deleteBucketCors(r: S3Request): Promise<void> {
-    const bucket = await this.ctx.ownBucket(r, true);
+    // S3 checks s3:PutBucketCORS for a deletion too.
+    const bucket = await this.ctx.bucketFor(r, 's3:PutBucketCORS', true);
     if (bucket.cors) await this.ctx.catalog.setBucketCors(bucket, undefined);
     sendEmpty(r, 204);
   }

@@ -7,7 +7,7 @@
  * | access key | `s3key:<access key>` | the secret and the user it belongs to |
  * | user | `s3user:<name>` | canonical id, access keys |
  * | user by id | `s3uid:<canonical id>` | the user's name (grants by canonical id) |
- * | bucket | `s3bucket:<name>` | owner, ACL (canned, or a grant list), region, creation time, incarnation, tags, CORS rules, lifecycle rules |
+ * | bucket | `s3bucket:<name>` | owner, ACL (canned, or a grant list), region, creation time, incarnation, tags, CORS rules, lifecycle rules, bucket policy |
  * | owner's buckets | partition `s3buckets:<owner id>`, sort key bucket name | creation time |
  * | objects of a bucket | partition `s3objects:<bucket>:<incarnation>`, sort key object key | {@link ObjectEntry} |
  * | uploads of a bucket | partition `s3uploads:<bucket>:<incarnation>`, sort key `key \x01 upload id` | {@link UploadEntry} |
@@ -80,6 +80,8 @@ export interface BucketEntry extends Entity {
   tags?: Tag[];
   /** The bucket's CORS rules, in order (PutBucketCors); absent when it has none. */
   cors?: CorsRule[];
+  /** The bucket policy, the JSON document as given (PutBucketPolicy); absent when it has none. */
+  policy?: string;
 }
 
 /** A stored flexible checksum. */

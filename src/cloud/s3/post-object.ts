@@ -48,6 +48,7 @@ import type { ObjectWrite } from './api.ts';
 import type { Catalog, Principal } from './catalog.ts';
 import type { S3Request } from './http.ts';
 import type { BucketEntry, ObjectEntry } from './model.ts';
+import type { PolicyTarget } from './policy.ts';
 import type { S3Options } from './options.ts';
 import { sendEmpty, sendXml } from './replies.ts';
 
@@ -70,8 +71,8 @@ export interface PostObjectContext {
   readonly options: S3Options;
   /** The request's bucket (`NoSuchBucket`). */
   bucketOf(r: S3Request): Promise<BucketEntry>;
-  /** The request's bucket if its principal may write objects in it (`AccessDenied`). */
-  writableBucket(r: S3Request): Promise<BucketEntry>;
+  /** The request's bucket if its principal may write object `target.key` in it (ACL or bucket policy: `AccessDenied`). */
+  writableBucket(r: S3Request, target: PolicyTarget): Promise<BucketEntry>;
   /** Streams an object's bytes into the store and writes its entry (PutObject's path). */
   storeObject(w: ObjectWrite): Promise<{ entry: ObjectEntry }>;
   /** The URL of an object at this endpoint. */
@@ -261,7 +262,7 @@ export class PostObjectApi {
       validateObjectKey(key);
       const { principal, range } = await this.authorize(fields, name);
       // The form's signer (or nobody) must be allowed to write in the bucket, not the request's.
-      const bucket = await this.ctx.writableBucket({ ...r, principal });
+      const bucket = await this.ctx.writableBucket({ ...r, principal }, { key, acl: fields.get('acl') });
       const write = await this.objectWrite(fields, range);
       if (form.error) throw form.error;
       const { entry } = await this.ctx.storeObject({

@@ -5,10 +5,12 @@
  * index entry; bucket tag sets (GetBucketTagging, PutBucketTagging, DeleteBucketTagging) in the
  * bucket record.
  *
- * An object's tags are read and written by its owner and its bucket's owner (as its ACL is); a tag
- * write rewrites the index entry of the version that was read, conditionally, so it never undoes
- * a concurrent overwrite or deletion (`OperationAborted` / `NoSuchKey`). Bucket tags are the
- * bucket owner's.
+ * An object's tags are read and written by its owner and its bucket's owner (as its ACL is), and
+ * by whoever the bucket policy allows (s3:GetObjectTagging, s3:PutObjectTagging,
+ * s3:DeleteObjectTagging) unless it denies them; a tag write rewrites the index entry of the
+ * version that was read, conditionally, so it never undoes a concurrent overwrite or deletion
+ * (`OperationAborted` / `NoSuchKey`). Bucket tags are the bucket owner's (and the policy's:
+ * s3:GetBucketTagging, s3:PutBucketTagging).
  */
 import {
   S3Error,
@@ -20,8 +22,9 @@ import {
   taggingXml,
 } from './protocol/index.ts';
 import type { BodyVerifier, Tag } from './protocol/index.ts';
-import { canManageObject, canReadBucket, mustAllow } from './access.ts';
+import { canManageObject, canReadBucket } from './access.ts';
 import type { Catalog } from './catalog.ts';
+import type { PolicyTarget } from './policy.ts';
 import type { S3Request } from './http.ts';
 import { withTags } from './model.ts';
 import type { BucketEntry, ObjectEntry } from './model.ts';
@@ -35,8 +38,10 @@ export interface TaggingContext {
   readonly catalog: Catalog;
   /** The request's bucket (`NoSuchBucket`). */
   bucketOf(r: S3Request, fresh?: boolean): Promise<BucketEntry>;
-  /** The request's bucket, which the requester must own (`AccessDenied`). */
-  ownBucket(r: S3Request, fresh?: boolean): Promise<BucketEntry>;
+  /** The request's bucket if the requester may do `action` on it: its owner or whom its policy allows (`AccessDenied`). */
+  bucketFor(r: S3Request, action: string, fresh?: boolean): Promise<BucketEntry>;
+  /** Throws `AccessDenied` unless the requester may do `action` (ACL and ownership: `aclAllows`; the bucket policy). */
+  mustPermit(r: S3Request, bucket: BucketEntry, action: string, aclAllows: (b: BucketEntry) => boolean, target?: PolicyTarget): Promise<void>;
   /** The body verifier of a request. */
   verifier(r: S3Request): BodyVerifier;
 }
@@ -44,18 +49,6 @@ export interface TaggingContext {
 /** The tags of a write's `x-amz-tagging` header (none without it). */
 export function requestTags(r: S3Request): Tag[] {
   return parseTaggingHeader(getHeader(r.headers, 'x-amz-tagging'));
-}
-
-/**
- * The tags of a CopyObject's result: the source's (`x-amz-tagging-directive: COPY`, the default;
- * the requester must be allowed to read them) or the request's `x-amz-tagging` (`REPLACE`).
- */
-export function copiedTags(r: S3Request, source: { bucket: BucketEntry; entry: ObjectEntry }): Tag[] {
-  const directive = parseTaggingDirective(r.headers);
-  if (directive === 'REPLACE') return requestTags(r);
-  const tags = source.entry.tags ?? [];
-  if (tags.length > 0) mustAllow(canManageObject(source.bucket.owner, source.entry.owner, r.principal));
-  return tags;
 }
 
 /** `x-amz-tagging-count` of GetObject / HeadObject: when the object has tags the requester may read. */
@@ -69,13 +62,25 @@ export function taggingCountHeader(r: S3Request, bucket: BucketEntry, entry: Obj
 export class TaggingApi {
   constructor(private readonly ctx: TaggingContext) {}
 
+  /**
+   * The tags of a CopyObject's result: the source's (`x-amz-tagging-directive: COPY`, the default;
+   * the requester must be allowed to read them) or the request's `x-amz-tagging` (`REPLACE`).
+   */
+  async copiedTags(r: S3Request, source: { bucket: BucketEntry; key: string; entry: ObjectEntry }): Promise<Tag[]> {
+    const directive = parseTaggingDirective(r.headers);
+    if (directive === 'REPLACE') return requestTags(r);
+    const tags = source.entry.tags ?? [];
+    if (tags.length > 0) await this.ctx.mustPermit(r, source.bucket, 's3:GetObjectTagging', (b) => canManageObject(b.owner, source.entry.owner, r.principal), { key: source.key, tags });
+    return tags;
+  }
+
   async getObjectTagging(r: S3Request): Promise<void> {
-    const { entry } = await this.taggableObject(r);
+    const { entry } = await this.taggableObject(r, 's3:GetObjectTagging');
     sendXml(r, taggingXml(entry.tags ?? []));
   }
 
   async putObjectTagging(r: S3Request): Promise<void> {
-    const { bucket, entry } = await this.taggableObject(r);
+    const { bucket, entry } = await this.taggableObject(r, 's3:PutObjectTagging');
     requireIntegrityHeader(r.headers);
     const tags = parseTagging(await readSmallBody(r, this.ctx.verifier(r)));
     await this.ctx.catalog.rewriteObject(bucket, r.key!, entry, (e) => withTags(e, tags));
@@ -83,19 +88,19 @@ export class TaggingApi {
   }
 
   async deleteObjectTagging(r: S3Request): Promise<void> {
-    const { bucket, entry } = await this.taggableObject(r);
+    const { bucket, entry } = await this.taggableObject(r, 's3:DeleteObjectTagging');
     if (entry.tags) await this.ctx.catalog.rewriteObject(bucket, r.key!, entry, (e) => withTags(e, []));
     sendEmpty(r, 204);
   }
 
   async getBucketTagging(r: S3Request): Promise<void> {
-    const bucket = await this.ctx.ownBucket(r, true);
+    const bucket = await this.ctx.bucketFor(r, 's3:GetBucketTagging', true);
     if (!bucket.tags?.length) throw new S3Error('NoSuchTagSet', undefined, { fields: { BucketName: bucket.name } });
     sendXml(r, taggingXml(bucket.tags));
   }
 
   async putBucketTagging(r: S3Request): Promise<void> {
-    const bucket = await this.ctx.ownBucket(r, true);
+    const bucket = await this.ctx.bucketFor(r, 's3:PutBucketTagging', true);
     requireIntegrityHeader(r.headers);
     const tags = parseTagging(await readSmallBody(r, this.ctx.verifier(r)), { maxTags: MAX_BUCKET_TAGS });
     await this.ctx.catalog.setBucketTags(bucket, tags);
@@ -103,7 +108,8 @@ export class TaggingApi {
   }
 
   async deleteBucketTagging(r: S3Request): Promise<void> {
-    const bucket = await this.ctx.ownBucket(r, true);
+    // S3 checks s3:PutBucketTagging for a deletion too.
+    const bucket = await this.ctx.bucketFor(r, 's3:PutBucketTagging', true);
     if (bucket.tags) await this.ctx.catalog.setBucketTags(bucket, []);
     sendEmpty(r, 204);
   }
@@ -112,15 +118,15 @@ export class TaggingApi {
    * The request's object, whose tags the requester may read and write. A missing key is
    * `NoSuchKey` to those who may list the bucket, `AccessDenied` to others (as S3 answers).
    */
-  private async taggableObject(r: S3Request): Promise<{ bucket: BucketEntry; entry: ObjectEntry }> {
+  private async taggableObject(r: S3Request, action: string): Promise<{ bucket: BucketEntry; entry: ObjectEntry }> {
     const bucket = await this.ctx.bucketOf(r);
     const key = r.key!;
     const entry = await this.ctx.catalog.getObject(bucket, key);
     if (!entry) {
-      mustAllow(canReadBucket(bucket, r.principal));
+      await this.ctx.mustPermit(r, bucket, 's3:ListBucket', (b) => canReadBucket(b, r.principal));
       throw new S3Error('NoSuchKey', undefined, { fields: { Key: key } });
     }
-    mustAllow(canManageObject(bucket.owner, entry.owner, r.principal));
+    await this.ctx.mustPermit(r, bucket, action, (b) => canManageObject(b.owner, entry.owner, r.principal), { tags: entry.tags });
     return { bucket, entry };
   }
 }

@@ -1,0 +1,195 @@
+/**
+ * S3 bucket policies: PutBucketPolicy, GetBucketPolicy, DeleteBucketPolicy and
+ * GetBucketPolicyStatus (the bucket owner's only, whatever the policy says: an owner is never
+ * locked out of its policy), and {@link BucketPolicies.permits}, which every operation's
+ * permission check goes through.
+ *
+ * The document is kept as given in the bucket record (`policy`), so it travels with the record
+ * every operation reads anyway: checking it costs no DHT read, and a bucket without one costs a
+ * field check. Each node compiles a document once (protocol/policy.ts) and keeps the compiled
+ * form by its text.
+ *
+ * Decision (IAM's logic for a requester in the bucket owner's account): an explicit Deny of the
+ * policy refuses; otherwise an Allow of the policy or what the ACL and ownership allow
+ * (access.ts) permits.
+ */
+import type { TLSSocket } from 'node:tls';
+import type { Env } from '../../env/index.ts';
+import { S3Error, getHeader, parseTaggingHeader } from './protocol/index.ts';
+import type { BodyVerifier, Tag } from './protocol/index.ts';
+import { DENY_ALL_POLICY, OBJECT_ACTIONS, evaluatePolicy, isPublicPolicy, parseBucketPolicy, policyStatusXml } from './protocol/policy.ts';
+import type { CompiledPolicy } from './protocol/policy.ts';
+import { normalizeIp } from './protocol/policy-match.ts';
+import type { Catalog } from './catalog.ts';
+import type { S3Request } from './http.ts';
+import type { BucketEntry } from './model.ts';
+import { readSmallBody, sendEmpty, sendXml } from './replies.ts';
+
+/** What a permission check knows beyond the request itself. */
+export interface PolicyTarget {
+  /** The object's key (object actions; default: the request's key). */
+  key?: string | undefined;
+  /** The object's tags (`s3:ExistingObjectTag/<key>`). */
+  tags?: readonly Tag[] | undefined;
+  /** The ACL asked for (`s3:x-amz-acl`) when it is not in the headers (POST forms). */
+  acl?: string | undefined;
+}
+
+/** The part of a request a policy looks at (PostObject checks the form's signer, not the request's). */
+export type PolicySubject = Pick<S3Request, 'req' | 'headers' | 'query' | 'principal' | 'key'>;
+
+/** What the policy operations need of the S3 API. */
+export interface PolicyContext {
+  readonly env: Env;
+  readonly catalog: Catalog;
+  /** The request's bucket, which the requester must own (`AccessDenied`). */
+  ownBucket(r: S3Request, fresh?: boolean): Promise<BucketEntry>;
+  /** The body verifier of a request. */
+  verifier(r: S3Request): BodyVerifier;
+}
+
+/** Compiled policies by document (bounded: cleared when full). */
+const compiledPolicies = new Map<string, CompiledPolicy>();
+const MAX_COMPILED = 1000;
+
+/** The compiled form of a stored policy document. */
+export function compiledPolicy(text: string): CompiledPolicy {
+  let policy = compiledPolicies.get(text);
+  if (policy === undefined) {
+    try {
+      policy = parseBucketPolicy(text);
+    } catch {
+      // A stored document that no longer parses refuses everything (fails closed).
+      policy = DENY_ALL_POLICY;
+    }
+    if (compiledPolicies.size >= MAX_COMPILED) compiledPolicies.clear();
+    compiledPolicies.set(text, policy);
+  }
+  return policy;
+}
+
+/** The bucket policy operations and checks. */
+export class BucketPolicies {
+  constructor(private readonly ctx: PolicyContext) {}
+
+  /** The policy operation a bucket request is, if any (`?policy`, `?policyStatus`; other methods: `MethodNotAllowed`). */
+  operation(r: S3Request): { name: string; run: () => Promise<void> } | undefined {
+    const notAllowed = { name: 'BucketPolicy', run: () => Promise.reject(new S3Error('MethodNotAllowed', undefined, { fields: { Method: r.method, ResourceType: 'BUCKET' } })) };
+    if (r.query.has('policyStatus')) return r.method === 'GET' ? { name: 'GetBucketPolicyStatus', run: () => this.getBucketPolicyStatus(r) } : notAllowed;
+    if (!r.query.has('policy')) return undefined;
+    switch (r.method) {
+      case 'PUT':
+        return { name: 'PutBucketPolicy', run: () => this.putBucketPolicy(r) };
+      case 'GET':
+        return { name: 'GetBucketPolicy', run: () => this.getBucketPolicy(r) };
+      case 'DELETE':
+        return { name: 'DeleteBucketPolicy', run: () => this.deleteBucketPolicy(r) };
+      default:
+        return notAllowed;
+    }
+  }
+
+  /**
+   * Whether `r` may do `action` on `bucket` (the object `target.key`, or the request's key, for
+   * object actions): false if the bucket's policy denies it, true if the policy allows it, else
+   * `aclAllows` (what the ACL and ownership say). Without a policy: `aclAllows`, nothing else.
+   */
+  permits(bucket: BucketEntry, r: PolicySubject, action: string, aclAllows: boolean, target: PolicyTarget = {}): boolean {
+    const text = bucket.policy;
+    if (text === undefined) return aclAllows;
+    const key = OBJECT_ACTIONS.has(action) ? (target.key ?? r.key) : undefined;
+    const decision = evaluatePolicy(compiledPolicy(text), {
+      action,
+      resource: key === undefined ? `arn:aws:s3:::${bucket.name}` : `arn:aws:s3:::${bucket.name}/${key}`,
+      principal: r.principal,
+      value: (name) => this.contextValue(r, target, name),
+    });
+    if (decision === 'Deny') return false;
+    return decision === 'Allow' || aclAllows;
+  }
+
+  /** The value of condition key `name` (normalized) for a request; undefined when it has none. */
+  private contextValue(r: PolicySubject, target: PolicyTarget, name: string): string | undefined {
+    switch (name) {
+      case 'aws:securetransport':
+        return (r.req.socket as Partial<TLSSocket>).encrypted === true ? 'true' : 'false';
+      case 'aws:sourceip':
+        return normalizeIp(r.req.socket.remoteAddress);
+      case 'aws:useragent':
+        return getHeader(r.headers, 'user-agent');
+      case 'aws:referer':
+        return getHeader(r.headers, 'referer');
+      case 'aws:username':
+        return r.principal?.name;
+      case 'aws:userid':
+        return r.principal?.id;
+      case 'aws:principaltype':
+        return r.principal ? 'User' : 'Anonymous';
+      case 'aws:currenttime':
+        return new Date(this.ctx.env.now()).toISOString();
+      case 'aws:epochtime':
+        return String(Math.floor(this.ctx.env.now() / 1000));
+      case 's3:prefix':
+      case 's3:delimiter':
+      case 's3:max-keys':
+        return r.query.get(name.slice(3)) ?? undefined;
+      case 's3:x-amz-acl':
+        return target.acl ?? getHeader(r.headers, 'x-amz-acl');
+      default:
+        break;
+    }
+    if (name.startsWith('s3:existingobjecttag/')) {
+      const tag = name.slice('s3:existingobjecttag/'.length);
+      return target.tags?.find((t) => t.key === tag)?.value;
+    }
+    if (name.startsWith('s3:requestobjecttag/')) {
+      const tag = name.slice('s3:requestobjecttag/'.length);
+      try {
+        return parseTaggingHeader(getHeader(r.headers, 'x-amz-tagging')).find((t) => t.key === tag)?.value;
+      } catch {
+        return undefined;
+      }
+    }
+    // s3:x-amz-grant-read, s3:x-amz-copy-source, s3:x-amz-metadata-directive, s3:x-amz-storage-class, …
+    if (name.startsWith('s3:x-amz-')) return getHeader(r.headers, name.slice(3));
+    return undefined;
+  }
+
+  async putBucketPolicy(r: S3Request): Promise<void> {
+    const bucket = await this.ctx.ownBucket(r, true);
+    const text = (await readSmallBody(r, this.ctx.verifier(r))).toString('utf8');
+    const policy = parseBucketPolicy(text, bucket.name);
+    // The users it names must exist (S3: "Invalid principal in policy").
+    const found = await Promise.all([
+      ...policy.users.ids.map(async (id) => (await this.ctx.catalog.userById(id)) !== undefined),
+      ...policy.users.names.map(async (name) => (await this.ctx.catalog.user(name)) !== undefined),
+    ]);
+    if (found.includes(false)) throw new S3Error('MalformedPolicy', 'Invalid principal in policy');
+    await this.ctx.catalog.setBucketPolicy(bucket, text);
+    sendEmpty(r, 204);
+  }
+
+  async getBucketPolicy(r: S3Request): Promise<void> {
+    const bucket = await this.ctx.ownBucket(r, true);
+    const text = this.policyOf(bucket);
+    r.res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(text)) });
+    r.res.end(text);
+  }
+
+  async deleteBucketPolicy(r: S3Request): Promise<void> {
+    const bucket = await this.ctx.ownBucket(r, true);
+    if (bucket.policy !== undefined) await this.ctx.catalog.setBucketPolicy(bucket, undefined);
+    sendEmpty(r, 204);
+  }
+
+  async getBucketPolicyStatus(r: S3Request): Promise<void> {
+    const bucket = await this.ctx.ownBucket(r, true);
+    sendXml(r, policyStatusXml(isPublicPolicy(compiledPolicy(this.policyOf(bucket)))));
+  }
+
+  /** The bucket's policy document (`NoSuchBucketPolicy` without one). */
+  private policyOf(bucket: BucketEntry): string {
+    if (bucket.policy === undefined) throw new S3Error('NoSuchBucketPolicy', undefined, { fields: { BucketName: bucket.name } });
+    return bucket.policy;
+  }
+}
