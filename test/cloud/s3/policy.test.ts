@@ -5,7 +5,7 @@
  * MalformedPolicy error, and what policies do to the operations: a public GetObject on a prefix,
  * an explicit Deny overriding both an ACL grant and ownership, a Deny of PutObject without a given
  * x-amz-acl, an s3:prefix condition on ListBucket, NotPrincipal / NotAction, DeleteObjects key by
- * key, CopyObject's source, tagging, and bucket-level actions granted by a policy.
+ * key, CopyObject's source, POST uploads, tagging, and bucket-level actions granted by a policy.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -272,6 +272,33 @@ describe('S3 bucket policies through the AWS SDK on a 3-node ring', () => {
     // A bucket-level action the policy allows (the bucket owner's by default): bob changes the ACL.
     await b[0]!.send(new PutBucketAclCommand({ Bucket: 'almost-all', ACL: 'public-read' }));
     assert.equal((await anon[0]!.send(new ListObjectsV2Command({ Bucket: 'almost-all' }))).KeyCount, 2);
+  });
+
+  test('POST uploads: the form is checked as a PutObject of its key, s3:x-amz-acl from its acl field', async () => {
+    await a[0]!.send(new CreateBucketCommand({ Bucket: 'inbox', ACL: 'public-read-write' }));
+    await putPolicy(
+      'inbox',
+      policy(
+        'inbox',
+        { Effect: 'Deny', Principal: '*', Action: 's3:PutObject', Resource: 'arn:aws:s3:::inbox/closed/*' },
+        { Effect: 'Deny', Principal: '*', Action: 's3:PutObject', Resource: 'arn:aws:s3:::inbox/shared/*', Condition: { StringNotEquals: { 's3:x-amz-acl': 'public-read' } } },
+      ),
+    );
+    const post = async (key: string, acl?: string): Promise<number> => {
+      const form = new FormData();
+      form.append('key', key);
+      if (acl !== undefined) form.append('acl', acl);
+      form.append('file', new Blob(['posted']), 'f.txt');
+      const res = await fetch(`${nodes[0]!.endpoint}/inbox`, { method: 'POST', body: form });
+      await res.arrayBuffer();
+      return res.status;
+    };
+    assert.equal(await post('open/a'), 204);
+    assert.equal(await post('closed/a'), 403);
+    assert.equal(await post('shared/a'), 403);
+    assert.equal(await post('shared/a', 'public-read'), 204);
+    assert.equal(await read(anon[1]!, 'inbox', 'shared/a'), 'posted');
+    assert.deepEqual((await a[0]!.send(new ListObjectsV2Command({ Bucket: 'inbox' }))).Contents?.map((c) => c.Key), ['open/a', 'shared/a']);
   });
 
   test('conditions on object tags and bucket tagging allowed by policy', async () => {
