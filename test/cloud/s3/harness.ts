@@ -3,7 +3,7 @@
  * application on an ephemeral port each), users created through the ops API as `pi user create`
  * does, and AWS SDK clients pointed at any node.
  */
-import { S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import assert from 'node:assert/strict';
 import type { ConfigInput } from '../../../src/node/index.ts';
 import type { S3Service } from '../../../src/cloud/s3/service.ts';
@@ -60,6 +60,47 @@ export function clientFor(endpoint: string, user: TestUser | undefined, options:
     logger: quiet,
     ...(user ? { credentials: { accessKeyId: user.accessKey, secretAccessKey: user.secret } } : { signer: { sign: async (request: unknown) => request } as never, credentials: { accessKeyId: '', secretAccessKey: '' } }),
   });
+}
+
+/** What {@link startS3Fixture} starts: a ring, two users and an SDK client for each of them (and an anonymous one) on every node. */
+export interface S3Fixture {
+  /** The ring's nodes; `nodes[0]` is the one the others bootstrapped from. */
+  nodes: S3Node[];
+  /** The user named `alice`, made through node 0: she owns the buckets the fixture creates. */
+  alice: TestUser;
+  /** The user named `bob`, made through node 1: a second user, with no rights on alice's buckets unless a test grants them. */
+  bob: TestUser;
+  /** Alice's client on each node: `aliceClients[i]` talks to `nodes[i]`. */
+  aliceClients: S3Client[];
+  /** Bob's client on each node: `bobClients[i]` talks to `nodes[i]`. */
+  bobClients: S3Client[];
+  /** An unsigned (anonymous) client on each node: `anonymousClients[i]` talks to `nodes[i]`. */
+  anonymousClients: S3Client[];
+}
+
+/**
+ * Starts the fixture most S3 tests share: a ring of 3 nodes running `s3` with `options.config`
+ * (as {@link startS3Ring} takes it), the users `alice` (made through node 0) and `bob` (through
+ * node 1), an SDK client on every node for alice, for bob and without credentials, and
+ * `options.buckets` created empty by alice through node 0, one after the other. The clients'
+ * destruction is registered with `cleanup` after the nodes' stops, so running the cleanups in
+ * reverse order destroys the clients first.
+ */
+export async function startS3Fixture(
+  cleanup: (fn: () => Promise<void>) => void,
+  options: { config?: ConfigInput; buckets?: string[] } = {},
+): Promise<S3Fixture> {
+  const nodes = await startS3Ring(cleanup, 3, options.config);
+  const alice = await createUser(nodes[0]!, 'alice');
+  const bob = await createUser(nodes[1]!, 'bob');
+  const aliceClients = nodes.map((n) => clientFor(n.endpoint, alice));
+  const bobClients = nodes.map((n) => clientFor(n.endpoint, bob));
+  const anonymousClients = nodes.map((n) => clientFor(n.endpoint, undefined));
+  cleanup(async () => {
+    for (const c of [...aliceClients, ...bobClients, ...anonymousClients]) c.destroy();
+  });
+  for (const bucket of options.buckets ?? []) await aliceClients[0]!.send(new CreateBucketCommand({ Bucket: bucket }));
+  return { nodes, alice, bob, aliceClients, bobClients, anonymousClients };
 }
 
 /** Reads a GetObject body. */
