@@ -16,7 +16,7 @@ import {
 } from '@aws-sdk/client-s3';
 import type { CORSRule, S3Client } from '@aws-sdk/client-s3';
 import { waitFor } from '../../node/fixtures.ts';
-import { clientFor, createUser, rawRequest, s3failure, startS3Ring } from './harness.ts';
+import { rawRequest, s3failure, startS3Fixture } from './harness.ts';
 import type { RawResponse, S3Node, TestUser } from './harness.ts';
 
 const VARY = 'Origin, Access-Control-Request-Headers, Access-Control-Request-Method';
@@ -57,7 +57,6 @@ describe('S3 CORS on a 3-node ring', () => {
   const cleanups: (() => Promise<void>)[] = [];
   let nodes: S3Node[];
   let alice: TestUser;
-  let bob: TestUser;
   /** Alice's client on each node. */
   let a: S3Client[];
   let b: S3Client;
@@ -98,19 +97,16 @@ describe('S3 CORS on a 3-node ring', () => {
   }
 
   before(async () => {
-    nodes = await startS3Ring((fn) => cleanups.push(fn), 3);
-    alice = await createUser(nodes[0]!, 'alice');
-    bob = await createUser(nodes[1]!, 'bob');
-    a = nodes.map((n) => clientFor(n.endpoint, alice));
-    b = clientFor(nodes[2]!.endpoint, bob);
-    anon = clientFor(nodes[0]!.endpoint, undefined);
+    const fixture = await startS3Fixture((fn) => cleanups.push(fn));
+    ({ nodes, alice, aliceClients: a } = fixture);
+    b = fixture.bobClients[2]!;
+    anon = fixture.anonymousClients[0]!;
     await a[0]!.send(new CreateBucketCommand({ Bucket: 'web', ACL: 'public-read' }));
     await a[0]!.send(new CreateBucketCommand({ Bucket: 'plain' }));
     await a[0]!.send(new PutObjectCommand({ Bucket: 'web', Key: 'page.html', Body: '<p>hi</p>', ContentType: 'text/html', ACL: 'public-read' }));
   });
 
   after(async () => {
-    for (const c of [...a, b, anon]) c.destroy();
     for (const c of cleanups.reverse()) await c();
   });
 
