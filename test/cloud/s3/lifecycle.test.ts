@@ -14,7 +14,6 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import {
   AbortMultipartUploadCommand,
-  CreateBucketCommand,
   CreateMultipartUploadCommand,
   DeleteBucketLifecycleCommand,
   GetBucketLifecycleConfigurationCommand,
@@ -29,7 +28,7 @@ import {
 import type { LifecycleRule, S3Client } from '@aws-sdk/client-s3';
 import { LifecycleExpirer } from '../../../src/cloud/s3/lifecycle.ts';
 import { DAY_MS, formatHttpDate, midnightAfter } from '../../../src/cloud/s3/protocol/index.ts';
-import { bytes, clientFor, createUser, pattern, rawRequest, s3failure, startS3Ring } from './harness.ts';
+import { bytes, pattern, rawRequest, s3failure, startS3Fixture } from './harness.ts';
 import type { S3Node, TestUser } from './harness.ts';
 import { waitFor } from '../../node/fixtures.ts';
 
@@ -43,7 +42,6 @@ describe('S3 bucket lifecycle on a 3-node ring', () => {
   const cleanups: (() => Promise<void>)[] = [];
   let nodes: S3Node[];
   let alice: TestUser;
-  let bob: TestUser;
   let a: S3Client[];
   let b: S3Client;
   let anon: S3Client;
@@ -65,17 +63,13 @@ describe('S3 bucket lifecycle on a 3-node ring', () => {
   }
 
   before(async () => {
-    nodes = await startS3Ring((fn) => cleanups.push(fn), 3, { s3: { lifecycleSweepMs: 0 } });
-    alice = await createUser(nodes[0]!, 'alice');
-    bob = await createUser(nodes[1]!, 'bob');
-    a = nodes.map((n) => clientFor(n.endpoint, alice));
-    b = clientFor(nodes[2]!.endpoint, bob);
-    anon = clientFor(nodes[0]!.endpoint, undefined);
-    for (const name of ['lcfg', 'errors', 'expiry', 'overlap', 'timer']) await a[0]!.send(new CreateBucketCommand({ Bucket: name }));
+    const fixture = await startS3Fixture((fn) => cleanups.push(fn), { config: { s3: { lifecycleSweepMs: 0 } }, buckets: ['lcfg', 'errors', 'expiry', 'overlap', 'timer'] });
+    ({ nodes, alice, aliceClients: a } = fixture);
+    b = fixture.bobClients[2]!;
+    anon = fixture.anonymousClients[0]!;
   });
 
   after(async () => {
-    for (const c of [...a, b, anon]) c.destroy();
     for (const c of cleanups.reverse()) await c();
   });
 
