@@ -30,7 +30,7 @@ import type { Grant, S3Client } from '@aws-sdk/client-s3';
 import { ACL_GROUPS } from '../../../src/cloud/s3/protocol/index.ts';
 import { ids } from '../../../src/cloud/s3/model.ts';
 import type { AccessKeyEntry, UserEntry, UserIdEntry } from '../../../src/cloud/s3/model.ts';
-import { bytes, clientFor, createUser, rawRequest, s3failure, startS3Ring } from './harness.ts';
+import { bytes, clientFor, rawRequest, s3failure, startS3Fixture } from './harness.ts';
 import type { S3Node, TestUser } from './harness.ts';
 import { waitFor } from '../../node/fixtures.ts';
 
@@ -79,16 +79,12 @@ describe('S3 ACL grants through the AWS SDK on a 3-node ring', () => {
   }
 
   before(async () => {
-    nodes = await startS3Ring((fn) => cleanups.push(fn), 3);
-    alice = await createUser(nodes[0]!, 'alice');
-    bob = await createUser(nodes[1]!, 'bob');
-    a = nodes.map((n) => clientFor(n.endpoint, alice));
-    b = nodes.map((n) => clientFor(n.endpoint, bob));
-    anon = clientFor(nodes[2]!.endpoint, undefined);
+    const fixture = await startS3Fixture((fn) => cleanups.push(fn));
+    ({ nodes, alice, bob, aliceClients: a, bobClients: b } = fixture);
+    anon = fixture.anonymousClients[2]!;
   });
 
   after(async () => {
-    for (const c of [...a, ...b, anon]) c.destroy();
     for (const c of cleanups.reverse()) await c();
   });
 
