@@ -28,7 +28,7 @@ import {
   PutObjectCommand,
 } from '@aws-sdk/client-s3';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { bytes, clientFor, createUser, rawRequest, s3failure, startS3Ring } from './harness.ts';
+import { bytes, rawRequest, s3failure, startS3Fixture } from './harness.ts';
 import type { S3Node, TestUser } from './harness.ts';
 import { waitFor } from '../../node/fixtures.ts';
 
@@ -73,16 +73,10 @@ describe('S3 bucket policies through the AWS SDK on a 3-node ring', () => {
   }
 
   before(async () => {
-    nodes = await startS3Ring((fn) => cleanups.push(fn), 3);
-    alice = await createUser(nodes[0]!, 'alice');
-    bob = await createUser(nodes[1]!, 'bob');
-    a = nodes.map((n) => clientFor(n.endpoint, alice));
-    b = nodes.map((n) => clientFor(n.endpoint, bob));
-    anon = nodes.map((n) => clientFor(n.endpoint, undefined));
+    ({ nodes, alice, bob, aliceClients: a, bobClients: b, anonymousClients: anon } = await startS3Fixture((fn) => cleanups.push(fn)));
   });
 
   after(async () => {
-    for (const c of [...a, ...b, ...anon]) c.destroy();
     for (const c of cleanups.reverse()) await c();
   });
 
