@@ -11,12 +11,12 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { request } from 'node:http';
-import { CreateBucketCommand, GetObjectCommand, GetObjectTaggingCommand, HeadObjectCommand, ListObjectsV2Command, PutBucketAclCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, GetObjectTaggingCommand, HeadObjectCommand, ListObjectsV2Command, PutBucketAclCommand } from '@aws-sdk/client-s3';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { createPresignedPost } from '@aws-sdk/s3-presigned-post';
 import type { PresignedPostOptions } from '@aws-sdk/s3-presigned-post';
 import { waitFor } from '../../node/fixtures.ts';
-import { bytes, clientFor, createUser, pattern, s3failure, startS3Ring } from './harness.ts';
+import { bytes, clientFor, pattern, s3failure, startS3Fixture } from './harness.ts';
 import type { S3Node, TestUser } from './harness.ts';
 
 const KiB = 1024;
@@ -88,7 +88,6 @@ describe('S3 POST uploads (browser forms, SigV4 POST policies) on a 3-node ring'
   const cleanups: (() => Promise<void>)[] = [];
   let nodes: S3Node[];
   let alice: TestUser;
-  let bob: TestUser;
   /** Alice's client on each node. */
   let a: S3Client[];
   let b: S3Client;
@@ -109,19 +108,14 @@ describe('S3 POST uploads (browser forms, SigV4 POST policies) on a 3-node ring'
   }
 
   before(async () => {
-    nodes = await startS3Ring((fn) => cleanups.push(fn), 3);
-    alice = await createUser(nodes[0]!, 'alice');
-    bob = await createUser(nodes[1]!, 'bob');
-    a = nodes.map((n) => clientFor(n.endpoint, alice));
-    b = clientFor(nodes[1]!.endpoint, bob);
-    anon = clientFor(nodes[2]!.endpoint, undefined);
-    await a[0]!.send(new CreateBucketCommand({ Bucket: 'forms' }));
-    await a[0]!.send(new CreateBucketCommand({ Bucket: 'dropbox' }));
+    const fixture = await startS3Fixture((fn) => cleanups.push(fn), { buckets: ['forms', 'dropbox'] });
+    ({ nodes, alice, aliceClients: a } = fixture);
+    b = fixture.bobClients[1]!;
+    anon = fixture.anonymousClients[2]!;
     await a[0]!.send(new PutBucketAclCommand({ Bucket: 'dropbox', ACL: 'public-read-write' }));
   });
 
   after(async () => {
-    for (const c of [...a, b, anon]) c.destroy();
     for (const c of cleanups.reverse()) await c();
   });
 
