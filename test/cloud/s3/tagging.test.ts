@@ -31,7 +31,7 @@ import {
 import type { S3Client, Tag } from '@aws-sdk/client-s3';
 import { S3Error } from '../../../src/cloud/s3/protocol/index.ts';
 import { withTags } from '../../../src/cloud/s3/model.ts';
-import { bytes, clientFor, createUser, pattern, rawRequest, s3failure, startS3Ring } from './harness.ts';
+import { bytes, pattern, rawRequest, s3failure, startS3Fixture } from './harness.ts';
 import type { S3Node, TestUser } from './harness.ts';
 
 const MiB = 1024 * 1024;
@@ -49,7 +49,6 @@ describe('S3 object and bucket tagging through the AWS SDK on a 3-node ring', ()
   const cleanups: (() => Promise<void>)[] = [];
   let nodes: S3Node[];
   let alice: TestUser;
-  let bob: TestUser;
   /** Alice's client on each node. */
   let a: S3Client[];
   let b: S3Client;
@@ -69,17 +68,13 @@ describe('S3 object and bucket tagging through the AWS SDK on a 3-node ring', ()
   }
 
   before(async () => {
-    nodes = await startS3Ring((fn) => cleanups.push(fn), 3);
-    alice = await createUser(nodes[0]!, 'alice');
-    bob = await createUser(nodes[1]!, 'bob');
-    a = nodes.map((n) => clientFor(n.endpoint, alice));
-    b = clientFor(nodes[2]!.endpoint, bob);
-    anon = clientFor(nodes[0]!.endpoint, undefined);
-    await a[0]!.send(new CreateBucketCommand({ Bucket: 'tags' }));
+    const fixture = await startS3Fixture((fn) => cleanups.push(fn), { buckets: ['tags'] });
+    ({ nodes, alice, aliceClients: a } = fixture);
+    b = fixture.bobClients[2]!;
+    anon = fixture.anonymousClients[0]!;
   });
 
   after(async () => {
-    for (const c of [...a, b, anon]) c.destroy();
     for (const c of cleanups.reverse()) await c();
   });
 
