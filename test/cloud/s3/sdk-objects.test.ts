@@ -24,29 +24,24 @@ import {
   PutObjectCommand,
 } from '@aws-sdk/client-s3';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { bytes, clientFor, createUser, pattern, rawRequest, s3failure, startS3Ring } from './harness.ts';
+import { bytes, pattern, rawRequest, s3failure, startS3Fixture } from './harness.ts';
 import type { S3Node, TestUser } from './harness.ts';
 
 describe('S3 buckets and objects through the AWS SDK on a 3-node ring', () => {
   const cleanups: (() => Promise<void>)[] = [];
   let nodes: S3Node[];
   let alice: TestUser;
-  let bob: TestUser;
   /** Alice's client on each node. */
   let a: S3Client[];
   let b0: S3Client;
 
   before(async () => {
-    nodes = await startS3Ring((fn) => cleanups.push(fn), 3);
-    alice = await createUser(nodes[0]!, 'alice');
-    bob = await createUser(nodes[1]!, 'bob');
-    a = nodes.map((n) => clientFor(n.endpoint, alice));
-    b0 = clientFor(nodes[0]!.endpoint, bob);
-    await a[0]!.send(new CreateBucketCommand({ Bucket: 'objects' }));
+    const fixture = await startS3Fixture((fn) => cleanups.push(fn), { buckets: ['objects'] });
+    ({ nodes, alice, aliceClients: a } = fixture);
+    b0 = fixture.bobClients[0]!;
   });
 
   after(async () => {
-    for (const c of [...a, b0]) c.destroy();
     for (const c of cleanups.reverse()) await c();
   });
 
