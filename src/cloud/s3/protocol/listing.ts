@@ -23,10 +23,12 @@ import type {
   ListObjectsV1Result,
   ListObjectsV2Result,
   ListPartsResult,
+  ListVersionsResult,
   ObjectSummary,
   Owner,
   PartSummary,
   UploadSummary,
+  VersionSummary,
 } from './xml.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -61,6 +63,8 @@ export interface ListFrom {
   startAfter?: string;
   /** Keys starting with this are not wanted either (a common prefix already returned). */
   skipPrefix?: string;
+  /** Only keys at or after this one are wanted (ListObjectVersions resuming inside a key's versions). */
+  startAt?: string;
 }
 
 /**
@@ -539,6 +543,134 @@ export async function listMultipartUploads(
   if (result.isTruncated && last !== undefined) {
     result.nextKeyMarker = last.key;
     result.nextUploadIdMarker = last.uploadId;
+  }
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------
+// ListObjectVersions
+
+/** A sorted source of versions: keys in order, each key's versions newest first. */
+export type VersionSource = (from: ListFrom) => AsyncIterable<VersionSummary>;
+
+/** Parsed ListObjectVersions request. */
+export interface ListVersionsParams {
+  prefix: string;
+  delimiter?: string;
+  keyMarker: string;
+  versionIdMarker: string;
+  maxKeys: number;
+  encodingType?: EncodingType;
+}
+
+/** Reads the ListObjectVersions query parameters, validating them. */
+export function parseListVersionsParams(query: QueryLike): ListVersionsParams {
+  const params: ListVersionsParams = {
+    prefix: query.get('prefix') ?? '',
+    keyMarker: query.get('key-marker') ?? '',
+    versionIdMarker: query.get('version-id-marker') ?? '',
+    maxKeys: parseMaxParam(query, 'max-keys', 'maxKeys'),
+  };
+  if (params.versionIdMarker !== '' && params.keyMarker === '') {
+    throw new S3Error('InvalidArgument', 'A version-id marker cannot be specified without a key marker.', {
+      fields: { ArgumentName: 'version-id-marker', ArgumentValue: params.versionIdMarker },
+    });
+  }
+  const delimiter = query.get('delimiter');
+  if (delimiter !== null && delimiter !== '') params.delimiter = delimiter;
+  const encodingType = parseEncodingType(query);
+  if (encodingType !== undefined) params.encodingType = encodingType;
+  return params;
+}
+
+/**
+ * Computes a ListObjectVersions result for bucket `name`. Markers: the versions after
+ * `key-marker` (all of that key's versions are skipped); with `version-id-marker` too, also that
+ * key's versions listed after that one. Delimiter, prefix and max-keys as for objects (a common
+ * prefix counts as one). When truncated, NextKeyMarker / NextVersionIdMarker name the last version
+ * returned (a common prefix: NextKeyMarker only).
+ */
+export async function listObjectVersions(source: VersionSource, name: string, params: ListVersionsParams, options: PageOptions = {}): Promise<ListVersionsResult> {
+  const result: ListVersionsResult = {
+    name,
+    prefix: params.prefix,
+    keyMarker: params.keyMarker,
+    versionIdMarker: params.versionIdMarker,
+    maxKeys: params.maxKeys,
+    isTruncated: false,
+    versions: [],
+    commonPrefixes: [],
+  };
+  if (params.delimiter !== undefined) result.delimiter = params.delimiter;
+  if (params.encodingType !== undefined) result.encodingType = params.encodingType;
+  if (params.maxKeys <= 0) return result;
+
+  const versions: VersionSummary[] = [];
+  const commonPrefixes: string[] = [];
+  const { prefix, delimiter } = params;
+  const marker = params.keyMarker === '' ? undefined : params.keyMarker;
+  // Versions of the marker key still to pass before listing resumes (the marker version itself).
+  let passing = marker !== undefined && params.versionIdMarker !== '';
+  const seekAfter = options.seekAfter ?? 32;
+  let skip = delimiter !== undefined && marker !== undefined ? commonPrefixOf(marker, prefix, delimiter) : undefined;
+  const from: ListFrom = { prefix };
+  if (marker !== undefined) {
+    if (passing) from.startAt = marker;
+    else from.startAfter = marker;
+  }
+  if (skip !== undefined) from.skipPrefix = skip;
+  let iterator = source(from)[Symbol.asyncIterator]();
+  let skipped = 0;
+  let last: { key: string; versionId?: string } | undefined;
+  try {
+    for (;;) {
+      const step = await iterator.next();
+      if (step.done === true) break;
+      const v = step.value;
+      if (marker !== undefined) {
+        const order = compareKeys(v.key, marker);
+        if (order < 0) continue;
+        // The marker key's versions: all skipped without a version-id marker; else those up to it.
+        if (order === 0 && (params.versionIdMarker === '' || passing)) {
+          if (v.versionId === params.versionIdMarker) passing = false;
+          continue;
+        }
+      }
+      if (skip !== undefined && v.key.startsWith(skip)) {
+        if (++skipped > seekAfter) {
+          await iterator.return?.();
+          iterator = source({ prefix, startAfter: v.key, skipPrefix: skip })[Symbol.asyncIterator]();
+          skipped = 0;
+        }
+        continue;
+      }
+      if (!v.key.startsWith(prefix)) {
+        if (compareKeys(v.key, prefix) > 0) break;
+        continue;
+      }
+      if (versions.length + commonPrefixes.length === params.maxKeys) {
+        result.isTruncated = true;
+        break;
+      }
+      const group = delimiter === undefined ? undefined : commonPrefixOf(v.key, prefix, delimiter);
+      if (group !== undefined) {
+        commonPrefixes.push(group);
+        last = { key: group };
+        skip = group;
+        skipped = 0;
+      } else {
+        versions.push(v);
+        last = { key: v.key, versionId: v.versionId };
+      }
+    }
+  } finally {
+    await iterator.return?.();
+  }
+  result.versions = versions;
+  result.commonPrefixes = commonPrefixes;
+  if (result.isTruncated && last !== undefined) {
+    result.nextKeyMarker = last.key;
+    if (last.versionId !== undefined) result.nextVersionIdMarker = last.versionId;
   }
   return result;
 }

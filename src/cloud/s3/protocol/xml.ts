@@ -411,6 +411,81 @@ export function listMultipartUploadsXml(r: ListMultipartUploadsResult): string {
 }
 
 // ---------------------------------------------------------------------------------------------
+// ListObjectVersions
+
+/** A version or delete marker in a ListObjectVersions page. */
+export interface VersionSummary {
+  key: string;
+  versionId: string;
+  isLatest: boolean;
+  lastModified: number;
+  /** A delete marker (no ETag, size or storage class). */
+  deleteMarker: boolean;
+  etag?: string;
+  size?: number;
+  storageClass?: string;
+  owner?: Owner;
+  checksumAlgorithm?: ChecksumAlgorithm;
+  checksumType?: ChecksumType;
+}
+
+/** A ListObjectVersions page. */
+export interface ListVersionsResult {
+  name: string;
+  prefix: string;
+  keyMarker: string;
+  versionIdMarker: string;
+  /** Written when the page is truncated. */
+  nextKeyMarker?: string;
+  nextVersionIdMarker?: string;
+  maxKeys: number;
+  delimiter?: string;
+  encodingType?: EncodingType;
+  isTruncated: boolean;
+  /** Versions and delete markers, in listing order. */
+  versions: readonly VersionSummary[];
+  commonPrefixes: readonly string[];
+}
+
+/**
+ * ListVersionsResult (ListObjectVersions): Version and DeleteMarker elements in listing order,
+ * then CommonPrefixes. With `encoding-type=url`, the names are URL-encoded as in ListObjects.
+ */
+export function listVersionsXml(r: ListVersionsResult): string {
+  const e = r.encodingType;
+  let inner =
+    leaf('Name', r.name) +
+    leaf('Prefix', encodeName(r.prefix, e)) +
+    leaf('KeyMarker', encodeName(r.keyMarker, e)) +
+    leaf('VersionIdMarker', r.versionIdMarker) +
+    (r.nextKeyMarker !== undefined ? leaf('NextKeyMarker', encodeName(r.nextKeyMarker, e)) : '') +
+    optional('NextVersionIdMarker', r.nextVersionIdMarker) +
+    leaf('MaxKeys', r.maxKeys) +
+    (r.delimiter ? leaf('Delimiter', encodeName(r.delimiter, e)) : '') +
+    optional('EncodingType', e) +
+    leaf('IsTruncated', r.isTruncated);
+  for (const v of r.versions) {
+    const common = leaf('Key', encodeName(v.key, e)) + leaf('VersionId', v.versionId) + leaf('IsLatest', v.isLatest) + leaf('LastModified', isoTimestamp(v.lastModified));
+    if (v.deleteMarker) {
+      inner += `<DeleteMarker>${ownerXml('Owner', v.owner)}${common}</DeleteMarker>`;
+    } else {
+      inner +=
+        '<Version>' +
+        common +
+        leaf('ETag', quoteEtag(v.etag ?? '')) +
+        leaf('Size', v.size ?? 0) +
+        leaf('StorageClass', v.storageClass ?? 'STANDARD') +
+        ownerXml('Owner', v.owner) +
+        optional('ChecksumAlgorithm', v.checksumAlgorithm) +
+        optional('ChecksumType', v.checksumType) +
+        '</Version>';
+    }
+  }
+  inner += commonPrefixesXml(r.commonPrefixes, e);
+  return root('ListVersionsResult', inner);
+}
+
+// ---------------------------------------------------------------------------------------------
 // DeleteObjects
 
 /** A successfully deleted object. */
