@@ -56,7 +56,6 @@ import {
   uploadLength,
   validateBucketName,
   validateObjectKey,
-  versioningConfigurationXml,
   checksumHeaderName,
 } from './protocol/index.ts';
 import type { BodyVerifier, CannedAcl, ChecksumAlgorithm, DeletedEntry, DeleteErrorEntry, StorageClass, Tag, VerifiedAuth } from './protocol/index.ts';
@@ -74,6 +73,8 @@ import { CorsApi } from './cors.ts';
 import { LifecycleApi, expirationHeader } from './lifecycle.ts';
 import type { LifecycleActions } from './lifecycle.ts';
 import { PostObjectApi } from './post-object.ts';
+import { VersioningApi, checkVersionId, invalidVersionId, versionHeader } from './versioning-api.ts';
+import { isVersionId, versionIdOf } from './versioning.ts';
 import { BucketPolicies } from './policy.ts';
 import type { PolicyTarget } from './policy.ts';
 import type { S3Request } from './http.ts';
@@ -83,7 +84,7 @@ import type { S3Options } from './options.ts';
 /** Headers stored with an object and returned on GET / HEAD. */
 const STORED_HEADERS = ['cache-control', 'content-disposition', 'content-language', 'expires'] as const;
 /** Bucket sub-resources that exist in S3 but are not supported here. */
-const UNSUPPORTED_BUCKET = ['website', 'encryption', 'replication', 'logging', 'notification', 'object-lock', 'ownershipControls', 'publicAccessBlock', 'accelerate', 'requestPayment', 'analytics', 'metrics', 'inventory', 'intelligent-tiering', 'versions'];
+const UNSUPPORTED_BUCKET = ['website', 'encryption', 'replication', 'logging', 'notification', 'object-lock', 'ownershipControls', 'publicAccessBlock', 'accelerate', 'requestPayment', 'analytics', 'metrics', 'inventory', 'intelligent-tiering'];
 /** What GET of an unsupported bucket sub-resource answers (as a bucket without that configuration). */
 const MISSING_CONFIGURATION: Record<string, S3Error['code']> = {
   website: 'NoSuchWebsiteConfiguration',
@@ -134,9 +135,6 @@ function noSuchKey(key: string): S3Error {
   return new S3Error('NoSuchKey', undefined, { fields: { Key: key } });
 }
 
-function invalidVersionId(versionId: string): S3Error {
-  return new S3Error('InvalidArgument', 'Invalid version id specified', { fields: { ArgumentName: 'versionId', ArgumentValue: versionId } });
-}
 
 function noSuchUpload(uploadId: string): S3Error {
   return new S3Error('NoSuchUpload', undefined, { fields: { UploadId: uploadId } });
@@ -164,6 +162,8 @@ export class S3Api implements LifecycleActions {
   private readonly lifecycle: LifecycleApi;
   /** Bucket CORS rules, preflights and the CORS headers of actual requests (used by the endpoint). */
   readonly cors: CorsApi;
+  /** Versioning: the bucket setting, ListObjectVersions, and how writes and deletes keep versions. */
+  readonly versioning: VersioningApi;
 
   constructor(
     private readonly env: Env,
@@ -193,6 +193,14 @@ export class S3Api implements LifecycleActions {
     });
     this.lifecycle = new LifecycleApi({ env, catalog, ownBucket: (r, fresh) => this.ownBucket(r, fresh), verifier: (r) => this.verifier(r) });
     this.cors = new CorsApi({ catalog, bucketFor: (r, action, fresh) => this.bucketFor(r, action, fresh), verifier: (r) => this.verifier(r) });
+    this.versioning = new VersioningApi({
+      env,
+      catalog,
+      bucketFor: (r, action, fresh) => this.bucketFor(r, action, fresh),
+      readableBucket: (r, action) => this.readableBucket(r, action),
+      verifier: (r) => this.verifier(r),
+      release: (bucket, key, old) => this.release(bucket, key, old),
+    });
   }
 
   /** Waits for background work (releases of replaced versions). */
@@ -221,7 +229,6 @@ export class S3Api implements LifecycleActions {
             throw new S3Error(missing, undefined, { fields: { BucketName: r.bucket! } });
           });
         }
-        if (m === 'GET' && sub === 'versions') return this.run('ListObjectVersions', () => this.listObjects(r, true));
         throw new S3Error('NotImplemented', `The bucket sub-resource "${sub}" is not supported.`);
       }
       switch (m) {
@@ -229,7 +236,7 @@ export class S3Api implements LifecycleActions {
           if (q.has('acl')) return this.run('PutBucketAcl', () => this.putBucketAcl(r));
           if (q.has('tagging')) return this.run('PutBucketTagging', () => this.tagging.putBucketTagging(r));
           if (q.has('cors')) return this.run('PutBucketCors', () => this.cors.putBucketCors(r));
-          if (q.has('versioning')) throw new S3Error('NotImplemented', 'Versioning is not supported.');
+          if (q.has('versioning')) return this.run('PutBucketVersioning', () => this.versioning.putBucketVersioning(r));
           return this.run('CreateBucket', () => this.createBucket(r));
         case 'HEAD':
           return this.run('HeadBucket', () => this.headBucket(r));
@@ -242,10 +249,11 @@ export class S3Api implements LifecycleActions {
           if (q.has('acl')) return this.run('GetBucketAcl', () => this.getBucketAcl(r));
           if (q.has('tagging')) return this.run('GetBucketTagging', () => this.tagging.getBucketTagging(r));
           if (q.has('cors')) return this.run('GetBucketCors', () => this.cors.getBucketCors(r));
-          if (q.has('versioning')) return this.run('GetBucketVersioning', () => this.getBucketVersioning(r));
+          if (q.has('versioning')) return this.run('GetBucketVersioning', () => this.versioning.getBucketVersioning(r));
+          if (q.has('versions')) return this.run('ListObjectVersions', () => this.versioning.listObjectVersions(r));
           if (q.has('uploads')) return this.run('ListMultipartUploads', () => this.listUploads(r));
-          if (q.get('list-type') === '2') return this.run('ListObjectsV2', () => this.listObjects(r, false, 2));
-          return this.run('ListObjects', () => this.listObjects(r, false, 1));
+          if (q.get('list-type') === '2') return this.run('ListObjectsV2', () => this.listObjects(r, 2));
+          return this.run('ListObjects', () => this.listObjects(r, 1));
         case 'POST':
           if (q.has('delete')) return this.run('DeleteObjects', () => this.deleteObjects(r));
           return this.run('PostObject', () => this.posts.postObject(r));
@@ -253,11 +261,14 @@ export class S3Api implements LifecycleActions {
       throw methodNotAllowed(m, 'BUCKET');
     }
     validateObjectKey(r.key);
-    // Without versioning every object is the version "null"; any other id names nothing, and S3
-    // refuses it rather than acting on the current object.
-    const versionId = q.get('versionId');
-    if (versionId !== null && versionId !== 'null') throw invalidVersionId(versionId);
     const uploadId = q.get('uploadId');
+    const versionId = q.get('versionId');
+    if (versionId !== null) {
+      checkVersionId(versionId);
+      // GetObject, HeadObject and DeleteObject act on any version; the others on the current one.
+      const onVersions = (m === 'GET' || m === 'HEAD' || m === 'DELETE') && uploadId === null && !q.has('acl') && !q.has('tagging');
+      if (!onVersions && versionId !== 'null') throw new S3Error('NotImplemented', 'Only GetObject, HeadObject and DeleteObject act on a version other than the current one here.');
+    }
     switch (m) {
       case 'PUT':
         if (uploadId !== null) {
@@ -489,11 +500,6 @@ export class S3Api implements LifecycleActions {
     sendXml(r, locationConstraintXml(bucket.region));
   }
 
-  private async getBucketVersioning(r: S3Request): Promise<void> {
-    await this.bucketFor(r, 's3:GetBucketVersioning');
-    sendXml(r, versioningConfigurationXml());
-  }
-
   private async getBucketAcl(r: S3Request): Promise<void> {
     const bucket = await this.permittedBucket(r, (b) => this.policies.permits(b, r, 's3:GetBucketAcl', canBucket(b, r.principal, 'READ_ACP')), true);
     sendXml(r, aclXml({ id: bucket.owner, displayName: bucket.ownerName }, bucket));
@@ -509,10 +515,9 @@ export class S3Api implements LifecycleActions {
   // ---------------------------------------------------------------------------------------------
   // Listing
 
-  private async listObjects(r: S3Request, versions: boolean, version: 1 | 2 = 1): Promise<void> {
+  private async listObjects(r: S3Request, version: 1 | 2): Promise<void> {
     const bucket = await this.readableBucket(r);
     const source = this.catalog.objectSource(bucket);
-    if (versions) throw new S3Error('NotImplemented', 'Versioning is not supported.');
     if (version === 2) {
       const params = parseListObjectsV2Params(r.query);
       sendXml(r, listObjectsV2Xml(await listObjectsV2(source, bucket.name, params)));
@@ -539,7 +544,7 @@ export class S3Api implements LifecycleActions {
     const storageClass = parseStorageClass(r.headers);
     const tags = requestTags(r);
     const { entry } = await this.storeObject({ bucket, key: r.key!, body: r.req, auth: r.auth, headers: r.headers, principal: r.principal, acl, grants, storageClass, tags, maxBytes });
-    const out: Record<string, string> = { etag: `"${entry.etag}"`, ...expirationHeader(bucket, r.key!, entry) };
+    const out: Record<string, string> = { etag: `"${entry.etag}"`, ...expirationHeader(bucket, r.key!, entry), ...versionHeader(bucket, entry) };
     if (entry.cs) out[checksumHeaderName(entry.cs.a as ChecksumAlgorithm)] = entry.cs.v;
     sendEmpty(r, 200, out);
   }
@@ -577,22 +582,35 @@ export class S3Api implements LifecycleActions {
     if (checksum) entry.cs = checksum;
     if (result.inline) entry.data = result.inline.toString('base64');
     else Object.assign(entry, await this.catalog.storeChunkList(vid, result.chunks));
-    const previous = await this.catalog.putObject(bucket, key, entry, (current) => evaluateWriteConditions(w.headers, current && { etag: current.etag, lastModified: current.lm }));
-    this.release(bucket, key, previous);
+    const written = await this.versioning.commit(bucket, key, entry, (current) => evaluateWriteConditions(w.headers, current && { etag: current.etag, lastModified: current.lm }));
     this.stats.objectsWritten++;
     this.stats.bytesWritten += result.size;
-    return { entry };
+    return { entry: written };
   }
 
-  /** The object of the request, which the requester may read. */
+  /**
+   * The object of the request (the version it names, else the current one), which the requester
+   * may read. A delete marker: `NoSuchKey` as the current version, `MethodNotAllowed` when named,
+   * with `x-amz-delete-marker` either way.
+   */
   private async readableObject(r: S3Request, bucket: BucketEntry, key: string): Promise<ObjectEntry> {
-    const entry = await this.catalog.getObject(bucket, key);
-    if (!entry) {
+    const versionId = r.query.get('versionId') ?? undefined;
+    const entry = await this.versioning.version(bucket, key, versionId);
+    if (!entry || (entry.dm && versionId === undefined)) {
       // Without list permission S3 does not tell a missing key from a forbidden one.
       await this.mustPermit(r, bucket, 's3:ListBucket', (b) => canReadBucket(b, r.principal));
-      throw noSuchKey(key);
+      const err = noSuchKey(key);
+      if (entry) Object.assign(err.headers, { 'x-amz-delete-marker': 'true', 'x-amz-version-id': versionIdOf(entry) });
+      throw err;
     }
-    await this.mustPermit(r, bucket, 's3:GetObject', (b) => canReadObject(b.owner, entry, r.principal), { tags: entry.tags });
+    const action = versionId === undefined ? 's3:GetObject' : 's3:GetObjectVersion';
+    await this.mustPermit(r, bucket, action, (b) => canReadObject(b.owner, entry, r.principal), { tags: entry.tags });
+    if (entry.dm) {
+      throw new S3Error('MethodNotAllowed', undefined, {
+        fields: { Method: r.method, ResourceType: 'DeleteMarker' },
+        headers: { 'x-amz-delete-marker': 'true', 'x-amz-version-id': versionIdOf(entry), 'last-modified': formatHttpDate(entry.lm), allow: 'DELETE' },
+      });
+    }
     return entry;
   }
 
@@ -614,7 +632,7 @@ export class S3Api implements LifecycleActions {
     for (const [name, value] of Object.entries(entry.hd ?? {})) out[name] = value;
     for (const [name, value] of Object.entries(entry.meta ?? {})) out[`x-amz-meta-${name}`] = value;
     if (entry.sc) out['x-amz-storage-class'] = entry.sc;
-    Object.assign(out, taggingCountHeader(r, bucket, entry), expirationHeader(bucket, key, entry));
+    Object.assign(out, taggingCountHeader(r, bucket, entry), expirationHeader(bucket, key, entry), versionHeader(bucket, entry, r.query.has('versionId')));
     // S3 reports the part count only to a request by part number.
     if (entry.parts && byPart) out['x-amz-mp-parts-count'] = String(entry.parts);
     if (entry.cs && (range === undefined || (byPart && !entry.parts)) && getHeader(r.headers, 'x-amz-checksum-mode')?.toUpperCase() === 'ENABLED') {
@@ -667,15 +685,18 @@ export class S3Api implements LifecycleActions {
   }
 
   private async deleteObject(r: S3Request): Promise<void> {
-    const bucket = await this.writableBucket(r, 's3:DeleteObject');
+    const versionId = r.query.get('versionId') ?? undefined;
+    const bucket = await this.writableBucket(r, versionId === undefined ? 's3:DeleteObject' : 's3:DeleteObjectVersion');
     const key = r.key!;
-    const previous = await this.catalog.deleteObject(bucket, key, (current) => {
+    const outcome = await this.versioning.deleteObject(bucket, key, versionId, r.principal, (current) => {
       const ifMatch = getHeader(r.headers, 'if-match');
       if (ifMatch !== undefined && current !== undefined) evaluateWriteConditions({ 'if-match': ifMatch }, { etag: current.etag, lastModified: current.lm });
     });
-    if (previous) this.stats.objectsDeleted++;
-    this.release(bucket, key, previous);
-    sendEmpty(r, 204);
+    if (outcome.previous) this.stats.objectsDeleted++;
+    const out: Record<string, string> = {};
+    if (outcome.versionId !== undefined) out['x-amz-version-id'] = outcome.versionId;
+    if (outcome.deleteMarker) out['x-amz-delete-marker'] = 'true';
+    sendEmpty(r, 204, out);
   }
 
   private async deleteObjects(r: S3Request): Promise<void> {
@@ -690,15 +711,21 @@ export class S3Api implements LifecycleActions {
     await eachLimited(request.objects, 16, async (o) => {
       try {
         validateObjectKey(o.key);
-        // Only the version "null" exists without versioning (S3 answers NoSuchVersion for the key).
-        if (o.versionId !== undefined && o.versionId !== 'null') throw new S3Error('NoSuchVersion');
-        mustAllow(this.policies.permits(bucket, r, 's3:DeleteObject', mayWrite, { key: o.key }));
-        const previous = await this.catalog.deleteObject(bucket, o.key, (current) => {
+        if (o.versionId !== undefined && !isVersionId(o.versionId)) throw new S3Error('NoSuchVersion');
+        mustAllow(this.policies.permits(bucket, r, o.versionId === undefined ? 's3:DeleteObject' : 's3:DeleteObjectVersion', mayWrite, { key: o.key }));
+        const outcome = await this.versioning.deleteObject(bucket, o.key, o.versionId, r.principal, (current) => {
           if (o.etag !== undefined && current !== undefined && current.etag !== o.etag) throw new S3Error('PreconditionFailed');
         });
-        if (previous) this.stats.objectsDeleted++;
-        this.release(bucket, o.key, previous);
-        deleted.push({ key: o.key, ...(o.versionId !== undefined ? { versionId: o.versionId } : {}) });
+        if (outcome.previous) this.stats.objectsDeleted++;
+        const done: DeletedEntry = { key: o.key };
+        if (o.versionId !== undefined) done.versionId = o.versionId;
+        if (outcome.deleteMarker) {
+          done.deleteMarker = true;
+          // A marker written now is named by its own id; a marker removed, by the id given.
+          if (o.versionId === undefined && outcome.versionId !== undefined) done.deleteMarkerVersionId = outcome.versionId;
+          else if (o.versionId !== undefined) done.deleteMarkerVersionId = o.versionId;
+        }
+        deleted.push(done);
       } catch (err) {
         const e = err instanceof S3Error ? err : new S3Error('InternalError');
         if (!(err instanceof S3Error)) this.log.error({ code: 'DeleteFailed', key: o.key, err: (err as Error).message }, 'DeleteObjects: one key failed');
@@ -710,21 +737,28 @@ export class S3Api implements LifecycleActions {
     sendXml(r, deleteResultXml({ deleted, errors, quiet: request.quiet }));
   }
 
-  /** Source of a copy: bucket and object, which the requester may read. */
-  private async copySource(r: S3Request): Promise<{ bucket: BucketEntry; key: string; entry: ObjectEntry }> {
+  /**
+   * Source of a copy: bucket and object (the version named by `?versionId=`, else the current
+   * one), which the requester may read. A delete marker cannot be copied (`InvalidRequest` when
+   * named, `NoSuchKey` as the current version, as S3 answers).
+   */
+  private async copySource(r: S3Request): Promise<{ bucket: BucketEntry; key: string; entry: ObjectEntry; versionId?: string }> {
     const source = parseCopySource(r.headers['x-amz-copy-source']!);
-    if (source.versionId !== undefined && source.versionId !== 'null') throw invalidVersionId(source.versionId);
+    if (source.versionId !== undefined && !isVersionId(source.versionId)) throw invalidVersionId(source.versionId);
     const bucket = await this.catalog.bucket(source.bucket);
     if (!bucket) throw new S3Error('NoSuchBucket', undefined, { fields: { BucketName: source.bucket } });
     validateObjectKey(source.key);
-    const entry = await this.catalog.getObject(bucket, source.key);
-    if (!entry) {
+    const entry = await this.versioning.version(bucket, source.key, source.versionId);
+    if (!entry || (entry.dm && source.versionId === undefined)) {
       await this.mustPermit(r, bucket, 's3:ListBucket', (b) => canReadBucket(b, r.principal));
       throw noSuchKey(source.key);
     }
-    await this.mustPermit(r, bucket, 's3:GetObject', (b) => canReadObject(b.owner, entry, r.principal), { key: source.key, tags: entry.tags });
+    if (entry.dm) throw new S3Error('InvalidRequest', 'The source of a copy request may not specifically refer to a delete marker by version id.');
+    const action = source.versionId === undefined ? 's3:GetObject' : 's3:GetObjectVersion';
+    await this.mustPermit(r, bucket, action, (b) => canReadObject(b.owner, entry, r.principal), { key: source.key, tags: entry.tags });
     evaluateCopySourceConditions(r.headers, { etag: entry.etag, lastModified: entry.lm });
-    return { bucket, key: source.key, entry };
+    const versionId = bucket.ver !== undefined || source.versionId !== undefined ? versionIdOf(entry) : undefined;
+    return { bucket, key: source.key, entry, ...(versionId !== undefined ? { versionId } : {}) };
   }
 
   private async copyObject(r: S3Request): Promise<void> {
@@ -783,10 +817,11 @@ export class S3Api implements LifecycleActions {
       );
       Object.assign(entry, await this.catalog.storeChunkList(vid, chunks));
     }
-    const previous = await this.catalog.putObject(bucket, key, entry, (current) => evaluateWriteConditions(r.headers, current && { etag: current.etag, lastModified: current.lm }));
-    this.release(bucket, key, previous);
+    const written = await this.versioning.commit(bucket, key, entry, (current) => evaluateWriteConditions(r.headers, current && { etag: current.etag, lastModified: current.lm }));
     this.stats.objectsWritten++;
-    sendXml(r, copyObjectResultXml({ etag: entry.etag, lastModified: entry.lm }));
+    const headers = versionHeader(bucket, written);
+    if (src.versionId !== undefined) headers['x-amz-copy-source-version-id'] = src.versionId;
+    sendXml(r, copyObjectResultXml({ etag: entry.etag, lastModified: entry.lm }), 200, headers);
   }
 
   private async getObjectAcl(r: S3Request): Promise<void> {
@@ -1035,12 +1070,11 @@ export class S3Api implements LifecycleActions {
       { b: bucket.name, i: bucket.inc, k: key, v: vid },
     );
     Object.assign(entry, await this.catalog.storeChunkList(vid, chunks));
-    const previous = await this.catalog.putObject(bucket, key, entry, (current) => evaluateWriteConditions(r.headers, current && { etag: current.etag, lastModified: current.lm }));
+    const written = await this.versioning.commit(bucket, key, entry, (current) => evaluateWriteConditions(r.headers, current && { etag: current.etag, lastModified: current.lm }));
     await this.catalog.finishUpload(bucket, key, uploadId);
-    this.release(bucket, key, previous);
     this.releaseParts(uploadId, all);
     this.stats.objectsWritten++;
-    this.sendCompleted(r, bucket, key, entry);
+    this.sendCompleted(r, bucket, key, written);
   }
 
   /** The URL of an object at this endpoint (Location of CompleteMultipartUpload and POST uploads). */
@@ -1053,7 +1087,7 @@ export class S3Api implements LifecycleActions {
     const location = this.objectUrl(bucket.name, key);
     const checksum = entry.cs;
     const xmlChecksums = checksum ? { [checksum.a]: checksum.v } : undefined;
-    sendXml(r, completeMultipartUploadXml({ location, bucket: bucket.name, key, etag: entry.etag, ...(xmlChecksums ? { checksums: xmlChecksums, checksumType: checksum!.ty ?? 'COMPOSITE' } : {}) }));
+    sendXml(r, completeMultipartUploadXml({ location, bucket: bucket.name, key, etag: entry.etag, ...(xmlChecksums ? { checksums: xmlChecksums, checksumType: checksum!.ty ?? 'COMPOSITE' } : {}) }), 200, versionHeader(bucket, entry));
   }
 
   /**
@@ -1130,16 +1164,16 @@ export class S3Api implements LifecycleActions {
     const stale = new Error('stale');
     let previous: ObjectEntry | undefined;
     try {
-      previous = await this.catalog.deleteObject(bucket, key, (current) => {
-        if (current !== undefined && current.vid !== vid) throw stale;
-      });
+      // In a versioned bucket this writes a delete marker and keeps the version, as S3's expiration does.
+      ({ previous } = await this.versioning.deleteObject(bucket, key, undefined, undefined, (current) => {
+        if (current === undefined || current.vid !== vid) throw stale;
+      }));
     } catch (err) {
       if (err === stale) return false;
       throw err;
     }
     if (!previous) return false;
     this.stats.objectsDeleted++;
-    this.release(bucket, key, previous);
     return true;
   }
 

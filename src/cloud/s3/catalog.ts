@@ -21,7 +21,7 @@ import {
   unpackChunks,
   withTags,
 } from './model.ts';
-import type { AccessKeyEntry, BucketEntry, ChunkRef, ManifestEntry, ObjectEntry, PartEntry, RefEntry, StoredGrant, UploadEntry, UserEntry, UserIdEntry } from './model.ts';
+import type { AccessKeyEntry, BucketEntry, ChunkRef, ManifestEntry, ObjectEntry, PartEntry, RefEntry, StoredGrant, UploadEntry, UserEntry, UserIdEntry, VersioningStatus } from './model.ts';
 
 /** Options of a {@link Catalog}. */
 export interface CatalogOptions {
@@ -45,6 +45,11 @@ export interface NewUser {
 
 /** Items read per page when a listing pages through a partition. */
 const SCAN_PAGE = 1000;
+/**
+ * Conflict retries of a write to an object's index entry: S3 lets every concurrent writer of a
+ * key succeed (the last one decided wins), so a write keeps trying well past the DHT's default.
+ */
+export const OBJECT_WRITE_OPTIONS = { retries: 40 };
 /** DHT writes of one operation in flight at once (chunk references of a large object). */
 const WRITE_CONCURRENCY = 32;
 
@@ -238,6 +243,11 @@ export class Catalog {
     });
   }
 
+  /** Sets a bucket's versioning state (PutBucketVersioning). */
+  async setBucketVersioning(bucket: BucketEntry, status: VersioningStatus): Promise<void> {
+    await this.changeBucket(bucket, (current) => ({ ...current, ver: status }));
+  }
+
   /** Rewrites the record of `bucket` (the same incarnation; `NoSuchBucket` if it is gone). */
   private async changeBucket(bucket: BucketEntry, change: (current: BucketEntry) => BucketEntry): Promise<void> {
     const r = await this.dht.update<BucketEntry>(ids.bucket(bucket.name), (current) => {
@@ -247,10 +257,13 @@ export class Catalog {
     if (r) this.buckets.set(bucket.name, { at: this.env.now(), entry: { ...r.body } });
   }
 
-  /** Whether a bucket has no objects and no uploads in progress. */
+  /** Whether a bucket has no objects (no versions, no delete markers) and no uploads in progress. */
   async isEmpty(bucket: BucketEntry): Promise<boolean> {
     const objects = await this.dht.scanPartition(ids.objects(bucket), { limit: 1 });
     if (objects.items.length > 0) return false;
+    // Read whatever the bucket record says: a cached one may predate its versioning.
+    const versions = await this.dht.scanPartition(ids.versions(bucket), { limit: 1 });
+    if (versions.items.length > 0) return false;
     const uploads = await this.dht.scanPartition(ids.uploads(bucket), { limit: 1 });
     return uploads.items.length === 0;
   }
@@ -270,8 +283,14 @@ export class Catalog {
   // ---------------------------------------------------------------------------------------------
   // Objects
 
-  /** An object's index entry, or undefined. */
+  /** An object's current version, or undefined (none, or a delete marker). */
   async getObject(bucket: BucketEntry, key: string): Promise<ObjectEntry | undefined> {
+    const entry = await this.getCurrent(bucket, key);
+    return entry?.dm ? undefined : entry;
+  }
+
+  /** The entry of a key's current version, delete markers included (versioned buckets). */
+  async getCurrent(bucket: BucketEntry, key: string): Promise<ObjectEntry | undefined> {
     return live<ObjectEntry>(await this.dht.getItem<ObjectEntry>(ids.objects(bucket), key));
   }
 
@@ -297,7 +316,7 @@ export class Catalog {
       previous = current && !current.deleted ? current.body : undefined;
       check?.(previous);
       return entry;
-    });
+    }, OBJECT_WRITE_OPTIONS);
     return previous;
   }
 
@@ -324,7 +343,7 @@ export class Catalog {
       check?.(previous);
       if (!previous) return null;
       return { type: 's3.object', deleted: true } as unknown as ObjectEntry;
-    });
+    }, OBJECT_WRITE_OPTIONS);
     return previous;
   }
 
@@ -342,6 +361,8 @@ export class Catalog {
         const page = await dht.scanPartition<ObjectEntry>(partition, { prefix: from.prefix, limit, ...(start !== '' ? { from: start } : {}), ...(after ? { after } : {}) });
         for (const item of page.items) {
           const o = item.body;
+          // A delete marker as current version: the key is not listed (ListObjectVersions lists it).
+          if (o.dm) continue;
           const summary: ObjectSummary = { key: item.sortKey!, lastModified: o.lm, etag: o.etag, size: o.size, owner: { id: o.owner, displayName: o.ownerName } };
           if (o.sc) summary.storageClass = o.sc;
           if (o.cs) {

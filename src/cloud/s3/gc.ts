@@ -28,6 +28,7 @@ import { ids, partSortKey } from './model.ts';
 import type { PartEntry, RefEntry, UploadEntry } from './model.ts';
 import { UPLOAD_SEPARATOR } from './model.ts';
 import type { S3Options } from './options.ts';
+import { VersionCatalog } from './version-catalog.ts';
 
 /** Counters of the collector. */
 export interface CollectorStats {
@@ -46,6 +47,8 @@ export class ChunkCollector {
   /** Chunks found referenced, with when: not examined again for `graceMs`. */
   private readonly referenced = new Map<string, number>();
   private readonly log: Logger;
+  /** Noncurrent versions, whose chunks are referenced too. */
+  private readonly versions: VersionCatalog;
 
   constructor(
     private readonly env: Env,
@@ -54,6 +57,7 @@ export class ChunkCollector {
     private readonly options: S3Options['gc'],
   ) {
     this.log = env.log.child({ mod: 's3.gc' });
+    this.versions = new VersionCatalog(catalog.dht);
   }
 
   start(): void {
@@ -142,8 +146,11 @@ export class ChunkCollector {
       return upload !== undefined && !upload.deleted;
     }
     if (!ref.b || !ref.i || ref.k === undefined || !ref.v) return false;
-    const entry = await this.catalog.getObject({ name: ref.b, inc: ref.i } as Parameters<Catalog['getObject']>[0], ref.k);
+    const bucket = { name: ref.b, inc: ref.i } as Parameters<Catalog['getObject']>[0];
+    const entry = await this.catalog.getObject(bucket, ref.k);
     if (entry && entry.vid === ref.v) return true;
+    // A noncurrent version of a versioned bucket (its versions are read only when the current one is not it).
+    for await (const v of this.versions.noncurrent(bucket, ref.k)) if (v.entry.vid === ref.v) return true;
     // Not (or no longer) in the index: an upload in progress, or a version replaced or never written.
     return now - ref.at < this.options.orphanRefMs;
   }

@@ -274,6 +274,8 @@ export class LifecycleExpirer {
       if (this.stopped) break;
       const page = await this.catalog.dht.scanPartition<ObjectEntry>(ids.objects(bucket), { limit: PAGE, ...(prefix !== '' ? { prefix } : {}), ...(after ? { after } : {}) });
       const due = page.items.filter((item) => {
+        // A delete marker as current version: the object is already expired (or deleted).
+        if (item.body.dm) return false;
         const expiry = objectExpiry(rules, { key: item.sortKey!, size: item.body.size, tags: item.body.tags }, item.body.lm);
         return expiry !== undefined && expiry.at <= now;
       });

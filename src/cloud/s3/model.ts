@@ -82,7 +82,12 @@ export interface BucketEntry extends Entity {
   cors?: CorsRule[];
   /** The bucket policy, the JSON document as given (PutBucketPolicy); absent when it has none. */
   policy?: string;
+  /** Versioning state (PutBucketVersioning); absent for a bucket never versioned. */
+  ver?: VersioningStatus;
 }
+
+/** Versioning state of a bucket that has had versioning configured. */
+export type VersioningStatus = 'Enabled' | 'Suspended';
 
 /** A stored flexible checksum. */
 export interface StoredChecksum {
@@ -131,6 +136,12 @@ export interface ObjectEntry extends Entity {
   up?: string;
   /** The object's tag set, in the order given; absent when it has none. */
   tags?: Tag[];
+  /** S3 version id (versioning.ts); absent: the version "null". */
+  vi?: string;
+  /** A delete marker (a versioned bucket's DeleteObject): no data, size 0. */
+  dm?: true;
+  /** Position in the key's history, from 1 (versioned buckets; absent: 0, written before any). */
+  seq?: number;
 }
 
 /** An in-progress multipart upload. */
@@ -194,6 +205,8 @@ export const ids = {
   bucket: (name: string): Id => idFor(`s3bucket:${name}`, Scope.GLOBAL),
   ownerBuckets: (owner: string): Id => idFor(`s3buckets:${owner}`, Scope.GLOBAL),
   objects: (b: Pick<BucketEntry, 'name' | 'inc'>): Id => idFor(`s3objects:${b.name}:${b.inc}`, Scope.GLOBAL),
+  /** Noncurrent versions of a versioned bucket's objects (versioning.ts). */
+  versions: (b: Pick<BucketEntry, 'name' | 'inc'>): Id => idFor(`s3versions:${b.name}:${b.inc}`, Scope.GLOBAL),
   uploads: (b: Pick<BucketEntry, 'name' | 'inc'>): Id => idFor(`s3uploads:${b.name}:${b.inc}`, Scope.GLOBAL),
   parts: (uploadId: string): Id => idFor(`s3parts:${uploadId}`, Scope.GLOBAL),
   refs: (hash: string): Id => idFor(`s3ref:${hash}`, Scope.GLOBAL),

@@ -1,0 +1,194 @@
+/**
+ * The DHT side of object versioning (see versioning.ts for the layout): versioned writes of a
+ * key's current version, the noncurrent versions kept beside it, and their removal.
+ *
+ * A versioned write keeps the version it replaces before replacing it: inside the conditional
+ * write, the current entry is first stored in the versions partition, then the new entry is
+ * written if the current one is still the one read. A node dying between the two leaves a copy
+ * of a version that is still current, which is harmless (listings and lookups skip a noncurrent
+ * copy of the current version, and the next write stores the same copy at the same place); the
+ * other order could lose an acknowledged version.
+ */
+import type { Dht } from '../../dht/index.ts';
+import type { ListFrom, VersionSource, VersionSummary } from './protocol/index.ts';
+import { compareKeys } from './protocol/index.ts';
+import { OBJECT_WRITE_OPTIONS } from './catalog.ts';
+import { ids } from './model.ts';
+import type { BucketEntry, ObjectEntry } from './model.ts';
+import { keyOfVersionSortKey, seqOf, seqOfVersionId, versionIdOf, versionKeyPrefix, versionSortKey } from './versioning.ts';
+
+/** A noncurrent version and where it is kept. */
+export interface StoredVersion {
+  sortKey: string;
+  entry: ObjectEntry;
+}
+
+/** Items read per page of the versions partition. */
+const PAGE = 200;
+
+const TOMBSTONE = { type: 's3.object', deleted: true } as unknown as ObjectEntry;
+
+export class VersionCatalog {
+  constructor(private readonly dht: Dht) {}
+
+  /** The noncurrent versions of `key`, newest first. */
+  async *noncurrent(bucket: BucketEntry, key: string): AsyncGenerator<StoredVersion> {
+    const prefix = versionKeyPrefix(key);
+    let after: string | undefined;
+    do {
+      const page = await this.dht.scanPartition<ObjectEntry>(ids.versions(bucket), { prefix, limit: PAGE, ...(after !== undefined ? { after } : {}) });
+      // A key that itself continues with the separator shares the prefix: its versions are not these.
+      for (const item of page.items) if (keyOfVersionSortKey(item.sortKey!) === key) yield { sortKey: item.sortKey!, entry: item.body };
+      after = page.next;
+    } while (after !== undefined);
+  }
+
+  /** The noncurrent version `versionId` of `key`, if it exists. */
+  async find(bucket: BucketEntry, key: string, versionId: string): Promise<StoredVersion | undefined> {
+    const seq = seqOfVersionId(versionId);
+    if (seq !== undefined) {
+      const sortKey = versionSortKey(key, seq);
+      const r = await this.dht.getItem<ObjectEntry>(ids.versions(bucket), sortKey);
+      return r && !r.deleted && versionIdOf(r.body) === versionId ? { sortKey, entry: r.body } : undefined;
+    }
+    if (versionId !== 'null') return undefined;
+    for await (const v of this.noncurrent(bucket, key)) if (v.entry.vi === undefined) return v;
+    return undefined;
+  }
+
+  /**
+   * Stores `entry` as a noncurrent version of `key`. Idempotent (concurrent writers replacing the
+   * same version store the same copy at the same place), and it overwrites whatever else a failed
+   * removal may have left at that place.
+   */
+  async keep(bucket: BucketEntry, key: string, entry: ObjectEntry): Promise<void> {
+    const { version: _version, ...body } = entry as ObjectEntry & { version?: number };
+    await this.dht.updateItem<ObjectEntry>(ids.versions(bucket), versionSortKey(key, seqOf(entry)), (c) => (c && !c.deleted && c.body.vid === entry.vid ? null : body), OBJECT_WRITE_OPTIONS);
+  }
+
+  /** Removes a noncurrent version. */
+  async remove(bucket: BucketEntry, sortKey: string): Promise<void> {
+    await this.dht.updateItem<ObjectEntry>(ids.versions(bucket), sortKey, (c) => (c && !c.deleted ? TOMBSTONE : null));
+  }
+
+  /**
+   * Replaces the current version of `key` with `build(current)` (current: undefined when there is
+   * none; delete markers included) in one conditional write, keeping the replaced version as a
+   * noncurrent one first when `keep(current)` says so. `build` may throw to refuse (conditions).
+   * Resolves with the version replaced and the one written.
+   */
+  async write(
+    bucket: BucketEntry,
+    key: string,
+    build: (current: ObjectEntry | undefined) => ObjectEntry,
+    keep: (current: ObjectEntry) => boolean,
+  ): Promise<{ previous: ObjectEntry | undefined; written: ObjectEntry }> {
+    let previous: ObjectEntry | undefined;
+    let written: ObjectEntry | undefined;
+    await this.dht.updateItem<ObjectEntry>(ids.objects(bucket), key, async (current) => {
+      previous = current && !current.deleted ? current.body : undefined;
+      written = build(previous);
+      if (previous && keep(previous)) await this.keep(bucket, key, previous);
+      return written;
+    }, OBJECT_WRITE_OPTIONS);
+    return { previous, written: written! };
+  }
+
+  /**
+   * Removes the current version of `key` if its id is `versionId`: the newest noncurrent version
+   * becomes current (or the key is gone). Resolves with the version removed, or undefined when
+   * the current version is another one.
+   */
+  async removeCurrent(bucket: BucketEntry, key: string, versionId: string): Promise<ObjectEntry | undefined> {
+    let removed: ObjectEntry | undefined;
+    let promoted: StoredVersion | undefined;
+    await this.dht.updateItem<ObjectEntry>(ids.objects(bucket), key, async (current) => {
+      removed = undefined;
+      promoted = undefined;
+      const c = current && !current.deleted ? current.body : undefined;
+      if (!c || versionIdOf(c) !== versionId) return null;
+      removed = c;
+      for await (const v of this.noncurrent(bucket, key)) {
+        if (versionIdOf(v.entry) !== versionId) {
+          promoted = v;
+          break;
+        }
+      }
+      return promoted ? promoted.entry : TOMBSTONE;
+    }, OBJECT_WRITE_OPTIONS);
+    if (promoted) await this.remove(bucket, promoted.sortKey);
+    if (removed) {
+      // A copy of it kept by a write that lost its race against this removal.
+      const copy = await this.find(bucket, key, versionId);
+      if (copy) await this.remove(bucket, copy.sortKey);
+    }
+    return removed;
+  }
+
+  /**
+   * A source for ListObjectVersions: every key of the bucket in key order with its current
+   * version first (delete markers included), then its noncurrent versions newest first; the
+   * objects partition and the versions partition are read side by side.
+   */
+  source(bucket: BucketEntry): VersionSource {
+    const dht = this.dht;
+    return async function* (from: ListFrom): AsyncGenerator<VersionSummary> {
+      let start = from.prefix;
+      if (from.startAt !== undefined && compareKeys(from.startAt, start) > 0) start = from.startAt;
+      if (from.startAfter !== undefined && compareKeys(from.startAfter, start) >= 0) start = from.startAfter;
+      if (from.skipPrefix !== undefined && compareKeys(from.skipPrefix, start) > 0) start = from.skipPrefix;
+      const currents = scan(dht, ids.objects(bucket), from.prefix, start)[Symbol.asyncIterator]();
+      const olds = scan(dht, ids.versions(bucket), from.prefix, start)[Symbol.asyncIterator]();
+      try {
+        let cur = await currents.next();
+        let old = await olds.next();
+        while (cur.done !== true || old.done !== true) {
+          const curKey = cur.done === true ? undefined : cur.value.sortKey;
+          const oldKey = old.done === true ? undefined : keyOfVersionSortKey(old.value.sortKey);
+          // The next key in order: the current entry of a key sorts before its noncurrent ones.
+          const key = curKey === undefined ? oldKey! : oldKey === undefined ? curKey : compareKeys(curKey, oldKey) <= 0 ? curKey : oldKey;
+          let currentId: string | undefined;
+          if (curKey === key && cur.done !== true) {
+            currentId = versionIdOf(cur.value.entry);
+            yield versionSummary(key, cur.value.entry, true);
+            cur = await currents.next();
+          }
+          while (old.done !== true && keyOfVersionSortKey(old.value.sortKey) === key) {
+            if (versionIdOf(old.value.entry) !== currentId) yield versionSummary(key, old.value.entry, false);
+            old = await olds.next();
+          }
+        }
+      } finally {
+        await currents.return?.(undefined);
+        await olds.return?.(undefined);
+      }
+    };
+  }
+}
+
+/** The live items of a partition from `start` on (those under `prefix`), in sort-key order. */
+async function* scan(dht: Dht, partition: ReturnType<typeof ids.objects>, prefix: string, start: string): AsyncGenerator<{ sortKey: string; entry: ObjectEntry }> {
+  let after: string | undefined;
+  let limit = 101;
+  for (;;) {
+    const page = await dht.scanPartition<ObjectEntry>(partition, { prefix, limit, ...(start !== '' ? { from: start } : {}), ...(after !== undefined ? { after } : {}) });
+    for (const item of page.items) yield { sortKey: item.sortKey!, entry: item.body };
+    if (page.next === undefined) return;
+    after = page.next;
+    limit = 1000;
+  }
+}
+
+/** How ListObjectVersions shows a version. */
+function versionSummary(key: string, o: ObjectEntry, isLatest: boolean): VersionSummary {
+  const v: VersionSummary = { key, versionId: versionIdOf(o), isLatest, lastModified: o.lm, deleteMarker: o.dm === true, owner: { id: o.owner, displayName: o.ownerName } };
+  if (o.dm) return v;
+  v.etag = o.etag;
+  v.size = o.size;
+  if (o.sc) v.storageClass = o.sc;
+  if (o.cs) {
+    v.checksumAlgorithm = o.cs.a as NonNullable<VersionSummary['checksumAlgorithm']>;
+    v.checksumType = o.cs.ty ?? 'FULL_OBJECT';
+  }
+  return v;
+}

@@ -1,0 +1,204 @@
+/**
+ * S3 object versioning: PutBucketVersioning, GetBucketVersioning, ListObjectVersions, and what
+ * versioning changes in the object operations — how a write replaces the current version, what
+ * DeleteObject does with and without a version id, and which version a read names.
+ *
+ * - Never versioned (no `ver` in the bucket record): objects are the version "null"; a write
+ *   replaces the current object and its data is released; DeleteObject removes it.
+ * - Enabled: every write is a new version with its own id; the version it replaces is kept as a
+ *   noncurrent version; DeleteObject without a version id writes a delete marker (kept likewise).
+ * - Suspended: writes and delete markers are the version "null", replacing the null version
+ *   wherever it is; versions with ids are kept.
+ * - With a version id, DeleteObject removes that version for good (the newest remaining one
+ *   becomes current when it was the current one), and GetObject / HeadObject / CopyObject's
+ *   source read that version.
+ *
+ * The bucket's state comes from its record, cached on each node for `s3.cacheMs`: as S3 advises
+ * after a change of versioning, writes through other nodes follow it after that time.
+ */
+import type { Env } from '../../env/index.ts';
+import { S3Error, listObjectVersions, listVersionsXml, parseListVersionsParams, parseVersioningConfiguration, requireIntegrityHeader, versioningConfigurationXml } from './protocol/index.ts';
+import type { BodyVerifier } from './protocol/index.ts';
+import type { Catalog } from './catalog.ts';
+import type { S3Request } from './http.ts';
+import type { BucketEntry, ObjectEntry } from './model.ts';
+import { readSmallBody, sendEmpty, sendXml } from './replies.ts';
+import { VersionCatalog } from './version-catalog.ts';
+import { isVersionId, newVersionId, seqOf, versionIdOf } from './versioning.ts';
+
+/** What the versioning operations need of the S3 API. */
+export interface VersioningContext {
+  readonly env: Env;
+  readonly catalog: Catalog;
+  /** The request's bucket if the requester may do `action` on it (its owner, or the policy's). */
+  bucketFor(r: S3Request, action: string, fresh?: boolean): Promise<BucketEntry>;
+  /** The request's bucket if the requester may list it with `action`. */
+  readableBucket(r: S3Request, action: string): Promise<BucketEntry>;
+  verifier(r: S3Request): BodyVerifier;
+  /** Drops the data of a version no longer kept (in the background). */
+  release(bucket: BucketEntry, key: string, old: ObjectEntry | undefined): void;
+}
+
+/** What a DeleteObject did. */
+export interface DeleteOutcome {
+  /** The version removed for good, or the one a delete marker now hides. */
+  previous: ObjectEntry | undefined;
+  /** The version id to report (`x-amz-version-id`), when the bucket has versioning or one was named. */
+  versionId?: string;
+  /** A delete marker was written, or the version removed was one. */
+  deleteMarker: boolean;
+}
+
+/** `InvalidArgument` for a version id this store cannot have made. */
+export function invalidVersionId(versionId: string): S3Error {
+  return new S3Error('InvalidArgument', 'Invalid version id specified', { fields: { ArgumentName: 'versionId', ArgumentValue: versionId } });
+}
+
+/** Checks a requested version id's form. */
+export function checkVersionId(versionId: string): void {
+  if (!isVersionId(versionId)) throw invalidVersionId(versionId);
+}
+
+export class VersioningApi {
+  readonly versions: VersionCatalog;
+
+  constructor(private readonly ctx: VersioningContext) {
+    this.versions = new VersionCatalog(ctx.catalog.dht);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Bucket operations
+
+  async putBucketVersioning(r: S3Request): Promise<void> {
+    const bucket = await this.ctx.bucketFor(r, 's3:PutBucketVersioning', true);
+    requireIntegrityHeader(r.headers);
+    const config = parseVersioningConfiguration(await readSmallBody(r, this.ctx.verifier(r)));
+    if (config.mfaDelete !== undefined && config.mfaDelete !== 'Enabled' && config.mfaDelete !== 'Disabled') throw new S3Error('MalformedXML');
+    if (config.mfaDelete === 'Enabled') throw new S3Error('NotImplemented', 'MFA delete is not supported.');
+    // No status: the configuration is left as it is (S3 accepts such a document).
+    if (config.status !== undefined && config.status !== bucket.ver) await this.ctx.catalog.setBucketVersioning(bucket, config.status);
+    sendEmpty(r, 200);
+  }
+
+  async getBucketVersioning(r: S3Request): Promise<void> {
+    const bucket = await this.ctx.bucketFor(r, 's3:GetBucketVersioning');
+    sendXml(r, versioningConfigurationXml(bucket.ver));
+  }
+
+  async listObjectVersions(r: S3Request): Promise<void> {
+    const bucket = await this.ctx.readableBucket(r, 's3:ListBucketVersions');
+    const params = parseListVersionsParams(r.query);
+    if (params.versionIdMarker !== '') checkVersionId(params.versionIdMarker);
+    sendXml(r, listVersionsXml(await listObjectVersions(this.versions.source(bucket), bucket.name, params)));
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Object writes
+
+  /**
+   * Makes `entry` the current version of `key` (PutObject, CopyObject, CompleteMultipartUpload,
+   * POST uploads) in one conditional write; `check` sees the current object first (none for a
+   * delete marker) and may throw to refuse. Resolves with the entry written (with its version id
+   * in a versioned bucket); what it replaced is kept or released as the bucket's state says.
+   */
+  async commit(bucket: BucketEntry, key: string, entry: ObjectEntry, check?: (current: ObjectEntry | undefined) => void): Promise<ObjectEntry> {
+    if (bucket.ver === undefined) {
+      const previous = await this.ctx.catalog.putObject(bucket, key, entry, check);
+      this.ctx.release(bucket, key, previous);
+      return entry;
+    }
+    return this.writeVersion(bucket, key, entry, check);
+  }
+
+  /**
+   * DeleteObject of `key` (`versionId`: that version, for good). `check` sees the current object
+   * (conditional deletes) when there is one.
+   */
+  async deleteObject(bucket: BucketEntry, key: string, versionId: string | undefined, principal: { id: string; name: string } | undefined, check?: (current: ObjectEntry | undefined) => void): Promise<DeleteOutcome> {
+    if (versionId !== undefined) {
+      checkVersionId(versionId);
+      let removed = await this.versions.removeCurrent(bucket, key, versionId);
+      if (!removed) {
+        const old = await this.versions.find(bucket, key, versionId);
+        if (old) {
+          await this.versions.remove(bucket, old.sortKey);
+          removed = old.entry;
+        }
+      }
+      this.ctx.release(bucket, key, removed);
+      return { previous: removed, versionId, deleteMarker: removed?.dm === true };
+    }
+    if (bucket.ver === undefined) {
+      const previous = await this.ctx.catalog.deleteObject(bucket, key, check);
+      this.ctx.release(bucket, key, previous);
+      return { previous, deleteMarker: false };
+    }
+    // A delete marker as the new current version (S3 writes one even where the key has none).
+    const marker: ObjectEntry = {
+      type: 's3.object',
+      vid: this.ctx.env.random.hex(16),
+      size: 0,
+      etag: '',
+      lm: this.ctx.env.now(),
+      owner: principal?.id ?? bucket.owner,
+      ownerName: principal?.name ?? bucket.ownerName,
+      dm: true,
+    };
+    let previous: ObjectEntry | undefined;
+    const written = await this.writeVersion(bucket, key, marker, (current) => {
+      previous = current;
+      check?.(current);
+    });
+    return { previous, versionId: versionIdOf(written), deleteMarker: true };
+  }
+
+  /** A versioned write: the replaced version is kept unless it is the null version being replaced by another. */
+  private async writeVersion(bucket: BucketEntry, key: string, entry: ObjectEntry, check?: (current: ObjectEntry | undefined) => void): Promise<ObjectEntry> {
+    const enabled = bucket.ver === 'Enabled';
+    const { previous, written } = await this.versions.write(
+      bucket,
+      key,
+      (current) => {
+        check?.(current?.dm ? undefined : current);
+        const seq = (current ? seqOf(current) : 0) + 1;
+        const next: ObjectEntry = { ...entry, seq };
+        if (enabled) next.vi = newVersionId(seq, entry.vid);
+        else delete next.vi;
+        return next;
+      },
+      (current) => enabled || current.vi !== undefined,
+    );
+    if (previous && !enabled && previous.vi === undefined) this.ctx.release(bucket, key, previous);
+    else if (!enabled) {
+      // Suspended: the null version, if a noncurrent one exists, is the one this write replaces.
+      const old = await this.versions.find(bucket, key, 'null');
+      if (old) {
+        await this.versions.remove(bucket, old.sortKey);
+        this.ctx.release(bucket, key, old.entry);
+      }
+    }
+    return written;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Object reads
+
+  /**
+   * The version of `key` a read names: `versionId`'s (`NoSuchVersion` if there is none), else the
+   * current one (undefined if none; delete markers included).
+   */
+  async version(bucket: BucketEntry, key: string, versionId: string | undefined): Promise<ObjectEntry | undefined> {
+    const current = await this.ctx.catalog.getCurrent(bucket, key);
+    if (versionId === undefined) return current;
+    checkVersionId(versionId);
+    if (current && versionIdOf(current) === versionId) return current;
+    const old = await this.versions.find(bucket, key, versionId);
+    if (!old) throw new S3Error('NoSuchVersion', undefined, { fields: { Key: key, VersionId: versionId } });
+    return old.entry;
+  }
+}
+
+/** The `x-amz-version-id` header of an answer about `entry`, when its bucket has versioning (or a version was named). */
+export function versionHeader(bucket: BucketEntry, entry: ObjectEntry, named = false): Record<string, string> {
+  return bucket.ver !== undefined || named ? { 'x-amz-version-id': versionIdOf(entry) } : {};
+}
