@@ -11,18 +11,21 @@ import { BlockList, isIP } from 'node:net';
  * `?` exactly one; every other character matches itself. Case-sensitive (lower-case both sides
  * for a case-insensitive match). Greedy with a single backtrack point (the last `*`), so at worst
  * O(|pattern| × |text|).
+ *
+ * `literal`, when given, marks the positions of `pattern` whose `*` or `?` is a character, not a
+ * wildcard (nonzero at that index): what a policy variable or a `${*}` / `${?}` put there.
  */
-export function globMatch(pattern: string, text: string): boolean {
+export function globMatch(pattern: string, text: string, literal?: Uint8Array): boolean {
+  const wild = (i: number, code: number): boolean => pattern.charCodeAt(i) === code && (literal === undefined || literal[i] !== 1);
   let p = 0;
   let t = 0;
   let star = -1;
   let mark = 0;
   while (t < text.length) {
-    const c = pattern.charCodeAt(p);
-    if (p < pattern.length && (c === 63 /* ? */ || c === text.charCodeAt(t)) && c !== 42) {
+    if (p < pattern.length && !wild(p, 42 /* * */) && (wild(p, 63 /* ? */) || pattern.charCodeAt(p) === text.charCodeAt(t))) {
       p++;
       t++;
-    } else if (p < pattern.length && c === 42 /* * */) {
+    } else if (p < pattern.length && wild(p, 42)) {
       star = p++;
       mark = t;
     } else if (star >= 0) {
@@ -32,7 +35,7 @@ export function globMatch(pattern: string, text: string): boolean {
       return false;
     }
   }
-  while (p < pattern.length && pattern.charCodeAt(p) === 42) p++;
+  while (p < pattern.length && wild(p, 42)) p++;
   return p === pattern.length;
 }
 

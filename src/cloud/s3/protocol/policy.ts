@@ -14,10 +14,26 @@
  * single-valued). Keys are matched case-insensitively (what follows a `/`, e.g. a tag key, is
  * kept as it is); a key the request does not have is absent: positive operators fail, negated
  * ones hold, as IAM evaluates them.
+ *
+ * Policy variables (`${aws:username}`, `${key, 'default'}`, `${*}`, …; protocol/policy-variables.ts)
+ * in Resource / NotResource and in the values of the String* and Arn* operators, with Version
+ * `2012-10-17`. A value whose variable the request cannot fill matches nothing, and an element
+ * that cannot be decided without it does not match: a Resource or a positive operator holds only
+ * through another of its values that matches; a NotResource or a negated operator (whose value
+ * must differ from all of them) does not hold, so the statement does not apply, Allow or Deny.
+ *
+ * PutBucketPolicy also checks, as S3 does, that each action of a statement applies to one of its
+ * resources: object actions (s3:GetObject, …) to `arn:aws:s3:::bucket/…` (or a resource whose
+ * `*` may reach into keys), bucket actions (s3:ListBucket, …) to `arn:aws:s3:::bucket`
+ * (possibly with wildcards); a wildcard action applies when one of the actions it matches does.
  */
 import { S3Error } from './errors.ts';
 import { hasWildcard, inRanges, ipRanges, globMatch } from './policy-match.ts';
+import { conditionKey, parseTemplate, resolveTemplate } from './policy-variables.ts';
+import type { PolicyTemplate } from './policy-variables.ts';
 import type { BlockList } from 'node:net';
+
+export { conditionKey } from './policy-variables.ts';
 
 /** Largest policy accepted, in bytes of its JSON without insignificant whitespace. */
 export const MAX_POLICY_BYTES = 20 * 1024;
@@ -51,6 +67,12 @@ export const OBJECT_ACTIONS: ReadonlySet<string> = new Set(
   S3_ACTIONS.filter((a) => /Object(?!LockConfiguration)|^s3:AbortMultipartUpload$|^s3:ListMultipartUploadParts$|^s3:Replicate|^s3:BypassGovernanceRetention$/.test(a)),
 );
 
+/** Object actions, lower-cased (the applicability check). */
+const OBJECT_ACTIONS_LOWER: ReadonlySet<string> = new Set([...OBJECT_ACTIONS].map((a) => a.toLowerCase()));
+
+/** Actions on no bucket or object (never apply to a bucket policy's resources). */
+const RESOURCELESS_ACTIONS: ReadonlySet<string> = new Set(['s3:listallmybuckets']);
+
 /** A request as a policy sees it. */
 export interface PolicyRequest {
   /** The action, e.g. `s3:GetObject`. */
@@ -72,6 +94,9 @@ interface PrincipalSet {
   names: ReadonlySet<string>;
 }
 
+/** A Resource / NotResource value or a string condition value: text, or a template with variables. */
+type PolicyValue = string | PolicyTemplate;
+
 type Family = 'String' | 'StringIgnoreCase' | 'StringLike' | 'Numeric' | 'Date' | 'Bool' | 'Binary' | 'Ip' | 'Null';
 type Comparison = 'eq' | 'lt' | 'le' | 'gt' | 'ge';
 
@@ -83,6 +108,8 @@ interface CompiledCondition {
   qualifier: 'ForAnyValue' | 'ForAllValues' | undefined;
   key: string;
   values: string[];
+  /** The values as templates, when one holds a variable (string and ARN operators, Version 2012-10-17). */
+  patterns?: PolicyValue[];
   numbers?: number[];
   ips?: BlockList;
   /** As written (GetBucketPolicyStatus: restricting conditions). */
@@ -95,8 +122,8 @@ interface CompiledStatement {
   notPrincipal?: PrincipalSet;
   actions?: string[];
   notActions?: string[];
-  resources?: string[];
-  notResources?: string[];
+  resources?: PolicyValue[];
+  notResources?: PolicyValue[];
   conditions: CompiledCondition[];
 }
 
@@ -146,12 +173,6 @@ const OPERATORS: Record<string, { family: Family; comparison: Comparison; negate
   ArnNotLike: { family: 'StringLike', comparison: 'eq', negated: true },
   Null: { family: 'Null', comparison: 'eq', negated: false },
 };
-
-/** A condition key as policies are matched: case-insensitive up to its first `/` (tag keys keep their case). */
-export function conditionKey(key: string): string {
-  const slash = key.indexOf('/');
-  return slash < 0 ? key.toLowerCase() : key.slice(0, slash).toLowerCase() + key.slice(slash);
-}
 
 /** One element's value as a list of strings (a single string, or an array of them), or undefined. */
 function stringList(value: unknown): string[] | undefined {
@@ -205,7 +226,31 @@ function parseActions(value: unknown): string[] {
   });
 }
 
-function parseResources(value: unknown, bucket: string | undefined): string[] {
+/** How a document is read: whether it has policy variables, and whether it is being put (strict). */
+interface ParseMode {
+  variables: boolean;
+  /** PutBucketPolicy's checks: the bucket its resources must be in; malformed variables refused. */
+  bucket: string | undefined;
+}
+
+/**
+ * A value that may hold policy variables: text when it holds none (or the document's Version has
+ * none), else a template. A malformed variable: `MalformedPolicy` when a document is put; in a
+ * stored document (accepted before variables were read) the value stays plain text.
+ */
+function policyValue(text: string, mode: ParseMode, where: string): PolicyValue {
+  if (!mode.variables) return text;
+  const parsed = parseTemplate(text);
+  if (typeof parsed === 'string' || !('error' in parsed)) return parsed;
+  if (mode.bucket !== undefined) throw malformed(`Invalid policy variable in ${where}: ${parsed.error}`);
+  return text;
+}
+
+function valueText(v: PolicyValue): string {
+  return typeof v === 'string' ? v : v.source;
+}
+
+function parseResources(value: unknown, mode: ParseMode, element: string): PolicyValue[] {
   const list = stringList(value);
   if (list === undefined) throw malformed('Policy has invalid resource');
   for (const r of list) {
@@ -213,9 +258,31 @@ function parseResources(value: unknown, bucket: string | undefined): string[] {
     const rest = r.slice('arn:aws:s3:::'.length);
     const slash = rest.indexOf('/');
     const bucketPart = slash < 0 ? rest : rest.slice(0, slash);
-    if (bucketPart === '' || (bucket !== undefined && !globMatch(bucketPart, bucket))) throw malformed('Policy has invalid resource');
+    if (bucketPart === '' || (mode.bucket !== undefined && !globMatch(bucketPart, mode.bucket))) throw malformed('Policy has invalid resource');
   }
-  return list;
+  return list.map((r) => policyValue(r, mode, `${element} ${r}`));
+}
+
+/**
+ * S3's check that each action of a statement applies to one of its resources: an object action
+ * needs a resource that can name an object (a `/` after the bucket, or a `*` that can reach past
+ * it), a bucket action one that can name the bucket (no `/`); s3:ListAllMyBuckets applies to none.
+ * A wildcard action applies when one of the actions it matches does.
+ */
+function checkActionsApply(actions: readonly string[], resources: readonly PolicyValue[]): void {
+  let bucketResource = false;
+  let objectResource = false;
+  for (const r of resources) {
+    const rest = valueText(r).slice('arn:aws:s3:::'.length);
+    if (!rest.includes('/')) bucketResource = true;
+    if (rest.includes('/') || rest.includes('*')) objectResource = true;
+  }
+  for (const pattern of actions) {
+    const applies = KNOWN_ACTIONS.some(
+      (a) => globMatch(pattern, a) && !RESOURCELESS_ACTIONS.has(a) && (OBJECT_ACTIONS_LOWER.has(a) ? objectResource : bucketResource),
+    );
+    if (!applies) throw malformed('Action does not apply to any resource(s) in statement');
+  }
 }
 
 function conditionValues(value: unknown): string[] | undefined {
@@ -234,7 +301,7 @@ function dateValue(v: string): number {
   return Date.parse(v);
 }
 
-function parseConditions(value: unknown): CompiledCondition[] {
+function parseConditions(value: unknown, mode: ParseMode): CompiledCondition[] {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw malformed('Invalid Condition');
   const out: CompiledCondition[] = [];
   for (const [written, block] of Object.entries(value as Record<string, unknown>)) {
@@ -269,6 +336,10 @@ function parseConditions(value: unknown): CompiledCondition[] {
         c.ips = ips;
       } else if (spec.family === 'Bool' || spec.family === 'Null') {
         if (values.some((v) => v.toLowerCase() !== 'true' && v.toLowerCase() !== 'false')) throw malformed(`Invalid Condition value for ${written}: ${key}`);
+      } else if (spec.family !== 'Binary') {
+        // String and ARN operators: policy variables in the values.
+        const patterns = values.map((v) => policyValue(v, mode, `Condition ${written} ${key}`));
+        if (patterns.some((p) => typeof p !== 'string')) c.patterns = patterns;
       }
       out.push(c);
     }
@@ -277,9 +348,12 @@ function parseConditions(value: unknown): CompiledCondition[] {
 }
 
 /**
- * Parses and validates a bucket policy document, as PutBucketPolicy does: `MalformedPolicy` with
- * S3's messages. With `bucket`, every Resource / NotResource must be in that bucket ("Policy has
- * invalid resource"). Does not check that the users it names exist (see `users`).
+ * Parses and validates a bucket policy document: `MalformedPolicy` with S3's messages. With
+ * `bucket` (PutBucketPolicy), every Resource / NotResource must be in that bucket ("Policy has
+ * invalid resource"), each action must apply to one of its statement's resources ("Action does
+ * not apply to any resource(s) in statement") and a malformed policy variable is refused; without
+ * (a stored document, accepted when it was put) those are not checked again. Does not check that
+ * the users it names exist (see `users`).
  */
 export function parseBucketPolicy(text: string, bucket?: string): CompiledPolicy {
   if (!text.trimStart().startsWith('{')) throw malformed("Policies must be valid JSON and the first byte must be '{'");
@@ -303,6 +377,7 @@ export function parseBucketPolicy(text: string, bucket?: string): CompiledPolicy
   if (raw === undefined || raw === null || typeof raw !== 'object') throw malformed('Missing required field Statement');
   const list: unknown[] = Array.isArray(raw) ? raw : [raw];
   if (list.length === 0) throw malformed('Could not parse the policy: Statement is empty!');
+  const mode: ParseMode = { variables: fields['Version'] === '2012-10-17', bucket };
   const users = { ids: new Set<string>(), names: new Set<string>() };
   const sids = new Set<string>();
   const statements = list.map((s): CompiledStatement => {
@@ -329,9 +404,10 @@ export function parseBucketPolicy(text: string, bucket?: string): CompiledPolicy
     else out.notActions = parseActions(st['NotAction']);
     if (st['Resource'] === undefined && st['NotResource'] === undefined) throw malformed('Statement is missing required element');
     if (st['Resource'] !== undefined && st['NotResource'] !== undefined) throw malformed('Policy has invalid resource');
-    if (st['Resource'] !== undefined) out.resources = parseResources(st['Resource'], bucket);
-    else out.notResources = parseResources(st['NotResource'], bucket);
-    if (st['Condition'] !== undefined) out.conditions = parseConditions(st['Condition']);
+    if (st['Resource'] !== undefined) out.resources = parseResources(st['Resource'], mode, 'Resource');
+    else out.notResources = parseResources(st['NotResource'], mode, 'NotResource');
+    if (st['Condition'] !== undefined) out.conditions = parseConditions(st['Condition'], mode);
+    if (bucket !== undefined && out.actions !== undefined && out.resources !== undefined) checkActionsApply(out.actions, out.resources);
     return out;
   });
   return { statements, users: { ids: [...users.ids], names: [...users.names] } };
@@ -348,18 +424,44 @@ function anyMatch(patterns: readonly string[], value: string): boolean {
   return false;
 }
 
-/** Whether one (positive) test of a condition holds for value `v`. */
-function valueMatches(c: CompiledCondition, v: string): boolean {
+type Comparer = (pattern: string, literal: Uint8Array | undefined, value: string) => boolean;
+const likeComparer: Comparer = (p, literal, v) => globMatch(p, v, literal);
+const equalComparer: Comparer = (p, _literal, v) => p === v;
+const ignoreCaseComparer: Comparer = (p, _literal, v) => p.toLowerCase() === v.toLowerCase();
+
+/**
+ * Whether one of `values` (which may hold variables) matches `v`: true if one does, false if none
+ * does, undefined if none does but a value could not be resolved (its variable has no value in
+ * the request): then it is not known.
+ */
+function matchValues(values: readonly PolicyValue[], v: string, req: PolicyRequest, compare: Comparer): boolean | undefined {
+  let unknown = false;
+  for (const x of values) {
+    if (typeof x === 'string') {
+      if (compare(x, undefined, v)) return true;
+      continue;
+    }
+    const resolved = resolveTemplate(x, req.value);
+    if (resolved === undefined) unknown = true;
+    else if (compare(resolved.text, resolved.literal, v)) return true;
+  }
+  return unknown ? undefined : false;
+}
+
+/** Whether one (positive) test of a condition holds for value `v` (undefined: not known). */
+function valueMatches(c: CompiledCondition, v: string, req: PolicyRequest): boolean | undefined {
   switch (c.family) {
     case 'String':
+      return c.patterns ? matchValues(c.patterns, v, req, equalComparer) : c.values.includes(v);
     case 'Binary':
       return c.values.includes(v);
     case 'StringIgnoreCase': {
+      if (c.patterns) return matchValues(c.patterns, v, req, ignoreCaseComparer);
       const lower = v.toLowerCase();
       return c.values.some((x) => x.toLowerCase() === lower);
     }
     case 'StringLike':
-      return anyMatch(c.values, v);
+      return c.patterns ? matchValues(c.patterns, v, req, likeComparer) : anyMatch(c.values, v);
     case 'Bool':
       return c.values.some((x) => x.toLowerCase() === v.toLowerCase());
     case 'Ip':
@@ -384,15 +486,18 @@ function conditionHolds(c: CompiledCondition, req: PolicyRequest): boolean {
     if (c.qualifier === 'ForAnyValue') return false;
     return c.negated;
   }
-  // A negated operator holds when the value matches none of the values (a logical AND).
-  const matched = valueMatches(c, v);
+  // A negated operator holds when the value matches none of the values (a logical AND); when
+  // that is not known (a value's variable has no value), neither kind of operator holds.
+  const matched = valueMatches(c, v, req);
+  if (matched === undefined) return false;
   return c.negated ? !matched : matched;
 }
 
 function statementApplies(s: CompiledStatement, req: PolicyRequest, action: string): boolean {
   if (s.principal !== undefined ? !principalMatches(s.principal, req.principal) : principalMatches(s.notPrincipal!, req.principal)) return false;
   if (s.actions !== undefined ? !anyMatch(s.actions, action) : anyMatch(s.notActions!, action)) return false;
-  if (s.resources !== undefined ? !anyMatch(s.resources, req.resource) : anyMatch(s.notResources!, req.resource)) return false;
+  // Resource: one of them matches; NotResource: known to match none of them.
+  if (s.resources !== undefined ? matchValues(s.resources, req.resource, req, likeComparer) !== true : matchValues(s.notResources!, req.resource, req, likeComparer) !== false) return false;
   for (const c of s.conditions) if (!conditionHolds(c, req)) return false;
   return true;
 }
@@ -424,6 +529,8 @@ const RESTRICTING_KEYS = new Set(['aws:sourceip', 'aws:userid', 'aws:username', 
 
 function restricts(c: CompiledCondition): boolean {
   if (!RESTRICTING_KEYS.has(c.key) || c.negated || c.ifExists || c.qualifier === 'ForAllValues') return false;
+  // A value with a variable is not fixed.
+  if (c.patterns !== undefined) return false;
   if (c.family === 'Ip') return !c.values.some((v) => v === '0.0.0.0/0' || v === '::/0');
   if (c.family === 'String' || c.family === 'StringIgnoreCase') return true;
   if (c.family === 'StringLike') return !c.values.some(hasWildcard);
@@ -434,7 +541,8 @@ function restricts(c: CompiledCondition): boolean {
  * Whether a policy makes its bucket public: an Allow statement for everyone (`*`, or a
  * NotPrincipal) without a condition that fixes a restricting key (aws:SourceIp to ranges other
  * than everything, aws:userid, aws:username, aws:PrincipalArn, aws:SourceArn, aws:SourceAccount,
- * aws:SourceVpc(e), aws:PrincipalAccount, aws:PrincipalOrgID to values without wildcards).
+ * aws:SourceVpc(e), aws:PrincipalAccount, aws:PrincipalOrgID to values without wildcards or
+ * policy variables).
  */
 export function isPublicPolicy(policy: CompiledPolicy): boolean {
   return policy.statements.some((s) => s.effect === 'Allow' && (s.principal?.any === true || s.notPrincipal !== undefined) && !s.conditions.some(restricts));
