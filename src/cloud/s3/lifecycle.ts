@@ -15,7 +15,9 @@
  *
  * What the expirer does is what DeleteObject and AbortMultipartUpload do (through the S3Api):
  * the index entry or the upload record goes, and the chunk references of the version or the parts
- * are dropped, so the collector (gc.ts) reclaims the data. Registry entries of buckets deleted or
+ * are dropped, so the collector (gc.ts) reclaims the data; in a versioned bucket an expiration
+ * writes a delete marker, and noncurrent versions and lone delete markers are removed by their
+ * rules, each removal conditional on the version found. Registry entries of buckets deleted or
  * without rules any more are dropped by the sweep that finds them (conditionally on the token, so
  * a configuration put meanwhile keeps its entry).
  *
@@ -28,8 +30,10 @@ import {
   S3Error,
   expirationHeaderValue,
   lifecycleConfigurationXml,
+  noncurrentExpiry,
   objectExpiry,
   parseLifecycleConfiguration,
+  removesExpiredMarkers,
   requireIntegrityHeader,
   rulePrefix,
   uploadAbortTime,
@@ -41,6 +45,8 @@ import type { S3Request } from './http.ts';
 import { ids, UPLOAD_SEPARATOR } from './model.ts';
 import type { BucketEntry, ObjectEntry, UploadEntry } from './model.ts';
 import { readSmallBody, sendEmpty, sendXml } from './replies.ts';
+import { VersionCatalog } from './version-catalog.ts';
+import type { StoredVersion } from './version-catalog.ts';
 
 /** The registry of buckets with lifecycle rules. */
 export const LIFECYCLE_REGISTRY: Id = idFor('s3lifecycles:registry', Scope.GLOBAL);
@@ -113,6 +119,10 @@ export interface LifecycleActions {
   expireObject(bucket: BucketEntry, key: string, vid: string): Promise<boolean>;
   /** Aborts an upload; resolves with whether it was still in progress. */
   abortExpiredUpload(bucket: BucketEntry, key: string, uploadId: string): Promise<boolean>;
+  /** Removes a noncurrent version for good while it is still the one found; resolves with whether it did. */
+  expireVersion(bucket: BucketEntry, key: string, version: StoredVersion): Promise<boolean>;
+  /** Removes a delete marker that is still the current version and the key's only version; resolves with whether it did. */
+  removeExpiredMarker(bucket: BucketEntry, key: string, marker: ObjectEntry): Promise<boolean>;
 }
 
 /** Who is root of a ring position (the overlay node). */
@@ -128,6 +138,10 @@ export interface ExpirerStats {
   bucketsSwept: number;
   objectsExpired: number;
   uploadsAborted: number;
+  /** Noncurrent versions removed (NoncurrentVersionExpiration). */
+  versionsExpired: number;
+  /** Delete markers removed (ExpiredObjectDeleteMarker). */
+  markersRemoved: number;
   errors: number;
   /** Duration of the last sweep, ms. */
   lastSweepMs: number;
@@ -149,13 +163,16 @@ export interface SweepOptions {
 export interface SweepResult {
   expired: number;
   aborted: number;
+  /** Noncurrent versions and expired delete markers removed. */
+  versions: number;
   /** The buckets this node swept (it was their root, or `everyBucket`). */
   buckets: string[];
 }
 
 /** The background sweep that acts on lifecycle rules. */
 export class LifecycleExpirer {
-  readonly stats: ExpirerStats = { sweeps: 0, bucketsSwept: 0, objectsExpired: 0, uploadsAborted: 0, errors: 0, lastSweepMs: 0, sweepMsTotal: 0 };
+  readonly stats: ExpirerStats = { sweeps: 0, bucketsSwept: 0, objectsExpired: 0, uploadsAborted: 0, versionsExpired: 0, markersRemoved: 0, errors: 0, lastSweepMs: 0, sweepMsTotal: 0 };
+  private readonly versions: VersionCatalog;
   private timer: Timer | undefined;
   private running: Promise<SweepResult> | undefined;
   private stopped = false;
@@ -169,6 +186,7 @@ export class LifecycleExpirer {
     private readonly sweepMs: number,
   ) {
     this.log = env.log.child({ mod: 's3.lifecycle' });
+    this.versions = new VersionCatalog(catalog.dht);
   }
 
   start(): void {
@@ -196,7 +214,7 @@ export class LifecycleExpirer {
    */
   sweep(options: SweepOptions = {}): Promise<SweepResult> {
     if (this.running) return this.running;
-    if (!this.node.isReady) return Promise.resolve({ expired: 0, aborted: 0, buckets: [] });
+    if (!this.node.isReady) return Promise.resolve({ expired: 0, aborted: 0, versions: 0, buckets: [] });
     const p = this.pass(options).finally(() => {
       this.running = undefined;
     });
@@ -208,7 +226,7 @@ export class LifecycleExpirer {
     const started = this.env.now();
     const now = options.now ?? started;
     this.stats.sweeps++;
-    const total: SweepResult = { expired: 0, aborted: 0, buckets: [] };
+    const total: SweepResult = { expired: 0, aborted: 0, versions: 0, buckets: [] };
     try {
       let after: string | undefined;
       do {
@@ -223,6 +241,7 @@ export class LifecycleExpirer {
               total.buckets.push(name);
               total.expired += done.expired;
               total.aborted += done.aborted;
+              total.versions += done.versions;
             }
           } catch (err) {
             this.stats.errors++;
@@ -243,7 +262,7 @@ export class LifecycleExpirer {
   }
 
   /** Sweeps one bucket; resolves with what it did, or undefined when the bucket has no rules (any more). */
-  private async sweepBucket(name: string, ref: LifecycleRefEntry, now: number, options: SweepOptions): Promise<{ expired: number; aborted: number } | undefined> {
+  private async sweepBucket(name: string, ref: LifecycleRefEntry, now: number, options: SweepOptions): Promise<{ expired: number; aborted: number; versions: number } | undefined> {
     const bucket = await this.catalog.bucket(name, true);
     if (!bucket || bucket.inc !== ref.inc || !bucket.lifecycle?.length) {
       await this.catalog.dht.updateItem<LifecycleRefEntry>(LIFECYCLE_REGISTRY, name, (current) =>
@@ -260,7 +279,51 @@ export class LifecycleExpirer {
       expired = await this.expireObjects(bucket, now, options);
     }
     if (enabled.some((r) => r.abortDays !== undefined)) aborted = await this.abortUploads(bucket, now);
-    return { expired, aborted };
+    let versions = 0;
+    if (enabled.some((r) => r.noncurrentExpiration !== undefined || r.expiration?.deleteMarker === true)) versions = await this.expireVersions(bucket, now);
+    return { expired, aborted, versions };
+  }
+
+  /**
+   * NoncurrentVersionExpiration and ExpiredObjectDeleteMarker: pages through the bucket's keys
+   * with their versions (both partitions, side by side, under the rules' common prefix). A
+   * noncurrent version became noncurrent when the next newer version was written; a delete
+   * marker is expired once it is the current and only version of its key.
+   */
+  private async expireVersions(bucket: BucketEntry, now: number): Promise<number> {
+    const rules = bucket.lifecycle!;
+    const prefix = rules
+      .filter((r) => r.enabled && (r.noncurrentExpiration !== undefined || r.expiration?.deleteMarker === true))
+      .map(rulePrefix)
+      .reduce((a, b) => commonPrefix(a, b));
+    let removed = 0;
+    for await (const group of this.versions.keys(bucket, prefix)) {
+      if (this.stopped) break;
+      let successor = group.current;
+      const due: StoredVersion[] = [];
+      for (const [newer, v] of group.noncurrent.entries()) {
+        // Without the current entry (a race with its removal) the successor's time is unknown.
+        if (successor !== undefined) {
+          const expiry = noncurrentExpiry(rules, { key: group.key, size: v.entry.size, tags: v.entry.tags }, successor.lm, newer);
+          if (expiry !== undefined && expiry.at <= now) due.push(v);
+        }
+        successor = v.entry;
+      }
+      await eachLimited(due, CONCURRENCY, async (v) => {
+        if (await this.actions.expireVersion(bucket, group.key, v)) {
+          removed++;
+          this.stats.versionsExpired++;
+        }
+      });
+      const marker = group.current;
+      if (marker?.dm && group.noncurrent.length === due.length && removesExpiredMarkers(rules, group.key)) {
+        if (await this.actions.removeExpiredMarker(bucket, group.key, marker)) {
+          removed++;
+          this.stats.markersRemoved++;
+        }
+      }
+    }
+    return removed;
   }
 
   private async expireObjects(bucket: BucketEntry, now: number, options: SweepOptions): Promise<number> {

@@ -211,6 +211,8 @@ export class S3Service implements NodeService {
       { name: 'pi_s3_chunks_collected_total', help: 'Unreferenced chunks collected.', type: 'counter', values: [{ value: this.collector?.stats.collected ?? 0 }] },
       { name: 'pi_s3_lifecycle_objects_expired_total', help: 'Objects deleted by lifecycle expiration rules on this node.', type: 'counter', values: [{ value: lifecycle?.objectsExpired ?? 0 }] },
       { name: 'pi_s3_lifecycle_uploads_aborted_total', help: 'Incomplete multipart uploads aborted by lifecycle rules on this node.', type: 'counter', values: [{ value: lifecycle?.uploadsAborted ?? 0 }] },
+      { name: 'pi_s3_lifecycle_versions_expired_total', help: 'Noncurrent object versions removed by NoncurrentVersionExpiration rules on this node.', type: 'counter', values: [{ value: lifecycle?.versionsExpired ?? 0 }] },
+      { name: 'pi_s3_lifecycle_delete_markers_removed_total', help: 'Expired object delete markers removed by ExpiredObjectDeleteMarker rules on this node.', type: 'counter', values: [{ value: lifecycle?.markersRemoved ?? 0 }] },
       { name: 'pi_s3_lifecycle_sweeps_total', help: 'Lifecycle sweeps run on this node.', type: 'counter', values: [{ value: lifecycle?.sweeps ?? 0 }] },
       { name: 'pi_s3_lifecycle_sweep_seconds', help: 'Duration of the last lifecycle sweep on this node.', type: 'gauge', values: [{ value: (lifecycle?.lastSweepMs ?? 0) / 1000 }] },
       { name: 'pi_s3_lifecycle_sweep_seconds_total', help: 'Time spent in lifecycle sweeps on this node.', type: 'counter', values: [{ value: (lifecycle?.sweepMsTotal ?? 0) / 1000 }] },

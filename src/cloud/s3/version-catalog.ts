@@ -23,6 +23,15 @@ export interface StoredVersion {
   entry: ObjectEntry;
 }
 
+/** A key with its versions. */
+export interface KeyVersions {
+  key: string;
+  /** The current version (a delete marker too); absent when only noncurrent versions were found. */
+  current?: ObjectEntry;
+  /** Noncurrent versions, newest first. */
+  noncurrent: StoredVersion[];
+}
+
 /** Items read per page of the versions partition. */
 const PAGE = 200;
 
@@ -97,9 +106,9 @@ export class VersionCatalog {
   /**
    * Removes the current version of `key` if its id is `versionId`: the newest noncurrent version
    * becomes current (or the key is gone). Resolves with the version removed, or undefined when
-   * the current version is another one.
+   * the current version is another one (or, with `alone`, when the key has other versions).
    */
-  async removeCurrent(bucket: BucketEntry, key: string, versionId: string): Promise<ObjectEntry | undefined> {
+  async removeCurrent(bucket: BucketEntry, key: string, versionId: string, options: { alone?: boolean } = {}): Promise<ObjectEntry | undefined> {
     let removed: ObjectEntry | undefined;
     let promoted: StoredVersion | undefined;
     await this.dht.updateItem<ObjectEntry>(ids.objects(bucket), key, async (current) => {
@@ -114,6 +123,11 @@ export class VersionCatalog {
           break;
         }
       }
+      if (promoted && options.alone) {
+        removed = undefined;
+        promoted = undefined;
+        return null;
+      }
       return promoted ? promoted.entry : TOMBSTONE;
     }, OBJECT_WRITE_OPTIONS);
     if (promoted) await this.remove(bucket, promoted.sortKey);
@@ -126,43 +140,67 @@ export class VersionCatalog {
   }
 
   /**
-   * A source for ListObjectVersions: every key of the bucket in key order with its current
-   * version first (delete markers included), then its noncurrent versions newest first; the
-   * objects partition and the versions partition are read side by side.
+   * Every key of the bucket under `prefix`, from `start` on, in key order, with its current
+   * version (delete markers included) and its noncurrent versions, newest first (a noncurrent
+   * copy of the current version is left out). The objects partition and the versions partition
+   * are read side by side.
    */
+  async *keys(bucket: BucketEntry, prefix: string, start = prefix): AsyncGenerator<KeyVersions> {
+    const currents = scan(this.dht, ids.objects(bucket), prefix, start)[Symbol.asyncIterator]();
+    const olds = scan(this.dht, ids.versions(bucket), prefix, start)[Symbol.asyncIterator]();
+    try {
+      let cur = await currents.next();
+      let old = await olds.next();
+      while (cur.done !== true || old.done !== true) {
+        const curKey = cur.done === true ? undefined : cur.value.sortKey;
+        const oldKey = old.done === true ? undefined : keyOfVersionSortKey(old.value.sortKey);
+        const key = curKey === undefined ? oldKey! : oldKey === undefined ? curKey : compareKeys(curKey, oldKey) <= 0 ? curKey : oldKey;
+        const group: KeyVersions = { key, noncurrent: [] };
+        if (curKey === key && cur.done !== true) {
+          group.current = cur.value.entry;
+          cur = await currents.next();
+        }
+        const currentId = group.current && versionIdOf(group.current);
+        while (old.done !== true && keyOfVersionSortKey(old.value.sortKey) === key) {
+          if (versionIdOf(old.value.entry) !== currentId) group.noncurrent.push(old.value);
+          old = await olds.next();
+        }
+        yield group;
+      }
+    } finally {
+      await currents.return?.(undefined);
+      await olds.return?.(undefined);
+    }
+  }
+
+  /** A source for ListObjectVersions: each key's current version first, then the others newest first. */
   source(bucket: BucketEntry): VersionSource {
-    const dht = this.dht;
+    const keys = (prefix: string, start: string): AsyncGenerator<KeyVersions> => this.keys(bucket, prefix, start);
     return async function* (from: ListFrom): AsyncGenerator<VersionSummary> {
       let start = from.prefix;
       if (from.startAt !== undefined && compareKeys(from.startAt, start) > 0) start = from.startAt;
       if (from.startAfter !== undefined && compareKeys(from.startAfter, start) >= 0) start = from.startAfter;
       if (from.skipPrefix !== undefined && compareKeys(from.skipPrefix, start) > 0) start = from.skipPrefix;
-      const currents = scan(dht, ids.objects(bucket), from.prefix, start)[Symbol.asyncIterator]();
-      const olds = scan(dht, ids.versions(bucket), from.prefix, start)[Symbol.asyncIterator]();
-      try {
-        let cur = await currents.next();
-        let old = await olds.next();
-        while (cur.done !== true || old.done !== true) {
-          const curKey = cur.done === true ? undefined : cur.value.sortKey;
-          const oldKey = old.done === true ? undefined : keyOfVersionSortKey(old.value.sortKey);
-          // The next key in order: the current entry of a key sorts before its noncurrent ones.
-          const key = curKey === undefined ? oldKey! : oldKey === undefined ? curKey : compareKeys(curKey, oldKey) <= 0 ? curKey : oldKey;
-          let currentId: string | undefined;
-          if (curKey === key && cur.done !== true) {
-            currentId = versionIdOf(cur.value.entry);
-            yield versionSummary(key, cur.value.entry, true);
-            cur = await currents.next();
-          }
-          while (old.done !== true && keyOfVersionSortKey(old.value.sortKey) === key) {
-            if (versionIdOf(old.value.entry) !== currentId) yield versionSummary(key, old.value.entry, false);
-            old = await olds.next();
-          }
-        }
-      } finally {
-        await currents.return?.(undefined);
-        await olds.return?.(undefined);
+      for await (const group of keys(from.prefix, start)) {
+        if (group.current) yield versionSummary(group.key, group.current, true);
+        for (const v of group.noncurrent) yield versionSummary(group.key, v.entry, false);
       }
     };
+  }
+
+  /** Removes a noncurrent version if the one at `sortKey` is still `vid`; resolves with whether it did. */
+  async removeIf(bucket: BucketEntry, sortKey: string, vid: string): Promise<boolean> {
+    let removed = false;
+    await this.dht.updateItem<ObjectEntry>(
+      ids.versions(bucket),
+      sortKey,
+      (c) => {
+        removed = c !== undefined && !c.deleted && c.body.vid === vid;
+        return removed ? TOMBSTONE : null;
+      },
+      OBJECT_WRITE_OPTIONS,
+    );
+    return removed;
   }
 }
 

@@ -24,6 +24,7 @@ import type { S3Request } from './http.ts';
 import type { BucketEntry, ObjectEntry } from './model.ts';
 import { readSmallBody, sendEmpty, sendXml } from './replies.ts';
 import { VersionCatalog } from './version-catalog.ts';
+import type { StoredVersion } from './version-catalog.ts';
 import { isVersionId, newVersionId, seqOf, versionIdOf } from './versioning.ts';
 
 /** What the versioning operations need of the S3 API. */
@@ -178,6 +179,21 @@ export class VersioningApi {
       }
     }
     return written;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Lifecycle
+
+  /** Removes a noncurrent version for good while it is still the one found (NoncurrentVersionExpiration). */
+  async expireVersion(bucket: BucketEntry, key: string, version: StoredVersion): Promise<boolean> {
+    if (!(await this.versions.removeIf(bucket, version.sortKey, version.entry.vid))) return false;
+    this.ctx.release(bucket, key, version.entry);
+    return true;
+  }
+
+  /** Removes a delete marker that is still the key's current and only version (ExpiredObjectDeleteMarker). */
+  async removeExpiredMarker(bucket: BucketEntry, key: string, marker: ObjectEntry): Promise<boolean> {
+    return (await this.versions.removeCurrent(bucket, key, versionIdOf(marker), { alone: true })) !== undefined;
   }
 
   // ---------------------------------------------------------------------------------------------

@@ -22,15 +22,18 @@ import {
   HeadObjectCommand,
   ListObjectVersionsCommand,
   ListObjectsV2Command,
+  PutBucketLifecycleConfigurationCommand,
   PutBucketVersioningCommand,
   PutObjectCommand,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import type { ListObjectVersionsCommandOutput, S3Client } from '@aws-sdk/client-s3';
 import { bytes, pattern, rawRequest, s3failure, startS3Fixture } from './harness.ts';
+import { waitFor } from '../../node/fixtures.ts';
 import type { S3Node, TestUser } from './harness.ts';
 
 const MiB = 1024 * 1024;
+const DAY_MS = 86_400_000;
 
 /** A version or delete marker as a listing shows it, in listing order. */
 interface Listed {
@@ -93,7 +96,7 @@ describe('S3 versioning through the AWS SDK on a 3-node ring', () => {
   }
 
   before(async () => {
-    const fixture = await startS3Fixture((fn) => cleanups.push(fn));
+    const fixture = await startS3Fixture((fn) => cleanups.push(fn), { config: { s3: { lifecycleSweepMs: 0 } } });
     ({ nodes, alice, aliceClients: a } = fixture);
     b = fixture.bobClients[1]!;
   });
@@ -284,6 +287,64 @@ describe('S3 versioning through the AWS SDK on a 3-node ring', () => {
     // Each version still reads back as what was written under its id.
     for (const [i, id] of ids.entries()) assert.equal(await text('ver-8', 'hot', id, a[(i + 1) % 3]), bodies[i]);
     assert.equal(await text('ver-8', 'hot'), bodies[ids.indexOf(versions[0]!.id)]);
+  });
+
+  test('lifecycle: NoncurrentVersionExpiration (with NewerNoncurrentVersions), ExpiredObjectDeleteMarker, Expiration writing a marker', async () => {
+    await versionedBucket('ver-9');
+    await a[0]!.send(
+      new PutBucketLifecycleConfigurationCommand({
+        Bucket: 'ver-9',
+        LifecycleConfiguration: {
+          Rules: [
+            { ID: 'old', Status: 'Enabled', Filter: { Prefix: 'n/' }, NoncurrentVersionExpiration: { NoncurrentDays: 1 } },
+            { ID: 'keep-two', Status: 'Enabled', Filter: { Prefix: 'k/' }, NoncurrentVersionExpiration: { NoncurrentDays: 1, NewerNoncurrentVersions: 2 } },
+            { ID: 'markers', Status: 'Enabled', Filter: { Prefix: 'm/' }, Expiration: { ExpiredObjectDeleteMarker: true } },
+            { ID: 'current', Status: 'Enabled', Filter: { Prefix: 'c/' }, Expiration: { Days: 1 } },
+          ],
+        },
+      }),
+    );
+    const big = pattern(600 * 1024, 11);
+    const n = [await put('ver-9', 'n/a', big), await put('ver-9', 'n/a', 'n2'), await put('ver-9', 'n/a', 'n3')];
+    const k: string[] = [];
+    for (let i = 0; i < 5; i++) k.push(await put('ver-9', 'k/a', `k${i}`));
+    const m1 = await put('ver-9', 'm/alone', 'm');
+    await a[0]!.send(new DeleteObjectCommand({ Bucket: 'ver-9', Key: 'm/alone' }));
+    await a[0]!.send(new DeleteObjectCommand({ Bucket: 'ver-9', Key: 'm/alone', VersionId: m1 }));
+    const mb = await put('ver-9', 'm/kept', 'm');
+    const mbMarker = (await a[0]!.send(new DeleteObjectCommand({ Bucket: 'ver-9', Key: 'm/kept' }))).VersionId!;
+    const c1 = await put('ver-9', 'c/a', 'c');
+    const s3 = nodes[0]!.s3;
+    const bucket = (await s3.catalog.bucket('ver-9', true))!;
+    const bigChunks = await s3.catalog.chunkList((await s3.api.versioning.version(bucket, 'n/a', n[0]))!);
+    assert.ok(bigChunks.length >= 2, 'a chunked noncurrent version');
+
+    const sweep = async (at: number): Promise<number> => (await Promise.all(nodes.map((x) => x.s3.lifecycle.sweep({ now: at })))).reduce((sum, r) => sum + r.versions + r.expired, 0);
+    assert.equal(await sweep(Date.now() + DAY_MS / 2), 1, 'half a day on only the lone delete marker goes');
+    assert.equal(await sweep(Date.now() + 3 * DAY_MS), 2 + 2 + 1, 'n/a: two versions; k/a: all but the two newest noncurrent; c/a: a marker');
+    const left = await allVersions('ver-9');
+    assert.deepEqual(
+      left.filter((v) => !v.marker).map((v) => [v.key, v.id, v.latest]),
+      [
+        ['c/a', c1, false],
+        ['k/a', k[4], true],
+        ['k/a', k[3], false],
+        ['k/a', k[2], false],
+        ['m/kept', mb, false],
+        ['n/a', n[2], true],
+      ],
+    );
+    const markers = left.filter((v) => v.marker);
+    assert.deepEqual(markers.map((v) => [v.key, v.latest]), [['c/a', true], ['m/kept', true]], 'the expired current version got a marker; a marker with a version under it stays');
+    assert.equal(markers[1]!.id, mbMarker);
+    await s3failure(a[1]!.send(new GetObjectCommand({ Bucket: 'ver-9', Key: 'c/a' })), 'NoSuchKey', 404);
+    assert.equal(await text('ver-9', 'c/a', c1), 'c', 'the expired version is kept, noncurrent');
+    // The removed version's data is released for the collector.
+    await waitFor(async () => (await Promise.all(bigChunks.map((c) => s3.catalog.refsOf(c.hash)))).every((r) => r.live.length === 0), { timeoutMs: 10_000, what: 'the references of the expired version dropped' });
+    const metric = (name: string): number => nodes.reduce((sum, x) => sum + (x.s3.metrics().find((m) => m.name === name)?.values[0]?.value ?? 0), 0);
+    assert.equal(metric('pi_s3_lifecycle_versions_expired_total'), 4);
+    assert.equal(metric('pi_s3_lifecycle_delete_markers_removed_total'), 1);
+    assert.equal(await sweep(Date.now() + 3 * DAY_MS), 0, 'a second sweep finds nothing more');
   });
 
   test('DeleteObjects with version ids; DeleteBucket waits for the last version', async () => {

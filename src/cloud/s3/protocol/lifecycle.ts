@@ -50,7 +50,7 @@ export interface LifecycleTransition {
   storageClass: string;
 }
 
-/** A NoncurrentVersionTransition / NoncurrentVersionExpiration (recorded; no versioning here). */
+/** A NoncurrentVersionTransition (recorded, not acted on) or NoncurrentVersionExpiration (acted on in versioned buckets). */
 export interface LifecycleNoncurrent {
   days: number;
   newer?: number;
@@ -69,7 +69,7 @@ export interface LifecycleRule {
     days?: number;
     /** Midnight UTC, ms. */
     date?: number;
-    /** ExpiredObjectDeleteMarker: recorded; there are no delete markers without versioning. */
+    /** ExpiredObjectDeleteMarker: remove a delete marker that is the only version left of its key. */
     deleteMarker?: boolean;
   };
   /** AbortIncompleteMultipartUpload's DaysAfterInitiation. */
@@ -413,6 +413,29 @@ export function objectExpiry(rules: readonly LifecycleRule[] | undefined, o: Lif
     if (!best || at < best.at) best = { at, ruleId: rule.id };
   }
   return best;
+}
+
+/**
+ * When the enabled rules' NoncurrentVersionExpiration removes a noncurrent version `o` that
+ * became noncurrent at `since` (ms: when its successor was written) and has `newer` noncurrent
+ * versions newer than itself (NewerNoncurrentVersions keeps that many); undefined when none
+ * applies. NoncurrentDays count as Days do (to the next midnight UTC).
+ */
+export function noncurrentExpiry(rules: readonly LifecycleRule[] | undefined, o: LifecycleSubject, since: number, newer: number): { at: number; ruleId: string } | undefined {
+  let best: { at: number; ruleId: string } | undefined;
+  for (const rule of rules ?? []) {
+    const e = rule.noncurrentExpiration;
+    if (!rule.enabled || !e || !ruleMatches(rule, o)) continue;
+    if (e.newer !== undefined && newer < e.newer) continue;
+    const at = midnightAfter(since + e.days * DAY_MS);
+    if (!best || at < best.at) best = { at, ruleId: rule.id };
+  }
+  return best;
+}
+
+/** Whether an enabled rule removes the expired delete markers of `key` (ExpiredObjectDeleteMarker). */
+export function removesExpiredMarkers(rules: readonly LifecycleRule[] | undefined, key: string): boolean {
+  return (rules ?? []).some((rule) => rule.enabled && rule.expiration?.deleteMarker === true && ruleMatches(rule, { key, size: 0 }));
 }
 
 /** When the enabled rules abort an upload of `key` initiated at `initiated` (ms); undefined when none applies. */

@@ -9,8 +9,10 @@ import {
   S3Error,
   lifecycleConfigurationXml,
   midnightAfter,
+  noncurrentExpiry,
   objectExpiry,
   parseLifecycleConfiguration,
+  removesExpiredMarkers,
   ruleMatches,
   uploadAbortTime,
 } from '../../../../src/cloud/s3/protocol/index.ts';
@@ -37,6 +39,23 @@ describe('lifecycle rules', () => {
     assert.deepEqual(objectExpiry(rules, { key: 'a/x', size: 1, tags: [{ key: 't', value: '' }] }, lm), { at: Date.parse('2026-01-16T00:00:00Z'), ruleId: 'date' });
     assert.equal(objectExpiry(rules.slice(2, 3), { key: 'a', size: 1 }, lm), undefined, 'disabled rules do nothing');
     assert.equal(objectExpiry([{ id: 'm', enabled: true, expiration: { deleteMarker: true } }], { key: 'a', size: 1 }, lm), undefined, 'a delete-marker rule expires no object');
+  });
+
+  test('noncurrent versions expire NoncurrentDays after they became noncurrent, past the NewerNoncurrentVersions kept; markers by rule', () => {
+    const since = Date.parse('2026-01-15T10:30:00Z');
+    const rules: LifecycleRule[] = [
+      { id: 'all', enabled: true, noncurrentExpiration: { days: 30 } },
+      { id: 'logs', enabled: true, filter: { prefix: 'logs/' }, noncurrentExpiration: { days: 1, newer: 2 } },
+      { id: 'off', enabled: false, noncurrentExpiration: { days: 0 } },
+      { id: 'markers', enabled: true, filter: { prefix: 'tmp/' }, expiration: { deleteMarker: true } },
+    ];
+    assert.deepEqual(noncurrentExpiry(rules, { key: 'a', size: 1 }, since, 0), { at: Date.parse('2026-02-15T00:00:00Z'), ruleId: 'all' });
+    assert.deepEqual(noncurrentExpiry(rules, { key: 'logs/x', size: 1 }, since, 1), { at: Date.parse('2026-02-15T00:00:00Z'), ruleId: 'all' }, 'two newer noncurrent versions are kept by "logs"');
+    assert.deepEqual(noncurrentExpiry(rules, { key: 'logs/x', size: 1 }, since, 2), { at: Date.parse('2026-01-17T00:00:00Z'), ruleId: 'logs' });
+    assert.equal(noncurrentExpiry(rules.slice(2), { key: 'a', size: 1 }, since, 5), undefined, 'disabled and marker rules expire no version');
+    assert.ok(removesExpiredMarkers(rules, 'tmp/x'));
+    assert.ok(!removesExpiredMarkers(rules, 'logs/x'));
+    assert.ok(!removesExpiredMarkers([{ id: 'm', enabled: false, expiration: { deleteMarker: true } }], 'tmp/x'));
   });
 
   test('filters: prefix, every tag with its exact value, sizes strictly between the bounds', () => {
