@@ -75,6 +75,7 @@ import type { LifecycleActions } from './lifecycle.ts';
 import { PostObjectApi } from './post-object.ts';
 import { VersioningApi, checkVersionId, invalidVersionId, versionHeader } from './versioning-api.ts';
 import { isVersionId, versionIdOf } from './versioning.ts';
+import type { StoredVersion } from './version-catalog.ts';
 import { BucketPolicies } from './policy.ts';
 import type { PolicyTarget } from './policy.ts';
 import type { S3Request } from './http.ts';
@@ -819,7 +820,7 @@ export class S3Api implements LifecycleActions {
     }
     const written = await this.versioning.commit(bucket, key, entry, (current) => evaluateWriteConditions(r.headers, current && { etag: current.etag, lastModified: current.lm }));
     this.stats.objectsWritten++;
-    const headers = versionHeader(bucket, written);
+    const headers = { ...versionHeader(bucket, written), ...expirationHeader(bucket, key, written) };
     if (src.versionId !== undefined) headers['x-amz-copy-source-version-id'] = src.versionId;
     sendXml(r, copyObjectResultXml({ etag: entry.etag, lastModified: entry.lm }), 200, headers);
   }
@@ -1087,7 +1088,8 @@ export class S3Api implements LifecycleActions {
     const location = this.objectUrl(bucket.name, key);
     const checksum = entry.cs;
     const xmlChecksums = checksum ? { [checksum.a]: checksum.v } : undefined;
-    sendXml(r, completeMultipartUploadXml({ location, bucket: bucket.name, key, etag: entry.etag, ...(xmlChecksums ? { checksums: xmlChecksums, checksumType: checksum!.ty ?? 'COMPOSITE' } : {}) }), 200, versionHeader(bucket, entry));
+    const headers = { ...versionHeader(bucket, entry), ...expirationHeader(bucket, key, entry) };
+    sendXml(r, completeMultipartUploadXml({ location, bucket: bucket.name, key, etag: entry.etag, ...(xmlChecksums ? { checksums: xmlChecksums, checksumType: checksum!.ty ?? 'COMPOSITE' } : {}) }), 200, headers);
   }
 
   /**
@@ -1175,6 +1177,16 @@ export class S3Api implements LifecycleActions {
     if (!previous) return false;
     this.stats.objectsDeleted++;
     return true;
+  }
+
+  /** Lifecycle: removes a noncurrent version (NoncurrentVersionExpiration). */
+  expireVersion(bucket: BucketEntry, key: string, version: StoredVersion): Promise<boolean> {
+    return this.versioning.expireVersion(bucket, key, version);
+  }
+
+  /** Lifecycle: removes an expired delete marker (ExpiredObjectDeleteMarker). */
+  removeExpiredMarker(bucket: BucketEntry, key: string, marker: ObjectEntry): Promise<boolean> {
+    return this.versioning.removeExpiredMarker(bucket, key, marker);
   }
 
   private async listParts(r: S3Request, uploadId: string): Promise<void> {

@@ -14,6 +14,8 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import {
   AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CopyObjectCommand,
   CreateMultipartUploadCommand,
   DeleteBucketLifecycleCommand,
   GetBucketLifecycleConfigurationCommand,
@@ -210,6 +212,12 @@ describe('S3 bucket lifecycle on a 3-node ring', () => {
     assert.equal((await a[0]!.send(new HeadObjectCommand({ Bucket: 'lcfg', Key: 'dated/x' }))).Expiration, 'expiry-date="Sun, 01 Jun 2031 00:00:00 GMT", rule-id="date"');
     await a[0]!.send(new PutObjectCommand({ Bucket: 'lcfg', Key: 'other', Body: 'o' }));
     assert.equal((await a[0]!.send(new HeadObjectCommand({ Bucket: 'lcfg', Key: 'other' }))).Expiration, undefined, 'no rule applies');
+    const copy = await a[0]!.send(new CopyObjectCommand({ Bucket: 'lcfg', Key: 'dated/copy', CopySource: 'lcfg/other' }));
+    assert.equal(copy.Expiration, 'expiry-date="Sun, 01 Jun 2031 00:00:00 GMT", rule-id="date"', 'CopyObject answers the header of the copy');
+    const up = await a[0]!.send(new CreateMultipartUploadCommand({ Bucket: 'lcfg', Key: 'dated/mp' }));
+    const part = await a[0]!.send(new UploadPartCommand({ Bucket: 'lcfg', Key: 'dated/mp', UploadId: up.UploadId, PartNumber: 1, Body: 'p' }));
+    const done = await a[0]!.send(new CompleteMultipartUploadCommand({ Bucket: 'lcfg', Key: 'dated/mp', UploadId: up.UploadId, MultipartUpload: { Parts: [{ PartNumber: 1, ETag: part.ETag }] } }));
+    assert.equal(done.Expiration, 'expiry-date="Sun, 01 Jun 2031 00:00:00 GMT", rule-id="date"', 'so does CompleteMultipartUpload');
 
     // Through another node once its cached bucket record is refreshed.
     await waitFor(async () => (await a[2]!.send(new HeadObjectCommand({ Bucket: 'lcfg', Key: 'docs/a.txt' }))).Expiration === expected, { timeoutMs: 10_000, what: 'the header through node 2' });
