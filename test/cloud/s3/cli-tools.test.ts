@@ -117,6 +117,26 @@ describe('awscli and s3cmd against a 3-node ring', () => {
     assert.match(await aws('s3', 'rb', 's3://aws-bucket'), /remove_bucket: aws-bucket/);
   });
 
+  test('aws s3api versioning: put-bucket-versioning, versions of overwrites, get-object --version-id, list-object-versions, delete markers', async () => {
+    await aws('s3', 'mb', 's3://aws-versions');
+    await aws('s3api', 'put-bucket-versioning', '--bucket', 'aws-versions', '--versioning-configuration', 'Status=Enabled');
+    assert.equal(JSON.parse(await aws('s3api', 'get-bucket-versioning', '--bucket', 'aws-versions')).Status, 'Enabled');
+    await writeFile(join(dir, 'v1.txt'), 'first\n');
+    await writeFile(join(dir, 'v2.txt'), 'second\n');
+    const first = JSON.parse(await aws('s3api', 'put-object', '--bucket', 'aws-versions', '--key', 'doc.txt', '--body', join(dir, 'v1.txt'))).VersionId as string;
+    await aws('s3', 'cp', join(dir, 'v2.txt'), 's3://aws-versions/doc.txt');
+    await aws('s3', 'rm', 's3://aws-versions/doc.txt');
+    const versions = JSON.parse(await aws('s3api', 'list-object-versions', '--bucket', 'aws-versions'));
+    assert.equal(versions.Versions.length, 2);
+    assert.equal(versions.DeleteMarkers.length, 1);
+    assert.equal(versions.DeleteMarkers[0].IsLatest, true);
+    assert.equal(await aws('s3', 'ls', 's3://aws-versions'), '', 'the delete marker hides the key');
+    await aws('s3api', 'get-object', '--bucket', 'aws-versions', '--key', 'doc.txt', '--version-id', first, join(dir, 'v1.back'));
+    assert.equal(await readFile(join(dir, 'v1.back'), 'utf8'), 'first\n');
+    for (const v of [...versions.Versions, ...versions.DeleteMarkers]) await aws('s3api', 'delete-object', '--bucket', 'aws-versions', '--key', 'doc.txt', '--version-id', v.VersionId);
+    assert.match(await aws('s3', 'rb', 's3://aws-versions'), /remove_bucket: aws-versions/);
+  });
+
   test('s3cmd mb / put / sync / ls / get / del / rb, read back with aws', async () => {
     const src = join(dir, 's3cmd-src');
     await mkdir(join(src, 'deep', 'er'), { recursive: true });
