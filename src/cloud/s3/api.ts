@@ -178,6 +178,8 @@ export class S3Api implements LifecycleActions {
     this.policies = new BucketPolicies({ env, catalog, ownBucket: (r, fresh) => this.ownBucket(r, fresh), verifier: (r) => this.verifier(r) });
     this.tagging = new TaggingApi({
       catalog,
+      objectVersion: (r, bucket, key) => this.versioning.subresourceVersion(r, bucket, key),
+      rewriteVersion: (bucket, key, found, change) => this.versioning.rewriteVersion(bucket, key, found, change),
       bucketOf: (r, fresh) => this.bucketOf(r, fresh),
       bucketFor: (r, action, fresh) => this.bucketFor(r, action, fresh),
       mustPermit: (r, b, action, aclAllows, target) => this.mustPermit(r, b, action, aclAllows, target),
@@ -266,9 +268,9 @@ export class S3Api implements LifecycleActions {
     const versionId = q.get('versionId');
     if (versionId !== null) {
       checkVersionId(versionId);
-      // GetObject, HeadObject and DeleteObject act on any version; the others on the current one.
-      const onVersions = (m === 'GET' || m === 'HEAD' || m === 'DELETE') && uploadId === null && !q.has('acl') && !q.has('tagging');
-      if (!onVersions && versionId !== 'null') throw new S3Error('NotImplemented', 'Only GetObject, HeadObject and DeleteObject act on a version other than the current one here.');
+      // Reads, deletes, ACLs and tags act on any version; uploads and writes make new ones.
+      const onVersions = (m === 'GET' || m === 'HEAD' || m === 'DELETE' || (m === 'PUT' && (q.has('acl') || q.has('tagging')))) && uploadId === null;
+      if (!onVersions && versionId !== 'null') throw new S3Error('NotImplemented', 'This operation does not act on a version other than the current one.');
     }
     switch (m) {
       case 'PUT':
@@ -827,21 +829,25 @@ export class S3Api implements LifecycleActions {
 
   private async getObjectAcl(r: S3Request): Promise<void> {
     const bucket = await this.bucketOf(r);
-    const entry = await this.catalog.getObject(bucket, r.key!);
-    if (!entry) throw noSuchKey(r.key!);
-    await this.mustPermit(r, bucket, 's3:GetObjectAcl', (b) => canObjectAcl(b.owner, entry, r.principal, 'READ_ACP'), { tags: entry.tags });
-    sendXml(r, aclXml({ id: entry.owner, displayName: entry.ownerName }, entry, { id: bucket.owner, displayName: bucket.ownerName }));
+    const found = await this.versioning.subresourceVersion(r, bucket, r.key!);
+    if (!found) throw noSuchKey(r.key!);
+    const entry = found.entry;
+    const named = r.query.has('versionId');
+    await this.mustPermit(r, bucket, named ? 's3:GetObjectVersionAcl' : 's3:GetObjectAcl', (b) => canObjectAcl(b.owner, entry, r.principal, 'READ_ACP'), { tags: entry.tags });
+    sendXml(r, aclXml({ id: entry.owner, displayName: entry.ownerName }, entry, { id: bucket.owner, displayName: bucket.ownerName }), 200, versionHeader(bucket, entry, named));
   }
 
   private async putObjectAcl(r: S3Request): Promise<void> {
     const bucket = await this.bucketOf(r);
     const key = r.key!;
-    const current = await this.catalog.getObject(bucket, key);
-    if (!current) throw noSuchKey(key);
-    await this.mustPermit(r, bucket, 's3:PutObjectAcl', (b) => canObjectAcl(b.owner, current, r.principal, 'WRITE_ACP'), { tags: current.tags });
+    const found = await this.versioning.subresourceVersion(r, bucket, key);
+    if (!found) throw noSuchKey(key);
+    const current = found.entry;
+    const named = r.query.has('versionId');
+    await this.mustPermit(r, bucket, named ? 's3:PutObjectVersionAcl' : 's3:PutObjectAcl', (b) => canObjectAcl(b.owner, current, r.principal, 'WRITE_ACP'), { tags: current.tags });
     const acl = await aclOfPut(r, this.catalog, this.verifier(r), current.owner, bucket.owner);
-    await this.catalog.rewriteObject(bucket, key, current, (e) => withAcl(e, acl));
-    sendEmpty(r, 200);
+    await this.versioning.rewriteVersion(bucket, key, found, (e) => withAcl(e, acl));
+    sendEmpty(r, 200, versionHeader(bucket, current, named));
   }
 
   // ---------------------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ import type { S3Request } from './http.ts';
 import { withTags } from './model.ts';
 import type { BucketEntry, ObjectEntry } from './model.ts';
 import { readSmallBody, sendEmpty, sendXml } from './replies.ts';
+import { versionHeader } from './versioning-api.ts';
 
 /** Most tags on a bucket (objects: 10). */
 export const MAX_BUCKET_TAGS = 50;
@@ -44,6 +45,16 @@ export interface TaggingContext {
   mustPermit(r: S3Request, bucket: BucketEntry, action: string, aclAllows: (b: BucketEntry) => boolean, target?: PolicyTarget): Promise<void>;
   /** The body verifier of a request. */
   verifier(r: S3Request): BodyVerifier;
+  /** The version a request names (`?versionId=`, else the current one); undefined when none. */
+  objectVersion(r: S3Request, bucket: BucketEntry, key: string): Promise<ObjectVersion | undefined>;
+  /** Rewrites a version's entry while it is still that version. */
+  rewriteVersion(bucket: BucketEntry, key: string, found: ObjectVersion, change: (entry: ObjectEntry) => ObjectEntry): Promise<void>;
+}
+
+/** A version of an object, and whether it is the current one. */
+export interface ObjectVersion {
+  entry: ObjectEntry;
+  current: boolean;
 }
 
 /** The tags of a write's `x-amz-tagging` header (none without it). */
@@ -75,22 +86,22 @@ export class TaggingApi {
   }
 
   async getObjectTagging(r: S3Request): Promise<void> {
-    const { entry } = await this.taggableObject(r, 's3:GetObjectTagging');
-    sendXml(r, taggingXml(entry.tags ?? []));
+    const { bucket, found } = await this.taggableObject(r, 's3:GetObjectTagging');
+    sendXml(r, taggingXml(found.entry.tags ?? []), 200, versionHeader(bucket, found.entry, r.query.has('versionId')));
   }
 
   async putObjectTagging(r: S3Request): Promise<void> {
-    const { bucket, entry } = await this.taggableObject(r, 's3:PutObjectTagging');
+    const { bucket, found } = await this.taggableObject(r, 's3:PutObjectTagging');
     requireIntegrityHeader(r.headers);
     const tags = parseTagging(await readSmallBody(r, this.ctx.verifier(r)));
-    await this.ctx.catalog.rewriteObject(bucket, r.key!, entry, (e) => withTags(e, tags));
-    sendEmpty(r, 200);
+    await this.ctx.rewriteVersion(bucket, r.key!, found, (e) => withTags(e, tags));
+    sendEmpty(r, 200, versionHeader(bucket, found.entry, r.query.has('versionId')));
   }
 
   async deleteObjectTagging(r: S3Request): Promise<void> {
-    const { bucket, entry } = await this.taggableObject(r, 's3:DeleteObjectTagging');
-    if (entry.tags) await this.ctx.catalog.rewriteObject(bucket, r.key!, entry, (e) => withTags(e, []));
-    sendEmpty(r, 204);
+    const { bucket, found } = await this.taggableObject(r, 's3:DeleteObjectTagging');
+    if (found.entry.tags) await this.ctx.rewriteVersion(bucket, r.key!, found, (e) => withTags(e, []));
+    sendEmpty(r, 204, versionHeader(bucket, found.entry, r.query.has('versionId')));
   }
 
   async getBucketTagging(r: S3Request): Promise<void> {
@@ -115,18 +126,22 @@ export class TaggingApi {
   }
 
   /**
-   * The request's object, whose tags the requester may read and write. A missing key is
-   * `NoSuchKey` to those who may list the bucket, `AccessDenied` to others (as S3 answers).
+   * The request's object (the version it names, else the current one), whose tags the requester
+   * may read and write (`action`, or its `…Version…` form for a named version: s3:GetObjectVersionTagging,
+   * …). A missing key is `NoSuchKey` to those who may list the bucket, `AccessDenied` to others (as S3 answers).
    */
-  private async taggableObject(r: S3Request, action: string): Promise<{ bucket: BucketEntry; entry: ObjectEntry }> {
+  private async taggableObject(r: S3Request, action: string): Promise<{ bucket: BucketEntry; found: ObjectVersion }> {
     const bucket = await this.ctx.bucketOf(r);
     const key = r.key!;
-    const entry = await this.ctx.catalog.getObject(bucket, key);
-    if (!entry) {
+    const found = await this.ctx.objectVersion(r, bucket, key);
+    if (!found) {
       await this.ctx.mustPermit(r, bucket, 's3:ListBucket', (b) => canReadBucket(b, r.principal));
       throw new S3Error('NoSuchKey', undefined, { fields: { Key: key } });
     }
-    await this.ctx.mustPermit(r, bucket, action, (b) => canManageObject(b.owner, entry.owner, r.principal), { tags: entry.tags });
-    return { bucket, entry };
+    const entry = found.entry;
+    const versioned = r.query.has('versionId') ? action.replace('Object', 'ObjectVersion') : action;
+    await this.ctx.mustPermit(r, bucket, versioned, (b) => canManageObject(b.owner, entry.owner, r.principal), { tags: entry.tags });
+    return { bucket, found };
   }
 }
+

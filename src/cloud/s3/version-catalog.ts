@@ -188,6 +188,21 @@ export class VersionCatalog {
     };
   }
 
+  /** Rewrites a noncurrent version (its ACL or tags) while it is still there; resolves with whether it was. */
+  async rewrite(bucket: BucketEntry, key: string, entry: ObjectEntry, change: (entry: ObjectEntry) => ObjectEntry): Promise<boolean> {
+    let found = false;
+    await this.dht.updateItem<ObjectEntry>(
+      ids.versions(bucket),
+      versionSortKey(key, seqOf(entry)),
+      (c) => {
+        found = c !== undefined && !c.deleted && c.body.vid === entry.vid;
+        return found ? change(c!.body) : null;
+      },
+      OBJECT_WRITE_OPTIONS,
+    );
+    return found;
+  }
+
   /** Removes a noncurrent version if the one at `sortKey` is still `vid`; resolves with whether it did. */
   async removeIf(bucket: BucketEntry, sortKey: string, vid: string): Promise<boolean> {
     let removed = false;

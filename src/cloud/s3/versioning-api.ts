@@ -204,13 +204,46 @@ export class VersioningApi {
    * current one (undefined if none; delete markers included).
    */
   async version(bucket: BucketEntry, key: string, versionId: string | undefined): Promise<ObjectEntry | undefined> {
+    return (await this.located(bucket, key, versionId))?.entry;
+  }
+
+  /** As {@link version}, also telling whether the version is the current one. */
+  async located(bucket: BucketEntry, key: string, versionId: string | undefined): Promise<{ entry: ObjectEntry; current: boolean } | undefined> {
     const current = await this.ctx.catalog.getCurrent(bucket, key);
-    if (versionId === undefined) return current;
+    if (versionId === undefined) return current && { entry: current, current: true };
     checkVersionId(versionId);
-    if (current && versionIdOf(current) === versionId) return current;
+    if (current && versionIdOf(current) === versionId) return { entry: current, current: true };
     const old = await this.versions.find(bucket, key, versionId);
     if (!old) throw new S3Error('NoSuchVersion', undefined, { fields: { Key: key, VersionId: versionId } });
-    return old.entry;
+    return { entry: old.entry, current: false };
+  }
+
+  /**
+   * The version of an object a sub-resource operation (ACL, tagging) names: `?versionId=`'s,
+   * else the current one; undefined when there is none. A delete marker has no ACL or tags
+   * (`MethodNotAllowed`).
+   */
+  async subresourceVersion(r: S3Request, bucket: BucketEntry, key: string): Promise<{ entry: ObjectEntry; current: boolean } | undefined> {
+    const versionId = r.query.get('versionId') ?? undefined;
+    const found = await this.located(bucket, key, versionId);
+    if (!found || (found.entry.dm && versionId === undefined)) return undefined;
+    if (found.entry.dm) throw new S3Error('MethodNotAllowed', undefined, { fields: { Method: r.method, ResourceType: 'DeleteMarker' }, headers: { 'x-amz-delete-marker': 'true' } });
+    return found;
+  }
+
+  /**
+   * Rewrites the entry of a version (its ACL or tags) in one conditional write that applies only
+   * while it is still that version, current or noncurrent: `NoSuchVersion` / `NoSuchKey` if it
+   * was deleted meanwhile, `OperationAborted` if the current one was replaced.
+   */
+  async rewriteVersion(bucket: BucketEntry, key: string, found: { entry: ObjectEntry; current: boolean }, change: (entry: ObjectEntry) => ObjectEntry): Promise<void> {
+    if (found.current) {
+      await this.ctx.catalog.rewriteObject(bucket, key, found.entry, change);
+      return;
+    }
+    if (!(await this.versions.rewrite(bucket, key, found.entry, change))) {
+      throw new S3Error('NoSuchVersion', undefined, { fields: { Key: key, VersionId: versionIdOf(found.entry) } });
+    }
   }
 }
 

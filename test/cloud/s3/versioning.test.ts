@@ -17,14 +17,19 @@ import {
   DeleteBucketCommand,
   DeleteObjectCommand,
   DeleteObjectsCommand,
+  DeleteObjectTaggingCommand,
   GetBucketVersioningCommand,
+  GetObjectAclCommand,
+  GetObjectTaggingCommand,
   GetObjectCommand,
   HeadObjectCommand,
   ListObjectVersionsCommand,
   ListObjectsV2Command,
   PutBucketLifecycleConfigurationCommand,
   PutBucketVersioningCommand,
+  PutObjectAclCommand,
   PutObjectCommand,
+  PutObjectTaggingCommand,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import type { ListObjectVersionsCommandOutput, S3Client } from '@aws-sdk/client-s3';
@@ -61,6 +66,7 @@ describe('S3 versioning through the AWS SDK on a 3-node ring', () => {
   /** Alice's client on each node. */
   let a: S3Client[];
   let b: S3Client;
+  let anon: S3Client;
 
   /** Creates a bucket and enables versioning on it, both through node 0, before any other node reads it. */
   async function versionedBucket(name: string): Promise<void> {
@@ -99,6 +105,7 @@ describe('S3 versioning through the AWS SDK on a 3-node ring', () => {
     const fixture = await startS3Fixture((fn) => cleanups.push(fn), { config: { s3: { lifecycleSweepMs: 0 } } });
     ({ nodes, alice, aliceClients: a } = fixture);
     b = fixture.bobClients[1]!;
+    anon = fixture.anonymousClients[2]!;
   });
 
   after(async () => {
@@ -345,6 +352,36 @@ describe('S3 versioning through the AWS SDK on a 3-node ring', () => {
     assert.equal(metric('pi_s3_lifecycle_versions_expired_total'), 4);
     assert.equal(metric('pi_s3_lifecycle_delete_markers_removed_total'), 1);
     assert.equal(await sweep(Date.now() + 3 * DAY_MS), 0, 'a second sweep finds nothing more');
+  });
+
+  test('tags and ACLs of a noncurrent version: read and written by version id, the current version untouched', async () => {
+    await versionedBucket('ver-10');
+    const one = (await a[0]!.send(new PutObjectCommand({ Bucket: 'ver-10', Key: 'k', Body: 'one', Tagging: 'gen=1' }))).VersionId!;
+    const two = (await a[0]!.send(new PutObjectCommand({ Bucket: 'ver-10', Key: 'k', Body: 'two', Tagging: 'gen=2' }))).VersionId!;
+    const tagsOf = async (versionId?: string): Promise<string[]> =>
+      ((await a[1]!.send(new GetObjectTaggingCommand({ Bucket: 'ver-10', Key: 'k', ...(versionId ? { VersionId: versionId } : {}) }))).TagSet ?? []).map((t) => `${t.Key}=${t.Value}`);
+    assert.deepEqual(await tagsOf(one), ['gen=1']);
+    assert.deepEqual(await tagsOf(), ['gen=2']);
+    const put = await a[2]!.send(new PutObjectTaggingCommand({ Bucket: 'ver-10', Key: 'k', VersionId: one, Tagging: { TagSet: [{ Key: 'old', Value: 'yes' }] } }));
+    assert.equal(put.VersionId, one);
+    assert.deepEqual(await tagsOf(one), ['old=yes']);
+    assert.deepEqual(await tagsOf(two), ['gen=2'], 'the current version keeps its tags');
+    await a[2]!.send(new DeleteObjectTaggingCommand({ Bucket: 'ver-10', Key: 'k', VersionId: one }));
+    assert.deepEqual(await tagsOf(one), []);
+    assert.equal(await text('ver-10', 'k', one), 'one', 'the version itself is unchanged');
+
+    await a[0]!.send(new PutObjectAclCommand({ Bucket: 'ver-10', Key: 'k', VersionId: one, ACL: 'public-read' }));
+    const acl = await a[1]!.send(new GetObjectAclCommand({ Bucket: 'ver-10', Key: 'k', VersionId: one }));
+    assert.ok(acl.Grants?.some((g) => g.Grantee?.URI === 'http://acs.amazonaws.com/groups/global/AllUsers' && g.Permission === 'READ'));
+    assert.equal(await text('ver-10', 'k', one, anon), 'one', 'anyone reads the public version');
+    await s3failure(anon.send(new GetObjectCommand({ Bucket: 'ver-10', Key: 'k' })), 'AccessDenied', 403);
+    await s3failure(anon.send(new GetObjectCommand({ Bucket: 'ver-10', Key: 'k', VersionId: two })), 'AccessDenied', 403);
+
+    // A delete marker has neither.
+    const marker = (await a[0]!.send(new DeleteObjectCommand({ Bucket: 'ver-10', Key: 'k' }))).VersionId!;
+    await s3failure(a[0]!.send(new GetObjectTaggingCommand({ Bucket: 'ver-10', Key: 'k', VersionId: marker })), 'MethodNotAllowed', 405);
+    await s3failure(a[0]!.send(new GetObjectTaggingCommand({ Bucket: 'ver-10', Key: 'k' })), 'NoSuchKey', 404);
+    await s3failure(a[0]!.send(new GetObjectAclCommand({ Bucket: 'ver-10', Key: 'k', VersionId: 'f'.repeat(32) })), 'NoSuchVersion', 404);
   });
 
   test('DeleteObjects with version ids; DeleteBucket waits for the last version', async () => {
