@@ -35,6 +35,7 @@ import {
   listPartsXml,
   locationConstraintXml,
   multipartEtag,
+  objectAttributesXml,
   parseChecksumAlgorithm,
   parseCompleteMultipartUpload,
   parseCopySource,
@@ -46,6 +47,7 @@ import {
   parseListObjectsV2Params,
   parseListPartsParams,
   parseListUploadsParams,
+  parseObjectAttributes,
   parsePartNumber,
   parseRange,
   parseStorageClass,
@@ -58,7 +60,7 @@ import {
   validateObjectKey,
   checksumHeaderName,
 } from './protocol/index.ts';
-import type { BodyVerifier, CannedAcl, ChecksumAlgorithm, DeletedEntry, DeleteErrorEntry, StorageClass, Tag, VerifiedAuth } from './protocol/index.ts';
+import type { BodyVerifier, CannedAcl, ChecksumAlgorithm, DeletedEntry, DeleteErrorEntry, ObjectAttributesResult, StorageClass, Tag, VerifiedAuth } from './protocol/index.ts';
 import { canBucket, canObjectAcl, canReadBucket, canReadObject, canWriteBucket, mustAllow } from './access.ts';
 import { aclOfPut, aclXml, requestAcl, withAcl } from './acl.ts';
 import { OBJECT_WRITE_GRANT_HEADERS } from './protocol/acl.ts';
@@ -286,6 +288,7 @@ export class S3Api implements LifecycleActions {
         if (uploadId !== null) return this.run('ListParts', () => this.listParts(r, uploadId));
         if (q.has('acl')) return this.run('GetObjectAcl', () => this.getObjectAcl(r));
         if (q.has('tagging')) return this.run('GetObjectTagging', () => this.tagging.getObjectTagging(r));
+        if (q.has('attributes')) return this.run('GetObjectAttributes', () => this.getObjectAttributes(r));
         return this.run('GetObject', () => this.getObject(r, false));
       case 'HEAD':
         return this.run('HeadObject', () => this.getObject(r, true));
@@ -615,6 +618,28 @@ export class S3Api implements LifecycleActions {
       });
     }
     return entry;
+  }
+
+  /**
+   * GetObjectAttributes: what HeadObject and ListParts tell, as one document. Needs
+   * s3:GetObjectAttributes besides s3:GetObject (…Version… forms with a version id), as S3 does.
+   */
+  private async getObjectAttributes(r: S3Request): Promise<void> {
+    const wanted = parseObjectAttributes(getHeader(r.headers, 'x-amz-object-attributes'));
+    const bucket = await this.bucketOf(r);
+    const key = r.key!;
+    const entry = await this.readableObject(r, bucket, key);
+    const named = r.query.has('versionId');
+    await this.mustPermit(r, bucket, named ? 's3:GetObjectVersionAttributes' : 's3:GetObjectAttributes', (b) => canReadObject(b.owner, entry, r.principal), { tags: entry.tags });
+    evaluateConditions(r.headers, { etag: entry.etag, lastModified: entry.lm }, { method: 'GET', now: this.env.now() });
+    const result: ObjectAttributesResult = { etag: entry.etag, size: entry.size };
+    if (entry.sc) result.storageClass = entry.sc;
+    if (entry.cs) {
+      result.checksums = { [entry.cs.a]: entry.cs.v };
+      result.checksumType = entry.cs.ty ?? 'FULL_OBJECT';
+    }
+    if (entry.parts) result.partsCount = entry.parts;
+    sendXml(r, objectAttributesXml(result, wanted), 200, { 'last-modified': formatHttpDate(entry.lm), ...versionHeader(bucket, entry, named) });
   }
 
   private async getObject(r: S3Request, head: boolean): Promise<void> {

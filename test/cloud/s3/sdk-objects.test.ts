@@ -8,13 +8,16 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import {
+  CompleteMultipartUploadCommand,
   CopyObjectCommand,
   CreateBucketCommand,
+  CreateMultipartUploadCommand,
   DeleteBucketCommand,
   DeleteObjectCommand,
   DeleteObjectsCommand,
   GetBucketAclCommand,
   GetBucketLocationCommand,
+  GetObjectAttributesCommand,
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
@@ -22,6 +25,7 @@ import {
   ListObjectsCommand,
   ListObjectsV2Command,
   PutObjectCommand,
+  UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { bytes, pattern, rawRequest, s3failure, startS3Fixture } from './harness.ts';
@@ -299,6 +303,40 @@ describe('S3 buckets and objects through the AWS SDK on a 3-node ring', () => {
     const nullDelete = await a[2]!.send(new DeleteObjectsCommand({ Bucket: 'objects', Delete: { Objects: [{ Key: 'ver/a', VersionId: 'null' }, { Key: 'ver/b' }] } }));
     assert.deepEqual(nullDelete.Deleted?.map((d) => [d.Key, d.VersionId]), [['ver/a', 'null'], ['ver/b', undefined]]);
     await s3failure(a[1]!.send(new HeadObjectCommand({ Bucket: 'objects', Key: 'ver/a' })), undefined, 404);
+  });
+
+  test('GetObjectAttributes: the attributes asked for, the part count of a multipart object, conditions and errors', async () => {
+    const put = await a[0]!.send(new PutObjectCommand({ Bucket: 'objects', Key: 'attrs/one', Body: 'attributes', ChecksumAlgorithm: 'SHA256', StorageClass: 'STANDARD_IA' }));
+    const all = await a[1]!.send(new GetObjectAttributesCommand({ Bucket: 'objects', Key: 'attrs/one', ObjectAttributes: ['ETag', 'Checksum', 'ObjectParts', 'StorageClass', 'ObjectSize'] }));
+    assert.equal(`"${all.ETag}"`, put.ETag, 'the ETag, unquoted');
+    assert.equal(all.ObjectSize, 10);
+    assert.equal(all.StorageClass, 'STANDARD_IA');
+    assert.equal(all.Checksum?.ChecksumSHA256, put.ChecksumSHA256);
+    assert.equal(all.ObjectParts, undefined, 'a single-part object has no parts');
+    assert.ok(all.LastModified instanceof Date);
+    const some = await a[2]!.send(new GetObjectAttributesCommand({ Bucket: 'objects', Key: 'attrs/one', ObjectAttributes: ['ObjectSize'] }));
+    assert.equal(some.ObjectSize, 10);
+    assert.equal(some.ETag, undefined, 'only what was asked for');
+
+    const up = await a[0]!.send(new CreateMultipartUploadCommand({ Bucket: 'objects', Key: 'attrs/mp' }));
+    const parts = [pattern(5 * 1024 * 1024, 21), pattern(1000, 22)];
+    const etags: string[] = [];
+    for (const [i, body] of parts.entries()) etags.push((await a[0]!.send(new UploadPartCommand({ Bucket: 'objects', Key: 'attrs/mp', UploadId: up.UploadId, PartNumber: i + 1, Body: body }))).ETag!);
+    await a[0]!.send(new CompleteMultipartUploadCommand({ Bucket: 'objects', Key: 'attrs/mp', UploadId: up.UploadId, MultipartUpload: { Parts: etags.map((ETag, i) => ({ ETag, PartNumber: i + 1 })) } }));
+    const mp = await a[1]!.send(new GetObjectAttributesCommand({ Bucket: 'objects', Key: 'attrs/mp', ObjectAttributes: ['ObjectParts', 'ObjectSize'] }));
+    assert.equal(mp.ObjectParts?.TotalPartsCount, 2);
+    assert.equal(mp.ObjectSize, parts[0]!.length + parts[1]!.length);
+
+    const precondition = await rawRequest(nodes[2]!.endpoint, alice, { method: 'GET', path: '/objects/attrs/one', query: { attributes: '' }, headers: { 'x-amz-object-attributes': 'ETag', 'if-match': '"nope"' } });
+    assert.equal(precondition.status, 412, 'If-Match is evaluated as for GetObject');
+    await s3failure(a[1]!.send(new GetObjectAttributesCommand({ Bucket: 'objects', Key: 'attrs/none', ObjectAttributes: ['ETag'] })), 'NoSuchKey', 404);
+    await s3failure(b0.send(new GetObjectAttributesCommand({ Bucket: 'objects', Key: 'attrs/one', ObjectAttributes: ['ETag'] })), 'AccessDenied', 403);
+    const missing = await rawRequest(nodes[0]!.endpoint, alice, { method: 'GET', path: '/objects/attrs/one', query: { attributes: '' } });
+    assert.equal(missing.status, 400);
+    assert.match(missing.body.toString(), /<Code>InvalidRequest<\/Code>/);
+    const unknown = await rawRequest(nodes[0]!.endpoint, alice, { method: 'GET', path: '/objects/attrs/one', query: { attributes: '' }, headers: { 'x-amz-object-attributes': 'ETag,Colour' } });
+    assert.equal(unknown.status, 400);
+    assert.match(unknown.body.toString(), /<Code>InvalidArgument<\/Code>/);
   });
 
   test('CopyObject: metadata directive COPY and REPLACE, conditional copies, large sources, errors', async () => {
