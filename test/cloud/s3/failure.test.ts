@@ -1,6 +1,6 @@
 /**
- * Failures on a 4-node loopback ring running S3: 200 acknowledged objects survive the abrupt
- * stop of a node, byte for byte, read through the survivors; chunks get back to three copies on
+ * Failures on a 4-node loopback ring running S3: 200 acknowledged objects and 60 versions of a
+ * versioned bucket survive the abrupt stop of a node, byte for byte, read through the survivors; chunks get back to three copies on
  * live nodes; a node that dies during an upload loses only that upload; the ring keeps taking
  * writes.
  */
@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { CreateBucketCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, GetObjectCommand, HeadObjectCommand, ListObjectVersionsCommand, PutBucketVersioningCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { eachLimited } from '../../../src/cloud/s3/catalog.ts';
 import { chunkId } from '../../../src/cloud/s3/chunks/store.ts';
 import { bytes, clientFor, createUser, pattern, startS3Ring } from './harness.ts';
@@ -45,6 +45,19 @@ describe('S3 on a 4-node ring when a node crashes', () => {
         assert.equal(r.ETag, `"${createHash('md5').update(data).digest('hex')}"`);
       });
 
+      // A versioned bucket: two versions of each key (small and chunked), written through every node.
+      await clients[0]!.send(new CreateBucketCommand({ Bucket: 'durable-versions' }));
+      await clients[0]!.send(new PutBucketVersioningCommand({ Bucket: 'durable-versions', VersioningConfiguration: { Status: 'Enabled' } }));
+      const versions: { key: string; id: string; data: Buffer }[] = [];
+      for (let generation = 0; generation < 2; generation++) {
+        await eachLimited(Array.from({ length: 30 }, (_, i) => i), 8, async (i) => {
+          const key = `v/${String(i).padStart(2, '0')}`;
+          const data = pattern(i % 5 === 0 ? 280_000 + i : 700 + i, 1000 * generation + i);
+          const r = await clients[(i + generation) % 4]!.send(new PutObjectCommand({ Bucket: 'durable-versions', Key: key, Body: data }));
+          versions.push({ key, id: r.VersionId!, data });
+        });
+      }
+
       // A large upload through the node that is about to die.
       const victim = nodes[3]!;
       const doomed = pattern(24 * 256 * 1024, 777);
@@ -74,6 +87,13 @@ describe('S3 on a 4-node ring when a node crashes', () => {
         const back = await bytes(got.Body);
         assert.ok(back.equals(data), `${key}: ${back.length} bytes read, ${data.length} written`);
       });
+      // Every acknowledged version too, by its id.
+      await eachLimited(versions, 8, async ({ key, id, data }) => {
+        const got = await clients[data.length % 3]!.send(new GetObjectCommand({ Bucket: 'durable-versions', Key: key, VersionId: id }));
+        assert.ok((await bytes(got.Body)).equals(data), `${key} version ${id}`);
+      });
+      const listed = await clients[1]!.send(new ListObjectVersionsCommand({ Bucket: 'durable-versions' }));
+      assert.equal(listed.Versions?.length, 60, 'both versions of every key are listed');
       // The lost upload is not half there.
       await assert.rejects(clients[0]!.send(new HeadObjectCommand({ Bucket: 'durable', Key: 'doomed' })), (err: { $metadata?: { httpStatusCode?: number } }) => err.$metadata?.httpStatusCode === 404);
       // Still writable.
