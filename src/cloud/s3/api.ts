@@ -75,6 +75,7 @@ import { CorsApi } from './cors.ts';
 import { LifecycleApi, expirationHeader } from './lifecycle.ts';
 import type { LifecycleActions } from './lifecycle.ts';
 import { PostObjectApi } from './post-object.ts';
+import { unconfiguredOperation } from './unconfigured.ts';
 import { VersioningApi, checkVersionId, invalidVersionId, versionHeader } from './versioning-api.ts';
 import { isVersionId, versionIdOf } from './versioning.ts';
 import type { StoredVersion } from './version-catalog.ts';
@@ -225,6 +226,8 @@ export class S3Api implements LifecycleActions {
       const policyOp = this.policies.operation(r);
       if (policyOp) return this.run(policyOp.name, policyOp.run);
       if (q.has('lifecycle')) return this.lifecycleOperation(r);
+      const unconfigured = unconfiguredOperation(r, (req, action) => this.bucketFor(req, action));
+      if (unconfigured) return this.run(unconfigured.name, unconfigured.run);
       for (const sub of UNSUPPORTED_BUCKET) {
         if (!q.has(sub)) continue;
         const missing = MISSING_CONFIGURATION[sub];

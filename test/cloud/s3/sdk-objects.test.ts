@@ -13,17 +13,35 @@ import {
   CreateBucketCommand,
   CreateMultipartUploadCommand,
   DeleteBucketCommand,
+  DeleteBucketMetricsConfigurationCommand,
+  DeleteBucketReplicationCommand,
   DeleteObjectCommand,
   DeleteObjectsCommand,
+  DeletePublicAccessBlockCommand,
+  GetBucketAccelerateConfigurationCommand,
   GetBucketAclCommand,
+  GetBucketAnalyticsConfigurationCommand,
+  GetBucketEncryptionCommand,
   GetBucketLocationCommand,
+  GetBucketLoggingCommand,
+  GetBucketNotificationConfigurationCommand,
+  GetBucketOwnershipControlsCommand,
+  GetBucketReplicationCommand,
+  GetBucketRequestPaymentCommand,
+  GetBucketWebsiteCommand,
   GetObjectAttributesCommand,
   GetObjectCommand,
+  GetPublicAccessBlockCommand,
   HeadBucketCommand,
   HeadObjectCommand,
+  ListBucketAnalyticsConfigurationsCommand,
+  ListBucketIntelligentTieringConfigurationsCommand,
+  ListBucketInventoryConfigurationsCommand,
+  ListBucketMetricsConfigurationsCommand,
   ListBucketsCommand,
   ListObjectsCommand,
   ListObjectsV2Command,
+  PutBucketAccelerateConfigurationCommand,
   PutObjectCommand,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
@@ -123,6 +141,39 @@ describe('S3 buckets and objects through the AWS SDK on a 3-node ring', () => {
     await s3failure(b0.send(new CreateBucketCommand({ Bucket: 'again' })), 'BucketAlreadyExists', 409);
     await a[0]!.send(new CreateBucketCommand({ Bucket: 'again-eu', CreateBucketConfiguration: { LocationConstraint: 'eu-west-1' } }));
     await s3failure(a[2]!.send(new CreateBucketCommand({ Bucket: 'again-eu', CreateBucketConfiguration: { LocationConstraint: 'eu-west-1' } })), 'BucketAlreadyOwnedByYou', 409);
+  });
+
+  test('configurations never set (and not implemented) read as S3 answers for an unset one; setting them is NotImplemented', async () => {
+    const bucket = 'objects';
+    const c = a[1]!;
+    assert.equal((await c.send(new GetBucketAccelerateConfigurationCommand({ Bucket: bucket }))).Status, undefined);
+    assert.equal((await c.send(new GetBucketRequestPaymentCommand({ Bucket: bucket }))).Payer, 'BucketOwner');
+    assert.equal((await c.send(new GetBucketLoggingCommand({ Bucket: bucket }))).LoggingEnabled, undefined);
+    const notification = await c.send(new GetBucketNotificationConfigurationCommand({ Bucket: bucket }));
+    assert.equal(notification.$metadata.httpStatusCode, 200);
+    assert.equal(notification.TopicConfigurations, undefined);
+    await s3failure(c.send(new GetBucketReplicationCommand({ Bucket: bucket })), 'ReplicationConfigurationNotFoundError', 404);
+    await s3failure(c.send(new GetPublicAccessBlockCommand({ Bucket: bucket })), 'NoSuchPublicAccessBlockConfiguration', 404);
+    await s3failure(c.send(new GetBucketWebsiteCommand({ Bucket: bucket })), 'NoSuchWebsiteConfiguration', 404);
+    await s3failure(c.send(new GetBucketEncryptionCommand({ Bucket: bucket })), 'ServerSideEncryptionConfigurationNotFoundError', 404);
+    await s3failure(c.send(new GetBucketOwnershipControlsCommand({ Bucket: bucket })), 'OwnershipControlsNotFoundError', 404);
+    for (const list of [
+      new ListBucketAnalyticsConfigurationsCommand({ Bucket: bucket }),
+      new ListBucketMetricsConfigurationsCommand({ Bucket: bucket }),
+      new ListBucketInventoryConfigurationsCommand({ Bucket: bucket }),
+      new ListBucketIntelligentTieringConfigurationsCommand({ Bucket: bucket }),
+    ]) {
+      const out = (await c.send(list as never)) as { IsTruncated?: boolean; $metadata: { httpStatusCode?: number } };
+      assert.equal(out.$metadata.httpStatusCode, 200);
+      assert.equal(out.IsTruncated, false);
+    }
+    await s3failure(c.send(new GetBucketAnalyticsConfigurationCommand({ Bucket: bucket, Id: 'a' })), 'NoSuchConfiguration', 404);
+    await s3failure(c.send(new DeleteBucketMetricsConfigurationCommand({ Bucket: bucket, Id: 'a' })), 'NoSuchConfiguration', 404);
+    assert.equal((await c.send(new DeletePublicAccessBlockCommand({ Bucket: bucket }))).$metadata.httpStatusCode, 204);
+    assert.equal((await c.send(new DeleteBucketReplicationCommand({ Bucket: bucket }))).$metadata.httpStatusCode, 204);
+    await s3failure(c.send(new PutBucketAccelerateConfigurationCommand({ Bucket: bucket, AccelerateConfiguration: { Status: 'Enabled' } })), 'NotImplemented', 501);
+    await s3failure(b0.send(new GetBucketLoggingCommand({ Bucket: bucket })), 'AccessDenied', 403);
+    await s3failure(b0.send(new DeletePublicAccessBlockCommand({ Bucket: bucket })), 'AccessDenied', 403);
   });
 
   test('PutObject and GetObject round trips through different nodes: metadata, stored headers, sizes around the inline and chunk limits', async () => {

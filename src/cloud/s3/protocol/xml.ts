@@ -121,6 +121,11 @@ export function locationConstraintXml(region: string | undefined): string {
   return root('LocationConstraint', escapeXml(region));
 }
 
+/** A document with no content but its root element (a bucket configuration that is not set). */
+export function emptyDocumentXml(rootName: string, inner = ''): string {
+  return root(rootName, inner);
+}
+
 /** VersioningConfiguration (GetBucketVersioning); no status for a never-versioned bucket. */
 export function versioningConfigurationXml(status?: 'Enabled' | 'Suspended', mfaDelete?: 'Enabled' | 'Disabled'): string {
   return root('VersioningConfiguration', optional('Status', status) + optional('MfaDelete', mfaDelete));

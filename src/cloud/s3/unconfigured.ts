@@ -1,0 +1,101 @@
+/**
+ * Bucket configurations Pi Cloud does not implement, answered as S3 answers for a bucket where
+ * they were never set: transfer acceleration, requester pays, server access logging, event
+ * notifications, replication, the public access block, and the analytics, metrics, inventory and
+ * Intelligent-Tiering configurations. Tools that read every configuration of a bucket
+ * (Terraform's AWS provider, the console's exports, backup tools) then see "none" instead of an
+ * error; setting any of them stays `NotImplemented`, and deleting one that cannot exist succeeds.
+ */
+import { S3Error, emptyDocumentXml } from './protocol/index.ts';
+import type { S3Request } from './http.ts';
+import type { BucketEntry } from './model.ts';
+import { sendEmpty, sendXml } from './replies.ts';
+
+/** How a GET of an unset configuration is answered. */
+interface Unset {
+  /** Operation name (metrics and errors). */
+  op: string;
+  /** Policy action checked (besides ownership). */
+  action: string;
+  /** The empty document answered with 200 … */
+  document?: { root: string; inner?: string };
+  /** … or the error S3 answers when the configuration does not exist. */
+  error?: S3Error['code'];
+  /** With `?id=`: one configuration of a list, which does not exist. */
+  listRoot?: string;
+}
+
+const UNSET: Record<string, Unset> = {
+  accelerate: { op: 'GetBucketAccelerateConfiguration', action: 's3:GetAccelerateConfiguration', document: { root: 'AccelerateConfiguration' } },
+  requestPayment: { op: 'GetBucketRequestPayment', action: 's3:GetBucketRequestPayment', document: { root: 'RequestPaymentConfiguration', inner: '<Payer>BucketOwner</Payer>' } },
+  logging: { op: 'GetBucketLogging', action: 's3:GetBucketLogging', document: { root: 'BucketLoggingStatus' } },
+  notification: { op: 'GetBucketNotificationConfiguration', action: 's3:GetBucketNotification', document: { root: 'NotificationConfiguration' } },
+  replication: { op: 'GetBucketReplication', action: 's3:GetReplicationConfiguration', error: 'ReplicationConfigurationNotFoundError' },
+  publicAccessBlock: { op: 'GetPublicAccessBlock', action: 's3:GetBucketPublicAccessBlock', error: 'NoSuchPublicAccessBlockConfiguration' },
+  analytics: { op: 'GetBucketAnalyticsConfiguration', action: 's3:GetAnalyticsConfiguration', listRoot: 'ListBucketAnalyticsConfigurationResult' },
+  metrics: { op: 'GetBucketMetricsConfiguration', action: 's3:GetMetricsConfiguration', listRoot: 'ListMetricsConfigurationsResult' },
+  inventory: { op: 'GetBucketInventoryConfiguration', action: 's3:GetInventoryConfiguration', listRoot: 'ListInventoryConfigurationsResult' },
+  'intelligent-tiering': { op: 'GetBucketIntelligentTieringConfiguration', action: 's3:GetIntelligentTieringConfiguration', listRoot: 'ListBucketIntelligentTieringConfigurationsOutput' },
+};
+
+/**
+ * Sub-resources whose DELETE of a configuration never set answers 204 (S3's answer when there is
+ * none); a DELETE of one configuration of a list (`?analytics&id=…`) is `NoSuchConfiguration`.
+ */
+const DELETABLE: Record<string, { op: string; action: string }> = {
+  replication: { op: 'DeleteBucketReplication', action: 's3:PutReplicationConfiguration' },
+  publicAccessBlock: { op: 'DeletePublicAccessBlock', action: 's3:PutBucketPublicAccessBlock' },
+};
+
+/** A bucket request this module answers: its operation name and how to run it. */
+export interface UnconfiguredOperation {
+  name: string;
+  run: () => Promise<void>;
+}
+
+/**
+ * The operation when `r` is a GET (or DELETE) of one of these configurations, else undefined.
+ * `bucketFor` resolves the bucket if the requester may do the action (its owner, or the policy).
+ */
+export function unconfiguredOperation(r: S3Request, bucketFor: (r: S3Request, action: string) => Promise<BucketEntry>): UnconfiguredOperation | undefined {
+  for (const [sub, unset] of Object.entries(UNSET)) {
+    if (!r.query.has(sub)) continue;
+    if (r.method === 'GET') {
+      return {
+        name: unset.op,
+        run: async () => {
+          await bucketFor(r, unset.action);
+          const id = r.query.get('id');
+          if (unset.listRoot !== undefined) {
+            if (id !== null) throw new S3Error('NoSuchConfiguration');
+            sendXml(r, emptyDocumentXml(unset.listRoot, '<IsTruncated>false</IsTruncated>'));
+            return;
+          }
+          if (unset.error !== undefined) throw new S3Error(unset.error, undefined, { fields: { BucketName: r.bucket! } });
+          sendXml(r, emptyDocumentXml(unset.document!.root, unset.document!.inner));
+        },
+      };
+    }
+    const deletable = DELETABLE[sub];
+    if (r.method === 'DELETE' && deletable !== undefined) {
+      return {
+        name: deletable.op,
+        run: async () => {
+          await bucketFor(r, deletable.action);
+          sendEmpty(r, 204);
+        },
+      };
+    }
+    if (r.method === 'DELETE' && unset.listRoot !== undefined) {
+      return {
+        name: unset.op.replace(/^Get/, 'Delete'),
+        run: async () => {
+          await bucketFor(r, unset.action.replace(':Get', ':Put'));
+          throw new S3Error('NoSuchConfiguration');
+        },
+      };
+    }
+    return undefined;
+  }
+  return undefined;
+}
