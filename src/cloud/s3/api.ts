@@ -773,7 +773,7 @@ export class S3Api implements LifecycleActions {
    * one), which the requester may read. A delete marker cannot be copied (`InvalidRequest` when
    * named, `NoSuchKey` as the current version, as S3 answers).
    */
-  private async copySource(r: S3Request): Promise<{ bucket: BucketEntry; key: string; entry: ObjectEntry; versionId?: string }> {
+  private async copySource(r: S3Request): Promise<{ bucket: BucketEntry; key: string; entry: ObjectEntry; versionId?: string; named: boolean }> {
     const source = parseCopySource(r.headers['x-amz-copy-source']!);
     if (source.versionId !== undefined && !isVersionId(source.versionId)) throw invalidVersionId(source.versionId);
     const bucket = await this.catalog.bucket(source.bucket);
@@ -789,7 +789,7 @@ export class S3Api implements LifecycleActions {
     await this.mustPermit(r, bucket, action, (b) => canReadObject(b.owner, entry, r.principal), { key: source.key, tags: entry.tags });
     evaluateCopySourceConditions(r.headers, { etag: entry.etag, lastModified: entry.lm });
     const versionId = bucket.ver !== undefined || source.versionId !== undefined ? versionIdOf(entry) : undefined;
-    return { bucket, key: source.key, entry, ...(versionId !== undefined ? { versionId } : {}) };
+    return { bucket, key: source.key, entry, ...(versionId !== undefined ? { versionId } : {}), named: source.versionId !== undefined };
   }
 
   private async copyObject(r: S3Request): Promise<void> {
@@ -802,7 +802,8 @@ export class S3Api implements LifecycleActions {
       throw new S3Error('InvalidArgument', 'Unknown metadata directive.', { fields: { ArgumentName: 'x-amz-metadata-directive', ArgumentValue: directive } });
     }
     const storageClass = r.headers['x-amz-storage-class'] !== undefined ? parseStorageClass(r.headers) : undefined;
-    if (src.bucket.name === bucket.name && src.key === key && directive === 'COPY' && storageClass === undefined) {
+    // Copying a named version onto its own key is allowed: it restores that version (S3's way).
+    if (src.bucket.name === bucket.name && src.key === key && directive === 'COPY' && storageClass === undefined && !src.named) {
       throw new S3Error(
         'InvalidRequest',
         "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",

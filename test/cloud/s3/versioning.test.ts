@@ -238,6 +238,12 @@ describe('S3 versioning through the AWS SDK on a 3-node ring', () => {
     assert.equal(copy.CopySourceVersionId, one);
     assert.ok(copy.VersionId);
     assert.equal(await text('ver-5', 'copy'), 'one');
+    // Restoring an old version: a copy of it onto its own key becomes the current version.
+    const restored = await a[2]!.send(new CopyObjectCommand({ Bucket: 'ver-5', Key: 'k', CopySource: `ver-5/k?versionId=${one}` }));
+    assert.ok(restored.VersionId && restored.VersionId !== one);
+    assert.equal(await text('ver-5', 'k'), 'one');
+    assert.equal((await allVersions('ver-5', 1000, 'k')).length, 3, 'the restored copy is a third version of k');
+    await s3failure(a[2]!.send(new CopyObjectCommand({ Bucket: 'ver-5', Key: 'k', CopySource: 'ver-5/k' })), 'InvalidRequest', 400);
     // A multipart object over a chunked older version: both stay readable.
     const big = pattern(MiB, 7);
     const older = await put('ver-5', 'big', big);
