@@ -6,7 +6,8 @@
  * single-part objects, rclone's own metadata for the multipart ones), sync with a deleted, a
  * changed and a touched file (the touch is a server-side copy onto itself), server-side multipart
  * copy, cat with ranges, copy back byte for byte, deletefile / rmdir, cleanup of a pending upload
- * (ListMultipartUploads, AbortMultipartUpload), purge. rclone runs without retries, so every
+ * (ListMultipartUploads, AbortMultipartUpload), purge; versioning (old versions listed and read with
+ * --s3-versions, removed by cleanup-hidden). rclone runs without retries, so every
  * error shows. The test fails, not skips, when rclone is missing.
  */
 import { after, before, describe, test } from 'node:test';
@@ -267,6 +268,31 @@ describe('rclone against a 3-node ring', () => {
     }
     const local = await rclone(2, 'check', src, join(back, 'tree'));
     assert.match(local.stderr, /0 differences found/);
+  });
+
+  test('versioning: backend versioning, old versions listed with --s3-versions, cleanup-hidden removes them', async () => {
+    const bucket = 'rclone-versions';
+    await rclone(0, 'mkdir', `pi:${bucket}`);
+    assert.match((await rclone(0, 'backend', 'versioning', `pi:${bucket}`, 'Enabled')).stdout, /Enabled/);
+    const first = join(dir, 'first.txt');
+    const second = join(dir, 'second.txt');
+    await writeFile(first, 'first version\n');
+    await writeFile(second, 'second version, longer\n');
+    await rclone(0, 'copyto', first, `pi:${bucket}/doc.txt`);
+    await rclone(0, 'copyto', second, `pi:${bucket}/doc.txt`);
+    assert.equal((await rclone(1, 'cat', `pi:${bucket}/doc.txt`)).stdout, 'second version, longer\n');
+    const plain = await rclone(1, 'lsf', `pi:${bucket}`);
+    assert.deepEqual(plain.stdout.trim().split('\n'), ['doc.txt']);
+    const all = (await rclone(2, 'lsf', '--s3-versions', `pi:${bucket}`)).stdout.trim().split('\n').sort();
+    assert.equal(all.length, 2, all.join(', '));
+    assert.ok(all.includes('doc.txt'));
+    const old = all.find((n) => n !== 'doc.txt')!;
+    assert.match(old, /^doc-v\d{4}-\d{2}-\d{2}-\d{6}-\d{3}\.txt$/, 'rclone names the old version by its time');
+    assert.equal((await rclone(2, 'cat', '--s3-versions', `pi:${bucket}/${old}`)).stdout, 'first version\n');
+    await rclone(0, 'backend', 'cleanup-hidden', `pi:${bucket}`);
+    assert.deepEqual((await rclone(1, 'lsf', '--s3-versions', `pi:${bucket}`)).stdout.trim().split('\n'), ['doc.txt']);
+    await rclone(0, 'purge', `pi:${bucket}`);
+    assert.doesNotMatch((await rclone(1, 'lsd', 'pi:')).stdout, /rclone-versions/, 'purge removed every version and the bucket');
   });
 
   test('deletefile, rmdir of a non-empty and an empty bucket, cleanup of a pending upload, purge', async () => {
