@@ -157,61 +157,80 @@ function commonPrefixOf(key: string, prefix: string, delimiter: string): string 
 
 /** Computes one page of a listing over `source`; see the module documentation for the rules. */
 export async function listPage<T extends { key: string }>(source: KeySource<T>, params: PageParams, options: PageOptions = {}): Promise<Page<T>> {
-  const page: Page<T> = { contents: [], commonPrefixes: [], isTruncated: false };
-  if (params.maxKeys <= 0) return page;
-  const { prefix, marker } = params;
-  const delimiter = params.delimiter === '' ? undefined : params.delimiter;
-  const seekAfter = options.seekAfter ?? 32;
+  if (params.maxKeys <= 0) return { contents: [], commonPrefixes: [], isTruncated: false };
+  const { marker } = params;
+  const from: ListFrom = { prefix: params.prefix };
+  if (marker !== undefined) from.startAfter = marker;
+  const page = await markedPage(source, from, params, (e) => marker === undefined || compareKeys(e.key, marker) > 0, options);
+  const out: Page<T> = { contents: page.items, commonPrefixes: page.commonPrefixes, isTruncated: page.isTruncated };
+  if (page.last !== undefined) out.next = page.last.key;
+  return out;
+}
 
+/**
+ * One page of a listing in key order (then, for ListMultipartUploads and ListObjectVersions, in a
+ * second order within a key): `after` says whether an entry comes after the request's markers (it
+ * may keep state: entries arrive in order). Prefix, delimiter and max-keys as the module
+ * documentation says; `page.marker` is the key marker, whose common prefix (if any) is not listed
+ * again. `last` is the last entry or common prefix returned, when truncated.
+ */
+async function markedPage<T extends { key: string }, F extends ListFrom>(
+  source: (from: F) => AsyncIterable<T>,
+  from: F,
+  page: PageParams,
+  after: (entry: T) => boolean,
+  options: PageOptions,
+): Promise<{ items: T[]; commonPrefixes: string[]; isTruncated: boolean; last?: { key: string; item?: T } }> {
+  const out: { items: T[]; commonPrefixes: string[]; isTruncated: boolean; last?: { key: string; item?: T } } = { items: [], commonPrefixes: [], isTruncated: false };
+  const { prefix } = page;
+  const delimiter = page.delimiter === '' ? undefined : page.delimiter;
+  const seekAfter = options.seekAfter ?? 32;
   // A marker inside (or equal to) a common prefix: that prefix sorts before or at the marker
   // and is not returned again.
-  let skip = delimiter !== undefined && marker !== undefined ? commonPrefixOf(marker, prefix, delimiter) : undefined;
-  const from: ListFrom = { prefix };
-  if (marker !== undefined) from.startAfter = marker;
+  let skip = delimiter !== undefined && page.marker !== undefined ? commonPrefixOf(page.marker, prefix, delimiter) : undefined;
   if (skip !== undefined) from.skipPrefix = skip;
   let iterator = source(from)[Symbol.asyncIterator]();
   let skipped = 0;
-  let count = 0;
+  let last: { key: string; item?: T } | undefined;
   try {
     for (;;) {
       const step = await iterator.next();
       if (step.done === true) break;
       const entry = step.value;
-      const key = entry.key;
-      if (marker !== undefined && compareKeys(key, marker) <= 0) continue;
-      if (skip !== undefined && key.startsWith(skip)) {
+      if (!after(entry)) continue;
+      if (skip !== undefined && entry.key.startsWith(skip)) {
+        // Small rolled-up "directories" are skipped by reading on, big ones by one seek.
         if (++skipped > seekAfter) {
           await iterator.return?.();
-          iterator = source({ prefix, startAfter: key, skipPrefix: skip })[Symbol.asyncIterator]();
+          iterator = source({ prefix, startAfter: entry.key, skipPrefix: skip } as F)[Symbol.asyncIterator]();
           skipped = 0;
         }
         continue;
       }
-      if (!key.startsWith(prefix)) {
-        if (compareKeys(key, prefix) > 0) break;
+      if (!entry.key.startsWith(prefix)) {
+        if (compareKeys(entry.key, prefix) > 0) break;
         continue;
       }
-      const group = delimiter === undefined ? undefined : commonPrefixOf(key, prefix, delimiter);
-      if (count === params.maxKeys) {
-        page.isTruncated = true;
+      if (out.items.length + out.commonPrefixes.length === page.maxKeys) {
+        out.isTruncated = true;
         break;
       }
-      count++;
+      const group = delimiter === undefined ? undefined : commonPrefixOf(entry.key, prefix, delimiter);
       if (group !== undefined) {
-        page.commonPrefixes.push(group);
-        page.next = group;
+        out.commonPrefixes.push(group);
+        last = { key: group };
         skip = group;
         skipped = 0;
       } else {
-        page.contents.push(entry);
-        page.next = key;
+        out.items.push(entry);
+        last = { key: entry.key, item: entry };
       }
     }
   } finally {
     await iterator.return?.();
   }
-  if (!page.isTruncated) delete page.next;
-  return page;
+  if (out.isTruncated && last !== undefined) out.last = last;
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -483,67 +502,26 @@ export async function listMultipartUploads(
   if (params.encodingType !== undefined) result.encodingType = params.encodingType;
   if (params.maxUploads <= 0) return result;
 
-  const uploads: UploadSummary[] = [];
-  const commonPrefixes: string[] = [];
-  const delimiter = params.delimiter;
   const marker = params.keyMarker === '' ? undefined : { key: params.keyMarker, uploadId: params.uploadIdMarker };
-  const seekAfter = options.seekAfter ?? 32;
-  let skip = delimiter !== undefined && marker !== undefined ? commonPrefixOf(marker.key, params.prefix, delimiter) : undefined;
   const from: UploadListFrom = { prefix: params.prefix };
   if (marker !== undefined) {
     from.startAfter = marker.key;
     if (marker.uploadId !== '') from.startAfterUploadId = marker.uploadId;
   }
-  if (skip !== undefined) from.skipPrefix = skip;
-  let iterator = source(from)[Symbol.asyncIterator]();
-  let skipped = 0;
-  let last: { key: string; uploadId: string } | undefined;
-  try {
-    for (;;) {
-      const step = await iterator.next();
-      if (step.done === true) break;
-      const upload = step.value;
-      if (marker !== undefined) {
-        const after =
-          marker.uploadId === '' ? compareKeys(upload.key, marker.key) > 0 : compareUploads(upload, marker) > 0;
-        if (!after) continue;
-      }
-      if (skip !== undefined && upload.key.startsWith(skip)) {
-        if (++skipped > seekAfter) {
-          await iterator.return?.();
-          iterator = source({ prefix: params.prefix, startAfter: upload.key, skipPrefix: skip })[Symbol.asyncIterator]();
-          skipped = 0;
-        }
-        continue;
-      }
-      if (!upload.key.startsWith(params.prefix)) {
-        if (compareKeys(upload.key, params.prefix) > 0) break;
-        continue;
-      }
-      if (uploads.length + commonPrefixes.length === params.maxUploads) {
-        result.isTruncated = true;
-        break;
-      }
-      const group = delimiter === undefined ? undefined : commonPrefixOf(upload.key, params.prefix, delimiter);
-      if (group !== undefined) {
-        commonPrefixes.push(group);
-        last = { key: group, uploadId: '' };
-        skip = group;
-        skipped = 0;
-      } else {
-        uploads.push(upload);
-        last = { key: upload.key, uploadId: upload.uploadId };
-      }
-    }
-  } finally {
-    await iterator.return?.();
+  const page = await markedPage(
+    source,
+    from,
+    { prefix: params.prefix, maxKeys: params.maxUploads, ...(params.delimiter !== undefined ? { delimiter: params.delimiter } : {}), ...(marker !== undefined ? { marker: marker.key } : {}) },
+    (u) => marker === undefined || (marker.uploadId === '' ? compareKeys(u.key, marker.key) > 0 : compareUploads(u, marker) > 0),
+    options,
+  );
+  result.uploads = page.items;
+  result.commonPrefixes = page.commonPrefixes;
+  if (page.last !== undefined) {
+    result.nextKeyMarker = page.last.key;
+    result.nextUploadIdMarker = page.last.item?.uploadId ?? '';
   }
-  result.uploads = uploads;
-  result.commonPrefixes = commonPrefixes;
-  if (result.isTruncated && last !== undefined) {
-    result.nextKeyMarker = last.key;
-    result.nextUploadIdMarker = last.uploadId;
-  }
+  result.isTruncated = page.isTruncated;
   return result;
 }
 
@@ -605,72 +583,37 @@ export async function listObjectVersions(source: VersionSource, name: string, pa
   if (params.encodingType !== undefined) result.encodingType = params.encodingType;
   if (params.maxKeys <= 0) return result;
 
-  const versions: VersionSummary[] = [];
-  const commonPrefixes: string[] = [];
-  const { prefix, delimiter } = params;
   const marker = params.keyMarker === '' ? undefined : params.keyMarker;
   // Versions of the marker key still to pass before listing resumes (the marker version itself).
   let passing = marker !== undefined && params.versionIdMarker !== '';
-  const seekAfter = options.seekAfter ?? 32;
-  let skip = delimiter !== undefined && marker !== undefined ? commonPrefixOf(marker, prefix, delimiter) : undefined;
-  const from: ListFrom = { prefix };
+  const from: ListFrom = { prefix: params.prefix };
   if (marker !== undefined) {
     if (passing) from.startAt = marker;
     else from.startAfter = marker;
   }
-  if (skip !== undefined) from.skipPrefix = skip;
-  let iterator = source(from)[Symbol.asyncIterator]();
-  let skipped = 0;
-  let last: { key: string; versionId?: string } | undefined;
-  try {
-    for (;;) {
-      const step = await iterator.next();
-      if (step.done === true) break;
-      const v = step.value;
-      if (marker !== undefined) {
-        const order = compareKeys(v.key, marker);
-        if (order < 0) continue;
-        // The marker key's versions: all skipped without a version-id marker; else those up to it.
-        if (order === 0 && (params.versionIdMarker === '' || passing)) {
-          if (v.versionId === params.versionIdMarker) passing = false;
-          continue;
-        }
+  const page = await markedPage(
+    source,
+    from,
+    { prefix: params.prefix, maxKeys: params.maxKeys, ...(params.delimiter !== undefined ? { delimiter: params.delimiter } : {}), ...(marker !== undefined ? { marker } : {}) },
+    (v) => {
+      if (marker === undefined) return true;
+      const order = compareKeys(v.key, marker);
+      if (order !== 0) return order > 0;
+      // The marker key's versions: all skipped without a version-id marker; else those up to it.
+      if (params.versionIdMarker === '' || passing) {
+        if (v.versionId === params.versionIdMarker) passing = false;
+        return false;
       }
-      if (skip !== undefined && v.key.startsWith(skip)) {
-        if (++skipped > seekAfter) {
-          await iterator.return?.();
-          iterator = source({ prefix, startAfter: v.key, skipPrefix: skip })[Symbol.asyncIterator]();
-          skipped = 0;
-        }
-        continue;
-      }
-      if (!v.key.startsWith(prefix)) {
-        if (compareKeys(v.key, prefix) > 0) break;
-        continue;
-      }
-      if (versions.length + commonPrefixes.length === params.maxKeys) {
-        result.isTruncated = true;
-        break;
-      }
-      const group = delimiter === undefined ? undefined : commonPrefixOf(v.key, prefix, delimiter);
-      if (group !== undefined) {
-        commonPrefixes.push(group);
-        last = { key: group };
-        skip = group;
-        skipped = 0;
-      } else {
-        versions.push(v);
-        last = { key: v.key, versionId: v.versionId };
-      }
-    }
-  } finally {
-    await iterator.return?.();
-  }
-  result.versions = versions;
-  result.commonPrefixes = commonPrefixes;
-  if (result.isTruncated && last !== undefined) {
-    result.nextKeyMarker = last.key;
-    if (last.versionId !== undefined) result.nextVersionIdMarker = last.versionId;
+      return true;
+    },
+    options,
+  );
+  result.versions = page.items;
+  result.commonPrefixes = page.commonPrefixes;
+  result.isTruncated = page.isTruncated;
+  if (page.last !== undefined) {
+    result.nextKeyMarker = page.last.key;
+    if (page.last.item !== undefined) result.nextVersionIdMarker = page.last.item.versionId;
   }
   return result;
 }
