@@ -29,6 +29,11 @@ export interface Owned extends AclFields {
   owner: string;
 }
 
+/** A bucket as access decisions see it: its owner, its ACL and its public access block. */
+export interface BucketAccess extends Owned {
+  pab?: { ignoreAcls?: true } | undefined;
+}
+
 /** A permission asked for (FULL_CONTROL grants each of them). */
 export type Access = Exclude<Permission, 'FULL_CONTROL'>;
 
@@ -52,16 +57,27 @@ function isGrantee(g: StoredGrant, principal: Principal | undefined): boolean {
   return g.uri === ACL_GROUPS.AllUsers || (g.uri === ACL_GROUPS.AuthenticatedUsers && principal !== undefined);
 }
 
+/** Whether an ACL opens its resource to everyone or to every authenticated user (S3's "public"). */
+export function isPublicAcl(res: AclFields): boolean {
+  if (res.grants !== undefined) return res.grants.some((g) => g.uri === ACL_GROUPS.AllUsers || g.uri === ACL_GROUPS.AuthenticatedUsers);
+  return res.acl === 'public-read' || res.acl === 'public-read-write' || res.acl === 'authenticated-read';
+}
+
 /**
  * Whether the ACL of a resource gives `principal` `access` (ownership aside). A canned ACL
  * grants READ / WRITE to groups only; the bucket-owner ones are covered by the bucket owner's
- * own rights.
+ * own rights. `ignorePublic` (a bucket's IgnorePublicAcls): grants to the public groups count
+ * for nothing.
  */
-export function allows(res: AclFields, principal: Principal | undefined, access: Access): boolean {
+export function allows(res: AclFields, principal: Principal | undefined, access: Access, ignorePublic = false): boolean {
   if (res.grants !== undefined) {
-    for (const g of res.grants) if ((g.p === access || g.p === 'FULL_CONTROL') && isGrantee(g, principal)) return true;
+    for (const g of res.grants) {
+      if (ignorePublic && g.uri !== undefined) continue;
+      if ((g.p === access || g.p === 'FULL_CONTROL') && isGrantee(g, principal)) return true;
+    }
     return false;
   }
+  if (ignorePublic) return false;
   if (access === 'READ') return grants(res.acl, principal).read;
   if (access === 'WRITE') return grants(res.acl, principal).write;
   return false;
@@ -73,28 +89,28 @@ export function mustAllow(allowed: boolean): void {
 }
 
 /** Whether `principal` may do `access` on the bucket (READ lists, WRITE writes objects, *_ACP its ACL). */
-export function canBucket(bucket: Owned, principal: Principal | undefined, access: Access): boolean {
-  return principal?.id === bucket.owner || allows(bucket, principal, access);
+export function canBucket(bucket: BucketAccess, principal: Principal | undefined, access: Access): boolean {
+  return principal?.id === bucket.owner || allows(bucket, principal, access, bucket.pab?.ignoreAcls === true);
 }
 
 /** Whether `principal` may list the bucket. */
-export function canReadBucket(bucket: Owned, principal: Principal | undefined): boolean {
+export function canReadBucket(bucket: BucketAccess, principal: Principal | undefined): boolean {
   return canBucket(bucket, principal, 'READ');
 }
 
 /** Whether `principal` may write and delete objects in the bucket. */
-export function canWriteBucket(bucket: Owned, principal: Principal | undefined): boolean {
+export function canWriteBucket(bucket: BucketAccess, principal: Principal | undefined): boolean {
   return canBucket(bucket, principal, 'WRITE');
 }
 
-/** Whether `principal` may read an object (its owner, its bucket's owner, or a READ grantee). */
-export function canReadObject(bucketOwner: string, object: Owned, principal: Principal | undefined): boolean {
-  return canManageObject(bucketOwner, object.owner, principal) || allows(object, principal, 'READ');
+/** Whether `principal` may read an object of `bucket` (its owner, the bucket's owner, or a READ grantee). */
+export function canReadObject(bucket: BucketAccess, object: Owned, principal: Principal | undefined): boolean {
+  return canManageObject(bucket.owner, object.owner, principal) || allows(object, principal, 'READ', bucket.pab?.ignoreAcls === true);
 }
 
-/** Whether `principal` may read (READ_ACP) or change (WRITE_ACP) an object's ACL. */
-export function canObjectAcl(bucketOwner: string, object: Owned, principal: Principal | undefined, access: 'READ_ACP' | 'WRITE_ACP'): boolean {
-  return canManageObject(bucketOwner, object.owner, principal) || allows(object, principal, access);
+/** Whether `principal` may read (READ_ACP) or change (WRITE_ACP) the ACL of an object of `bucket`. */
+export function canObjectAcl(bucket: BucketAccess, object: Owned, principal: Principal | undefined, access: 'READ_ACP' | 'WRITE_ACP'): boolean {
+  return canManageObject(bucket.owner, object.owner, principal) || allows(object, principal, access, bucket.pab?.ignoreAcls === true);
 }
 
 /**

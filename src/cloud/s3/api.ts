@@ -76,6 +76,7 @@ import { LifecycleApi, expirationHeader } from './lifecycle.ts';
 import type { LifecycleActions } from './lifecycle.ts';
 import { PostObjectApi } from './post-object.ts';
 import { unconfiguredOperation } from './unconfigured.ts';
+import { PublicAccessApi, refusePublicAcl } from './public-access.ts';
 import { VersioningApi, checkVersionId, invalidVersionId, versionHeader } from './versioning-api.ts';
 import { isVersionId, versionIdOf } from './versioning.ts';
 import type { StoredVersion } from './version-catalog.ts';
@@ -168,6 +169,7 @@ export class S3Api implements LifecycleActions {
   readonly cors: CorsApi;
   /** Versioning: the bucket setting, ListObjectVersions, and how writes and deletes keep versions. */
   readonly versioning: VersioningApi;
+  private readonly publicAccess: PublicAccessApi;
 
   constructor(
     private readonly env: Env,
@@ -199,6 +201,7 @@ export class S3Api implements LifecycleActions {
     });
     this.lifecycle = new LifecycleApi({ env, catalog, ownBucket: (r, fresh) => this.ownBucket(r, fresh), verifier: (r) => this.verifier(r) });
     this.cors = new CorsApi({ catalog, bucketFor: (r, action, fresh) => this.bucketFor(r, action, fresh), verifier: (r) => this.verifier(r) });
+    this.publicAccess = new PublicAccessApi({ catalog, bucketFor: (r, action, fresh) => this.bucketFor(r, action, fresh), verifier: (r) => this.verifier(r) });
     this.versioning = new VersioningApi({
       env,
       catalog,
@@ -223,7 +226,7 @@ export class S3Api implements LifecycleActions {
       throw methodNotAllowed(m, 'SERVICE');
     }
     if (r.key === undefined) {
-      const policyOp = this.policies.operation(r);
+      const policyOp = this.policies.operation(r) ?? this.publicAccess.operation(r);
       if (policyOp) return this.run(policyOp.name, policyOp.run);
       if (q.has('lifecycle')) return this.lifecycleOperation(r);
       const unconfigured = unconfiguredOperation(r, (req, action) => this.bucketFor(req, action));
@@ -517,6 +520,7 @@ export class S3Api implements LifecycleActions {
   private async putBucketAcl(r: S3Request): Promise<void> {
     const bucket = await this.permittedBucket(r, (b) => this.policies.permits(b, r, 's3:PutBucketAcl', canBucket(b, r.principal, 'WRITE_ACP')), true);
     const acl = await aclOfPut(r, this.catalog, this.verifier(r), bucket.owner);
+    refusePublicAcl(bucket, acl);
     await this.catalog.setBucketAcl(bucket, acl.acl ?? 'private', acl.grants);
     sendEmpty(r, 200);
   }
@@ -565,6 +569,7 @@ export class S3Api implements LifecycleActions {
    */
   async storeObject(w: ObjectWrite): Promise<{ entry: ObjectEntry }> {
     const { bucket, key } = w;
+    refusePublicAcl(bucket, { acl: w.acl, grants: w.grants });
     const headers = this.objectHeaders(w);
     const verifier = createBodyVerifier(w.auth, w.headers, { compute: ['MD5'] });
     const vid = this.env.random.hex(16);
@@ -613,7 +618,7 @@ export class S3Api implements LifecycleActions {
       throw err;
     }
     const action = versionId === undefined ? 's3:GetObject' : 's3:GetObjectVersion';
-    await this.mustPermit(r, bucket, action, (b) => canReadObject(b.owner, entry, r.principal), { tags: entry.tags });
+    await this.mustPermit(r, bucket, action, (b) => canReadObject(b, entry, r.principal), { tags: entry.tags });
     if (entry.dm) {
       throw new S3Error('MethodNotAllowed', undefined, {
         fields: { Method: r.method, ResourceType: 'DeleteMarker' },
@@ -633,7 +638,7 @@ export class S3Api implements LifecycleActions {
     const key = r.key!;
     const entry = await this.readableObject(r, bucket, key);
     const named = r.query.has('versionId');
-    await this.mustPermit(r, bucket, named ? 's3:GetObjectVersionAttributes' : 's3:GetObjectAttributes', (b) => canReadObject(b.owner, entry, r.principal), { tags: entry.tags });
+    await this.mustPermit(r, bucket, named ? 's3:GetObjectVersionAttributes' : 's3:GetObjectAttributes', (b) => canReadObject(b, entry, r.principal), { tags: entry.tags });
     evaluateConditions(r.headers, { etag: entry.etag, lastModified: entry.lm }, { method: 'GET', now: this.env.now() });
     const result: ObjectAttributesResult = { etag: entry.etag, size: entry.size };
     if (entry.sc) result.storageClass = entry.sc;
@@ -786,7 +791,7 @@ export class S3Api implements LifecycleActions {
     }
     if (entry.dm) throw new S3Error('InvalidRequest', 'The source of a copy request may not specifically refer to a delete marker by version id.');
     const action = source.versionId === undefined ? 's3:GetObject' : 's3:GetObjectVersion';
-    await this.mustPermit(r, bucket, action, (b) => canReadObject(b.owner, entry, r.principal), { key: source.key, tags: entry.tags });
+    await this.mustPermit(r, bucket, action, (b) => canReadObject(b, entry, r.principal), { key: source.key, tags: entry.tags });
     evaluateCopySourceConditions(r.headers, { etag: entry.etag, lastModified: entry.lm });
     const versionId = bucket.ver !== undefined || source.versionId !== undefined ? versionIdOf(entry) : undefined;
     return { bucket, key: source.key, entry, ...(versionId !== undefined ? { versionId } : {}), named: source.versionId !== undefined };
@@ -810,6 +815,7 @@ export class S3Api implements LifecycleActions {
       );
     }
     const acl = await requestAcl(this.catalog, r.headers, OBJECT_WRITE_GRANT_HEADERS);
+    refusePublicAcl(bucket, acl);
     const tags = await this.tagging.copiedTags(r, src);
     await readSmallBody(r, this.verifier(r));
     const vid = this.env.random.hex(16);
@@ -862,7 +868,7 @@ export class S3Api implements LifecycleActions {
     if (!found) throw noSuchKey(r.key!);
     const entry = found.entry;
     const named = r.query.has('versionId');
-    await this.mustPermit(r, bucket, named ? 's3:GetObjectVersionAcl' : 's3:GetObjectAcl', (b) => canObjectAcl(b.owner, entry, r.principal, 'READ_ACP'), { tags: entry.tags });
+    await this.mustPermit(r, bucket, named ? 's3:GetObjectVersionAcl' : 's3:GetObjectAcl', (b) => canObjectAcl(b, entry, r.principal, 'READ_ACP'), { tags: entry.tags });
     sendXml(r, aclXml({ id: entry.owner, displayName: entry.ownerName }, entry, { id: bucket.owner, displayName: bucket.ownerName }), 200, versionHeader(bucket, entry, named));
   }
 
@@ -873,8 +879,9 @@ export class S3Api implements LifecycleActions {
     if (!found) throw noSuchKey(key);
     const current = found.entry;
     const named = r.query.has('versionId');
-    await this.mustPermit(r, bucket, named ? 's3:PutObjectVersionAcl' : 's3:PutObjectAcl', (b) => canObjectAcl(b.owner, current, r.principal, 'WRITE_ACP'), { tags: current.tags });
+    await this.mustPermit(r, bucket, named ? 's3:PutObjectVersionAcl' : 's3:PutObjectAcl', (b) => canObjectAcl(b, current, r.principal, 'WRITE_ACP'), { tags: current.tags });
     const acl = await aclOfPut(r, this.catalog, this.verifier(r), current.owner, bucket.owner);
+    refusePublicAcl(bucket, acl);
     await this.versioning.rewriteVersion(bucket, key, found, (e) => withAcl(e, acl));
     sendEmpty(r, 200, versionHeader(bucket, current, named));
   }
@@ -888,6 +895,7 @@ export class S3Api implements LifecycleActions {
     const key = r.key!;
     if (Buffer.byteLength(key, 'utf8') > 990) throw new S3Error('KeyTooLongError', 'Keys of multipart uploads are limited to 990 bytes here.');
     const acl = await requestAcl(this.catalog, r.headers, OBJECT_WRITE_GRANT_HEADERS);
+    refusePublicAcl(bucket, acl);
     const storageClass = parseStorageClass(r.headers);
     const tags = requestTags(r);
     await readSmallBody(r, this.verifier(r));

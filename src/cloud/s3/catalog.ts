@@ -21,7 +21,7 @@ import {
   unpackChunks,
   withTags,
 } from './model.ts';
-import type { AccessKeyEntry, BucketEntry, ChunkRef, ManifestEntry, ObjectEntry, PartEntry, RefEntry, StoredGrant, UploadEntry, UserEntry, UserIdEntry, VersioningStatus } from './model.ts';
+import type { AccessKeyEntry, BucketEntry, ChunkRef, ManifestEntry, ObjectEntry, PartEntry, PublicAccessBlock, RefEntry, StoredGrant, UploadEntry, UserEntry, UserIdEntry, VersioningStatus } from './model.ts';
 
 /** Options of a {@link Catalog}. */
 export interface CatalogOptions {
@@ -239,6 +239,16 @@ export class Catalog {
       const out = { ...current };
       if (policy !== undefined) out.policy = policy;
       else delete out.policy;
+      return out;
+    });
+  }
+
+  /** Replaces a bucket's public access block (undefined removes it). */
+  async setPublicAccessBlock(bucket: BucketEntry, pab: PublicAccessBlock | undefined): Promise<void> {
+    await this.changeBucket(bucket, (current) => {
+      const out = { ...current };
+      if (pab !== undefined) out.pab = pab;
+      else delete out.pab;
       return out;
     });
   }

@@ -84,6 +84,20 @@ export interface BucketEntry extends Entity {
   policy?: string;
   /** Versioning state (PutBucketVersioning); absent for a bucket never versioned. */
   ver?: VersioningStatus;
+  /** The public access block (PutPublicAccessBlock); absent when none is set. */
+  pab?: PublicAccessBlock;
+}
+
+/** A bucket's public access block settings (public-access.ts); each absent means false. */
+export interface PublicAccessBlock {
+  /** BlockPublicAcls: requests that set a public ACL are refused. */
+  blockAcls?: true;
+  /** IgnorePublicAcls: grants to everyone / every authenticated user are ignored. */
+  ignoreAcls?: true;
+  /** BlockPublicPolicy: a public bucket policy is refused. */
+  blockPolicy?: true;
+  /** RestrictPublicBuckets: a public policy's Allows do not reach anonymous requests. */
+  restrictBuckets?: true;
 }
 
 /** Versioning state of a bucket that has had versioning configured. */

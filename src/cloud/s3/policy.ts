@@ -98,13 +98,16 @@ export class BucketPolicies {
     const text = bucket.policy;
     if (text === undefined) return aclAllows;
     const key = OBJECT_ACTIONS.has(action) ? (target.key ?? r.key) : undefined;
-    const decision = evaluatePolicy(compiledPolicy(text), {
+    const policy = compiledPolicy(text);
+    const decision = evaluatePolicy(policy, {
       action,
       resource: key === undefined ? `arn:aws:s3:::${bucket.name}` : `arn:aws:s3:::${bucket.name}/${key}`,
       principal: r.principal,
       value: (name) => this.contextValue(r, target, name),
     });
     if (decision === 'Deny') return false;
+    // RestrictPublicBuckets (public-access.ts): a public policy's Allows do not reach anonymous requests.
+    if (decision === 'Allow' && r.principal === undefined && bucket.pab?.restrictBuckets && isPublicPolicy(policy)) return aclAllows;
     return decision === 'Allow' || aclAllows;
   }
 
@@ -165,6 +168,8 @@ export class BucketPolicies {
       ...policy.users.names.map(async (name) => (await this.ctx.catalog.user(name)) !== undefined),
     ]);
     if (found.includes(false)) throw new S3Error('MalformedPolicy', 'Invalid principal in policy');
+    // BlockPublicPolicy (public-access.ts).
+    if (bucket.pab?.blockPolicy && isPublicPolicy(policy)) throw new S3Error('AccessDenied');
     await this.ctx.catalog.setBucketPolicy(bucket, text);
     sendEmpty(r, 204);
   }

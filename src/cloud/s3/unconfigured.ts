@@ -1,7 +1,7 @@
 /**
  * Bucket configurations Pi Cloud does not implement, answered as S3 answers for a bucket where
  * they were never set: transfer acceleration, requester pays, server access logging, event
- * notifications, replication, the public access block, and the analytics, metrics, inventory and
+ * notifications, replication, and the analytics, metrics, inventory and
  * Intelligent-Tiering configurations. Tools that read every configuration of a bucket
  * (Terraform's AWS provider, the console's exports, backup tools) then see "none" instead of an
  * error; setting any of them stays `NotImplemented`, and deleting one that cannot exist succeeds.
@@ -31,7 +31,6 @@ const UNSET: Record<string, Unset> = {
   logging: { op: 'GetBucketLogging', action: 's3:GetBucketLogging', document: { root: 'BucketLoggingStatus' } },
   notification: { op: 'GetBucketNotificationConfiguration', action: 's3:GetBucketNotification', document: { root: 'NotificationConfiguration' } },
   replication: { op: 'GetBucketReplication', action: 's3:GetReplicationConfiguration', error: 'ReplicationConfigurationNotFoundError' },
-  publicAccessBlock: { op: 'GetPublicAccessBlock', action: 's3:GetBucketPublicAccessBlock', error: 'NoSuchPublicAccessBlockConfiguration' },
   analytics: { op: 'GetBucketAnalyticsConfiguration', action: 's3:GetAnalyticsConfiguration', listRoot: 'ListBucketAnalyticsConfigurationResult' },
   metrics: { op: 'GetBucketMetricsConfiguration', action: 's3:GetMetricsConfiguration', listRoot: 'ListMetricsConfigurationsResult' },
   inventory: { op: 'GetBucketInventoryConfiguration', action: 's3:GetInventoryConfiguration', listRoot: 'ListInventoryConfigurationsResult' },
@@ -44,7 +43,6 @@ const UNSET: Record<string, Unset> = {
  */
 const DELETABLE: Record<string, { op: string; action: string }> = {
   replication: { op: 'DeleteBucketReplication', action: 's3:PutReplicationConfiguration' },
-  publicAccessBlock: { op: 'DeletePublicAccessBlock', action: 's3:PutBucketPublicAccessBlock' },
 };
 
 /** A bucket request this module answers: its operation name and how to run it. */

@@ -15,15 +15,19 @@ import {
   CreateBucketCommand,
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
+  DeletePublicAccessBlockCommand,
   GetBucketAclCommand,
   GetObjectAclCommand,
   GetObjectCommand,
+  GetPublicAccessBlockCommand,
   HeadBucketCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
   PutBucketAclCommand,
+  PutBucketPolicyCommand,
   PutObjectAclCommand,
   PutObjectCommand,
+  PutPublicAccessBlockCommand,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import type { Grant, S3Client } from '@aws-sdk/client-s3';
@@ -355,6 +359,58 @@ describe('S3 ACL grants through the AWS SDK on a 3-node ring', () => {
     assert.deepEqual(summary((await a[0]!.send(new GetBucketAclCommand({ Bucket: 'errors' }))).Grants), [[alice.id, 'alice', 'FULL_CONTROL']]);
     assert.deepEqual(summary((await a[0]!.send(new GetObjectAclCommand({ Bucket: 'errors', Key: 'doc' }))).Grants), [[alice.id, 'alice', 'FULL_CONTROL']]);
     await s3failure(anon.send(new GetBucketAclCommand({ Bucket: 'errors' })), 'AccessDenied', 403);
+  });
+
+  test('public access block: IgnorePublicAcls, BlockPublicAcls, BlockPublicPolicy, RestrictPublicBuckets; Get / Delete; the owner only', async () => {
+    // Every request through node 2, whose cached bucket record each change refreshes.
+    const c = a[2]!;
+    const Bucket = 'pab-bucket';
+    const block = (settings: Record<string, boolean>): Promise<unknown> => c.send(new PutPublicAccessBlockCommand({ Bucket, PublicAccessBlockConfiguration: settings }));
+    await c.send(new CreateBucketCommand({ Bucket }));
+    await c.send(new PutObjectCommand({ Bucket, Key: 'pub', Body: 'public', ACL: 'public-read' }));
+    await c.send(new PutObjectCommand({ Bucket, Key: 'private', Body: 'private' }));
+    assert.equal(await read(anon, Bucket, 'pub'), 'public');
+    await s3failure(c.send(new GetPublicAccessBlockCommand({ Bucket })), 'NoSuchPublicAccessBlockConfiguration', 404);
+
+    await block({ IgnorePublicAcls: true });
+    assert.deepEqual((await c.send(new GetPublicAccessBlockCommand({ Bucket }))).PublicAccessBlockConfiguration, { BlockPublicAcls: false, IgnorePublicAcls: true, BlockPublicPolicy: false, RestrictPublicBuckets: false });
+    await s3failure(anon.send(new GetObjectCommand({ Bucket, Key: 'pub' })), 'AccessDenied', 403);
+    await c.send(new PutObjectCommand({ Bucket, Key: 'pub2', Body: 'x', ACL: 'public-read' }));
+
+    await block({ BlockPublicAcls: true });
+    assert.equal(await read(anon, Bucket, 'pub'), 'public', 'public ACLs count again; new ones are refused');
+    await s3failure(c.send(new PutObjectCommand({ Bucket, Key: 'pub3', Body: 'x', ACL: 'public-read' })), 'AccessDenied', 403);
+    await s3failure(c.send(new PutObjectCommand({ Bucket, Key: 'pub3', Body: 'x', GrantRead: `uri="${ACL_GROUPS.AuthenticatedUsers}"` })), 'AccessDenied', 403);
+    await s3failure(c.send(new PutObjectAclCommand({ Bucket, Key: 'private', ACL: 'public-read' })), 'AccessDenied', 403);
+    await s3failure(c.send(new PutBucketAclCommand({ Bucket, ACL: 'public-read-write' })), 'AccessDenied', 403);
+    await s3failure(c.send(new CopyObjectCommand({ Bucket, Key: 'copy', CopySource: `${Bucket}/private`, ACL: 'public-read' })), 'AccessDenied', 403);
+    await s3failure(c.send(new CreateMultipartUploadCommand({ Bucket, Key: 'mp', ACL: 'authenticated-read' })), 'AccessDenied', 403);
+    await c.send(new PutObjectCommand({ Bucket, Key: 'fine', Body: 'x', ACL: 'bucket-owner-full-control' }));
+    await c.send(new PutObjectAclCommand({ Bucket, Key: 'private', GrantRead: `id="${bob.id}"` }));
+
+    const publicPolicy = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: '*', Action: 's3:GetObject', Resource: `arn:aws:s3:::${Bucket}/*` }] });
+    await block({ BlockPublicPolicy: true });
+    await s3failure(c.send(new PutBucketPolicyCommand({ Bucket, Policy: publicPolicy })), 'AccessDenied', 403);
+    const bobOnly = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { AWS: `arn:aws:iam:::user/bob` }, Action: 's3:ListBucket', Resource: `arn:aws:s3:::${Bucket}` }] });
+    await c.send(new PutBucketPolicyCommand({ Bucket, Policy: bobOnly }));
+
+    await block({});
+    await c.send(new PutBucketPolicyCommand({ Bucket, Policy: publicPolicy }));
+    assert.equal(await read(anon, Bucket, 'fine'), 'x', 'the public policy lets anyone read');
+    await block({ RestrictPublicBuckets: true });
+    await s3failure(anon.send(new GetObjectCommand({ Bucket, Key: 'fine' })), 'AccessDenied', 403);
+    assert.equal(await read(b[2]!, Bucket, 'fine'), 'x', "users still get the policy's Allow");
+    assert.equal(await read(anon, Bucket, 'pub'), 'public', 'RestrictPublicBuckets leaves ACLs alone');
+
+    await s3failure(b[2]!.send(new PutPublicAccessBlockCommand({ Bucket, PublicAccessBlockConfiguration: {} })), 'AccessDenied', 403);
+    await s3failure(b[2]!.send(new GetPublicAccessBlockCommand({ Bucket })), 'AccessDenied', 403);
+    assert.equal((await c.send(new DeletePublicAccessBlockCommand({ Bucket }))).$metadata.httpStatusCode, 204);
+    await s3failure(c.send(new GetPublicAccessBlockCommand({ Bucket })), 'NoSuchPublicAccessBlockConfiguration', 404);
+    assert.equal(await read(anon, Bucket, 'fine'), 'x');
+    const bad = '<PublicAccessBlockConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><BlockPublicAcls>yes</BlockPublicAcls></PublicAccessBlockConfiguration>';
+    const r = await rawRequest(nodes[2]!.endpoint, alice, { method: 'PUT', path: `/${Bucket}`, query: { publicAccessBlock: '' }, headers: { 'content-md5': createHash('md5').update(bad).digest('base64') }, body: Buffer.from(bad) });
+    assert.equal(r.status, 400);
+    assert.match(r.body.toString(), /<Code>MalformedXML<\/Code>/);
   });
 
   test('a user made before canonical ids were indexed can be granted once it has signed a request', async () => {

@@ -17,7 +17,6 @@ import {
   DeleteBucketReplicationCommand,
   DeleteObjectCommand,
   DeleteObjectsCommand,
-  DeletePublicAccessBlockCommand,
   GetBucketAccelerateConfigurationCommand,
   GetBucketAclCommand,
   GetBucketAnalyticsConfigurationCommand,
@@ -31,7 +30,6 @@ import {
   GetBucketWebsiteCommand,
   GetObjectAttributesCommand,
   GetObjectCommand,
-  GetPublicAccessBlockCommand,
   HeadBucketCommand,
   HeadObjectCommand,
   ListBucketAnalyticsConfigurationsCommand,
@@ -153,7 +151,6 @@ describe('S3 buckets and objects through the AWS SDK on a 3-node ring', () => {
     assert.equal(notification.$metadata.httpStatusCode, 200);
     assert.equal(notification.TopicConfigurations, undefined);
     await s3failure(c.send(new GetBucketReplicationCommand({ Bucket: bucket })), 'ReplicationConfigurationNotFoundError', 404);
-    await s3failure(c.send(new GetPublicAccessBlockCommand({ Bucket: bucket })), 'NoSuchPublicAccessBlockConfiguration', 404);
     await s3failure(c.send(new GetBucketWebsiteCommand({ Bucket: bucket })), 'NoSuchWebsiteConfiguration', 404);
     await s3failure(c.send(new GetBucketEncryptionCommand({ Bucket: bucket })), 'ServerSideEncryptionConfigurationNotFoundError', 404);
     await s3failure(c.send(new GetBucketOwnershipControlsCommand({ Bucket: bucket })), 'OwnershipControlsNotFoundError', 404);
@@ -169,11 +166,10 @@ describe('S3 buckets and objects through the AWS SDK on a 3-node ring', () => {
     }
     await s3failure(c.send(new GetBucketAnalyticsConfigurationCommand({ Bucket: bucket, Id: 'a' })), 'NoSuchConfiguration', 404);
     await s3failure(c.send(new DeleteBucketMetricsConfigurationCommand({ Bucket: bucket, Id: 'a' })), 'NoSuchConfiguration', 404);
-    assert.equal((await c.send(new DeletePublicAccessBlockCommand({ Bucket: bucket }))).$metadata.httpStatusCode, 204);
     assert.equal((await c.send(new DeleteBucketReplicationCommand({ Bucket: bucket }))).$metadata.httpStatusCode, 204);
     await s3failure(c.send(new PutBucketAccelerateConfigurationCommand({ Bucket: bucket, AccelerateConfiguration: { Status: 'Enabled' } })), 'NotImplemented', 501);
     await s3failure(b0.send(new GetBucketLoggingCommand({ Bucket: bucket })), 'AccessDenied', 403);
-    await s3failure(b0.send(new DeletePublicAccessBlockCommand({ Bucket: bucket })), 'AccessDenied', 403);
+    await s3failure(b0.send(new DeleteBucketReplicationCommand({ Bucket: bucket })), 'AccessDenied', 403);
   });
 
   test('PutObject and GetObject round trips through different nodes: metadata, stored headers, sizes around the inline and chunk limits', async () => {

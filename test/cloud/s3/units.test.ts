@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { packChunks, unpackChunks } from '../../../src/cloud/s3/model.ts';
-import { allows, canBucket, canObjectAcl, canReadBucket, canReadObject, canWriteBucket, cannedOf, policyOf } from '../../../src/cloud/s3/access.ts';
+import { allows, canBucket, canObjectAcl, canReadBucket, canReadObject, canWriteBucket, cannedOf, isPublicAcl, policyOf } from '../../../src/cloud/s3/access.ts';
 import { resolveGrants, withAcl } from '../../../src/cloud/s3/acl.ts';
 import type { StoredGrant } from '../../../src/cloud/s3/model.ts';
 import { ChunkSink } from '../../../src/cloud/s3/data.ts';
@@ -43,10 +43,10 @@ describe('S3 application units', () => {
     assert.equal(canReadBucket(bucket('authenticated-read'), undefined), false);
     assert.equal(canBucket(bucket('public-read-write'), other, 'READ_ACP'), false, 'no canned ACL grants READ_ACP / WRITE_ACP');
     assert.equal(canBucket(bucket('private'), owner, 'WRITE_ACP'), true);
-    assert.equal(canReadObject('o', { owner: 'w' }, owner), true, 'the bucket owner reads what others wrote');
-    assert.equal(canReadObject('o', { owner: 'w', acl: 'private' }, other), false);
-    assert.equal(canReadObject('o', { owner: 'w', acl: 'public-read' }, undefined), true);
-    assert.equal(canReadObject('o', { owner: 'w', acl: 'bucket-owner-full-control' }, other), false);
+    assert.equal(canReadObject({ owner: 'o' }, { owner: 'w' }, owner), true, 'the bucket owner reads what others wrote');
+    assert.equal(canReadObject({ owner: 'o' }, { owner: 'w', acl: 'private' }, other), false);
+    assert.equal(canReadObject({ owner: 'o' }, { owner: 'w', acl: 'public-read' }, undefined), true);
+    assert.equal(canReadObject({ owner: 'o' }, { owner: 'w', acl: 'bucket-owner-full-control' }, other), false);
   });
 
   test('explicit grants: by id, to AllUsers and AuthenticatedUsers; FULL_CONTROL is every permission; owners keep theirs', () => {
@@ -65,12 +65,29 @@ describe('S3 application units', () => {
       assert.equal(canBucket({ owner: 'o', grants: [] }, x, access), false);
     }
     const object = { owner: 'w', grants: [{ p: 'READ' as const, uri: ACL_GROUPS.AllUsers }, { p: 'READ_ACP' as const, id: 'x' }] };
-    assert.equal(canReadObject('o', object, undefined), true);
-    assert.equal(canObjectAcl('o', object, x, 'READ_ACP'), true);
-    assert.equal(canObjectAcl('o', object, x, 'WRITE_ACP'), false);
-    assert.equal(canObjectAcl('o', object, y, 'READ_ACP'), false);
-    assert.equal(canObjectAcl('o', object, owner, 'WRITE_ACP'), true, 'the bucket owner manages every object');
+    assert.equal(canReadObject({ owner: 'o' }, object, undefined), true);
+    assert.equal(canObjectAcl({ owner: 'o' }, object, x, 'READ_ACP'), true);
+    assert.equal(canObjectAcl({ owner: 'o' }, object, x, 'WRITE_ACP'), false);
+    assert.equal(canObjectAcl({ owner: 'o' }, object, y, 'READ_ACP'), false);
+    assert.equal(canObjectAcl({ owner: 'o' }, object, owner, 'WRITE_ACP'), true, 'the bucket owner manages every object');
     assert.equal(allows({ acl: 'public-read-write', grants: [] }, undefined, 'WRITE'), false, 'an explicit list replaces the canned ACL');
+  });
+
+  test('IgnorePublicAcls: grants to the public groups and public canned ACLs count for nothing; grants by id still do', () => {
+    const x = { id: 'x', name: 'x' };
+    const ignoring = { owner: 'o', pab: { ignoreAcls: true as const } };
+    assert.equal(canReadBucket({ ...ignoring, acl: 'public-read' }, undefined), false);
+    assert.equal(canReadBucket({ ...ignoring, acl: 'authenticated-read' }, x), false);
+    assert.equal(canWriteBucket({ ...ignoring, grants: [{ p: 'WRITE', uri: ACL_GROUPS.AllUsers }, { p: 'READ', id: 'x' }] }, x), false);
+    assert.equal(canReadBucket({ ...ignoring, grants: [{ p: 'WRITE', uri: ACL_GROUPS.AllUsers }, { p: 'READ', id: 'x' }] }, x), true);
+    assert.equal(canReadObject(ignoring, { owner: 'w', acl: 'public-read' }, undefined), false);
+    assert.equal(canReadObject({ owner: 'o' }, { owner: 'w', acl: 'public-read' }, undefined), true, 'without the block the ACL counts');
+    assert.equal(canObjectAcl(ignoring, { owner: 'w', grants: [{ p: 'FULL_CONTROL', uri: ACL_GROUPS.AuthenticatedUsers }] }, x, 'READ_ACP'), false);
+    assert.equal(canReadObject(ignoring, { owner: 'w' }, { id: 'o', name: 'o' }), true, 'owners keep their rights');
+    assert.ok(isPublicAcl({ acl: 'authenticated-read' }));
+    assert.ok(isPublicAcl({ grants: [{ p: 'READ_ACP', uri: ACL_GROUPS.AllUsers }] }));
+    assert.ok(!isPublicAcl({ acl: 'bucket-owner-full-control' }));
+    assert.ok(!isPublicAcl({ acl: 'public-read', grants: [{ p: 'READ', id: 'x' }] }), 'an explicit list replaces the canned ACL');
   });
 
   test('policy documents: canned ACLs as grant lists, explicit lists as given, and lists that are exactly a canned ACL', () => {

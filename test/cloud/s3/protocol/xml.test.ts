@@ -64,6 +64,7 @@ import {
 } from '../../../../src/cloud/s3/protocol/xml.ts';
 import { parseXmlDocument } from '../../../../src/cloud/s3/protocol/xml-parse.ts';
 import { escapeXml } from '../../../../src/cloud/s3/protocol/xml-escape.ts';
+import { parsePublicAccessBlock, publicAccessBlockXml } from '../../../../src/cloud/s3/protocol/public-access.ts';
 import { S3Error } from '../../../../src/cloud/s3/protocol/errors.ts';
 import { respond } from './sdk-respond.ts';
 import { capture } from './sdk-capture.ts';
@@ -655,5 +656,27 @@ describe('XML parser safety', () => {
     const big = `<Delete><Object><Key>${'k'.repeat(2000)}</Key></Object></Delete>`;
     assert.throws(() => parseXmlDocument(big, 'Delete', { maxBytes: 1000 }), s3code('MalformedXML'));
     assert.equal(parseXmlDocument(big, 'Delete', { maxBytes: 5000 }).name, 'Delete');
+  });
+});
+
+describe('PublicAccessBlockConfiguration', () => {
+  const doc = (inner: string): string => `<PublicAccessBlockConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">${inner}</PublicAccessBlockConfiguration>`;
+
+  test('each setting false unless given true (any case); written back whole', () => {
+    assert.deepEqual(parsePublicAccessBlock(doc('<BlockPublicAcls>TRUE</BlockPublicAcls><RestrictPublicBuckets>true</RestrictPublicBuckets>')), {
+      blockPublicAcls: true,
+      ignorePublicAcls: false,
+      blockPublicPolicy: false,
+      restrictPublicBuckets: true,
+    });
+    const all = { blockPublicAcls: true, ignorePublicAcls: true, blockPublicPolicy: false, restrictPublicBuckets: true };
+    assert.deepEqual(parsePublicAccessBlock(publicAccessBlockXml(all)), all);
+    assert.match(publicAccessBlockXml(all), /<BlockPublicPolicy>false<\/BlockPublicPolicy>/);
+  });
+
+  test('unknown or repeated elements and values other than true / false are MalformedXML', () => {
+    for (const inner of ['<BlockPublicAcls>yes</BlockPublicAcls>', '<BlockPublicAcls>true</BlockPublicAcls><BlockPublicAcls>true</BlockPublicAcls>', '<BlockEverything>true</BlockEverything>', '<IgnorePublicAcls><x/></IgnorePublicAcls>']) {
+      assert.throws(() => parsePublicAccessBlock(doc(inner)), (e: unknown) => e instanceof S3Error && e.code === 'MalformedXML', inner);
+    }
   });
 });
