@@ -29,9 +29,15 @@ export interface Owned extends AclFields {
   owner: string;
 }
 
-/** A bucket as access decisions see it: its owner, its ACL and its public access block. */
+/** A bucket as access decisions see it: its owner, its ACL, its public access block and Object Ownership. */
 export interface BucketAccess extends Owned {
   pab?: { ignoreAcls?: true } | undefined;
+  own?: string | undefined;
+}
+
+/** Whether the bucket's ACLs are disabled (Object Ownership BucketOwnerEnforced: the bucket owner owns every object). */
+export function aclsDisabled(bucket: BucketAccess): boolean {
+  return bucket.own === 'BucketOwnerEnforced';
 }
 
 /** A permission asked for (FULL_CONTROL grants each of them). */
@@ -90,7 +96,7 @@ export function mustAllow(allowed: boolean): void {
 
 /** Whether `principal` may do `access` on the bucket (READ lists, WRITE writes objects, *_ACP its ACL). */
 export function canBucket(bucket: BucketAccess, principal: Principal | undefined, access: Access): boolean {
-  return principal?.id === bucket.owner || allows(bucket, principal, access, bucket.pab?.ignoreAcls === true);
+  return principal?.id === bucket.owner || (!aclsDisabled(bucket) && allows(bucket, principal, access, bucket.pab?.ignoreAcls === true));
 }
 
 /** Whether `principal` may list the bucket. */
@@ -105,12 +111,22 @@ export function canWriteBucket(bucket: BucketAccess, principal: Principal | unde
 
 /** Whether `principal` may read an object of `bucket` (its owner, the bucket's owner, or a READ grantee). */
 export function canReadObject(bucket: BucketAccess, object: Owned, principal: Principal | undefined): boolean {
-  return canManageObject(bucket.owner, object.owner, principal) || allows(object, principal, 'READ', bucket.pab?.ignoreAcls === true);
+  return canManage(bucket, object, principal) || (!aclsDisabled(bucket) && allows(object, principal, 'READ', bucket.pab?.ignoreAcls === true));
 }
 
 /** Whether `principal` may read (READ_ACP) or change (WRITE_ACP) the ACL of an object of `bucket`. */
 export function canObjectAcl(bucket: BucketAccess, object: Owned, principal: Principal | undefined, access: 'READ_ACP' | 'WRITE_ACP'): boolean {
-  return canManageObject(bucket.owner, object.owner, principal) || allows(object, principal, access, bucket.pab?.ignoreAcls === true);
+  return canManage(bucket, object, principal) || (!aclsDisabled(bucket) && allows(object, principal, access, bucket.pab?.ignoreAcls === true));
+}
+
+/** The owner of an object of `bucket`: its writer, or the bucket owner when the bucket's ACLs are disabled. */
+export function objectOwnerIn(bucket: BucketAccess, object: Owned): string {
+  return aclsDisabled(bucket) ? bucket.owner : object.owner;
+}
+
+/** {@link canManageObject} for an object of `bucket` (its Object Ownership considered). */
+export function canManage(bucket: BucketAccess, object: Owned, principal: Principal | undefined): boolean {
+  return canManageObject(bucket.owner, objectOwnerIn(bucket, object), principal);
 }
 
 /**

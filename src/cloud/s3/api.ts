@@ -48,6 +48,7 @@ import {
   parseListPartsParams,
   parseListUploadsParams,
   parseObjectAttributes,
+  parseObjectOwnership,
   parsePartNumber,
   parseRange,
   parseStorageClass,
@@ -61,7 +62,8 @@ import {
   checksumHeaderName,
 } from './protocol/index.ts';
 import type { BodyVerifier, CannedAcl, ChecksumAlgorithm, DeletedEntry, DeleteErrorEntry, ObjectAttributesResult, StorageClass, Tag, VerifiedAuth } from './protocol/index.ts';
-import { canBucket, canObjectAcl, canReadBucket, canReadObject, canWriteBucket, mustAllow } from './access.ts';
+import { aclsDisabled, canBucket, canObjectAcl, canReadBucket, canReadObject, canWriteBucket, mustAllow } from './access.ts';
+import type { AclFields } from './access.ts';
 import { aclOfPut, aclXml, requestAcl, withAcl } from './acl.ts';
 import { OBJECT_WRITE_GRANT_HEADERS } from './protocol/acl.ts';
 import type { Catalog, Principal } from './catalog.ts';
@@ -77,6 +79,7 @@ import type { LifecycleActions } from './lifecycle.ts';
 import { PostObjectApi } from './post-object.ts';
 import { unconfiguredOperation } from './unconfigured.ts';
 import { PublicAccessApi, refusePublicAcl } from './public-access.ts';
+import { OwnershipApi, aclForWrite, checkNewBucketOwnership, objectOwnerFor } from './ownership.ts';
 import { VersioningApi, checkVersionId, invalidVersionId, versionHeader } from './versioning-api.ts';
 import { isVersionId, versionIdOf } from './versioning.ts';
 import type { StoredVersion } from './version-catalog.ts';
@@ -89,13 +92,12 @@ import type { S3Options } from './options.ts';
 /** Headers stored with an object and returned on GET / HEAD. */
 const STORED_HEADERS = ['cache-control', 'content-disposition', 'content-language', 'expires'] as const;
 /** Bucket sub-resources that exist in S3 but are not supported here. */
-const UNSUPPORTED_BUCKET = ['website', 'encryption', 'replication', 'logging', 'notification', 'object-lock', 'ownershipControls', 'publicAccessBlock', 'accelerate', 'requestPayment', 'analytics', 'metrics', 'inventory', 'intelligent-tiering'];
+const UNSUPPORTED_BUCKET = ['website', 'encryption', 'replication', 'logging', 'notification', 'object-lock', 'publicAccessBlock', 'accelerate', 'requestPayment', 'analytics', 'metrics', 'inventory', 'intelligent-tiering'];
 /** What GET of an unsupported bucket sub-resource answers (as a bucket without that configuration). */
 const MISSING_CONFIGURATION: Record<string, S3Error['code']> = {
   website: 'NoSuchWebsiteConfiguration',
   encryption: 'ServerSideEncryptionConfigurationNotFoundError',
   'object-lock': 'ObjectLockConfigurationNotFoundError',
-  ownershipControls: 'OwnershipControlsNotFoundError',
 };
 
 /** An object write of {@link S3Api.storeObject}: PutObject, or the file of a POST upload. */
@@ -170,6 +172,7 @@ export class S3Api implements LifecycleActions {
   /** Versioning: the bucket setting, ListObjectVersions, and how writes and deletes keep versions. */
   readonly versioning: VersioningApi;
   private readonly publicAccess: PublicAccessApi;
+  private readonly ownership: OwnershipApi;
 
   constructor(
     private readonly env: Env,
@@ -202,6 +205,7 @@ export class S3Api implements LifecycleActions {
     this.lifecycle = new LifecycleApi({ env, catalog, ownBucket: (r, fresh) => this.ownBucket(r, fresh), verifier: (r) => this.verifier(r) });
     this.cors = new CorsApi({ catalog, bucketFor: (r, action, fresh) => this.bucketFor(r, action, fresh), verifier: (r) => this.verifier(r) });
     this.publicAccess = new PublicAccessApi({ catalog, bucketFor: (r, action, fresh) => this.bucketFor(r, action, fresh), verifier: (r) => this.verifier(r) });
+    this.ownership = new OwnershipApi({ catalog, bucketFor: (r, action, fresh) => this.bucketFor(r, action, fresh), verifier: (r) => this.verifier(r) });
     this.versioning = new VersioningApi({
       env,
       catalog,
@@ -226,7 +230,7 @@ export class S3Api implements LifecycleActions {
       throw methodNotAllowed(m, 'SERVICE');
     }
     if (r.key === undefined) {
-      const policyOp = this.policies.operation(r) ?? this.publicAccess.operation(r);
+      const policyOp = this.policies.operation(r) ?? this.publicAccess.operation(r) ?? this.ownership.operation(r);
       if (policyOp) return this.run(policyOp.name, policyOp.run);
       if (q.has('lifecycle')) return this.lifecycleOperation(r);
       const unconfigured = unconfiguredOperation(r, (req, action) => this.bucketFor(req, action));
@@ -480,11 +484,14 @@ export class S3Api implements LifecycleActions {
     validateBucketName(name);
     const asked = await requestAcl(this.catalog, r.headers);
     const acl = asked?.acl ?? 'private';
+    const ownershipHeader = getHeader(r.headers, 'x-amz-object-ownership');
+    const own = ownershipHeader === undefined ? undefined : parseObjectOwnership(ownershipHeader);
+    checkNewBucketOwnership(own, asked, principal.id);
     const body = await readSmallBody(r, this.verifier(r));
     const config = parseCreateBucketConfiguration(body);
     const region = config.locationConstraint ?? this.options.region;
     try {
-      await this.catalog.createBucket(name, principal, acl, region, asked?.grants);
+      await this.catalog.createBucket(name, principal, acl, region, asked?.grants, own === undefined ? {} : { own });
     } catch (err) {
       if (!(err instanceof S3Error) || err.code !== 'BucketAlreadyOwnedByYou') throw err;
       // In us-east-1, S3 answers 200 to re-creating one's own bucket and resets its ACL (legacy
@@ -514,14 +521,15 @@ export class S3Api implements LifecycleActions {
 
   private async getBucketAcl(r: S3Request): Promise<void> {
     const bucket = await this.permittedBucket(r, (b) => this.policies.permits(b, r, 's3:GetBucketAcl', canBucket(b, r.principal, 'READ_ACP')), true);
-    sendXml(r, aclXml({ id: bucket.owner, displayName: bucket.ownerName }, bucket));
+    sendXml(r, aclXml({ id: bucket.owner, displayName: bucket.ownerName }, aclsDisabled(bucket) ? {} : bucket));
   }
 
   private async putBucketAcl(r: S3Request): Promise<void> {
     const bucket = await this.permittedBucket(r, (b) => this.policies.permits(b, r, 's3:PutBucketAcl', canBucket(b, r.principal, 'WRITE_ACP')), true);
-    const acl = await aclOfPut(r, this.catalog, this.verifier(r), bucket.owner);
-    refusePublicAcl(bucket, acl);
-    await this.catalog.setBucketAcl(bucket, acl.acl ?? 'private', acl.grants);
+    const asked = await aclOfPut(r, this.catalog, this.verifier(r), bucket.owner);
+    refusePublicAcl(bucket, asked);
+    const acl = aclForWrite(bucket, asked);
+    await this.catalog.setBucketAcl(bucket, acl?.acl ?? 'private', acl?.grants);
     sendEmpty(r, 200);
   }
 
@@ -569,7 +577,10 @@ export class S3Api implements LifecycleActions {
    */
   async storeObject(w: ObjectWrite): Promise<{ entry: ObjectEntry }> {
     const { bucket, key } = w;
-    refusePublicAcl(bucket, { acl: w.acl, grants: w.grants });
+    const asked: AclFields | undefined = w.acl !== undefined || w.grants !== undefined ? { acl: w.acl, grants: w.grants } : undefined;
+    refusePublicAcl(bucket, asked);
+    const acl = aclForWrite(bucket, asked);
+    const owner = objectOwnerFor(bucket, w.principal, asked);
     const headers = this.objectHeaders(w);
     const verifier = createBodyVerifier(w.auth, w.headers, { compute: ['MD5'] });
     const vid = this.env.random.hex(16);
@@ -585,11 +596,11 @@ export class S3Api implements LifecycleActions {
       etag,
       lm: this.env.now(),
       ...headers,
-      owner: w.principal?.id ?? bucket.owner,
-      ownerName: w.principal?.name ?? bucket.ownerName,
+      owner: owner.id,
+      ownerName: owner.name,
     };
-    if (w.acl) entry.acl = w.acl;
-    if (w.grants) entry.grants = w.grants;
+    if (acl?.acl) entry.acl = acl.acl;
+    if (acl?.grants) entry.grants = acl.grants;
     if (w.storageClass !== 'STANDARD') entry.sc = w.storageClass;
     if (w.tags.length > 0) entry.tags = w.tags;
     const checksum = this.checksumOf(w, verifier);
@@ -814,8 +825,10 @@ export class S3Api implements LifecycleActions {
         "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
       );
     }
-    const acl = await requestAcl(this.catalog, r.headers, OBJECT_WRITE_GRANT_HEADERS);
-    refusePublicAcl(bucket, acl);
+    const asked = await requestAcl(this.catalog, r.headers, OBJECT_WRITE_GRANT_HEADERS);
+    refusePublicAcl(bucket, asked);
+    const acl = aclForWrite(bucket, asked);
+    const owner = objectOwnerFor(bucket, principal, asked);
     const tags = await this.tagging.copiedTags(r, src);
     await readSmallBody(r, this.verifier(r));
     const vid = this.env.random.hex(16);
@@ -826,8 +839,8 @@ export class S3Api implements LifecycleActions {
       size: from.size,
       etag: from.etag,
       lm: this.env.now(),
-      owner: principal?.id ?? bucket.owner,
-      ownerName: principal?.name ?? bucket.ownerName,
+      owner: owner.id,
+      ownerName: owner.name,
     };
     if (directive === 'REPLACE') Object.assign(entry, this.objectHeaders(r));
     else {
@@ -869,7 +882,9 @@ export class S3Api implements LifecycleActions {
     const entry = found.entry;
     const named = r.query.has('versionId');
     await this.mustPermit(r, bucket, named ? 's3:GetObjectVersionAcl' : 's3:GetObjectAcl', (b) => canObjectAcl(b, entry, r.principal, 'READ_ACP'), { tags: entry.tags });
-    sendXml(r, aclXml({ id: entry.owner, displayName: entry.ownerName }, entry, { id: bucket.owner, displayName: bucket.ownerName }), 200, versionHeader(bucket, entry, named));
+    // With ACLs disabled, the bucket owner owns the object with full control, whatever was stored.
+    const shown = aclsDisabled(bucket) ? { owner: { id: bucket.owner, displayName: bucket.ownerName }, acl: {} } : { owner: { id: entry.owner, displayName: entry.ownerName }, acl: entry };
+    sendXml(r, aclXml(shown.owner, shown.acl, { id: bucket.owner, displayName: bucket.ownerName }), 200, versionHeader(bucket, entry, named));
   }
 
   private async putObjectAcl(r: S3Request): Promise<void> {
@@ -880,8 +895,9 @@ export class S3Api implements LifecycleActions {
     const current = found.entry;
     const named = r.query.has('versionId');
     await this.mustPermit(r, bucket, named ? 's3:PutObjectVersionAcl' : 's3:PutObjectAcl', (b) => canObjectAcl(b, current, r.principal, 'WRITE_ACP'), { tags: current.tags });
-    const acl = await aclOfPut(r, this.catalog, this.verifier(r), current.owner, bucket.owner);
-    refusePublicAcl(bucket, acl);
+    const asked = await aclOfPut(r, this.catalog, this.verifier(r), current.owner, bucket.owner);
+    refusePublicAcl(bucket, asked);
+    const acl = aclForWrite(bucket, asked);
     await this.versioning.rewriteVersion(bucket, key, found, (e) => withAcl(e, acl));
     sendEmpty(r, 200, versionHeader(bucket, current, named));
   }
@@ -894,8 +910,11 @@ export class S3Api implements LifecycleActions {
     const bucket = await this.writableBucket(r);
     const key = r.key!;
     if (Buffer.byteLength(key, 'utf8') > 990) throw new S3Error('KeyTooLongError', 'Keys of multipart uploads are limited to 990 bytes here.');
-    const acl = await requestAcl(this.catalog, r.headers, OBJECT_WRITE_GRANT_HEADERS);
-    refusePublicAcl(bucket, acl);
+    const asked = await requestAcl(this.catalog, r.headers, OBJECT_WRITE_GRANT_HEADERS);
+    refusePublicAcl(bucket, asked);
+    const acl = aclForWrite(bucket, asked);
+    // The object's owner to be (Object Ownership is applied now, as S3 does at initiation).
+    const owner = objectOwnerFor(bucket, principal, asked);
     const storageClass = parseStorageClass(r.headers);
     const tags = requestTags(r);
     await readSmallBody(r, this.verifier(r));
@@ -907,8 +926,8 @@ export class S3Api implements LifecycleActions {
       key,
       uploadId,
       initiated: this.env.now(),
-      owner: principal?.id ?? bucket.owner,
-      ownerName: principal?.name ?? bucket.ownerName,
+      owner: owner.id,
+      ownerName: owner.name,
       ...this.objectHeaders(r),
     };
     if (acl?.acl) entry.acl = acl.acl;

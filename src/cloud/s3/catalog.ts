@@ -9,7 +9,7 @@
 import type { Dht, DhtRecord } from '../../dht/index.ts';
 import type { Env } from '../../env/index.ts';
 import { S3Error, compareKeys } from './protocol/index.ts';
-import type { CannedAcl, CorsRule, KeySource, LifecycleRule, ListFrom, ObjectSummary, PartSummary, Tag, UploadListFrom, UploadSummary } from './protocol/index.ts';
+import type { CannedAcl, CorsRule, KeySource, LifecycleRule, ListFrom, ObjectOwnership, ObjectSummary, PartSummary, Tag, UploadListFrom, UploadSummary } from './protocol/index.ts';
 import { StorageError } from './errors.ts';
 import {
   INLINE_CHUNK_LIST,
@@ -159,7 +159,7 @@ export class Catalog {
   }
 
   /** Creates a bucket: `BucketAlreadyOwnedByYou` / `BucketAlreadyExists` if the name is taken. */
-  async createBucket(name: string, owner: Principal, acl: CannedAcl, region: string, grants?: StoredGrant[]): Promise<BucketEntry> {
+  async createBucket(name: string, owner: Principal, acl: CannedAcl, region: string, grants?: StoredGrant[], settings: Pick<BucketEntry, 'own'> = {}): Promise<BucketEntry> {
     const entry: BucketEntry = {
       type: 's3.bucket',
       url: `s3bucket:${name}`,
@@ -172,6 +172,7 @@ export class Catalog {
       inc: this.env.random.hex(8),
     };
     if (grants) entry.grants = grants;
+    if (settings.own !== undefined) entry.own = settings.own;
     const r = await this.dht.writeIfAbsent<BucketEntry>(ids.bucket(name), entry);
     if (!r.written) {
       const code = r.record.body.owner === owner.id ? 'BucketAlreadyOwnedByYou' : 'BucketAlreadyExists';
@@ -239,6 +240,16 @@ export class Catalog {
       const out = { ...current };
       if (policy !== undefined) out.policy = policy;
       else delete out.policy;
+      return out;
+    });
+  }
+
+  /** Sets a bucket's Object Ownership (undefined removes the setting). */
+  async setObjectOwnership(bucket: BucketEntry, own: ObjectOwnership | undefined): Promise<void> {
+    await this.changeBucket(bucket, (current) => {
+      const out = { ...current };
+      if (own !== undefined) out.own = own;
+      else delete out.own;
       return out;
     });
   }

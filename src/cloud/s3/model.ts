@@ -21,7 +21,7 @@
 import type { Entity } from '../../dht/index.ts';
 import { Scope, idFor } from '../../id/index.ts';
 import type { Id } from '../../id/index.ts';
-import type { CannedAcl, CorsRule, LifecycleRule, Permission, Tag } from './protocol/index.ts';
+import type { CannedAcl, CorsRule, LifecycleRule, ObjectOwnership, Permission, Tag } from './protocol/index.ts';
 
 /** An access key's record. */
 export interface AccessKeyEntry extends Entity {
@@ -86,6 +86,8 @@ export interface BucketEntry extends Entity {
   ver?: VersioningStatus;
   /** The public access block (PutPublicAccessBlock); absent when none is set. */
   pab?: PublicAccessBlock;
+  /** Object Ownership (ownership.ts); absent: none set, which behaves as ObjectWriter. */
+  own?: ObjectOwnership;
 }
 
 /** A bucket's public access block settings (public-access.ts); each absent means false. */

@@ -22,7 +22,7 @@ import {
   taggingXml,
 } from './protocol/index.ts';
 import type { BodyVerifier, Tag } from './protocol/index.ts';
-import { canManageObject, canReadBucket } from './access.ts';
+import { canManage, canReadBucket } from './access.ts';
 import type { Catalog } from './catalog.ts';
 import type { PolicyTarget } from './policy.ts';
 import type { S3Request } from './http.ts';
@@ -65,7 +65,7 @@ export function requestTags(r: S3Request): Tag[] {
 /** `x-amz-tagging-count` of GetObject / HeadObject: when the object has tags the requester may read. */
 export function taggingCountHeader(r: S3Request, bucket: BucketEntry, entry: ObjectEntry): Record<string, string> {
   const count = entry.tags?.length ?? 0;
-  if (count === 0 || !canManageObject(bucket.owner, entry.owner, r.principal)) return {};
+  if (count === 0 || !canManage(bucket, entry, r.principal)) return {};
   return { 'x-amz-tagging-count': String(count) };
 }
 
@@ -81,7 +81,7 @@ export class TaggingApi {
     const directive = parseTaggingDirective(r.headers);
     if (directive === 'REPLACE') return requestTags(r);
     const tags = source.entry.tags ?? [];
-    if (tags.length > 0) await this.ctx.mustPermit(r, source.bucket, 's3:GetObjectTagging', (b) => canManageObject(b.owner, source.entry.owner, r.principal), { key: source.key, tags });
+    if (tags.length > 0) await this.ctx.mustPermit(r, source.bucket, 's3:GetObjectTagging', (b) => canManage(b, source.entry, r.principal), { key: source.key, tags });
     return tags;
   }
 
@@ -140,7 +140,7 @@ export class TaggingApi {
     }
     const entry = found.entry;
     const versioned = r.query.has('versionId') ? action.replace('Object', 'ObjectVersion') : action;
-    await this.ctx.mustPermit(r, bucket, versioned, (b) => canManageObject(b.owner, entry.owner, r.principal), { tags: entry.tags });
+    await this.ctx.mustPermit(r, bucket, versioned, (b) => canManage(b, entry, r.principal), { tags: entry.tags });
     return { bucket, found };
   }
 }

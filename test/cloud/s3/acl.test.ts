@@ -14,9 +14,11 @@ import {
   CopyObjectCommand,
   CreateBucketCommand,
   CreateMultipartUploadCommand,
+  DeleteBucketOwnershipControlsCommand,
   DeleteObjectCommand,
   DeletePublicAccessBlockCommand,
   GetBucketAclCommand,
+  GetBucketOwnershipControlsCommand,
   GetObjectAclCommand,
   GetObjectCommand,
   GetPublicAccessBlockCommand,
@@ -24,6 +26,7 @@ import {
   HeadObjectCommand,
   ListObjectsV2Command,
   PutBucketAclCommand,
+  PutBucketOwnershipControlsCommand,
   PutBucketPolicyCommand,
   PutObjectAclCommand,
   PutObjectCommand,
@@ -411,6 +414,52 @@ describe('S3 ACL grants through the AWS SDK on a 3-node ring', () => {
     const r = await rawRequest(nodes[2]!.endpoint, alice, { method: 'PUT', path: `/${Bucket}`, query: { publicAccessBlock: '' }, headers: { 'content-md5': createHash('md5').update(bad).digest('base64') }, body: Buffer.from(bad) });
     assert.equal(r.status, 400);
     assert.match(r.body.toString(), /<Code>MalformedXML<\/Code>/);
+  });
+
+  test('Object Ownership: BucketOwnerEnforced disables ACLs (the bucket owner owns everything), BucketOwnerPreferred, ObjectWriter', async () => {
+    const c = a[2]!;
+    const bob2 = b[2]!;
+    const ownerOf = async (Bucket: string, Key: string): Promise<string | undefined> => (await c.send(new GetObjectAclCommand({ Bucket, Key }))).Owner?.ID;
+    const bobWrites = (Bucket: string): string =>
+      JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { AWS: 'arn:aws:iam:::user/bob' }, Action: ['s3:PutObject', 's3:GetObject'], Resource: `arn:aws:s3:::${Bucket}/*` }] });
+
+    await s3failure(c.send(new CreateBucketCommand({ Bucket: 'own-bad', ObjectOwnership: 'BucketOwnerEnforced', ACL: 'public-read' })), 'InvalidBucketAclWithObjectOwnership', 400);
+    await c.send(new CreateBucketCommand({ Bucket: 'own-enforced', ObjectOwnership: 'BucketOwnerEnforced' }));
+    assert.equal((await c.send(new GetBucketOwnershipControlsCommand({ Bucket: 'own-enforced' }))).OwnershipControls?.Rules?.[0]?.ObjectOwnership, 'BucketOwnerEnforced');
+    await c.send(new PutBucketPolicyCommand({ Bucket: 'own-enforced', Policy: bobWrites('own-enforced') }));
+    await bob2.send(new PutObjectCommand({ Bucket: 'own-enforced', Key: 'by-bob', Body: 'b' }));
+    assert.equal(await ownerOf('own-enforced', 'by-bob'), alice.id, 'the bucket owner owns what bob wrote');
+    const acl = await c.send(new GetObjectAclCommand({ Bucket: 'own-enforced', Key: 'by-bob' }));
+    assert.deepEqual(acl.Grants?.map((g) => [g.Grantee?.ID, g.Permission]), [[alice.id, 'FULL_CONTROL']]);
+    await s3failure(bob2.send(new PutObjectCommand({ Bucket: 'own-enforced', Key: 'pub', Body: 'x', ACL: 'public-read' })), 'AccessControlListNotSupported', 400);
+    await bob2.send(new PutObjectCommand({ Bucket: 'own-enforced', Key: 'bofc', Body: 'x', ACL: 'bucket-owner-full-control' }));
+    await s3failure(c.send(new PutBucketAclCommand({ Bucket: 'own-enforced', ACL: 'public-read' })), 'AccessControlListNotSupported', 400);
+    await c.send(new PutBucketAclCommand({ Bucket: 'own-enforced', ACL: 'private' }));
+    await s3failure(c.send(new PutObjectAclCommand({ Bucket: 'own-enforced', Key: 'by-bob', GrantRead: `id="${bob.id}"` })), 'AccessControlListNotSupported', 400);
+
+    // ObjectWriter (the default) to BucketOwnerEnforced: a bucket ACL granting others must go first; then ACLs stop counting.
+    await c.send(new CreateBucketCommand({ Bucket: 'own-writer', GrantRead: `id="${bob.id}"`, GrantFullControl: `id="${alice.id}"` }));
+    await c.send(new PutObjectCommand({ Bucket: 'own-writer', Key: 'pub', Body: 'p', ACL: 'public-read' }));
+    assert.equal(await read(anon, 'own-writer', 'pub'), 'p');
+    const enforce = { Bucket: 'own-writer', OwnershipControls: { Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' as const }] } };
+    await s3failure(c.send(new PutBucketOwnershipControlsCommand(enforce)), 'InvalidBucketAclWithObjectOwnership', 400);
+    await c.send(new PutBucketAclCommand({ Bucket: 'own-writer', ACL: 'private' }));
+    await c.send(new PutBucketOwnershipControlsCommand(enforce));
+    await s3failure(anon.send(new GetObjectCommand({ Bucket: 'own-writer', Key: 'pub' })), 'AccessDenied', 403);
+
+    // BucketOwnerPreferred: bucket-owner-full-control hands the object to the bucket owner.
+    await c.send(new PutBucketOwnershipControlsCommand({ Bucket: 'own-writer', OwnershipControls: { Rules: [{ ObjectOwnership: 'BucketOwnerPreferred' }] } }));
+    await c.send(new PutBucketPolicyCommand({ Bucket: 'own-writer', Policy: bobWrites('own-writer') }));
+    await bob2.send(new PutObjectCommand({ Bucket: 'own-writer', Key: 'handed', Body: 'x', ACL: 'bucket-owner-full-control' }));
+    await bob2.send(new PutObjectCommand({ Bucket: 'own-writer', Key: 'kept', Body: 'x' }));
+    assert.equal(await ownerOf('own-writer', 'handed'), alice.id);
+    assert.equal(await ownerOf('own-writer', 'kept'), bob.id);
+    assert.equal(await read(anon, 'own-writer', 'pub'), 'p', 'ACLs count again');
+
+    await s3failure(bob2.send(new GetBucketOwnershipControlsCommand({ Bucket: 'own-writer' })), 'AccessDenied', 403);
+    await s3failure(bob2.send(new PutBucketOwnershipControlsCommand(enforce)), 'AccessDenied', 403);
+    assert.equal((await c.send(new DeleteBucketOwnershipControlsCommand({ Bucket: 'own-writer' }))).$metadata.httpStatusCode, 204);
+    await s3failure(c.send(new GetBucketOwnershipControlsCommand({ Bucket: 'own-writer' })), 'OwnershipControlsNotFoundError', 404);
   });
 
   test('a user made before canonical ids were indexed can be granted once it has signed a request', async () => {

@@ -19,3 +19,4 @@ export * from './post-policy.ts';
 export * from './cors.ts';
 export * from './lifecycle.ts';
 export * from './public-access.ts';
+export * from './ownership.ts';

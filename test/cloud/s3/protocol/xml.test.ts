@@ -64,6 +64,7 @@ import {
 } from '../../../../src/cloud/s3/protocol/xml.ts';
 import { parseXmlDocument } from '../../../../src/cloud/s3/protocol/xml-parse.ts';
 import { escapeXml } from '../../../../src/cloud/s3/protocol/xml-escape.ts';
+import { ownershipControlsXml, parseObjectOwnership, parseOwnershipControls } from '../../../../src/cloud/s3/protocol/ownership.ts';
 import { parsePublicAccessBlock, publicAccessBlockXml } from '../../../../src/cloud/s3/protocol/public-access.ts';
 import { S3Error } from '../../../../src/cloud/s3/protocol/errors.ts';
 import { respond } from './sdk-respond.ts';
@@ -678,5 +679,21 @@ describe('PublicAccessBlockConfiguration', () => {
     for (const inner of ['<BlockPublicAcls>yes</BlockPublicAcls>', '<BlockPublicAcls>true</BlockPublicAcls><BlockPublicAcls>true</BlockPublicAcls>', '<BlockEverything>true</BlockEverything>', '<IgnorePublicAcls><x/></IgnorePublicAcls>']) {
       assert.throws(() => parsePublicAccessBlock(doc(inner)), (e: unknown) => e instanceof S3Error && e.code === 'MalformedXML', inner);
     }
+  });
+});
+
+describe('OwnershipControls', () => {
+  const doc = (inner: string): string => `<OwnershipControls xmlns="http://s3.amazonaws.com/doc/2006-03-01/">${inner}</OwnershipControls>`;
+
+  test('one rule with one of the three settings; written back', () => {
+    for (const value of ['BucketOwnerEnforced', 'BucketOwnerPreferred', 'ObjectWriter'] as const) {
+      assert.equal(parseOwnershipControls(doc(`<Rule><ObjectOwnership>${value}</ObjectOwnership></Rule>`)), value);
+      assert.equal(parseOwnershipControls(ownershipControlsXml(value)), value);
+    }
+    for (const inner of ['', '<Rule><ObjectOwnership>Owner</ObjectOwnership></Rule>', '<Rule/>', '<Rule><ObjectOwnership>ObjectWriter</ObjectOwnership></Rule><Rule><ObjectOwnership>ObjectWriter</ObjectOwnership></Rule>']) {
+      assert.throws(() => parseOwnershipControls(doc(inner)), (e: unknown) => e instanceof S3Error && e.code === 'MalformedXML', inner);
+    }
+    assert.equal(parseObjectOwnership('ObjectWriter'), 'ObjectWriter');
+    assert.throws(() => parseObjectOwnership('objectwriter'), (e: unknown) => e instanceof S3Error && e.code === 'InvalidArgument');
   });
 });
