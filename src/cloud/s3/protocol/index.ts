@@ -18,3 +18,4 @@ export * from './listing.ts';
 export * from './post-policy.ts';
 export * from './cors.ts';
 export * from './lifecycle.ts';
+export * from './object-lock.ts';
