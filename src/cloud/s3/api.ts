@@ -322,6 +322,8 @@ export class S3Api implements LifecycleActions {
       case 'DELETE':
         if (uploadId !== null) return this.run('AbortMultipartUpload', () => this.abortUpload(r, uploadId));
         if (q.has('tagging')) return this.run('DeleteObjectTagging', () => this.tagging.deleteObjectTagging(r));
+        // A retention or legal hold is not deleted, it is changed (and never deletes the object).
+        if (q.has('retention') || q.has('legal-hold')) throw methodNotAllowed(m, 'OBJECT');
         return this.run('DeleteObject', () => this.deleteObject(r));
       case 'POST':
         if (q.has('uploads')) return this.run('CreateMultipartUpload', () => this.createUpload(r));

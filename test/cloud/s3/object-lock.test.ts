@@ -306,6 +306,12 @@ describe('S3 Object Lock through the AWS SDK on a 3-node ring', () => {
     await s3failure(b.send(new PutObjectLegalHoldCommand({ Bucket: 'lock-ret', Key: 'c', LegalHold: { Status: 'ON' } })), 'AccessDenied', 403);
     await a[0]!.send(new PutObjectLegalHoldCommand({ Bucket: 'lock-ret', Key: 'c', VersionId: v1, LegalHold: { Status: 'OFF' } }));
     assert.equal((await a[1]!.send(new GetObjectLegalHoldCommand({ Bucket: 'lock-ret', Key: 'c', VersionId: v1 }))).LegalHold?.Status, 'OFF');
+    // DELETE of the sub-resources is no operation (and never deletes the version).
+    for (const sub of ['retention', 'legal-hold']) {
+      const r = await rawRequest(nodes[0]!.endpoint, alice, { method: 'DELETE', path: '/lock-ret/c', query: { [sub]: '', versionId: v1 } });
+      assert.equal(r.status, 405, sub);
+    }
+    assert.equal((await a[1]!.send(new GetObjectLegalHoldCommand({ Bucket: 'lock-ret', Key: 'c', VersionId: v1 }))).LegalHold?.Status, 'OFF');
     // A delete marker has no lock.
     const marker = (await a[0]!.send(new DeleteObjectCommand({ Bucket: 'lock-ret', Key: 'c' }))).VersionId;
     await s3failure(a[0]!.send(new PutObjectLegalHoldCommand({ Bucket: 'lock-ret', Key: 'c', VersionId: marker, LegalHold: { Status: 'ON' } })), 'MethodNotAllowed', 405);
