@@ -34,7 +34,7 @@ import {
   retentionXml,
   versionRemovable,
 } from './protocol/index.ts';
-import type { BodyVerifier, Retention } from './protocol/index.ts';
+import type { BodyVerifier, LegalHoldStatus, Retention } from './protocol/index.ts';
 import { canManageObject, canReadBucket } from './access.ts';
 import type { Catalog } from './catalog.ts';
 import type { PolicySubject, PolicyTarget } from './policy.ts';
@@ -204,10 +204,14 @@ export class ObjectLockApi {
   }
 
   async putObjectRetention(r: S3Request): Promise<void> {
-    const { bucket, found } = await this.lockableObject(r, 's3:PutObjectRetention');
-    requireIntegrityHeader(r.headers);
     const now = this.ctx.env.now();
-    const retention = parseRetention(await readSmallBody(r, this.ctx.verifier(r)), now);
+    let retention: Retention | undefined;
+    // The document is read before the permission check: its mode and date are condition keys.
+    const { bucket, found } = await this.lockableObject(r, 's3:PutObjectRetention', async () => {
+      requireIntegrityHeader(r.headers);
+      retention = parseRetention(await readSmallBody(r, this.ctx.verifier(r)), now);
+      return retention ? { mode: retention.mode, until: retention.until } : {};
+    });
     const key = r.key!;
     await this.ctx.rewriteVersion(bucket, key, found, (e) => {
       // Judged on the entry as stored, inside the conditional write.
@@ -225,9 +229,12 @@ export class ObjectLockApi {
   }
 
   async putObjectLegalHold(r: S3Request): Promise<void> {
-    const { bucket, found } = await this.lockableObject(r, 's3:PutObjectLegalHold');
-    requireIntegrityHeader(r.headers);
-    const status = parseLegalHold(await readSmallBody(r, this.ctx.verifier(r)));
+    let status: LegalHoldStatus = 'OFF';
+    const { bucket, found } = await this.lockableObject(r, 's3:PutObjectLegalHold', async () => {
+      requireIntegrityHeader(r.headers);
+      status = parseLegalHold(await readSmallBody(r, this.ctx.verifier(r)));
+      return { legalHold: status };
+    });
     await this.ctx.rewriteVersion(bucket, r.key!, found, (e) => ({ ...e, lh: status }));
     sendEmpty(r, 200, versionHeader(bucket, found.entry, r.query.has('versionId')));
   }
@@ -235,9 +242,10 @@ export class ObjectLockApi {
   /**
    * The request's bucket, which must have Object Lock (`InvalidRequest`), and object (the version
    * it names, else the current one), on which the requester may do `action`. A missing key is
-   * `NoSuchKey` to those who may list the bucket, `AccessDenied` to others.
+   * `NoSuchKey` to those who may list the bucket, `AccessDenied` to others. `asked` reads what a
+   * PUT asks for (its document) before the permission check, for the `s3:object-lock-*` keys.
    */
-  private async lockableObject(r: S3Request, action: string): Promise<{ bucket: BucketEntry; found: ObjectVersion }> {
+  private async lockableObject(r: S3Request, action: string, asked?: () => Promise<NonNullable<PolicyTarget['lock']>>): Promise<{ bucket: BucketEntry; found: ObjectVersion }> {
     let bucket = await this.ctx.bucketOf(r);
     if (!bucket.lock) bucket = await this.ctx.bucketOf(r, true);
     if (!bucket.lock) throw missingLockConfiguration();
@@ -248,7 +256,8 @@ export class ObjectLockApi {
       throw new S3Error('NoSuchKey', undefined, { fields: { Key: key } });
     }
     const entry = found.entry;
-    await this.ctx.mustPermit(r, bucket, action, (b) => canManageObject(b.owner, entry.owner, r.principal), { tags: entry.tags });
+    const lock = asked ? await asked() : undefined;
+    await this.ctx.mustPermit(r, bucket, action, (b) => canManageObject(b.owner, entry.owner, r.principal), { tags: entry.tags, ...(lock ? { lock } : {}) });
     return { bucket, found };
   }
 }

@@ -317,6 +317,33 @@ describe('S3 Object Lock through the AWS SDK on a 3-node ring', () => {
     await s3failure(a[0]!.send(new PutObjectLegalHoldCommand({ Bucket: 'lock-ret', Key: 'c', VersionId: marker, LegalHold: { Status: 'ON' } })), 'MethodNotAllowed', 405);
   });
 
+  test('bucket policy conditions on s3:object-lock-remaining-retention-days, -mode and -legal-hold', async () => {
+    await lockedBucket('lock-pol');
+    const days = (n: number): Date => new Date(Date.now() + n * DAY_MS);
+    await a[0]!.send(
+      new PutBucketPolicyCommand({
+        Bucket: 'lock-pol',
+        Policy: policy(
+          'lock-pol',
+          { Effect: 'Deny', Principal: '*', Action: 's3:PutObjectRetention', Condition: { NumericGreaterThan: { 's3:object-lock-remaining-retention-days': '10' } } },
+          { Effect: 'Deny', Principal: '*', Action: 's3:PutObjectRetention', Condition: { StringEquals: { 's3:object-lock-mode': 'COMPLIANCE' } } },
+          { Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${bob.id}:root` }, Action: 's3:PutObjectLegalHold', Condition: { StringEquals: { 's3:object-lock-legal-hold': 'ON' } } },
+        ),
+      }),
+    );
+    // Through the write headers.
+    await put('lock-pol', 'k', 'x', { ObjectLockMode: 'GOVERNANCE', ObjectLockRetainUntilDate: days(5) });
+    await s3failure(a[0]!.send(new PutObjectCommand({ Bucket: 'lock-pol', Key: 'k', Body: 'x', ObjectLockMode: 'GOVERNANCE', ObjectLockRetainUntilDate: days(20) })), 'AccessDenied', 403);
+    await s3failure(a[0]!.send(new PutObjectCommand({ Bucket: 'lock-pol', Key: 'k', Body: 'x', ObjectLockMode: 'COMPLIANCE', ObjectLockRetainUntilDate: days(5) })), 'AccessDenied', 403);
+    // Through the documents.
+    await a[0]!.send(new PutObjectRetentionCommand({ Bucket: 'lock-pol', Key: 'k', Retention: { Mode: 'GOVERNANCE', RetainUntilDate: days(9) } }));
+    await s3failure(a[0]!.send(new PutObjectRetentionCommand({ Bucket: 'lock-pol', Key: 'k', Retention: { Mode: 'GOVERNANCE', RetainUntilDate: days(11) } })), 'AccessDenied', 403);
+    assert.ok((await a[0]!.send(new GetObjectRetentionCommand({ Bucket: 'lock-pol', Key: 'k' }))).Retention!.RetainUntilDate!.getTime() < days(10).getTime());
+    await b.send(new PutObjectLegalHoldCommand({ Bucket: 'lock-pol', Key: 'k', LegalHold: { Status: 'ON' } }));
+    await s3failure(b.send(new PutObjectLegalHoldCommand({ Bucket: 'lock-pol', Key: 'k', LegalHold: { Status: 'OFF' } })), 'AccessDenied', 403);
+    assert.equal((await a[0]!.send(new GetObjectLegalHoldCommand({ Bucket: 'lock-pol', Key: 'k' }))).LegalHold?.Status, 'ON');
+  });
+
   test('deletes by version id: refused under retention or legal hold, GOVERNANCE bypassed, delete markers still written; DeleteObjects', async () => {
     await lockedBucket('lock-del');
     const in1 = new Date(Date.now() + DAY_MS);
