@@ -60,6 +60,8 @@ import {
   validateBucketName,
   validateObjectKey,
   checksumHeaderName,
+  hasLockHeaders,
+  versionRemovable,
 } from './protocol/index.ts';
 import type { BodyVerifier, CannedAcl, ChecksumAlgorithm, DeletedEntry, DeleteErrorEntry, ObjectAttributesResult, StorageClass, Tag, VerifiedAuth } from './protocol/index.ts';
 import { aclsDisabled, canBucket, canObjectAcl, canReadBucket, canReadObject, canWriteBucket, mustAllow } from './access.ts';
@@ -84,6 +86,8 @@ import { VersioningApi, checkVersionId, invalidVersionId, versionHeader } from '
 import { isVersionId, versionIdOf } from './versioning.ts';
 import type { StoredVersion } from './version-catalog.ts';
 import { BucketPolicies } from './policy.ts';
+import { ObjectLockApi, retentionOf } from './object-lock.ts';
+import type { LockFields } from './object-lock.ts';
 import type { PolicyTarget } from './policy.ts';
 import type { S3Request } from './http.ts';
 import type { BucketEntry, ChunkRef, ObjectEntry, PartEntry, StoredChecksum, StoredGrant, UploadEntry } from './model.ts';
@@ -92,12 +96,11 @@ import type { S3Options } from './options.ts';
 /** Headers stored with an object and returned on GET / HEAD. */
 const STORED_HEADERS = ['cache-control', 'content-disposition', 'content-language', 'expires'] as const;
 /** Bucket sub-resources that exist in S3 but are not supported here. */
-const UNSUPPORTED_BUCKET = ['website', 'encryption', 'replication', 'logging', 'notification', 'object-lock', 'publicAccessBlock', 'accelerate', 'requestPayment', 'analytics', 'metrics', 'inventory', 'intelligent-tiering'];
+const UNSUPPORTED_BUCKET = ['website', 'encryption', 'replication', 'logging', 'notification', 'accelerate', 'requestPayment', 'analytics', 'metrics', 'inventory', 'intelligent-tiering'];
 /** What GET of an unsupported bucket sub-resource answers (as a bucket without that configuration). */
 const MISSING_CONFIGURATION: Record<string, S3Error['code']> = {
   website: 'NoSuchWebsiteConfiguration',
   encryption: 'ServerSideEncryptionConfigurationNotFoundError',
-  'object-lock': 'ObjectLockConfigurationNotFoundError',
 };
 
 /** An object write of {@link S3Api.storeObject}: PutObject, or the file of a POST upload. */
@@ -121,6 +124,8 @@ export interface ObjectWrite {
   maxBytes: number;
   /** Called with the body's size once it is stored, before the entry is written; may refuse. */
   beforeCommit?: (size: number) => Promise<void> | void;
+  /** Object Lock retention and legal hold (object-lock.ts); default: the bucket's default retention. */
+  lock?: LockFields;
 }
 
 /** Counters of the operations. */
@@ -173,6 +178,8 @@ export class S3Api implements LifecycleActions {
   readonly versioning: VersioningApi;
   private readonly publicAccess: PublicAccessApi;
   private readonly ownership: OwnershipApi;
+  /** Object Lock: the bucket configuration, retention and legal holds, and what they protect. */
+  private readonly objectLock: ObjectLockApi;
 
   constructor(
     private readonly env: Env,
@@ -214,6 +221,17 @@ export class S3Api implements LifecycleActions {
       verifier: (r) => this.verifier(r),
       release: (bucket, key, old) => this.release(bucket, key, old),
     });
+    this.objectLock = new ObjectLockApi({
+      env,
+      catalog,
+      bucketOf: (r, fresh) => this.bucketOf(r, fresh),
+      bucketFor: (r, action, fresh) => this.bucketFor(r, action, fresh),
+      mustPermit: (r, b, action, aclAllows, target) => this.mustPermit(r, b, action, aclAllows, target),
+      permits: (b, r, action, aclAllows, target) => this.policies.permits(b, r, action, aclAllows, target),
+      verifier: (r) => this.verifier(r),
+      objectVersion: (r, bucket, key) => this.versioning.subresourceVersion(r, bucket, key),
+      rewriteVersion: (bucket, key, found, change) => this.versioning.rewriteVersion(bucket, key, found, change),
+    });
   }
 
   /** Waits for background work (releases of replaced versions). */
@@ -233,6 +251,11 @@ export class S3Api implements LifecycleActions {
       const policyOp = this.policies.operation(r) ?? this.publicAccess.operation(r) ?? this.ownership.operation(r);
       if (policyOp) return this.run(policyOp.name, policyOp.run);
       if (q.has('lifecycle')) return this.lifecycleOperation(r);
+      if (q.has('object-lock')) {
+        if (m === 'PUT') return this.run('PutObjectLockConfiguration', () => this.objectLock.putObjectLockConfiguration(r));
+        if (m === 'GET') return this.run('GetObjectLockConfiguration', () => this.objectLock.getObjectLockConfiguration(r));
+        throw methodNotAllowed(m, 'BUCKET');
+      }
       const unconfigured = unconfiguredOperation(r, (req, action) => this.bucketFor(req, action));
       if (unconfigured) return this.run(unconfigured.name, unconfigured.run);
       for (const sub of UNSUPPORTED_BUCKET) {
@@ -281,7 +304,7 @@ export class S3Api implements LifecycleActions {
     if (versionId !== null) {
       checkVersionId(versionId);
       // Reads, deletes, ACLs and tags act on any version; uploads and writes make new ones.
-      const onVersions = (m === 'GET' || m === 'HEAD' || m === 'DELETE' || (m === 'PUT' && (q.has('acl') || q.has('tagging')))) && uploadId === null;
+      const onVersions = (m === 'GET' || m === 'HEAD' || m === 'DELETE' || (m === 'PUT' && (q.has('acl') || q.has('tagging') || q.has('retention') || q.has('legal-hold')))) && uploadId === null;
       if (!onVersions && versionId !== 'null') throw new S3Error('NotImplemented', 'This operation does not act on a version other than the current one.');
     }
     switch (m) {
@@ -292,6 +315,8 @@ export class S3Api implements LifecycleActions {
         }
         if (q.has('acl')) return this.run('PutObjectAcl', () => this.putObjectAcl(r));
         if (q.has('tagging')) return this.run('PutObjectTagging', () => this.tagging.putObjectTagging(r));
+        if (q.has('retention')) return this.run('PutObjectRetention', () => this.objectLock.putObjectRetention(r));
+        if (q.has('legal-hold')) return this.run('PutObjectLegalHold', () => this.objectLock.putObjectLegalHold(r));
         if (r.headers['x-amz-copy-source'] !== undefined) return this.run('CopyObject', () => this.copyObject(r));
         return this.run('PutObject', () => this.putObject(r));
       case 'GET':
@@ -299,12 +324,16 @@ export class S3Api implements LifecycleActions {
         if (q.has('acl')) return this.run('GetObjectAcl', () => this.getObjectAcl(r));
         if (q.has('tagging')) return this.run('GetObjectTagging', () => this.tagging.getObjectTagging(r));
         if (q.has('attributes')) return this.run('GetObjectAttributes', () => this.getObjectAttributes(r));
+        if (q.has('retention')) return this.run('GetObjectRetention', () => this.objectLock.getObjectRetention(r));
+        if (q.has('legal-hold')) return this.run('GetObjectLegalHold', () => this.objectLock.getObjectLegalHold(r));
         return this.run('GetObject', () => this.getObject(r, false));
       case 'HEAD':
         return this.run('HeadObject', () => this.getObject(r, true));
       case 'DELETE':
         if (uploadId !== null) return this.run('AbortMultipartUpload', () => this.abortUpload(r, uploadId));
         if (q.has('tagging')) return this.run('DeleteObjectTagging', () => this.tagging.deleteObjectTagging(r));
+        // A retention or legal hold is not deleted, it is changed (and never deletes the object).
+        if (q.has('retention') || q.has('legal-hold')) throw methodNotAllowed(m, 'OBJECT');
         return this.run('DeleteObject', () => this.deleteObject(r));
       case 'POST':
         if (q.has('uploads')) return this.run('CreateMultipartUpload', () => this.createUpload(r));
@@ -490,8 +519,12 @@ export class S3Api implements LifecycleActions {
     const body = await readSmallBody(r, this.verifier(r));
     const config = parseCreateBucketConfiguration(body);
     const region = config.locationConstraint ?? this.options.region;
+    const lockHeader = getHeader(r.headers, 'x-amz-bucket-object-lock-enabled')?.trim().toLowerCase();
+    if (lockHeader !== undefined && lockHeader !== 'true' && lockHeader !== 'false') {
+      throw new S3Error('InvalidArgument', 'Invalid x-amz-bucket-object-lock-enabled header value.', { fields: { ArgumentName: 'x-amz-bucket-object-lock-enabled', ArgumentValue: lockHeader } });
+    }
     try {
-      await this.catalog.createBucket(name, principal, acl, region, asked?.grants, own === undefined ? {} : { own });
+      await this.catalog.createBucket(name, principal, acl, region, asked?.grants, { objectLock: lockHeader === 'true', ...(own === undefined ? {} : { own }) });
     } catch (err) {
       if (!(err instanceof S3Error) || err.code !== 'BucketAlreadyOwnedByYou') throw err;
       // In us-east-1, S3 answers 200 to re-creating one's own bucket and resets its ACL (legacy
@@ -558,13 +591,21 @@ export class S3Api implements LifecycleActions {
   // Objects
 
   private async putObject(r: S3Request): Promise<void> {
-    const bucket = await this.writableBucket(r);
+    let bucket = await this.writableBucket(r);
     const maxBytes = Math.min(this.options.maxObjectBytes, 5 * 1024 ** 3);
     uploadLength(r.headers, maxBytes);
     const { acl, grants } = (await requestAcl(this.catalog, r.headers, OBJECT_WRITE_GRANT_HEADERS)) ?? {};
     const storageClass = parseStorageClass(r.headers);
     const tags = requestTags(r);
-    const { entry } = await this.storeObject({ bucket, key: r.key!, body: r.req, auth: r.auth, headers: r.headers, principal: r.principal, acl, grants, storageClass, tags, maxBytes });
+    let lock: LockFields | undefined;
+    if (hasLockHeaders(r.headers)) {
+      ({ bucket, fields: lock } = await this.objectLock.writeFields(r, bucket, this.env.now()));
+      // S3 wants the body's integrity with Object Lock parameters.
+      if (r.headers['content-md5'] === undefined && r.headers['x-amz-trailer'] === undefined && !Object.keys(r.headers).some((n) => n.startsWith('x-amz-checksum-') && n !== 'x-amz-checksum-type' && n !== 'x-amz-checksum-algorithm')) {
+        throw new S3Error('InvalidRequest', 'Content-MD5 OR x-amz-checksum- HTTP header is required for Put Object requests with Object Lock parameters');
+      }
+    }
+    const { entry } = await this.storeObject({ bucket, key: r.key!, body: r.req, auth: r.auth, headers: r.headers, principal: r.principal, acl, grants, storageClass, tags, maxBytes, ...(lock ? { lock } : {}) });
     const out: Record<string, string> = { etag: `"${entry.etag}"`, ...expirationHeader(bucket, r.key!, entry), ...versionHeader(bucket, entry) };
     if (entry.cs) out[checksumHeaderName(entry.cs.a as ChecksumAlgorithm)] = entry.cs.v;
     sendEmpty(r, 200, out);
@@ -603,6 +644,7 @@ export class S3Api implements LifecycleActions {
     if (acl?.grants) entry.grants = acl.grants;
     if (w.storageClass !== 'STANDARD') entry.sc = w.storageClass;
     if (w.tags.length > 0) entry.tags = w.tags;
+    Object.assign(entry, w.lock ?? this.objectLock.defaultFields(bucket, entry.lm));
     const checksum = this.checksumOf(w, verifier);
     if (checksum) entry.cs = checksum;
     if (result.inline) entry.data = result.inline.toString('base64');
@@ -679,7 +721,7 @@ export class S3Api implements LifecycleActions {
     for (const [name, value] of Object.entries(entry.hd ?? {})) out[name] = value;
     for (const [name, value] of Object.entries(entry.meta ?? {})) out[`x-amz-meta-${name}`] = value;
     if (entry.sc) out['x-amz-storage-class'] = entry.sc;
-    Object.assign(out, taggingCountHeader(r, bucket, entry), expirationHeader(bucket, key, entry), versionHeader(bucket, entry, r.query.has('versionId')));
+    Object.assign(out, taggingCountHeader(r, bucket, entry), expirationHeader(bucket, key, entry), versionHeader(bucket, entry, r.query.has('versionId')), this.objectLock.headers(r, bucket, entry));
     // S3 reports the part count only to a request by part number.
     if (entry.parts && byPart) out['x-amz-mp-parts-count'] = String(entry.parts);
     if (entry.cs && (range === undefined || (byPart && !entry.parts)) && getHeader(r.headers, 'x-amz-checksum-mode')?.toUpperCase() === 'ENABLED') {
@@ -735,10 +777,17 @@ export class S3Api implements LifecycleActions {
     const versionId = r.query.get('versionId') ?? undefined;
     const bucket = await this.writableBucket(r, versionId === undefined ? 's3:DeleteObject' : 's3:DeleteObjectVersion');
     const key = r.key!;
-    const outcome = await this.versioning.deleteObject(bucket, key, versionId, r.principal, (current) => {
-      const ifMatch = getHeader(r.headers, 'if-match');
-      if (ifMatch !== undefined && current !== undefined) evaluateWriteConditions({ 'if-match': ifMatch }, { etag: current.etag, lastModified: current.lm });
-    });
+    const outcome = await this.versioning.deleteObject(
+      bucket,
+      key,
+      versionId,
+      r.principal,
+      (current) => {
+        const ifMatch = getHeader(r.headers, 'if-match');
+        if (ifMatch !== undefined && current !== undefined) evaluateWriteConditions({ 'if-match': ifMatch }, { etag: current.etag, lastModified: current.lm });
+      },
+      this.objectLock.deleteGuard(r, bucket, key),
+    );
     if (outcome.previous) this.stats.objectsDeleted++;
     const out: Record<string, string> = {};
     if (outcome.versionId !== undefined) out['x-amz-version-id'] = outcome.versionId;
@@ -760,9 +809,16 @@ export class S3Api implements LifecycleActions {
         validateObjectKey(o.key);
         if (o.versionId !== undefined && !isVersionId(o.versionId)) throw new S3Error('NoSuchVersion');
         mustAllow(this.policies.permits(bucket, r, o.versionId === undefined ? 's3:DeleteObject' : 's3:DeleteObjectVersion', mayWrite, { key: o.key }));
-        const outcome = await this.versioning.deleteObject(bucket, o.key, o.versionId, r.principal, (current) => {
-          if (o.etag !== undefined && current !== undefined && current.etag !== o.etag) throw new S3Error('PreconditionFailed');
-        });
+        const outcome = await this.versioning.deleteObject(
+          bucket,
+          o.key,
+          o.versionId,
+          r.principal,
+          (current) => {
+            if (o.etag !== undefined && current !== undefined && current.etag !== o.etag) throw new S3Error('PreconditionFailed');
+          },
+          this.objectLock.deleteGuard(r, bucket, o.key),
+        );
         if (outcome.previous) this.stats.objectsDeleted++;
         const done: DeletedEntry = { key: o.key };
         if (o.versionId !== undefined) done.versionId = o.versionId;
@@ -810,7 +866,7 @@ export class S3Api implements LifecycleActions {
 
   private async copyObject(r: S3Request): Promise<void> {
     const principal = r.principal;
-    const bucket = await this.writableBucket(r);
+    let bucket = await this.writableBucket(r);
     const key = r.key!;
     const src = await this.copySource(r);
     const directive = (getHeader(r.headers, 'x-amz-metadata-directive') ?? 'COPY').toUpperCase();
@@ -830,6 +886,11 @@ export class S3Api implements LifecycleActions {
     const acl = aclForWrite(bucket, asked);
     const owner = objectOwnerFor(bucket, principal, asked);
     const tags = await this.tagging.copiedTags(r, src);
+    const lm = this.env.now();
+    // The copy's own lock: the request's headers or the bucket's default (the source's is not copied).
+    const locked = await this.objectLock.writeFields(r, bucket, lm);
+    bucket = locked.bucket;
+    const lock = locked.fields;
     await readSmallBody(r, this.verifier(r));
     const vid = this.env.random.hex(16);
     const from = src.entry;
@@ -838,9 +899,10 @@ export class S3Api implements LifecycleActions {
       vid,
       size: from.size,
       etag: from.etag,
-      lm: this.env.now(),
+      lm,
       owner: owner.id,
       ownerName: owner.name,
+      ...lock,
     };
     if (directive === 'REPLACE') Object.assign(entry, this.objectHeaders(r));
     else {
@@ -917,6 +979,8 @@ export class S3Api implements LifecycleActions {
     const owner = objectOwnerFor(bucket, principal, asked);
     const storageClass = parseStorageClass(r.headers);
     const tags = requestTags(r);
+    // The headers' lock is kept for the object; the bucket's default applies on completion.
+    const { fields: lock } = await this.objectLock.writeFields(r, bucket, this.env.now(), { explicitOnly: true });
     await readSmallBody(r, this.verifier(r));
     // The initiation time first: uploads of a key sort by id (upload-id-marker compares ids), and
     // S3 lists them in order of initiation.
@@ -934,6 +998,7 @@ export class S3Api implements LifecycleActions {
     if (acl?.grants) entry.grants = acl.grants;
     if (storageClass !== 'STANDARD') entry.sc = storageClass;
     if (tags.length > 0) entry.tags = tags;
+    Object.assign(entry, lock);
     const out: Record<string, string> = {};
     const algorithmHeader = getHeader(r.headers, 'x-amz-checksum-algorithm');
     if (algorithmHeader !== undefined) {
@@ -1125,6 +1190,11 @@ export class S3Api implements LifecycleActions {
     if (upload.grants) entry.grants = upload.grants;
     if (upload.sc) entry.sc = upload.sc;
     if (upload.tags?.length) entry.tags = upload.tags;
+    if (upload.lh !== undefined) entry.lh = upload.lh;
+    if (upload.rm !== undefined && upload.ru !== undefined) {
+      entry.rm = upload.rm;
+      entry.ru = upload.ru;
+    } else Object.assign(entry, this.objectLock.defaultFields(bucket, entry.lm));
     const checksum = this.multipartChecksum(upload, chosen);
     if (checksum) entry.cs = checksum;
     await this.catalog.addRefs(
@@ -1241,9 +1311,19 @@ export class S3Api implements LifecycleActions {
     return true;
   }
 
-  /** Lifecycle: removes a noncurrent version (NoncurrentVersionExpiration). */
-  expireVersion(bucket: BucketEntry, key: string, version: StoredVersion): Promise<boolean> {
-    return this.versioning.expireVersion(bucket, key, version);
+  /** Lifecycle: removes a noncurrent version (NoncurrentVersionExpiration) unless Object Lock protects it at `now`. */
+  async expireVersion(bucket: BucketEntry, key: string, version: StoredVersion, now: number): Promise<boolean> {
+    const locked = new Error('locked');
+    const removable = (v: ObjectEntry): boolean => versionRemovable({ retention: retentionOf(v), legalHold: v.lh }, now, false);
+    if (!removable(version.entry)) return false;
+    try {
+      return await this.versioning.expireVersion(bucket, key, version, (v) => {
+        if (!removable(v)) throw locked;
+      });
+    } catch (err) {
+      if (err === locked) return false;
+      throw err;
+    }
   }
 
   /** Lifecycle: removes an expired delete marker (ExpiredObjectDeleteMarker). */

@@ -9,7 +9,7 @@
 import type { Dht, DhtRecord } from '../../dht/index.ts';
 import type { Env } from '../../env/index.ts';
 import { S3Error, compareKeys } from './protocol/index.ts';
-import type { CannedAcl, CorsRule, KeySource, LifecycleRule, ListFrom, ObjectOwnership, ObjectSummary, PartSummary, Tag, UploadListFrom, UploadSummary } from './protocol/index.ts';
+import type { CannedAcl, CorsRule, KeySource, LifecycleRule, ListFrom, ObjectLockConfiguration, ObjectOwnership, ObjectSummary, PartSummary, Tag, UploadListFrom, UploadSummary } from './protocol/index.ts';
 import { StorageError } from './errors.ts';
 import {
   INLINE_CHUNK_LIST,
@@ -159,7 +159,7 @@ export class Catalog {
   }
 
   /** Creates a bucket: `BucketAlreadyOwnedByYou` / `BucketAlreadyExists` if the name is taken. */
-  async createBucket(name: string, owner: Principal, acl: CannedAcl, region: string, grants?: StoredGrant[], settings: Pick<BucketEntry, 'own'> = {}): Promise<BucketEntry> {
+  async createBucket(name: string, owner: Principal, acl: CannedAcl, region: string, grants?: StoredGrant[], options: { objectLock?: boolean; own?: ObjectOwnership } = {}): Promise<BucketEntry> {
     const entry: BucketEntry = {
       type: 's3.bucket',
       url: `s3bucket:${name}`,
@@ -172,7 +172,12 @@ export class Catalog {
       inc: this.env.random.hex(8),
     };
     if (grants) entry.grants = grants;
-    if (settings.own !== undefined) entry.own = settings.own;
+    if (options.own !== undefined) entry.own = options.own;
+    if (options.objectLock) {
+      // Object Lock comes with versioning, which can then never be suspended.
+      entry.ver = 'Enabled';
+      entry.lock = {};
+    }
     const r = await this.dht.writeIfAbsent<BucketEntry>(ids.bucket(name), entry);
     if (!r.written) {
       const code = r.record.body.owner === owner.id ? 'BucketAlreadyOwnedByYou' : 'BucketAlreadyExists';
@@ -266,7 +271,22 @@ export class Catalog {
 
   /** Sets a bucket's versioning state (PutBucketVersioning). */
   async setBucketVersioning(bucket: BucketEntry, status: VersioningStatus): Promise<void> {
-    await this.changeBucket(bucket, (current) => ({ ...current, ver: status }));
+    await this.changeBucket(bucket, (current) => {
+      if (current.lock && status !== 'Enabled') throw new S3Error('InvalidBucketState', 'An Object Lock configuration is present on this bucket, so the versioning state cannot be changed.');
+      return { ...current, ver: status };
+    });
+  }
+
+  /**
+   * Enables Object Lock on a bucket (or replaces its default retention rule): only while its
+   * versioning is Enabled (`InvalidBucketState`, as S3 answers), checked in the same conditional
+   * write as the change so a concurrent suspension cannot slip between.
+   */
+  async setBucketObjectLock(bucket: BucketEntry, config: ObjectLockConfiguration): Promise<void> {
+    await this.changeBucket(bucket, (current) => {
+      if (current.ver !== 'Enabled') throw new S3Error('InvalidBucketState', "Versioning must be 'Enabled' on the bucket to apply a Object Lock configuration");
+      return { ...current, lock: config.rule ? { rule: { ...config.rule } } : {} };
+    });
   }
 
   /** Rewrites the record of `bucket` (the same incarnation; `NoSuchBucket` if it is gone). */
@@ -348,12 +368,17 @@ export class Catalog {
    * write is never undone. Resolves with the entry written.
    */
   async rewriteObject(bucket: BucketEntry, key: string, current: ObjectEntry, change: (entry: ObjectEntry) => ObjectEntry): Promise<ObjectEntry> {
-    const next = change(current);
-    await this.putObject(bucket, key, next, (now) => {
-      if (!now) throw new S3Error('NoSuchKey', undefined, { fields: { Key: key } });
-      if (now.vid !== current.vid) throw new S3Error('OperationAborted');
-    });
-    return next;
+    // `change` applies to the entry as stored, inside the conditional write, so concurrent
+    // rewrites of one version (tags, ACL, Object Lock settings) do not undo each other.
+    let next: ObjectEntry | undefined;
+    await this.dht.updateItem<ObjectEntry>(ids.objects(bucket), key, (now) => {
+      const body = now && !now.deleted ? now.body : undefined;
+      if (!body) throw new S3Error('NoSuchKey', undefined, { fields: { Key: key } });
+      if (body.vid !== current.vid) throw new S3Error('OperationAborted');
+      next = change(body);
+      return next;
+    }, OBJECT_WRITE_OPTIONS);
+    return next!;
   }
 
   /** Deletes an object (a tombstone); resolves with the entry deleted, if there was one. */

@@ -17,7 +17,8 @@
  * the index entry or the upload record goes, and the chunk references of the version or the parts
  * are dropped, so the collector (gc.ts) reclaims the data; in a versioned bucket an expiration
  * writes a delete marker, and noncurrent versions and lone delete markers are removed by their
- * rules, each removal conditional on the version found. Registry entries of buckets deleted or
+ * rules, each removal conditional on the version found (and never of a version Object Lock
+ * protects: object-lock.ts). Registry entries of buckets deleted or
  * without rules any more are dropped by the sweep that finds them (conditionally on the token, so
  * a configuration put meanwhile keeps its entry).
  *
@@ -119,8 +120,11 @@ export interface LifecycleActions {
   expireObject(bucket: BucketEntry, key: string, vid: string): Promise<boolean>;
   /** Aborts an upload; resolves with whether it was still in progress. */
   abortExpiredUpload(bucket: BucketEntry, key: string, uploadId: string): Promise<boolean>;
-  /** Removes a noncurrent version for good while it is still the one found; resolves with whether it did. */
-  expireVersion(bucket: BucketEntry, key: string, version: StoredVersion): Promise<boolean>;
+  /**
+   * Removes a noncurrent version for good while it is still the one found and Object Lock does
+   * not protect it at `now` (a legal hold, an unexpired retention); resolves with whether it did.
+   */
+  expireVersion(bucket: BucketEntry, key: string, version: StoredVersion, now: number): Promise<boolean>;
   /** Removes a delete marker that is still the current version and the key's only version; resolves with whether it did. */
   removeExpiredMarker(bucket: BucketEntry, key: string, marker: ObjectEntry): Promise<boolean>;
 }
@@ -310,7 +314,7 @@ export class LifecycleExpirer {
         successor = v.entry;
       }
       await eachLimited(due, CONCURRENCY, async (v) => {
-        if (await this.actions.expireVersion(bucket, group.key, v)) {
+        if (await this.actions.expireVersion(bucket, group.key, v, now)) {
           removed++;
           this.stats.versionsExpired++;
         }

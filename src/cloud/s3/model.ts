@@ -7,7 +7,7 @@
  * | access key | `s3key:<access key>` | the secret and the user it belongs to |
  * | user | `s3user:<name>` | canonical id, access keys |
  * | user by id | `s3uid:<canonical id>` | the user's name (grants by canonical id) |
- * | bucket | `s3bucket:<name>` | owner, ACL (canned, or a grant list), region, creation time, incarnation, tags, CORS rules, lifecycle rules, bucket policy |
+ * | bucket | `s3bucket:<name>` | owner, ACL (canned, or a grant list), region, creation time, incarnation, tags, CORS rules, lifecycle rules, bucket policy, versioning, Object Lock |
  * | owner's buckets | partition `s3buckets:<owner id>`, sort key bucket name | creation time |
  * | objects of a bucket | partition `s3objects:<bucket>:<incarnation>`, sort key object key | {@link ObjectEntry} |
  * | uploads of a bucket | partition `s3uploads:<bucket>:<incarnation>`, sort key `key \x01 upload id` | {@link UploadEntry} |
@@ -21,7 +21,7 @@
 import type { Entity } from '../../dht/index.ts';
 import { Scope, idFor } from '../../id/index.ts';
 import type { Id } from '../../id/index.ts';
-import type { CannedAcl, CorsRule, LifecycleRule, ObjectOwnership, Permission, Tag } from './protocol/index.ts';
+import type { CannedAcl, CorsRule, LegalHoldStatus, LifecycleRule, ObjectLockConfiguration, ObjectOwnership, Permission, RetentionMode, Tag } from './protocol/index.ts';
 
 /** An access key's record. */
 export interface AccessKeyEntry extends Entity {
@@ -88,6 +88,8 @@ export interface BucketEntry extends Entity {
   pab?: PublicAccessBlock;
   /** Object Ownership (ownership.ts); absent: none set, which behaves as ObjectWriter. */
   own?: ObjectOwnership;
+  /** Object Lock (object-lock.ts): present once enabled (it cannot be disabled), with the default retention rule if any. */
+  lock?: ObjectLockConfiguration;
 }
 
 /** A bucket's public access block settings (public-access.ts); each absent means false. */
@@ -158,6 +160,12 @@ export interface ObjectEntry extends Entity {
   dm?: true;
   /** Position in the key's history, from 1 (versioned buckets; absent: 0, written before any). */
   seq?: number;
+  /** Object Lock retention mode (with `ru`); absent: no retention. */
+  rm?: RetentionMode;
+  /** Object Lock retain-until date, ms. */
+  ru?: number;
+  /** Object Lock legal hold, once one was set (ON or OFF). */
+  lh?: LegalHoldStatus;
 }
 
 /** An in-progress multipart upload. */
@@ -180,6 +188,10 @@ export interface UploadEntry extends Entity {
   cty?: 'COMPOSITE' | 'FULL_OBJECT';
   /** Tags of `x-amz-tagging`, given to the object on completion. */
   tags?: Tag[];
+  /** Object Lock retention and legal hold asked for by the `x-amz-object-lock-*` headers. */
+  rm?: RetentionMode;
+  ru?: number;
+  lh?: LegalHoldStatus;
 }
 
 /** An uploaded part. */

@@ -15,7 +15,7 @@
  */
 import type { TLSSocket } from 'node:tls';
 import type { Env } from '../../env/index.ts';
-import { S3Error, getHeader, parseTaggingHeader } from './protocol/index.ts';
+import { S3Error, getHeader, parseRetainUntilDate, parseTaggingHeader } from './protocol/index.ts';
 import type { BodyVerifier, Tag } from './protocol/index.ts';
 import { DENY_ALL_POLICY, OBJECT_ACTIONS, evaluatePolicy, isPublicPolicy, parseBucketPolicy, policyStatusXml } from './protocol/policy.ts';
 import type { CompiledPolicy } from './protocol/policy.ts';
@@ -33,6 +33,11 @@ export interface PolicyTarget {
   tags?: readonly Tag[] | undefined;
   /** The ACL asked for (`s3:x-amz-acl`) when it is not in the headers (POST forms). */
   acl?: string | undefined;
+  /**
+   * The Object Lock asked for when it is not in the `x-amz-object-lock-*` headers (the documents
+   * of PutObjectRetention / PutObjectLegalHold): `s3:object-lock-*` condition keys.
+   */
+  lock?: { mode?: string; until?: number; legalHold?: string } | undefined;
 }
 
 /** The part of a request a policy looks at (PostObject checks the form's signer, not the request's). */
@@ -138,6 +143,19 @@ export class BucketPolicies {
         return r.query.get(name.slice(3)) ?? undefined;
       case 's3:x-amz-acl':
         return target.acl ?? getHeader(r.headers, 'x-amz-acl');
+      case 's3:object-lock-mode':
+        return target.lock ? target.lock.mode : getHeader(r.headers, 'x-amz-object-lock-mode');
+      case 's3:object-lock-legal-hold':
+        return target.lock ? target.lock.legalHold : getHeader(r.headers, 'x-amz-object-lock-legal-hold');
+      case 's3:object-lock-retain-until-date': {
+        const until = this.retainUntil(r, target);
+        return until === undefined ? undefined : new Date(until).toISOString();
+      }
+      case 's3:object-lock-remaining-retention-days': {
+        // Whole days from now to the retain-until date, a started day counting as one.
+        const until = this.retainUntil(r, target);
+        return until === undefined ? undefined : String(Math.max(0, Math.ceil((until - this.ctx.env.now()) / 86_400_000)));
+      }
       default:
         break;
     }
@@ -156,6 +174,13 @@ export class BucketPolicies {
     // s3:x-amz-grant-read, s3:x-amz-copy-source, s3:x-amz-metadata-directive, s3:x-amz-storage-class, …
     if (name.startsWith('s3:x-amz-')) return getHeader(r.headers, name.slice(3));
     return undefined;
+  }
+
+  /** The retain-until date a request asks for (ms), from `target.lock` or the header. */
+  private retainUntil(r: PolicySubject, target: PolicyTarget): number | undefined {
+    if (target.lock) return target.lock.until;
+    const header = getHeader(r.headers, 'x-amz-object-lock-retain-until-date');
+    return header === undefined ? undefined : parseRetainUntilDate(header);
   }
 
   async putBucketPolicy(r: S3Request): Promise<void> {

@@ -313,6 +313,8 @@ export class PostObjectApi {
   private async objectWrite(fields: ReadonlyMap<string, string>, range: SizeRange | undefined): Promise<Pick<ObjectWrite, 'auth' | 'headers' | 'acl' | 'grants' | 'storageClass' | 'tags' | 'maxBytes'>> {
     const headers: Record<string, string> = {};
     for (const [name, value] of fields) {
+      // Object Lock in a form is not supported (the bucket's default retention still applies).
+      if (name.startsWith('x-amz-object-lock-')) throw new S3Error('NotImplemented', 'Object Lock form fields are not supported in POST uploads.');
       if (STORED_FIELDS.includes(name) || name.startsWith('x-amz-meta-') || name.startsWith('x-amz-grant-')) headers[name] = value;
       else if (name.startsWith('x-amz-checksum-') && name !== 'x-amz-checksum-type' && name !== 'x-amz-checksum-algorithm') headers[name] = value;
     }

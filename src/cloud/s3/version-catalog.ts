@@ -107,8 +107,9 @@ export class VersionCatalog {
    * Removes the current version of `key` if its id is `versionId`: the newest noncurrent version
    * becomes current (or the key is gone). Resolves with the version removed, or undefined when
    * the current version is another one (or, with `alone`, when the key has other versions).
+   * `check` sees the version inside the conditional write and may throw to refuse (Object Lock).
    */
-  async removeCurrent(bucket: BucketEntry, key: string, versionId: string, options: { alone?: boolean } = {}): Promise<ObjectEntry | undefined> {
+  async removeCurrent(bucket: BucketEntry, key: string, versionId: string, options: { alone?: boolean; check?: (version: ObjectEntry) => void } = {}): Promise<ObjectEntry | undefined> {
     let removed: ObjectEntry | undefined;
     let promoted: StoredVersion | undefined;
     await this.dht.updateItem<ObjectEntry>(ids.objects(bucket), key, async (current) => {
@@ -116,6 +117,7 @@ export class VersionCatalog {
       promoted = undefined;
       const c = current && !current.deleted ? current.body : undefined;
       if (!c || versionIdOf(c) !== versionId) return null;
+      options.check?.(c);
       removed = c;
       for await (const v of this.noncurrent(bucket, key)) {
         if (versionIdOf(v.entry) !== versionId) {
@@ -203,14 +205,18 @@ export class VersionCatalog {
     return found;
   }
 
-  /** Removes a noncurrent version if the one at `sortKey` is still `vid`; resolves with whether it did. */
-  async removeIf(bucket: BucketEntry, sortKey: string, vid: string): Promise<boolean> {
+  /**
+   * Removes a noncurrent version if the one at `sortKey` is still `vid`; resolves with whether it
+   * did. `check` sees the version inside the conditional write and may throw to refuse (Object Lock).
+   */
+  async removeIf(bucket: BucketEntry, sortKey: string, vid: string, check?: (version: ObjectEntry) => void): Promise<boolean> {
     let removed = false;
     await this.dht.updateItem<ObjectEntry>(
       ids.versions(bucket),
       sortKey,
       (c) => {
         removed = c !== undefined && !c.deleted && c.body.vid === vid;
+        if (removed) check?.(c!.body);
         return removed ? TOMBSTONE : null;
       },
       OBJECT_WRITE_OPTIONS,

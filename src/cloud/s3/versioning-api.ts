@@ -113,18 +113,23 @@ export class VersioningApi {
 
   /**
    * DeleteObject of `key` (`versionId`: that version, for good). `check` sees the current object
-   * (conditional deletes) when there is one.
+   * (conditional deletes) when there is one; `guard` sees a version about to be removed for good,
+   * inside the conditional write that removes it, and may throw to refuse (Object Lock).
    */
-  async deleteObject(bucket: BucketEntry, key: string, versionId: string | undefined, principal: { id: string; name: string } | undefined, check?: (current: ObjectEntry | undefined) => void): Promise<DeleteOutcome> {
+  async deleteObject(
+    bucket: BucketEntry,
+    key: string,
+    versionId: string | undefined,
+    principal: { id: string; name: string } | undefined,
+    check?: (current: ObjectEntry | undefined) => void,
+    guard?: (version: ObjectEntry) => void,
+  ): Promise<DeleteOutcome> {
     if (versionId !== undefined) {
       checkVersionId(versionId);
-      let removed = await this.versions.removeCurrent(bucket, key, versionId);
+      let removed = await this.versions.removeCurrent(bucket, key, versionId, guard ? { check: guard } : {});
       if (!removed) {
         const old = await this.versions.find(bucket, key, versionId);
-        if (old) {
-          await this.versions.remove(bucket, old.sortKey);
-          removed = old.entry;
-        }
+        if (old && (await this.versions.removeIf(bucket, old.sortKey, old.entry.vid, guard))) removed = old.entry;
       }
       this.ctx.release(bucket, key, removed);
       return { previous: removed, versionId, deleteMarker: removed?.dm === true };
@@ -184,9 +189,12 @@ export class VersioningApi {
   // ---------------------------------------------------------------------------------------------
   // Lifecycle
 
-  /** Removes a noncurrent version for good while it is still the one found (NoncurrentVersionExpiration). */
-  async expireVersion(bucket: BucketEntry, key: string, version: StoredVersion): Promise<boolean> {
-    if (!(await this.versions.removeIf(bucket, version.sortKey, version.entry.vid))) return false;
+  /**
+   * Removes a noncurrent version for good while it is still the one found (NoncurrentVersionExpiration);
+   * `check` may throw to refuse (a version Object Lock protects).
+   */
+  async expireVersion(bucket: BucketEntry, key: string, version: StoredVersion, check?: (version: ObjectEntry) => void): Promise<boolean> {
+    if (!(await this.versions.removeIf(bucket, version.sortKey, version.entry.vid, check))) return false;
     this.ctx.release(bucket, key, version.entry);
     return true;
   }

@@ -151,6 +151,7 @@ export const S3_ERRORS = {
     message:
       'The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.',
   },
+  NoSuchObjectLockConfiguration: { status: 404, message: 'The specified object does not have a ObjectLock configuration' },
   NoSuchVersion: { status: 404, message: 'The specified version does not exist.' },
   NoSuchWebsiteConfiguration: { status: 404, message: 'The specified bucket does not have a website configuration' },
   NotImplemented: { status: 501, message: 'A header you provided implies functionality that is not implemented' },

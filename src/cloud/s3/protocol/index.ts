@@ -20,3 +20,4 @@ export * from './cors.ts';
 export * from './lifecycle.ts';
 export * from './public-access.ts';
 export * from './ownership.ts';
+export * from './object-lock.ts';
