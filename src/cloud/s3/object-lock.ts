@@ -35,7 +35,7 @@ import {
   versionRemovable,
 } from './protocol/index.ts';
 import type { BodyVerifier, LegalHoldStatus, Retention } from './protocol/index.ts';
-import { canManageObject, canReadBucket } from './access.ts';
+import { canManage, canReadBucket } from './access.ts';
 import type { Catalog } from './catalog.ts';
 import type { PolicySubject, PolicyTarget } from './policy.ts';
 import type { S3Request } from './http.ts';
@@ -160,7 +160,7 @@ export class ObjectLockApi {
   headers(r: S3Request, bucket: BucketEntry, entry: ObjectEntry): Record<string, string> {
     const out: Record<string, string> = {};
     if (entry.rm === undefined && entry.lh === undefined) return out;
-    const owner = canManageObject(bucket.owner, entry.owner, r.principal);
+    const owner = canManage(bucket, entry, r.principal);
     const retention = retentionOf(entry);
     if (retention && this.ctx.permits(bucket, r, 's3:GetObjectRetention', owner, { tags: entry.tags })) {
       out['x-amz-object-lock-mode'] = retention.mode;
@@ -257,7 +257,7 @@ export class ObjectLockApi {
     }
     const entry = found.entry;
     const lock = asked ? await asked() : undefined;
-    await this.ctx.mustPermit(r, bucket, action, (b) => canManageObject(b.owner, entry.owner, r.principal), { tags: entry.tags, ...(lock ? { lock } : {}) });
+    await this.ctx.mustPermit(r, bucket, action, (b) => canManage(b, entry, r.principal), { tags: entry.tags, ...(lock ? { lock } : {}) });
     return { bucket, found };
   }
 }

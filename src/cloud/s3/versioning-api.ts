@@ -17,6 +17,7 @@
  * after a change of versioning, writes through other nodes follow it after that time.
  */
 import type { Env } from '../../env/index.ts';
+import { aclsDisabled } from './access.ts';
 import { S3Error, listObjectVersions, listVersionsXml, parseListVersionsParams, parseVersioningConfiguration, requireIntegrityHeader, versioningConfigurationXml } from './protocol/index.ts';
 import type { BodyVerifier } from './protocol/index.ts';
 import type { Catalog } from './catalog.ts';
@@ -146,8 +147,9 @@ export class VersioningApi {
       size: 0,
       etag: '',
       lm: this.ctx.env.now(),
-      owner: principal?.id ?? bucket.owner,
-      ownerName: principal?.name ?? bucket.ownerName,
+      // With ACLs disabled (Object Ownership BucketOwnerEnforced) the bucket owner owns everything.
+      owner: (!aclsDisabled(bucket) && principal?.id) || bucket.owner,
+      ownerName: (!aclsDisabled(bucket) && principal?.name) || bucket.ownerName,
       dm: true,
     };
     let previous: ObjectEntry | undefined;
