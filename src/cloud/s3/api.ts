@@ -69,7 +69,7 @@ import type { AclFields } from './access.ts';
 import { aclOfPut, aclXml, requestAcl, withAcl } from './acl.ts';
 import { OBJECT_WRITE_GRANT_HEADERS } from './protocol/acl.ts';
 import type { Catalog, Principal } from './catalog.ts';
-import { eachLimited } from './catalog.ts';
+import { eachLimited, isClosing } from './catalog.ts';
 import type { ChunkStore } from './chunks/store.ts';
 import { ChunkSink, pipeBody, streamChunks } from './data.ts';
 import type { ChunkSinkOptions } from './data.ts';
@@ -972,6 +972,7 @@ export class S3Api implements LifecycleActions {
     const bucket = await this.writableBucket(r);
     const key = r.key!;
     if (Buffer.byteLength(key, 'utf8') > 990) throw new S3Error('KeyTooLongError', 'Keys of multipart uploads are limited to 990 bytes here.');
+    if (isClosing(bucket, this.env.now())) throw new S3Error('OperationAborted', 'The bucket is being deleted.');
     const asked = await requestAcl(this.catalog, r.headers, OBJECT_WRITE_GRANT_HEADERS);
     refusePublicAcl(bucket, asked);
     const acl = aclForWrite(bucket, asked);

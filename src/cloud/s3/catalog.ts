@@ -43,6 +43,19 @@ export interface NewUser {
   secret: string;
 }
 
+/**
+ * How long DeleteBucket waits beyond `cacheMs` after closing a bucket, for writes that checked
+ * the bucket just before the caches saw it closed to land; and how long a closing left by a
+ * DeleteBucket that never finished (its node died) keeps refusing writes.
+ */
+const CLOSE_MARGIN_MS = 1000;
+export const CLOSING_EXPIRES_MS = 60_000;
+
+/** Whether a bucket is closed to new objects by a DeleteBucket in progress. */
+export function isClosing(bucket: Pick<BucketEntry, 'closing'>, now: number): boolean {
+  return bucket.closing !== undefined && now - bucket.closing < CLOSING_EXPIRES_MS;
+}
+
 /** Items read per page when a listing pages through a partition. */
 const SCAN_PAGE = 1000;
 /**
@@ -192,7 +205,21 @@ export class Catalog {
 
   /** Deletes an empty bucket (`BucketNotEmpty` otherwise, uploads in progress count). */
   async deleteBucket(bucket: BucketEntry): Promise<void> {
-    if (!(await this.isEmpty(bucket))) throw new S3Error('BucketNotEmpty', undefined, { fields: { BucketName: bucket.name } });
+    const notEmpty = (): S3Error => new S3Error('BucketNotEmpty', undefined, { fields: { BucketName: bucket.name } });
+    if (!(await this.isEmpty(bucket))) throw notEmpty();
+    // Other nodes may hold the bucket record in their caches for up to cacheMs and take a write
+    // into it meanwhile: close the bucket to new objects first, wait until every cache has seen
+    // that, and only then decide on what is in it (a write that got in reopens the bucket).
+    await this.changeBucket(bucket, (current) => ({ ...current, closing: this.env.now() }));
+    await this.env.sleep(this.options.cacheMs + CLOSE_MARGIN_MS);
+    if (!(await this.isEmpty(bucket))) {
+      await this.changeBucket(bucket, (current) => {
+        const out = { ...current };
+        delete out.closing;
+        return out;
+      });
+      throw notEmpty();
+    }
     await this.dht.update<BucketEntry>(ids.bucket(bucket.name), (current) => {
       if (!current || current.deleted || current.body.inc !== bucket.inc) return null;
       return { type: 's3.bucket', url: `s3bucket:${bucket.name}`, deleted: true } as unknown as BucketEntry;

@@ -21,6 +21,7 @@ import { aclsDisabled } from './access.ts';
 import { S3Error, listObjectVersions, listVersionsXml, parseListVersionsParams, parseVersioningConfiguration, requireIntegrityHeader, versioningConfigurationXml } from './protocol/index.ts';
 import type { BodyVerifier } from './protocol/index.ts';
 import type { Catalog } from './catalog.ts';
+import { isClosing } from './catalog.ts';
 import type { S3Request } from './http.ts';
 import type { BucketEntry, ObjectEntry } from './model.ts';
 import { readSmallBody, sendEmpty, sendXml } from './replies.ts';
@@ -103,7 +104,8 @@ export class VersioningApi {
    * delete marker) and may throw to refuse. Resolves with the entry written (with its version id
    * in a versioned bucket); what it replaced is kept or released as the bucket's state says.
    */
-  async commit(bucket: BucketEntry, key: string, entry: ObjectEntry, check?: (current: ObjectEntry | undefined) => void): Promise<ObjectEntry> {
+  async commit(asked: BucketEntry, key: string, entry: ObjectEntry, check?: (current: ObjectEntry | undefined) => void): Promise<ObjectEntry> {
+    const bucket = await this.openBucket(asked);
     if (bucket.ver === undefined) {
       const previous = await this.ctx.catalog.putObject(bucket, key, entry, check);
       this.ctx.release(bucket, key, previous);
@@ -141,6 +143,7 @@ export class VersioningApi {
       return { previous, deleteMarker: false };
     }
     // A delete marker as the new current version (S3 writes one even where the key has none).
+    await this.openBucket(bucket);
     const marker: ObjectEntry = {
       type: 's3.object',
       vid: this.ctx.env.random.hex(16),
@@ -158,6 +161,19 @@ export class VersioningApi {
       check?.(current);
     });
     return { previous, versionId: versionIdOf(written), deleteMarker: true };
+  }
+
+  /**
+   * The bucket as this node knows it now (its cache, refreshed every `cacheMs`), which must still
+   * be the one written into and not closed by a DeleteBucket in progress: a write that took long
+   * (a large upload) is checked against a record read after it began, so DeleteBucket, which
+   * waits for the caches, either sees it land or makes it fail.
+   */
+  private async openBucket(asked: BucketEntry): Promise<BucketEntry> {
+    const bucket = await this.ctx.catalog.bucket(asked.name);
+    if (!bucket || bucket.inc !== asked.inc) throw new S3Error('NoSuchBucket', undefined, { fields: { BucketName: asked.name } });
+    if (isClosing(bucket, this.ctx.env.now())) throw new S3Error('OperationAborted', 'The bucket is being deleted.');
+    return bucket;
   }
 
   /** A versioned write: the replaced version is kept unless it is the null version being replaced by another. */

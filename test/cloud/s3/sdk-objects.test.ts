@@ -46,6 +46,7 @@ import {
 import type { S3Client } from '@aws-sdk/client-s3';
 import { bytes, pattern, rawRequest, s3failure, startS3Fixture } from './harness.ts';
 import type { S3Node, TestUser } from './harness.ts';
+import { waitFor } from '../../node/fixtures.ts';
 
 describe('S3 buckets and objects through the AWS SDK on a 3-node ring', () => {
   const cleanups: (() => Promise<void>)[] = [];
@@ -104,6 +105,51 @@ describe('S3 buckets and objects through the AWS SDK on a 3-node ring', () => {
     await a[2]!.send(new CreateBucketCommand({ Bucket: 'alpha.bucket-2' }));
     assert.deepEqual((await a[0]!.send(new ListBucketsCommand({ Prefix: 'alpha.' }))).Buckets?.map((x) => x.Name), ['alpha.bucket-2']);
     await a[1]!.send(new DeleteBucketCommand({ Bucket: 'alpha.bucket-2' }));
+  });
+
+  test('DeleteBucket racing writes through other nodes: either the bucket goes and every write failed, or it stays with every acknowledged object', async () => {
+    const Bucket = 'race-delete';
+    for (let round = 0; round < 3; round++) {
+      await a[0]!.send(new CreateBucketCommand({ Bucket }));
+      // Nodes 1 and 2 cache the bucket record as open.
+      await Promise.all([a[1]!.send(new HeadBucketCommand({ Bucket })), a[2]!.send(new HeadBucketCommand({ Bucket }))]);
+      const deletion = a[0]!.send(new DeleteBucketCommand({ Bucket })).then(
+        () => 'deleted',
+        (err: { name?: string }) => err.name ?? 'failed',
+      );
+      const writes = await Promise.all(
+        Array.from({ length: 8 }, (_, i) =>
+          a[1 + (i % 2)]!.send(new PutObjectCommand({ Bucket, Key: `k${i}`, Body: `v${i}` })).then(
+            () => true,
+            (err: { name?: string }) => {
+              assert.ok(['OperationAborted', 'NoSuchBucket'].includes(err.name ?? ''), `a refused write: ${err.name}`);
+              return false;
+            },
+          ),
+        ),
+      );
+      const outcome = await deletion;
+      if (outcome === 'deleted') {
+        assert.deepEqual(writes, writes.map(() => false), 'no write was acknowledged into the deleted bucket');
+        await s3failure(a[2]!.send(new HeadBucketCommand({ Bucket })), undefined, 404);
+        continue;
+      }
+      assert.equal(outcome, 'BucketNotEmpty');
+      for (const [i, ok] of writes.entries()) if (ok) assert.equal((await bytes((await a[0]!.send(new GetObjectCommand({ Bucket, Key: `k${i}` }))).Body)).toString(), `v${i}`);
+      // Reopened: writes go in again, and an emptied bucket deletes.
+      await a[1]!.send(new PutObjectCommand({ Bucket, Key: 'after', Body: 'x' }));
+      const keys = (await a[0]!.send(new ListObjectsV2Command({ Bucket }))).Contents?.map((c) => c.Key!) ?? [];
+      await a[0]!.send(new DeleteObjectsCommand({ Bucket, Delete: { Objects: keys.map((Key) => ({ Key })) } }));
+      await a[0]!.send(new DeleteBucketCommand({ Bucket }));
+    }
+    // Once every cache has seen the bucket closing, a write through any node is refused.
+    await a[0]!.send(new CreateBucketCommand({ Bucket }));
+    const deletion = a[0]!.send(new DeleteBucketCommand({ Bucket }));
+    await waitFor(async () => (await nodes[2]!.s3.catalog.bucket(Bucket))?.closing !== undefined, { timeoutMs: 10_000, what: "node 2's cache to see the bucket closing" });
+    await s3failure(a[2]!.send(new PutObjectCommand({ Bucket, Key: 'late', Body: 'x' })), 'OperationAborted', 409);
+    await s3failure(a[2]!.send(new CreateMultipartUploadCommand({ Bucket, Key: 'late' })), 'OperationAborted', 409);
+    await deletion;
+    await s3failure(a[1]!.send(new HeadBucketCommand({ Bucket })), undefined, 404);
   });
 
   test('ListBuckets: the region of each bucket, prefix, bucket-region, max-buckets and continuation-token paging', async () => {
