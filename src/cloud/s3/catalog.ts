@@ -21,7 +21,7 @@ import {
   unpackChunks,
   withTags,
 } from './model.ts';
-import type { AccessKeyEntry, BucketEntry, ChunkRef, ManifestEntry, ObjectEntry, PartEntry, PublicAccessBlock, RefEntry, StoredGrant, UploadEntry, UserEntry, UserIdEntry, VersioningStatus } from './model.ts';
+import type { AccessKeyEntry, BucketEntry, ChunkRef, ManifestEntry, ObjectEntry, PartEntry, RefEntry, StoredGrant, UploadEntry, UserEntry, UserIdEntry, VersioningStatus } from './model.ts';
 
 /** Options of a {@link Catalog}. */
 export interface CatalogOptions {
@@ -248,53 +248,27 @@ export class Catalog {
 
   /** Replaces a bucket's lifecycle rules (none removes them). */
   async setBucketLifecycle(bucket: BucketEntry, rules: readonly LifecycleRule[] | undefined): Promise<void> {
-    await this.changeBucket(bucket, (current) => {
-      const out = { ...current };
-      if (rules?.length) out.lifecycle = rules.map((r) => ({ ...r }));
-      else delete out.lifecycle;
-      return out;
-    });
+    await this.setBucketSetting(bucket, 'lifecycle', rules?.length ? rules.map((r) => ({ ...r })) : undefined);
   }
 
   /** Replaces a bucket's CORS rules (none removes them). */
   async setBucketCors(bucket: BucketEntry, rules: readonly CorsRule[] | undefined): Promise<void> {
+    await this.setBucketSetting(bucket, 'cors', rules?.length ? rules.map((r) => ({ ...r })) : undefined);
+  }
+
+  /**
+   * Replaces one setting of a bucket's record (undefined removes it): its policy document
+   * (`policy`), Object Ownership (`own`), public access block (`pab`), …
+   */
+  async setBucketSetting<K extends 'policy' | 'own' | 'pab' | 'lifecycle' | 'cors'>(bucket: BucketEntry, field: K, value: BucketEntry[K] | undefined): Promise<void> {
     await this.changeBucket(bucket, (current) => {
       const out = { ...current };
-      if (rules?.length) out.cors = rules.map((r) => ({ ...r }));
-      else delete out.cors;
+      if (value !== undefined) out[field] = value;
+      else delete out[field];
       return out;
     });
   }
 
-  /** Replaces a bucket's policy document (undefined removes it). */
-  async setBucketPolicy(bucket: BucketEntry, policy: string | undefined): Promise<void> {
-    await this.changeBucket(bucket, (current) => {
-      const out = { ...current };
-      if (policy !== undefined) out.policy = policy;
-      else delete out.policy;
-      return out;
-    });
-  }
-
-  /** Sets a bucket's Object Ownership (undefined removes the setting). */
-  async setObjectOwnership(bucket: BucketEntry, own: ObjectOwnership | undefined): Promise<void> {
-    await this.changeBucket(bucket, (current) => {
-      const out = { ...current };
-      if (own !== undefined) out.own = own;
-      else delete out.own;
-      return out;
-    });
-  }
-
-  /** Replaces a bucket's public access block (undefined removes it). */
-  async setPublicAccessBlock(bucket: BucketEntry, pab: PublicAccessBlock | undefined): Promise<void> {
-    await this.changeBucket(bucket, (current) => {
-      const out = { ...current };
-      if (pab !== undefined) out.pab = pab;
-      else delete out.pab;
-      return out;
-    });
-  }
 
   /** Sets a bucket's versioning state (PutBucketVersioning). */
   async setBucketVersioning(bucket: BucketEntry, status: VersioningStatus): Promise<void> {

@@ -80,7 +80,7 @@ export class OwnershipApi {
     const ownership = parseOwnershipControls(await readSmallBody(r, this.ctx.verifier(r)));
     // A bucket ACL granting others must be reset to private before ACLs are disabled (as S3 requires).
     if (ownership === 'BucketOwnerEnforced' && !ownerOnly(bucket, bucket.owner)) throw new S3Error('InvalidBucketAclWithObjectOwnership');
-    await this.ctx.catalog.setObjectOwnership(bucket, ownership);
+    await this.ctx.catalog.setBucketSetting(bucket, 'own', ownership);
     sendEmpty(r, 200);
   }
 
@@ -93,7 +93,7 @@ export class OwnershipApi {
   private async delete(r: S3Request): Promise<void> {
     // S3 checks s3:PutBucketOwnershipControls for a deletion too.
     const bucket = await this.ctx.bucketFor(r, 's3:PutBucketOwnershipControls', true);
-    if (bucket.own !== undefined) await this.ctx.catalog.setObjectOwnership(bucket, undefined);
+    if (bucket.own !== undefined) await this.ctx.catalog.setBucketSetting(bucket, 'own', undefined);
     sendEmpty(r, 204);
   }
 }

@@ -195,7 +195,7 @@ export class BucketPolicies {
     if (found.includes(false)) throw new S3Error('MalformedPolicy', 'Invalid principal in policy');
     // BlockPublicPolicy (public-access.ts).
     if (bucket.pab?.blockPolicy && isPublicPolicy(policy)) throw new S3Error('AccessDenied');
-    await this.ctx.catalog.setBucketPolicy(bucket, text);
+    await this.ctx.catalog.setBucketSetting(bucket, 'policy', text);
     sendEmpty(r, 204);
   }
 
@@ -208,7 +208,7 @@ export class BucketPolicies {
 
   async deleteBucketPolicy(r: S3Request): Promise<void> {
     const bucket = await this.ctx.ownBucket(r, true);
-    if (bucket.policy !== undefined) await this.ctx.catalog.setBucketPolicy(bucket, undefined);
+    if (bucket.policy !== undefined) await this.ctx.catalog.setBucketSetting(bucket, 'policy', undefined);
     sendEmpty(r, 204);
   }
 

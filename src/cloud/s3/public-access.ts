@@ -66,7 +66,7 @@ export class PublicAccessApi {
     const bucket = await this.ctx.bucketFor(r, 's3:PutBucketPublicAccessBlock', true);
     requireIntegrityHeader(r.headers);
     const settings = parsePublicAccessBlock(await readSmallBody(r, this.ctx.verifier(r)));
-    await this.ctx.catalog.setPublicAccessBlock(bucket, stored(settings));
+    await this.ctx.catalog.setBucketSetting(bucket, 'pab', stored(settings));
     sendEmpty(r, 200);
   }
 
@@ -83,7 +83,7 @@ export class PublicAccessApi {
   private async delete(r: S3Request): Promise<void> {
     // S3 checks s3:PutBucketPublicAccessBlock for a deletion too.
     const bucket = await this.ctx.bucketFor(r, 's3:PutBucketPublicAccessBlock', true);
-    if (bucket.pab !== undefined) await this.ctx.catalog.setPublicAccessBlock(bucket, undefined);
+    if (bucket.pab !== undefined) await this.ctx.catalog.setBucketSetting(bucket, 'pab', undefined);
     sendEmpty(r, 204);
   }
 }
