@@ -35,14 +35,14 @@ import {
   versionRemovable,
 } from './protocol/index.ts';
 import type { BodyVerifier, LegalHoldStatus, Retention } from './protocol/index.ts';
-import { canManage, canReadBucket } from './access.ts';
+import { canManage } from './access.ts';
 import type { Catalog } from './catalog.ts';
 import type { PolicySubject, PolicyTarget } from './policy.ts';
 import type { S3Request } from './http.ts';
 import type { BucketEntry, ObjectEntry } from './model.ts';
 import { readSmallBody, sendEmpty, sendXml } from './replies.ts';
-import type { ObjectVersion } from './tagging.ts';
-import { versionHeader } from './versioning-api.ts';
+import { permittedVersion, versionHeader } from './versioning-api.ts';
+import type { ObjectVersion } from './versioning-api.ts';
 
 /** What the Object Lock operations need of the S3 API. */
 export interface ObjectLockContext {
@@ -249,15 +249,7 @@ export class ObjectLockApi {
     let bucket = await this.ctx.bucketOf(r);
     if (!bucket.lock) bucket = await this.ctx.bucketOf(r, true);
     if (!bucket.lock) throw missingLockConfiguration();
-    const key = r.key!;
-    const found = await this.ctx.objectVersion(r, bucket, key);
-    if (!found) {
-      await this.ctx.mustPermit(r, bucket, 's3:ListBucket', (b) => canReadBucket(b, r.principal));
-      throw new S3Error('NoSuchKey', undefined, { fields: { Key: key } });
-    }
-    const entry = found.entry;
-    const lock = asked ? await asked() : undefined;
-    await this.ctx.mustPermit(r, bucket, action, (b) => canManage(b, entry, r.principal), { tags: entry.tags, ...(lock ? { lock } : {}) });
+    const found = await permittedVersion(this.ctx, r, bucket, action, asked ? async () => ({ lock: await asked() }) : undefined);
     return { bucket, found };
   }
 }

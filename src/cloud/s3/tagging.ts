@@ -22,14 +22,15 @@ import {
   taggingXml,
 } from './protocol/index.ts';
 import type { BodyVerifier, Tag } from './protocol/index.ts';
-import { canManage, canReadBucket } from './access.ts';
+import { canManage } from './access.ts';
 import type { Catalog } from './catalog.ts';
 import type { PolicyTarget } from './policy.ts';
 import type { S3Request } from './http.ts';
 import { withTags } from './model.ts';
 import type { BucketEntry, ObjectEntry } from './model.ts';
 import { readSmallBody, sendEmpty, sendXml } from './replies.ts';
-import { versionHeader } from './versioning-api.ts';
+import { permittedVersion, versionHeader } from './versioning-api.ts';
+import type { ObjectVersion } from './versioning-api.ts';
 
 /** Most tags on a bucket (objects: 10). */
 export const MAX_BUCKET_TAGS = 50;
@@ -51,11 +52,6 @@ export interface TaggingContext {
   rewriteVersion(bucket: BucketEntry, key: string, found: ObjectVersion, change: (entry: ObjectEntry) => ObjectEntry): Promise<void>;
 }
 
-/** A version of an object, and whether it is the current one. */
-export interface ObjectVersion {
-  entry: ObjectEntry;
-  current: boolean;
-}
 
 /** The tags of a write's `x-amz-tagging` header (none without it). */
 export function requestTags(r: S3Request): Tag[] {
@@ -127,21 +123,13 @@ export class TaggingApi {
 
   /**
    * The request's object (the version it names, else the current one), whose tags the requester
-   * may read and write (`action`, or its `…Version…` form for a named version: s3:GetObjectVersionTagging,
-   * …). A missing key is `NoSuchKey` to those who may list the bucket, `AccessDenied` to others (as S3 answers).
+   * may read and write: `action`, or its `…Version…` form for a named version
+   * (s3:GetObjectVersionTagging, …).
    */
   private async taggableObject(r: S3Request, action: string): Promise<{ bucket: BucketEntry; found: ObjectVersion }> {
     const bucket = await this.ctx.bucketOf(r);
-    const key = r.key!;
-    const found = await this.ctx.objectVersion(r, bucket, key);
-    if (!found) {
-      await this.ctx.mustPermit(r, bucket, 's3:ListBucket', (b) => canReadBucket(b, r.principal));
-      throw new S3Error('NoSuchKey', undefined, { fields: { Key: key } });
-    }
-    const entry = found.entry;
     const versioned = r.query.has('versionId') ? action.replace('Object', 'ObjectVersion') : action;
-    await this.ctx.mustPermit(r, bucket, versioned, (b) => canManage(b, entry, r.principal), { tags: entry.tags });
-    return { bucket, found };
+    return { bucket, found: await permittedVersion(this.ctx, r, bucket, versioned) };
   }
 }
 

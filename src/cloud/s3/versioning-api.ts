@@ -17,7 +17,8 @@
  * after a change of versioning, writes through other nodes follow it after that time.
  */
 import type { Env } from '../../env/index.ts';
-import { aclsDisabled } from './access.ts';
+import { aclsDisabled, canManage, canReadBucket } from './access.ts';
+import type { PolicyTarget } from './policy.ts';
 import { S3Error, listObjectVersions, listVersionsXml, parseListVersionsParams, parseVersioningConfiguration, requireIntegrityHeader, versioningConfigurationXml } from './protocol/index.ts';
 import type { BodyVerifier } from './protocol/index.ts';
 import type { Catalog } from './catalog.ts';
@@ -271,6 +272,45 @@ export class VersioningApi {
       throw new S3Error('NoSuchVersion', undefined, { fields: { Key: key, VersionId: versionIdOf(found.entry) } });
     }
   }
+}
+
+/** A version of an object, and whether it is the current one. */
+export interface ObjectVersion {
+  entry: ObjectEntry;
+  current: boolean;
+}
+
+/** What {@link permittedVersion} needs of the S3 API. */
+export interface VersionAccessContext {
+  /** The version a request names (`?versionId=`, else the current one); undefined when none. */
+  objectVersion(r: S3Request, bucket: BucketEntry, key: string): Promise<ObjectVersion | undefined>;
+  /** Throws `AccessDenied` unless the requester may do `action` (ACL and ownership: `aclAllows`; the bucket policy). */
+  mustPermit(r: S3Request, bucket: BucketEntry, action: string, aclAllows: (b: BucketEntry) => boolean, target?: PolicyTarget): Promise<void>;
+}
+
+/**
+ * The version of the request's object that a sub-resource operation (tags, retention, legal hold)
+ * names, which the requester may act on with `action`: the object's and the bucket's owners, or
+ * whom the policy allows (`target` adds what the policy's condition keys need). A missing key is
+ * `NoSuchKey` to those who may list the bucket, `AccessDenied` to others, as S3 answers.
+ */
+export async function permittedVersion(
+  ctx: VersionAccessContext,
+  r: S3Request,
+  bucket: BucketEntry,
+  action: string,
+  target?: () => Promise<PolicyTarget>,
+): Promise<ObjectVersion> {
+  const key = r.key!;
+  const found = await ctx.objectVersion(r, bucket, key);
+  if (!found) {
+    await ctx.mustPermit(r, bucket, 's3:ListBucket', (b) => canReadBucket(b, r.principal));
+    throw new S3Error('NoSuchKey', undefined, { fields: { Key: key } });
+  }
+  const entry = found.entry;
+  const extra = target ? await target() : {};
+  await ctx.mustPermit(r, bucket, action, (b) => canManage(b, entry, r.principal), { tags: entry.tags, ...extra });
+  return found;
 }
 
 /** The `x-amz-version-id` header of an answer about `entry`, when its bucket has versioning (or a version was named). */
