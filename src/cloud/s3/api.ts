@@ -53,6 +53,7 @@ import {
   parseRange,
   parseStorageClass,
   rangeLength,
+  refuseServerSideEncryption,
   requireIntegrityHeader,
   responseHeaderOverrides,
   storedContentEncoding,
@@ -299,6 +300,7 @@ export class S3Api implements LifecycleActions {
       throw methodNotAllowed(m, 'BUCKET');
     }
     validateObjectKey(r.key);
+    refuseServerSideEncryption((name) => r.headers[name] !== undefined);
     const uploadId = q.get('uploadId');
     const versionId = q.get('versionId');
     if (versionId !== null) {

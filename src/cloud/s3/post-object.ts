@@ -38,6 +38,7 @@ import {
   postRedirectLocation,
   postResponseXml,
   postSuccessStatus,
+  refuseServerSideEncryption,
   validateObjectKey,
   verifyPostSignature,
 } from './protocol/index.ts';
@@ -312,6 +313,7 @@ export class PostObjectApi {
    */
   private async objectWrite(fields: ReadonlyMap<string, string>, range: SizeRange | undefined): Promise<Pick<ObjectWrite, 'auth' | 'headers' | 'acl' | 'grants' | 'storageClass' | 'tags' | 'maxBytes'>> {
     const headers: Record<string, string> = {};
+    refuseServerSideEncryption((name) => fields.has(name));
     for (const [name, value] of fields) {
       // Object Lock in a form is not supported (the bucket's default retention still applies).
       if (name.startsWith('x-amz-object-lock-')) throw new S3Error('NotImplemented', 'Object Lock form fields are not supported in POST uploads.');
