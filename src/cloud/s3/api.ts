@@ -104,6 +104,15 @@ const MISSING_CONFIGURATION: Record<string, S3Error['code']> = {
   encryption: 'ServerSideEncryptionConfigurationNotFoundError',
 };
 
+/**
+ * `x-amz-expected-bucket-owner` (`x-amz-source-expected-bucket-owner` for a copy source): the
+ * request applies only to a bucket of that owner, named here by canonical id or user name
+ * (there are no account ids); any other bucket is `AccessDenied`, as S3 answers.
+ */
+function checkExpectedOwner(bucket: BucketEntry, expected: string | undefined): void {
+  if (expected !== undefined && expected !== bucket.owner && expected !== bucket.ownerName) throw new S3Error('AccessDenied');
+}
+
 /** An object write of {@link S3Api.storeObject}: PutObject, or the file of a POST upload. */
 export interface ObjectWrite {
   bucket: BucketEntry;
@@ -376,6 +385,7 @@ export class S3Api implements LifecycleActions {
     const name = r.bucket!;
     const bucket = await this.catalog.bucket(name, fresh);
     if (!bucket) throw new S3Error('NoSuchBucket', undefined, { fields: { BucketName: name } });
+    checkExpectedOwner(bucket, getHeader(r.headers, 'x-amz-expected-bucket-owner'));
     return bucket;
   }
 
@@ -852,6 +862,7 @@ export class S3Api implements LifecycleActions {
     if (source.versionId !== undefined && !isVersionId(source.versionId)) throw invalidVersionId(source.versionId);
     const bucket = await this.catalog.bucket(source.bucket);
     if (!bucket) throw new S3Error('NoSuchBucket', undefined, { fields: { BucketName: source.bucket } });
+    checkExpectedOwner(bucket, getHeader(r.headers, 'x-amz-source-expected-bucket-owner'));
     validateObjectKey(source.key);
     const entry = await this.versioning.version(bucket, source.key, source.versionId);
     if (!entry || (entry.dm && source.versionId === undefined)) {

@@ -398,6 +398,15 @@ describe('S3 buckets and objects through the AWS SDK on a 3-node ring', () => {
     await s3failure(a[1]!.send(new HeadObjectCommand({ Bucket: 'objects', Key: 'ver/a' })), undefined, 404);
   });
 
+  test('x-amz-expected-bucket-owner (and the copy source\'s): a bucket of another owner is AccessDenied', async () => {
+    await a[0]!.send(new PutObjectCommand({ Bucket: 'objects', Key: 'owned', Body: 'x', ExpectedBucketOwner: alice.id }));
+    await a[1]!.send(new HeadObjectCommand({ Bucket: 'objects', Key: 'owned', ExpectedBucketOwner: 'alice' }));
+    await s3failure(a[1]!.send(new GetObjectCommand({ Bucket: 'objects', Key: 'owned', ExpectedBucketOwner: '123456789012' })), 'AccessDenied', 403);
+    await s3failure(a[2]!.send(new ListObjectsV2Command({ Bucket: 'objects', ExpectedBucketOwner: 'bob' })), 'AccessDenied', 403);
+    await a[2]!.send(new CopyObjectCommand({ Bucket: 'objects', Key: 'owned-copy', CopySource: 'objects/owned', ExpectedSourceBucketOwner: alice.id }));
+    await s3failure(a[2]!.send(new CopyObjectCommand({ Bucket: 'objects', Key: 'owned-copy', CopySource: 'objects/owned', ExpectedSourceBucketOwner: 'bob' })), 'AccessDenied', 403);
+  });
+
   test('server-side encryption is refused (NotImplemented), never stored as plaintext as if encrypted', async () => {
     const key = Buffer.alloc(32, 7);
     await s3failure(a[0]!.send(new PutObjectCommand({ Bucket: 'objects', Key: 'sse/s3', Body: 'x', ServerSideEncryption: 'AES256' })), 'NotImplemented', 501);
