@@ -37,10 +37,14 @@ async function portsFree(ports: number[]): Promise<boolean> {
   return true;
 }
 
-/** A base port with `n` free ports at base+i, base+100+i and base+200+i (ring, ops, S3). */
+/**
+ * A base port with `n` free ports at base+i, base+100+i and base+200+i (ring, ops, S3). Below
+ * Linux's ephemeral range (32768 and up): a port there that is free when probed can be taken by
+ * another test's outgoing connection before the node binds it.
+ */
 async function freeBase(n: number): Promise<number> {
   for (;;) {
-    const base = 30000 + Math.floor(Math.random() * 20000);
+    const base = 20000 + Math.floor(Math.random() * 12000);
     const ports = Array.from({ length: n }, (_, i) => [base + i, base + 100 + i, base + 200 + i]).flat();
     if (await portsFree(ports)) return base;
   }

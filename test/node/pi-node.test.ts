@@ -74,7 +74,8 @@ describe('PiNode over TLS', () => {
   test('a joiner keeps retrying until its bootstrap node comes up', async (t) => {
     const firstDir = await tempDir((fn) => t.after(fn));
     await writeCerts(firstDir, await ringCa(), 'late');
-    const port = 20000 + Math.floor(Math.random() * 20000);
+    // Below the ephemeral range (32768 and up), where another test's connection could take it first.
+    const port = 20000 + Math.floor(Math.random() * 12000);
     const joinerDir = await tempDir((fn) => t.after(fn));
     await writeCerts(joinerDir, await ringCa(), 'early');
     const joiner = memoryEnv();
