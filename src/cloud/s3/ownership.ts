@@ -22,7 +22,8 @@ import type { AclFields } from './access.ts';
 import type { Catalog, Principal } from './catalog.ts';
 import type { S3Request } from './http.ts';
 import type { BucketEntry } from './model.ts';
-import { readSmallBody, sendEmpty, sendXml } from './replies.ts';
+import { readSmallBody, sendEmpty, sendXml, subresourceOperation } from './replies.ts';
+import type { Operation } from './replies.ts';
 
 /** What the ownership operations need of the S3 API. */
 export interface OwnershipContext {
@@ -60,18 +61,13 @@ export function objectOwnerFor(bucket: BucketEntry, principal: Principal | undef
 export class OwnershipApi {
   constructor(private readonly ctx: OwnershipContext) {}
 
-  operation(r: S3Request): { name: string; run: () => Promise<void> } | undefined {
+  operation(r: S3Request): Operation | undefined {
     if (!r.query.has('ownershipControls')) return undefined;
-    switch (r.method) {
-      case 'PUT':
-        return { name: 'PutBucketOwnershipControls', run: () => this.put(r) };
-      case 'GET':
-        return { name: 'GetBucketOwnershipControls', run: () => this.get(r) };
-      case 'DELETE':
-        return { name: 'DeleteBucketOwnershipControls', run: () => this.delete(r) };
-      default:
-        return { name: 'BucketOwnershipControls', run: () => Promise.reject(new S3Error('MethodNotAllowed', undefined, { fields: { Method: r.method, ResourceType: 'BUCKET' } })) };
-    }
+    return subresourceOperation(r, 'BucketOwnershipControls', {
+      PUT: ['PutBucketOwnershipControls', () => this.put(r)],
+      GET: ['GetBucketOwnershipControls', () => this.get(r)],
+      DELETE: ['DeleteBucketOwnershipControls', () => this.delete(r)],
+    });
   }
 
   private async put(r: S3Request): Promise<void> {

@@ -23,7 +23,8 @@ import { normalizeIp } from './protocol/policy-match.ts';
 import type { Catalog } from './catalog.ts';
 import type { S3Request } from './http.ts';
 import type { BucketEntry } from './model.ts';
-import { readSmallBody, sendEmpty, sendXml } from './replies.ts';
+import { readSmallBody, sendEmpty, sendXml, subresourceOperation } from './replies.ts';
+import type { Operation } from './replies.ts';
 
 /** What a permission check knows beyond the request itself. */
 export interface PolicyTarget {
@@ -78,20 +79,14 @@ export class BucketPolicies {
   constructor(private readonly ctx: PolicyContext) {}
 
   /** The policy operation a bucket request is, if any (`?policy`, `?policyStatus`; other methods: `MethodNotAllowed`). */
-  operation(r: S3Request): { name: string; run: () => Promise<void> } | undefined {
-    const notAllowed = { name: 'BucketPolicy', run: () => Promise.reject(new S3Error('MethodNotAllowed', undefined, { fields: { Method: r.method, ResourceType: 'BUCKET' } })) };
-    if (r.query.has('policyStatus')) return r.method === 'GET' ? { name: 'GetBucketPolicyStatus', run: () => this.getBucketPolicyStatus(r) } : notAllowed;
+  operation(r: S3Request): Operation | undefined {
+    if (r.query.has('policyStatus')) return subresourceOperation(r, 'BucketPolicy', { GET: ['GetBucketPolicyStatus', () => this.getBucketPolicyStatus(r)] });
     if (!r.query.has('policy')) return undefined;
-    switch (r.method) {
-      case 'PUT':
-        return { name: 'PutBucketPolicy', run: () => this.putBucketPolicy(r) };
-      case 'GET':
-        return { name: 'GetBucketPolicy', run: () => this.getBucketPolicy(r) };
-      case 'DELETE':
-        return { name: 'DeleteBucketPolicy', run: () => this.deleteBucketPolicy(r) };
-      default:
-        return notAllowed;
-    }
+    return subresourceOperation(r, 'BucketPolicy', {
+      PUT: ['PutBucketPolicy', () => this.putBucketPolicy(r)],
+      GET: ['GetBucketPolicy', () => this.getBucketPolicy(r)],
+      DELETE: ['DeleteBucketPolicy', () => this.deleteBucketPolicy(r)],
+    });
   }
 
   /**

@@ -18,7 +18,8 @@ import type { AclFields } from './access.ts';
 import type { Catalog } from './catalog.ts';
 import type { S3Request } from './http.ts';
 import type { BucketEntry, PublicAccessBlock } from './model.ts';
-import { readSmallBody, sendEmpty, sendXml } from './replies.ts';
+import { readSmallBody, sendEmpty, sendXml, subresourceOperation } from './replies.ts';
+import type { Operation } from './replies.ts';
 
 /** What the public access block operations need of the S3 API. */
 export interface PublicAccessContext {
@@ -48,18 +49,13 @@ export class PublicAccessApi {
   constructor(private readonly ctx: PublicAccessContext) {}
 
   /** The operation a `?publicAccessBlock` request is, if it is one. */
-  operation(r: S3Request): { name: string; run: () => Promise<void> } | undefined {
+  operation(r: S3Request): Operation | undefined {
     if (!r.query.has('publicAccessBlock')) return undefined;
-    switch (r.method) {
-      case 'PUT':
-        return { name: 'PutPublicAccessBlock', run: () => this.put(r) };
-      case 'GET':
-        return { name: 'GetPublicAccessBlock', run: () => this.get(r) };
-      case 'DELETE':
-        return { name: 'DeletePublicAccessBlock', run: () => this.delete(r) };
-      default:
-        return { name: 'PublicAccessBlock', run: () => Promise.reject(new S3Error('MethodNotAllowed', undefined, { fields: { Method: r.method, ResourceType: 'BUCKET' } })) };
-    }
+    return subresourceOperation(r, 'PublicAccessBlock', {
+      PUT: ['PutPublicAccessBlock', () => this.put(r)],
+      GET: ['GetPublicAccessBlock', () => this.get(r)],
+      DELETE: ['DeletePublicAccessBlock', () => this.delete(r)],
+    });
   }
 
   private async put(r: S3Request): Promise<void> {

@@ -34,3 +34,19 @@ export async function readSmallBody(r: S3Request, verifier: BodyVerifier): Promi
   await pipeline(r.req, verifier);
   return Buffer.concat(parts);
 }
+
+/** A bucket sub-resource operation: its name (metrics, error logs) and how to run it. */
+export interface Operation {
+  name: string;
+  run: () => Promise<void>;
+}
+
+/**
+ * The operation a request to a bucket sub-resource is, chosen by its method from `byMethod`
+ * (operation name and handler); any other method is `MethodNotAllowed` under `resource`'s name.
+ */
+export function subresourceOperation(r: S3Request, resource: string, byMethod: Partial<Record<'GET' | 'PUT' | 'DELETE', [string, () => Promise<void>]>>): Operation {
+  const chosen = byMethod[r.method as 'GET' | 'PUT' | 'DELETE'];
+  if (chosen !== undefined) return { name: chosen[0], run: chosen[1] };
+  return { name: resource, run: () => Promise.reject(new S3Error('MethodNotAllowed', undefined, { fields: { Method: r.method, ResourceType: 'BUCKET' } })) };
+}

@@ -10,6 +10,7 @@ import { S3Error, emptyDocumentXml } from './protocol/index.ts';
 import type { S3Request } from './http.ts';
 import type { BucketEntry } from './model.ts';
 import { sendEmpty, sendXml } from './replies.ts';
+import type { Operation } from './replies.ts';
 
 /** How a GET of an unset configuration is answered. */
 interface Unset {
@@ -45,17 +46,11 @@ const DELETABLE: Record<string, { op: string; action: string }> = {
   replication: { op: 'DeleteBucketReplication', action: 's3:PutReplicationConfiguration' },
 };
 
-/** A bucket request this module answers: its operation name and how to run it. */
-export interface UnconfiguredOperation {
-  name: string;
-  run: () => Promise<void>;
-}
-
 /**
  * The operation when `r` is a GET (or DELETE) of one of these configurations, else undefined.
  * `bucketFor` resolves the bucket if the requester may do the action (its owner, or the policy).
  */
-export function unconfiguredOperation(r: S3Request, bucketFor: (r: S3Request, action: string) => Promise<BucketEntry>): UnconfiguredOperation | undefined {
+export function unconfiguredOperation(r: S3Request, bucketFor: (r: S3Request, action: string) => Promise<BucketEntry>): Operation | undefined {
   for (const [sub, unset] of Object.entries(UNSET)) {
     if (!r.query.has(sub)) continue;
     if (r.method === 'GET') {
