@@ -146,6 +146,9 @@ describe('S3 application units', () => {
     const small = new ChunkSink(store, { chunkSize: 1024, inlineMax: 100, concurrency: 2, maxBytes: 10_000 });
     await pipeline(Readable.from([Buffer.from('tiny')]), small);
     assert.deepEqual(small.result, { size: 4, inline: Buffer.from('tiny'), chunks: [] });
+    const pieces = new ChunkSink(store, { chunkSize: 1024, inlineMax: 100, concurrency: 2, maxBytes: 10_000 });
+    await pipeline(Readable.from([Buffer.from('in '), Buffer.from('three '), Buffer.from('pieces')]), pieces);
+    assert.deepEqual(pieces.result, { size: 15, inline: Buffer.from('in three pieces'), chunks: [] });
     const data = pattern(2500, 3);
     const refs: string[] = [];
     const big = new ChunkSink(store, { chunkSize: 1024, inlineMax: 100, concurrency: 2, maxBytes: 10_000, onChunk: async (r) => void refs.push(r.hash) });
