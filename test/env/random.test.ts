@@ -229,4 +229,22 @@ describe('CryptoRandom', () => {
     assert.ok([1, 2, 3].includes(r.pick([1, 2, 3])));
     assert.equal(r.fork(), r);
   });
+
+  test('pooled ids never repeat across pool refills, and callers own the bytes they get', () => {
+    const r = new CryptoRandom();
+    const seen = new Set<string>();
+    // 16-byte ids across many refills of the pool, mixed with other sizes.
+    for (let i = 0; i < 5000; i++) {
+      const id = r.hex(16);
+      assert.match(id, /^[0-9a-f]{32}$/);
+      assert.ok(!seen.has(id), 'an id was handed out twice');
+      seen.add(id);
+      if (i % 7 === 0) r.bytes(i % 300);
+    }
+    const a = r.bytes(20);
+    const copy = Buffer.from(a);
+    for (let i = 0; i < 2000; i++) r.bytes(20);
+    assert.deepEqual(Buffer.from(a), copy, 'bytes given out must not change when the pool refills');
+    assert.equal(r.hex(300).length, 600);
+  });
 });
