@@ -128,13 +128,14 @@ export class LocalStore {
     let h1 = 0;
     let h2 = 0;
     // '0' sorts right after '/', the separator of partition items: items of hiHex are included.
-    const [from, to] = this.keys.span(loHex, hiHex + '0');
-    for (let i = from; i < to; i++) {
-      const e = this.hashes.get(this.keys.at(i)!)!;
+    let n = 0;
+    this.keys.forEachIn(loHex, hiHex + '0', (k) => {
+      const e = this.hashes.get(k)!;
       h1 ^= e.h1;
       h2 ^= e.h2;
-    }
-    return { n: to - from, h1: h1 >>> 0, h2: h2 >>> 0 };
+      n++;
+    });
+    return { n, h1: h1 >>> 0, h2: h2 >>> 0 };
   }
 
   /**

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { Id } from '../../src/id/index.ts';
 import { LmdbStorage, MemoryStorage, compareUtf8, openNodeStorage } from '../../src/dht/index.ts';
+import { SortedKeys } from '../../src/dht/storage/sorted.ts';
 import type { StorageEngine, StoredItem } from '../../src/dht/index.ts';
 import { LocalStore } from '../../src/dht/local-store.ts';
 
@@ -67,6 +68,51 @@ describe('storage engines', () => {
         assert.equal(Math.sign(compareUtf8(a, b)), expected);
       }),
       { numRuns: 2000 },
+    );
+  });
+
+  test('SortedKeys: a set in UTF-8 order against a model, with ranges that survive deletions', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.boolean(), fc.string({ unit: 'grapheme', maxLength: 4 })), { maxLength: 300 }),
+        fc.string({ unit: 'grapheme', maxLength: 3 }),
+        fc.string({ unit: 'grapheme', maxLength: 3 }),
+        (ops, a, b) => {
+          const keys = new SortedKeys();
+          const model = new Set<string>();
+          for (const [add, k] of ops) {
+            assert.equal(add ? keys.add(k) : keys.delete(k), add ? !model.has(k) : model.has(k));
+            if (add) model.add(k);
+            else model.delete(k);
+          }
+          assert.equal(keys.size, model.size);
+          const [lo, hi] = compareUtf8(a, b) <= 0 ? [a, b] : [b, a];
+          const expected = [...model].filter((k) => compareUtf8(k, lo) >= 0 && compareUtf8(k, hi) < 0).sort(compareUtf8);
+          const seen: string[] = [];
+          keys.forEachIn(lo, hi, (k) => seen.push(k));
+          assert.deepEqual(seen, expected);
+          // Deleting each key as it is yielded, and every second time the one after it too: the
+          // iteration goes on with the smallest key left after the last one yielded.
+          const left = [...model].sort(compareUtf8);
+          const expectedVisits: string[] = [];
+          while (left.length > 0) {
+            expectedVisits.push(left.shift()!);
+            if (expectedVisits.length % 2 === 0 && left.length > 0) left.shift();
+          }
+          const visited: string[] = [];
+          for (const k of keys.range('')) {
+            visited.push(k);
+            keys.delete(k);
+            if (visited.length % 2 === 0) {
+              const next = keys.ceiling(k);
+              if (next !== undefined) keys.delete(next);
+            }
+          }
+          assert.deepEqual(visited, expectedVisits);
+          assert.equal(keys.ceiling(''), undefined);
+        },
+      ),
+      { numRuns: 300 },
     );
   });
 
