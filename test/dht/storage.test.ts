@@ -13,6 +13,7 @@ import { LmdbStorage, MemoryStorage, compareUtf8, openNodeStorage } from '../../
 import { SortedKeys } from '../../src/dht/storage/sorted.ts';
 import type { StorageEngine, StoredItem } from '../../src/dht/index.ts';
 import { LocalStore } from '../../src/dht/local-store.ts';
+import { itemHash } from '../../src/dht/record.ts';
 
 const dirs: string[] = [];
 function tempDir(): string {
@@ -159,5 +160,46 @@ describe('storage engines', () => {
     const engine = new MemoryStorage();
     await engine.put(item(k, 4, 'e'));
     assert.equal(new LocalStore(engine).digest(lo, hi).n, 1);
+  });
+
+  test('local store: range digests from prefix buckets equal a walk over the items, through writes and removals', async () => {
+    // Positions drawn from a few prefixes (so ranges start and end inside populated buckets),
+    // with partition items ('/' and a sort key) at some of them.
+    const hexDigit = fc.constantFrom(...'0123456789abcdef'.split(''));
+    const position = fc.tuple(fc.constantFrom('000', '001', '7ff', '800', '801', 'a3c', 'fff'), fc.array(hexDigit, { minLength: 37, maxLength: 37 })).map(([p, rest]) => p + rest.join(''));
+    const key = fc.tuple(position, fc.option(fc.string({ maxLength: 3 }), { nil: undefined })).map(([p, sk]) => (sk === undefined ? p : `${p}/${sk}`));
+    const step = fc.tuple(fc.constantFrom('put', 'put', 'remove'), key, fc.integer({ min: 1, max: 3 }));
+    await fc.assert(
+      fc.asyncProperty(fc.array(step, { maxLength: 120 }), fc.array(fc.tuple(position, position), { minLength: 1, maxLength: 8 }), async (steps, ranges) => {
+        const store = new LocalStore(new MemoryStorage());
+        const held = new Map<string, StoredItem>();
+        for (const [kind, k, v] of steps) {
+          if (kind === 'remove') {
+            await store.remove(k);
+            held.delete(k);
+          } else {
+            const it = item(k, (held.get(k)?.v ?? 0) + v);
+            store.apply(it, 'write');
+            held.set(k, it);
+          }
+        }
+        const other = new LocalStore(new MemoryStorage());
+        for (const it of [...held.values()].reverse()) other.apply(it, 'merge');
+        for (const [a, b] of ranges) {
+          const [lo, hi] = a <= b ? [a, b] : [b, a];
+          const expected = { n: 0, h1: 0, h2: 0 };
+          for (const it of held.values()) {
+            if (it.k.slice(0, 40) < lo || it.k.slice(0, 40) > hi) continue;
+            const [h1, h2] = itemHash(it);
+            expected.n++;
+            expected.h1 = (expected.h1 ^ h1) >>> 0;
+            expected.h2 = (expected.h2 ^ h2) >>> 0;
+          }
+          assert.deepEqual(store.digest(lo, hi), expected, `items in [${lo.slice(0, 6)}, ${hi.slice(0, 6)}]`);
+          assert.deepEqual(other.digest(lo, hi), expected, 'the same items, written in another order');
+        }
+      }),
+      { numRuns: 200 },
+    );
   });
 });
