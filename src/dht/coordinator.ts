@@ -13,6 +13,7 @@ import { Id } from '../id/index.ts';
 import type { Env, Logger } from '../env/index.ts';
 import type { NodeHandle } from '../wire/index.ts';
 import type { RpcReply } from '../overlay/index.ts';
+import { KnownItems } from './known-items.ts';
 import type { LocalStore, ApplyMode } from './local-store.ts';
 import { appliedOp, compareItems, keyPosition, makeItem } from './record.ts';
 import { Kind } from './protocol.ts';
@@ -43,18 +44,15 @@ interface ReadResult {
   needed: number;
 }
 
-interface Known {
-  item: StoredItem | null;
-  epoch: number;
-}
-
 const KNOWN_LIMIT = 100_000;
+/** Bytes of item bodies the known-items cache may hold. */
+const KNOWN_BYTES = 64 * 1024 * 1024;
 /** Operations this root completed recently (op id → key), for retries whose answer was lost. */
 const RECENT_OPS_LIMIT = 100_000;
 
 export class Coordinator {
   private readonly queues = new Map<string, (() => Promise<void>)[]>();
-  private readonly known = new Map<string, Known>();
+  private readonly known = new KnownItems(KNOWN_LIMIT, KNOWN_BYTES);
   /** Operations this root wrote recently: completed (on a quorum) or only attempted. */
   private readonly recentOps = new Map<string, { k: string; at: number; done: boolean }>();
   /** Writes started, numbered; the last one per key (a read that overlapped one must not prime `known`). */
@@ -253,15 +251,11 @@ export class Coordinator {
   }
 
   private rememberRead(key: string, item: StoredItem | null, epoch: number): void {
-    if (this.known.size >= KNOWN_LIMIT) this.known.delete(this.known.keys().next().value!);
-    this.known.delete(key);
-    this.known.set(key, { item, epoch });
+    this.known.set(key, item, epoch);
   }
 
   private remember(key: string, item: StoredItem): void {
-    if (this.known.size >= KNOWN_LIMIT) this.known.delete(this.known.keys().next().value!);
-    this.known.delete(key);
-    this.known.set(key, { item, epoch: this.channel.epoch() });
+    this.known.set(key, item, this.channel.epoch());
   }
 
   /**
