@@ -145,6 +145,27 @@ export interface RawResponse {
   body: Buffer;
 }
 
+/** What an S3 answer to a raw request says: its status, and the error document's code and message. */
+export interface RawOutcome {
+  status: number;
+  code: string | undefined;
+  message: string | undefined;
+}
+
+/**
+ * A PUT of a raw XML document to a sub-resource of `path` (`lifecycle`, `tagging`, …) by `user`,
+ * with its Content-MD5 unless `md5` is false.
+ */
+export async function putXmlDocument(endpoint: string, user: TestUser, path: string, subresource: string, body: string, md5 = true): Promise<RawOutcome> {
+  const { createHash } = await import('node:crypto');
+  const data = Buffer.from(body);
+  const headers: Record<string, string> = { 'content-type': 'application/xml' };
+  if (md5) headers['content-md5'] = createHash('md5').update(data).digest('base64');
+  const r = await rawRequest(endpoint, user, { method: 'PUT', path, query: { [subresource]: '' }, headers, body: data });
+  const text = r.body.toString();
+  return { status: r.status, code: /<Code>([^<]*)<\/Code>/.exec(text)?.[1], message: /<Message>([^<]*)<\/Message>/.exec(text)?.[1] };
+}
+
 /**
  * Sends a request signed with SigV4 (header auth, the SDK's signer) or unsigned when `user` is
  * undefined, over plain node:http so that the Host header and the body are exactly as given.

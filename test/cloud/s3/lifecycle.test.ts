@@ -11,7 +11,6 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -30,8 +29,8 @@ import {
 import type { LifecycleRule, S3Client } from '@aws-sdk/client-s3';
 import { LifecycleExpirer } from '../../../src/cloud/s3/lifecycle.ts';
 import { DAY_MS, formatHttpDate, midnightAfter } from '../../../src/cloud/s3/protocol/index.ts';
-import { bytes, pattern, rawRequest, s3failure, startS3Fixture } from './harness.ts';
-import type { S3Node, TestUser } from './harness.ts';
+import { bytes, pattern, putXmlDocument, s3failure, startS3Fixture } from './harness.ts';
+import type { RawOutcome, S3Node, TestUser } from './harness.ts';
 import { waitFor } from '../../node/fixtures.ts';
 
 const NS = 'http://s3.amazonaws.com/doc/2006-03-01/';
@@ -49,13 +48,8 @@ describe('S3 bucket lifecycle on a 3-node ring', () => {
   let anon: S3Client;
 
   /** A PUT of a raw lifecycle document by alice (Content-MD5 unless `md5` is false). */
-  async function rawLifecycle(bucket: string, body: string, md5 = true): Promise<{ status: number; code: string | undefined; message: string | undefined }> {
-    const data = Buffer.from(body);
-    const headers: Record<string, string> = { 'content-type': 'application/xml' };
-    if (md5) headers['content-md5'] = createHash('md5').update(data).digest('base64');
-    const r = await rawRequest(nodes[1]!.endpoint, alice, { method: 'PUT', path: `/${bucket}`, query: { lifecycle: '' }, headers, body: data });
-    const text = r.body.toString();
-    return { status: r.status, code: /<Code>([^<]*)<\/Code>/.exec(text)?.[1], message: /<Message>([^<]*)<\/Message>/.exec(text)?.[1] };
+  function rawLifecycle(bucket: string, body: string, md5 = true): Promise<RawOutcome> {
+    return putXmlDocument(nodes[1]!.endpoint, alice, `/${bucket}`, 'lifecycle', body, md5);
   }
 
   /** The keys of a bucket, read through node 2. */

@@ -8,7 +8,6 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import {
   CompleteMultipartUploadCommand,
   CopyObjectCommand,
@@ -31,8 +30,8 @@ import {
 import type { S3Client, Tag } from '@aws-sdk/client-s3';
 import { S3Error } from '../../../src/cloud/s3/protocol/index.ts';
 import { withTags } from '../../../src/cloud/s3/model.ts';
-import { bytes, pattern, rawRequest, s3failure, startS3Fixture } from './harness.ts';
-import type { S3Node, TestUser } from './harness.ts';
+import { bytes, pattern, putXmlDocument, s3failure, startS3Fixture } from './harness.ts';
+import type { RawOutcome, S3Node, TestUser } from './harness.ts';
 
 const MiB = 1024 * 1024;
 
@@ -55,12 +54,9 @@ describe('S3 object and bucket tagging through the AWS SDK on a 3-node ring', ()
   let anon: S3Client;
 
   /** A PUT of a raw tagging document (`?tagging`) by alice, with Content-MD5 unless `md5` is false. */
-  async function rawTagging(path: string, body: string, md5 = true): Promise<{ status: number; code: string | undefined }> {
-    const data = Buffer.from(body);
-    const headers: Record<string, string> = { 'content-type': 'application/xml' };
-    if (md5) headers['content-md5'] = createHash('md5').update(data).digest('base64');
-    const r = await rawRequest(nodes[1]!.endpoint, alice, { method: 'PUT', path, query: { tagging: '' }, headers, body: data });
-    return { status: r.status, code: /<Code>([^<]*)<\/Code>/.exec(r.body.toString())?.[1] };
+  async function rawTagging(path: string, body: string, md5 = true): Promise<Pick<RawOutcome, 'status' | 'code'>> {
+    const { status, code } = await putXmlDocument(nodes[1]!.endpoint, alice, path, 'tagging', body, md5);
+    return { status, code };
   }
 
   async function objectTags(key: string, bucket = 'tags', client = a[2]!): Promise<Tag[]> {
