@@ -158,6 +158,26 @@ describe('DHT replication', () => {
     assert.ok(sim.ring.live().reduce((a, n) => a + sim.dht(n).stats.readRepairs, 0) >= 1);
   });
 
+  test('a read coordinated by a stale replica returns the newer version and repairs the stale copy', async () => {
+    const sim = await dhtRing('repl-staleread', 12, { dht: { antiEntropyIntervalMs: 3_600_000 } });
+    const id = idFor('doc:sr', Scope.GLOBAL);
+    const d = sim.dht(sim.ring.randomLive());
+    await sim.settle(d.put<Doc>(id, { type: 'doc', n: 1 }));
+    const victim = sim.trueReplicaSet(id, 4)[2]!;
+    sim.ring.network.partition([[victim.addr]]);
+    const other = sim.dht(sim.ring.live().find((n) => n !== victim)!);
+    const cur = (await sim.settle(other.get<Doc>(id)))!;
+    await sim.settle(other.put<Doc>(id, { ...cur.body, n: 2 }));
+    sim.ring.network.heal();
+    assert.equal(sim.dht(victim).localGet(id)!.v, 1, 'the victim missed the write');
+    // The victim's leaf set spans the key: it coordinates the read itself, with its stale copy.
+    const read = (await sim.settle(sim.dht(victim).get<Doc>(id)))!;
+    assert.equal(read.body.n, 2, 'the newer body, not the stale local one');
+    assert.equal(read.version, 2);
+    await sim.run(100);
+    assert.equal(sim.dht(victim).localGet(id)!.v, 2, 'and the stale copy was repaired');
+  });
+
   test('a partitioned ring heals and converges without losing acknowledged writes', async () => {
     const sim = await dhtRing('repl-partition', 20, { dht: { antiEntropyIntervalMs: 5_000 } });
     const ids = await writeMany(sim, 60, 'p');
