@@ -38,8 +38,7 @@ export interface RangeDigest {
 const DONE = Promise.resolve();
 
 /** An index entry: the item's summary and hash (anti-entropy never reads the records). */
-interface IndexEntry {
-  s: ItemSummary;
+interface IndexEntry extends ItemSummary {
   h1: number;
   h2: number;
 }
@@ -146,7 +145,8 @@ export class LocalStore {
     if (old) this.prefixes.toggle(item.k, old.h1, old.h2, -1);
     else this.keys.add(item.k);
     const [h1, h2] = itemHash(item);
-    this.hashes.set(item.k, { s: { k: item.k, v: item.v, op: item.op, d: item.d }, h1, h2 });
+    // One object per item (summary and hashes together): the index is held for every item.
+    this.hashes.set(item.k, { k: item.k, v: item.v, op: item.op, d: item.d, h1, h2 });
     this.prefixes.toggle(item.k, h1, h2, 1);
   }
 
@@ -220,7 +220,7 @@ export class LocalStore {
       const skip = from && i === from[0] ? from[1] : undefined;
       for (const k of this.keys.range(skip ?? lo, hi + '0')) {
         if (k === skip) continue;
-        yield [i, this.hashes.get(k)!.s];
+        yield [i, this.hashes.get(k)!];
       }
     }
   }
