@@ -225,13 +225,12 @@ async function workload(target: Target, o: Options, small: Buffer, large: Buffer
   // the JIT. A server runs for days; the first seconds of a process, while V8 is still compiling
   // its hot functions (a fifth of the nodes' CPU in the first ten seconds under this load), are
   // not what its users get.
-  const warm = o.warmup;
-  await measure(warm, o.clients, async (i) => {
+  await measure(o.warmup, o.clients, async (i) => {
     const r = await send(target, at(i), 'PUT', bucket, `warm/${i}`, small);
     ok(r.status, 'warm-up put');
     return small.length;
   });
-  await measure(warm, o.clients, async (i) => {
+  await measure(o.warmup, o.clients, async (i) => {
     const r = await send(target, at(i + 1), 'GET', bucket, `warm/${i}`);
     ok(r.status, 'warm-up get');
     return r.bytes;

@@ -193,7 +193,7 @@ export class Coordinator {
       this.noteOp(w.op, w.k, false);
       const res = await this.replicate(item, replicas, 'write', needed);
       if (res.acks >= needed) {
-        this.remember(w.k, item);
+        this.known.set(w.k, item, this.channel.epoch());
         this.noteOp(w.op, w.k, true);
         return ok({ w: true, i: item });
       }
@@ -250,13 +250,6 @@ export class Coordinator {
     }
   }
 
-  private rememberRead(key: string, item: StoredItem | null, epoch: number): void {
-    this.known.set(key, item, epoch);
-  }
-
-  private remember(key: string, item: StoredItem): void {
-    this.known.set(key, item, this.channel.epoch());
-  }
 
   /**
    * Reads `key` from the read quorum (see {@link readTargets}; with `everyone`, from every
@@ -282,7 +275,7 @@ export class Coordinator {
         // Every replica answered the same: the next write here needs no read round.
         const quiet = !this.queues.has(key) && (this.lastWrite.get(key) ?? 0) <= seq && this.evictedWriteSeq <= seq;
         if (quiet && settled === replicas.length && answers.length === all.length && epoch === this.channel.epoch() && answers.every((a) => sameItem(a.item, best))) {
-          this.rememberRead(key, best ?? null, epoch);
+          this.known.set(key, best ?? null, epoch);
         }
         resolve({ best, answers: answers.length, needed });
       };

@@ -131,7 +131,7 @@ const POOLED_MAX = 256;
  * under load. Each pooled byte is handed out once.
  */
 export class CryptoRandom extends BaseRandom {
-  private pool = Buffer.allocUnsafeSlow(POOL_BYTES);
+  private readonly pool = Buffer.allocUnsafeSlow(POOL_BYTES);
   private used = POOL_BYTES;
 
   /** Offset of `n` fresh bytes in the pool (refilled when too few are left). */

@@ -140,18 +140,26 @@ describe('DHT replication', () => {
     assert.ok(sim.dht(root!).stats.antiEntropyMessages - before >= 300 / 40, 'the listing came in pages');
   });
 
-  test('a read repairs stale replicas in the background', async () => {
-    const sim = await dhtRing('repl-readrepair', 12, { dht: { antiEntropyIntervalMs: 3_600_000 } });
-    const id = idFor('doc:rr', Scope.GLOBAL);
-    const d = sim.dht(sim.ring.randomLive());
-    await sim.settle(d.put<Doc>(id, { type: 'doc', n: 1 }));
-    const victim = sim.trueReplicaSet(id, 4)[3]!;
+  /**
+   * A 12-node ring where replica `victimIndex` of a record missed its second write (it was cut
+   * off while `other` wrote n = 2) and still holds version 1; the network is whole again.
+   */
+  async function staleReplica(name: string, victimIndex: number) {
+    const sim = await dhtRing(name, 12, { dht: { antiEntropyIntervalMs: 3_600_000 } });
+    const id = idFor(`doc:${name}`, Scope.GLOBAL);
+    await sim.settle(sim.dht(sim.ring.randomLive()).put<Doc>(id, { type: 'doc', n: 1 }));
+    const victim = sim.trueReplicaSet(id, 4)[victimIndex]!;
     sim.ring.network.partition([[victim.addr]]);
     const other = sim.dht(sim.ring.live().find((n) => n !== victim)!);
     const cur = (await sim.settle(other.get<Doc>(id)))!;
     await sim.settle(other.put<Doc>(id, { ...cur.body, n: 2 }));
     sim.ring.network.heal();
-    assert.equal(sim.dht(victim).localGet(id)!.v, 1);
+    assert.equal(sim.dht(victim).localGet(id)!.v, 1, 'the victim missed the write');
+    return { sim, id, victim, other };
+  }
+
+  test('a read repairs stale replicas in the background', async () => {
+    const { sim, id, victim, other } = await staleReplica('repl-readrepair', 3);
     await sim.settle(other.get(id));
     await sim.run(100);
     assert.equal(sim.dht(victim).localGet(id)!.v, 2);
@@ -159,23 +167,16 @@ describe('DHT replication', () => {
   });
 
   test('a read coordinated by a stale replica returns the newer version and repairs the stale copy', async () => {
-    const sim = await dhtRing('repl-staleread', 12, { dht: { antiEntropyIntervalMs: 3_600_000 } });
-    const id = idFor('doc:sr', Scope.GLOBAL);
-    const d = sim.dht(sim.ring.randomLive());
-    await sim.settle(d.put<Doc>(id, { type: 'doc', n: 1 }));
-    const victim = sim.trueReplicaSet(id, 4)[2]!;
-    sim.ring.network.partition([[victim.addr]]);
-    const other = sim.dht(sim.ring.live().find((n) => n !== victim)!);
-    const cur = (await sim.settle(other.get<Doc>(id)))!;
-    await sim.settle(other.put<Doc>(id, { ...cur.body, n: 2 }));
-    sim.ring.network.heal();
-    assert.equal(sim.dht(victim).localGet(id)!.v, 1, 'the victim missed the write');
-    // The victim's leaf set spans the key: it coordinates the read itself, with its stale copy.
-    const read = (await sim.settle(sim.dht(victim).get<Doc>(id)))!;
+    const { sim, id, victim } = await staleReplica('repl-staleread', 2);
+    const stale = sim.dht(victim);
+    const coordinatedBefore = stale.stats.coordinated['get'] ?? 0;
+    const read = (await sim.settle(stale.get<Doc>(id)))!;
+    // The victim's leaf set spans the key: it coordinated the read itself, with its stale copy.
+    assert.equal((stale.stats.coordinated['get'] ?? 0) - coordinatedBefore, 1, 'the read was coordinated by the stale replica');
     assert.equal(read.body.n, 2, 'the newer body, not the stale local one');
     assert.equal(read.version, 2);
     await sim.run(100);
-    assert.equal(sim.dht(victim).localGet(id)!.v, 2, 'and the stale copy was repaired');
+    assert.equal(stale.localGet(id)!.v, 2, 'and the stale copy was repaired');
   });
 
   test('a partitioned ring heals and converges without losing acknowledged writes', async () => {
