@@ -54,7 +54,6 @@ import {
   parseStorageClass,
   rangeLength,
   refuseServerSideEncryption,
-  requireIntegrityHeader,
   responseHeaderOverrides,
   storedContentEncoding,
   uploadLength,
@@ -74,7 +73,7 @@ import { eachLimited, isClosing } from './catalog.ts';
 import type { ChunkStore } from './chunks/store.ts';
 import { ChunkSink, pipeBody, streamChunks } from './data.ts';
 import type { ChunkSinkOptions } from './data.ts';
-import { readSmallBody, sendEmpty, sendXml } from './replies.ts';
+import { readCheckedBody, readSmallBody, sendEmpty, sendXml } from './replies.ts';
 import { TaggingApi, requestTags, taggingCountHeader } from './tagging.ts';
 import { CorsApi } from './cors.ts';
 import { LifecycleApi, expirationHeader } from './lifecycle.ts';
@@ -811,8 +810,7 @@ export class S3Api implements LifecycleActions {
     // With a policy, each key is checked on its own (s3:DeleteObject): refused keys are errors.
     const bucket = await this.permittedBucket(r, (b) => b.policy !== undefined || canWriteBucket(b, r.principal));
     const mayWrite = canWriteBucket(bucket, r.principal);
-    requireIntegrityHeader(r.headers);
-    const body = await readSmallBody(r, this.verifier(r));
+    const body = await readCheckedBody(r, this.verifier(r));
     const request = parseDeleteObjects(body);
     const deleted: DeletedEntry[] = [];
     const errors: DeleteErrorEntry[] = [];

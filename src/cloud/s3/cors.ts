@@ -21,13 +21,12 @@ import {
   matchCorsRule,
   parseAccessControlRequestHeaders,
   parseCorsConfiguration,
-  requireIntegrityHeader,
 } from './protocol/index.ts';
 import type { BodyVerifier, HeaderMap } from './protocol/index.ts';
 import type { Catalog } from './catalog.ts';
 import type { S3Request } from './http.ts';
 import type { BucketEntry } from './model.ts';
-import { readSmallBody, sendEmpty, sendXml } from './replies.ts';
+import { readCheckedBody, sendEmpty, sendXml } from './replies.ts';
 
 /** What the CORS operations need of the S3 API. */
 export interface CorsContext {
@@ -50,8 +49,7 @@ export class CorsApi {
 
   async putBucketCors(r: S3Request): Promise<void> {
     const bucket = await this.ctx.bucketFor(r, 's3:PutBucketCORS', true);
-    requireIntegrityHeader(r.headers);
-    const rules = parseCorsConfiguration(await readSmallBody(r, this.ctx.verifier(r)));
+    const rules = parseCorsConfiguration(await readCheckedBody(r, this.ctx.verifier(r)));
     await this.ctx.catalog.setBucketCors(bucket, rules);
     sendEmpty(r, 200);
   }

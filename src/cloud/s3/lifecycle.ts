@@ -35,7 +35,6 @@ import {
   objectExpiry,
   parseLifecycleConfiguration,
   removesExpiredMarkers,
-  requireIntegrityHeader,
   rulePrefix,
   uploadAbortTime,
 } from './protocol/index.ts';
@@ -45,7 +44,7 @@ import { eachLimited } from './catalog.ts';
 import type { S3Request } from './http.ts';
 import { ids, UPLOAD_SEPARATOR } from './model.ts';
 import type { BucketEntry, ObjectEntry, UploadEntry } from './model.ts';
-import { readSmallBody, sendEmpty, sendXml } from './replies.ts';
+import { readCheckedBody, sendEmpty, sendXml } from './replies.ts';
 import { VersionCatalog } from './version-catalog.ts';
 import type { StoredVersion } from './version-catalog.ts';
 
@@ -89,10 +88,9 @@ export class LifecycleApi {
 
   async putBucketLifecycle(r: S3Request): Promise<void> {
     const bucket = await this.ctx.ownBucket(r, true);
-    requireIntegrityHeader(r.headers);
     const random = this.ctx.env.random;
     // S3 names a rule without an ID itself (a random string).
-    const rules = parseLifecycleConfiguration(await readSmallBody(r, this.ctx.verifier(r)), () => random.hex(24));
+    const rules = parseLifecycleConfiguration(await readCheckedBody(r, this.ctx.verifier(r)), () => random.hex(24));
     await this.ctx.catalog.setBucketLifecycle(bucket, rules);
     // After the record: a sweep that finds the entry finds the rules (see the module comment).
     const entry: LifecycleRefEntry = { type: 's3.lifecycleRef', inc: bucket.inc, token: random.hex(8) };

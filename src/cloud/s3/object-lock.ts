@@ -29,7 +29,6 @@ import {
   parseLockHeaders,
   parseObjectLockConfiguration,
   parseRetention,
-  requireIntegrityHeader,
   retentionChangeAllowed,
   retentionXml,
   versionRemovable,
@@ -40,7 +39,7 @@ import type { Catalog } from './catalog.ts';
 import type { PolicySubject, PolicyTarget } from './policy.ts';
 import type { S3Request } from './http.ts';
 import type { BucketEntry, ObjectEntry } from './model.ts';
-import { readSmallBody, sendEmpty, sendXml } from './replies.ts';
+import { readCheckedBody, sendEmpty, sendXml } from './replies.ts';
 import { permittedVersion, versionHeader } from './versioning-api.ts';
 import type { ObjectVersion } from './versioning-api.ts';
 
@@ -101,8 +100,7 @@ export class ObjectLockApi {
 
   async putObjectLockConfiguration(r: S3Request): Promise<void> {
     const bucket = await this.ctx.bucketFor(r, 's3:PutBucketObjectLockConfiguration', true);
-    requireIntegrityHeader(r.headers);
-    const config = parseObjectLockConfiguration(await readSmallBody(r, this.ctx.verifier(r)));
+    const config = parseObjectLockConfiguration(await readCheckedBody(r, this.ctx.verifier(r)));
     await this.ctx.catalog.setBucketObjectLock(bucket, config);
     sendEmpty(r, 200);
   }
@@ -208,8 +206,7 @@ export class ObjectLockApi {
     let retention: Retention | undefined;
     // The document is read before the permission check: its mode and date are condition keys.
     const { bucket, found } = await this.lockableObject(r, 's3:PutObjectRetention', async () => {
-      requireIntegrityHeader(r.headers);
-      retention = parseRetention(await readSmallBody(r, this.ctx.verifier(r)), now);
+      retention = parseRetention(await readCheckedBody(r, this.ctx.verifier(r)), now);
       return retention ? { mode: retention.mode, until: retention.until } : {};
     });
     const key = r.key!;
@@ -231,8 +228,7 @@ export class ObjectLockApi {
   async putObjectLegalHold(r: S3Request): Promise<void> {
     let status: LegalHoldStatus = 'OFF';
     const { bucket, found } = await this.lockableObject(r, 's3:PutObjectLegalHold', async () => {
-      requireIntegrityHeader(r.headers);
-      status = parseLegalHold(await readSmallBody(r, this.ctx.verifier(r)));
+      status = parseLegalHold(await readCheckedBody(r, this.ctx.verifier(r)));
       return { legalHold: status };
     });
     await this.ctx.rewriteVersion(bucket, r.key!, found, (e) => ({ ...e, lh: status }));

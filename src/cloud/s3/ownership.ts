@@ -15,14 +15,14 @@
  * Buckets here default to ObjectWriter with ACLs enabled (S3 before April 2023); set
  * BucketOwnerEnforced to have S3's current default.
  */
-import { S3Error, ownershipControlsXml, parseOwnershipControls, requireIntegrityHeader } from './protocol/index.ts';
+import { S3Error, ownershipControlsXml, parseOwnershipControls } from './protocol/index.ts';
 import type { BodyVerifier, ObjectOwnership } from './protocol/index.ts';
 import { aclsDisabled } from './access.ts';
 import type { AclFields } from './access.ts';
 import type { Catalog, Principal } from './catalog.ts';
 import type { S3Request } from './http.ts';
 import type { BucketEntry } from './model.ts';
-import { readSmallBody, sendEmpty, sendXml, subresourceOperation } from './replies.ts';
+import { readCheckedBody, sendEmpty, sendXml, subresourceOperation } from './replies.ts';
 import type { Operation } from './replies.ts';
 
 /** What the ownership operations need of the S3 API. */
@@ -72,8 +72,7 @@ export class OwnershipApi {
 
   private async put(r: S3Request): Promise<void> {
     const bucket = await this.ctx.bucketFor(r, 's3:PutBucketOwnershipControls', true);
-    requireIntegrityHeader(r.headers);
-    const ownership = parseOwnershipControls(await readSmallBody(r, this.ctx.verifier(r)));
+    const ownership = parseOwnershipControls(await readCheckedBody(r, this.ctx.verifier(r)));
     // A bucket ACL granting others must be reset to private before ACLs are disabled (as S3 requires).
     if (ownership === 'BucketOwnerEnforced' && !ownerOnly(bucket, bucket.owner)) throw new S3Error('InvalidBucketAclWithObjectOwnership');
     await this.ctx.catalog.setBucketSetting(bucket, 'own', ownership);

@@ -11,14 +11,14 @@
  *
  * S3 also has account-level blocks; there are no accounts here, so only the bucket's applies.
  */
-import { S3Error, parsePublicAccessBlock, publicAccessBlockXml, requireIntegrityHeader } from './protocol/index.ts';
+import { S3Error, parsePublicAccessBlock, publicAccessBlockXml } from './protocol/index.ts';
 import type { BodyVerifier, PublicAccessBlockSettings } from './protocol/index.ts';
 import { isPublicAcl } from './access.ts';
 import type { AclFields } from './access.ts';
 import type { Catalog } from './catalog.ts';
 import type { S3Request } from './http.ts';
 import type { BucketEntry, PublicAccessBlock } from './model.ts';
-import { readSmallBody, sendEmpty, sendXml, subresourceOperation } from './replies.ts';
+import { readCheckedBody, sendEmpty, sendXml, subresourceOperation } from './replies.ts';
 import type { Operation } from './replies.ts';
 
 /** What the public access block operations need of the S3 API. */
@@ -60,8 +60,7 @@ export class PublicAccessApi {
 
   private async put(r: S3Request): Promise<void> {
     const bucket = await this.ctx.bucketFor(r, 's3:PutBucketPublicAccessBlock', true);
-    requireIntegrityHeader(r.headers);
-    const settings = parsePublicAccessBlock(await readSmallBody(r, this.ctx.verifier(r)));
+    const settings = parsePublicAccessBlock(await readCheckedBody(r, this.ctx.verifier(r)));
     await this.ctx.catalog.setBucketSetting(bucket, 'pab', stored(settings));
     sendEmpty(r, 200);
   }

@@ -3,7 +3,7 @@
  * XML request documents in (read whole, through the request's body verifier).
  */
 import { pipeline } from 'node:stream/promises';
-import { S3Error } from './protocol/index.ts';
+import { S3Error, requireIntegrityHeader } from './protocol/index.ts';
 import type { BodyVerifier } from './protocol/index.ts';
 import type { S3Request } from './http.ts';
 
@@ -33,6 +33,16 @@ export async function readSmallBody(r: S3Request, verifier: BodyVerifier): Promi
   });
   await pipeline(r.req, verifier);
   return Buffer.concat(parts);
+}
+
+/**
+ * The body of a request S3 requires an integrity header for (Content-MD5 or a checksum: the
+ * configuration documents, tagging, Object Lock settings, DeleteObjects), read as
+ * {@link readSmallBody} reads it; `InvalidRequest` without the header, before any byte is read.
+ */
+export async function readCheckedBody(r: S3Request, verifier: BodyVerifier): Promise<Buffer> {
+  requireIntegrityHeader(r.headers);
+  return readSmallBody(r, verifier);
 }
 
 /** A bucket sub-resource operation: its name (metrics, error logs) and how to run it. */

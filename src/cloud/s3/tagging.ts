@@ -18,7 +18,6 @@ import {
   parseTagging,
   parseTaggingDirective,
   parseTaggingHeader,
-  requireIntegrityHeader,
   taggingXml,
 } from './protocol/index.ts';
 import type { BodyVerifier, Tag } from './protocol/index.ts';
@@ -28,7 +27,7 @@ import type { PolicyTarget } from './policy.ts';
 import type { S3Request } from './http.ts';
 import { withTags } from './model.ts';
 import type { BucketEntry, ObjectEntry } from './model.ts';
-import { readSmallBody, sendEmpty, sendXml } from './replies.ts';
+import { readCheckedBody, sendEmpty, sendXml } from './replies.ts';
 import { permittedVersion, versionHeader } from './versioning-api.ts';
 import type { ObjectVersion } from './versioning-api.ts';
 
@@ -88,8 +87,7 @@ export class TaggingApi {
 
   async putObjectTagging(r: S3Request): Promise<void> {
     const { bucket, found } = await this.taggableObject(r, 's3:PutObjectTagging');
-    requireIntegrityHeader(r.headers);
-    const tags = parseTagging(await readSmallBody(r, this.ctx.verifier(r)));
+    const tags = parseTagging(await readCheckedBody(r, this.ctx.verifier(r)));
     await this.ctx.rewriteVersion(bucket, r.key!, found, (e) => withTags(e, tags));
     sendEmpty(r, 200, versionHeader(bucket, found.entry, r.query.has('versionId')));
   }
@@ -108,8 +106,7 @@ export class TaggingApi {
 
   async putBucketTagging(r: S3Request): Promise<void> {
     const bucket = await this.ctx.bucketFor(r, 's3:PutBucketTagging', true);
-    requireIntegrityHeader(r.headers);
-    const tags = parseTagging(await readSmallBody(r, this.ctx.verifier(r)), { maxTags: MAX_BUCKET_TAGS });
+    const tags = parseTagging(await readCheckedBody(r, this.ctx.verifier(r)), { maxTags: MAX_BUCKET_TAGS });
     await this.ctx.catalog.setBucketTags(bucket, tags);
     sendEmpty(r, 204);
   }

@@ -19,13 +19,13 @@
 import type { Env } from '../../env/index.ts';
 import { aclsDisabled, canManage, canReadBucket } from './access.ts';
 import type { PolicyTarget } from './policy.ts';
-import { S3Error, listObjectVersions, listVersionsXml, parseListVersionsParams, parseVersioningConfiguration, requireIntegrityHeader, versioningConfigurationXml } from './protocol/index.ts';
+import { S3Error, listObjectVersions, listVersionsXml, parseListVersionsParams, parseVersioningConfiguration, versioningConfigurationXml } from './protocol/index.ts';
 import type { BodyVerifier } from './protocol/index.ts';
 import type { Catalog } from './catalog.ts';
 import { isClosing } from './catalog.ts';
 import type { S3Request } from './http.ts';
 import type { BucketEntry, ObjectEntry } from './model.ts';
-import { readSmallBody, sendEmpty, sendXml } from './replies.ts';
+import { readCheckedBody, sendEmpty, sendXml } from './replies.ts';
 import { VersionCatalog } from './version-catalog.ts';
 import type { StoredVersion } from './version-catalog.ts';
 import { isVersionId, newVersionId, seqOf, versionIdOf } from './versioning.ts';
@@ -75,8 +75,7 @@ export class VersioningApi {
 
   async putBucketVersioning(r: S3Request): Promise<void> {
     const bucket = await this.ctx.bucketFor(r, 's3:PutBucketVersioning', true);
-    requireIntegrityHeader(r.headers);
-    const config = parseVersioningConfiguration(await readSmallBody(r, this.ctx.verifier(r)));
+    const config = parseVersioningConfiguration(await readCheckedBody(r, this.ctx.verifier(r)));
     if (config.mfaDelete !== undefined && config.mfaDelete !== 'Enabled' && config.mfaDelete !== 'Disabled') throw new S3Error('MalformedXML');
     if (config.mfaDelete === 'Enabled') throw new S3Error('NotImplemented', 'MFA delete is not supported.');
     // No status: the configuration is left as it is (S3 accepts such a document).
