@@ -3,7 +3,8 @@
  * and doing it over the catalog (DHT) and the chunk store. Independent of how it is hosted: the
  * node service (service.ts) gives it a catalog, a chunk store and options.
  */
-import type { Readable } from 'node:stream';
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Env, Logger } from '../../env/index.ts';
 import {
@@ -53,7 +54,9 @@ import {
   parseRange,
   parseStorageClass,
   rangeLength,
-  refuseServerSideEncryption,
+  copySourceCustomerKey,
+  refuseManagedEncryption,
+  requestCustomerKey,
   responseHeaderOverrides,
   storedContentEncoding,
   uploadLength,
@@ -63,7 +66,7 @@ import {
   hasLockHeaders,
   versionRemovable,
 } from './protocol/index.ts';
-import type { BodyVerifier, CannedAcl, ChecksumAlgorithm, DeletedEntry, DeleteErrorEntry, ObjectAttributesResult, StorageClass, Tag, VerifiedAuth } from './protocol/index.ts';
+import type { BodyVerifier, CannedAcl, CustomerKey, ChecksumAlgorithm, DeletedEntry, DeleteErrorEntry, ObjectAttributesResult, StorageClass, Tag, VerifiedAuth } from './protocol/index.ts';
 import { aclsDisabled, canBucket, canObjectAcl, canReadBucket, canReadObject, canWriteBucket, mustAllow } from './access.ts';
 import type { AclFields } from './access.ts';
 import { aclOfPut, aclXml, requestAcl, withAcl } from './acl.ts';
@@ -72,7 +75,8 @@ import type { Catalog, Principal } from './catalog.ts';
 import { eachLimited, isClosing } from './catalog.ts';
 import type { ChunkStore } from './chunks/store.ts';
 import { ChunkSink, pipeBody, streamChunks } from './data.ts';
-import type { ChunkSinkOptions } from './data.ts';
+import { IV_BYTES, cryptPiece, decipherAt, keyForRead, keyOnly, sealKey, sealedEtag, sealedKeyHeaders } from './encryption.ts';
+import type { ChunkSinkOptions, SinkResult } from './data.ts';
 import { readCheckedBody, readSmallBody, sendEmpty, sendXml } from './replies.ts';
 import { TaggingApi, requestTags, taggingCountHeader } from './tagging.ts';
 import { CorsApi } from './cors.ts';
@@ -90,7 +94,8 @@ import { ObjectLockApi, retentionOf } from './object-lock.ts';
 import type { LockFields } from './object-lock.ts';
 import type { PolicyTarget } from './policy.ts';
 import type { S3Request } from './http.ts';
-import type { BucketEntry, ChunkRef, ObjectEntry, PartEntry, StoredChecksum, StoredGrant, UploadEntry } from './model.ts';
+import type { SealedKey } from './encryption.ts';
+import type { BucketEntry, ChunkRef, ObjectEntry, PartEntry, RefEntry, StoredChecksum, StoredGrant, UploadEntry } from './model.ts';
 import type { S3Options } from './options.ts';
 
 /** Headers stored with an object and returned on GET / HEAD. */
@@ -135,7 +140,12 @@ export interface ObjectWrite {
   beforeCommit?: (size: number) => Promise<void> | void;
   /** Object Lock retention and legal hold (object-lock.ts); default: the bucket's default retention. */
   lock?: LockFields;
+  /** SSE-C: the customer's key to encrypt the object with. */
+  sseKey?: CustomerKey;
 }
+
+/** Whose a chunk reference is (see {@link RefEntry}). */
+type RefBody = Omit<RefEntry, 'type' | 'at'>;
 
 /** Counters of the operations. */
 export interface ApiStats {
@@ -308,7 +318,7 @@ export class S3Api implements LifecycleActions {
       throw methodNotAllowed(m, 'BUCKET');
     }
     validateObjectKey(r.key);
-    refuseServerSideEncryption((name) => r.headers[name] !== undefined);
+    refuseManagedEncryption((name) => r.headers[name] !== undefined);
     const uploadId = q.get('uploadId');
     const versionId = q.get('versionId');
     if (versionId !== null) {
@@ -437,14 +447,22 @@ export class S3Api implements LifecycleActions {
     return createBodyVerifier(r.auth, r.headers, { compute: ['MD5', ...compute] });
   }
 
-  private sinkOptions(inline: boolean, onChunk: ChunkSinkOptions['onChunk'], maxBytes = this.options.maxObjectBytes): ChunkSinkOptions {
+  private sinkOptions(inline: boolean, onChunk: ChunkSinkOptions['onChunk'], maxBytes = this.options.maxObjectBytes, sealWith?: Buffer): ChunkSinkOptions {
     return {
       chunkSize: this.options.chunkSize,
       inlineMax: inline ? Math.min(this.options.inlineMaxBytes, this.options.chunkSize) : -1,
       concurrency: this.options.putConcurrency,
       maxBytes,
       ...(onChunk ? { onChunk } : {}),
+      ...(sealWith ? { seal: { key: sealWith, iv: () => Buffer.from(this.env.random.bytes(IV_BYTES)) } } : {}),
     };
+  }
+
+  /** What an entry keeps of an SSE-C key (a fresh salt), with the IV of an inline body. */
+  private sealed(key: CustomerKey, inlineIv?: Buffer): SealedKey {
+    const sealed = sealKey(key, this.env.random.bytes(16));
+    if (inlineIv) sealed.iv = inlineIv.toString('base64');
+    return sealed;
   }
 
   /** The flexible checksum a verified body carried (header or trailer), to store with it. */
@@ -616,8 +634,9 @@ export class S3Api implements LifecycleActions {
         throw new S3Error('InvalidRequest', 'Content-MD5 OR x-amz-checksum- HTTP header is required for Put Object requests with Object Lock parameters');
       }
     }
-    const { entry } = await this.storeObject({ bucket, key: r.key!, body: r.req, auth: r.auth, headers: r.headers, principal: r.principal, acl, grants, storageClass, tags, maxBytes, ...(lock ? { lock } : {}) });
-    const out: Record<string, string> = { etag: `"${entry.etag}"`, ...expirationHeader(bucket, r.key!, entry), ...versionHeader(bucket, entry) };
+    const sseKey = requestCustomerKey(r.headers);
+    const { entry } = await this.storeObject({ bucket, key: r.key!, body: r.req, auth: r.auth, headers: r.headers, principal: r.principal, acl, grants, storageClass, tags, maxBytes, ...(lock ? { lock } : {}), ...(sseKey ? { sseKey } : {}) });
+    const out: Record<string, string> = { etag: `"${entry.etag}"`, ...expirationHeader(bucket, r.key!, entry), ...versionHeader(bucket, entry), ...sealedKeyHeaders(entry.sse) };
     if (entry.cs) out[checksumHeaderName(entry.cs.a as ChecksumAlgorithm)] = entry.cs.v;
     sendEmpty(r, 200, out);
   }
@@ -636,11 +655,12 @@ export class S3Api implements LifecycleActions {
     const headers = this.objectHeaders(w);
     const verifier = createBodyVerifier(w.auth, w.headers, { compute: ['MD5'] });
     const vid = this.env.random.hex(16);
-    const sink = new ChunkSink(this.store, this.sinkOptions(true, (c) => this.catalog.addRefs([c.hash], versionRef(vid), { b: bucket.name, i: bucket.inc, k: key, v: vid }), w.maxBytes));
+    const sink = new ChunkSink(this.store, this.sinkOptions(true, (c) => this.catalog.addRefs([c.hash], versionRef(vid), { b: bucket.name, i: bucket.inc, k: key, v: vid }), w.maxBytes, w.sseKey?.key));
     await pipeBody(w.body, verifier, sink);
     const result = sink.result;
     await w.beforeCommit?.(result.size);
-    const etag = verifier.digests.finish().get('MD5')!.toString('hex');
+    const md5 = verifier.digests.finish().get('MD5')!.toString('hex');
+    const etag = w.sseKey ? sealedEtag(w.sseKey.key, md5) : md5;
     const entry: ObjectEntry = {
       type: 's3.object',
       vid,
@@ -658,6 +678,7 @@ export class S3Api implements LifecycleActions {
     Object.assign(entry, w.lock ?? this.objectLock.defaultFields(bucket, entry.lm));
     const checksum = this.checksumOf(w, verifier);
     if (checksum) entry.cs = checksum;
+    if (w.sseKey) entry.sse = this.sealed(w.sseKey, result.inlineIv);
     if (result.inline) entry.data = result.inline.toString('base64');
     else Object.assign(entry, await this.catalog.storeChunkList(vid, result.chunks));
     const written = await this.versioning.commit(bucket, key, entry, (current) => evaluateWriteConditions(w.headers, current && { etag: current.etag, lastModified: current.lm }));
@@ -703,6 +724,7 @@ export class S3Api implements LifecycleActions {
     const entry = await this.readableObject(r, bucket, key);
     const named = r.query.has('versionId');
     await this.mustPermit(r, bucket, named ? 's3:GetObjectVersionAttributes' : 's3:GetObjectAttributes', (b) => canReadObject(b, entry, r.principal), { tags: entry.tags });
+    keyForRead(entry.sse, requestCustomerKey(r.headers));
     evaluateConditions(r.headers, { etag: entry.etag, lastModified: entry.lm }, { method: 'GET', now: this.env.now() });
     const result: ObjectAttributesResult = { etag: entry.etag, size: entry.size };
     if (entry.sc) result.storageClass = entry.sc;
@@ -718,6 +740,7 @@ export class S3Api implements LifecycleActions {
     const bucket = await this.bucketOf(r);
     const key = r.key!;
     const entry = await this.readableObject(r, bucket, key);
+    const sseKey = keyForRead(entry.sse, requestCustomerKey(r.headers));
     const byPart = r.query.has('partNumber');
     const partRange = byPart ? this.partRange(r, entry) : undefined;
     evaluateConditions(r.headers, { etag: entry.etag, lastModified: entry.lm }, { method: r.method, now: this.env.now() });
@@ -732,7 +755,7 @@ export class S3Api implements LifecycleActions {
     for (const [name, value] of Object.entries(entry.hd ?? {})) out[name] = value;
     for (const [name, value] of Object.entries(entry.meta ?? {})) out[`x-amz-meta-${name}`] = value;
     if (entry.sc) out['x-amz-storage-class'] = entry.sc;
-    Object.assign(out, taggingCountHeader(r, bucket, entry), expirationHeader(bucket, key, entry), versionHeader(bucket, entry, r.query.has('versionId')), this.objectLock.headers(r, bucket, entry));
+    Object.assign(out, sealedKeyHeaders(entry.sse), taggingCountHeader(r, bucket, entry), expirationHeader(bucket, key, entry), versionHeader(bucket, entry, r.query.has('versionId')), this.objectLock.headers(r, bucket, entry));
     // S3 reports the part count only to a request by part number.
     if (entry.parts && byPart) out['x-amz-mp-parts-count'] = String(entry.parts);
     if (entry.cs && (range === undefined || (byPart && !entry.parts)) && getHeader(r.headers, 'x-amz-checksum-mode')?.toUpperCase() === 'ENABLED') {
@@ -752,12 +775,12 @@ export class S3Api implements LifecycleActions {
     this.stats.objectsRead++;
     this.stats.bytesRead += end - start + 1;
     if (entry.data !== undefined) {
-      const data = Buffer.from(entry.data, 'base64');
+      const data = this.inlineData(entry, sseKey);
       r.res.end(range ? data.subarray(start, end + 1) : data);
       return;
     }
     const chunks = await this.catalog.chunkList(entry);
-    await streamChunks(this.store, chunks, start, end, r.res);
+    await streamChunks(this.store, chunks, start, end, r.res, undefined, sseKey);
     r.res.end();
   }
 
@@ -880,13 +903,16 @@ export class S3Api implements LifecycleActions {
     let bucket = await this.writableBucket(r);
     const key = r.key!;
     const src = await this.copySource(r);
+    const sourceKey = keyForRead(src.entry.sse, copySourceCustomerKey(r.headers), true);
+    const sseKey = requestCustomerKey(r.headers);
     const directive = (getHeader(r.headers, 'x-amz-metadata-directive') ?? 'COPY').toUpperCase();
     if (directive !== 'COPY' && directive !== 'REPLACE') {
       throw new S3Error('InvalidArgument', 'Unknown metadata directive.', { fields: { ArgumentName: 'x-amz-metadata-directive', ArgumentValue: directive } });
     }
     const storageClass = r.headers['x-amz-storage-class'] !== undefined ? parseStorageClass(r.headers) : undefined;
-    // Copying a named version onto its own key is allowed: it restores that version (S3's way).
-    if (src.bucket.name === bucket.name && src.key === key && directive === 'COPY' && storageClass === undefined && !src.named) {
+    // Copying a named version onto its own key is allowed: it restores that version (S3's way);
+    // so is a copy that changes the encryption (an SSE-C key rotated in place).
+    if (src.bucket.name === bucket.name && src.key === key && directive === 'COPY' && storageClass === undefined && !src.named && !sseKey && !src.entry.sse) {
       throw new S3Error(
         'InvalidRequest',
         "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
@@ -930,7 +956,15 @@ export class S3Api implements LifecycleActions {
     if (from.parts) entry.parts = from.parts;
     if (from.ps) entry.ps = [...from.ps];
     if (from.pn) entry.pn = [...from.pn];
-    if (from.data !== undefined) entry.data = from.data;
+    if (sseKey || from.sse) {
+      // A side is encrypted: the bytes are copied, decrypted with the source's key and encrypted
+      // with the copy's (plaintext where it has none).
+      const copied = await this.copyBytes(from, { start: 0, end: from.size - 1 }, { key: sourceKey, sealWith: sseKey?.key }, versionRef(vid), { b: bucket.name, i: bucket.inc, k: key, v: vid }, true);
+      entry.etag = sseKey ? sealedEtag(sseKey.key, copied.md5) : copied.md5;
+      if (sseKey) entry.sse = this.sealed(sseKey, copied.result.inlineIv);
+      if (copied.result.inline) entry.data = copied.result.inline.toString('base64');
+      else Object.assign(entry, await this.catalog.storeChunkList(vid, copied.result.chunks));
+    } else if (from.data !== undefined) entry.data = from.data;
     else {
       // The copy shares the source's chunks: references first, then the entry.
       const chunks = await this.catalog.chunkList(from);
@@ -943,7 +977,7 @@ export class S3Api implements LifecycleActions {
     }
     const written = await this.versioning.commit(bucket, key, entry, (current) => evaluateWriteConditions(r.headers, current && { etag: current.etag, lastModified: current.lm }));
     this.stats.objectsWritten++;
-    const headers = { ...versionHeader(bucket, written), ...expirationHeader(bucket, key, written) };
+    const headers = { ...versionHeader(bucket, written), ...expirationHeader(bucket, key, written), ...sealedKeyHeaders(written.sse) };
     if (src.versionId !== undefined) headers['x-amz-copy-source-version-id'] = src.versionId;
     sendXml(r, copyObjectResultXml({ etag: entry.etag, lastModified: entry.lm }), 200, headers);
   }
@@ -993,6 +1027,7 @@ export class S3Api implements LifecycleActions {
     const tags = requestTags(r);
     // The headers' lock is kept for the object; the bucket's default applies on completion.
     const { fields: lock } = await this.objectLock.writeFields(r, bucket, this.env.now(), { explicitOnly: true });
+    const sseKey = requestCustomerKey(r.headers);
     await readSmallBody(r, this.verifier(r));
     // The initiation time first: uploads of a key sort by id (upload-id-marker compares ids), and
     // S3 lists them in order of initiation.
@@ -1011,7 +1046,8 @@ export class S3Api implements LifecycleActions {
     if (storageClass !== 'STANDARD') entry.sc = storageClass;
     if (tags.length > 0) entry.tags = tags;
     Object.assign(entry, lock);
-    const out: Record<string, string> = {};
+    if (sseKey) entry.sse = this.sealed(sseKey);
+    const out: Record<string, string> = sealedKeyHeaders(entry.sse);
     const algorithmHeader = getHeader(r.headers, 'x-amz-checksum-algorithm');
     if (algorithmHeader !== undefined) {
       const algorithm = parseChecksumAlgorithm(algorithmHeader);
@@ -1040,14 +1076,17 @@ export class S3Api implements LifecycleActions {
     const ref = partRef(uploadId, n, pv);
     const refBody = { u: uploadId, b: bucket.name, i: bucket.inc, k: upload.key };
     let part: PartEntry;
-    const out: Record<string, string> = {};
+    // SSE-C: every part of an encrypted upload comes with the upload's key.
+    const sealWith = keyForRead(upload.sse, requestCustomerKey(r.headers));
+    const out: Record<string, string> = sealedKeyHeaders(upload.sse);
+    const etagOf = (md5: string): string => (sealWith ? sealedEtag(sealWith, md5) : md5);
     if (!copy) {
       uploadLength(r.headers, 5 * 1024 ** 3);
       const verifier = this.verifier(r);
-      const sink = new ChunkSink(this.store, this.sinkOptions(false, (c) => this.catalog.addRefs([c.hash], ref, refBody), 5 * 1024 ** 3));
+      const sink = new ChunkSink(this.store, this.sinkOptions(false, (c) => this.catalog.addRefs([c.hash], ref, refBody), 5 * 1024 ** 3, sealWith));
       await pipeBody(r.req, verifier, sink);
       const result = sink.result;
-      const etag = verifier.digests.finish().get('MD5')!.toString('hex');
+      const etag = etagOf(verifier.digests.finish().get('MD5')!.toString('hex'));
       part = { type: 's3.part', n, pv, size: result.size, etag, lm: this.env.now(), chunks: (await this.catalog.storeChunkList(pv, result.chunks)).chunks ?? '' };
       const checksum = this.checksumOf(r, verifier);
       if (checksum) {
@@ -1057,13 +1096,15 @@ export class S3Api implements LifecycleActions {
       this.stats.bytesWritten += result.size;
     } else {
       const src = await this.copySource(r);
+      const sourceKey = keyForRead(src.entry.sse, copySourceCustomerKey(r.headers), true);
       const rangeHeader = getHeader(r.headers, 'x-amz-copy-source-range');
       await readSmallBody(r, this.verifier(r));
       const from = src.entry;
       let chunks: ChunkRef[];
       let size: number;
       let etag: string;
-      if (rangeHeader === undefined && from.data === undefined) {
+      if (rangeHeader === undefined && from.data === undefined && !from.sse && !sealWith) {
+        // The part shares the source's chunks.
         chunks = await this.catalog.chunkList(from);
         await this.catalog.addRefs(
           chunks.map((c) => c.hash),
@@ -1071,16 +1112,18 @@ export class S3Api implements LifecycleActions {
           refBody,
         );
         size = from.size;
-        etag = from.parts ? (await this.md5Of(from, 0, from.size - 1)) : from.etag;
+        etag = from.parts ? await this.md5Of(from, 0, from.size - 1, undefined) : from.etag;
       } else {
+        // A range, or a side encrypted: the bytes are copied (decrypted, re-encrypted).
         const range = rangeHeader === undefined ? { start: 0, end: from.size - 1 } : parseCopySourceRange(rangeHeader, from.size);
-        const copied = await this.copyRange(from, range.start, range.end, ref, refBody);
-        chunks = copied.chunks;
-        size = copied.size;
-        etag = copied.md5;
+        const copied = await this.copyBytes(from, range, { key: sourceKey, sealWith }, ref, refBody);
+        chunks = copied.result.chunks;
+        size = copied.result.size;
+        etag = etagOf(copied.md5);
       }
       part = { type: 's3.part', n, pv, size, etag, lm: this.env.now(), chunks: (await this.catalog.storeChunkList(pv, chunks)).chunks ?? '' };
     }
+    if (upload.sse) part.sse = keyOnly(upload.sse);
     const previous = await this.catalog.putPart(upload.uploadId, part);
     if (previous) {
       void this.catalog.dropRefs(
@@ -1088,17 +1131,24 @@ export class S3Api implements LifecycleActions {
         partRef(uploadId, previous.n, previous.pv),
       ).catch(() => {});
     }
-    if (copy) sendXml(r, copyPartResultXml({ etag: part.etag, lastModified: part.lm }));
+    if (copy) sendXml(r, copyPartResultXml({ etag: part.etag, lastModified: part.lm }), 200, out);
     else sendEmpty(r, 200, { etag: `"${part.etag}"`, ...out });
   }
 
-  /** MD5 of bytes `start..end` of an object (reads them). */
-  private async md5Of(entry: ObjectEntry, start: number, end: number): Promise<string> {
-    const { createHash } = await import('node:crypto');
-    const hash = createHash('md5');
+  /** An inline object's bytes, decrypted with `key` when it is SSE-C (checked by the caller). */
+  private inlineData(entry: ObjectEntry, key: Buffer | undefined): Buffer {
+    const data = Buffer.from(entry.data ?? '', 'base64');
+    if (!entry.sse) return data;
+    if (!key || entry.sse.iv === undefined) throw new Error(`inline SSE-C data of version ${entry.vid} without ${key ? 'an IV' : 'a key'}`);
+    return cryptPiece(key, Buffer.from(entry.sse.iv, 'base64'), data);
+  }
+
+  /** Bytes `start..end` of an object, in order, decrypted with `key` when it is SSE-C. */
+  private async *objectBytes(entry: ObjectEntry, start: number, end: number, key: Buffer | undefined): AsyncGenerator<Buffer> {
+    if (end < start) return;
     if (entry.data !== undefined) {
-      hash.update(Buffer.from(entry.data, 'base64').subarray(start, end + 1));
-      return hash.digest('hex');
+      yield this.inlineData(entry, key).subarray(start, end + 1);
+      return;
     }
     let offset = 0;
     for (const c of await this.catalog.chunkList(entry)) {
@@ -1107,45 +1157,48 @@ export class S3Api implements LifecycleActions {
       if (offset - 1 < start) continue;
       if (first > end) break;
       const data = await this.store.get(c.hash);
-      hash.update(data.subarray(Math.max(start, first) - first, Math.min(end, offset - 1) - first + 1));
+      const from = Math.max(start, first) - first;
+      const piece = data.subarray(from, Math.min(end, offset - 1) - first + 1);
+      if (c.iv === undefined) yield piece;
+      else if (!key) throw new Error(`chunk ${c.hash.slice(0, 12)} of version ${entry.vid} is encrypted and no key was given`);
+      else yield decipherAt(key, Buffer.from(c.iv, 'hex'), from).update(piece);
     }
+  }
+
+  /** MD5 of bytes `start..end` of an object (reads them). */
+  private async md5Of(entry: ObjectEntry, start: number, end: number, key: Buffer | undefined): Promise<string> {
+    const hash = createHash('md5');
+    for await (const piece of this.objectBytes(entry, start, end, key)) hash.update(piece);
     return hash.digest('hex');
   }
 
-  /** Copies bytes `start..end` of an object into new chunks (UploadPartCopy of a range). */
-  private async copyRange(entry: ObjectEntry, start: number, end: number, ref: string, refBody: { u: string; b: string; i: string; k: string }): Promise<{ chunks: ChunkRef[]; size: number; md5: string }> {
-    const { Readable } = await import('node:stream');
-    const { createHash } = await import('node:crypto');
+  /**
+   * Copies bytes `start..end` of an object into new chunks, decrypted with `keys.key` and
+   * encrypted with `keys.sealWith` where either side is SSE-C (CopyObject and UploadPartCopy when
+   * either side is encrypted, or of a range). `inline`: a small result may stay inline (CopyObject).
+   */
+  private async copyBytes(
+    entry: ObjectEntry,
+    range: { start: number; end: number },
+    keys: { key: Buffer | undefined; sealWith: Buffer | undefined },
+    ref: string,
+    refBody: RefBody,
+    inline = false,
+  ): Promise<{ result: SinkResult; md5: string }> {
     const md5 = createHash('md5');
-    const store = this.store;
-    const catalog = this.catalog;
-    async function* bytes(): AsyncGenerator<Buffer> {
-      if (entry.data !== undefined) {
-        yield Buffer.from(entry.data, 'base64').subarray(start, end + 1);
-        return;
-      }
-      let offset = 0;
-      for (const c of await catalog.chunkList(entry)) {
-        const first = offset;
-        offset += c.size;
-        if (offset - 1 < start) continue;
-        if (first > end) break;
-        const data = await store.get(c.hash);
-        yield data.subarray(Math.max(start, first) - first, Math.min(end, offset - 1) - first + 1);
-      }
-    }
-    const sink = new ChunkSink(this.store, this.sinkOptions(false, (c) => this.catalog.addRefs([c.hash], ref, refBody)));
+    const source = this.objectBytes(entry, range.start, range.end, keys.key);
+    const sink = new ChunkSink(this.store, this.sinkOptions(inline, (c) => this.catalog.addRefs([c.hash], ref, refBody), undefined, keys.sealWith));
     await pipeline(
-      Readable.from(bytes()),
-      async function* (source: AsyncIterable<Buffer>) {
-        for await (const b of source) {
+      Readable.from(source),
+      async function* (pieces: AsyncIterable<Buffer>) {
+        for await (const b of pieces) {
           md5.update(b);
           yield b;
         }
       },
       sink,
     );
-    return { chunks: sink.result.chunks, size: sink.result.size, md5: md5.digest('hex') };
+    return { result: sink.result, md5: md5.digest('hex') };
   }
 
   private async completeUpload(r: S3Request, uploadId: string): Promise<void> {
@@ -1203,6 +1256,7 @@ export class S3Api implements LifecycleActions {
     if (upload.sc) entry.sc = upload.sc;
     if (upload.tags?.length) entry.tags = upload.tags;
     if (upload.lh !== undefined) entry.lh = upload.lh;
+    if (upload.sse) entry.sse = keyOnly(upload.sse);
     if (upload.rm !== undefined && upload.ru !== undefined) {
       entry.rm = upload.rm;
       entry.ru = upload.ru;
@@ -1232,7 +1286,7 @@ export class S3Api implements LifecycleActions {
     const location = this.objectUrl(bucket.name, key);
     const checksum = entry.cs;
     const xmlChecksums = checksum ? { [checksum.a]: checksum.v } : undefined;
-    const headers = { ...versionHeader(bucket, entry), ...expirationHeader(bucket, key, entry) };
+    const headers = { ...versionHeader(bucket, entry), ...expirationHeader(bucket, key, entry), ...sealedKeyHeaders(entry.sse) };
     sendXml(r, completeMultipartUploadXml({ location, bucket: bucket.name, key, etag: entry.etag, ...(xmlChecksums ? { checksums: xmlChecksums, checksumType: checksum!.ty ?? 'COMPOSITE' } : {}) }), 200, headers);
   }
 

@@ -12,6 +12,13 @@ import { S3Error } from './protocol/index.ts';
 import type { ChunkStore } from './chunks/store.ts';
 import { chunkHash } from './chunks/store.ts';
 import type { ChunkRef } from './model.ts';
+import { cryptPiece, decipherAt } from './encryption.ts';
+
+/** The key to decrypt `ref` with; a missing one is a bug (the caller checks keys first). */
+function sealKeyOf(key: Buffer | undefined, ref: ChunkRef): Buffer {
+  if (!key) throw new Error(`chunk ${ref.hash.slice(0, 12)} is encrypted and no key was given`);
+  return key;
+}
 
 /** Options of a {@link ChunkSink}. */
 export interface ChunkSinkOptions {
@@ -25,6 +32,8 @@ export interface ChunkSinkOptions {
   maxBytes: number;
   /** Called for each chunk once stored, before the body ends (records its reference). */
   onChunk?: (ref: ChunkRef) => Promise<void>;
+  /** SSE-C: encrypt every chunk (and an inline body) with `key`, each from a fresh `iv()`. */
+  seal?: { key: Buffer; iv: () => Buffer };
 }
 
 /**
@@ -37,8 +46,10 @@ const MAX_UNSENT = 8 * 1024 * 1024;
 /** What a {@link ChunkSink} produced. */
 export interface SinkResult {
   size: number;
-  /** The body, when it stayed inline. */
+  /** The body, when it stayed inline (encrypted when sealing). */
   inline?: Buffer;
+  /** The IV of an encrypted inline body. */
+  inlineIv?: Buffer;
   /** The chunks, in order (empty for inline bodies). */
   chunks: ChunkRef[];
 }
@@ -94,6 +105,7 @@ export class ChunkSink extends Writable {
   private waiting: (() => void) | undefined;
   private failure: Error | undefined;
   private inlineBody: Buffer | undefined;
+  private inlineIv: Buffer | undefined;
 
   constructor(
     private readonly store: ChunkStore,
@@ -105,7 +117,8 @@ export class ChunkSink extends Writable {
   /** The result, once the stream has finished. */
   get result(): SinkResult {
     const chunks = this.refs.filter((r): r is ChunkRef => r !== undefined);
-    return this.inlineBody !== undefined ? { size: this.total, inline: this.inlineBody, chunks: [] } : { size: this.total, chunks };
+    if (this.inlineBody === undefined) return { size: this.total, chunks };
+    return { size: this.total, inline: this.inlineBody, chunks: [], ...(this.inlineIv ? { inlineIv: this.inlineIv } : {}) };
   }
 
   override _write(data: Buffer, _enc: BufferEncoding, callback: (err?: Error | null) => void): void {
@@ -131,10 +144,10 @@ export class ChunkSink extends Writable {
     if (this.failure) return callback(this.failure);
     if (this.fill > 0) {
       const last = this.takePieces();
-      if (this.refs.length === 0 && this.total <= this.options.inlineMax) this.inlineBody = last;
+      if (this.refs.length === 0 && this.total <= this.options.inlineMax) this.keepInline(last);
       else this.dispatch(last);
     } else if (this.refs.length === 0 && this.total === 0 && this.options.inlineMax >= 0) {
-      this.inlineBody = Buffer.alloc(0);
+      this.keepInline(Buffer.alloc(0));
     }
     Promise.all(this.inflight)
       .then(() => Promise.all(this.recording))
@@ -158,14 +171,27 @@ export class ChunkSink extends Writable {
     return pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces, bytes);
   }
 
-  private dispatch(data: Buffer): void {
+  private keepInline(data: Buffer): void {
+    const seal = this.options.seal;
+    if (!seal) {
+      this.inlineBody = data;
+      return;
+    }
+    this.inlineIv = seal.iv();
+    this.inlineBody = cryptPiece(seal.key, this.inlineIv, data);
+  }
+
+  private dispatch(plain: Buffer): void {
     const index = this.refs.length;
     this.refs.push(undefined);
+    const seal = this.options.seal;
+    const iv = seal?.iv();
+    const data = seal ? cryptPiece(seal.key, iv!, plain) : plain;
     const hash = chunkHash(data);
     const p = this.store
       .put(data, hash)
       .then(() => {
-        const ref = { hash, size: data.length };
+        const ref: ChunkRef = iv ? { hash, size: data.length, iv: iv.toString('hex') } : { hash, size: data.length };
         this.refs[index] = ref;
         // The reference is recorded while the next chunks move; the body ends after all are.
         const onChunk = this.options.onChunk?.(ref);
@@ -216,7 +242,8 @@ function givePiece(piece: Buffer): void {
 /**
  * Writes bytes `start..end` (inclusive) of an object made of `chunks` to `res`, fetching up to
  * `prefetch` chunks ahead (those not held here) and waiting for the socket to drain. Resolves when all was written;
- * rejects if a chunk cannot be read (the response is then cut short).
+ * rejects if a chunk cannot be read (the response is then cut short). Encrypted chunks (with an
+ * IV) are decrypted with `key` (SSE-C; the caller checked it).
  */
 export async function streamChunks(
   store: ChunkStore,
@@ -225,6 +252,7 @@ export async function streamChunks(
   end: number,
   res: ServerResponse,
   prefetch = 4,
+  key?: Buffer,
 ): Promise<void> {
   if (end < start) return;
   // Chunks overlapping the range, with their offsets.
@@ -260,6 +288,7 @@ export async function streamChunks(
   for (let i = 0; i < wanted.length; i++) {
     for (let j = i; j <= i + prefetch; j++) fetch(j);
     const w = wanted[i]!;
+    const decipher = w.ref.iv !== undefined ? decipherAt(sealKeyOf(key, w.ref), Buffer.from(w.ref.iv, 'hex'), w.from) : undefined;
     const local = fetches.has(i) ? undefined : store.engine.reader(w.ref.hash);
     if (local) {
       try {
@@ -269,8 +298,15 @@ export async function streamChunks(
           const n = await local.read(piece, Math.min(piece.length, w.to - at), at);
           if (n === 0) throw new Error(`chunk ${w.ref.hash.slice(0, 12)}: ${at - w.from} bytes read, ${w.to - w.from} expected`);
           at += n;
-          // The piece is reused once the socket has taken its bytes (not after an error).
-          res.write(n === piece.length ? piece : piece.subarray(0, n), (err) => err || givePiece(piece));
+          const read = n === piece.length ? piece : piece.subarray(0, n);
+          if (decipher) {
+            // Decrypting copies the bytes: the piece is free again at once.
+            res.write(decipher.update(read));
+            givePiece(piece);
+          } else {
+            // The piece is reused once the socket has taken its bytes (not after an error).
+            res.write(read, (err) => err || givePiece(piece));
+          }
           if (res.writableLength > MAX_UNSENT) await drained();
         }
       } finally {
@@ -284,7 +320,7 @@ export async function streamChunks(
     if (data.length !== w.ref.size) throw new Error(`chunk ${w.ref.hash.slice(0, 12)} has ${data.length} bytes, expected ${w.ref.size}`);
     if (res.destroyed) return;
     const piece = w.from === 0 && w.to === data.length ? data : data.subarray(w.from, w.to);
-    res.write(piece);
+    res.write(decipher ? decipher.update(piece) : piece);
     if (res.writableLength > MAX_UNSENT) await drained();
   }
 }

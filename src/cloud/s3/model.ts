@@ -21,6 +21,7 @@
 import type { Entity } from '../../dht/index.ts';
 import { Scope, idFor } from '../../id/index.ts';
 import type { Id } from '../../id/index.ts';
+import type { SealedKey } from './encryption.ts';
 import type { CannedAcl, CorsRule, LegalHoldStatus, LifecycleRule, ObjectLockConfiguration, ObjectOwnership, Permission, RetentionMode, Tag } from './protocol/index.ts';
 
 /** An access key's record. */
@@ -168,6 +169,8 @@ export interface ObjectEntry extends Entity {
   ru?: number;
   /** Object Lock legal hold, once one was set (ON or OFF). */
   lh?: LegalHoldStatus;
+  /** SSE-C: the data is encrypted with the customer's key, recognised by this (encryption.ts). */
+  sse?: SealedKey;
 }
 
 /** An in-progress multipart upload. */
@@ -194,6 +197,8 @@ export interface UploadEntry extends Entity {
   rm?: RetentionMode;
   ru?: number;
   lh?: LegalHoldStatus;
+  /** SSE-C: every part must be uploaded with this key (encryption.ts). */
+  sse?: SealedKey;
 }
 
 /** An uploaded part. */
@@ -207,6 +212,8 @@ export interface PartEntry extends Entity {
   lm: number;
   chunks: string;
   cs?: StoredChecksum;
+  /** SSE-C: the key the part was encrypted with (the upload's). */
+  sse?: SealedKey;
 }
 
 /** A reference from an object version or an upload part to a chunk. */
@@ -262,36 +269,52 @@ export function partSortKey(n: number): string {
 // ---------------------------------------------------------------------------------------------
 // Chunk lists
 
-/** A chunk of an object: its hash and size. */
+/** A chunk of an object: its hash and size, and the IV it was encrypted from (SSE-C objects). */
 export interface ChunkRef {
   hash: string;
   size: number;
+  /** Hex IV of an encrypted chunk (encryption.ts); absent for plaintext. */
+  iv?: string;
 }
 
 const REF_BYTES = 36;
+const SEALED_REF_BYTES = REF_BYTES + 16;
+/** Marks a packed list whose records carry IVs (`:` is not a base64 character, so old lists never start with it). */
+const SEALED_PREFIX = 'e:';
 
-/** Packs chunk references as base64 of (32-byte hash, 4-byte size) records. */
+/**
+ * Packs chunk references as base64 of (32-byte hash, 4-byte size) records; the chunks of an
+ * encrypted object add their 16-byte IV to each record, and the list is marked as such.
+ */
 export function packChunks(chunks: readonly ChunkRef[]): string {
-  const buf = Buffer.allocUnsafe(chunks.length * REF_BYTES);
+  const sealed = chunks.length > 0 && chunks[0]!.iv !== undefined;
+  const bytes = sealed ? SEALED_REF_BYTES : REF_BYTES;
+  const buf = Buffer.allocUnsafe(chunks.length * bytes);
   chunks.forEach((c, i) => {
-    buf.write(c.hash, i * REF_BYTES, 32, 'hex');
-    buf.writeUInt32BE(c.size, i * REF_BYTES + 32);
+    if ((c.iv !== undefined) !== sealed) throw new Error('a chunk list mixes encrypted and plaintext chunks');
+    buf.write(c.hash, i * bytes, 32, 'hex');
+    buf.writeUInt32BE(c.size, i * bytes + 32);
+    if (sealed) buf.write(c.iv!, i * bytes + REF_BYTES, 16, 'hex');
   });
-  return buf.toString('base64');
+  return (sealed ? SEALED_PREFIX : '') + buf.toString('base64');
 }
 
 /** Unpacks {@link packChunks}. */
 export function unpackChunks(packed: string | undefined): ChunkRef[] {
   if (!packed) return [];
-  const buf = Buffer.from(packed, 'base64');
+  const sealed = packed.startsWith(SEALED_PREFIX);
+  const bytes = sealed ? SEALED_REF_BYTES : REF_BYTES;
+  const buf = Buffer.from(sealed ? packed.slice(SEALED_PREFIX.length) : packed, 'base64');
   const out: ChunkRef[] = [];
-  for (let off = 0; off + REF_BYTES <= buf.length; off += REF_BYTES) {
-    out.push({ hash: buf.toString('hex', off, off + 32), size: buf.readUInt32BE(off + 32) });
+  for (let off = 0; off + bytes <= buf.length; off += bytes) {
+    const ref: ChunkRef = { hash: buf.toString('hex', off, off + 32), size: buf.readUInt32BE(off + 32) };
+    if (sealed) ref.iv = buf.toString('hex', off + REF_BYTES, off + SEALED_REF_BYTES);
+    out.push(ref);
   }
   return out;
 }
 
-/** Chunk references per manifest page (~390 KB of JSON). */
+/** Chunk references per manifest page (~390 KB of JSON; ~570 KB for an encrypted object's, with IVs). */
 export const MANIFEST_PAGE_CHUNKS = 8192;
 /** Longest chunk list kept in the object entry itself. */
 export const INLINE_CHUNK_LIST = 8192;

@@ -1,8 +1,8 @@
 /**
  * Pi Cloud S3 with the command-line clients people use, unchanged: Debian's `awscli` (aws-cli v2)
  * and `s3cmd` (CI installs both through .ci/run), pointed at a 3-node loopback ring: mb, cp
- * (including a multipart upload), ls, sync, rm, rb — each tool on another node, each reading
- * what the other wrote. The test fails, not skips, when a tool is missing.
+ * (including a multipart upload, and SSE-C with awscli), ls, sync, rm, rb — each tool on another
+ * node, each reading what the other wrote. The test fails, not skips, when a tool is missing.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -135,6 +135,30 @@ describe('awscli and s3cmd against a 3-node ring', () => {
     assert.equal(await readFile(join(dir, 'v1.back'), 'utf8'), 'first\n');
     for (const v of [...versions.Versions, ...versions.DeleteMarkers]) await aws('s3api', 'delete-object', '--bucket', 'aws-versions', '--key', 'doc.txt', '--version-id', v.VersionId);
     assert.match(await aws('s3', 'rb', 's3://aws-versions'), /remove_bucket: aws-versions/);
+  });
+
+  test('aws s3 cp --sse-c: an encrypted multipart upload and a small object, read back with the key, re-keyed by an S3-to-S3 copy', async () => {
+    const keyA = join(dir, 'key-a.bin');
+    const keyB = join(dir, 'key-b.bin');
+    await writeFile(keyA, Buffer.alloc(32, 0x5a));
+    await writeFile(keyB, Buffer.alloc(32, 0xa5));
+    const big = pattern(9 * 1024 * 1024 + 5, 7); // multipart (awscli's threshold is 8 MiB)
+    await writeFile(join(dir, 'sse-big.bin'), big);
+    await writeFile(join(dir, 'sse-small.txt'), 'small and secret\n');
+    const withKey = (file: string): string[] => ['--sse-c', 'AES256', '--sse-c-key', `fileb://${file}`];
+    await aws('s3', 'mb', 's3://aws-sse');
+    await aws('s3', 'cp', join(dir, 'sse-big.bin'), 's3://aws-sse/big.bin', ...withKey(keyA));
+    await aws('s3', 'cp', join(dir, 'sse-small.txt'), 's3://aws-sse/small.txt', ...withKey(keyA));
+    await assert.rejects(aws('s3', 'cp', 's3://aws-sse/small.txt', join(dir, 'nokey.back')), /400|Bad Request/, 'no key, no data');
+    await aws('s3', 'cp', 's3://aws-sse/big.bin', join(dir, 'sse-big.back'), ...withKey(keyA));
+    assert.ok((await readFile(join(dir, 'sse-big.back'))).equals(big), 'the encrypted multipart object comes back byte for byte');
+    // An S3-to-S3 copy from key A to key B.
+    await aws('s3', 'cp', 's3://aws-sse/small.txt', 's3://aws-sse/small-b.txt', '--sse-c-copy-source', 'AES256', '--sse-c-copy-source-key', `fileb://${keyA}`, ...withKey(keyB));
+    await aws('s3', 'cp', 's3://aws-sse/small-b.txt', join(dir, 'sse-small.back'), ...withKey(keyB));
+    assert.equal(await readFile(join(dir, 'sse-small.back'), 'utf8'), 'small and secret\n');
+    await assert.rejects(aws('s3', 'cp', 's3://aws-sse/small-b.txt', join(dir, 'wrong.back'), ...withKey(keyA)), /403|Forbidden/, 'another key is refused');
+    await aws('s3', 'rm', '--recursive', 's3://aws-sse');
+    await aws('s3', 'rb', 's3://aws-sse');
   });
 
   test('s3cmd mb / put / sync / ls / get / del / rb, read back with aws', async () => {

@@ -407,18 +407,6 @@ describe('S3 buckets and objects through the AWS SDK on a 3-node ring', () => {
     await s3failure(a[2]!.send(new CopyObjectCommand({ Bucket: 'objects', Key: 'owned-copy', CopySource: 'objects/owned', ExpectedSourceBucketOwner: 'bob' })), 'AccessDenied', 403);
   });
 
-  test('server-side encryption is refused (NotImplemented), never stored as plaintext as if encrypted', async () => {
-    const key = Buffer.alloc(32, 7);
-    await s3failure(a[0]!.send(new PutObjectCommand({ Bucket: 'objects', Key: 'sse/s3', Body: 'x', ServerSideEncryption: 'AES256' })), 'NotImplemented', 501);
-    await s3failure(a[0]!.send(new PutObjectCommand({ Bucket: 'objects', Key: 'sse/kms', Body: 'x', ServerSideEncryption: 'aws:kms' })), 'NotImplemented', 501);
-    await s3failure(a[0]!.send(new PutObjectCommand({ Bucket: 'objects', Key: 'sse/c', Body: 'x', SSECustomerAlgorithm: 'AES256', SSECustomerKey: key.toString('base64') })), 'NotImplemented', 501);
-    await s3failure(a[1]!.send(new CreateMultipartUploadCommand({ Bucket: 'objects', Key: 'sse/mp', ServerSideEncryption: 'AES256' })), 'NotImplemented', 501);
-    for (const k of ['sse/s3', 'sse/kms', 'sse/c']) await s3failure(a[2]!.send(new HeadObjectCommand({ Bucket: 'objects', Key: k })), undefined, 404);
-    await a[0]!.send(new PutObjectCommand({ Bucket: 'objects', Key: 'sse/plain', Body: 'x' }));
-    await s3failure(a[0]!.send(new GetObjectCommand({ Bucket: 'objects', Key: 'sse/plain', SSECustomerAlgorithm: 'AES256', SSECustomerKey: key.toString('base64') })), 'NotImplemented', 501);
-    await s3failure(a[0]!.send(new CopyObjectCommand({ Bucket: 'objects', Key: 'sse/copy', CopySource: 'objects/sse/plain', ServerSideEncryption: 'AES256' })), 'NotImplemented', 501);
-  });
-
   test('GetObjectAttributes: the attributes asked for, the part count of a multipart object, conditions and errors', async () => {
     const put = await a[0]!.send(new PutObjectCommand({ Bucket: 'objects', Key: 'attrs/one', Body: 'attributes', ChecksumAlgorithm: 'SHA256', StorageClass: 'STANDARD_IA' }));
     const all = await a[1]!.send(new GetObjectAttributesCommand({ Bucket: 'objects', Key: 'attrs/one', ObjectAttributes: ['ETag', 'Checksum', 'ObjectParts', 'StorageClass', 'ObjectSize'] }));

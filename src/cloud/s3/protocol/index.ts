@@ -14,6 +14,7 @@ export * from './sigv4.ts';
 export * from './sigv4-chunked.ts';
 export * from './sigv4-payload.ts';
 export * from './request.ts';
+export * from './sse.ts';
 export * from './listing.ts';
 export * from './post-policy.ts';
 export * from './cors.ts';
