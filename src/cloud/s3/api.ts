@@ -55,8 +55,10 @@ import {
   parseStorageClass,
   rangeLength,
   copySourceCustomerKey,
-  refuseManagedEncryption,
+  hasCustomerKeyHeaders,
+  refuseEncryptionHeaders,
   requestCustomerKey,
+  requestManagedEncryption,
   responseHeaderOverrides,
   storedContentEncoding,
   uploadLength,
@@ -66,7 +68,7 @@ import {
   hasLockHeaders,
   versionRemovable,
 } from './protocol/index.ts';
-import type { BodyVerifier, CannedAcl, CustomerKey, ChecksumAlgorithm, DeletedEntry, DeleteErrorEntry, ObjectAttributesResult, StorageClass, Tag, VerifiedAuth } from './protocol/index.ts';
+import type { BodyVerifier, CannedAcl, ChecksumAlgorithm, DeletedEntry, DeleteErrorEntry, ObjectAttributesResult, StorageClass, Tag, VerifiedAuth } from './protocol/index.ts';
 import { aclsDisabled, canBucket, canObjectAcl, canReadBucket, canReadObject, canWriteBucket, mustAllow } from './access.ts';
 import type { AclFields } from './access.ts';
 import { aclOfPut, aclXml, requestAcl, withAcl } from './acl.ts';
@@ -75,7 +77,9 @@ import type { Catalog, Principal } from './catalog.ts';
 import { eachLimited, isClosing } from './catalog.ts';
 import type { ChunkStore } from './chunks/store.ts';
 import { ChunkSink, pipeBody, streamChunks } from './data.ts';
-import { IV_BYTES, cryptPiece, decipherAt, keyForRead, keyOnly, sealKey, sealedEtag, sealedKeyHeaders } from './encryption.ts';
+import { IV_BYTES, cryptPiece, decipherAt, etagFor, isManaged, keyForRead, keyOnly, sealKey, sealedKeyHeaders } from './encryption.ts';
+import type { MasterKey } from './encryption.ts';
+import { BucketEncryptionApi, noMasterKey } from './bucket-encryption.ts';
 import type { ChunkSinkOptions, SinkResult } from './data.ts';
 import { readCheckedBody, readSmallBody, sendEmpty, sendXml } from './replies.ts';
 import { TaggingApi, requestTags, taggingCountHeader } from './tagging.ts';
@@ -101,11 +105,10 @@ import type { S3Options } from './options.ts';
 /** Headers stored with an object and returned on GET / HEAD. */
 const STORED_HEADERS = ['cache-control', 'content-disposition', 'content-language', 'expires'] as const;
 /** Bucket sub-resources that exist in S3 but are not supported here. */
-const UNSUPPORTED_BUCKET = ['website', 'encryption', 'replication', 'logging', 'notification', 'accelerate', 'requestPayment', 'analytics', 'metrics', 'inventory', 'intelligent-tiering'];
+const UNSUPPORTED_BUCKET = ['website', 'replication', 'logging', 'notification', 'accelerate', 'requestPayment', 'analytics', 'metrics', 'inventory', 'intelligent-tiering'];
 /** What GET of an unsupported bucket sub-resource answers (as a bucket without that configuration). */
 const MISSING_CONFIGURATION: Record<string, S3Error['code']> = {
   website: 'NoSuchWebsiteConfiguration',
-  encryption: 'ServerSideEncryptionConfigurationNotFoundError',
 };
 
 /**
@@ -140,12 +143,21 @@ export interface ObjectWrite {
   beforeCommit?: (size: number) => Promise<void> | void;
   /** Object Lock retention and legal hold (object-lock.ts); default: the bucket's default retention. */
   lock?: LockFields;
-  /** SSE-C: the customer's key to encrypt the object with. */
-  sseKey?: CustomerKey;
+}
+
+/** How a write's data is encrypted: the key to encrypt with, and what the entry keeps of it. */
+interface WriteSeal {
+  key: Buffer;
+  sealed: SealedKey;
 }
 
 /** Whose a chunk reference is (see {@link RefEntry}). */
 type RefBody = Omit<RefEntry, 'type' | 'at'>;
+
+/** `sealed` with the IV of an inline body, if the data stayed inline. */
+function withInlineIv(sealed: SealedKey, iv: Buffer | undefined): SealedKey {
+  return iv ? { ...sealed, iv: iv.toString('base64') } : sealed;
+}
 
 /** Counters of the operations. */
 export interface ApiStats {
@@ -197,6 +209,7 @@ export class S3Api implements LifecycleActions {
   readonly versioning: VersioningApi;
   private readonly publicAccess: PublicAccessApi;
   private readonly ownership: OwnershipApi;
+  private readonly bucketEncryption: BucketEncryptionApi;
   /** Object Lock: the bucket configuration, retention and legal holds, and what they protect. */
   private readonly objectLock: ObjectLockApi;
 
@@ -207,6 +220,8 @@ export class S3Api implements LifecycleActions {
     readonly options: S3Options,
     /** Base URL of this endpoint (for Location). */
     private readonly endpoint: () => string,
+    /** The SSE-S3 master key, when the node has one (`s3.sseMasterKeyFile`). */
+    private readonly master?: MasterKey,
   ) {
     this.log = env.log.child({ mod: 's3.api' });
     this.policies = new BucketPolicies({ env, catalog, ownBucket: (r, fresh) => this.ownBucket(r, fresh), verifier: (r) => this.verifier(r) });
@@ -230,6 +245,7 @@ export class S3Api implements LifecycleActions {
     });
     this.lifecycle = new LifecycleApi({ env, catalog, ownBucket: (r, fresh) => this.ownBucket(r, fresh), verifier: (r) => this.verifier(r) });
     this.cors = new CorsApi({ catalog, bucketFor: (r, action, fresh) => this.bucketFor(r, action, fresh), verifier: (r) => this.verifier(r) });
+    this.bucketEncryption = new BucketEncryptionApi({ catalog, bucketFor: (r, action, fresh) => this.bucketFor(r, action, fresh), verifier: (r) => this.verifier(r), master });
     this.publicAccess = new PublicAccessApi({ catalog, bucketFor: (r, action, fresh) => this.bucketFor(r, action, fresh), verifier: (r) => this.verifier(r) });
     this.ownership = new OwnershipApi({ catalog, bucketFor: (r, action, fresh) => this.bucketFor(r, action, fresh), verifier: (r) => this.verifier(r) });
     this.versioning = new VersioningApi({
@@ -267,7 +283,7 @@ export class S3Api implements LifecycleActions {
       throw methodNotAllowed(m, 'SERVICE');
     }
     if (r.key === undefined) {
-      const policyOp = this.policies.operation(r) ?? this.publicAccess.operation(r) ?? this.ownership.operation(r);
+      const policyOp = this.policies.operation(r) ?? this.publicAccess.operation(r) ?? this.ownership.operation(r) ?? this.bucketEncryption.operation(r);
       if (policyOp) return this.run(policyOp.name, policyOp.run);
       if (q.has('lifecycle')) return this.lifecycleOperation(r);
       if (q.has('object-lock')) {
@@ -318,8 +334,10 @@ export class S3Api implements LifecycleActions {
       throw methodNotAllowed(m, 'BUCKET');
     }
     validateObjectKey(r.key);
-    refuseManagedEncryption((name) => r.headers[name] !== undefined);
     const uploadId = q.get('uploadId');
+    // Only writes of object data choose an encryption (PutObject, CopyObject, CreateMultipartUpload).
+    const subresource = q.has('acl') || q.has('tagging') || q.has('retention') || q.has('legal-hold');
+    if (!((m === 'PUT' && uploadId === null && !subresource) || (m === 'POST' && q.has('uploads')))) refuseEncryptionHeaders(r.headers);
     const versionId = q.get('versionId');
     if (versionId !== null) {
       checkVersionId(versionId);
@@ -458,11 +476,18 @@ export class S3Api implements LifecycleActions {
     };
   }
 
-  /** What an entry keeps of an SSE-C key (a fresh salt), with the IV of an inline body. */
-  private sealed(key: CustomerKey, inlineIv?: Buffer): SealedKey {
-    const sealed = sealKey(key, this.env.random.bytes(16));
-    if (inlineIv) sealed.iv = inlineIv.toString('base64');
-    return sealed;
+  /**
+   * The encryption a write of object data asks for: an SSE-C key, SSE-S3, or the bucket's
+   * default encryption when it asks for neither; undefined: plaintext.
+   */
+  private writeSeal(headers: S3Request['headers'], bucket: BucketEntry): WriteSeal | undefined {
+    const customer = requestCustomerKey(headers);
+    const managed = requestManagedEncryption(headers);
+    if (customer) return { key: customer.key, sealed: sealKey(customer, this.env.random.bytes(16)) };
+    if (managed === undefined && !bucket.enc) return undefined;
+    if (!this.master) throw noMasterKey();
+    const key = Buffer.from(this.env.random.bytes(32));
+    return { key, sealed: this.master.wrap(key, this.env.random.bytes(12)) };
   }
 
   /** The flexible checksum a verified body carried (header or trailer), to store with it. */
@@ -634,8 +659,7 @@ export class S3Api implements LifecycleActions {
         throw new S3Error('InvalidRequest', 'Content-MD5 OR x-amz-checksum- HTTP header is required for Put Object requests with Object Lock parameters');
       }
     }
-    const sseKey = requestCustomerKey(r.headers);
-    const { entry } = await this.storeObject({ bucket, key: r.key!, body: r.req, auth: r.auth, headers: r.headers, principal: r.principal, acl, grants, storageClass, tags, maxBytes, ...(lock ? { lock } : {}), ...(sseKey ? { sseKey } : {}) });
+    const { entry } = await this.storeObject({ bucket, key: r.key!, body: r.req, auth: r.auth, headers: r.headers, principal: r.principal, acl, grants, storageClass, tags, maxBytes, ...(lock ? { lock } : {}) });
     const out: Record<string, string> = { etag: `"${entry.etag}"`, ...expirationHeader(bucket, r.key!, entry), ...versionHeader(bucket, entry), ...sealedKeyHeaders(entry.sse) };
     if (entry.cs) out[checksumHeaderName(entry.cs.a as ChecksumAlgorithm)] = entry.cs.v;
     sendEmpty(r, 200, out);
@@ -653,14 +677,14 @@ export class S3Api implements LifecycleActions {
     const acl = aclForWrite(bucket, asked);
     const owner = objectOwnerFor(bucket, w.principal, asked);
     const headers = this.objectHeaders(w);
+    const seal = this.writeSeal(w.headers, bucket);
     const verifier = createBodyVerifier(w.auth, w.headers, { compute: ['MD5'] });
     const vid = this.env.random.hex(16);
-    const sink = new ChunkSink(this.store, this.sinkOptions(true, (c) => this.catalog.addRefs([c.hash], versionRef(vid), { b: bucket.name, i: bucket.inc, k: key, v: vid }), w.maxBytes, w.sseKey?.key));
+    const sink = new ChunkSink(this.store, this.sinkOptions(true, (c) => this.catalog.addRefs([c.hash], versionRef(vid), { b: bucket.name, i: bucket.inc, k: key, v: vid }), w.maxBytes, seal?.key));
     await pipeBody(w.body, verifier, sink);
     const result = sink.result;
     await w.beforeCommit?.(result.size);
-    const md5 = verifier.digests.finish().get('MD5')!.toString('hex');
-    const etag = w.sseKey ? sealedEtag(w.sseKey.key, md5) : md5;
+    const etag = etagFor(seal?.sealed, seal?.key, verifier.digests.finish().get('MD5')!.toString('hex'));
     const entry: ObjectEntry = {
       type: 's3.object',
       vid,
@@ -678,7 +702,7 @@ export class S3Api implements LifecycleActions {
     Object.assign(entry, w.lock ?? this.objectLock.defaultFields(bucket, entry.lm));
     const checksum = this.checksumOf(w, verifier);
     if (checksum) entry.cs = checksum;
-    if (w.sseKey) entry.sse = this.sealed(w.sseKey, result.inlineIv);
+    if (seal) entry.sse = withInlineIv(seal.sealed, result.inlineIv);
     if (result.inline) entry.data = result.inline.toString('base64');
     else Object.assign(entry, await this.catalog.storeChunkList(vid, result.chunks));
     const written = await this.versioning.commit(bucket, key, entry, (current) => evaluateWriteConditions(w.headers, current && { etag: current.etag, lastModified: current.lm }));
@@ -724,7 +748,7 @@ export class S3Api implements LifecycleActions {
     const entry = await this.readableObject(r, bucket, key);
     const named = r.query.has('versionId');
     await this.mustPermit(r, bucket, named ? 's3:GetObjectVersionAttributes' : 's3:GetObjectAttributes', (b) => canReadObject(b, entry, r.principal), { tags: entry.tags });
-    keyForRead(entry.sse, requestCustomerKey(r.headers));
+    keyForRead(entry.sse, requestCustomerKey(r.headers), this.master);
     evaluateConditions(r.headers, { etag: entry.etag, lastModified: entry.lm }, { method: 'GET', now: this.env.now() });
     const result: ObjectAttributesResult = { etag: entry.etag, size: entry.size };
     if (entry.sc) result.storageClass = entry.sc;
@@ -740,7 +764,7 @@ export class S3Api implements LifecycleActions {
     const bucket = await this.bucketOf(r);
     const key = r.key!;
     const entry = await this.readableObject(r, bucket, key);
-    const sseKey = keyForRead(entry.sse, requestCustomerKey(r.headers));
+    const sseKey = keyForRead(entry.sse, requestCustomerKey(r.headers), this.master);
     const byPart = r.query.has('partNumber');
     const partRange = byPart ? this.partRange(r, entry) : undefined;
     evaluateConditions(r.headers, { etag: entry.etag, lastModified: entry.lm }, { method: r.method, now: this.env.now() });
@@ -903,8 +927,9 @@ export class S3Api implements LifecycleActions {
     let bucket = await this.writableBucket(r);
     const key = r.key!;
     const src = await this.copySource(r);
-    const sourceKey = keyForRead(src.entry.sse, copySourceCustomerKey(r.headers), true);
-    const sseKey = requestCustomerKey(r.headers);
+    const sourceKey = keyForRead(src.entry.sse, copySourceCustomerKey(r.headers), this.master, true);
+    const seal = this.writeSeal(r.headers, bucket);
+    const encryptionAsked = hasCustomerKeyHeaders(r.headers) || getHeader(r.headers, 'x-amz-server-side-encryption') !== undefined;
     const directive = (getHeader(r.headers, 'x-amz-metadata-directive') ?? 'COPY').toUpperCase();
     if (directive !== 'COPY' && directive !== 'REPLACE') {
       throw new S3Error('InvalidArgument', 'Unknown metadata directive.', { fields: { ArgumentName: 'x-amz-metadata-directive', ArgumentValue: directive } });
@@ -912,7 +937,7 @@ export class S3Api implements LifecycleActions {
     const storageClass = r.headers['x-amz-storage-class'] !== undefined ? parseStorageClass(r.headers) : undefined;
     // Copying a named version onto its own key is allowed: it restores that version (S3's way);
     // so is a copy that changes the encryption (an SSE-C key rotated in place).
-    if (src.bucket.name === bucket.name && src.key === key && directive === 'COPY' && storageClass === undefined && !src.named && !sseKey && !src.entry.sse) {
+    if (src.bucket.name === bucket.name && src.key === key && directive === 'COPY' && storageClass === undefined && !src.named && !encryptionAsked && !src.entry.sse) {
       throw new S3Error(
         'InvalidRequest',
         "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
@@ -956,12 +981,15 @@ export class S3Api implements LifecycleActions {
     if (from.parts) entry.parts = from.parts;
     if (from.ps) entry.ps = [...from.ps];
     if (from.pn) entry.pn = [...from.pn];
-    if (sseKey || from.sse) {
+    // SSE-S3 to SSE-S3: the copy shares the source's wrapped data key with its chunks.
+    const shareKey = seal !== undefined && isManaged(seal.sealed) && from.sse !== undefined && isManaged(from.sse);
+    if (shareKey) entry.sse = { ...from.sse! };
+    if (!shareKey && (seal || from.sse)) {
       // A side is encrypted: the bytes are copied, decrypted with the source's key and encrypted
       // with the copy's (plaintext where it has none).
-      const copied = await this.copyBytes(from, { start: 0, end: from.size - 1 }, { key: sourceKey, sealWith: sseKey?.key }, versionRef(vid), { b: bucket.name, i: bucket.inc, k: key, v: vid }, true);
-      entry.etag = sseKey ? sealedEtag(sseKey.key, copied.md5) : copied.md5;
-      if (sseKey) entry.sse = this.sealed(sseKey, copied.result.inlineIv);
+      const copied = await this.copyBytes(from, { start: 0, end: from.size - 1 }, { key: sourceKey, sealWith: seal?.key }, versionRef(vid), { b: bucket.name, i: bucket.inc, k: key, v: vid }, true);
+      entry.etag = etagFor(seal?.sealed, seal?.key, copied.md5);
+      if (seal) entry.sse = withInlineIv(seal.sealed, copied.result.inlineIv);
       if (copied.result.inline) entry.data = copied.result.inline.toString('base64');
       else Object.assign(entry, await this.catalog.storeChunkList(vid, copied.result.chunks));
     } else if (from.data !== undefined) entry.data = from.data;
@@ -1027,7 +1055,7 @@ export class S3Api implements LifecycleActions {
     const tags = requestTags(r);
     // The headers' lock is kept for the object; the bucket's default applies on completion.
     const { fields: lock } = await this.objectLock.writeFields(r, bucket, this.env.now(), { explicitOnly: true });
-    const sseKey = requestCustomerKey(r.headers);
+    const seal = this.writeSeal(r.headers, bucket);
     await readSmallBody(r, this.verifier(r));
     // The initiation time first: uploads of a key sort by id (upload-id-marker compares ids), and
     // S3 lists them in order of initiation.
@@ -1046,7 +1074,7 @@ export class S3Api implements LifecycleActions {
     if (storageClass !== 'STANDARD') entry.sc = storageClass;
     if (tags.length > 0) entry.tags = tags;
     Object.assign(entry, lock);
-    if (sseKey) entry.sse = this.sealed(sseKey);
+    if (seal) entry.sse = seal.sealed;
     const out: Record<string, string> = sealedKeyHeaders(entry.sse);
     const algorithmHeader = getHeader(r.headers, 'x-amz-checksum-algorithm');
     if (algorithmHeader !== undefined) {
@@ -1077,9 +1105,9 @@ export class S3Api implements LifecycleActions {
     const refBody = { u: uploadId, b: bucket.name, i: bucket.inc, k: upload.key };
     let part: PartEntry;
     // SSE-C: every part of an encrypted upload comes with the upload's key.
-    const sealWith = keyForRead(upload.sse, requestCustomerKey(r.headers));
+    const sealWith = keyForRead(upload.sse, requestCustomerKey(r.headers), this.master);
     const out: Record<string, string> = sealedKeyHeaders(upload.sse);
-    const etagOf = (md5: string): string => (sealWith ? sealedEtag(sealWith, md5) : md5);
+    const etagOf = (md5: string): string => etagFor(upload.sse, sealWith, md5);
     if (!copy) {
       uploadLength(r.headers, 5 * 1024 ** 3);
       const verifier = this.verifier(r);
@@ -1096,7 +1124,7 @@ export class S3Api implements LifecycleActions {
       this.stats.bytesWritten += result.size;
     } else {
       const src = await this.copySource(r);
-      const sourceKey = keyForRead(src.entry.sse, copySourceCustomerKey(r.headers), true);
+      const sourceKey = keyForRead(src.entry.sse, copySourceCustomerKey(r.headers), this.master, true);
       const rangeHeader = getHeader(r.headers, 'x-amz-copy-source-range');
       await readSmallBody(r, this.verifier(r));
       const from = src.entry;

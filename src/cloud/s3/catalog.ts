@@ -260,7 +260,7 @@ export class Catalog {
    * Replaces one setting of a bucket's record (undefined removes it): its policy document
    * (`policy`), Object Ownership (`own`), public access block (`pab`), …
    */
-  async setBucketSetting<K extends 'policy' | 'own' | 'pab' | 'lifecycle' | 'cors'>(bucket: BucketEntry, field: K, value: BucketEntry[K] | undefined): Promise<void> {
+  async setBucketSetting<K extends 'policy' | 'own' | 'pab' | 'lifecycle' | 'cors' | 'enc'>(bucket: BucketEntry, field: K, value: BucketEntry[K] | undefined): Promise<void> {
     await this.changeBucket(bucket, (current) => {
       const out = { ...current };
       if (value !== undefined) out[field] = value;

@@ -1,5 +1,6 @@
 /**
- * SSE-C at rest: object data encrypted with the customer's key, which is never stored.
+ * Encryption at rest: object data encrypted with the customer's key (SSE-C), which is never
+ * stored, or with a random per-object data key wrapped by the operator's master key (SSE-S3).
  *
  * - Cipher: AES-256 in CTR mode, so that any byte range can be decrypted without reading what
  *   precedes it (Range requests, GetObject by part). Every stored piece — each chunk, and an
@@ -12,10 +13,16 @@
  * - ETag: not the MD5 of the plaintext (which would let anyone confirm a guess of the content),
  *   but a keyed digest of it: stable for the same key and content, meaningless without the key.
  *   S3's SSE-C ETags are not MD5s of the data either.
+ * - SSE-S3: each object (each multipart upload) gets a random 256-bit data key, used as a
+ *   customer key would be; the entry keeps it wrapped with AES-256-GCM under the master key
+ *   (which every node of the ring loads from a file, `s3.sseMasterKeyFile`) and the master key's
+ *   id. Reads unwrap it; the data is unreadable without the master key. ETags stay MD5s, as S3's
+ *   SSE-S3 ETags are.
  */
-import { createCipheriv, createDecipheriv, createHmac, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type { Decipher } from 'node:crypto';
-import { S3Error, customerKeyHeaders } from './protocol/index.ts';
+import { S3Error, SSE_S3_ALGORITHM, customerKeyHeaders } from './protocol/index.ts';
 import type { CustomerKey } from './protocol/index.ts';
 
 const CIPHER = 'aes-256-ctr';
@@ -25,7 +32,7 @@ export const IV_BYTES = 16;
 const SALT_BYTES = 16;
 
 /** What an entry keeps of an SSE-C key: enough to recognise it, nothing to recover it. */
-export interface SealedKey {
+export interface CustomerSealedKey {
   /** Base64 MD5 of the key, as the client computed it (responses echo it). */
   md5: string;
   /** Base64 random salt of `mac`. */
@@ -36,8 +43,93 @@ export interface SealedKey {
   iv?: string;
 }
 
+/** What an entry keeps of an SSE-S3 data key: the key wrapped under the master key. */
+export interface ManagedSealedKey {
+  /** Id of the master key that wrapped it ({@link MasterKey.id}). */
+  kid: string;
+  /** Base64 of the GCM nonce (12 bytes), the wrapped key (32) and the tag (16). */
+  wk: string;
+  /** Base64 IV of an inline body (small objects); absent when the data is in chunks. */
+  iv?: string;
+}
+
+/** How an entry's data is encrypted: with a customer's key (SSE-C) or a wrapped data key (SSE-S3). */
+export type SealedKey = CustomerSealedKey | ManagedSealedKey;
+
+/** Whether `sealed` is an SSE-S3 data key. */
+export function isManaged(sealed: SealedKey): sealed is ManagedSealedKey {
+  return 'wk' in sealed;
+}
+
+const MASTER_KEY_BYTES = 32;
+const GCM_NONCE_BYTES = 12;
+const GCM_TAG_BYTES = 16;
+
+/**
+ * The operator's SSE-S3 master key: wraps and unwraps per-object data keys. Every node serving
+ * S3 must load the same one.
+ */
+export class MasterKey {
+  /** First 8 bytes of the key's SHA-256, hex: names the key in entries without revealing it. */
+  readonly id: string;
+
+  constructor(private readonly key: Buffer) {
+    if (key.length !== MASTER_KEY_BYTES) throw new Error(`an SSE master key has ${MASTER_KEY_BYTES} bytes, got ${key.length}`);
+    this.id = createHash('sha256').update(key).digest('hex').slice(0, 16);
+  }
+
+  /**
+   * Reads a master key file: 32 raw bytes, or 64 hex digits, or the base64 of 32 bytes (a
+   * trailing newline allowed). Throws an error naming the file otherwise.
+   */
+  static fromFile(path: string): MasterKey {
+    let raw: Buffer;
+    try {
+      raw = readFileSync(path);
+    } catch (err) {
+      throw new Error(`cannot read the SSE master key file ${path}: ${(err as Error).message}`);
+    }
+    if (raw.length === MASTER_KEY_BYTES) return new MasterKey(raw);
+    const text = raw.toString('latin1').trim();
+    if (/^[0-9a-fA-F]{64}$/.test(text)) return new MasterKey(Buffer.from(text, 'hex'));
+    const b64 = Buffer.from(text, 'base64');
+    if (b64.length === MASTER_KEY_BYTES && b64.toString('base64') === text) return new MasterKey(b64);
+    throw new Error(`the SSE master key file ${path} holds neither 32 bytes, nor 64 hex digits, nor the base64 of 32 bytes (generate one with: head -c 32 /dev/urandom > ${path})`);
+  }
+
+  /** Wraps a data key (`nonce`: 12 random bytes, never reused with this master key). */
+  wrap(dataKey: Buffer, nonce: Uint8Array): ManagedSealedKey {
+    if (nonce.length !== GCM_NONCE_BYTES) throw new Error(`a wrapping nonce has ${GCM_NONCE_BYTES} bytes`);
+    const c = createCipheriv('aes-256-gcm', this.key, nonce);
+    const wrapped = Buffer.concat([Buffer.from(nonce), c.update(dataKey), c.final(), c.getAuthTag()]);
+    return { kid: this.id, wk: wrapped.toString('base64') };
+  }
+
+  /**
+   * The data key of `sealed`. Throws `InternalError` (logged by the caller) when another master
+   * key wrapped it or the wrapped key was altered: the data is then unreadable here.
+   */
+  unwrap(sealed: ManagedSealedKey): Buffer {
+    if (sealed.kid !== this.id) throw masterKeyError(`the object's data key was wrapped by master key ${sealed.kid}; this node has ${this.id}`);
+    const raw = Buffer.from(sealed.wk, 'base64');
+    if (raw.length !== GCM_NONCE_BYTES + MASTER_KEY_BYTES + GCM_TAG_BYTES) throw masterKeyError('malformed wrapped data key');
+    const d = createDecipheriv('aes-256-gcm', this.key, raw.subarray(0, GCM_NONCE_BYTES));
+    d.setAuthTag(raw.subarray(GCM_NONCE_BYTES + MASTER_KEY_BYTES));
+    try {
+      return Buffer.concat([d.update(raw.subarray(GCM_NONCE_BYTES, GCM_NONCE_BYTES + MASTER_KEY_BYTES)), d.final()]);
+    } catch {
+      throw masterKeyError('the wrapped data key does not authenticate under the master key');
+    }
+  }
+}
+
+function masterKeyError(reason: string): S3Error {
+  // A 500: the node logs the cause (its reason names the keys, never their bytes).
+  return new S3Error('InternalError', "The object's encryption key cannot be unwrapped on this node.", { cause: Object.assign(new Error(reason), { code: 'SseMasterKeyMismatch' }) });
+}
+
 /** Seals `key` for storage, with `salt` (16 random bytes). */
-export function sealKey(key: CustomerKey, salt: Uint8Array): SealedKey {
+export function sealKey(key: CustomerKey, salt: Uint8Array): CustomerSealedKey {
   if (salt.length !== SALT_BYTES) throw new Error(`an SSE-C salt has ${SALT_BYTES} bytes`);
   return { md5: key.keyMd5, salt: Buffer.from(salt).toString('base64'), mac: keyMac(key.key, salt) };
 }
@@ -50,7 +142,7 @@ function keyMac(key: Buffer, salt: Uint8Array): string {
  * Checks the key a request gave for data stored under `sealed`: none is `InvalidRequest` (400),
  * another key `AccessDenied` (403), as S3 answers. `source`: the data is a copy source.
  */
-export function checkKey(sealed: SealedKey, given: CustomerKey | undefined, source = false): Buffer {
+export function checkKey(sealed: CustomerSealedKey, given: CustomerKey | undefined, source = false): Buffer {
   if (!given) {
     throw new S3Error(
       'InvalidRequest',
@@ -109,21 +201,30 @@ export function sealedEtag(key: Buffer, md5Hex: string): string {
 }
 
 /**
- * The key to read data stored under `sealed` with: the request's, checked ({@link checkKey}); for
- * plaintext data, none (a key given anyway is refused, as S3 does).
+ * The key to read data stored under `sealed` with: the request's SSE-C key, checked
+ * ({@link checkKey}); an SSE-S3 data key, unwrapped with `master`; for plaintext, none. An SSE-C
+ * key given for data that is not SSE-C is refused, as S3 does.
  */
-export function keyForRead(sealed: SealedKey | undefined, given: CustomerKey | undefined, source = false): Buffer | undefined {
-  if (sealed) return checkKey(sealed, given, source);
+export function keyForRead(sealed: SealedKey | undefined, given: CustomerKey | undefined, master: MasterKey | undefined, source = false): Buffer | undefined {
+  if (sealed && !isManaged(sealed)) return checkKey(sealed, given, source);
   refuseUnneededKey(given, source);
-  return undefined;
+  if (!sealed) return undefined;
+  if (!master) throw masterKeyError(`the object is SSE-S3 (master key ${sealed.kid}) and this node has no s3.sseMasterKeyFile`);
+  return master.unwrap(sealed);
 }
 
-/** Response headers confirming the SSE-C key of data stored under `sealed` (none for plaintext). */
+/** The ETag of data of MD5 `md5Hex` stored under `sealed` with `key`: keyed for SSE-C, the MD5 otherwise. */
+export function etagFor(sealed: SealedKey | undefined, key: Buffer | undefined, md5Hex: string): string {
+  return sealed && !isManaged(sealed) && key ? sealedEtag(key, md5Hex) : md5Hex;
+}
+
+/** Response headers telling how data stored under `sealed` is encrypted (none for plaintext). */
 export function sealedKeyHeaders(sealed: SealedKey | undefined): Record<string, string> {
-  return sealed ? customerKeyHeaders(sealed.md5) : {};
+  if (!sealed) return {};
+  return isManaged(sealed) ? { 'x-amz-server-side-encryption': SSE_S3_ALGORITHM } : customerKeyHeaders(sealed.md5);
 }
 
 /** `sealed` without an inline body's IV (what an upload hands to its parts and its object). */
 export function keyOnly(sealed: SealedKey): SealedKey {
-  return { md5: sealed.md5, salt: sealed.salt, mac: sealed.mac };
+  return isManaged(sealed) ? { kid: sealed.kid, wk: sealed.wk } : { md5: sealed.md5, salt: sealed.salt, mac: sealed.mac };
 }

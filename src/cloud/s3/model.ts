@@ -93,6 +93,8 @@ export interface BucketEntry extends Entity {
   closing?: number;
   /** Object Lock (object-lock.ts): present once enabled (it cannot be disabled), with the default retention rule if any. */
   lock?: ObjectLockConfiguration;
+  /** Default encryption (bucket-encryption.ts): SSE-S3 for writes that ask for none; BucketKeyEnabled as given. */
+  enc?: { a: 'AES256'; bk?: true };
 }
 
 /** A bucket's public access block settings (public-access.ts); each absent means false. */

@@ -35,6 +35,11 @@ export interface S3Options {
    * DHT root of); 0 turns the background sweep off.
    */
   lifecycleSweepMs: number;
+  /**
+   * File holding the SSE-S3 master key (32 bytes, 64 hex digits or base64), the same on every
+   * node; without it SSE-S3 and bucket default encryption are refused.
+   */
+  sseMasterKeyFile?: string;
   /** Garbage collection of unreferenced chunks. */
   gc: {
     enabled: boolean;

@@ -1,13 +1,16 @@
 /**
  * SSE-C building blocks: the CTR counter arithmetic and decryption from any offset (what Range
  * requests rely on), the key check, the keyed ETag, the request headers' validation, and chunk
- * lists that carry IVs.
+ * lists that carry IVs; the SSE-S3 master key (its file formats, wrapping, refusals).
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import fc from 'fast-check';
-import { addToCounter, checkKey, cryptPiece, decipherAt, keyForRead, sealKey, sealedEtag } from '../../../src/cloud/s3/encryption.ts';
+import { MasterKey, addToCounter, checkKey, cryptPiece, decipherAt, keyForRead, sealKey, sealedEtag } from '../../../src/cloud/s3/encryption.ts';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { S3Error, copySourceCustomerKey, requestCustomerKey } from '../../../src/cloud/s3/protocol/index.ts';
 import type { CustomerKey } from '../../../src/cloud/s3/protocol/index.ts';
 import { packChunks, unpackChunks } from '../../../src/cloud/s3/model.ts';
@@ -65,8 +68,8 @@ describe('SSE-C encryption', () => {
     assert.deepEqual(checkKey(sealed, a), a.key);
     assert.equal(code(() => checkKey(sealed, b)), 'AccessDenied');
     assert.equal(code(() => checkKey(sealed, undefined)), 'InvalidRequest');
-    assert.equal(code(() => keyForRead(undefined, a)), 'InvalidRequest');
-    assert.equal(keyForRead(undefined, undefined), undefined);
+    assert.equal(code(() => keyForRead(undefined, a, undefined)), 'InvalidRequest');
+    assert.equal(keyForRead(undefined, undefined, undefined), undefined);
     assert.notEqual(sealKey(a, randomBytes(16)).mac, sealed.mac, 'salted: the same key seals differently');
     const md5 = createHash('md5').update('data').digest('hex');
     assert.match(sealedEtag(a.key, md5), /^[0-9a-f]{32}$/);
@@ -109,5 +112,37 @@ describe('SSE-C encryption', () => {
     assert.deepEqual(unpackChunks(packed), refs);
     assert.deepEqual(unpackChunks(packChunks(refs.map(({ hash, size }) => ({ hash, size })))), refs.map(({ hash, size }) => ({ hash, size })), 'plaintext lists keep their old format');
     assert.throws(() => packChunks([refs[0]!, { hash: 'cd'.repeat(32), size: 1 }]), /mixes/);
+  });
+
+  test('the master key: read from raw, hex or base64 files; wraps data keys that only it unwraps; refuses another key or a tampered wrap', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pi-master-key-'));
+    try {
+      const bytes = Buffer.alloc(32, 0x42);
+      const ids = new Set<string>();
+      for (const [name, content] of [['raw', bytes], ['hex', `${bytes.toString('hex')}\n`], ['b64', bytes.toString('base64')]] as const) {
+        await writeFile(join(dir, name), content);
+        ids.add(MasterKey.fromFile(join(dir, name)).id);
+      }
+      assert.equal(ids.size, 1, 'the three encodings are the same key');
+      await writeFile(join(dir, 'short'), Buffer.alloc(31));
+      assert.throws(() => MasterKey.fromFile(join(dir, 'short')), /short holds neither 32 bytes/);
+      assert.throws(() => MasterKey.fromFile(join(dir, 'missing')), /cannot read the SSE master key file/);
+
+      const master = new MasterKey(bytes);
+      const dataKey = randomBytes(32);
+      const sealed = master.wrap(dataKey, randomBytes(12));
+      assert.equal(sealed.kid, master.id);
+      assert.ok(!Buffer.from(sealed.wk, 'base64').includes(dataKey), 'the data key is not kept in the clear');
+      assert.deepEqual(master.unwrap(sealed), dataKey);
+      assert.deepEqual(keyForRead(sealed, undefined, master), dataKey);
+      assert.equal(code(() => keyForRead(sealed, undefined, undefined)), 'InternalError', 'a node without the master key');
+      assert.equal(code(() => keyForRead(sealed, customerKey(Buffer.alloc(32, 1)), master)), 'InvalidRequest', 'an SSE-C key for SSE-S3 data');
+      assert.equal(code(() => new MasterKey(Buffer.alloc(32, 0x43)).unwrap(sealed)), 'InternalError', 'another master key');
+      const tampered = Buffer.from(sealed.wk, 'base64');
+      tampered[20]! ^= 1;
+      assert.equal(code(() => master.unwrap({ ...sealed, wk: tampered.toString('base64') })), 'InternalError', 'a tampered wrap does not authenticate');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

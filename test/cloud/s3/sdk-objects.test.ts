@@ -21,6 +21,7 @@ import {
   GetBucketAclCommand,
   GetBucketAnalyticsConfigurationCommand,
   GetBucketEncryptionCommand,
+  PutBucketEncryptionCommand,
   GetBucketLocationCommand,
   GetBucketLoggingCommand,
   GetBucketNotificationConfigurationCommand,
@@ -405,6 +406,18 @@ describe('S3 buckets and objects through the AWS SDK on a 3-node ring', () => {
     await s3failure(a[2]!.send(new ListObjectsV2Command({ Bucket: 'objects', ExpectedBucketOwner: 'bob' })), 'AccessDenied', 403);
     await a[2]!.send(new CopyObjectCommand({ Bucket: 'objects', Key: 'owned-copy', CopySource: 'objects/owned', ExpectedSourceBucketOwner: alice.id }));
     await s3failure(a[2]!.send(new CopyObjectCommand({ Bucket: 'objects', Key: 'owned-copy', CopySource: 'objects/owned', ExpectedSourceBucketOwner: 'bob' })), 'AccessDenied', 403);
+  });
+
+  test('without a master key on the nodes, SSE-S3 and bucket default encryption are NotImplemented, and nothing is stored', async () => {
+    await s3failure(a[0]!.send(new PutObjectCommand({ Bucket: 'objects', Key: 'sse/s3', Body: 'x', ServerSideEncryption: 'AES256' })), 'NotImplemented', 501);
+    await s3failure(a[1]!.send(new CreateMultipartUploadCommand({ Bucket: 'objects', Key: 'sse/mp', ServerSideEncryption: 'AES256' })), 'NotImplemented', 501);
+    await s3failure(a[2]!.send(new HeadObjectCommand({ Bucket: 'objects', Key: 'sse/s3' })), undefined, 404);
+    await s3failure(
+      a[0]!.send(new PutBucketEncryptionCommand({ Bucket: 'objects', ServerSideEncryptionConfiguration: { Rules: [{ ApplyServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] } })),
+      'NotImplemented',
+      501,
+    );
+    await s3failure(a[0]!.send(new GetBucketEncryptionCommand({ Bucket: 'objects' })), 'ServerSideEncryptionConfigurationNotFoundError', 404);
   });
 
   test('GetObjectAttributes: the attributes asked for, the part count of a multipart object, conditions and errors', async () => {

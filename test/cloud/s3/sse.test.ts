@@ -1,11 +1,17 @@
 /**
- * SSE-C (server-side encryption with customer-provided keys) through the AWS SDK on a 3-node
- * loopback ring: PutObject / GetObject / HeadObject with a key (inline and chunked objects,
- * ranges across chunk boundaries), the data at rest on every node's disk not holding the
- * plaintext, the key checks S3 makes (none, another key, a bad algorithm, key or MD5), multipart
- * uploads whose parts must carry the upload's key (UploadPart and UploadPartCopy), CopyObject
- * between encrypted and plaintext objects and a key rotated in place, and server-managed
- * encryption still refused.
+ * Server-side encryption through the AWS SDK on a 3-node loopback ring whose nodes share an
+ * SSE-S3 master key file.
+ *
+ * SSE-C (customer-provided keys): PutObject / GetObject / HeadObject with a key (inline and
+ * chunked objects, ranges across chunk boundaries), the data at rest on every node's disk not
+ * holding the plaintext, the key checks S3 makes (none, another key, a bad algorithm, key or
+ * MD5), multipart uploads whose parts must carry the upload's key (UploadPart and
+ * UploadPartCopy), CopyObject between encrypted and plaintext objects and a key rotated in place.
+ *
+ * SSE-S3: `x-amz-server-side-encryption: AES256` on PutObject, CreateMultipartUpload and
+ * CopyObject, transparent reads, MD5 ETags, bucket default encryption (PutBucketEncryption and
+ * friends), copies that share a wrapped data key, and what stays refused (KMS, both kinds at
+ * once, the header on a read).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,16 +21,23 @@ import { join } from 'node:path';
 import {
   CompleteMultipartUploadCommand,
   CopyObjectCommand,
+  CreateBucketCommand,
   CreateMultipartUploadCommand,
+  DeleteBucketEncryptionCommand,
+  DeleteObjectCommand,
+  GetBucketEncryptionCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  PutBucketEncryptionCommand,
   PutObjectCommand,
   UploadPartCommand,
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { bytes, pattern, rawRequest, s3failure, startS3Fixture } from './harness.ts';
+import { writeFile } from 'node:fs/promises';
+import { bytes, pattern, putXmlDocument, rawRequest, s3failure, startS3Fixture } from './harness.ts';
 import type { S3Node, TestUser } from './harness.ts';
+import { tempDir } from '../../node/fixtures.ts';
 
 const MiB = 1024 * 1024;
 const KEY_A = Buffer.alloc(32, 0xa1);
@@ -61,7 +74,10 @@ describe('S3 SSE-C (customer-provided keys) through the AWS SDK on a 3-node ring
   let a: S3Client[];
 
   before(async () => {
-    const fixture = await startS3Fixture((fn) => cleanups.push(fn), { buckets: ['sse'] });
+    const keyDir = await tempDir((fn) => cleanups.push(fn), 'pi-sse-key-');
+    const keyFile = join(keyDir, 'master.key');
+    await writeFile(keyFile, `${Buffer.alloc(32, 0x3c).toString('hex')}\n`);
+    const fixture = await startS3Fixture((fn) => cleanups.push(fn), { buckets: ['sse'], config: { s3: { sseMasterKeyFile: keyFile } } });
     ({ nodes, alice, aliceClients: a } = fixture);
   });
 
@@ -216,10 +232,101 @@ describe('S3 SSE-C (customer-provided keys) through the AWS SDK on a 3-node ring
     }
   });
 
-  test('server-managed encryption (SSE-S3, SSE-KMS) is still refused, and nothing is stored', async () => {
-    await s3failure(a[0]!.send(new PutObjectCommand({ Bucket: 'sse', Key: 'managed/s3', Body: 'x', ServerSideEncryption: 'AES256' })), 'NotImplemented', 501);
+  test('SSE-S3: PutObject with AES256 is encrypted at rest, read back without anything to give, with its MD5 ETag; an SSE-C key for it is refused', async () => {
+    const small = Buffer.concat([Buffer.from('S3-INLINE-'), pattern(1500, 51)]);
+    const large = Buffer.concat([Buffer.from('S3-CHUNKED-'), pattern(700_000, 52)]);
+    const putSmall = await a[0]!.send(new PutObjectCommand({ Bucket: 'sse', Key: 's3/small', Body: small, ServerSideEncryption: 'AES256' }));
+    assert.equal(putSmall.ServerSideEncryption, 'AES256');
+    assert.equal(putSmall.ETag, `"${md5(small)}"`, 'SSE-S3 ETags are MD5s, as in S3');
+    await a[1]!.send(new PutObjectCommand({ Bucket: 'sse', Key: 's3/large', Body: large, ServerSideEncryption: 'AES256' }));
+    const got = await a[2]!.send(new GetObjectCommand({ Bucket: 'sse', Key: 's3/large' }));
+    assert.equal(got.ServerSideEncryption, 'AES256');
+    assert.deepEqual(await bytes(got.Body), large);
+    assert.deepEqual(await getBytes(a[0]!, 's3/small', undefined), small);
+    assert.deepEqual(await getBytes(a[0]!, 's3/large', undefined, 'bytes=262140-262200'), large.subarray(262_140, 262_201));
+    assert.equal((await a[1]!.send(new HeadObjectCommand({ Bucket: 'sse', Key: 's3/small' }))).ServerSideEncryption, 'AES256');
+    await s3failure(a[1]!.send(new GetObjectCommand({ Bucket: 'sse', Key: 's3/small', ...ssec(KEY_A) })), 'InvalidRequest', 400);
+
+    const needles = [large.subarray(5000, 5064), Buffer.from(small.subarray(0, 48).toString('base64'))];
+    for (const n of nodes) {
+      for (const file of await filesUnder(n.dir)) {
+        const data = await readFile(file);
+        for (const needle of needles) assert.ok(!data.includes(needle), `${file} holds SSE-S3 plaintext`);
+      }
+    }
+  });
+
+  test('SSE-S3 multipart and copies: parts need no key, copies between SSE-S3 objects share the wrapped key, a plaintext object is encrypted in place', async () => {
+    const part1 = pattern(5 * MiB, 61);
+    const part2 = pattern(100_000, 62);
+    const created = await a[0]!.send(new CreateMultipartUploadCommand({ Bucket: 'sse', Key: 's3/mp', ServerSideEncryption: 'AES256' }));
+    assert.equal(created.ServerSideEncryption, 'AES256');
+    const p1 = await a[1]!.send(new UploadPartCommand({ Bucket: 'sse', Key: 's3/mp', UploadId: created.UploadId!, PartNumber: 1, Body: part1 }));
+    assert.equal(p1.ServerSideEncryption, 'AES256');
+    assert.equal(p1.ETag, `"${md5(part1)}"`);
+    const p2 = await a[2]!.send(new UploadPartCommand({ Bucket: 'sse', Key: 's3/mp', UploadId: created.UploadId!, PartNumber: 2, Body: part2 }));
+    const done = await a[0]!.send(new CompleteMultipartUploadCommand({ Bucket: 'sse', Key: 's3/mp', UploadId: created.UploadId!, MultipartUpload: { Parts: [{ PartNumber: 1, ETag: p1.ETag! }, { PartNumber: 2, ETag: p2.ETag! }] } }));
+    assert.equal(done.ServerSideEncryption, 'AES256');
+    const whole = Buffer.concat([part1, part2]);
+    assert.deepEqual(await getBytes(a[1]!, 's3/mp', undefined), whole);
+
+    // SSE-S3 to SSE-S3: the copy stays readable after its source is gone (it shares the key, not a reference to the source).
+    await a[2]!.send(new CopyObjectCommand({ Bucket: 'sse', Key: 's3/mp-copy', CopySource: 'sse/s3/mp', ServerSideEncryption: 'AES256' }));
+    await a[2]!.send(new DeleteObjectCommand({ Bucket: 'sse', Key: 's3/mp' }));
+    const copy = await a[0]!.send(new GetObjectCommand({ Bucket: 'sse', Key: 's3/mp-copy' }));
+    assert.equal(copy.ServerSideEncryption, 'AES256');
+    assert.deepEqual(await bytes(copy.Body), whole);
+    // SSE-S3 to plaintext, and plaintext encrypted in place.
+    await a[1]!.send(new CopyObjectCommand({ Bucket: 'sse', Key: 's3/plain-copy', CopySource: 'sse/s3/mp-copy' }));
+    const plainCopy = await a[2]!.send(new GetObjectCommand({ Bucket: 'sse', Key: 's3/plain-copy' }));
+    assert.equal(plainCopy.ServerSideEncryption, undefined);
+    assert.deepEqual(await bytes(plainCopy.Body), whole);
+    await a[0]!.send(new PutObjectCommand({ Bucket: 'sse', Key: 's3/in-place', Body: 'later encrypted' }));
+    const inPlace = await a[0]!.send(new CopyObjectCommand({ Bucket: 'sse', Key: 's3/in-place', CopySource: 'sse/s3/in-place', ServerSideEncryption: 'AES256' }));
+    assert.equal(inPlace.ServerSideEncryption, 'AES256');
+    const read = await a[1]!.send(new GetObjectCommand({ Bucket: 'sse', Key: 's3/in-place' }));
+    assert.equal(read.ServerSideEncryption, 'AES256');
+    assert.equal((await bytes(read.Body)).toString(), 'later encrypted');
+  });
+
+  test('bucket default encryption: PutBucketEncryption makes writes that ask for nothing SSE-S3; GetBucketEncryption / DeleteBucketEncryption; KMS and bad documents refused', async () => {
+    await a[0]!.send(new CreateBucketCommand({ Bucket: 'sse-default' }));
+    await s3failure(a[1]!.send(new GetBucketEncryptionCommand({ Bucket: 'sse-default' })), 'ServerSideEncryptionConfigurationNotFoundError', 404);
+    await a[0]!.send(new PutBucketEncryptionCommand({ Bucket: 'sse-default', ServerSideEncryptionConfiguration: { Rules: [{ ApplyServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' }, BucketKeyEnabled: true }] } }));
+    const config = await a[1]!.send(new GetBucketEncryptionCommand({ Bucket: 'sse-default' }));
+    assert.equal(config.ServerSideEncryptionConfiguration?.Rules?.[0]?.ApplyServerSideEncryptionByDefault?.SSEAlgorithm, 'AES256');
+    assert.equal(config.ServerSideEncryptionConfiguration?.Rules?.[0]?.BucketKeyEnabled, true);
+    // Bucket records are cached for up to cacheMs on the other nodes: write through the node that set it.
+    const put = await a[0]!.send(new PutObjectCommand({ Bucket: 'sse-default', Key: 'doc', Body: 'by default' }));
+    assert.equal(put.ServerSideEncryption, 'AES256');
+    const withKey = await a[0]!.send(new PutObjectCommand({ Bucket: 'sse-default', Key: 'own-key', Body: 'mine', ...ssec(KEY_A) }));
+    assert.equal(withKey.ServerSideEncryption, undefined, 'an SSE-C write stays SSE-C');
+    assert.equal(withKey.SSECustomerKeyMD5, md5(KEY_A, 'base64'));
+    const got = await a[2]!.send(new GetObjectCommand({ Bucket: 'sse-default', Key: 'doc' }));
+    assert.equal(got.ServerSideEncryption, 'AES256');
+    assert.equal((await bytes(got.Body)).toString(), 'by default');
+
+    const kms = `<ServerSideEncryptionConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>aws:kms</SSEAlgorithm></ApplyServerSideEncryptionByDefault></Rule></ServerSideEncryptionConfiguration>`;
+    assert.equal((await putXmlDocument(nodes[0]!.endpoint, alice, '/sse-default', 'encryption', kms)).code, 'NotImplemented');
+    const bad = `<ServerSideEncryptionConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>DES</SSEAlgorithm></ApplyServerSideEncryptionByDefault></Rule></ServerSideEncryptionConfiguration>`;
+    assert.equal((await putXmlDocument(nodes[0]!.endpoint, alice, '/sse-default', 'encryption', bad)).code, 'MalformedXML');
+    const good = kms.replace('aws:kms', 'AES256');
+    assert.equal((await putXmlDocument(nodes[0]!.endpoint, alice, '/sse-default', 'encryption', good, false)).code, 'InvalidRequest', 'Content-MD5 is required');
+
+    await a[0]!.send(new DeleteBucketEncryptionCommand({ Bucket: 'sse-default' }));
+    await s3failure(a[0]!.send(new GetBucketEncryptionCommand({ Bucket: 'sse-default' })), 'ServerSideEncryptionConfigurationNotFoundError', 404);
+    const after = await a[0]!.send(new PutObjectCommand({ Bucket: 'sse-default', Key: 'after', Body: 'plain again' }));
+    assert.equal(after.ServerSideEncryption, undefined);
+  });
+
+  test('what stays refused: SSE-KMS, SSE-S3 with an SSE-C key at once, and the encryption header on a read', async () => {
     await s3failure(a[0]!.send(new PutObjectCommand({ Bucket: 'sse', Key: 'managed/kms', Body: 'x', ServerSideEncryption: 'aws:kms' })), 'NotImplemented', 501);
-    await s3failure(a[1]!.send(new CreateMultipartUploadCommand({ Bucket: 'sse', Key: 'managed/mp', ServerSideEncryption: 'AES256' })), 'NotImplemented', 501);
-    for (const k of ['managed/s3', 'managed/kms']) await s3failure(a[2]!.send(new HeadObjectCommand({ Bucket: 'sse', Key: k })), undefined, 404);
+    await s3failure(a[1]!.send(new CreateMultipartUploadCommand({ Bucket: 'sse', Key: 'managed/mp', ServerSideEncryption: 'aws:kms:dsse' })), 'NotImplemented', 501);
+    await s3failure(a[0]!.send(new PutObjectCommand({ Bucket: 'sse', Key: 'managed/both', Body: 'x', ServerSideEncryption: 'AES256', ...ssec(KEY_A) })), 'InvalidArgument', 400);
+    for (const k of ['managed/kms', 'managed/both']) await s3failure(a[2]!.send(new HeadObjectCommand({ Bucket: 'sse', Key: k })), undefined, 404);
+    await a[0]!.send(new PutObjectCommand({ Bucket: 'sse', Key: 'managed/plain', Body: 'x' }));
+    const r = await rawRequest(nodes[1]!.endpoint, alice, { method: 'GET', path: '/sse/managed/plain', headers: { 'x-amz-server-side-encryption': 'AES256' } });
+    assert.equal(r.status, 400);
+    assert.match(r.body.toString(), /<Code>InvalidArgument<\/Code>/);
   });
 });

@@ -1,12 +1,16 @@
 /**
- * Server-side encryption with customer-provided keys (SSE-C): the request headers that carry a
- * key, checked as S3 checks them, and the headers a response echoes. The cryptography itself is
- * the storage side's (encryption.ts); this module only reads and validates what the client sent.
+ * Server-side encryption requests: customer-provided keys (SSE-C) in their headers, checked as
+ * S3 checks them, and the headers a response echoes; `x-amz-server-side-encryption` (SSE-S3 is
+ * offered, KMS is not); the ServerSideEncryptionConfiguration document of a bucket's default
+ * encryption. The cryptography itself is the storage side's (encryption.ts); this module only
+ * reads and validates what the client sent.
  */
 import { createHash } from 'node:crypto';
 import { S3Error } from './errors.ts';
 import { getHeader } from './headers.ts';
 import type { HeaderMap } from './headers.ts';
+import { emptyDocumentXml } from './xml.ts';
+import { childElements, parseXmlDocument } from './xml-parse.ts';
 
 /** A customer key as a request gave it: 32 bytes, and the base64 MD5 the client computed of it. */
 export interface CustomerKey {
@@ -17,6 +21,9 @@ export interface CustomerKey {
 
 /** The only algorithm SSE-C has. */
 export const SSE_C_ALGORITHM = 'AES256';
+/** `x-amz-server-side-encryption` of SSE-S3. */
+export const SSE_S3_ALGORITHM = 'AES256';
+const KMS_ALGORITHMS = ['aws:kms', 'aws:kms:dsse'];
 
 const KEY_BYTES = 32;
 
@@ -32,23 +39,85 @@ const SOURCE = {
   md5: 'x-amz-copy-source-server-side-encryption-customer-key-md5',
 } as const;
 
-/**
- * Request headers asking for server-side encryption with keys the server would manage (SSE-S3,
- * SSE-KMS, DSSE-KMS). Those are refused (`NotImplemented`): there is no key service here, and
- * storing plaintext as if encrypted would be a silent lie.
- */
-export const MANAGED_SSE_HEADERS = [
-  'x-amz-server-side-encryption',
-  'x-amz-server-side-encryption-aws-kms-key-id',
-  'x-amz-server-side-encryption-context',
-  'x-amz-server-side-encryption-bucket-key-enabled',
-] as const;
+/** Request headers of KMS encryption, which is not offered (there is no key service here). */
+const KMS_HEADERS = ['x-amz-server-side-encryption-aws-kms-key-id', 'x-amz-server-side-encryption-context'] as const;
 
-/** Refuses a request that asks for server-managed encryption (see {@link MANAGED_SSE_HEADERS}). */
-export function refuseManagedEncryption(has: (name: string) => boolean): void {
-  for (const name of MANAGED_SSE_HEADERS) {
-    if (has(name)) throw new S3Error('NotImplemented', `Server-side encryption with server-managed keys is not supported (${name}); customer-provided keys (SSE-C) are.`, { fields: { Header: name } });
+/**
+ * The server-managed encryption a write asks for with `x-amz-server-side-encryption`: SSE-S3
+ * (`AES256`), or none. KMS (`aws:kms`, `aws:kms:dsse`, a KMS key id or context) is
+ * `NotImplemented`; another value `InvalidArgument`; asking for it together with an SSE-C key
+ * `InvalidArgument`, as S3 answers.
+ */
+export function requestManagedEncryption(headers: HeaderMap): typeof SSE_S3_ALGORITHM | undefined {
+  for (const name of KMS_HEADERS) {
+    if (getHeader(headers, name) !== undefined) throw new S3Error('NotImplemented', `SSE-KMS is not supported (${name}): there is no key service; SSE-S3 and SSE-C are.`, { fields: { Header: name } });
   }
+  const value = getHeader(headers, 'x-amz-server-side-encryption');
+  if (value === undefined) return undefined;
+  if (KMS_ALGORITHMS.includes(value)) throw new S3Error('NotImplemented', `SSE-KMS is not supported (${value}): there is no key service; SSE-S3 and SSE-C are.`, { fields: { Header: 'x-amz-server-side-encryption' } });
+  if (value !== SSE_S3_ALGORITHM) throw new S3Error('InvalidArgument', 'The encryption method specified is not supported', { fields: { ArgumentName: 'x-amz-server-side-encryption', ArgumentValue: value } });
+  if (hasCustomerKeyHeaders(headers)) {
+    throw new S3Error('InvalidArgument', 'Server Side Encryption with Customer provided key is incompatible with the encryption method specified', { fields: { ArgumentName: 'x-amz-server-side-encryption', ArgumentValue: value } });
+  }
+  return SSE_S3_ALGORITHM;
+}
+
+/**
+ * Refuses `x-amz-server-side-encryption` (and the KMS headers) on an operation that does not
+ * write object data (S3: `InvalidArgument`).
+ */
+export function refuseEncryptionHeaders(headers: HeaderMap): void {
+  for (const name of ['x-amz-server-side-encryption', ...KMS_HEADERS]) {
+    const value = getHeader(headers, name);
+    if (value !== undefined) throw new S3Error('InvalidArgument', `${name} header is not supported for this operation.`, { fields: { ArgumentName: name, ArgumentValue: value } });
+  }
+}
+
+/** A bucket's default encryption (ServerSideEncryptionConfiguration): the algorithm, and BucketKeyEnabled as given. */
+export interface BucketEncryption {
+  algorithm: typeof SSE_S3_ALGORITHM;
+  bucketKey?: boolean;
+}
+
+/**
+ * Parses a ServerSideEncryptionConfiguration document: one Rule with
+ * ApplyServerSideEncryptionByDefault / SSEAlgorithm and an optional BucketKeyEnabled
+ * (`MalformedXML` otherwise). `aws:kms` is `NotImplemented`, another algorithm `MalformedXML`.
+ */
+export function parseBucketEncryption(body: string | Uint8Array): BucketEncryption {
+  const doc = parseXmlDocument(body, 'ServerSideEncryptionConfiguration');
+  const rules = childElements(doc, 'Rule');
+  if (rules.length !== 1 || doc.children.length !== 1) throw new S3Error('MalformedXML');
+  const rule = rules[0]!;
+  let algorithm: string | undefined;
+  let bucketKey: boolean | undefined;
+  for (const c of rule.children) {
+    if (c.name === 'ApplyServerSideEncryptionByDefault') {
+      if (algorithm !== undefined) throw new S3Error('MalformedXML');
+      for (const d of c.children) {
+        if (d.name === 'SSEAlgorithm' && algorithm === undefined) algorithm = d.text.trim();
+        else if (d.name === 'KMSMasterKeyID') throw new S3Error('NotImplemented', 'SSE-KMS is not supported: there is no key service; SSE-S3 is.');
+        else throw new S3Error('MalformedXML');
+      }
+      if (algorithm === undefined) throw new S3Error('MalformedXML');
+    } else if (c.name === 'BucketKeyEnabled' && bucketKey === undefined) {
+      const v = c.text.trim();
+      if (v !== 'true' && v !== 'false') throw new S3Error('MalformedXML');
+      bucketKey = v === 'true';
+    } else throw new S3Error('MalformedXML');
+  }
+  if (algorithm === undefined) throw new S3Error('MalformedXML');
+  if (KMS_ALGORITHMS.includes(algorithm)) throw new S3Error('NotImplemented', `SSE-KMS is not supported (${algorithm}): there is no key service; SSE-S3 is.`);
+  if (algorithm !== SSE_S3_ALGORITHM) throw new S3Error('MalformedXML');
+  return { algorithm, ...(bucketKey !== undefined ? { bucketKey } : {}) };
+}
+
+/** A ServerSideEncryptionConfiguration document. */
+export function bucketEncryptionXml(config: BucketEncryption): string {
+  return emptyDocumentXml(
+    'ServerSideEncryptionConfiguration',
+    `<Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>${config.algorithm}</SSEAlgorithm></ApplyServerSideEncryptionByDefault><BucketKeyEnabled>${config.bucketKey === true}</BucketKeyEnabled></Rule>`,
+  );
 }
 
 /** The object's SSE-C key of a request (PutObject, GetObject, UploadPart, …), if it gives one. */
