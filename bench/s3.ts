@@ -14,6 +14,9 @@
  * Throughput (ops/s, MiB/s) and per-request latency p50/p99. The client is a lean SigV4 client
  * on node:http with keep-alive (UNSIGNED-PAYLOAD), the same for Pi and s3rver.
  *
+ * `--pi-sse s3` encrypts Pi's bench bucket by default (SSE-S3, a master key file on every node)
+ * to measure what encryption at rest costs; the references are unchanged.
+ *
  * Modes used internally: `--serve-s3rver DIR` runs s3rver in this process.
  * Diagnostics: `BENCH_NODE_ARGS` adds Node.js flags to the Pi node processes (e.g. `--cpu-prof`);
  * `BENCH_METRICS_DUMP=FILE` appends each Pi node's `/metrics` to FILE before the ring stops.
@@ -47,6 +50,8 @@ interface Options {
   nodeProcesses: number;
   /** Pi nodes (3; 1 is a diagnostic: the same work without replication). */
   ringSize: number;
+  /** Pi's bucket encrypted by default with SSE-S3 (`--pi-sse s3`). */
+  piSse: boolean;
 }
 
 interface Stats {
@@ -71,6 +76,8 @@ interface Target {
   secret: string;
   /** Waits until background work of the writes (third chunk copies) is done. */
   settle?: () => Promise<void>;
+  /** Configures the bench bucket once created (Pi with `--pi-sse s3`: default encryption). */
+  setupBucket?: (bucket: string) => Promise<void>;
   /** The server processes, by label (their CPU time is reported per phase). */
   processes?: Record<string, number>;
 }
@@ -140,14 +147,14 @@ function amzDate(now: Date): string {
 
 const keyCache = new Map<string, Buffer>();
 
-function sign(target: Target, method: string, host: string, path: string): Record<string, string> {
+function sign(target: Target, method: string, host: string, path: string, query = ''): Record<string, string> {
   const date = amzDate(new Date());
   const day = date.slice(0, 8);
   const cacheKey = `${target.secret}/${day}`;
   let key = keyCache.get(cacheKey);
   if (!key) keyCache.set(cacheKey, (key = deriveSigningKey(target.secret, day, 'us-east-1', 's3')));
   const scope = `${day}/us-east-1/s3/aws4_request`;
-  const canonical = `${method}\n${path}\n\nhost:${host}\nx-amz-content-sha256:UNSIGNED-PAYLOAD\nx-amz-date:${date}\n\nhost;x-amz-content-sha256;x-amz-date\nUNSIGNED-PAYLOAD`;
+  const canonical = `${method}\n${path}\n${query}\nhost:${host}\nx-amz-content-sha256:UNSIGNED-PAYLOAD\nx-amz-date:${date}\n\nhost;x-amz-content-sha256;x-amz-date\nUNSIGNED-PAYLOAD`;
   const signature = signHex(key, requestStringToSign(date, scope, canonical));
   return {
     host,
@@ -158,13 +165,14 @@ function sign(target: Target, method: string, host: string, path: string): Recor
 }
 
 /** One request; resolves with the status and the number of body bytes received. */
-function send(target: Target, endpoint: string, method: string, bucket: string, key: string | undefined, body?: Buffer | (() => Readable), length = 0): Promise<{ status: number; bytes: number }> {
+function send(target: Target, endpoint: string, method: string, bucket: string, key: string | undefined, body?: Buffer | (() => Readable), length = 0, subresource?: string): Promise<{ status: number; bytes: number }> {
   const url = new URL(endpoint);
   const path = `/${bucket}${key === undefined ? '' : `/${uriEncode(key, false)}`}`;
-  const headers = sign(target, method, url.host, path);
+  const headers = sign(target, method, url.host, path, subresource === undefined ? '' : `${subresource}=`);
   if (body !== undefined) headers['content-length'] = String(Buffer.isBuffer(body) ? body.length : length);
+  if (Buffer.isBuffer(body) && subresource !== undefined) headers['content-md5'] = createHash('md5').update(body).digest('base64');
   return new Promise((resolve, reject) => {
-    const req = request({ host: url.hostname, port: url.port, method, path, headers, agent }, (res) => {
+    const req = request({ host: url.hostname, port: url.port, method, path: subresource === undefined ? path : `${path}?${subresource}`, headers, agent }, (res) => {
       let bytes = 0;
       res.on('data', (b: Buffer) => (bytes += b.length));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, bytes }));
@@ -220,6 +228,7 @@ async function workload(target: Target, o: Options, small: Buffer, large: Buffer
   const bucket = `bench-${Date.now().toString(36)}`;
   const at = (i: number): string => target.endpoints[i % target.endpoints.length]!;
   ok((await send(target, at(0), 'PUT', bucket, undefined, Buffer.alloc(0))).status, 'create bucket');
+  await target.setupBucket?.(bucket);
   const smallKey = (i: number): string => `small/${String(i).padStart(7, '0')}`;
   // Warm-up, the same for every target (its figures are not reported): connections, caches and
   // the JIT. A server runs for days; the first seconds of a process, while V8 is still compiling
@@ -260,6 +269,13 @@ async function workload(target: Target, o: Options, small: Buffer, large: Buffer
     return r.bytes;
   }, procs);
   return { smallPut, smallGet, largePut, largeGet };
+}
+
+/** PutBucketEncryption: SSE-S3 by default for every object of `bucket` (`--pi-sse s3`). */
+async function encryptByDefault(target: Target, bucket: string): Promise<void> {
+  const doc = Buffer.from('<ServerSideEncryptionConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>AES256</SSEAlgorithm></ApplyServerSideEncryptionByDefault></Rule></ServerSideEncryptionConfiguration>');
+  // Through every node, so that none serves a write from a cached record without the default.
+  for (const endpoint of target.endpoints) ok((await send(target, endpoint, 'PUT', bucket, undefined, doc, 0, 'encryption')).status, 'put bucket encryption');
 }
 
 /** A large body as 1 MiB pieces (as a client streams a file). */
@@ -350,7 +366,7 @@ function spawnChild(args: string[], log: string): Promise<ChildProcess> {
 }
 
 /** Configuration of Pi node `i` of the bench ring. */
-function nodeConfig(dir: string, i: number, nodes: { port: number; ops: number; s3: number }[], token: string): Record<string, unknown> {
+function baseNodeConfig(dir: string, i: number, nodes: { port: number; ops: number; s3: number }[], token: string): Record<string, unknown> {
   return {
     dataDir: join(dir, `node-${i}`),
     bind: '127.0.0.1',
@@ -383,12 +399,19 @@ async function serveRing(file: string): Promise<void> {
   process.on('SIGTERM', () => void Promise.all(nodes.map((n) => n.stop({ graceful: false }))).then(() => process.exit(0)));
 }
 
-async function startPi(dir: string, processes: number, size: number): Promise<{ target: Target; stop: () => Promise<void> }> {
+async function startPi(dir: string, processes: number, size: number, sse: boolean): Promise<{ target: Target; stop: () => Promise<void> }> {
   const token = 'bench-token-0123456789abcdef';
   const nodes: { port: number; ops: number; s3: number }[] = [];
   for (let i = 0; i < size; i++) nodes.push({ port: await freePort(), ops: await freePort(), s3: await freePort() });
   const procs: ChildProcess[] = [];
   await fs.mkdir(dir, { recursive: true });
+  const keyFile = sse ? join(dir, 'sse-master.key') : undefined;
+  if (keyFile) await fs.writeFile(keyFile, createHash('sha256').update('bench master key').digest());
+  const nodeConfig = (d: string, i: number, all: typeof nodes, t: string): Record<string, unknown> => {
+    const c = baseNodeConfig(d, i, all, t);
+    if (keyFile) (c['s3'] as Record<string, unknown>)['sseMasterKeyFile'] = keyFile;
+    return c;
+  };
   if (processes === 1) {
     const file = join(dir, 'ring.json');
     await fs.writeFile(file, JSON.stringify(nodes.map((_, i) => nodeConfig(dir, i, nodes, token))));
@@ -435,15 +458,17 @@ async function startPi(dir: string, processes: number, size: number): Promise<{ 
       await new Promise((r) => setTimeout(r, 200));
     }
   };
+  const target: Target = {
+    name: 'pi',
+    endpoints: nodes.map((n) => `http://127.0.0.1:${n.s3}`),
+    accessKey: user.accessKey,
+    secret: user.secret,
+    settle,
+    processes: Object.fromEntries(procs.map((p, i) => [procs.length === 1 ? 'ring' : `node${i}`, p.pid!])),
+  };
+  if (sse) target.setupBucket = (bucket) => encryptByDefault(target, bucket);
   return {
-    target: {
-      name: 'pi',
-      endpoints: nodes.map((n) => `http://127.0.0.1:${n.s3}`),
-      accessKey: user.accessKey,
-      secret: user.secret,
-      settle,
-      processes: Object.fromEntries(procs.map((p, i) => [procs.length === 1 ? 'ring' : `node${i}`, p.pid!])),
-    },
+    target,
     stop: async () => {
       if (process.env['BENCH_METRICS_DUMP']) {
         for (const n of nodes) {
@@ -496,6 +521,7 @@ async function main(): Promise<void> {
     .option('--warmup <n>', '4 KiB PUTs, then as many GETs, before measuring (every target)', (v) => Number(v), 3000)
     .option('--skip-s3rver', 'do not run s3rver')
     .option('--ring-size <n>', 'Pi nodes: 3, or 1 to see the cost without replication (diagnostic)', (v) => Number(v), 3)
+    .option('--pi-sse <mode>', "Pi's bench bucket encrypted: none, or s3 (SSE-S3 by bucket default encryption, a master key on every node)", 'none')
     .option('--node-processes <n>', 'processes hosting the 3 Pi nodes: 3 (one each) or 1', (v) => Number(v), 3)
     .option('--serve-ring <file>', '(internal) run the Pi nodes configured in FILE')
     .option('--keep', 'keep the data directories')
@@ -503,7 +529,8 @@ async function main(): Promise<void> {
     .option('--serve-s3rver <dir>', '(internal) run s3rver on --port')
     .option('--port <port>', '(internal)', (v) => Number(v), 0);
   program.parse(process.argv);
-  const raw = program.opts<Options & { serveS3rver?: string; serveRing?: string; port: number; mallocTuning: boolean }>();
+  const raw = program.opts<Omit<Options, 'piSse'> & { piSse: string; serveS3rver?: string; serveRing?: string; port: number; mallocTuning: boolean }>();
+  if (raw.piSse !== 'none' && raw.piSse !== 's3') throw new Error(`--pi-sse: none or s3, not ${raw.piSse}`);
   if (!raw.mallocTuning) MALLOC_ENV = {};
   else if (process.env['MALLOC_MMAP_THRESHOLD_'] === undefined && !raw.serveS3rver && !raw.serveRing) {
     // The client and the raw-disk reference run here: the same malloc settings as the servers.
@@ -513,7 +540,7 @@ async function main(): Promise<void> {
   }
   if (raw.serveS3rver) return serveS3rver(raw.serveS3rver, raw.port);
   if (raw.serveRing) return serveRing(raw.serveRing);
-  const o: Options = { json: Boolean(raw.json), small: raw.small, large: raw.large, clients: raw.clients, largeClients: raw.largeClients, warmup: Math.max(0, raw.warmup), skipS3rver: Boolean(raw.skipS3rver), keep: Boolean(raw.keep), nodeProcesses: raw.nodeProcesses === 1 ? 1 : 3, ringSize: raw.ringSize === 1 ? 1 : 3 };
+  const o: Options = { json: Boolean(raw.json), small: raw.small, large: raw.large, clients: raw.clients, largeClients: raw.largeClients, warmup: Math.max(0, raw.warmup), skipS3rver: Boolean(raw.skipS3rver), keep: Boolean(raw.keep), nodeProcesses: raw.nodeProcesses === 1 ? 1 : 3, ringSize: raw.ringSize === 1 ? 1 : 3, piSse: raw.piSse === 's3' };
   const log = (m: string): void => {
     if (!o.json) console.log(m);
     else process.stderr.write(`${m}\n`);
@@ -534,7 +561,7 @@ async function main(): Promise<void> {
     results['raw'] = await rawDisk(join(dir, 'raw'), o, smallBody, large);
     log(`  ${JSON.stringify(results['raw'])}`);
     log('Pi: 3-node ring …');
-    const pi = await startPi(join(dir, 'pi'), o.nodeProcesses, o.ringSize);
+    const pi = await startPi(join(dir, 'pi'), o.nodeProcesses, o.ringSize, o.piSse);
     try {
       results['pi'] = await workload(pi.target, o, smallBody, large);
       log(`  ${JSON.stringify(results['pi'])}`);
@@ -575,7 +602,7 @@ async function main(): Promise<void> {
   const report = {
     config: {
       client: 'lean SigV4 client on node:http keep-alive (UNSIGNED-PAYLOAD), the same for every target',
-      pi: `${o.ringSize} node${o.ringSize === 1 ? ' (diagnostic: no replication)' : 's'} ${o.nodeProcesses === 1 ? 'in one process' : 'each its own `pi start` process'} (insecure transport), s3 defaults (4 MiB chunks, 3 copies, write quorum 2, 64 KiB inline), DHT defaults (replicas 4, write and read quorum 3)`,
+      pi: `${o.ringSize} node${o.ringSize === 1 ? ' (diagnostic: no replication)' : 's'} ${o.nodeProcesses === 1 ? 'in one process' : 'each its own `pi start` process'} (insecure transport), s3 defaults (4 MiB chunks, 3 copies, write quorum 2, 64 KiB inline), DHT defaults (replicas 4, write and read quorum 3)${o.piSse ? '; bucket encrypted by default with SSE-S3' : ''}`,
       s3rver: 's3rver 3.7.1 in its own process, filesystem backend',
       serverEnv: MALLOC_ENV,
       raw: 'fs write streams + fsync, read back with fs read streams',
