@@ -78,7 +78,7 @@ import { eachLimited, isClosing } from './catalog.ts';
 import type { ChunkStore } from './chunks/store.ts';
 import { ChunkSink, pipeBody, streamChunks } from './data.ts';
 import { IV_BYTES, cryptPiece, decipherAt, etagFor, isManaged, keyForRead, keyOnly, sealKey, sealedKeyHeaders } from './encryption.ts';
-import type { MasterKey } from './encryption.ts';
+import type { ManagedSealedKey, MasterKeys } from './encryption.ts';
 import { BucketEncryptionApi, noMasterKey } from './bucket-encryption.ts';
 import type { ChunkSinkOptions, SinkResult } from './data.ts';
 import { readCheckedBody, readSmallBody, sendEmpty, sendXml } from './replies.ts';
@@ -220,8 +220,8 @@ export class S3Api implements LifecycleActions {
     readonly options: S3Options,
     /** Base URL of this endpoint (for Location). */
     private readonly endpoint: () => string,
-    /** The SSE-S3 master key, when the node has one (`s3.sseMasterKeyFile`). */
-    private readonly master?: MasterKey,
+    /** The SSE-S3 master keys, when the node has them (`s3.sseMasterKeyFile`, `s3.ssePreviousKeyFiles`). */
+    private readonly master?: MasterKeys,
   ) {
     this.log = env.log.child({ mod: 's3.api' });
     this.policies = new BucketPolicies({ env, catalog, ownBucket: (r, fresh) => this.ownBucket(r, fresh), verifier: (r) => this.verifier(r) });
@@ -981,9 +981,10 @@ export class S3Api implements LifecycleActions {
     if (from.parts) entry.parts = from.parts;
     if (from.ps) entry.ps = [...from.ps];
     if (from.pn) entry.pn = [...from.pn];
-    // SSE-S3 to SSE-S3: the copy shares the source's wrapped data key with its chunks.
+    // SSE-S3 to SSE-S3: the copy shares the source's chunks and data key, wrapped anew under the
+    // current master key (so copying objects onto themselves retires a rotated-out key).
     const shareKey = seal !== undefined && isManaged(seal.sealed) && from.sse !== undefined && isManaged(from.sse);
-    if (shareKey) entry.sse = { ...from.sse! };
+    if (shareKey) entry.sse = this.master!.rewrap(from.sse as ManagedSealedKey, this.env.random.bytes(12));
     if (!shareKey && (seal || from.sse)) {
       // A side is encrypted: the bytes are copied, decrypted with the source's key and encrypted
       // with the copy's (plaintext where it has none).

@@ -7,7 +7,7 @@
 import { S3Error, bucketEncryptionXml, parseBucketEncryption } from './protocol/index.ts';
 import type { BodyVerifier } from './protocol/index.ts';
 import type { Catalog } from './catalog.ts';
-import type { MasterKey } from './encryption.ts';
+import type { MasterKeys } from './encryption.ts';
 import type { S3Request } from './http.ts';
 import type { BucketEntry } from './model.ts';
 import { readCheckedBody, sendEmpty, sendXml, subresourceOperation } from './replies.ts';
@@ -20,7 +20,7 @@ export interface BucketEncryptionContext {
   bucketFor(r: S3Request, action: string, fresh?: boolean): Promise<BucketEntry>;
   verifier(r: S3Request): BodyVerifier;
   /** This node's SSE-S3 master key, if configured. */
-  readonly master: MasterKey | undefined;
+  readonly master: MasterKeys | undefined;
 }
 
 /** The `?encryption` operations. */

@@ -123,6 +123,53 @@ export class MasterKey {
   }
 }
 
+/**
+ * The master keys a node holds: the current one wraps new data keys; previous ones (kept after a
+ * rotation) only unwrap the data keys they wrapped.
+ */
+export class MasterKeys {
+  private readonly byId = new Map<string, MasterKey>();
+
+  constructor(
+    readonly current: MasterKey,
+    previous: readonly MasterKey[] = [],
+  ) {
+    for (const k of [current, ...previous]) this.byId.set(k.id, k);
+  }
+
+  /** Reads the current key's file and the previous keys' files ({@link MasterKey.fromFile}). */
+  static fromFiles(current: string, previous: readonly string[] = []): MasterKeys {
+    return new MasterKeys(MasterKey.fromFile(current), previous.map((p) => MasterKey.fromFile(p)));
+  }
+
+  /** The ids of every key held, the current one first. */
+  get ids(): string[] {
+    return [...this.byId.keys()];
+  }
+
+  /** Wraps a new data key under the current key. */
+  wrap(dataKey: Buffer, nonce: Uint8Array): ManagedSealedKey {
+    return this.current.wrap(dataKey, nonce);
+  }
+
+  /** The data key of `sealed`, whichever held key wrapped it (`InternalError` if none did). */
+  unwrap(sealed: ManagedSealedKey): Buffer {
+    const key = this.byId.get(sealed.kid);
+    if (!key) throw masterKeyError(`the object's data key was wrapped by master key ${sealed.kid}; this node holds ${this.ids.join(', ')}`);
+    return key.unwrap(sealed);
+  }
+
+  /**
+   * `sealed` wrapped under the current key (the same data key, so the data needs no rewrite);
+   * as it is when the current key already wrapped it.
+   */
+  rewrap(sealed: ManagedSealedKey, nonce: Uint8Array): ManagedSealedKey {
+    if (sealed.kid === this.current.id) return { ...sealed };
+    const out = this.wrap(this.unwrap(sealed), nonce);
+    return sealed.iv !== undefined ? { ...out, iv: sealed.iv } : out;
+  }
+}
+
 function masterKeyError(reason: string): S3Error {
   // A 500: the node logs the cause (its reason names the keys, never their bytes).
   return new S3Error('InternalError', "The object's encryption key cannot be unwrapped on this node.", { cause: Object.assign(new Error(reason), { code: 'SseMasterKeyMismatch' }) });
@@ -205,7 +252,7 @@ export function sealedEtag(key: Buffer, md5Hex: string): string {
  * ({@link checkKey}); an SSE-S3 data key, unwrapped with `master`; for plaintext, none. An SSE-C
  * key given for data that is not SSE-C is refused, as S3 does.
  */
-export function keyForRead(sealed: SealedKey | undefined, given: CustomerKey | undefined, master: MasterKey | undefined, source = false): Buffer | undefined {
+export function keyForRead(sealed: SealedKey | undefined, given: CustomerKey | undefined, master: MasterKeys | undefined, source = false): Buffer | undefined {
   if (sealed && !isManaged(sealed)) return checkKey(sealed, given, source);
   refuseUnneededKey(given, source);
   if (!sealed) return undefined;

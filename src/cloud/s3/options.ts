@@ -40,6 +40,8 @@ export interface S3Options {
    * node; without it SSE-S3 and bucket default encryption are refused.
    */
   sseMasterKeyFile?: string;
+  /** Files of master keys rotated out: they only unwrap the data keys they wrapped. */
+  ssePreviousKeyFiles: string[];
   /** Garbage collection of unreferenced chunks. */
   gc: {
     enabled: boolean;
@@ -67,5 +69,6 @@ export const DEFAULT_S3_OPTIONS: S3Options = {
   cacheMs: 2000,
   maxClockSkewMs: 15 * 60 * 1000,
   lifecycleSweepMs: 60 * 60 * 1000,
+  ssePreviousKeyFiles: [],
   gc: { enabled: true, intervalMs: 10 * 60 * 1000, graceMs: 60 * 60 * 1000, orphanRefMs: 24 * 3600 * 1000 },
 };

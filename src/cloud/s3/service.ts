@@ -18,7 +18,7 @@ import { ChunkCollector } from './gc.ts';
 import { S3HttpServer } from './http.ts';
 import { LifecycleExpirer } from './lifecycle.ts';
 import { DEFAULT_S3_OPTIONS } from './options.ts';
-import { MasterKey } from './encryption.ts';
+import { MasterKeys } from './encryption.ts';
 import type { S3Options } from './options.ts';
 
 /** The S3 options of a node configuration. */
@@ -41,6 +41,7 @@ export function s3OptionsFrom(config: PiConfig): S3Options {
     maxClockSkewMs: c.maxClockSkewMs,
     lifecycleSweepMs: c.lifecycleSweepMs,
     ...(c.sseMasterKeyFile !== undefined ? { sseMasterKeyFile: c.sseMasterKeyFile } : {}),
+    ssePreviousKeyFiles: c.ssePreviousKeyFiles,
     gc: { ...c.gc },
   };
 }
@@ -101,7 +102,7 @@ export class S3Service implements NodeService {
     if (!dht) throw new StorageError('NotAvailable', 'the s3 application needs the DHT service');
     const o = this.options;
     // A bad key file stops the node at start, with the file named, rather than at the first write.
-    const master = o.sseMasterKeyFile !== undefined ? MasterKey.fromFile(o.sseMasterKeyFile) : undefined;
+    const master = o.sseMasterKeyFile !== undefined ? MasterKeys.fromFiles(o.sseMasterKeyFile, o.ssePreviousKeyFiles) : undefined;
     this.engine = FileChunkEngine.open(join(ctx.dataDir, 's3', 'chunks'));
     this.storeValue = new ChunkStore(ctx.env, ctx.overlay, this.engine, { replicas: o.replicas, writeQuorum: o.writeQuorum, maxPutsInFlight: Math.max(4, o.putConcurrency) });
     this.catalogValue = new Catalog(dht, ctx.env, { cacheMs: o.cacheMs });
@@ -112,7 +113,7 @@ export class S3Service implements NodeService {
     const address = await this.http.listen();
     const host = o.bind === '0.0.0.0' || o.bind === '::' ? advertiseHost(o.bind, ctx.config.advertise) : o.bind;
     this.url = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
-    ctx.env.log.info({ event: 's3.listening', url: this.url, chunks: this.engine.count, sseMasterKey: master?.id ?? null }, `S3 endpoint at ${this.url}`);
+    ctx.env.log.info({ event: 's3.listening', url: this.url, chunks: this.engine.count, sseMasterKeys: master?.ids ?? null }, `S3 endpoint at ${this.url}`);
   }
 
   ready(): void {

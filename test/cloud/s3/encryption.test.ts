@@ -7,7 +7,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import fc from 'fast-check';
-import { MasterKey, addToCounter, checkKey, cryptPiece, decipherAt, keyForRead, sealKey, sealedEtag } from '../../../src/cloud/s3/encryption.ts';
+import { MasterKey, MasterKeys, addToCounter, checkKey, cryptPiece, decipherAt, keyForRead, sealKey, sealedEtag } from '../../../src/cloud/s3/encryption.ts';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -134,9 +134,9 @@ describe('SSE-C encryption', () => {
       assert.equal(sealed.kid, master.id);
       assert.ok(!Buffer.from(sealed.wk, 'base64').includes(dataKey), 'the data key is not kept in the clear');
       assert.deepEqual(master.unwrap(sealed), dataKey);
-      assert.deepEqual(keyForRead(sealed, undefined, master), dataKey);
+      assert.deepEqual(keyForRead(sealed, undefined, new MasterKeys(master)), dataKey);
       assert.equal(code(() => keyForRead(sealed, undefined, undefined)), 'InternalError', 'a node without the master key');
-      assert.equal(code(() => keyForRead(sealed, customerKey(Buffer.alloc(32, 1)), master)), 'InvalidRequest', 'an SSE-C key for SSE-S3 data');
+      assert.equal(code(() => keyForRead(sealed, customerKey(Buffer.alloc(32, 1)), new MasterKeys(master))), 'InvalidRequest', 'an SSE-C key for SSE-S3 data');
       assert.equal(code(() => new MasterKey(Buffer.alloc(32, 0x43)).unwrap(sealed)), 'InternalError', 'another master key');
       const tampered = Buffer.from(sealed.wk, 'base64');
       tampered[20]! ^= 1;
@@ -144,5 +144,22 @@ describe('SSE-C encryption', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+
+  test('master key rotation: previous keys unwrap what they wrapped; rewrap moves a data key under the current key, IV kept', () => {
+    const oldKey = new MasterKey(Buffer.alloc(32, 0x01));
+    const newKey = new MasterKey(Buffer.alloc(32, 0x02));
+    const dataKey = randomBytes(32);
+    const before = { ...oldKey.wrap(dataKey, randomBytes(12)), iv: 'AAAAAAAAAAAAAAAAAAAAAA==' };
+    const rotated = new MasterKeys(newKey, [oldKey]);
+    assert.deepEqual(rotated.ids, [newKey.id, oldKey.id]);
+    assert.deepEqual(rotated.unwrap(before), dataKey, 'a previous key still reads');
+    assert.equal(rotated.wrap(dataKey, randomBytes(12)).kid, newKey.id, 'new data keys go under the current key');
+    const after = rotated.rewrap(before, randomBytes(12));
+    assert.equal(after.kid, newKey.id);
+    assert.equal(after.iv, before.iv, 'the inline IV stays');
+    assert.deepEqual(new MasterKeys(newKey).unwrap(after), dataKey, 'the rewrapped key needs the current key only');
+    assert.equal(code(() => new MasterKeys(newKey).unwrap(before)), 'InternalError', 'the old key retired, its wraps are unreadable');
+    assert.deepEqual(rotated.rewrap(after, randomBytes(12)), after, 'already under the current key: unchanged');
   });
 });

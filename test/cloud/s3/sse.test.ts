@@ -35,9 +35,11 @@ import {
 } from '@aws-sdk/client-s3';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { writeFile } from 'node:fs/promises';
-import { bytes, pattern, putXmlDocument, rawRequest, s3failure, startS3Fixture } from './harness.ts';
+import { TEST_S3, bytes, clientFor, createUser, pattern, putXmlDocument, rawRequest, s3failure, startS3Fixture } from './harness.ts';
 import type { S3Node, TestUser } from './harness.ts';
-import { tempDir } from '../../node/fixtures.ts';
+import { startNode, tempDir } from '../../node/fixtures.ts';
+import type { TestNode } from '../../node/fixtures.ts';
+import type { S3Service } from '../../../src/cloud/s3/service.ts';
 
 const MiB = 1024 * 1024;
 const KEY_A = Buffer.alloc(32, 0xa1);
@@ -328,5 +330,51 @@ describe('S3 SSE-C (customer-provided keys) through the AWS SDK on a 3-node ring
     const r = await rawRequest(nodes[1]!.endpoint, alice, { method: 'GET', path: '/sse/managed/plain', headers: { 'x-amz-server-side-encryption': 'AES256' } });
     assert.equal(r.status, 400);
     assert.match(r.body.toString(), /<Code>InvalidArgument<\/Code>/);
+  });
+});
+
+describe('SSE-S3 master key rotation across restarts of a node', () => {
+  const cleanups: (() => Promise<void>)[] = [];
+  after(async () => {
+    for (const c of cleanups.reverse()) await c();
+  });
+
+  test('a previous key still reads; a copy in place rewraps under the current key; with the old key retired, only rewrapped objects read', async () => {
+    const keys = await tempDir((fn) => cleanups.push(fn), 'pi-sse-rotation-');
+    const [keyA, keyB] = [join(keys, 'a.key'), join(keys, 'b.key')];
+    await writeFile(keyA, Buffer.alloc(32, 0xaa));
+    await writeFile(keyB, Buffer.alloc(32, 0xbb));
+    let dir = '';
+    let node: TestNode | undefined;
+    let client: S3Client | undefined;
+    const start = async (s3: Record<string, unknown>, first: boolean): Promise<S3Client> => {
+      client?.destroy();
+      await node?.stop({ graceful: true });
+      // The same data directory (the first start made it, with the node's certificates) each time.
+      node = await startNode((fn) => cleanups.push(fn), { ...(first ? {} : { dir }), config: { apps: ['s3'], s3: { ...TEST_S3, ...s3 } }, name: 'rotating' });
+      dir = node.dir;
+      const endpoint = node.node.service<S3Service>('s3')!.endpoint;
+      if (first) user = await createUser(Object.assign(node, { s3: node.node.service<S3Service>('s3')!, endpoint }), 'rotator');
+      client = clientFor(endpoint, user);
+      return client;
+    };
+    let user: TestUser | undefined;
+    cleanups.push(async () => client?.destroy());
+    const large = pattern(400_000, 71);
+
+    let c = await start({ sseMasterKeyFile: keyA }, true);
+    await c.send(new CreateBucketCommand({ Bucket: 'rot' }));
+    for (const k of ['kept', 'moved']) await c.send(new PutObjectCommand({ Bucket: 'rot', Key: k, Body: large, ServerSideEncryption: 'AES256' }));
+    await c.send(new PutObjectCommand({ Bucket: 'rot', Key: 'small', Body: 'inline secret', ServerSideEncryption: 'AES256' }));
+
+    c = await start({ sseMasterKeyFile: keyB, ssePreviousKeyFiles: [keyA] }, false);
+    assert.deepEqual(await bytes((await c.send(new GetObjectCommand({ Bucket: 'rot', Key: 'kept' }))).Body), large, 'key A still reads');
+    for (const k of ['moved', 'small']) await c.send(new CopyObjectCommand({ Bucket: 'rot', Key: k, CopySource: `rot/${k}`, ServerSideEncryption: 'AES256' }));
+
+    c = await start({ sseMasterKeyFile: keyB }, false);
+    assert.deepEqual(await bytes((await c.send(new GetObjectCommand({ Bucket: 'rot', Key: 'moved' }))).Body), large, 'rewrapped under key B');
+    assert.equal((await bytes((await c.send(new GetObjectCommand({ Bucket: 'rot', Key: 'small' }))).Body)).toString(), 'inline secret');
+    await s3failure(c.send(new GetObjectCommand({ Bucket: 'rot', Key: 'kept' })), 'InternalError', 500);
+    assert.ok(node!.store.entries.some((e) => (e['err'] as { code?: string } | undefined)?.code === 'SseMasterKeyMismatch'), 'the node logs why');
   });
 });
