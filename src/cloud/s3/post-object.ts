@@ -38,13 +38,13 @@ import {
   postRedirectLocation,
   postResponseXml,
   postSuccessStatus,
-  refuseServerSideEncryption,
   validateObjectKey,
   verifyPostSignature,
 } from './protocol/index.ts';
 import type { ChecksumAlgorithm, SizeRange } from './protocol/index.ts';
 import { OBJECT_WRITE_GRANT_HEADERS } from './protocol/acl.ts';
 import { requestAcl } from './acl.ts';
+import { sealedKeyHeaders } from './encryption.ts';
 import type { ObjectWrite } from './api.ts';
 import type { Catalog, Principal } from './catalog.ts';
 import type { S3Request } from './http.ts';
@@ -313,12 +313,13 @@ export class PostObjectApi {
    */
   private async objectWrite(fields: ReadonlyMap<string, string>, range: SizeRange | undefined): Promise<Pick<ObjectWrite, 'auth' | 'headers' | 'acl' | 'grants' | 'storageClass' | 'tags' | 'maxBytes'>> {
     const headers: Record<string, string> = {};
-    refuseServerSideEncryption((name) => fields.has(name));
     for (const [name, value] of fields) {
       // Object Lock in a form is not supported (the bucket's default retention still applies).
       if (name.startsWith('x-amz-object-lock-')) throw new S3Error('NotImplemented', 'Object Lock form fields are not supported in POST uploads.');
       if (STORED_FIELDS.includes(name) || name.startsWith('x-amz-meta-') || name.startsWith('x-amz-grant-')) headers[name] = value;
       else if (name.startsWith('x-amz-checksum-') && name !== 'x-amz-checksum-type' && name !== 'x-amz-checksum-algorithm') headers[name] = value;
+      // Encryption fields act as PutObject's headers (SSE-C, SSE-S3; KMS is refused there).
+      else if (name.startsWith('x-amz-server-side-encryption')) headers[name] = value;
     }
     const algorithm = fields.get('x-amz-checksum-algorithm');
     if (algorithm !== undefined) headers['x-amz-sdk-checksum-algorithm'] = algorithm;
@@ -341,7 +342,7 @@ export class PostObjectApi {
   /** The answer to a stored upload: a redirect, the PostResponse document (201), or 200 / 204. */
   private answer(r: S3Request, fields: ReadonlyMap<string, string>, bucket: string, key: string, entry: ObjectEntry): void {
     const location = this.ctx.location(bucket, key);
-    const out: Record<string, string> = { etag: `"${entry.etag}"`, location };
+    const out: Record<string, string> = { etag: `"${entry.etag}"`, location, ...sealedKeyHeaders(entry.sse) };
     if (entry.cs) out[checksumHeaderName(entry.cs.a as ChecksumAlgorithm)] = entry.cs.v;
     const result = { bucket, key, etag: entry.etag };
     const redirect = postRedirectLocation(fields.get('success_action_redirect'), result) ?? postRedirectLocation(fields.get('redirect'), result);

@@ -415,22 +415,3 @@ export function parseTaggingDirective(headers: HeaderMap): 'COPY' | 'REPLACE' {
   if (directive === 'COPY' || directive === 'REPLACE') return directive;
   throw new S3Error('InvalidArgument', 'Unknown tagging directive.', { fields: { ArgumentName: 'x-amz-tagging-directive', ArgumentValue: value } });
 }
-
-/** Request headers that ask for server-side encryption (SSE-S3, SSE-KMS, SSE-C, a copy source's SSE-C key). */
-export const SSE_HEADERS = [
-  'x-amz-server-side-encryption',
-  'x-amz-server-side-encryption-aws-kms-key-id',
-  'x-amz-server-side-encryption-customer-algorithm',
-  'x-amz-copy-source-server-side-encryption-customer-algorithm',
-] as const;
-
-/**
- * Refuses a request that asks for server-side encryption (`NotImplemented`): objects are not
- * encrypted at rest here, and storing one as if they were would be a silent lie — worst for a
- * customer-provided key (SSE-C), which would then guard nothing.
- */
-export function refuseServerSideEncryption(has: (name: string) => boolean): void {
-  for (const name of SSE_HEADERS) {
-    if (has(name)) throw new S3Error('NotImplemented', `Server-side encryption is not supported (${name}).`, { fields: { Header: name } });
-  }
-}
