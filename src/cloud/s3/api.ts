@@ -1105,7 +1105,7 @@ export class S3Api implements LifecycleActions {
     const ref = partRef(uploadId, n, pv);
     const refBody = { u: uploadId, b: bucket.name, i: bucket.inc, k: upload.key };
     let part: PartEntry;
-    // SSE-C: every part of an encrypted upload comes with the upload's key.
+    // An encrypted upload's parts use its key: SSE-C, given again with every part; SSE-S3, unwrapped.
     const sealWith = keyForRead(upload.sse, requestCustomerKey(r.headers), this.master);
     const out: Record<string, string> = sealedKeyHeaders(upload.sse);
     const etagOf = (md5: string): string => etagFor(upload.sse, sealWith, md5);
@@ -1164,15 +1164,15 @@ export class S3Api implements LifecycleActions {
     else sendEmpty(r, 200, { etag: `"${part.etag}"`, ...out });
   }
 
-  /** An inline object's bytes, decrypted with `key` when it is SSE-C (checked by the caller). */
+  /** An inline object's bytes, decrypted with `key` when it is encrypted (checked or unwrapped by the caller). */
   private inlineData(entry: ObjectEntry, key: Buffer | undefined): Buffer {
     const data = Buffer.from(entry.data ?? '', 'base64');
     if (!entry.sse) return data;
-    if (!key || entry.sse.iv === undefined) throw new Error(`inline SSE-C data of version ${entry.vid} without ${key ? 'an IV' : 'a key'}`);
+    if (!key || entry.sse.iv === undefined) throw new Error(`inline encrypted data of version ${entry.vid} without ${key ? 'an IV' : 'a key'}`);
     return cryptPiece(key, Buffer.from(entry.sse.iv, 'base64'), data);
   }
 
-  /** Bytes `start..end` of an object, in order, decrypted with `key` when it is SSE-C. */
+  /** Bytes `start..end` of an object, in order, decrypted with `key` when it is encrypted. */
   private async *objectBytes(entry: ObjectEntry, start: number, end: number, key: Buffer | undefined): AsyncGenerator<Buffer> {
     if (end < start) return;
     if (entry.data !== undefined) {
@@ -1203,8 +1203,8 @@ export class S3Api implements LifecycleActions {
 
   /**
    * Copies bytes `start..end` of an object into new chunks, decrypted with `keys.key` and
-   * encrypted with `keys.sealWith` where either side is SSE-C (CopyObject and UploadPartCopy when
-   * either side is encrypted, or of a range). `inline`: a small result may stay inline (CopyObject).
+   * encrypted with `keys.sealWith` where that side is encrypted (CopyObject and UploadPartCopy
+   * when either side is, or of a range). `inline`: a small result may stay inline (CopyObject).
    */
   private async copyBytes(
     entry: ObjectEntry,

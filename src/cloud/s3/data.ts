@@ -32,7 +32,7 @@ export interface ChunkSinkOptions {
   maxBytes: number;
   /** Called for each chunk once stored, before the body ends (records its reference). */
   onChunk?: (ref: ChunkRef) => Promise<void>;
-  /** SSE-C: encrypt every chunk (and an inline body) with `key`, each from a fresh `iv()`. */
+  /** Encryption at rest (SSE-C, SSE-S3): encrypt every chunk (and an inline body) with `key`, each from a fresh `iv()`. */
   seal?: { key: Buffer; iv: () => Buffer };
 }
 
@@ -243,7 +243,7 @@ function givePiece(piece: Buffer): void {
  * Writes bytes `start..end` (inclusive) of an object made of `chunks` to `res`, fetching up to
  * `prefetch` chunks ahead (those not held here) and waiting for the socket to drain. Resolves when all was written;
  * rejects if a chunk cannot be read (the response is then cut short). Encrypted chunks (with an
- * IV) are decrypted with `key` (SSE-C; the caller checked it).
+ * IV) are decrypted with `key` (SSE-C or SSE-S3; the caller checked or unwrapped it).
  */
 export async function streamChunks(
   store: ChunkStore,
