@@ -20,7 +20,6 @@ test('the dashboard draws the ring, and shows a crash as one node fewer and a de
   const nodes = await startRing((fn) => t.after(fn), 5);
   await mkdir(OUT, { recursive: true });
   const profile = await mkdtemp(join(tmpdir(), 'pi-chromium-'));
-  t.after(() => rm(profile, { recursive: true, force: true }));
   // A fresh profile directory (playwright passes it as --user-data-dir).
   const browser = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
@@ -28,7 +27,12 @@ test('the dashboard draws the ring, and shows a crash as one node fewer and a de
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
     viewport: { width: 1400, height: 1000 },
   });
-  t.after(() => browser.close());
+  // One hook, in this order: after hooks run in the order they were added, and removing the
+  // profile while Chromium still writes to it fails with ENOTEMPTY.
+  t.after(async () => {
+    await browser.close();
+    await rm(profile, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
+  });
   const page = await browser.newPage();
   const pageErrors: string[] = [];
   page.on('pageerror', (err) => pageErrors.push(err.message));
