@@ -85,6 +85,32 @@ describe('chunk store in the simulator', () => {
     }
   });
 
+  test('a copy that failed after the put reached its quorum is sent again within seconds, not left to the next maintenance pass', async () => {
+    const h = harness('chunks-late-copy');
+    await h.ring.build(8);
+    await h.ring.runFor(3_000);
+    const data = pattern(5000, 99);
+    const hash = chunkHash(data);
+    const writer = h.ring.live()[0]!;
+    const set = h.store(writer).node.replicaSet(chunkId(hash), 3);
+    const hiccup = set.find((m) => m.id.hex !== writer.id.hex)!;
+    // One member's disk fails its first write: the quorum (two) acknowledges without it.
+    const engine = h.engines.get(hiccup.addr)!;
+    const put = engine.put.bind(engine);
+    let failures = 0;
+    engine.put = async (...args: Parameters<typeof put>) => {
+      if (failures++ === 0) throw new Error('EIO: i/o error');
+      return put(...args);
+    };
+    const stored = await settle(h.ring, h.store(writer).put(data), 'put with one member failing');
+    assert.equal(stored, hash);
+    assert.equal(engine.stat(hash), undefined, 'the failing member has no copy when the put returns');
+    // It is sent again a second after it failed; the full maintenance pass is ten minutes away.
+    await h.ring.runUntil(() => h.store(writer).stats.repairs === 1, 5_000, 'the writer resending the third copy');
+    assert.ok(engine.stat(hash) !== undefined, 'the member holds it now');
+    assert.equal(holders(h, hash).length, 3);
+  });
+
   test('a restarted node hands over the copies whose replica set moved on, then drops them', async () => {
     const h = harness('chunks-restart');
     await h.ring.build(10);

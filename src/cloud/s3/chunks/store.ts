@@ -23,6 +23,10 @@ import type { PastryNode, RpcReply, RpcRequest } from '../../../overlay/index.ts
 import { StorageError } from '../errors.ts';
 import type { ChunkEngine } from './engine.ts';
 
+/** Attempts to resend a copy that failed after its put reached the quorum, and the first delay (doubling). */
+const COPY_RETRY_ATTEMPTS = 3;
+const COPY_RETRY_DELAY_MS = 1000;
+
 /** Tunables of a {@link ChunkStore}. */
 export interface ChunkStoreOptions {
   /** Copies of each chunk. Default 3. */
@@ -214,8 +218,14 @@ export class ChunkStore {
       let answered = 0;
       let error = '';
       let done = false;
+      const failed: NodeHandle[] = [];
       const settle = (): void => {
-        if (answered === set.length) allDone();
+        if (answered === set.length) {
+          allDone();
+          // The put succeeded without some copies: send them again soon rather than leave the
+          // chunk short of copies until the next full maintenance pass (minutes away).
+          if (ok >= quorum && failed.length > 0) this.retryCopies(hash, data, failed, 1);
+        }
         if (done) return;
         if (ok >= quorum || answered === set.length) {
           done = true;
@@ -231,6 +241,7 @@ export class ChunkStore {
           },
           (err: Error) => {
             error = err.message;
+            failed.push(member);
             answered++;
             settle();
           },
@@ -241,6 +252,37 @@ export class ChunkStore {
         resolve({ ok: 0, error: 'empty replica set' });
       }
     });
+  }
+
+  /**
+   * Sends a chunk again to the `members` that failed to store it, after a delay that doubles
+   * with each attempt, while they are still in its replica set; after the last attempt the
+   * maintenance pass is left to do it.
+   */
+  private retryCopies(hash: string, data: Uint8Array, members: NodeHandle[], attempt: number): void {
+    if (this.closed || attempt > COPY_RETRY_ATTEMPTS) return;
+    this.env.setTimeout(() => {
+      void (async () => {
+        if (this.closed) return;
+        const set = await this.replicaSet(hash).catch(() => [] as NodeHandle[]);
+        const still = members.filter((m) => set.some((s) => s.id.hex === m.id.hex));
+        const again: NodeHandle[] = [];
+        await Promise.all(
+          still.map((m) =>
+            this.storeAt(m, hash, data).then(
+              () => {
+                this.stats.repairs++;
+              },
+              (err: Error) => {
+                this.log.debug({ event: 's3.copyRetryFailed', hash, member: m.addr, attempt, err: err.message }, 'a chunk copy failed again');
+                again.push(m);
+              },
+            ),
+          ),
+        );
+        if (again.length > 0) this.retryCopies(hash, data, again, attempt + 1);
+      })();
+    }, COPY_RETRY_DELAY_MS * 2 ** (attempt - 1));
   }
 
   private storeAt(member: NodeHandle, hash: string, data: Uint8Array): Promise<void> {
