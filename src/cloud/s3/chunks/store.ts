@@ -26,6 +26,11 @@ import type { ChunkEngine } from './engine.ts';
 /** Attempts to resend a copy that failed after its put reached the quorum, and the first delay (doubling). */
 const COPY_RETRY_ATTEMPTS = 3;
 const COPY_RETRY_DELAY_MS = 1000;
+/**
+ * Bytes of chunks held for resending at once. A member that fails every copy (before it is
+ * detected as down) must not make the writer hold seconds' worth of its uploads in memory.
+ */
+const COPY_RETRY_MAX_BYTES = 64 * 1024 * 1024;
 
 /** Tunables of a {@link ChunkStore}. */
 export interface ChunkStoreOptions {
@@ -139,6 +144,8 @@ export class ChunkStore {
   private running: Promise<void> | undefined;
   private again = false;
   private closed = false;
+  /** Bytes of chunks held for resending failed copies ({@link retryCopies}). */
+  private retryBytes = 0;
 
   constructor(
     private readonly env: Env,
@@ -224,7 +231,10 @@ export class ChunkStore {
           allDone();
           // The put succeeded without some copies: send them again soon rather than leave the
           // chunk short of copies until the next full maintenance pass (minutes away).
-          if (ok >= quorum && failed.length > 0) this.retryCopies(hash, data, failed, 1);
+          if (ok >= quorum && failed.length > 0 && this.retryBytes + data.length <= COPY_RETRY_MAX_BYTES) {
+            this.retryBytes += data.length;
+            this.retryCopies(hash, data, failed, 1);
+          }
         }
         if (done) return;
         if (ok >= quorum || answered === set.length) {
@@ -260,7 +270,10 @@ export class ChunkStore {
    * maintenance pass is left to do it.
    */
   private retryCopies(hash: string, data: Uint8Array, members: NodeHandle[], attempt: number): void {
-    if (this.closed || attempt > COPY_RETRY_ATTEMPTS) return;
+    if (this.closed || attempt > COPY_RETRY_ATTEMPTS) {
+      this.retryBytes -= data.length;
+      return;
+    }
     this.env.setTimeout(() => {
       void (async () => {
         if (this.closed) return;
@@ -281,6 +294,7 @@ export class ChunkStore {
           ),
         );
         if (again.length > 0) this.retryCopies(hash, data, again, attempt + 1);
+        else this.retryBytes -= data.length;
       })();
     }, COPY_RETRY_DELAY_MS * 2 ** (attempt - 1));
   }
