@@ -22,7 +22,7 @@
 import { createCipheriv, createDecipheriv, createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Decipher } from 'node:crypto';
-import { S3Error, SSE_S3_ALGORITHM, customerKeyHeaders } from './protocol/index.ts';
+import { S3Error, SSE_S3_ALGORITHM, customerKeyHeaders, decodeBase64Exact } from './protocol/index.ts';
 import type { CustomerKey } from './protocol/index.ts';
 
 const CIPHER = 'aes-256-ctr';
@@ -92,8 +92,8 @@ export class MasterKey {
     if (raw.length === MASTER_KEY_BYTES) return new MasterKey(raw);
     const text = raw.toString('latin1').trim();
     if (/^[0-9a-fA-F]{64}$/.test(text)) return new MasterKey(Buffer.from(text, 'hex'));
-    const b64 = Buffer.from(text, 'base64');
-    if (b64.length === MASTER_KEY_BYTES && b64.toString('base64') === text) return new MasterKey(b64);
+    const b64 = decodeBase64Exact(text, MASTER_KEY_BYTES);
+    if (b64) return new MasterKey(b64);
     throw new Error(`the SSE master key file ${path} holds neither 32 bytes, nor 64 hex digits, nor the base64 of 32 bytes (generate one with: head -c 32 /dev/urandom > ${path})`);
   }
 

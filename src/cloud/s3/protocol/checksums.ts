@@ -309,7 +309,7 @@ export function computeChecksum(algorithm: DigestAlgorithm, data: Uint8Array): s
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
 /** Decodes strict base64 of exactly `length` bytes, or returns `undefined`. */
-function decodeBase64Exact(value: string, length: number): Buffer | undefined {
+export function decodeBase64Exact(value: string, length: number): Buffer | undefined {
   const trimmed = value.trim();
   if (trimmed.length !== Math.ceil(length / 3) * 4 || !BASE64.test(trimmed)) return undefined;
   const bytes = Buffer.from(trimmed, 'base64');

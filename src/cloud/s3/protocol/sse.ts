@@ -6,6 +6,7 @@
  * reads and validates what the client sent.
  */
 import { createHash } from 'node:crypto';
+import { decodeBase64Exact } from './checksums.ts';
 import { S3Error } from './errors.ts';
 import { getHeader } from './headers.ts';
 import type { HeaderMap } from './headers.ts';
@@ -154,8 +155,8 @@ function parseKeyHeaders(headers: HeaderMap, names: { algorithm: string; key: st
   if (key === undefined) {
     throw new S3Error('InvalidArgument', 'Requests specifying Server Side Encryption with Customer provided keys must provide an appropriate secret key.', { fields: { ArgumentName: names.key, ArgumentValue: 'null' } });
   }
-  const bytes = decodeBase64Strict(key);
-  if (bytes === undefined || bytes.length !== KEY_BYTES) {
+  const bytes = decodeBase64Exact(key, KEY_BYTES);
+  if (bytes === undefined) {
     throw new S3Error('InvalidArgument', 'The secret key was invalid for the specified algorithm.', { fields: { ArgumentName: names.key, ArgumentValue: 'null' } });
   }
   if (md5 === undefined) {
@@ -166,10 +167,4 @@ function parseKeyHeaders(headers: HeaderMap, names: { algorithm: string; key: st
     throw new S3Error('InvalidArgument', 'The calculated MD5 hash of the key did not match the hash that was provided.', { fields: { ArgumentName: names.md5, ArgumentValue: md5 } });
   }
   return { key: bytes, keyMd5: computed };
-}
-
-/** Base64 that round-trips exactly (Node's decoder skips what it does not understand). */
-function decodeBase64Strict(text: string): Buffer | undefined {
-  const bytes = Buffer.from(text, 'base64');
-  return bytes.toString('base64') === text ? bytes : undefined;
 }
