@@ -274,6 +274,11 @@ describe('S3 SSE-C (customer-provided keys) through the AWS SDK on a 3-node ring
 
     // SSE-S3 to SSE-S3: the copy stays readable after its source is gone (it shares the key, not a reference to the source).
     await a[2]!.send(new CopyObjectCommand({ Bucket: 'sse', Key: 's3/mp-copy', CopySource: 'sse/s3/mp', ServerSideEncryption: 'AES256' }));
+    const catalog = nodes[1]!.s3.catalog;
+    const bucket = (await catalog.bucket('sse'))!;
+    const [source, copied] = [(await catalog.getObject(bucket, 's3/mp'))!, (await catalog.getObject(bucket, 's3/mp-copy'))!];
+    assert.deepEqual(await catalog.chunkList(copied), await catalog.chunkList(source), 'the copy shares the chunks (no bytes rewritten)');
+    assert.ok(copied.sse && 'wk' in copied.sse && source.sse && 'wk' in source.sse && copied.sse.kid === source.sse.kid, 'under the same master key');
     await a[2]!.send(new DeleteObjectCommand({ Bucket: 'sse', Key: 's3/mp' }));
     const copy = await a[0]!.send(new GetObjectCommand({ Bucket: 'sse', Key: 's3/mp-copy' }));
     assert.equal(copy.ServerSideEncryption, 'AES256');
