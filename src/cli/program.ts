@@ -129,6 +129,7 @@ export function buildProgram(io: Io): Command {
     .option('--data-dir <dir>', 'where the ring keeps its nodes, CA and token', DEV_RING_DIR)
     .option('--apps <name,...>', 'applications to run on every node (default: every standard application; "none" for none)', list)
     .option('--insecure', 'plaintext transport without certificates')
+    .option('--s3-tls', 'serve S3 over HTTPS with a certificate from the throwaway CA (clients trust <data-dir>/s3-tls/ca.crt)')
     .option('--fresh', 'delete the data directory first (new node ids, new CA)')
     .option('--timeout <ms>', 'give up if the ring is not up within this long', (v) => Number(v), 60_000)
     .addOption(new Option('--log-level <level>', 'log level of the nodes').choices(['trace', 'debug', 'info', 'warn', 'error']).default('info'))
@@ -144,6 +145,7 @@ export function buildProgram(io: Io): Command {
           dataDir: o['dataDir'] as string,
           apps: o['apps'] === undefined ? undefined : (o['apps'] as string[]).filter((a) => a !== 'none'),
           insecure: Boolean(o['insecure']),
+          s3Tls: Boolean(o['s3Tls']),
           fresh: Boolean(o['fresh']),
           logLevel: o['logLevel'] as string,
           readyTimeoutMs: o['timeout'] as number,

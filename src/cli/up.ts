@@ -35,6 +35,8 @@ export interface UpOptions {
   /** Applications on every node; undefined: all standard applications. */
   apps: string[] | undefined;
   insecure: boolean;
+  /** Serve S3 over HTTPS with a certificate from the ring's throwaway CA. */
+  s3Tls: boolean;
   fresh: boolean;
   logLevel: string;
   /** Give up if the ring is not up within this long. */
@@ -95,6 +97,7 @@ export async function runUp(options: UpOptions, out: Output): Promise<number> {
   const started = env.now();
   const n = options.nodes;
   if (!Number.isInteger(n) || n < 1 || n > 64) throw new CliError('InvalidArgument', `--nodes must be 1..64, got ${options.nodes}`, 2);
+  if (options.s3Tls && options.insecure) throw new CliError('InvalidArgument', '--s3-tls needs the ring CA, which --insecure does without', 2);
   const dir = resolve(options.dataDir);
   if (options.fresh) await fs.rm(dir, { recursive: true, force: true });
   await fs.mkdir(dir, { recursive: true });
@@ -125,6 +128,13 @@ export async function runUp(options: UpOptions, out: Output): Promise<number> {
   }
   const token = (await loadOrCreateToken(join(dir, 'ops-token'), env.random)).token;
   const caPem = options.insecure ? '' : (await readCa(caDir)).certPem;
+  // One certificate for every node's S3 endpoint: loopback addresses, and virtual-hosted names
+  // under s3.localhost (a wildcard over `localhost` alone is not matched by TLS clients).
+  const s3TlsDir = join(dir, 's3-tls');
+  const s3Tls = s3 && options.s3Tls ? { cert: join(s3TlsDir, 'node.crt'), key: join(s3TlsDir, 'node.key'), ca: join(s3TlsDir, 'ca.crt') } : undefined;
+  if (s3Tls && !(await hasValidNodeCert(s3TlsDir, caPem, env.now()))) {
+    await writeNodeCert(caDir, s3TlsDir, 'pi-dev-s3', { hosts: ['127.0.0.1', '::1', 'localhost', 's3.localhost', '*.s3.localhost'], force: true });
+  }
 
   const children: Child[] = [];
   const spawnNode = async (i: number): Promise<Child> => {
@@ -145,7 +155,7 @@ export async function runUp(options: UpOptions, out: Output): Promise<number> {
       insecure: options.insecure,
       apps,
       ops: { bind: '127.0.0.1', port: options.opsBasePort + i, tokenFile: '../ops-token' },
-      ...(s3 ? { s3: { bind: '127.0.0.1', port: options.s3BasePort + i } } : {}),
+      ...(s3 ? { s3: { bind: '127.0.0.1', port: options.s3BasePort + i, ...(s3Tls ? { tls: { cert: s3Tls.cert, key: s3Tls.key } } : {}) } } : {}),
       log: { level: options.logLevel },
     };
     const configFile = join(nodeDir, 'pi.yaml');
@@ -289,7 +299,7 @@ export async function runUp(options: UpOptions, out: Output): Promise<number> {
     return r === '' || r.startsWith('..') ? p : r;
   };
   if (out.json) {
-    out.progress('ready', `the dev ring is up`, { elapsedMs, nodes: ringFile.nodes, dashboard, token, tokenFile: join(dir, 'ops-token'), secure: !options.insecure, apps, s3: s3Url });
+    out.progress('ready', `the dev ring is up`, { elapsedMs, nodes: ringFile.nodes, dashboard, token, tokenFile: join(dir, 'ops-token'), secure: !options.insecure, apps, s3: s3Url, s3Ca: s3Tls?.ca ?? null });
   } else {
     const lines = [
       '',
@@ -304,6 +314,7 @@ export async function runUp(options: UpOptions, out: Output): Promise<number> {
       `  ${out.style('Dashboard', 'bold')}  ${dashboard}`,
       `  ${out.style('Ops token', 'bold')}  ${token}  (in ${rel(join(dir, 'ops-token'))})`,
       `  ${out.style('S3', 'bold')}         ${s3Url ? `${s3Url}  (credentials: npm run pi -- user create NAME)` : s3 ? 'did not report an endpoint' : 'not running (add --apps s3)'}`,
+      ...(s3Tls && s3Url ? [`             trust its CA: export AWS_CA_BUNDLE=${s3Tls.ca}`] : []),
       `  ${out.style('Apps', 'bold')}       ${apps.length ? apps.join(', ') : 'none'} (and the core services dht, scribe)`,
       `  ${out.style('Logs', 'bold')}       ${rel(join(dir, 'node-*', 'node.log'))}`,
       '',

@@ -110,6 +110,13 @@ export const configSchema = z.strictObject({
       lifecycleSweepMs: z.number().int().min(0).default(3600_000),
       sseMasterKeyFile: z.string().min(1).optional(),
       ssePreviousKeyFiles: z.array(z.string().min(1)).default([]),
+      tls: z
+        .strictObject({
+          cert: z.string().min(1).optional(),
+          key: z.string().min(1).optional(),
+        })
+        .prefault({}),
+      allowSseCustomerKeysOverHttp: z.boolean().default(false),
       gc: z
         .strictObject({
           enabled: z.boolean().default(true),
@@ -214,6 +221,9 @@ export const SETTINGS: readonly Setting[] = [
   s('s3.lifecycleSweepMs', 'int', '3600000', 'Period of the lifecycle sweep (expiring objects, aborting old uploads) over the buckets a node is root of; 0 turns it off.'),
   s('s3.sseMasterKeyFile', 'string', '(none)', 'File with the SSE-S3 master key (32 random bytes; the same file on every node). Without it SSE-S3 requests and bucket default encryption are refused.', true),
   s('s3.ssePreviousKeyFiles', 'list', '[]', 'Files of SSE-S3 master keys rotated out: they still unwrap the data keys they wrapped, never new ones.', true),
+  s('s3.tls.cert', 'string', '(none)', 'Certificate chain (PEM) of the S3 endpoint: with s3.tls.key set too, the endpoint speaks HTTPS only. Reloaded when the file changes.', true),
+  s('s3.tls.key', 'string', '(none)', "Private key (PEM) of the S3 endpoint's certificate.", true),
+  s('s3.allowSseCustomerKeysOverHttp', 'bool', 'false', 'Accept SSE-C keys on a plain-HTTP endpoint (only behind a TLS-terminating proxy); refused otherwise, as S3 does.'),
   s('s3.gc.enabled', 'bool', 'true', 'Collect chunks no object or upload refers to any more.'),
   s('s3.gc.intervalMs', 'int', '600000', "Period of the collector's sweep over a node's chunks."),
   s('s3.gc.graceMs', 'int', '3600000', 'A chunk is collected only this long after it was last written and last released.'),
@@ -421,6 +431,7 @@ function finish(data: z.output<typeof configSchema>, cwd: string): PiConfig {
   if (data.dht.writeQuorum > data.dht.replicas) problems.push(`setting "dht.writeQuorum": ${data.dht.writeQuorum} is more than dht.replicas (${data.dht.replicas})`);
   if (data.dht.readQuorum > data.dht.replicas) problems.push(`setting "dht.readQuorum": ${data.dht.readQuorum} is more than dht.replicas (${data.dht.replicas})`);
   if (data.s3.writeQuorum > data.s3.replicas) problems.push(`setting "s3.writeQuorum": ${data.s3.writeQuorum} is more than s3.replicas (${data.s3.replicas})`);
+  if ((data.s3.tls.cert === undefined) !== (data.s3.tls.key === undefined)) problems.push(`setting "s3.tls.${data.s3.tls.cert === undefined ? 'cert' : 'key'}": the S3 endpoint's TLS needs both s3.tls.cert and s3.tls.key`);
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     ...data,

@@ -9,6 +9,7 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import net from 'node:net';
+import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { tempDir, waitFor } from '../node/fixtures.ts';
 
@@ -93,13 +94,13 @@ describe('pi start', () => {
 describe('pi up', () => {
   // The 15 s floor is measured with the command itself (`pi up` reports elapsedMs); this test only
   // bounds it loosely, so a loaded CI machine does not turn a timing figure into a failure.
-  test('five nodes with TLS, the standard applications and the dashboard come up; Ctrl-C stops them all', { timeout: 90_000 }, async (t) => {
+  test('five nodes with TLS, the standard applications (S3 over HTTPS with --s3-tls) and the dashboard come up; Ctrl-C stops them all', { timeout: 90_000 }, async (t) => {
     const dir = await tempDir((fn) => t.after(fn));
     const base = await freeBase(5);
     const started = Date.now();
-    const pi = spawnPi(['--json', 'up', '--nodes', '5', '--base-port', String(base), '--data-dir', dir]);
+    const pi = spawnPi(['--json', 'up', '--nodes', '5', '--base-port', String(base), '--data-dir', dir, '--s3-tls']);
     t.after(() => pi.proc.kill('SIGKILL'));
-    let ready: { elapsedMs: number; nodes: { opsUrl: string; pid: number; id: string }[]; dashboard: string; token: string; apps: string[]; s3: string | null } | undefined;
+    let ready: { elapsedMs: number; nodes: { opsUrl: string; pid: number; id: string }[]; dashboard: string; token: string; apps: string[]; s3: string | null; s3Ca: string | null } | undefined;
     await waitFor(
       () => {
         for (const line of pi.out().split('\n')) {
@@ -116,7 +117,18 @@ describe('pi up', () => {
     console.log(`# pi up --nodes 5: ready after ${wall} ms (reported ${ready!.elapsedMs} ms)`);
     assert.equal(ready!.nodes.length, 5);
     assert.deepEqual(ready!.apps, ['s3'], 'the standard applications');
-    assert.equal(ready!.s3, `http://127.0.0.1:${base + 200}`, "node 0's S3 endpoint");
+    assert.equal(ready!.s3, `https://127.0.0.1:${base + 200}`, "node 0's S3 endpoint");
+    assert.equal(ready!.s3Ca, join(dir, 's3-tls', 'ca.crt'));
+    // The endpoint's certificate verifies against the CA file pi up points clients to.
+    const anonymous = await new Promise<number>((resolve, reject) => {
+      const r = httpsRequest({ host: '127.0.0.1', port: base + 200, path: '/', ca: readFileSync(ready!.s3Ca!) }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      r.on('error', reject);
+      r.end();
+    });
+    assert.equal(anonymous, 403, 'an anonymous ListBuckets over verified TLS is refused by S3, not by TLS');
     const token = readFileSync(join(dir, 'ops-token'), 'utf8').trim();
     assert.equal(ready!.token, token);
     assert.ok(existsSync(join(dir, 'ca', 'ca.crt')), 'a throwaway CA');

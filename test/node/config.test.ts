@@ -100,7 +100,7 @@ describe('configuration', () => {
       Object.entries(o).flatMap(([k, v]) => (v && typeof v === 'object' && !Array.isArray(v) ? leaves(v as Record<string, unknown>, `${prefix}${k}.`) : [`${prefix}${k}`]));
     const defaults = configSchema.parse({});
     const schemaPaths = new Set(leaves(defaults as Record<string, unknown>));
-    for (const optional of ['advertise', 'region', 'az', 'tls.ca', 'tls.cert', 'tls.key', 'ops.token', 'ops.tokenFile', 's3.sseMasterKeyFile']) schemaPaths.add(optional);
+    for (const optional of ['advertise', 'region', 'az', 'tls.ca', 'tls.cert', 'tls.key', 'ops.token', 'ops.tokenFile', 's3.sseMasterKeyFile', 's3.tls.cert', 's3.tls.key']) schemaPaths.add(optional);
     const documented = new Set(SETTINGS.map((s) => s.path));
     assert.deepEqual([...schemaPaths].sort(), [...documented].sort());
     // Each setting's environment variable sets it.

@@ -5,14 +5,18 @@
  * the request's id. Any node serves any request: all state is in the ring.
  */
 import { createServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { Server as HttpsServer } from 'node:https';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { Env, Logger } from '../../env/index.ts';
-import { S3Error, errorResponse, invalidAccessKeyId, parseAuth, resolveAddress, toS3Error, verify } from './protocol/index.ts';
+import { S3Error, errorResponse, invalidAccessKeyId, parseAuth, refuseCustomerKeyInClear, resolveAddress, toS3Error, verify } from './protocol/index.ts';
 import type { HeaderMap, VerifiedAuth } from './protocol/index.ts';
 import type { S3Api } from './api.ts';
 import type { Principal } from './catalog.ts';
 import type { S3Options } from './options.ts';
+import type { TlsPair } from './endpoint-tls.ts';
 
 /** A request as the operations see it. */
 export interface S3Request {
@@ -31,6 +35,8 @@ export interface S3Request {
   requestId: string;
   /** Transaction id for logs. */
   tx: string;
+  /** Whether the request came over TLS. */
+  secure: boolean;
 }
 
 /** Counters of the endpoint. */
@@ -44,7 +50,7 @@ export interface HttpStats {
 
 export class S3HttpServer {
   readonly stats: HttpStats = { requests: {}, errors: {}, bytesIn: 0, bytesOut: 0, latencyMsSum: {} };
-  private server: Server | undefined;
+  private server: Server | HttpsServer | undefined;
   private readonly sockets = new Set<Socket>();
   private counter = 0;
   private readonly log: Logger;
@@ -66,9 +72,14 @@ export class S3HttpServer {
     return this.inFlight;
   }
 
-  /** Listens; resolves with the bound address. */
-  async listen(): Promise<AddressInfo> {
-    const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 60_000 }, (req, res) => void this.handle(req, res));
+  /** Listens (HTTPS with `tls`, plain HTTP without); resolves with the bound address. */
+  async listen(tls?: TlsPair): Promise<AddressInfo> {
+    const settings = { keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 60_000 };
+    const onRequest = (req: IncomingMessage, res: ServerResponse): void => void this.handle(req, res);
+    const server = tls ? createHttpsServer({ ...settings, cert: tls.cert, key: tls.key }, onRequest) : createServer(settings, onRequest);
+    if (tls) {
+      server.on('tlsClientError', (err: Error) => this.log.debug({ event: 's3.tlsClientError', err: err.message }, 'TLS handshake failed'));
+    }
     // `Expect: 100-continue`: the 100 goes out when the body is first read, i.e. once the request
     // is authenticated and allowed; a refusal is the only answer (Node would send 100 at once).
     server.on('checkContinue', (req, res) => {
@@ -100,6 +111,13 @@ export class S3HttpServer {
     });
     this.server = server;
     return server.address() as AddressInfo;
+  }
+
+  /** Serves `tls` to new connections from now on (a renewed certificate); HTTPS endpoints only. */
+  setTls(tls: TlsPair): void {
+    const server = this.server;
+    if (!server || !('setSecureContext' in server)) throw new Error('the S3 endpoint does not speak HTTPS');
+    server.setSecureContext({ cert: tls.cert, key: tls.key });
   }
 
   /** Stops listening and closes every connection. */
@@ -148,6 +166,8 @@ export class S3HttpServer {
       if (address.bucket !== undefined && headers['origin'] !== undefined) {
         for (const [name, value] of Object.entries(await this.api.cors.actualRequestHeaders(address.bucket, method, headers))) res.setHeader(name, value);
       }
+      const secure = (req.socket as Partial<TLSSocket>).encrypted === true;
+      if (!secure && !this.options.allowSseCustomerKeysOverHttp) refuseCustomerKeyInClear(headers);
       const parsed = parseAuth({ method, path: rawPath, query: rawQuery, headers: req.headersDistinct }, this.env.now(), { maxSkewMs: this.options.maxClockSkewMs });
       let auth: S3Request['auth'] = { kind: 'anonymous' };
       let principal: Principal | undefined;
@@ -169,6 +189,7 @@ export class S3HttpServer {
         auth,
         requestId,
         tx: requestId,
+        secure,
       };
       op = await this.api.dispatch(request);
     } catch (err) {

@@ -42,6 +42,16 @@ export interface S3Options {
   sseMasterKeyFile?: string;
   /** Files of master keys rotated out: they only unwrap the data keys they wrapped. */
   ssePreviousKeyFiles: string[];
+  /**
+   * Certificate chain and private key files (PEM) of the endpoint: with them it speaks HTTPS
+   * only, and reloads them when they change; without them, plain HTTP.
+   */
+  tls?: { certFile: string; keyFile: string };
+  /**
+   * Accept SSE-C keys over plain HTTP. S3 refuses them (a key sent in clear text is exposed);
+   * only for an endpoint behind a proxy that terminates TLS.
+   */
+  allowSseCustomerKeysOverHttp: boolean;
   /** Garbage collection of unreferenced chunks. */
   gc: {
     enabled: boolean;
@@ -70,5 +80,6 @@ export const DEFAULT_S3_OPTIONS: S3Options = {
   maxClockSkewMs: 15 * 60 * 1000,
   lifecycleSweepMs: 60 * 60 * 1000,
   ssePreviousKeyFiles: [],
+  allowSseCustomerKeysOverHttp: false,
   gc: { enabled: true, intervalMs: 10 * 60 * 1000, graceMs: 60 * 60 * 1000, orphanRefMs: 24 * 3600 * 1000 },
 };

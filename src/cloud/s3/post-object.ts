@@ -38,6 +38,7 @@ import {
   postRedirectLocation,
   postResponseXml,
   postSuccessStatus,
+  refuseCustomerKeyInClear,
   validateObjectKey,
   verifyPostSignature,
 } from './protocol/index.ts';
@@ -261,6 +262,8 @@ export class PostObjectApi {
       if (key === undefined) throw missingPostField('key');
       if (key === '') throw new S3Error('InvalidArgument', 'User key must have a length greater than 0.', { fields: { ArgumentName: 'key' } });
       validateObjectKey(key);
+      // SSE-C fields in a form over plain HTTP: the key crossed the network in clear text.
+      if (!r.secure && !this.ctx.options.allowSseCustomerKeysOverHttp) refuseCustomerKeyInClear(Object.fromEntries(fields));
       const { principal, range } = await this.authorize(fields, name);
       // The form's signer (or nobody) must be allowed to write in the bucket, not the request's.
       const bucket = await this.ctx.writableBucket({ ...r, principal }, { key, acl: fields.get('acl') });

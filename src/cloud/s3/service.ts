@@ -19,7 +19,12 @@ import { S3HttpServer } from './http.ts';
 import { LifecycleExpirer } from './lifecycle.ts';
 import { DEFAULT_S3_OPTIONS } from './options.ts';
 import { MasterKeys } from './encryption.ts';
+import { EndpointTls } from './endpoint-tls.ts';
+import type { Timer } from '../../env/index.ts';
 import type { S3Options } from './options.ts';
+
+/** How often the endpoint's certificate files are checked for a renewal. */
+const TLS_RELOAD_CHECK_MS = 60_000;
 
 /** The S3 options of a node configuration. */
 export function s3OptionsFrom(config: PiConfig): S3Options {
@@ -42,6 +47,8 @@ export function s3OptionsFrom(config: PiConfig): S3Options {
     lifecycleSweepMs: c.lifecycleSweepMs,
     ...(c.sseMasterKeyFile !== undefined ? { sseMasterKeyFile: c.sseMasterKeyFile } : {}),
     ssePreviousKeyFiles: c.ssePreviousKeyFiles,
+    ...(c.tls.cert !== undefined && c.tls.key !== undefined ? { tls: { certFile: c.tls.cert, keyFile: c.tls.key } } : {}),
+    allowSseCustomerKeysOverHttp: c.allowSseCustomerKeysOverHttp,
     gc: { ...c.gc },
   };
 }
@@ -59,6 +66,11 @@ export class S3Service implements NodeService {
   private expirer: LifecycleExpirer | undefined;
   private url = '';
   private stopped = false;
+  private tls: EndpointTls | undefined;
+  private tlsTimer: Timer | undefined;
+  private tlsReloads = 0;
+  private tlsReloadFailure: string | undefined;
+  private ctx: ServiceContext | undefined;
 
   constructor(readonly options: S3Options) {}
 
@@ -101,7 +113,10 @@ export class S3Service implements NodeService {
     const dht = ctx.service<DhtService>('dht')?.dht;
     if (!dht) throw new StorageError('NotAvailable', 'the s3 application needs the DHT service');
     const o = this.options;
-    // A bad key file stops the node at start, with the file named, rather than at the first write.
+    this.ctx = ctx;
+    // A bad key or certificate file stops the node at start, with the file named, rather than at
+    // the first request.
+    this.tls = o.tls ? EndpointTls.load(o.tls) : undefined;
     const master = o.sseMasterKeyFile !== undefined ? MasterKeys.fromFiles(o.sseMasterKeyFile, o.ssePreviousKeyFiles) : undefined;
     this.engine = FileChunkEngine.open(join(ctx.dataDir, 's3', 'chunks'));
     this.storeValue = new ChunkStore(ctx.env, ctx.overlay, this.engine, { replicas: o.replicas, writeQuorum: o.writeQuorum, maxPutsInFlight: Math.max(4, o.putConcurrency) });
@@ -110,10 +125,45 @@ export class S3Service implements NodeService {
     this.collector = new ChunkCollector(ctx.env, this.catalogValue, this.storeValue, o.gc);
     this.expirer = new LifecycleExpirer(ctx.env, this.catalogValue, this.apiValue, this.storeValue.node, o.lifecycleSweepMs);
     this.http = new S3HttpServer(ctx.env, this.apiValue, o, ctx.overlay.id.hex);
-    const address = await this.http.listen();
+    const address = await this.http.listen(this.tls?.pair);
     const host = o.bind === '0.0.0.0' || o.bind === '::' ? advertiseHost(o.bind, ctx.config.advertise) : o.bind;
-    this.url = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
-    ctx.env.log.info({ event: 's3.listening', url: this.url, chunks: this.engine.count, sseMasterKeys: master?.ids ?? null }, `S3 endpoint at ${this.url}`);
+    this.url = `${this.tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
+    ctx.env.log.info(
+      { event: 's3.listening', url: this.url, chunks: this.engine.count, sseMasterKeys: master?.ids ?? null, tls: this.tls?.summary ?? null },
+      `S3 endpoint at ${this.url}`,
+    );
+    if (this.tls) this.tlsTimer = ctx.env.setInterval(() => void this.reloadTls(), TLS_RELOAD_CHECK_MS);
+  }
+
+  /**
+   * Re-reads the endpoint's certificate and key files and serves them to new connections if they
+   * changed (a renewal). A renewal that does not check out is logged (once per distinct problem)
+   * and the certificate in use stays. Runs every minute; resolves with what happened.
+   */
+  async reloadTls(): Promise<'unchanged' | 'reloaded' | 'refused' | 'off'> {
+    const tls = this.tls;
+    const log = this.ctx?.env.log;
+    if (!tls || !this.http || this.stopped) return 'off';
+    try {
+      const pair = await tls.refresh();
+      if (!pair) {
+        // The files hold the pair in use (again): no failure stands.
+        this.tlsReloadFailure = undefined;
+        return 'unchanged';
+      }
+      this.http.setTls(pair);
+      this.tlsReloads++;
+      this.tlsReloadFailure = undefined;
+      log?.info({ event: 's3.tlsReloaded', tls: tls.summary }, `S3 endpoint certificate reloaded (valid until ${tls.summary.validTo})`);
+      return 'reloaded';
+    } catch (err) {
+      const message = (err as Error).message;
+      if (message !== this.tlsReloadFailure) {
+        log?.error({ event: 's3.tlsReloadFailed', code: (err as { code?: string }).code ?? 'S3TlsInvalid', err: message }, `S3 endpoint certificate not reloaded: ${message}`);
+      }
+      this.tlsReloadFailure = message;
+      return 'refused';
+    }
   }
 
   ready(): void {
@@ -127,6 +177,7 @@ export class S3Service implements NodeService {
     this.stopped = true;
     this.collector?.stop();
     this.expirer?.stop();
+    this.tlsTimer?.cancel();
     await this.http?.close();
     await this.apiValue?.drain();
     this.storeValue?.close();
@@ -138,6 +189,7 @@ export class S3Service implements NodeService {
     this.stopped = true;
     this.collector?.stop();
     this.expirer?.stop();
+    this.tlsTimer?.cancel();
     void this.http?.close();
     this.storeValue?.close();
     void this.engine?.close();
@@ -191,6 +243,7 @@ export class S3Service implements NodeService {
             chunks: { count: this.engine?.count ?? 0, bytes: this.engine?.bytes ?? 0, stats: this.storeValue?.stats },
             gc: this.collector?.stats,
             lifecycle: this.expirer?.stats,
+            tls: this.tls ? { ...this.tls.summary, files: this.tls.files, reloads: this.tlsReloads, reloadFailure: this.tlsReloadFailure ?? null } : null,
           },
         }),
       },
@@ -220,6 +273,12 @@ export class S3Service implements NodeService {
       { name: 'pi_s3_lifecycle_delete_markers_removed_total', help: 'Expired object delete markers removed by ExpiredObjectDeleteMarker rules on this node.', type: 'counter', values: [{ value: lifecycle?.markersRemoved ?? 0 }] },
       { name: 'pi_s3_lifecycle_sweeps_total', help: 'Lifecycle sweeps run on this node.', type: 'counter', values: [{ value: lifecycle?.sweeps ?? 0 }] },
       { name: 'pi_s3_lifecycle_sweep_seconds', help: 'Duration of the last lifecycle sweep on this node.', type: 'gauge', values: [{ value: (lifecycle?.lastSweepMs ?? 0) / 1000 }] },
+      ...(this.tls
+        ? [
+            { name: 'pi_s3_tls_certificate_expiry_seconds', help: "Expiry of the S3 endpoint's TLS certificate, in seconds since the epoch.", type: 'gauge' as const, values: [{ value: Math.floor(this.tls.summary.notAfter / 1000) }] },
+            { name: 'pi_s3_tls_reloads_total', help: "Renewed S3 endpoint certificates loaded without a restart.", type: 'counter' as const, values: [{ value: this.tlsReloads }] },
+          ]
+        : []),
       { name: 'pi_s3_lifecycle_sweep_seconds_total', help: 'Time spent in lifecycle sweeps on this node.', type: 'counter', values: [{ value: (lifecycle?.sweepMsTotal ?? 0) / 1000 }] },
     ];
   }

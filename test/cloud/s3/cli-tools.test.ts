@@ -1,6 +1,7 @@
 /**
  * Pi Cloud S3 with the command-line clients people use, unchanged: Debian's `awscli` (aws-cli v2)
- * and `s3cmd` (CI installs both through .ci/run), pointed at a 3-node loopback ring: mb, cp
+ * and `s3cmd` (CI installs both through .ci/run), pointed at a 3-node loopback ring whose
+ * endpoints speak HTTPS (both tools verify the certificate against the CA file): mb, cp
  * (including a multipart upload, and SSE-C with awscli), ls, sync, rm, rb — each tool on another
  * node, each reading what the other wrote. The test fails, not skips, when a tool is missing.
  */
@@ -11,7 +12,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { createUser, pattern, startS3Ring } from './harness.ts';
+import { createUser, endpointCertificate, pattern, startS3Ring } from './harness.ts';
 import type { S3Node, TestUser } from './harness.ts';
 import { tempDir } from '../../node/fixtures.ts';
 
@@ -39,9 +40,13 @@ describe('awscli and s3cmd against a 3-node ring', () => {
         throw new Error(`${name} is not installed (apt-get install -y awscli s3cmd, as .ci/run does): ${(err as Error).message}`);
       }
     }
-    nodes = await startS3Ring((fn) => cleanups.push(fn), 3);
+    const tls = await endpointCertificate((fn) => cleanups.push(fn));
+    nodes = await startS3Ring((fn) => cleanups.push(fn), 3, {}, tls);
+    assert.match(nodes[0]!.endpoint, /^https:\/\//);
     user = await createUser(nodes[0]!, 'cli-user');
     dir = await tempDir((fn) => cleanups.push(fn), 'pi-s3-cli-');
+    const caFile = join(dir, 'ca.pem');
+    await writeFile(caFile, tls.caPem);
     await writeFile(join(dir, 'aws-config'), '[default]\nregion = us-east-1\ns3 =\n  addressing_style = path\n');
     awsEnv = {
       PATH: process.env['PATH'],
@@ -53,6 +58,7 @@ describe('awscli and s3cmd against a 3-node ring', () => {
       AWS_DEFAULT_REGION: 'us-east-1',
       AWS_PAGER: '',
       AWS_EC2_METADATA_DISABLED: 'true',
+      AWS_CA_BUNDLE: caFile,
     };
     const host = new URL(nodes[1]!.endpoint).host;
     s3cmdConfig = join(dir, 's3cmd.cfg');
@@ -64,10 +70,12 @@ describe('awscli and s3cmd against a 3-node ring', () => {
         `secret_key = ${user.secret}`,
         `host_base = ${host}`,
         `host_bucket = ${host}`,
-        'use_https = False',
+        'use_https = True',
+        `ca_certs_file = ${caFile}`,
+        'check_ssl_certificate = True',
+        'check_ssl_hostname = True',
         'signature_v2 = False',
         'bucket_location = us-east-1',
-        'check_ssl_certificate = False',
         '',
       ].join('\n'),
     );

@@ -4,10 +4,16 @@
  * does, and AWS SDK clients pointed at any node.
  */
 import { CreateBucketCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import type { S3ClientConfig } from '@aws-sdk/client-s3';
 import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { Agent as HttpsAgent } from 'node:https';
+import { isIP } from 'node:net';
+import { join } from 'node:path';
 import type { ConfigInput } from '../../../src/node/index.ts';
+import { createNodeCert } from '../../../src/node/certs.ts';
 import type { S3Service } from '../../../src/cloud/s3/service.ts';
-import { call, startNode, waitFor } from '../../node/fixtures.ts';
+import { call, ringCa, startNode, tempDir, waitFor } from '../../node/fixtures.ts';
 import type { TestNode } from '../../node/fixtures.ts';
 
 process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] = 'true';
@@ -21,9 +27,45 @@ export interface S3Node extends TestNode {
   endpoint: string;
 }
 
-/** Starts `n` nodes running `s3`; resolves once every leaf set is complete. */
-export async function startS3Ring(cleanup: (fn: () => Promise<void>) => void, n: number, config: ConfigInput = {}): Promise<S3Node[]> {
-  const base: ConfigInput = { apps: ['s3'], ...config, s3: { ...TEST_S3, ...((config['s3'] as object) ?? {}) } };
+/** Certificate files for HTTPS S3 endpoints of a test ring, and the CA that signed them. */
+export interface EndpointCertificate {
+  certFile: string;
+  keyFile: string;
+  /** The CA certificate (PEM) clients trust. */
+  caPem: string;
+}
+
+/** CA certificates trusted for HTTPS endpoints, by origin (filled as rings with TLS start). */
+const trustedCas = new Map<string, string>();
+
+/**
+ * Issues a certificate for S3 endpoints on loopback (127.0.0.1, ::1, localhost, and the
+ * subdomains of s3.localhost for virtual-hosted style: TLS clients do not match `*.localhost`,
+ * a wildcard over a single label) from the test CA, written to a temporary folder.
+ */
+export async function endpointCertificate(cleanup: (fn: () => Promise<void>) => void, name = 's3 endpoint'): Promise<EndpointCertificate> {
+  const ca = await ringCa();
+  const issued = await createNodeCert({ caKeyPem: ca.keyPem, caCertPem: ca.certPem, name, hosts: ['127.0.0.1', '::1', 'localhost', 's3.localhost', '*.s3.localhost'] });
+  const dir = await tempDir(cleanup, 'pi-s3-tls-');
+  const certFile = join(dir, 'endpoint.crt');
+  const keyFile = join(dir, 'endpoint.key');
+  await writeFile(certFile, issued.certPem);
+  await writeFile(keyFile, issued.keyPem, { mode: 0o600 });
+  return { certFile, keyFile, caPem: ca.certPem };
+}
+
+/** Trusts `caPem` for the HTTPS endpoint `endpoint` in {@link clientFor} and {@link rawRequest}. */
+export function trustEndpoint(endpoint: string, caPem: string): void {
+  trustedCas.set(new URL(endpoint).origin, caPem);
+}
+
+/**
+ * Starts `n` nodes running `s3`; resolves once every leaf set is complete. With `tls`, the
+ * endpoints speak HTTPS with that certificate, and the harness's clients trust its CA.
+ */
+export async function startS3Ring(cleanup: (fn: () => Promise<void>) => void, n: number, config: ConfigInput = {}, tls?: EndpointCertificate): Promise<S3Node[]> {
+  const s3 = { ...TEST_S3, ...((config['s3'] as object) ?? {}), ...(tls ? { tls: { cert: tls.certFile, key: tls.keyFile } } : {}) };
+  const base: ConfigInput = { apps: ['s3'], ...config, s3 };
   const first = await startNode(cleanup, { config: base, name: 'node-0' });
   const rest = await Promise.all(Array.from({ length: n - 1 }, (_, i) => startNode(cleanup, { bootstrap: [first.node.address], config: base, name: `node-${i + 1}` })));
   const nodes = [first, ...rest];
@@ -31,6 +73,7 @@ export async function startS3Ring(cleanup: (fn: () => Promise<void>) => void, n:
   return nodes.map((t) => {
     const s3 = t.node.service<S3Service>('s3');
     assert.ok(s3, 'the s3 application runs');
+    if (tls) trustEndpoint(s3.endpoint, tls.caPem);
     return Object.assign(t, { s3, endpoint: s3.endpoint });
   });
 }
@@ -58,8 +101,18 @@ export function clientFor(endpoint: string, user: TestUser | undefined, options:
     forcePathStyle: options.pathStyle ?? true,
     maxAttempts: options.retries ?? 1,
     logger: quiet,
+    ...httpsHandler(endpoint),
     ...(user ? { credentials: { accessKeyId: user.accessKey, secretAccessKey: user.secret } } : { signer: { sign: async (request: unknown) => request } as never, credentials: { accessKeyId: '', secretAccessKey: '' } }),
   });
+}
+
+/** The SDK request handler of an HTTPS endpoint: an agent trusting the endpoint's CA. */
+function httpsHandler(endpoint: string): Pick<S3ClientConfig, 'requestHandler'> {
+  const url = new URL(endpoint);
+  if (url.protocol !== 'https:') return {};
+  const ca = trustedCas.get(url.origin);
+  assert.ok(ca, `no CA is trusted for ${url.origin}`);
+  return { requestHandler: { httpsAgent: new HttpsAgent({ ca, keepAlive: true }) } };
 }
 
 /** What {@link startS3Fixture} starts: a ring, two users and an SDK client for each of them (and an anonymous one) on every node. */
@@ -88,9 +141,9 @@ export interface S3Fixture {
  */
 export async function startS3Fixture(
   cleanup: (fn: () => Promise<void>) => void,
-  options: { config?: ConfigInput; buckets?: string[] } = {},
+  options: { config?: ConfigInput; buckets?: string[]; tls?: EndpointCertificate } = {},
 ): Promise<S3Fixture> {
-  const nodes = await startS3Ring(cleanup, 3, options.config);
+  const nodes = await startS3Ring(cleanup, 3, options.config, options.tls);
   const alice = await createUser(nodes[0]!, 'alice');
   const bob = await createUser(nodes[1]!, 'bob');
   const aliceClients = nodes.map((n) => clientFor(n.endpoint, alice));
@@ -168,7 +221,8 @@ export async function putXmlDocument(endpoint: string, user: TestUser, path: str
 
 /**
  * Sends a request signed with SigV4 (header auth, the SDK's signer) or unsigned when `user` is
- * undefined, over plain node:http so that the Host header and the body are exactly as given.
+ * undefined, over plain node:http (node:https for an HTTPS endpoint) so that the Host header and
+ * the body are exactly as given.
  * `payload` chooses x-amz-content-sha256: the body's hash (default), UNSIGNED-PAYLOAD, or a
  * streaming value whose body `encode` builds from the seed signature.
  */
@@ -190,7 +244,8 @@ export async function rawRequest(
   const { SignatureV4 } = await import('@smithy/signature-v4');
   const { Sha256 } = await import('@aws-crypto/sha256-js');
   const { HttpRequest } = await import('@smithy/core/protocols');
-  const { request } = await import('node:http');
+  const { request: httpRequest } = await import('node:http');
+  const { request: httpsRequest } = await import('node:https');
   const { createHash } = await import('node:crypto');
   const url = new URL(endpoint);
   const host = req.host ?? url.host;
@@ -201,7 +256,7 @@ export async function rawRequest(
     const payload = req.payload ?? createHash('sha256').update(body).digest('hex');
     headers['x-amz-content-sha256'] = payload;
     const signer = new SignatureV4({ credentials: { accessKeyId: user.accessKey, secretAccessKey: user.secret }, region: 'us-east-1', service: 's3', sha256: Sha256, uriEscapePath: false, applyChecksum: false });
-    const signed = await signer.sign(new HttpRequest({ method: req.method, protocol: 'http:', hostname: host, path: req.path, query: req.query ?? {}, headers }), { signingDate: req.signingDate ?? new Date() });
+    const signed = await signer.sign(new HttpRequest({ method: req.method, protocol: url.protocol, hostname: host, path: req.path, query: req.query ?? {}, headers }), { signingDate: req.signingDate ?? new Date() });
     headers = signed.headers as Record<string, string>;
     if (req.encode) {
       const seed = /Signature=([0-9a-f]{64})/.exec(headers['authorization'] ?? headers['Authorization'] ?? '')![1]!;
@@ -209,9 +264,12 @@ export async function rawRequest(
     }
   }
   const qs = new URLSearchParams(req.query ?? {}).toString();
+  const secure = url.protocol === 'https:';
+  const request = secure ? httpsRequest : httpRequest;
+  const ca = secure ? trustedCas.get(url.origin) : undefined;
   return new Promise((resolve, reject) => {
     const r = request(
-      { host: url.hostname, port: url.port, method: req.method, path: req.path + (qs ? `?${qs.replace(/\+/g, '%20')}` : ''), headers: { ...headers, 'content-length': String(wire.length) } },
+      { host: url.hostname.replace(/^\[|\]$/g, ''), port: url.port, method: req.method, ...(ca ? { ca, ...(req.host !== undefined && isIP(req.host.split(':')[0]!) === 0 ? { servername: req.host.split(':')[0] } : {}) } : {}), path: req.path + (qs ? `?${qs.replace(/\+/g, '%20')}` : ''), headers: { ...headers, 'content-length': String(wire.length) } },
       (res) => {
         const parts: Buffer[] = [];
         res.on('data', (b: Buffer) => parts.push(b));

@@ -1,6 +1,6 @@
 /**
  * Server-side encryption through the AWS SDK on a 3-node loopback ring whose nodes share an
- * SSE-S3 master key file.
+ * SSE-S3 master key file and serve HTTPS.
  *
  * SSE-C (customer-provided keys): PutObject / GetObject / HeadObject with a key (inline and
  * chunked objects, ranges across chunk boundaries), the data at rest on every node's disk not
@@ -35,7 +35,7 @@ import {
 } from '@aws-sdk/client-s3';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { writeFile } from 'node:fs/promises';
-import { TEST_S3, bytes, clientFor, createUser, pattern, putXmlDocument, rawRequest, s3failure, startS3Fixture } from './harness.ts';
+import { TEST_S3, bytes, clientFor, createUser, endpointCertificate, pattern, putXmlDocument, rawRequest, s3failure, startS3Fixture } from './harness.ts';
 import type { S3Node, TestUser } from './harness.ts';
 import { startNode, tempDir } from '../../node/fixtures.ts';
 import type { TestNode } from '../../node/fixtures.ts';
@@ -79,7 +79,9 @@ describe('S3 SSE-C (customer-provided keys) through the AWS SDK on a 3-node ring
     const keyDir = await tempDir((fn) => cleanups.push(fn), 'pi-sse-key-');
     const keyFile = join(keyDir, 'master.key');
     await writeFile(keyFile, `${Buffer.alloc(32, 0x3c).toString('hex')}\n`);
-    const fixture = await startS3Fixture((fn) => cleanups.push(fn), { buckets: ['sse'], config: { s3: { sseMasterKeyFile: keyFile } } });
+    // HTTPS endpoints: SSE-C keys are refused over plain HTTP.
+    const tls = await endpointCertificate((fn) => cleanups.push(fn));
+    const fixture = await startS3Fixture((fn) => cleanups.push(fn), { buckets: ['sse'], config: { s3: { sseMasterKeyFile: keyFile } }, tls });
     ({ nodes, alice, aliceClients: a } = fixture);
   });
 

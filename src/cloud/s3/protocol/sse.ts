@@ -136,6 +136,19 @@ export function hasCustomerKeyHeaders(headers: HeaderMap): boolean {
   return getHeader(headers, OWN.algorithm) !== undefined || getHeader(headers, OWN.key) !== undefined || getHeader(headers, OWN.md5) !== undefined;
 }
 
+/**
+ * Refuses a request that carries an SSE-C key (its own or a copy source's) over plain HTTP, as S3
+ * does: a key sent in clear text must be taken as exposed. The caller knows whether the
+ * connection is secure; POST forms pass their fields as the headers.
+ */
+export function refuseCustomerKeyInClear(headers: HeaderMap): void {
+  for (const names of [OWN, SOURCE]) {
+    if (getHeader(headers, names.algorithm) !== undefined || getHeader(headers, names.key) !== undefined || getHeader(headers, names.md5) !== undefined) {
+      throw new S3Error('InvalidRequest', 'Requests specifying Server Side Encryption with Customer provided keys must be made over a secure connection.');
+    }
+  }
+}
+
 /** Response headers that confirm an SSE-C key (PutObject, GetObject, HeadObject, UploadPart, …). */
 export function customerKeyHeaders(keyMd5: string): Record<string, string> {
   return { [OWN.algorithm]: SSE_C_ALGORITHM, [OWN.md5]: keyMd5 };
