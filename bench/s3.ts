@@ -14,6 +14,7 @@
  * Throughput (ops/s, MiB/s) and per-request latency p50/p99. The client is a lean SigV4 client
  * on node:http with keep-alive (UNSIGNED-PAYLOAD), the same for Pi and s3rver.
  *
+ * `--pi-tls` serves Pi's endpoints over HTTPS (s3rver stays on plain HTTP).
  * `--pi-sse s3` encrypts Pi's bench bucket by default (SSE-S3, a master key file on every node)
  * to measure what encryption at rest costs; the references are unchanged.
  *
@@ -26,6 +27,8 @@ import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, promises as fs, readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
+import type { IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -52,6 +55,8 @@ interface Options {
   ringSize: number;
   /** Pi's bucket encrypted by default with SSE-S3 (`--pi-sse s3`). */
   piSse: boolean;
+  /** Pi's endpoints over HTTPS (`--pi-tls`). */
+  piTls: boolean;
 }
 
 interface Stats {
@@ -80,6 +85,8 @@ interface Target {
   setupBucket?: (bucket: string) => Promise<void>;
   /** The server processes, by label (their CPU time is reported per phase). */
   processes?: Record<string, number>;
+  /** For HTTPS endpoints: a keep-alive agent trusting their CA. */
+  httpsAgent?: HttpsAgent;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -172,12 +179,14 @@ function send(target: Target, endpoint: string, method: string, bucket: string, 
   if (body !== undefined) headers['content-length'] = String(Buffer.isBuffer(body) ? body.length : length);
   if (Buffer.isBuffer(body) && subresource !== undefined) headers['content-md5'] = createHash('md5').update(body).digest('base64');
   return new Promise((resolve, reject) => {
-    const req = request({ host: url.hostname, port: url.port, method, path: subresource === undefined ? path : `${path}?${subresource}`, headers, agent }, (res) => {
+    const options = { host: url.hostname, port: url.port, method, path: subresource === undefined ? path : `${path}?${subresource}`, headers };
+    const onResponse = (res: IncomingMessage): void => {
       let bytes = 0;
       res.on('data', (b: Buffer) => (bytes += b.length));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, bytes }));
       res.on('error', reject);
-    });
+    };
+    const req = url.protocol === 'https:' ? httpsRequest({ ...options, agent: target.httpsAgent }, onResponse) : request({ ...options, agent }, onResponse);
     req.on('error', reject);
     if (body === undefined) req.end();
     else if (Buffer.isBuffer(body)) req.end(body);
@@ -399,7 +408,7 @@ async function serveRing(file: string): Promise<void> {
   process.on('SIGTERM', () => void Promise.all(nodes.map((n) => n.stop({ graceful: false }))).then(() => process.exit(0)));
 }
 
-async function startPi(dir: string, processes: number, size: number, sse: boolean): Promise<{ target: Target; stop: () => Promise<void> }> {
+async function startPi(dir: string, processes: number, size: number, sse: boolean, tls: boolean): Promise<{ target: Target; stop: () => Promise<void> }> {
   const token = 'bench-token-0123456789abcdef';
   const nodes: { port: number; ops: number; s3: number }[] = [];
   for (let i = 0; i < size; i++) nodes.push({ port: await freePort(), ops: await freePort(), s3: await freePort() });
@@ -407,9 +416,20 @@ async function startPi(dir: string, processes: number, size: number, sse: boolea
   await fs.mkdir(dir, { recursive: true });
   const keyFile = sse ? join(dir, 'sse-master.key') : undefined;
   if (keyFile) await fs.writeFile(keyFile, createHash('sha256').update('bench master key').digest());
+  // `--pi-tls`: HTTPS endpoints with a certificate from a throwaway CA the client trusts.
+  let endpointTls: { cert: string; key: string; caPem: string } | undefined;
+  if (tls) {
+    const { createCa, createNodeCert } = await import('../src/node/certs.ts');
+    const ca = await createCa({ commonName: 'bench CA' });
+    const issued = await createNodeCert({ caKeyPem: ca.keyPem, caCertPem: ca.certPem, name: 'bench s3', hosts: ['127.0.0.1'] });
+    endpointTls = { cert: join(dir, 's3-tls.crt'), key: join(dir, 's3-tls.key'), caPem: ca.certPem };
+    await fs.writeFile(endpointTls.cert, issued.certPem);
+    await fs.writeFile(endpointTls.key, issued.keyPem, { mode: 0o600 });
+  }
   const nodeConfig = (d: string, i: number, all: typeof nodes, t: string): Record<string, unknown> => {
     const c = baseNodeConfig(d, i, all, t);
     if (keyFile) (c['s3'] as Record<string, unknown>)['sseMasterKeyFile'] = keyFile;
+    if (endpointTls) (c['s3'] as Record<string, unknown>)['tls'] = { cert: endpointTls.cert, key: endpointTls.key };
     return c;
   };
   if (processes === 1) {
@@ -467,10 +487,11 @@ async function startPi(dir: string, processes: number, size: number, sse: boolea
   };
   const target: Target = {
     name: 'pi',
-    endpoints: nodes.map((n) => `http://127.0.0.1:${n.s3}`),
+    endpoints: nodes.map((n) => `${endpointTls ? 'https' : 'http'}://127.0.0.1:${n.s3}`),
     accessKey: user.accessKey,
     secret: user.secret,
     settle,
+    ...(endpointTls ? { httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets: 64, ca: endpointTls.caPem }) } : {}),
     processes: Object.fromEntries(procs.map((p, i) => [procs.length === 1 ? 'ring' : `node${i}`, p.pid!])),
   };
   if (sse) target.setupBucket = (bucket) => encryptByDefault(target, bucket);
@@ -528,6 +549,7 @@ async function main(): Promise<void> {
     .option('--warmup <n>', '4 KiB PUTs, then as many GETs, before measuring (every target)', (v) => Number(v), 3000)
     .option('--skip-s3rver', 'do not run s3rver')
     .option('--ring-size <n>', 'Pi nodes: 3, or 1 to see the cost without replication (diagnostic)', (v) => Number(v), 3)
+    .option('--pi-tls', "Pi's endpoints speak HTTPS (a certificate from a throwaway CA; s3rver stays on HTTP)")
     .option('--pi-sse <mode>', "Pi's bench bucket encrypted: none, or s3 (SSE-S3 by bucket default encryption, a master key on every node)", 'none')
     .option('--node-processes <n>', 'processes hosting the 3 Pi nodes: 3 (one each) or 1', (v) => Number(v), 3)
     .option('--serve-ring <file>', '(internal) run the Pi nodes configured in FILE')
@@ -536,7 +558,7 @@ async function main(): Promise<void> {
     .option('--serve-s3rver <dir>', '(internal) run s3rver on --port')
     .option('--port <port>', '(internal)', (v) => Number(v), 0);
   program.parse(process.argv);
-  const raw = program.opts<Omit<Options, 'piSse'> & { piSse: string; serveS3rver?: string; serveRing?: string; port: number; mallocTuning: boolean }>();
+  const raw = program.opts<Omit<Options, 'piSse' | 'piTls'> & { piTls?: boolean; piSse: string; serveS3rver?: string; serveRing?: string; port: number; mallocTuning: boolean }>();
   if (raw.piSse !== 'none' && raw.piSse !== 's3') throw new Error(`--pi-sse: none or s3, not ${raw.piSse}`);
   if (!raw.mallocTuning) MALLOC_ENV = {};
   else if (process.env['MALLOC_MMAP_THRESHOLD_'] === undefined && !raw.serveS3rver && !raw.serveRing) {
@@ -547,7 +569,7 @@ async function main(): Promise<void> {
   }
   if (raw.serveS3rver) return serveS3rver(raw.serveS3rver, raw.port);
   if (raw.serveRing) return serveRing(raw.serveRing);
-  const o: Options = { json: Boolean(raw.json), small: raw.small, large: raw.large, clients: raw.clients, largeClients: raw.largeClients, warmup: Math.max(0, raw.warmup), skipS3rver: Boolean(raw.skipS3rver), keep: Boolean(raw.keep), nodeProcesses: raw.nodeProcesses === 1 ? 1 : 3, ringSize: raw.ringSize === 1 ? 1 : 3, piSse: raw.piSse === 's3' };
+  const o: Options = { json: Boolean(raw.json), small: raw.small, large: raw.large, clients: raw.clients, largeClients: raw.largeClients, warmup: Math.max(0, raw.warmup), skipS3rver: Boolean(raw.skipS3rver), keep: Boolean(raw.keep), nodeProcesses: raw.nodeProcesses === 1 ? 1 : 3, ringSize: raw.ringSize === 1 ? 1 : 3, piSse: raw.piSse === 's3', piTls: Boolean(raw.piTls) };
   const log = (m: string): void => {
     if (!o.json) console.log(m);
     else process.stderr.write(`${m}\n`);
@@ -568,7 +590,7 @@ async function main(): Promise<void> {
     results['raw'] = await rawDisk(join(dir, 'raw'), o, smallBody, large);
     log(`  ${JSON.stringify(results['raw'])}`);
     log('Pi: 3-node ring …');
-    const pi = await startPi(join(dir, 'pi'), o.nodeProcesses, o.ringSize, o.piSse);
+    const pi = await startPi(join(dir, 'pi'), o.nodeProcesses, o.ringSize, o.piSse, o.piTls);
     try {
       results['pi'] = await workload(pi.target, o, smallBody, large);
       log(`  ${JSON.stringify(results['pi'])}`);
@@ -609,7 +631,7 @@ async function main(): Promise<void> {
   const report = {
     config: {
       client: 'lean SigV4 client on node:http keep-alive (UNSIGNED-PAYLOAD), the same for every target',
-      pi: `${o.ringSize} node${o.ringSize === 1 ? ' (diagnostic: no replication)' : 's'} ${o.nodeProcesses === 1 ? 'in one process' : 'each its own `pi start` process'} (insecure transport), s3 defaults (4 MiB chunks, 3 copies, write quorum 2, 64 KiB inline), DHT defaults (replicas 4, write and read quorum 3)${o.piSse ? '; bucket encrypted by default with SSE-S3' : ''}`,
+      pi: `${o.ringSize} node${o.ringSize === 1 ? ' (diagnostic: no replication)' : 's'} ${o.nodeProcesses === 1 ? 'in one process' : 'each its own `pi start` process'} (insecure transport), s3 defaults (4 MiB chunks, 3 copies, write quorum 2, 64 KiB inline), DHT defaults (replicas 4, write and read quorum 3)${o.piSse ? '; bucket encrypted by default with SSE-S3' : ''}${o.piTls ? '; endpoints over HTTPS' : ''}`,
       s3rver: 's3rver 3.7.1 in its own process, filesystem backend',
       serverEnv: MALLOC_ENV,
       raw: 'fs write streams + fsync, read back with fs read streams',
