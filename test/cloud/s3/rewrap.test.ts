@@ -142,6 +142,9 @@ describe('SSE-S3 rewrap job across a master key rotation of a 3-node ring', () =
   });
 
   test('pi s3 rewrap --dry-run counts every SSE-S3 entry under the previous key, by where it is, and changes nothing', async () => {
+    const none = await pi(['s3', 'rewrap', '--status', ...target(1)]);
+    assert.equal(none.code, 1);
+    assert.match(none.err, /no rewrap job has run on this node/);
     const r = await pi(['--json', 's3', 'rewrap', '--dry-run', ...target(1)]);
     assert.equal(r.code, 0, r.err);
     const job = JSON.parse(r.out) as RewrapJobStatus;
@@ -283,5 +286,9 @@ describe('SSE-S3 rewrap job across a master key rotation of a 3-node ring', () =
     assert.throws(() => rewrap.start({ dryRun: true }), (err: Error & { code?: string }) => err.code === 'Conflict');
     assert.equal((await running.done).state, 'done');
     assert.equal(rewrap.status?.id, running.status.id);
+    const last = await pi(['--json', 's3', 'rewrap', '--status', ...target(0)]);
+    assert.equal(last.code, 0, last.err);
+    assert.equal((JSON.parse(last.out) as RewrapJobStatus).id, running.status.id, '--status shows the last job');
+    assert.equal((await pi(['s3', 'rewrap', '--status', '--dry-run', ...target(0)])).code, 2);
   });
 });
