@@ -1,6 +1,6 @@
 /**
- * The `pi` command line (commander): `start`, `up`, the inspection commands, `cert` and
- * `config`. Built by a function so tests can run it in-process with captured output.
+ * The `pi` command line (commander): `start`, `up`, the inspection commands, `user` and `s3`
+ * (the s3 application's administration), `cert` and `config`. Built by a function so tests can run it in-process with captured output.
  */
 import { Command, CommanderError, Option } from 'commander';
 import { stringify as toYaml } from 'yaml';
@@ -18,6 +18,7 @@ import { packageVersion } from './version.ts';
 const launch = () => import('./launch.ts');
 const up = () => import('./up.ts');
 const certFiles = () => import('./cert-files.ts');
+const s3Admin = () => import('./s3-admin.ts');
 
 const list = (v: string, prev: string[] = []): string[] => [
   ...prev,
@@ -202,6 +203,22 @@ export function buildProgram(io: Io): Command {
       ].join('\n'),
     );
   });
+
+  const s3 = program.command('s3').description('administration of the S3 endpoint (the s3 application)');
+  addTargetFlags(
+    s3
+      .command('rewrap')
+      .description("rewrap SSE-S3 data keys under the node's current master key (after a rotation); --dry-run counts them by master key"),
+  )
+    .option('-b, --bucket <name,...>', 'only these buckets (repeatable; default every bucket)', list)
+    .option('--dry-run', 'count the SSE-S3 objects, versions and uploads by master key; change nothing')
+    .option('--status', "show the node's running or last job instead of starting one")
+    .action(async (o: { bucket?: string[]; dryRun?: boolean; status?: boolean }, cmd: Command) => {
+      const options = { ...(o.bucket ? { buckets: o.bucket } : {}), dryRun: Boolean(o.dryRun), status: Boolean(o.status) };
+      const admin = await s3Admin();
+      admin.checkRewrapOptions(options);
+      await admin.rewrap(client(cmd), output(cmd), options);
+    });
 
   const cert = program.command('cert').description('certificates for mutual TLS between nodes');
   cert

@@ -220,7 +220,7 @@ export const SETTINGS: readonly Setting[] = [
   s('s3.maxClockSkewMs', 'int', '900000', "Largest difference between a request's signing time and the node's clock."),
   s('s3.lifecycleSweepMs', 'int', '3600000', 'Period of the lifecycle sweep (expiring objects, aborting old uploads) over the buckets a node is root of; 0 turns it off.'),
   s('s3.sseMasterKeyFile', 'string', '(none)', 'File with the SSE-S3 master key (32 random bytes; the same file on every node). Without it SSE-S3 requests and bucket default encryption are refused.', true),
-  s('s3.ssePreviousKeyFiles', 'list', '[]', 'Files of SSE-S3 master keys rotated out: they still unwrap the data keys they wrapped, never new ones.', true),
+  s('s3.ssePreviousKeyFiles', 'list', '[]', 'Files of SSE-S3 master keys rotated out: they still unwrap the data keys they wrapped, never new ones (`pi s3 rewrap` moves those to the current key).', true),
   s('s3.tls.cert', 'string', '(none)', 'Certificate chain (PEM) of the S3 endpoint: with s3.tls.key set too, the endpoint speaks HTTPS only. Reloaded when the file changes.', true),
   s('s3.tls.key', 'string', '(none)', "Private key (PEM) of the S3 endpoint's certificate.", true),
   s('s3.allowSseCustomerKeysOverHttp', 'bool', 'false', 'Accept SSE-C keys on a plain-HTTP endpoint (only behind a TLS-terminating proxy); refused otherwise, as S3 does.'),

@@ -10,6 +10,7 @@ import type { Dht, DhtRecord } from '../../dht/index.ts';
 import type { Env } from '../../env/index.ts';
 import { S3Error, compareKeys } from './protocol/index.ts';
 import type { CannedAcl, CorsRule, KeySource, LifecycleRule, ListFrom, ObjectLockConfiguration, ObjectOwnership, ObjectSummary, PartSummary, Tag, UploadListFrom, UploadSummary } from './protocol/index.ts';
+import { registerBucket, unregisterBucket } from './bucket-registry.ts';
 import { StorageError } from './errors.ts';
 import {
   INLINE_CHUNK_LIST,
@@ -196,9 +197,12 @@ export class Catalog {
       const code = r.record.body.owner === owner.id ? 'BucketAlreadyOwnedByYou' : 'BucketAlreadyExists';
       throw new S3Error(code, undefined, { fields: { BucketName: name } });
     }
-    // The owner's list may hold this name's tombstone (a bucket deleted before): a read-modify-write
-    // replaces it whatever its version.
-    await this.dht.updateItem(ids.ownerBuckets(owner.id), name, () => ({ type: 's3.bucketRef', createdAt: entry.createdAt, inc: entry.inc, region }));
+    // The owner's list and the registry of all buckets may hold this name's tombstone (a bucket
+    // deleted before): a read-modify-write replaces it whatever its version.
+    await Promise.all([
+      this.dht.updateItem(ids.ownerBuckets(owner.id), name, () => ({ type: 's3.bucketRef', createdAt: entry.createdAt, inc: entry.inc, region })),
+      registerBucket(this.dht, entry),
+    ]);
     this.buckets.set(name, { at: this.env.now(), entry });
     return entry;
   }
@@ -224,10 +228,13 @@ export class Catalog {
       if (!current || current.deleted || current.body.inc !== bucket.inc) return null;
       return { type: 's3.bucket', url: `s3bucket:${bucket.name}`, deleted: true } as unknown as BucketEntry;
     });
-    await this.dht.updateItem(ids.ownerBuckets(bucket.owner), bucket.name, (current) => {
-      if (!current || current.deleted || current.body['inc'] !== bucket.inc) return null;
-      return { type: 's3.bucketRef', deleted: true };
-    });
+    await Promise.all([
+      this.dht.updateItem(ids.ownerBuckets(bucket.owner), bucket.name, (current) => {
+        if (!current || current.deleted || current.body['inc'] !== bucket.inc) return null;
+        return { type: 's3.bucketRef', deleted: true };
+      }),
+      unregisterBucket(this.dht, bucket),
+    ]);
     this.buckets.delete(bucket.name);
   }
 

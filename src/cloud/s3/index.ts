@@ -7,6 +7,7 @@
  * - `chunks/`: content-addressed, replicated chunk storage; `data.ts`: streaming in and out;
  * - `gc.ts`: collection of unreferenced chunks; `access.ts`: ownership and canned ACLs;
  * - `tagging.ts`: object and bucket tags; `replies.ts`: small XML bodies in and out;
+ * - `rewrap.ts`: the SSE-S3 rewrap job after a master key rotation; `bucket-registry.ts`: every bucket;
  * - `protocol/`: the S3 wire protocol (signatures, XML, checksums, listing).
  */
 export * from './errors.ts';
@@ -22,3 +23,5 @@ export * from './gc.ts';
 export * from './api.ts';
 export * from './http.ts';
 export * from './service.ts';
+export * from './rewrap.ts';
+export * from './bucket-registry.ts';

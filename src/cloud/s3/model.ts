@@ -9,6 +9,7 @@
  * | user by id | `s3uid:<canonical id>` | the user's name (grants by canonical id) |
  * | bucket | `s3bucket:<name>` | owner, ACL (canned, or a grant list), region, creation time, incarnation, tags, CORS rules, lifecycle rules, bucket policy, versioning, Object Lock |
  * | owner's buckets | partition `s3buckets:<owner id>`, sort key bucket name | creation time |
+ * | every bucket | partition `s3registry:buckets`, sort key bucket name | incarnation (bucket-registry.ts) |
  * | objects of a bucket | partition `s3objects:<bucket>:<incarnation>`, sort key object key | {@link ObjectEntry} |
  * | uploads of a bucket | partition `s3uploads:<bucket>:<incarnation>`, sort key `key \x01 upload id` | {@link UploadEntry} |
  * | parts of an upload | partition `s3parts:<upload id>`, sort key part number (5 digits) | {@link PartEntry} |

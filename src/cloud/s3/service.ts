@@ -1,8 +1,8 @@
 /**
  * Pi Cloud S3 as a node application (`apps: [s3]`): the chunk store on its own folder of the data
  * directory, the catalog on the node's DHT, the S3 endpoint on `s3.port`, the chunk collector,
- * ops API routes (users: `POST /api/s3/users` is what `pi user create` calls), metrics and the
- * dashboard summary. The S3 logic itself (api.ts, catalog.ts, chunks/) does not depend on how it
+ * ops API routes (users: `POST /api/s3/users` is what `pi user create` calls; the SSE-S3 rewrap
+ * job: `POST /api/s3/rewrap`, what `pi s3 rewrap` calls), metrics and the dashboard summary. The S3 logic itself (api.ts, catalog.ts, chunks/) does not depend on how it
  * is hosted.
  */
 import { join } from 'node:path';
@@ -17,11 +17,18 @@ import { StorageError } from './errors.ts';
 import { ChunkCollector } from './gc.ts';
 import { S3HttpServer } from './http.ts';
 import { LifecycleExpirer } from './lifecycle.ts';
+import { registerLocalBuckets } from './bucket-registry.ts';
+import { SseRewrapper } from './rewrap.ts';
+import type { RewrapOptions } from './rewrap.ts';
 import { DEFAULT_S3_OPTIONS } from './options.ts';
 import { MasterKeys } from './encryption.ts';
 import { EndpointTls } from './endpoint-tls.ts';
-import type { Timer } from '../../env/index.ts';
 import type { S3Options } from './options.ts';
+import type { Dht } from '../../dht/index.ts';
+import type { Env, Timer } from '../../env/index.ts';
+
+/** How long after the node is ready it registers the buckets its local store holds (bucket-registry.ts). */
+const BUCKET_BACKFILL_DELAY_MS = 10_000;
 
 /** How often the endpoint's certificate files are checked for a renewal. */
 const TLS_RELOAD_CHECK_MS = 60_000;
@@ -64,6 +71,10 @@ export class S3Service implements NodeService {
   private http: S3HttpServer | undefined;
   private collector: ChunkCollector | undefined;
   private expirer: LifecycleExpirer | undefined;
+  private rewrapper: SseRewrapper | undefined;
+  private backfill: Timer | undefined;
+  private dht: Dht | undefined;
+  private env: Env | undefined;
   private url = '';
   private stopped = false;
   private tls: EndpointTls | undefined;
@@ -109,6 +120,12 @@ export class S3Service implements NodeService {
     return this.expirer;
   }
 
+  /** The SSE-S3 rewrap jobs (after start). */
+  get rewrap(): SseRewrapper {
+    if (!this.rewrapper) throw new StorageError('NotAvailable', 'the s3 application has not started');
+    return this.rewrapper;
+  }
+
   async start(ctx: ServiceContext): Promise<void> {
     const dht = ctx.service<DhtService>('dht')?.dht;
     if (!dht) throw new StorageError('NotAvailable', 'the s3 application needs the DHT service');
@@ -124,6 +141,9 @@ export class S3Service implements NodeService {
     this.apiValue = new S3Api(ctx.env, this.catalogValue, this.storeValue, o, () => this.url, master);
     this.collector = new ChunkCollector(ctx.env, this.catalogValue, this.storeValue, o.gc);
     this.expirer = new LifecycleExpirer(ctx.env, this.catalogValue, this.apiValue, this.storeValue.node, o.lifecycleSweepMs);
+    this.rewrapper = new SseRewrapper(ctx.env, this.catalogValue, master);
+    this.dht = dht;
+    this.env = ctx.env;
     this.http = new S3HttpServer(ctx.env, this.apiValue, o, ctx.overlay.id.hex);
     const address = await this.http.listen(this.tls?.pair);
     const host = o.bind === '0.0.0.0' || o.bind === '::' ? advertiseHost(o.bind, ctx.config.advertise) : o.bind;
@@ -169,6 +189,22 @@ export class S3Service implements NodeService {
   ready(): void {
     if (this.options.gc.enabled) this.collector?.start();
     this.expirer?.start();
+    const env = this.env;
+    const dht = this.dht;
+    if (env && dht) {
+      // Buckets made before the bucket registry existed get their entries (bucket-registry.ts).
+      this.backfill = env.setTimeout(() => {
+        if (this.stopped) return;
+        registerLocalBuckets(dht).then(
+          (r) => {
+            if (r.registered > 0) env.log.info({ event: 's3.bucketsRegistered', found: r.found, registered: r.registered }, `registered ${r.registered} bucket(s) held on this node`);
+          },
+          (err: Error) => {
+            if (!this.stopped) env.log.warn({ code: 'BucketRegistrationFailed', err: err.message }, 'could not register the buckets held on this node; the next start or rewrap job will');
+          },
+        );
+      }, BUCKET_BACKFILL_DELAY_MS);
+    }
   }
 
   /** Stops serving: no new requests, background releases finish, then the chunk store closes. */
@@ -178,6 +214,8 @@ export class S3Service implements NodeService {
     this.collector?.stop();
     this.expirer?.stop();
     this.tlsTimer?.cancel();
+    this.rewrapper?.stop();
+    this.backfill?.cancel();
     await this.http?.close();
     await this.apiValue?.drain();
     this.storeValue?.close();
@@ -190,6 +228,8 @@ export class S3Service implements NodeService {
     this.collector?.stop();
     this.expirer?.stop();
     this.tlsTimer?.cancel();
+    this.rewrapper?.stop();
+    this.backfill?.cancel();
     void this.http?.close();
     this.storeValue?.close();
     void this.engine?.close();
@@ -232,6 +272,22 @@ export class S3Service implements NodeService {
         },
       },
       {
+        method: 'POST',
+        path: '/api/s3/rewrap',
+        description: 'Start the SSE-S3 rewrap job on this node: body {"dryRun": bool, "buckets": ["…"]} (both optional); answers 202 with the job status.',
+        handler: (req: OpsRequest) => ({ status: 202, body: this.rewrap.start(rewrapOptions(req.body)).status }),
+      },
+      {
+        method: 'GET',
+        path: '/api/s3/rewrap',
+        description: 'The running or last SSE-S3 rewrap job of this node: state, progress, counts by master key.',
+        handler: () => {
+          const status = this.rewrap.status;
+          if (!status) throw new StorageError('NotFound', 'no rewrap job has run on this node since it started');
+          return { body: status };
+        },
+      },
+      {
         method: 'GET',
         path: '/api/s3',
         description: 'The S3 endpoint of this node: URL, requests, chunks, collector.',
@@ -244,6 +300,7 @@ export class S3Service implements NodeService {
             gc: this.collector?.stats,
             lifecycle: this.expirer?.stats,
             tls: this.tls ? { ...this.tls.summary, files: this.tls.files, reloads: this.tlsReloads, reloadFailure: this.tlsReloadFailure ?? null } : null,
+            rewrap: this.rewrapper?.stats,
           },
         }),
       },
@@ -255,6 +312,7 @@ export class S3Service implements NodeService {
     const store = this.storeValue?.stats;
     const api = this.apiValue?.stats;
     const lifecycle = this.expirer?.stats;
+    const rewrap = this.rewrapper?.stats;
     const byLabel = (o: Record<string, number> | undefined, label: string): { labels: Record<string, string>; value: number }[] =>
       Object.entries(o ?? {}).map(([k, v]) => ({ labels: { [label]: k }, value: v }));
     return [
@@ -280,6 +338,16 @@ export class S3Service implements NodeService {
           ]
         : []),
       { name: 'pi_s3_lifecycle_sweep_seconds_total', help: 'Time spent in lifecycle sweeps on this node.', type: 'counter', values: [{ value: (lifecycle?.sweepMsTotal ?? 0) / 1000 }] },
+      { name: 'pi_s3_sse_rewrap_jobs_total', help: 'SSE-S3 rewrap jobs and counts (dry runs) started on this node.', type: 'counter', values: [{ value: rewrap?.jobs ?? 0 }] },
+      { name: 'pi_s3_sse_rewrapped_total', help: 'SSE-S3 data keys rewrapped under the current master key by jobs on this node.', type: 'counter', values: [{ value: rewrap?.rewrapped ?? 0 }] },
+      { name: 'pi_s3_sse_rewrap_changed_total', help: 'Entries a rewrap job on this node left alone because they changed after it read them.', type: 'counter', values: [{ value: rewrap?.changed ?? 0 }] },
+      { name: 'pi_s3_sse_rewrap_errors_total', help: 'Entries and buckets a rewrap job on this node failed on.', type: 'counter', values: [{ value: rewrap?.errors ?? 0 }] },
+      {
+        name: 'pi_s3_sse_entries',
+        help: 'SSE-S3 entries (object versions, uploads, parts) by master key id and its status on this node, as the last dry run of the rewrap job on this node counted them.',
+        type: 'gauge',
+        values: (rewrap?.lastCount ?? []).map((k) => ({ labels: { kid: k.kid, status: k.status }, value: k.entries })),
+      },
     ];
   }
 }
@@ -290,3 +358,15 @@ export const s3Application: ApplicationFactory = {
   description: 'Pi Cloud storage: an S3-compatible object store on the ring',
   create: (config: PiConfig) => new S3Service(s3OptionsFrom(config)),
 };
+
+/** The options of a rewrap job from an ops request's body (`InvalidArgument` when malformed). */
+function rewrapOptions(body: unknown): RewrapOptions {
+  const bad = (): StorageError => new StorageError('InvalidArgument', 'body must be {"dryRun": true|false, "buckets": ["<bucket name>", …]} (both optional)');
+  if (body === undefined || body === null) return {};
+  if (typeof body !== 'object' || Array.isArray(body)) throw bad();
+  const { dryRun, buckets, ...rest } = body as Record<string, unknown>;
+  if (Object.keys(rest).length > 0) throw bad();
+  if (dryRun !== undefined && typeof dryRun !== 'boolean') throw bad();
+  if (buckets !== undefined && (!Array.isArray(buckets) || buckets.length === 0 || !buckets.every((b) => typeof b === 'string' && b.length > 0 && b.length <= 255))) throw bad();
+  return { ...(dryRun !== undefined ? { dryRun } : {}), ...(buckets !== undefined ? { buckets: buckets as string[] } : {}) };
+}

@@ -1,0 +1,104 @@
+/**
+ * `pi s3 …`: administration of the `s3` application through a node's ops API. `pi s3 rewrap`
+ * starts the SSE-S3 rewrap job (or its dry run, a count by master key) on the node asked, follows
+ * it until it ends and prints its summary; `--status` shows the node's running or last job.
+ */
+import { RealEnv, silentLogger } from '../env/index.ts';
+import type { OpsClient } from './client.ts';
+import { CliError, formatDuration, table } from './output.ts';
+import type { Output } from './output.ts';
+
+const env = new RealEnv({ logger: silentLogger });
+
+/** How often a running job is asked for its progress. */
+const POLL_MS = 1000;
+
+/** A job's status as `GET /api/s3/rewrap` answers it (see src/cloud/s3/rewrap.ts). */
+interface JobStatus {
+  id: string;
+  state: 'running' | 'done' | 'failed' | 'stopped';
+  dryRun: boolean;
+  onlyBuckets?: string[];
+  startedAt: number;
+  finishedAt?: number;
+  bucket?: string;
+  error?: string;
+  summary: {
+    currentKid: string;
+    buckets: number;
+    missingBuckets: string[];
+    entries: number;
+    scanned: number;
+    rewrapped: number;
+    alreadyCurrent: number;
+    pending: number;
+    changed: number;
+    unknownKid: number;
+    errors: number;
+    byKid: { kid: string; status: string; entries: number }[];
+    byKind: Record<string, number>;
+  };
+}
+
+/** Options of `pi s3 rewrap`. */
+export interface RewrapCommandOptions {
+  buckets?: string[];
+  dryRun: boolean;
+  /** Show the node's running or last job instead of starting one. */
+  status: boolean;
+}
+
+/**
+ * `pi s3 rewrap`. Exits 1 when the job failed or stopped, or left entries it failed on; entries
+ * under keys the node does not hold are printed as a warning (the data needs that key).
+ */
+export async function rewrap(client: OpsClient, out: Output, options: RewrapCommandOptions): Promise<void> {
+  let job: JobStatus;
+  if (options.status) {
+    job = await client.get<JobStatus>('/api/s3/rewrap');
+  } else {
+    job = await client.post<JobStatus>('/api/s3/rewrap', { dryRun: options.dryRun, ...(options.buckets?.length ? { buckets: options.buckets } : {}) });
+    if (!out.json) out.progress('s3.rewrap', `${job.dryRun ? 'counting' : 'rewrapping'} SSE-S3 data keys (job ${job.id}) …`);
+    const id = job.id;
+    let lastBucket = job.bucket;
+    while (job.state === 'running') {
+      await env.sleep(POLL_MS);
+      job = await client.get<JobStatus>('/api/s3/rewrap');
+      // Another job started on the node once this one ended: this one's summary is gone.
+      if (job.id !== id) throw new CliError('JobReplaced', `job ${id} ended and job ${job.id} started on the node before its summary was read; see the node's log (event s3.rewrap)`);
+      if (!out.json && job.bucket !== undefined && job.bucket !== lastBucket) out.progress('s3.rewrap', `  bucket ${job.bucket} (${job.summary.scanned} SSE-S3 entries so far)`);
+      lastBucket = job.bucket;
+    }
+  }
+  out.result(job, () => describeJob(out, job));
+  if (job.state === 'failed' || job.state === 'stopped' || job.summary.errors > 0) process.exitCode = 1;
+}
+
+function describeJob(out: Output, job: JobStatus): string {
+  const s = job.summary;
+  const took = job.finishedAt !== undefined ? ` in ${formatDuration(job.finishedAt - job.startedAt)}` : '';
+  const state = job.state === 'done' ? out.style('done', 'green') : job.state === 'running' ? out.style('running', 'yellow') : out.style(job.state, 'red');
+  const lines = [
+    `${job.dryRun ? 'count (dry run)' : 'rewrap'} ${job.id}: ${state}${took}${job.error ? ` — ${job.error}` : ''}${job.state === 'running' && job.bucket ? ` (bucket ${job.bucket})` : ''}`,
+    `  current master key   ${s.currentKid}`,
+    `  buckets              ${s.buckets}${job.onlyBuckets ? ` (of ${job.onlyBuckets.join(', ')})` : ''}`,
+    `  entries read         ${s.entries} (SSE-S3: ${s.scanned}: ${s.byKind['object'] ?? 0} current versions, ${s.byKind['version'] ?? 0} noncurrent, ${s.byKind['upload'] ?? 0} uploads, ${s.byKind['part'] ?? 0} parts)`,
+  ];
+  if (s.byKid.length > 0) {
+    lines.push('', table(['MASTER KEY', 'STATUS', 'ENTRIES'], s.byKid.map((k) => [k.kid, k.status, k.entries])).replace(/^/gm, '  '), '');
+  }
+  if (job.dryRun) lines.push(`  to rewrap            ${s.pending}`, `  already current      ${s.alreadyCurrent}`);
+  else {
+    lines.push(`  rewrapped            ${s.rewrapped}`, `  already current      ${s.alreadyCurrent}`, `  changed meanwhile    ${s.changed}  (left as written; run again to check)`);
+  }
+  lines.push(`  unknown master key   ${s.unknownKid}`, `  errors               ${s.errors}`);
+  if (s.missingBuckets.length > 0) lines.push(out.style(`  no such bucket: ${s.missingBuckets.join(', ')}`, 'yellow'));
+  if (s.unknownKid > 0) lines.push(out.style(`warning: ${s.unknownKid} entries are under master keys this node does not hold: keep those keys (s3.ssePreviousKeyFiles) or the data is unreadable`, 'yellow'));
+  if (s.errors > 0) lines.push(out.style(`warning: the job failed on ${s.errors} entries or buckets (see the node's log, code SseRewrapFailed): run it again`, 'red'));
+  return lines.join('\n');
+}
+
+/** Refuses flags that make no sense together. */
+export function checkRewrapOptions(options: RewrapCommandOptions): void {
+  if (options.status && (options.dryRun || (options.buckets?.length ?? 0) > 0)) throw new CliError('InvalidArgument', '--status shows the last job: it takes neither --dry-run nor --bucket', 2);
+}
