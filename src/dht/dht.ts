@@ -284,22 +284,44 @@ export class Dht {
    * root for). Changing them goes through the DHT operations, never through a scan.
    */
   *localScan<T extends Entity = Entity>(options: LocalScanOptions = {}): Generator<DhtRecord<T>> {
+    const keep = this.scanFilter(options);
+    for (const item of this.store.all()) if (keep(item)) yield toRecord<T>(item);
+  }
+
+  /**
+   * {@link localScan} for background work over a large store: the same records, but the scan lets
+   * other work run (heartbeats, requests) after every `sliceItems` stored items it examined,
+   * matching or not, so that reading a whole store never holds the event loop for long.
+   */
+  async *localScanSliced<T extends Entity = Entity>(options: LocalScanOptions = {}, sliceItems = 2000): AsyncGenerator<DhtRecord<T>> {
+    const keep = this.scanFilter(options);
+    let examined = 0;
+    for (const item of this.store.all()) {
+      if (++examined % sliceItems === 0) await new Promise<void>((resolve) => this.env.defer(resolve));
+      if (keep(item)) yield toRecord<T>(item);
+    }
+  }
+
+  /** Which stored items a local scan with `options` returns (items come in key order). */
+  private scanFilter(options: LocalScanOptions): (item: StoredItem) => boolean {
     let pos: string | undefined;
     let root = false;
-    for (const item of this.store.all()) {
-      if (item.d && !options.includeDeleted) continue;
-      if (options.type !== undefined && item.t !== options.type) continue;
+    return (item) => {
+      if (item.d && !options.includeDeleted) return false;
+      if (options.type !== undefined && item.t !== options.type) return false;
       if (options.rootOnly) {
         const p = keyPosition(item.k);
         if (p !== pos) {
           pos = p;
           root = this.node.isRoot(toRecordId(p));
         }
-        if (!root) continue;
+        if (!root) return false;
       }
-      yield toRecord<T>(item);
-    }
+      return true;
+    };
   }
+
+
 
   // ---------------------------------------------------------------------------------------------
   // Lifecycle

@@ -67,7 +67,9 @@ export async function dropStaleEntry(dht: Dht, name: string, inc: string): Promi
  */
 export async function registerLocalBuckets(dht: Dht): Promise<{ found: number; registered: number }> {
   const held: Pick<BucketEntry, 'name' | 'inc'>[] = [];
-  for (const r of dht.localScan<BucketEntry>({ type: 's3.bucket' })) {
+  // The scan reads every record of the local store, in slices, so that a large store does not
+  // hold the event loop (heartbeats, requests) for seconds.
+  for await (const r of dht.localScanSliced<BucketEntry>({ type: 's3.bucket' })) {
     if (typeof r.body.name === 'string' && typeof r.body.inc === 'string') held.push({ name: r.body.name, inc: r.body.inc });
   }
   let registered = 0;

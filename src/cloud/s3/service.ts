@@ -5,6 +5,8 @@
  * job: `POST /api/s3/rewrap`, what `pi s3 rewrap` calls), metrics and the dashboard summary. The S3 logic itself (api.ts, catalog.ts, chunks/) does not depend on how it
  * is hosted.
  */
+import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DhtService, MetricFamily, NodeService, OpsRequest, OpsRoute, PiConfig, ServiceContext, ApplicationFactory } from '../../node/index.ts';
 import { advertiseHost } from '../../node/index.ts';
@@ -29,6 +31,8 @@ import type { Env, Timer } from '../../env/index.ts';
 
 /** How long after the node is ready it registers the buckets its local store holds (bucket-registry.ts). */
 const BUCKET_BACKFILL_DELAY_MS = 10_000;
+/** The file (in `<dataDir>/s3/`) that says this node's store was gone through for the registry. */
+const BUCKET_BACKFILL_MARKER = 'bucket-registry-backfilled';
 
 /** How often the endpoint's certificate files are checked for a renewal. */
 const TLS_RELOAD_CHECK_MS = 60_000;
@@ -191,18 +195,23 @@ export class S3Service implements NodeService {
     this.expirer?.start();
     const env = this.env;
     const dht = this.dht;
-    if (env && dht) {
-      // Buckets made before the bucket registry existed get their entries (bucket-registry.ts).
+    const dataDir = this.ctx?.dataDir;
+    if (env && dht && dataDir !== undefined) {
+      // Buckets made before the bucket registry existed get their entries (bucket-registry.ts),
+      // once per node: a marker file records that this node's store was gone through.
+      const marker = join(dataDir, 's3', BUCKET_BACKFILL_MARKER);
       this.backfill = env.setTimeout(() => {
-        if (this.stopped) return;
+        if (this.stopped || existsSync(marker)) return;
         registerLocalBuckets(dht).then(
-          (r) => {
-            if (r.registered > 0) env.log.info({ event: 's3.bucketsRegistered', found: r.found, registered: r.registered }, `registered ${r.registered} bucket(s) held on this node`);
+          async (r) => {
+            if (this.stopped) return;
+            await writeFile(marker, `${new Date(env.now()).toISOString()} ${r.found} bucket record(s), ${r.registered} registered\n`);
+            env.log.info({ event: 's3.bucketsRegistered', found: r.found, registered: r.registered }, `registered ${r.registered} bucket(s) held on this node`);
           },
           (err: Error) => {
             if (!this.stopped) env.log.warn({ code: 'BucketRegistrationFailed', err: err.message }, 'could not register the buckets held on this node; the next start or rewrap job will');
           },
-        );
+        ).catch((err: Error) => env.log.warn({ code: 'BucketRegistrationFailed', err: err.message }, `could not write ${marker}; the next start registers the buckets again`));
       }, BUCKET_BACKFILL_DELAY_MS);
     }
   }

@@ -33,7 +33,8 @@ import type { ManagedSealedKey } from '../../../src/cloud/s3/encryption.ts';
 import type { ObjectEntry } from '../../../src/cloud/s3/model.ts';
 import type { RewrapJobStatus } from '../../../src/cloud/s3/rewrap.ts';
 import type { S3Service } from '../../../src/cloud/s3/service.ts';
-import { TEST_S3, bytes, clientFor, createUser, pattern } from './harness.ts';
+import { TEST_S3, bytes, clientFor, createUser, endpointCertificate, pattern, trustEndpoint } from './harness.ts';
+import type { EndpointCertificate } from './harness.ts';
 import type { S3Node, TestUser } from './harness.ts';
 import { TOKEN, call, startNode, tempDir, waitFor } from '../../node/fixtures.ts';
 
@@ -80,11 +81,15 @@ describe('SSE-S3 rewrap job across a master key rotation of a 3-node ring', () =
   let uploadId = '';
   let part1Etag = '';
 
+  let tls: EndpointCertificate | undefined;
+
   /** (Re)starts the ring on its data directories with these master key settings. */
   async function startRing(s3: Record<string, unknown>): Promise<void> {
     for (const c of clients) c.destroy();
     await Promise.all(nodes.map((n) => n.stop({ graceful: false })));
-    const config = { apps: ['s3'], s3: { ...TEST_S3, ...s3 } };
+    // HTTPS endpoints: the SSE-C objects need them.
+    tls ??= await endpointCertificate(push);
+    const config = { apps: ['s3'], s3: { ...TEST_S3, ...s3, tls: { cert: tls.certFile, key: tls.keyFile } } };
     const first = await startNode(push, { config, name: 'node-0', ...(dirs ? { dir: dirs[0] } : {}) });
     const rest = await Promise.all([1, 2].map((i) => startNode(push, { bootstrap: [first.node.address], config, name: `node-${i}`, ...(dirs ? { dir: dirs[i] } : {}) })));
     const started = [first, ...rest];
@@ -92,6 +97,7 @@ describe('SSE-S3 rewrap job across a master key rotation of a 3-node ring', () =
     dirs = started.map((n) => n.dir);
     nodes = started.map((t) => {
       const s3 = t.node.service<S3Service>('s3')!;
+      trustEndpoint(s3.endpoint, tls!.caPem);
       return Object.assign(t, { s3, endpoint: s3.endpoint });
     });
     if (clients.length === 0) user = await createUser(nodes[0]!, 'rotator');
