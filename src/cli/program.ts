@@ -219,6 +219,12 @@ export function buildProgram(io: Io): Command {
       admin.checkRewrapOptions(options);
       await admin.rewrap(client(cmd), output(cmd), options);
     });
+  addTargetFlags(s3.command('scrub').description("re-read the node's chunks now and check them against their hashes (damaged copies are restored from replicas)"))
+    .option('--status', "show the node's scrubber instead of starting a pass")
+    .option('-w, --wait', 'follow the pass until it ends')
+    .action(async (o: { status?: boolean; wait?: boolean }, cmd: Command) => {
+      await (await s3Admin()).scrub(client(cmd), output(cmd), { status: Boolean(o.status), wait: Boolean(o.wait) });
+    });
 
   const cert = program.command('cert').description('certificates for mutual TLS between nodes');
   cert

@@ -2,6 +2,8 @@
  * `pi s3 …`: administration of the `s3` application through a node's ops API. `pi s3 rewrap`
  * starts the SSE-S3 rewrap job (or its dry run, a count by master key) on the node asked, follows
  * it until it ends and prints its summary; `--status` shows the node's running or last job.
+ * `pi s3 scrub` starts a scrub pass over the node's chunks (`--wait` follows it; `--status` shows
+ * the scrubber).
  */
 import { RealEnv, silentLogger } from '../env/index.ts';
 import type { OpsClient } from './client.ts';
@@ -101,4 +103,51 @@ function describeJob(out: Output, job: JobStatus): string {
 /** Refuses flags that make no sense together. */
 export function checkRewrapOptions(options: RewrapCommandOptions): void {
   if (options.status && (options.dryRun || (options.buckets?.length ?? 0) > 0)) throw new CliError('InvalidArgument', '--status shows the last job: it takes neither --dry-run nor --bucket', 2);
+}
+
+/** The scrubber's state as `GET /api/s3/scrub` answers it (see src/cloud/s3/chunks/scrub.ts). */
+interface ScrubStatus {
+  running: boolean;
+  passes: number;
+  chunks: number;
+  bytes: number;
+  corrupt: number;
+  passStartedAt?: number;
+  cursor?: string;
+  lastPassStartedAt?: number;
+  lastPassFinishedAt?: number;
+  nextPassAt?: number;
+  options: { enabled: boolean; bytesPerSecond: number; intervalMs: number };
+  verifyReads: boolean;
+  damage: { corrupt: number; restored: number; unrestored: number; corruptAnswers: number };
+}
+
+/** `pi s3 scrub`: starts a pass (or shows the scrubber); exits 1 when damage could not be repaired. */
+export async function scrub(client: OpsClient, out: Output, options: { status: boolean; wait: boolean }): Promise<void> {
+  let s = options.status ? await client.get<ScrubStatus>('/api/s3/scrub') : await client.post<ScrubStatus>('/api/s3/scrub', {});
+  if (!options.status && options.wait) {
+    if (!out.json) out.progress('s3.scrub', 'scrubbing the chunks of the node …');
+    while (s.running) {
+      await env.sleep(POLL_MS);
+      s = await client.get<ScrubStatus>('/api/s3/scrub');
+    }
+  }
+  out.result(s, () => describeScrub(out, s, options));
+  if (s.damage.unrestored > 0) process.exitCode = 1;
+}
+
+function describeScrub(out: Output, s: ScrubStatus, options: { status: boolean; wait: boolean }): string {
+  const when = (t: number | undefined): string => (t === undefined ? 'never' : new Date(t).toISOString());
+  const mib = (b: number): string => `${(b / 1024 / 1024).toFixed(1)} MiB`;
+  const state = s.running ? out.style(options.status ? 'a pass is running' : 'pass started', 'yellow') : out.style('idle', 'green');
+  const lines = [
+    `scrubber: ${state}${s.running && s.cursor ? ` (at chunk ${s.cursor.slice(0, 12)})` : ''}`,
+    `  checked since start  ${s.chunks} chunks, ${mib(s.bytes)}, ${s.passes} pass${s.passes === 1 ? '' : 'es'} finished`,
+    `  last pass            started ${when(s.lastPassStartedAt)}, finished ${when(s.lastPassFinishedAt)}`,
+    `  next pass            ${s.options.enabled ? when(s.nextPassAt) : 'background scrubbing off (s3.scrub.enabled)'}  (rate limit ${s.options.bytesPerSecond > 0 ? `${mib(s.options.bytesPerSecond)}/s` : 'none'})`,
+    `  damaged copies       ${s.damage.corrupt} found (scrub and reads), ${s.damage.restored} restored, ${s.damage.unrestored} not restored`,
+    `  bad replica answers  ${s.damage.corruptAnswers}`,
+  ];
+  if (s.damage.unrestored > 0) lines.push(out.style(`warning: ${s.damage.unrestored} damaged chunks could not be restored (see the node's log, code ChunkUnrestored)`, 'red'));
+  return lines.join('\n');
 }

@@ -117,6 +117,14 @@ export const configSchema = z.strictObject({
         })
         .prefault({}),
       allowSseCustomerKeysOverHttp: z.boolean().default(false),
+      verifyReads: z.boolean().default(true),
+      scrub: z
+        .strictObject({
+          enabled: z.boolean().default(true),
+          bytesPerSecond: z.number().int().min(0).default(16 * 1024 * 1024),
+          intervalMs: ms.default(7 * 24 * 3600_000),
+        })
+        .prefault({}),
       gc: z
         .strictObject({
           enabled: z.boolean().default(true),
@@ -224,6 +232,10 @@ export const SETTINGS: readonly Setting[] = [
   s('s3.tls.cert', 'string', '(none)', 'Certificate chain (PEM) of the S3 endpoint: with s3.tls.key set too, the endpoint speaks HTTPS only. Reloaded when the file changes.', true),
   s('s3.tls.key', 'string', '(none)', "Private key (PEM) of the S3 endpoint's certificate.", true),
   s('s3.allowSseCustomerKeysOverHttp', 'bool', 'false', 'Accept SSE-C keys on a plain-HTTP endpoint (only behind a TLS-terminating proxy); refused otherwise, as S3 does.'),
+  s('s3.verifyReads', 'bool', 'true', 'Check whole chunks read against their SHA-256 (copies on this node as they stream, replicas\' answers); a damaged copy fails the read instead of serving wrong bytes, and is restored from a replica.'),
+  s('s3.scrub.enabled', 'bool', 'true', "Re-read this node's chunks in the background to find damaged copies (bit rot) and restore them from replicas."),
+  s('s3.scrub.bytesPerSecond', 'int', '16777216', 'Most bytes the scrubber reads per second (0: no limit).'),
+  s('s3.scrub.intervalMs', 'int', '604800000', 'A scrub pass starts this long after the previous one started (7 days).'),
   s('s3.gc.enabled', 'bool', 'true', 'Collect chunks no object or upload refers to any more.'),
   s('s3.gc.intervalMs', 'int', '600000', "Period of the collector's sweep over a node's chunks."),
   s('s3.gc.graceMs', 'int', '3600000', 'A chunk is collected only this long after it was last written and last released.'),

@@ -5,10 +5,12 @@
  * to a response chunk by chunk, fetching one or two chunks ahead. Neither ever holds a whole
  * large object in memory.
  */
+import { createHash } from 'node:crypto';
 import { Writable } from 'node:stream';
 import type { Duplex, Readable } from 'node:stream';
 import type { ServerResponse } from 'node:http';
 import { S3Error } from './protocol/index.ts';
+import { StorageError } from './errors.ts';
 import type { ChunkStore } from './chunks/store.ts';
 import { chunkHash } from './chunks/store.ts';
 import type { ChunkRef } from './model.ts';
@@ -291,14 +293,30 @@ export async function streamChunks(
     const decipher = w.ref.iv !== undefined ? decipherAt(sealKeyOf(key, w.ref), Buffer.from(w.ref.iv, 'hex'), w.from) : undefined;
     const local = fetches.has(i) ? undefined : store.engine.reader(w.ref.hash);
     if (local) {
+      // A whole chunk read here is checked against its name as it streams; its last piece goes
+      // out only once the check passed, so a damaged copy never completes a response (the client
+      // sees a failed transfer, and the copy is quarantined and restored: ChunkStore.damaged).
+      const hasher = store.options.verifyReads && w.from === 0 && w.to === w.ref.size ? createHash('sha256') : undefined;
       try {
         for (let at = w.from; at < w.to; ) {
           if (res.destroyed) return;
           const piece = takePiece();
           const n = await local.read(piece, Math.min(piece.length, w.to - at), at);
-          if (n === 0) throw new Error(`chunk ${w.ref.hash.slice(0, 12)}: ${at - w.from} bytes read, ${w.to - w.from} expected`);
+          if (n === 0) {
+            givePiece(piece);
+            void store.damaged(w.ref.hash, 'read');
+            throw new StorageError('ChunkCorrupt', `chunk ${w.ref.hash.slice(0, 12)}: ${at - w.from} bytes read, ${w.to - w.from} expected`);
+          }
           at += n;
           const read = n === piece.length ? piece : piece.subarray(0, n);
+          if (hasher) {
+            hasher.update(read);
+            if (at >= w.to && hasher.digest('hex') !== w.ref.hash) {
+              givePiece(piece);
+              void store.damaged(w.ref.hash, 'read');
+              throw new StorageError('ChunkCorrupt', `chunk ${w.ref.hash.slice(0, 12)} on this node does not hash to its name`);
+            }
+          }
           if (decipher) {
             // Decrypting copies the bytes: the piece is free again at once.
             res.write(decipher.update(read));

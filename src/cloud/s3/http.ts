@@ -237,6 +237,7 @@ export function mapError(err: unknown): S3Error {
     case 'Timeout':
     case 'Unavailable':
     case 'ChunkUnavailable':
+    case 'ChunkCorrupt': // a damaged copy here was quarantined: a retry reads a replica's
     case 'OutcomeUnknown':
     case 'NotAvailable':
     case 'Closed':

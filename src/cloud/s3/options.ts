@@ -1,6 +1,8 @@
 /**
  * Settings of the S3 application (the node's `s3.*` configuration), with their defaults.
  */
+import { DEFAULT_SCRUB_OPTIONS } from './chunks/scrub.ts';
+import type { ScrubOptions } from './chunks/scrub.ts';
 
 /** Tunables of the S3 application. */
 export interface S3Options {
@@ -52,6 +54,13 @@ export interface S3Options {
    * only for an endpoint behind a proxy that terminates TLS.
    */
   allowSseCustomerKeysOverHttp: boolean;
+  /**
+   * Check whole chunks read against their hash (this node's copies as they stream, replicas'
+   * answers): a damaged copy never completes a response and is replaced from a replica.
+   */
+  verifyReads: boolean;
+  /** The background re-read of this node's chunks that finds damaged copies (chunks/scrub.ts). */
+  scrub: ScrubOptions;
   /** Garbage collection of unreferenced chunks. */
   gc: {
     enabled: boolean;
@@ -81,5 +90,7 @@ export const DEFAULT_S3_OPTIONS: S3Options = {
   lifecycleSweepMs: 60 * 60 * 1000,
   ssePreviousKeyFiles: [],
   allowSseCustomerKeysOverHttp: false,
+  verifyReads: true,
+  scrub: DEFAULT_SCRUB_OPTIONS,
   gc: { enabled: true, intervalMs: 10 * 60 * 1000, graceMs: 60 * 60 * 1000, orphanRefMs: 24 * 3600 * 1000 },
 };

@@ -15,6 +15,7 @@ import { Catalog } from './catalog.ts';
 import { FileChunkEngine } from './chunks/file-engine.ts';
 import type { ChunkEngine } from './chunks/engine.ts';
 import { ChunkStore } from './chunks/store.ts';
+import { ChunkScrubber } from './chunks/scrub.ts';
 import { StorageError } from './errors.ts';
 import { ChunkCollector } from './gc.ts';
 import { S3HttpServer } from './http.ts';
@@ -60,6 +61,8 @@ export function s3OptionsFrom(config: PiConfig): S3Options {
     ssePreviousKeyFiles: c.ssePreviousKeyFiles,
     ...(c.tls.cert !== undefined && c.tls.key !== undefined ? { tls: { certFile: c.tls.cert, keyFile: c.tls.key } } : {}),
     allowSseCustomerKeysOverHttp: c.allowSseCustomerKeysOverHttp,
+    verifyReads: c.verifyReads,
+    scrub: { ...c.scrub },
     gc: { ...c.gc },
   };
 }
@@ -76,6 +79,7 @@ export class S3Service implements NodeService {
   private collector: ChunkCollector | undefined;
   private expirer: LifecycleExpirer | undefined;
   private rewrapper: SseRewrapper | undefined;
+  private scrubber: ChunkScrubber | undefined;
   private backfill: Timer | undefined;
   private dht: Dht | undefined;
   private env: Env | undefined;
@@ -140,7 +144,8 @@ export class S3Service implements NodeService {
     this.tls = o.tls ? EndpointTls.load(o.tls) : undefined;
     const master = o.sseMasterKeyFile !== undefined ? MasterKeys.fromFiles(o.sseMasterKeyFile, o.ssePreviousKeyFiles) : undefined;
     this.engine = FileChunkEngine.open(join(ctx.dataDir, 's3', 'chunks'));
-    this.storeValue = new ChunkStore(ctx.env, ctx.overlay, this.engine, { replicas: o.replicas, writeQuorum: o.writeQuorum, maxPutsInFlight: Math.max(4, o.putConcurrency) });
+    this.storeValue = new ChunkStore(ctx.env, ctx.overlay, this.engine, { replicas: o.replicas, writeQuorum: o.writeQuorum, maxPutsInFlight: Math.max(4, o.putConcurrency), verifyReads: o.verifyReads });
+    this.scrubber = new ChunkScrubber(ctx.env, this.storeValue, o.scrub, join(ctx.dataDir, 's3', 'scrub.json'));
     this.catalogValue = new Catalog(dht, ctx.env, { cacheMs: o.cacheMs });
     this.apiValue = new S3Api(ctx.env, this.catalogValue, this.storeValue, o, () => this.url, master);
     this.collector = new ChunkCollector(ctx.env, this.catalogValue, this.storeValue, o.gc);
@@ -193,6 +198,7 @@ export class S3Service implements NodeService {
   ready(): void {
     if (this.options.gc.enabled) this.collector?.start();
     this.expirer?.start();
+    this.scrubber?.start();
     const env = this.env;
     const dht = this.dht;
     const dataDir = this.ctx?.dataDir;
@@ -224,6 +230,7 @@ export class S3Service implements NodeService {
     this.expirer?.stop();
     this.tlsTimer?.cancel();
     this.rewrapper?.stop();
+    this.scrubber?.stop();
     this.backfill?.cancel();
     await this.http?.close();
     await this.apiValue?.drain();
@@ -238,6 +245,7 @@ export class S3Service implements NodeService {
     this.expirer?.stop();
     this.tlsTimer?.cancel();
     this.rewrapper?.stop();
+    this.scrubber?.stop();
     this.backfill?.cancel();
     void this.http?.close();
     this.storeValue?.close();
@@ -282,6 +290,23 @@ export class S3Service implements NodeService {
       },
       {
         method: 'POST',
+        path: '/api/s3/scrub',
+        description: "Start a scrub pass over this node's chunks now (or join the running one); answers 202 with the scrubber's state.",
+        handler: () => {
+          const scrubber = this.scrubber;
+          if (!scrubber) throw new StorageError('NotAvailable', 'the s3 application has not started');
+          void scrubber.runPass();
+          return { status: 202, body: this.scrubStatus() };
+        },
+      },
+      {
+        method: 'GET',
+        path: '/api/s3/scrub',
+        description: "The scrubber of this node: whether a pass runs, its position, what it found; the chunk store's damage counters.",
+        handler: () => ({ body: this.scrubStatus() }),
+      },
+      {
+        method: 'POST',
         path: '/api/s3/rewrap',
         description: 'Start the SSE-S3 rewrap job on this node: body {"dryRun": bool, "buckets": ["…"]} (both optional); answers 202 with the job status.',
         handler: (req: OpsRequest) => ({ status: 202, body: this.rewrap.start(rewrapOptions(req.body)).status }),
@@ -310,10 +335,22 @@ export class S3Service implements NodeService {
             lifecycle: this.expirer?.stats,
             tls: this.tls ? { ...this.tls.summary, files: this.tls.files, reloads: this.tlsReloads, reloadFailure: this.tlsReloadFailure ?? null } : null,
             rewrap: this.rewrapper?.stats,
+            scrub: this.scrubber?.stats,
           },
         }),
       },
     ];
+  }
+
+  /** The scrubber's state with the chunk store's damage counters (`GET /api/s3/scrub`). */
+  private scrubStatus(): Record<string, unknown> {
+    const store = this.storeValue?.stats;
+    return {
+      ...(this.scrubber?.stats ?? {}),
+      options: this.options.scrub,
+      verifyReads: this.options.verifyReads,
+      damage: { corrupt: store?.corrupt ?? 0, restored: store?.restored ?? 0, unrestored: store?.unrestored ?? 0, corruptAnswers: store?.corruptAnswers ?? 0 },
+    };
   }
 
   metrics(): MetricFamily[] {
@@ -333,6 +370,13 @@ export class S3Service implements NodeService {
       { name: 'pi_s3_bytes_read_total', help: 'Object bytes read through this node.', type: 'counter', values: [{ value: api?.bytesRead ?? 0 }] },
       { name: 'pi_s3_chunk_repairs_total', help: 'Chunk copies repaired on read.', type: 'counter', values: [{ value: store?.repairs ?? 0 }] },
       { name: 'pi_s3_chunks_replicated_total', help: 'Chunk copies sent by re-replication.', type: 'counter', values: [{ value: store?.replicated ?? 0 }] },
+      { name: 'pi_s3_chunks_corrupt_total', help: 'Damaged chunk copies found on this node (by reads and by the scrubber) and quarantined.', type: 'counter', values: [{ value: store?.corrupt ?? 0 }] },
+      { name: 'pi_s3_chunks_restored_total', help: 'Damaged chunk copies of this node restored from a replica.', type: 'counter', values: [{ value: store?.restored ?? 0 }] },
+      { name: 'pi_s3_chunks_unrestored_total', help: 'Damaged chunk copies of this node no replica could replace.', type: 'counter', values: [{ value: store?.unrestored ?? 0 }] },
+      { name: 'pi_s3_chunk_corrupt_answers_total', help: "Replicas' answers to this node's chunk reads that did not hash to the chunk.", type: 'counter', values: [{ value: store?.corruptAnswers ?? 0 }] },
+      { name: 'pi_s3_scrub_bytes_total', help: 'Bytes of chunks re-read and checked by the scrubber on this node.', type: 'counter', values: [{ value: this.scrubber?.stats.bytes ?? 0 }] },
+      { name: 'pi_s3_scrub_passes_total', help: 'Scrub passes finished on this node since it started.', type: 'counter', values: [{ value: this.scrubber?.stats.passes ?? 0 }] },
+      { name: 'pi_s3_scrub_last_pass_finished_seconds', help: 'When the last scrub pass of this node finished (seconds since the epoch; 0: never).', type: 'gauge', values: [{ value: Math.floor((this.scrubber?.stats.lastPassFinishedAt ?? 0) / 1000) }] },
       { name: 'pi_s3_chunks_collected_total', help: 'Unreferenced chunks collected.', type: 'counter', values: [{ value: this.collector?.stats.collected ?? 0 }] },
       { name: 'pi_s3_lifecycle_objects_expired_total', help: 'Objects deleted by lifecycle expiration rules on this node.', type: 'counter', values: [{ value: lifecycle?.objectsExpired ?? 0 }] },
       { name: 'pi_s3_lifecycle_uploads_aborted_total', help: 'Incomplete multipart uploads aborted by lifecycle rules on this node.', type: 'counter', values: [{ value: lifecycle?.uploadsAborted ?? 0 }] },

@@ -2,7 +2,8 @@
  * The chunk store in the simulator (virtual time, fixed seeds, real PastryNodes, messages
  * round-tripped through the real codec): chunks land on their replica sets, survive the crash of
  * two neighbouring holders (re-replicated back to three live copies, readable byte for byte from
- * anywhere), and a restarted node's copies that moved elsewhere are handed over and dropped.
+ * anywhere), a restarted node's copies that moved elsewhere are handed over and dropped, and
+ * damaged copies are never read, found by the scrubber and restored from replicas.
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,6 +11,7 @@ import { SimRing } from '../../../src/sim/ring.ts';
 import type { SimNode } from '../../../src/sim/ring.ts';
 import { MemoryChunkEngine } from '../../../src/cloud/s3/chunks/engine.ts';
 import { ChunkStore, chunkHash, chunkId } from '../../../src/cloud/s3/chunks/store.ts';
+import { ChunkScrubber } from '../../../src/cloud/s3/chunks/scrub.ts';
 import { pattern } from './harness.ts';
 
 interface Harness {
@@ -134,6 +136,57 @@ describe('chunk store in the simulator', () => {
       const set = h.store(h.ring.closestLive(chunkId(hash))!).node.replicaSet(chunkId(hash), 3).map((m) => m.id.hex).sort();
       assert.deepEqual(holders(h, hash).map((n) => n.id.hex).sort(), set, `chunk ${i}: exactly its current replica set holds it`);
     }
+  });
+
+  test('damaged copies: a read never returns them (a replica answers instead), the scrubber finds the rest, and both restore them from replicas', async () => {
+    const h = harness('chunks-damage');
+    await h.ring.build(8);
+    await h.ring.runFor(3_000);
+    const chunks = Array.from({ length: 12 }, (_, i) => pattern(3000 + i * 101, 40 + i));
+    const hashes = await settle(h.ring, Promise.all(chunks.map((c) => h.store(h.ring.randomLive()).put(c))), 'puts');
+    await h.ring.runFor(2_000);
+    const flip = (d: Buffer): Buffer => {
+      const at = d.length >> 1;
+      d.writeUInt8(d.readUInt8(at) ^ 0x40, at);
+      return d;
+    };
+
+    // 1. A read through a holder whose copy rotted: the right bytes, and the copy is restored.
+    const [reader] = holders(h, hashes[0]!);
+    assert.ok(h.engines.get(reader!.addr)!.tamper(hashes[0]!, flip));
+    assert.ok((await settle(h.ring, h.store(reader!).get(hashes[0]!), 'read of a damaged copy')).equals(chunks[0]!));
+    await h.ring.runUntil(() => h.store(reader!).stats.restored === 1, 10_000, 'the damaged copy restored');
+    assert.equal(h.store(reader!).stats.corrupt, 1);
+    assert.ok((await settle(h.ring, h.engines.get(reader!.addr)!.read(hashes[0]!), 'local read'))?.equals(chunks[0]!), 'the copy on its disk is good again');
+
+    // 2. A node without a copy reads from replicas: a rotten answer is passed over.
+    const outsider = h.ring.live().find((n) => !holders(h, hashes[1]!).includes(n))!;
+    for (const holder of holders(h, hashes[1]!).slice(0, 2)) h.engines.get(holder.addr)!.tamper(hashes[1]!, flip);
+    assert.ok((await settle(h.ring, h.store(outsider).get(hashes[1]!), 'read past rotten answers')).equals(chunks[1]!));
+    assert.ok(h.store(outsider).stats.corruptAnswers >= 1, 'a rotten answer was seen and passed over');
+
+    // 3. The scrubbers find every damaged copy left (the two of chunk 1, one of chunk 2, a
+    //    truncated one of chunk 3) and restore each from a good replica.
+    const [third] = holders(h, hashes[2]!);
+    h.engines.get(third!.addr)!.tamper(hashes[2]!, flip);
+    const [fourth] = holders(h, hashes[3]!);
+    h.engines.get(fourth!.addr)!.tamper(hashes[3]!, (d) => d.subarray(0, 100));
+    const results = await settle(
+      h.ring,
+      Promise.all(h.ring.live().map((n) => new ChunkScrubber(n.env, h.store(n), { enabled: false, bytesPerSecond: 1024 * 1024, intervalMs: 3600_000 }).runPass())),
+      'a scrub pass on every node',
+      120_000,
+    );
+    const found = results.reduce((sum, r) => sum + r.corrupt, 0);
+    assert.equal(found, 4, 'four damaged copies found');
+    assert.equal(results.reduce((sum, r) => sum + r.restored, 0), 4, 'and restored');
+    assert.ok(results.every((r) => r.complete));
+    for (const [i, hash] of hashes.entries()) {
+      assert.equal(holders(h, hash).length, 3, `chunk ${i} has three copies`);
+      for (const n of holders(h, hash)) assert.ok((await settle(h.ring, h.engines.get(n.addr)!.read(hash), 'read'))!.equals(chunks[i]!), `chunk ${i} is whole on ${n.addr}`);
+    }
+    // The rate limit holds: 1 MiB/s over the bytes each node read.
+    for (const r of results) assert.ok(r.finishedAt - r.startedAt >= Math.floor((r.bytes / (1024 * 1024)) * 1000) - 1, 'the scrubber kept to its rate');
   });
 });
 

@@ -36,6 +36,13 @@ export interface ChunkEngine {
   put(hash: string, data: Uint8Array, at: number): Promise<void>;
   /** Removes the chunk when it was last stored at or before `before`; resolves with whether it did. */
   remove(hash: string, before: number): Promise<boolean>;
+  /**
+   * Takes a damaged chunk out of the store whatever its store time (it is no longer held; a later
+   * put stores it afresh), keeping its bytes aside for inspection where the engine can. Resolves
+   * with where they were kept, `''` when nowhere, undefined when the chunk was not held (or is
+   * being written). `at` (env ms) names the kept copy.
+   */
+  quarantine(hash: string, at: number): Promise<string | undefined>;
   /** Every chunk's hash and meta, in hash order. */
   entries(): Iterable<[string, ChunkMeta]>;
   /** Number of chunks. */
@@ -86,6 +93,28 @@ export class MemoryChunkEngine implements ChunkEngine {
     this.data.delete(hash);
     this.total -= e.m.n;
     return Promise.resolve(true);
+  }
+
+  quarantine(hash: string, _at: number): Promise<string | undefined> {
+    const e = this.data.get(hash);
+    if (!e) return Promise.resolve(undefined);
+    this.data.delete(hash);
+    this.total -= e.m.n;
+    return Promise.resolve('');
+  }
+
+  /**
+   * Fault injection for the simulator and tests: changes the stored bytes of a chunk in place (a
+   * disk's silent corruption), as `change` returns them. Returns whether the chunk was held.
+   */
+  tamper(hash: string, change: (data: Buffer) => Buffer): boolean {
+    const e = this.data.get(hash);
+    if (!e) return false;
+    const next = change(Buffer.from(e.d));
+    this.total += next.length - e.d.length;
+    e.d = next;
+    e.m.n = next.length;
+    return true;
   }
 
   *entries(): Iterable<[string, ChunkMeta]> {

@@ -126,6 +126,33 @@ export class FileChunkEngine implements ChunkEngine {
     return true;
   }
 
+  /**
+   * Moves the chunk's file to `<dir>/quarantine/<hash>.<at>` (kept for inspection; delete at
+   * will). Puts of the chunk wait for the move (it counts as a write), so a good copy arriving
+   * meanwhile is never the file moved away.
+   */
+  quarantine(hash: string, at: number): Promise<string | undefined> {
+    const have = this.metas.get(hash);
+    if (!have || this.writing.has(hash)) return Promise.resolve(undefined);
+    const dir = join(this.dir, 'quarantine');
+    const kept = join(dir, `${hash}.${Math.floor(at)}`);
+    let outcome = kept;
+    const move = (async (): Promise<void> => {
+      try {
+        mkdirSync(dir, { recursive: true });
+        await rename(this.path(hash), kept);
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'ENOENT') throw err;
+        outcome = '';
+      } finally {
+        this.metas.delete(hash);
+        this.total -= have.n;
+      }
+    })().finally(() => this.writing.delete(hash));
+    this.writing.set(hash, move);
+    return move.then(() => outcome);
+  }
+
   *entries(): Iterable<[string, ChunkMeta]> {
     for (const hash of [...this.metas.keys()].sort()) {
       const m = this.metas.get(hash);

@@ -50,6 +50,12 @@ export interface ChunkStoreOptions {
   maxPutsInFlight: number;
   /** Check the SHA-256 of chunks received for storage. Default true. */
   verify: boolean;
+  /**
+   * Check the SHA-256 of whole chunks read (this node's copies and replicas' answers) before
+   * using them; a damaged copy of this node's is quarantined and restored from a replica.
+   * Default true.
+   */
+  verifyReads: boolean;
 }
 
 export const DEFAULT_CHUNK_STORE_OPTIONS: ChunkStoreOptions = {
@@ -61,6 +67,7 @@ export const DEFAULT_CHUNK_STORE_OPTIONS: ChunkStoreOptions = {
   maintenanceIntervalMs: 600_000,
   maxPutsInFlight: 4,
   verify: true,
+  verifyReads: true,
 };
 
 /** Counters of a chunk store. */
@@ -75,6 +82,14 @@ export interface ChunkStats {
   handedOff: number;
   removed: number;
   errors: number;
+  /** Damaged copies found on this node (reads, scrubbing) and quarantined. */
+  corrupt: number;
+  /** Of those, copies restored from a replica. */
+  restored: number;
+  /** Damaged copies no replica could replace (no good copy answered). */
+  unrestored: number;
+  /** Replicas' answers that did not hash to the chunk (another copy was used). */
+  corruptAnswers: number;
 }
 
 const K = {
@@ -134,7 +149,24 @@ export class Semaphore {
 
 export class ChunkStore {
   readonly options: ChunkStoreOptions;
-  readonly stats: ChunkStats = { puts: 0, putBytes: 0, gets: 0, localGets: 0, remoteGets: 0, repairs: 0, replicated: 0, handedOff: 0, removed: 0, errors: 0 };
+  readonly stats: ChunkStats = {
+    puts: 0,
+    putBytes: 0,
+    gets: 0,
+    localGets: 0,
+    remoteGets: 0,
+    repairs: 0,
+    replicated: 0,
+    handedOff: 0,
+    removed: 0,
+    errors: 0,
+    corrupt: 0,
+    restored: 0,
+    unrestored: 0,
+    corruptAnswers: 0,
+  };
+  /** Damaged chunks being quarantined and restored (one restoration per chunk at a time). */
+  private readonly restoring = new Map<string, Promise<'restored' | 'unrestored' | 'not-member'>>();
   private readonly rpc: RpcEndpoint;
   private readonly log: Logger;
   private readonly outgoing: Semaphore;
@@ -304,14 +336,26 @@ export class ChunkStore {
     return this.ask(member, K.PUT, { h: hash, d: data }, data.length).then(() => undefined);
   }
 
-  /** Reads a chunk: this node's copy, else the nearest replica that has it (repairing on the way). */
+  /**
+   * Reads a chunk: this node's copy, else the nearest replica that has it (repairing on the way).
+   * With `verifyReads`, a copy that does not hash to its name is never returned: this node's is
+   * quarantined (and restored in the background) and a replica's answer is passed over.
+   */
   async get(hash: string): Promise<Buffer> {
     this.stats.gets++;
     const local = await this.engine.read(hash);
     if (local) {
-      this.stats.localGets++;
-      return local;
+      if (!this.options.verifyReads || chunkHash(local) === hash) {
+        this.stats.localGets++;
+        return local;
+      }
+      void this.damaged(hash, 'read');
     }
+    return this.fetch(hash);
+  }
+
+  /** A chunk from the other members of its set (or the wider neighbourhood), repairing on the way. */
+  private async fetch(hash: string): Promise<Buffer> {
     const set = await this.replicaSet(hash);
     const lacking: NodeHandle[] = [];
     let selfInSet = false;
@@ -328,6 +372,10 @@ export class ChunkStore {
           lacking.push(member);
           continue;
         }
+        if (this.options.verifyReads && chunkHash(data) !== hash) {
+          this.corruptAnswer(hash, member);
+          continue;
+        }
         this.stats.remoteGets++;
         if (selfInSet || set.some((m) => m.id.hex === this.node.id.hex)) lacking.push(this.node.handle);
         if (lacking.length > 0) this.repair(hash, data, lacking);
@@ -342,6 +390,10 @@ export class ChunkStore {
       try {
         const body = (await this.ask(member, K.GET, { h: hash })) as { d?: unknown };
         const data = asBuffer(body?.d);
+        if (data && this.options.verifyReads && chunkHash(data) !== hash) {
+          this.corruptAnswer(hash, member);
+          continue;
+        }
         if (data) {
           this.repair(hash, data, set);
           return data;
@@ -352,6 +404,52 @@ export class ChunkStore {
     }
     this.stats.errors++;
     throw new StorageError('ChunkUnavailable', `no replica of chunk ${hash.slice(0, 12)} answered with it${lastError ? ` (${lastError})` : ''}`);
+  }
+
+  /**
+   * This node's copy of `hash` was found damaged (`how`: by a read, by the scrubber): it is
+   * quarantined (engine.ts) and, when this node belongs to the chunk's replica set, restored from
+   * a replica's verified copy. Logged once per damage; concurrent reports share one restoration.
+   * Resolves with the outcome (never rejects: failures are logged and counted).
+   */
+  damaged(hash: string, how: string): Promise<'restored' | 'unrestored' | 'not-member'> {
+    const busy = this.restoring.get(hash);
+    if (busy) return busy;
+    const work = (async (): Promise<'restored' | 'unrestored' | 'not-member'> => {
+      let kept: string | undefined;
+      try {
+        kept = await this.engine.quarantine(hash, this.env.now());
+      } catch (err) {
+        this.log.error({ code: 'ChunkQuarantineFailed', hash, err: (err as Error).message }, `could not quarantine damaged chunk ${hash.slice(0, 12)}`);
+        return 'unrestored';
+      }
+      if (kept === undefined) return 'not-member';
+      this.stats.corrupt++;
+      this.log.error(
+        { code: 'ChunkCorrupt', hash, how, quarantined: kept || null },
+        `chunk ${hash.slice(0, 12)} on this node does not hash to its name (found by ${how}); ${kept ? `moved to ${kept}` : 'dropped'}, restoring it from a replica`,
+      );
+      try {
+        const set = await this.replicaSet(hash);
+        if (!set.some((m) => m.id.hex === this.node.id.hex)) return 'not-member';
+        const data = await this.fetch(hash);
+        await this.engine.put(hash, data, this.env.now());
+        this.stats.restored++;
+        this.log.info({ event: 's3.chunkRestored', hash }, `chunk ${hash.slice(0, 12)} restored from a replica`);
+        return 'restored';
+      } catch (err) {
+        this.stats.unrestored++;
+        this.log.error({ code: 'ChunkUnrestored', hash, err: (err as Error).message }, `chunk ${hash.slice(0, 12)} could not be restored: no replica answered with a good copy`);
+        return 'unrestored';
+      }
+    })().finally(() => this.restoring.delete(hash));
+    this.restoring.set(hash, work);
+    return work;
+  }
+
+  private corruptAnswer(hash: string, member: NodeHandle): void {
+    this.stats.corruptAnswers++;
+    this.log.warn({ code: 'ChunkCorruptAnswer', hash, member: member.addr }, `${member.addr} answered chunk ${hash.slice(0, 12)} with bytes of another hash; trying another copy`);
   }
 
   /** Stores a copy on members found without it (best effort, checked against the hash). */
