@@ -37,6 +37,10 @@ const BUCKET_BACKFILL_MARKER = 'bucket-registry-backfilled';
 
 /** How often the endpoint's certificate files are checked for a renewal. */
 const TLS_RELOAD_CHECK_MS = 60_000;
+/** How often the application's alerts are checked ({@link S3Service.checkHealth}). */
+const HEALTH_CHECK_MS = 60_000;
+/** A certificate expiring within this long raises a warning. */
+const CERT_EXPIRY_WARNING_MS = 14 * 86_400_000;
 
 /** The S3 options of a node configuration. */
 export function s3OptionsFrom(config: PiConfig): S3Options {
@@ -87,6 +91,7 @@ export class S3Service implements NodeService {
   private stopped = false;
   private tls: EndpointTls | undefined;
   private tlsTimer: Timer | undefined;
+  private healthTimer: Timer | undefined;
   private tlsReloads = 0;
   private tlsReloadFailure: string | undefined;
   private ctx: ServiceContext | undefined;
@@ -162,6 +167,29 @@ export class S3Service implements NodeService {
       `S3 endpoint at ${this.url}`,
     );
     if (this.tls) this.tlsTimer = ctx.env.setInterval(() => void this.reloadTls(), TLS_RELOAD_CHECK_MS);
+    this.healthTimer = ctx.env.setInterval(() => this.checkHealth(), HEALTH_CHECK_MS);
+  }
+
+  /**
+   * Raises (and clears) the node alerts of the application's own conditions: the endpoint's
+   * certificate close to expiry or expired, and damaged chunks no replica could restore. Runs
+   * every minute.
+   */
+  checkHealth(): void {
+    const ctx = this.ctx;
+    if (!ctx || this.stopped) return;
+    const tls = this.tls?.summary;
+    if (tls) {
+      const left = tls.notAfter - ctx.env.now();
+      if (left <= 0) ctx.alerts.raise('S3CertificateExpiring', 'critical', `the S3 endpoint's certificate expired on ${tls.validTo} (${this.tls!.files.certFile})`, { data: { validTo: tls.validTo } });
+      else if (left < CERT_EXPIRY_WARNING_MS) {
+        ctx.alerts.raise('S3CertificateExpiring', 'warning', `the S3 endpoint's certificate expires on ${tls.validTo}, in ${Math.ceil(left / 86_400_000)} day(s) (${this.tls!.files.certFile})`, { data: { validTo: tls.validTo } });
+      } else ctx.alerts.clear('S3CertificateExpiring');
+    }
+    const unrestored = this.storeValue?.stats.unrestored ?? 0;
+    if (unrestored > 0) {
+      ctx.alerts.raise('ChunkUnrestored', 'critical', `${unrestored} damaged chunk cop${unrestored === 1 ? 'y' : 'ies'} on this node could not be restored from a replica (log code ChunkUnrestored)`, { data: { unrestored } });
+    }
   }
 
   /**
@@ -229,6 +257,7 @@ export class S3Service implements NodeService {
     this.collector?.stop();
     this.expirer?.stop();
     this.tlsTimer?.cancel();
+    this.healthTimer?.cancel();
     this.rewrapper?.stop();
     this.scrubber?.stop();
     this.backfill?.cancel();
@@ -244,6 +273,7 @@ export class S3Service implements NodeService {
     this.collector?.stop();
     this.expirer?.stop();
     this.tlsTimer?.cancel();
+    this.healthTimer?.cancel();
     this.rewrapper?.stop();
     this.scrubber?.stop();
     this.backfill?.cancel();

@@ -191,6 +191,25 @@ describe('the S3 endpoint over HTTPS', () => {
     assert.equal(((await call(node.ops!.url, '/api/s3')).body['tls'] as { reloadFailure: string | null }).reloadFailure, null);
   });
 
+  test('a certificate close to its expiry raises a warning alert, cleared once a renewed one is loaded', async () => {
+    const ca = await ringCa();
+    const short = await createNodeCert({ caKeyPem: ca.keyPem, caCertPem: ca.certPem, name: 's3 endpoint short', hosts: ['127.0.0.1', 'localhost'], validDays: 3 });
+    await writeFile(tls.certFile, short.certPem);
+    await writeFile(tls.keyFile, short.keyPem);
+    assert.equal(await node.s3.reloadTls(), 'reloaded');
+    node.s3.checkHealth();
+    const alert = node.node.alerts.list().find((a) => a.code === 'S3CertificateExpiring');
+    assert.equal(alert?.severity, 'warning');
+    assert.match(alert?.message ?? '', /expires on .*in [34] day\(s\)/);
+
+    const long = await createNodeCert({ caKeyPem: ca.keyPem, caCertPem: ca.certPem, name: 's3 endpoint long', hosts: ['127.0.0.1', 'localhost', 's3.localhost', '*.s3.localhost'] });
+    await writeFile(tls.certFile, long.certPem);
+    await writeFile(tls.keyFile, long.keyPem);
+    assert.equal(await node.s3.reloadTls(), 'reloaded');
+    node.s3.checkHealth();
+    assert.equal(node.node.alerts.has('S3CertificateExpiring'), false);
+  });
+
   test('with a key that is not the certificate\'s the s3 application does not start, and the critical alert names the file', async () => {
     const ca = await ringCa();
     const other = await createNodeCert({ caKeyPem: ca.keyPem, caCertPem: ca.certPem, name: 'another', hosts: ['localhost'] });

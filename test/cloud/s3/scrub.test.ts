@@ -2,7 +2,8 @@
  * Damaged chunk files on a 3-node loopback ring (the file engine, real disks): a GET through a
  * node whose copy rotted fails instead of answering wrong bytes, the copy is quarantined and
  * restored, and the next GET is whole; a scrub pass started through `pi s3 scrub` finds a rotted
- * copy nobody read and restores it; the ops API and the metrics report both.
+ * copy nobody read and restores it; the ops API and the metrics report both; a chunk rotten on
+ * every node is reported as lost (exit code, log, alert) and never served.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -126,5 +127,21 @@ describe('damaged chunk files on a 3-node ring', () => {
     assert.ok(saved.lastPassFinishedAt !== undefined && saved.cursor === undefined);
 
     assert.ok((await bytes((await a[1]!.send(new GetObjectCommand({ Bucket: 'rot', Key: 'object' }))).Body)).equals(data));
+  });
+
+  test('a chunk rotten on every node cannot be restored: the scrubber says so, the node raises a critical alert, and reads fail rather than answer wrong bytes', async () => {
+    const victim = hashes[0]!;
+    for (const n of nodes) await rot(chunkFile(n, victim));
+    const node = nodes[2]!;
+    const r = await pi(['--json', 's3', 'scrub', '--wait', '--ops', node.ops!.url, '--token', TOKEN]);
+    assert.equal(r.code, 1, 'exit 1: a damaged chunk could not be restored');
+    assert.equal((JSON.parse(r.out) as { damage: { unrestored: number } }).damage.unrestored, 1);
+    assert.ok(node.store.entries.some((e) => e['code'] === 'ChunkUnrestored' && e['hash'] === victim));
+    node.s3.checkHealth();
+    const alert = node.node.alerts.list().find((a) => a.code === 'ChunkUnrestored');
+    assert.equal(alert?.severity, 'critical');
+    // Refused (503: no good copy answered) or cut short: never a 200 with the rotten bytes.
+    const answer = await rawRequest(node.endpoint, alice, { method: 'GET', path: '/rot/object' }).catch((err: Error) => err);
+    if (!(answer instanceof Error)) assert.equal(answer.status, 503, `GET answered ${answer.status}`);
   });
 });
