@@ -98,7 +98,7 @@ function noSuchKey(user: string, accessKey: string): StorageError {
 }
 
 function tooManyKeys(user: UserEntry): StorageError {
-  return new StorageError('LimitExceeded', `user "${user.name}" has ${user.accessKeys.length} access keys, the most a user may have (${MAX_ACCESS_KEYS}): delete one first`);
+  return new StorageError('LimitExceeded', `user "${user.name}" already has the most access keys a user may have (${MAX_ACCESS_KEYS}): delete one first (pi user key delete ${user.name} KEY)`);
 }
 
 /** Items read per page when a listing pages through a partition. */
