@@ -318,7 +318,9 @@ export class Catalog {
     const r = await this.dht.update<AccessKeyEntry>(ids.accessKey(accessKey), async (current) => {
       if (!current || current.deleted || current.body.user !== user.id) throw noSuchKey(user.name, accessKey);
       if (keyStatus(current.body) === status) return null;
-      // A deletion of the user that started since: its keys stay disabled.
+      // A deletion of the user that started since: its keys stay disabled. (The deletion marks
+      // the user before it rewrites the keys, so either this read sees the mark or this write
+      // lands first and the deletion disables the key again.)
       if (status === 'Active') this.checkNotDeleting((await this.user(user.name)) ?? user);
       return { ...current.body, status };
     });
@@ -358,7 +360,10 @@ export class Catalog {
     const disabled = new Set<string>();
     for (const accessKey of closing.accessKeys) {
       await this.dht.update<AccessKeyEntry>(ids.accessKey(accessKey), (current) => {
-        if (!current || current.deleted || current.body.user !== user.id || keyStatus(current.body) === 'Inactive') return null;
+        if (!current || current.deleted || current.body.user !== user.id) return null;
+        // An Inactive key is rewritten as it is: an enabling that read the user before the mark
+        // above then fails its conditional write, re-reads, and finds the user being deleted.
+        if (keyStatus(current.body) === 'Inactive') return { ...current.body };
         disabled.add(accessKey);
         return { ...current.body, status: 'Inactive' };
       });
