@@ -109,6 +109,10 @@ export class OpsClient {
     return this.request<T>('PUT', path, body);
   }
 
+  delete<T = Record<string, unknown>>(path: string): Promise<T> {
+    return this.request<T>('DELETE', path);
+  }
+
   async request<T>(method: string, path: string, body?: unknown): Promise<T> {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (this.target.token) headers['authorization'] = `Bearer ${this.target.token}`;

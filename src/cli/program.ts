@@ -19,6 +19,7 @@ const launch = () => import('./launch.ts');
 const up = () => import('./up.ts');
 const certFiles = () => import('./cert-files.ts');
 const s3Admin = () => import('./s3-admin.ts');
+const s3Users = () => import('./s3-users.ts');
 
 const list = (v: string, prev: string[] = []): string[] => [
   ...prev,
@@ -203,6 +204,29 @@ export function buildProgram(io: Io): Command {
       ].join('\n'),
     );
   });
+
+  addTargetFlags(user.command('list').description('the S3 users of the ring, by name'))
+    .option('-l, --limit <n>', 'at most this many (default all)', (v) => Number(v))
+    .action(async (o: { limit?: number }, cmd: Command) => (await s3Users()).list(client(cmd), output(cmd), o.limit));
+  addTargetFlags(user.command('show <name>').description("an S3 user: canonical id, access keys with their status (never the secrets)")).action(async (name: string, _o, cmd: Command) =>
+    (await s3Users()).show(client(cmd), output(cmd), name),
+  );
+  addTargetFlags(user.command('delete <name>').description('delete an S3 user and its access keys (refused while it owns buckets)')).action(async (name: string, _o, cmd: Command) =>
+    (await s3Users()).remove(client(cmd), output(cmd), name),
+  );
+  const key = user.command('key').description("an S3 user's access keys (at most 2: rotate by creating the new one, then disabling and deleting the old)");
+  addTargetFlags(key.command('create <name>').description('give the user another access key; prints it and its secret (shown once)')).action(async (name: string, _o, cmd: Command) =>
+    (await s3Users()).createKey(client(cmd), output(cmd), name),
+  );
+  addTargetFlags(key.command('disable <name> <key>').description('make an access key Inactive: it signs nothing until enabled again')).action(async (name: string, k: string, _o, cmd: Command) =>
+    (await s3Users()).setKeyStatus(client(cmd), output(cmd), name, k, 'Inactive'),
+  );
+  addTargetFlags(key.command('enable <name> <key>').description('make an access key Active again')).action(async (name: string, k: string, _o, cmd: Command) =>
+    (await s3Users()).setKeyStatus(client(cmd), output(cmd), name, k, 'Active'),
+  );
+  addTargetFlags(key.command('delete <name> <key>').description('delete an access key')).action(async (name: string, k: string, _o, cmd: Command) =>
+    (await s3Users()).deleteKey(client(cmd), output(cmd), name, k),
+  );
 
   const s3 = program.command('s3').description('administration of the S3 endpoint (the s3 application)');
   addTargetFlags(

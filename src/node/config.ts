@@ -224,7 +224,7 @@ export const SETTINGS: readonly Setting[] = [
   s('s3.replicas', 'int', '3', 'Copies of each chunk.'),
   s('s3.writeQuorum', 'int', '2', 'Copies stored durably before a chunk write is acknowledged.'),
   s('s3.minPartBytes', 'int', '5242880', 'Smallest part of a multipart upload (all but the last part).'),
-  s('s3.cacheMs', 'int', '2000', 'How long a node caches access keys and bucket records.'),
+  s('s3.cacheMs', 'int', '2000', 'How long a node caches access keys and bucket records: a key deleted or disabled through another node keeps working here at most this long.'),
   s('s3.maxClockSkewMs', 'int', '900000', "Largest difference between a request's signing time and the node's clock."),
   s('s3.lifecycleSweepMs', 'int', '3600000', 'Period of the lifecycle sweep (expiring objects, aborting old uploads) over the buckets a node is root of; 0 turns it off.'),
   s('s3.sseMasterKeyFile', 'string', '(none)', 'File with the SSE-S3 master key (32 random bytes; the same file on every node). Without it SSE-S3 requests and bucket default encryption are refused.', true),

@@ -47,6 +47,8 @@ export function statusForCode(code: string | undefined): number {
     case 'VersionConflict':
     case 'UpdateRetriesExhausted':
     case 'Conflict':
+    case 'DeleteConflict':
+    case 'LimitExceeded':
       return 409;
     case 'NotAvailable':
     case 'Unavailable':

@@ -11,8 +11,11 @@ import { readValue } from '../../src/cli/inspect.ts';
 import { loadTlsCredentials } from '../../src/node/index.ts';
 import type { ScribeService } from '../../src/node/index.ts';
 import { makeTopic } from '../../src/scribe/index.ts';
+import { CreateBucketCommand, DeleteBucketCommand, ListBucketsCommand } from '@aws-sdk/client-s3';
 import { startRing, tempDir, TOKEN, waitFor } from '../node/fixtures.ts';
 import type { TestNode } from '../node/fixtures.ts';
+import { clientFor, startS3Ring } from '../cloud/s3/harness.ts';
+import type { S3Node } from '../cloud/s3/harness.ts';
 
 /** Runs `pi args…` with captured output. */
 async function pi(args: string[], env: Record<string, string | undefined> = {}): Promise<{ code: number; out: string; err: string }> {
@@ -168,13 +171,103 @@ describe('pi inspection commands against a running ring', () => {
   });
 });
 
+describe('pi user against a node running s3', () => {
+  let node: S3Node;
+  const cleanups: (() => Promise<void>)[] = [];
+  before(async () => {
+    [node] = (await startS3Ring((fn) => cleanups.push(fn), 1)) as [S3Node];
+  });
+  after(async () => {
+    for (const fn of cleanups.reverse()) await fn();
+  });
+  const target = (): string[] => ['--ops', node.ops!.url, '--token', TOKEN];
+  const json = async (args: string[]): Promise<Record<string, unknown>> => {
+    const r = await pi(['--json', ...args, ...target()]);
+    assert.equal(r.code, 0, r.err);
+    return JSON.parse(r.out) as Record<string, unknown>;
+  };
+
+  test('create, list, show; key create (up to two), disable, enable, delete; text and JSON', async () => {
+    const created = await json(['user', 'create', 'carla']);
+    const key1 = created['accessKey'] as string;
+    await json(['user', 'create', 'diego']);
+
+    const list = await pi(['user', 'list', ...target()]);
+    assert.equal(list.code, 0, list.err);
+    assert.match(list.out, /^NAME\s+CANONICAL ID\s+CREATED\n/);
+    assert.match(list.out, new RegExp(`carla\\s+${created['id'] as string}\\s+\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\dZ`));
+    assert.match(list.out, /\n2 users\n$/);
+    const one = await pi(['user', 'list', '--limit', '1', ...target()]);
+    assert.match(one.out, /1 user \(more: raise --limit\)/);
+    assert.ok(!one.out.includes('diego'));
+    assert.deepEqual(((await json(['user', 'list'])) as { users: { name: string }[] }).users.map((u) => u.name), ['carla', 'diego']);
+    assert.equal((await pi(['user', 'list', '--limit', 'x', ...target()])).code, 2);
+
+    const key = await pi(['user', 'key', 'create', 'carla', ...target()]);
+    assert.equal(key.code, 0, key.err);
+    assert.match(key.out, /created an access key for S3 user carla\n {2}endpoint {11}http:\/\/127\.0\.0\.1:\d+\n {2}access key id {6}(PI[A-Z2-7]{18})\n {2}secret access key {2}\S+ {2}\(shown once\)/);
+    const key2 = /access key id {6}(PI[A-Z2-7]{18})/.exec(key.out)![1]!;
+    const third = await pi(['--json', 'user', 'key', 'create', 'carla', ...target()]);
+    assert.equal(third.code, 1);
+    assert.equal((JSON.parse(third.err) as { error: { code: string } }).error.code, 'LimitExceeded');
+
+    const show = await pi(['user', 'show', 'carla', ...target()]);
+    assert.equal(show.code, 0, show.err);
+    assert.match(show.out, new RegExp(`^S3 user carla\\n {2}canonical id {2}${created['id'] as string}\\n {2}created {7}\\S+ \\S+\\n {2}access keys {3}2\\n {4}ACCESS KEY\\s+STATUS\\s+CREATED\\n {4}${key1}\\s+Active\\s+\\S+ \\S+\\n {4}${key2}\\s+Active`));
+    assert.ok(!show.out.includes(created['secret'] as string));
+
+    const disable = await pi(['user', 'key', 'disable', 'carla', key1, ...target()]);
+    assert.equal(disable.code, 0, disable.err);
+    assert.equal(disable.out, `access key ${key1} of S3 user carla is Inactive (every node refuses it within s3.cacheMs)\n`);
+    const shown = (await json(['user', 'show', 'carla'])) as { accessKeys: { accessKey: string; status: string }[] };
+    assert.deepEqual(shown.accessKeys.map((k) => k.status), ['Inactive', 'Active']);
+    assert.deepEqual(await json(['user', 'key', 'enable', 'carla', key1]), { name: 'carla', accessKey: key1, status: 'Active', createdAt: (shown.accessKeys[0] as { createdAt?: number }).createdAt });
+
+    const del = await pi(['user', 'key', 'delete', 'carla', key1, ...target()]);
+    assert.equal(del.code, 0, del.err);
+    assert.equal(del.out, `deleted access key ${key1} of S3 user carla (every node refuses it within s3.cacheMs)\n`);
+    const gone = await pi(['user', 'key', 'delete', 'carla', key1, ...target()]);
+    assert.equal(gone.code, 1);
+    assert.match(gone.err, /user "carla" has no access key "PI\w+" \(NotFound\)/);
+    const bad = await pi(['user', 'key', 'disable', 'nobody', key2, ...target()]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.err, /no S3 user "nobody" \(NotFound\)/);
+    assert.equal((await pi(['user', 'key', 'disable', 'carla', ...target()])).code, 2, 'a missing argument is a usage error');
+  });
+
+  test('delete: refused while the user owns a bucket (the message says what to do), then done', async () => {
+    const u = await json(['user', 'create', 'ines']);
+    const s3 = clientFor(node.endpoint, { name: 'ines', id: u['id'] as string, accessKey: u['accessKey'] as string, secret: u['secret'] as string });
+    try {
+      await s3.send(new CreateBucketCommand({ Bucket: 'ines-bucket' }));
+      const refused = await pi(['user', 'delete', 'ines', ...target()]);
+      assert.equal(refused.code, 1);
+      assert.match(refused.err, /user "ines" owns a bucket \(ines-bucket\): delete them first .* \(DeleteConflict\)/);
+      await s3.send(new DeleteBucketCommand({ Bucket: 'ines-bucket' }));
+      const deleted = await pi(['user', 'delete', 'ines', ...target()]);
+      assert.equal(deleted.code, 0, deleted.err);
+      assert.equal(deleted.out, 'deleted S3 user ines and its 1 access key\n');
+      await assert.rejects(s3.send(new ListBucketsCommand({})), { name: 'InvalidAccessKeyId' });
+      const show = await pi(['--json', 'user', 'show', 'ines', ...target()]);
+      assert.equal(show.code, 1);
+      assert.deepEqual(JSON.parse(show.err), { error: { code: 'NotFound', message: 'no S3 user "ines"' } });
+    } finally {
+      s3.destroy();
+    }
+  });
+});
+
 describe('pi usage', () => {
   test('unknown commands and options are usage errors (exit 2); --help and --version exit 0', async () => {
     assert.equal((await pi(['frobnicate'])).code, 2);
     assert.equal((await pi(['status', '--bogus'])).code, 2);
     const help = await pi(['--help']);
     assert.equal(help.code, 0);
-    for (const cmd of ['start', 'up', 'status', 'ring', 'apps', 'dht', 'seed', 'topics', 'queue', 'cert', 'config']) assert.match(help.out, new RegExp(`\\b${cmd}\\b`));
+    for (const cmd of ['start', 'up', 'status', 'ring', 'apps', 'dht', 'seed', 'topics', 'queue', 'user', 's3', 'cert', 'config']) assert.match(help.out, new RegExp(`\\b${cmd}\\b`));
+    const userHelp = await pi(['user', '--help']);
+    for (const cmd of ['create', 'list', 'show', 'delete', 'key']) assert.match(userHelp.out, new RegExp(`\\b${cmd}\\b`));
+    const keyHelp = await pi(['user', 'key', '--help']);
+    for (const cmd of ['create', 'enable', 'disable', 'delete']) assert.match(keyHelp.out, new RegExp(`\\b${cmd} \\[options\\] <name>`));
     assert.match((await pi(['--version'])).out, /^\d+\.\d+\.\d+/);
   });
 

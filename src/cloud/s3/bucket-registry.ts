@@ -4,9 +4,9 @@
  * job, rewrap.ts) pages through it.
  *
  * Why a registry: nothing else enumerates buckets. A bucket's record sits at the hash of its
- * name; the owners' lists (`s3buckets:<owner id>`) need the owners, and users cannot be listed
- * either (their records sit at the hash of their names too). A full walk would need every node's
- * local store.
+ * name; the owners' lists (`s3buckets:<owner id>`) need every owner (the user registry,
+ * user-registry.ts, lists them, but a bucket missing from its owner's list would be missed). A
+ * full walk would need every node's local store.
  *
  * How it is kept:
  * - CreateBucket writes the bucket's entry right after the bucket record (as it writes the

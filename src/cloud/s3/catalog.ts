@@ -4,7 +4,12 @@
  * write is a single conditional write of its index entry, so it becomes visible atomically.
  *
  * Access keys and buckets are cached on the node for a short time (`cacheMs`): a bucket deleted
- * or re-ACLed through another node is seen here within that time.
+ * or re-ACLed, or an access key deleted or disabled, through another node is seen here within
+ * that time.
+ *
+ * Users and their access keys follow IAM's lifecycle: CreateAccessKey (at most two per user),
+ * UpdateAccessKey (Active / Inactive), DeleteAccessKey, ListUsers (the user registry,
+ * user-registry.ts) and DeleteUser (refused while the user owns buckets).
  */
 import type { Dht, DhtRecord } from '../../dht/index.ts';
 import type { Env } from '../../env/index.ts';
@@ -12,8 +17,11 @@ import { S3Error, compareKeys } from './protocol/index.ts';
 import type { CannedAcl, CorsRule, KeySource, LifecycleRule, ListFrom, ObjectLockConfiguration, ObjectOwnership, ObjectSummary, PartSummary, Tag, UploadListFrom, UploadSummary } from './protocol/index.ts';
 import { registerBucket, unregisterBucket } from './bucket-registry.ts';
 import { StorageError } from './errors.ts';
+import { listRegisteredUsers, registerUser, registerUserIfUnknown, unregisterUser } from './user-registry.ts';
+import type { ListedUser } from './user-registry.ts';
 import {
   INLINE_CHUNK_LIST,
+  MAX_ACCESS_KEYS,
   MANIFEST_PAGE_CHUNKS,
   UPLOAD_SEPARATOR,
   ids,
@@ -22,7 +30,7 @@ import {
   unpackChunks,
   withTags,
 } from './model.ts';
-import type { AccessKeyEntry, BucketEntry, ChunkRef, ManifestEntry, ObjectEntry, PartEntry, RefEntry, StoredGrant, UploadEntry, UserEntry, UserIdEntry, VersioningStatus } from './model.ts';
+import type { AccessKeyEntry, AccessKeyStatus, BucketEntry, ChunkRef, ManifestEntry, ObjectEntry, PartEntry, RefEntry, StoredGrant, UploadEntry, UserEntry, UserIdEntry, VersioningStatus } from './model.ts';
 
 /** Options of a {@link Catalog}. */
 export interface CatalogOptions {
@@ -44,6 +52,29 @@ export interface NewUser {
   secret: string;
 }
 
+/** A new access key of an existing user (its secret is shown this once). */
+export interface NewAccessKey extends NewUser {
+  status: 'Active';
+  createdAt: number;
+}
+
+/** An access key as an operator sees it (never its secret); `Missing`: listed, but its record is gone. */
+export interface AccessKeyDescription {
+  accessKey: string;
+  status: AccessKeyStatus | 'Missing';
+  createdAt?: number;
+}
+
+/** A user as an operator sees it. */
+export interface UserDescription {
+  name: string;
+  id: string;
+  createdAt: number;
+  accessKeys: AccessKeyDescription[];
+  /** When a deletion of the user in progress started. */
+  deleting?: number;
+}
+
 /**
  * How long DeleteBucket waits beyond `cacheMs` after closing a bucket, for writes that checked
  * the bucket just before the caches saw it closed to land; and how long a closing left by a
@@ -55,6 +86,19 @@ export const CLOSING_EXPIRES_MS = 60_000;
 /** Whether a bucket is closed to new objects by a DeleteBucket in progress. */
 export function isClosing(bucket: Pick<BucketEntry, 'closing'>, now: number): boolean {
   return bucket.closing !== undefined && now - bucket.closing < CLOSING_EXPIRES_MS;
+}
+
+/** An access key's status (keys made before statuses existed are Active). */
+export function keyStatus(entry: Pick<AccessKeyEntry, 'status'>): AccessKeyStatus {
+  return entry.status ?? 'Active';
+}
+
+function noSuchKey(user: string, accessKey: string): StorageError {
+  return new StorageError('NotFound', `user "${user}" has no access key "${accessKey.slice(0, 130)}"`);
+}
+
+function tooManyKeys(user: UserEntry): StorageError {
+  return new StorageError('LimitExceeded', `user "${user.name}" already has the most access keys a user may have (${MAX_ACCESS_KEYS}): delete one first (pi user key delete ${user.name} KEY)`);
 }
 
 /** Items read per page when a listing pages through a partition. */
@@ -89,6 +133,8 @@ export async function eachLimited<T>(items: readonly T[], limit: number, fn: (it
 
 export class Catalog {
   private readonly keys = new Map<string, { at: number; entry: AccessKeyEntry }>();
+  /** Reads of access key records in flight, by key. */
+  private readonly keyReads = new Map<string, Promise<AccessKeyEntry | undefined>>();
   private readonly buckets = new Map<string, { at: number; entry: BucketEntry }>();
   /** Users whose `s3uid:` record this node wrote or found (users made before it existed get one). */
   private readonly indexedUsers = new Set<string>();
@@ -100,7 +146,7 @@ export class Catalog {
   ) {}
 
   // ---------------------------------------------------------------------------------------------
-  // Users
+  // Users and access keys
 
   /** Creates user `name` with a fresh access key and secret; `Conflict` if the name is taken. */
   async createUser(name: string): Promise<NewUser> {
@@ -108,39 +154,91 @@ export class Catalog {
       throw new StorageError('InvalidArgument', 'a user name is 1–64 letters, digits and . _ @ + = , - (starting with a letter or digit)');
     }
     const id = this.env.random.hex(32);
-    const bytes = this.env.random.bytes(16);
-    let accessKey = 'PI';
-    for (let i = 0; i < 18; i++) accessKey += ACCESS_KEY_ALPHABET[bytes[i % 16]! % 32];
-    const secret = Buffer.from(this.env.random.bytes(30)).toString('base64').replace(/\+/g, 'x').replace(/\//g, 'y');
-    const createdAt = this.env.now();
-    const user: UserEntry = { type: 's3.user', url: `s3user:${name}`, name, id, accessKeys: [accessKey], createdAt };
+    // The key record first: a user record never lists a key that has no record yet, so a deletion
+    // racing the creation cannot miss the key (its secret is known to no one until this returns).
+    const key = await this.newAccessKey(id, name);
+    const user: UserEntry = { type: 's3.user', url: `s3user:${name}`, name, id, accessKeys: [key.accessKey], createdAt: key.createdAt };
     const claimed = await this.dht.writeIfAbsent(ids.user(name), user);
-    if (!claimed.written) throw new StorageError('Conflict', `user "${name}" exists`);
-    await this.indexUser(id, name);
-    const key: AccessKeyEntry = { type: 's3.key', user: id, name, secret, createdAt };
-    await this.dht.writeIfAbsent(ids.accessKey(accessKey), key);
-    return { name, id, accessKey, secret };
-  }
-
-  /** The record of an access key (cached), or undefined. */
-  async accessKey(accessKey: string): Promise<AccessKeyEntry | undefined> {
-    const cached = this.keys.get(accessKey);
-    if (cached && this.env.now() - cached.at < Math.max(this.options.cacheMs, 60_000)) return cached.entry;
-    if (accessKey.length > 128) return undefined;
-    const entry = live<AccessKeyEntry>(await this.dht.get<AccessKeyEntry>(ids.accessKey(accessKey)));
-    if (entry) {
-      if (this.keys.size > 10_000) this.keys.clear();
-      this.keys.set(accessKey, { at: this.env.now(), entry });
-      // Users made before ids were indexed get their record on first use (once per node).
-      if (!this.indexedUsers.has(entry.user)) void this.indexUser(entry.user, entry.name).catch(() => {});
+    if (!claimed.written) {
+      await this.dropKeyRecord(key.accessKey, id).catch(() => {});
+      throw new StorageError('Conflict', `user "${name}" exists`);
     }
-    return entry;
+    await this.indexUser(id, name);
+    await registerUser(this.dht, user);
+    return { name, id, accessKey: key.accessKey, secret: key.secret };
   }
 
-  /** Writes the `s3uid:` record of a user (if absent). */
+  /**
+   * The record of an access key that may sign requests, or undefined: there is none, or it is
+   * Inactive (both answered `InvalidAccessKeyId`). Records are cached for `cacheMs`, stamped with
+   * the time their read started, so a key deleted or disabled anywhere stops working here within
+   * `cacheMs` of the change (at once on the node that made it); one read per key is in flight at
+   * a time.
+   */
+  async accessKey(accessKey: string): Promise<AccessKeyEntry | undefined> {
+    if (accessKey.length > 128) return undefined;
+    const cached = this.keys.get(accessKey);
+    const entry = cached && this.env.now() - cached.at < this.options.cacheMs ? cached.entry : await this.readKey(accessKey);
+    return entry && keyStatus(entry) === 'Active' ? entry : undefined;
+  }
+
+  /** Reads an access key's record into the cache (joining a read in flight). */
+  private readKey(accessKey: string): Promise<AccessKeyEntry | undefined> {
+    const pending = this.keyReads.get(accessKey);
+    if (pending) return pending;
+    const started = this.env.now();
+    const read: Promise<AccessKeyEntry | undefined> = this.dht.get<AccessKeyEntry>(ids.accessKey(accessKey)).then(
+      (r) => {
+        const entry = live<AccessKeyEntry>(r);
+        // A read that a change on this node overtook ({@link forgetKey}) answers its own caller
+        // only: what it read may predate the change.
+        if (this.keyReads.get(accessKey) === read) {
+          this.keyReads.delete(accessKey);
+          if (entry) {
+            if (this.keys.size > 10_000) this.keys.clear();
+            this.keys.set(accessKey, { at: started, entry });
+          } else this.keys.delete(accessKey);
+        }
+        // Users made before ids and the user registry existed get their entries on first use (once per node).
+        if (entry && keyStatus(entry) === 'Active' && !this.indexedUsers.has(entry.user)) void this.indexOldUser(entry).catch(() => {});
+        return entry;
+      },
+      (err: unknown) => {
+        if (this.keyReads.get(accessKey) === read) this.keyReads.delete(accessKey);
+        throw err;
+      },
+    );
+    this.keyReads.set(accessKey, read);
+    return read;
+  }
+
+  /** Drops an access key from this node's cache (and any read of it in flight) after a change. */
+  private forgetKey(accessKey: string): void {
+    this.keys.delete(accessKey);
+    this.keyReads.delete(accessKey);
+  }
+
+  /** Writes the `s3uid:` record of a new user (if absent). */
   private async indexUser(id: string, name: string): Promise<void> {
     const entry: UserIdEntry = { type: 's3.userid', url: `s3uid:${id}`, id, name };
     await this.dht.writeIfAbsent(ids.userId(id), entry);
+    this.rememberIndexed(id);
+  }
+
+  /**
+   * The `s3uid:` record and the registry entry of a user made before they existed, each written
+   * only where there is no record at all — never over the tombstone a deletion left, so that a
+   * key read just before its user was deleted cannot bring the user back.
+   */
+  private async indexOldUser(key: AccessKeyEntry): Promise<void> {
+    const entry: UserIdEntry = { type: 's3.userid', url: `s3uid:${key.user}`, id: key.user, name: key.name };
+    await this.dht.update<UserIdEntry>(ids.userId(key.user), (current) => (current ? null : entry));
+    const user = await this.user(key.name);
+    if (user && user.id === key.user) await registerUserIfUnknown(this.dht, user);
+    this.rememberIndexed(key.user);
+  }
+
+  private rememberIndexed(id: string): void {
     if (this.indexedUsers.size > 10_000) this.indexedUsers.clear();
     this.indexedUsers.add(id);
   }
@@ -155,6 +253,212 @@ export class Catalog {
   async user(name: string): Promise<UserEntry | undefined> {
     if (!USER_NAME.test(name)) return undefined;
     return live<UserEntry>(await this.dht.get<UserEntry>(ids.user(name)));
+  }
+
+  /** A user with its access keys' statuses and creation times (never their secrets); `NotFound` if none. */
+  async describeUser(name: string): Promise<UserDescription> {
+    const user = await this.requireUser(name);
+    const accessKeys = await Promise.all(
+      user.accessKeys.map(async (accessKey): Promise<AccessKeyDescription> => {
+        const entry = live<AccessKeyEntry>(await this.dht.get<AccessKeyEntry>(ids.accessKey(accessKey)));
+        return entry && entry.user === user.id ? { accessKey, status: keyStatus(entry), createdAt: entry.createdAt } : { accessKey, status: 'Missing' };
+      }),
+    );
+    return { name: user.name, id: user.id, createdAt: user.createdAt, accessKeys, ...(this.isDeleting(user) ? { deleting: user.deleting! } : {}) };
+  }
+
+  /**
+   * One page of the users of the ring in name order (the user registry, user-registry.ts): at
+   * most `limit` (1–1000), after the continuation `after` of the previous page.
+   */
+  async listUsers(options: { limit?: number; after?: string } = {}): Promise<{ users: ListedUser[]; next?: string }> {
+    const limit = options.limit ?? 100;
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new StorageError('InvalidArgument', `limit must be an integer from 1 to 1000, got ${String(limit)}`);
+    if (options.after !== undefined && !/^[A-Za-z0-9_-]{1,200}$/.test(options.after)) throw new StorageError('InvalidArgument', 'after must be the "next" value of the previous page');
+    const page = await listRegisteredUsers(this.dht, { limit, ...(options.after !== undefined ? { after: options.after } : {}) });
+    return { users: page.users, ...(page.next !== undefined ? { next: page.next } : {}) };
+  }
+
+  /**
+   * Gives user `name` another access key (IAM's CreateAccessKey): its secret is in the answer
+   * only. `LimitExceeded` when the user has {@link MAX_ACCESS_KEYS} already (Inactive ones
+   * count), `Conflict` while the user is being deleted. The key is added to the user's list by a
+   * conditional write that checks the limit, so two concurrent creations cannot pass it.
+   */
+  async createAccessKey(name: string): Promise<NewAccessKey> {
+    const user = await this.requireUser(name);
+    this.checkNotDeleting(user);
+    if (user.accessKeys.length >= MAX_ACCESS_KEYS) throw tooManyKeys(user);
+    const key = await this.newAccessKey(user.id, user.name);
+    try {
+      await this.changeUser(user, (current) => {
+        this.checkNotDeleting(current);
+        if (current.accessKeys.length >= MAX_ACCESS_KEYS) throw tooManyKeys(current);
+        return { ...current, accessKeys: [...current.accessKeys, key.accessKey] };
+      });
+    } catch (err) {
+      // Not the user's after all: the record goes (no one has seen its secret).
+      await this.dropKeyRecord(key.accessKey, user.id).catch(() => {});
+      throw err;
+    }
+    return { name: user.name, id: user.id, accessKey: key.accessKey, secret: key.secret, status: 'Active', createdAt: key.createdAt };
+  }
+
+  /**
+   * Sets the status of one of user `name`'s access keys (IAM's UpdateAccessKey): an Inactive key
+   * signs nothing until it is Active again. `NotFound` for a key that is not the user's,
+   * `InvalidArgument` for a status other than Active / Inactive, `Conflict` while the user is
+   * being deleted.
+   */
+  async setAccessKeyStatus(name: string, accessKey: string, status: string): Promise<AccessKeyDescription> {
+    if (status !== 'Active' && status !== 'Inactive') throw new StorageError('InvalidArgument', `status must be "Active" or "Inactive", got ${JSON.stringify(status).slice(0, 60)}`);
+    const user = await this.requireUser(name);
+    if (!user.accessKeys.includes(accessKey)) throw noSuchKey(user.name, accessKey);
+    this.checkNotDeleting(user);
+    const r = await this.dht.update<AccessKeyEntry>(ids.accessKey(accessKey), async (current) => {
+      if (!current || current.deleted || current.body.user !== user.id) throw noSuchKey(user.name, accessKey);
+      if (keyStatus(current.body) === status) return null;
+      // A deletion of the user that started since: its keys stay disabled. (The deletion marks
+      // the user before it rewrites the keys, so either this read sees the mark or this write
+      // lands first and the deletion disables the key again.)
+      if (status === 'Active') this.checkNotDeleting((await this.user(user.name)) ?? user);
+      return { ...current.body, status };
+    });
+    this.forgetKey(accessKey);
+    return { accessKey, status, createdAt: r!.body.createdAt };
+  }
+
+  /**
+   * Deletes one of user `name`'s access keys (IAM's DeleteAccessKey, whatever its status): the key
+   * record is tombstoned first (the key stops working), then the user's list forgets it.
+   * `NotFound` for a key that is not the user's.
+   */
+  async deleteAccessKey(name: string, accessKey: string): Promise<void> {
+    const user = await this.requireUser(name);
+    if (!user.accessKeys.includes(accessKey)) throw noSuchKey(user.name, accessKey);
+    await this.dropKeyRecord(accessKey, user.id);
+    await this.changeUser(user, (current) => (current.accessKeys.includes(accessKey) ? { ...current, accessKeys: current.accessKeys.filter((k) => k !== accessKey) } : null));
+  }
+
+  /**
+   * Deletes user `name` (IAM's DeleteUser): `DeleteConflict` while it owns buckets. Otherwise the
+   * user is marked as being deleted (no new keys, no re-enabling), its keys are disabled, and
+   * after `cacheMs` + 1 s — when no node accepts them any more — its buckets are checked again: a
+   * bucket created meanwhile re-enables the keys and refuses the deletion. Then the keys, the
+   * registry entry, the `s3uid:` record and the user record are tombstoned, the user record last
+   * (a deletion cut short is finished by running it again). Takes about `cacheMs` + 1 s.
+   *
+   * The `s3uid:` record goes too: grants naming the id on existing buckets and objects stay as
+   * they are (with the name kept in them) but grant nothing, as no key can sign as that id again
+   * (ids are random, and a user created later under the same name gets a new one); new grants
+   * and policies naming it are refused as for any unknown id.
+   */
+  async deleteUser(name: string): Promise<{ name: string; id: string; accessKeys: string[] }> {
+    const user = await this.requireUser(name);
+    await this.refuseIfOwnsBuckets(user);
+    const closing = await this.changeUser(user, (current) => ({ ...current, deleting: this.env.now() }));
+    const disabled = new Set<string>();
+    for (const accessKey of closing.accessKeys) {
+      await this.dht.update<AccessKeyEntry>(ids.accessKey(accessKey), (current) => {
+        if (!current || current.deleted || current.body.user !== user.id) return null;
+        // An Inactive key is rewritten as it is: an enabling that read the user before the mark
+        // above then fails its conditional write, re-reads, and finds the user being deleted.
+        if (keyStatus(current.body) === 'Inactive') return { ...current.body };
+        disabled.add(accessKey);
+        return { ...current.body, status: 'Inactive' };
+      });
+      this.forgetKey(accessKey);
+    }
+    // Other nodes may hold the keys in their caches for up to cacheMs, and a CreateBucket they
+    // let in may still be landing: wait for both, then decide on what the user owns.
+    await this.env.sleep(this.options.cacheMs + CLOSE_MARGIN_MS);
+    try {
+      await this.refuseIfOwnsBuckets(user);
+    } catch (err) {
+      for (const accessKey of disabled) {
+        await this.dht.update<AccessKeyEntry>(ids.accessKey(accessKey), (current) =>
+          current && !current.deleted && current.body.user === user.id && keyStatus(current.body) === 'Inactive' ? { ...current.body, status: 'Active' } : null,
+        );
+        this.forgetKey(accessKey);
+      }
+      await this.changeUser(user, (current) => {
+        const out = { ...current };
+        delete out.deleting;
+        return out;
+      });
+      throw err;
+    }
+    const now = await this.user(user.name);
+    const accessKeys = [...new Set([...closing.accessKeys, ...(now?.id === user.id ? now.accessKeys : [])])];
+    for (const accessKey of accessKeys) await this.dropKeyRecord(accessKey, user.id);
+    await unregisterUser(this.dht, user.name, user.id);
+    await this.dht.update<UserIdEntry>(ids.userId(user.id), (current) => (current?.deleted ? null : ({ type: 's3.userid', url: `s3uid:${user.id}`, deleted: true } as unknown as UserIdEntry)));
+    this.indexedUsers.delete(user.id);
+    await this.dht.update<UserEntry>(ids.user(user.name), (current) =>
+      current && !current.deleted && current.body.id === user.id ? ({ type: 's3.user', url: `s3user:${user.name}`, deleted: true } as unknown as UserEntry) : null,
+    );
+    return { name: user.name, id: user.id, accessKeys };
+  }
+
+  /** User `name`, or `NotFound`. */
+  private async requireUser(name: string): Promise<UserEntry> {
+    const user = await this.user(name);
+    if (!user) throw new StorageError('NotFound', `no S3 user "${name}"`);
+    return user;
+  }
+
+  /** Whether a deletion of `user` is in progress (one left by a node that died expires). */
+  private isDeleting(user: Pick<UserEntry, 'deleting'>): boolean {
+    return user.deleting !== undefined && this.env.now() - user.deleting < CLOSING_EXPIRES_MS;
+  }
+
+  private checkNotDeleting(user: UserEntry): void {
+    if (this.isDeleting(user)) throw new StorageError('Conflict', `user "${user.name}" is being deleted`);
+  }
+
+  /** `DeleteConflict` naming the buckets `user` owns, if any. */
+  private async refuseIfOwnsBuckets(user: UserEntry): Promise<void> {
+    const page = await this.dht.scanPartition(ids.ownerBuckets(user.id), { limit: 11 });
+    if (page.items.length === 0) return;
+    const names = page.items.slice(0, 10).map((i) => i.sortKey!);
+    const count = page.items.length > 10 ? 'more than 10 buckets' : page.items.length === 1 ? 'a bucket' : `${page.items.length} buckets`;
+    throw new StorageError(
+      'DeleteConflict',
+      `user "${user.name}" owns ${count} (${names.join(', ')}${page.items.length > 10 ? ', …' : ''}): delete them first — copy what must be kept to another user's bucket — then delete the user`,
+    );
+  }
+
+  /** Rewrites the record of `user` (the same user: its canonical id); `NotFound` if it is gone. */
+  private async changeUser(user: UserEntry, change: (current: UserEntry) => UserEntry | null): Promise<UserEntry> {
+    const r = await this.dht.update<UserEntry>(ids.user(user.name), (current) => {
+      if (!current || current.deleted || current.body.id !== user.id) throw new StorageError('NotFound', `no S3 user "${user.name}"`);
+      return change(current.body);
+    });
+    return r!.body;
+  }
+
+  /** Writes the record of a new, Active access key of user `id`; resolves with its credentials. */
+  private async newAccessKey(id: string, name: string): Promise<{ accessKey: string; secret: string; createdAt: number }> {
+    for (let attempt = 0; ; attempt++) {
+      const bytes = this.env.random.bytes(16);
+      let accessKey = 'PI';
+      for (let i = 0; i < 18; i++) accessKey += ACCESS_KEY_ALPHABET[bytes[i % 16]! % 32];
+      const secret = Buffer.from(this.env.random.bytes(30)).toString('base64').replace(/\+/g, 'x').replace(/\//g, 'y');
+      const createdAt = this.env.now();
+      const key: AccessKeyEntry = { type: 's3.key', user: id, name, secret, createdAt, status: 'Active' };
+      const r = await this.dht.writeIfAbsent(ids.accessKey(accessKey), key);
+      if (r.written) return { accessKey, secret, createdAt };
+      // 80 random bits: a taken id is all but impossible; a second draw settles it.
+      if (attempt >= 2) throw new StorageError('Conflict', 'could not draw an unused access key id');
+    }
+  }
+
+  /** Tombstones an access key's record if it is user `id`'s, and forgets it here. */
+  private async dropKeyRecord(accessKey: string, id: string): Promise<void> {
+    await this.dht.update<AccessKeyEntry>(ids.accessKey(accessKey), (current) =>
+      current && !current.deleted && current.body.user === id ? ({ type: 's3.key', deleted: true } as unknown as AccessKeyEntry) : null,
+    );
+    this.forgetKey(accessKey);
   }
 
   // ---------------------------------------------------------------------------------------------

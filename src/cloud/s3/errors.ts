@@ -11,8 +11,12 @@ export type StorageErrorCode =
   | 'ChunkCorrupt'
   /** A chunk request was malformed. */
   | 'InvalidArgument'
-  /** A user name is taken. */
+  /** A user name is taken; a change that conflicts with one in progress (a user being deleted). */
   | 'Conflict'
+  /** A limit was reached (IAM's code): a user has its two access keys already. */
+  | 'LimitExceeded'
+  /** A deletion refused because something still depends on the entity (IAM's code): a user that owns buckets. */
+  | 'DeleteConflict'
   /** Something was not found. */
   | 'NotFound'
   /** The service is stopping or not started. */

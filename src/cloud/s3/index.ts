@@ -8,6 +8,7 @@
  * - `gc.ts`: collection of unreferenced chunks; `access.ts`: ownership and canned ACLs;
  * - `tagging.ts`: object and bucket tags; `replies.ts`: small XML bodies in and out;
  * - `rewrap.ts`: the SSE-S3 rewrap job after a master key rotation; `bucket-registry.ts`: every bucket;
+ * - `user-registry.ts`: every user (`pi user list`);
  * - `protocol/`: the S3 wire protocol (signatures, XML, checksums, listing).
  */
 export * from './errors.ts';
@@ -25,3 +26,4 @@ export * from './http.ts';
 export * from './service.ts';
 export * from './rewrap.ts';
 export * from './bucket-registry.ts';
+export * from './user-registry.ts';

@@ -4,9 +4,10 @@
  *
  * | record | id | content |
  * | --- | --- | --- |
- * | access key | `s3key:<access key>` | the secret and the user it belongs to |
- * | user | `s3user:<name>` | canonical id, access keys |
+ * | access key | `s3key:<access key>` | the secret, the user it belongs to, its status (Active / Inactive) |
+ * | user | `s3user:<name>` | canonical id, access keys (at most 2) |
  * | user by id | `s3uid:<canonical id>` | the user's name (grants by canonical id) |
+ * | every user | partition `s3registry:users`, sort key user name | canonical id, creation time (user-registry.ts) |
  * | bucket | `s3bucket:<name>` | owner, ACL (canned, or a grant list), region, creation time, incarnation, tags, CORS rules, lifecycle rules, bucket policy, versioning, Object Lock |
  * | owner's buckets | partition `s3buckets:<owner id>`, sort key bucket name | creation time |
  * | every bucket | partition `s3registry:buckets`, sort key bucket name | incarnation (bucket-registry.ts) |
@@ -25,6 +26,9 @@ import type { Id } from '../../id/index.ts';
 import type { SealedKey } from './encryption.ts';
 import type { CannedAcl, CorsRule, LegalHoldStatus, LifecycleRule, ObjectLockConfiguration, ObjectOwnership, Permission, RetentionMode, Tag } from './protocol/index.ts';
 
+/** Whether an access key may sign requests (IAM's statuses). */
+export type AccessKeyStatus = 'Active' | 'Inactive';
+
 /** An access key's record. */
 export interface AccessKeyEntry extends Entity {
   type: 's3.key';
@@ -33,6 +37,8 @@ export interface AccessKeyEntry extends Entity {
   name: string;
   secret: string;
   createdAt: number;
+  /** Absent: Active (keys made before statuses existed). An Inactive key signs nothing. */
+  status?: AccessKeyStatus;
 }
 
 /** A user. */
@@ -40,9 +46,15 @@ export interface UserEntry extends Entity {
   type: 's3.user';
   name: string;
   id: string;
+  /** The user's access keys (at most {@link MAX_ACCESS_KEYS}), in creation order. */
   accessKeys: string[];
   createdAt: number;
+  /** When a deletion of the user started (catalog.ts): its keys are being disabled; absent otherwise. */
+  deleting?: number;
 }
+
+/** Most access keys a user may have, as IAM allows. */
+export const MAX_ACCESS_KEYS = 2;
 
 /** A user's canonical id, for grants that name it. */
 export interface UserIdEntry extends Entity {

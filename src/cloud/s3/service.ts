@@ -1,8 +1,8 @@
 /**
  * Pi Cloud S3 as a node application (`apps: [s3]`): the chunk store on its own folder of the data
  * directory, the catalog on the node's DHT, the S3 endpoint on `s3.port`, the chunk collector,
- * ops API routes (users: `POST /api/s3/users` is what `pi user create` calls; the SSE-S3 rewrap
- * job: `POST /api/s3/rewrap`, what `pi s3 rewrap` calls), metrics and the dashboard summary. The S3 logic itself (api.ts, catalog.ts, chunks/) does not depend on how it
+ * ops API routes (users and their access keys under `/api/s3/users`, what `pi user …` calls; the
+ * SSE-S3 rewrap job: `POST /api/s3/rewrap`, what `pi s3 rewrap` calls), metrics and the dashboard summary. The S3 logic itself (api.ts, catalog.ts, chunks/) does not depend on how it
  * is hosted.
  */
 import { existsSync } from 'node:fs';
@@ -21,6 +21,7 @@ import { ChunkCollector } from './gc.ts';
 import { S3HttpServer } from './http.ts';
 import { LifecycleExpirer } from './lifecycle.ts';
 import { registerLocalBuckets } from './bucket-registry.ts';
+import { registerLocalUsers } from './user-registry.ts';
 import { SseRewrapper } from './rewrap.ts';
 import type { RewrapOptions } from './rewrap.ts';
 import { DEFAULT_S3_OPTIONS } from './options.ts';
@@ -30,10 +31,12 @@ import type { S3Options } from './options.ts';
 import type { Dht } from '../../dht/index.ts';
 import type { Env, Timer } from '../../env/index.ts';
 
-/** How long after the node is ready it registers the buckets its local store holds (bucket-registry.ts). */
+/** How long after the node is ready it registers the buckets and users its local store holds (bucket-registry.ts, user-registry.ts). */
 const BUCKET_BACKFILL_DELAY_MS = 10_000;
-/** The file (in `<dataDir>/s3/`) that says this node's store was gone through for the registry. */
+/** The file (in `<dataDir>/s3/`) that says this node's store was gone through for the bucket registry. */
 const BUCKET_BACKFILL_MARKER = 'bucket-registry-backfilled';
+/** The same for the user registry. */
+const USER_BACKFILL_MARKER = 'user-registry-backfilled';
 
 /** How often the endpoint's certificate files are checked for a renewal. */
 const TLS_RELOAD_CHECK_MS = 60_000;
@@ -231,23 +234,34 @@ export class S3Service implements NodeService {
     const dht = this.dht;
     const dataDir = this.ctx?.dataDir;
     if (env && dht && dataDir !== undefined) {
-      // Buckets made before the bucket registry existed get their entries (bucket-registry.ts),
-      // once per node: a marker file records that this node's store was gone through.
-      const marker = join(dataDir, 's3', BUCKET_BACKFILL_MARKER);
+      // Buckets and users made before their registries existed get their entries
+      // (bucket-registry.ts, user-registry.ts), once per node: a marker file each records that
+      // this node's store was gone through.
       this.backfill = env.setTimeout(() => {
-        if (this.stopped || existsSync(marker)) return;
-        registerLocalBuckets(dht).then(
-          async (r) => {
-            if (this.stopped) return;
-            await writeFile(marker, `${new Date(env.now()).toISOString()} ${r.found} bucket record(s), ${r.registered} registered\n`);
-            env.log.info({ event: 's3.bucketsRegistered', found: r.found, registered: r.registered }, `registered ${r.registered} bucket(s) held on this node`);
-          },
-          (err: Error) => {
-            if (!this.stopped) env.log.warn({ code: 'BucketRegistrationFailed', err: err.message }, 'could not register the buckets held on this node; the next start or rewrap job will');
-          },
-        ).catch((err: Error) => env.log.warn({ code: 'BucketRegistrationFailed', err: err.message }, `could not write ${marker}; the next start registers the buckets again`));
+        if (this.stopped) return;
+        this.backfillOnce(join(dataDir, 's3', BUCKET_BACKFILL_MARKER), 'bucket', () => registerLocalBuckets(dht));
+        this.backfillOnce(join(dataDir, 's3', USER_BACKFILL_MARKER), 'user', () => registerLocalUsers(dht));
       }, BUCKET_BACKFILL_DELAY_MS);
     }
+  }
+
+  /** Runs a registry's pass over the local store unless `marker` says it ran; writes the marker once it did. */
+  private backfillOnce(marker: string, what: 'bucket' | 'user', pass: () => Promise<{ found: number; registered: number }>): void {
+    const env = this.env;
+    if (!env || existsSync(marker)) return;
+    const code = what === 'bucket' ? 'BucketRegistrationFailed' : 'UserRegistrationFailed';
+    pass()
+      .then(
+        async (r) => {
+          if (this.stopped) return;
+          await writeFile(marker, `${new Date(env.now()).toISOString()} ${r.found} ${what} record(s), ${r.registered} registered\n`);
+          env.log.info({ event: what === 'bucket' ? 's3.bucketsRegistered' : 's3.usersRegistered', found: r.found, registered: r.registered }, `registered ${r.registered} ${what}(s) held on this node`);
+        },
+        (err: Error) => {
+          if (!this.stopped) env.log.warn({ code, err: err.message }, `could not register the ${what}s held on this node; the next start${what === 'bucket' ? ' or rewrap job' : ''} will`);
+        },
+      )
+      .catch((err: Error) => env.log.warn({ code, err: err.message }, `could not write ${marker}; the next start registers the ${what}s again`));
   }
 
   /** Stops serving: no new requests, background releases finish, then the chunk store closes. */
@@ -310,12 +324,53 @@ export class S3Service implements NodeService {
       },
       {
         method: 'GET',
-        path: '/api/s3/users/:name',
-        description: 'An S3 user (canonical id and access keys; never the secret).',
+        path: '/api/s3/users',
+        description: 'The S3 users of the ring in name order, a page at a time: ?limit=1..1000 (default 100)&after=<next of the previous page>; answers {users: [{name, id, createdAt}], next?}.',
         handler: async (req: OpsRequest) => {
-          const user = await this.catalog.user(req.params['name'] ?? '');
-          if (!user) throw new StorageError('NotFound', `no user "${req.params['name']}"`);
-          return { body: { name: user.name, id: user.id, accessKeys: user.accessKeys, createdAt: user.createdAt } };
+          const limit = req.query.get('limit');
+          const after = req.query.get('after');
+          if (limit !== null && !/^\d{1,4}$/.test(limit)) throw new StorageError('InvalidArgument', `limit must be an integer from 1 to 1000, got "${limit.slice(0, 40)}"`);
+          return { body: await this.catalog.listUsers({ ...(limit !== null ? { limit: Number(limit) } : {}), ...(after !== null && after !== '' ? { after } : {}) }) };
+        },
+      },
+      {
+        method: 'GET',
+        path: '/api/s3/users/:name',
+        description: 'An S3 user: canonical id, creation time, access keys with their status and creation time (never the secrets).',
+        handler: async (req: OpsRequest) => ({ body: await this.catalog.describeUser(req.params['name'] ?? '') }),
+      },
+      {
+        method: 'DELETE',
+        path: '/api/s3/users/:name',
+        description: 'Delete an S3 user and its access keys (409 DeleteConflict while it owns buckets); takes s3.cacheMs + 1 s.',
+        handler: async (req: OpsRequest) => ({ body: await this.catalog.deleteUser(req.params['name'] ?? '') }),
+      },
+      {
+        method: 'POST',
+        path: '/api/s3/users/:name/keys',
+        description: 'Give an S3 user another access key (at most 2: 409 LimitExceeded); answers 201 with the key and its secret (shown once).',
+        handler: async (req: OpsRequest) => ({ status: 201, body: { ...(await this.catalog.createAccessKey(req.params['name'] ?? '')), endpoint: this.url } }),
+      },
+      {
+        method: 'POST',
+        path: '/api/s3/users/:name/keys/:key',
+        description: 'Enable or disable an access key of an S3 user: body {"status": "Active" | "Inactive"}.',
+        handler: async (req: OpsRequest) => {
+          const status = (req.body as { status?: unknown } | undefined)?.status;
+          if (typeof status !== 'string') throw new StorageError('InvalidArgument', 'body must be {"status": "Active" | "Inactive"}');
+          const name = req.params['name'] ?? '';
+          return { body: { name, ...(await this.catalog.setAccessKeyStatus(name, req.params['key'] ?? '', status)) } };
+        },
+      },
+      {
+        method: 'DELETE',
+        path: '/api/s3/users/:name/keys/:key',
+        description: 'Delete an access key of an S3 user (it stops working on every node within s3.cacheMs).',
+        handler: async (req: OpsRequest) => {
+          const name = req.params['name'] ?? '';
+          const accessKey = req.params['key'] ?? '';
+          await this.catalog.deleteAccessKey(name, accessKey);
+          return { body: { name, accessKey, deleted: true } };
         },
       },
       {
