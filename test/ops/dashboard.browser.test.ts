@@ -1,6 +1,7 @@
 /**
  * The dashboard in a real browser (Debian's chromium driven by playwright-core): a ring of five
- * real nodes; the page shows five nodes; one crashes; the page shows four and a departure event.
+ * real nodes running s3; the page shows five nodes and their S3 endpoints; one crashes; the page
+ * shows four and a departure event.
  * Screenshots go to test-output/dashboard/.
  */
 import { test } from 'node:test';
@@ -11,13 +12,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { startRing, TOKEN, waitFor } from '../node/fixtures.ts';
+import { TEST_S3 } from '../cloud/s3/harness.ts';
+import type { S3Service } from '../../src/cloud/s3/service.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const OUT = join('test-output', 'dashboard');
 
 test('the dashboard draws the ring, and shows a crash as one node fewer and a departure event', { timeout: 60_000 }, async (t) => {
   assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: install it with "apt-get install -y chromium" (.ci/run does)`);
-  const nodes = await startRing((fn) => t.after(fn), 5);
+  const nodes = await startRing((fn) => t.after(fn), 5, { apps: ['s3'], s3: TEST_S3 });
   await mkdir(OUT, { recursive: true });
   const profile = await mkdtemp(join(tmpdir(), 'pi-chromium-'));
   // A fresh profile directory (playwright passes it as --user-data-dir).
@@ -45,6 +48,11 @@ test('the dashboard draws the ring, and shows a crash as one node fewer and a de
   const angles = await page.locator('[data-testid="ring-node"]').evaluateAll((els) => els.map((e) => Math.atan2(Number(e.getAttribute('cx')), -Number(e.getAttribute('cy')))));
   assert.equal(new Set(angles.map((a) => a.toFixed(3))).size, 5, 'each node at its own angle');
   assert.match((await page.locator('#apps').textContent()) ?? '', /dht/);
+  // The object storage panel: one row per node running s3, with its endpoint.
+  await waitFor(async () => (await page.locator('[data-testid="s3"] tbody tr').count()) === 5, { timeoutMs: 10_000, what: 'five S3 endpoints in the panel' });
+  const s3Panel = (await page.locator('#s3').textContent()) ?? '';
+  for (const n of nodes) assert.ok(s3Panel.includes(n.node.service<S3Service>('s3')!.endpoint), 'each endpoint is listed');
+  assert.match(s3Panel, /0 found, 0 restored/);
   await page.screenshot({ path: join(OUT, 'ring-of-5.png'), fullPage: true });
 
   const victim = nodes[4]!;

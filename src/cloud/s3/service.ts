@@ -301,11 +301,16 @@ export class S3Service implements NodeService {
   }
 
   summary(): Record<string, unknown> {
+    const store = this.storeValue?.stats;
+    const scrub = this.scrubber?.stats;
     return {
       endpoint: this.url,
       chunks: this.engine?.count ?? 0,
       chunkBytes: this.engine?.bytes ?? 0,
       activeRequests: this.http?.active ?? 0,
+      tls: this.tls ? { validTo: this.tls.summary.validTo, notAfter: this.tls.summary.notAfter } : null,
+      damage: { corrupt: store?.corrupt ?? 0, restored: store?.restored ?? 0, unrestored: store?.unrestored ?? 0 },
+      scrub: { running: scrub?.running ?? false, lastPassFinishedAt: scrub?.lastPassFinishedAt ?? null },
     };
   }
 

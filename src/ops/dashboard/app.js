@@ -213,6 +213,29 @@ function renderDht(walk) {
       : '<p class="muted">no records yet</p>') + `<p class="muted small">records counted once, at their root; ${esc(items)} stored copies on ${esc(dhtNodes)} nodes</p>`;
 }
 
+function mib(bytes) {
+  const n = Number(bytes) || 0;
+  return n >= 1024 ** 3 ? `${(n / 1024 ** 3).toFixed(1)} GiB` : `${(n / 1024 ** 2).toFixed(1)} MiB`;
+}
+
+function renderS3(walk) {
+  const rows = [];
+  for (const m of walk.members) {
+    const s = m.summary?.services?.s3;
+    if (!s) continue;
+    const d = s.damage || {};
+    const damage = d.unrestored ? `<span class="pill critical">${esc(d.unrestored)} lost</span> ` : '';
+    const tls = s.tls ? (s.tls.notAfter - Date.now() < 14 * 86400000 ? `<span class="pill degraded">expires ${esc(s.tls.validTo)}</span>` : 'https') : 'http';
+    const scrub = s.scrub?.running ? 'running' : s.scrub?.lastPassFinishedAt ? ago(Date.now() - s.scrub.lastPassFinishedAt) : 'not yet';
+    rows.push(
+      `<tr><td><code>${esc(short(m.id))}</code></td><td>${esc(s.endpoint)}</td><td>${tls}</td><td class="num">${esc(s.chunks)}</td><td class="num">${esc(mib(s.chunkBytes))}</td><td class="num">${esc(s.activeRequests)}</td><td>${damage}${esc(d.corrupt || 0)} found, ${esc(d.restored || 0)} restored</td><td>${esc(scrub)}</td></tr>`,
+    );
+  }
+  $('s3').innerHTML = rows.length
+    ? `<table data-testid="s3"><thead><tr><th>node</th><th>endpoint</th><th>tls</th><th class="num">chunks</th><th class="num">data</th><th class="num">requests</th><th>damaged copies</th><th>last scrub</th></tr></thead><tbody>${rows.join('')}</tbody></table>`
+    : '<p class="muted">the s3 application is not running on this ring</p>';
+}
+
 function renderTopics(walk) {
   const topics = new Map();
   let scribe = false;
@@ -331,6 +354,7 @@ async function refresh() {
     renderNodes(walk);
     renderApps(walk);
     renderDht(walk);
+    renderS3(walk);
     renderTopics(walk);
     renderQueues(walk);
     renderAlerts(walk);
