@@ -187,6 +187,22 @@ describe('chunk store in the simulator', () => {
     }
     // The rate limit holds: 1 MiB/s over the bytes each node read.
     for (const r of results) assert.ok(r.finishedAt - r.startedAt >= Math.floor((r.bytes / (1024 * 1024)) * 1000) - 1, 'the scrubber kept to its rate');
+
+    // 4. Re-replication from a rotten copy: the member lacking the chunk refuses it, and the
+    //    sender finds its own copy damaged and restores it.
+    const hash = hashes[5]!;
+    const set = h.store(h.ring.closestLive(chunkId(hash))!).node.replicaSet(chunkId(hash), 3);
+    const [nearest, , farthest] = set.map((m) => h.ring.live().find((n) => n.id.hex === m.id.hex)!);
+    h.engines.get(nearest!.addr)!.tamper(hash, flip);
+    assert.notEqual(await settle(h.ring, h.engines.get(farthest!.addr)!.quarantine(hash, 0), 'drop a copy'), undefined);
+    const before = { ...h.store(nearest!).stats };
+    await settle(h.ring, Promise.all(h.ring.live().map((n) => h.store(n).maintain())), 'maintenance');
+    await h.ring.runUntil(() => h.store(nearest!).stats.corrupt > before.corrupt && h.store(nearest!).stats.restored > before.restored, 20_000, 'the sender finds its copy damaged and restores it');
+    assert.equal(holders(h, hash).length, 2, 'the damaged copy was not passed on');
+    // The next pass sends the good copy.
+    await settle(h.ring, Promise.all(h.ring.live().map((n) => h.store(n).maintain())), 'maintenance');
+    await h.ring.runUntil(() => holders(h, hash).length === 3, 20_000, 'three good copies again');
+    for (const n of holders(h, hash)) assert.ok((await settle(h.ring, h.engines.get(n.addr)!.read(hash), 'read'))?.equals(chunks[5]!), `whole on ${n.addr}`);
   });
 });
 

@@ -651,8 +651,10 @@ export class ChunkStore {
           try {
             await this.storeAt(to, hash, data);
             this.stats.replicated++;
-          } catch {
-            // next pass
+          } catch (err) {
+            // A member refusing the copy as damaged (it checks the hash): this node's copy is.
+            if ((err as StorageError).code === 'ChunkCorrupt') void this.damaged(hash, 'replication');
+            // otherwise: next pass
           } finally {
             this.outgoing.release();
           }
@@ -685,7 +687,8 @@ export class ChunkStore {
       }
       if (held >= Math.min(this.options.writeQuorum, set.length) && (await this.engine.remove(hash, Number.MAX_SAFE_INTEGER))) this.stats.handedOff++;
     } catch (err) {
-      this.log.debug({ event: 's3.handOffFailed', hash, err: (err as Error).message }, 'chunk hand-off failed');
+      if ((err as StorageError).code === 'ChunkCorrupt') void this.damaged(hash, 'hand-off');
+      else this.log.debug({ event: 's3.handOffFailed', hash, err: (err as Error).message }, 'chunk hand-off failed');
     }
   }
 }
