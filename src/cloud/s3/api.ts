@@ -777,7 +777,7 @@ export class S3Api implements LifecycleActions {
    * anonymous GetObject of `key` would, with GetObject's errors (`NoSuchKey`, `AccessDenied`, …).
    */
   websiteObject(r: S3Request, bucket: BucketEntry, key: string): Promise<ObjectEntry> {
-    return this.readableObject(r, bucket, key);
+    return this.readableObject({ ...r, key }, bucket, key);
   }
 
   /**
@@ -785,7 +785,7 @@ export class S3Api implements LifecycleActions {
    * Range included); with `status` (a custom error document), that status, whole, unconditionally.
    */
   sendWebsiteObject(r: S3Request, bucket: BucketEntry, key: string, entry: ObjectEntry, head: boolean, status?: number): Promise<void> {
-    return this.sendObject(r, bucket, key, entry, head, status);
+    return this.sendObject({ ...r, key }, bucket, key, entry, head, status);
   }
 
   private async sendObject(r: S3Request, bucket: BucketEntry, key: string, entry: ObjectEntry, head: boolean, status?: number): Promise<void> {
