@@ -68,7 +68,9 @@ export class S3HttpServer {
   ) {
     this.log = env.log.child({ mod: 's3.http' });
     this.idPrefix = nodeId.slice(0, 6).toUpperCase();
-    this.website = new WebsiteEndpoint(api, options.websiteDomains, mapError, env.log.child({ mod: 's3.website' }));
+    this.website = new WebsiteEndpoint(api, options.websiteDomains, mapError, env.log.child({ mod: 's3.website' }), (code) => {
+      this.stats.errors[code] = (this.stats.errors[code] ?? 0) + 1;
+    });
   }
 
   /** Requests being served. */

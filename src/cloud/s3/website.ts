@@ -47,6 +47,8 @@ export class WebsiteEndpoint {
     domains: readonly string[],
     private readonly mapError: ErrorMapper,
     private readonly log: Logger,
+    /** Counts an error answered (the endpoint's error counters). */
+    private readonly countError: (code: string) => void = () => {},
   ) {
     this.domains = domains.map((d) => d.toLowerCase());
   }
@@ -171,6 +173,7 @@ export class WebsiteEndpoint {
 
   private fail(r: S3Request, err: unknown): void {
     const e = this.mapError(err);
+    this.countError(e.code);
     if (e.status >= 500) {
       const cause = (e.cause ?? err) as { message?: string; stack?: string };
       this.log.error({ code: e.code, requestId: r.requestId, bucket: r.bucket, err: { message: cause?.message, stack: cause?.stack } }, `S3 website request failed: ${cause?.message ?? e.message}`);
