@@ -84,6 +84,7 @@ import type { ChunkSinkOptions, SinkResult } from './data.ts';
 import { readCheckedBody, readSmallBody, sendEmpty, sendXml } from './replies.ts';
 import { TaggingApi, requestTags, taggingCountHeader } from './tagging.ts';
 import { CorsApi } from './cors.ts';
+import { BucketWebsiteApi } from './bucket-website.ts';
 import { LifecycleApi, expirationHeader } from './lifecycle.ts';
 import type { LifecycleActions } from './lifecycle.ts';
 import { PostObjectApi } from './post-object.ts';
@@ -103,13 +104,20 @@ import type { BucketEntry, ChunkRef, ObjectEntry, PartEntry, RefEntry, StoredChe
 import type { S3Options } from './options.ts';
 
 /** Headers stored with an object and returned on GET / HEAD. */
-const STORED_HEADERS = ['cache-control', 'content-disposition', 'content-language', 'expires'] as const;
+const STORED_HEADERS = ['cache-control', 'content-disposition', 'content-language', 'expires', 'x-amz-website-redirect-location'] as const;
 /** Bucket sub-resources that exist in S3 but are not supported here. */
-const UNSUPPORTED_BUCKET = ['website', 'replication', 'logging', 'notification', 'accelerate', 'requestPayment', 'analytics', 'metrics', 'inventory', 'intelligent-tiering'];
-/** What GET of an unsupported bucket sub-resource answers (as a bucket without that configuration). */
-const MISSING_CONFIGURATION: Record<string, S3Error['code']> = {
-  website: 'NoSuchWebsiteConfiguration',
-};
+const UNSUPPORTED_BUCKET = ['replication', 'logging', 'notification', 'accelerate', 'requestPayment', 'analytics', 'metrics', 'inventory', 'intelligent-tiering'];
+
+/**
+ * `x-amz-website-redirect-location` of a write: a path on the bucket's website (`/…`) or an
+ * absolute http(s) URL, at most 2 KB, as S3 checks it (`InvalidArgument` otherwise).
+ */
+function checkWebsiteRedirectLocation(value: string): void {
+  if (!/^(\/|https?:\/\/)/.test(value)) {
+    throw new S3Error('InvalidArgument', "The website redirect location must have a prefix of 'http://' or 'https://' or '/'.", { fields: { ArgumentName: 'x-amz-website-redirect-location', ArgumentValue: value } });
+  }
+  if (Buffer.byteLength(value) > 2048) throw new S3Error('InvalidArgument', 'The length of website redirect location cannot exceed 2,048 characters.', { fields: { ArgumentName: 'x-amz-website-redirect-location' } });
+}
 
 /**
  * `x-amz-expected-bucket-owner` (`x-amz-source-expected-bucket-owner` for a copy source): the
@@ -210,6 +218,7 @@ export class S3Api implements LifecycleActions {
   private readonly publicAccess: PublicAccessApi;
   private readonly ownership: OwnershipApi;
   private readonly bucketEncryption: BucketEncryptionApi;
+  private readonly website: BucketWebsiteApi;
   /** Object Lock: the bucket configuration, retention and legal holds, and what they protect. */
   private readonly objectLock: ObjectLockApi;
 
@@ -246,6 +255,7 @@ export class S3Api implements LifecycleActions {
     this.lifecycle = new LifecycleApi({ env, catalog, ownBucket: (r, fresh) => this.ownBucket(r, fresh), verifier: (r) => this.verifier(r) });
     this.cors = new CorsApi({ catalog, bucketFor: (r, action, fresh) => this.bucketFor(r, action, fresh), verifier: (r) => this.verifier(r) });
     this.bucketEncryption = new BucketEncryptionApi({ catalog, bucketFor: (r, action, fresh) => this.bucketFor(r, action, fresh), verifier: (r) => this.verifier(r), master });
+    this.website = new BucketWebsiteApi({ catalog, bucketFor: (r, action, fresh) => this.bucketFor(r, action, fresh), verifier: (r) => this.verifier(r) });
     this.publicAccess = new PublicAccessApi({ catalog, bucketFor: (r, action, fresh) => this.bucketFor(r, action, fresh), verifier: (r) => this.verifier(r) });
     this.ownership = new OwnershipApi({ catalog, bucketFor: (r, action, fresh) => this.bucketFor(r, action, fresh), verifier: (r) => this.verifier(r) });
     this.versioning = new VersioningApi({
@@ -283,7 +293,7 @@ export class S3Api implements LifecycleActions {
       throw methodNotAllowed(m, 'SERVICE');
     }
     if (r.key === undefined) {
-      const policyOp = this.policies.operation(r) ?? this.publicAccess.operation(r) ?? this.ownership.operation(r) ?? this.bucketEncryption.operation(r);
+      const policyOp = this.policies.operation(r) ?? this.publicAccess.operation(r) ?? this.ownership.operation(r) ?? this.bucketEncryption.operation(r) ?? this.website.operation(r);
       if (policyOp) return this.run(policyOp.name, policyOp.run);
       if (q.has('lifecycle')) return this.lifecycleOperation(r);
       if (q.has('object-lock')) {
@@ -295,13 +305,6 @@ export class S3Api implements LifecycleActions {
       if (unconfigured) return this.run(unconfigured.name, unconfigured.run);
       for (const sub of UNSUPPORTED_BUCKET) {
         if (!q.has(sub)) continue;
-        const missing = MISSING_CONFIGURATION[sub];
-        if (m === 'GET' && missing !== undefined) {
-          return this.run(`GetBucket:${sub}`, async () => {
-            await this.ownBucket(r);
-            throw new S3Error(missing, undefined, { fields: { BucketName: r.bucket! } });
-          });
-        }
         throw new S3Error('NotImplemented', `The bucket sub-resource "${sub}" is not supported.`);
       }
       switch (m) {
@@ -515,6 +518,8 @@ export class S3Api implements LifecycleActions {
       const v = getHeader(r.headers, name);
       if (v !== undefined) hd[name] = v;
     }
+    const redirect = hd['x-amz-website-redirect-location'];
+    if (redirect !== undefined) checkWebsiteRedirectLocation(redirect);
     const encoding = storedContentEncoding(getHeader(r.headers, 'content-encoding'));
     if (encoding !== undefined) hd['content-encoding'] = encoding;
     if (Object.keys(hd).length > 0) out.hd = hd;
@@ -764,12 +769,32 @@ export class S3Api implements LifecycleActions {
     const bucket = await this.bucketOf(r);
     const key = r.key!;
     const entry = await this.readableObject(r, bucket, key);
+    await this.sendObject(r, bucket, key, entry, head);
+  }
+
+  /**
+   * The website endpoint (website.ts): the object `r` (anonymous, without query) may read as an
+   * anonymous GetObject of `key` would, with GetObject's errors (`NoSuchKey`, `AccessDenied`, …).
+   */
+  websiteObject(r: S3Request, bucket: BucketEntry, key: string): Promise<ObjectEntry> {
+    return this.readableObject({ ...r, key }, bucket, key);
+  }
+
+  /**
+   * The website endpoint: answers with `entry` as GetObject / HeadObject does (conditions and
+   * Range included); with `status` (a custom error document), that status, whole, unconditionally.
+   */
+  sendWebsiteObject(r: S3Request, bucket: BucketEntry, key: string, entry: ObjectEntry, head: boolean, status?: number): Promise<void> {
+    return this.sendObject({ ...r, key }, bucket, key, entry, head, status);
+  }
+
+  private async sendObject(r: S3Request, bucket: BucketEntry, key: string, entry: ObjectEntry, head: boolean, status?: number): Promise<void> {
     const sseKey = keyForRead(entry.sse, requestCustomerKey(r.headers), this.master);
     const byPart = r.query.has('partNumber');
     const partRange = byPart ? this.partRange(r, entry) : undefined;
-    evaluateConditions(r.headers, { etag: entry.etag, lastModified: entry.lm }, { method: r.method, now: this.env.now() });
+    if (status === undefined) evaluateConditions(r.headers, { etag: entry.etag, lastModified: entry.lm }, { method: r.method, now: this.env.now() });
     const overrides = responseHeaderOverrides(r.query, r.principal !== undefined);
-    const range = byPart ? partRange : parseRange(getHeader(r.headers, 'range'), entry.size);
+    const range = byPart ? partRange : status === undefined ? parseRange(getHeader(r.headers, 'range'), entry.size) : undefined;
     const out: Record<string, string> = {
       'last-modified': formatHttpDate(entry.lm),
       etag: `"${entry.etag}"`,
@@ -791,7 +816,7 @@ export class S3Api implements LifecycleActions {
     const end = range?.end ?? entry.size - 1;
     out['content-length'] = String(range ? rangeLength(range) : entry.size);
     if (range) out['content-range'] = contentRange(range, entry.size);
-    r.res.writeHead(range ? 206 : 200, out);
+    r.res.writeHead(status ?? (range ? 206 : 200), out);
     if (head) {
       r.res.end();
       return;

@@ -17,6 +17,7 @@ import type { S3Api } from './api.ts';
 import type { Principal } from './catalog.ts';
 import type { S3Options } from './options.ts';
 import type { TlsPair } from './endpoint-tls.ts';
+import { WebsiteEndpoint } from './website.ts';
 
 /** A request as the operations see it. */
 export interface S3Request {
@@ -56,6 +57,8 @@ export class S3HttpServer {
   private readonly log: Logger;
   private readonly idPrefix: string;
   private inFlight = 0;
+  /** The static website endpoint (website.ts), served on the same listener by Host. */
+  private readonly website: WebsiteEndpoint;
 
   constructor(
     private readonly env: Env,
@@ -65,6 +68,9 @@ export class S3HttpServer {
   ) {
     this.log = env.log.child({ mod: 's3.http' });
     this.idPrefix = nodeId.slice(0, 6).toUpperCase();
+    this.website = new WebsiteEndpoint(api, options.websiteDomains, mapError, env.log.child({ mod: 's3.website' }), (code) => {
+      this.stats.errors[code] = (this.stats.errors[code] ?? 0) + 1;
+    });
   }
 
   /** Requests being served. */
@@ -154,6 +160,13 @@ export class S3HttpServer {
     res.setHeader('x-amz-id-2', requestId);
     res.setHeader('server', 'Pi');
     try {
+      const site = this.website.bucketOf(headers['host']);
+      if (site !== undefined) {
+        // The website endpoint: anonymous, its own answers and HTML errors (website.ts).
+        resource = `/${site}${rawPath}`;
+        op = await this.website.serve({ req, res, method, bucket: site, rawPath, requestId, secure: (req.socket as Partial<TLSSocket>).encrypted === true });
+        return;
+      }
       const address = resolveAddress(headers['host'], rawPath, { baseDomains: this.options.baseDomains });
       resource = address.bucket === undefined ? '/' : `/${address.bucket}${address.key === undefined ? '' : `/${address.key}`}`;
       // CORS (cors.ts): a preflight is answered unauthenticated; an actual request with an Origin

@@ -24,7 +24,7 @@ import type { Entity } from '../../dht/index.ts';
 import { Scope, idFor } from '../../id/index.ts';
 import type { Id } from '../../id/index.ts';
 import type { SealedKey } from './encryption.ts';
-import type { CannedAcl, CorsRule, LegalHoldStatus, LifecycleRule, ObjectLockConfiguration, ObjectOwnership, Permission, RetentionMode, Tag } from './protocol/index.ts';
+import type { CannedAcl, CorsRule, LegalHoldStatus, LifecycleRule, ObjectLockConfiguration, ObjectOwnership, Permission, RetentionMode, Tag, WebsiteConfiguration } from './protocol/index.ts';
 
 /** Whether an access key may sign requests (IAM's statuses). */
 export type AccessKeyStatus = 'Active' | 'Inactive';
@@ -108,6 +108,8 @@ export interface BucketEntry extends Entity {
   lock?: ObjectLockConfiguration;
   /** Default encryption (bucket-encryption.ts): SSE-S3 for writes that ask for none; BucketKeyEnabled as given. */
   enc?: { a: 'AES256'; bk?: true };
+  /** Static website configuration (website.ts, PutBucketWebsite); absent when none is set. */
+  web?: WebsiteConfiguration;
 }
 
 /** A bucket's public access block settings (public-access.ts); each absent means false. */

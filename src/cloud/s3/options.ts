@@ -12,6 +12,8 @@ export interface S3Options {
   port: number;
   /** Host names of the endpoint: `<bucket>.<domain>` is virtual-hosted style. */
   baseDomains: string[];
+  /** Host names of the static website endpoint: `<bucket>.<domain>` is served as a website (website.ts). */
+  websiteDomains: string[];
   /** Region reported for buckets (GetBucketLocation, x-amz-bucket-region). */
   region: string;
   /** Largest object (single PUT: at most this; multipart: the completed object). */
@@ -77,6 +79,7 @@ export const DEFAULT_S3_OPTIONS: S3Options = {
   bind: '0.0.0.0',
   port: 9090,
   baseDomains: ['localhost', 's3.localhost'],
+  websiteDomains: ['s3-website.localhost'],
   region: 'us-east-1',
   maxObjectBytes: 5 * 1024 ** 4,
   chunkSize: 4 * 1024 * 1024,

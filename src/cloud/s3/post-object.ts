@@ -64,7 +64,7 @@ export const MAX_TEXT_FILE_BYTES = 1024 * 1024;
 const MAX_PARTS = 1000;
 
 /** Form fields copied to the object as the headers of a PutObject would be. */
-const STORED_FIELDS = ['content-type', 'cache-control', 'content-disposition', 'content-encoding', 'content-language', 'expires', 'content-md5'];
+const STORED_FIELDS = ['content-type', 'cache-control', 'content-disposition', 'content-encoding', 'content-language', 'expires', 'content-md5', 'x-amz-website-redirect-location'];
 
 /** What PostObject needs of the S3 API. */
 export interface PostObjectContext {

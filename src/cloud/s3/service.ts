@@ -53,6 +53,7 @@ export function s3OptionsFrom(config: PiConfig): S3Options {
     bind: c.bind,
     port: c.port,
     baseDomains: c.baseDomains,
+    websiteDomains: c.websiteDomains,
     region: c.region,
     maxObjectBytes: c.maxObjectBytes,
     chunkSize: c.chunkSize,

@@ -145,6 +145,16 @@ describe('awscli and s3cmd against a 3-node ring', () => {
     assert.match(await aws('s3', 'rb', 's3://aws-versions'), /remove_bucket: aws-versions/);
   });
 
+  test('aws s3 website: sets the website configuration; s3api get-bucket-website / delete-bucket-website', async () => {
+    await aws('s3', 'mb', 's3://aws-site');
+    await aws('s3', 'website', 's3://aws-site', '--index-document', 'index.html', '--error-document', 'error.html');
+    const config = JSON.parse(await aws('s3api', 'get-bucket-website', '--bucket', 'aws-site'));
+    assert.deepEqual({ IndexDocument: config.IndexDocument, ErrorDocument: config.ErrorDocument }, { IndexDocument: { Suffix: 'index.html' }, ErrorDocument: { Key: 'error.html' } });
+    await aws('s3api', 'delete-bucket-website', '--bucket', 'aws-site');
+    await assert.rejects(aws('s3api', 'get-bucket-website', '--bucket', 'aws-site'), /NoSuchWebsiteConfiguration/);
+    assert.match(await aws('s3', 'rb', 's3://aws-site'), /remove_bucket: aws-site/);
+  });
+
   test('aws s3 cp --sse-c: an encrypted multipart upload and a small object, read back with the key, re-keyed by an S3-to-S3 copy', async () => {
     const keyA = join(dir, 'key-a.bin');
     const keyB = join(dir, 'key-b.bin');

@@ -22,3 +22,4 @@ export * from './lifecycle.ts';
 export * from './public-access.ts';
 export * from './ownership.ts';
 export * from './object-lock.ts';
+export * from './website.ts';
