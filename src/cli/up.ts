@@ -129,11 +129,12 @@ export async function runUp(options: UpOptions, out: Output): Promise<number> {
   const token = (await loadOrCreateToken(join(dir, 'ops-token'), env.random)).token;
   const caPem = options.insecure ? '' : (await readCa(caDir)).certPem;
   // One certificate for every node's S3 endpoint: loopback addresses, and virtual-hosted names
-  // under s3.localhost (a wildcard over `localhost` alone is not matched by TLS clients).
+  // under s3.localhost and website names under s3-website.localhost (a wildcard over `localhost`
+  // alone is not matched by TLS clients).
   const s3TlsDir = join(dir, 's3-tls');
   const s3Tls = s3 && options.s3Tls ? { cert: join(s3TlsDir, 'node.crt'), key: join(s3TlsDir, 'node.key'), ca: join(s3TlsDir, 'ca.crt') } : undefined;
   if (s3Tls && !(await hasValidNodeCert(s3TlsDir, caPem, env.now()))) {
-    await writeNodeCert(caDir, s3TlsDir, 'pi-dev-s3', { hosts: ['127.0.0.1', '::1', 'localhost', 's3.localhost', '*.s3.localhost'], force: true });
+    await writeNodeCert(caDir, s3TlsDir, 'pi-dev-s3', { hosts: ['127.0.0.1', '::1', 'localhost', 's3.localhost', '*.s3.localhost', '*.s3-website.localhost'], force: true });
   }
 
   const children: Child[] = [];
