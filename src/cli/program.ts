@@ -243,6 +243,12 @@ export function buildProgram(io: Io): Command {
       admin.checkRewrapOptions(options);
       await admin.rewrap(client(cmd), output(cmd), options);
     });
+  addTargetFlags(s3.command('buckets').description('the buckets of the ring with owner and settings; --usage counts their objects and bytes'))
+    .option('-u, --usage', 'count current objects and bytes (reads every index entry of each bucket)')
+    .option('--max-objects <n>', 'count at most this many index entries per bucket', (v) => Number(v))
+    .action(async (o: { usage?: boolean; maxObjects?: number }, cmd: Command) => {
+      await (await s3Admin()).buckets(client(cmd), output(cmd), { usage: Boolean(o.usage), ...(o.maxObjects !== undefined ? { maxObjects: o.maxObjects } : {}) });
+    });
   addTargetFlags(s3.command('scrub').description("re-read the node's chunks now and check them against their hashes (damaged copies are restored from replicas)"))
     .option('--status', "show the node's scrubber instead of starting a pass")
     .option('-w, --wait', 'follow the pass until it ends')

@@ -3,7 +3,7 @@
  * starts the SSE-S3 rewrap job (or its dry run, a count by master key) on the node asked, follows
  * it until it ends and prints its summary; `--status` shows the node's running or last job.
  * `pi s3 scrub` starts a scrub pass over the node's chunks (`--wait` follows it; `--status` shows
- * the scrubber).
+ * the scrubber). `pi s3 buckets` lists the buckets of the ring (`--usage`: objects and bytes).
  */
 import { RealEnv, silentLogger } from '../env/index.ts';
 import type { OpsClient } from './client.ts';
@@ -150,4 +150,40 @@ function describeScrub(out: Output, s: ScrubStatus, options: { status: boolean; 
   ];
   if (s.damage.unrestored > 0) lines.push(out.style(`warning: ${s.damage.unrestored} damaged chunks could not be restored (see the node's log, code ChunkUnrestored)`, 'red'));
   return lines.join('\n');
+}
+
+/** A bucket as `GET /api/s3/buckets` answers it (see src/cloud/s3/inventory.ts). */
+interface BucketRow {
+  name: string;
+  owner: string;
+  region: string;
+  createdAt: number;
+  versioning: string;
+  objectLock: boolean;
+  defaultEncryption: string | null;
+  website: boolean;
+  objects?: number;
+  bytes?: number;
+  truncated?: boolean;
+}
+
+/** `pi s3 buckets`: every bucket of the ring, page after page; `--usage` counts objects and bytes. */
+export async function buckets(client: OpsClient, out: Output, options: { usage: boolean; maxObjects?: number }): Promise<void> {
+  const rows: BucketRow[] = [];
+  let after: string | undefined;
+  do {
+    const q = new URLSearchParams({ limit: '1000', ...(options.usage ? { usage: 'true' } : {}), ...(options.maxObjects ? { maxObjects: String(options.maxObjects) } : {}), ...(after ? { after } : {}) });
+    const page = await client.get<{ buckets: BucketRow[]; next?: string }>(`/api/s3/buckets?${q.toString()}`);
+    rows.push(...page.buckets);
+    after = page.next;
+  } while (after !== undefined);
+  out.result({ buckets: rows }, () => {
+    if (rows.length === 0) return 'no buckets';
+    const size = (b: number | undefined): string => (b === undefined ? '' : b >= 1024 ** 3 ? `${(b / 1024 ** 3).toFixed(1)} GiB` : b >= 1024 ** 2 ? `${(b / 1024 ** 2).toFixed(1)} MiB` : `${(b / 1024).toFixed(1)} KiB`);
+    const settings = (b: BucketRow): string => [b.versioning !== 'Unversioned' ? `versioning ${b.versioning}` : '', b.objectLock ? 'object lock' : '', b.defaultEncryption ? `encrypted (${b.defaultEncryption})` : '', b.website ? 'website' : ''].filter(Boolean).join(', ');
+    const headers = ['BUCKET', 'OWNER', 'REGION', 'CREATED', ...(options.usage ? ['OBJECTS', 'SIZE'] : []), 'SETTINGS'];
+    const lines = rows.map((b) => [b.name, b.owner, b.region, new Date(b.createdAt).toISOString().slice(0, 19).replace('T', ' '), ...(options.usage ? [`${b.objects ?? ''}${b.truncated ? '+' : ''}`, `${size(b.bytes)}${b.truncated ? '+' : ''}`] : []), settings(b)]);
+    const total = options.usage ? `\n${rows.length} bucket${rows.length === 1 ? '' : 's'}, ${rows.reduce((n, b) => n + (b.objects ?? 0), 0)} objects, ${size(rows.reduce((n, b) => n + (b.bytes ?? 0), 0))}${rows.some((b) => b.truncated) ? ' (+: counting stopped at --max-objects)' : ''}` : `\n${rows.length} bucket${rows.length === 1 ? '' : 's'}`;
+    return table(headers, lines) + total;
+  });
 }

@@ -16,6 +16,7 @@ import { FileChunkEngine } from './chunks/file-engine.ts';
 import type { ChunkEngine } from './chunks/engine.ts';
 import { ChunkStore } from './chunks/store.ts';
 import { ChunkScrubber } from './chunks/scrub.ts';
+import { bucketInventory } from './inventory.ts';
 import { StorageError } from './errors.ts';
 import { ChunkCollector } from './gc.ts';
 import { S3HttpServer } from './http.ts';
@@ -44,6 +45,14 @@ const TLS_RELOAD_CHECK_MS = 60_000;
 const HEALTH_CHECK_MS = 60_000;
 /** A certificate expiring within this long raises a warning. */
 const CERT_EXPIRY_WARNING_MS = 14 * 86_400_000;
+
+/** An integer query parameter within bounds, undefined when absent; InvalidArgument otherwise. */
+function intParam(value: string | null, name: string, min: number, max: number): number | undefined {
+  if (value === null) return undefined;
+  const n = /^\d{1,10}$/.test(value) ? Number(value) : NaN;
+  if (!(n >= min && n <= max)) throw new StorageError('InvalidArgument', `${name} must be an integer from ${min} to ${max}, got "${value.slice(0, 40)}"`);
+  return n;
+}
 
 /** The S3 options of a node configuration. */
 export function s3OptionsFrom(config: PiConfig): S3Options {
@@ -377,6 +386,22 @@ export class S3Service implements NodeService {
           const accessKey = req.params['key'] ?? '';
           await this.catalog.deleteAccessKey(name, accessKey);
           return { body: { name, accessKey, deleted: true } };
+        },
+      },
+      {
+        method: 'GET',
+        path: '/api/s3/buckets',
+        description:
+          'The buckets of the ring in name order with owner and settings, a page at a time: ?limit=1..1000 (default 100)&after=<next>&usage=true (count current objects and bytes, up to ?maxObjects=… index entries per bucket, default 1000000).',
+        handler: async (req: OpsRequest) => {
+          const dht = this.dht;
+          if (!dht) throw new StorageError('NotAvailable', 'the s3 application has not started');
+          const limit = intParam(req.query.get('limit'), 'limit', 1, 1000) ?? 100;
+          const maxObjects = intParam(req.query.get('maxObjects'), 'maxObjects', 1, 100_000_000) ?? 1_000_000;
+          const usage = req.query.get('usage');
+          if (usage !== null && usage !== 'true' && usage !== 'false') throw new StorageError('InvalidArgument', `usage must be true or false, got "${usage.slice(0, 40)}"`);
+          const after = req.query.get('after');
+          return { body: await bucketInventory(dht, this.catalog, { limit, maxObjects, usage: usage === 'true', ...(after ? { after } : {}) }) };
         },
       },
       {

@@ -1,0 +1,98 @@
+/**
+ * The operator's view of the buckets of the ring (`pi s3 buckets`, `GET /api/s3/buckets`): every
+ * bucket of the bucket registry (bucket-registry.ts) with its owner and settings, and, when asked,
+ * its usage — current objects and their bytes, counted by paging through the bucket's object
+ * index. Counting reads every index entry of the bucket, so it stops at `maxObjects` per bucket
+ * and says so; noncurrent versions, uploads in progress and the chunks' replicas are not counted.
+ */
+import type { Dht } from '../../dht/index.ts';
+import { registeredBuckets } from './bucket-registry.ts';
+import type { Catalog } from './catalog.ts';
+import { ids } from './model.ts';
+import type { BucketEntry, ObjectEntry } from './model.ts';
+
+/** One bucket as the inventory shows it. */
+export interface BucketInventoryRow {
+  name: string;
+  owner: string;
+  region: string;
+  createdAt: number;
+  versioning: string;
+  objectLock: boolean;
+  defaultEncryption: string | null;
+  website: boolean;
+  /** With usage: current objects (delete markers excluded) and their bytes. */
+  objects?: number;
+  bytes?: number;
+  /** With usage: the count stopped at `maxObjects` (the figures are lower bounds). */
+  truncated?: boolean;
+}
+
+/** A page of the inventory. */
+export interface BucketInventoryPage {
+  buckets: BucketInventoryRow[];
+  /** Pass as `after` for the next page; absent on the last. */
+  next?: string;
+}
+
+/** Options of {@link bucketInventory}. */
+export interface BucketInventoryOptions {
+  /** Buckets per page (1–1000). */
+  limit: number;
+  /** Start after this bucket name. */
+  after?: string;
+  /** Count objects and bytes. */
+  usage: boolean;
+  /** Index entries read per bucket at most when counting. */
+  maxObjects: number;
+}
+
+const SCAN_PAGE = 1000;
+
+/** A page of the buckets of the registry, in name order (registry entries of gone buckets are skipped). */
+export async function bucketInventory(dht: Dht, catalog: Catalog, options: BucketInventoryOptions): Promise<BucketInventoryPage> {
+  const rows: BucketInventoryRow[] = [];
+  for await (const reg of registeredBuckets(dht)) {
+    if (options.after !== undefined && reg.name <= options.after) continue;
+    if (rows.length === options.limit) return { buckets: rows, next: rows[rows.length - 1]!.name };
+    const bucket = await catalog.bucket(reg.name, true);
+    if (!bucket || bucket.inc !== reg.inc) continue;
+    const row = describe(bucket);
+    if (options.usage) Object.assign(row, await usage(dht, bucket, options.maxObjects));
+    rows.push(row);
+  }
+  return { buckets: rows };
+}
+
+function describe(b: BucketEntry): BucketInventoryRow {
+  return {
+    name: b.name,
+    owner: b.ownerName,
+    region: b.region,
+    createdAt: b.createdAt,
+    versioning: b.ver ?? 'Unversioned',
+    objectLock: b.lock !== undefined,
+    defaultEncryption: b.enc ? 'AES256' : null,
+    website: b.web !== undefined,
+  };
+}
+
+/** Current objects and bytes of a bucket, reading at most `max` index entries. */
+async function usage(dht: Dht, bucket: BucketEntry, max: number): Promise<{ objects: number; bytes: number; truncated: boolean }> {
+  let objects = 0;
+  let bytes = 0;
+  let read = 0;
+  let after: string | undefined;
+  do {
+    const page = await dht.scanPartition<ObjectEntry>(ids.objects(bucket), { limit: Math.min(SCAN_PAGE, max - read), ...(after !== undefined ? { after } : {}) });
+    for (const item of page.items) {
+      read++;
+      if (item.body.dm) continue;
+      objects++;
+      bytes += typeof item.body.size === 'number' ? item.body.size : 0;
+    }
+    after = page.next;
+    if (read >= max && after !== undefined) return { objects, bytes, truncated: true };
+  } while (after !== undefined);
+  return { objects, bytes, truncated: false };
+}
