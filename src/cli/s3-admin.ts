@@ -6,6 +6,9 @@
  * the scrubber). `pi s3 buckets` lists the buckets of the ring (`--usage`: objects and bytes).
  */
 import { RealEnv, silentLogger } from '../env/index.ts';
+import type { ScrubOptions, ScrubStats } from '../cloud/s3/chunks/scrub.ts';
+import type { BucketInventoryRow } from '../cloud/s3/inventory.ts';
+import type { RewrapJobStatus } from '../cloud/s3/rewrap.ts';
 import type { OpsClient } from './client.ts';
 import { CliError, formatDuration, table } from './output.ts';
 import type { Output } from './output.ts';
@@ -15,32 +18,8 @@ const env = new RealEnv({ logger: silentLogger });
 /** How often a running job is asked for its progress. */
 const POLL_MS = 1000;
 
-/** A job's status as `GET /api/s3/rewrap` answers it (see src/cloud/s3/rewrap.ts). */
-interface JobStatus {
-  id: string;
-  state: 'running' | 'done' | 'failed' | 'stopped';
-  dryRun: boolean;
-  onlyBuckets?: string[];
-  startedAt: number;
-  finishedAt?: number;
-  bucket?: string;
-  error?: string;
-  summary: {
-    currentKid: string;
-    buckets: number;
-    missingBuckets: string[];
-    entries: number;
-    scanned: number;
-    rewrapped: number;
-    alreadyCurrent: number;
-    pending: number;
-    changed: number;
-    unknownKid: number;
-    errors: number;
-    byKid: { kid: string; status: string; entries: number }[];
-    byKind: Record<string, number>;
-  };
-}
+/** A job's status as `GET /api/s3/rewrap` answers it. */
+type JobStatus = RewrapJobStatus;
 
 /** Options of `pi s3 rewrap`. */
 export interface RewrapCommandOptions {
@@ -105,19 +84,9 @@ export function checkRewrapOptions(options: RewrapCommandOptions): void {
   if (options.status && (options.dryRun || (options.buckets?.length ?? 0) > 0)) throw new CliError('InvalidArgument', '--status shows the last job: it takes neither --dry-run nor --bucket', 2);
 }
 
-/** The scrubber's state as `GET /api/s3/scrub` answers it (see src/cloud/s3/chunks/scrub.ts). */
-interface ScrubStatus {
-  running: boolean;
-  passes: number;
-  chunks: number;
-  bytes: number;
-  corrupt: number;
-  passStartedAt?: number;
-  cursor?: string;
-  lastPassStartedAt?: number;
-  lastPassFinishedAt?: number;
-  nextPassAt?: number;
-  options: { enabled: boolean; bytesPerSecond: number; intervalMs: number };
+/** The scrubber's state as `GET /api/s3/scrub` answers it (S3Service.scrubStatus). */
+interface ScrubStatus extends ScrubStats {
+  options: ScrubOptions;
   verifyReads: boolean;
   damage: { corrupt: number; restored: number; unrestored: number; corruptAnswers: number };
 }
@@ -152,20 +121,8 @@ function describeScrub(out: Output, s: ScrubStatus, options: { status: boolean; 
   return lines.join('\n');
 }
 
-/** A bucket as `GET /api/s3/buckets` answers it (see src/cloud/s3/inventory.ts). */
-interface BucketRow {
-  name: string;
-  owner: string;
-  region: string;
-  createdAt: number;
-  versioning: string;
-  objectLock: boolean;
-  defaultEncryption: string | null;
-  website: boolean;
-  objects?: number;
-  bytes?: number;
-  truncated?: boolean;
-}
+/** A bucket as `GET /api/s3/buckets` answers it. */
+type BucketRow = BucketInventoryRow;
 
 /** `pi s3 buckets`: every bucket of the ring, page after page; `--usage` counts objects and bytes. */
 export async function buckets(client: OpsClient, out: Output, options: { usage: boolean; maxObjects?: number }): Promise<void> {

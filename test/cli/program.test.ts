@@ -4,8 +4,6 @@ import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runCli } from '../../src/cli/program.ts';
-import type { Io } from '../../src/cli/output.ts';
 import { table } from '../../src/cli/output.ts';
 import { readValue } from '../../src/cli/inspect.ts';
 import { loadTlsCredentials } from '../../src/node/index.ts';
@@ -16,17 +14,7 @@ import { startRing, tempDir, TOKEN, waitFor } from '../node/fixtures.ts';
 import type { TestNode } from '../node/fixtures.ts';
 import { clientFor, startS3Ring } from '../cloud/s3/harness.ts';
 import type { S3Node } from '../cloud/s3/harness.ts';
-
-/** Runs `pi args…` with captured output. */
-async function pi(args: string[], env: Record<string, string | undefined> = {}): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const io: Io = { stdout: { write: (s: string) => (out += s) }, stderr: { write: (s: string) => (err += s) }, env };
-  const saved = process.exitCode;
-  const code = await runCli(args, io);
-  process.exitCode = saved;
-  return { code, out, err };
-}
+import { runPi as pi } from '../helpers/pi-cli.ts';
 
 describe('pi cert', () => {
   test('create-ca and create-node write usable, CA-signed credentials; keys are private; no silent overwrite', async (t) => {

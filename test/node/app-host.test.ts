@@ -8,10 +8,9 @@ import assert from 'node:assert/strict';
 import { PiApplication } from '../../src/app/index.ts';
 import { ApplicationRegistry, frameworkApplication } from '../../src/node/index.ts';
 import type { AppHostService } from '../../src/node/index.ts';
-import { runCli } from '../../src/cli/program.ts';
-import type { Io } from '../../src/cli/output.ts';
 import { call, startNode, TOKEN, waitFor } from './fixtures.ts';
 import type { TestNode } from './fixtures.ts';
+import { runPi as pi } from '../helpers/pi-cli.ts';
 
 class Worker extends PiApplication {
   handled = 0;
@@ -48,16 +47,6 @@ before(async () => {
 after(async () => {
   for (const fn of cleanups.reverse()) await fn();
 });
-
-async function pi(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const io: Io = { stdout: { write: (s: string) => (out += s) }, stderr: { write: (s: string) => (err += s) }, env: {} };
-  const saved = process.exitCode;
-  const code = await runCli(args, io);
-  process.exitCode = saved;
-  return { code, out, err };
-}
 
 describe('the application host in a node', () => {
   test('framework applications chosen with apps become active; their activation is an event; a failing one is isolated', async () => {

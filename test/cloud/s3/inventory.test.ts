@@ -7,20 +7,10 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CreateBucketCommand, DeleteObjectCommand, PutBucketVersioningCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { runCli } from '../../../src/cli/program.ts';
-import type { Io } from '../../../src/cli/output.ts';
 import { TOKEN, call } from '../../node/fixtures.ts';
 import { startS3Fixture } from './harness.ts';
 import type { S3Node } from './harness.ts';
-
-async function pi(args: string[]): Promise<{ code: number; out: string }> {
-  let out = '';
-  const io: Io = { stdout: { write: (s: string) => (out += s) }, stderr: { write: () => {} }, env: {} };
-  const saved = process.exitCode;
-  const code = await runCli(args, io);
-  process.exitCode = saved;
-  return { code, out };
-}
+import { runPi as pi } from '../../helpers/pi-cli.ts';
 
 interface Row {
   name: string;

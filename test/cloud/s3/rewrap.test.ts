@@ -25,8 +25,6 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { runCli } from '../../../src/cli/program.ts';
-import type { Io } from '../../../src/cli/output.ts';
 import { BUCKET_REGISTRY, registeredBuckets } from '../../../src/cloud/s3/bucket-registry.ts';
 import { MasterKey } from '../../../src/cloud/s3/encryption.ts';
 import type { ManagedSealedKey } from '../../../src/cloud/s3/encryption.ts';
@@ -37,6 +35,7 @@ import { TEST_S3, bytes, clientFor, createUser, endpointCertificate, pattern, tr
 import type { EndpointCertificate } from './harness.ts';
 import type { S3Node, TestUser } from './harness.ts';
 import { TOKEN, call, startNode, tempDir, waitFor } from '../../node/fixtures.ts';
+import { runPi as pi } from '../../helpers/pi-cli.ts';
 
 const MiB = 1024 * 1024;
 const KEY_A = Buffer.alloc(32, 0xa5);
@@ -44,17 +43,6 @@ const KEY_B = Buffer.alloc(32, 0x5b);
 const KID_A = new MasterKey(KEY_A).id;
 const KID_B = new MasterKey(KEY_B).id;
 const CUSTOMER_KEY = Buffer.alloc(32, 0xc7);
-
-/** Runs `pi args…` in-process with captured output. */
-async function pi(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const io: Io = { stdout: { write: (s: string) => (out += s) }, stderr: { write: (s: string) => (err += s) }, env: {} };
-  const saved = process.exitCode;
-  const code = await runCli(args, io);
-  process.exitCode = saved;
-  return { code, out, err };
-}
 
 /** The master key id an entry's data key is wrapped under (undefined: not SSE-S3). */
 function kidOf(entry: { sse?: unknown } | undefined): string | undefined {

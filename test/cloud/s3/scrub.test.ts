@@ -13,11 +13,10 @@ import { open, readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { runCli } from '../../../src/cli/program.ts';
-import type { Io } from '../../../src/cli/output.ts';
 import { TOKEN, call, waitFor } from '../../node/fixtures.ts';
 import { bytes, pattern, rawRequest, startS3Fixture } from './harness.ts';
 import type { S3Node, TestUser } from './harness.ts';
+import { runPi as pi } from '../../helpers/pi-cli.ts';
 
 /** Flips one byte in the middle of a file, in place (what bit rot does). */
 async function rot(file: string): Promise<void> {
@@ -36,15 +35,6 @@ async function rot(file: string): Promise<void> {
 
 function sha256(data: Buffer): string {
   return createHash('sha256').update(data).digest('hex');
-}
-
-async function pi(args: string[]): Promise<{ code: number; out: string }> {
-  let out = '';
-  const io: Io = { stdout: { write: (s: string) => (out += s) }, stderr: { write: () => {} }, env: {} };
-  const saved = process.exitCode;
-  const code = await runCli(args, io);
-  process.exitCode = saved;
-  return { code, out };
 }
 
 describe('damaged chunk files on a 3-node ring', () => {
