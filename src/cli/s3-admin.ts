@@ -138,8 +138,16 @@ export async function buckets(client: OpsClient, out: Output, options: { usage: 
     if (rows.length === 0) return 'no buckets';
     const size = (b: number | undefined): string => (b === undefined ? '' : b >= 1024 ** 3 ? `${(b / 1024 ** 3).toFixed(1)} GiB` : b >= 1024 ** 2 ? `${(b / 1024 ** 2).toFixed(1)} MiB` : `${(b / 1024).toFixed(1)} KiB`);
     const settings = (b: BucketRow): string => [b.versioning !== 'Unversioned' ? `versioning ${b.versioning}` : '', b.objectLock ? 'object lock' : '', b.defaultEncryption ? `encrypted (${b.defaultEncryption})` : '', b.website ? 'website' : ''].filter(Boolean).join(', ');
-    const headers = ['BUCKET', 'OWNER', 'REGION', 'CREATED', ...(options.usage ? ['OBJECTS', 'SIZE'] : []), 'SETTINGS'];
-    const lines = rows.map((b) => [b.name, b.owner, b.region, new Date(b.createdAt).toISOString().slice(0, 19).replace('T', ' '), ...(options.usage ? [`${b.objects ?? ''}${b.truncated ? '+' : ''}`, `${size(b.bytes)}${b.truncated ? '+' : ''}`] : []), settings(b)]);
+    const more = (b: BucketRow): string => (b.truncated ? '+' : '');
+    const headers = ['BUCKET', 'OWNER', 'REGION', 'CREATED', ...(options.usage ? ['OBJECTS', 'SIZE', 'OLD VERSIONS', 'THEIR SIZE'] : []), 'SETTINGS'];
+    const lines = rows.map((b) => [
+      b.name,
+      b.owner,
+      b.region,
+      new Date(b.createdAt).toISOString().slice(0, 19).replace('T', ' '),
+      ...(options.usage ? [`${b.objects ?? ''}${more(b)}`, `${size(b.bytes)}${more(b)}`, `${b.noncurrentVersions ?? ''}${more(b)}`, `${size(b.noncurrentBytes)}${more(b)}`] : []),
+      settings(b),
+    ]);
     const total = options.usage ? `\n${rows.length} bucket${rows.length === 1 ? '' : 's'}, ${rows.reduce((n, b) => n + (b.objects ?? 0), 0)} objects, ${size(rows.reduce((n, b) => n + (b.bytes ?? 0), 0))}${rows.some((b) => b.truncated) ? ' (+: counting stopped at --max-objects)' : ''}` : `\n${rows.length} bucket${rows.length === 1 ? '' : 's'}`;
     return table(headers, lines) + total;
   });

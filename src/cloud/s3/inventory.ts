@@ -1,11 +1,13 @@
 /**
  * The operator's view of the buckets of the ring (`pi s3 buckets`, `GET /api/s3/buckets`): every
  * bucket of the bucket registry (bucket-registry.ts) with its owner and settings, and, when asked,
- * its usage — current objects and their bytes, counted by paging through the bucket's object
- * index. Counting reads every index entry of the bucket, so it stops at `maxObjects` per bucket
- * and says so; noncurrent versions, uploads in progress and the chunks' replicas are not counted.
+ * its usage — current objects and noncurrent versions with their bytes, counted by paging through
+ * the bucket's two index partitions. Counting reads every index entry of the bucket, so it stops
+ * at `maxObjects` entries per bucket and says so; delete markers, uploads in progress and the
+ * chunks' replicas are not counted.
  */
 import type { Dht } from '../../dht/index.ts';
+import type { Id } from '../../id/index.ts';
 import { registeredBuckets } from './bucket-registry.ts';
 import type { Catalog } from './catalog.ts';
 import { ids } from './model.ts';
@@ -24,6 +26,9 @@ export interface BucketInventoryRow {
   /** With usage: current objects (delete markers excluded) and their bytes. */
   objects?: number;
   bytes?: number;
+  /** With usage: noncurrent versions (versioned buckets; delete markers excluded) and their bytes. */
+  noncurrentVersions?: number;
+  noncurrentBytes?: number;
   /** With usage: the count stopped at `maxObjects` (the figures are lower bounds). */
   truncated?: boolean;
 }
@@ -77,22 +82,29 @@ function describe(b: BucketEntry): BucketInventoryRow {
   };
 }
 
-/** Current objects and bytes of a bucket, reading at most `max` index entries. */
-async function usage(dht: Dht, bucket: BucketEntry, max: number): Promise<{ objects: number; bytes: number; truncated: boolean }> {
-  let objects = 0;
+/** Current objects, noncurrent versions and their bytes, reading at most `max` index entries. */
+async function usage(dht: Dht, bucket: BucketEntry, max: number): Promise<Required<Pick<BucketInventoryRow, 'objects' | 'bytes' | 'noncurrentVersions' | 'noncurrentBytes' | 'truncated'>>> {
+  const budget = { left: max };
+  const current = await count(dht, ids.objects(bucket), budget);
+  const noncurrent = current.truncated ? { n: 0, bytes: 0, truncated: true } : await count(dht, ids.versions(bucket), budget);
+  return { objects: current.n, bytes: current.bytes, noncurrentVersions: noncurrent.n, noncurrentBytes: noncurrent.bytes, truncated: current.truncated || noncurrent.truncated };
+}
+
+/** Live entries of a partition (delete markers excluded) and their sizes, within `budget` entries read. */
+async function count(dht: Dht, partition: Id, budget: { left: number }): Promise<{ n: number; bytes: number; truncated: boolean }> {
+  let n = 0;
   let bytes = 0;
-  let read = 0;
   let after: string | undefined;
   do {
-    const page = await dht.scanPartition<ObjectEntry>(ids.objects(bucket), { limit: Math.min(SCAN_PAGE, max - read), ...(after !== undefined ? { after } : {}) });
+    if (budget.left <= 0) return { n, bytes, truncated: true };
+    const page = await dht.scanPartition<ObjectEntry>(partition, { limit: Math.min(SCAN_PAGE, budget.left), ...(after !== undefined ? { after } : {}) });
+    budget.left -= page.items.length;
     for (const item of page.items) {
-      read++;
       if (item.body.dm) continue;
-      objects++;
+      n++;
       bytes += typeof item.body.size === 'number' ? item.body.size : 0;
     }
     after = page.next;
-    if (read >= max && after !== undefined) return { objects, bytes, truncated: true };
   } while (after !== undefined);
-  return { objects, bytes, truncated: false };
+  return { n, bytes, truncated: false };
 }

@@ -1,7 +1,8 @@
 /**
  * `pi s3 buckets` and `GET /api/s3/buckets` on a 3-node ring: every bucket of the ring with its
- * owner and settings, paged; with usage, the current objects and bytes of each (delete markers
- * and noncurrent versions not counted), a count stopped at its bound, bad parameters refused.
+ * owner and settings, paged; with usage, the current objects and the noncurrent versions of each
+ * with their bytes (delete markers not counted), a count stopped at its bound, bad parameters
+ * refused.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -18,6 +19,8 @@ interface Row {
   versioning: string;
   objects?: number;
   bytes?: number;
+  noncurrentVersions?: number;
+  noncurrentBytes?: number;
   truncated?: boolean;
 }
 
@@ -56,13 +59,18 @@ describe('the buckets of the ring (pi s3 buckets)', () => {
 
     const counted = (JSON.parse((await pi(['--json', 's3', 'buckets', '--usage', ...target])).out) as { buckets: Row[] }).buckets;
     assert.deepEqual(
-      counted.map((r) => [r.name, r.objects, r.bytes, r.truncated]),
-      [['inv-empty', 0, 0, false], ['inv-logs', 1, 70, false], ['inv-photos', 2, 1005, false]],
-      'current versions only: no delete marker, no noncurrent version',
+      counted.map((r) => [r.name, r.objects, r.bytes, r.noncurrentVersions, r.noncurrentBytes, r.truncated]),
+      [
+        ['inv-empty', 0, 0, 0, 0, false],
+        ['inv-logs', 1, 70, 0, 0, false],
+        // one (1000 B) and two's new version (5 B) are current; two's old version and three (behind its delete marker) are not.
+        ['inv-photos', 2, 1005, 2, 320_000, false],
+      ],
+      'current objects and noncurrent versions apart; delete markers in neither',
     );
     const text = (await pi(['s3', 'buckets', '--usage', ...target])).out;
-    assert.match(text, /BUCKET\s+OWNER\s+REGION\s+CREATED\s+OBJECTS\s+SIZE\s+SETTINGS/);
-    assert.match(text, /inv-photos\s+alice\s+us-east-1\s+\S+ \S+\s+2\s+1\.0 KiB\s+versioning Enabled/);
+    assert.match(text, /BUCKET\s+OWNER\s+REGION\s+CREATED\s+OBJECTS\s+SIZE\s+OLD VERSIONS\s+THEIR SIZE\s+SETTINGS/);
+    assert.match(text, /inv-photos\s+alice\s+us-east-1\s+\S+ \S+\s+2\s+1\.0 KiB\s+2\s+312\.5 KiB\s+versioning Enabled/);
     assert.match(text, /3 buckets, 3 objects/);
 
     const bounded = (JSON.parse((await pi(['--json', 's3', 'buckets', '--usage', '--max-objects', '1', ...target])).out) as { buckets: Row[] }).buckets;
