@@ -159,12 +159,13 @@ export class S3HttpServer {
     res.setHeader('x-amz-request-id', requestId);
     res.setHeader('x-amz-id-2', requestId);
     res.setHeader('server', 'Pi');
+    const secure = (req.socket as Partial<TLSSocket>).encrypted === true;
     try {
       const site = this.website.bucketOf(headers['host']);
       if (site !== undefined) {
         // The website endpoint: anonymous, its own answers and HTML errors (website.ts).
         resource = `/${site}${rawPath}`;
-        op = await this.website.serve({ req, res, method, bucket: site, rawPath, requestId, secure: (req.socket as Partial<TLSSocket>).encrypted === true });
+        op = await this.website.serve({ req, res, method, bucket: site, rawPath, requestId, secure });
         return;
       }
       const address = resolveAddress(headers['host'], rawPath, { baseDomains: this.options.baseDomains });
@@ -179,7 +180,6 @@ export class S3HttpServer {
       if (address.bucket !== undefined && headers['origin'] !== undefined) {
         for (const [name, value] of Object.entries(await this.api.cors.actualRequestHeaders(address.bucket, method, headers))) res.setHeader(name, value);
       }
-      const secure = (req.socket as Partial<TLSSocket>).encrypted === true;
       if (!secure && !this.options.allowSseCustomerKeysOverHttp) refuseCustomerKeyInClear(headers);
       const parsed = parseAuth({ method, path: rawPath, query: rawQuery, headers: req.headersDistinct }, this.env.now(), { maxSkewMs: this.options.maxClockSkewMs });
       let auth: S3Request['auth'] = { kind: 'anonymous' };

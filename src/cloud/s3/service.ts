@@ -30,7 +30,7 @@ import { MasterKeys } from './encryption.ts';
 import { EndpointTls } from './endpoint-tls.ts';
 import type { S3Options } from './options.ts';
 import type { Dht } from '../../dht/index.ts';
-import type { Env, Timer } from '../../env/index.ts';
+import type { Timer } from '../../env/index.ts';
 
 /** How long after the node is ready it registers the buckets and users its local store holds (bucket-registry.ts, user-registry.ts). */
 const BUCKET_BACKFILL_DELAY_MS = 10_000;
@@ -99,7 +99,6 @@ export class S3Service implements NodeService {
   private scrubber: ChunkScrubber | undefined;
   private backfill: Timer | undefined;
   private dht: Dht | undefined;
-  private env: Env | undefined;
   private url = '';
   private stopped = false;
   private tls: EndpointTls | undefined;
@@ -170,7 +169,6 @@ export class S3Service implements NodeService {
     this.expirer = new LifecycleExpirer(ctx.env, this.catalogValue, this.apiValue, this.storeValue.node, o.lifecycleSweepMs);
     this.rewrapper = new SseRewrapper(ctx.env, this.catalogValue, master);
     this.dht = dht;
-    this.env = ctx.env;
     this.http = new S3HttpServer(ctx.env, this.apiValue, o, ctx.overlay.id.hex);
     const address = await this.http.listen(this.tls?.pair);
     const host = o.bind === '0.0.0.0' || o.bind === '::' ? advertiseHost(o.bind, ctx.config.advertise) : o.bind;
@@ -240,7 +238,7 @@ export class S3Service implements NodeService {
     if (this.options.gc.enabled) this.collector?.start();
     this.expirer?.start();
     this.scrubber?.start();
-    const env = this.env;
+    const env = this.ctx?.env;
     const dht = this.dht;
     const dataDir = this.ctx?.dataDir;
     if (env && dht && dataDir !== undefined) {
@@ -257,7 +255,7 @@ export class S3Service implements NodeService {
 
   /** Runs a registry's pass over the local store unless `marker` says it ran; writes the marker once it did. */
   private backfillOnce(marker: string, what: 'bucket' | 'user', pass: () => Promise<{ found: number; registered: number }>): void {
-    const env = this.env;
+    const env = this.ctx?.env;
     if (!env || existsSync(marker)) return;
     const code = what === 'bucket' ? 'BucketRegistrationFailed' : 'UserRegistrationFailed';
     pass()
