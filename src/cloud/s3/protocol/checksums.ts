@@ -9,9 +9,11 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
-import * as zlib from 'node:zlib';
+import { crc32, crc32c, CRC32_POLY, CRC32C_POLY } from '../../../wire/index.ts';
 import { S3Error } from './errors.ts';
 import { getHeader as header, type HeaderMap } from './headers.ts';
+
+export { crc32, crc32c, crc32Portable } from '../../../wire/index.ts';
 
 /** The flexible checksum algorithms S3 accepts. */
 export type ChecksumAlgorithm = 'CRC32' | 'CRC32C' | 'CRC64NVME' | 'SHA1' | 'SHA256';
@@ -59,83 +61,6 @@ export function parseChecksumAlgorithm(value: string): ChecksumAlgorithm | undef
   return (CHECKSUM_ALGORITHMS as readonly string[]).includes(upper) ? (upper as ChecksumAlgorithm) : undefined;
 }
 
-// ---------------------------------------------------------------------------------------------
-// CRC tables
-
-function reflectedTables32(poly: number): Uint32Array[] {
-  const tables: Uint32Array[] = [];
-  const t0 = new Uint32Array(256);
-  for (let i = 0; i < 256; i++) {
-    let c = i;
-    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ poly : c >>> 1;
-    t0[i] = c >>> 0;
-  }
-  tables.push(t0);
-  for (let t = 1; t < 8; t++) {
-    const prev = tables[t - 1]!;
-    const next = new Uint32Array(256);
-    for (let i = 0; i < 256; i++) next[i] = ((prev[i]! >>> 8) ^ t0[prev[i]! & 0xff]!) >>> 0;
-    tables.push(next);
-  }
-  return tables;
-}
-
-const CRC32_POLY = 0xedb88320;
-const CRC32C_POLY = 0x82f63b78;
-let crc32Tables: Uint32Array[] | undefined;
-let crc32cTables: Uint32Array[] | undefined;
-
-/** Continues a reflected 32-bit CRC over `data`; `crc` is the running (pre-inverted) register. */
-function crc32Update(tables: Uint32Array[], crc: number, data: Uint8Array): number {
-  const [t0, t1, t2, t3, t4, t5, t6, t7] = tables as [
-    Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array,
-  ];
-  let c = crc;
-  let i = 0;
-  const n = data.length;
-  const end8 = n - (n % 8);
-  while (i < end8) {
-    c ^= data[i]! | (data[i + 1]! << 8) | (data[i + 2]! << 16) | (data[i + 3]! << 24);
-    c =
-      t7[c & 0xff]! ^
-      t6[(c >>> 8) & 0xff]! ^
-      t5[(c >>> 16) & 0xff]! ^
-      t4[c >>> 24]! ^
-      t3[data[i + 4]!]! ^
-      t2[data[i + 5]!]! ^
-      t1[data[i + 6]!]! ^
-      t0[data[i + 7]!]!;
-    i += 8;
-  }
-  while (i < n) c = t0[(c ^ data[i++]!) & 0xff]! ^ (c >>> 8);
-  return c >>> 0;
-}
-
-type ZlibCrc32 = (data: Uint8Array | string, value?: number) => number;
-
-/** Node's own CRC32 (zlib.crc32, Node ≥ 20.15 / 22.2), when present. */
-const nativeCrc32: ZlibCrc32 | undefined = (zlib as unknown as { crc32?: ZlibCrc32 }).crc32;
-
-/** CRC32 (ISO-HDLC, as zlib) of `data`, continuing from a previous result `previous`. */
-export function crc32(data: Uint8Array, previous = 0): number {
-  // zlib answers 0 for an empty buffer without backing store (its `buf == NULL` case).
-  if (data.length === 0) return previous >>> 0;
-  if (typeof nativeCrc32 === 'function') return nativeCrc32(data, previous) >>> 0;
-  crc32Tables ??= reflectedTables32(CRC32_POLY);
-  return (crc32Update(crc32Tables, ~previous >>> 0, data) ^ 0xffffffff) >>> 0;
-}
-
-/** Table-driven CRC32, ignoring zlib (exposed for tests of the fallback). */
-export function crc32Portable(data: Uint8Array, previous = 0): number {
-  crc32Tables ??= reflectedTables32(CRC32_POLY);
-  return (crc32Update(crc32Tables, ~previous >>> 0, data) ^ 0xffffffff) >>> 0;
-}
-
-/** CRC32C (Castagnoli) of `data`, continuing from a previous result `previous`. */
-export function crc32c(data: Uint8Array, previous = 0): number {
-  crc32cTables ??= reflectedTables32(CRC32C_POLY);
-  return (crc32Update(crc32cTables, ~previous >>> 0, data) ^ 0xffffffff) >>> 0;
-}
 
 // CRC-64/NVME: reflected polynomial 0x9a6c9329ac4bc9b5, init and xorout all ones. The 64-bit
 // register is kept as two 32-bit halves; slice-by-8 tables, each as a (hi, lo) pair.
