@@ -15,6 +15,7 @@ import { Coordinator } from './coordinator.ts';
 import type { ReplicaChannel } from './coordinator.ts';
 import { EntityRegistry } from './entities.ts';
 import {
+  RecordCorruptError,
   DhtClosedError,
   DhtError,
   DhtTimeoutError,
@@ -25,7 +26,7 @@ import {
 } from './errors.ts';
 import type { DhtErrorCode } from './errors.ts';
 import { LocalStore } from './local-store.ts';
-import type { ApplyMode } from './local-store.ts';
+import type { ApplyMode, CorruptionSource } from './local-store.ts';
 import { Maintenance } from './maintenance.ts';
 import { Kind } from './protocol.ts';
 import type { ErrorReplyBody, ScanBody, ScanReplyBody, WriteBody, WriteMode, WriteReplyBody } from './protocol.ts';
@@ -125,7 +126,7 @@ export class Dht {
     checkOptions(this.options);
     this.entities = config.entities ?? new EntityRegistry();
     this.log = config.env.log.child({ app: config.name ?? 'dht', node: config.node.id.short() });
-    this.store = new LocalStore(config.storage);
+    this.store = new LocalStore(config.storage, (item, source) => this.onCorruptItem(item, source));
     this.batcher = new ReplicaBatcher(
       this.env,
       (to, kind, body, timeoutMs) => this.rpc.requestDirect(to, kind, body, { timeoutMs }).then(unwrap),
@@ -156,6 +157,11 @@ export class Dht {
   /** Items held on this node. */
   get localSize(): number {
     return this.store.size;
+  }
+
+  /** Damaged items this node's storage holds in quarantine (not served; kept for an operator). */
+  get quarantinedItems(): number {
+    return this.store.engine.quarantinedCount;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -496,6 +502,23 @@ export class Dht {
     }
   }
 
+  /**
+   * A damaged item: stored here (quarantined by the store; anti-entropy and reads take the other
+   * replicas' copies) or arriving from a peer (refused). Logged once per key and source.
+   */
+  private onCorruptItem(item: StoredItem, source: CorruptionSource): void {
+    if (source === 'stored') this.stats.recordsCorrupt++;
+    else this.stats.recordsRefusedCorrupt++;
+    const key = `corrupt:${source}:${item.k}`;
+    if (this.badInputLogged.has(key) || this.badInputLogged.size > 10_000) return;
+    this.badInputLogged.add(key);
+    if (source === 'stored') {
+      this.log.error({ code: 'RecordCorrupt', key: item.k.slice(0, 200), version: item.v }, 'stored item does not match its checksum: moved to quarantine, a replica copy will replace it');
+    } else {
+      this.log.warn({ code: 'RecordCorrupt', key: item.k.slice(0, 200), version: item.v }, 'item from a peer does not match its checksum: refused');
+    }
+  }
+
   private begin(op: string): void {
     this.stats.ops[op] = (this.stats.ops[op] ?? 0) + 1;
   }
@@ -572,6 +595,7 @@ export class Dht {
         if (!isStoredItem(b.i)) throw new InvalidArgumentError('r.put needs an item');
         const mode = b.m === 'merge' || b.m === 'supersede' ? (b.m as ApplyMode) : 'write';
         const r = this.store.apply(b.i, mode);
+        if (r.corrupt) throw new RecordCorruptError(b.i.k.slice(0, 80));
         if (r.applied) {
           this.stats.itemsStored++;
           return r.durable.then(() => ({ ok: true }));

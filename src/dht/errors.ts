@@ -13,6 +13,7 @@ export type DhtErrorCode =
   | 'InvalidArgument'
   | 'UpdateRetriesExhausted'
   | 'OutcomeUnknown'
+  | 'RecordCorrupt'
   | 'Closed';
 
 /** Base class of DHT errors. */
@@ -114,5 +115,13 @@ export class DhtClosedError extends DhtError {
   constructor() {
     super('Closed', 'the DHT is closed');
     this.name = 'DhtClosedError';
+  }
+}
+
+/** An item did not match its checksum (damaged on disk, in memory or in transit). */
+export class RecordCorruptError extends DhtError {
+  constructor(key: string) {
+    super('RecordCorrupt', `item ${key} does not match its checksum`);
+    this.name = 'RecordCorruptError';
   }
 }

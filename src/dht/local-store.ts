@@ -3,6 +3,7 @@
  * and an in-memory digest index (item hashes in key order) so that anti-entropy can summarise any
  * range without reading the records themselves.
  */
+import { itemIntact } from './item-checksum.ts';
 import { itemHash } from './record.ts';
 import { SortedKeys, compareUtf8 } from './storage/sorted.ts';
 import type { StorageEngine } from './storage/types.ts';
@@ -26,7 +27,15 @@ export interface ApplyResult {
   have: ItemSummary | undefined;
   /** Resolves when the applied item is durable. */
   durable: Promise<void>;
+  /** The incoming item did not match its checksum: nothing was stored. */
+  corrupt?: boolean;
 }
+
+/** Where a damaged item was found: read back from the engine, or arriving from a peer. */
+export type CorruptionSource = 'stored' | 'arrived';
+
+/** Told of every damaged item found (once per item found; stored ones are quarantined first). */
+export type CorruptionListener = (item: StoredItem, source: CorruptionSource) => void;
 
 /** XOR digest of a range of items. */
 export interface RangeDigest {
@@ -101,21 +110,69 @@ export class LocalStore {
   private readonly digests = new Map<string, { m: number; d: RangeDigest }>();
   private readonly prefixes = new PrefixDigests();
 
-  constructor(readonly engine: StorageEngine) {
-    for (const item of engine.range('')) this.index(item);
+  /** Damaged items moved aside since start (see {@link quarantine}). */
+  quarantined = 0;
+  private onCorrupt: CorruptionListener | undefined;
+
+  /**
+   * Indexes every stored item, checking each against its checksum: damaged ones are quarantined
+   * (and reported to `onCorrupt`) instead of indexed, so anti-entropy fetches them again.
+   */
+  constructor(
+    readonly engine: StorageEngine,
+    onCorrupt?: CorruptionListener,
+  ) {
+    this.onCorrupt = onCorrupt;
+    const damaged: StoredItem[] = [];
+    for (const item of engine.range('')) {
+      if (itemIntact(item)) this.index(item);
+      else damaged.push(item);
+    }
+    for (const item of damaged) this.quarantine(item);
+  }
+
+  /** Sets who is told of damaged items (the DHT logs and counts them). */
+  setCorruptionListener(listener: CorruptionListener): void {
+    this.onCorrupt = listener;
   }
 
   get size(): number {
     return this.hashes.size;
   }
 
+  /** The stored item under `key`; a damaged one is quarantined and reads as absent. */
   get(key: string): StoredItem | undefined {
-    return this.engine.get(key);
+    const item = this.engine.get(key);
+    if (item === undefined || itemIntact(item)) return item;
+    this.quarantine(item);
+    return undefined;
+  }
+
+  /**
+   * Moves a damaged item out of the store (the engine keeps its bytes aside for an operator) and
+   * out of the index: the range digests then differ from the other replicas', so anti-entropy
+   * brings a good copy back, and reads meanwhile take the other replicas' answers.
+   */
+  private quarantine(item: StoredItem): void {
+    this.quarantined++;
+    const e = this.hashes.get(item.k);
+    if (e) {
+      this.hashes.delete(item.k);
+      this.prefixes.toggle(item.k, e.h1, e.h2, -1);
+      this.keys.delete(item.k);
+      this.mutations++;
+    }
+    void this.engine.quarantine(item).catch(() => undefined);
+    this.onCorrupt?.(item, 'stored');
   }
 
   /** Applies `item` according to `mode` (see {@link ApplyMode}). */
   apply(item: StoredItem, mode: ApplyMode): ApplyResult {
-    const cur = this.engine.get(item.k);
+    if (!itemIntact(item)) {
+      this.onCorrupt?.(item, 'arrived');
+      return { applied: false, have: undefined, durable: DONE, corrupt: true };
+    }
+    const cur = this.get(item.k);
     if (cur) {
       if (cur.v === item.v && cur.op === item.op) return { applied: false, have: cur, durable: DONE };
       const accept = mode === 'merge' ? item.v > cur.v : mode === 'write' ? item.v > cur.v : item.v >= cur.v;
@@ -155,7 +212,7 @@ export class LocalStore {
   /** Items whose ring position is within `[loHex, hiHex]` (both 40-digit hex, lo <= hi). */
   *itemsInPositions(loHex: string, hiHex: string): Generator<StoredItem> {
     for (const k of this.keys.range(loHex, hiHex + '0')) {
-      const item = this.engine.get(k);
+      const item = this.get(k);
       if (item) yield item;
     }
   }
@@ -223,9 +280,18 @@ export class LocalStore {
     }
   }
 
-  /** Every item, in key order. */
-  all(): Iterable<StoredItem> {
-    return this.engine.range('');
+  /** Every intact item, in key order (damaged ones are quarantined as they are met). */
+  *all(): Generator<StoredItem> {
+    const damaged: StoredItem[] = [];
+    for (const item of this.engine.range('')) {
+      if (itemIntact(item)) yield item;
+      else damaged.push(item);
+    }
+    // After the walk: quarantining removes from the engine, which must not change under its cursor.
+    for (const item of damaged) {
+      const still = this.engine.get(item.k);
+      if (still !== undefined && !itemIntact(still)) this.quarantine(still);
+    }
   }
 }
 

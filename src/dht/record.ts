@@ -3,6 +3,7 @@
  * version order that every replica applies, and the per-item hash anti-entropy compares.
  */
 import { Id } from '../id/index.ts';
+import { sealItem } from './item-checksum.ts';
 import { InvalidArgumentError, InvalidEntityError, RecordTooLargeError } from './errors.ts';
 import type { DhtRecord, Entity, ItemSummary, StoredItem } from './types.ts';
 
@@ -65,7 +66,8 @@ export function isStoredItem(x: unknown): x is StoredItem {
     (o.u === null || typeof o.u === 'string') &&
     typeof o.ct === 'string' &&
     typeof o.b === 'string' &&
-    typeof o.at === 'number'
+    typeof o.at === 'number' &&
+    (o.c === undefined || (typeof o.c === 'number' && Number.isInteger(o.c) && o.c >= 0 && o.c <= 0xffffffff))
   );
 }
 
@@ -134,7 +136,7 @@ export function makeItem(
       if (dropped[1] > hf) hf = dropped[1];
     }
   }
-  return { k: key, v: version, op, h, hf, d: encoded.deleted, t: encoded.type, u: encoded.uri, ct: contentType, b: encoded.json, at: now };
+  return sealItem({ k: key, v: version, op, h, hf, d: encoded.deleted, t: encoded.type, u: encoded.uri, ct: contentType, b: encoded.json, at: now });
 }
 
 /** Whether `item` is the result of operation `op` (or an earlier version of it was). */

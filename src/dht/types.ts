@@ -73,6 +73,11 @@ export interface StoredItem {
   b: string;
   /** Written at (env ms at the root). */
   at: number;
+  /**
+   * CRC32 of all the fields above, set by the root (see `item-checksum.ts`); checked on arrival
+   * and on every read from the storage engine. Absent on items written before checksums.
+   */
+  c?: number;
 }
 
 /** The part of a stored item that anti-entropy compares. */
@@ -199,6 +204,10 @@ export interface DhtStats {
   tombstonesRemoved: number;
   /** Records dropped because this node no longer belongs to their replica set. */
   straysDropped: number;
+  /** Stored items found damaged (checksum mismatch) and quarantined; anti-entropy restores them. */
+  recordsCorrupt: number;
+  /** Items refused on arrival because they did not match their checksum. */
+  recordsRefusedCorrupt: number;
 }
 
 export function emptyDhtStats(): DhtStats {
@@ -219,6 +228,8 @@ export function emptyDhtStats(): DhtStats {
     antiEntropyItems: 0,
     antiEntropyMessages: 0,
     tombstonesRemoved: 0,
+    recordsCorrupt: 0,
+    recordsRefusedCorrupt: 0,
     straysDropped: 0,
   };
 }

@@ -268,7 +268,7 @@ export class DhtService implements NodeService {
   metrics(): MetricFamily[] {
     const dht = this.dhtValue;
     if (!dht) return [];
-    return dhtMetrics(dht.stats, dht.localSize);
+    return dhtMetrics(dht.stats, dht.localSize, dht.quarantinedItems);
   }
 }
 
@@ -277,7 +277,7 @@ function byLabel(name: string, help: string, type: 'counter' | 'gauge', label: s
 }
 
 /** Metric families of a DHT's counters. */
-export function dhtMetrics(s: DhtStats, localItems: number): MetricFamily[] {
+export function dhtMetrics(s: DhtStats, localItems: number, quarantined = 0): MetricFamily[] {
   const latency: MetricFamily = { name: 'pi_dht_operation_seconds', help: 'Latency of DHT client operations started on this node, by operation.', type: 'summary', values: [] };
   for (const [op, count] of Object.entries(s.ops)) {
     latency.values.push({ labels: { op }, value: (s.latencyMsSum[op] ?? 0) / 1000, suffix: '_sum' });
@@ -307,5 +307,8 @@ export function dhtMetrics(s: DhtStats, localItems: number): MetricFamily[] {
     { name: 'pi_dht_tombstones_removed_total', help: 'Tombstones removed after their grace period.', type: 'counter', values: [{ value: s.tombstonesRemoved }] },
     { name: 'pi_dht_strays_dropped_total', help: 'Records dropped because this node left their replica set.', type: 'counter', values: [{ value: s.straysDropped }] },
     { name: 'pi_dht_local_items', help: 'Items held on this node.', type: 'gauge', values: [{ value: localItems }] },
+    { name: 'pi_dht_records_corrupt_total', help: 'Stored items found not matching their checksum and quarantined (anti-entropy restores them from replicas).', type: 'counter', values: [{ value: s.recordsCorrupt }] },
+    { name: 'pi_dht_records_refused_corrupt_total', help: 'Items from peers refused for not matching their checksum.', type: 'counter', values: [{ value: s.recordsRefusedCorrupt }] },
+    { name: 'pi_dht_records_quarantined', help: 'Damaged items kept in this node\'s quarantine (for an operator; not served).', type: 'gauge', values: [{ value: quarantined }] },
   ];
 }

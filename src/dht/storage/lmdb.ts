@@ -1,9 +1,9 @@
 /**
  * LMDB storage engine for real nodes, and the node's persistent identity.
  *
- * One LMDB environment per node directory with two named databases: `items` (storage key → item)
- * and `meta` (the node id, so that a node restarted on the same directory keeps its place on the
- * ring). lmdb-js batches concurrent writes into one transaction and resolves each write's promise
+ * One LMDB environment per node directory with three named databases: `items` (storage key →
+ * item), `meta` (the node id, so that a node restarted on the same directory keeps its place on the
+ * ring) and `quarantine` (damaged items moved aside, kept for an operator). lmdb-js batches concurrent writes into one transaction and resolves each write's promise
  * once that transaction is committed and flushed to disk: a replica acknowledges only after that.
  * Reads are synchronous; writes not yet committed are served from a small overlay so that a
  * replica reads its own writes at once.
@@ -37,6 +37,7 @@ export class LmdbStorage implements StorageEngine {
     private readonly root: RootDatabase,
     private readonly items: Database<StoredItem, string>,
     readonly meta: Database<unknown, string>,
+    private readonly damaged: Database<StoredItem, string>,
   ) {}
 
   /** Opens (creating if needed) the storage in directory `dir`. */
@@ -45,7 +46,8 @@ export class LmdbStorage implements StorageEngine {
     const root = open({ path: dir, compression: false, mapSize: options.mapSize ?? 8 * 1024 ** 3, overlappingSync: options.overlappingSync ?? false });
     const items = root.openDB<StoredItem, string>({ name: 'items' });
     const meta = root.openDB<unknown, string>({ name: 'meta' });
-    return new LmdbStorage(root, items, meta);
+    const damaged = root.openDB<StoredItem, string>({ name: 'quarantine' });
+    return new LmdbStorage(root, items, meta, damaged);
   }
 
   get(key: string): StoredItem | undefined {
@@ -62,6 +64,21 @@ export class LmdbStorage implements StorageEngine {
   remove(key: string): Promise<void> {
     this.pending.set(key, null);
     return this.items.remove(key).then(() => this.settle(key, null));
+  }
+
+  /** Moves a damaged item to the `quarantine` database (one transaction: it is never in neither). */
+  quarantine(item: StoredItem): Promise<void> {
+    this.pending.set(item.k, null);
+    return this.root
+      .transaction(() => {
+        this.damaged.putSync(item.k, item);
+        this.items.removeSync(item.k);
+      })
+      .then(() => this.settle(item.k, null));
+  }
+
+  get quarantinedCount(): number {
+    return this.damaged.getCount();
   }
 
   private settle(key: string, value: StoredItem | null): void {

@@ -13,6 +13,8 @@ export class MemoryStorage implements StorageEngine {
   readonly kind = 'memory';
   private readonly items = new Map<string, StoredItem>();
   private readonly keys = new SortedKeys();
+  /** Damaged items moved aside (see {@link quarantine}). */
+  readonly quarantinedItems = new Map<string, StoredItem>();
 
   get(key: string): StoredItem | undefined {
     return this.items.get(key);
@@ -27,6 +29,26 @@ export class MemoryStorage implements StorageEngine {
   remove(key: string): Promise<void> {
     if (this.items.delete(key)) this.keys.delete(key);
     return DONE;
+  }
+
+  quarantine(item: StoredItem): Promise<void> {
+    this.quarantinedItems.set(item.k, item);
+    return this.remove(item.k);
+  }
+
+  get quarantinedCount(): number {
+    return this.quarantinedItems.size;
+  }
+
+  /**
+   * Replaces the stored copy of `key` with `change(copy)` without re-sealing it: the simulator's
+   * and the tests' way of damaging a value at rest (the checksum then no longer matches).
+   */
+  tamper(key: string, change: (item: StoredItem) => StoredItem): boolean {
+    const item = this.items.get(key);
+    if (!item) return false;
+    this.items.set(key, change({ ...item, h: item.h.map((e) => [e[0], e[1]]) }));
+    return true;
   }
 
   *range(start: string, end?: string): Generator<StoredItem> {

@@ -14,6 +14,13 @@ export interface StorageEngine {
   put(item: StoredItem): Promise<void>;
   /** Removes `key`; resolves once durable. */
   remove(key: string): Promise<void>;
+  /**
+   * Moves a damaged item out of the store into a quarantine kept for an operator (the latest
+   * damaged copy per key); resolves once durable.
+   */
+  quarantine(item: StoredItem): Promise<void>;
+  /** Damaged items held in quarantine. */
+  readonly quarantinedCount: number;
   /** Items with `start <= key < end` (no `end`: to the last), in key order. */
   range(start: string, end?: string): Iterable<StoredItem>;
   /** Number of items. */

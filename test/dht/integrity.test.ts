@@ -1,0 +1,218 @@
+/**
+ * Record checksums: every item carries a CRC32 of its content, set by the root; a damaged copy
+ * (rotted on disk, altered in memory or in transit) is never served or re-replicated — it is
+ * quarantined and anti-entropy brings a good copy back.
+ */
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Packr } from 'msgpackr';
+import { Scope, idFor } from '../../src/id/index.ts';
+import type { Id } from '../../src/id/index.ts';
+import { LmdbStorage, MemoryStorage } from '../../src/dht/index.ts';
+import type { Entity, StoredItem } from '../../src/dht/index.ts';
+import { itemChecksum, itemIntact, sealItem } from '../../src/dht/item-checksum.ts';
+import { LocalStore } from '../../src/dht/local-store.ts';
+import type { CorruptionSource } from '../../src/dht/local-store.ts';
+import { makeItem } from '../../src/dht/record.ts';
+import { dhtRing } from './helpers.ts';
+
+interface Doc extends Entity {
+  n: number;
+  text: string;
+}
+
+const HISTORY = { limit: 4, memoryMs: 60_000 };
+
+function item(key: string, body: string, version = 1, previous?: StoredItem): StoredItem {
+  return makeItem(key, { type: 'doc', uri: null, deleted: false, json: body }, version, `op-${key.slice(-4)}-${version}`, previous, HISTORY, 1_700_000_000_000 + version, 'application/json');
+}
+
+const KEY = 'ab'.repeat(20);
+
+describe('item checksums', () => {
+  test('the root seals every new version, and any change of any field breaks the seal', () => {
+    const v1 = item(KEY, '{"n":1}');
+    const v2 = item(KEY + '/sort/ключ', '{"text":"héllo ✓"}', 2, v1);
+    for (const it of [v1, v2]) {
+      assert.equal(typeof it.c, 'number');
+      assert.ok(itemIntact(it));
+    }
+    const changes: Record<string, (i: StoredItem) => StoredItem> = {
+      key: (i) => ({ ...i, k: i.k.replace('ab', 'ba') }),
+      version: (i) => ({ ...i, v: i.v + 1 }),
+      op: (i) => ({ ...i, op: i.op + 'x' }),
+      deleted: (i) => ({ ...i, d: !i.d }),
+      type: (i) => ({ ...i, t: 'other' }),
+      uri: (i) => ({ ...i, u: '' }),
+      contentType: (i) => ({ ...i, ct: 'text/plain' }),
+      writtenAt: (i) => ({ ...i, at: i.at + 1 }),
+      history: (i) => ({ ...i, h: [...i.h, ['op-z', 5]] }),
+      historyDropped: (i) => ({ ...i, hf: i.hf + 1 }),
+      body: (i) => ({ ...i, b: i.b.replace('1', '2').replace('✓', '✗') }),
+    };
+    for (const [what, change] of Object.entries(changes)) assert.equal(itemIntact(change(v2)), false, `a changed ${what} is detected`);
+    // Field boundaries cannot shift: the same characters split differently hash differently.
+    const a = sealItem({ ...v1, t: 'ab', ct: 'c' });
+    assert.notEqual(itemChecksum({ ...a, t: 'a', ct: 'bc' }), a.c);
+  });
+
+  test('an item written before checksums (no c) is accepted; a sealed one survives msgpack both ways', () => {
+    const legacy = { ...item(KEY, '{}') };
+    delete legacy.c;
+    assert.ok(itemIntact(legacy));
+    const sealed = item(KEY, '{"text":"x"}', 3, item(KEY, '{}', 2));
+    const packr = new Packr({ useRecords: false });
+    const back = packr.unpack(packr.pack(sealed)) as StoredItem;
+    assert.ok(itemIntact(back));
+    assert.equal(back.c, sealed.c);
+  });
+});
+
+describe('a replica store with damaged copies', () => {
+  function tamperedEngine(): { engine: MemoryStorage; good: StoredItem; bad: StoredItem } {
+    const engine = new MemoryStorage();
+    const good = item('cd'.repeat(20), '{"n":1}');
+    const bad = item(KEY, '{"n":7}');
+    void engine.put(good);
+    void engine.put(bad);
+    engine.tamper(bad.k, (i) => ({ ...i, b: '{"n":8}' }));
+    return { engine, good, bad };
+  }
+
+  test('a damaged copy found at start is quarantined, not indexed, and reported', () => {
+    const { engine, good, bad } = tamperedEngine();
+    const seen: [string, CorruptionSource][] = [];
+    const store = new LocalStore(engine, (i, source) => seen.push([i.k, source]));
+    assert.equal(store.size, 1, 'only the intact item is indexed');
+    assert.deepEqual(seen, [[bad.k, 'stored']]);
+    assert.equal(engine.get(bad.k), undefined);
+    assert.equal(engine.quarantinedCount, 1);
+    assert.equal(engine.quarantinedItems.get(bad.k)?.b, '{"n":8}', 'the damaged bytes are kept for an operator');
+    assert.deepEqual(store.get(good.k), good);
+  });
+
+  test('a copy damaged after start reads as absent, leaves the digest, and a good copy replaces it', () => {
+    const engine = new MemoryStorage();
+    const seen: CorruptionSource[] = [];
+    const store = new LocalStore(engine, (_i, source) => seen.push(source));
+    const it = item(KEY, '{"n":1}');
+    store.apply(it, 'write');
+    const full = store.digest('0'.repeat(40), 'f'.repeat(40));
+    engine.tamper(it.k, (i) => ({ ...i, b: '{"n":2}' }));
+    assert.equal(store.get(it.k), undefined, 'never served');
+    assert.deepEqual(seen, ['stored']);
+    assert.notDeepEqual(store.digest('0'.repeat(40), 'f'.repeat(40)), full, 'the range digest no longer claims the item');
+    // Anti-entropy's merge of the same version (from a replica) is accepted again.
+    const r = store.apply(it, 'merge');
+    assert.ok(r.applied);
+    assert.deepEqual(store.get(it.k), it);
+    assert.deepEqual(store.digest('0'.repeat(40), 'f'.repeat(40)), full);
+  });
+
+  test('an item arriving damaged is refused and nothing is stored', () => {
+    const seen: CorruptionSource[] = [];
+    const store = new LocalStore(new MemoryStorage(), (_i, source) => seen.push(source));
+    const it = { ...item(KEY, '{"n":1}'), b: '{"n":3}' };
+    const r = store.apply(it, 'write');
+    assert.equal(r.applied, false);
+    assert.equal(r.corrupt, true);
+    assert.equal(store.get(KEY), undefined);
+    assert.deepEqual(seen, ['arrived']);
+  });
+
+  test('walking every item skips and quarantines the damaged ones', () => {
+    const engine = new MemoryStorage();
+    const store = new LocalStore(engine);
+    const good = item('cd'.repeat(20), '{"n":1}');
+    const other = item(KEY, '{"n":5}');
+    store.apply(good, 'write');
+    store.apply(other, 'write');
+    engine.tamper(other.k, (i) => ({ ...i, v: 9 }));
+    assert.deepEqual([...store.all()].map((i) => i.k), [good.k]);
+    assert.equal(engine.quarantinedCount, 1);
+    assert.equal(store.size, 1);
+  });
+
+  test('LMDB: the quarantine survives a restart and the damaged item stays out of the store', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pi-integrity-'));
+    try {
+      const engine = LmdbStorage.open(dir);
+      const good = item('cd'.repeat(20), '{"n":1}');
+      const it = item(KEY, '{"n":1}');
+      await engine.put(good);
+      // At-rest damage: the bytes of the value change, the checksum written with them does not.
+      await engine.put({ ...it, b: '{"n":9}' });
+      await engine.close();
+      const reopened = LmdbStorage.open(dir);
+      const seen: string[] = [];
+      const store = new LocalStore(reopened, (i) => seen.push(i.k));
+      assert.deepEqual(seen, [KEY]);
+      assert.equal(store.size, 1);
+      await reopened.close();
+      const third = LmdbStorage.open(dir);
+      assert.equal(third.get(KEY), undefined, 'moved out of the items');
+      assert.equal(third.quarantinedCount, 1, 'kept in the quarantine database');
+      assert.equal(new LocalStore(third).size, 1);
+      await third.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('damaged copies in a ring (simulator)', () => {
+  test('40 damaged copies over a 24-node ring: no read returns damaged data, and every copy is restored', async () => {
+    const sim = await dhtRing('integrity-ring', 24, { dht: { housekeepingIntervalMs: 20_000, antiEntropyIntervalMs: 10_000 } });
+    const ids: Id[] = [];
+    const bodies = new Map<string, string>();
+    for (let i = 0; i < 300; i += 25) {
+      const batch = [];
+      for (let j = i; j < i + 25; j++) {
+        const id = idFor(`doc:integrity-${j}`, Scope.GLOBAL);
+        const text = `document ${j} ${'x'.repeat(j % 97)}`;
+        ids.push(id);
+        bodies.set(id.hex, text);
+        batch.push(sim.dht(sim.ring.randomLive()).put<Doc>(id, { type: 'doc', n: j, text }));
+      }
+      await sim.settle(Promise.all(batch));
+    }
+    // Damage 40 stored copies (distinct ids), on whichever replicas hold them.
+    const damaged: { node: string; key: string; version: number }[] = [];
+    for (let i = 0; damaged.length < 40; i += 7) {
+      const id = ids[i % ids.length]!;
+      if (damaged.some((d) => d.key === id.hex)) continue;
+      const holdersOf = sim.ring.live().filter((n) => sim.dht(n).localGet(id));
+      const node = holdersOf[i % holdersOf.length]!;
+      const disk = sim.disks.get(node.id.hex)!;
+      const version = disk.get(id.hex)!.v;
+      assert.ok(disk.tamper(id.hex, (it) => ({ ...it, b: it.b.replace('document', 'DOCUMENT') })));
+      damaged.push({ node: node.id.hex, key: id.hex, version });
+    }
+    // Every read, from every node in turn, returns the written text.
+    const live = sim.ring.live();
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i]!;
+      const r = await sim.settle(sim.dht(live[i % live.length]!).get<Doc>(id));
+      assert.equal(r?.body.text, bodies.get(id.hex), `read ${i} returns the written data`);
+    }
+    // Housekeeping finds the copies no read touched; anti-entropy brings good ones back.
+    await sim.run(90_000);
+    for (const d of damaged) {
+      const copy = sim.disks.get(d.node)!.get(d.key);
+      assert.ok(copy, `${d.key.slice(0, 8)} restored on ${d.node.slice(0, 8)}`);
+      assert.ok(itemIntact(copy), 'the restored copy is intact');
+      assert.equal(copy.v, d.version);
+      assert.ok(!copy.b.includes('DOCUMENT'));
+    }
+    const total = (f: (s: { recordsCorrupt: number }) => number): number => sim.ring.live().reduce((a, n) => a + f(sim.dht(n).stats), 0);
+    assert.equal(total((s) => s.recordsCorrupt), 40, 'each damaged copy found once');
+    assert.equal(
+      sim.ring.live().reduce((a, n) => a + sim.disks.get(n.id.hex)!.quarantinedCount, 0),
+      40,
+      'each kept in its node quarantine',
+    );
+  });
+});
