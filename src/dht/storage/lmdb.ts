@@ -66,13 +66,18 @@ export class LmdbStorage implements StorageEngine {
     return this.items.remove(key).then(() => this.settle(key, null));
   }
 
-  /** Moves a damaged item to the `quarantine` database (one transaction: it is never in neither). */
+  /**
+   * Moves a damaged item to the `quarantine` database, in one transaction. The transaction runs
+   * after writes queued before it but maybe after later ones too: a good copy written meanwhile
+   * (a read repair) must survive, so the item is removed only if it is still the damaged one.
+   */
   quarantine(item: StoredItem): Promise<void> {
-    this.pending.set(item.k, null);
+    if (!this.pending.has(item.k)) this.pending.set(item.k, null);
     return this.root
       .transaction(() => {
         this.damaged.putSync(item.k, item);
-        this.items.removeSync(item.k);
+        const cur = this.items.get(item.k);
+        if (cur && cur.v === item.v && cur.op === item.op && cur.c === item.c && cur.b === item.b) this.items.removeSync(item.k);
       })
       .then(() => this.settle(item.k, null));
   }
