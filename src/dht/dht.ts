@@ -767,4 +767,5 @@ function checkOptions(o: DhtOptions): void {
   for (const k of positive) if (!(o[k] > 0)) throw new InvalidArgumentError(`DHT option ${k} must be positive, got ${o[k]}`);
   if (o.writeQuorum > o.replicas || o.readQuorum > o.replicas) throw new InvalidArgumentError('DHT quorums cannot exceed the replica count');
   if (!Number.isInteger(o.updateRetries) || o.updateRetries < 0) throw new InvalidArgumentError('updateRetries must be a non-negative integer');
+  if (!Number.isInteger(o.recordScrubItems) || o.recordScrubItems < 0) throw new InvalidArgumentError('recordScrubItems must be a non-negative integer');
 }

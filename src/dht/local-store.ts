@@ -109,6 +109,8 @@ export class LocalStore {
   private mutations = 0;
   private readonly digests = new Map<string, { m: number; d: RangeDigest }>();
   private readonly prefixes = new PrefixDigests();
+  /** When each tombstone held here was written (housekeeping expires them without reading items). */
+  private readonly tombstoneAt = new Map<string, number>();
 
   /** Damaged items moved aside since start (see {@link quarantine}). */
   quarantined = 0;
@@ -158,6 +160,7 @@ export class LocalStore {
     const e = this.hashes.get(item.k);
     if (e) {
       this.hashes.delete(item.k);
+      this.tombstoneAt.delete(item.k);
       this.prefixes.toggle(item.k, e.h1, e.h2, -1);
       this.keys.delete(item.k);
       this.mutations++;
@@ -187,6 +190,7 @@ export class LocalStore {
     const e = this.hashes.get(key);
     if (!e) return DONE;
     this.hashes.delete(key);
+    this.tombstoneAt.delete(key);
     this.prefixes.toggle(key, e.h1, e.h2, -1);
     this.mutations++;
     this.keys.delete(key);
@@ -202,6 +206,28 @@ export class LocalStore {
     // One object per item (summary and hashes together): the index is held for every item.
     this.hashes.set(item.k, { k: item.k, v: item.v, op: item.op, d: item.d, h1, h2 });
     this.prefixes.toggle(item.k, h1, h2, 1);
+    if (item.d) this.tombstoneAt.set(item.k, item.at);
+    else this.tombstoneAt.delete(item.k);
+  }
+
+  /**
+   * Up to `limit` storage keys after `after` (from the first when undefined), in key order, from
+   * the index. Background walks page with it, so that other work can change the store between
+   * pages without disturbing the walk.
+   */
+  keysAfter(after: string | undefined, limit: number): string[] {
+    const out: string[] = [];
+    for (const k of this.keys.range(after ?? '')) {
+      if (k === after) continue;
+      out.push(k);
+      if (out.length >= limit) break;
+    }
+    return out;
+  }
+
+  /** The tombstones held here and when each was written. */
+  tombstones(): IterableIterator<[string, number]> {
+    return this.tombstoneAt.entries();
   }
 
   /** Storage keys in `[start, end)` (key order), from the index. */

@@ -28,6 +28,10 @@ const BATCH_ITEMS = 128;
 const BATCH_BYTES = 4 * 1024 * 1024;
 /** Ranges per digest request. */
 const MAX_RANGES = 256;
+/** Index keys examined by housekeeping between yields to other work. */
+const HOUSEKEEPING_PAGE = 8_000;
+/** Items the record scrub reads (and checks) between yields to other work. */
+const SCRUB_PAGE = 2_000;
 
 export class Maintenance {
   private readonly added = new Map<string, NodeHandle>();
@@ -39,6 +43,8 @@ export class Maintenance {
   private stopped = false;
   /** Keys held out of place, with the time first noticed. */
   private readonly strays = new Map<string, number>();
+  /** Last key the record scrub checked (undefined: start from the first). */
+  private scrubCursor: string | undefined;
 
   constructor(
     private readonly env: Env,
@@ -102,7 +108,7 @@ export class Maintenance {
     this.removed.clear();
     const self = this.channel.self;
     const out = new Map<string, { to: NodeHandle; items: StoredItem[] }>();
-    this.forEachPosition((pos, items) => {
+    this.forEachPosition((pos, load) => {
       const newSet = replicaSetOf(pos, now, this.options.replicas);
       const oldSet = replicaSetOf(pos, old, this.options.replicas);
       const targets = newSet.filter((h) => h.id.hex !== self.id.hex && !includesNode(oldSet, h.id));
@@ -113,7 +119,7 @@ export class Maintenance {
       for (const t of targets) {
         let e = out.get(t.id.hex);
         if (!e) out.set(t.id.hex, (e = { to: t, items: [] }));
-        for (const it of items) e.items.push(it);
+        for (const it of load()) e.items.push(it);
       }
     });
     for (const { to, items } of out.values()) void this.push(to, items);
@@ -128,7 +134,7 @@ export class Maintenance {
     const others = this.node.leafSetMembers();
     const all = [self, ...others];
     const out = new Map<string, { to: NodeHandle; items: StoredItem[] }>();
-    this.forEachPosition((pos, items) => {
+    this.forEachPosition((pos, load) => {
       const before = replicaSetOf(pos, all, this.options.replicas);
       if (!includesNode(before, self.id) && this.node.inLeafSetRange(pos)) return;
       const after = replicaSetOf(pos, others, this.options.replicas);
@@ -136,7 +142,7 @@ export class Maintenance {
         if (includesNode(before, t.id)) continue;
         let e = out.get(t.id.hex);
         if (!e) out.set(t.id.hex, (e = { to: t, items: [] }));
-        for (const it of items) e.items.push(it);
+        for (const it of load()) e.items.push(it);
       }
     });
     const counts = await Promise.all([...out.values()].map(({ to, items }) => this.push(to, items)));
@@ -158,21 +164,28 @@ export class Maintenance {
     return acked;
   }
 
-  /** Calls `fn` once per ring position held here, with the items at that position. */
-  private forEachPosition(fn: (pos: Id, items: StoredItem[]) => void): void {
+  /**
+   * Calls `fn` once per ring position held here, with a loader of the items at that position. The
+   * walk is over the in-memory index: items are read (and checked) only for the positions `fn`
+   * loads, not the whole store on every leaf-set change.
+   */
+  private forEachPosition(fn: (pos: Id, load: () => StoredItem[]) => void): void {
     let pos: string | undefined;
-    let group: StoredItem[] = [];
+    let group: string[] = [];
     const flush = (): void => {
-      if (pos !== undefined && group.length > 0) fn(Id.parse(pos), group);
+      if (pos === undefined || group.length === 0) return;
+      const keys = group;
+      let items: StoredItem[] | undefined;
+      fn(Id.parse(pos), () => (items ??= keys.map((k) => this.store.get(k)).filter((it): it is StoredItem => it !== undefined)));
     };
-    for (const item of this.store.all()) {
-      const p = keyPosition(item.k);
+    for (const k of this.store.keysIn('')) {
+      const p = keyPosition(k);
       if (p !== pos) {
         flush();
         pos = p;
         group = [];
       }
-      group.push(item);
+      group.push(k);
     }
     flush();
   }
@@ -359,33 +372,44 @@ export class Maintenance {
     });
   }
 
-  /** Removes expired tombstones; hands back and drops copies held out of place for too long. */
+  /**
+   * Removes expired tombstones; hands back and drops copies held out of place for too long; checks
+   * the next `recordScrubItems` stored items against their checksums. Works from the in-memory
+   * index, page by page, letting other work run between pages: a pass over a large store never
+   * holds the event loop (a walk that read every item took over a second per 200 000 items).
+   */
   async housekeeping(): Promise<void> {
     if (!this.node.isReady) return;
     const now = this.env.now();
     const members = this.members();
     const self = this.channel.self;
-    const handBack: StoredItem[] = [];
     const expired: string[] = [];
-    const seen = new Set<string>();
+    for (const [k, at] of this.store.tombstones()) if (now - at > this.options.tombstoneGraceMs) expired.push(k);
+    const strayKeys: string[] = [];
     let pos: string | undefined;
     let mine = true;
-    for (const item of this.store.all()) {
-      if (item.d && now - item.at > this.options.tombstoneGraceMs) {
-        expired.push(item.k);
-        continue;
+    for (let after: string | undefined, page: string[]; (page = this.store.keysAfter(after, HOUSEKEEPING_PAGE)).length > 0; after = page[page.length - 1]) {
+      for (const k of page) {
+        const p = keyPosition(k);
+        if (p !== pos) {
+          pos = p;
+          const id = Id.parse(p);
+          mine = this.node.inLeafSetRange(id) && includesNode(replicaSetOf(id, members, this.options.replicas), self.id);
+        }
+        if (!mine) strayKeys.push(k);
       }
-      const p = keyPosition(item.k);
-      if (p !== pos) {
-        pos = p;
-        const id = Id.parse(p);
-        mine = this.node.inLeafSetRange(id) && includesNode(replicaSetOf(id, members, this.options.replicas), self.id);
+      if (page.length < HOUSEKEEPING_PAGE || this.stopped) break;
+      await this.yieldToOthers();
+    }
+    const seen = new Set(strayKeys);
+    const handBack: StoredItem[] = [];
+    for (const k of strayKeys) {
+      const since = this.strays.get(k);
+      if (since === undefined) this.strays.set(k, now);
+      else if (now - since >= this.options.strayGraceMs) {
+        const item = this.store.get(k);
+        if (item && !(item.d && now - item.at > this.options.tombstoneGraceMs)) handBack.push(item);
       }
-      if (mine) continue;
-      seen.add(item.k);
-      const since = this.strays.get(item.k);
-      if (since === undefined) this.strays.set(item.k, now);
-      else if (now - since >= this.options.strayGraceMs) handBack.push(item);
     }
     for (const k of this.strays.keys()) if (!seen.has(k)) this.strays.delete(k);
     for (const k of expired) {
@@ -403,7 +427,8 @@ export class Maintenance {
           await this.channel.route(id, Kind.HAND, { i: [item] });
         }
         // Removed only if it was not rewritten meanwhile.
-        if (this.store.get(item.k) === item) {
+        const cur = this.store.get(item.k);
+        if (cur && cur.v === item.v && cur.op === item.op) {
           await this.store.remove(item.k);
           this.strays.delete(item.k);
           this.stats.straysDropped++;
@@ -412,6 +437,36 @@ export class Maintenance {
         // Kept; tried again next pass.
       }
     }
+    await this.scrubRecords();
+  }
+
+  /**
+   * Reads the next `recordScrubItems` stored items (continuing where the last pass stopped; a pass
+   * that reaches the end of the store stops there and the next starts again from the first) so
+   * that their checksums are checked: a damaged copy no read touches is quarantined, and
+   * anti-entropy restores it, instead of waiting for a read.
+   */
+  private async scrubRecords(): Promise<void> {
+    let budget = this.options.recordScrubItems;
+    while (budget > 0 && !this.stopped) {
+      const want = Math.min(budget, SCRUB_PAGE);
+      const page = this.store.keysAfter(this.scrubCursor, want);
+      for (const k of page) this.store.get(k);
+      this.stats.recordsScrubbed += page.length;
+      budget -= page.length;
+      if (page.length < want) {
+        this.scrubCursor = undefined;
+        this.stats.recordScrubPasses++;
+        return;
+      }
+      this.scrubCursor = page[page.length - 1];
+      await this.yieldToOthers();
+    }
+  }
+
+  /** Lets timers, I/O and requests run before the next page of a background walk. */
+  private yieldToOthers(): Promise<void> {
+    return new Promise((resolve) => this.env.defer(resolve));
   }
 }
 

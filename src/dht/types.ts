@@ -127,6 +127,12 @@ export interface DhtOptions {
   tombstoneGraceMs: number;
   /** Records this node holds without being in their replica set are dropped after this. Default 10 min. */
   strayGraceMs: number;
+  /**
+   * Stored items each housekeeping pass reads back to check their checksums (the record scrub),
+   * continuing where the last pass stopped. Default 20 000 (1.2 million an hour at the default
+   * period). 0 turns the scrub off (reads still check what they read).
+   */
+  recordScrubItems: number;
   /** Operation ids remembered per record for idempotent retries (at most). Default 64. */
   opHistory: number;
   /** How long a record remembers the operations that wrote it. Default 15 s (> operationTimeoutMs + clock skew). */
@@ -162,6 +168,7 @@ export const DEFAULT_DHT_OPTIONS: DhtOptions = {
   housekeepingIntervalMs: 60_000,
   tombstoneGraceMs: 7 * 24 * 3600_000,
   strayGraceMs: 600_000,
+  recordScrubItems: 20_000,
   opHistory: 64,
   opMemoryMs: 15_000,
   maxClockSkewMs: 2_000,
@@ -208,6 +215,9 @@ export interface DhtStats {
   recordsCorrupt: number;
   /** Items refused on arrival because they did not match their checksum. */
   recordsRefusedCorrupt: number;
+  /** Stored items the record scrub read back, and its completed passes over the whole store. */
+  recordsScrubbed: number;
+  recordScrubPasses: number;
 }
 
 export function emptyDhtStats(): DhtStats {
@@ -230,6 +240,8 @@ export function emptyDhtStats(): DhtStats {
     tombstonesRemoved: 0,
     recordsCorrupt: 0,
     recordsRefusedCorrupt: 0,
+    recordsScrubbed: 0,
+    recordScrubPasses: 0,
     straysDropped: 0,
   };
 }

@@ -90,6 +90,7 @@ export const configSchema = z.strictObject({
       operationTimeoutMs: ms.default(10_000),
       antiEntropyIntervalMs: ms.default(30_000),
       tombstoneGraceMs: ms.default(7 * 24 * 3600_000),
+      recordScrubItems: z.number().int().min(0).max(10_000_000).default(20_000),
     })
     .prefault({}),
   s3: z
@@ -214,6 +215,7 @@ export const SETTINGS: readonly Setting[] = [
   s('dht.operationTimeoutMs', 'int', '10000', 'Deadline of one DHT operation, retries included.'),
   s('dht.antiEntropyIntervalMs', 'int', '30000', 'Period of the anti-entropy pass that repairs replicas.'),
   s('dht.tombstoneGraceMs', 'int', '604800000', 'Deleted records (tombstones) are removed this long after deletion.'),
+  s('dht.recordScrubItems', 'int', '20000', 'Stored records read back each minute to check their checksums (the record scrub; 0 turns it off).'),
   s('s3.bind', 'string', '0.0.0.0', 'Address the S3 endpoint binds to (the `s3` application).'),
   s('s3.port', 'int', String(DEFAULT_S3_PORT), 'Port of the S3 endpoint (0 picks a free one).'),
   s('s3.baseDomains', 'list', '[localhost, s3.localhost]', 'Host names of the S3 endpoint: `<bucket>.<name>` is virtual-hosted-style addressing.'),

@@ -101,6 +101,7 @@ export class DhtService implements NodeService {
         operationTimeoutMs: c.operationTimeoutMs,
         antiEntropyIntervalMs: c.antiEntropyIntervalMs,
         tombstoneGraceMs: c.tombstoneGraceMs,
+        recordScrubItems: c.recordScrubItems,
       },
     });
   }
@@ -309,6 +310,8 @@ export function dhtMetrics(s: DhtStats, localItems: number, quarantined = 0): Me
     { name: 'pi_dht_local_items', help: 'Items held on this node.', type: 'gauge', values: [{ value: localItems }] },
     { name: 'pi_dht_records_corrupt_total', help: 'Stored items found not matching their checksum and quarantined (anti-entropy restores them from replicas).', type: 'counter', values: [{ value: s.recordsCorrupt }] },
     { name: 'pi_dht_records_refused_corrupt_total', help: 'Items from peers refused for not matching their checksum.', type: 'counter', values: [{ value: s.recordsRefusedCorrupt }] },
+    { name: 'pi_dht_records_scrubbed_total', help: 'Stored records read back by the record scrub to check their checksums.', type: 'counter', values: [{ value: s.recordsScrubbed }] },
+    { name: 'pi_dht_record_scrub_passes_total', help: 'Completed record scrub passes over the whole local store.', type: 'counter', values: [{ value: s.recordScrubPasses }] },
     { name: 'pi_dht_records_quarantined', help: 'Damaged items kept in this node\'s quarantine (for an operator; not served).', type: 'gauge', values: [{ value: quarantined }] },
   ];
 }

@@ -216,3 +216,34 @@ describe('damaged copies in a ring (simulator)', () => {
     );
   });
 });
+
+describe('housekeeping over a large store', () => {
+  test('works from the index: a pass reads only its record-scrub budget, and the scrub covers the store pass by pass', async () => {
+    const sim = await dhtRing('hk-scrub', 6, { dht: { housekeepingIntervalMs: 3_600_000, recordScrubItems: 100 } });
+    for (let i = 0; i < 400; i += 50) {
+      const batch = [];
+      for (let j = i; j < i + 50; j++) batch.push(sim.dht(sim.ring.randomLive()).put<Doc>(idFor(`doc:hk-${j}`, Scope.GLOBAL), { type: 'doc', n: j, text: '' }));
+      await sim.settle(Promise.all(batch));
+    }
+    const node = sim.ring.live()[0]!;
+    const dht = sim.dht(node);
+    const disk = sim.disks.get(node.id.hex)!;
+    const held = dht.localSize;
+    assert.ok(held > 150, `the node holds many records (${held})`);
+    let reads = 0;
+    const get = disk.get.bind(disk);
+    disk.get = (k: string) => {
+      reads++;
+      return get(k);
+    };
+    const passes = Math.ceil(held / 100);
+    for (let p = 0; p < passes; p++) {
+      reads = 0;
+      await sim.settle(dht.housekeeping());
+      assert.equal(reads, Math.min(100, held - p * 100), `pass ${p} reads its scrub budget only`);
+    }
+    assert.equal(dht.stats.recordsScrubbed, held);
+    await sim.settle(dht.housekeeping());
+    assert.equal(dht.stats.recordScrubPasses, 1, 'the scrub wrapped after covering the store');
+  });
+});
