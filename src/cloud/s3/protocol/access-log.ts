@@ -72,7 +72,7 @@ function hex2(code: number): string {
   return code.toString(16).toUpperCase().padStart(2, '0');
 }
 
-/** An unquoted field: `-` when absent or empty; spaces, quotes, `%`-less control characters percent-encoded. */
+/** An unquoted field: `-` when absent or empty; spaces, double quotes and control characters percent-encoded. */
 function bare(value: string | number | undefined): string {
   if (value === undefined) return '-';
   const text = String(value);
