@@ -255,6 +255,9 @@ export function buildProgram(io: Io): Command {
     .action(async (o: { status?: boolean; wait?: boolean }, cmd: Command) => {
       await (await s3Admin()).scrub(client(cmd), output(cmd), { status: Boolean(o.status), wait: Boolean(o.wait) });
     });
+  addTargetFlags(s3.command('flush-access-logs').description("write the node's buffered server access log records into their target buckets now")).action(async (_o: unknown, cmd: Command) => {
+    await (await s3Admin()).flushAccessLogs(client(cmd), output(cmd));
+  });
 
   const cert = program.command('cert').description('certificates for mutual TLS between nodes');
   cert

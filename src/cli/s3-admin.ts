@@ -4,11 +4,13 @@
  * it until it ends and prints its summary; `--status` shows the node's running or last job.
  * `pi s3 scrub` starts a scrub pass over the node's chunks (`--wait` follows it; `--status` shows
  * the scrubber). `pi s3 buckets` lists the buckets of the ring (`--usage`: objects and bytes).
+ * `pi s3 flush-access-logs` delivers the node's buffered server access log records now.
  */
 import { RealEnv, silentLogger } from '../env/index.ts';
 import type { ScrubOptions, ScrubStats } from '../cloud/s3/chunks/scrub.ts';
 import type { BucketInventoryRow } from '../cloud/s3/inventory.ts';
 import type { RewrapJobStatus } from '../cloud/s3/rewrap.ts';
+import type { AccessLogStats, FlushResult } from '../cloud/s3/access-log.ts';
 import type { OpsClient } from './client.ts';
 import { CliError, formatDuration, table } from './output.ts';
 import type { Output } from './output.ts';
@@ -119,6 +121,20 @@ function describeScrub(out: Output, s: ScrubStatus, options: { status: boolean; 
   ];
   if (s.damage.unrestored > 0) lines.push(out.style(`warning: ${s.damage.unrestored} damaged chunks could not be restored (see the node's log, code ChunkUnrestored)`, 'red'));
   return lines.join('\n');
+}
+
+/** What `POST /api/s3/access-log/flush` answers. */
+type AccessLogFlush = FlushResult & { stats: AccessLogStats };
+
+/** `pi s3 flush-access-logs`: writes the node's buffered access log records into their target buckets now. */
+export async function flushAccessLogs(client: OpsClient, out: Output): Promise<void> {
+  const r = await client.post<AccessLogFlush>('/api/s3/access-log/flush', {});
+  out.result(r, () =>
+    [
+      `access logs: ${r.objects} log object${r.objects === 1 ? '' : 's'} written with ${r.records} record${r.records === 1 ? '' : 's'}, ${r.dropped} record${r.dropped === 1 ? '' : 's'} dropped`,
+      `  still buffered       ${r.stats.buffered} record${r.stats.buffered === 1 ? '' : 's'} (a failed write is retried at the next flush)`,
+    ].join('\n'),
+  );
 }
 
 /** A bucket as `GET /api/s3/buckets` answers it. */

@@ -135,6 +135,12 @@ export const configSchema = z.strictObject({
           orphanRefMs: ms.default(24 * 3600_000),
         })
         .prefault({}),
+      accessLog: z
+        .strictObject({
+          flushIntervalMs: z.number().int().min(1000).max(24 * 3600_000).default(5 * 60_000),
+          maxBufferBytes: z.number().int().min(4096).max(64 * 1024 * 1024).default(1024 * 1024),
+        })
+        .prefault({}),
     })
     .prefault({}),
 });
@@ -244,6 +250,8 @@ export const SETTINGS: readonly Setting[] = [
   s('s3.gc.intervalMs', 'int', '600000', "Period of the collector's sweep over a node's chunks."),
   s('s3.gc.graceMs', 'int', '3600000', 'A chunk is collected only this long after it was last written and last released.'),
   s('s3.gc.orphanRefMs', 'int', '86400000', 'References of object versions that were never written are dropped after this long.'),
+  s('s3.accessLog.flushIntervalMs', 'int', '300000', "Each node writes the server access log records it holds for a bucket into the bucket's log target this often (1 s to 24 h)."),
+  s('s3.accessLog.maxBufferBytes', 'int', '1048576', "A node writes a bucket's access log records as soon as it holds this many bytes of them (4 KiB to 64 MiB)."),
 ];
 
 /** Thrown for invalid configuration; `problems` names each bad setting. */

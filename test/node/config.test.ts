@@ -84,6 +84,18 @@ describe('configuration', () => {
     assert.match(problems(() => loadConfig({ file: join(dir, 'list.yaml') })), /must hold a mapping/);
   });
 
+  test('s3.accessLog: defaults, and values out of range refused naming the setting', () => {
+    const c = loadConfig({});
+    assert.deepEqual(c.s3.accessLog, { flushIntervalMs: 300_000, maxBufferBytes: 1_048_576 });
+    const set = loadConfig({ env: { PI_S3_ACCESS_LOG_FLUSH_INTERVAL_MS: '60000', PI_S3_ACCESS_LOG_MAX_BUFFER_BYTES: '65536' } });
+    assert.deepEqual(set.s3.accessLog, { flushIntervalMs: 60_000, maxBufferBytes: 65_536 });
+    assert.match(problems(() => loadConfig({ flags: { s3: { accessLog: { flushIntervalMs: 10 } } } })), /setting "s3\.accessLog\.flushIntervalMs"/);
+    assert.match(problems(() => loadConfig({ flags: { s3: { accessLog: { flushIntervalMs: 2 * 86_400_000 } } } })), /setting "s3\.accessLog\.flushIntervalMs"/);
+    assert.match(problems(() => loadConfig({ flags: { s3: { accessLog: { maxBufferBytes: 100 } } } })), /setting "s3\.accessLog\.maxBufferBytes"/);
+    assert.match(problems(() => loadConfig({ flags: { s3: { accessLog: { maxBufferBytes: 1.5 } } } })), /setting "s3\.accessLog\.maxBufferBytes"/);
+    assert.match(problems(() => loadConfig({ flags: { s3: { accessLog: { flushMs: 1000 } } } })), /unknown setting "s3\.accessLog\.flushMs"/);
+  });
+
   test('CLI flags map onto settings', () => {
     assert.deepEqual(flagsToConfig({ port: 1, opsPort: 2, newRing: true, joinTimeout: 3, ops: false, logLevel: 'debug', dataDir: 'd' }), {
       port: 1,

@@ -85,6 +85,7 @@ import { readCheckedBody, readSmallBody, sendEmpty, sendXml } from './replies.ts
 import { TaggingApi, requestTags, taggingCountHeader } from './tagging.ts';
 import { CorsApi } from './cors.ts';
 import { BucketWebsiteApi } from './bucket-website.ts';
+import { BucketLoggingApi } from './bucket-logging.ts';
 import { LifecycleApi, expirationHeader } from './lifecycle.ts';
 import type { LifecycleActions } from './lifecycle.ts';
 import { PostObjectApi } from './post-object.ts';
@@ -106,7 +107,7 @@ import type { S3Options } from './options.ts';
 /** Headers stored with an object and returned on GET / HEAD. */
 const STORED_HEADERS = ['cache-control', 'content-disposition', 'content-language', 'expires', 'x-amz-website-redirect-location'] as const;
 /** Bucket sub-resources that exist in S3 but are not supported here. */
-const UNSUPPORTED_BUCKET = ['replication', 'logging', 'notification', 'accelerate', 'requestPayment', 'analytics', 'metrics', 'inventory', 'intelligent-tiering'];
+const UNSUPPORTED_BUCKET = ['replication', 'notification', 'accelerate', 'requestPayment', 'analytics', 'metrics', 'inventory', 'intelligent-tiering'];
 
 /**
  * `x-amz-website-redirect-location` of a write: a path on the bucket's website (`/…`) or an
@@ -219,6 +220,7 @@ export class S3Api implements LifecycleActions {
   private readonly ownership: OwnershipApi;
   private readonly bucketEncryption: BucketEncryptionApi;
   private readonly website: BucketWebsiteApi;
+  private readonly logging: BucketLoggingApi;
   /** Object Lock: the bucket configuration, retention and legal holds, and what they protect. */
   private readonly objectLock: ObjectLockApi;
 
@@ -256,6 +258,7 @@ export class S3Api implements LifecycleActions {
     this.cors = new CorsApi({ catalog, bucketFor: (r, action, fresh) => this.bucketFor(r, action, fresh), verifier: (r) => this.verifier(r) });
     this.bucketEncryption = new BucketEncryptionApi({ catalog, bucketFor: (r, action, fresh) => this.bucketFor(r, action, fresh), verifier: (r) => this.verifier(r), master });
     this.website = new BucketWebsiteApi({ catalog, bucketFor: (r, action, fresh) => this.bucketFor(r, action, fresh), verifier: (r) => this.verifier(r) });
+    this.logging = new BucketLoggingApi({ catalog, ownBucket: (r, fresh) => this.ownBucket(r, fresh), verifier: (r) => this.verifier(r) });
     this.publicAccess = new PublicAccessApi({ catalog, bucketFor: (r, action, fresh) => this.bucketFor(r, action, fresh), verifier: (r) => this.verifier(r) });
     this.ownership = new OwnershipApi({ catalog, bucketFor: (r, action, fresh) => this.bucketFor(r, action, fresh), verifier: (r) => this.verifier(r) });
     this.versioning = new VersioningApi({
@@ -293,7 +296,7 @@ export class S3Api implements LifecycleActions {
       throw methodNotAllowed(m, 'SERVICE');
     }
     if (r.key === undefined) {
-      const policyOp = this.policies.operation(r) ?? this.publicAccess.operation(r) ?? this.ownership.operation(r) ?? this.bucketEncryption.operation(r) ?? this.website.operation(r);
+      const policyOp = this.policies.operation(r) ?? this.publicAccess.operation(r) ?? this.ownership.operation(r) ?? this.bucketEncryption.operation(r) ?? this.website.operation(r) ?? this.logging.operation(r);
       if (policyOp) return this.run(policyOp.name, policyOp.run);
       if (q.has('lifecycle')) return this.lifecycleOperation(r);
       if (q.has('object-lock')) {

@@ -569,9 +569,9 @@ export class Catalog {
 
   /**
    * Replaces one setting of a bucket's record (undefined removes it): its policy document
-   * (`policy`), Object Ownership (`own`), public access block (`pab`), website (`web`), …
+   * (`policy`), Object Ownership (`own`), public access block (`pab`), website (`web`), access logging (`log`), …
    */
-  async setBucketSetting<K extends 'policy' | 'own' | 'pab' | 'lifecycle' | 'cors' | 'enc' | 'web'>(bucket: BucketEntry, field: K, value: BucketEntry[K] | undefined): Promise<void> {
+  async setBucketSetting<K extends 'policy' | 'own' | 'pab' | 'lifecycle' | 'cors' | 'enc' | 'web' | 'log'>(bucket: BucketEntry, field: K, value: BucketEntry[K] | undefined): Promise<void> {
     await this.changeBucket(bucket, (current) => {
       const out = { ...current };
       if (value !== undefined) out[field] = value;

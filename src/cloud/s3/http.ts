@@ -18,6 +18,8 @@ import type { Principal } from './catalog.ts';
 import type { S3Options } from './options.ts';
 import type { TlsPair } from './endpoint-tls.ts';
 import { WebsiteEndpoint } from './website.ts';
+import { RequestCapture } from './access-log-capture.ts';
+import type { AccessLogSink } from './access-log-capture.ts';
 
 /** A request as the operations see it. */
 export interface S3Request {
@@ -59,6 +61,8 @@ export class S3HttpServer {
   private inFlight = 0;
   /** The static website endpoint (website.ts), served on the same listener by Host. */
   private readonly website: WebsiteEndpoint;
+  /** Where the server access log records of the requests go (access-log.ts); none: no records. */
+  accessLog: AccessLogSink | undefined;
 
   constructor(
     private readonly env: Env,
@@ -160,16 +164,20 @@ export class S3HttpServer {
     res.setHeader('x-amz-id-2', requestId);
     res.setHeader('server', 'Pi');
     const secure = (req.socket as Partial<TLSSocket>).encrypted === true;
+    // Server access logging: the record of a request that reaches a bucket (access-log-capture.ts).
+    const capture = this.accessLog ? new RequestCapture(this.env, req, res, requestId, started, this.accessLog) : undefined;
     try {
       const site = this.website.bucketOf(headers['host']);
       if (site !== undefined) {
         // The website endpoint: anonymous, its own answers and HTML errors (website.ts).
         resource = `/${site}${rawPath}`;
+        if (capture) Object.assign(capture.facts, { bucket: site, website: true });
         op = await this.website.serve({ req, res, method, bucket: site, rawPath, requestId, secure });
         return;
       }
       const address = resolveAddress(headers['host'], rawPath, { baseDomains: this.options.baseDomains });
       resource = address.bucket === undefined ? '/' : `/${address.bucket}${address.key === undefined ? '' : `/${address.key}`}`;
+      if (capture) Object.assign(capture.facts, { bucket: address.bucket, key: address.key });
       // CORS (cors.ts): a preflight is answered unauthenticated; an actual request with an Origin
       // gets the Access-Control-* headers of the rule allowing it, on every answer.
       if (method === 'OPTIONS') {
@@ -189,6 +197,7 @@ export class S3HttpServer {
         if (key === undefined) throw invalidAccessKeyId(parsed.accessKeyId);
         auth = verify(parsed, key.secret);
         principal = { id: key.user, name: key.name };
+        if (capture) capture.facts.requester = principal.id;
       }
       const request: S3Request = {
         req,
@@ -207,6 +216,7 @@ export class S3HttpServer {
       op = await this.api.dispatch(request);
     } catch (err) {
       op = (err as { op?: string } | undefined)?.op ?? op;
+      if (capture) capture.facts.errorCode = mapError(err).code;
       this.fail(err, req, res, method, requestId, resource, op);
     } finally {
       this.inFlight--;

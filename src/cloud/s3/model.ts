@@ -8,7 +8,7 @@
  * | user | `s3user:<name>` | canonical id, access keys (at most 2) |
  * | user by id | `s3uid:<canonical id>` | the user's name (grants by canonical id) |
  * | every user | partition `s3registry:users`, sort key user name | canonical id, creation time (user-registry.ts) |
- * | bucket | `s3bucket:<name>` | owner, ACL (canned, or a grant list), region, creation time, incarnation, tags, CORS rules, lifecycle rules, bucket policy, versioning, Object Lock |
+ * | bucket | `s3bucket:<name>` | owner, ACL (canned, or a grant list), region, creation time, incarnation, tags, CORS rules, lifecycle rules, bucket policy, versioning, Object Lock, website, server access logging |
  * | owner's buckets | partition `s3buckets:<owner id>`, sort key bucket name | creation time |
  * | every bucket | partition `s3registry:buckets`, sort key bucket name | incarnation (bucket-registry.ts) |
  * | objects of a bucket | partition `s3objects:<bucket>:<incarnation>`, sort key object key | {@link ObjectEntry} |
@@ -24,6 +24,7 @@ import type { Entity } from '../../dht/index.ts';
 import { Scope, idFor } from '../../id/index.ts';
 import type { Id } from '../../id/index.ts';
 import type { SealedKey } from './encryption.ts';
+import type { LoggingConfiguration } from './protocol/bucket-logging.ts';
 import type { CannedAcl, CorsRule, LegalHoldStatus, LifecycleRule, ObjectLockConfiguration, ObjectOwnership, Permission, RetentionMode, Tag, WebsiteConfiguration } from './protocol/index.ts';
 
 /** Whether an access key may sign requests (IAM's statuses). */
@@ -110,6 +111,8 @@ export interface BucketEntry extends Entity {
   enc?: { a: 'AES256'; bk?: true };
   /** Static website configuration (website.ts, PutBucketWebsite); absent when none is set. */
   web?: WebsiteConfiguration;
+  /** Server access logging (bucket-logging.ts, PutBucketLogging): where the bucket's access log records go; absent: disabled. */
+  log?: LoggingConfiguration<StoredGrant>;
 }
 
 /** A bucket's public access block settings (public-access.ts); each absent means false. */

@@ -63,6 +63,8 @@ export interface S3Options {
   verifyReads: boolean;
   /** The background re-read of this node's chunks that finds damaged copies (chunks/scrub.ts). */
   scrub: ScrubOptions;
+  /** Server access logging (access-log.ts): how each node buffers and delivers log records. */
+  accessLog: AccessLogOptions;
   /** Garbage collection of unreferenced chunks. */
   gc: {
     enabled: boolean;
@@ -73,6 +75,14 @@ export interface S3Options {
     /** References of object versions never written are dropped after this long. */
     orphanRefMs: number;
   };
+}
+
+/** How a node buffers server access log records and delivers them as log objects. */
+export interface AccessLogOptions {
+  /** Buffered records of every bucket are written this often. */
+  flushIntervalMs: number;
+  /** A bucket's buffer is written as soon as it holds this many bytes. */
+  maxBufferBytes: number;
 }
 
 export const DEFAULT_S3_OPTIONS: S3Options = {
@@ -96,4 +106,5 @@ export const DEFAULT_S3_OPTIONS: S3Options = {
   verifyReads: true,
   scrub: DEFAULT_SCRUB_OPTIONS,
   gc: { enabled: true, intervalMs: 10 * 60 * 1000, graceMs: 60 * 60 * 1000, orphanRefMs: 24 * 3600 * 1000 },
+  accessLog: { flushIntervalMs: 5 * 60 * 1000, maxBufferBytes: 1024 * 1024 },
 };

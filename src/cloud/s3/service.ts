@@ -2,7 +2,8 @@
  * Pi Cloud S3 as a node application (`apps: [s3]`): the chunk store on its own folder of the data
  * directory, the catalog on the node's DHT, the S3 endpoint on `s3.port`, the chunk collector,
  * ops API routes (users and their access keys under `/api/s3/users`, what `pi user …` calls; the
- * SSE-S3 rewrap job: `POST /api/s3/rewrap`, what `pi s3 rewrap` calls), metrics and the dashboard summary. The S3 logic itself (api.ts, catalog.ts, chunks/) does not depend on how it
+ * SSE-S3 rewrap job: `POST /api/s3/rewrap`, what `pi s3 rewrap` calls; the server access log
+ * delivery: `POST /api/s3/access-log/flush`), metrics and the dashboard summary. The S3 logic itself (api.ts, catalog.ts, chunks/) does not depend on how it
  * is hosted.
  */
 import { existsSync } from 'node:fs';
@@ -21,6 +22,7 @@ import { StorageError } from './errors.ts';
 import { ChunkCollector } from './gc.ts';
 import { S3HttpServer } from './http.ts';
 import { LifecycleExpirer } from './lifecycle.ts';
+import { AccessLogDelivery } from './access-log.ts';
 import { registerLocalBuckets } from './bucket-registry.ts';
 import { registerLocalUsers } from './user-registry.ts';
 import { SseRewrapper } from './rewrap.ts';
@@ -81,6 +83,7 @@ export function s3OptionsFrom(config: PiConfig): S3Options {
     verifyReads: c.verifyReads,
     scrub: { ...c.scrub },
     gc: { ...c.gc },
+    accessLog: { ...c.accessLog },
   };
 }
 
@@ -97,6 +100,7 @@ export class S3Service implements NodeService {
   private expirer: LifecycleExpirer | undefined;
   private rewrapper: SseRewrapper | undefined;
   private scrubber: ChunkScrubber | undefined;
+  private accessLog: AccessLogDelivery | undefined;
   private backfill: Timer | undefined;
   private dht: Dht | undefined;
   private url = '';
@@ -170,6 +174,24 @@ export class S3Service implements NodeService {
     this.rewrapper = new SseRewrapper(ctx.env, this.catalogValue, master);
     this.dht = dht;
     this.http = new S3HttpServer(ctx.env, this.apiValue, o, ctx.overlay.id.hex);
+    const api = this.apiValue;
+    // Log objects are written as a PutObject of the target bucket's owner would be (access-log.ts).
+    this.accessLog = new AccessLogDelivery(ctx.env, this.catalogValue, o.accessLog, async (w) => {
+      await api.storeObject({
+        bucket: w.bucket,
+        key: w.key,
+        body: w.body,
+        auth: { kind: 'anonymous' },
+        headers: { 'content-type': 'text/plain', 'content-length': String(w.size) },
+        principal: w.owner,
+        acl: undefined,
+        grants: w.grants,
+        storageClass: 'STANDARD',
+        tags: [],
+        maxBytes: o.maxObjectBytes,
+      });
+    });
+    this.http.accessLog = this.accessLog;
     const address = await this.http.listen(this.tls?.pair);
     const host = o.bind === '0.0.0.0' || o.bind === '::' ? advertiseHost(o.bind, ctx.config.advertise) : o.bind;
     this.url = `${this.tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
@@ -238,6 +260,7 @@ export class S3Service implements NodeService {
     if (this.options.gc.enabled) this.collector?.start();
     this.expirer?.start();
     this.scrubber?.start();
+    this.accessLog?.start();
     const env = this.ctx?.env;
     const dht = this.dht;
     const dataDir = this.ctx?.dataDir;
@@ -284,6 +307,8 @@ export class S3Service implements NodeService {
     this.scrubber?.stop();
     this.backfill?.cancel();
     await this.http?.close();
+    // Buffered access log records are delivered before the store closes (best effort: one attempt).
+    await this.accessLog?.stop().catch(() => undefined);
     await this.apiValue?.drain();
     this.storeValue?.close();
     await this.engine?.close();
@@ -299,6 +324,7 @@ export class S3Service implements NodeService {
     this.rewrapper?.stop();
     this.scrubber?.stop();
     this.backfill?.cancel();
+    this.accessLog?.abort();
     void this.http?.close();
     this.storeValue?.close();
     void this.engine?.close();
@@ -421,6 +447,16 @@ export class S3Service implements NodeService {
       },
       {
         method: 'POST',
+        path: '/api/s3/access-log/flush',
+        description: "Write this node's buffered server access log records into their target buckets now; answers what was written and dropped.",
+        handler: async () => {
+          const accessLog = this.accessLog;
+          if (!accessLog || this.stopped) throw new StorageError('NotAvailable', 'the s3 application has not started');
+          return { body: { ...(await accessLog.flush()), stats: accessLog.stats } };
+        },
+      },
+      {
+        method: 'POST',
         path: '/api/s3/rewrap',
         description: 'Start the SSE-S3 rewrap job on this node: body {"dryRun": bool, "buckets": ["…"]} (both optional); answers 202 with the job status.',
         handler: (req: OpsRequest) => ({ status: 202, body: this.rewrap.start(rewrapOptions(req.body)).status }),
@@ -450,6 +486,7 @@ export class S3Service implements NodeService {
             tls: this.tls ? { ...this.tls.summary, files: this.tls.files, reloads: this.tlsReloads, reloadFailure: this.tlsReloadFailure ?? null } : null,
             rewrap: this.rewrapper?.stats,
             scrub: this.scrubber?.stats,
+            accessLog: this.accessLog?.stats,
           },
         }),
       },
@@ -491,6 +528,14 @@ export class S3Service implements NodeService {
       { name: 'pi_s3_scrub_bytes_total', help: 'Bytes of chunks re-read and checked by the scrubber on this node.', type: 'counter', values: [{ value: this.scrubber?.stats.bytes ?? 0 }] },
       { name: 'pi_s3_scrub_passes_total', help: 'Scrub passes finished on this node since it started.', type: 'counter', values: [{ value: this.scrubber?.stats.passes ?? 0 }] },
       { name: 'pi_s3_scrub_last_pass_finished_seconds', help: 'When the last scrub pass of this node finished (seconds since the epoch; 0: never).', type: 'gauge', values: [{ value: Math.floor((this.scrubber?.stats.lastPassFinishedAt ?? 0) / 1000) }] },
+      { name: 'pi_s3_access_log_records_total', help: 'Server access log records made on this node (requests to buckets with logging enabled).', type: 'counter', values: [{ value: this.accessLog?.stats.records ?? 0 }] },
+      { name: 'pi_s3_access_log_objects_total', help: 'Server access log objects written by this node.', type: 'counter', values: [{ value: this.accessLog?.stats.objects ?? 0 }] },
+      {
+        name: 'pi_s3_access_log_dropped_total',
+        help: 'Server access log records dropped on this node, by reason (target_missing, access_denied, write_failed, overflow, lookup_failed).',
+        type: 'counter',
+        values: (['target_missing', 'access_denied', 'write_failed', 'overflow', 'lookup_failed'] as const).map((reason) => ({ labels: { reason }, value: this.accessLog?.stats.dropped[reason] ?? 0 })),
+      },
       { name: 'pi_s3_chunks_collected_total', help: 'Unreferenced chunks collected.', type: 'counter', values: [{ value: this.collector?.stats.collected ?? 0 }] },
       { name: 'pi_s3_lifecycle_objects_expired_total', help: 'Objects deleted by lifecycle expiration rules on this node.', type: 'counter', values: [{ value: lifecycle?.objectsExpired ?? 0 }] },
       { name: 'pi_s3_lifecycle_uploads_aborted_total', help: 'Incomplete multipart uploads aborted by lifecycle rules on this node.', type: 'counter', values: [{ value: lifecycle?.uploadsAborted ?? 0 }] },

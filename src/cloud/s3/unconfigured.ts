@@ -1,8 +1,7 @@
 /**
  * Bucket configurations Pi Cloud does not implement, answered as S3 answers for a bucket where
- * they were never set: transfer acceleration, requester pays, server access logging, event
- * notifications, replication, and the analytics, metrics, inventory and
- * Intelligent-Tiering configurations. Tools that read every configuration of a bucket
+ * they were never set: transfer acceleration, requester pays, event notifications, replication,
+ * and the analytics, metrics, inventory and Intelligent-Tiering configurations. Tools that read every configuration of a bucket
  * (Terraform's AWS provider, the console's exports, backup tools) then see "none" instead of an
  * error; setting any of them stays `NotImplemented`, and deleting one that cannot exist succeeds.
  */
@@ -29,7 +28,6 @@ interface Unset {
 const UNSET: Record<string, Unset> = {
   accelerate: { op: 'GetBucketAccelerateConfiguration', action: 's3:GetAccelerateConfiguration', document: { root: 'AccelerateConfiguration' } },
   requestPayment: { op: 'GetBucketRequestPayment', action: 's3:GetBucketRequestPayment', document: { root: 'RequestPaymentConfiguration', inner: '<Payer>BucketOwner</Payer>' } },
-  logging: { op: 'GetBucketLogging', action: 's3:GetBucketLogging', document: { root: 'BucketLoggingStatus' } },
   notification: { op: 'GetBucketNotificationConfiguration', action: 's3:GetBucketNotification', document: { root: 'NotificationConfiguration' } },
   replication: { op: 'GetBucketReplication', action: 's3:GetReplicationConfiguration', error: 'ReplicationConfigurationNotFoundError' },
   analytics: { op: 'GetBucketAnalyticsConfiguration', action: 's3:GetAnalyticsConfiguration', listRoot: 'ListBucketAnalyticsConfigurationResult' },

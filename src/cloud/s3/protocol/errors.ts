@@ -55,6 +55,8 @@ export const S3_ERRORS = {
     message: 'A conflicting operation occurred. If using PutObject you can retry the request.',
   },
   CredentialsNotSupported: { status: 400, message: 'This request does not support credentials.' },
+  /** PutBucketLogging to a target bucket of another region (S3's spelling). */
+  CrossLocationLoggingProhibitted: { status: 403, message: 'Cross S3 location logging not allowed.' },
   EntityTooLarge: { status: 400, message: 'Your proposed upload exceeds the maximum allowed size' },
   EntityTooSmall: { status: 400, message: 'Your proposed upload is smaller than the minimum allowed object size.' },
   ExpiredToken: { status: 400, message: 'The provided token has expired.' },

@@ -8,7 +8,8 @@
  * (unique), Effect, Principal / NotPrincipal, Action / NotAction, Resource / NotResource,
  * Condition. Principals: `"*"`, `{"AWS": "*"}`, `{"AWS": [...]}` naming users by canonical id,
  * `arn:aws:iam::<canonical id>:root`, `arn:aws:iam::<anything>:user/<name>` or a plain user name,
- * and `{"CanonicalUser": <canonical id>}`. Condition operators: the String*, Numeric*, Date*,
+ * `{"CanonicalUser": <canonical id>}`, and `{"Service": "logging.s3.amazonaws.com"}`, the one service of the
+ * store that makes requests (the server access log delivery). Condition operators: the String*, Numeric*, Date*,
  * Bool, BinaryEquals, IpAddress / NotIpAddress, Arn* (as String(Not)Like) and Null families, with
  * `…IfExists` and the `ForAnyValue:` / `ForAllValues:` qualifiers (every key here is
  * single-valued). Keys are matched case-insensitively (what follows a `/`, e.g. a tag key, is
@@ -79,8 +80,10 @@ export interface PolicyRequest {
   action: string;
   /** `arn:aws:s3:::bucket` or `arn:aws:s3:::bucket/key`. */
   resource: string;
-  /** The requester; undefined when anonymous. */
+  /** The requester; undefined when anonymous (or a service). */
   principal: { id: string; name: string } | undefined;
+  /** The service principal making the request (`logging.s3.amazonaws.com`), lower case; absent for users. */
+  service?: string | undefined;
   /** The value of a condition key (its name normalized by {@link conditionKey}), or undefined when absent. */
   value(key: string): string | undefined;
 }
@@ -92,7 +95,16 @@ interface PrincipalSet {
   any: boolean;
   ids: ReadonlySet<string>;
   names: ReadonlySet<string>;
+  /** Service principals, lower case. */
+  services?: ReadonlySet<string>;
 }
+
+/**
+ * The service principals a policy may name: the services of this store that act on buckets (the
+ * server access log delivery). Any other service could never make a request here, so naming one
+ * stays "Invalid principal in policy".
+ */
+export const SERVICE_PRINCIPALS: ReadonlySet<string> = new Set(['logging.s3.amazonaws.com']);
 
 /** A Resource / NotResource value or a string condition value: text, or a template with variables. */
 type PolicyValue = string | PolicyTemplate;
@@ -187,6 +199,7 @@ function parsePrincipal(value: unknown, users: { ids: Set<string>; names: Set<st
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalid();
   const ids = new Set<string>();
   const names = new Set<string>();
+  const services = new Set<string>();
   let any = false;
   const entries = Object.entries(value as Record<string, unknown>);
   if (entries.length === 0) throw invalid();
@@ -204,6 +217,9 @@ function parsePrincipal(value: unknown, users: { ids: Set<string>; names: Set<st
       } else if (type === 'CanonicalUser') {
         if (!CANONICAL_ID.test(p)) throw invalid();
         ids.add(p);
+      } else if (type === 'Service') {
+        if (!SERVICE_PRINCIPALS.has(p.toLowerCase())) throw invalid();
+        services.add(p.toLowerCase());
       } else {
         throw invalid();
       }
@@ -211,7 +227,7 @@ function parsePrincipal(value: unknown, users: { ids: Set<string>; names: Set<st
   }
   for (const id of ids) users.ids.add(id);
   for (const n of names) users.names.add(n);
-  return { any, ids, names };
+  return { any, ids, names, ...(services.size > 0 ? { services } : {}) };
 }
 
 function parseActions(value: unknown): string[] {
@@ -413,8 +429,9 @@ export function parseBucketPolicy(text: string, bucket?: string): CompiledPolicy
   return { statements, users: { ids: [...users.ids], names: [...users.names] } };
 }
 
-function principalMatches(set: PrincipalSet, principal: PolicyRequest['principal']): boolean {
+function principalMatches(set: PrincipalSet, principal: PolicyRequest['principal'], service?: string): boolean {
   if (set.any) return true;
+  if (service !== undefined) return set.services?.has(service) === true;
   if (principal === undefined) return false;
   return set.ids.has(principal.id) || set.names.has(principal.name);
 }
@@ -494,7 +511,7 @@ function conditionHolds(c: CompiledCondition, req: PolicyRequest): boolean {
 }
 
 function statementApplies(s: CompiledStatement, req: PolicyRequest, action: string): boolean {
-  if (s.principal !== undefined ? !principalMatches(s.principal, req.principal) : principalMatches(s.notPrincipal!, req.principal)) return false;
+  if (s.principal !== undefined ? !principalMatches(s.principal, req.principal, req.service) : principalMatches(s.notPrincipal!, req.principal, req.service)) return false;
   if (s.actions !== undefined ? !anyMatch(s.actions, action) : anyMatch(s.notActions!, action)) return false;
   // Resource: one of them matches; NotResource: known to match none of them.
   if (s.resources !== undefined ? matchValues(s.resources, req.resource, req, likeComparer) !== true : matchValues(s.notResources!, req.resource, req, likeComparer) !== false) return false;

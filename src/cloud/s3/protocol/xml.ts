@@ -614,7 +614,8 @@ export const ACL_GROUPS = {
   LogDelivery: 'http://acs.amazonaws.com/groups/s3/LogDelivery',
 } as const;
 
-function granteeXml(g: Grantee): string {
+/** A Grantee element with its `xsi:type` (ACL documents, logging TargetGrants). */
+export function granteeXml(g: Grantee): string {
   const open = `<Grantee xmlns:xsi="${XSI_NS}" xsi:type="${g.type}">`;
   switch (g.type) {
     case 'CanonicalUser':
@@ -752,7 +753,8 @@ export function parseCompleteMultipartUpload(body: string | Uint8Array): { parts
   return { parts };
 }
 
-function parseGrantee(el: XmlElement): Grantee {
+/** Parses a Grantee element by its `xsi:type` (`MalformedACLError` when it does not name one). */
+export function parseGrantee(el: XmlElement): Grantee {
   const type = el.attributes['type'];
   const id = childText(el, 'ID');
   const uri = childText(el, 'URI');

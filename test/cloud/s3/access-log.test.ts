@@ -1,0 +1,263 @@
+/**
+ * S3 server access logging on a 3-node loopback ring, through the AWS SDK: PutBucketLogging /
+ * GetBucketLogging (round trip, every refusal, disabling), requests through every node
+ * (PutObject, GetObject, a 404, an anonymous refusal, DeleteObject) delivered as log objects into
+ * the target bucket when each node's buffer is flushed through the ops API, read back and parsed
+ * field by field (request ids as the client saw them); the log objects' key format and ACL; a
+ * bucket logging into itself (the delivery's writes never make records: no loop); a target that
+ * does not let the log delivery write (records dropped and counted).
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  DeleteObjectCommand,
+  GetBucketLoggingCommand,
+  GetObjectAclCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  PutBucketLoggingCommand,
+  PutBucketPolicyCommand,
+  PutObjectCommand,
+  CreateBucketCommand,
+  S3ServiceException,
+} from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { ACCESS_LOG_FIELDS, parseAccessLogLine } from '../../../src/cloud/s3/protocol/access-log.ts';
+import { TOKEN, call, waitFor } from '../../node/fixtures.ts';
+import { runPi as pi } from '../../helpers/pi-cli.ts';
+import { bytes, putXmlDocument, s3failure, startS3Fixture } from './harness.ts';
+import type { S3Node, TestUser } from './harness.ts';
+
+type Row = Record<(typeof ACCESS_LOG_FIELDS)[number], string>;
+
+const XMLNS = 'http://s3.amazonaws.com/doc/2006-03-01/';
+
+/** A bucket policy letting the log delivery write `prefix*` of `target` for the source bucket `source` of `owner`. */
+function deliveryPolicy(target: string, prefix: string, source: string, owner: string): string {
+  return JSON.stringify({
+    Version: '2012-10-17',
+    Statement: [
+      {
+        Sid: 'S3ServerAccessLogsPolicy',
+        Effect: 'Allow',
+        Principal: { Service: 'logging.s3.amazonaws.com' },
+        Action: ['s3:PutObject'],
+        Resource: `arn:aws:s3:::${target}/${prefix}*`,
+        Condition: { ArnLike: { 'aws:SourceArn': `arn:aws:s3:::${source}` }, StringEquals: { 'aws:SourceAccount': owner } },
+      },
+    ],
+  });
+}
+
+describe('S3 server access logging on a 3-node ring', () => {
+  const cleanups: (() => Promise<void>)[] = [];
+  let nodes: S3Node[];
+  let alice: TestUser;
+  let bob: TestUser;
+  let a: S3Client[];
+  let b: S3Client[];
+  let anon: S3Client[];
+
+  /** Flushes every node's buffers through the ops API (node 0's with `pi s3 flush-access-logs`); resolves with the log objects written. */
+  async function flushAll(): Promise<number> {
+    let objects = 0;
+    for (const n of nodes.slice(1)) {
+      const r = await call(n.ops!.url, '/api/s3/access-log/flush', { method: 'POST' });
+      assert.equal(r.status, 200, r.text);
+      objects += r.body['objects'] as number;
+    }
+    const cli = await pi(['--json', 's3', 'flush-access-logs', '--ops', nodes[0]!.ops!.url, '--token', TOKEN]);
+    assert.equal(cli.code, 0, cli.out + cli.err);
+    objects += (JSON.parse(cli.out) as { objects: number }).objects;
+    return objects;
+  }
+
+  /** Every record of the log objects under `prefix` in `bucket`, with the keys of the objects. */
+  async function readLogs(bucket: string, prefix: string): Promise<{ keys: string[]; rows: Row[] }> {
+    const keys: string[] = [];
+    let token: string | undefined;
+    do {
+      const page = await a[0]!.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ...(token ? { ContinuationToken: token } : {}) }));
+      keys.push(...(page.Contents ?? []).map((o) => o.Key!));
+      token = page.NextContinuationToken;
+    } while (token);
+    const rows: Row[] = [];
+    for (const key of keys) {
+      const text = (await bytes((await a[1]!.send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body)).toString('utf8');
+      assert.ok(text.endsWith('\n'), 'a log object is newline-terminated records');
+      for (const line of text.split('\n').filter((l) => l !== '')) {
+        const fields = parseAccessLogLine(line);
+        assert.equal(fields.length, ACCESS_LOG_FIELDS.length, line);
+        rows.push(Object.fromEntries(ACCESS_LOG_FIELDS.map((n, i) => [n, fields[i]])) as Row);
+      }
+    }
+    return { keys, rows };
+  }
+
+  /** The request id the client saw for a call that may fail. */
+  async function requestIdOf(p: Promise<{ $metadata: { requestId?: string } }>): Promise<string> {
+    try {
+      return (await p).$metadata.requestId!;
+    } catch (err) {
+      assert.ok(err instanceof S3ServiceException, String(err));
+      return err.$metadata.requestId!;
+    }
+  }
+
+  before(async () => {
+    // Only forced flushes deliver during the test (the periodic one is an hour away).
+    const fixture = await startS3Fixture((fn) => cleanups.push(fn), { config: { s3: { accessLog: { flushIntervalMs: 3_600_000 } } }, buckets: ['src', 'logs', 'self', 'closed-target', 'src2'] });
+    ({ nodes, alice, bob, aliceClients: a, bobClients: b, anonymousClients: anon } = fixture);
+    await a[0]!.send(new PutBucketPolicyCommand({ Bucket: 'logs', Policy: deliveryPolicy('logs', 'src-logs/', 'src', alice.id) }));
+    await a[0]!.send(new PutBucketPolicyCommand({ Bucket: 'self', Policy: deliveryPolicy('self', 'own/', 'self', alice.id) }));
+    await b[1]!.send(new CreateBucketCommand({ Bucket: 'bobs' }));
+  });
+
+  after(async () => {
+    for (const fn of cleanups.reverse()) await fn();
+  });
+
+  test('PutBucketLogging with a prefix and a grant; GetBucketLogging answers it back from every node', async () => {
+    const status = {
+      LoggingEnabled: {
+        TargetBucket: 'logs',
+        TargetPrefix: 'src-logs/',
+        TargetGrants: [{ Grantee: { Type: 'CanonicalUser' as const, ID: bob.id }, Permission: 'READ' as const }],
+      },
+    };
+    await a[0]!.send(new PutBucketLoggingCommand({ Bucket: 'src', BucketLoggingStatus: status }));
+    for (const c of a) {
+      const got = await c.send(new GetBucketLoggingCommand({ Bucket: 'src' }));
+      assert.equal(got.LoggingEnabled?.TargetBucket, 'logs');
+      assert.equal(got.LoggingEnabled?.TargetPrefix, 'src-logs/');
+      assert.deepEqual(got.LoggingEnabled?.TargetGrants, [{ Grantee: { Type: 'CanonicalUser', ID: bob.id, DisplayName: 'bob' }, Permission: 'READ' }]);
+      assert.equal(got.LoggingEnabled?.TargetObjectKeyFormat, undefined);
+    }
+    // Only the owner reads or sets it.
+    await s3failure(b[0]!.send(new GetBucketLoggingCommand({ Bucket: 'src' })), 'AccessDenied', 403);
+    await s3failure(b[0]!.send(new PutBucketLoggingCommand({ Bucket: 'src', BucketLoggingStatus: {} })), 'AccessDenied', 403);
+  });
+
+  test('requests through every node are delivered as log records into the target bucket, field by field', async () => {
+    const body = 'hello access log';
+    const put = await requestIdOf(a[0]!.send(new PutObjectCommand({ Bucket: 'src', Key: 'dir/one file.txt', Body: body })));
+    const get = await requestIdOf(a[1]!.send(new GetObjectCommand({ Bucket: 'src', Key: 'dir/one file.txt' })).then(async (r) => (await bytes(r.Body), r)));
+    const missing = await requestIdOf(a[2]!.send(new GetObjectCommand({ Bucket: 'src', Key: 'missing' })));
+    const denied = await requestIdOf(anon[0]!.send(new GetObjectCommand({ Bucket: 'src', Key: 'dir/one file.txt' })));
+    const del = await requestIdOf(a[1]!.send(new DeleteObjectCommand({ Bucket: 'src', Key: 'dir/one file.txt' })));
+    const ids = [put, get, missing, denied, del];
+    assert.equal(new Set(ids).size, 5);
+    const found = await waitFor(
+      async () => {
+        await flushAll();
+        const { keys, rows } = await readLogs('logs', 'src-logs/');
+        return ids.every((id) => rows.some((r) => r.requestId === id)) ? { keys, rows } : undefined;
+      },
+      { timeoutMs: 20_000, intervalMs: 100, what: 'the five requests in the delivered access logs' },
+    );
+    for (const key of found.keys) assert.match(key, /^src-logs\/\d{4}-\d{2}-\d{2}-\d{2}-\d{2}-\d{2}-[0-9A-F]{16}$/);
+    const row = (id: string): Row => found.rows.find((r) => r.requestId === id)!;
+    for (const id of ids) {
+      const r = row(id);
+      assert.equal(r.bucketOwner, alice.id);
+      assert.equal(r.bucket, 'src');
+      assert.match(r.time, /^\d{2}\/[A-Z][a-z]{2}\/\d{4}:\d{2}:\d{2}:\d{2} \+0000$/);
+      assert.equal(r.remoteIp, '127.0.0.1');
+      assert.equal(r.hostId, id);
+      assert.match(r.totalTime, /^\d+$/);
+      assert.match(r.userAgent, /aws-sdk-js/);
+      assert.match(r.hostHeader, /^127\.0\.0\.1:\d+$/);
+      assert.equal(r.cipherSuite, '-');
+      assert.equal(r.tlsVersion, '-');
+      assert.equal(r.accessPointArn, '-');
+    }
+    const p = row(put);
+    assert.deepEqual([p.operation, p.key, p.status, p.errorCode, p.requester, p.bytesSent, p.objectSize, p.signatureVersion, p.authType], ['REST.PUT.OBJECT', 'dir/one%20file.txt', '200', '-', alice.id, '-', String(body.length), 'SigV4', 'AuthHeader']);
+    assert.match(p.requestUri, /^PUT \/src\/dir\/one%20file\.txt(\?.*)? HTTP\/1\.1$/);
+    const g = row(get);
+    assert.deepEqual([g.operation, g.key, g.status, g.errorCode, g.requester, g.bytesSent, g.objectSize, g.signatureVersion, g.authType], ['REST.GET.OBJECT', 'dir/one%20file.txt', '200', '-', alice.id, String(body.length), String(body.length), 'SigV4', 'AuthHeader']);
+    const m = row(missing);
+    assert.deepEqual([m.operation, m.key, m.status, m.errorCode, m.requester], ['REST.GET.OBJECT', 'missing', '404', 'NoSuchKey', alice.id]);
+    assert.notEqual(m.bytesSent, '-', 'the error document was sent');
+    const d = row(denied);
+    assert.deepEqual([d.operation, d.status, d.errorCode, d.requester, d.signatureVersion, d.authType], ['REST.GET.OBJECT', '403', 'AccessDenied', '-', '-', '-']);
+    const x = row(del);
+    assert.deepEqual([x.operation, x.key, x.status, x.errorCode, x.requester, x.bytesSent], ['REST.DELETE.OBJECT', 'dir/one%20file.txt', '204', '-', alice.id, '-']);
+    // The log objects are the target owner's, with the TargetGrants: bob may read them.
+    const acl = await a[0]!.send(new GetObjectAclCommand({ Bucket: 'logs', Key: found.keys[0]! }));
+    assert.equal(acl.Owner?.ID, alice.id);
+    assert.ok(acl.Grants?.some((gr) => gr.Grantee?.ID === alice.id && gr.Permission === 'FULL_CONTROL'));
+    assert.ok(acl.Grants?.some((gr) => gr.Grantee?.ID === bob.id && gr.Permission === 'READ'));
+    await bytes((await b[2]!.send(new GetObjectCommand({ Bucket: 'logs', Key: found.keys[0]! }))).Body);
+    // The counters saw it.
+    const total = (name: string): number => nodes.reduce((sum, n) => sum + n.s3.metrics().filter((f) => f.name === name).reduce((s, f) => s + f.values.reduce((v, e) => v + e.value, 0), 0), 0);
+    assert.ok(total('pi_s3_access_log_records_total') >= 5);
+    assert.ok(total('pi_s3_access_log_objects_total') >= 1);
+  });
+
+  test('a bucket logging into itself: the delivery writes make no records, so nothing loops', async () => {
+    await a[0]!.send(new PutBucketLoggingCommand({ Bucket: 'self', BucketLoggingStatus: { LoggingEnabled: { TargetBucket: 'self', TargetPrefix: 'own/', TargetObjectKeyFormat: { PartitionedPrefix: { PartitionDateSource: 'EventTime' } } } } }));
+    const got = await a[2]!.send(new GetBucketLoggingCommand({ Bucket: 'self' }));
+    assert.deepEqual(got.LoggingEnabled?.TargetObjectKeyFormat, { PartitionedPrefix: { PartitionDateSource: 'EventTime' } });
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push(await requestIdOf(a[i]!.send(new PutObjectCommand({ Bucket: 'self', Key: `data/${i}`, Body: `v${i}` }))));
+    const first = await waitFor(
+      async () => {
+        await flushAll();
+        const logs = await readLogs('self', 'own/');
+        return ids.every((id) => logs.rows.some((r) => r.requestId === id)) ? logs : undefined;
+      },
+      { timeoutMs: 20_000, intervalMs: 100, what: 'the three PUTs in the self-delivered logs' },
+    );
+    for (const key of first.keys) assert.match(key, new RegExp(`^own/${alice.id}/us-east-1/self/\\d{4}/\\d{2}/\\d{2}/\\d{4}-\\d{2}-\\d{2}-\\d{2}-\\d{2}-\\d{2}-[0-9A-F]{16}$`));
+    // Flush again and again with nobody writing: only the test's own reads of the logs appear, never a log object's write.
+    const seen = new Set(first.rows.map((r) => r.requestId));
+    for (let round = 0; round < 3; round++) {
+      await flushAll();
+      const logs = await readLogs('self', 'own/');
+      assert.ok(!logs.rows.some((r) => r.operation === 'REST.PUT.OBJECT' && r.key.startsWith('own/')), 'no record of a log delivery write');
+      const added = logs.rows.filter((r) => !seen.has(r.requestId));
+      // At most the previous round's list and reads (one list page plus one GET per log object).
+      assert.ok(added.length <= 1 + logs.keys.length, `round ${round}: ${added.length} new records`);
+      assert.ok(added.every((r) => r.operation === 'REST.GET.BUCKET' || r.operation === 'REST.GET.OBJECT'), `only the reads of the test: ${added.map((r) => r.operation).join(', ')}`);
+      for (const r of logs.rows) seen.add(r.requestId);
+    }
+  });
+
+  test('a target that does not let the log delivery write gets nothing; the records are dropped and counted', async () => {
+    await a[0]!.send(new PutBucketLoggingCommand({ Bucket: 'src2', BucketLoggingStatus: { LoggingEnabled: { TargetBucket: 'closed-target', TargetPrefix: '' } } }));
+    await a[1]!.send(new PutObjectCommand({ Bucket: 'src2', Key: 'k', Body: 'x' }));
+    const dropped = (): number => nodes.reduce((sum, n) => sum + (n.s3.metrics().find((f) => f.name === 'pi_s3_access_log_dropped_total')?.values.find((v) => v.labels?.['reason'] === 'access_denied')?.value ?? 0), 0);
+    await waitFor(
+      async () => {
+        await flushAll();
+        return dropped() >= 1;
+      },
+      { timeoutMs: 20_000, intervalMs: 100, what: 'the refused delivery counted' },
+    );
+    const listed = await a[0]!.send(new ListObjectsV2Command({ Bucket: 'closed-target' }));
+    assert.equal(listed.KeyCount, 0);
+  });
+
+  test('PutBucketLogging refusals: a missing target, another owner, not the owner, malformed XML, no Content-MD5; an empty status disables', async () => {
+    const enable = (bucket: string, target: string): PutBucketLoggingCommand => new PutBucketLoggingCommand({ Bucket: bucket, BucketLoggingStatus: { LoggingEnabled: { TargetBucket: target, TargetPrefix: 'p/' } } });
+    const missing = await s3failure(a[0]!.send(enable('src', 'no-such-target')), 'InvalidTargetBucketForLogging', 400);
+    assert.equal(missing.message, 'The target bucket for logging does not exist');
+    const other = await s3failure(a[0]!.send(enable('src', 'bobs')), 'InvalidTargetBucketForLogging', 400);
+    assert.equal(other.message, 'The owner for the bucket to be logged and the target bucket must be the same.');
+    await s3failure(b[1]!.send(enable('src', 'bobs')), 'AccessDenied', 403);
+    const endpoint = nodes[2]!.endpoint;
+    const bad = await putXmlDocument(endpoint, alice, '/src', 'logging', `<BucketLoggingStatus xmlns="${XMLNS}"><LoggingEnabled><TargetPrefix>p/</TargetPrefix></LoggingEnabled></BucketLoggingStatus>`);
+    assert.deepEqual([bad.status, bad.code], [400, 'MalformedXML']);
+    const notXml = await putXmlDocument(endpoint, alice, '/src', 'logging', '<BucketLoggingStatus');
+    assert.deepEqual([notXml.status, notXml.code], [400, 'MalformedXML']);
+    const noMd5 = await putXmlDocument(endpoint, alice, '/src', 'logging', `<BucketLoggingStatus xmlns="${XMLNS}"/>`, false);
+    assert.deepEqual([noMd5.status, noMd5.code], [400, 'InvalidRequest']);
+    // The configuration is unchanged by the refusals.
+    assert.equal((await a[1]!.send(new GetBucketLoggingCommand({ Bucket: 'src' }))).LoggingEnabled?.TargetBucket, 'logs');
+    // An empty BucketLoggingStatus disables logging.
+    const off = await putXmlDocument(endpoint, alice, '/src', 'logging', `<BucketLoggingStatus xmlns="${XMLNS}"/>`);
+    assert.equal(off.status, 200);
+    for (const c of a) assert.equal((await c.send(new GetBucketLoggingCommand({ Bucket: 'src' }))).LoggingEnabled, undefined);
+  });
+});
