@@ -20,7 +20,8 @@
  * Where clients and the documentation disagree the verifier is liberal, trying a few strings to
  * sign for one request (each one HMAC-SHA1): the sub-resources S3 added after the documented list
  * (`tagging`, `cors`, `retention`, …) signed or not, sub-resource values decoded (as the
- * documentation says) or as sent, and the documentation's own "Delete" example, which puts the
+ * documentation says) or as sent, a path-style bucket with or without its trailing slash (botocore
+ * signs `/bucket/` for `PUT /bucket`), and the documentation's own "Delete" example, which puts the
  * `x-amz-date` value in the Date line instead of among the amz headers. The body is not signed:
  * a SigV2 request's payload is that of an unsigned request (Content-MD5 and checksum headers are
  * still checked by the body verifier). Nothing here reads the clock.
@@ -237,12 +238,22 @@ export function canonicalizedResource(rawPath: string, rawQuery: string, virtual
   return signed.length === 0 ? base : `${base}?${signed.map(([, text]) => text).join('&')}`;
 }
 
-/** Every CanonicalizedResource a valid client may have signed, the documentation's first. */
+/**
+ * Every CanonicalizedResource a valid client may have signed, the documentation's first. A
+ * request to a bucket itself is also tried with the bucket's trailing slash added or removed
+ * (`/bucket` ↔ `/bucket/`): botocore signs `/bucket/` for a path-style `PUT /bucket`.
+ */
 function candidateResources(rawPath: string, rawQuery: string, bucket: string | undefined): string[] {
+  const path = targetPath(rawPath);
+  const paths = [path];
+  if (bucket === undefined && /^\/[^/]+$/.test(path)) paths.push(`${path}/`);
+  if (bucket === undefined && /^\/[^/]+\/$/.test(path)) paths.push(path.slice(0, -1));
   const out = new Set<string>();
-  for (const later of [true, false]) {
-    for (const rawValues of [false, true]) {
-      for (const dropEmptyValues of [false, true]) out.add(canonicalizedResource(rawPath, rawQuery, bucket, { later, rawValues, dropEmptyValues }));
+  for (const p of paths) {
+    for (const later of [true, false]) {
+      for (const rawValues of [false, true]) {
+        for (const dropEmptyValues of [false, true]) out.add(canonicalizedResource(p, rawQuery, bucket, { later, rawValues, dropEmptyValues }));
+      }
     }
   }
   return [...out];

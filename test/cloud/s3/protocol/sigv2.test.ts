@@ -236,6 +236,13 @@ describe('CanonicalizedResource', () => {
       const req = request('GET', '/b/k?tagging&versionId=v%2B1', { host: 's3.localhost', date, authorization: `AWS ${DOC_AKID}:${sig}` });
       verifySigV2(header(req, undefined, now), DOC_SECRET);
     }
+    // A path-style request to a bucket, signed with or without the trailing slash (botocore signs /b/ for PUT /b).
+    for (const [path, signed] of [['/b', '/b/'], ['/b/', '/b'], ['/b', '/b']]) {
+      const s = hmacSha1(DOC_SECRET, `PUT\n\n\n${date}\n${signed}`);
+      verifySigV2(header(request('PUT', path!, { date, authorization: `AWS ${DOC_AKID}:${s}` }), undefined, now), DOC_SECRET);
+    }
+    const objectSlash = hmacSha1(DOC_SECRET, `GET\n\n\n${date}\n/b/k/`);
+    assert.throws(() => verifySigV2(header(request('GET', '/b/k', { date, authorization: `AWS ${DOC_AKID}:${objectSlash}` }), undefined, now), DOC_SECRET), s3code('SignatureDoesNotMatch'));
     // But another path, method or unsigned change does not.
     const sig = hmacSha1(DOC_SECRET, `GET\n\n\n${date}\n/b/other?tagging`);
     assert.throws(() => verifySigV2(header(request('GET', '/b/k?tagging', { date, authorization: `AWS ${DOC_AKID}:${sig}` }), undefined, now), DOC_SECRET), s3code('SignatureDoesNotMatch'));
