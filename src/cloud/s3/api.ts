@@ -68,7 +68,7 @@ import {
   hasLockHeaders,
   versionRemovable,
 } from './protocol/index.ts';
-import type { BodyVerifier, CannedAcl, ChecksumAlgorithm, DeletedEntry, DeleteErrorEntry, ObjectAttributesResult, StorageClass, Tag, VerifiedAuth } from './protocol/index.ts';
+import type { BodyVerifier, CannedAcl, ChecksumAlgorithm, DeletedEntry, DeleteErrorEntry, ObjectAttributesResult, RequestAuth, StorageClass, Tag } from './protocol/index.ts';
 import { aclsDisabled, canBucket, canObjectAcl, canReadBucket, canReadObject, canWriteBucket, mustAllow } from './access.ts';
 import type { AclFields } from './access.ts';
 import { aclOfPut, aclXml, requestAcl, withAcl } from './acl.ts';
@@ -136,7 +136,7 @@ export interface ObjectWrite {
   /** The object's bytes. */
   body: Readable;
   /** How the bytes are authenticated (the body verifier depends on it). */
-  auth: VerifiedAuth | { kind: 'anonymous' };
+  auth: RequestAuth;
   /** Content-Type, stored headers, metadata, Content-MD5 / checksums, write conditions. */
   headers: S3Request['headers'];
   /** The writer; undefined for an anonymous write (the object is then the bucket owner's). */

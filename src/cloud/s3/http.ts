@@ -1,7 +1,7 @@
 /**
  * The S3 endpoint of one node: a `node:http` server that resolves each request's address
- * (path-style or virtual-hosted), authenticates it (SigV4 header or presigned query, anonymous
- * otherwise), hands it to {@link S3Api} and turns every failure into the S3 error document with
+ * (path-style or virtual-hosted), authenticates it (SigV4 or SigV2, header or presigned query,
+ * anonymous otherwise), hands it to {@link S3Api} and turns every failure into the S3 error document with
  * the request's id. Any node serves any request: all state is in the ring.
  */
 import { createServer } from 'node:http';
@@ -11,8 +11,8 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Env, Logger } from '../../env/index.ts';
-import { S3Error, errorResponse, invalidAccessKeyId, parseAuth, refuseCustomerKeyInClear, resolveAddress, toS3Error, verify } from './protocol/index.ts';
-import type { HeaderMap, VerifiedAuth } from './protocol/index.ts';
+import { S3Error, authLabel, errorResponse, invalidAccessKeyId, parseRequestAuth, refuseCustomerKeyInClear, resolveAddress, toS3Error, verifyRequestAuth } from './protocol/index.ts';
+import type { HeaderMap, RequestAuth } from './protocol/index.ts';
 import type { S3Api } from './api.ts';
 import type { Principal } from './catalog.ts';
 import type { S3Options } from './options.ts';
@@ -34,7 +34,8 @@ export interface S3Request {
   key: string | undefined;
   /** The authenticated user; undefined for an anonymous request. */
   principal: Principal | undefined;
-  auth: VerifiedAuth | { kind: 'anonymous' };
+  /** How the request was signed (SigV4, SigV2) and what its body verification needs. */
+  auth: RequestAuth;
   requestId: string;
   /** Transaction id for logs. */
   tx: string;
@@ -49,10 +50,12 @@ export interface HttpStats {
   bytesIn: number;
   bytesOut: number;
   latencyMsSum: Record<string, number>;
+  /** Requests whose authentication passed, by scheme (`sigv4-header`, `sigv2-presigned`, `anonymous`, …). */
+  auth: Record<string, number>;
 }
 
 export class S3HttpServer {
-  readonly stats: HttpStats = { requests: {}, errors: {}, bytesIn: 0, bytesOut: 0, latencyMsSum: {} };
+  readonly stats: HttpStats = { requests: {}, errors: {}, bytesIn: 0, bytesOut: 0, latencyMsSum: {}, auth: {} };
   private server: Server | HttpsServer | undefined;
   private readonly sockets = new Set<Socket>();
   private counter = 0;
@@ -156,6 +159,8 @@ export class S3HttpServer {
     const headers = req.headers as S3Request['headers'];
     let resource = rawPath;
     let op = 'Unknown';
+    /** The request's authentication once verified (for logs). */
+    let scheme: string | undefined;
     this.inFlight++;
     // A client that goes away mid-request fails the body stream; the pipeline reading it reports that.
     req.on('error', () => {});
@@ -189,16 +194,22 @@ export class S3HttpServer {
         for (const [name, value] of Object.entries(await this.api.cors.actualRequestHeaders(address.bucket, method, headers))) res.setHeader(name, value);
       }
       if (!secure && !this.options.allowSseCustomerKeysOverHttp) refuseCustomerKeyInClear(headers);
-      const parsed = parseAuth({ method, path: rawPath, query: rawQuery, headers: req.headersDistinct }, this.env.now(), { maxSkewMs: this.options.maxClockSkewMs });
+      const parsed = parseRequestAuth({ method, path: rawPath, query: rawQuery, headers: req.headersDistinct }, this.env.now(), {
+        maxSkewMs: this.options.maxClockSkewMs,
+        signatureV2: this.options.signatureV2,
+        virtualHostedBucket: address.style === 'virtual-hosted' ? address.bucket : undefined,
+      });
       let auth: S3Request['auth'] = { kind: 'anonymous' };
       let principal: Principal | undefined;
       if (parsed.kind !== 'anonymous') {
         const key = await this.api.catalog.accessKey(parsed.accessKeyId);
         if (key === undefined) throw invalidAccessKeyId(parsed.accessKeyId);
-        auth = verify(parsed, key.secret);
+        auth = verifyRequestAuth(parsed, key.secret);
         principal = { id: key.user, name: key.name };
         if (capture) capture.facts.requester = principal.id;
       }
+      scheme = authLabel(auth);
+      this.stats.auth[scheme] = (this.stats.auth[scheme] ?? 0) + 1;
       const request: S3Request = {
         req,
         res,
@@ -217,7 +228,7 @@ export class S3HttpServer {
     } catch (err) {
       op = (err as { op?: string } | undefined)?.op ?? op;
       if (capture) capture.facts.errorCode = mapError(err).code;
-      this.fail(err, req, res, method, requestId, resource, op);
+      this.fail(err, req, res, method, requestId, resource, op, scheme);
     } finally {
       this.inFlight--;
       this.stats.requests[op] = (this.stats.requests[op] ?? 0) + 1;
@@ -225,14 +236,14 @@ export class S3HttpServer {
     }
   }
 
-  private fail(err: unknown, req: IncomingMessage, res: ServerResponse, method: string, requestId: string, resource: string, op: string): void {
+  private fail(err: unknown, req: IncomingMessage, res: ServerResponse, method: string, requestId: string, resource: string, op: string, auth: string | undefined): void {
     const e = mapError(err);
     this.stats.errors[e.code] = (this.stats.errors[e.code] ?? 0) + 1;
     if (e.status >= 500) {
       const cause = (e.cause ?? err) as { message?: string; stack?: string; code?: string };
-      this.log.error({ code: e.code, op, requestId, resource, err: { message: cause?.message, code: cause?.code, stack: cause?.stack } }, `S3 ${op} failed: ${cause?.message ?? e.message}`);
+      this.log.error({ code: e.code, op, requestId, resource, auth, err: { message: cause?.message, code: cause?.code, stack: cause?.stack } }, `S3 ${op} failed: ${cause?.message ?? e.message}`);
     } else {
-      this.log.debug({ code: e.code, op, requestId, resource, status: e.status }, `S3 ${op} refused: ${e.message}`);
+      this.log.debug({ code: e.code, op, requestId, resource, auth, status: e.status }, `S3 ${op} refused: ${e.message}`);
     }
     if (res.headersSent) {
       // The error came while the body was being sent: all we can do is cut the response short.

@@ -35,6 +35,12 @@ export interface S3Options {
   /** Largest accepted difference between a request's signing time and the node's clock. */
   maxClockSkewMs: number;
   /**
+   * Accept AWS Signature Version 2 (`Authorization: AWS …`, presigned `AWSAccessKeyId` /
+   * `Expires` / `Signature` URLs, POST forms with `AWSAccessKeyId` / `signature`); when false
+   * they are refused with `InvalidRequest`, as S3 refuses them in regions without SigV2.
+   */
+  signatureV2: boolean;
+  /**
    * Period of the lifecycle expirer's sweep (each node sweeps the buckets whose record it is the
    * DHT root of); 0 turns the background sweep off.
    */
@@ -100,6 +106,7 @@ export const DEFAULT_S3_OPTIONS: S3Options = {
   minPartBytes: 5 * 1024 * 1024,
   cacheMs: 2000,
   maxClockSkewMs: 15 * 60 * 1000,
+  signatureV2: true,
   lifecycleSweepMs: 60 * 60 * 1000,
   ssePreviousKeyFiles: [],
   allowSseCustomerKeysOverHttp: false,

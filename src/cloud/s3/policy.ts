@@ -15,7 +15,7 @@
  */
 import type { TLSSocket } from 'node:tls';
 import type { Env } from '../../env/index.ts';
-import { S3Error, getHeader, parseRetainUntilDate, parseTaggingHeader } from './protocol/index.ts';
+import { S3Error, getHeader, parseRetainUntilDate, parseTaggingHeader, signatureVersionOf } from './protocol/index.ts';
 import type { BodyVerifier, Tag } from './protocol/index.ts';
 import { DENY_ALL_POLICY, OBJECT_ACTIONS, evaluatePolicy, isPublicPolicy, parseBucketPolicy, policyStatusXml } from './protocol/policy.ts';
 import type { CompiledPolicy } from './protocol/policy.ts';
@@ -39,10 +39,15 @@ export interface PolicyTarget {
    * of PutObjectRetention / PutObjectLegalHold): `s3:object-lock-*` condition keys.
    */
   lock?: { mode?: string; until?: number; legalHold?: string } | undefined;
+  /**
+   * A POST form upload, which is authenticated by its policy's signature rather than the
+   * request's: `s3:authType` is `POST`, `s3:signatureversion` the form's (undefined without one).
+   */
+  form?: { signatureVersion: string | undefined } | undefined;
 }
 
 /** The part of a request a policy looks at (PostObject checks the form's signer, not the request's). */
-export type PolicySubject = Pick<S3Request, 'req' | 'headers' | 'query' | 'principal' | 'key'>;
+export type PolicySubject = Pick<S3Request, 'req' | 'headers' | 'query' | 'principal' | 'key' | 'auth'>;
 
 /** What the policy operations need of the S3 API. */
 export interface PolicyContext {
@@ -128,6 +133,10 @@ export class BucketPolicies {
         return r.principal?.id;
       case 'aws:principaltype':
         return r.principal ? 'User' : 'Anonymous';
+      case 's3:signatureversion':
+        return target.form ? target.form.signatureVersion : signatureVersionOf(r.auth);
+      case 's3:authtype':
+        return target.form ? 'POST' : r.auth.kind === 'header' ? 'REST-HEADER' : r.auth.kind === 'presigned' ? 'REST-QUERY-STRING' : undefined;
       case 'aws:currenttime':
         return new Date(this.ctx.env.now()).toISOString();
       case 'aws:epochtime':

@@ -1,10 +1,11 @@
 /**
  * PostObject: browser-based uploads with HTTP POST (`POST /bucket`, `multipart/form-data`,
- * AWS Signature Version 4), as the S3 documentation describes them.
+ * AWS Signature Version 4, or Version 2 unless `s3.signatureV2` is off), as the S3 documentation
+ * describes them.
  *
  * The form is parsed as it streams (busboy): the fields before the `file` field are read
  * (at most {@link MAX_POST_FORM_BYTES} of names and values), then the request is authorized —
- * the policy's signature (the user of `x-amz-credential`), its expiration and conditions, the
+ * the policy's signature (the user of `x-amz-credential`, or of `AWSAccessKeyId`), its expiration and conditions, the
  * user's (or, without a policy, an anonymous) write permission on the bucket — and only then is
  * the file streamed into the chunk store through the same path as PutObject
  * ({@link PostObjectContext.storeObject}): a large file never sits in memory. The object's entry
@@ -20,18 +21,22 @@ import type { Env } from '../../env/index.ts';
 import {
   MAX_POST_FORM_BYTES,
   S3Error,
+  SIGV2_SCHEME,
+  SIGV4_ALGORITHM,
   checkPostPolicy,
   checkPostSize,
   checksumHeaderName,
   expandFilename,
   invalidAccessKeyId,
   isMultipartFormData,
+  isSigV2PostForm,
   malformedPost,
   missingPostField,
   noFileInPost,
   notAFormPost,
   parsePostPolicy,
   parsePostSignature,
+  parsePostSignatureV2,
   parseStorageClass,
   parseTagging,
   postFormTooLarge,
@@ -41,8 +46,9 @@ import {
   refuseCustomerKeyInClear,
   validateObjectKey,
   verifyPostSignature,
+  verifyPostSignatureV2,
 } from './protocol/index.ts';
-import type { ChecksumAlgorithm, SizeRange } from './protocol/index.ts';
+import type { ChecksumAlgorithm, PostSignature, SizeRange } from './protocol/index.ts';
 import { OBJECT_WRITE_GRANT_HEADERS } from './protocol/acl.ts';
 import { requestAcl } from './acl.ts';
 import { sealedKeyHeaders } from './encryption.ts';
@@ -264,9 +270,9 @@ export class PostObjectApi {
       validateObjectKey(key);
       // SSE-C fields in a form over plain HTTP: the key crossed the network in clear text.
       if (!r.secure && !this.ctx.options.allowSseCustomerKeysOverHttp) refuseCustomerKeyInClear(Object.fromEntries(fields));
-      const { principal, range } = await this.authorize(fields, name);
+      const { principal, range, signatureVersion } = await this.authorize(fields, name);
       // The form's signer (or nobody) must be allowed to write in the bucket, not the request's.
-      const bucket = await this.ctx.writableBucket({ ...r, principal }, { key, acl: fields.get('acl') });
+      const bucket = await this.ctx.writableBucket({ ...r, principal }, { key, acl: fields.get('acl'), form: { signatureVersion } });
       const write = await this.objectWrite(fields, range);
       if (form.error) throw form.error;
       const { entry } = await this.ctx.storeObject({
@@ -292,21 +298,27 @@ export class PostObjectApi {
    * Who the form speaks for: with a `policy`, the user of its signature (checked), once the form
    * meets the policy; without one, anonymous. Returns the policy's bounds on the file's size.
    */
-  private async authorize(fields: ReadonlyMap<string, string>, bucket: string): Promise<{ principal: Principal | undefined; range: SizeRange | undefined }> {
+  private async authorize(
+    fields: ReadonlyMap<string, string>,
+    bucket: string,
+  ): Promise<{ principal: Principal | undefined; range: SizeRange | undefined; signatureVersion: string | undefined }> {
     const policy = fields.get('policy');
     if (policy === undefined) {
       // A signature without the policy it signs.
       for (const name of ['x-amz-signature', 'x-amz-credential', 'awsaccesskeyid', 'signature']) {
         if (fields.has(name)) throw missingPostField('policy');
       }
-      return { principal: undefined, range: undefined };
+      return { principal: undefined, range: undefined, signatureVersion: undefined };
     }
-    const signing = parsePostSignature(fields);
+    // SigV2 (`AWSAccessKeyId`, `signature`: Base64 HMAC-SHA1 of the policy) when accepted, else SigV4.
+    const signatureV2 = this.ctx.options.signatureV2 && isSigV2PostForm(fields);
+    const signing = signatureV2 ? parsePostSignatureV2(fields) : parsePostSignature(fields);
     const key = await this.ctx.catalog.accessKey(signing.accessKeyId);
     if (key === undefined) throw invalidAccessKeyId(signing.accessKeyId);
-    verifyPostSignature(policy, signing, key.secret);
-    const range = checkPostPolicy(parsePostPolicy(policy), { bucket, fields }, this.ctx.env.now());
-    return { principal: { id: key.user, name: key.name }, range };
+    if (signatureV2) verifyPostSignatureV2(policy, signing, key.secret);
+    else verifyPostSignature(policy, signing as PostSignature, key.secret);
+    const range = checkPostPolicy(parsePostPolicy(policy), { bucket, fields, signatureV2 }, this.ctx.env.now());
+    return { principal: { id: key.user, name: key.name }, range, signatureVersion: signatureV2 ? SIGV2_SCHEME : SIGV4_ALGORITHM };
   }
 
   /**

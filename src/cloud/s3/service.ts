@@ -75,6 +75,7 @@ export function s3OptionsFrom(config: PiConfig): S3Options {
     minPartBytes: c.minPartBytes,
     cacheMs: c.cacheMs,
     maxClockSkewMs: c.maxClockSkewMs,
+    signatureV2: c.signatureV2,
     lifecycleSweepMs: c.lifecycleSweepMs,
     ...(c.sseMasterKeyFile !== undefined ? { sseMasterKeyFile: c.sseMasterKeyFile } : {}),
     ssePreviousKeyFiles: c.ssePreviousKeyFiles,
@@ -515,6 +516,7 @@ export class S3Service implements NodeService {
     return [
       { name: 'pi_s3_requests_total', help: 'S3 requests served, by operation.', type: 'counter', values: byLabel(http?.requests, 'op') },
       { name: 'pi_s3_errors_total', help: 'S3 error responses, by error code.', type: 'counter', values: byLabel(http?.errors, 'code') },
+      { name: 'pi_s3_auth_total', help: 'S3 requests authenticated, by scheme (sigv4-header, sigv4-presigned, sigv2-header, sigv2-presigned, anonymous).', type: 'counter', values: byLabel(http?.auth, 'scheme') },
       { name: 'pi_s3_chunks', help: 'Chunks stored on this node.', type: 'gauge', values: [{ value: this.engine?.count ?? 0 }] },
       { name: 'pi_s3_chunk_bytes', help: 'Bytes of chunk data stored on this node.', type: 'gauge', values: [{ value: this.engine?.bytes ?? 0 }] },
       { name: 'pi_s3_bytes_written_total', help: 'Object bytes written through this node.', type: 'counter', values: [{ value: api?.bytesWritten ?? 0 }] },

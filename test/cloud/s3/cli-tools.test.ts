@@ -3,7 +3,10 @@
  * and `s3cmd` (CI installs both through .ci/run), pointed at a 3-node loopback ring whose
  * endpoints speak HTTPS (both tools verify the certificate against the CA file): mb, cp
  * (including a multipart upload, and SSE-C with awscli), ls, sync, rm, rb — each tool on another
- * node, each reading what the other wrote. The test fails, not skips, when a tool is missing.
+ * node, each reading what the other wrote. AWS Signature Version 2 with s3cmd's `--signature-v2`
+ * and with botocore's `signature_version = 's3'` (awscli v2 signs only SigV4; its botocore has no
+ * HmacV1 signer), including botocore's presigned URL and POST form, checked to be SigV2 by the
+ * endpoint's `pi_s3_auth_total` counter. The test fails, not skips, when a tool is missing.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,7 +15,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { createUser, endpointCertificate, pattern, startS3Ring } from './harness.ts';
+import { createUser, endpointCertificate, pattern, rawRequest, startS3Ring } from './harness.ts';
 import type { S3Node, TestUser } from './harness.ts';
 import { tempDir } from '../../node/fixtures.ts';
 
@@ -23,6 +26,62 @@ function tool(name: string): string {
   const debian = `/usr/bin/${name}`;
   return existsSync(debian) ? debian : name;
 }
+
+/**
+ * A Python whose botocore still has the HmacV1 (SigV2) signers: Debian's (python3-botocore, which
+ * .ci/run installs) when it has them, else the first `python3` on PATH, by its real path.
+ */
+async function pythonWithBotocore(): Promise<string> {
+  const probe = 'import sys, botocore.auth as a; assert "s3" in a.AUTH_TYPE_MAPS; print(sys.executable)';
+  for (const candidate of ['/usr/bin/python3', 'python3']) {
+    try {
+      return (await run(candidate, ['-c', probe])).stdout.trim();
+    } catch {
+      // try the next one
+    }
+  }
+  throw new Error('no python3 with botocore (apt-get install -y python3-botocore, as .ci/run does)');
+}
+
+/**
+ * botocore with `signature_version='s3'` (HmacV1, i.e. SigV2) against ENDPOINT: every call below is
+ * signed with SigV2; prints what the test checks, a presigned GET URL and a presigned POST form.
+ */
+const BOTOCORE_SIGV2_SCRIPT = `
+import json, os
+import botocore.session
+from botocore.config import Config
+
+session = botocore.session.get_session()
+s3 = session.create_client(
+    's3', region_name='us-east-1', endpoint_url=os.environ['ENDPOINT'], verify=os.environ['CA'],
+    aws_access_key_id=os.environ['AKID'], aws_secret_access_key=os.environ['SECRET'],
+    config=Config(signature_version='s3', s3={'addressing_style': 'path'}, retries={'max_attempts': 1}))
+b = 'boto-v2'
+s3.create_bucket(Bucket=b)
+s3.put_object(Bucket=b, Key='dir/a b.txt', Body=b'signed with HMAC-SHA1\\n', ContentType='text/plain')
+s3.put_object(Bucket=b, Key='dir/c+d.txt', Body=b'plus', Metadata={'colour': 'blue'})
+part = 5 * 1024 * 1024
+data = bytes(range(256)) * (part // 256) + b'x' * (1024 * 1024 + 5)
+up = s3.create_multipart_upload(Bucket=b, Key='big.bin')
+parts = []
+for n, chunk in enumerate([data[:part], data[part:]], start=1):
+    r = s3.upload_part(Bucket=b, Key='big.bin', UploadId=up['UploadId'], PartNumber=n, Body=chunk)
+    parts.append({'ETag': r['ETag'], 'PartNumber': n})
+s3.list_parts(Bucket=b, Key='big.bin', UploadId=up['UploadId'])
+s3.complete_multipart_upload(Bucket=b, Key='big.bin', UploadId=up['UploadId'], MultipartUpload={'Parts': parts})
+big = len(s3.get_object(Bucket=b, Key='big.bin')['Body'].read())
+keys = [o['Key'] for o in s3.list_objects_v2(Bucket=b)['Contents']]
+acl = s3.get_object_acl(Bucket=b, Key='dir/a b.txt')['Grants'][0]['Permission']
+s3.put_object_tagging(Bucket=b, Key='dir/c+d.txt', Tagging={'TagSet': [{'Key': 'colour', 'Value': 'blue'}]})
+tags = {t['Key']: t['Value'] for t in s3.get_object_tagging(Bucket=b, Key='dir/c+d.txt')['TagSet']}
+s3.head_object(Bucket=b, Key='dir/c+d.txt')
+s3.delete_objects(Bucket=b, Delete={'Objects': [{'Key': 'dir/c+d.txt'}]})
+s3.delete_object(Bucket=b, Key='big.bin')
+url = s3.generate_presigned_url('get_object', Params={'Bucket': b, 'Key': 'dir/a b.txt'}, ExpiresIn=300)
+post = s3.generate_presigned_post(b, 'forms/\${filename}', Conditions=[['starts-with', '$key', 'forms/']], ExpiresIn=300)
+print(json.dumps({'keys': keys, 'acl': acl, 'tags': tags, 'big': big, 'url': url, 'post': post}))
+`;
 
 describe('awscli and s3cmd against a 3-node ring', () => {
   const cleanups: (() => Promise<void>)[] = [];
@@ -88,6 +147,31 @@ describe('awscli and s3cmd against a 3-node ring', () => {
   async function aws(...args: string[]): Promise<string> {
     const { stdout } = await run(tool('aws'), ['--endpoint-url', nodes[0]!.endpoint, ...args], { env: awsEnv, maxBuffer: 16 * 1024 * 1024 });
     return stdout;
+  }
+
+  /** POSTs a form over HTTPS trusting the ring's CA (fetch has no per-request CA). */
+  async function rawPostForm(url: string, form: FormData): Promise<{ status: number; body: string }> {
+    const request = new Request(url, { method: 'POST', body: form });
+    const u = new URL(url);
+    const r = await rawRequest(u.origin, undefined, {
+      method: 'POST',
+      path: u.pathname + u.search,
+      headers: { 'content-type': request.headers.get('content-type')! },
+      body: Buffer.from(await request.arrayBuffer()),
+    });
+    return { status: r.status, body: r.body.toString() };
+  }
+
+  /** The `pi_s3_auth_total` counters of a node, by scheme. */
+  function authCounts(node: S3Node): Record<string, number> {
+    const family = node.s3.metrics().find((m) => m.name === 'pi_s3_auth_total');
+    return Object.fromEntries((family?.values ?? []).map((v) => [v.labels?.['scheme'] ?? '', v.value]));
+  }
+
+  /** How each scheme's count of `node` grew since `before`. */
+  function authGrowth(node: S3Node, before: Record<string, number>): Record<string, number> {
+    const now = authCounts(node);
+    return Object.fromEntries(Object.entries(now).map(([k, v]) => [k, v - (before[k] ?? 0)]).filter(([, v]) => v !== 0));
   }
 
   async function s3cmd(...args: string[]): Promise<string> {
@@ -201,5 +285,68 @@ describe('awscli and s3cmd against a 3-node ring', () => {
 
     await s3cmd('del', '--recursive', '--force', 's3://s3cmd-bucket/');
     assert.match(await s3cmd('rb', 's3://s3cmd-bucket'), /Bucket 's3:\/\/s3cmd-bucket\/' removed/);
+  });
+
+  test('botocore (the library under awscli) with signature_version = s3 (SigV2): bucket, objects, multipart, ACL, tags, batch delete; a presigned URL and a POST form read and sent by plain clients', async () => {
+    // awscli v2 (Debian's) signs only SigV4, whatever its configuration says: its bundled botocore
+    // has no HmacV1 signer. botocore itself keeps it (`signature_version='s3'`, `'s3-query'` for
+    // presigned URLs, `'s3-presign-post'` for forms), as boto3 and awscli v1 use it.
+    const python = await pythonWithBotocore();
+    const before = authCounts(nodes[0]!);
+    const script = join(dir, 'sigv2.py');
+    await writeFile(script, BOTOCORE_SIGV2_SCRIPT);
+    const { stdout } = await run(python, [script], {
+      env: { PATH: process.env['PATH'], HOME: dir, ENDPOINT: nodes[0]!.endpoint, CA: join(dir, 'ca.pem'), AKID: user.accessKey, SECRET: user.secret },
+      maxBuffer: 16 * 1024 * 1024,
+    });
+    const out = JSON.parse(stdout) as { keys: string[]; acl: string; tags: Record<string, string>; big: number; url: string; post: { url: string; fields: Record<string, string> } };
+    assert.deepEqual(out.keys, ['big.bin', 'dir/a b.txt', 'dir/c+d.txt']);
+    assert.equal(out.acl, 'FULL_CONTROL');
+    assert.deepEqual(out.tags, { colour: 'blue' });
+    assert.equal(out.big, 6 * 1024 * 1024 + 5);
+
+    // The presigned URL (AWSAccessKeyId / Expires / Signature), fetched by a client that signs nothing.
+    const url = new URL(out.url);
+    assert.ok(url.searchParams.has('AWSAccessKeyId') && url.searchParams.has('Signature') && url.searchParams.has('Expires'), url.href);
+    const got = await rawRequest(nodes[0]!.endpoint, undefined, { method: 'GET', path: url.pathname + url.search });
+    assert.equal(got.status, 200, got.body.toString());
+    assert.equal(got.body.toString(), 'signed with HMAC-SHA1\n');
+    // The POST form (AWSAccessKeyId, policy, signature), sent as a browser would.
+    assert.ok('AWSAccessKeyId' in out.post.fields && 'signature' in out.post.fields && !('x-amz-signature' in out.post.fields), JSON.stringify(out.post.fields));
+    const form = new FormData();
+    for (const [name, value] of Object.entries(out.post.fields)) form.append(name, value);
+    form.append('file', new Blob([Buffer.from('posted through a botocore form')]), 'form.txt');
+    const posted = await rawPostForm(out.post.url, form);
+    assert.equal(posted.status, 204, posted.body);
+
+    // Every request botocore made was SigV2 (and the presigned GET too); none was SigV4.
+    const growth = authGrowth(nodes[0]!, before);
+    assert.ok((growth['sigv2-header'] ?? 0) >= 14, JSON.stringify(growth));
+    assert.equal(growth['sigv2-presigned'], 1, JSON.stringify(growth));
+    assert.equal(growth['sigv4-header'], undefined, JSON.stringify(growth));
+    assert.equal(growth['sigv4-presigned'], undefined, JSON.stringify(growth));
+
+    // The form's object, read back with SigV4.
+    const back = await rawRequest(nodes[1]!.endpoint, user, { method: 'GET', path: '/boto-v2/forms/form.txt' });
+    assert.equal(back.status, 200, back.body.toString());
+    assert.equal(back.body.toString(), 'posted through a botocore form');
+  });
+
+  test('s3cmd --signature-v2: mb / put / ls / get / del / rb', async () => {
+    const node = nodes[1]!;
+    const before = authCounts(node);
+    await writeFile(join(dir, 's3cmd-v2.txt'), 'from s3cmd, SigV2\n');
+    const v2 = (...args: string[]): Promise<string> => s3cmd('--signature-v2', ...args);
+    assert.match(await v2('mb', 's3://s3cmd-v2'), /Bucket 's3:\/\/s3cmd-v2\/' created/);
+    await v2('put', join(dir, 's3cmd-v2.txt'), 's3://s3cmd-v2/some/file.txt');
+    assert.match(await v2('ls', '--recursive', 's3://s3cmd-v2'), /s3:\/\/s3cmd-v2\/some\/file\.txt/);
+    await v2('get', 's3://s3cmd-v2/some/file.txt', join(dir, 's3cmd-v2.back'));
+    assert.equal(await readFile(join(dir, 's3cmd-v2.back'), 'utf8'), 'from s3cmd, SigV2\n');
+    await v2('del', 's3://s3cmd-v2/some/file.txt');
+    assert.equal((await v2('ls', '--recursive', 's3://s3cmd-v2')).trim(), '');
+    assert.match(await v2('rb', 's3://s3cmd-v2'), /Bucket 's3:\/\/s3cmd-v2\/' removed/);
+    const growth = authGrowth(node, before);
+    assert.ok((growth['sigv2-header'] ?? 0) >= 6, JSON.stringify(growth));
+    assert.equal(growth['sigv4-header'], undefined, JSON.stringify(growth));
   });
 });

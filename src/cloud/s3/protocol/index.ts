@@ -13,6 +13,8 @@ export * from './sigv4-signing.ts';
 export * from './sigv4.ts';
 export * from './sigv4-chunked.ts';
 export * from './sigv4-payload.ts';
+export * from './sigv2.ts';
+export * from './auth.ts';
 export * from './request.ts';
 export * from './sse.ts';
 export * from './listing.ts';

@@ -15,9 +15,10 @@
  *   every comma-separated value must start with the prefix) or
  *   `["content-length-range", min, max]` (the file's size in bytes);
  * - every field of the form except `x-amz-signature`, `file`, `policy` and names starting with
- *   `x-ignore-` must be named by a condition;
+ *   `x-ignore-` must be named by a condition (`AWSAccessKeyId` and `signature` instead of
+ *   `x-amz-signature` for a SigV2 form);
  * - the signature is the hex HMAC-SHA256 of the base64 policy under the SigV4 signing key of
- *   the `x-amz-credential` scope.
+ *   the `x-amz-credential` scope (SigV2 forms: `sigv2.ts`).
  */
 import { S3Error } from './errors.ts';
 import { escapeXml } from './xml-escape.ts';
@@ -32,11 +33,13 @@ export const MAX_POST_FORM_BYTES = 20 * 1024;
 
 /** Fields that no policy condition needs to name (besides names beginning with `x-ignore-`). */
 const EXEMPT_FIELDS = new Set(['x-amz-signature', 'file', 'policy']);
+/** The same for a form signed with SigV2 (its signing fields are `AWSAccessKeyId` and `signature`). */
+const EXEMPT_FIELDS_V2 = new Set(['awsaccesskeyid', 'signature', 'file', 'policy']);
 
-/** True for a form field the policy need not cover. */
-export function isExemptPostField(name: string): boolean {
+/** True for a form field the policy need not cover (`signatureV2`: of a form signed with SigV2). */
+export function isExemptPostField(name: string, signatureV2 = false): boolean {
   const lower = name.toLowerCase();
-  return EXEMPT_FIELDS.has(lower) || lower.startsWith('x-ignore-');
+  return (signatureV2 ? EXEMPT_FIELDS_V2 : EXEMPT_FIELDS).has(lower) || lower.startsWith('x-ignore-');
 }
 
 /** True when a Content-Type header announces `multipart/form-data`. */
@@ -227,6 +230,8 @@ export interface PostForm {
    * `${filename}` expanded. The file itself is not among them.
    */
   fields: ReadonlyMap<string, string>;
+  /** The form is signed with SigV2 (`AWSAccessKeyId`, `signature`) rather than SigV4. */
+  signatureV2?: boolean;
 }
 
 /** The size bounds of the file that a policy set (`content-length-range`). */
@@ -261,7 +266,7 @@ export function checkPostPolicy(policy: PostPolicy, form: PostForm, now: number)
     covered.add(c.field);
     if (!conditionHolds(c, form)) throw policyRefusal(`Policy Condition failed: ${c.text}`);
   }
-  const extra = [...form.fields.keys()].filter((name) => !isExemptPostField(name) && !covered.has(name));
+  const extra = [...form.fields.keys()].filter((name) => !isExemptPostField(name, form.signatureV2) && !covered.has(name));
   if (extra.length > 0) throw policyRefusal(`Extra input fields: ${extra.join(', ')}`);
   return range;
 }
@@ -289,8 +294,9 @@ export interface PostSignature {
 const CREDENTIAL_FORM = 'the Credential is mal-formed; expecting "<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request".';
 
 /**
- * Reads the signing fields of a form that carries a policy: `x-amz-algorithm` (only
- * AWS4-HMAC-SHA256; SigV2's `AWSAccessKeyId` / `signature` are not supported), `x-amz-credential`,
+ * Reads the SigV4 signing fields of a form that carries a policy: `x-amz-algorithm` (only
+ * AWS4-HMAC-SHA256; a SigV2 form's `AWSAccessKeyId` / `signature` are `InvalidRequest` here — the
+ * caller reads them with `parsePostSignatureV2` when SigV2 is accepted), `x-amz-credential`,
  * `x-amz-date` (ISO 8601 basic, the credential's day) and `x-amz-signature`. A missing one is
  * `InvalidArgument` naming it.
  */

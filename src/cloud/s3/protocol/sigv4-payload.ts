@@ -16,7 +16,8 @@ import { S3Error } from './errors.ts';
 import { getHeader, type HeaderMap } from './headers.ts';
 import { BodyDigests, parseExpectedDigests, verifyDigests, type DigestAlgorithm, type ExpectedDigests } from './checksums.ts';
 import { AwsChunkedDecoder } from './sigv4-chunked.ts';
-import { payloadModeOf, type PayloadMode, type VerifiedAuth } from './sigv4.ts';
+import { payloadModeOf, type PayloadMode } from './sigv4.ts';
+import type { RequestAuth } from './auth.ts';
 
 /** Options of {@link PayloadVerifier}. */
 export interface PayloadVerifierOptions {
@@ -108,13 +109,14 @@ function announcedTrailers(headers: HeaderMap): string[] {
 }
 
 /**
- * Builds the Transform that reads a request body for `auth` (a verified request, or
- * `{ kind: 'anonymous' }`). Header errors (malformed Content-MD5 or checksum headers, an invalid
+ * Builds the Transform that reads a request body for `auth` (a verified SigV4 or SigV2 request,
+ * or `{ kind: 'anonymous' }`; a SigV2 request signs no body, its payload is that of an unsigned
+ * one). Header errors (malformed Content-MD5 or checksum headers, an invalid
  * `x-amz-decoded-content-length`, a signed streaming body on an anonymous request) are thrown
  * here, before any byte is read; body errors fail the stream.
  */
 export function createBodyVerifier(
-  auth: VerifiedAuth | { kind: 'anonymous' },
+  auth: RequestAuth,
   headers: HeaderMap,
   options: BodyVerifierOptions = {},
 ): BodyVerifier {
@@ -137,7 +139,7 @@ export function createBodyVerifier(
     case 'streaming': {
       const length = decodedContentLength(headers);
       return new AwsChunkedDecoder({
-        ...(payload.signed && auth.kind !== 'anonymous'
+        ...(payload.signed && auth.kind !== 'anonymous' && auth.scheme !== 'AWS'
           ? { signing: { signingKey: auth.signingKey, seedSignature: auth.seedSignature, scope: auth.scope, amzDate: auth.amzDate } }
           : {}),
         trailer: payload.trailer,

@@ -113,6 +113,8 @@ export type AuthResult = ParsedAuth | { kind: 'anonymous' };
 
 /** A request whose signature has been verified: what the body checks need. */
 export interface VerifiedAuth {
+  /** The signing scheme (set by {@link verify}; SigV2's verified requests say `AWS`, see `sigv2.ts`). */
+  scheme?: typeof SIGV4_ALGORITHM;
   kind: 'header' | 'presigned';
   accessKeyId: string;
   /** Signing key of the scope, for chunk and trailer signatures. */
@@ -377,10 +379,11 @@ function buildCanonical(
   return { primary, alternatives };
 }
 
-function skewError(amzDate: string, now: number, maxSkewMs: number): S3Error {
+/** `RequestTimeTooSkewed` for a request signed at `requestTime` (as sent), with S3's fields. */
+export function clockSkewError(requestTime: string, now: number, maxSkewMs: number): S3Error {
   return new S3Error('RequestTimeTooSkewed', undefined, {
     fields: {
-      RequestTime: amzDate,
+      RequestTime: requestTime,
       ServerTime: new Date(now).toISOString(),
       MaxAllowedSkewMilliseconds: maxSkewMs,
     },
@@ -421,7 +424,7 @@ function parseHeaderAuth(request: SigV4Request, authorization: string, now: numb
     headerFail('Invalid credential date. Date is not the same as X-Amz-Date.');
   }
   const maxSkewMs = options.maxSkewMs ?? DEFAULT_MAX_SKEW_MS;
-  if (Math.abs(now - requestTime) > maxSkewMs) throw skewError(amzDate, now, maxSkewMs);
+  if (Math.abs(now - requestTime) > maxSkewMs) throw clockSkewError(amzDate, now, maxSkewMs);
 
   const contentSha256 = getHeader(request.headers, 'x-amz-content-sha256')?.trim();
   if (contentSha256 === undefined) {
@@ -525,6 +528,21 @@ function parsePresigned(request: SigV4Request, params: Map<string, string>, now:
   return parsed;
 }
 
+/** `InvalidArgument` for a request with both an `Authorization` header and query authentication. */
+export function multipleAuthMechanisms(authorization: string): S3Error {
+  return new S3Error(
+    'InvalidArgument',
+    'Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query string parameter or the Authorization header should be specified',
+    { fields: { ArgumentName: 'Authorization', ArgumentValue: authorization } },
+  );
+}
+
+/** True when a raw query carries SigV4 query authentication (`X-Amz-Algorithm`, `-Credential` or `-Signature`). */
+export function isSigV4Query(rawQuery: string): boolean {
+  const params = queryParams(rawQuery);
+  return params.has('X-Amz-Algorithm') || params.has('X-Amz-Credential') || params.has('X-Amz-Signature');
+}
+
 /**
  * Reads the authentication of a request (header or presigned query), validating everything that
  * does not need the secret key. `now` is the server time in ms since the epoch.
@@ -542,13 +560,7 @@ export function parseAuth(request: SigV4Request, now: number, options: SigV4Opti
   const params = queryParams(request.query);
   const presigned = params.has('X-Amz-Algorithm') || params.has('X-Amz-Credential') || params.has('X-Amz-Signature');
   const presignedV2 = params.has('Signature') && params.has('AWSAccessKeyId');
-  if (authorization !== undefined && (presigned || presignedV2)) {
-    throw new S3Error(
-      'InvalidArgument',
-      'Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query string parameter or the Authorization header should be specified',
-      { fields: { ArgumentName: 'Authorization', ArgumentValue: authorization } },
-    );
-  }
+  if (authorization !== undefined && (presigned || presignedV2)) throw multipleAuthMechanisms(authorization);
   if (authorization !== undefined) return parseHeaderAuth(request, authorization.trim(), now, options);
   if (presigned) return parsePresigned(request, params, now, options);
   if (presignedV2) throw new S3Error('InvalidRequest', UNSUPPORTED_MECHANISM);
@@ -571,6 +583,7 @@ export function verify(parsed: ParsedAuth, secretKey: string): VerifiedAuth {
   for (const stringToSign of candidates) {
     if (signaturesEqual(signHex(signingKey, stringToSign), parsed.signature)) {
       return {
+        scheme: SIGV4_ALGORITHM,
         kind: parsed.kind,
         accessKeyId: parsed.accessKeyId,
         signingKey,
