@@ -241,7 +241,9 @@ export function canonicalizedResource(rawPath: string, rawQuery: string, virtual
 /**
  * Every CanonicalizedResource a valid client may have signed, the documentation's first. A
  * request to a bucket itself is also tried with the bucket's trailing slash added or removed
- * (`/bucket` ↔ `/bucket/`): botocore signs `/bucket/` for a path-style `PUT /bucket`.
+ * (`/bucket` ↔ `/bucket/`): botocore signs `/bucket/` for a path-style `PUT /bucket`; and with
+ * the query's first parameter after the path, as botocore up to 1.29 signs an operation's own
+ * query (`/b?list-type=2`, `/b/k?acl?acl`).
  */
 function candidateResources(rawPath: string, rawQuery: string, bucket: string | undefined): string[] {
   const path = targetPath(rawPath);
@@ -253,6 +255,18 @@ function candidateResources(rawPath: string, rawQuery: string, bucket: string | 
     for (const later of [true, false]) {
       for (const rawValues of [false, true]) {
         for (const dropEmptyValues of [false, true]) out.add(canonicalizedResource(p, rawQuery, bucket, { later, rawValues, dropEmptyValues }));
+      }
+    }
+  }
+  // botocore up to 1.29 (Debian bookworm's python3-botocore, under its boto3) signs the query of
+  // the operation's URI template (sent first) right after the path, then the sub-resources as
+  // usual: `/b/k?acl?acl`, `/b?uploads?uploads`, `/b?list-type=2`.
+  const first = rawQuery.split('&', 1)[0] ?? '';
+  if (first !== '') {
+    for (const r of [...out]) {
+      for (const p of paths) {
+        const base = bucket === undefined ? p : `/${bucket}${p}`;
+        if (r === base || r.startsWith(`${base}?`)) out.add(`${base}?${first}${r.slice(base.length)}`);
       }
     }
   }
