@@ -237,8 +237,9 @@ export function buildProgram(io: Io): Command {
     .option('-b, --bucket <name,...>', 'only these buckets (repeatable; default every bucket)', list)
     .option('--dry-run', 'count the SSE-S3 objects, versions and uploads by master key; change nothing')
     .option('--status', "show the node's running or last job instead of starting one")
-    .action(async (o: { bucket?: string[]; dryRun?: boolean; status?: boolean }, cmd: Command) => {
-      const options = { ...(o.bucket ? { buckets: o.bucket } : {}), dryRun: Boolean(o.dryRun), status: Boolean(o.status) };
+    .option('--force', 'rewrap even while some node serving S3 has another current master key or does not answer')
+    .action(async (o: { bucket?: string[]; dryRun?: boolean; status?: boolean; force?: boolean }, cmd: Command) => {
+      const options = { ...(o.bucket ? { buckets: o.bucket } : {}), dryRun: Boolean(o.dryRun), status: Boolean(o.status), force: Boolean(o.force) };
       const admin = await s3Admin();
       admin.checkRewrapOptions(options);
       await admin.rewrap(client(cmd), output(cmd), options);

@@ -29,6 +29,8 @@ export interface RewrapCommandOptions {
   dryRun: boolean;
   /** Show the node's running or last job instead of starting one. */
   status: boolean;
+  /** Start even while some node serving S3 has another current master key (the pre-flight check). */
+  force?: boolean;
 }
 
 /**
@@ -40,7 +42,7 @@ export async function rewrap(client: OpsClient, out: Output, options: RewrapComm
   if (options.status) {
     job = await client.get<JobStatus>('/api/s3/rewrap');
   } else {
-    job = await client.post<JobStatus>('/api/s3/rewrap', { dryRun: options.dryRun, ...(options.buckets?.length ? { buckets: options.buckets } : {}) });
+    job = await client.post<JobStatus>('/api/s3/rewrap', { dryRun: options.dryRun, ...(options.buckets?.length ? { buckets: options.buckets } : {}), ...(options.force ? { force: true } : {}) });
     if (!out.json) out.progress('s3.rewrap', `${job.dryRun ? 'counting' : 'rewrapping'} SSE-S3 data keys (job ${job.id}) …`);
     const id = job.id;
     let lastBucket = job.bucket;

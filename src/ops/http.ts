@@ -49,6 +49,7 @@ export function statusForCode(code: string | undefined): number {
     case 'Conflict':
     case 'DeleteConflict':
     case 'LimitExceeded':
+    case 'MasterKeyMismatch':
       return 409;
     case 'NotAvailable':
     case 'Unavailable':

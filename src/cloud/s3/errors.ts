@@ -17,6 +17,8 @@ export type StorageErrorCode =
   | 'LimitExceeded'
   /** A deletion refused because something still depends on the entity (IAM's code): a user that owns buckets. */
   | 'DeleteConflict'
+  /** Not every node serving S3 has the current master key of the node asked (the rewrap job's pre-flight check). */
+  | 'MasterKeyMismatch'
   /** Something was not found. */
   | 'NotFound'
   /** The service is stopping or not started. */

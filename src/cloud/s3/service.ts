@@ -26,6 +26,7 @@ import { AccessLogDelivery } from './access-log.ts';
 import { registerLocalBuckets } from './bucket-registry.ts';
 import { registerLocalUsers } from './user-registry.ts';
 import { SseRewrapper } from './rewrap.ts';
+import { describeMismatches, masterKeyMismatches } from './rewrap-preflight.ts';
 import type { RewrapOptions } from './rewrap.ts';
 import { DEFAULT_S3_OPTIONS } from './options.ts';
 import { MasterKeys } from './encryption.ts';
@@ -100,6 +101,8 @@ export class S3Service implements NodeService {
   private collector: ChunkCollector | undefined;
   private expirer: LifecycleExpirer | undefined;
   private rewrapper: SseRewrapper | undefined;
+  /** The SSE-S3 master keys of this node (when configured). */
+  private masterKeys: MasterKeys | undefined;
   private scrubber: ChunkScrubber | undefined;
   private accessLog: AccessLogDelivery | undefined;
   private backfill: Timer | undefined;
@@ -157,14 +160,15 @@ export class S3Service implements NodeService {
   }
 
   async start(ctx: ServiceContext): Promise<void> {
+    this.ctx = ctx;
     const dht = ctx.service<DhtService>('dht')?.dht;
     if (!dht) throw new StorageError('NotAvailable', 'the s3 application needs the DHT service');
     const o = this.options;
-    this.ctx = ctx;
     // A bad key or certificate file stops the node at start, with the file named, rather than at
     // the first request.
     this.tls = o.tls ? EndpointTls.load(o.tls) : undefined;
     const master = o.sseMasterKeyFile !== undefined ? MasterKeys.fromFiles(o.sseMasterKeyFile, o.ssePreviousKeyFiles) : undefined;
+    this.masterKeys = master;
     this.engine = FileChunkEngine.open(join(ctx.dataDir, 's3', 'chunks'));
     this.storeValue = new ChunkStore(ctx.env, ctx.overlay, this.engine, { replicas: o.replicas, writeQuorum: o.writeQuorum, maxPutsInFlight: Math.max(4, o.putConcurrency), verifyReads: o.verifyReads });
     this.scrubber = new ChunkScrubber(ctx.env, this.storeValue, o.scrub, join(ctx.dataDir, 's3', 'scrub.json'));
@@ -335,6 +339,21 @@ export class S3Service implements NodeService {
     return this.url ? { s3: this.url } : {};
   }
 
+  /**
+   * The rewrap's pre-flight check (rewrap-preflight.ts): every node serving S3 has this node's
+   * current master key as its own. Throws `MasterKeyMismatch` (409) naming the nodes otherwise.
+   */
+  private async checkRingMasterKeys(): Promise<void> {
+    const master = this.masterKeys;
+    if (!master || !this.ctx) return; // the job itself refuses to run without a master key
+    const mismatches = masterKeyMismatches(await this.ctx.walkRing(), master.current.id);
+    if (mismatches.length === 0) return;
+    throw new StorageError(
+      'MasterKeyMismatch',
+      `not every node serving S3 has master key ${master.current.id} as its current key: ${describeMismatches(mismatches)}. Give every node the new key first (and restart it), or force the job (data keys written by those nodes meanwhile stay under their key until the next run)`,
+    );
+  }
+
   summary(): Record<string, unknown> {
     const store = this.storeValue?.stats;
     const scrub = this.scrubber?.stats;
@@ -346,6 +365,8 @@ export class S3Service implements NodeService {
       tls: this.tls ? { validTo: this.tls.summary.validTo, notAfter: this.tls.summary.notAfter } : null,
       damage: { corrupt: store?.corrupt ?? 0, restored: store?.restored ?? 0, unrestored: store?.unrestored ?? 0 },
       scrub: { running: scrub?.running ?? false, lastPassFinishedAt: scrub?.lastPassFinishedAt ?? null },
+      // Key ids only (the first bytes of the keys' SHA-256), never the keys: the rewrap's pre-flight check reads them.
+      sse: this.masterKeys ? { current: this.masterKeys.current.id, held: this.masterKeys.ids } : null,
     };
   }
 
@@ -459,8 +480,13 @@ export class S3Service implements NodeService {
       {
         method: 'POST',
         path: '/api/s3/rewrap',
-        description: 'Start the SSE-S3 rewrap job on this node: body {"dryRun": bool, "buckets": ["…"]} (both optional); answers 202 with the job status.',
-        handler: (req: OpsRequest) => ({ status: 202, body: this.rewrap.start(rewrapOptions(req.body)).status }),
+        description:
+          'Start the SSE-S3 rewrap job on this node: body {"dryRun": bool, "buckets": ["…"], "force": bool} (all optional); answers 202 with the job status. Unless a dry run or forced, refused (409 MasterKeyMismatch) while a node serving S3 has another current master key or does not answer.',
+        handler: async (req: OpsRequest) => {
+          const { force, options } = rewrapOptions(req.body);
+          if (!options.dryRun && !force) await this.checkRingMasterKeys();
+          return { status: 202, body: this.rewrap.start(options).status };
+        },
       },
       {
         method: 'GET',
@@ -574,13 +600,14 @@ export const s3Application: ApplicationFactory = {
 };
 
 /** The options of a rewrap job from an ops request's body (`InvalidArgument` when malformed). */
-function rewrapOptions(body: unknown): RewrapOptions {
-  const bad = (): StorageError => new StorageError('InvalidArgument', 'body must be {"dryRun": true|false, "buckets": ["<bucket name>", …]} (both optional)');
-  if (body === undefined || body === null) return {};
+function rewrapOptions(body: unknown): { force: boolean; options: RewrapOptions } {
+  const bad = (): StorageError => new StorageError('InvalidArgument', 'body must be {"dryRun": true|false, "buckets": ["<bucket name>", …], "force": true|false} (all optional)');
+  if (body === undefined || body === null) return { force: false, options: {} };
   if (typeof body !== 'object' || Array.isArray(body)) throw bad();
-  const { dryRun, buckets, ...rest } = body as Record<string, unknown>;
+  const { dryRun, buckets, force, ...rest } = body as Record<string, unknown>;
   if (Object.keys(rest).length > 0) throw bad();
   if (dryRun !== undefined && typeof dryRun !== 'boolean') throw bad();
+  if (force !== undefined && typeof force !== 'boolean') throw bad();
   if (buckets !== undefined && (!Array.isArray(buckets) || buckets.length === 0 || !buckets.every((b) => typeof b === 'string' && b.length > 0 && b.length <= 255))) throw bad();
-  return { ...(dryRun !== undefined ? { dryRun } : {}), ...(buckets !== undefined ? { buckets: buckets as string[] } : {}) };
+  return { force: force === true, options: { ...(dryRun !== undefined ? { dryRun } : {}), ...(buckets !== undefined ? { buckets: buckets as string[] } : {}) } };
 }

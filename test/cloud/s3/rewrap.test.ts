@@ -72,14 +72,14 @@ describe('SSE-S3 rewrap job across a master key rotation of a 3-node ring', () =
   let tls: EndpointCertificate | undefined;
 
   /** (Re)starts the ring on its data directories with these master key settings. */
-  async function startRing(s3: Record<string, unknown>): Promise<void> {
+  async function startRing(s3: Record<string, unknown>, perNode: Record<number, Record<string, unknown>> = {}): Promise<void> {
     for (const c of clients) c.destroy();
     await Promise.all(nodes.map((n) => n.stop({ graceful: false })));
     // HTTPS endpoints: the SSE-C objects need them.
     tls ??= await endpointCertificate(push);
-    const config = { apps: ['s3'], s3: { ...TEST_S3, ...s3, tls: { cert: tls.certFile, key: tls.keyFile } } };
-    const first = await startNode(push, { config, name: 'node-0', ...(dirs ? { dir: dirs[0] } : {}) });
-    const rest = await Promise.all([1, 2].map((i) => startNode(push, { bootstrap: [first.node.address], config, name: `node-${i}`, ...(dirs ? { dir: dirs[i] } : {}) })));
+    const config = (i: number): Record<string, unknown> => ({ apps: ['s3'], s3: { ...TEST_S3, ...s3, ...perNode[i], tls: { cert: tls!.certFile, key: tls!.keyFile } } });
+    const first = await startNode(push, { config: config(0), name: 'node-0', ...(dirs ? { dir: dirs[0] } : {}) });
+    const rest = await Promise.all([1, 2].map((i) => startNode(push, { bootstrap: [first.node.address], config: config(i), name: `node-${i}`, ...(dirs ? { dir: dirs[i] } : {}) })));
     const started = [first, ...rest];
     await waitFor(() => started.every((x) => x.node.overlay.leafSetMembers().length >= 2), { timeoutMs: 25_000, what: 'a complete ring of 3' });
     dirs = started.map((n) => n.dir);
@@ -128,11 +128,28 @@ describe('SSE-S3 rewrap job across a master key rotation of a 3-node ring', () =
     for await (const b of registeredBuckets(dht)) registered.push(b.name);
     assert.deepEqual(registered, ['rewrap'], 'CreateBucket registers its bucket');
 
-    await startRing({ sseMasterKeyFile: keyB, ssePreviousKeyFiles: [keyA] });
+    // A rotation half done: node 2 still has the old key as its current one.
+    await startRing({ sseMasterKeyFile: keyB, ssePreviousKeyFiles: [keyA] }, { 2: { sseMasterKeyFile: keyA, ssePreviousKeyFiles: [] } });
   });
 
   after(async () => {
     for (const c of cleanups.reverse()) await c();
+  });
+
+  test('a rewrap is refused while a node serving S3 has another current master key; a dry run is not', async () => {
+    const r = await call(nodes[0]!.ops!.url, '/api/s3/rewrap', { method: 'POST', body: {} });
+    assert.equal(r.status, 409, r.text);
+    assert.equal((r.body as { error?: { code?: string } }).error?.code, 'MasterKeyMismatch', r.text);
+    assert.match(r.text, new RegExp(`${nodes[2]!.node.id.hex.slice(0, 12)} \\([^)]+\\): current key ${KID_A}`), 'names the node and its key');
+    assert.doesNotMatch(r.text, new RegExp(nodes[1]!.node.id.hex.slice(0, 12)), 'not the nodes that agree');
+    assert.equal(nodes[0]!.s3.rewrap.status, undefined, 'no job started');
+    const dry = await call(nodes[0]!.ops!.url, '/api/s3/rewrap', { method: 'POST', body: { dryRun: true } });
+    assert.equal(dry.status, 202, 'a dry run changes nothing: it is not refused');
+    const cli = await pi(['s3', 'rewrap', ...target(1)]);
+    assert.notEqual(cli.code, 0);
+    assert.match(cli.err, /MasterKeyMismatch|not every node serving S3/);
+    // Node 2 gets the new key: the ring agrees (the rest of the rotation goes on from here).
+    await startRing({ sseMasterKeyFile: keyB, ssePreviousKeyFiles: [keyA] });
   });
 
   test('pi s3 rewrap --dry-run counts every SSE-S3 entry under the previous key, by where it is, and changes nothing', async () => {
@@ -271,7 +288,7 @@ describe('SSE-S3 rewrap job across a master key rotation of a 3-node ring', () =
 
   test('the ops API refuses a malformed job; a node runs one job at a time', async () => {
     const ops = nodes[0]!.ops!.url;
-    for (const body of [{ dryRun: 'yes' }, { buckets: [] }, { buckets: 'rewrap' }, { other: 1 }]) {
+    for (const body of [{ dryRun: 'yes' }, { buckets: [] }, { buckets: 'rewrap' }, { other: 1 }, { force: 'yes' }]) {
       const r = await call(ops, '/api/s3/rewrap', { method: 'POST', body });
       assert.equal(r.status, 400, JSON.stringify(body));
     }
