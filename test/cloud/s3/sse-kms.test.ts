@@ -23,6 +23,7 @@ import {
   GetObjectCommand,
   HeadObjectCommand,
   PutBucketEncryptionCommand,
+  PutBucketPolicyCommand,
   PutObjectCommand,
   UploadPartCopyCommand,
   CreateMultipartUploadCommand,
@@ -278,6 +279,24 @@ describe('SSE-KMS through the AWS SDK on a 3-node HTTPS ring', () => {
       .send(new PutBucketEncryptionCommand({ Bucket: 'kms-default', ServerSideEncryptionConfiguration: { Rules: [{ ApplyServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms:dsse' } }] } }))
       .then(() => undefined, (err: { name?: string }) => err.name);
     assert.equal(dsse, 'NotImplemented');
+  });
+
+  test('a bucket policy requiring one KMS key (s3:x-amz-server-side-encryption-aws-kms-key-id) refuses writes under another key or none', async () => {
+    await a[0]!.send(new CreateBucketCommand({ Bucket: 'kms-policy' }));
+    const policy = {
+      Version: '2012-10-17',
+      Statement: [
+        { Sid: 'OnlyKeyB', Effect: 'Deny', Principal: '*', Action: 's3:PutObject', Resource: 'arn:aws:s3:::kms-policy/*', Condition: { StringNotEquals: { 's3:x-amz-server-side-encryption-aws-kms-key-id': keyB.arn } } },
+        { Sid: 'OnlyKms', Effect: 'Deny', Principal: '*', Action: 's3:PutObject', Resource: 'arn:aws:s3:::kms-policy/*', Condition: { StringNotEquals: { 's3:x-amz-server-side-encryption': 'aws:kms' } } },
+      ],
+    };
+    await a[0]!.send(new PutBucketPolicyCommand({ Bucket: 'kms-policy', Policy: JSON.stringify(policy) }));
+    // Bucket records are cached up to cacheMs on other nodes: write through the node that set it.
+    const ok = await a[0]!.send(new PutObjectCommand({ Bucket: 'kms-policy', Key: 'ok', Body: 'x', ServerSideEncryption: 'aws:kms', SSEKMSKeyId: keyB.arn }));
+    assert.equal(ok.SSEKMSKeyId, keyB.arn);
+    await s3failure(a[0]!.send(new PutObjectCommand({ Bucket: 'kms-policy', Key: 'other-key', Body: 'x', ServerSideEncryption: 'aws:kms', SSEKMSKeyId: keyA.arn })), 'AccessDenied', 403);
+    await s3failure(a[0]!.send(new PutObjectCommand({ Bucket: 'kms-policy', Key: 'sse-s3', Body: 'x', ServerSideEncryption: 'AES256' })), 'AccessDenied', 403);
+    await s3failure(a[0]!.send(new PutObjectCommand({ Bucket: 'kms-policy', Key: 'plain', Body: 'x' })), 'AccessDenied', 403);
   });
 
   test('anonymous reads of a public SSE-KMS object need SigV4 (InvalidArgument), as S3 answers; a public SSE-S3 object reads', async () => {
