@@ -180,6 +180,14 @@ interface KmsRequestFacts {
   auth?: RequestAuth;
 }
 
+/** The encryption a bucket's default encryption asks for (none without one). */
+function bucketDefaultEncryption(bucket: BucketEntry): ManagedEncryptionRequest | undefined {
+  const enc = bucket.enc;
+  if (!enc) return undefined;
+  if (enc.a !== 'aws:kms') return { kind: 'sse-s3' };
+  return { kind: 'kms', ...(enc.k !== undefined ? { keyId: enc.k } : {}), ...(enc.bk ? { bucketKey: true } : {}) };
+}
+
 /** Whose a chunk reference is (see {@link RefEntry}). */
 type RefBody = Omit<RefEntry, 'type' | 'at'>;
 
@@ -513,10 +521,9 @@ export class S3Api implements LifecycleActions {
     const customer = requestCustomerKey(headers);
     const managed = requestManagedEncryption(headers);
     if (customer) return { key: customer.key, sealed: sealKey(customer, this.env.random.bytes(16)) };
-    const asked: ManagedEncryptionRequest | undefined =
-      managed?.kind === 'kms' && managed.bucketKey === undefined && bucket.enc?.a === 'aws:kms' && bucket.enc.bk
-        ? { ...managed, bucketKey: true }
-        : (managed ?? (bucket.enc ? (bucket.enc.a === 'aws:kms' ? { kind: 'kms', ...(bucket.enc.k !== undefined ? { keyId: bucket.enc.k } : {}), ...(bucket.enc.bk ? { bucketKey: true } : {}) } : { kind: 'sse-s3' }) : undefined));
+    const fallback = bucketDefaultEncryption(bucket);
+    // aws:kms without its own bucket-key header takes the bucket's BucketKeyEnabled, as in S3.
+    const asked = managed?.kind === 'kms' && managed.bucketKey === undefined && fallback?.kind === 'kms' && fallback.bucketKey ? { ...managed, bucketKey: true } : (managed ?? fallback);
     if (asked === undefined) return undefined;
     if (!this.master) throw noMasterKey();
     if (asked.kind === 'kms' && managed !== undefined) this.checkKmsRequest(facts);
