@@ -338,7 +338,11 @@ describe('SSE-KMS through the AWS SDK on a 3-node HTTPS ring', () => {
     // An object written before the rotation unwraps under the rewrapped key material.
     const catalog = nodes[0]!.s3.catalog;
     const entry = (await catalog.getObject((await catalog.bucket('kms'))!, 'rest/small'))!;
-    assert.equal((await kms.unseal(entry.sse as KmsSealedKey)).length, 32);
+    const sealed = entry.sse as KmsSealedKey;
+    assert.equal((await kms.unseal(sealed)).length, 32);
+    // The context is the wrapped key's AAD: an entry whose context was changed does not unwrap.
+    const otherContext = Buffer.from(JSON.stringify({ 'aws:s3:arn': 'arn:aws:s3:::kms/elsewhere' })).toString('base64');
+    await assert.rejects(kms.unseal({ ...sealed, ctx: otherContext }), (err: { code?: string }) => err.code === 'InternalError');
     // The ring's nodes hold only the old master key now: they cannot unwrap the key material.
     await s3failure(a[1]!.send(new GetObjectCommand({ Bucket: 'kms', Key: 'rest/small' })), 'InternalError', 500);
   });
