@@ -20,6 +20,7 @@ const up = () => import('./up.ts');
 const certFiles = () => import('./cert-files.ts');
 const s3Admin = () => import('./s3-admin.ts');
 const s3Users = () => import('./s3-users.ts');
+const s3Kms = () => import('./s3-kms.ts');
 
 const list = (v: string, prev: string[] = []): string[] => [
   ...prev,
@@ -256,6 +257,22 @@ export function buildProgram(io: Io): Command {
     .action(async (o: { status?: boolean; wait?: boolean }, cmd: Command) => {
       await (await s3Admin()).scrub(client(cmd), output(cmd), { status: Boolean(o.status), wait: Boolean(o.wait) });
     });
+  const kmsKey = s3.command('kms-key').description('SSE-KMS keys of the ring (their material is wrapped under the SSE-S3 master key)');
+  addTargetFlags(kmsKey.command('create').description('create a KMS key; prints its id and ARN'))
+    .option('--alias <name>', 'an alias (name or alias/name) to refer to it by')
+    .option('--description <text>', 'what the key is for')
+    .action(async (o: { alias?: string; description?: string }, cmd: Command) => {
+      await (await s3Kms()).create(client(cmd), output(cmd), { ...(o.alias !== undefined ? { alias: o.alias } : {}), ...(o.description !== undefined ? { description: o.description } : {}) });
+    });
+  addTargetFlags(kmsKey.command('list').description('the KMS keys of the ring with alias and state')).action(async (_o: unknown, cmd: Command) => {
+    await (await s3Kms()).list(client(cmd), output(cmd));
+  });
+  addTargetFlags(kmsKey.command('disable <key>').description('disable a key (id, ARN or alias): objects under it can be neither read nor written')).action(async (key: string, _o: unknown, cmd: Command) => {
+    await (await s3Kms()).setState(client(cmd), output(cmd), key, 'Disabled');
+  });
+  addTargetFlags(kmsKey.command('enable <key>').description('enable a disabled key again')).action(async (key: string, _o: unknown, cmd: Command) => {
+    await (await s3Kms()).setState(client(cmd), output(cmd), key, 'Enabled');
+  });
   addTargetFlags(s3.command('flush-access-logs').description("write the node's buffered server access log records into their target buckets now")).action(async (_o: unknown, cmd: Command) => {
     await (await s3Admin()).flushAccessLogs(client(cmd), output(cmd));
   });

@@ -76,6 +76,7 @@ function describeJob(out: Output, job: JobStatus): string {
   else {
     lines.push(`  rewrapped            ${s.rewrapped}`, `  already current      ${s.alreadyCurrent}`, `  changed meanwhile    ${s.changed}  (left as written; run again to check)`);
   }
+  if (s.kmsKeys) lines.push(`  KMS keys             ${s.kmsKeys.keys} (material ${job.dryRun ? 'to rewrap' : 'rewrapped'}: ${s.kmsKeys.rewrapped}${s.kmsKeys.errors > 0 ? `, ${s.kmsKeys.errors} failed (code KmsRewrapFailed)` : ''})`);
   lines.push(`  unknown master key   ${s.unknownKid}`, `  errors               ${s.errors}`);
   if (s.missingBuckets.length > 0) lines.push(out.style(`  no such bucket: ${s.missingBuckets.join(', ')}`, 'yellow'));
   if (s.unknownKid > 0) lines.push(out.style(`warning: ${s.unknownKid} entries are under master keys this node does not hold: keep those keys (s3.ssePreviousKeyFiles) or the data is unreadable`, 'yellow'));

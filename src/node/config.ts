@@ -120,6 +120,11 @@ export const configSchema = z.strictObject({
         })
         .prefault({}),
       allowSseCustomerKeysOverHttp: z.boolean().default(false),
+      kms: z
+        .strictObject({
+          autoCreateKeys: z.boolean().default(false),
+        })
+        .prefault({}),
       verifyReads: z.boolean().default(true),
       scrub: z
         .strictObject({
@@ -243,7 +248,8 @@ export const SETTINGS: readonly Setting[] = [
   s('s3.ssePreviousKeyFiles', 'list', '[]', 'Files of SSE-S3 master keys rotated out: they still unwrap the data keys they wrapped, never new ones (`pi s3 rewrap` moves those to the current key).', true),
   s('s3.tls.cert', 'string', '(none)', 'Certificate chain (PEM) of the S3 endpoint: with s3.tls.key set too, the endpoint speaks HTTPS only. Reloaded when the file changes.', true),
   s('s3.tls.key', 'string', '(none)', "Private key (PEM) of the S3 endpoint's certificate.", true),
-  s('s3.allowSseCustomerKeysOverHttp', 'bool', 'false', 'Accept SSE-C keys on a plain-HTTP endpoint (only behind a TLS-terminating proxy); refused otherwise, as S3 does.'),
+  s('s3.allowSseCustomerKeysOverHttp', 'bool', 'false', 'Accept SSE-C keys and SSE-KMS requests on a plain-HTTP endpoint (only behind a TLS-terminating proxy); refused otherwise, as S3 does.'),
+  s('s3.kms.autoCreateKeys', 'bool', 'false', 'Create an SSE-KMS key named by a bare name (e.g. testkey-1) on first use, with that alias: for test rings (conformance suites); leave off in production so that a mistyped key id is refused.'),
   s('s3.verifyReads', 'bool', 'true', 'Check whole chunks read against their SHA-256 (copies on this node as they stream, replicas\' answers); a damaged copy fails the read instead of serving wrong bytes, and is restored from a replica.'),
   s('s3.scrub.enabled', 'bool', 'true', "Re-read this node's chunks in the background to find damaged copies (bit rot) and restore them from replicas."),
   s('s3.scrub.bytesPerSecond', 'int', '16777216', 'Most bytes the scrubber reads per second (0: no limit).'),

@@ -59,6 +59,10 @@ import {
   refuseEncryptionHeaders,
   requestCustomerKey,
   requestManagedEncryption,
+  objectEncryptionContext,
+  kmsInClearError,
+  kmsNeedsSigV4Error,
+  SIGV2_SCHEME,
   responseHeaderOverrides,
   storedContentEncoding,
   uploadLength,
@@ -68,7 +72,7 @@ import {
   hasLockHeaders,
   versionRemovable,
 } from './protocol/index.ts';
-import type { BodyVerifier, CannedAcl, ChecksumAlgorithm, DeletedEntry, DeleteErrorEntry, ObjectAttributesResult, RequestAuth, StorageClass, Tag } from './protocol/index.ts';
+import type { BodyVerifier, CannedAcl, ChecksumAlgorithm, DeletedEntry, DeleteErrorEntry, ManagedEncryptionRequest, ObjectAttributesResult, RequestAuth, StorageClass, Tag } from './protocol/index.ts';
 import { aclsDisabled, canBucket, canObjectAcl, canReadBucket, canReadObject, canWriteBucket, mustAllow } from './access.ts';
 import type { AclFields } from './access.ts';
 import { aclOfPut, aclXml, requestAcl, withAcl } from './acl.ts';
@@ -77,8 +81,9 @@ import type { Catalog, Principal } from './catalog.ts';
 import { eachLimited, isClosing } from './catalog.ts';
 import type { ChunkStore } from './chunks/store.ts';
 import { ChunkSink, pipeBody, streamChunks } from './data.ts';
-import { IV_BYTES, cryptPiece, decipherAt, etagFor, isManaged, keyForRead, keyOnly, sealKey, sealedKeyHeaders } from './encryption.ts';
-import type { ManagedSealedKey, MasterKeys } from './encryption.ts';
+import { IV_BYTES, cryptPiece, decipherAt, etagFor, isCustomer, isKms, keyForRead, keyOnly, kmsContextHeader, refuseUnneededKey, sealKey, sealedKeyHeaders } from './encryption.ts';
+import type { MasterKeys } from './encryption.ts';
+import type { KmsKeys } from './kms.ts';
 import { BucketEncryptionApi, noMasterKey } from './bucket-encryption.ts';
 import type { ChunkSinkOptions, SinkResult } from './data.ts';
 import { readCheckedBody, readSmallBody, sendEmpty, sendXml } from './replies.ts';
@@ -152,12 +157,35 @@ export interface ObjectWrite {
   beforeCommit?: (size: number) => Promise<void> | void;
   /** Object Lock retention and legal hold (object-lock.ts); default: the bucket's default retention. */
   lock?: LockFields;
+  /** Whether the request came over HTTPS (SSE-KMS needs it); undefined: not a client's request. */
+  secure?: boolean;
+  /** A POST form: its signature version was checked for SSE-KMS by the caller (`auth` is the form's, anonymous). */
+  form?: boolean;
 }
 
-/** How a write's data is encrypted: the key to encrypt with, and what the entry keeps of it. */
+/**
+ * How a write's data is encrypted: the key to encrypt with, and what the entry keeps of it;
+ * `reseal` (SSE-S3, SSE-KMS) seals another data key the same way (a copy that keeps its source's
+ * data key).
+ */
 interface WriteSeal {
   key: Buffer;
   sealed: SealedKey;
+  reseal?: (dataKey: Buffer) => Promise<SealedKey>;
+}
+
+/** What the SSE-KMS checks need of a request: its connection and its authentication. */
+interface KmsRequestFacts {
+  secure?: boolean;
+  auth?: RequestAuth;
+}
+
+/** The encryption a bucket's default encryption asks for (none without one). */
+function bucketDefaultEncryption(bucket: BucketEntry): ManagedEncryptionRequest | undefined {
+  const enc = bucket.enc;
+  if (!enc) return undefined;
+  if (enc.a !== 'aws:kms') return { kind: 'sse-s3' };
+  return { kind: 'kms', ...(enc.k !== undefined ? { keyId: enc.k } : {}), ...(enc.bk ? { bucketKey: true } : {}) };
 }
 
 /** Whose a chunk reference is (see {@link RefEntry}). */
@@ -233,6 +261,8 @@ export class S3Api implements LifecycleActions {
     private readonly endpoint: () => string,
     /** The SSE-S3 master keys, when the node has them (`s3.sseMasterKeyFile`, `s3.ssePreviousKeyFiles`). */
     private readonly master?: MasterKeys,
+    /** The ring's KMS keys (SSE-KMS), when the node has a master key. */
+    private readonly kms?: KmsKeys,
   ) {
     this.log = env.log.child({ mod: 's3.api' });
     this.policies = new BucketPolicies({ env, catalog, ownBucket: (r, fresh) => this.ownBucket(r, fresh), verifier: (r) => this.verifier(r) });
@@ -483,17 +513,61 @@ export class S3Api implements LifecycleActions {
   }
 
   /**
-   * The encryption a write of object data asks for: an SSE-C key, SSE-S3, or the bucket's
-   * default encryption when it asks for neither; undefined: plaintext.
+   * The encryption a write of object data (to `key` of `bucket`) asks for: an SSE-C key, SSE-S3,
+   * SSE-KMS, or the bucket's default encryption when it asks for none; undefined: plaintext.
+   * SSE-KMS must come over HTTPS (unless `s3.allowSseCustomerKeysOverHttp`) signed with SigV4.
    */
-  private writeSeal(headers: S3Request['headers'], bucket: BucketEntry): WriteSeal | undefined {
+  private async writeSeal(headers: S3Request['headers'], bucket: BucketEntry, key: string, facts: KmsRequestFacts): Promise<WriteSeal | undefined> {
     const customer = requestCustomerKey(headers);
     const managed = requestManagedEncryption(headers);
     if (customer) return { key: customer.key, sealed: sealKey(customer, this.env.random.bytes(16)) };
-    if (managed === undefined && !bucket.enc) return undefined;
+    const fallback = bucketDefaultEncryption(bucket);
+    // aws:kms without its own bucket-key header takes the bucket's BucketKeyEnabled, as in S3.
+    const asked = managed?.kind === 'kms' && managed.bucketKey === undefined && fallback?.kind === 'kms' && fallback.bucketKey ? { ...managed, bucketKey: true } : (managed ?? fallback);
+    if (asked === undefined) return undefined;
     if (!this.master) throw noMasterKey();
-    const key = Buffer.from(this.env.random.bytes(32));
-    return { key, sealed: this.master.wrap(key, this.env.random.bytes(12)) };
+    if (asked.kind === 'kms' && managed !== undefined) this.checkKmsRequest(facts);
+    const reseal = (dataKey: Buffer): Promise<SealedKey> => this.sealDataKey(asked, dataKey, bucket.name, key);
+    const dataKey = Buffer.from(this.env.random.bytes(32));
+    return { key: dataKey, sealed: await reseal(dataKey), reseal };
+  }
+
+  /** `dataKey` sealed as `asked` says: under the master key (SSE-S3) or a KMS key with the object's context. */
+  private async sealDataKey(asked: ManagedEncryptionRequest, dataKey: Buffer, bucket: string, key: string): Promise<SealedKey> {
+    if (asked.kind === 'sse-s3') return this.master!.wrap(dataKey, this.env.random.bytes(12));
+    if (!this.kms) throw noMasterKey();
+    const kmsKey = asked.keyId !== undefined ? await this.kms.resolve(asked.keyId, true) : await this.kms.defaultKey();
+    const bucketKey = asked.bucketKey === true;
+    return this.kms.seal(kmsKey, dataKey, objectEncryptionContext(asked.context, bucket, key, bucketKey), bucketKey);
+  }
+
+  /**
+   * S3's conditions on requests for SSE-KMS objects: over HTTPS (unless
+   * `s3.allowSseCustomerKeysOverHttp`), signed with SigV4 (`InvalidArgument` otherwise).
+   */
+  private checkKmsRequest(facts: KmsRequestFacts): void {
+    if (facts.secure === false && !this.options.allowSseCustomerKeysOverHttp) {
+      this.log.info({ code: 'SseKmsInClear' }, 'SSE-KMS request over plain HTTP refused');
+      throw kmsInClearError();
+    }
+    if (facts.auth !== undefined && (facts.auth.kind === 'anonymous' || facts.auth.scheme === SIGV2_SCHEME)) {
+      this.log.info({ code: 'SseKmsNeedsSigV4', auth: facts.auth.kind }, 'SSE-KMS request not signed with SigV4 refused');
+      throw kmsNeedsSigV4Error();
+    }
+  }
+
+  /**
+   * The key to read data stored under `sealed` with (SSE-C checked, SSE-S3 unwrapped with the
+   * master key, SSE-KMS unwrapped by the key service after S3's transport checks).
+   */
+  private async readKey(facts: KmsRequestFacts, sealed: SealedKey | undefined, given: ReturnType<typeof requestCustomerKey>, source = false): Promise<Buffer | undefined> {
+    if (sealed && isKms(sealed)) {
+      refuseUnneededKey(given, source);
+      this.checkKmsRequest(facts);
+      if (!this.kms) throw noMasterKey();
+      return this.kms.unseal(sealed);
+    }
+    return keyForRead(sealed, given, this.master, source);
   }
 
   /** The flexible checksum a verified body carried (header or trailer), to store with it. */
@@ -667,8 +741,8 @@ export class S3Api implements LifecycleActions {
         throw new S3Error('InvalidRequest', 'Content-MD5 OR x-amz-checksum- HTTP header is required for Put Object requests with Object Lock parameters');
       }
     }
-    const { entry } = await this.storeObject({ bucket, key: r.key!, body: r.req, auth: r.auth, headers: r.headers, principal: r.principal, acl, grants, storageClass, tags, maxBytes, ...(lock ? { lock } : {}) });
-    const out: Record<string, string> = { etag: `"${entry.etag}"`, ...expirationHeader(bucket, r.key!, entry), ...versionHeader(bucket, entry), ...sealedKeyHeaders(entry.sse) };
+    const { entry } = await this.storeObject({ bucket, key: r.key!, body: r.req, auth: r.auth, headers: r.headers, principal: r.principal, acl, grants, storageClass, tags, maxBytes, secure: r.secure, ...(lock ? { lock } : {}) });
+    const out: Record<string, string> = { etag: `"${entry.etag}"`, ...expirationHeader(bucket, r.key!, entry), ...versionHeader(bucket, entry), ...sealedKeyHeaders(entry.sse), ...kmsContextHeader(entry.sse) };
     if (entry.cs) out[checksumHeaderName(entry.cs.a as ChecksumAlgorithm)] = entry.cs.v;
     sendEmpty(r, 200, out);
   }
@@ -685,7 +759,7 @@ export class S3Api implements LifecycleActions {
     const acl = aclForWrite(bucket, asked);
     const owner = objectOwnerFor(bucket, w.principal, asked);
     const headers = this.objectHeaders(w);
-    const seal = this.writeSeal(w.headers, bucket);
+    const seal = await this.writeSeal(w.headers, bucket, key, { ...(w.secure !== undefined ? { secure: w.secure } : {}), ...(w.form ? {} : { auth: w.auth }) });
     const verifier = createBodyVerifier(w.auth, w.headers, { compute: ['MD5'] });
     const vid = this.env.random.hex(16);
     const sink = new ChunkSink(this.store, this.sinkOptions(true, (c) => this.catalog.addRefs([c.hash], versionRef(vid), { b: bucket.name, i: bucket.inc, k: key, v: vid }), w.maxBytes, seal?.key));
@@ -756,7 +830,9 @@ export class S3Api implements LifecycleActions {
     const entry = await this.readableObject(r, bucket, key);
     const named = r.query.has('versionId');
     await this.mustPermit(r, bucket, named ? 's3:GetObjectVersionAttributes' : 's3:GetObjectAttributes', (b) => canReadObject(b, entry, r.principal), { tags: entry.tags });
-    keyForRead(entry.sse, requestCustomerKey(r.headers), this.master);
+    // The attributes need no data key: an SSE-KMS object's key is not used (nor checked) here.
+    if (entry.sse && isKms(entry.sse)) refuseUnneededKey(requestCustomerKey(r.headers));
+    else keyForRead(entry.sse, requestCustomerKey(r.headers), this.master);
     evaluateConditions(r.headers, { etag: entry.etag, lastModified: entry.lm }, { method: 'GET', now: this.env.now() });
     const result: ObjectAttributesResult = { etag: entry.etag, size: entry.size };
     if (entry.sc) result.storageClass = entry.sc;
@@ -792,7 +868,10 @@ export class S3Api implements LifecycleActions {
   }
 
   private async sendObject(r: S3Request, bucket: BucketEntry, key: string, entry: ObjectEntry, head: boolean, status?: number): Promise<void> {
-    const sseKey = keyForRead(entry.sse, requestCustomerKey(r.headers), this.master);
+    // HeadObject needs no data key: S3 answers it for an SSE-KMS object without asking KMS.
+    let sseKey: Buffer | undefined;
+    if (head && entry.sse && isKms(entry.sse)) refuseUnneededKey(requestCustomerKey(r.headers));
+    else sseKey = await this.readKey(r, entry.sse, requestCustomerKey(r.headers));
     const byPart = r.query.has('partNumber');
     const partRange = byPart ? this.partRange(r, entry) : undefined;
     if (status === undefined) evaluateConditions(r.headers, { etag: entry.etag, lastModified: entry.lm }, { method: r.method, now: this.env.now() });
@@ -955,8 +1034,8 @@ export class S3Api implements LifecycleActions {
     let bucket = await this.writableBucket(r);
     const key = r.key!;
     const src = await this.copySource(r);
-    const sourceKey = keyForRead(src.entry.sse, copySourceCustomerKey(r.headers), this.master, true);
-    const seal = this.writeSeal(r.headers, bucket);
+    const sourceKey = await this.readKey(r, src.entry.sse, copySourceCustomerKey(r.headers), true);
+    const seal = await this.writeSeal(r.headers, bucket, key, r);
     const encryptionAsked = hasCustomerKeyHeaders(r.headers) || getHeader(r.headers, 'x-amz-server-side-encryption') !== undefined;
     const directive = (getHeader(r.headers, 'x-amz-metadata-directive') ?? 'COPY').toUpperCase();
     if (directive !== 'COPY' && directive !== 'REPLACE') {
@@ -1009,10 +1088,14 @@ export class S3Api implements LifecycleActions {
     if (from.parts) entry.parts = from.parts;
     if (from.ps) entry.ps = [...from.ps];
     if (from.pn) entry.pn = [...from.pn];
-    // SSE-S3 to SSE-S3: the copy shares the source's chunks and data key, wrapped anew under the
-    // current master key (so copying objects onto themselves retires a rotated-out key).
-    const shareKey = seal !== undefined && isManaged(seal.sealed) && from.sse !== undefined && isManaged(from.sse);
-    if (shareKey) entry.sse = this.master!.rewrap(from.sse as ManagedSealedKey, this.env.random.bytes(12));
+    // SSE-S3 / SSE-KMS to SSE-S3 / SSE-KMS: the copy shares the source's chunks and data key,
+    // wrapped anew as the copy asks (under the current master key, or its KMS key with its own
+    // encryption context; so copying objects onto themselves retires a rotated-out key).
+    const shareKey = seal?.reseal !== undefined && sourceKey !== undefined && from.sse !== undefined && !isCustomer(from.sse);
+    if (shareKey) {
+      const resealed = await seal.reseal!(sourceKey);
+      entry.sse = from.sse!.iv !== undefined ? { ...resealed, iv: from.sse!.iv } : resealed;
+    }
     if (!shareKey && (seal || from.sse)) {
       // A side is encrypted: the bytes are copied, decrypted with the source's key and encrypted
       // with the copy's (plaintext where it has none).
@@ -1034,7 +1117,7 @@ export class S3Api implements LifecycleActions {
     }
     const written = await this.versioning.commit(bucket, key, entry, (current) => evaluateWriteConditions(r.headers, current && { etag: current.etag, lastModified: current.lm }));
     this.stats.objectsWritten++;
-    const headers = { ...versionHeader(bucket, written), ...expirationHeader(bucket, key, written), ...sealedKeyHeaders(written.sse) };
+    const headers = { ...versionHeader(bucket, written), ...expirationHeader(bucket, key, written), ...sealedKeyHeaders(written.sse), ...kmsContextHeader(written.sse) };
     if (src.versionId !== undefined) headers['x-amz-copy-source-version-id'] = src.versionId;
     sendXml(r, copyObjectResultXml({ etag: entry.etag, lastModified: entry.lm }), 200, headers);
   }
@@ -1084,7 +1167,7 @@ export class S3Api implements LifecycleActions {
     const tags = requestTags(r);
     // The headers' lock is kept for the object; the bucket's default applies on completion.
     const { fields: lock } = await this.objectLock.writeFields(r, bucket, this.env.now(), { explicitOnly: true });
-    const seal = this.writeSeal(r.headers, bucket);
+    const seal = await this.writeSeal(r.headers, bucket, key, r);
     await readSmallBody(r, this.verifier(r));
     // The initiation time first: uploads of a key sort by id (upload-id-marker compares ids), and
     // S3 lists them in order of initiation.
@@ -1104,7 +1187,7 @@ export class S3Api implements LifecycleActions {
     if (tags.length > 0) entry.tags = tags;
     Object.assign(entry, lock);
     if (seal) entry.sse = seal.sealed;
-    const out: Record<string, string> = sealedKeyHeaders(entry.sse);
+    const out: Record<string, string> = { ...sealedKeyHeaders(entry.sse), ...kmsContextHeader(entry.sse) };
     const algorithmHeader = getHeader(r.headers, 'x-amz-checksum-algorithm');
     if (algorithmHeader !== undefined) {
       const algorithm = parseChecksumAlgorithm(algorithmHeader);
@@ -1134,7 +1217,7 @@ export class S3Api implements LifecycleActions {
     const refBody = { u: uploadId, b: bucket.name, i: bucket.inc, k: upload.key };
     let part: PartEntry;
     // An encrypted upload's parts use its key: SSE-C, given again with every part; SSE-S3, unwrapped.
-    const sealWith = keyForRead(upload.sse, requestCustomerKey(r.headers), this.master);
+    const sealWith = await this.readKey(r, upload.sse, requestCustomerKey(r.headers));
     const out: Record<string, string> = sealedKeyHeaders(upload.sse);
     const etagOf = (md5: string): string => etagFor(upload.sse, sealWith, md5);
     if (!copy) {
@@ -1153,7 +1236,7 @@ export class S3Api implements LifecycleActions {
       this.stats.bytesWritten += result.size;
     } else {
       const src = await this.copySource(r);
-      const sourceKey = keyForRead(src.entry.sse, copySourceCustomerKey(r.headers), this.master, true);
+      const sourceKey = await this.readKey(r, src.entry.sse, copySourceCustomerKey(r.headers), true);
       const rangeHeader = getHeader(r.headers, 'x-amz-copy-source-range');
       await readSmallBody(r, this.verifier(r));
       const from = src.entry;

@@ -1,8 +1,10 @@
 /**
  * A bucket's default encryption (PutBucketEncryption, GetBucketEncryption,
  * DeleteBucketEncryption), kept in the bucket record (`enc`): with it, a write that asks for no
- * encryption is stored with SSE-S3, as S3 does. Only SSE-S3 can be the default (S3 does not
- * allow SSE-C there either), and only on a ring whose nodes have a master key.
+ * encryption is stored with SSE-S3 or SSE-KMS (with the KMSMasterKeyID given, else `aws/s3`), as
+ * S3 does. SSE-C cannot be the default (nor in S3), DSSE-KMS is not offered, and either kind
+ * needs a ring whose nodes have a master key. The KMS key is kept as given and resolved at each
+ * write (an unknown or disabled key fails the writes, as in S3).
  */
 import { S3Error, bucketEncryptionXml, parseBucketEncryption } from './protocol/index.ts';
 import type { BodyVerifier } from './protocol/index.ts';
@@ -40,14 +42,14 @@ export class BucketEncryptionApi {
     const bucket = await this.ctx.bucketFor(r, 's3:PutEncryptionConfiguration', true);
     const config = parseBucketEncryption(await readCheckedBody(r, this.ctx.verifier(r)));
     if (!this.ctx.master) throw noMasterKey();
-    await this.ctx.catalog.setBucketSetting(bucket, 'enc', { a: config.algorithm, ...(config.bucketKey ? { bk: true as const } : {}) });
+    await this.ctx.catalog.setBucketSetting(bucket, 'enc', { a: config.algorithm, ...(config.kmsKeyId !== undefined ? { k: config.kmsKeyId } : {}), ...(config.bucketKey ? { bk: true as const } : {}) });
     sendEmpty(r, 200);
   }
 
   private async get(r: S3Request): Promise<void> {
     const bucket = await this.ctx.bucketFor(r, 's3:GetEncryptionConfiguration', true);
     if (!bucket.enc) throw new S3Error('ServerSideEncryptionConfigurationNotFoundError', undefined, { fields: { BucketName: bucket.name } });
-    sendXml(r, bucketEncryptionXml({ algorithm: bucket.enc.a, ...(bucket.enc.bk ? { bucketKey: true } : {}) }));
+    sendXml(r, bucketEncryptionXml({ algorithm: bucket.enc.a, ...(bucket.enc.k !== undefined ? { kmsKeyId: bucket.enc.k } : {}), ...(bucket.enc.bk ? { bucketKey: true } : {}) }));
   }
 
   private async delete(r: S3Request): Promise<void> {
@@ -60,5 +62,5 @@ export class BucketEncryptionApi {
 
 /** SSE-S3 asked for on a node without a master key. */
 export function noMasterKey(): S3Error {
-  return new S3Error('NotImplemented', 'SSE-S3 needs a master key on every node (the s3.sseMasterKeyFile setting); this node has none.');
+  return new S3Error('NotImplemented', 'SSE-S3 and SSE-KMS need a master key on every node (the s3.sseMasterKeyFile setting); this node has none.');
 }

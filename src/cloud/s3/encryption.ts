@@ -18,11 +18,13 @@
  *   (which every node of the ring loads from a file, `s3.sseMasterKeyFile`) and the master key's
  *   id. Reads unwrap it; the data is unreadable without the master key. ETags stay MD5s, as S3's
  *   SSE-S3 ETags are.
+ * - SSE-KMS: the same per-object data key and cipher, wrapped under a KMS key of the ring with
+ *   the encryption context as AAD (kms.ts); ETags stay MD5s here too.
  */
 import { createCipheriv, createDecipheriv, createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Decipher } from 'node:crypto';
-import { S3Error, SSE_S3_ALGORITHM, customerKeyHeaders, decodeBase64Exact } from './protocol/index.ts';
+import { S3Error, SSE_KMS_ALGORITHM, SSE_S3_ALGORITHM, customerKeyHeaders, decodeBase64Exact } from './protocol/index.ts';
 import type { CustomerKey } from './protocol/index.ts';
 
 const CIPHER = 'aes-256-ctr';
@@ -53,12 +55,39 @@ export interface ManagedSealedKey {
   iv?: string;
 }
 
-/** How an entry's data is encrypted: with a customer's key (SSE-C) or a wrapped data key (SSE-S3). */
-export type SealedKey = CustomerSealedKey | ManagedSealedKey;
+/** What an entry keeps of an SSE-KMS data key: the key wrapped under a KMS key of the ring (kms.ts). */
+export interface KmsSealedKey {
+  /** ARN of the KMS key. */
+  kms: string;
+  /** Base64 of the GCM nonce (12 bytes), the wrapped data key (32) and the tag (16). */
+  kwk: string;
+  /** Base64 of the whole encryption context's canonical JSON (the AAD of `kwk`). */
+  ctx: string;
+  /** An S3 Bucket Key was asked for (the context names the bucket). */
+  bk?: true;
+  /** Base64 IV of an inline body (small objects); absent when the data is in chunks. */
+  iv?: string;
+}
+
+/**
+ * How an entry's data is encrypted: with a customer's key (SSE-C), or a data key wrapped under
+ * the master key (SSE-S3) or under a KMS key (SSE-KMS).
+ */
+export type SealedKey = CustomerSealedKey | ManagedSealedKey | KmsSealedKey;
 
 /** Whether `sealed` is an SSE-S3 data key. */
 export function isManaged(sealed: SealedKey): sealed is ManagedSealedKey {
   return 'wk' in sealed;
+}
+
+/** Whether `sealed` is an SSE-KMS data key. */
+export function isKms(sealed: SealedKey): sealed is KmsSealedKey {
+  return 'kms' in sealed;
+}
+
+/** Whether `sealed` is an SSE-C key check. */
+export function isCustomer(sealed: SealedKey): sealed is CustomerSealedKey {
+  return 'mac' in sealed;
 }
 
 const MASTER_KEY_BYTES = 32;
@@ -250,28 +279,39 @@ export function sealedEtag(key: Buffer, md5Hex: string): string {
 /**
  * The key to read data stored under `sealed` with: the request's SSE-C key, checked
  * ({@link checkKey}); an SSE-S3 data key, unwrapped with `master`; for plaintext, none. An SSE-C
- * key given for data that is not SSE-C is refused, as S3 does.
+ * key given for data that is not SSE-C is refused, as S3 does. SSE-KMS data keys are the key
+ * service's to unwrap (kms.ts): the caller does that first.
  */
 export function keyForRead(sealed: SealedKey | undefined, given: CustomerKey | undefined, master: MasterKeys | undefined, source = false): Buffer | undefined {
-  if (sealed && !isManaged(sealed)) return checkKey(sealed, given, source);
+  if (sealed && isCustomer(sealed)) return checkKey(sealed, given, source);
   refuseUnneededKey(given, source);
   if (!sealed) return undefined;
+  if (isKms(sealed)) throw new Error('an SSE-KMS data key is unwrapped by the key service, not keyForRead');
   if (!master) throw masterKeyError(`the object is SSE-S3 (master key ${sealed.kid}) and this node has no s3.sseMasterKeyFile`);
   return master.unwrap(sealed);
 }
 
 /** The ETag of data of MD5 `md5Hex` stored under `sealed` with `key`: keyed for SSE-C, the MD5 otherwise. */
 export function etagFor(sealed: SealedKey | undefined, key: Buffer | undefined, md5Hex: string): string {
-  return sealed && !isManaged(sealed) && key ? sealedEtag(key, md5Hex) : md5Hex;
+  return sealed && isCustomer(sealed) && key ? sealedEtag(key, md5Hex) : md5Hex;
 }
 
 /** Response headers telling how data stored under `sealed` is encrypted (none for plaintext). */
 export function sealedKeyHeaders(sealed: SealedKey | undefined): Record<string, string> {
   if (!sealed) return {};
+  if (isKms(sealed)) {
+    return { 'x-amz-server-side-encryption': SSE_KMS_ALGORITHM, 'x-amz-server-side-encryption-aws-kms-key-id': sealed.kms, ...(sealed.bk ? { 'x-amz-server-side-encryption-bucket-key-enabled': 'true' } : {}) };
+  }
   return isManaged(sealed) ? { 'x-amz-server-side-encryption': SSE_S3_ALGORITHM } : customerKeyHeaders(sealed.md5);
+}
+
+/** `x-amz-server-side-encryption-context` of an SSE-KMS entry (PutObject, CopyObject, CreateMultipartUpload answer it). */
+export function kmsContextHeader(sealed: SealedKey | undefined): Record<string, string> {
+  return sealed && isKms(sealed) ? { 'x-amz-server-side-encryption-context': sealed.ctx } : {};
 }
 
 /** `sealed` without an inline body's IV (what an upload hands to its parts and its object). */
 export function keyOnly(sealed: SealedKey): SealedKey {
+  if (isKms(sealed)) return { kms: sealed.kms, kwk: sealed.kwk, ctx: sealed.ctx, ...(sealed.bk ? { bk: true as const } : {}) };
   return isManaged(sealed) ? { kid: sealed.kid, wk: sealed.wk } : { md5: sealed.md5, salt: sealed.salt, mac: sealed.mac };
 }

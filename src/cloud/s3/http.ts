@@ -11,7 +11,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Env, Logger } from '../../env/index.ts';
-import { S3Error, authLabel, errorResponse, invalidAccessKeyId, parseRequestAuth, refuseCustomerKeyInClear, resolveAddress, toS3Error, verifyRequestAuth } from './protocol/index.ts';
+import { S3Error, authLabel, errorResponse, invalidAccessKeyId, parseRequestAuth, refuseCustomerKeyInClear, refuseKmsInClear, resolveAddress, toS3Error, verifyRequestAuth } from './protocol/index.ts';
 import type { HeaderMap, RequestAuth } from './protocol/index.ts';
 import type { S3Api } from './api.ts';
 import type { Principal } from './catalog.ts';
@@ -193,7 +193,10 @@ export class S3HttpServer {
       if (address.bucket !== undefined && headers['origin'] !== undefined) {
         for (const [name, value] of Object.entries(await this.api.cors.actualRequestHeaders(address.bucket, method, headers))) res.setHeader(name, value);
       }
-      if (!secure && !this.options.allowSseCustomerKeysOverHttp) refuseCustomerKeyInClear(headers);
+      if (!secure && !this.options.allowSseCustomerKeysOverHttp) {
+        refuseCustomerKeyInClear(headers);
+        refuseKmsInClear(headers);
+      }
       const parsed = parseRequestAuth({ method, path: rawPath, query: rawQuery, headers: req.headersDistinct }, this.env.now(), {
         maxSkewMs: this.options.maxClockSkewMs,
         signatureV2: this.options.signatureV2,

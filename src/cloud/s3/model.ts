@@ -108,7 +108,7 @@ export interface BucketEntry extends Entity {
   /** Object Lock (object-lock.ts): present once enabled (it cannot be disabled), with the default retention rule if any. */
   lock?: ObjectLockConfiguration;
   /** Default encryption (bucket-encryption.ts): SSE-S3 for writes that ask for none; BucketKeyEnabled as given. */
-  enc?: { a: 'AES256'; bk?: true };
+  enc?: { a: 'AES256' | 'aws:kms'; /** KMSMasterKeyID as given (aws:kms). */ k?: string; bk?: true };
   /** Static website configuration (website.ts, PutBucketWebsite); absent when none is set. */
   web?: WebsiteConfiguration;
   /** Server access logging (bucket-logging.ts, PutBucketLogging): where the bucket's access log records go; absent: disabled. */

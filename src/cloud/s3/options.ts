@@ -62,6 +62,15 @@ export interface S3Options {
    * only for an endpoint behind a proxy that terminates TLS.
    */
   allowSseCustomerKeysOverHttp: boolean;
+  /** SSE-KMS (kms.ts). */
+  kms: {
+    /**
+     * Create a KMS key named by a bare name (`testkey-1`, not a key id, ARN or `alias/…`) on first
+     * use, with that alias. For test rings (conformance suites configure such a key id);
+     * production leaves it off, so that a mistyped key id is an error, not a new key.
+     */
+    autoCreateKeys: boolean;
+  };
   /**
    * Check whole chunks read against their hash (this node's copies as they stream, replicas'
    * answers): a damaged copy never completes a response and is replaced from a replica.
@@ -110,6 +119,7 @@ export const DEFAULT_S3_OPTIONS: S3Options = {
   lifecycleSweepMs: 60 * 60 * 1000,
   ssePreviousKeyFiles: [],
   allowSseCustomerKeysOverHttp: false,
+  kms: { autoCreateKeys: false },
   verifyReads: true,
   scrub: DEFAULT_SCRUB_OPTIONS,
   gc: { enabled: true, intervalMs: 10 * 60 * 1000, graceMs: 60 * 60 * 1000, orphanRefMs: 24 * 3600 * 1000 },

@@ -44,6 +44,9 @@ import {
   postResponseXml,
   postSuccessStatus,
   refuseCustomerKeyInClear,
+  refuseKmsInClear,
+  asksForKms,
+  kmsNeedsSigV4Error,
   validateObjectKey,
   verifyPostSignature,
   verifyPostSignatureV2,
@@ -269,8 +272,13 @@ export class PostObjectApi {
       if (key === '') throw new S3Error('InvalidArgument', 'User key must have a length greater than 0.', { fields: { ArgumentName: 'key' } });
       validateObjectKey(key);
       // SSE-C fields in a form over plain HTTP: the key crossed the network in clear text.
-      if (!r.secure && !this.ctx.options.allowSseCustomerKeysOverHttp) refuseCustomerKeyInClear(Object.fromEntries(fields));
+      if (!r.secure && !this.ctx.options.allowSseCustomerKeysOverHttp) {
+        refuseCustomerKeyInClear(Object.fromEntries(fields));
+        refuseKmsInClear(Object.fromEntries(fields));
+      }
       const { principal, range, signatureVersion } = await this.authorize(fields, name);
+      // SSE-KMS needs a form signed with SigV4, as S3 wants it of SSE-KMS requests.
+      if (asksForKms(Object.fromEntries(fields)) && signatureVersion !== SIGV4_ALGORITHM) throw kmsNeedsSigV4Error();
       // The form's signer (or nobody) must be allowed to write in the bucket, not the request's.
       const bucket = await this.ctx.writableBucket({ ...r, principal }, { key, acl: fields.get('acl'), form: { signatureVersion } });
       const write = await this.objectWrite(fields, range);
@@ -281,6 +289,8 @@ export class PostObjectApi {
         key,
         body: head.file.stream,
         principal,
+        secure: r.secure,
+        form: true,
         beforeCommit: async (size) => {
           await form.done;
           checkPostSize(range, size);
@@ -333,7 +343,7 @@ export class PostObjectApi {
       if (name.startsWith('x-amz-object-lock-')) throw new S3Error('NotImplemented', 'Object Lock form fields are not supported in POST uploads.');
       if (STORED_FIELDS.includes(name) || name.startsWith('x-amz-meta-') || name.startsWith('x-amz-grant-')) headers[name] = value;
       else if (name.startsWith('x-amz-checksum-') && name !== 'x-amz-checksum-type' && name !== 'x-amz-checksum-algorithm') headers[name] = value;
-      // Encryption fields act as PutObject's headers (SSE-C, SSE-S3; KMS is refused there).
+      // Encryption fields act as PutObject's headers (SSE-C, SSE-S3, SSE-KMS).
       else if (name.startsWith('x-amz-server-side-encryption')) headers[name] = value;
     }
     const algorithm = fields.get('x-amz-checksum-algorithm');

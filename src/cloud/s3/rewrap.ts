@@ -34,6 +34,11 @@
  * the job starts. A run can instead name its buckets. The job runs on the node asked (one job at a
  * time per node); its progress and summary are read back while it runs and after it finished.
  *
+ * SSE-KMS: object data keys are wrapped under the ring's KMS keys, not the master key, so they
+ * need nothing; the KMS keys' own material is wrapped under the master key, and every run (a
+ * whole run, not one limited to some buckets) first rewraps those records (kms.ts,
+ * `KmsKeys.rewrapMaterial`; a dry run counts them), reported as `kmsKeys`.
+ *
  * Time and randomness come from the env (the GCM nonces of the rewrapped keys included).
  */
 import type { DhtRecord, Entity } from '../../dht/index.ts';
@@ -45,6 +50,7 @@ import { OBJECT_WRITE_OPTIONS, eachLimited } from './catalog.ts';
 import { isManaged } from './encryption.ts';
 import type { ManagedSealedKey, MasterKeys, SealedKey } from './encryption.ts';
 import { StorageError } from './errors.ts';
+import type { KmsKeys } from './kms.ts';
 import { ids, partSortKey } from './model.ts';
 import type { BucketEntry, ObjectEntry, PartEntry, UploadEntry } from './model.ts';
 
@@ -91,6 +97,11 @@ export interface RewrapSummary {
   byKid: KidCount[];
   /** The SSE-S3 entries by where they are. */
   byKind: Record<EntryKind, number>;
+  /**
+   * The ring's KMS keys: how many, how many had their material rewrapped under the current
+   * master key (a dry run: would have), and failures (absent on a run limited to some buckets).
+   */
+  kmsKeys?: { keys: number; rewrapped: number; errors: number };
 }
 
 /** What to run. */
@@ -159,6 +170,8 @@ export class SseRewrapper {
     private readonly catalog: Catalog,
     /** The node's master keys (undefined: it has none, and jobs are refused). */
     private readonly master: MasterKeys | undefined,
+    /** The ring's KMS keys, whose material is wrapped under the master key. */
+    private readonly kms?: KmsKeys,
   ) {
     this.log = env.log.child({ mod: 's3.rewrap' });
   }
@@ -270,6 +283,11 @@ export class SseRewrapper {
 
   private async walk(job: { status: RewrapJobStatus; stopped: boolean }, only: string[] | undefined): Promise<void> {
     const s = job.status.summary;
+    if (this.kms && only === undefined) {
+      s.kmsKeys = await this.kms.rewrapMaterial(s.dryRun);
+      s.errors += s.kmsKeys.errors;
+      this.stats.errors += s.kmsKeys.errors;
+    }
     const visitBucket = async (bucket: BucketEntry): Promise<void> => {
       job.status.bucket = bucket.name;
       s.buckets++;

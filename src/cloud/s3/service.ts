@@ -2,7 +2,8 @@
  * Pi Cloud S3 as a node application (`apps: [s3]`): the chunk store on its own folder of the data
  * directory, the catalog on the node's DHT, the S3 endpoint on `s3.port`, the chunk collector,
  * ops API routes (users and their access keys under `/api/s3/users`, what `pi user …` calls; the
- * SSE-S3 rewrap job: `POST /api/s3/rewrap`, what `pi s3 rewrap` calls; the server access log
+ * SSE-S3 rewrap job: `POST /api/s3/rewrap`, what `pi s3 rewrap` calls; the SSE-KMS keys under
+ * `/api/s3/kms/keys`, what `pi s3 kms-key …` calls; the server access log
  * delivery: `POST /api/s3/access-log/flush`), metrics and the dashboard summary. The S3 logic itself (api.ts, catalog.ts, chunks/) does not depend on how it
  * is hosted.
  */
@@ -30,6 +31,7 @@ import { describeMismatches, masterKeyMismatches } from './rewrap-preflight.ts';
 import type { RewrapOptions } from './rewrap.ts';
 import { DEFAULT_S3_OPTIONS } from './options.ts';
 import { MasterKeys } from './encryption.ts';
+import { KmsKeys } from './kms.ts';
 import { EndpointTls } from './endpoint-tls.ts';
 import type { S3Options } from './options.ts';
 import type { Dht } from '../../dht/index.ts';
@@ -82,6 +84,7 @@ export function s3OptionsFrom(config: PiConfig): S3Options {
     ssePreviousKeyFiles: c.ssePreviousKeyFiles,
     ...(c.tls.cert !== undefined && c.tls.key !== undefined ? { tls: { certFile: c.tls.cert, keyFile: c.tls.key } } : {}),
     allowSseCustomerKeysOverHttp: c.allowSseCustomerKeysOverHttp,
+    kms: { ...c.kms },
     verifyReads: c.verifyReads,
     scrub: { ...c.scrub },
     gc: { ...c.gc },
@@ -103,6 +106,7 @@ export class S3Service implements NodeService {
   private rewrapper: SseRewrapper | undefined;
   /** The SSE-S3 master keys of this node (when configured). */
   private masterKeys: MasterKeys | undefined;
+  private kmsKeys: KmsKeys | undefined;
   private scrubber: ChunkScrubber | undefined;
   private accessLog: AccessLogDelivery | undefined;
   private backfill: Timer | undefined;
@@ -153,6 +157,12 @@ export class S3Service implements NodeService {
     return this.expirer;
   }
 
+  /** The ring's SSE-KMS keys (after start, on a node with a master key). */
+  get kms(): KmsKeys {
+    if (!this.kmsKeys) throw new StorageError('NotAvailable', this.catalogValue ? 'SSE-KMS needs a master key on every node (s3.sseMasterKeyFile); this node has none' : 'the s3 application has not started');
+    return this.kmsKeys;
+  }
+
   /** The SSE-S3 rewrap jobs (after start). */
   get rewrap(): SseRewrapper {
     if (!this.rewrapper) throw new StorageError('NotAvailable', 'the s3 application has not started');
@@ -173,10 +183,12 @@ export class S3Service implements NodeService {
     this.storeValue = new ChunkStore(ctx.env, ctx.overlay, this.engine, { replicas: o.replicas, writeQuorum: o.writeQuorum, maxPutsInFlight: Math.max(4, o.putConcurrency), verifyReads: o.verifyReads });
     this.scrubber = new ChunkScrubber(ctx.env, this.storeValue, o.scrub, join(ctx.dataDir, 's3', 'scrub.json'));
     this.catalogValue = new Catalog(dht, ctx.env, { cacheMs: o.cacheMs });
-    this.apiValue = new S3Api(ctx.env, this.catalogValue, this.storeValue, o, () => this.url, master);
+    // SSE-KMS keys live in the DHT with their material wrapped under the master key: no master key, no SSE-KMS.
+    this.kmsKeys = master ? new KmsKeys(dht, ctx.env, master, { region: o.region, autoCreateKeys: o.kms.autoCreateKeys }) : undefined;
+    this.apiValue = new S3Api(ctx.env, this.catalogValue, this.storeValue, o, () => this.url, master, this.kmsKeys);
     this.collector = new ChunkCollector(ctx.env, this.catalogValue, this.storeValue, o.gc);
     this.expirer = new LifecycleExpirer(ctx.env, this.catalogValue, this.apiValue, this.storeValue.node, o.lifecycleSweepMs);
-    this.rewrapper = new SseRewrapper(ctx.env, this.catalogValue, master);
+    this.rewrapper = new SseRewrapper(ctx.env, this.catalogValue, master, this.kmsKeys);
     this.dht = dht;
     this.http = new S3HttpServer(ctx.env, this.apiValue, o, ctx.overlay.id.hex);
     const api = this.apiValue;
@@ -499,6 +511,28 @@ export class S3Service implements NodeService {
         },
       },
       {
+        method: 'POST',
+        path: '/api/s3/kms/keys',
+        description: 'Create an SSE-KMS key of the ring: body {"alias": "name" | "alias/name", "description": "…"} (both optional); answers 201 with the key (id, ARN, alias, state; never its material).',
+        handler: async (req: OpsRequest) => ({ status: 201, body: await this.kms.create(kmsCreateOptions(req.body)) }),
+      },
+      {
+        method: 'GET',
+        path: '/api/s3/kms/keys',
+        description: 'The SSE-KMS keys of the ring in id order: {keys: [{id, arn, alias, description, state, createdAt, masterKeyId}]}.',
+        handler: async () => ({ body: { keys: await this.kms.list() } }),
+      },
+      {
+        method: 'POST',
+        path: '/api/s3/kms/keys/:key',
+        description: 'Enable or disable an SSE-KMS key (by id, ARN or alias): body {"state": "Enabled" | "Disabled"}; every node refuses a disabled key at once.',
+        handler: async (req: OpsRequest) => {
+          const state = (req.body as { state?: unknown } | undefined)?.state;
+          if (state !== 'Enabled' && state !== 'Disabled') throw new StorageError('InvalidArgument', 'body must be {"state": "Enabled" | "Disabled"}');
+          return { body: await this.kms.setState(req.params['key'] ?? '', state) };
+        },
+      },
+      {
         method: 'GET',
         path: '/api/s3',
         description: 'The S3 endpoint of this node: URL, requests, chunks, collector.',
@@ -512,6 +546,7 @@ export class S3Service implements NodeService {
             lifecycle: this.expirer?.stats,
             tls: this.tls ? { ...this.tls.summary, files: this.tls.files, reloads: this.tlsReloads, reloadFailure: this.tlsReloadFailure ?? null } : null,
             rewrap: this.rewrapper?.stats,
+            kms: this.kmsKeys?.stats ?? null,
             scrub: this.scrubber?.stats,
             accessLog: this.accessLog?.stats,
           },
@@ -578,6 +613,16 @@ export class S3Service implements NodeService {
           ]
         : []),
       { name: 'pi_s3_lifecycle_sweep_seconds_total', help: 'Time spent in lifecycle sweeps on this node.', type: 'counter', values: [{ value: (lifecycle?.sweepMsTotal ?? 0) / 1000 }] },
+      { name: 'pi_s3_kms_keys', help: 'SSE-KMS keys of the ring as this node last listed them (pi s3 kms-key list), plus those it created since.', type: 'gauge', values: this.kmsKeys?.stats.keys !== undefined ? [{ value: this.kmsKeys.stats.keys }] : [] },
+      {
+        name: 'pi_s3_kms_operations_total',
+        help: 'SSE-KMS key operations on this node by operation (create, encrypt, decrypt, resolve, setState, rewrap) and result (ok, disabled, not_found, conflict, error).',
+        type: 'counter',
+        values: Object.entries(this.kmsKeys?.stats.ops ?? {}).map(([k, v]) => {
+          const [op, result] = k.split(':') as [string, string];
+          return { labels: { op, result }, value: v };
+        }),
+      },
       { name: 'pi_s3_sse_rewrap_jobs_total', help: 'SSE-S3 rewrap jobs and counts (dry runs) started on this node.', type: 'counter', values: [{ value: rewrap?.jobs ?? 0 }] },
       { name: 'pi_s3_sse_rewrapped_total', help: 'SSE-S3 data keys rewrapped under the current master key by jobs on this node.', type: 'counter', values: [{ value: rewrap?.rewrapped ?? 0 }] },
       { name: 'pi_s3_sse_rewrap_changed_total', help: 'Entries a rewrap job on this node left alone because they changed after it read them.', type: 'counter', values: [{ value: rewrap?.changed ?? 0 }] },
@@ -598,6 +643,18 @@ export const s3Application: ApplicationFactory = {
   description: 'Pi Cloud storage: an S3-compatible object store on the ring',
   create: (config: PiConfig) => new S3Service(s3OptionsFrom(config)),
 };
+
+/** The options of a KMS key creation from an ops request's body (`InvalidArgument` when malformed). */
+function kmsCreateOptions(body: unknown): { alias?: string; description?: string } {
+  const bad = (): StorageError => new StorageError('InvalidArgument', 'body must be {"alias": "<name>", "description": "<text>"} (both optional)');
+  if (body === undefined || body === null) return {};
+  if (typeof body !== 'object' || Array.isArray(body)) throw bad();
+  const { alias, description, ...rest } = body as Record<string, unknown>;
+  if (Object.keys(rest).length > 0) throw bad();
+  if (alias !== undefined && typeof alias !== 'string') throw bad();
+  if (description !== undefined && typeof description !== 'string') throw bad();
+  return { ...(alias !== undefined ? { alias } : {}), ...(description !== undefined ? { description } : {}) };
+}
 
 /** The options of a rewrap job from an ops request's body (`InvalidArgument` when malformed). */
 function rewrapOptions(body: unknown): { force: boolean; options: RewrapOptions } {

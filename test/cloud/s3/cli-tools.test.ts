@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createUser, endpointCertificate, pattern, rawRequest, startS3Ring } from './harness.ts';
 import type { S3Node, TestUser } from './harness.ts';
-import { tempDir } from '../../node/fixtures.ts';
+import { call, tempDir } from '../../node/fixtures.ts';
 
 const run = promisify(execFile);
 
@@ -100,7 +100,10 @@ describe('awscli and s3cmd against a 3-node ring', () => {
       }
     }
     const tls = await endpointCertificate((fn) => cleanups.push(fn));
-    nodes = await startS3Ring((fn) => cleanups.push(fn), 3, {}, tls);
+    // A master key: SSE-KMS keys (aws cp --sse aws:kms) are wrapped under it.
+    const keyDir = await tempDir((fn) => cleanups.push(fn), 'pi-s3-cli-key-');
+    await writeFile(join(keyDir, 'master.key'), Buffer.alloc(32, 0x6b));
+    nodes = await startS3Ring((fn) => cleanups.push(fn), 3, { s3: { sseMasterKeyFile: join(keyDir, 'master.key') } }, tls);
     assert.match(nodes[0]!.endpoint, /^https:\/\//);
     user = await createUser(nodes[0]!, 'cli-user');
     dir = await tempDir((fn) => cleanups.push(fn), 'pi-s3-cli-');
@@ -261,6 +264,30 @@ describe('awscli and s3cmd against a 3-node ring', () => {
     await assert.rejects(aws('s3', 'cp', 's3://aws-sse/small-b.txt', join(dir, 'wrong.back'), ...withKey(keyA)), /403|Forbidden/, 'another key is refused');
     await aws('s3', 'rm', '--recursive', 's3://aws-sse');
     await aws('s3', 'rb', 's3://aws-sse');
+  });
+
+  test('aws s3 cp --sse aws:kms --sse-kms-key-id: a key made through the ops API (by alias and by id), a multipart upload, read back; head-object shows the key ARN', async () => {
+    const created = await call(nodes[2]!.ops!.url, '/api/s3/kms/keys', { method: 'POST', body: { alias: 'cli-key' } });
+    assert.equal(created.status, 201, created.text);
+    const arn = created.body['arn'] as string;
+    const big = pattern(9 * 1024 * 1024 + 11, 8); // multipart (awscli's threshold is 8 MiB)
+    await writeFile(join(dir, 'kms-big.bin'), big);
+    await writeFile(join(dir, 'kms-small.txt'), 'kms small\n');
+    await aws('s3', 'mb', 's3://aws-kms');
+    await aws('s3', 'cp', join(dir, 'kms-big.bin'), 's3://aws-kms/big.bin', '--sse', 'aws:kms', '--sse-kms-key-id', 'alias/cli-key');
+    await aws('s3', 'cp', join(dir, 'kms-small.txt'), 's3://aws-kms/small.txt', '--sse', 'aws:kms', '--sse-kms-key-id', created.body['id'] as string);
+    for (const key of ['big.bin', 'small.txt']) {
+      const head = JSON.parse(await aws('s3api', 'head-object', '--bucket', 'aws-kms', '--key', key)) as { ServerSideEncryption?: string; SSEKMSKeyId?: string };
+      assert.equal(head.ServerSideEncryption, 'aws:kms', key);
+      assert.equal(head.SSEKMSKeyId, arn, key);
+    }
+    await aws('s3', 'cp', 's3://aws-kms/big.bin', join(dir, 'kms-big.back'));
+    assert.ok((await readFile(join(dir, 'kms-big.back'))).equals(big), 'the SSE-KMS multipart object comes back byte for byte');
+    await aws('s3', 'cp', 's3://aws-kms/small.txt', join(dir, 'kms-small.back'));
+    assert.equal(await readFile(join(dir, 'kms-small.back'), 'utf8'), 'kms small\n');
+    await assert.rejects(aws('s3', 'cp', join(dir, 'kms-small.txt'), 's3://aws-kms/nokey.txt', '--sse', 'aws:kms', '--sse-kms-key-id', 'alias/not-made'), /KMS\.NotFoundException/);
+    await aws('s3', 'rm', '--recursive', 's3://aws-kms');
+    await aws('s3', 'rb', 's3://aws-kms');
   });
 
   test('s3cmd mb / put / sync / ls / get / del / rb, read back with aws', async () => {

@@ -116,6 +116,11 @@ describe('SSE-S3 rewrap job across a master key rotation of a 3-node ring', () =
     uploadId = created.UploadId!;
     part1Etag = (await c1.send(new UploadPartCommand({ Bucket: 'rewrap', Key: 'mp', UploadId: uploadId, PartNumber: 1, Body: part1 }))).ETag!;
 
+    // An SSE-KMS object: its data key is wrapped under a KMS key whose material key A wraps.
+    const kmsKey = await call(nodes[0]!.ops!.url, '/api/s3/kms/keys', { method: 'POST', body: { alias: 'rotating' } });
+    assert.equal(kmsKey.status, 201, kmsKey.text);
+    await c2.send(new PutObjectCommand({ Bucket: 'rewrap', Key: 'kms', Body: 'kms secret', ServerSideEncryption: 'aws:kms', SSEKMSKeyId: 'alias/rotating' }));
+
     await c0.send(new CreateBucketCommand({ Bucket: 'rewrap-ver' }));
     await c0.send(new PutBucketVersioningCommand({ Bucket: 'rewrap-ver', VersioningConfiguration: { Status: 'Enabled' } }));
     doc1Version = (await c0.send(new PutObjectCommand({ Bucket: 'rewrap-ver', Key: 'doc', Body: doc1, ServerSideEncryption: 'AES256' }))).VersionId!;
@@ -166,7 +171,8 @@ describe('SSE-S3 rewrap job across a master key rotation of a 3-node ring', () =
     assert.equal(s.buckets, 2, 'the bucket without a registry entry was registered from the local stores');
     assert.deepEqual(s.byKid, [{ kid: KID_A, status: 'previous', entries: 8 }]);
     assert.deepEqual(s.byKind, { object: 5, version: 1, upload: 1, part: 1 });
-    assert.equal(s.entries, 10, 'the plaintext and SSE-C objects are read, not counted as SSE-S3');
+    assert.equal(s.entries, 11, 'the plaintext, SSE-C and SSE-KMS objects are read, not counted as SSE-S3');
+    assert.deepEqual(s.kmsKeys, { keys: 1, rewrapped: 1, errors: 0 }, 'the KMS key material under key A is counted');
     assert.deepEqual([s.scanned, s.pending, s.rewrapped, s.alreadyCurrent, s.changed, s.unknownKid, s.errors], [8, 8, 0, 0, 0, 0, 0]);
     const catalog = nodes[2]!.s3.catalog;
     assert.equal(kidOf(await catalog.getObject((await catalog.bucket('rewrap'))!, 'large')), KID_A, 'a dry run writes nothing');
@@ -219,6 +225,7 @@ describe('SSE-S3 rewrap job across a master key rotation of a 3-node ring', () =
       [8, 6, 2, 0, 0, 0],
       JSON.stringify(job.summary),
     );
+    assert.deepEqual(job.summary.kmsKeys, { keys: 1, rewrapped: 1, errors: 0 }, 'the KMS key material is rewrapped (the SSE-KMS object is not)');
     assert.deepEqual(job.summary.byKid, [
       { kid: KID_B, status: 'current', entries: 2 },
       { kid: KID_A, status: 'previous', entries: 6 },
@@ -251,6 +258,7 @@ describe('SSE-S3 rewrap job across a master key rotation of a 3-node ring', () =
     assert.equal((await read(2, 'rewrap', 'race')).toString(), 'second');
     assert.equal((await read(0, 'rewrap', 'tagged')).toString(), 'tagged secret');
     assert.equal((await read(1, 'rewrap', 'plain')).toString(), 'not encrypted');
+    assert.equal((await read(2, 'rewrap', 'kms')).toString(), 'kms secret', 'the SSE-KMS object reads with its key material rewrapped under key B');
     const ssec = await clients[2]!.send(new GetObjectCommand({ Bucket: 'rewrap', Key: 'ssec', SSECustomerAlgorithm: 'AES256', SSECustomerKey: CUSTOMER_KEY.toString('base64') }));
     assert.equal((await bytes(ssec.Body)).toString(), 'customer key');
     assert.equal((await read(0, 'rewrap-ver', 'doc')).toString(), 'second version');

@@ -10,8 +10,8 @@
  *
  * SSE-S3: `x-amz-server-side-encryption: AES256` on PutObject, CreateMultipartUpload and
  * CopyObject, transparent reads, MD5 ETags, bucket default encryption (PutBucketEncryption and
- * friends), copies that share a wrapped data key, and what stays refused (KMS, both kinds at
- * once, the header on a read).
+ * friends), copies that share a wrapped data key, and what stays refused (DSSE-KMS, both kinds
+ * at once, the header on a read). SSE-KMS is sse-kms.test.ts's.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -298,7 +298,7 @@ describe('S3 SSE-C (customer-provided keys) through the AWS SDK on a 3-node ring
     assert.equal((await bytes(read.Body)).toString(), 'later encrypted');
   });
 
-  test('bucket default encryption: PutBucketEncryption makes writes that ask for nothing SSE-S3; GetBucketEncryption / DeleteBucketEncryption; KMS and bad documents refused', async () => {
+  test('bucket default encryption: PutBucketEncryption makes writes that ask for nothing SSE-S3; GetBucketEncryption / DeleteBucketEncryption; DSSE-KMS and bad documents refused', async () => {
     await a[0]!.send(new CreateBucketCommand({ Bucket: 'sse-default' }));
     await s3failure(a[1]!.send(new GetBucketEncryptionCommand({ Bucket: 'sse-default' })), 'ServerSideEncryptionConfigurationNotFoundError', 404);
     await a[0]!.send(new PutBucketEncryptionCommand({ Bucket: 'sse-default', ServerSideEncryptionConfiguration: { Rules: [{ ApplyServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' }, BucketKeyEnabled: true }] } }));
@@ -315,11 +315,12 @@ describe('S3 SSE-C (customer-provided keys) through the AWS SDK on a 3-node ring
     assert.equal(got.ServerSideEncryption, 'AES256');
     assert.equal((await bytes(got.Body)).toString(), 'by default');
 
-    const kms = `<ServerSideEncryptionConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>aws:kms</SSEAlgorithm></ApplyServerSideEncryptionByDefault></Rule></ServerSideEncryptionConfiguration>`;
+    // SSE-KMS (sse-kms.test.ts) can be the default; DSSE-KMS is not offered.
+    const kms = `<ServerSideEncryptionConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>aws:kms:dsse</SSEAlgorithm></ApplyServerSideEncryptionByDefault></Rule></ServerSideEncryptionConfiguration>`;
     assert.equal((await putXmlDocument(nodes[0]!.endpoint, alice, '/sse-default', 'encryption', kms)).code, 'NotImplemented');
     const bad = `<ServerSideEncryptionConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>DES</SSEAlgorithm></ApplyServerSideEncryptionByDefault></Rule></ServerSideEncryptionConfiguration>`;
     assert.equal((await putXmlDocument(nodes[0]!.endpoint, alice, '/sse-default', 'encryption', bad)).code, 'MalformedXML');
-    const good = kms.replace('aws:kms', 'AES256');
+    const good = kms.replace('aws:kms:dsse', 'AES256');
     assert.equal((await putXmlDocument(nodes[0]!.endpoint, alice, '/sse-default', 'encryption', good, false)).code, 'InvalidRequest', 'Content-MD5 is required');
 
     await a[0]!.send(new DeleteBucketEncryptionCommand({ Bucket: 'sse-default' }));
@@ -328,9 +329,10 @@ describe('S3 SSE-C (customer-provided keys) through the AWS SDK on a 3-node ring
     assert.equal(after.ServerSideEncryption, undefined);
   });
 
-  test('what stays refused: SSE-KMS, SSE-S3 with an SSE-C key at once, and the encryption header on a read', async () => {
-    await s3failure(a[0]!.send(new PutObjectCommand({ Bucket: 'sse', Key: 'managed/kms', Body: 'x', ServerSideEncryption: 'aws:kms' })), 'NotImplemented', 501);
+  test('what stays refused: DSSE-KMS, SSE-S3 or SSE-KMS with an SSE-C key at once, and the encryption header on a read', async () => {
+    await s3failure(a[0]!.send(new PutObjectCommand({ Bucket: 'sse', Key: 'managed/kms', Body: 'x', ServerSideEncryption: 'aws:kms:dsse' })), 'NotImplemented', 501);
     await s3failure(a[1]!.send(new CreateMultipartUploadCommand({ Bucket: 'sse', Key: 'managed/mp', ServerSideEncryption: 'aws:kms:dsse' })), 'NotImplemented', 501);
+    await s3failure(a[0]!.send(new PutObjectCommand({ Bucket: 'sse', Key: 'managed/kms', Body: 'x', ServerSideEncryption: 'aws:kms', ...ssec(KEY_A) })), 'InvalidArgument', 400);
     await s3failure(a[0]!.send(new PutObjectCommand({ Bucket: 'sse', Key: 'managed/both', Body: 'x', ServerSideEncryption: 'AES256', ...ssec(KEY_A) })), 'InvalidArgument', 400);
     for (const k of ['managed/kms', 'managed/both']) await s3failure(a[2]!.send(new HeadObjectCommand({ Bucket: 'sse', Key: k })), undefined, 404);
     await a[0]!.send(new PutObjectCommand({ Bucket: 'sse', Key: 'managed/plain', Body: 'x' }));

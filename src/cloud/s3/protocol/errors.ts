@@ -79,6 +79,10 @@ export const S3_ERRORS = {
     message: 'The AWS Access Key Id you provided does not exist in our records.',
   },
   InvalidArgument: { status: 400, message: 'Invalid Argument' },
+  /** SSE-KMS with a key that is disabled (KMS's DisabledException, as S3 relays it). */
+  'KMS.DisabledException': { status: 400, message: 'The KMS key is disabled.' },
+  /** SSE-KMS with a key that does not exist (KMS's NotFoundException, as S3 relays it). */
+  'KMS.NotFoundException': { status: 400, message: 'Invalid keyId' },
   InvalidBucketAclWithObjectOwnership: {
     status: 400,
     message: 'Bucket cannot have ACLs set with ObjectOwnership\'s BucketOwnerEnforced setting',

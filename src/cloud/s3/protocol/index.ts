@@ -17,6 +17,7 @@ export * from './sigv2.ts';
 export * from './auth.ts';
 export * from './request.ts';
 export * from './sse.ts';
+export * from './sse-kms.ts';
 export * from './listing.ts';
 export * from './post-policy.ts';
 export * from './cors.ts';

@@ -1,8 +1,8 @@
 /**
  * Server-side encryption requests: customer-provided keys (SSE-C) in their headers, checked as
- * S3 checks them, and the headers a response echoes; `x-amz-server-side-encryption` (SSE-S3 is
- * offered, KMS is not); the ServerSideEncryptionConfiguration document of a bucket's default
- * encryption. The cryptography itself is the storage side's (encryption.ts); this module only
+ * S3 checks them, and the headers a response echoes; `x-amz-server-side-encryption` (SSE-S3 and
+ * SSE-KMS, whose own headers sse-kms.ts reads; DSSE-KMS is not offered); the
+ * ServerSideEncryptionConfiguration document of a bucket's default encryption. The cryptography itself is the storage side's (encryption.ts); this module only
  * reads and validates what the client sent.
  */
 import { createHash } from 'node:crypto';
@@ -10,7 +10,10 @@ import { decodeBase64Exact } from './checksums.ts';
 import { S3Error } from './errors.ts';
 import { getHeader } from './headers.ts';
 import type { HeaderMap } from './headers.ts';
+import { KMS_HEADERS, SSE_DSSE_KMS_ALGORITHM, SSE_KMS_ALGORITHM, parseKmsKeyRef, parseKmsRequest, refuseKmsHeadersWithout } from './sse-kms.ts';
+import type { KmsRequest } from './sse-kms.ts';
 import { emptyDocumentXml } from './xml.ts';
+import { escapeXml } from './xml-escape.ts';
 import { childElements, parseXmlDocument } from './xml-parse.ts';
 
 /** A customer key as a request gave it: 32 bytes, and the base64 MD5 the client computed of it. */
@@ -24,7 +27,6 @@ export interface CustomerKey {
 export const SSE_C_ALGORITHM = 'AES256';
 /** `x-amz-server-side-encryption` of SSE-S3. */
 export const SSE_S3_ALGORITHM = 'AES256';
-const KMS_ALGORITHMS = ['aws:kms', 'aws:kms:dsse'];
 
 const KEY_BYTES = 32;
 
@@ -40,27 +42,29 @@ const SOURCE = {
   md5: 'x-amz-copy-source-server-side-encryption-customer-key-md5',
 } as const;
 
-/** Request headers of KMS encryption, which is not offered (there is no key service here). */
-const KMS_HEADERS = ['x-amz-server-side-encryption-aws-kms-key-id', 'x-amz-server-side-encryption-context'] as const;
+/** Request headers of KMS encryption. */
+const KMS_REQUEST_HEADERS = [KMS_HEADERS.keyId, KMS_HEADERS.context, KMS_HEADERS.bucketKey] as const;
+
+/** The server-managed encryption a write asks for: SSE-S3, or SSE-KMS with its parameters. */
+export type ManagedEncryptionRequest = { kind: 'sse-s3' } | ({ kind: 'kms' } & KmsRequest);
 
 /**
  * The server-managed encryption a write asks for with `x-amz-server-side-encryption`: SSE-S3
- * (`AES256`), or none. KMS (`aws:kms`, `aws:kms:dsse`, a KMS key id or context) is
- * `NotImplemented`; another value `InvalidArgument`; asking for it together with an SSE-C key
- * `InvalidArgument`, as S3 answers.
+ * (`AES256`), SSE-KMS (`aws:kms`, with sse-kms.ts's headers), or none. DSSE-KMS
+ * (`aws:kms:dsse`) is `NotImplemented`; another value `InvalidArgument`; KMS headers without
+ * `aws:kms`, or either kind together with an SSE-C key, `InvalidArgument`, as S3 answers.
  */
-export function requestManagedEncryption(headers: HeaderMap): typeof SSE_S3_ALGORITHM | undefined {
-  for (const name of KMS_HEADERS) {
-    if (getHeader(headers, name) !== undefined) throw new S3Error('NotImplemented', `SSE-KMS is not supported (${name}): there is no key service; SSE-S3 and SSE-C are.`, { fields: { Header: name } });
-  }
+export function requestManagedEncryption(headers: HeaderMap): ManagedEncryptionRequest | undefined {
   const value = getHeader(headers, 'x-amz-server-side-encryption');
+  if (value === SSE_DSSE_KMS_ALGORITHM) throw new S3Error('NotImplemented', `DSSE-KMS is not supported (${value}): SSE-KMS, SSE-S3 and SSE-C are.`, { fields: { Header: 'x-amz-server-side-encryption' } });
+  if (value !== SSE_KMS_ALGORITHM) refuseKmsHeadersWithout(headers);
   if (value === undefined) return undefined;
-  if (KMS_ALGORITHMS.includes(value)) throw new S3Error('NotImplemented', `SSE-KMS is not supported (${value}): there is no key service; SSE-S3 and SSE-C are.`, { fields: { Header: 'x-amz-server-side-encryption' } });
-  if (value !== SSE_S3_ALGORITHM) throw new S3Error('InvalidArgument', 'The encryption method specified is not supported', { fields: { ArgumentName: 'x-amz-server-side-encryption', ArgumentValue: value } });
+  if (value !== SSE_S3_ALGORITHM && value !== SSE_KMS_ALGORITHM) throw new S3Error('InvalidArgument', 'The encryption method specified is not supported', { fields: { ArgumentName: 'x-amz-server-side-encryption', ArgumentValue: value } });
   if (hasCustomerKeyHeaders(headers)) {
     throw new S3Error('InvalidArgument', 'Server Side Encryption with Customer provided key is incompatible with the encryption method specified', { fields: { ArgumentName: 'x-amz-server-side-encryption', ArgumentValue: value } });
   }
-  return SSE_S3_ALGORITHM;
+  if (value === SSE_KMS_ALGORITHM) return { kind: 'kms', ...parseKmsRequest(headers) };
+  return { kind: 'sse-s3' };
 }
 
 /**
@@ -68,22 +72,28 @@ export function requestManagedEncryption(headers: HeaderMap): typeof SSE_S3_ALGO
  * write object data (S3: `InvalidArgument`).
  */
 export function refuseEncryptionHeaders(headers: HeaderMap): void {
-  for (const name of ['x-amz-server-side-encryption', ...KMS_HEADERS]) {
+  for (const name of ['x-amz-server-side-encryption', ...KMS_REQUEST_HEADERS]) {
     const value = getHeader(headers, name);
     if (value !== undefined) throw new S3Error('InvalidArgument', `${name} header is not supported for this operation.`, { fields: { ArgumentName: name, ArgumentValue: value } });
   }
 }
 
-/** A bucket's default encryption (ServerSideEncryptionConfiguration): the algorithm, and BucketKeyEnabled as given. */
+/**
+ * A bucket's default encryption (ServerSideEncryptionConfiguration): the algorithm, the KMS key
+ * as given (`aws:kms` only; none: the `aws/s3` key), and BucketKeyEnabled as given.
+ */
 export interface BucketEncryption {
-  algorithm: typeof SSE_S3_ALGORITHM;
+  algorithm: typeof SSE_S3_ALGORITHM | typeof SSE_KMS_ALGORITHM;
+  kmsKeyId?: string;
   bucketKey?: boolean;
 }
 
 /**
  * Parses a ServerSideEncryptionConfiguration document: one Rule with
  * ApplyServerSideEncryptionByDefault / SSEAlgorithm and an optional BucketKeyEnabled
- * (`MalformedXML` otherwise). `aws:kms` is `NotImplemented`, another algorithm `MalformedXML`.
+ * (`MalformedXML` otherwise). `aws:kms` may name a KMSMasterKeyID (a key id, ARN or alias;
+ * `InvalidArgument` with another algorithm); `aws:kms:dsse` is `NotImplemented`, another
+ * algorithm `MalformedXML`.
  */
 export function parseBucketEncryption(body: string | Uint8Array): BucketEncryption {
   const doc = parseXmlDocument(body, 'ServerSideEncryptionConfiguration');
@@ -92,12 +102,13 @@ export function parseBucketEncryption(body: string | Uint8Array): BucketEncrypti
   const rule = rules[0]!;
   let algorithm: string | undefined;
   let bucketKey: boolean | undefined;
+  let kmsKeyId: string | undefined;
   for (const c of rule.children) {
     if (c.name === 'ApplyServerSideEncryptionByDefault') {
       if (algorithm !== undefined) throw new S3Error('MalformedXML');
       for (const d of c.children) {
         if (d.name === 'SSEAlgorithm' && algorithm === undefined) algorithm = d.text.trim();
-        else if (d.name === 'KMSMasterKeyID') throw new S3Error('NotImplemented', 'SSE-KMS is not supported: there is no key service; SSE-S3 is.');
+        else if (d.name === 'KMSMasterKeyID' && kmsKeyId === undefined) kmsKeyId = d.text.trim();
         else throw new S3Error('MalformedXML');
       }
       if (algorithm === undefined) throw new S3Error('MalformedXML');
@@ -108,16 +119,21 @@ export function parseBucketEncryption(body: string | Uint8Array): BucketEncrypti
     } else throw new S3Error('MalformedXML');
   }
   if (algorithm === undefined) throw new S3Error('MalformedXML');
-  if (KMS_ALGORITHMS.includes(algorithm)) throw new S3Error('NotImplemented', `SSE-KMS is not supported (${algorithm}): there is no key service; SSE-S3 is.`);
-  if (algorithm !== SSE_S3_ALGORITHM) throw new S3Error('MalformedXML');
-  return { algorithm, ...(bucketKey !== undefined ? { bucketKey } : {}) };
+  if (algorithm === SSE_DSSE_KMS_ALGORITHM) throw new S3Error('NotImplemented', `DSSE-KMS is not supported (${algorithm}): SSE-KMS and SSE-S3 are.`);
+  if (algorithm !== SSE_S3_ALGORITHM && algorithm !== SSE_KMS_ALGORITHM) throw new S3Error('MalformedXML');
+  if (kmsKeyId !== undefined) {
+    if (algorithm !== SSE_KMS_ALGORITHM) throw new S3Error('InvalidArgument', 'a KMSMasterKeyID is not applicable if the default sse algorithm is not aws:kms or aws:kms:dsse', { fields: { ArgumentName: 'ApplyServerSideEncryptionByDefault' } });
+    if (kmsKeyId === '') throw new S3Error('MalformedXML');
+    parseKmsKeyRef(kmsKeyId);
+  }
+  return { algorithm, ...(kmsKeyId !== undefined ? { kmsKeyId } : {}), ...(bucketKey !== undefined ? { bucketKey } : {}) };
 }
 
 /** A ServerSideEncryptionConfiguration document. */
 export function bucketEncryptionXml(config: BucketEncryption): string {
   return emptyDocumentXml(
     'ServerSideEncryptionConfiguration',
-    `<Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>${config.algorithm}</SSEAlgorithm></ApplyServerSideEncryptionByDefault><BucketKeyEnabled>${config.bucketKey === true}</BucketKeyEnabled></Rule>`,
+    `<Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>${config.algorithm}</SSEAlgorithm>${config.kmsKeyId !== undefined ? `<KMSMasterKeyID>${escapeXml(config.kmsKeyId)}</KMSMasterKeyID>` : ''}</ApplyServerSideEncryptionByDefault><BucketKeyEnabled>${config.bucketKey === true}</BucketKeyEnabled></Rule>`,
   );
 }
 
