@@ -32,7 +32,7 @@ import { getHeader, type HeaderMap } from './headers.ts';
 import { parseHttpDate } from './http-date.ts';
 import { percentDecode } from './uri.ts';
 import { signaturesEqual } from './sigv4-signing.ts';
-import { DEFAULT_MAX_SKEW_MS, clockSkewError, parseAmzDate, payloadModeOf, type PayloadMode, type SigV4Request } from './sigv4.ts';
+import { DEFAULT_MAX_SKEW_MS, clockSkewError, hexBytes, parseAmzDate, payloadModeOf, type PayloadMode, type SigV4Request } from './sigv4.ts';
 
 /** The `Authorization` scheme of SigV2, and the value of the `s3:signatureversion` policy key. */
 export const SIGV2_SCHEME = 'AWS';
@@ -426,10 +426,6 @@ export function parseSigV2Query(request: SigV4Request, now: number, options: Sig
   const stringToSign = sigV2StringToSign({ ...fixed, date: expires, amzHeaders, resource: resource! });
   const alternatives = otherResources.map((r) => sigV2StringToSign({ ...fixed, date: expires, amzHeaders, resource: r }));
   return { scheme: SIGV2_SCHEME, kind: 'presigned', accessKeyId, signature, stringToSign, alternativeStringsToSign: alternatives, expiresAt, payload };
-}
-
-function hexBytes(text: string): string {
-  return Array.from(Buffer.from(text, 'utf8'), (b) => b.toString(16).padStart(2, '0')).join(' ');
 }
 
 /**

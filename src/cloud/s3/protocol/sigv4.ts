@@ -567,7 +567,8 @@ export function parseAuth(request: SigV4Request, now: number, options: SigV4Opti
   return { kind: 'anonymous' };
 }
 
-function hexBytes(text: string): string {
+/** A string's UTF-8 bytes as space-separated hex pairs (the `…Bytes` fields of SignatureDoesNotMatch). */
+export function hexBytes(text: string): string {
   return Array.from(Buffer.from(text, 'utf8'), (b) => b.toString(16).padStart(2, '0')).join(' ');
 }
 
