@@ -8,7 +8,7 @@
  */
 import { S3Error } from './errors.ts';
 import { escapeXml } from './xml-escape.ts';
-import { parseXmlDocument } from './xml-parse.ts';
+import { leafText, parseXmlDocument, uniqueChildren } from './xml-parse.ts';
 import type { XmlElement } from './xml-parse.ts';
 import { S3_XMLNS, granteeXml, parseGrantee } from './xml.ts';
 import type { Grantee } from './xml.ts';
@@ -46,25 +46,9 @@ export interface LoggingConfiguration<G = LogGrant> {
 /** Longest TargetPrefix accepted: a key is at most 1024 bytes and the rest of a partitioned key needs room. */
 export const MAX_TARGET_PREFIX_BYTES = 512;
 
-/** The children of `el`, each allowed at most once and only among `allowed` (`MalformedXML` otherwise). */
-function onlyOnce(el: XmlElement, allowed: readonly string[]): Map<string, XmlElement> {
-  const out = new Map<string, XmlElement>();
-  for (const child of el.children) {
-    if (!allowed.includes(child.name) || out.has(child.name)) throw new S3Error('MalformedXML');
-    out.set(child.name, child);
-  }
-  if (el.text.trim() !== '') throw new S3Error('MalformedXML');
-  return out;
-}
-
-function leafText(el: XmlElement): string {
-  if (el.children.length > 0) throw new S3Error('MalformedXML');
-  return el.text;
-}
-
 function parseGrant(el: XmlElement): LogGrant {
   if (el.name !== 'Grant') throw new S3Error('MalformedXML');
-  const parts = onlyOnce(el, ['Grantee', 'Permission']);
+  const parts = uniqueChildren(el, ['Grantee', 'Permission']);
   const granteeEl = parts.get('Grantee');
   const permissionEl = parts.get('Permission');
   if (!granteeEl || !permissionEl) throw new S3Error('MalformedXML');
@@ -80,16 +64,16 @@ function parseGrant(el: XmlElement): LogGrant {
 }
 
 function parseKeyFormat(el: XmlElement): LogKeyFormat {
-  const parts = onlyOnce(el, ['SimplePrefix', 'PartitionedPrefix']);
+  const parts = uniqueChildren(el, ['SimplePrefix', 'PartitionedPrefix']);
   const simple = parts.get('SimplePrefix');
   const partitioned = parts.get('PartitionedPrefix');
   // Exactly one of the two.
   if ((simple === undefined) === (partitioned === undefined)) throw new S3Error('MalformedXML');
   if (simple) {
-    onlyOnce(simple, []);
+    uniqueChildren(simple, []);
     return { simple: true };
   }
-  const source = onlyOnce(partitioned!, ['PartitionDateSource']).get('PartitionDateSource');
+  const source = uniqueChildren(partitioned!, ['PartitionDateSource']).get('PartitionDateSource');
   if (!source) return { partitioned: true };
   const value = leafText(source).trim();
   if (value !== 'EventTime' && value !== 'DeliveryTime') throw new S3Error('MalformedXML');
@@ -106,9 +90,9 @@ function parseKeyFormat(el: XmlElement): LogKeyFormat {
  */
 export function parseBucketLoggingStatus(body: string | Uint8Array): LoggingConfiguration | undefined {
   const doc = parseXmlDocument(body, 'BucketLoggingStatus');
-  const enabled = onlyOnce(doc, ['LoggingEnabled']).get('LoggingEnabled');
+  const enabled = uniqueChildren(doc, ['LoggingEnabled']).get('LoggingEnabled');
   if (!enabled) return undefined;
-  const parts = onlyOnce(enabled, ['TargetBucket', 'TargetPrefix', 'TargetGrants', 'TargetObjectKeyFormat']);
+  const parts = uniqueChildren(enabled, ['TargetBucket', 'TargetPrefix', 'TargetGrants', 'TargetObjectKeyFormat']);
   const bucketEl = parts.get('TargetBucket');
   if (!bucketEl) throw new S3Error('MalformedXML');
   const targetBucket = leafText(bucketEl).trim();

@@ -13,7 +13,7 @@
  */
 import { S3Error } from './errors.ts';
 import { escapeXml } from './xml-escape.ts';
-import { childElements, parseXmlDocument } from './xml-parse.ts';
+import { childElements, leafText, parseXmlDocument } from './xml-parse.ts';
 import type { XmlElement } from './xml-parse.ts';
 import { S3_XMLNS } from './xml.ts';
 
@@ -46,11 +46,6 @@ export interface CorsRule {
 
 const RULE_ELEMENTS = new Set(['ID', 'AllowedMethod', 'AllowedOrigin', 'AllowedHeader', 'ExposeHeader', 'MaxAgeSeconds']);
 
-function leafText(el: XmlElement): string {
-  if (el.children.length > 0) throw new S3Error('MalformedXML');
-  return el.text.trim();
-}
-
 function wildcards(value: string): number {
   let n = 0;
   for (let i = value.indexOf('*'); i >= 0; i = value.indexOf('*', i + 1)) n++;
@@ -62,7 +57,7 @@ function parseRule(el: XmlElement): CorsRule {
   for (const child of el.children) {
     if (!RULE_ELEMENTS.has(child.name)) throw new S3Error('MalformedXML');
     const list = texts.get(child.name) ?? [];
-    list.push(leafText(child));
+    list.push(leafText(child).trim());
     texts.set(child.name, list);
   }
   const ids = texts.get('ID') ?? [];

@@ -9,7 +9,7 @@ import { STATUS_CODES } from 'node:http';
 import { S3Error } from './errors.ts';
 import { uriEncode } from './uri.ts';
 import { escapeXml } from './xml-escape.ts';
-import { parseXmlDocument } from './xml-parse.ts';
+import { parseXmlDocument, uniqueChildren } from './xml-parse.ts';
 import type { XmlElement } from './xml-parse.ts';
 import { S3_XMLNS } from './xml.ts';
 
@@ -69,20 +69,6 @@ function leaf(el: XmlElement): string {
   return el.text;
 }
 
-/**
- * The children of `el` by name, each allowed at most once and only among `allowed`
- * (`MalformedXML` otherwise, as S3 answers an element its schema does not have).
- */
-function onlyOnce(el: XmlElement, allowed: readonly string[]): Map<string, XmlElement> {
-  const out = new Map<string, XmlElement>();
-  for (const child of el.children) {
-    if (!allowed.includes(child.name) || out.has(child.name)) throw new S3Error('MalformedXML');
-    out.set(child.name, child);
-  }
-  if (el.text.trim() !== '') throw new S3Error('MalformedXML');
-  return out;
-}
-
 function parseProtocol(text: string): WebsiteProtocol {
   const value = text.trim();
   if (value !== 'http' && value !== 'https') throw invalid('Invalid protocol, protocol can be http or https. If not defined the protocol will be selected automatically.', 'Protocol', value);
@@ -96,7 +82,7 @@ function parseHostName(text: string): string {
 }
 
 function parseRedirect(el: XmlElement): WebsiteRedirect {
-  const parts = onlyOnce(el, ['HostName', 'HttpRedirectCode', 'Protocol', 'ReplaceKeyPrefixWith', 'ReplaceKeyWith']);
+  const parts = uniqueChildren(el, ['HostName', 'HttpRedirectCode', 'Protocol', 'ReplaceKeyPrefixWith', 'ReplaceKeyWith']);
   if (parts.size === 0) throw invalid('Redirect must contain at least one of HostName, HttpRedirectCode, Protocol, ReplaceKeyPrefixWith or ReplaceKeyWith.', 'Redirect');
   const out: WebsiteRedirect = {};
   const host = parts.get('HostName');
@@ -118,7 +104,7 @@ function parseRedirect(el: XmlElement): WebsiteRedirect {
 }
 
 function parseCondition(el: XmlElement): WebsiteCondition {
-  const parts = onlyOnce(el, ['HttpErrorCodeReturnedEquals', 'KeyPrefixEquals']);
+  const parts = uniqueChildren(el, ['HttpErrorCodeReturnedEquals', 'KeyPrefixEquals']);
   if (parts.size === 0) throw invalid("Condition cannot be empty. To redirect all requests without a condition, the condition element shouldn't be present.", 'Condition');
   const out: WebsiteCondition = {};
   const code = parts.get('HttpErrorCodeReturnedEquals');
@@ -134,7 +120,7 @@ function parseCondition(el: XmlElement): WebsiteCondition {
 
 function parseRoutingRule(el: XmlElement): WebsiteRoutingRule {
   if (el.name !== 'RoutingRule') throw new S3Error('MalformedXML');
-  const parts = onlyOnce(el, ['Condition', 'Redirect']);
+  const parts = uniqueChildren(el, ['Condition', 'Redirect']);
   const redirect = parts.get('Redirect');
   if (!redirect) throw new S3Error('MalformedXML');
   const condition = parts.get('Condition');
@@ -150,12 +136,12 @@ function parseRoutingRule(el: XmlElement): WebsiteRoutingRule {
  */
 export function parseWebsiteConfiguration(body: string | Uint8Array): WebsiteConfiguration {
   const doc = parseXmlDocument(body, 'WebsiteConfiguration');
-  const parts = onlyOnce(doc, ['ErrorDocument', 'IndexDocument', 'RedirectAllRequestsTo', 'RoutingRules']);
+  const parts = uniqueChildren(doc, ['ErrorDocument', 'IndexDocument', 'RedirectAllRequestsTo', 'RoutingRules']);
   const out: WebsiteConfiguration = {};
   const all = parts.get('RedirectAllRequestsTo');
   if (all) {
     if (parts.size > 1) throw invalid('RedirectAllRequestsTo cannot be provided in conjunction with other Routing Rules.', 'RedirectAllRequestsTo');
-    const fields = onlyOnce(all, ['HostName', 'Protocol']);
+    const fields = uniqueChildren(all, ['HostName', 'Protocol']);
     const host = fields.get('HostName');
     if (!host) throw new S3Error('MalformedXML');
     const protocol = fields.get('Protocol');
@@ -164,14 +150,14 @@ export function parseWebsiteConfiguration(body: string | Uint8Array): WebsiteCon
   }
   const index = parts.get('IndexDocument');
   if (!index) throw invalid('A value for IndexDocument Suffix must be provided if RedirectAllRequestsTo is empty', 'IndexDocument');
-  const suffixEl = onlyOnce(index, ['Suffix']).get('Suffix');
+  const suffixEl = uniqueChildren(index, ['Suffix']).get('Suffix');
   if (!suffixEl) throw new S3Error('MalformedXML');
   const suffix = leaf(suffixEl);
   if (suffix === '' || suffix.includes('/')) throw invalid('The IndexDocument Suffix is not well formed', 'IndexDocument', suffix);
   out.indexSuffix = suffix;
   const error = parts.get('ErrorDocument');
   if (error) {
-    const keyEl = onlyOnce(error, ['Key']).get('Key');
+    const keyEl = uniqueChildren(error, ['Key']).get('Key');
     if (!keyEl) throw new S3Error('MalformedXML');
     const key = leaf(keyEl);
     if (key === '') throw invalid('The ErrorDocument Key is not well formed', 'ErrorDocument', key);

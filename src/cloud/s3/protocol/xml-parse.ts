@@ -153,3 +153,23 @@ export function childElements(element: XmlElement, name: string): XmlElement[] {
 export function childText(element: XmlElement, name: string): string | undefined {
   return childElement(element, name)?.text;
 }
+
+/**
+ * The children of `el` by name, each allowed at most once and only among `allowed`, with no text
+ * beside them (`MalformedXML` otherwise, as S3 answers an element its schema does not have).
+ */
+export function uniqueChildren(el: XmlElement, allowed: readonly string[]): Map<string, XmlElement> {
+  const out = new Map<string, XmlElement>();
+  for (const child of el.children) {
+    if (!allowed.includes(child.name) || out.has(child.name)) throw new S3Error('MalformedXML');
+    out.set(child.name, child);
+  }
+  if (el.text.trim() !== '') throw new S3Error('MalformedXML');
+  return out;
+}
+
+/** The text of an element that must have no children (`MalformedXML` otherwise), as written. */
+export function leafText(el: XmlElement): string {
+  if (el.children.length > 0) throw new S3Error('MalformedXML');
+  return el.text;
+}
