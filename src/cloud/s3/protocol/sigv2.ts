@@ -32,7 +32,7 @@ import { getHeader, type HeaderMap } from './headers.ts';
 import { parseHttpDate } from './http-date.ts';
 import { percentDecode } from './uri.ts';
 import { signaturesEqual } from './sigv4-signing.ts';
-import { DEFAULT_MAX_SKEW_MS, clockSkewError, hexBytes, parseAmzDate, payloadModeOf, type PayloadMode, type SigV4Request } from './sigv4.ts';
+import { DEFAULT_MAX_SKEW_MS, clockSkewError, parseAmzDate, signatureMismatch, payloadModeOf, type PayloadMode, type SigV4Request } from './sigv4.ts';
 
 /** The `Authorization` scheme of SigV2, and the value of the `s3:signatureversion` policy key. */
 export const SIGV2_SCHEME = 'AWS';
@@ -439,14 +439,7 @@ export function verifySigV2(parsed: ParsedSigV2Auth, secretKey: string): Verifie
       return { scheme: SIGV2_SCHEME, kind: parsed.kind, accessKeyId: parsed.accessKeyId, payload: parsed.payload };
     }
   }
-  throw new S3Error('SignatureDoesNotMatch', undefined, {
-    fields: {
-      AWSAccessKeyId: parsed.accessKeyId,
-      StringToSign: parsed.stringToSign,
-      SignatureProvided: parsed.signature,
-      StringToSignBytes: hexBytes(parsed.stringToSign),
-    },
-  });
+  throw signatureMismatch(parsed.accessKeyId, parsed.stringToSign, parsed.signature);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -567,6 +567,16 @@ export function parseAuth(request: SigV4Request, now: number, options: SigV4Opti
   return { kind: 'anonymous' };
 }
 
+/**
+ * `SignatureDoesNotMatch` with the fields S3 gives (the key id, the string to sign as text and as
+ * bytes, the signature sent), plus a scheme's own (SigV4's canonical request).
+ */
+export function signatureMismatch(accessKeyId: string, stringToSign: string, signature: string, extra: Record<string, string> = {}): S3Error {
+  return new S3Error('SignatureDoesNotMatch', undefined, {
+    fields: { AWSAccessKeyId: accessKeyId, StringToSign: stringToSign, SignatureProvided: signature, StringToSignBytes: hexBytes(stringToSign), ...extra },
+  });
+}
+
 /** A string's UTF-8 bytes as space-separated hex pairs (the `…Bytes` fields of SignatureDoesNotMatch). */
 export function hexBytes(text: string): string {
   return Array.from(Buffer.from(text, 'utf8'), (b) => b.toString(16).padStart(2, '0')).join(' ');
@@ -595,15 +605,9 @@ export function verify(parsed: ParsedAuth, secretKey: string): VerifiedAuth {
       };
     }
   }
-  throw new S3Error('SignatureDoesNotMatch', undefined, {
-    fields: {
-      AWSAccessKeyId: parsed.accessKeyId,
-      StringToSign: parsed.stringToSign,
-      SignatureProvided: parsed.signature,
-      StringToSignBytes: hexBytes(parsed.stringToSign),
-      CanonicalRequest: parsed.canonicalRequest,
-      CanonicalRequestBytes: hexBytes(parsed.canonicalRequest),
-    },
+  throw signatureMismatch(parsed.accessKeyId, parsed.stringToSign, parsed.signature, {
+    CanonicalRequest: parsed.canonicalRequest,
+    CanonicalRequestBytes: hexBytes(parsed.canonicalRequest),
   });
 }
 
