@@ -49,7 +49,15 @@ export interface DhtConfig {
   entities?: EntityRegistry;
   /** Application name on the overlay. Default `dht`. */
   name?: string;
+  /**
+   * Told when a record quarantined here turns out to have no good copy on the ring (see
+   * {@link Dht.checkQuarantined}); the node raises its critical alert `RecordUnrestored`.
+   */
+  onRecordUnrestored?: (key: string, total: number) => void;
 }
+
+/** Quarantined keys awaiting the check that a good copy exists (at most this many are tracked). */
+const MAX_QUARANTINE_CHECKS = 10_000;
 
 /** Computes the next entity from the current record (undefined: none); null writes nothing. */
 export type Resolver<T extends Entity = Entity> = (current: DhtRecord<T> | undefined) => T | null | Promise<T | null>;
@@ -118,6 +126,9 @@ export class Dht {
   private readonly memberSince = new Map<string, number>();
   private closed = false;
   private readonly badInputLogged = new Set<string>();
+  /** Keys quarantined here, with the version lost and when: checked until a good copy is seen. */
+  private readonly quarantineChecks = new Map<string, { v: number; at: number }>();
+  private readonly onRecordUnrestored: ((key: string, total: number) => void) | undefined;
 
   constructor(config: DhtConfig) {
     this.env = config.env;
@@ -126,6 +137,7 @@ export class Dht {
     checkOptions(this.options);
     this.entities = config.entities ?? new EntityRegistry();
     this.log = config.env.log.child({ app: config.name ?? 'dht', node: config.node.id.short() });
+    this.onRecordUnrestored = config.onRecordUnrestored;
     this.store = new LocalStore(config.storage, (item, source) => this.onCorruptItem(item, source));
     this.batcher = new ReplicaBatcher(
       this.env,
@@ -150,6 +162,7 @@ export class Dht {
     };
     this.coordinator = new Coordinator(this.env, this.store, channel, this.options, this.stats, this.log);
     this.maintenance = new Maintenance(this.env, this.node, this.store, channel, this.coordinator, this.options, this.stats, this.log);
+    this.maintenance.afterHousekeeping = () => this.checkQuarantined();
     config.node.register(this.rpc);
     this.maintenance.start();
   }
@@ -507,8 +520,12 @@ export class Dht {
    * replicas' copies) or arriving from a peer (refused). Logged once per key and source.
    */
   private onCorruptItem(item: StoredItem, source: CorruptionSource): void {
-    if (source === 'stored') this.stats.recordsCorrupt++;
-    else this.stats.recordsRefusedCorrupt++;
+    if (source === 'stored') {
+      this.stats.recordsCorrupt++;
+      if (this.quarantineChecks.size < MAX_QUARANTINE_CHECKS) this.quarantineChecks.set(item.k, { v: item.v, at: this.env.now() });
+    } else {
+      this.stats.recordsRefusedCorrupt++;
+    }
     const key = `corrupt:${source}:${item.k}`;
     if (this.badInputLogged.has(key) || this.badInputLogged.size > 10_000) return;
     this.badInputLogged.add(key);
@@ -516,6 +533,40 @@ export class Dht {
       this.log.error({ code: 'RecordCorrupt', key: item.k.slice(0, 200), version: item.v }, 'stored item does not match its checksum: moved to quarantine, a replica copy will replace it');
     } else {
       this.log.warn({ code: 'RecordCorrupt', key: item.k.slice(0, 200), version: item.v }, 'item from a peer does not match its checksum: refused');
+    }
+  }
+
+  /**
+   * For each record quarantined here at least two anti-entropy periods ago: is a good copy of the
+   * lost version (or a later one) back here, or on the ring (a quorum read)? If not, the record
+   * has no good copy left — every replica's was damaged — and reads answer it as absent: counted
+   * (`recordsUnrestored`), logged once (`RecordUnrestored`) and reported (the node's alert). Its
+   * damaged copies stay in the quarantines. Runs after each housekeeping pass.
+   */
+  async checkQuarantined(): Promise<void> {
+    const due = this.env.now() - 2 * this.options.antiEntropyIntervalMs;
+    for (const [key, lost] of [...this.quarantineChecks]) {
+      if (this.closed) return;
+      if (lost.at > due) continue;
+      if ((this.store.get(key)?.v ?? 0) >= lost.v) {
+        this.quarantineChecks.delete(key);
+        continue;
+      }
+      let found: number;
+      try {
+        const body = (await this.call('get', toRecordId(keyPosition(key)), Kind.GET, { k: key })) as { i: StoredItem | null };
+        found = body.i?.v ?? 0;
+      } catch {
+        continue; // the ring cannot answer now: asked again after the next pass
+      }
+      this.quarantineChecks.delete(key);
+      if (found >= lost.v) continue;
+      this.stats.recordsUnrestored++;
+      this.log.error(
+        { code: 'RecordUnrestored', key: key.slice(0, 200), version: lost.v, found: found || null },
+        'a damaged record has no good copy on the ring: it reads as absent; its damaged copies are kept in the quarantine databases',
+      );
+      this.onRecordUnrestored?.(key, this.stats.recordsUnrestored);
     }
   }
 

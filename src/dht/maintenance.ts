@@ -45,6 +45,8 @@ export class Maintenance {
   private readonly strays = new Map<string, number>();
   /** Last key the record scrub checked (undefined: start from the first). */
   private scrubCursor: string | undefined;
+  /** Run at the end of each housekeeping pass (the DHT's check of quarantined records). */
+  afterHousekeeping: (() => Promise<void>) | undefined;
 
   constructor(
     private readonly env: Env,
@@ -438,6 +440,7 @@ export class Maintenance {
       }
     }
     await this.scrubRecords();
+    await this.afterHousekeeping?.();
   }
 
   /**

@@ -215,6 +215,8 @@ export interface DhtStats {
   recordsCorrupt: number;
   /** Items refused on arrival because they did not match their checksum. */
   recordsRefusedCorrupt: number;
+  /** Records quarantined here for which no good copy was found on the ring (every copy damaged). */
+  recordsUnrestored: number;
   /** Stored items the record scrub read back, and its completed passes over the whole store. */
   recordsScrubbed: number;
   recordScrubPasses: number;
@@ -240,6 +242,7 @@ export function emptyDhtStats(): DhtStats {
     tombstonesRemoved: 0,
     recordsCorrupt: 0,
     recordsRefusedCorrupt: 0,
+    recordsUnrestored: 0,
     recordsScrubbed: 0,
     recordScrubPasses: 0,
     straysDropped: 0,

@@ -103,6 +103,8 @@ export class DhtService implements NodeService {
         tombstoneGraceMs: c.tombstoneGraceMs,
         recordScrubItems: c.recordScrubItems,
       },
+      onRecordUnrestored: (key, total) =>
+        ctx.alerts.raise('RecordUnrestored', 'critical', `${total} damaged DHT record${total === 1 ? ' has' : 's have'} no good copy left on the ring and read as absent (log code RecordUnrestored; last ${key.slice(0, 80)})`, { data: { total } }),
     });
   }
 
@@ -309,6 +311,7 @@ export function dhtMetrics(s: DhtStats, localItems: number, quarantined = 0): Me
     { name: 'pi_dht_strays_dropped_total', help: 'Records dropped because this node left their replica set.', type: 'counter', values: [{ value: s.straysDropped }] },
     { name: 'pi_dht_local_items', help: 'Items held on this node.', type: 'gauge', values: [{ value: localItems }] },
     { name: 'pi_dht_records_corrupt_total', help: 'Stored items found not matching their checksum and quarantined (anti-entropy restores them from replicas).', type: 'counter', values: [{ value: s.recordsCorrupt }] },
+    { name: 'pi_dht_records_unrestored_total', help: 'Records quarantined here with no good copy left on the ring (every replica damaged): they read as absent. Alert on it.', type: 'counter', values: [{ value: s.recordsUnrestored }] },
     { name: 'pi_dht_records_refused_corrupt_total', help: 'Items from peers refused for not matching their checksum.', type: 'counter', values: [{ value: s.recordsRefusedCorrupt }] },
     { name: 'pi_dht_records_scrubbed_total', help: 'Stored records read back by the record scrub to check their checksums.', type: 'counter', values: [{ value: s.recordsScrubbed }] },
     { name: 'pi_dht_record_scrub_passes_total', help: 'Completed record scrub passes over the whole local store.', type: 'counter', values: [{ value: s.recordScrubPasses }] },

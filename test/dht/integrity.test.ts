@@ -247,3 +247,26 @@ describe('housekeeping over a large store', () => {
     assert.equal(dht.stats.recordScrubPasses, 1, 'the scrub wrapped after covering the store');
   });
 });
+
+describe('a record damaged on every replica', () => {
+  test('is reported as unrestored by each holder (and reads as absent); one damaged on a single replica is restored, not reported', async () => {
+    const sim = await dhtRing('integrity-lost', 10, { dht: { housekeepingIntervalMs: 20_000, antiEntropyIntervalMs: 10_000 } });
+    const lost = idFor('doc:lost', Scope.GLOBAL);
+    const kept = idFor('doc:kept', Scope.GLOBAL);
+    const d = sim.dht(sim.ring.randomLive());
+    await sim.settle(d.put<Doc>(lost, { type: 'doc', n: 1, text: 'lost' }));
+    await sim.settle(d.put<Doc>(kept, { type: 'doc', n: 2, text: 'kept' }));
+    const lostHolders = sim.ring.live().filter((n) => sim.dht(n).localGet(lost));
+    assert.equal(lostHolders.length, 4);
+    for (const n of lostHolders) sim.disks.get(n.id.hex)!.tamper(lost.hex, (it) => ({ ...it, b: it.b.replace('lost', 'LOST') }));
+    const keptHolder = sim.ring.live().find((n) => sim.dht(n).localGet(kept))!;
+    sim.disks.get(keptHolder.id.hex)!.tamper(kept.hex, (it) => ({ ...it, b: it.b.replace('kept', 'KEPT') }));
+    await sim.run(120_000);
+    const unrestored = sim.ring.live().reduce((a, n) => a + sim.dht(n).stats.recordsUnrestored, 0);
+    assert.equal(unrestored, 4, 'each holder of the lost record reports it');
+    assert.deepEqual(lostHolders.map((n) => sim.dht(n).stats.recordsUnrestored), [1, 1, 1, 1], 'by the nodes that held it');
+    assert.equal(await sim.settle(d.get(lost)), undefined, 'no damaged bytes are served: it reads as absent');
+    assert.equal((await sim.settle(d.get<Doc>(kept)))?.body.text, 'kept');
+    assert.ok(itemIntact(sim.disks.get(keptHolder.id.hex)!.get(kept.hex)!), 'the single damaged copy was restored');
+  });
+});
