@@ -228,6 +228,34 @@ export function dhtCounts(client: OpsClient, out: Output): Promise<void> {
   return generic(out, client.get('/api/dht/counts'), 'no records');
 }
 
+/** What `GET /api/dht/quarantine` answers. */
+interface QuarantineView {
+  node: string;
+  count: number;
+  items: { key: string; version: number; type: string; writtenAt: number; bytes: number; checksum: number | null; computed: number }[];
+}
+
+/** `pi dht quarantine [--clear]`: the damaged records the node keeps aside, or empty them. */
+export async function dhtQuarantine(client: OpsClient, out: Output, options: { clear: boolean; limit?: number }): Promise<void> {
+  if (options.clear) {
+    const r = await client.delete<{ node: string; removed: number }>('/api/dht/quarantine');
+    out.result(r, () => `removed ${r.removed} damaged record(s) from the quarantine of ${r.node.slice(0, 12)}`);
+    return;
+  }
+  const q = await client.get<QuarantineView>(`/api/dht/quarantine${options.limit !== undefined ? `?limit=${options.limit}` : ''}`);
+  out.result(q, () =>
+    q.count === 0
+      ? 'no damaged records in quarantine'
+      : [
+          `${q.count} damaged record(s) in quarantine on ${q.node.slice(0, 12)} (never served; the replicas' copies are what reads return):`,
+          table(
+            ['key', 'version', 'type', 'written', 'bytes', 'checksum stored / computed'],
+            q.items.map((i) => [i.key.length > 60 ? `${i.key.slice(0, 57)}...` : i.key, i.version, i.type, new Date(i.writtenAt).toISOString(), i.bytes, `${i.checksum ?? '-'} / ${i.computed}`]),
+          ),
+        ].join('\n'),
+  );
+}
+
 /**
  * `pi seed FILE`: seeds the ring from a YAML or JSON file (applications, queues, ranges, regions
  * and zones, records) through the seeder; existing records are kept unless `overwrite`.

@@ -186,6 +186,10 @@ export function buildProgram(io: Io): Command {
       inspect.dhtScan(client(cmd), output(cmd), { ...(o.type ? { type: o.type } : {}), limit: o.limit, rootOnly: Boolean(o.rootOnly) }),
     );
   addTargetFlags(dht.command('counts').description('record counts by type on the node')).action((_o, cmd: Command) => inspect.dhtCounts(client(cmd), output(cmd)));
+  addTargetFlags(dht.command('quarantine').description("damaged records the node keeps aside (they never match their checksum and are never served); --clear empties it"))
+    .option('--clear', 'remove them (after looking at them)')
+    .option('--limit <n>', 'list at most this many', (v) => Number(v))
+    .action((o: { clear?: boolean; limit?: number }, cmd: Command) => inspect.dhtQuarantine(client(cmd), output(cmd), { clear: Boolean(o.clear), ...(o.limit !== undefined ? { limit: o.limit } : {}) }));
   addTargetFlags(program.command('seed <file>').description('create the records listed in a YAML or JSON file')).action((file: string, _o, cmd: Command) => inspect.seed(client(cmd), output(cmd), file));
   addTargetFlags(program.command('topics').description('pub/sub topics known to the node')).action((_o, cmd: Command) => inspect.topics(client(cmd), output(cmd)));
   const queue = program.command('queue').description('task queues');

@@ -177,6 +177,21 @@ export class Dht {
     return this.store.engine.quarantinedCount;
   }
 
+  /** The damaged items in this node's quarantine, in key order (at most `limit`). */
+  quarantined(limit: number): StoredItem[] {
+    const out: StoredItem[] = [];
+    for (const item of this.store.engine.quarantined()) {
+      if (out.length >= limit) break;
+      out.push(item);
+    }
+    return out;
+  }
+
+  /** Empties this node's quarantine; resolves with the number of items removed. */
+  clearQuarantine(): Promise<number> {
+    return this.store.engine.clearQuarantine();
+  }
+
   // ---------------------------------------------------------------------------------------------
   // Records
 

@@ -3,6 +3,7 @@ export * from './errors.ts';
 export * from './types.ts';
 export * from './entities.ts';
 export { recordKey, itemKey, compareItems, toRecord, MAX_SORT_KEY_BYTES } from './record.ts';
+export { itemChecksum, itemIntact } from './item-checksum.ts';
 export * from './storage/types.ts';
 export { MemoryStorage } from './storage/memory.ts';
 export { LmdbStorage, openNodeStorage } from './storage/lmdb.ts';

@@ -3,7 +3,7 @@
  * node leaves, with its ops API routes (`/api/dht/...`: records by id or URI, counts by type,
  * local scan, seeding), its metrics and its dashboard summary.
  */
-import { Dht, InvalidArgumentError } from '../dht/index.ts';
+import { Dht, InvalidArgumentError, itemChecksum } from '../dht/index.ts';
 import type { DhtRecord, DhtStats, Entity } from '../dht/index.ts';
 import { Id, Scope, idFor, uriScheme } from '../id/index.ts';
 import type { Location } from '../id/index.ts';
@@ -192,6 +192,33 @@ export class DhtService implements NodeService {
         path: '/api/dht/seed',
         description: 'Create records: { records: [{ uri | id, scope?, entity, overwrite? }] } (existing ones are kept unless overwrite).',
         handler: (req) => this.seed(req, location()),
+      },
+      {
+        method: 'GET',
+        path: '/api/dht/quarantine',
+        description: "Damaged records in this node's quarantine (never served; kept for an operator), in key order (?limit=, default 100).",
+        handler: (req) => {
+          const limit = Math.min(Number(req.query.get('limit') ?? 100), MAX_SCAN);
+          if (!Number.isInteger(limit) || limit < 1) throw new InvalidArgumentError(`limit must be an integer 1..${MAX_SCAN}`);
+          const items = this.dht.quarantined(limit).map((i) => ({
+            key: i.k,
+            version: i.v,
+            op: i.op,
+            type: i.t,
+            deleted: i.d,
+            writtenAt: i.at,
+            bytes: i.b.length,
+            checksum: i.c ?? null,
+            computed: itemChecksum(i),
+          }));
+          return { body: { node: this.ctx!.overlay.id.hex, count: this.dht.quarantinedItems, items } };
+        },
+      },
+      {
+        method: 'DELETE',
+        path: '/api/dht/quarantine',
+        description: "Empty this node's quarantine (after looking at it): answers the number of items removed.",
+        handler: async () => ({ body: { node: this.ctx!.overlay.id.hex, removed: await this.dht.clearQuarantine() } }),
       },
       {
         method: 'GET',

@@ -86,6 +86,16 @@ export class LmdbStorage implements StorageEngine {
     return this.damaged.getCount();
   }
 
+  *quarantined(): Generator<StoredItem> {
+    for (const { value } of this.damaged.getRange({})) yield value;
+  }
+
+  async clearQuarantine(): Promise<number> {
+    const n = this.damaged.getCount();
+    await this.damaged.clearAsync();
+    return n;
+  }
+
   private settle(key: string, value: StoredItem | null): void {
     if (this.pending.get(key) === value) this.pending.delete(key);
   }

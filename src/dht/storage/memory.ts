@@ -40,6 +40,16 @@ export class MemoryStorage implements StorageEngine {
     return this.quarantinedItems.size;
   }
 
+  quarantined(): Iterable<StoredItem> {
+    return [...this.quarantinedItems.values()].sort((a, b) => (a.k < b.k ? -1 : a.k > b.k ? 1 : 0));
+  }
+
+  clearQuarantine(): Promise<number> {
+    const n = this.quarantinedItems.size;
+    this.quarantinedItems.clear();
+    return Promise.resolve(n);
+  }
+
   /**
    * Replaces the stored copy of `key` with `change(copy)` without re-sealing it: the simulator's
    * and the tests' way of damaging a value at rest (the checksum then no longer matches).

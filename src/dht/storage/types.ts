@@ -21,6 +21,10 @@ export interface StorageEngine {
   quarantine(item: StoredItem): Promise<void>;
   /** Damaged items held in quarantine. */
   readonly quarantinedCount: number;
+  /** The damaged items held in quarantine, in key order. */
+  quarantined(): Iterable<StoredItem>;
+  /** Empties the quarantine (an operator looked at it); resolves with the number removed, once durable. */
+  clearQuarantine(): Promise<number>;
   /** Items with `start <= key < end` (no `end`: to the last), in key order. */
   range(start: string, end?: string): Iterable<StoredItem>;
   /** Number of items. */

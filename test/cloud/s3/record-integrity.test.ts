@@ -10,7 +10,8 @@ import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { itemIntact } from '../../../src/dht/item-checksum.ts';
 import type { StoredItem } from '../../../src/dht/index.ts';
-import { call, waitFor } from '../../node/fixtures.ts';
+import { TOKEN, call, waitFor } from '../../node/fixtures.ts';
+import { runPi as pi } from '../../helpers/pi-cli.ts';
 import { bytes, pattern, startS3Fixture } from './harness.ts';
 import type { S3Node } from './harness.ts';
 
@@ -80,5 +81,22 @@ describe('damaged records on a 3-node ring', () => {
     let last = { corrupt: 0, quarantined: 0 };
     await waitFor(async () => (last = await totals()).quarantined >= damaged.length, { timeoutMs: 10_000, what: 'every damaged copy in quarantine' });
     assert.deepEqual(last, { corrupt: damaged.length, quarantined: damaged.length }, 'each damaged copy found once and kept in its node quarantine');
+
+    // The operator's view of one node's quarantine, then emptying it.
+    const node = nodes[0]!;
+    const target = ['--ops', node.ops!.url, '--token', TOKEN];
+    const mine = damaged.filter((d) => d.node === node).map((d) => d.key).sort();
+    const listed = await pi(['--json', 'dht', 'quarantine', ...target]);
+    assert.equal(listed.code, 0, listed.err);
+    const view = JSON.parse(listed.out) as { count: number; items: { key: string; checksum: number; computed: number }[] };
+    assert.equal(view.count, mine.length);
+    assert.deepEqual(view.items.map((i) => i.key), mine);
+    assert.ok(view.items.every((i) => i.checksum !== i.computed), 'each listed with the checksum it no longer matches');
+    const text = await pi(['dht', 'quarantine', ...target]);
+    assert.match(text.out, new RegExp(`${mine.length} damaged record\\(s\\) in quarantine`));
+    const cleared = await pi(['dht', 'quarantine', '--clear', ...target]);
+    assert.equal(cleared.code, 0, cleared.err);
+    assert.match(cleared.out, new RegExp(`removed ${mine.length} damaged record`));
+    assert.match((await call(node.ops!.url, '/metrics')).text, /^pi_dht_records_quarantined 0$/m);
   });
 });
