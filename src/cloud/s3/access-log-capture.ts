@@ -34,6 +34,8 @@ export interface RequestFacts {
   requester?: string | undefined;
   /** The S3 error code of a failed request. */
   errorCode?: string | undefined;
+  /** Objects a DeleteObjects request deleted: each gets its own `BATCH.DELETE.OBJECT` record, as in S3. */
+  batchDeleted?: { key: string; versionId?: string }[];
 }
 
 /** Counts the bytes of a written chunk. */
@@ -147,7 +149,7 @@ export class RequestCapture {
       const v = req.headers[name];
       return Array.isArray(v) ? v[0] : v;
     };
-    this.sink.record(f.bucket, {
+    const record: PendingRecord = {
       bucket: f.bucket,
       time: this.started,
       remoteIp: normalizeIp(req.socket.remoteAddress),
@@ -171,6 +173,10 @@ export class RequestCapture {
       authType: signed?.type,
       hostHeader: header1('host'),
       tlsVersion: tls ? (socket.getProtocol?.() ?? undefined) : undefined,
-    });
+    };
+    this.sink.record(f.bucket, record);
+    for (const d of f.batchDeleted ?? []) {
+      this.sink.record(f.bucket, { ...record, operation: 'BATCH.DELETE.OBJECT', key: d.key, versionId: d.versionId, status: 204, errorCode: undefined, bytesSent: 0, objectSize: undefined });
+    }
   }
 }

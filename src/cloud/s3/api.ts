@@ -1001,6 +1001,7 @@ export class S3Api implements LifecycleActions {
     });
     const order = new Map(request.objects.map((o, i) => [o.key, i]));
     deleted.sort((a, b) => order.get(a.key)! - order.get(b.key)!);
+    if (r.logFacts) r.logFacts.batchDeleted = deleted.map((d) => ({ key: d.key, ...(d.versionId !== undefined ? { versionId: d.versionId } : {}) }));
     sendXml(r, deleteResultXml({ deleted, errors, quiet: request.quiet }));
   }
 

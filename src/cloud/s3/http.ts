@@ -19,7 +19,7 @@ import type { S3Options } from './options.ts';
 import type { TlsPair } from './endpoint-tls.ts';
 import { WebsiteEndpoint } from './website.ts';
 import { RequestCapture } from './access-log-capture.ts';
-import type { AccessLogSink } from './access-log-capture.ts';
+import type { AccessLogSink, RequestFacts } from './access-log-capture.ts';
 
 /** A request as the operations see it. */
 export interface S3Request {
@@ -41,6 +41,8 @@ export interface S3Request {
   tx: string;
   /** Whether the request came over TLS. */
   secure: boolean;
+  /** What the request's server access log record learns from the operation (absent: no logging). */
+  logFacts?: RequestFacts;
 }
 
 /** Counters of the endpoint. */
@@ -226,6 +228,7 @@ export class S3HttpServer {
         requestId,
         tx: requestId,
         secure,
+        ...(capture ? { logFacts: capture.facts } : {}),
       };
       op = await this.api.dispatch(request);
     } catch (err) {

@@ -11,6 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   DeleteObjectCommand,
+  DeleteObjectsCommand,
   GetBucketLoggingCommand,
   GetObjectAclCommand,
   GetObjectCommand,
@@ -145,18 +146,21 @@ describe('S3 server access logging on a 3-node ring', () => {
     const missing = await requestIdOf(a[2]!.send(new GetObjectCommand({ Bucket: 'src', Key: 'missing' })));
     const denied = await requestIdOf(anon[0]!.send(new GetObjectCommand({ Bucket: 'src', Key: 'dir/one file.txt' })));
     const del = await requestIdOf(a[1]!.send(new DeleteObjectCommand({ Bucket: 'src', Key: 'dir/one file.txt' })));
-    const ids = [put, get, missing, denied, del];
-    assert.equal(new Set(ids).size, 5);
+    await a[0]!.send(new PutObjectCommand({ Bucket: 'src', Key: 'batch/a', Body: 'a' }));
+    await a[0]!.send(new PutObjectCommand({ Bucket: 'src', Key: 'batch/b c', Body: 'b' }));
+    const multi = await requestIdOf(a[2]!.send(new DeleteObjectsCommand({ Bucket: 'src', Delete: { Objects: [{ Key: 'batch/a' }, { Key: 'batch/b c' }] } })));
+    const ids = [put, get, missing, denied, del, multi];
+    assert.equal(new Set(ids).size, 6);
     const found = await waitFor(
       async () => {
         await flushAll();
         const { keys, rows } = await readLogs('logs', 'src-logs/');
         return ids.every((id) => rows.some((r) => r.requestId === id)) ? { keys, rows } : undefined;
       },
-      { timeoutMs: 20_000, intervalMs: 100, what: 'the five requests in the delivered access logs' },
+      { timeoutMs: 20_000, intervalMs: 100, what: 'the six requests in the delivered access logs' },
     );
     for (const key of found.keys) assert.match(key, /^src-logs\/\d{4}-\d{2}-\d{2}-\d{2}-\d{2}-\d{2}-[0-9A-F]{16}$/);
-    const row = (id: string): Row => found.rows.find((r) => r.requestId === id)!;
+    const row = (id: string): Row => found.rows.find((r) => r.requestId === id && !r.operation.startsWith('BATCH.'))!;
     for (const id of ids) {
       const r = row(id);
       assert.equal(r.bucketOwner, alice.id);
@@ -183,6 +187,10 @@ describe('S3 server access logging on a 3-node ring', () => {
     assert.deepEqual([d.operation, d.status, d.errorCode, d.requester, d.signatureVersion, d.authType], ['REST.GET.OBJECT', '403', 'AccessDenied', '-', '-', '-']);
     const x = row(del);
     assert.deepEqual([x.operation, x.key, x.status, x.errorCode, x.requester, x.bytesSent], ['REST.DELETE.OBJECT', 'dir/one%20file.txt', '204', '-', alice.id, '-']);
+    // DeleteObjects: its own record, and one BATCH.DELETE.OBJECT per object deleted, as S3 logs them.
+    assert.equal(row(multi).operation, 'REST.POST.MULTI_OBJECT_DELETE');
+    const batch = found.rows.filter((r) => r.requestId === multi && r.operation === 'BATCH.DELETE.OBJECT');
+    assert.deepEqual(batch.map((r) => [r.key, r.status, r.requester]).sort(), [['batch/a', '204', alice.id], ['batch/b%20c', '204', alice.id]]);
     // The log objects are the target owner's, with the TargetGrants: bob may read them.
     const acl = await a[0]!.send(new GetObjectAclCommand({ Bucket: 'logs', Key: found.keys[0]! }));
     assert.equal(acl.Owner?.ID, alice.id);
