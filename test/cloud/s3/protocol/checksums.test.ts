@@ -26,17 +26,10 @@ import {
 } from '../../../../src/cloud/s3/protocol/checksums.ts';
 import { S3Error } from '../../../../src/cloud/s3/protocol/errors.ts';
 import { capture } from './sdk-capture.ts';
+import { s3code } from './s3-error.ts';
 
 const CHECK = Buffer.from('123456789');
 
-function s3code(code: string, message?: RegExp) {
-  return (err: unknown) => {
-    assert.ok(err instanceof S3Error, `expected S3Error, got ${String(err)}`);
-    assert.equal(err.code, code);
-    if (message) assert.match(err.message, message);
-    return true;
-  };
-}
 
 function digestOf(algorithm: ChecksumAlgorithm | 'MD5', parts: Buffer[]): Buffer {
   const d = createDigester(algorithm);

@@ -25,8 +25,8 @@ import {
   type UploadSource,
 } from '../../../../src/cloud/s3/protocol/listing.ts';
 import { listMultipartUploadsXml, listObjectsV1Xml, listObjectsV2Xml, listPartsXml, type ObjectSummary, type UploadSummary } from '../../../../src/cloud/s3/protocol/xml.ts';
-import { S3Error } from '../../../../src/cloud/s3/protocol/errors.ts';
 import { serve } from './sdk-respond.ts';
+import { s3code } from './s3-error.ts';
 
 const T = Date.UTC(2024, 0, 1);
 const OWNER = { id: 'owner-id', displayName: 'owner' };
@@ -35,14 +35,6 @@ function objects(keys: readonly string[]): ObjectSummary[] {
   return keys.map((key, i) => ({ key, lastModified: T + i, etag: `etag${i}`, size: i, owner: OWNER }));
 }
 
-function s3code(code: string, message?: RegExp) {
-  return (err: unknown) => {
-    assert.ok(err instanceof S3Error, `expected S3Error ${code}, got ${String(err)}`);
-    assert.equal(err.code, code, err.message);
-    if (message) assert.match(err.message, message);
-    return true;
-  };
-}
 
 async function page(keys: readonly string[], params: { prefix?: string; delimiter?: string; maxKeys?: number; marker?: string }) {
   const p = await listPage(arraySource(objects(keys)), { prefix: params.prefix ?? '', maxKeys: params.maxKeys ?? 1000, ...params });

@@ -31,17 +31,14 @@ import {
   retentionXml,
   versionRemovable,
 } from '../../../../src/cloud/s3/protocol/object-lock.ts';
-import { S3Error } from '../../../../src/cloud/s3/protocol/errors.ts';
 import { capture } from './sdk-capture.ts';
 import { respond } from './sdk-respond.ts';
+import { s3code } from './s3-error.ts';
 
 const NOW = Date.UTC(2026, 0, 1);
 const DAY = 86_400_000;
 const NS = 'xmlns="http://s3.amazonaws.com/doc/2006-03-01/"';
 
-function s3code(code: string, message?: RegExp): (e: unknown) => boolean {
-  return (e: unknown) => e instanceof S3Error && e.code === code && (message === undefined || message.test(e.message));
-}
 
 describe('ObjectLockConfiguration', () => {
   test('parses what the SDK sends: enabled alone, Days, Years', async () => {

@@ -30,15 +30,8 @@ import {
 } from '../../../../src/cloud/s3/protocol/request.ts';
 import { S3Error } from '../../../../src/cloud/s3/protocol/errors.ts';
 import { capture } from './sdk-capture.ts';
+import { s3code } from './s3-error.ts';
 
-function s3code(code: string, message?: RegExp) {
-  return (err: unknown) => {
-    assert.ok(err instanceof S3Error, `expected S3Error ${code}, got ${String(err)}`);
-    assert.equal(err.code, code, err.message);
-    if (message) assert.match(err.message, message);
-    return true;
-  };
-}
 
 describe('bucket names', () => {
   test('valid names', () => {

@@ -27,22 +27,15 @@ import {
 import { authLabel, parseRequestAuth, signatureVersionOf, verifyRequestAuth } from '../../../../src/cloud/s3/protocol/auth.ts';
 import { createBodyVerifier } from '../../../../src/cloud/s3/protocol/sigv4-payload.ts';
 import { checkPostPolicy } from '../../../../src/cloud/s3/protocol/post-policy.ts';
-import { S3Error } from '../../../../src/cloud/s3/protocol/errors.ts';
+import type { S3Error } from '../../../../src/cloud/s3/protocol/errors.ts';
 import type { SigV4Request } from '../../../../src/cloud/s3/protocol/sigv4.ts';
 import { AKID as V4_AKID, SECRET as V4_SECRET, signHeader } from './sigv4-helpers.ts';
 import { runThrough } from './sigv4-helpers.ts';
+import { s3code } from './s3-error.ts';
 
 const DOC_AKID = 'AKIAIOSFODNN7EXAMPLE';
 const DOC_SECRET = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
 
-function s3code(code: string, message?: RegExp) {
-  return (err: unknown) => {
-    assert.ok(err instanceof S3Error, `expected S3Error ${code}, got ${String(err)}`);
-    assert.equal(err.code, code, err.message);
-    if (message) assert.match(err.message, message);
-    return true;
-  };
-}
 
 /** Base64 HMAC-SHA1, computed here. */
 function hmacSha1(secret: string, text: string): string {

@@ -18,20 +18,13 @@ import {
   testSigningKey,
 } from './sigv4-helpers.ts';
 import { TEST_SECRET_KEY, capture } from './sdk-capture.ts';
+import { s3code } from './s3-error.ts';
 
 const DOC_SECRET = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
 const DOC_DATE = '20130524T000000Z';
 const DOC_SCOPE = '20130524/us-east-1/s3/aws4_request';
 const DOC_KEY = testSigningKey(DOC_SECRET, '20130524', 'us-east-1');
 
-function s3code(code: string, message?: RegExp) {
-  return (err: unknown) => {
-    assert.ok(err instanceof S3Error, `expected S3Error ${code}, got ${String(err)}`);
-    assert.equal(err.code, code, err.message);
-    if (message) assert.match(err.message, message);
-    return true;
-  };
-}
 
 /** The AWS documentation's example: 65536 + 1024 bytes of 'a', chunk signatures as published. */
 function docSignedBody(): Buffer {

@@ -24,6 +24,7 @@ import { S3Error } from '../../../../src/cloud/s3/protocol/errors.ts';
 import { createHash, createHmac } from 'node:crypto';
 import { AKID, SECRET, amzDateMs, presign, signHeader, testSigningKey } from './sigv4-helpers.ts';
 import { TEST_ACCESS_KEY, TEST_SECRET_KEY, capture } from './sdk-capture.ts';
+import { s3code } from './s3-error.ts';
 
 const DOC_SECRET = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
 const DOC_AKID = 'AKIAIOSFODNN7EXAMPLE';
@@ -31,14 +32,6 @@ const DOC_TIME = Date.UTC(2013, 4, 24, 0, 0, 0);
 const EMPTY = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 const NOW = Date.UTC(2024, 2, 1, 12, 0, 0);
 
-function s3code(code: string, message?: RegExp) {
-  return (err: unknown) => {
-    assert.ok(err instanceof S3Error, `expected S3Error ${code}, got ${String(err)}`);
-    assert.equal(err.code, code, err.message);
-    if (message) assert.match(err.message, message);
-    return true;
-  };
-}
 
 function parsed(req: SigV4Request, now: number): ParsedAuth {
   const result = parseAuth(req, now);

@@ -69,19 +69,12 @@ import { parsePublicAccessBlock, publicAccessBlockXml } from '../../../../src/cl
 import { S3Error } from '../../../../src/cloud/s3/protocol/errors.ts';
 import { respond } from './sdk-respond.ts';
 import { capture } from './sdk-capture.ts';
+import { s3code } from './s3-error.ts';
 
 const T0 = Date.UTC(2024, 0, 1, 0, 0, 0, 0);
 const T1 = Date.UTC(2024, 5, 30, 12, 34, 56, 789);
 const OWNER = { id: '75aa57f09aa0c8caeab4f8c24e99d10f8e7faeebf76c078efc7c6caea54ba06a', displayName: 'alice' };
 
-function s3code(code: string, message?: RegExp) {
-  return (err: unknown) => {
-    assert.ok(err instanceof S3Error, `expected S3Error, got ${String(err)}`);
-    assert.equal(err.code, code);
-    if (message) assert.match(err.message, message);
-    return true;
-  };
-}
 
 describe('XML primitives', () => {
   test('timestamps have milliseconds', () => {
