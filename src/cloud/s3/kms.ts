@@ -67,18 +67,11 @@ interface KmsAliasEntry {
   [k: string]: unknown;
 }
 
-/** A key as listed and described (never its material). */
-export interface KmsKeyInfo {
-  id: string;
-  arn: string;
-  alias?: string;
-  description?: string;
-  state: KmsKeyState;
-  createdAt: number;
-  awsManaged?: boolean;
+/** A key as listed and described: its record without the material (never shown). */
+export type KmsKeyInfo = Pick<KmsKeyEntry, 'id' | 'arn' | 'alias' | 'description' | 'state' | 'createdAt' | 'awsManaged'> & {
   /** Id of the master key its material is wrapped under. */
   masterKeyId: string;
-}
+};
 
 /** Counters of the key service on this node. */
 export interface KmsStats {
