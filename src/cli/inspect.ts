@@ -232,7 +232,7 @@ export function dhtCounts(client: OpsClient, out: Output): Promise<void> {
 interface QuarantineView {
   node: string;
   count: number;
-  items: { key: string; version: number; type: string; writtenAt: number; bytes: number; checksum: number | null; computed: number }[];
+  items: { key: string; version: number; type: string; writtenAt: number; bytes: number; checksum: number | null; computed: number; quarantinedAt: number | null }[];
 }
 
 /** `pi dht quarantine [--clear]`: the damaged records the node keeps aside, or empty them. */
@@ -249,8 +249,8 @@ export async function dhtQuarantine(client: OpsClient, out: Output, options: { c
       : [
           `${q.count} damaged record(s) in quarantine on ${q.node.slice(0, 12)} (never served; the replicas' copies are what reads return):`,
           table(
-            ['key', 'version', 'type', 'written', 'bytes', 'checksum stored / computed'],
-            q.items.map((i) => [i.key.length > 60 ? `${i.key.slice(0, 57)}...` : i.key, i.version, i.type, new Date(i.writtenAt).toISOString(), i.bytes, `${i.checksum ?? '-'} / ${i.computed}`]),
+            ['key', 'version', 'type', 'written', 'quarantined', 'bytes', 'checksum stored / computed'],
+            q.items.map((i) => [i.key.length > 60 ? `${i.key.slice(0, 57)}...` : i.key, i.version, i.type, new Date(i.writtenAt).toISOString(), i.quarantinedAt === null ? '-' : new Date(i.quarantinedAt).toISOString(), i.bytes, `${i.checksum ?? '-'} / ${i.computed}`]),
           ),
         ].join('\n'),
   );

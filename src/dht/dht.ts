@@ -38,6 +38,7 @@ import { compareUtf8 } from './storage/sorted.ts';
 import type { StorageEngine } from './storage/types.ts';
 import { DEFAULT_DHT_OPTIONS, emptyDhtStats } from './types.ts';
 import type { DhtOptions, DhtRecord, DhtStats, Entity, StoredItem } from './types.ts';
+import type { QuarantinedItem } from './storage/types.ts';
 
 /** What a {@link Dht} is built from. */
 export interface DhtConfig {
@@ -138,7 +139,7 @@ export class Dht {
     this.entities = config.entities ?? new EntityRegistry();
     this.log = config.env.log.child({ app: config.name ?? 'dht', node: config.node.id.short() });
     this.onRecordUnrestored = config.onRecordUnrestored;
-    this.store = new LocalStore(config.storage, (item, source) => this.onCorruptItem(item, source));
+    this.store = new LocalStore(config.storage, (item, source) => this.onCorruptItem(item, source), { counters: this.stats, now: () => this.env.now() });
     this.batcher = new ReplicaBatcher(
       this.env,
       (to, kind, body, timeoutMs) => this.rpc.requestDirect(to, kind, body, { timeoutMs }).then(unwrap),
@@ -163,6 +164,7 @@ export class Dht {
     this.coordinator = new Coordinator(this.env, this.store, channel, this.options, this.stats, this.log);
     this.maintenance = new Maintenance(this.env, this.node, this.store, channel, this.coordinator, this.options, this.stats, this.log);
     this.maintenance.afterHousekeeping = () => this.checkQuarantined();
+    this.resumeQuarantineChecks();
     config.node.register(this.rpc);
     this.maintenance.start();
   }
@@ -178,8 +180,8 @@ export class Dht {
   }
 
   /** The damaged items in this node's quarantine, in key order (at most `limit`). */
-  quarantined(limit: number): StoredItem[] {
-    const out: StoredItem[] = [];
+  quarantined(limit: number): QuarantinedItem[] {
+    const out: QuarantinedItem[] = [];
     for (const item of this.store.engine.quarantined()) {
       if (out.length >= limit) break;
       out.push(item);
@@ -548,6 +550,25 @@ export class Dht {
       this.log.error({ code: 'RecordCorrupt', key: item.k.slice(0, 200), version: item.v }, 'stored item does not match its checksum: moved to quarantine, a replica copy will replace it');
     } else {
       this.log.warn({ code: 'RecordCorrupt', key: item.k.slice(0, 200), version: item.v }, 'item from a peer does not match its checksum: refused');
+    }
+  }
+
+  /**
+   * After a restart, the checks of records quarantined before it and not restored since (the
+   * engine kept their damaged copies; a version at least as new is not stored here) start again,
+   * due two anti-entropy periods from now. A record reported unrestored before the restart is
+   * reported again if it still is: the quarantine keeps it until an operator clears it. Copies
+   * quarantined longer ago than the tombstone grace period are left alone: their check was due
+   * long before, and a record restored then deleted since would leave no trace to find.
+   */
+  private resumeQuarantineChecks(): void {
+    const now = this.env.now();
+    for (const lost of this.store.engine.quarantined()) {
+      if (this.quarantineChecks.size >= MAX_QUARANTINE_CHECKS) break;
+      if (lost.qa !== undefined && now - lost.qa > this.options.tombstoneGraceMs) continue;
+      if ((this.store.get(lost.k)?.v ?? 0) >= lost.v) continue;
+      const pending = this.quarantineChecks.get(lost.k);
+      if (!pending || pending.v < lost.v) this.quarantineChecks.set(lost.k, { v: lost.v, at: now });
     }
   }
 

@@ -5,7 +5,8 @@
  * structure of its pages, not the bytes of values: without this a value that rotted on disk (or
  * was damaged in memory or in transit) would be served and re-replicated as if it were good.
  *
- * Items written before checksums existed have no `c` and are accepted as they are.
+ * Items written before checksums existed have no `c`: they are accepted, and the local store seals
+ * them where it meets them (on arrival, by the record scrub).
  */
 import { crc32String } from '../wire/index.ts';
 import type { StoredItem } from './types.ts';

@@ -3,11 +3,11 @@
  * and an in-memory digest index (item hashes in key order) so that anti-entropy can summarise any
  * range without reading the records themselves.
  */
-import { itemIntact } from './item-checksum.ts';
+import { itemIntact, sealItem } from './item-checksum.ts';
 import { itemHash } from './record.ts';
 import { SortedKeys, compareUtf8 } from './storage/sorted.ts';
 import type { StorageEngine } from './storage/types.ts';
-import type { ItemSummary, StoredItem } from './types.ts';
+import type { DhtStats, ItemSummary, StoredItem } from './types.ts';
 
 /**
  * How a replica applies an incoming item:
@@ -102,6 +102,14 @@ class PrefixDigests {
   }
 }
 
+/** What a {@link LocalStore} needs from its node besides the engine. */
+export interface LocalStoreOptions {
+  /** Counted into (the DHT's stats). */
+  counters?: Pick<DhtStats, 'recordsSealed'>;
+  /** The node's clock (ms since the epoch), for the quarantine time of damaged items. */
+  now?: () => number;
+}
+
 export class LocalStore {
   private readonly keys = new SortedKeys();
   private readonly hashes = new Map<string, IndexEntry>();
@@ -123,6 +131,7 @@ export class LocalStore {
   constructor(
     readonly engine: StorageEngine,
     onCorrupt?: CorruptionListener,
+    private readonly options: LocalStoreOptions = {},
   ) {
     this.onCorrupt = onCorrupt;
     const damaged: StoredItem[] = [];
@@ -165,7 +174,7 @@ export class LocalStore {
       this.keys.delete(item.k);
       this.mutations++;
     }
-    void this.engine.quarantine(item).catch(() => undefined);
+    void this.engine.quarantine(item, this.options.now?.() ?? 0).catch(() => undefined);
     this.onCorrupt?.(item, 'stored');
   }
 
@@ -175,6 +184,7 @@ export class LocalStore {
       this.onCorrupt?.(item, 'arrived');
       return { applied: false, have: undefined, durable: DONE, corrupt: true };
     }
+    if (item.c === undefined) item = this.sealed(item);
     const cur = this.get(item.k);
     if (cur) {
       if (cur.v === item.v && cur.op === item.op) return { applied: false, have: cur, durable: DONE };
@@ -183,6 +193,25 @@ export class LocalStore {
     }
     this.index(item);
     return { applied: true, have: item, durable: this.engine.put(item) };
+  }
+
+  /**
+   * Reads `key` back from the engine (so its checksum is checked: a damaged copy is quarantined)
+   * and, if it was written before checksums existed, stores it sealed, so that from now on damage
+   * to it is found too. Only the checksum is added: version, index entry and digests stay as they
+   * are, and every replica computes the same seal. (Damage done to it before it was sealed cannot
+   * be told apart from its content.)
+   */
+  check(key: string): void {
+    const item = this.get(key);
+    if (item === undefined || item.c !== undefined) return;
+    void this.engine.put(this.sealed(item)).catch(() => undefined);
+  }
+
+  /** A sealed copy of an item that arrived or was stored without a checksum. */
+  private sealed(item: StoredItem): StoredItem {
+    if (this.options.counters) this.options.counters.recordsSealed++;
+    return sealItem({ ...item });
   }
 
   /** Removes an item (tombstone expiry, stray cleanup). */

@@ -447,14 +447,15 @@ export class Maintenance {
    * Reads the next `recordScrubItems` stored items (continuing where the last pass stopped; a pass
    * that reaches the end of the store stops there and the next starts again from the first) so
    * that their checksums are checked: a damaged copy no read touches is quarantined, and
-   * anti-entropy restores it, instead of waiting for a read.
+   * anti-entropy restores it, instead of waiting for a read. Items written before checksums
+   * existed are sealed as the scrub meets them.
    */
   private async scrubRecords(): Promise<void> {
     let budget = this.options.recordScrubItems;
     while (budget > 0 && !this.stopped) {
       const want = Math.min(budget, SCRUB_PAGE);
       const page = this.store.keysAfter(this.scrubCursor, want);
-      for (const k of page) this.store.get(k);
+      for (const k of page) this.store.check(k);
       this.stats.recordsScrubbed += page.length;
       budget -= page.length;
       if (page.length < want) {

@@ -220,6 +220,8 @@ export interface DhtStats {
   /** Stored items the record scrub read back, and its completed passes over the whole store. */
   recordsScrubbed: number;
   recordScrubPasses: number;
+  /** Items written before checksums existed that this node sealed (on arrival or by the scrub). */
+  recordsSealed: number;
 }
 
 export function emptyDhtStats(): DhtStats {
@@ -245,6 +247,7 @@ export function emptyDhtStats(): DhtStats {
     recordsUnrestored: 0,
     recordsScrubbed: 0,
     recordScrubPasses: 0,
+    recordsSealed: 0,
     straysDropped: 0,
   };
 }

@@ -210,6 +210,7 @@ export class DhtService implements NodeService {
             bytes: i.b.length,
             checksum: i.c ?? null,
             computed: itemChecksum(i),
+            quarantinedAt: i.qa ?? null,
           }));
           return { body: { node: this.ctx!.overlay.id.hex, count: this.dht.quarantinedItems, items } };
         },
@@ -341,6 +342,7 @@ export function dhtMetrics(s: DhtStats, localItems: number, quarantined = 0): Me
     { name: 'pi_dht_records_unrestored_total', help: 'Records quarantined here with no good copy left on the ring (every replica damaged): they read as absent. Alert on it.', type: 'counter', values: [{ value: s.recordsUnrestored }] },
     { name: 'pi_dht_records_refused_corrupt_total', help: 'Items from peers refused for not matching their checksum.', type: 'counter', values: [{ value: s.recordsRefusedCorrupt }] },
     { name: 'pi_dht_records_scrubbed_total', help: 'Stored records read back by the record scrub to check their checksums.', type: 'counter', values: [{ value: s.recordsScrubbed }] },
+    { name: 'pi_dht_records_sealed_total', help: 'Items written before record checksums existed that this node sealed with one (on arrival or by the record scrub).', type: 'counter', values: [{ value: s.recordsSealed }] },
     { name: 'pi_dht_record_scrub_passes_total', help: 'Completed record scrub passes over the whole local store.', type: 'counter', values: [{ value: s.recordScrubPasses }] },
     { name: 'pi_dht_records_quarantined', help: 'Damaged items kept in this node\'s quarantine (for an operator; not served).', type: 'gauge', values: [{ value: quarantined }] },
   ];

@@ -13,7 +13,7 @@ import { open } from 'lmdb';
 import type { Database, RootDatabase } from 'lmdb';
 import { Id } from '../../id/index.ts';
 import type { StoredItem } from '../types.ts';
-import type { StorageEngine } from './types.ts';
+import type { QuarantinedItem, StorageEngine } from './types.ts';
 
 /** Options of {@link LmdbStorage.open}. */
 export interface LmdbStorageOptions {
@@ -37,7 +37,7 @@ export class LmdbStorage implements StorageEngine {
     private readonly root: RootDatabase,
     private readonly items: Database<StoredItem, string>,
     readonly meta: Database<unknown, string>,
-    private readonly damaged: Database<StoredItem, string>,
+    private readonly damaged: Database<QuarantinedItem, string>,
   ) {}
 
   /** Opens (creating if needed) the storage in directory `dir`. */
@@ -46,7 +46,7 @@ export class LmdbStorage implements StorageEngine {
     const root = open({ path: dir, compression: false, mapSize: options.mapSize ?? 8 * 1024 ** 3, overlappingSync: options.overlappingSync ?? false });
     const items = root.openDB<StoredItem, string>({ name: 'items' });
     const meta = root.openDB<unknown, string>({ name: 'meta' });
-    const damaged = root.openDB<StoredItem, string>({ name: 'quarantine' });
+    const damaged = root.openDB<QuarantinedItem, string>({ name: 'quarantine' });
     return new LmdbStorage(root, items, meta, damaged);
   }
 
@@ -71,11 +71,11 @@ export class LmdbStorage implements StorageEngine {
    * after writes queued before it but maybe after later ones too: a good copy written meanwhile
    * (a read repair) must survive, so the item is removed only if it is still the damaged one.
    */
-  quarantine(item: StoredItem): Promise<void> {
+  quarantine(item: StoredItem, at: number): Promise<void> {
     if (!this.pending.has(item.k)) this.pending.set(item.k, null);
     return this.root
       .transaction(() => {
-        this.damaged.putSync(item.k, item);
+        this.damaged.putSync(item.k, { ...item, qa: at });
         const cur = this.items.get(item.k);
         if (cur && cur.v === item.v && cur.op === item.op && cur.c === item.c && cur.b === item.b) this.items.removeSync(item.k);
       })
@@ -86,7 +86,7 @@ export class LmdbStorage implements StorageEngine {
     return this.damaged.getCount();
   }
 
-  *quarantined(): Generator<StoredItem> {
+  *quarantined(): Generator<QuarantinedItem> {
     for (const { value } of this.damaged.getRange({})) yield value;
   }
 

@@ -5,7 +5,7 @@
  */
 import type { StoredItem } from '../types.ts';
 import { SortedKeys } from './sorted.ts';
-import type { StorageEngine } from './types.ts';
+import type { QuarantinedItem, StorageEngine } from './types.ts';
 
 const DONE = Promise.resolve();
 
@@ -14,7 +14,7 @@ export class MemoryStorage implements StorageEngine {
   private readonly items = new Map<string, StoredItem>();
   private readonly keys = new SortedKeys();
   /** Damaged items moved aside (see {@link quarantine}). */
-  readonly quarantinedItems = new Map<string, StoredItem>();
+  readonly quarantinedItems = new Map<string, QuarantinedItem>();
 
   get(key: string): StoredItem | undefined {
     return this.items.get(key);
@@ -31,8 +31,8 @@ export class MemoryStorage implements StorageEngine {
     return DONE;
   }
 
-  quarantine(item: StoredItem): Promise<void> {
-    this.quarantinedItems.set(item.k, item);
+  quarantine(item: StoredItem, at: number): Promise<void> {
+    this.quarantinedItems.set(item.k, { ...item, qa: at });
     return this.remove(item.k);
   }
 
@@ -40,7 +40,7 @@ export class MemoryStorage implements StorageEngine {
     return this.quarantinedItems.size;
   }
 
-  quarantined(): Iterable<StoredItem> {
+  quarantined(): Iterable<QuarantinedItem> {
     return [...this.quarantinedItems.values()].sort((a, b) => (a.k < b.k ? -1 : a.k > b.k ? 1 : 0));
   }
 

@@ -16,13 +16,13 @@ export interface StorageEngine {
   remove(key: string): Promise<void>;
   /**
    * Moves a damaged item out of the store into a quarantine kept for an operator (the latest
-   * damaged copy per key); resolves once durable.
+   * damaged copy per key, with `at` as its quarantine time); resolves once durable.
    */
-  quarantine(item: StoredItem): Promise<void>;
+  quarantine(item: StoredItem, at: number): Promise<void>;
   /** Damaged items held in quarantine. */
   readonly quarantinedCount: number;
   /** The damaged items held in quarantine, in key order. */
-  quarantined(): Iterable<StoredItem>;
+  quarantined(): Iterable<QuarantinedItem>;
   /** Empties the quarantine (an operator looked at it); resolves with the number removed, once durable. */
   clearQuarantine(): Promise<number>;
   /** Items with `start <= key < end` (no `end`: to the last), in key order. */
@@ -30,4 +30,10 @@ export interface StorageEngine {
   /** Number of items. */
   readonly size: number;
   close(): Promise<void>;
+}
+
+/** A damaged item as kept in quarantine. */
+export interface QuarantinedItem extends StoredItem {
+  /** When it was quarantined (ms since the epoch); absent in quarantines written before this was kept. */
+  qa?: number;
 }
