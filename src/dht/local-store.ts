@@ -169,12 +169,19 @@ export class LocalStore {
     this.onCorrupt?.(item, 'stored');
   }
 
+  /**
+   * Whether an item from a peer matches its checksum. A damaged one is reported (as a refused
+   * arrival) and must not be used: not stored, not answered.
+   */
+  intactArrival(item: StoredItem): boolean {
+    if (itemIntact(item)) return true;
+    this.onCorrupt?.(item, 'arrived');
+    return false;
+  }
+
   /** Applies `item` according to `mode` (see {@link ApplyMode}). */
   apply(item: StoredItem, mode: ApplyMode): ApplyResult {
-    if (!itemIntact(item)) {
-      this.onCorrupt?.(item, 'arrived');
-      return { applied: false, have: undefined, durable: DONE, corrupt: true };
-    }
+    if (!this.intactArrival(item)) return { applied: false, have: undefined, durable: DONE, corrupt: true };
     const cur = this.get(item.k);
     if (cur) {
       if (cur.v === item.v && cur.op === item.op) return { applied: false, have: cur, durable: DONE };
