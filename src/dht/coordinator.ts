@@ -303,11 +303,13 @@ export class Coordinator {
       let grace: { cancel(): void } | undefined;
       const epoch = this.channel.epoch();
       const seq = this.writeSeq;
-      // Full copies fetched after digests showed a version not in hand, by version and operation.
-      const fetched = new Map<string, Promise<StoredItem | undefined>>();
+      // Full copies fetched after digests showed a version not in hand, by version and operation
+      // (made only then: most reads fetch nothing).
+      let fetched: Map<string, Promise<StoredItem | undefined>> | undefined;
       const copyOf = (best: ItemDigest): Promise<StoredItem | undefined> => {
         for (const a of answers) if (a.item && a.item.v === best.v && a.item.op === best.op) return Promise.resolve(a.item);
         const id = `${best.v}\u0000${best.op}`;
+        fetched ??= new Map();
         let p = fetched.get(id);
         if (!p) {
           this.stats.readDigestMismatches++;
