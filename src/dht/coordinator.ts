@@ -8,6 +8,11 @@
  * write; that knowledge is dropped whenever its leaf set changes (it may no longer be the root,
  * or new replicas may not hold the key yet). Replicas refuse a version they already hold from a
  * different operation, so even a stale root cannot overwrite an acknowledged write.
+ *
+ * Reads ask one replica for the item and the others only for its digest (key, version,
+ * operation, deleted flag, checksum), as Cassandra does: the coordinator's own copy serves when
+ * it is a replica and holds one, so a read of a large record moves one copy instead of three.
+ * A digest newer than the copy in hand makes it fetch the newer item before answering.
  */
 import { Id } from '../id/index.ts';
 import type { Env, Logger } from '../env/index.ts';
@@ -15,11 +20,11 @@ import type { NodeHandle } from '../wire/index.ts';
 import type { RpcReply } from '../overlay/index.ts';
 import { KnownItems } from './known-items.ts';
 import type { LocalStore, ApplyMode } from './local-store.ts';
-import { appliedOp, compareItems, keyPosition, makeItem } from './record.ts';
+import { appliedOp, compareItems, digestOf, isItemDigest, isStoredItem, keyPosition, makeItem } from './record.ts';
 import { Kind } from './protocol.ts';
 import type { ScanBody, ScanReplyBody, WriteBody, WriteReplyBody } from './protocol.ts';
 import { compareUtf8 } from './storage/sorted.ts';
-import type { DhtOptions, DhtStats, ItemSummary, StoredItem } from './types.ts';
+import type { DhtOptions, DhtStats, ItemDigest, ItemSummary, StoredItem } from './types.ts';
 
 /** How the coordinator reaches replicas (the node itself included). */
 export interface ReplicaChannel {
@@ -42,7 +47,26 @@ interface ReadResult {
   best: StoredItem | undefined;
   answers: number;
   needed: number;
+  /** The newest version the replicas reported could not be fetched whole: no answer. */
+  missing?: boolean;
 }
+
+/** What one replica answered a read: a digest of its copy, and the copy when it sent it. */
+interface ReadAnswer {
+  h: NodeHandle;
+  /** Its copy's digest; undefined when it holds none (or none intact). */
+  s: ItemDigest | undefined;
+  /** Its copy, when it was asked for it (checked against its checksum). */
+  item?: StoredItem;
+}
+
+/** A replica's reply to a read request, checked. */
+type ReadReply = Omit<ReadAnswer, 'h'>;
+
+/** How long a replica that refused R_DIGEST (an older release) is asked with R_GET instead. */
+export const DIGEST_RETRY_MS = 10 * 60_000;
+/** Replicas remembered as refusing digests (the oldest is forgotten first). */
+const NO_DIGEST_LIMIT = 1024;
 
 const KNOWN_LIMIT = 100_000;
 /** Bytes of item bodies the known-items cache may hold. */
@@ -61,6 +85,10 @@ export class Coordinator {
   private evictedWriteSeq = 0;
   /** Latest write time of an operation evicted from `recentOps` for want of room. */
   private recentEvictedAt = -Infinity;
+  /** Replicas that refused R_DIGEST as unknown, with when: they get R_GET until DIGEST_RETRY_MS passed. */
+  private readonly noDigest = new Map<string, number>();
+  /** Malformed replies already logged (peer and kind), so a misbehaving peer is logged once. */
+  private readonly badRepliesLogged = new Set<string>();
   /** When this root's view last changed (leaf set), and when it started. */
   private lastChange: number;
   private readonly startedAt: number;
@@ -85,6 +113,7 @@ export class Coordinator {
     const replicas = this.channel.replicaSet(Id.parse(keyPosition(key)));
     const r = await this.readAll(key, replicas, undefined);
     if (r.answers < r.needed) throw unavailable(`read of ${key.slice(0, 8)}: ${r.answers} of ${r.needed} replicas answered`);
+    if (r.missing) throw unavailable(`read of ${key.slice(0, 8)}: no replica sent the newest version`);
     return r.best;
   }
 
@@ -165,6 +194,7 @@ export class Coordinator {
         // After a refusal, every replica is read: those that took the refused write get repaired.
         const r = await this.readAll(w.k, replicas, loser, loser !== undefined);
         if (r.answers < r.needed) return unavailableReply(`${r.answers} of ${r.needed} replicas answered the read`);
+        if (r.missing) return unavailableReply('no replica sent the newest version');
         cur = r.best;
       }
       if (cur && mine && recent.done) {
@@ -254,60 +284,181 @@ export class Coordinator {
   /**
    * Reads `key` from the read quorum (see {@link readTargets}; with `everyone`, from every
    * replica); resolves when all asked have answered (or failed), or the quorum has answered and
-   * `readGraceMs` passed. Once all have answered, those holding anything but the winner are
-   * repaired. `loser`: an operation that must lose ties.
+   * `readGraceMs` passed. One replica is asked for the item (this node's copy when it holds one),
+   * the others for digests; if the newest version reported is not the copy in hand, it is fetched
+   * from a replica that reported it. A settled replica not asked stands in for one that fails.
+   * Once all have answered, those holding anything but the winner are repaired. `loser`: an
+   * operation that must lose ties.
    */
   private readAll(key: string, all: NodeHandle[], loser: string | undefined, everyone = false): Promise<ReadResult> {
     const needed = Math.min(this.options.readQuorum, all.length);
-    const replicas = everyone ? all : this.readTargets(all, needed);
+    const targets = everyone ? all : this.readTargets(all, needed);
+    const selfHex = this.channel.self.id.hex;
+    const spares = all.filter((h) => h.id.hex !== selfHex && !targets.includes(h) && this.channel.settled(h));
     return new Promise<ReadResult>((resolve) => {
-      const answers: { h: NodeHandle; item: StoredItem | undefined }[] = [];
+      const answers: ReadAnswer[] = [];
+      let asked = 0;
       let settled = 0;
       let done = false;
       let grace: { cancel(): void } | undefined;
       const epoch = this.channel.epoch();
       const seq = this.writeSeq;
+      // Full copies fetched after digests showed a version not in hand, by version and operation
+      // (made only then: most reads fetch nothing).
+      let fetched: Map<string, Promise<StoredItem | undefined>> | undefined;
+      const copyOf = (best: ItemDigest): Promise<StoredItem | undefined> => {
+        for (const a of answers) if (a.item && a.item.v === best.v && a.item.op === best.op) return Promise.resolve(a.item);
+        const id = `${best.v}\u0000${best.op}`;
+        fetched ??= new Map();
+        let p = fetched.get(id);
+        if (!p) {
+          this.stats.readDigestMismatches++;
+          const holders = answers.filter((a) => a.s && a.s.v === best.v && a.s.op === best.op).map((a) => a.h);
+          p = this.fetchCopy(key, best, holders);
+          fetched.set(id, p);
+        }
+        return p;
+      };
+      const conclude = (best: StoredItem | undefined, heard: ReadAnswer[], allSettled: boolean): void => {
+        // Every replica answered the same: the next write here needs no read round.
+        const quiet = !this.queues.has(key) && (this.lastWrite.get(key) ?? 0) <= seq && this.evictedWriteSeq <= seq;
+        if (quiet && allSettled && heard.length === all.length && epoch === this.channel.epoch() && heard.every((a) => sameCopy(a.s, best))) {
+          this.known.set(key, best ?? null, epoch);
+        }
+        resolve({ best, answers: heard.length, needed });
+      };
       const finish = (): void => {
         if (done) return;
         done = true;
         grace?.cancel();
-        const best = chooseBest(answers.map((a) => a.item), loser);
-        // Every replica answered the same: the next write here needs no read round.
-        const quiet = !this.queues.has(key) && (this.lastWrite.get(key) ?? 0) <= seq && this.evictedWriteSeq <= seq;
-        if (quiet && settled === replicas.length && answers.length === all.length && epoch === this.channel.epoch() && answers.every((a) => sameItem(a.item, best))) {
-          this.known.set(key, best ?? null, epoch);
-        }
-        resolve({ best, answers: answers.length, needed });
+        const heard = answers.slice();
+        const allSettled = settled === asked;
+        const best = chooseBest(heard.map((a) => a.s), loser);
+        if (!best) return conclude(undefined, heard, allSettled);
+        void copyOf(best).then((item) => {
+          if (item) conclude(item, heard, allSettled);
+          else resolve({ best: undefined, answers: heard.length, needed, missing: true });
+        });
       };
       const check = (): void => {
-        if (settled === replicas.length) {
+        if (settled === asked) {
           finish();
-          this.repairAnswers(answers, loser);
+          this.repairAnswers(answers, loser, copyOf);
           return;
         }
         if (!done && !grace && answers.length >= needed) grace = this.env.setTimeout(finish, this.options.readGraceMs);
       };
-      for (const h of replicas) {
-        if (h.id.hex === this.channel.self.id.hex) {
-          answers.push({ h, item: this.store.get(key) });
-          settled++;
-          continue;
-        }
-        this.channel.ask(h, Kind.R_GET, { k: key }).then(
-          (b) => {
-            const item = (b as { i: StoredItem | null }).i ?? undefined;
-            answers.push({ h, item });
+      const ask = (h: NodeHandle, full: boolean): void => {
+        asked++;
+        (full ? this.readFull(h, key) : this.readDigest(h, key)).then(
+          (reply) => {
+            answers.push({ h, ...reply });
             settled++;
             check();
           },
           () => {
+            // A spare takes its place (and its part: the full copy, if it was asked for that).
+            const spare = done ? undefined : spares.shift();
+            if (spare) ask(spare, full);
             settled++;
             check();
           },
         );
+      };
+      let haveCopy = false;
+      for (const h of targets) {
+        if (h.id.hex !== selfHex) continue;
+        const item = this.store.get(key); // a damaged copy is quarantined here and reads as absent
+        answers.push({ h, s: item && digestOf(item), item });
+        haveCopy = item !== undefined;
+        asked++;
+        settled++;
+      }
+      for (const h of targets) {
+        if (h.id.hex === selfHex) continue;
+        ask(h, !haveCopy);
+        haveCopy = true;
       }
       check();
     });
+  }
+
+  /** A replica's full copy of `key` (R_GET), checked: a malformed or damaged reply rejects. */
+  private readFull(h: NodeHandle, key: string): Promise<ReadReply> {
+    this.stats.readFullCopies++;
+    return this.channel.ask(h, Kind.R_GET, { k: key }).then((b) => {
+      const i = typeof b === 'object' && b !== null ? (b as { i?: unknown }).i : undefined;
+      if (i === null) return { s: undefined };
+      if (!isStoredItem(i) || i.k !== key) throw this.malformedReply(h, Kind.R_GET);
+      // Damaged in transit or by the peer: reported like a refused arrival, never answered.
+      if (!this.store.intactArrival(i)) throw replyError('RecordCorrupt', 'the replica sent a copy that does not match its checksum');
+      return { s: digestOf(i), item: i };
+    });
+  }
+
+  /**
+   * A replica's digest of `key` (R_DIGEST), checked: a malformed reply rejects. A replica that
+   * does not know R_DIGEST (an older release) is asked with R_GET, now and for a while.
+   */
+  private readDigest(h: NodeHandle, key: string): Promise<ReadReply> {
+    if (this.refusesDigests(h)) return this.readFull(h, key);
+    this.stats.readDigests++;
+    return this.channel.ask(h, Kind.R_DIGEST, { k: key }).then(
+      (b) => {
+        const d = typeof b === 'object' && b !== null ? (b as { s?: unknown }).s : undefined;
+        if (d === null) return { s: undefined };
+        if (!isItemDigest(d) || d.k !== key) throw this.malformedReply(h, Kind.R_DIGEST);
+        return { s: { k: d.k, v: d.v, op: d.op, d: d.d, c: d.c } };
+      },
+      (err: unknown) => {
+        // We send a well-formed key: InvalidArgument means the kind is unknown there (alone, or
+        // as a batch entry of a release whose batches take only r.get and r.put).
+        if ((err as { code?: unknown } | null)?.code !== 'InvalidArgument') throw err;
+        this.stats.readDigestFallbacks++;
+        this.noDigest.delete(h.id.hex);
+        this.noDigest.set(h.id.hex, this.env.now());
+        if (this.noDigest.size > NO_DIGEST_LIMIT) this.noDigest.delete(this.noDigest.keys().next().value!);
+        return this.readFull(h, key);
+      },
+    );
+  }
+
+  /** Whether `h` refused R_DIGEST less than {@link DIGEST_RETRY_MS} ago. */
+  private refusesDigests(h: NodeHandle): boolean {
+    if (this.noDigest.size === 0) return false;
+    const since = this.noDigest.get(h.id.hex);
+    if (since === undefined) return false;
+    if (this.env.now() - since < DIGEST_RETRY_MS) return true;
+    this.noDigest.delete(h.id.hex);
+    return false;
+  }
+
+  /**
+   * The full copy of `best` from the first of `holders` (replicas whose digest named it) that
+   * sends it; a newer copy (written since) is taken too. Undefined when none does.
+   */
+  private async fetchCopy(key: string, best: ItemDigest, holders: NodeHandle[]): Promise<StoredItem | undefined> {
+    for (const h of holders) {
+      let item: StoredItem | undefined;
+      try {
+        item = h.id.hex === this.channel.self.id.hex ? this.store.get(key) : (await this.readFull(h, key)).item;
+      } catch {
+        continue;
+      }
+      if (item && (item.v > best.v || (item.v === best.v && item.op === best.op))) return item;
+    }
+    return undefined;
+  }
+
+  /** Counts and logs (once per peer and kind) a malformed replica reply; the error to reject with. */
+  private malformedReply(h: NodeHandle, kind: string): Error {
+    this.stats.replicaRepliesMalformed++;
+    const tag = `${h.id.hex}:${kind}`;
+    if (!this.badRepliesLogged.has(tag) && this.badRepliesLogged.size < 10_000) {
+      this.badRepliesLogged.add(tag);
+      this.log.warn({ code: 'MalformedReply', kind, peer: h.addr }, 'ignoring a malformed replica reply to a read');
+    }
+    return replyError('MalformedReply', `malformed ${kind} reply`);
   }
 
   /**
@@ -326,17 +477,23 @@ export class Coordinator {
     return out.length >= needed ? out : replicas;
   }
 
-  /** Pushes the winner to every replica that answered something else. */
-  private repairAnswers(answers: { h: NodeHandle; item: StoredItem | undefined }[], loser: string | undefined): void {
-    const best = chooseBest(answers.map((a) => a.item), loser);
+  /**
+   * Pushes the winner to every replica that answered something else (its full copy comes from
+   * `copyOf`: in hand, or fetched from a replica that holds it).
+   */
+  private repairAnswers(answers: ReadAnswer[], loser: string | undefined, copyOf: (best: ItemDigest) => Promise<StoredItem | undefined>): void {
+    const best = chooseBest(answers.map((a) => a.s), loser);
     if (!best) return;
-    for (const a of answers) {
-      if (a.item && a.item.v === best.v && a.item.op === best.op) continue;
-      if (a.item && a.item.v > best.v) continue;
-      this.stats.readRepairs++;
-      const mode: ApplyMode = a.item && a.item.v === best.v ? 'supersede' : 'merge';
-      this.channel.ask(a.h, Kind.R_PUT, { i: best, m: mode }).catch(() => {});
-    }
+    const stale = answers.filter((a) => !(a.s && (a.s.v > best.v || (a.s.v === best.v && a.s.op === best.op))));
+    if (stale.length === 0) return;
+    void copyOf(best).then((item) => {
+      if (!item) return;
+      for (const a of stale) {
+        this.stats.readRepairs++;
+        const mode: ApplyMode = a.s && a.s.v === item.v ? 'supersede' : 'merge';
+        this.channel.ask(a.h, Kind.R_PUT, { i: item, m: mode }).catch(() => {});
+      }
+    });
   }
 
   /**
@@ -441,12 +598,12 @@ export class Coordinator {
  * version, the one more replicas hold (an acknowledged write is on a quorum, a partial one is
  * not), then a fixed order of operation ids. `loser` loses every tie.
  */
-export function chooseBest(items: (StoredItem | undefined)[], loser?: string): StoredItem | undefined {
-  let best: StoredItem | undefined;
+export function chooseBest<T extends ItemSummary>(items: (T | undefined)[], loser?: string): T | undefined {
+  let best: T | undefined;
   for (const it of items) if (it && (!best || it.v > best.v)) best = it;
   if (!best) return undefined;
   const top = best.v;
-  const holders = new Map<string, { item: StoredItem; n: number }>();
+  const holders = new Map<string, { item: T; n: number }>();
   for (const it of items) {
     if (!it || it.v !== top) continue;
     const h = holders.get(it.op);
@@ -454,7 +611,7 @@ export function chooseBest(items: (StoredItem | undefined)[], loser?: string): S
     else holders.set(it.op, { item: it, n: 1 });
   }
   if (holders.size === 1) return best;
-  let winner: { item: StoredItem; n: number } | undefined;
+  let winner: { item: T; n: number } | undefined;
   for (const h of holders.values()) {
     if (!winner) {
       winner = h;
@@ -471,9 +628,16 @@ export function chooseBest(items: (StoredItem | undefined)[], loser?: string): S
   return winner!.item;
 }
 
-function sameItem(a: StoredItem | undefined, b: StoredItem | undefined): boolean {
-  if (a === undefined || b === undefined) return a === b;
-  return a.v === b.v && a.op === b.op;
+/** Whether a replica's digest names `item` (or both are absent); checksums must agree when both have one. */
+function sameCopy(d: ItemDigest | undefined, item: StoredItem | undefined): boolean {
+  if (d === undefined || item === undefined) return d === item;
+  return d.v === item.v && d.op === item.op && (d.c === undefined || item.c === undefined || d.c === item.c);
+}
+
+function replyError(code: string, message: string): Error {
+  const err = new Error(message) as Error & { code: string };
+  err.code = code;
+  return err;
 }
 
 function ok(body: WriteReplyBody): RpcReply {

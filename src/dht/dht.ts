@@ -30,7 +30,7 @@ import type { ApplyMode, CorruptionSource } from './local-store.ts';
 import { Maintenance } from './maintenance.ts';
 import { Kind } from './protocol.ts';
 import type { ErrorReplyBody, ScanBody, ScanReplyBody, WriteBody, WriteMode, WriteReplyBody } from './protocol.ts';
-import { encodeEntity, isStorageKey, isStoredItem, itemKey, keyPosition, recordKey, toRecord, SORT_KEY_SEPARATOR, checkSortKey } from './record.ts';
+import { digestOf, encodeEntity, isStorageKey, isStoredItem, itemKey, keyPosition, recordKey, toRecord, SORT_KEY_SEPARATOR, checkSortKey } from './record.ts';
 import { ReplicaBatcher, BATCHABLE_KINDS, MAX_BATCH_REQUESTS } from './replica-batcher.ts';
 import type { BatchAnswer, BatchReplyBody } from './replica-batcher.ts';
 import { replicaSetOf } from './replicas.ts';
@@ -678,6 +678,11 @@ export class Dht {
     switch (kind) {
       case Kind.R_GET:
         return { i: this.store.get(checkKey(b.k)) ?? null };
+      case Kind.R_DIGEST: {
+        // Read and checked like R_GET: a damaged copy is quarantined and reported as absent.
+        const item = this.store.get(checkKey(b.k));
+        return { s: item ? digestOf(item) : null };
+      }
       case Kind.R_PUT: {
         if (!isStoredItem(b.i)) throw new InvalidArgumentError('r.put needs an item');
         const mode = b.m === 'merge' || b.m === 'supersede' ? (b.m as ApplyMode) : 'write';
@@ -733,7 +738,7 @@ export class Dht {
       const entry: unknown = list[i];
       try {
         if (!Array.isArray(entry) || entry.length !== 2 || !BATCHABLE_KINDS.has(entry[0] as string) || typeof entry[1] !== 'object' || entry[1] === null) {
-          throw new InvalidArgumentError('a batch entry is [kind, body] of r.get or r.put');
+          throw new InvalidArgumentError('a batch entry is [kind, body] of r.get, r.digest or r.put');
         }
         const result = this.replicaRequest(entry[0] as string, entry[1]);
         if (result instanceof Promise) {

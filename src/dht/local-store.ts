@@ -178,12 +178,19 @@ export class LocalStore {
     this.onCorrupt?.(item, 'stored');
   }
 
+  /**
+   * Whether an item from a peer matches its checksum. A damaged one is reported (as a refused
+   * arrival) and must not be used: not stored, not answered.
+   */
+  intactArrival(item: StoredItem): boolean {
+    if (itemIntact(item)) return true;
+    this.onCorrupt?.(item, 'arrived');
+    return false;
+  }
+
   /** Applies `item` according to `mode` (see {@link ApplyMode}). */
   apply(item: StoredItem, mode: ApplyMode): ApplyResult {
-    if (!itemIntact(item)) {
-      this.onCorrupt?.(item, 'arrived');
-      return { applied: false, have: undefined, durable: DONE, corrupt: true };
-    }
+    if (!this.intactArrival(item)) return { applied: false, have: undefined, durable: DONE, corrupt: true };
     if (item.c === undefined) item = this.sealed(item);
     const cur = this.get(item.k);
     if (cur) {

@@ -3,7 +3,7 @@
  * key's root; replica requests go straight to one replica. Bodies are plain msgpack-friendly
  * objects with short field names: they travel once per replica per operation.
  */
-import type { StoredItem } from './types.ts';
+import type { ItemDigest, StoredItem } from './types.ts';
 
 /** Request kinds. */
 export const Kind = {
@@ -21,9 +21,15 @@ export const Kind = {
   HAND: 'hand',
   /** root → replica: one item. */
   R_GET: 'r.get',
+  /**
+   * root → replica: what it holds of one item (key, version, operation, deleted flag, checksum),
+   * without the item: a quorum read takes the full item from one replica and digests from the
+   * others (coordinator.ts).
+   */
+  R_DIGEST: 'r.digest',
   /** root → replica: store one item. */
   R_PUT: 'r.put',
-  /** root → replica: several R_GET / R_PUT requests in one message (see replica-batcher.ts). */
+  /** root → replica: several R_GET / R_DIGEST / R_PUT requests in one message (see replica-batcher.ts). */
   R_BATCH: 'r.batch',
   /** root → replica: a page of a partition. */
   R_SCAN: 'r.scan',
@@ -88,6 +94,16 @@ export interface ScanBody {
 export interface ScanReplyBody {
   i: StoredItem[];
   more: boolean;
+}
+
+/** Body of an R_GET reply: the replica's intact copy, or null. */
+export interface GetReplyBody {
+  i: StoredItem | null;
+}
+
+/** Body of an R_DIGEST reply: the digest of the replica's intact copy, or null (none, or damaged). */
+export interface DigestReplyBody {
+  s: ItemDigest | null;
 }
 
 /** Item summary on the wire: key, version, op, deleted. */

@@ -5,7 +5,7 @@
 import { Id } from '../id/index.ts';
 import { sealItem } from './item-checksum.ts';
 import { InvalidArgumentError, InvalidEntityError, RecordTooLargeError } from './errors.ts';
-import type { DhtRecord, Entity, ItemSummary, StoredItem } from './types.ts';
+import type { DhtRecord, Entity, ItemDigest, ItemSummary, StoredItem } from './types.ts';
 
 /** Separates the id from the sort key in a partition item's storage key. */
 export const SORT_KEY_SEPARATOR = '/';
@@ -67,6 +67,34 @@ export function isStoredItem(x: unknown): x is StoredItem {
     typeof o.ct === 'string' &&
     typeof o.b === 'string' &&
     typeof o.at === 'number' &&
+    (o.c === undefined || (typeof o.c === 'number' && Number.isInteger(o.c) && o.c >= 0 && o.c <= 0xffffffff))
+  );
+}
+
+/** Longest operation id accepted from a peer (ids are short; the writer's check is the same). */
+const MAX_OP_LENGTH = 200;
+
+/** The digest of an item (what an R_DIGEST reply carries). */
+export function digestOf(item: StoredItem): ItemDigest {
+  const d: ItemDigest = { k: item.k, v: item.v, op: item.op, d: item.d };
+  // Left out rather than sent as undefined: items written before checksums have none.
+  if (item.c !== undefined) d.c = item.c;
+  return d;
+}
+
+/** Checks the shape of an item digest received from a peer. */
+export function isItemDigest(x: unknown): x is ItemDigest {
+  if (typeof x !== 'object' || x === null) return false;
+  const o = x as Record<string, unknown>;
+  return (
+    isStorageKey(o.k) &&
+    typeof o.v === 'number' &&
+    Number.isSafeInteger(o.v) &&
+    o.v >= 1 &&
+    typeof o.op === 'string' &&
+    o.op.length > 0 &&
+    o.op.length <= MAX_OP_LENGTH &&
+    typeof o.d === 'boolean' &&
     (o.c === undefined || (typeof o.c === 'number' && Number.isInteger(o.c) && o.c >= 0 && o.c <= 0xffffffff))
   );
 }

@@ -1,10 +1,10 @@
 /**
  * Coalesces a root's replica requests to one peer. Under load a root sends the same replicas a
- * stream of small requests (one R_PUT per write, one R_GET per read); each costs a message, an
- * acknowledgement and a reply on both sides. The batcher keeps at most `window` messages to a
- * peer unanswered; requests made meanwhile wait and leave together in one R_BATCH, answered by
- * one reply. An idle peer gets each request at once (after the current turn), alone, as before,
- * so batching adds no latency until the window is full, and batches grow with the load.
+ * stream of small requests (one R_PUT per write, one R_DIGEST or R_GET per read); each costs a
+ * message, an acknowledgement and a reply on both sides. The batcher keeps at most `window`
+ * messages to a peer unanswered; requests made meanwhile wait and leave together in one R_BATCH,
+ * answered by one reply. An idle peer gets each request at once (after the current turn), alone,
+ * as before, so batching adds no latency until the window is full, and batches grow with the load.
  *
  * A request never waits longer in total than its timeout: one that queued for so long that no
  * time is left fails as a timeout without being sent.
@@ -32,7 +32,7 @@ export interface BatchReplyBody {
 }
 
 /** Kinds that may travel in a batch (the per-operation replica requests). */
-export const BATCHABLE_KINDS: ReadonlySet<string> = new Set([Kind.R_GET, Kind.R_PUT]);
+export const BATCHABLE_KINDS: ReadonlySet<string> = new Set([Kind.R_GET, Kind.R_DIGEST, Kind.R_PUT]);
 
 /** Most requests in one batch (the replica refuses longer ones). */
 export const MAX_BATCH_REQUESTS = 256;

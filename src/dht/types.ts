@@ -88,6 +88,14 @@ export interface ItemSummary {
   d: boolean;
 }
 
+/**
+ * What a digest read learns of a replica's copy: its summary and its checksum (`c`, absent for
+ * items written before checksums), not its content.
+ */
+export interface ItemDigest extends ItemSummary {
+  c?: number;
+}
+
 /** Tunables of a {@link Dht}. */
 export interface DhtOptions {
   /** Replica set size: the root plus its nearest neighbours. Default 4. */
@@ -198,6 +206,18 @@ export interface DhtStats {
   replicaBatchedRequests: number;
   /** Stale or missing copies repaired after reads. */
   readRepairs: number;
+  /** Digests (R_DIGEST) and full copies (R_GET) this node's quorum reads asked other replicas for. */
+  readDigests: number;
+  readFullCopies: number;
+  /**
+   * Quorum reads whose full copy in hand was not the newest the digests showed (a replica held a
+   * newer version, or the full copy's replica did not answer): the winner was fetched.
+   */
+  readDigestMismatches: number;
+  /** Digest requests a replica refused as unknown (an older release): asked again with R_GET. */
+  readDigestFallbacks: number;
+  /** Replica replies to reads ignored as malformed (wrong shape or key), counted as no answer. */
+  replicaRepliesMalformed: number;
   /** Items applied on this replica (writes, repairs, handoffs). */
   itemsStored: number;
   /** Items sent to new holders after leaf-set changes or before leaving. */
@@ -236,6 +256,11 @@ export function emptyDhtStats(): DhtStats {
     replicaBatches: 0,
     replicaBatchedRequests: 0,
     readRepairs: 0,
+    readDigests: 0,
+    readFullCopies: 0,
+    readDigestMismatches: 0,
+    readDigestFallbacks: 0,
+    replicaRepliesMalformed: 0,
     itemsStored: 0,
     itemsHandedOff: 0,
     antiEntropyRounds: 0,

@@ -330,6 +330,18 @@ export function dhtMetrics(s: DhtStats, localItems: number, quarantined = 0): Me
         { labels: { via: 'anti_entropy' }, value: s.antiEntropyItems },
       ],
     },
+    {
+      name: 'pi_dht_read_replica_requests_total',
+      help: 'What this node\'s quorum reads asked other replicas for: a digest of their copy, or the full copy.',
+      type: 'counter',
+      values: [
+        { labels: { kind: 'digest' }, value: s.readDigests },
+        { labels: { kind: 'full' }, value: s.readFullCopies },
+      ],
+    },
+    { name: 'pi_dht_read_digest_mismatches_total', help: 'Quorum reads whose copy in hand was not the newest version the digests showed: the newest was fetched.', type: 'counter', values: [{ value: s.readDigestMismatches }] },
+    { name: 'pi_dht_read_digest_fallbacks_total', help: 'Digest requests refused by a replica of an older release (asked again for the full copy).', type: 'counter', values: [{ value: s.readDigestFallbacks }] },
+    { name: 'pi_dht_replica_replies_malformed_total', help: 'Replica replies to reads ignored as malformed.', type: 'counter', values: [{ value: s.replicaRepliesMalformed }] },
     { name: 'pi_dht_replica_batches_total', help: 'Batches of replica requests this node sent as root (several requests to one replica in one message).', type: 'counter', values: [{ value: s.replicaBatches }] },
     { name: 'pi_dht_replica_batched_requests_total', help: 'Replica requests that travelled inside batches.', type: 'counter', values: [{ value: s.replicaBatchedRequests }] },
     { name: 'pi_dht_anti_entropy_rounds_total', help: 'Anti-entropy exchanges run.', type: 'counter', values: [{ value: s.antiEntropyRounds }] },
