@@ -14,6 +14,7 @@ import type { Env } from '../../env/index.ts';
 import { normalizeIp } from './protocol/policy-match.ts';
 import { operationName } from './protocol/access-log.ts';
 import type { AccessLogRecord } from './protocol/access-log.ts';
+import type { AclUse } from './access.ts';
 
 /** A record before its bucket's owner is known (the sink looks the bucket up). */
 export type PendingRecord = Omit<AccessLogRecord, 'bucketOwner'>;
@@ -24,7 +25,7 @@ export interface AccessLogSink {
 }
 
 /** What the endpoint learns of a request while it serves it. */
-export interface RequestFacts {
+export interface RequestFacts extends AclUse {
   /** The bucket the request addressed (none: no record). */
   bucket?: string | undefined;
   key?: string | undefined;
@@ -173,6 +174,7 @@ export class RequestCapture {
       authType: signed?.type,
       hostHeader: header1('host'),
       tlsVersion: tls ? (socket.getProtocol?.() ?? undefined) : undefined,
+      aclRequired: f.aclRequired,
     };
     this.sink.record(f.bucket, record);
     for (const d of f.batchDeleted ?? []) {

@@ -74,7 +74,7 @@ import {
 } from './protocol/index.ts';
 import type { BodyVerifier, CannedAcl, ChecksumAlgorithm, DeletedEntry, DeleteErrorEntry, ManagedEncryptionRequest, ObjectAttributesResult, RequestAuth, StorageClass, Tag } from './protocol/index.ts';
 import { aclsDisabled, canBucket, canObjectAcl, canReadBucket, canReadObject, canWriteBucket, mustAllow } from './access.ts';
-import type { AclFields } from './access.ts';
+import type { AclAllowance, AclFields } from './access.ts';
 import { aclOfPut, aclXml, requestAcl, withAcl } from './acl.ts';
 import { OBJECT_WRITE_GRANT_HEADERS } from './protocol/acl.ts';
 import type { Catalog, Principal } from './catalog.ts';
@@ -481,7 +481,7 @@ export class S3Api implements LifecycleActions {
    * ownership say). A refusal based on a cached bucket record is checked again on a fresh one, so
    * a policy's Allow made through another node counts at once.
    */
-  private async mustPermit(r: S3Request, bucket: BucketEntry, action: string, aclAllows: (b: BucketEntry) => boolean, target?: PolicyTarget): Promise<void> {
+  private async mustPermit(r: S3Request, bucket: BucketEntry, action: string, aclAllows: (b: BucketEntry) => AclAllowance, target?: PolicyTarget): Promise<void> {
     if (this.policies.permits(bucket, r, action, aclAllows(bucket), target)) return;
     const fresh = await this.catalog.bucket(bucket.name, true);
     mustAllow(fresh !== undefined && fresh.inc === bucket.inc && this.policies.permits(fresh, r, action, aclAllows(fresh), target));
@@ -962,7 +962,7 @@ export class S3Api implements LifecycleActions {
 
   private async deleteObjects(r: S3Request): Promise<void> {
     // With a policy, each key is checked on its own (s3:DeleteObject): refused keys are errors.
-    const bucket = await this.permittedBucket(r, (b) => b.policy !== undefined || canWriteBucket(b, r.principal));
+    const bucket = await this.permittedBucket(r, (b) => b.policy !== undefined || canWriteBucket(b, r.principal) !== false);
     const mayWrite = canWriteBucket(bucket, r.principal);
     const body = await readCheckedBody(r, this.verifier(r));
     const request = parseDeleteObjects(body);

@@ -5,7 +5,8 @@
  * the target bucket when each node's buffer is flushed through the ops API, read back and parsed
  * field by field (request ids as the client saw them); the log objects' key format and ACL; a
  * bucket logging into itself (the delivery's writes never make records: no loop); a target that
- * does not let the log delivery write (records dropped and counted).
+ * does not let the log delivery write (records dropped and counted); aclRequired (`Yes` only
+ * for a request an ACL grant authorized).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,9 +14,11 @@ import {
   DeleteObjectCommand,
   DeleteObjectsCommand,
   GetBucketLoggingCommand,
+  GetBucketPolicyCommand,
   GetObjectAclCommand,
   GetObjectCommand,
   ListObjectsV2Command,
+  PutBucketAclCommand,
   PutBucketLoggingCommand,
   PutBucketPolicyCommand,
   PutObjectCommand,
@@ -105,12 +108,38 @@ describe('S3 server access logging on a 3-node ring', () => {
     }
   }
 
+  /**
+   * Logs `bucket` into `audit` (whose ACL lets the log delivery write) under `prefix`, and reads the
+   * configuration back through every node, so that every node's cached bucket record has it.
+   */
+  async function logInto(bucket: string, prefix: string): Promise<void> {
+    await a[0]!.send(new PutBucketLoggingCommand({ Bucket: bucket, BucketLoggingStatus: { LoggingEnabled: { TargetBucket: 'audit', TargetPrefix: prefix } } }));
+    for (const c of a) assert.equal((await c.send(new GetBucketLoggingCommand({ Bucket: bucket }))).LoggingEnabled?.TargetPrefix, prefix);
+  }
+
+  /** Flushes every node until `done` finds what it waits for in the records under `prefix` of `audit`. */
+  async function awaitRecords(prefix: string, done: (rows: Row[]) => boolean, what: string): Promise<Row[]> {
+    return waitFor(
+      async () => {
+        await flushAll();
+        const { rows } = await readLogs('audit', prefix);
+        return done(rows) ? rows : undefined;
+      },
+      { timeoutMs: 20_000, intervalMs: 100, what },
+    );
+  }
+
   before(async () => {
     // Only forced flushes deliver during the test (the periodic one is an hour away).
-    const fixture = await startS3Fixture((fn) => cleanups.push(fn), { config: { s3: { accessLog: { flushIntervalMs: 3_600_000 } } }, buckets: ['src', 'logs', 'self', 'closed-target', 'src2'] });
+    const fixture = await startS3Fixture((fn) => cleanups.push(fn), {
+      config: { s3: { accessLog: { flushIntervalMs: 3_600_000 } } },
+      buckets: ['src', 'logs', 'self', 'closed-target', 'src2', 'audit', 'acl-b'],
+    });
     ({ nodes, alice, bob, aliceClients: a, bobClients: b, anonymousClients: anon } = fixture);
     await a[0]!.send(new PutBucketPolicyCommand({ Bucket: 'logs', Policy: deliveryPolicy('logs', 'src-logs/', 'src', alice.id) }));
     await a[0]!.send(new PutBucketPolicyCommand({ Bucket: 'self', Policy: deliveryPolicy('self', 'own/', 'self', alice.id) }));
+    // `audit` lets the log delivery write through its ACL (the LogDelivery group's WRITE).
+    await a[0]!.send(new PutBucketAclCommand({ Bucket: 'audit', GrantWrite: 'uri="http://acs.amazonaws.com/groups/s3/LogDelivery"', GrantFullControl: `id="${alice.id}"` }));
     await b[1]!.send(new CreateBucketCommand({ Bucket: 'bobs' }));
   });
 
@@ -245,6 +274,36 @@ describe('S3 server access logging on a 3-node ring', () => {
     );
     const listed = await a[0]!.send(new ListObjectsV2Command({ Bucket: 'closed-target' }));
     assert.equal(listed.KeyCount, 0);
+  });
+
+  test('aclRequired: Yes exactly for a request an ACL grant authorized; - for the owner, a bucket policy Allow and a refusal', async () => {
+    await logInto('acl-b', 'acl/');
+    await a[0]!.send(new PutBucketAclCommand({ Bucket: 'acl-b', GrantWrite: `id="${bob.id}"`, GrantFullControl: `id="${alice.id}"` }));
+    await a[0]!.send(new PutObjectCommand({ Bucket: 'acl-b', Key: 'granted', Body: 'g', GrantRead: `id="${bob.id}"` }));
+    await a[0]!.send(new PutObjectCommand({ Bucket: 'acl-b', Key: 'public', Body: 'p', ACL: 'public-read' }));
+    await a[0]!.send(new PutObjectCommand({ Bucket: 'acl-b', Key: 'both', Body: 'b', GrantRead: `id="${bob.id}"` }));
+    await a[0]!.send(new PutObjectCommand({ Bucket: 'acl-b', Key: 'private', Body: 'x' }));
+    const policy = { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { AWS: bob.id }, Action: 's3:GetObject', Resource: 'arn:aws:s3:::acl-b/both' }] };
+    await a[0]!.send(new PutBucketPolicyCommand({ Bucket: 'acl-b', Policy: JSON.stringify(policy) }));
+    // Every node's cached bucket record has the policy (GetBucketPolicy reads it afresh).
+    for (const c of a) await c.send(new GetBucketPolicyCommand({ Bucket: 'acl-b' }));
+    const get = (c: S3Client, key: string): Promise<string> => requestIdOf(c.send(new GetObjectCommand({ Bucket: 'acl-b', Key: key })).then(async (r) => (await bytes(r.Body), r)));
+    const expected: [string, string][] = [
+      [await get(a[1]!, 'granted'), '-'], // the owner
+      [await get(b[2]!, 'granted'), 'Yes'], // bob, by the object's READ grant
+      [await get(anon[0]!, 'public'), 'Yes'], // anonymous, by public-read
+      [await get(b[0]!, 'both'), '-'], // the policy allows: the grant was not needed
+      [await get(b[1]!, 'private'), '-'], // refused
+      [await requestIdOf(b[1]!.send(new PutObjectCommand({ Bucket: 'acl-b', Key: 'from bob', Body: 'b' }))), 'Yes'], // the bucket's WRITE grant
+      [await requestIdOf(a[2]!.send(new PutObjectCommand({ Bucket: 'acl-b', Key: 'from alice', Body: 'a' }))), '-'],
+    ];
+    const rows = await awaitRecords('acl/', (all) => expected.every(([id]) => all.some((r) => r.requestId === id)), 'the aclRequired requests');
+    const statuses = expected.map(([id]) => rows.find((r) => r.requestId === id)!.status);
+    assert.deepEqual(statuses, ['200', '200', '200', '200', '403', '200', '200']);
+    assert.deepEqual(
+      expected.map(([id]) => rows.find((r) => r.requestId === id)!.aclRequired),
+      expected.map(([, want]) => want),
+    );
   });
 
   test('PutBucketLogging refusals: a missing target, another owner, not the owner, malformed XML, no Content-MD5; an empty status disables', async () => {

@@ -184,6 +184,13 @@ describe('access log records', () => {
     assert.equal(op('OPTIONS', true), 'REST.OPTIONS.PREFLIGHT');
   });
 
+  test('aclRequired is "Yes" when the request needed an ACL grant, "-" otherwise', () => {
+    const last = (r: Partial<AccessLogRecord>): string => parseAccessLogLine(formatAccessLogRecord(base(r))).at(-1)!;
+    assert.equal(last({ aclRequired: true }), 'Yes');
+    assert.equal(last({ aclRequired: false }), '-');
+    assert.equal(last({}), '-');
+  });
+
   test('log object keys: SimplePrefix and PartitionedPrefix', () => {
     const time = Date.UTC(2013, 10, 1, 21, 32, 16);
     assert.equal(logObjectKey({ prefix: 'logs/', partitioned: false, time, unique: 'E568B2907131C0C0' }), 'logs/2013-11-01-21-32-16-E568B2907131C0C0');
