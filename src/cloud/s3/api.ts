@@ -105,6 +105,7 @@ import { ObjectLockApi, retentionOf } from './object-lock.ts';
 import type { LockFields } from './object-lock.ts';
 import type { PolicyTarget } from './policy.ts';
 import type { S3Request } from './http.ts';
+import type { CopySourceFacts } from './access-log-capture.ts';
 import type { SealedKey } from './encryption.ts';
 import type { BucketEntry, ChunkRef, ObjectEntry, PartEntry, RefEntry, StoredChecksum, StoredGrant, UploadEntry } from './model.ts';
 import type { S3Options } from './options.ts';
@@ -1015,17 +1016,22 @@ export class S3Api implements LifecycleActions {
     if (source.versionId !== undefined && !isVersionId(source.versionId)) throw invalidVersionId(source.versionId);
     const bucket = await this.catalog.bucket(source.bucket);
     if (!bucket) throw new S3Error('NoSuchBucket', undefined, { fields: { BucketName: source.bucket } });
+    // The GET part of the copy is logged in the source bucket's log (access-log-capture.ts): failed
+    // unless `size` is set below, and with its own aclRequired.
+    const logged: CopySourceFacts | undefined = r.logFacts ? { bucket: bucket.name, key: source.key, ...(source.versionId !== undefined ? { versionId: source.versionId } : {}) } : undefined;
+    if (logged) r.logFacts!.copySource = logged;
     checkExpectedOwner(bucket, getHeader(r.headers, 'x-amz-source-expected-bucket-owner'));
     validateObjectKey(source.key);
     const entry = await this.versioning.version(bucket, source.key, source.versionId);
     if (!entry || (entry.dm && source.versionId === undefined)) {
-      await this.mustPermit(r, bucket, 's3:ListBucket', (b) => canReadBucket(b, r.principal));
+      await this.mustPermit(r, bucket, 's3:ListBucket', (b) => canReadBucket(b, r.principal), { aclUse: logged });
       throw noSuchKey(source.key);
     }
     if (entry.dm) throw new S3Error('InvalidRequest', 'The source of a copy request may not specifically refer to a delete marker by version id.');
     const action = source.versionId === undefined ? 's3:GetObject' : 's3:GetObjectVersion';
-    await this.mustPermit(r, bucket, action, (b) => canReadObject(b, entry, r.principal), { key: source.key, tags: entry.tags });
+    await this.mustPermit(r, bucket, action, (b) => canReadObject(b, entry, r.principal), { key: source.key, tags: entry.tags, aclUse: logged });
     evaluateCopySourceConditions(r.headers, { etag: entry.etag, lastModified: entry.lm });
+    if (logged) logged.size = entry.size;
     const versionId = bucket.ver !== undefined || source.versionId !== undefined ? versionIdOf(entry) : undefined;
     return { bucket, key: source.key, entry, ...(versionId !== undefined ? { versionId } : {}), named: source.versionId !== undefined };
   }

@@ -5,12 +5,15 @@
  * the target bucket when each node's buffer is flushed through the ops API, read back and parsed
  * field by field (request ids as the client saw them); the log objects' key format and ACL; a
  * bucket logging into itself (the delivery's writes never make records: no loop); a target that
- * does not let the log delivery write (records dropped and counted); aclRequired (`Yes` only
- * for a request an ACL grant authorized).
+ * does not let the log delivery write (records dropped and counted); the second record of a copy
+ * in its source bucket's log (CopyObject, UploadPartCopy, a failed and an ACL-authorized copy);
+ * aclRequired (`Yes` only for a request an ACL grant authorized).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
+  CopyObjectCommand,
+  CreateMultipartUploadCommand,
   DeleteObjectCommand,
   DeleteObjectsCommand,
   GetBucketLoggingCommand,
@@ -21,9 +24,11 @@ import {
   PutBucketAclCommand,
   PutBucketLoggingCommand,
   PutBucketPolicyCommand,
+  PutBucketVersioningCommand,
   PutObjectCommand,
   CreateBucketCommand,
   S3ServiceException,
+  UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { ACCESS_LOG_FIELDS, parseAccessLogLine } from '../../../src/cloud/s3/protocol/access-log.ts';
@@ -133,7 +138,7 @@ describe('S3 server access logging on a 3-node ring', () => {
     // Only forced flushes deliver during the test (the periodic one is an hour away).
     const fixture = await startS3Fixture((fn) => cleanups.push(fn), {
       config: { s3: { accessLog: { flushIntervalMs: 3_600_000 } } },
-      buckets: ['src', 'logs', 'self', 'closed-target', 'src2', 'audit', 'acl-b'],
+      buckets: ['src', 'logs', 'self', 'closed-target', 'src2', 'audit', 'cp-src', 'cp-dst', 'acl-b'],
     });
     ({ nodes, alice, bob, aliceClients: a, bobClients: b, anonymousClients: anon } = fixture);
     await a[0]!.send(new PutBucketPolicyCommand({ Bucket: 'logs', Policy: deliveryPolicy('logs', 'src-logs/', 'src', alice.id) }));
@@ -274,6 +279,50 @@ describe('S3 server access logging on a 3-node ring', () => {
     );
     const listed = await a[0]!.send(new ListObjectsV2Command({ Bucket: 'closed-target' }));
     assert.equal(listed.KeyCount, 0);
+  });
+
+  test("a copy makes a second record in its source bucket's log: REST.COPY.OBJECT_GET / REST.COPY.PART_GET with the source key, version and size", async () => {
+    // Versioning first: logInto then refreshes every node's cached record (it reads it afresh).
+    await a[0]!.send(new PutBucketVersioningCommand({ Bucket: 'cp-src', VersioningConfiguration: { Status: 'Enabled' } }));
+    await logInto('cp-src', 'cp-src/');
+    await logInto('cp-dst', 'cp-dst/');
+    const body = 'copy me';
+    const put = await a[0]!.send(new PutObjectCommand({ Bucket: 'cp-src', Key: 'orig file.txt', Body: body }));
+    const version = put.VersionId!;
+    await a[0]!.send(new PutObjectCommand({ Bucket: 'cp-src', Key: 'for bob', Body: 'bob may read', GrantRead: `id="${bob.id}"` }));
+    const source = `cp-src/${encodeURIComponent('orig file.txt')}`;
+    const copy = await requestIdOf(a[1]!.send(new CopyObjectCommand({ Bucket: 'cp-dst', Key: 'copy.txt', CopySource: source })));
+    const upload = await a[2]!.send(new CreateMultipartUploadCommand({ Bucket: 'cp-dst', Key: 'assembled' }));
+    const part = await requestIdOf(
+      a[2]!.send(new UploadPartCopyCommand({ Bucket: 'cp-dst', Key: 'assembled', UploadId: upload.UploadId!, PartNumber: 1, CopySource: `${source}?versionId=${version}`, CopySourceRange: 'bytes=0-3' })),
+    );
+    const missing = await requestIdOf(a[0]!.send(new CopyObjectCommand({ Bucket: 'cp-dst', Key: 'never', CopySource: 'cp-src/missing' })));
+    // Bob reads the source only through its ACL's grant, and copies into his own bucket (which does not log).
+    const byBob = await requestIdOf(b[1]!.send(new CopyObjectCommand({ Bucket: 'bobs', Key: 'mine', CopySource: `cp-src/${encodeURIComponent('for bob')}` })));
+    const ids = [copy, part, missing, byBob];
+    const sourceRows = await awaitRecords('cp-src/', (rows) => ids.every((id) => rows.some((r) => r.requestId === id)), "the copies' source records");
+    const destRows = await awaitRecords('cp-dst/', (rows) => [copy, part, missing].every((id) => rows.some((r) => r.requestId === id)), "the copies' own records");
+    const only = (rows: Row[], id: string): Row => {
+      const found = rows.filter((r) => r.requestId === id);
+      assert.equal(found.length, 1, `one record of ${id}: ${found.map((r) => r.operation).join(', ')}`);
+      return found[0]!;
+    };
+    // The destination's log has the copies' own records, the source's log only their GET parts.
+    assert.deepEqual([only(destRows, copy).operation, only(destRows, part).operation, only(destRows, missing).operation], ['REST.COPY.OBJECT', 'REST.COPY.PART', 'REST.COPY.OBJECT']);
+    const g = only(sourceRows, copy);
+    assert.deepEqual(
+      [g.bucketOwner, g.bucket, g.operation, g.key, g.status, g.errorCode, g.bytesSent, g.objectSize, g.versionId, g.requester, g.remoteIp, g.aclRequired],
+      [alice.id, 'cp-src', 'REST.COPY.OBJECT_GET', 'orig%20file.txt', '200', '-', '-', String(body.length), '-', alice.id, '127.0.0.1', '-'],
+    );
+    // No request line or times of its own (S3 writes "-"); the rest is the copy request's.
+    assert.deepEqual([g.requestUri, g.totalTime, g.turnAroundTime, g.hostId, g.signatureVersion], ['-', '-', '-', copy, 'SigV4']);
+    assert.match(g.userAgent, /aws-sdk-js/);
+    const p = only(sourceRows, part);
+    assert.deepEqual([p.operation, p.key, p.status, p.objectSize, p.versionId, p.requester], ['REST.COPY.PART_GET', 'orig%20file.txt', '200', String(body.length), version, alice.id]);
+    const m = only(sourceRows, missing);
+    assert.deepEqual([m.operation, m.key, m.status, m.errorCode, m.objectSize], ['REST.COPY.OBJECT_GET', 'missing', '404', 'NoSuchKey', '-']);
+    const x = only(sourceRows, byBob);
+    assert.deepEqual([x.operation, x.key, x.status, x.requester, x.bucketOwner, x.aclRequired], ['REST.COPY.OBJECT_GET', 'for%20bob', '200', bob.id, alice.id, 'Yes']);
   });
 
   test('aclRequired: Yes exactly for a request an ACL grant authorized; - for the owner, a bucket policy Allow and a refusal', async () => {

@@ -2,8 +2,8 @@
  * Server access logging, the pure part: one log record in S3's documented server access log
  * format (space-separated fields, `-` for absent ones, Request-URI, Referer and User-Agent
  * quoted, the time in brackets), the operation names (`REST.GET.OBJECT`, `REST.PUT.PART`,
- * `WEBSITE.GET.OBJECT`, …) derived from a request's method and resource, and the keys of log
- * objects (SimplePrefix and PartitionedPrefix).
+ * `WEBSITE.GET.OBJECT`, …) derived from a request's method and resource, that of a copy's
+ * source record, and the keys of log objects (SimplePrefix and PartitionedPrefix).
  *
  * Fields, in order: bucket owner, bucket, time, remote IP, requester, request ID, operation, key,
  * Request-URI, HTTP status, error code, bytes sent, object size, total time, turn-around time,
@@ -33,8 +33,8 @@ export interface AccessLogRecord {
   operation: string;
   /** The object key, as given (it is URL-encoded when written). */
   key?: string | undefined;
-  /** The request line: method, Request-URI as received, protocol. */
-  requestUri: string;
+  /** The request line: method, Request-URI as received, protocol (absent: the record has none of its own). */
+  requestUri?: string | undefined;
   status: number;
   errorCode?: string | undefined;
   /** Response body bytes (written `-` when zero). */
@@ -273,6 +273,17 @@ export function operationName(r: OperationRequest): string {
   for (const [param, type] of OBJECT_SUBRESOURCES) if (q.has(param)) return `REST.${method}.${type}`;
   if (method === 'PUT' && r.copy) return 'REST.COPY.OBJECT';
   return `REST.${method}.OBJECT`;
+}
+
+/**
+ * The operation of the record a copy makes in its source bucket's log: `REST.COPY.OBJECT_GET`
+ * for CopyObject (S3's documented name), `REST.COPY.PART_GET` for UploadPartCopy; undefined for
+ * any other operation.
+ */
+export function copySourceOperation(operation: string): string | undefined {
+  if (operation === 'REST.COPY.OBJECT') return 'REST.COPY.OBJECT_GET';
+  if (operation === 'REST.COPY.PART') return 'REST.COPY.PART_GET';
+  return undefined;
 }
 
 /** How log object keys are made. */

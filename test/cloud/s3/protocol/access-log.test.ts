@@ -1,12 +1,12 @@
 /**
  * Server access logging, the pure parts: records against the example lines of AWS's "Amazon S3
  * server access log format" page, the time format, quoting and escaping (a line always splits
- * back into its fields), operation names, both log object key formats, and the
- * BucketLoggingStatus document of PutBucketLogging / GetBucketLogging.
+ * back into its fields), operation names (a copy's source record's too), both log object key
+ * formats, and the BucketLoggingStatus document of PutBucketLogging / GetBucketLogging.
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ACCESS_LOG_FIELDS, formatAccessLogRecord, formatLogTime, logKeyField, logObjectKey, operationName, parseAccessLogLine } from '../../../../src/cloud/s3/protocol/access-log.ts';
+import { ACCESS_LOG_FIELDS, copySourceOperation, formatAccessLogRecord, formatLogTime, logKeyField, logObjectKey, operationName, parseAccessLogLine } from '../../../../src/cloud/s3/protocol/access-log.ts';
 import type { AccessLogRecord } from '../../../../src/cloud/s3/protocol/access-log.ts';
 import { bucketLoggingStatusXml, parseBucketLoggingStatus, partitionsByEventTime } from '../../../../src/cloud/s3/protocol/bucket-logging.ts';
 import { S3Error } from '../../../../src/cloud/s3/protocol/index.ts';
@@ -182,6 +182,12 @@ describe('access log records', () => {
     assert.equal(op('GET', false, 'tagging'), 'REST.GET.TAGGING');
     assert.equal(op('GET', true, '', { website: true }), 'WEBSITE.GET.OBJECT');
     assert.equal(op('OPTIONS', true), 'REST.OPTIONS.PREFLIGHT');
+  });
+
+  test("a copy's source record: REST.COPY.OBJECT_GET for CopyObject, REST.COPY.PART_GET for UploadPartCopy, none otherwise", () => {
+    assert.equal(copySourceOperation('REST.COPY.OBJECT'), 'REST.COPY.OBJECT_GET');
+    assert.equal(copySourceOperation('REST.COPY.PART'), 'REST.COPY.PART_GET');
+    for (const op of ['REST.PUT.OBJECT', 'REST.PUT.PART', 'REST.GET.OBJECT', 'BATCH.DELETE.OBJECT']) assert.equal(copySourceOperation(op), undefined, op);
   });
 
   test('aclRequired is "Yes" when the request needed an ACL grant, "-" otherwise', () => {
