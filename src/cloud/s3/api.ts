@@ -92,12 +92,13 @@ import { CorsApi } from './cors.ts';
 import { BucketWebsiteApi } from './bucket-website.ts';
 import { BucketLoggingApi } from './bucket-logging.ts';
 import { LifecycleApi, expirationHeader } from './lifecycle.ts';
-import type { LifecycleActions } from './lifecycle.ts';
+import type { LifecycleActions, ObjectExpired } from './lifecycle.ts';
 import { PostObjectApi } from './post-object.ts';
 import { unconfiguredOperation } from './unconfigured.ts';
 import { PublicAccessApi, refusePublicAcl } from './public-access.ts';
 import { OwnershipApi, aclForWrite, checkNewBucketOwnership, objectOwnerFor } from './ownership.ts';
 import { VersioningApi, checkVersionId, invalidVersionId, versionHeader } from './versioning-api.ts';
+import type { DeleteOutcome } from './versioning-api.ts';
 import { isVersionId, versionIdOf } from './versioning.ts';
 import type { StoredVersion } from './version-catalog.ts';
 import { BucketPolicies } from './policy.ts';
@@ -1505,23 +1506,24 @@ export class S3Api implements LifecycleActions {
   /**
    * Lifecycle: deletes `key` as DeleteObject does, but only while its current version is still
    * `vid` (one conditional write: an object overwritten since it was found expired stays).
-   * Resolves with whether it deleted.
+   * Resolves with what it did (the delete marker it wrote, in a versioned bucket), undefined if
+   * nothing.
    */
-  async expireObject(bucket: BucketEntry, key: string, vid: string): Promise<boolean> {
+  async expireObject(bucket: BucketEntry, key: string, vid: string): Promise<ObjectExpired | undefined> {
     const stale = new Error('stale');
-    let previous: ObjectEntry | undefined;
+    let outcome: DeleteOutcome;
     try {
       // In a versioned bucket this writes a delete marker and keeps the version, as S3's expiration does.
-      ({ previous } = await this.versioning.deleteObject(bucket, key, undefined, undefined, (current) => {
+      outcome = await this.versioning.deleteObject(bucket, key, undefined, undefined, (current) => {
         if (current === undefined || current.vid !== vid) throw stale;
-      }));
+      });
     } catch (err) {
-      if (err === stale) return false;
+      if (err === stale) return undefined;
       throw err;
     }
-    if (!previous) return false;
+    if (!outcome.previous) return undefined;
     this.stats.objectsDeleted++;
-    return true;
+    return outcome.deleteMarker ? { deleteMarker: outcome.versionId } : {};
   }
 
   /** Lifecycle: removes a noncurrent version (NoncurrentVersionExpiration) unless Object Lock protects it at `now`. */

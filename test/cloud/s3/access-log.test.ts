@@ -7,7 +7,11 @@
  * bucket logging into itself (the delivery's writes never make records: no loop); a target that
  * does not let the log delivery write (records dropped and counted); the second record of a copy
  * in its source bucket's log (CopyObject, UploadPartCopy, a failed and an ACL-authorized copy);
- * aclRequired (`Yes` only for a request an ACL grant authorized).
+ * aclRequired (`Yes` only for a request an ACL grant authorized); the lifecycle's records
+ * (expirations, delete markers, aborted uploads, requester AmazonS3).
+ *
+ * Lifecycle time is driven, never slept: background sweeps are off and the test sweeps with a
+ * clock days ahead.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -20,8 +24,10 @@ import {
   GetBucketPolicyCommand,
   GetObjectAclCommand,
   GetObjectCommand,
+  ListObjectVersionsCommand,
   ListObjectsV2Command,
   PutBucketAclCommand,
+  PutBucketLifecycleConfigurationCommand,
   PutBucketLoggingCommand,
   PutBucketPolicyCommand,
   PutBucketVersioningCommand,
@@ -32,6 +38,7 @@ import {
 } from '@aws-sdk/client-s3';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { ACCESS_LOG_FIELDS, parseAccessLogLine } from '../../../src/cloud/s3/protocol/access-log.ts';
+import { DAY_MS } from '../../../src/cloud/s3/protocol/index.ts';
 import { TOKEN, call, waitFor } from '../../node/fixtures.ts';
 import { runPi as pi } from '../../helpers/pi-cli.ts';
 import { bytes, putXmlDocument, s3failure, startS3Fixture } from './harness.ts';
@@ -135,10 +142,11 @@ describe('S3 server access logging on a 3-node ring', () => {
   }
 
   before(async () => {
-    // Only forced flushes deliver during the test (the periodic one is an hour away).
+    // Only forced flushes deliver during the test (the periodic one is an hour away); lifecycle
+    // sweeps only when the test asks.
     const fixture = await startS3Fixture((fn) => cleanups.push(fn), {
-      config: { s3: { accessLog: { flushIntervalMs: 3_600_000 } } },
-      buckets: ['src', 'logs', 'self', 'closed-target', 'src2', 'audit', 'cp-src', 'cp-dst', 'acl-b'],
+      config: { s3: { accessLog: { flushIntervalMs: 3_600_000 }, lifecycleSweepMs: 0 } },
+      buckets: ['src', 'logs', 'self', 'closed-target', 'src2', 'audit', 'cp-src', 'cp-dst', 'acl-b', 'lc-plain', 'lc-ver'],
     });
     ({ nodes, alice, bob, aliceClients: a, bobClients: b, anonymousClients: anon } = fixture);
     await a[0]!.send(new PutBucketPolicyCommand({ Bucket: 'logs', Policy: deliveryPolicy('logs', 'src-logs/', 'src', alice.id) }));
@@ -353,6 +361,78 @@ describe('S3 server access logging on a 3-node ring', () => {
       expected.map(([id]) => rows.find((r) => r.requestId === id)!.aclRequired),
       expected.map(([, want]) => want),
     );
+  });
+
+  test("the lifecycle's actions are logged: S3.EXPIRE.OBJECT, S3.CREATE.DELETEMARKER, S3.DELETE.UPLOAD, requester AmazonS3", async () => {
+    // Versioning first: logInto then refreshes every node's cached record (it reads it afresh).
+    await a[0]!.send(new PutBucketVersioningCommand({ Bucket: 'lc-ver', VersioningConfiguration: { Status: 'Enabled' } }));
+    await logInto('lc-plain', 'lc-plain/');
+    await logInto('lc-ver', 'lc-ver/');
+    await a[0]!.send(
+      new PutBucketLifecycleConfigurationCommand({
+        Bucket: 'lc-plain',
+        LifecycleConfiguration: {
+          Rules: [
+            { ID: 'tmp', Status: 'Enabled', Filter: { Prefix: 'tmp/' }, Expiration: { Days: 1 } },
+            { ID: 'uploads', Status: 'Enabled', Filter: { Prefix: '' }, AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 } },
+          ],
+        },
+      }),
+    );
+    await a[0]!.send(
+      new PutBucketLifecycleConfigurationCommand({
+        Bucket: 'lc-ver',
+        LifecycleConfiguration: {
+          Rules: [
+            { ID: 'tmp', Status: 'Enabled', Filter: { Prefix: 'tmp/' }, Expiration: { Days: 1 } },
+            { ID: 'old', Status: 'Enabled', Filter: { Prefix: 'gone/' }, NoncurrentVersionExpiration: { NoncurrentDays: 1 } },
+            { ID: 'markers', Status: 'Enabled', Filter: { Prefix: 'gone/' }, Expiration: { ExpiredObjectDeleteMarker: true } },
+          ],
+        },
+      }),
+    );
+    await a[1]!.send(new PutObjectCommand({ Bucket: 'lc-plain', Key: 'tmp/plain file', Body: 'five!' }));
+    await a[1]!.send(new PutObjectCommand({ Bucket: 'lc-plain', Key: 'kept', Body: 'stays' }));
+    await a[2]!.send(new CreateMultipartUploadCommand({ Bucket: 'lc-plain', Key: 'tmp/upload' }));
+    const current = (await a[1]!.send(new PutObjectCommand({ Bucket: 'lc-ver', Key: 'tmp/a', Body: 'versioned' }))).VersionId!;
+    const gone = (await a[2]!.send(new PutObjectCommand({ Bucket: 'lc-ver', Key: 'gone/x', Body: 'old' }))).VersionId!;
+    const goneMarker = (await a[2]!.send(new DeleteObjectCommand({ Bucket: 'lc-ver', Key: 'gone/x' }))).VersionId!;
+    const now = Date.now() + 3 * DAY_MS;
+    const lifecycle = (rows: Row[]): Row[] => rows.filter((r) => r.requester === 'AmazonS3');
+    const find = (rows: Row[], operation: string, key: string, versionId?: string): Row | undefined =>
+      rows.find((r) => r.operation === operation && r.key === key && (versionId === undefined || r.versionId === versionId));
+    await Promise.all(nodes.map((n) => n.s3.lifecycle.sweep({ now })));
+    const plain = lifecycle(
+      await awaitRecords('lc-plain/', (rows) => find(rows, 'S3.EXPIRE.OBJECT', 'tmp/plain%20file') !== undefined && find(rows, 'S3.DELETE.UPLOAD', 'tmp/upload') !== undefined, "the unversioned bucket's lifecycle records"),
+    );
+    assert.equal(plain.length, 2, plain.map((r) => `${r.operation} ${r.key}`).join('; '));
+    for (const r of plain) {
+      assert.deepEqual(
+        [r.bucketOwner, r.bucket, r.remoteIp, r.requestUri, r.status, r.errorCode, r.bytesSent, r.signatureVersion, r.authType, r.aclRequired],
+        [alice.id, 'lc-plain', '-', '-', '-', '-', '-', '-', '-', '-'],
+      );
+      assert.match(r.requestId, /^[0-9A-F]{16}$/);
+    }
+    const expired = find(plain, 'S3.EXPIRE.OBJECT', 'tmp/plain%20file')!;
+    assert.deepEqual([expired.objectSize, expired.versionId], ['5', '-']);
+    assert.equal(find(plain, 'S3.DELETE.UPLOAD', 'tmp/upload')!.versionId, '-');
+    // Versioned: a delete marker over tmp/a; gone/x's noncurrent version, then its lone marker, removed for good.
+    const versioned = await waitFor(
+      async () => {
+        await Promise.all(nodes.map((n) => n.s3.lifecycle.sweep({ now })));
+        await flushAll();
+        const rows = lifecycle((await readLogs('audit', 'lc-ver/')).rows);
+        return find(rows, 'S3.CREATE.DELETEMARKER', 'tmp/a') && find(rows, 'S3.EXPIRE.OBJECT', 'gone/x', gone) && find(rows, 'S3.EXPIRE.OBJECT', 'gone/x', goneMarker) ? rows : undefined;
+      },
+      { timeoutMs: 20_000, intervalMs: 100, what: "the versioned bucket's lifecycle records" },
+    );
+    const listed = await a[0]!.send(new ListObjectVersionsCommand({ Bucket: 'lc-ver', Prefix: 'tmp/a' }));
+    const marker = listed.DeleteMarkers?.find((d) => d.IsLatest)?.VersionId;
+    assert.ok(marker !== undefined && marker !== current, 'tmp/a is hidden by a new delete marker');
+    assert.equal(find(versioned, 'S3.CREATE.DELETEMARKER', 'tmp/a')!.versionId, marker, "the record names the marker's version id");
+    assert.equal(find(versioned, 'S3.EXPIRE.OBJECT', 'gone/x', gone)!.objectSize, '3');
+    assert.ok(versioned.every((r) => r.bucket === 'lc-ver' && r.status === '-' && r.remoteIp === '-'));
+    assert.equal(versioned.filter((r) => r.key === 'tmp/a').length, 1, 'tmp/a: only its delete marker (its version is kept)');
   });
 
   test('PutBucketLogging refusals: a missing target, another owner, not the owner, malformed XML, no Content-MD5; an empty status disables', async () => {
