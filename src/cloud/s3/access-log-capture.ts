@@ -5,6 +5,8 @@
  * bytes written, when its first byte went out, when it ended) and, once the response is closed,
  * hands the record of a request that named a bucket to the sink (access-log.ts), which keeps it
  * if that bucket has logging enabled. Requests that never reach a bucket make no record, as in S3.
+ * Some requests make more records, as S3's do: a DeleteObjects one per key deleted, a copy one in
+ * its source bucket's log for the GET part of the copy.
  *
  * Time comes from the env.
  */
@@ -12,8 +14,9 @@ import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:
 import type { TLSSocket } from 'node:tls';
 import type { Env } from '../../env/index.ts';
 import { normalizeIp } from './protocol/policy-match.ts';
-import { operationName } from './protocol/access-log.ts';
+import { copySourceOperation, operationName } from './protocol/access-log.ts';
 import type { AccessLogRecord } from './protocol/access-log.ts';
+import type { AclUse } from './access.ts';
 
 /** A record before its bucket's owner is known (the sink looks the bucket up). */
 export type PendingRecord = Omit<AccessLogRecord, 'bucketOwner'>;
@@ -23,8 +26,22 @@ export interface AccessLogSink {
   record(bucket: string, record: PendingRecord): void;
 }
 
+/**
+ * The source of a CopyObject / UploadPartCopy, which S3 logs as a second record in the source
+ * bucket's log (`REST.COPY.OBJECT_GET`, `REST.COPY.PART_GET`): the GET part of the copy.
+ */
+export interface CopySourceFacts extends AclUse {
+  /** The source bucket (it exists: the record goes to its log). */
+  bucket: string;
+  key: string;
+  /** The version the copy source named (`?versionId=`); absent when it named none, as S3 logs it. */
+  versionId?: string | undefined;
+  /** The source object's size, set once it was found and might be read: the GET part succeeded. */
+  size?: number | undefined;
+}
+
 /** What the endpoint learns of a request while it serves it. */
-export interface RequestFacts {
+export interface RequestFacts extends AclUse {
   /** The bucket the request addressed (none: no record). */
   bucket?: string | undefined;
   key?: string | undefined;
@@ -36,6 +53,8 @@ export interface RequestFacts {
   errorCode?: string | undefined;
   /** Objects a DeleteObjects request deleted: each gets its own `BATCH.DELETE.OBJECT` record, as in S3. */
   batchDeleted?: { key: string; versionId?: string }[];
+  /** A copy's source: it gets its own record in the source bucket's log, as in S3. */
+  copySource?: CopySourceFacts | undefined;
 }
 
 /** Counts the bytes of a written chunk. */
@@ -173,10 +192,40 @@ export class RequestCapture {
       authType: signed?.type,
       hostHeader: header1('host'),
       tlsVersion: tls ? (socket.getProtocol?.() ?? undefined) : undefined,
+      aclRequired: f.aclRequired,
     };
     this.sink.record(f.bucket, record);
     for (const d of f.batchDeleted ?? []) {
       this.sink.record(f.bucket, { ...record, operation: 'BATCH.DELETE.OBJECT', key: d.key, versionId: d.versionId, status: 204, errorCode: undefined, bytesSent: 0, objectSize: undefined });
     }
+    const source = f.copySource;
+    const sourceOperation = copySourceOperation(operation);
+    if (source && sourceOperation) this.sink.record(source.bucket, copySourceRecord(record, sourceOperation, source));
   }
+}
+
+/**
+ * The record of a copy's GET part, for the source bucket's log: the copy request's record with
+ * the source bucket, key and named version, the source object's size, no response bytes (the
+ * copy's answer is in its own record), the copy's status and error code when the source could
+ * not be read (200 when it could), and whether reading it needed an ACL grant. It has no request
+ * line or times of its own: S3 writes `-` there, as it does in these records.
+ */
+export function copySourceRecord(copy: PendingRecord, operation: string, source: CopySourceFacts): PendingRecord {
+  const read = source.size !== undefined;
+  return {
+    ...copy,
+    bucket: source.bucket,
+    operation,
+    key: source.key,
+    versionId: source.versionId,
+    status: read ? 200 : copy.status,
+    errorCode: read ? undefined : copy.errorCode,
+    requestUri: undefined,
+    bytesSent: 0,
+    objectSize: source.size,
+    totalTimeMs: undefined,
+    turnAroundMs: undefined,
+    aclRequired: source.aclRequired,
+  };
 }

@@ -12,6 +12,10 @@
  *
  * Every decision uses only the record already read (the bucket record, the object's index
  * entry): a grant list travels in it, so checking one costs no DHT read.
+ *
+ * The decisions that may rest on a grant tell how they allow ({@link AclAllowance}): by
+ * ownership, or by a grant of the ACL, which is what a server access log record's aclRequired
+ * field reports (policy.ts notes it when no bucket policy Allow made the grant unnecessary).
  */
 import { ACL_GROUPS, S3Error } from './protocol/index.ts';
 import type { AccessControlPolicy, CannedAcl, Grant, Owner, Permission } from './protocol/index.ts';
@@ -38,6 +42,21 @@ export interface BucketAccess extends Owned {
 /** Whether the bucket's ACLs are disabled (Object Ownership BucketOwnerEnforced: the bucket owner owns every object). */
 export function aclsDisabled(bucket: BucketAccess): boolean {
   return bucket.own === 'BucketOwnerEnforced';
+}
+
+/**
+ * What the ACL side of a decision says: `false` (refused), `true` (allowed by ownership) or
+ * {@link BY_GRANT} (allowed only by a grant of the ACL). Both allowances are truthy.
+ */
+export type AclAllowance = boolean | typeof BY_GRANT;
+
+/** An allowance that needed a grant of the ACL (S3's aclRequired). */
+export const BY_GRANT = 'grant';
+
+/** Where a decision notes that it needed an ACL grant (a request's access log facts). */
+export interface AclUse {
+  /** Set when the request was authorized by a grant of an ACL (the log's aclRequired `Yes`). */
+  aclRequired?: boolean | undefined;
 }
 
 /** A permission asked for (FULL_CONTROL grants each of them). */
@@ -94,29 +113,34 @@ export function mustAllow(allowed: boolean): void {
   if (!allowed) throw new S3Error('AccessDenied');
 }
 
+/** {@link allows} as an allowance: {@link BY_GRANT} or false (never for a bucket whose ACLs are disabled). */
+function granted(bucket: BucketAccess, res: AclFields, principal: Principal | undefined, access: Access): AclAllowance {
+  return !aclsDisabled(bucket) && allows(res, principal, access, bucket.pab?.ignoreAcls === true) ? BY_GRANT : false;
+}
+
 /** Whether `principal` may do `access` on the bucket (READ lists, WRITE writes objects, *_ACP its ACL). */
-export function canBucket(bucket: BucketAccess, principal: Principal | undefined, access: Access): boolean {
-  return principal?.id === bucket.owner || (!aclsDisabled(bucket) && allows(bucket, principal, access, bucket.pab?.ignoreAcls === true));
+export function canBucket(bucket: BucketAccess, principal: Principal | undefined, access: Access): AclAllowance {
+  return principal?.id === bucket.owner || granted(bucket, bucket, principal, access);
 }
 
 /** Whether `principal` may list the bucket. */
-export function canReadBucket(bucket: BucketAccess, principal: Principal | undefined): boolean {
+export function canReadBucket(bucket: BucketAccess, principal: Principal | undefined): AclAllowance {
   return canBucket(bucket, principal, 'READ');
 }
 
 /** Whether `principal` may write and delete objects in the bucket. */
-export function canWriteBucket(bucket: BucketAccess, principal: Principal | undefined): boolean {
+export function canWriteBucket(bucket: BucketAccess, principal: Principal | undefined): AclAllowance {
   return canBucket(bucket, principal, 'WRITE');
 }
 
 /** Whether `principal` may read an object of `bucket` (its owner, the bucket's owner, or a READ grantee). */
-export function canReadObject(bucket: BucketAccess, object: Owned, principal: Principal | undefined): boolean {
-  return canManage(bucket, object, principal) || (!aclsDisabled(bucket) && allows(object, principal, 'READ', bucket.pab?.ignoreAcls === true));
+export function canReadObject(bucket: BucketAccess, object: Owned, principal: Principal | undefined): AclAllowance {
+  return canManage(bucket, object, principal) || granted(bucket, object, principal, 'READ');
 }
 
 /** Whether `principal` may read (READ_ACP) or change (WRITE_ACP) the ACL of an object of `bucket`. */
-export function canObjectAcl(bucket: BucketAccess, object: Owned, principal: Principal | undefined, access: 'READ_ACP' | 'WRITE_ACP'): boolean {
-  return canManage(bucket, object, principal) || (!aclsDisabled(bucket) && allows(object, principal, access, bucket.pab?.ignoreAcls === true));
+export function canObjectAcl(bucket: BucketAccess, object: Owned, principal: Principal | undefined, access: 'READ_ACP' | 'WRITE_ACP'): AclAllowance {
+  return canManage(bucket, object, principal) || granted(bucket, object, principal, access);
 }
 
 /** The owner of an object of `bucket`: its writer, or the bucket owner when the bucket's ACLs are disabled. */

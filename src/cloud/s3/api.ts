@@ -74,7 +74,7 @@ import {
 } from './protocol/index.ts';
 import type { BodyVerifier, CannedAcl, ChecksumAlgorithm, DeletedEntry, DeleteErrorEntry, ManagedEncryptionRequest, ObjectAttributesResult, RequestAuth, StorageClass, Tag } from './protocol/index.ts';
 import { aclsDisabled, canBucket, canObjectAcl, canReadBucket, canReadObject, canWriteBucket, mustAllow } from './access.ts';
-import type { AclFields } from './access.ts';
+import type { AclAllowance, AclFields } from './access.ts';
 import { aclOfPut, aclXml, requestAcl, withAcl } from './acl.ts';
 import { OBJECT_WRITE_GRANT_HEADERS } from './protocol/acl.ts';
 import type { Catalog, Principal } from './catalog.ts';
@@ -92,12 +92,13 @@ import { CorsApi } from './cors.ts';
 import { BucketWebsiteApi } from './bucket-website.ts';
 import { BucketLoggingApi } from './bucket-logging.ts';
 import { LifecycleApi, expirationHeader } from './lifecycle.ts';
-import type { LifecycleActions } from './lifecycle.ts';
+import type { LifecycleActions, ObjectExpired } from './lifecycle.ts';
 import { PostObjectApi } from './post-object.ts';
 import { unconfiguredOperation } from './unconfigured.ts';
 import { PublicAccessApi, refusePublicAcl } from './public-access.ts';
 import { OwnershipApi, aclForWrite, checkNewBucketOwnership, objectOwnerFor } from './ownership.ts';
 import { VersioningApi, checkVersionId, invalidVersionId, versionHeader } from './versioning-api.ts';
+import type { DeleteOutcome } from './versioning-api.ts';
 import { isVersionId, versionIdOf } from './versioning.ts';
 import type { StoredVersion } from './version-catalog.ts';
 import { BucketPolicies } from './policy.ts';
@@ -105,6 +106,7 @@ import { ObjectLockApi, retentionOf } from './object-lock.ts';
 import type { LockFields } from './object-lock.ts';
 import type { PolicyTarget } from './policy.ts';
 import type { S3Request } from './http.ts';
+import type { CopySourceFacts } from './access-log-capture.ts';
 import type { SealedKey } from './encryption.ts';
 import type { BucketEntry, ChunkRef, ObjectEntry, PartEntry, RefEntry, StoredChecksum, StoredGrant, UploadEntry } from './model.ts';
 import type { S3Options } from './options.ts';
@@ -481,7 +483,7 @@ export class S3Api implements LifecycleActions {
    * ownership say). A refusal based on a cached bucket record is checked again on a fresh one, so
    * a policy's Allow made through another node counts at once.
    */
-  private async mustPermit(r: S3Request, bucket: BucketEntry, action: string, aclAllows: (b: BucketEntry) => boolean, target?: PolicyTarget): Promise<void> {
+  private async mustPermit(r: S3Request, bucket: BucketEntry, action: string, aclAllows: (b: BucketEntry) => AclAllowance, target?: PolicyTarget): Promise<void> {
     if (this.policies.permits(bucket, r, action, aclAllows(bucket), target)) return;
     const fresh = await this.catalog.bucket(bucket.name, true);
     mustAllow(fresh !== undefined && fresh.inc === bucket.inc && this.policies.permits(fresh, r, action, aclAllows(fresh), target));
@@ -962,7 +964,7 @@ export class S3Api implements LifecycleActions {
 
   private async deleteObjects(r: S3Request): Promise<void> {
     // With a policy, each key is checked on its own (s3:DeleteObject): refused keys are errors.
-    const bucket = await this.permittedBucket(r, (b) => b.policy !== undefined || canWriteBucket(b, r.principal));
+    const bucket = await this.permittedBucket(r, (b) => b.policy !== undefined || canWriteBucket(b, r.principal) !== false);
     const mayWrite = canWriteBucket(bucket, r.principal);
     const body = await readCheckedBody(r, this.verifier(r));
     const request = parseDeleteObjects(body);
@@ -1015,17 +1017,22 @@ export class S3Api implements LifecycleActions {
     if (source.versionId !== undefined && !isVersionId(source.versionId)) throw invalidVersionId(source.versionId);
     const bucket = await this.catalog.bucket(source.bucket);
     if (!bucket) throw new S3Error('NoSuchBucket', undefined, { fields: { BucketName: source.bucket } });
+    // The GET part of the copy is logged in the source bucket's log (access-log-capture.ts): failed
+    // unless `size` is set below, and with its own aclRequired.
+    const logged: CopySourceFacts | undefined = r.logFacts ? { bucket: bucket.name, key: source.key, ...(source.versionId !== undefined ? { versionId: source.versionId } : {}) } : undefined;
+    if (logged) r.logFacts!.copySource = logged;
     checkExpectedOwner(bucket, getHeader(r.headers, 'x-amz-source-expected-bucket-owner'));
     validateObjectKey(source.key);
     const entry = await this.versioning.version(bucket, source.key, source.versionId);
     if (!entry || (entry.dm && source.versionId === undefined)) {
-      await this.mustPermit(r, bucket, 's3:ListBucket', (b) => canReadBucket(b, r.principal));
+      await this.mustPermit(r, bucket, 's3:ListBucket', (b) => canReadBucket(b, r.principal), { aclUse: logged });
       throw noSuchKey(source.key);
     }
     if (entry.dm) throw new S3Error('InvalidRequest', 'The source of a copy request may not specifically refer to a delete marker by version id.');
     const action = source.versionId === undefined ? 's3:GetObject' : 's3:GetObjectVersion';
-    await this.mustPermit(r, bucket, action, (b) => canReadObject(b, entry, r.principal), { key: source.key, tags: entry.tags });
+    await this.mustPermit(r, bucket, action, (b) => canReadObject(b, entry, r.principal), { key: source.key, tags: entry.tags, aclUse: logged });
     evaluateCopySourceConditions(r.headers, { etag: entry.etag, lastModified: entry.lm });
+    if (logged) logged.size = entry.size;
     const versionId = bucket.ver !== undefined || source.versionId !== undefined ? versionIdOf(entry) : undefined;
     return { bucket, key: source.key, entry, ...(versionId !== undefined ? { versionId } : {}), named: source.versionId !== undefined };
   }
@@ -1499,23 +1506,24 @@ export class S3Api implements LifecycleActions {
   /**
    * Lifecycle: deletes `key` as DeleteObject does, but only while its current version is still
    * `vid` (one conditional write: an object overwritten since it was found expired stays).
-   * Resolves with whether it deleted.
+   * Resolves with what it did (the delete marker it wrote, in a versioned bucket), undefined if
+   * nothing.
    */
-  async expireObject(bucket: BucketEntry, key: string, vid: string): Promise<boolean> {
+  async expireObject(bucket: BucketEntry, key: string, vid: string): Promise<ObjectExpired | undefined> {
     const stale = new Error('stale');
-    let previous: ObjectEntry | undefined;
+    let outcome: DeleteOutcome;
     try {
       // In a versioned bucket this writes a delete marker and keeps the version, as S3's expiration does.
-      ({ previous } = await this.versioning.deleteObject(bucket, key, undefined, undefined, (current) => {
+      outcome = await this.versioning.deleteObject(bucket, key, undefined, undefined, (current) => {
         if (current === undefined || current.vid !== vid) throw stale;
-      }));
+      });
     } catch (err) {
-      if (err === stale) return false;
+      if (err === stale) return undefined;
       throw err;
     }
-    if (!previous) return false;
+    if (!outcome.previous) return undefined;
     this.stats.objectsDeleted++;
-    return true;
+    return outcome.deleteMarker ? { deleteMarker: outcome.versionId } : {};
   }
 
   /** Lifecycle: removes a noncurrent version (NoncurrentVersionExpiration) unless Object Lock protects it at `now`. */

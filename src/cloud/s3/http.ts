@@ -179,7 +179,7 @@ export class S3HttpServer {
         // The website endpoint: anonymous, its own answers and HTML errors (website.ts).
         resource = `/${site}${rawPath}`;
         if (capture) Object.assign(capture.facts, { bucket: site, website: true });
-        op = await this.website.serve({ req, res, method, bucket: site, rawPath, requestId, secure });
+        op = await this.website.serve({ req, res, method, bucket: site, rawPath, requestId, secure, ...(capture ? { logFacts: capture.facts } : {}) });
         return;
       }
       const address = resolveAddress(headers['host'], rawPath, { baseDomains: this.options.baseDomains });

@@ -22,6 +22,10 @@
  * without rules any more are dropped by the sweep that finds them (conditionally on the token, so
  * a configuration put meanwhile keeps its entry).
  *
+ * When the bucket logs its requests (bucket-logging.ts), each action also makes a server access
+ * log record, as S3 logs its lifecycle's: `S3.EXPIRE.OBJECT`, `S3.CREATE.DELETEMARKER`,
+ * `S3.DELETE.UPLOAD`, requester `AmazonS3` (protocol/access-log.ts).
+ *
  * Time comes from the env (`now` of a sweep can be given instead: tests drive days ahead).
  */
 import type { Env, Logger, Timer } from '../../env/index.ts';
@@ -38,6 +42,8 @@ import {
   rulePrefix,
   uploadAbortTime,
 } from './protocol/index.ts';
+import { LIFECYCLE_OPERATIONS, lifecycleRecord } from './protocol/access-log.ts';
+import type { AccessLogSink } from './access-log-capture.ts';
 import type { BodyVerifier } from './protocol/index.ts';
 import type { Catalog } from './catalog.ts';
 import { eachLimited } from './catalog.ts';
@@ -46,6 +52,7 @@ import { ids, UPLOAD_SEPARATOR } from './model.ts';
 import type { BucketEntry, ObjectEntry, UploadEntry } from './model.ts';
 import { readCheckedBody, sendEmpty, sendXml } from './replies.ts';
 import { VersionCatalog } from './version-catalog.ts';
+import { versionIdOf } from './versioning.ts';
 import type { StoredVersion } from './version-catalog.ts';
 
 /** The registry of buckets with lifecycle rules. */
@@ -112,10 +119,16 @@ export class LifecycleApi {
   }
 }
 
+/** What an expiration did: removed the object for good, or (versioned bucket) wrote a delete marker over it. */
+export interface ObjectExpired {
+  /** The version id of the delete marker written; absent when the object was removed for good. */
+  deleteMarker?: string | undefined;
+}
+
 /** What the expirer does to an object or an upload: what DeleteObject and AbortMultipartUpload do. */
 export interface LifecycleActions {
-  /** Deletes `key` while its current version is `vid`; resolves with whether it did. */
-  expireObject(bucket: BucketEntry, key: string, vid: string): Promise<boolean>;
+  /** Deletes `key` while its current version is `vid`; resolves with what it did, undefined if nothing. */
+  expireObject(bucket: BucketEntry, key: string, vid: string): Promise<ObjectExpired | undefined>;
   /** Aborts an upload; resolves with whether it was still in progress. */
   abortExpiredUpload(bucket: BucketEntry, key: string, uploadId: string): Promise<boolean>;
   /**
@@ -179,6 +192,8 @@ export class LifecycleExpirer {
   private running: Promise<SweepResult> | undefined;
   private stopped = false;
   private readonly log: Logger;
+  /** Where the access log records of the actions go (access-log.ts); none: no records. */
+  accessLog: AccessLogSink | undefined;
 
   constructor(
     private readonly env: Env,
@@ -315,6 +330,7 @@ export class LifecycleExpirer {
         if (await this.actions.expireVersion(bucket, group.key, v, now)) {
           removed++;
           this.stats.versionsExpired++;
+          this.logAction(bucket, LIFECYCLE_OPERATIONS.expire, group.key, versionIdOf(v.entry), v.entry.size);
         }
       });
       const marker = group.current;
@@ -322,6 +338,7 @@ export class LifecycleExpirer {
         if (await this.actions.removeExpiredMarker(bucket, group.key, marker)) {
           removed++;
           this.stats.markersRemoved++;
+          this.logAction(bucket, LIFECYCLE_OPERATIONS.expire, group.key, versionIdOf(marker));
         }
       }
     }
@@ -347,9 +364,12 @@ export class LifecycleExpirer {
       await eachLimited(due, CONCURRENCY, async (item) => {
         const key = item.sortKey!;
         await options.beforeExpire?.(bucket.name, key);
-        if (await this.actions.expireObject(bucket, key, item.body.vid)) {
+        const done = await this.actions.expireObject(bucket, key, item.body.vid);
+        if (done) {
           expired++;
           this.stats.objectsExpired++;
+          if (done.deleteMarker !== undefined) this.logAction(bucket, LIFECYCLE_OPERATIONS.deleteMarker, key, done.deleteMarker);
+          else this.logAction(bucket, LIFECYCLE_OPERATIONS.expire, key, undefined, item.body.size);
         }
       });
       after = page.next;
@@ -372,11 +392,22 @@ export class LifecycleExpirer {
         if (await this.actions.abortExpiredUpload(bucket, item.body.key, item.body.uploadId)) {
           aborted++;
           this.stats.uploadsAborted++;
+          this.logAction(bucket, LIFECYCLE_OPERATIONS.abortUpload, item.body.key);
         }
       });
       after = page.next;
     } while (after);
     return aborted;
+  }
+
+  /**
+   * Hands the access log record of an action to the delivery when the bucket logs (its record,
+   * read by the sweep, says so; the delivery checks again). Each action gets its own request id.
+   */
+  private logAction(bucket: BucketEntry, operation: string, key: string, versionId?: string, size?: number): void {
+    if (!this.accessLog || !bucket.log) return;
+    const requestId = this.env.random.hex(8).toUpperCase();
+    this.accessLog.record(bucket.name, lifecycleRecord({ bucket: bucket.name, operation, key, versionId, size, time: this.env.now(), requestId }));
   }
 }
 

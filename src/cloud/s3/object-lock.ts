@@ -35,6 +35,7 @@ import {
 } from './protocol/index.ts';
 import type { BodyVerifier, LegalHoldStatus, Retention } from './protocol/index.ts';
 import { canManage } from './access.ts';
+import type { AclAllowance } from './access.ts';
 import type { Catalog } from './catalog.ts';
 import type { PolicySubject, PolicyTarget } from './policy.ts';
 import type { S3Request } from './http.ts';
@@ -52,9 +53,9 @@ export interface ObjectLockContext {
   /** The request's bucket if the requester may do `action` on it (`AccessDenied`). */
   bucketFor(r: S3Request, action: string, fresh?: boolean): Promise<BucketEntry>;
   /** Throws `AccessDenied` unless the requester may do `action`. */
-  mustPermit(r: S3Request, bucket: BucketEntry, action: string, aclAllows: (b: BucketEntry) => boolean, target?: PolicyTarget): Promise<void>;
+  mustPermit(r: S3Request, bucket: BucketEntry, action: string, aclAllows: (b: BucketEntry) => AclAllowance, target?: PolicyTarget): Promise<void>;
   /** Whether the bucket policy (else `aclAllows`) lets `r` do `action`. */
-  permits(bucket: BucketEntry, r: PolicySubject, action: string, aclAllows: boolean, target?: PolicyTarget): boolean;
+  permits(bucket: BucketEntry, r: PolicySubject, action: string, aclAllows: AclAllowance, target?: PolicyTarget): boolean;
   verifier(r: S3Request): BodyVerifier;
   /** The version a request names (`?versionId=`, else the current one); undefined when none. */
   objectVersion(r: S3Request, bucket: BucketEntry, key: string): Promise<ObjectVersion | undefined>;

@@ -11,7 +11,8 @@
  *
  * Decision (IAM's logic for a requester in the bucket owner's account): an explicit Deny of the
  * policy refuses; otherwise an Allow of the policy or what the ACL and ownership allow
- * (access.ts) permits.
+ * (access.ts) permits. A permit that only a grant of the ACL gave is noted in the request's
+ * access log facts (aclRequired): no policy Allow, no ownership.
  */
 import type { TLSSocket } from 'node:tls';
 import type { Env } from '../../env/index.ts';
@@ -22,6 +23,8 @@ import type { CompiledPolicy } from './protocol/policy.ts';
 import { normalizeIp } from './protocol/policy-match.ts';
 import type { Catalog } from './catalog.ts';
 import type { S3Request } from './http.ts';
+import { BY_GRANT } from './access.ts';
+import type { AclAllowance, AclUse } from './access.ts';
 import type { BucketEntry } from './model.ts';
 import { readSmallBody, sendEmpty, sendXml, subresourceOperation } from './replies.ts';
 import type { Operation } from './replies.ts';
@@ -44,10 +47,15 @@ export interface PolicyTarget {
    * request's: `s3:authType` is `POST`, `s3:signatureversion` the form's (undefined without one).
    */
   form?: { signatureVersion: string | undefined } | undefined;
+  /**
+   * Where a permit that needed an ACL grant is noted (default: the request's log facts); a
+   * copy's source read notes it in its own record's facts.
+   */
+  aclUse?: AclUse | undefined;
 }
 
 /** The part of a request a policy looks at (PostObject checks the form's signer, not the request's). */
-export type PolicySubject = Pick<S3Request, 'req' | 'headers' | 'query' | 'principal' | 'key' | 'auth'>;
+export type PolicySubject = Pick<S3Request, 'req' | 'headers' | 'query' | 'principal' | 'key' | 'auth' | 'logFacts'>;
 
 /** What the policy operations need of the S3 API. */
 export interface PolicyContext {
@@ -98,10 +106,11 @@ export class BucketPolicies {
    * Whether `r` may do `action` on `bucket` (the object `target.key`, or the request's key, for
    * object actions): false if the bucket's policy denies it, true if the policy allows it, else
    * `aclAllows` (what the ACL and ownership say). Without a policy: `aclAllows`, nothing else.
+   * A permit that rests on a grant alone is noted in `target.aclUse` or the request's log facts.
    */
-  permits(bucket: BucketEntry, r: PolicySubject, action: string, aclAllows: boolean, target: PolicyTarget = {}): boolean {
+  permits(bucket: BucketEntry, r: PolicySubject, action: string, aclAllows: AclAllowance, target: PolicyTarget = {}): boolean {
     const text = bucket.policy;
-    if (text === undefined) return aclAllows;
+    if (text === undefined) return this.byAcl(r, aclAllows, target);
     const key = OBJECT_ACTIONS.has(action) ? (target.key ?? r.key) : undefined;
     const policy = compiledPolicy(text);
     const decision = evaluatePolicy(policy, {
@@ -112,8 +121,16 @@ export class BucketPolicies {
     });
     if (decision === 'Deny') return false;
     // RestrictPublicBuckets (public-access.ts): a public policy's Allows do not reach anonymous requests.
-    if (decision === 'Allow' && r.principal === undefined && bucket.pab?.restrictBuckets && isPublicPolicy(policy)) return aclAllows;
-    return decision === 'Allow' || aclAllows;
+    if (decision === 'Allow' && r.principal === undefined && bucket.pab?.restrictBuckets && isPublicPolicy(policy)) return this.byAcl(r, aclAllows, target);
+    return decision === 'Allow' || this.byAcl(r, aclAllows, target);
+  }
+
+  /** What the ACL side allows, noting an allowance by grant (aclRequired) where the request's facts go. */
+  private byAcl(r: PolicySubject, aclAllows: AclAllowance, target: PolicyTarget): boolean {
+    if (aclAllows !== BY_GRANT) return aclAllows;
+    const use = target.aclUse ?? r.logFacts;
+    if (use) use.aclRequired = true;
+    return true;
   }
 
   /** The value of condition key `name` (normalized) for a request; undefined when it has none. */

@@ -209,6 +209,8 @@ export class S3Service implements NodeService {
       });
     });
     this.http.accessLog = this.accessLog;
+    // The lifecycle's actions are logged too, as S3 logs them (lifecycle.ts).
+    this.expirer.accessLog = this.accessLog;
     const address = await this.http.listen(this.tls?.pair);
     const host = o.bind === '0.0.0.0' || o.bind === '::' ? advertiseHost(o.bind, ctx.config.advertise) : o.bind;
     this.url = `${this.tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${address.port}`;

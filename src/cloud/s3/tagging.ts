@@ -22,6 +22,7 @@ import {
 } from './protocol/index.ts';
 import type { BodyVerifier, Tag } from './protocol/index.ts';
 import { canManage } from './access.ts';
+import type { AclAllowance } from './access.ts';
 import type { Catalog } from './catalog.ts';
 import type { PolicyTarget } from './policy.ts';
 import type { S3Request } from './http.ts';
@@ -42,7 +43,7 @@ export interface TaggingContext {
   /** The request's bucket if the requester may do `action` on it: its owner or whom its policy allows (`AccessDenied`). */
   bucketFor(r: S3Request, action: string, fresh?: boolean): Promise<BucketEntry>;
   /** Throws `AccessDenied` unless the requester may do `action` (ACL and ownership: `aclAllows`; the bucket policy). */
-  mustPermit(r: S3Request, bucket: BucketEntry, action: string, aclAllows: (b: BucketEntry) => boolean, target?: PolicyTarget): Promise<void>;
+  mustPermit(r: S3Request, bucket: BucketEntry, action: string, aclAllows: (b: BucketEntry) => AclAllowance, target?: PolicyTarget): Promise<void>;
   /** The body verifier of a request. */
   verifier(r: S3Request): BodyVerifier;
   /** The version a request names (`?versionId=`, else the current one); undefined when none. */

@@ -18,6 +18,7 @@
  */
 import type { Env } from '../../env/index.ts';
 import { aclsDisabled, canManage, canReadBucket } from './access.ts';
+import type { AclAllowance } from './access.ts';
 import type { PolicyTarget } from './policy.ts';
 import { S3Error, listObjectVersions, listVersionsXml, parseListVersionsParams, parseVersioningConfiguration, versioningConfigurationXml } from './protocol/index.ts';
 import type { BodyVerifier } from './protocol/index.ts';
@@ -284,7 +285,7 @@ export interface VersionAccessContext {
   /** The version a request names (`?versionId=`, else the current one); undefined when none. */
   objectVersion(r: S3Request, bucket: BucketEntry, key: string): Promise<ObjectVersion | undefined>;
   /** Throws `AccessDenied` unless the requester may do `action` (ACL and ownership: `aclAllows`; the bucket policy). */
-  mustPermit(r: S3Request, bucket: BucketEntry, action: string, aclAllows: (b: BucketEntry) => boolean, target?: PolicyTarget): Promise<void>;
+  mustPermit(r: S3Request, bucket: BucketEntry, action: string, aclAllows: (b: BucketEntry) => AclAllowance, target?: PolicyTarget): Promise<void>;
 }
 
 /**

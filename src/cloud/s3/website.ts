@@ -34,6 +34,8 @@ export interface WebsiteRequest {
   rawPath: string;
   requestId: string;
   secure: boolean;
+  /** The request's access log facts (aclRequired: an object read by a grant of its ACL); none without logging. */
+  logFacts?: S3Request['logFacts'];
 }
 
 /** Where a failed website request's error is turned into a response. */
@@ -79,6 +81,7 @@ export class WebsiteEndpoint {
       requestId: w.requestId,
       tx: w.requestId,
       secure: w.secure,
+      ...(w.logFacts ? { logFacts: w.logFacts } : {}),
     };
     try {
       await this.respond(r, w);

@@ -5,25 +5,40 @@
  * the target bucket when each node's buffer is flushed through the ops API, read back and parsed
  * field by field (request ids as the client saw them); the log objects' key format and ACL; a
  * bucket logging into itself (the delivery's writes never make records: no loop); a target that
- * does not let the log delivery write (records dropped and counted).
+ * does not let the log delivery write (records dropped and counted); the second record of a copy
+ * in its source bucket's log (CopyObject, UploadPartCopy, a failed and an ACL-authorized copy);
+ * aclRequired (`Yes` only for a request an ACL grant authorized); the lifecycle's records
+ * (expirations, delete markers, aborted uploads, requester AmazonS3).
+ *
+ * Lifecycle time is driven, never slept: background sweeps are off and the test sweeps with a
+ * clock days ahead.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
+  CopyObjectCommand,
+  CreateMultipartUploadCommand,
   DeleteObjectCommand,
   DeleteObjectsCommand,
   GetBucketLoggingCommand,
+  GetBucketPolicyCommand,
   GetObjectAclCommand,
   GetObjectCommand,
+  ListObjectVersionsCommand,
   ListObjectsV2Command,
+  PutBucketAclCommand,
+  PutBucketLifecycleConfigurationCommand,
   PutBucketLoggingCommand,
   PutBucketPolicyCommand,
+  PutBucketVersioningCommand,
   PutObjectCommand,
   CreateBucketCommand,
   S3ServiceException,
+  UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { ACCESS_LOG_FIELDS, parseAccessLogLine } from '../../../src/cloud/s3/protocol/access-log.ts';
+import { DAY_MS } from '../../../src/cloud/s3/protocol/index.ts';
 import { TOKEN, call, waitFor } from '../../node/fixtures.ts';
 import { runPi as pi } from '../../helpers/pi-cli.ts';
 import { bytes, putXmlDocument, s3failure, startS3Fixture } from './harness.ts';
@@ -105,12 +120,39 @@ describe('S3 server access logging on a 3-node ring', () => {
     }
   }
 
+  /**
+   * Logs `bucket` into `audit` (whose ACL lets the log delivery write) under `prefix`, and reads the
+   * configuration back through every node, so that every node's cached bucket record has it.
+   */
+  async function logInto(bucket: string, prefix: string): Promise<void> {
+    await a[0]!.send(new PutBucketLoggingCommand({ Bucket: bucket, BucketLoggingStatus: { LoggingEnabled: { TargetBucket: 'audit', TargetPrefix: prefix } } }));
+    for (const c of a) assert.equal((await c.send(new GetBucketLoggingCommand({ Bucket: bucket }))).LoggingEnabled?.TargetPrefix, prefix);
+  }
+
+  /** Flushes every node until `done` finds what it waits for in the records under `prefix` of `audit`. */
+  async function awaitRecords(prefix: string, done: (rows: Row[]) => boolean, what: string): Promise<Row[]> {
+    return waitFor(
+      async () => {
+        await flushAll();
+        const { rows } = await readLogs('audit', prefix);
+        return done(rows) ? rows : undefined;
+      },
+      { timeoutMs: 20_000, intervalMs: 100, what },
+    );
+  }
+
   before(async () => {
-    // Only forced flushes deliver during the test (the periodic one is an hour away).
-    const fixture = await startS3Fixture((fn) => cleanups.push(fn), { config: { s3: { accessLog: { flushIntervalMs: 3_600_000 } } }, buckets: ['src', 'logs', 'self', 'closed-target', 'src2'] });
+    // Only forced flushes deliver during the test (the periodic one is an hour away); lifecycle
+    // sweeps only when the test asks.
+    const fixture = await startS3Fixture((fn) => cleanups.push(fn), {
+      config: { s3: { accessLog: { flushIntervalMs: 3_600_000 }, lifecycleSweepMs: 0 } },
+      buckets: ['src', 'logs', 'self', 'closed-target', 'src2', 'audit', 'cp-src', 'cp-dst', 'acl-b', 'lc-plain', 'lc-ver'],
+    });
     ({ nodes, alice, bob, aliceClients: a, bobClients: b, anonymousClients: anon } = fixture);
     await a[0]!.send(new PutBucketPolicyCommand({ Bucket: 'logs', Policy: deliveryPolicy('logs', 'src-logs/', 'src', alice.id) }));
     await a[0]!.send(new PutBucketPolicyCommand({ Bucket: 'self', Policy: deliveryPolicy('self', 'own/', 'self', alice.id) }));
+    // `audit` lets the log delivery write through its ACL (the LogDelivery group's WRITE).
+    await a[0]!.send(new PutBucketAclCommand({ Bucket: 'audit', GrantWrite: 'uri="http://acs.amazonaws.com/groups/s3/LogDelivery"', GrantFullControl: `id="${alice.id}"` }));
     await b[1]!.send(new CreateBucketCommand({ Bucket: 'bobs' }));
   });
 
@@ -245,6 +287,152 @@ describe('S3 server access logging on a 3-node ring', () => {
     );
     const listed = await a[0]!.send(new ListObjectsV2Command({ Bucket: 'closed-target' }));
     assert.equal(listed.KeyCount, 0);
+  });
+
+  test("a copy makes a second record in its source bucket's log: REST.COPY.OBJECT_GET / REST.COPY.PART_GET with the source key, version and size", async () => {
+    // Versioning first: logInto then refreshes every node's cached record (it reads it afresh).
+    await a[0]!.send(new PutBucketVersioningCommand({ Bucket: 'cp-src', VersioningConfiguration: { Status: 'Enabled' } }));
+    await logInto('cp-src', 'cp-src/');
+    await logInto('cp-dst', 'cp-dst/');
+    const body = 'copy me';
+    const put = await a[0]!.send(new PutObjectCommand({ Bucket: 'cp-src', Key: 'orig file.txt', Body: body }));
+    const version = put.VersionId!;
+    await a[0]!.send(new PutObjectCommand({ Bucket: 'cp-src', Key: 'for bob', Body: 'bob may read', GrantRead: `id="${bob.id}"` }));
+    const source = `cp-src/${encodeURIComponent('orig file.txt')}`;
+    const copy = await requestIdOf(a[1]!.send(new CopyObjectCommand({ Bucket: 'cp-dst', Key: 'copy.txt', CopySource: source })));
+    const upload = await a[2]!.send(new CreateMultipartUploadCommand({ Bucket: 'cp-dst', Key: 'assembled' }));
+    const part = await requestIdOf(
+      a[2]!.send(new UploadPartCopyCommand({ Bucket: 'cp-dst', Key: 'assembled', UploadId: upload.UploadId!, PartNumber: 1, CopySource: `${source}?versionId=${version}`, CopySourceRange: 'bytes=0-3' })),
+    );
+    const missing = await requestIdOf(a[0]!.send(new CopyObjectCommand({ Bucket: 'cp-dst', Key: 'never', CopySource: 'cp-src/missing' })));
+    // Bob reads the source only through its ACL's grant, and copies into his own bucket (which does not log).
+    const byBob = await requestIdOf(b[1]!.send(new CopyObjectCommand({ Bucket: 'bobs', Key: 'mine', CopySource: `cp-src/${encodeURIComponent('for bob')}` })));
+    const ids = [copy, part, missing, byBob];
+    const sourceRows = await awaitRecords('cp-src/', (rows) => ids.every((id) => rows.some((r) => r.requestId === id)), "the copies' source records");
+    const destRows = await awaitRecords('cp-dst/', (rows) => [copy, part, missing].every((id) => rows.some((r) => r.requestId === id)), "the copies' own records");
+    const only = (rows: Row[], id: string): Row => {
+      const found = rows.filter((r) => r.requestId === id);
+      assert.equal(found.length, 1, `one record of ${id}: ${found.map((r) => r.operation).join(', ')}`);
+      return found[0]!;
+    };
+    // The destination's log has the copies' own records, the source's log only their GET parts.
+    assert.deepEqual([only(destRows, copy).operation, only(destRows, part).operation, only(destRows, missing).operation], ['REST.COPY.OBJECT', 'REST.COPY.PART', 'REST.COPY.OBJECT']);
+    const g = only(sourceRows, copy);
+    assert.deepEqual(
+      [g.bucketOwner, g.bucket, g.operation, g.key, g.status, g.errorCode, g.bytesSent, g.objectSize, g.versionId, g.requester, g.remoteIp, g.aclRequired],
+      [alice.id, 'cp-src', 'REST.COPY.OBJECT_GET', 'orig%20file.txt', '200', '-', '-', String(body.length), '-', alice.id, '127.0.0.1', '-'],
+    );
+    // No request line or times of its own (S3 writes "-"); the rest is the copy request's.
+    assert.deepEqual([g.requestUri, g.totalTime, g.turnAroundTime, g.hostId, g.signatureVersion], ['-', '-', '-', copy, 'SigV4']);
+    assert.match(g.userAgent, /aws-sdk-js/);
+    const p = only(sourceRows, part);
+    assert.deepEqual([p.operation, p.key, p.status, p.objectSize, p.versionId, p.requester], ['REST.COPY.PART_GET', 'orig%20file.txt', '200', String(body.length), version, alice.id]);
+    const m = only(sourceRows, missing);
+    assert.deepEqual([m.operation, m.key, m.status, m.errorCode, m.objectSize], ['REST.COPY.OBJECT_GET', 'missing', '404', 'NoSuchKey', '-']);
+    const x = only(sourceRows, byBob);
+    assert.deepEqual([x.operation, x.key, x.status, x.requester, x.bucketOwner, x.aclRequired], ['REST.COPY.OBJECT_GET', 'for%20bob', '200', bob.id, alice.id, 'Yes']);
+  });
+
+  test('aclRequired: Yes exactly for a request an ACL grant authorized; - for the owner, a bucket policy Allow and a refusal', async () => {
+    await logInto('acl-b', 'acl/');
+    await a[0]!.send(new PutBucketAclCommand({ Bucket: 'acl-b', GrantWrite: `id="${bob.id}"`, GrantFullControl: `id="${alice.id}"` }));
+    await a[0]!.send(new PutObjectCommand({ Bucket: 'acl-b', Key: 'granted', Body: 'g', GrantRead: `id="${bob.id}"` }));
+    await a[0]!.send(new PutObjectCommand({ Bucket: 'acl-b', Key: 'public', Body: 'p', ACL: 'public-read' }));
+    await a[0]!.send(new PutObjectCommand({ Bucket: 'acl-b', Key: 'both', Body: 'b', GrantRead: `id="${bob.id}"` }));
+    await a[0]!.send(new PutObjectCommand({ Bucket: 'acl-b', Key: 'private', Body: 'x' }));
+    const policy = { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { AWS: bob.id }, Action: 's3:GetObject', Resource: 'arn:aws:s3:::acl-b/both' }] };
+    await a[0]!.send(new PutBucketPolicyCommand({ Bucket: 'acl-b', Policy: JSON.stringify(policy) }));
+    // Every node's cached bucket record has the policy (GetBucketPolicy reads it afresh).
+    for (const c of a) await c.send(new GetBucketPolicyCommand({ Bucket: 'acl-b' }));
+    const get = (c: S3Client, key: string): Promise<string> => requestIdOf(c.send(new GetObjectCommand({ Bucket: 'acl-b', Key: key })).then(async (r) => (await bytes(r.Body), r)));
+    const expected: [string, string][] = [
+      [await get(a[1]!, 'granted'), '-'], // the owner
+      [await get(b[2]!, 'granted'), 'Yes'], // bob, by the object's READ grant
+      [await get(anon[0]!, 'public'), 'Yes'], // anonymous, by public-read
+      [await get(b[0]!, 'both'), '-'], // the policy allows: the grant was not needed
+      [await get(b[1]!, 'private'), '-'], // refused
+      [await requestIdOf(b[1]!.send(new PutObjectCommand({ Bucket: 'acl-b', Key: 'from bob', Body: 'b' }))), 'Yes'], // the bucket's WRITE grant
+      [await requestIdOf(a[2]!.send(new PutObjectCommand({ Bucket: 'acl-b', Key: 'from alice', Body: 'a' }))), '-'],
+    ];
+    const rows = await awaitRecords('acl/', (all) => expected.every(([id]) => all.some((r) => r.requestId === id)), 'the aclRequired requests');
+    const statuses = expected.map(([id]) => rows.find((r) => r.requestId === id)!.status);
+    assert.deepEqual(statuses, ['200', '200', '200', '200', '403', '200', '200']);
+    assert.deepEqual(
+      expected.map(([id]) => rows.find((r) => r.requestId === id)!.aclRequired),
+      expected.map(([, want]) => want),
+    );
+  });
+
+  test("the lifecycle's actions are logged: S3.EXPIRE.OBJECT, S3.CREATE.DELETEMARKER, S3.DELETE.UPLOAD, requester AmazonS3", async () => {
+    // Versioning first: logInto then refreshes every node's cached record (it reads it afresh).
+    await a[0]!.send(new PutBucketVersioningCommand({ Bucket: 'lc-ver', VersioningConfiguration: { Status: 'Enabled' } }));
+    await logInto('lc-plain', 'lc-plain/');
+    await logInto('lc-ver', 'lc-ver/');
+    await a[0]!.send(
+      new PutBucketLifecycleConfigurationCommand({
+        Bucket: 'lc-plain',
+        LifecycleConfiguration: {
+          Rules: [
+            { ID: 'tmp', Status: 'Enabled', Filter: { Prefix: 'tmp/' }, Expiration: { Days: 1 } },
+            { ID: 'uploads', Status: 'Enabled', Filter: { Prefix: '' }, AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 } },
+          ],
+        },
+      }),
+    );
+    await a[0]!.send(
+      new PutBucketLifecycleConfigurationCommand({
+        Bucket: 'lc-ver',
+        LifecycleConfiguration: {
+          Rules: [
+            { ID: 'tmp', Status: 'Enabled', Filter: { Prefix: 'tmp/' }, Expiration: { Days: 1 } },
+            { ID: 'old', Status: 'Enabled', Filter: { Prefix: 'gone/' }, NoncurrentVersionExpiration: { NoncurrentDays: 1 } },
+            { ID: 'markers', Status: 'Enabled', Filter: { Prefix: 'gone/' }, Expiration: { ExpiredObjectDeleteMarker: true } },
+          ],
+        },
+      }),
+    );
+    await a[1]!.send(new PutObjectCommand({ Bucket: 'lc-plain', Key: 'tmp/plain file', Body: 'five!' }));
+    await a[1]!.send(new PutObjectCommand({ Bucket: 'lc-plain', Key: 'kept', Body: 'stays' }));
+    await a[2]!.send(new CreateMultipartUploadCommand({ Bucket: 'lc-plain', Key: 'tmp/upload' }));
+    const current = (await a[1]!.send(new PutObjectCommand({ Bucket: 'lc-ver', Key: 'tmp/a', Body: 'versioned' }))).VersionId!;
+    const gone = (await a[2]!.send(new PutObjectCommand({ Bucket: 'lc-ver', Key: 'gone/x', Body: 'old' }))).VersionId!;
+    const goneMarker = (await a[2]!.send(new DeleteObjectCommand({ Bucket: 'lc-ver', Key: 'gone/x' }))).VersionId!;
+    const now = Date.now() + 3 * DAY_MS;
+    const lifecycle = (rows: Row[]): Row[] => rows.filter((r) => r.requester === 'AmazonS3');
+    const find = (rows: Row[], operation: string, key: string, versionId?: string): Row | undefined =>
+      rows.find((r) => r.operation === operation && r.key === key && (versionId === undefined || r.versionId === versionId));
+    await Promise.all(nodes.map((n) => n.s3.lifecycle.sweep({ now })));
+    const plain = lifecycle(
+      await awaitRecords('lc-plain/', (rows) => find(rows, 'S3.EXPIRE.OBJECT', 'tmp/plain%20file') !== undefined && find(rows, 'S3.DELETE.UPLOAD', 'tmp/upload') !== undefined, "the unversioned bucket's lifecycle records"),
+    );
+    assert.equal(plain.length, 2, plain.map((r) => `${r.operation} ${r.key}`).join('; '));
+    for (const r of plain) {
+      assert.deepEqual(
+        [r.bucketOwner, r.bucket, r.remoteIp, r.requestUri, r.status, r.errorCode, r.bytesSent, r.signatureVersion, r.authType, r.aclRequired],
+        [alice.id, 'lc-plain', '-', '-', '-', '-', '-', '-', '-', '-'],
+      );
+      assert.match(r.requestId, /^[0-9A-F]{16}$/);
+    }
+    const expired = find(plain, 'S3.EXPIRE.OBJECT', 'tmp/plain%20file')!;
+    assert.deepEqual([expired.objectSize, expired.versionId], ['5', '-']);
+    assert.equal(find(plain, 'S3.DELETE.UPLOAD', 'tmp/upload')!.versionId, '-');
+    // Versioned: a delete marker over tmp/a; gone/x's noncurrent version, then its lone marker, removed for good.
+    const versioned = await waitFor(
+      async () => {
+        await Promise.all(nodes.map((n) => n.s3.lifecycle.sweep({ now })));
+        await flushAll();
+        const rows = lifecycle((await readLogs('audit', 'lc-ver/')).rows);
+        return find(rows, 'S3.CREATE.DELETEMARKER', 'tmp/a') && find(rows, 'S3.EXPIRE.OBJECT', 'gone/x', gone) && find(rows, 'S3.EXPIRE.OBJECT', 'gone/x', goneMarker) ? rows : undefined;
+      },
+      { timeoutMs: 20_000, intervalMs: 100, what: "the versioned bucket's lifecycle records" },
+    );
+    const listed = await a[0]!.send(new ListObjectVersionsCommand({ Bucket: 'lc-ver', Prefix: 'tmp/a' }));
+    const marker = listed.DeleteMarkers?.find((d) => d.IsLatest)?.VersionId;
+    assert.ok(marker !== undefined && marker !== current, 'tmp/a is hidden by a new delete marker');
+    assert.equal(find(versioned, 'S3.CREATE.DELETEMARKER', 'tmp/a')!.versionId, marker, "the record names the marker's version id");
+    assert.equal(find(versioned, 'S3.EXPIRE.OBJECT', 'gone/x', gone)!.objectSize, '3');
+    assert.ok(versioned.every((r) => r.bucket === 'lc-ver' && r.status === '-' && r.remoteIp === '-'));
+    assert.equal(versioned.filter((r) => r.key === 'tmp/a').length, 1, 'tmp/a: only its delete marker (its version is kept)');
   });
 
   test('PutBucketLogging refusals: a missing target, another owner, not the owner, malformed XML, no Content-MD5; an empty status disables', async () => {

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { packChunks, unpackChunks } from '../../../src/cloud/s3/model.ts';
-import { allows, canBucket, canObjectAcl, canReadBucket, canReadObject, canWriteBucket, cannedOf, isPublicAcl, policyOf } from '../../../src/cloud/s3/access.ts';
+import { BY_GRANT, allows, canBucket, canObjectAcl, canReadBucket, canReadObject, canWriteBucket, cannedOf, isPublicAcl, policyOf } from '../../../src/cloud/s3/access.ts';
 import { resolveGrants, withAcl } from '../../../src/cloud/s3/acl.ts';
 import type { StoredGrant } from '../../../src/cloud/s3/model.ts';
 import { ChunkSink } from '../../../src/cloud/s3/data.ts';
@@ -29,6 +29,7 @@ describe('S3 application units', () => {
     assert.deepEqual(unpackChunks(packChunks([])), []);
   });
 
+  // An allowance by ownership is `true`; one that only a grant gives is BY_GRANT (the access log's aclRequired).
   test('canned ACLs: who may list, write and read', () => {
     const owner = { id: 'o', name: 'owner' };
     const other = { id: 'x', name: 'other' };
@@ -36,16 +37,16 @@ describe('S3 application units', () => {
     assert.equal(canReadBucket(bucket('private'), owner), true);
     assert.equal(canReadBucket(bucket('private'), other), false);
     assert.equal(canReadBucket(bucket('private'), undefined), false);
-    assert.equal(canReadBucket(bucket('public-read'), undefined), true);
+    assert.equal(canReadBucket(bucket('public-read'), undefined), BY_GRANT);
     assert.equal(canWriteBucket(bucket('public-read'), undefined), false);
-    assert.equal(canWriteBucket(bucket('public-read-write'), undefined), true);
-    assert.equal(canReadBucket(bucket('authenticated-read'), other), true);
+    assert.equal(canWriteBucket(bucket('public-read-write'), undefined), BY_GRANT);
+    assert.equal(canReadBucket(bucket('authenticated-read'), other), BY_GRANT);
     assert.equal(canReadBucket(bucket('authenticated-read'), undefined), false);
     assert.equal(canBucket(bucket('public-read-write'), other, 'READ_ACP'), false, 'no canned ACL grants READ_ACP / WRITE_ACP');
     assert.equal(canBucket(bucket('private'), owner, 'WRITE_ACP'), true);
     assert.equal(canReadObject({ owner: 'o' }, { owner: 'w' }, owner), true, 'the bucket owner reads what others wrote');
     assert.equal(canReadObject({ owner: 'o' }, { owner: 'w', acl: 'private' }, other), false);
-    assert.equal(canReadObject({ owner: 'o' }, { owner: 'w', acl: 'public-read' }, undefined), true);
+    assert.equal(canReadObject({ owner: 'o' }, { owner: 'w', acl: 'public-read' }, undefined), BY_GRANT);
     assert.equal(canReadObject({ owner: 'o' }, { owner: 'w', acl: 'bucket-owner-full-control' }, other), false);
   });
 
@@ -54,19 +55,19 @@ describe('S3 application units', () => {
     const x = { id: 'x', name: 'x' };
     const y = { id: 'y', name: 'y' };
     const bucket = { owner: 'o', acl: 'private' as const, grants: [{ p: 'READ' as const, id: 'x', n: 'x' }, { p: 'WRITE_ACP' as const, uri: ACL_GROUPS.AuthenticatedUsers }, { p: 'FULL_CONTROL' as const, id: 'y' }] };
-    assert.equal(canReadBucket(bucket, x), true);
+    assert.equal(canReadBucket(bucket, x), BY_GRANT);
     assert.equal(canWriteBucket(bucket, x), false);
     assert.equal(canBucket(bucket, x, 'READ_ACP'), false);
-    assert.equal(canBucket(bucket, x, 'WRITE_ACP'), true, 'through AuthenticatedUsers');
+    assert.equal(canBucket(bucket, x, 'WRITE_ACP'), BY_GRANT, 'through AuthenticatedUsers');
     assert.equal(canBucket(bucket, undefined, 'WRITE_ACP'), false, 'anonymous is not authenticated');
     for (const access of ['READ', 'WRITE', 'READ_ACP', 'WRITE_ACP'] as const) {
-      assert.equal(canBucket(bucket, y, access), true, `FULL_CONTROL gives ${access}`);
+      assert.equal(canBucket(bucket, y, access), BY_GRANT, `FULL_CONTROL gives ${access}`);
       assert.equal(canBucket({ owner: 'o', grants: [] }, owner, access), true, `the owner keeps ${access} with an empty list`);
       assert.equal(canBucket({ owner: 'o', grants: [] }, x, access), false);
     }
     const object = { owner: 'w', grants: [{ p: 'READ' as const, uri: ACL_GROUPS.AllUsers }, { p: 'READ_ACP' as const, id: 'x' }] };
-    assert.equal(canReadObject({ owner: 'o' }, object, undefined), true);
-    assert.equal(canObjectAcl({ owner: 'o' }, object, x, 'READ_ACP'), true);
+    assert.equal(canReadObject({ owner: 'o' }, object, undefined), BY_GRANT);
+    assert.equal(canObjectAcl({ owner: 'o' }, object, x, 'READ_ACP'), BY_GRANT);
     assert.equal(canObjectAcl({ owner: 'o' }, object, x, 'WRITE_ACP'), false);
     assert.equal(canObjectAcl({ owner: 'o' }, object, y, 'READ_ACP'), false);
     assert.equal(canObjectAcl({ owner: 'o' }, object, owner, 'WRITE_ACP'), true, 'the bucket owner manages every object');
@@ -79,9 +80,9 @@ describe('S3 application units', () => {
     assert.equal(canReadBucket({ ...ignoring, acl: 'public-read' }, undefined), false);
     assert.equal(canReadBucket({ ...ignoring, acl: 'authenticated-read' }, x), false);
     assert.equal(canWriteBucket({ ...ignoring, grants: [{ p: 'WRITE', uri: ACL_GROUPS.AllUsers }, { p: 'READ', id: 'x' }] }, x), false);
-    assert.equal(canReadBucket({ ...ignoring, grants: [{ p: 'WRITE', uri: ACL_GROUPS.AllUsers }, { p: 'READ', id: 'x' }] }, x), true);
+    assert.equal(canReadBucket({ ...ignoring, grants: [{ p: 'WRITE', uri: ACL_GROUPS.AllUsers }, { p: 'READ', id: 'x' }] }, x), BY_GRANT);
     assert.equal(canReadObject(ignoring, { owner: 'w', acl: 'public-read' }, undefined), false);
-    assert.equal(canReadObject({ owner: 'o' }, { owner: 'w', acl: 'public-read' }, undefined), true, 'without the block the ACL counts');
+    assert.equal(canReadObject({ owner: 'o' }, { owner: 'w', acl: 'public-read' }, undefined), BY_GRANT, 'without the block the ACL counts');
     assert.equal(canObjectAcl(ignoring, { owner: 'w', grants: [{ p: 'FULL_CONTROL', uri: ACL_GROUPS.AuthenticatedUsers }] }, x, 'READ_ACP'), false);
     assert.equal(canReadObject(ignoring, { owner: 'w' }, { id: 'o', name: 'o' }), true, 'owners keep their rights');
     assert.ok(isPublicAcl({ acl: 'authenticated-read' }));

@@ -2,7 +2,8 @@
  * Server access logging, the pure part: one log record in S3's documented server access log
  * format (space-separated fields, `-` for absent ones, Request-URI, Referer and User-Agent
  * quoted, the time in brackets), the operation names (`REST.GET.OBJECT`, `REST.PUT.PART`,
- * `WEBSITE.GET.OBJECT`, …) derived from a request's method and resource, and the keys of log
+ * `WEBSITE.GET.OBJECT`, …) derived from a request's method and resource, those of a copy's
+ * source record and of lifecycle actions, the records of lifecycle actions, and the keys of log
  * objects (SimplePrefix and PartitionedPrefix).
  *
  * Fields, in order: bucket owner, bucket, time, remote IP, requester, request ID, operation, key,
@@ -33,9 +34,10 @@ export interface AccessLogRecord {
   operation: string;
   /** The object key, as given (it is URL-encoded when written). */
   key?: string | undefined;
-  /** The request line: method, Request-URI as received, protocol. */
-  requestUri: string;
-  status: number;
+  /** The request line: method, Request-URI as received, protocol (absent: the record has none of its own). */
+  requestUri?: string | undefined;
+  /** The HTTP status (absent: no HTTP response, as for lifecycle actions). */
+  status?: number | undefined;
   errorCode?: string | undefined;
   /** Response body bytes (written `-` when zero). */
   bytesSent: number;
@@ -111,7 +113,7 @@ export function formatAccessLogRecord(r: AccessLogRecord): string {
     bare(r.operation),
     logKeyField(r.key),
     quoted(r.requestUri),
-    String(r.status),
+    count(r.status),
     bare(r.errorCode),
     count(r.bytesSent, true),
     count(r.objectSize),
@@ -273,6 +275,65 @@ export function operationName(r: OperationRequest): string {
   for (const [param, type] of OBJECT_SUBRESOURCES) if (q.has(param)) return `REST.${method}.${type}`;
   if (method === 'PUT' && r.copy) return 'REST.COPY.OBJECT';
   return `REST.${method}.OBJECT`;
+}
+
+/**
+ * The operation of the record a copy makes in its source bucket's log: `REST.COPY.OBJECT_GET`
+ * for CopyObject (S3's documented name), `REST.COPY.PART_GET` for UploadPartCopy; undefined for
+ * any other operation.
+ */
+export function copySourceOperation(operation: string): string | undefined {
+  if (operation === 'REST.COPY.OBJECT') return 'REST.COPY.OBJECT_GET';
+  if (operation === 'REST.COPY.PART') return 'REST.COPY.PART_GET';
+  return undefined;
+}
+
+/** The operations of lifecycle actions, as S3's "Lifecycle and logging" names them (transitions are not done here). */
+export const LIFECYCLE_OPERATIONS = {
+  /** An object or a version removed for good (Expiration, NoncurrentVersionExpiration, ExpiredObjectDeleteMarker). */
+  expire: 'S3.EXPIRE.OBJECT',
+  /** A delete marker written over the current version in a versioned bucket (Expiration). */
+  deleteMarker: 'S3.CREATE.DELETEMARKER',
+  /** An incomplete multipart upload aborted (AbortIncompleteMultipartUpload). */
+  abortUpload: 'S3.DELETE.UPLOAD',
+} as const;
+
+/** The requester of lifecycle records: the service itself, as S3's records of its lifecycle actions name it. */
+export const LIFECYCLE_REQUESTER = 'AmazonS3';
+
+/** A lifecycle action, as its log record tells it. */
+export interface LifecycleAction {
+  bucket: string;
+  /** One of {@link LIFECYCLE_OPERATIONS}. */
+  operation: string;
+  key: string;
+  /** The version removed, or the delete marker written (absent in a bucket without versioning). */
+  versionId?: string | undefined;
+  /** The size of the object removed. */
+  size?: number | undefined;
+  /** When it was done (ms since the epoch). */
+  time: number;
+  /** Names the action (the field is never empty in S3's records). */
+  requestId: string;
+}
+
+/**
+ * The log record of a lifecycle action (its bucket's owner added by the delivery): requester
+ * {@link LIFECYCLE_REQUESTER}; no remote IP, request line, HTTP status, times or signature, since
+ * no HTTP request made it.
+ */
+export function lifecycleRecord(a: LifecycleAction): Omit<AccessLogRecord, 'bucketOwner'> {
+  return {
+    bucket: a.bucket,
+    time: a.time,
+    requester: LIFECYCLE_REQUESTER,
+    requestId: a.requestId,
+    operation: a.operation,
+    key: a.key,
+    bytesSent: 0,
+    objectSize: a.size,
+    versionId: a.versionId,
+  };
 }
 
 /** How log object keys are made. */

@@ -1,12 +1,24 @@
 /**
  * Server access logging, the pure parts: records against the example lines of AWS's "Amazon S3
  * server access log format" page, the time format, quoting and escaping (a line always splits
- * back into its fields), operation names, both log object key formats, and the
- * BucketLoggingStatus document of PutBucketLogging / GetBucketLogging.
+ * back into its fields), operation names (a copy's source record, lifecycle actions), lifecycle
+ * records, both log object key formats, and the BucketLoggingStatus document of
+ * PutBucketLogging / GetBucketLogging.
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ACCESS_LOG_FIELDS, formatAccessLogRecord, formatLogTime, logKeyField, logObjectKey, operationName, parseAccessLogLine } from '../../../../src/cloud/s3/protocol/access-log.ts';
+import {
+  ACCESS_LOG_FIELDS,
+  LIFECYCLE_OPERATIONS,
+  copySourceOperation,
+  formatAccessLogRecord,
+  formatLogTime,
+  lifecycleRecord,
+  logKeyField,
+  logObjectKey,
+  operationName,
+  parseAccessLogLine,
+} from '../../../../src/cloud/s3/protocol/access-log.ts';
 import type { AccessLogRecord } from '../../../../src/cloud/s3/protocol/access-log.ts';
 import { bucketLoggingStatusXml, parseBucketLoggingStatus, partitionsByEventTime } from '../../../../src/cloud/s3/protocol/bucket-logging.ts';
 import { S3Error } from '../../../../src/cloud/s3/protocol/index.ts';
@@ -182,6 +194,29 @@ describe('access log records', () => {
     assert.equal(op('GET', false, 'tagging'), 'REST.GET.TAGGING');
     assert.equal(op('GET', true, '', { website: true }), 'WEBSITE.GET.OBJECT');
     assert.equal(op('OPTIONS', true), 'REST.OPTIONS.PREFLIGHT');
+  });
+
+  test("a copy's source record: REST.COPY.OBJECT_GET for CopyObject, REST.COPY.PART_GET for UploadPartCopy, none otherwise", () => {
+    assert.equal(copySourceOperation('REST.COPY.OBJECT'), 'REST.COPY.OBJECT_GET');
+    assert.equal(copySourceOperation('REST.COPY.PART'), 'REST.COPY.PART_GET');
+    for (const op of ['REST.PUT.OBJECT', 'REST.PUT.PART', 'REST.GET.OBJECT', 'BATCH.DELETE.OBJECT']) assert.equal(copySourceOperation(op), undefined, op);
+  });
+
+  test('lifecycle records: requester AmazonS3, the action as operation, no request line, status, remote IP or signature', () => {
+    assert.deepEqual(LIFECYCLE_OPERATIONS, { expire: 'S3.EXPIRE.OBJECT', deleteMarker: 'S3.CREATE.DELETEMARKER', abortUpload: 'S3.DELETE.UPLOAD' });
+    const record = lifecycleRecord({ bucket: 'photos', operation: LIFECYCLE_OPERATIONS.expire, key: 'old/a b.jpg', versionId: 'v1', size: 1234, time: Date.UTC(2019, 1, 6, 0, 0, 38), requestId: 'ABC123' });
+    const line = formatAccessLogRecord({ ...record, bucketOwner: OWNER });
+    assert.equal(line, `${OWNER} photos [06/Feb/2019:00:00:38 +0000] - AmazonS3 ABC123 S3.EXPIRE.OBJECT old/a%20b.jpg "-" - - - 1234 - - "-" "-" v1 - - - - - - - -`);
+    assert.equal(parseAccessLogLine(line).length, ACCESS_LOG_FIELDS.length);
+    const upload = formatAccessLogRecord({ ...lifecycleRecord({ bucket: 'photos', operation: LIFECYCLE_OPERATIONS.abortUpload, key: 'big', time: 0, requestId: 'R' }), bucketOwner: OWNER });
+    assert.match(upload, / AmazonS3 R S3\.DELETE\.UPLOAD big "-" - - - - - - "-" "-" - /);
+  });
+
+  test('aclRequired is "Yes" when the request needed an ACL grant, "-" otherwise', () => {
+    const last = (r: Partial<AccessLogRecord>): string => parseAccessLogLine(formatAccessLogRecord(base(r))).at(-1)!;
+    assert.equal(last({ aclRequired: true }), 'Yes');
+    assert.equal(last({ aclRequired: false }), '-');
+    assert.equal(last({}), '-');
   });
 
   test('log object keys: SimplePrefix and PartitionedPrefix', () => {
