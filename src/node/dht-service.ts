@@ -339,7 +339,7 @@ export function dhtMetrics(s: DhtStats, localItems: number, quarantined = 0): Me
         { labels: { kind: 'full' }, value: s.readFullCopies },
       ],
     },
-    { name: 'pi_dht_read_digest_mismatches_total', help: 'Quorum reads whose copy in hand was not the newest version the digests showed: the newest was fetched.', type: 'counter', values: [{ value: s.readDigestMismatches }] },
+    { name: 'pi_dht_read_digest_mismatches_total', help: 'Quorum reads that fetched the newest version the digests showed after the first round: the copy in hand was older, or the replica asked for it did not answer.', type: 'counter', values: [{ value: s.readDigestMismatches }] },
     { name: 'pi_dht_read_digest_fallbacks_total', help: 'Digest requests refused by a replica of an older release (asked again for the full copy).', type: 'counter', values: [{ value: s.readDigestFallbacks }] },
     { name: 'pi_dht_replica_replies_malformed_total', help: 'Replica replies to reads ignored as malformed.', type: 'counter', values: [{ value: s.replicaRepliesMalformed }] },
     { name: 'pi_dht_replica_batches_total', help: 'Batches of replica requests this node sent as root (several requests to one replica in one message).', type: 'counter', values: [{ value: s.replicaBatches }] },
