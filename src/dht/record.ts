@@ -49,25 +49,35 @@ export function isStorageKey(key: unknown): key is string {
   return key.length === ID_HEX_LENGTH || (key.charCodeAt(ID_HEX_LENGTH) === 47 && key.length > ID_HEX_LENGTH + 1);
 }
 
-/** Checks the shape of a stored item received from a peer. */
-export function isStoredItem(x: unknown): x is StoredItem {
-  if (typeof x !== 'object' || x === null) return false;
-  const o = x as Record<string, unknown>;
+/**
+ * The fields a stored item and its digest share (key, version, operation id, deleted flag,
+ * checksum), checked on what a peer sent.
+ */
+function hasItemHead(o: Record<string, unknown>): o is Record<string, unknown> & ItemDigest {
   return (
     isStorageKey(o.k) &&
     typeof o.v === 'number' &&
     Number.isSafeInteger(o.v) &&
     o.v >= 1 &&
     typeof o.op === 'string' &&
+    typeof o.d === 'boolean' &&
+    (o.c === undefined || (typeof o.c === 'number' && Number.isInteger(o.c) && o.c >= 0 && o.c <= 0xffffffff))
+  );
+}
+
+/** Checks the shape of a stored item received from a peer. */
+export function isStoredItem(x: unknown): x is StoredItem {
+  if (typeof x !== 'object' || x === null) return false;
+  const o = x as Record<string, unknown>;
+  return (
+    hasItemHead(o) &&
     Array.isArray(o.h) &&
     typeof o.hf === 'number' &&
-    typeof o.d === 'boolean' &&
     typeof o.t === 'string' &&
     (o.u === null || typeof o.u === 'string') &&
     typeof o.ct === 'string' &&
     typeof o.b === 'string' &&
-    typeof o.at === 'number' &&
-    (o.c === undefined || (typeof o.c === 'number' && Number.isInteger(o.c) && o.c >= 0 && o.c <= 0xffffffff))
+    typeof o.at === 'number'
   );
 }
 
@@ -86,17 +96,7 @@ export function digestOf(item: StoredItem): ItemDigest {
 export function isItemDigest(x: unknown): x is ItemDigest {
   if (typeof x !== 'object' || x === null) return false;
   const o = x as Record<string, unknown>;
-  return (
-    isStorageKey(o.k) &&
-    typeof o.v === 'number' &&
-    Number.isSafeInteger(o.v) &&
-    o.v >= 1 &&
-    typeof o.op === 'string' &&
-    o.op.length > 0 &&
-    o.op.length <= MAX_OP_LENGTH &&
-    typeof o.d === 'boolean' &&
-    (o.c === undefined || (typeof o.c === 'number' && Number.isInteger(o.c) && o.c >= 0 && o.c <= 0xffffffff))
-  );
+  return hasItemHead(o) && o.op.length > 0 && o.op.length <= MAX_OP_LENGTH;
 }
 
 /** An entity ready to be written: its headers and its JSON text. */
