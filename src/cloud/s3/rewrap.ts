@@ -54,6 +54,21 @@ import type { KmsKeys } from './kms.ts';
 import { ids, partSortKey } from './model.ts';
 import type { BucketEntry, ObjectEntry, PartEntry, UploadEntry } from './model.ts';
 
+/** A failed recheck: ends the whole job (a bucket's other errors only skip that bucket). */
+class JobAborted extends Error {
+  constructor(cause: unknown) {
+    super(cause instanceof Error ? cause.message : String(cause), { cause });
+  }
+}
+
+/** A running job: its status, whether it was asked to stop, its rate-limited recheck. */
+interface Job {
+  status: RewrapJobStatus;
+  stopped: boolean;
+  recheck: () => Promise<void>;
+  done: Promise<RewrapJobStatus>;
+}
+
 /** Where an entry holding a data key is: a current version, a noncurrent one, an upload, a part. */
 export type EntryKind = 'object' | 'version' | 'upload' | 'part';
 
@@ -110,7 +125,19 @@ export interface RewrapOptions {
   dryRun?: boolean;
   /** Only these buckets (default: every registered bucket). */
   buckets?: string[];
+  /**
+   * Checked again while the job runs (the service passes its ring-wide master key check): before
+   * each page of entries, at most once per `recheckIntervalMs`. A throw ends the job as failed
+   * with its message (what was rewrapped stays; running the job again goes on from there), so a
+   * node put back on an old key mid-job stops it instead of writing behind it unseen.
+   */
+  recheck?: () => Promise<void>;
+  /** Least time between two rechecks (default {@link RECHECK_INTERVAL_MS}). */
+  recheckIntervalMs?: number;
 }
+
+/** Least time between two of a job's rechecks of the ring (see {@link RewrapOptions.recheck}). */
+export const RECHECK_INTERVAL_MS = 30_000;
 
 /** A job's state and summary so far. */
 export interface RewrapJobStatus {
@@ -161,7 +188,7 @@ const GCM_NONCE_BYTES = 12;
 /** Runs rewrap jobs on this node, one at a time, and remembers the last one. */
 export class SseRewrapper {
   readonly stats: RewrapStats = { jobs: 0, rewrapped: 0, changed: 0, errors: 0 };
-  private job: { status: RewrapJobStatus; done: Promise<RewrapJobStatus>; stopped: boolean } | undefined;
+  private job: Job | undefined;
   private readonly log: Logger;
   private closed = false;
 
@@ -198,7 +225,7 @@ export class SseRewrapper {
       startedAt: this.env.now(),
       summary: emptySummary(options.dryRun === true, this.master.current.id),
     };
-    const job = { status, stopped: false, done: undefined as unknown as Promise<RewrapJobStatus> };
+    const job: Job = { status, stopped: false, recheck: this.rechecker(options), done: undefined as unknown as Promise<RewrapJobStatus> };
     this.stats.jobs++;
     job.done = this.walk(job, buckets).then(
       () => {
@@ -281,8 +308,9 @@ export class SseRewrapper {
   // ---------------------------------------------------------------------------------------------
   // The walk
 
-  private async walk(job: { status: RewrapJobStatus; stopped: boolean }, only: string[] | undefined): Promise<void> {
+  private async walk(job: Job, only: string[] | undefined): Promise<void> {
     const s = job.status.summary;
+    await job.recheck();
     if (this.kms && only === undefined) {
       s.kmsKeys = await this.kms.rewrapMaterial(s.dryRun);
       s.errors += s.kmsKeys.errors;
@@ -294,6 +322,7 @@ export class SseRewrapper {
       try {
         await this.walkBucket(job, bucket);
       } catch (err) {
+        if (err instanceof JobAborted) throw err;
         s.errors++;
         this.stats.errors++;
         this.log.warn({ code: 'SseRewrapFailed', bucket: bucket.name, err: (err as Error).message }, `could not walk bucket ${bucket.name}; run the job again`);
@@ -326,7 +355,7 @@ export class SseRewrapper {
     }
   }
 
-  private async walkBucket(job: { status: RewrapJobStatus; stopped: boolean }, bucket: BucketEntry): Promise<void> {
+  private async walkBucket(job: Job, bucket: BucketEntry): Promise<void> {
     await this.eachItem<UploadEntry>(job, ids.uploads(bucket), async (item) => {
       const upload = item.body;
       await this.visit(job, { kind: 'upload', bucket, sortKey: item.sortKey!, entry: upload });
@@ -340,11 +369,29 @@ export class SseRewrapper {
     await this.eachItem<ObjectEntry>(job, ids.versions(bucket), (item) => this.visit(job, { kind: 'version', bucket, sortKey: item.sortKey!, entry: item.body }));
   }
 
+  /** The job's {@link RewrapOptions.recheck}, rate-limited by the env's clock (a no-op without one). */
+  private rechecker(options: RewrapOptions): () => Promise<void> {
+    const recheck = options.recheck;
+    if (!recheck) return () => Promise.resolve();
+    const interval = options.recheckIntervalMs ?? RECHECK_INTERVAL_MS;
+    let last = this.env.now();
+    return async () => {
+      if (this.env.now() - last < interval) return;
+      try {
+        await recheck();
+      } catch (err) {
+        throw new JobAborted(err);
+      }
+      last = this.env.now();
+    };
+  }
+
   /** Runs `fn` over the live items of a partition, a page at a time, a few at once. */
-  private async eachItem<T extends Entity>(job: { stopped: boolean }, partition: Id, fn: (item: DhtRecord<T>) => Promise<void>): Promise<void> {
+  private async eachItem<T extends Entity>(job: Job, partition: Id, fn: (item: DhtRecord<T>) => Promise<void>): Promise<void> {
     let after: string | undefined;
     do {
       if (job.stopped) return;
+      await job.recheck();
       const page = await this.catalog.dht.scanPartition<T>(partition, { limit: PAGE, ...(after !== undefined ? { after } : {}) });
       await eachLimited(page.items, CONCURRENCY, fn);
       after = page.next;
@@ -352,7 +399,7 @@ export class SseRewrapper {
   }
 
   /** Counts one scanned entry and, unless the run is dry, rewraps it if a previous key wrapped it. */
-  private async visit(job: { status: RewrapJobStatus; stopped: boolean }, target: RewrapTarget): Promise<void> {
+  private async visit(job: Job, target: RewrapTarget): Promise<void> {
     const s = job.status.summary;
     s.entries++;
     const sealed = managedKey(target.entry.sse);

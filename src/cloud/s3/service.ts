@@ -498,7 +498,11 @@ export class S3Service implements NodeService {
           'Start the SSE-S3 rewrap job on this node: body {"dryRun": bool, "buckets": ["…"], "force": bool} (all optional); answers 202 with the job status. Unless a dry run or forced, refused (409 MasterKeyMismatch) while a node serving S3 has another current master key or does not answer.',
         handler: async (req: OpsRequest) => {
           const { force, options } = rewrapOptions(req.body);
-          if (!options.dryRun && !force) await this.checkRingMasterKeys();
+          if (!options.dryRun && !force) {
+            await this.checkRingMasterKeys();
+            // And again while it runs: a node put back on an old key mid-job stops it.
+            options.recheck = () => this.checkRingMasterKeys();
+          }
           return { status: 202, body: this.rewrap.start(options).status };
         },
       },

@@ -185,6 +185,46 @@ describe('SSE-S3 rewrap job across a master key rotation of a 3-node ring', () =
     assert.match(metrics.text, new RegExp(`pi_s3_sse_entries\\{kid="${KID_A}",status="previous"\\} 8`));
   });
 
+  test('a job whose recheck of the ring fails (a node back on an old key) stops as failed and rewraps nothing more', async () => {
+    let rechecks = 0;
+    const started = nodes[0]!.s3.rewrap.start({
+      recheck: async () => {
+        rechecks++;
+        throw Object.assign(new Error(`not every node serving S3 has master key ${KID_B} as its current key`), { code: 'MasterKeyMismatch' });
+      },
+      recheckIntervalMs: 0,
+    });
+    assert.equal(started.status.state, 'running');
+    const job = await started.done;
+    assert.equal(job.state, 'failed');
+    assert.match(job.error ?? '', /not every node serving S3 has master key/);
+    assert.equal(rechecks, 1, 'the first failed recheck ends the whole job, not just a bucket');
+    assert.deepEqual([job.summary.rewrapped, job.summary.scanned], [0, 0]);
+    assert.equal(job.summary.kmsKeys, undefined, 'not even the KMS key material was touched');
+    const catalog = nodes[2]!.s3.catalog;
+    assert.equal(kidOf(await catalog.getObject((await catalog.bucket('rewrap'))!, 'large')), KID_A);
+    // Failing inside a bucket's walk ends the whole job too, not only that bucket (a dry run here:
+    // it changes nothing either way).
+    let calls = 0;
+    const midway = await nodes[0]!.s3.rewrap.run({
+      dryRun: true,
+      recheck: async () => {
+        if (++calls === 2) throw new Error('a node went back to the old key');
+      },
+      recheckIntervalMs: 0,
+    });
+    assert.equal(midway.state, 'failed');
+    assert.equal(midway.error, 'a node went back to the old key');
+    assert.equal(calls, 2);
+    assert.equal(midway.summary.buckets, 1, 'no other bucket was walked');
+    // A recheck that passes lets the job go on.
+    let passed = 0;
+    const dry = await nodes[0]!.s3.rewrap.run({ dryRun: true, recheck: async () => void passed++, recheckIntervalMs: 0 });
+    assert.equal(dry.state, 'done');
+    assert.ok(passed >= 3, `rechecked before the KMS keys and each page (${passed})`);
+    assert.equal(dry.summary.pending, 8);
+  });
+
   test("the per-entry rewrap is conditional: an entry overwritten after it was read stays overwritten; a tag change of the same version is kept", async () => {
     const node = nodes[0]!;
     const catalog = node.s3.catalog;
