@@ -24,6 +24,10 @@
  * - **Resumable.** The job keeps no state of its own: every rewrap commits alone, and an entry
  *   already under the current key costs only its read. A job that stopped (its node stopped, it
  *   was interrupted) resumes by running it again; `buckets` limits a run to some buckets.
+ * - **The ring's keys.** The ops route starts a job only while every node serving S3 has this
+ *   node's current master key as its own (rewrap-preflight.ts), and the job checks again every
+ *   {@link RECHECK_INTERVAL_MS} while it runs ({@link RewrapOptions.recheck}): a failed check ends
+ *   it as failed, since a node on another key would wrap new data keys behind it.
  * - **Unknown keys.** An entry under a master key this node does not hold (a node configured with
  *   another key wrote it, or a key was dropped too early) cannot be rewrapped here: it is counted
  *   and reported, and the job goes on.
