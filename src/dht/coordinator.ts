@@ -107,10 +107,9 @@ export class Coordinator {
   // ---------------------------------------------------------------------------------------------
   // Client operations at the root
 
-  /** Quorum read of one key. */
-  async get(key: string): Promise<StoredItem | undefined> {
+  /** Quorum read of one key (from `replicas`, its replica set, when the caller has it already). */
+  async get(key: string, replicas: NodeHandle[] = this.channel.replicaSet(Id.parse(keyPosition(key)))): Promise<StoredItem | undefined> {
     this.count('get');
-    const replicas = this.channel.replicaSet(Id.parse(keyPosition(key)));
     const r = await this.readAll(key, replicas, undefined);
     if (r.answers < r.needed) throw unavailable(`read of ${key.slice(0, 8)}: ${r.answers} of ${r.needed} replicas answered`);
     if (r.missing) throw unavailable(`read of ${key.slice(0, 8)}: no replica sent the newest version`);

@@ -416,10 +416,13 @@ export class Dht {
   private async readKey<T extends Entity>(op: string, key: string, route: Id): Promise<DhtRecord<T> | undefined> {
     this.begin(op);
     const start = this.env.now();
-    // A node whose leaf set spans the key knows its replica set: it reads the quorum itself
-    // instead of routing to the root (any node can coordinate a read; only writes need the root).
-    const local = this.node.isReady && this.node.inLeafSetRange(route);
-    const body = (await this.call(op, route, Kind.GET, { k: key }, local ? () => this.localRead(key) : undefined)) as { i: StoredItem | null };
+    // A node that knows the key's whole replica set reads the quorum itself instead of routing to
+    // the root (any node can coordinate a read; only writes need the root). Being in leaf-set
+    // range is not enough: near its ends, nodes it does not know can be among the closest, and a
+    // quorum of the wrong set can miss an acknowledged write.
+    const replicas = this.node.isReady && this.node.inLeafSetRange(route) ? this.replicaSet(route) : undefined;
+    const local = replicas !== undefined && this.node.knowsNodesAround(route, replicas);
+    const body = (await this.call(op, route, Kind.GET, { k: key }, local ? () => this.localRead(key, replicas) : undefined)) as { i: StoredItem | null };
     this.end(op, start);
     return body.i ? toRecord<T>(body.i) : undefined;
   }
@@ -475,8 +478,8 @@ export class Dht {
   }
 
   /** A quorum read coordinated by this node, answered like the root's reply. */
-  private localRead(key: string): Promise<{ code: number; body: unknown }> {
-    return this.coordinator.get(key).then(
+  private localRead(key: string, replicas: NodeHandle[]): Promise<{ code: number; body: unknown }> {
+    return this.coordinator.get(key, replicas).then(
       (i) => ({ code: 200, body: { i: i ?? null } }),
       (err: { code?: string; message?: string }) => ({ code: 500, body: { error: err.code ?? 'InternalError', message: err.message ?? '' } }),
     );

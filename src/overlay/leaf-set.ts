@@ -119,6 +119,21 @@ export class LeafSet {
     return farRight >= farLeftClockwise;
   }
 
+  /**
+   * How far from `key` the nodes this leaf set does not know begin: every unknown node lies beyond
+   * the leftmost or the rightmost member, so farther from `key` than the nearer of the two.
+   * Undefined when the leaf set knows the whole ring; 0 when `key` is out of range.
+   */
+  unknownBeyond(key: Id): bigint | undefined {
+    if (this.coversWholeRing()) return undefined;
+    const leftmost = this.left[this.left.length - 1]!.handle.id;
+    const rightmost = this.right[this.right.length - 1]!.handle.id;
+    if (!inClockwiseArc(key, leftmost, rightmost)) return 0n;
+    const toRight = clockwiseDistance(key, rightmost);
+    const toLeft = clockwiseDistance(leftmost, key);
+    return toRight < toLeft ? toRight : toLeft;
+  }
+
   /** Whether `key` falls between the leftmost and rightmost members (inclusive). */
   inRange(key: Id): boolean {
     if (this.coversWholeRing()) return true;

@@ -8,7 +8,7 @@
  * the deterministic simulator. The node is single-threaded and callback-driven: no promises on the
  * message path (the simulator can run it without draining microtasks).
  */
-import { ID_DIGITS, compareCloseness } from '../id/index.ts';
+import { ID_DIGITS, compareCloseness, ringDistance } from '../id/index.ts';
 import type { Id } from '../id/index.ts';
 import type { Env, Timer } from '../env/index.ts';
 import type { Transport } from '../transport/index.ts';
@@ -347,6 +347,19 @@ export class PastryNode {
   isRoot(key: Id): boolean {
     if (!this.leafSetValue.inRange(key)) return false;
     return this.leafSetValue.closest(key, this.suspects) === this.handle;
+  }
+
+  /**
+   * Whether this node knows every node at least as close to `key` as the farthest of `replicas`
+   * (a replica set it chose): then no node it does not know belongs in that set. Being in range
+   * is not enough: near either end of the leaf set, the closest nodes to a key include nodes
+   * beyond it.
+   */
+  knowsNodesAround(key: Id, replicas: readonly NodeHandle[]): boolean {
+    const beyond = this.leafSetValue.unknownBeyond(key);
+    if (beyond === undefined) return true;
+    for (const h of replicas) if (ringDistance(key, h.id) > beyond) return false;
+    return true;
   }
 
   /** Whether `key` is within the span of this node's leaf set. */
