@@ -204,6 +204,25 @@ describe('chunk store in the simulator', () => {
     await h.ring.runUntil(() => holders(h, hash).length === 3, 20_000, 'three good copies again');
     for (const n of holders(h, hash)) assert.ok((await settle(h.ring, h.engines.get(n.addr)!.read(hash), 'read'))?.equals(chunks[5]!), `whole on ${n.addr}`);
   });
+
+  test("every node names a chunk's true replica set, also for chunks near the ends of its leaf set (it asks the root)", async () => {
+    const h = harness('chunks-edge');
+    await h.ring.build(60);
+    await h.ring.runFor(2_000);
+    const live = h.ring.live();
+    let nearEdge = 0;
+    for (let i = 0; i < 40; i++) {
+      const hash = chunkHash(pattern(64, 900 + i));
+      const truth = [...live].sort((a, b) => compareNearness(hash, a, b)).slice(0, 3).map((n) => n.id.hex);
+      for (const node of live) {
+        const local = node.pastry.replicaSet(chunkId(hash), 3).map((x) => x.id.hex);
+        if (node.pastry.inLeafSetRange(chunkId(hash)) && local.join() !== truth.join()) nearEdge++;
+        const set = await settle(h.ring, h.store(node).replicaSet(hash), 'replica set');
+        assert.deepEqual(set.map((x) => x.id.hex), truth, `node ${node.index} for chunk ${hash.slice(0, 8)}`);
+      }
+    }
+    assert.ok(nearEdge > 0, `some nodes' own view was wrong (${nearEdge}): the case is exercised`);
+  });
 });
 
 function compareNearness(hash: string, a: SimNode, b: SimNode): number {

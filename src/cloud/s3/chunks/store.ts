@@ -216,7 +216,13 @@ export class ChunkStore {
   /** The replica set of a chunk, nearest first. */
   async replicaSet(hash: string): Promise<NodeHandle[]> {
     const id = chunkId(hash);
-    if (this.node.inLeafSetRange(id) || this.node.leafSetMembers().length === 0) return this.node.replicaSet(id, this.options.replicas);
+    if (this.node.leafSetMembers().length === 0) return this.node.replicaSet(id, this.options.replicas);
+    if (this.node.inLeafSetRange(id)) {
+      // Known here only when no node this one does not know could be among the closest (near
+      // the ends of the leaf set, some of them lie beyond it): otherwise the root says.
+      const set = this.node.replicaSet(id, this.options.replicas);
+      if (this.node.knowsNodesAround(id, set)) return set;
+    }
     const resp = await this.rpc.request(id, K.LOCATE, { h: hash }, { timeoutMs: this.options.requestTimeoutMs });
     const set = (resp.body as { s?: [string, string][] } | null)?.s;
     if (resp.code !== 200 || !Array.isArray(set)) throw new StorageError('ChunkUnavailable', `no replica set for chunk ${hash.slice(0, 12)}`);
