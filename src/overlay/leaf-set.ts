@@ -109,11 +109,14 @@ export class LeafSet {
   }
 
   /**
-   * True when the leaf set knows every node of the ring: a side is not full, or the two sides
-   * overlap. Every key is then in range.
+   * True when the leaf set knows every node of the ring: the two sides overlap (in a ring smaller
+   * than the leaf set both hold every other node), or the node is alone. Every key is then in
+   * range. A side that is merely short (members failed and are not replaced yet, while the other
+   * side is full) does not make it whole: the nodes beyond it are unknown, not absent.
    */
   coversWholeRing(): boolean {
-    if (this.left.length < this.half || this.right.length < this.half) return true;
+    if (this.left.length === 0 && this.right.length === 0) return true;
+    if (this.left.length === 0 || this.right.length === 0) return false;
     const farRight = this.right[this.right.length - 1]!.distance;
     const farLeftClockwise = RING_SIZE - this.left[this.left.length - 1]!.distance;
     return farRight >= farLeftClockwise;
