@@ -1,12 +1,13 @@
 /**
  * One node's replica store: the storage engine plus the rules by which a replica accepts an item,
- * and an in-memory digest index (item hashes in key order) so that anti-entropy can summarise any
- * range without reading the records themselves.
+ * and range digests over the engine's index (see storage/types.ts) so that anti-entropy can
+ * summarise any range without reading the records themselves. What is held in memory does not
+ * grow with the records: XOR digests per prefix bucket, the tombstones awaiting expiry, a count.
  */
 import { itemIntact, sealItem } from './item-checksum.ts';
 import { itemHash } from './record.ts';
-import { SortedKeys, compareUtf8 } from './storage/sorted.ts';
-import type { StorageEngine } from './storage/types.ts';
+import { compareUtf8 } from './storage/sorted.ts';
+import type { IndexedItem, StorageEngine } from './storage/types.ts';
 import type { DhtStats, ItemSummary, StoredItem } from './types.ts';
 
 /**
@@ -45,12 +46,6 @@ export interface RangeDigest {
 }
 
 const DONE = Promise.resolve();
-
-/** An index entry: the item's summary and hash (anti-entropy never reads the records). */
-interface IndexEntry extends ItemSummary {
-  h1: number;
-  h2: number;
-}
 
 /** A place in a list of ranges: range index and the last key handled in it. */
 export type RangeCursor = [number, string];
@@ -111,8 +106,8 @@ export interface LocalStoreOptions {
 }
 
 export class LocalStore {
-  private readonly keys = new SortedKeys();
-  private readonly hashes = new Map<string, IndexEntry>();
+  /** Items held (kept here: counting an LMDB database walks it). */
+  private count = 0;
   /** Changes so far; a cached digest is valid while this is unchanged. */
   private mutations = 0;
   private readonly digests = new Map<string, { m: number; d: RangeDigest }>();
@@ -125,8 +120,9 @@ export class LocalStore {
   private onCorrupt: CorruptionListener | undefined;
 
   /**
-   * Indexes every stored item, checking each against its checksum: damaged ones are quarantined
-   * (and reported to `onCorrupt`) instead of indexed, so anti-entropy fetches them again.
+   * Sums up the engine's index (prefix digests, tombstones, count): a walk over the small index
+   * entries, not the records. Damage to a record's bytes is found when it is read: by a request,
+   * a hand-off, or the record scrub that housekeeping runs over the whole store.
    */
   constructor(
     readonly engine: StorageEngine,
@@ -134,12 +130,12 @@ export class LocalStore {
     private readonly options: LocalStoreOptions = {},
   ) {
     this.onCorrupt = onCorrupt;
-    const damaged: StoredItem[] = [];
-    for (const item of engine.range('')) {
-      if (itemIntact(item)) this.index(item);
-      else damaged.push(item);
+    for (const e of engine.entries('')) {
+      this.count++;
+      const [h1, h2] = itemHash(e);
+      this.prefixes.toggle(e.k, h1, h2, 1);
+      if (e.d) this.tombstoneAt.set(e.k, e.at);
     }
-    for (const item of damaged) this.quarantine(item);
   }
 
   /** Sets who is told of damaged items (the DHT logs and counts them). */
@@ -148,7 +144,7 @@ export class LocalStore {
   }
 
   get size(): number {
-    return this.hashes.size;
+    return this.count;
   }
 
   /** The stored item under `key`; a damaged one is quarantined and reads as absent. */
@@ -166,14 +162,8 @@ export class LocalStore {
    */
   private quarantine(item: StoredItem): void {
     this.quarantined++;
-    const e = this.hashes.get(item.k);
-    if (e) {
-      this.hashes.delete(item.k);
-      this.tombstoneAt.delete(item.k);
-      this.prefixes.toggle(item.k, e.h1, e.h2, -1);
-      this.keys.delete(item.k);
-      this.mutations++;
-    }
+    const e = this.engine.entry(item.k);
+    if (e) this.unindex(e);
     void this.engine.quarantine(item, this.options.now?.() ?? 0).catch(() => undefined);
     this.onCorrupt?.(item, 'stored');
   }
@@ -198,7 +188,7 @@ export class LocalStore {
       const accept = mode === 'merge' ? item.v > cur.v : mode === 'write' ? item.v > cur.v : item.v >= cur.v;
       if (!accept) return { applied: false, have: cur, durable: DONE };
     }
-    this.index(item);
+    this.index(item, this.engine.entry(item.k));
     return { applied: true, have: item, durable: this.engine.put(item) };
   }
 
@@ -223,27 +213,34 @@ export class LocalStore {
 
   /** Removes an item (tombstone expiry, stray cleanup). */
   remove(key: string): Promise<void> {
-    const e = this.hashes.get(key);
+    const e = this.engine.entry(key);
     if (!e) return DONE;
-    this.hashes.delete(key);
-    this.tombstoneAt.delete(key);
-    this.prefixes.toggle(key, e.h1, e.h2, -1);
-    this.mutations++;
-    this.keys.delete(key);
+    this.unindex(e);
     return this.engine.remove(key);
   }
 
-  private index(item: StoredItem): void {
+  /** Counts `item` in, in place of `old` (its key's entry before, if any). */
+  private index(item: StoredItem, old: IndexedItem | undefined): void {
     this.mutations++;
-    const old = this.hashes.get(item.k);
-    if (old) this.prefixes.toggle(item.k, old.h1, old.h2, -1);
-    else this.keys.add(item.k);
+    if (old) {
+      const [o1, o2] = itemHash(old);
+      this.prefixes.toggle(old.k, o1, o2, -1);
+    } else {
+      this.count++;
+    }
     const [h1, h2] = itemHash(item);
-    // One object per item (summary and hashes together): the index is held for every item.
-    this.hashes.set(item.k, { k: item.k, v: item.v, op: item.op, d: item.d, h1, h2 });
     this.prefixes.toggle(item.k, h1, h2, 1);
     if (item.d) this.tombstoneAt.set(item.k, item.at);
     else this.tombstoneAt.delete(item.k);
+  }
+
+  /** Counts the item of entry `e` out (it is being removed or quarantined). */
+  private unindex(e: IndexedItem): void {
+    this.mutations++;
+    this.count--;
+    const [h1, h2] = itemHash(e);
+    this.prefixes.toggle(e.k, h1, h2, -1);
+    this.tombstoneAt.delete(e.k);
   }
 
   /**
@@ -253,9 +250,9 @@ export class LocalStore {
    */
   keysAfter(after: string | undefined, limit: number): string[] {
     const out: string[] = [];
-    for (const k of this.keys.range(after ?? '')) {
-      if (k === after) continue;
-      out.push(k);
+    for (const e of this.engine.entries(after ?? '')) {
+      if (e.k === after) continue;
+      out.push(e.k);
       if (out.length >= limit) break;
     }
     return out;
@@ -267,16 +264,8 @@ export class LocalStore {
   }
 
   /** Storage keys in `[start, end)` (key order), from the index. */
-  keysIn(start: string, end?: string): Generator<string> {
-    return this.keys.range(start, end);
-  }
-
-  /** Items whose ring position is within `[loHex, hiHex]` (both 40-digit hex, lo <= hi). */
-  *itemsInPositions(loHex: string, hiHex: string): Generator<StoredItem> {
-    for (const k of this.keys.range(loHex, hiHex + '0')) {
-      const item = this.get(k);
-      if (item) yield item;
-    }
+  *keysIn(start: string, end?: string): Generator<string> {
+    for (const e of this.engine.entries(start, end)) yield e.k;
   }
 
   /**
@@ -319,12 +308,12 @@ export class LocalStore {
 
   /** Adds the items with `start <= key < end` to `d`, one by one. */
   private walkDigest(start: string, end: string, d: RangeDigest): void {
-    this.keys.forEachIn(start, end, (k) => {
-      const e = this.hashes.get(k)!;
+    for (const e of this.engine.entries(start, end)) {
+      const [h1, h2] = itemHash(e);
       d.n++;
-      d.h1 ^= e.h1;
-      d.h2 ^= e.h2;
-    });
+      d.h1 ^= h1;
+      d.h2 ^= h2;
+    }
   }
 
   /**
@@ -335,9 +324,9 @@ export class LocalStore {
     for (let i = from ? from[0] : 0; i < ranges.length; i++) {
       const [lo, hi] = ranges[i]!;
       const skip = from && i === from[0] ? from[1] : undefined;
-      for (const k of this.keys.range(skip ?? lo, hi + '0')) {
-        if (k === skip) continue;
-        yield [i, this.hashes.get(k)!];
+      for (const e of this.engine.entries(skip ?? lo, hi + '0')) {
+        if (e.k === skip) continue;
+        yield [i, e];
       }
     }
   }

@@ -82,12 +82,18 @@ describe('a replica store with damaged copies', () => {
     return { engine, good, bad };
   }
 
-  test('a damaged copy found at start is quarantined, not indexed, and reported', () => {
+  test('a copy damaged at rest is not read at start; the scrub check quarantines it, unindexes it and reports it', () => {
     const { engine, good, bad } = tamperedEngine();
     const seen: [string, CorruptionSource][] = [];
     const store = new LocalStore(engine, (i, source) => seen.push([i.k, source]));
-    assert.equal(store.size, 1, 'only the intact item is indexed');
+    const all = store.digest('0'.repeat(40), 'f'.repeat(40));
+    assert.equal(store.size, 2, 'start-up sums up the index entries, which the damage did not touch');
+    assert.deepEqual(seen, [], 'no record is read at start');
+    store.check(good.k);
+    store.check(bad.k);
+    assert.equal(store.size, 1, 'only the intact item stays indexed');
     assert.deepEqual(seen, [[bad.k, 'stored']]);
+    assert.equal(store.digest('0'.repeat(40), 'f'.repeat(40)).n, all.n - 1, 'and the range digest no longer claims it');
     assert.equal(engine.get(bad.k), undefined);
     assert.equal(engine.quarantinedCount, 1);
     assert.equal(engine.quarantinedItems.get(bad.k)?.b, '{"n":8}', 'the damaged bytes are kept for an operator');
@@ -149,8 +155,11 @@ describe('a replica store with damaged copies', () => {
       const reopened = LmdbStorage.open(dir);
       const seen: string[] = [];
       const store = new LocalStore(reopened, (i) => seen.push(i.k));
+      assert.equal(store.size, 2);
+      assert.equal(store.get(KEY), undefined, 'the first read finds the damage');
       assert.deepEqual(seen, [KEY]);
       assert.equal(store.size, 1);
+      assert.equal(reopened.entry(KEY), undefined, 'its index entry goes with it');
       await reopened.close();
       const third = LmdbStorage.open(dir);
       assert.equal(third.get(KEY), undefined, 'moved out of the items');

@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
+import { open } from 'lmdb';
 import { Id } from '../../src/id/index.ts';
 import { LmdbStorage, MemoryStorage, compareUtf8, openNodeStorage } from '../../src/dht/index.ts';
 import { SortedKeys } from '../../src/dht/storage/sorted.ts';
@@ -30,7 +31,7 @@ function item(k: string, v = 1, op = `op-${k}-${v}`): StoredItem {
 }
 
 const P = 'ab'.repeat(20);
-const keys = [P, `${P}/a`, `${P}/b`, `${P}/ab`, `${P}/é`, `${P}/z`, `${P}/\u{1F600}`, `${P}/\uFF21`, 'cd'.repeat(20), '00'.repeat(20)];
+const keys = [P, `${P}/a`, `${P}/b`, `${P}/ab`, `${P}/é`, `${P}/z`, `${P}/\u{1F600}`, `${P}/\uFF21`, 'cd'.repeat(20), '00'.repeat(20), `${'ef'.repeat(20)}/mp\u0001${'01a2'.repeat(10)}`];
 
 async function exercise(engine: StorageEngine): Promise<void> {
   for (const k of keys) await engine.put(item(k));
@@ -45,6 +46,13 @@ async function exercise(engine: StorageEngine): Promise<void> {
   assert.equal(engine.get(`${P}/b`), undefined);
   assert.equal(engine.size, keys.length - 1);
   assert.deepEqual([...engine.range(`${P}/a`, `${P}/b`)].map((i) => i.k), [`${P}/a`, `${P}/ab`]);
+  // The index follows the items: same keys, same order, the summary of what is stored.
+  assert.deepEqual([...engine.entries('')], [...engine.range('')].map(({ k, v, op, d, at }) => ({ k, v, op, d, at })));
+  assert.deepEqual([...engine.entries(`${P}/a`, `${P}/b`)].map((e) => [e.k, e.v]), [[`${P}/a`, 2], [`${P}/ab`, 1]]);
+  assert.deepEqual(engine.entry(`${P}/a`), { k: `${P}/a`, v: 2, op: `op-${P}/a-2`, d: false, at: 0 });
+  assert.equal(engine.entry(`${P}/b`), undefined, 'removed with its item');
+  await engine.put({ ...item(`${P}/z`, 3), d: true, at: 1234 });
+  assert.deepEqual(engine.entry(`${P}/z`), { k: `${P}/z`, v: 3, op: `op-${P}/z-3`, d: true, at: 1234 });
 }
 
 describe('storage engines', () => {
@@ -60,6 +68,43 @@ describe('storage engines', () => {
     await p;
     assert.equal(engine.get('11'.repeat(20))?.v, 5);
     await engine.close();
+  });
+
+  test('LMDB index: walks merge the writes in flight with the committed entries, in order, and survive reopen', async () => {
+    const dir = tempDir();
+    const engine = LmdbStorage.open(dir);
+    const committed = ['10', '30', '50', '70'].map((p) => p.repeat(20));
+    for (const k of committed) await engine.put(item(k));
+    // In flight (not yet committed): a new key between, one past the end, an overwrite, a removal.
+    const writes = [engine.put(item('20'.repeat(20))), engine.put(item('90'.repeat(20))), engine.put(item('30'.repeat(20), 2)), engine.remove('50'.repeat(20))];
+    const walked = (start = '', end?: string): [string, number][] => [...engine.entries(start, end)].map((e) => [e.k.slice(0, 2), e.v]);
+    assert.deepEqual(walked(), [['10', 1], ['20', 1], ['30', 2], ['70', 1], ['90', 1]]);
+    assert.deepEqual(walked('20'.repeat(20), '70'.repeat(20)), [['20', 1], ['30', 2]], 'ranges apply to the writes in flight too');
+    assert.equal(engine.entry('50'.repeat(20)), undefined);
+    await Promise.all(writes);
+    assert.deepEqual(walked(), [['10', 1], ['20', 1], ['30', 2], ['70', 1], ['90', 1]], 'the same once committed');
+    await engine.close();
+    const reopened = LmdbStorage.open(dir);
+    assert.deepEqual([...reopened.entries('')].map((e) => [e.k.slice(0, 2), e.v]), [['10', 1], ['20', 1], ['30', 2], ['70', 1], ['90', 1]]);
+    await reopened.close();
+  });
+
+  test('LMDB index: a store written before the index gets it built at open, entry for entry', async () => {
+    const dir = tempDir();
+    const engine = LmdbStorage.open(dir);
+    const many = Array.from({ length: 25_000 }, (_, i) => item(i.toString(16).padStart(40, '0'), 1 + (i % 3)));
+    await Promise.all(many.map((it) => engine.put(it)));
+    await engine.close();
+    // What an older release left: the items, no index and no format mark.
+    const raw = open({ path: dir, compression: false });
+    await raw.openDB({ name: 'index' }).clearAsync();
+    await raw.openDB({ name: 'meta' }).remove('indexFormat');
+    await raw.close();
+    const upgraded = LmdbStorage.open(dir);
+    const entries = [...upgraded.entries('')];
+    assert.equal(entries.length, many.length, 'every item indexed (over several build pages)');
+    assert.deepEqual(entries.map((e) => [e.k, e.v, e.op]), many.map((it) => [it.k, it.v, it.op]));
+    await upgraded.close();
   });
 
   test('compareUtf8 orders as UTF-8 bytes do', () => {

@@ -1,19 +1,49 @@
 /**
  * LMDB storage engine for real nodes, and the node's persistent identity.
  *
- * One LMDB environment per node directory with three named databases: `items` (storage key →
- * item), `meta` (the node id, so that a node restarted on the same directory keeps its place on the
- * ring) and `quarantine` (damaged items moved aside, kept for an operator). lmdb-js batches concurrent writes into one transaction and resolves each write's promise
- * once that transaction is committed and flushed to disk: a replica acknowledges only after that.
- * Reads are synchronous; writes not yet committed are served from a small overlay so that a
- * replica reads its own writes at once.
+ * One LMDB environment per node directory with four named databases: `items` (storage key →
+ * item), `index` (storage key → the item's index entry, see types.ts), `meta` (the node id, so
+ * that a node restarted on the same directory keeps its place on the ring) and `quarantine`
+ * (damaged items moved aside, kept for an operator). lmdb-js batches the writes of one event turn
+ * into one transaction and resolves each write's promise once that transaction is committed and
+ * flushed to disk: a replica acknowledges only after that. An item and its index entry are written
+ * in the same turn, so they are committed together. Reads are synchronous; writes not yet
+ * committed are served from a small overlay so that a replica reads its own writes at once.
  */
 import { mkdirSync } from 'node:fs';
 import { open } from 'lmdb';
 import type { Database, RootDatabase } from 'lmdb';
 import { Id } from '../../id/index.ts';
 import type { StoredItem } from '../types.ts';
-import type { QuarantinedItem, StorageEngine } from './types.ts';
+import { compareUtf8 } from './sorted.ts';
+import { indexEntryOf } from './types.ts';
+import type { IndexedItem, QuarantinedItem, StorageEngine } from './types.ts';
+
+/** An index entry as stored: version, operation id, tombstone (1) or not (0), written at. */
+type StoredEntry = [number, string, number, number];
+
+/**
+ * A storage key as the index database's key: its UTF-8 bytes, compared as bytes (UTF-8 order).
+ * (lmdb-js's default key encoding reads a string holding U+0001 back as an array: S3 multipart
+ * keys hold one.)
+ */
+function indexKey(key: string): Buffer {
+  return Buffer.from(key, 'utf8');
+}
+
+/** `meta` key of the index format; absent in stores from before the index: it is built at open. */
+const INDEX_FORMAT_KEY = 'indexFormat';
+const INDEX_FORMAT = 1;
+/** Items per transaction when building the index of an older store. */
+const INDEX_BUILD_PAGE = 10_000;
+
+function packEntry(item: StoredItem): StoredEntry {
+  return [item.v, item.op, item.d ? 1 : 0, item.at];
+}
+
+function unpackEntry(k: string, e: StoredEntry): IndexedItem {
+  return { k, v: e[0], op: e[1], d: e[2] === 1, at: e[3] };
+}
 
 /** Options of {@link LmdbStorage.open}. */
 export interface LmdbStorageOptions {
@@ -36,18 +66,48 @@ export class LmdbStorage implements StorageEngine {
   private constructor(
     private readonly root: RootDatabase,
     private readonly items: Database<StoredItem, string>,
+    private readonly index: Database<StoredEntry, Buffer>,
     readonly meta: Database<unknown, string>,
     private readonly damaged: Database<QuarantinedItem, string>,
   ) {}
 
-  /** Opens (creating if needed) the storage in directory `dir`. */
+  /**
+   * Opens (creating if needed) the storage in directory `dir`. A store written before the index
+   * existed gets it built here, once (a walk over every item, some seconds per million).
+   */
   static open(dir: string, options: LmdbStorageOptions = {}): LmdbStorage {
     mkdirSync(dir, { recursive: true });
     const root = open({ path: dir, compression: false, mapSize: options.mapSize ?? 8 * 1024 ** 3, overlappingSync: options.overlappingSync ?? false });
     const items = root.openDB<StoredItem, string>({ name: 'items' });
+    const index = root.openDB<StoredEntry, Buffer>({ name: 'index', keyEncoding: 'binary' });
     const meta = root.openDB<unknown, string>({ name: 'meta' });
     const damaged = root.openDB<QuarantinedItem, string>({ name: 'quarantine' });
-    return new LmdbStorage(root, items, meta, damaged);
+    const storage = new LmdbStorage(root, items, index, meta, damaged);
+    if (meta.get(INDEX_FORMAT_KEY) !== INDEX_FORMAT) storage.buildIndex();
+    return storage;
+  }
+
+  /** Rebuilds the index from the items, page by page; marked done only once complete. */
+  private buildIndex(): void {
+    this.root.transactionSync(() => {
+      this.index.clearSync();
+    });
+    let start: string | undefined;
+    for (;;) {
+      const page: StoredItem[] = [];
+      for (const { value } of this.items.getRange(start === undefined ? { limit: INDEX_BUILD_PAGE } : { start, limit: INDEX_BUILD_PAGE + 1 })) {
+        if (value.k === start) continue;
+        page.push(value);
+      }
+      if (page.length === 0) break;
+      this.root.transactionSync(() => {
+        for (const item of page) this.index.putSync(indexKey(item.k), packEntry(item));
+      });
+      start = page[page.length - 1]!.k;
+    }
+    this.root.transactionSync(() => {
+      this.meta.putSync(INDEX_FORMAT_KEY, INDEX_FORMAT);
+    });
   }
 
   get(key: string): StoredItem | undefined {
@@ -58,12 +118,50 @@ export class LmdbStorage implements StorageEngine {
 
   put(item: StoredItem): Promise<void> {
     this.pending.set(item.k, item);
+    // Same event turn, same transaction: the item and its entry are committed together.
+    void this.index.put(indexKey(item.k), packEntry(item));
     return this.items.put(item.k, item).then(() => this.settle(item.k, item));
   }
 
   remove(key: string): Promise<void> {
     this.pending.set(key, null);
+    void this.index.remove(indexKey(key));
     return this.items.remove(key).then(() => this.settle(key, null));
+  }
+
+  entry(key: string): IndexedItem | undefined {
+    const p = this.pending.get(key);
+    if (p !== undefined) return p ? indexEntryOf(p) : undefined;
+    const e = this.index.get(indexKey(key));
+    return e ? unpackEntry(key, e) : undefined;
+  }
+
+  /** The committed entries merged with the writes not yet committed (few: those in flight). */
+  *entries(start: string, end?: string): Generator<IndexedItem> {
+    const inFlight: [string, StoredItem | null][] = [];
+    for (const e of this.pending) {
+      if (compareUtf8(e[0], start) >= 0 && (end === undefined || compareUtf8(e[0], end) < 0)) inFlight.push(e);
+    }
+    inFlight.sort((a, b) => compareUtf8(a[0], b[0]));
+    let i = 0;
+    const range = end === undefined ? { start: indexKey(start) } : { start: indexKey(start), end: indexKey(end) };
+    for (const { key: raw, value } of this.index.getRange(range)) {
+      const key = raw.toString('utf8');
+      for (; i < inFlight.length && compareUtf8(inFlight[i]![0], key) < 0; i++) {
+        const item = inFlight[i]![1];
+        if (item) yield indexEntryOf(item);
+      }
+      if (i < inFlight.length && inFlight[i]![0] === key) {
+        const item = inFlight[i++]![1];
+        if (item) yield indexEntryOf(item);
+        continue;
+      }
+      yield unpackEntry(key, value);
+    }
+    for (; i < inFlight.length; i++) {
+      const item = inFlight[i]![1];
+      if (item) yield indexEntryOf(item);
+    }
   }
 
   /**
@@ -77,7 +175,10 @@ export class LmdbStorage implements StorageEngine {
       .transaction(() => {
         this.damaged.putSync(item.k, { ...item, qa: at });
         const cur = this.items.get(item.k);
-        if (cur && cur.v === item.v && cur.op === item.op && cur.c === item.c && cur.b === item.b) this.items.removeSync(item.k);
+        if (cur && cur.v === item.v && cur.op === item.op && cur.c === item.c && cur.b === item.b) {
+          this.items.removeSync(item.k);
+          this.index.removeSync(indexKey(item.k));
+        }
       })
       .then(() => this.settle(item.k, null));
   }

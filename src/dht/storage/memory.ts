@@ -5,7 +5,8 @@
  */
 import type { StoredItem } from '../types.ts';
 import { SortedKeys } from './sorted.ts';
-import type { QuarantinedItem, StorageEngine } from './types.ts';
+import { indexEntryOf } from './types.ts';
+import type { IndexedItem, QuarantinedItem, StorageEngine } from './types.ts';
 
 const DONE = Promise.resolve();
 
@@ -13,6 +14,8 @@ export class MemoryStorage implements StorageEngine {
   readonly kind = 'memory';
   private readonly items = new Map<string, StoredItem>();
   private readonly keys = new SortedKeys();
+  /** Index entries, kept apart from the items as on disk ({@link tamper} leaves them alone). */
+  private readonly index = new Map<string, IndexedItem>();
   /** Damaged items moved aside (see {@link quarantine}). */
   readonly quarantinedItems = new Map<string, QuarantinedItem>();
 
@@ -23,11 +26,13 @@ export class MemoryStorage implements StorageEngine {
   put(item: StoredItem): Promise<void> {
     if (!this.items.has(item.k)) this.keys.add(item.k);
     this.items.set(item.k, item);
+    this.index.set(item.k, indexEntryOf(item));
     return DONE;
   }
 
   remove(key: string): Promise<void> {
     if (this.items.delete(key)) this.keys.delete(key);
+    this.index.delete(key);
     return DONE;
   }
 
@@ -65,6 +70,17 @@ export class MemoryStorage implements StorageEngine {
     for (const k of this.keys.range(start, end)) {
       const item = this.items.get(k);
       if (item) yield item;
+    }
+  }
+
+  entry(key: string): IndexedItem | undefined {
+    return this.index.get(key);
+  }
+
+  *entries(start: string, end?: string): Generator<IndexedItem> {
+    for (const k of this.keys.range(start, end)) {
+      const e = this.index.get(k);
+      if (e) yield e;
     }
   }
 

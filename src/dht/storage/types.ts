@@ -2,8 +2,24 @@
  * The storage engine contract: one node's items, ordered by storage key (UTF-8 byte order), with
  * synchronous reads and durable asynchronous writes. LMDB implements it for real nodes, a sorted
  * in-memory map for the simulator.
+ *
+ * Besides the items, an engine keeps their index: one small entry per item (key, version,
+ * operation id, tombstone flag, time written), written with the item. Anti-entropy, hand-off and
+ * housekeeping walk the index, not the items (whose bodies may be 64 KiB), and the node never
+ * holds it on its heap: on LMDB it is a database of its own, so a node's memory and start-up time
+ * do not grow with the number of records it stores.
  */
-import type { StoredItem } from '../types.ts';
+import type { ItemSummary, StoredItem } from '../types.ts';
+
+/** An item's index entry: its summary and when it was written (tombstones expire by it). */
+export interface IndexedItem extends ItemSummary {
+  at: number;
+}
+
+/** The index entry of an item (what the engine stores beside it). */
+export function indexEntryOf(item: StoredItem): IndexedItem {
+  return { k: item.k, v: item.v, op: item.op, d: item.d, at: item.at };
+}
 
 export interface StorageEngine {
   /** `memory` or `lmdb`, for logs. */
@@ -27,7 +43,17 @@ export interface StorageEngine {
   clearQuarantine(): Promise<number>;
   /** Items with `start <= key < end` (no `end`: to the last), in key order. */
   range(start: string, end?: string): Iterable<StoredItem>;
-  /** Number of items. */
+  /**
+   * The index entry of `key` (including writes not yet committed). It is stored apart from the
+   * item: damage to an item's bytes leaves its entry as it was written.
+   */
+  entry(key: string): IndexedItem | undefined;
+  /**
+   * Index entries with `start <= key < end` (no `end`: to the last), in key order, including
+   * writes not yet committed. Consume it synchronously (an LMDB walk holds a read snapshot).
+   */
+  entries(start: string, end?: string): Iterable<IndexedItem>;
+  /** Number of items (may walk the index: for tests and tools, not hot paths). */
   readonly size: number;
   close(): Promise<void>;
 }
