@@ -188,7 +188,8 @@ export class LocalStore {
       const accept = mode === 'merge' ? item.v > cur.v : mode === 'write' ? item.v > cur.v : item.v >= cur.v;
       if (!accept) return { applied: false, have: cur, durable: DONE };
     }
-    this.index(item, this.engine.entry(item.k));
+    // A sealed copy just checked carries what its index entry holds; saves reading the entry.
+    this.index(item, cur && cur.c !== undefined ? cur : this.engine.entry(item.k));
     return { applied: true, have: item, durable: this.engine.put(item) };
   }
 

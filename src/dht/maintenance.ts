@@ -168,7 +168,7 @@ export class Maintenance {
 
   /**
    * Calls `fn` once per ring position held here, with a loader of the items at that position. The
-   * walk is over the in-memory index: items are read (and checked) only for the positions `fn`
+   * walk is over the engine's index: items are read (and checked) only for the positions `fn`
    * loads, not the whole store on every leaf-set change.
    */
   private forEachPosition(fn: (pos: Id, load: () => StoredItem[]) => void): void {
