@@ -24,6 +24,11 @@ export type PendingRecord = Omit<AccessLogRecord, 'bucketOwner'>;
 /** Where finished records go: kept if `bucket` logs, dropped otherwise. */
 export interface AccessLogSink {
   record(bucket: string, record: PendingRecord): void;
+  /**
+   * False when `bucket` is known not to log (so the record need not even be built); true when it
+   * logs or is not known here. Absent: every record is handed over.
+   */
+  mayLog?(bucket: string): boolean;
 }
 
 /**
@@ -154,6 +159,11 @@ export class RequestCapture {
   private finish(): void {
     const f = this.facts;
     if (f.bucket === undefined) return;
+    const source = f.copySource;
+    const logs = this.sink.mayLog?.(f.bucket) ?? true;
+    const sourceLogs = source !== undefined && (this.sink.mayLog?.(source.bucket) ?? true);
+    // Most buckets do not log: their requests cost no record.
+    if (!logs && !sourceLogs) return;
     const req = this.req;
     const method = (req.method ?? 'GET').toUpperCase();
     const url = req.url ?? '/';
@@ -194,13 +204,14 @@ export class RequestCapture {
       tlsVersion: tls ? (socket.getProtocol?.() ?? undefined) : undefined,
       aclRequired: f.aclRequired,
     };
-    this.sink.record(f.bucket, record);
-    for (const d of f.batchDeleted ?? []) {
-      this.sink.record(f.bucket, { ...record, operation: 'BATCH.DELETE.OBJECT', key: d.key, versionId: d.versionId, status: 204, errorCode: undefined, bytesSent: 0, objectSize: undefined });
+    if (logs) {
+      this.sink.record(f.bucket, record);
+      for (const d of f.batchDeleted ?? []) {
+        this.sink.record(f.bucket, { ...record, operation: 'BATCH.DELETE.OBJECT', key: d.key, versionId: d.versionId, status: 204, errorCode: undefined, bytesSent: 0, objectSize: undefined });
+      }
     }
-    const source = f.copySource;
     const sourceOperation = copySourceOperation(operation);
-    if (source && sourceOperation) this.sink.record(source.bucket, copySourceRecord(record, sourceOperation, source));
+    if (source && sourceOperation && sourceLogs) this.sink.record(source.bucket, copySourceRecord(record, sourceOperation, source));
   }
 }
 

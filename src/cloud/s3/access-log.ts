@@ -161,6 +161,12 @@ export class AccessLogDelivery implements AccessLogSink {
   }
 
   /** Takes the record of a request to `bucket`; kept only if the bucket logs (its record, cached, says so). */
+  mayLog(bucket: string): boolean {
+    if (this.stopped) return false;
+    const cached = this.catalog.cachedBucket(bucket);
+    return cached === undefined || Boolean(cached.log);
+  }
+
   record(bucket: string, record: PendingRecord): void {
     if (this.stopped) return;
     const p = this.keep(bucket, record)

@@ -465,6 +465,12 @@ export class Catalog {
   // Buckets
 
   /** A bucket (cached unless `fresh`), or undefined. */
+  /** The bucket's entry if this node's cache holds a fresh one (no DHT read); otherwise undefined. */
+  cachedBucket(name: string): BucketEntry | undefined {
+    const cached = this.buckets.get(name);
+    return cached && this.env.now() - cached.at < this.options.cacheMs ? cached.entry : undefined;
+  }
+
   async bucket(name: string, fresh = false): Promise<BucketEntry | undefined> {
     const cached = this.buckets.get(name);
     if (!fresh && cached && this.env.now() - cached.at < this.options.cacheMs) return cached.entry;
