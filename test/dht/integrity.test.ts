@@ -145,14 +145,14 @@ describe('a replica store with damaged copies', () => {
   test('LMDB: the quarantine survives a restart and the damaged item stays out of the store', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'pi-integrity-'));
     try {
-      const engine = LmdbStorage.open(dir);
+      const engine = await LmdbStorage.open(dir);
       const good = item('cd'.repeat(20), '{"n":1}');
       const it = item(KEY, '{"n":1}');
       await engine.put(good);
       // At-rest damage: the bytes of the value change, the checksum written with them does not.
       await engine.put({ ...it, b: '{"n":9}' });
       await engine.close();
-      const reopened = LmdbStorage.open(dir);
+      const reopened = await LmdbStorage.open(dir);
       const seen: string[] = [];
       const store = new LocalStore(reopened, (i) => seen.push(i.k));
       assert.equal(store.size, 2);
@@ -161,7 +161,7 @@ describe('a replica store with damaged copies', () => {
       assert.equal(store.size, 1);
       assert.equal(reopened.entry(KEY), undefined, 'its index entry goes with it');
       await reopened.close();
-      const third = LmdbStorage.open(dir);
+      const third = await LmdbStorage.open(dir);
       assert.equal(third.get(KEY), undefined, 'moved out of the items');
       assert.equal(third.quarantinedCount, 1, 'kept in the quarantine database');
       assert.equal(new LocalStore(third).size, 1);

@@ -61,7 +61,7 @@ describe('storage engines', () => {
   });
 
   test('LMDB engine: same behaviour; uncommitted writes are readable at once', async () => {
-    const engine = LmdbStorage.open(tempDir());
+    const engine = await LmdbStorage.open(tempDir());
     await exercise(engine);
     const p = engine.put(item('11'.repeat(20), 5));
     assert.equal(engine.get('11'.repeat(20))?.v, 5, 'visible before commit');
@@ -72,7 +72,7 @@ describe('storage engines', () => {
 
   test('LMDB index: walks merge the writes in flight with the committed entries, in order, and survive reopen', async () => {
     const dir = tempDir();
-    const engine = LmdbStorage.open(dir);
+    const engine = await LmdbStorage.open(dir);
     const committed = ['10', '30', '50', '70'].map((p) => p.repeat(20));
     for (const k of committed) await engine.put(item(k));
     // In flight (not yet committed): a new key between, one past the end, an overwrite, a removal.
@@ -84,27 +84,32 @@ describe('storage engines', () => {
     await Promise.all(writes);
     assert.deepEqual(walked(), [['10', 1], ['20', 1], ['30', 2], ['70', 1], ['90', 1]], 'the same once committed');
     await engine.close();
-    const reopened = LmdbStorage.open(dir);
+    const reopened = await LmdbStorage.open(dir);
     assert.deepEqual([...reopened.entries('')].map((e) => [e.k.slice(0, 2), e.v]), [['10', 1], ['20', 1], ['30', 2], ['70', 1], ['90', 1]]);
     await reopened.close();
   });
 
-  test('LMDB index: a store written before the index gets it built at open, entry for entry', async () => {
+  test('LMDB index: a store written before the index gets it built at open, entry for entry; a build cut short is redone', async () => {
     const dir = tempDir();
-    const engine = LmdbStorage.open(dir);
     const many = Array.from({ length: 25_000 }, (_, i) => item(i.toString(16).padStart(40, '0'), 1 + (i % 3)));
-    await Promise.all(many.map((it) => engine.put(it)));
-    await engine.close();
-    // What an older release left: the items, no index and no format mark.
-    const raw = open({ path: dir, compression: false });
-    await raw.openDB({ name: 'index' }).clearAsync();
-    await raw.openDB({ name: 'meta' }).remove('indexFormat');
+    // What an older release left: the items only, no index and no format mark.
+    const raw = open({ path: dir, compression: false, overlappingSync: false });
+    const items = raw.openDB<StoredItem, string>({ name: 'items' });
+    await Promise.all(many.map((it) => items.put(it.k, it)));
     await raw.close();
-    const upgraded = LmdbStorage.open(dir);
-    const entries = [...upgraded.entries('')];
-    assert.equal(entries.length, many.length, 'every item indexed (over several build pages)');
-    assert.deepEqual(entries.map((e) => [e.k, e.v, e.op]), many.map((it) => [it.k, it.v, it.op]));
+    const upgraded = await LmdbStorage.open(dir);
+    const expected = many.map((it) => [it.k, it.v, it.op]);
+    assert.deepEqual([...upgraded.entries('')].map((e) => [e.k, e.v, e.op]), expected, 'every item indexed (over several build pages)');
     await upgraded.close();
+    // A build cut short (no format mark), then an item removed by an older release meanwhile:
+    // the entries left are redone, the one whose item is gone removed.
+    const again = open({ path: dir, compression: false, overlappingSync: false });
+    await again.openDB({ name: 'meta' }).remove('indexFormat');
+    await again.openDB<StoredItem, string>({ name: 'items' }).remove(many[7]!.k);
+    await again.close();
+    const rebuilt = await LmdbStorage.open(dir);
+    assert.deepEqual([...rebuilt.entries('')].map((e) => [e.k, e.v, e.op]), expected.filter((e) => e[0] !== many[7]!.k));
+    await rebuilt.close();
   });
 
   test('compareUtf8 orders as UTF-8 bytes do', () => {

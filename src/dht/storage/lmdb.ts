@@ -75,7 +75,7 @@ export class LmdbStorage implements StorageEngine {
    * Opens (creating if needed) the storage in directory `dir`. A store written before the index
    * existed gets it built here, once (a walk over every item, some seconds per million).
    */
-  static open(dir: string, options: LmdbStorageOptions = {}): LmdbStorage {
+  static async open(dir: string, options: LmdbStorageOptions = {}): Promise<LmdbStorage> {
     mkdirSync(dir, { recursive: true });
     const root = open({ path: dir, compression: false, mapSize: options.mapSize ?? 8 * 1024 ** 3, overlappingSync: options.overlappingSync ?? false });
     const items = root.openDB<StoredItem, string>({ name: 'items' });
@@ -83,31 +83,39 @@ export class LmdbStorage implements StorageEngine {
     const meta = root.openDB<unknown, string>({ name: 'meta' });
     const damaged = root.openDB<QuarantinedItem, string>({ name: 'quarantine' });
     const storage = new LmdbStorage(root, items, index, meta, damaged);
-    if (meta.get(INDEX_FORMAT_KEY) !== INDEX_FORMAT) storage.buildIndex();
+    if (meta.get(INDEX_FORMAT_KEY) !== INDEX_FORMAT) await storage.buildIndex();
     return storage;
   }
 
-  /** Rebuilds the index from the items, page by page; marked done only once complete. */
-  private buildIndex(): void {
-    this.root.transactionSync(() => {
-      this.index.clearSync();
-    });
+  /**
+   * Builds the index from the items, page by page, through lmdb-js's ordinary batched writes;
+   * marked done only once complete, so an interrupted build starts over. Entries such a build
+   * left are overwritten, and those whose item is gone removed (no bulk clear: freeing that many
+   * pages at once before heavy writes tripped an LMDB free-list assertion at a million entries).
+   */
+  private async buildIndex(): Promise<void> {
+    const leftOver = this.index.getKeysCount({ limit: 1 }) > 0;
     let start: string | undefined;
     for (;;) {
-      const page: StoredItem[] = [];
+      const writes: Promise<boolean>[] = [];
+      let last: string | undefined;
       for (const { value } of this.items.getRange(start === undefined ? { limit: INDEX_BUILD_PAGE } : { start, limit: INDEX_BUILD_PAGE + 1 })) {
         if (value.k === start) continue;
-        page.push(value);
+        writes.push(this.index.put(indexKey(value.k), packEntry(value)));
+        last = value.k;
       }
-      if (page.length === 0) break;
-      this.root.transactionSync(() => {
-        for (const item of page) this.index.putSync(indexKey(item.k), packEntry(item));
-      });
-      start = page[page.length - 1]!.k;
+      if (last === undefined) break;
+      await Promise.all(writes);
+      start = last;
     }
-    this.root.transactionSync(() => {
-      this.meta.putSync(INDEX_FORMAT_KEY, INDEX_FORMAT);
-    });
+    if (leftOver) {
+      const removals: Promise<boolean>[] = [];
+      for (const raw of this.index.getKeys({})) {
+        if (!this.items.doesExist(raw.toString('utf8'))) removals.push(this.index.remove(raw));
+      }
+      await Promise.all(removals);
+    }
+    await this.meta.put(INDEX_FORMAT_KEY, INDEX_FORMAT);
   }
 
   get(key: string): StoredItem | undefined {
@@ -230,7 +238,7 @@ export interface OpenNodeStorageOptions extends LmdbStorageOptions {
  * so a node restarted on the same directory keeps its id and its records.
  */
 export async function openNodeStorage(dir: string, options: OpenNodeStorageOptions): Promise<{ nodeId: Id; storage: LmdbStorage; created: boolean }> {
-  const storage = LmdbStorage.open(dir, options);
+  const storage = await LmdbStorage.open(dir, options);
   const stored = storage.meta.get('nodeId');
   if (typeof stored === 'string') {
     const id = Id.tryParse(stored);
