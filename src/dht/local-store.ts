@@ -4,6 +4,7 @@
  * summarise any range without reading the records themselves. What is held in memory does not
  * grow with the records: XOR digests per prefix bucket, the tombstones awaiting expiry, a count.
  */
+import { IdFlags, Scope } from '../id/index.ts';
 import { itemIntact, sealItem } from './item-checksum.ts';
 import { itemHash } from './record.ts';
 import { compareUtf8 } from './storage/sorted.ts';
@@ -69,6 +70,11 @@ function prefixBucket(key: string): number {
   return b;
 }
 
+/** Whether a storage key's id is region- or zone-scoped (its flag byte, the id's last two hex digits). */
+function isScopedKey(key: string): boolean {
+  return (Number.parseInt(key.slice(38, 40), 16) & IdFlags.SCOPE_MASK) !== Scope.GLOBAL;
+}
+
 /** The smallest key of prefix bucket `b`. */
 function bucketStart(b: number): string {
   return b.toString(16).padStart(PREFIX_DIGITS, '0');
@@ -108,6 +114,8 @@ export interface LocalStoreOptions {
 export class LocalStore {
   /** Items held (kept here: counting an LMDB database walks it). */
   private count = 0;
+  /** Items whose id is region- or zone-scoped (hand-offs cannot bound their replica sets by arcs). */
+  private scoped = 0;
   /** Changes so far; a cached digest is valid while this is unchanged. */
   private mutations = 0;
   private readonly digests = new Map<string, { m: number; d: RangeDigest }>();
@@ -132,6 +140,7 @@ export class LocalStore {
     this.onCorrupt = onCorrupt;
     for (const e of engine.entries('')) {
       this.count++;
+      if (isScopedKey(e.k)) this.scoped++;
       const [h1, h2] = itemHash(e);
       this.prefixes.toggle(e.k, h1, h2, 1);
       if (e.d) this.tombstoneAt.set(e.k, e.at);
@@ -145,6 +154,11 @@ export class LocalStore {
 
   get size(): number {
     return this.count;
+  }
+
+  /** Items held whose id is region- or zone-scoped. */
+  get scopedItems(): number {
+    return this.scoped;
   }
 
   /** The stored item under `key`; a damaged one is quarantined and reads as absent. */
@@ -228,6 +242,7 @@ export class LocalStore {
       this.prefixes.toggle(old.k, o1, o2, -1);
     } else {
       this.count++;
+      if (isScopedKey(item.k)) this.scoped++;
     }
     const [h1, h2] = itemHash(item);
     this.prefixes.toggle(item.k, h1, h2, 1);
@@ -239,6 +254,7 @@ export class LocalStore {
   private unindex(e: IndexedItem): void {
     this.mutations++;
     this.count--;
+    if (isScopedKey(e.k)) this.scoped--;
     const [h1, h2] = itemHash(e);
     this.prefixes.toggle(e.k, h1, h2, -1);
     this.tombstoneAt.delete(e.k);

@@ -15,7 +15,7 @@ import { InvalidArgumentError } from './errors.ts';
 import { Kind } from './protocol.ts';
 import type { WireSummary } from './protocol.ts';
 import { isStoredItem, keyPosition } from './record.ts';
-import { includesNode, replicaSetOf, sharedArcs, splitArc, splitRange } from './replicas.ts';
+import { changedArcs, includesNode, replicaSetOf, sharedArcs, splitArc, splitRange } from './replicas.ts';
 import type { Arc } from './replicas.ts';
 import type { DhtOptions, DhtStats, StoredItem } from './types.ts';
 
@@ -105,11 +105,20 @@ export class Maintenance {
     const now = this.members();
     const added = new Set([...this.added.keys()].filter((hex) => now.some((h) => h.id.hex === hex)));
     const old = now.filter((h) => !added.has(h.id.hex));
-    for (const h of this.removed.values()) if (!now.some((m) => m.id.hex === h.id.hex)) old.push(h);
+    const gone: string[] = [];
+    for (const h of this.removed.values()) {
+      if (now.some((m) => m.id.hex === h.id.hex)) continue;
+      old.push(h);
+      gone.push(h.id.hex);
+    }
     this.added.clear();
     this.removed.clear();
     const self = this.channel.self;
     const out = new Map<string, { to: NodeHandle; items: StoredItem[] }>();
+    // Only positions near a changed node can have a new replica set: walk those arcs, not the
+    // whole store (seconds per change at a million positions). Scoped keys: the whole store.
+    const arcs = this.store.scopedItems > 0 ? undefined : changedArcs(now, old, [...added], gone, this.options.replicas);
+    const ranges = arcs?.flatMap((a) => splitArc(a, 1));
     this.forEachPosition((pos, load) => {
       const newSet = replicaSetOf(pos, now, this.options.replicas);
       const oldSet = replicaSetOf(pos, old, this.options.replicas);
@@ -123,7 +132,7 @@ export class Maintenance {
         if (!e) out.set(t.id.hex, (e = { to: t, items: [] }));
         for (const it of load()) e.items.push(it);
       }
-    });
+    }, ranges);
     for (const { to, items } of out.values()) void this.push(to, items);
   }
 
@@ -171,7 +180,7 @@ export class Maintenance {
    * walk is over the engine's index: items are read (and checked) only for the positions `fn`
    * loads, not the whole store on every leaf-set change.
    */
-  private forEachPosition(fn: (pos: Id, load: () => StoredItem[]) => void): void {
+  private forEachPosition(fn: (pos: Id, load: () => StoredItem[]) => void, ranges?: [string, string][]): void {
     let pos: string | undefined;
     let group: string[] = [];
     const flush = (): void => {
@@ -180,14 +189,18 @@ export class Maintenance {
       let items: StoredItem[] | undefined;
       fn(Id.parse(pos), () => (items ??= keys.map((k) => this.store.get(k)).filter((it): it is StoredItem => it !== undefined)));
     };
-    for (const k of this.store.keysIn('')) {
-      const p = keyPosition(k);
-      if (p !== pos) {
-        flush();
-        pos = p;
-        group = [];
+    for (const [lo, hi] of ranges ? mergeRanges(ranges) : [['', undefined] as const]) {
+      // '0' sorts right after '/', the separator of partition items: items at `hi` are included.
+      for (const k of this.store.keysIn(lo, hi === undefined ? undefined : hi + '0')) {
+        const p = keyPosition(k);
+        if (p !== pos) {
+          flush();
+          pos = p;
+          group = [];
+        }
+        this.stats.handoffKeysExamined++;
+        group.push(k);
       }
-      group.push(k);
     }
     flush();
   }
@@ -472,6 +485,21 @@ export class Maintenance {
   private yieldToOthers(): Promise<void> {
     return new Promise((resolve) => this.env.defer(resolve));
   }
+}
+
+/** Sorted, overlapping or touching hex ranges `[lo, hi]` (inclusive) merged into disjoint ones. */
+export function mergeRanges(ranges: readonly [string, string][]): [string, string][] {
+  const sorted = [...ranges].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  const out: [string, string][] = [];
+  for (const [lo, hi] of sorted) {
+    const last = out[out.length - 1];
+    if (last && lo <= last[1]) {
+      if (hi > last[1]) last[1] = hi;
+    } else {
+      out.push([lo, hi]);
+    }
+  }
+  return out;
 }
 
 function checkCursor(x: unknown, ranges: number): RangeCursor | undefined {

@@ -147,6 +147,33 @@ function offsetOnRoot(root: Arc, x: bigint): bigint {
   return d > RING_SIZE / 2n ? d - RING_SIZE : d;
 }
 
+/**
+ * Where a leaf-set change can have changed replica sets of global keys: around each node added,
+ * the arc from the member `n` places before it to the member `n` places after it, among the
+ * members now; likewise around each node removed, among the members before. A position off every
+ * arc has, on the shorter way round to each changed node, `n` members strictly closer than that
+ * node, so the node is in neither its old nor its new replica set, and the two are equal.
+ * Undefined when a list has fewer than `2n + 1` members (then any position may have changed).
+ * (Scoped keys draw replicas from a filtered pool, so this bound does not hold for them.)
+ */
+export function changedArcs(now: readonly NodeHandle[], old: readonly NodeHandle[], added: readonly string[], removed: readonly string[], n: number): Arc[] | undefined {
+  const arcs: Arc[] = [];
+  const around = (members: readonly NodeHandle[], changed: readonly string[]): boolean => {
+    if (changed.length === 0) return true;
+    if (members.length < 2 * n + 1) return false;
+    const ring = [...members].sort((a, b) => a.id.compare(b.id));
+    for (const hex of changed) {
+      const i = ring.findIndex((h) => h.id.hex === hex);
+      if (i < 0) return false;
+      const lo = ring[(i - n + ring.length) % ring.length]!.id.big;
+      const hi = ring[(i + n) % ring.length]!.id.big;
+      arcs.push({ lo, span: cw(lo, hi) });
+    }
+    return true;
+  };
+  return around(now, added) && around(old, removed) ? arcs : undefined;
+}
+
 /** Ring position of a storage key's id hex. */
 export function positionOf(hex: string): bigint {
   return BigInt('0x' + hex);

@@ -222,6 +222,8 @@ export interface DhtStats {
   itemsStored: number;
   /** Items sent to new holders after leaf-set changes or before leaving. */
   itemsHandedOff: number;
+  /** Storage keys looked at by hand-offs (after leaf-set changes: only those near a changed node). */
+  handoffKeysExamined: number;
   /** Anti-entropy exchanges run, and items they transferred. */
   antiEntropyRounds: number;
   antiEntropyItems: number;
@@ -263,6 +265,7 @@ export function emptyDhtStats(): DhtStats {
     replicaRepliesMalformed: 0,
     itemsStored: 0,
     itemsHandedOff: 0,
+    handoffKeysExamined: 0,
     antiEntropyRounds: 0,
     antiEntropyItems: 0,
     antiEntropyMessages: 0,

@@ -347,6 +347,7 @@ export function dhtMetrics(s: DhtStats, localItems: number, quarantined = 0): Me
     { name: 'pi_dht_anti_entropy_rounds_total', help: 'Anti-entropy exchanges run.', type: 'counter', values: [{ value: s.antiEntropyRounds }] },
     { name: 'pi_dht_items_stored_total', help: 'Items applied on this replica (writes, repairs, handoffs).', type: 'counter', values: [{ value: s.itemsStored }] },
     { name: 'pi_dht_items_handed_off_total', help: 'Items sent to new holders after leaf-set changes or before leaving.', type: 'counter', values: [{ value: s.itemsHandedOff }] },
+    { name: 'pi_dht_handoff_keys_examined_total', help: 'Storage keys looked at by hand-offs (after a leaf-set change, only those near a changed node).', type: 'counter', values: [{ value: s.handoffKeysExamined }] },
     { name: 'pi_dht_tombstones_removed_total', help: 'Tombstones removed after their grace period.', type: 'counter', values: [{ value: s.tombstonesRemoved }] },
     { name: 'pi_dht_strays_dropped_total', help: 'Records dropped because this node left their replica set.', type: 'counter', values: [{ value: s.straysDropped }] },
     { name: 'pi_dht_local_items', help: 'Items held on this node.', type: 'gauge', values: [{ value: localItems }] },

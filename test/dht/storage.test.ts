@@ -212,6 +212,25 @@ describe('storage engines', () => {
     assert.equal(new LocalStore(engine).digest(lo, hi).n, 1);
   });
 
+  test('local store: counts the items of region- or zone-scoped ids (hand-offs walk everything while there are any)', async () => {
+    const engine = new MemoryStorage();
+    const store = new LocalStore(engine);
+    const global = '12'.repeat(19) + '00';
+    const region = '34'.repeat(19) + '01';
+    const zone = '56'.repeat(19) + 'a2';
+    store.apply(item(global), 'write');
+    store.apply(item(`${region}/part-item`), 'write');
+    store.apply(item(zone), 'write');
+    store.apply(item(zone, 2), 'write');
+    assert.equal(store.scopedItems, 2);
+    assert.equal(new LocalStore(engine).scopedItems, 2, 'summed up again at start');
+    await store.remove(zone);
+    await store.remove(global);
+    assert.equal(store.scopedItems, 1);
+    await store.remove(`${region}/part-item`);
+    assert.equal(store.scopedItems, 0);
+  });
+
   test('local store: range digests from prefix buckets equal a walk over the items, through writes and removals', async () => {
     // Positions drawn from a few prefixes (so ranges start and end inside populated buckets),
     // with partition items ('/' and a sort key) at some of them.
