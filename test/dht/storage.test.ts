@@ -108,8 +108,18 @@ describe('storage engines', () => {
     await again.openDB<StoredItem, string>({ name: 'items' }).remove(many[7]!.k);
     await again.close();
     const rebuilt = await LmdbStorage.open(dir);
-    assert.deepEqual([...rebuilt.entries('')].map((e) => [e.k, e.v, e.op]), expected.filter((e) => e[0] !== many[7]!.k));
+    const kept = expected.filter((e) => e[0] !== many[7]!.k);
+    assert.deepEqual([...rebuilt.entries('')].map((e) => [e.k, e.v, e.op]), kept);
     await rebuilt.close();
+    // An older release run here after the index existed (format mark left as it was) adds an
+    // item: the counts differ, so the index is built again.
+    const older = open({ path: dir, compression: false, overlappingSync: false });
+    const extra = item('ff'.repeat(20), 4);
+    await older.openDB<StoredItem, string>({ name: 'items' }).put(extra.k, extra);
+    await older.close();
+    const reopened = await LmdbStorage.open(dir);
+    assert.deepEqual([...reopened.entries('')].map((e) => [e.k, e.v, e.op]), [...kept, [extra.k, 4, extra.op]]);
+    await reopened.close();
   });
 
   test('compareUtf8 orders as UTF-8 bytes do', () => {

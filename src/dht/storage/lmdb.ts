@@ -37,6 +37,11 @@ const INDEX_FORMAT = 1;
 /** Items per transaction when building the index of an older store. */
 const INDEX_BUILD_PAGE = 10_000;
 
+/** Entries in an LMDB database, from its statistics (constant time). */
+function entryCount(db: { getStats(): unknown }): number {
+  return (db.getStats() as { entryCount: number }).entryCount;
+}
+
 function packEntry(item: StoredItem): StoredEntry {
   return [item.v, item.op, item.d ? 1 : 0, item.at];
 }
@@ -83,8 +88,17 @@ export class LmdbStorage implements StorageEngine {
     const meta = root.openDB<unknown, string>({ name: 'meta' });
     const damaged = root.openDB<QuarantinedItem, string>({ name: 'quarantine' });
     const storage = new LmdbStorage(root, items, index, meta, damaged);
-    if (meta.get(INDEX_FORMAT_KEY) !== INDEX_FORMAT) await storage.buildIndex();
+    if (meta.get(INDEX_FORMAT_KEY) !== INDEX_FORMAT || !storage.indexCountMatches()) await storage.buildIndex();
     return storage;
+  }
+
+  /**
+   * Whether the index holds as many entries as there are items (LMDB keeps both counts: no walk).
+   * They differ if something wrote the items without the index, e.g. a release from before it
+   * run on this directory after this one: the index is then built again.
+   */
+  private indexCountMatches(): boolean {
+    return entryCount(this.items) === entryCount(this.index);
   }
 
   /**
