@@ -37,6 +37,8 @@ export class Maintenance {
   private readonly added = new Map<string, NodeHandle>();
   private readonly removed = new Map<string, NodeHandle>();
   private handoffTimer: Timer | undefined;
+  /** A hand-off walk in progress (one at a time: changes meanwhile wait for the next). */
+  private handingOff = false;
   private aeTimer: Timer | undefined;
   private hkTimer: Timer | undefined;
   private aeRunning = false;
@@ -88,19 +90,29 @@ export class Maintenance {
       if (this.added.delete(h.id.hex)) continue;
       this.removed.set(h.id.hex, h);
     }
-    if (!this.handoffTimer && !this.stopped) {
-      this.handoffTimer = this.env.setTimeout(() => {
-        this.handoffTimer = undefined;
-        this.handoff();
-      }, this.options.handoffDelayMs);
-    }
+    this.scheduleHandoff();
+  }
+
+  private scheduleHandoff(): void {
+    if (this.handoffTimer || this.stopped) return;
+    this.handoffTimer = this.env.setTimeout(() => {
+      this.handoffTimer = undefined;
+      if (this.handingOff) {
+        this.scheduleHandoff();
+        return;
+      }
+      this.handingOff = true;
+      void this.handoff().finally(() => {
+        this.handingOff = false;
+      });
+    }, this.options.handoffDelayMs);
   }
 
   /**
    * For every key whose replica set gained members since the last pass, the nearest member that
    * already was a replica (this node, or nobody) sends it to the new ones.
    */
-  private handoff(): void {
+  private async handoff(): Promise<void> {
     if (this.stopped || !this.node.isReady) return;
     const now = this.members();
     const added = new Set([...this.added.keys()].filter((hex) => now.some((h) => h.id.hex === hex)));
@@ -119,7 +131,7 @@ export class Maintenance {
     // whole store (seconds per change at a million positions). Scoped keys: the whole store.
     const arcs = this.store.scopedItems > 0 ? undefined : changedArcs(now, old, [...added], gone, this.options.replicas);
     const ranges = arcs?.flatMap((a) => splitArc(a, 1));
-    this.forEachPosition((pos, load) => {
+    await this.forEachPosition((pos, load) => {
       const newSet = replicaSetOf(pos, now, this.options.replicas);
       const oldSet = replicaSetOf(pos, old, this.options.replicas);
       const targets = newSet.filter((h) => h.id.hex !== self.id.hex && !includesNode(oldSet, h.id));
@@ -145,7 +157,7 @@ export class Maintenance {
     const others = this.node.leafSetMembers();
     const all = [self, ...others];
     const out = new Map<string, { to: NodeHandle; items: StoredItem[] }>();
-    this.forEachPosition((pos, load) => {
+    await this.forEachPosition((pos, load) => {
       const before = replicaSetOf(pos, all, this.options.replicas);
       if (!includesNode(before, self.id) && this.node.inLeafSetRange(pos)) return;
       const after = replicaSetOf(pos, others, this.options.replicas);
@@ -177,10 +189,11 @@ export class Maintenance {
 
   /**
    * Calls `fn` once per ring position held here, with a loader of the items at that position. The
-   * walk is over the engine's index: items are read (and checked) only for the positions `fn`
+   * walk is over the engine's index, in pages (other work let in between), restricted to `ranges`
+   * when given: items are read (and checked) only for the positions `fn`
    * loads, not the whole store on every leaf-set change.
    */
-  private forEachPosition(fn: (pos: Id, load: () => StoredItem[]) => void, ranges?: [string, string][]): void {
+  private async forEachPosition(fn: (pos: Id, load: () => StoredItem[]) => void, ranges?: [string, string][]): Promise<void> {
     let pos: string | undefined;
     let group: string[] = [];
     const flush = (): void => {
@@ -191,15 +204,29 @@ export class Maintenance {
     };
     for (const [lo, hi] of ranges ? mergeRanges(ranges) : [['', undefined] as const]) {
       // '0' sorts right after '/', the separator of partition items: items at `hi` are included.
-      for (const k of this.store.keysIn(lo, hi === undefined ? undefined : hi + '0')) {
-        const p = keyPosition(k);
-        if (p !== pos) {
-          flush();
-          pos = p;
-          group = [];
+      const end = hi === undefined ? undefined : hi + '0';
+      // Page by page, other work let in between: a store of a million positions takes seconds.
+      for (let after: string | undefined; ; ) {
+        const page: string[] = [];
+        for (const k of this.store.keysIn(after ?? lo, end)) {
+          if (k === after) continue;
+          page.push(k);
+          if (page.length >= HOUSEKEEPING_PAGE) break;
         }
-        this.stats.handoffKeysExamined++;
-        group.push(k);
+        for (const k of page) {
+          const p = keyPosition(k);
+          if (p !== pos) {
+            flush();
+            pos = p;
+            group = [];
+          }
+          group.push(k);
+        }
+        this.stats.handoffKeysExamined += page.length;
+        if (page.length < HOUSEKEEPING_PAGE) break;
+        after = page[page.length - 1];
+        await this.yieldToOthers();
+        if (this.stopped) return;
       }
     }
     flush();

@@ -83,3 +83,26 @@ describe('hand-off arcs', () => {
     assert.ok(keys.some((id) => sim.trueReplicaSet(id, 4).includes(newcomer!)), 'the newcomer took some keys');
   });
 });
+
+describe('hand-off walks in pages', () => {
+  test('a join in a ring whose nodes hold over 8 000 keys each: the hand-off walk spans pages, and every key reaches the newcomer', async () => {
+    const sim = await dhtRing('handoff-pages', 5);
+    const keys: Id[] = [];
+    for (let i = 0; i < 14_000; i += 500) {
+      const batch = [];
+      for (let j = i; j < i + 500; j++) {
+        const id = idFor(`doc:page-${j}`, Scope.GLOBAL);
+        keys.push(id);
+        batch.push(sim.dht(sim.ring.randomLive()).put<Entity & { n: number }>(id, { type: 'doc', n: j }));
+      }
+      await sim.settle(Promise.all(batch));
+    }
+    const [newcomer] = await sim.ring.build(1);
+    await sim.run(10_000);
+    const examined = sim.ring.live().map((n) => sim.dht(n).stats.handoffKeysExamined);
+    assert.ok(Math.max(...examined) > 8_000, `some node walked more than a page (${Math.max(...examined)} keys)`);
+    const mine = keys.filter((id) => sim.trueReplicaSet(id, 4).includes(newcomer!));
+    assert.ok(mine.length > 1_000);
+    assert.deepEqual(mine.filter((id) => !sim.dht(newcomer!).localGet(id)).length, 0, 'every key the newcomer replicates was handed to it');
+  });
+});
