@@ -109,6 +109,11 @@ export interface LocalStoreOptions {
   counters?: Pick<DhtStats, 'recordsSealed'>;
   /** The node's clock (ms since the epoch), for the quarantine time of damaged items. */
   now?: () => number;
+  /**
+   * Sum the index up in pages ({@link sumPage}) instead of at once in the constructor: the store
+   * is usable at once (range digests are then walked) and complete once the pages are done.
+   */
+  sumInPages?: boolean;
 }
 
 export class LocalStore {
@@ -126,11 +131,18 @@ export class LocalStore {
   /** Damaged items moved aside since start (see {@link quarantine}). */
   quarantined = 0;
   private onCorrupt: CorruptionListener | undefined;
+  /**
+   * While the index is being summed up in pages: the last key summed ('' before the first page).
+   * Keys after it are not in the sums yet; changes to them are left to the walk, which reads the
+   * entries as they are when it gets there.
+   */
+  private summedTo: string | undefined;
 
   /**
    * Sums up the engine's index (prefix digests, tombstones, count): a walk over the small index
-   * entries, not the records. Damage to a record's bytes is found when it is read: by a request,
-   * a hand-off, or the record scrub that housekeeping runs over the whole store.
+   * entries, not the records (or, with `sumInPages`, page by page through {@link sumPage}).
+   * Damage to a record's bytes is found when it is read: by a request, a hand-off, or the record
+   * scrub that housekeeping runs over the whole store.
    */
   constructor(
     readonly engine: StorageEngine,
@@ -138,13 +150,40 @@ export class LocalStore {
     private readonly options: LocalStoreOptions = {},
   ) {
     this.onCorrupt = onCorrupt;
-    for (const e of engine.entries('')) {
+    this.summedTo = '';
+    if (!options.sumInPages) this.sumPage(Infinity);
+  }
+
+  /** Whether the sums (digests, count, tombstones) cover the whole store. */
+  get summed(): boolean {
+    return this.summedTo === undefined;
+  }
+
+  /** Sums up the next `limit` index entries; returns true once the whole index is summed. */
+  sumPage(limit: number): boolean {
+    const after = this.summedTo;
+    if (after === undefined) return true;
+    let n = 0;
+    let last = after;
+    for (const e of this.engine.entries(after)) {
+      if (e.k === after) continue;
+      if (n >= limit) break;
       this.count++;
       if (isScopedKey(e.k)) this.scoped++;
       const [h1, h2] = itemHash(e);
       this.prefixes.toggle(e.k, h1, h2, 1);
       if (e.d) this.tombstoneAt.set(e.k, e.at);
+      last = e.k;
+      n++;
     }
+    this.mutations++;
+    this.summedTo = n < limit ? undefined : last;
+    return this.summedTo === undefined;
+  }
+
+  /** Whether `key` is in the sums already (always, once summed up). */
+  private inSums(key: string): boolean {
+    return this.summedTo === undefined || (this.summedTo !== '' && compareUtf8(key, this.summedTo) <= 0);
   }
 
   /** Sets who is told of damaged items (the DHT logs and counts them). */
@@ -237,6 +276,7 @@ export class LocalStore {
   /** Counts `item` in, in place of `old` (its key's entry before, if any). */
   private index(item: StoredItem, old: IndexedItem | undefined): void {
     this.mutations++;
+    if (!this.inSums(item.k)) return;
     if (old) {
       const [o1, o2] = itemHash(old);
       this.prefixes.toggle(old.k, o1, o2, -1);
@@ -253,6 +293,7 @@ export class LocalStore {
   /** Counts the item of entry `e` out (it is being removed or quarantined). */
   private unindex(e: IndexedItem): void {
     this.mutations++;
+    if (!this.inSums(e.k)) return;
     this.count--;
     if (isScopedKey(e.k)) this.scoped--;
     const [h1, h2] = itemHash(e);
@@ -307,8 +348,9 @@ export class LocalStore {
     const first = prefixBucket(loHex);
     const last = prefixBucket(hiHex);
     const d = { n: 0, h1: 0, h2: 0 };
-    // Range ends from a peer are only checked for length: anything odd is walked item by item.
-    if (first < 0 || last < 0 || last - first < 2) {
+    // Range ends from a peer are only checked for length: anything odd is walked item by item;
+    // so is everything while the bucket sums are not complete.
+    if (first < 0 || last < 0 || last - first < 2 || !this.summed) {
       this.walkDigest(loHex, end, d);
     } else {
       this.walkDigest(loHex, bucketStart(first + 1), d);
