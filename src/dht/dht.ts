@@ -183,6 +183,11 @@ export class Dht {
     this.log.info({ event: 'dht.storeSummed', items: this.store.size, ms: this.env.now() - started }, `store index summed up: ${this.store.size} items`);
   }
 
+  /** Whether the store's index has been summed up since start (`localSize` is then exact). */
+  get storeSummed(): boolean {
+    return this.store.summed;
+  }
+
   /** Items held on this node (while the store's index is still being summed up at start: those summed so far). */
   get localSize(): number {
     return this.store.size;

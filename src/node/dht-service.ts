@@ -225,7 +225,7 @@ export class DhtService implements NodeService {
         method: 'GET',
         path: '/api/dht/stats',
         description: "This node's DHT counters.",
-        handler: () => ({ body: { node: this.ctx!.overlay.id.hex, items: this.dht.localSize, options: this.dht.options, stats: this.dht.stats } }),
+        handler: () => ({ body: { node: this.ctx!.overlay.id.hex, items: this.dht.localSize, storeSummed: this.dht.storeSummed, options: this.dht.options, stats: this.dht.stats } }),
       },
     ];
   }

@@ -152,6 +152,9 @@ describe('ops API', () => {
       total += ((counts.body['rootByType'] as Record<string, number>)['user'] ?? 0);
     }
     assert.equal(total, 1, 'each record counted once, at its root');
+    const stats = await call(url(1), '/api/dht/stats');
+    assert.equal(stats.body['storeSummed'], true, 'the store index is summed up after start');
+    assert.equal(typeof stats.body['items'], 'number');
     const scan = await call(url(0), '/api/dht/scan?type=queue&limit=10');
     const holders = await Promise.all([0, 1, 2, 3].map((i) => call(url(i), '/api/dht/scan?type=queue')));
     assert.equal(holders.filter((h) => (h.body['records'] as unknown[]).length === 1).length, 4, 'four replicas of the queue record (a ring of 4)');
