@@ -129,7 +129,8 @@ export class Maintenance {
     const out = new Map<string, { to: NodeHandle; items: StoredItem[] }>();
     // Only positions near a changed node can have a new replica set: walk those arcs, not the
     // whole store (seconds per change at a million positions). Scoped keys: the whole store.
-    const arcs = this.store.scopedItems > 0 ? undefined : changedArcs(now, old, [...added], gone, this.options.replicas);
+    // (Until the store is summed up at start, its count of scoped keys is not complete.)
+    const arcs = !this.store.summed || this.store.scopedItems > 0 ? undefined : changedArcs(now, old, [...added], gone, this.options.replicas);
     const ranges = arcs?.flatMap((a) => splitArc(a, 1));
     await this.forEachPosition((pos, load) => {
       const newSet = replicaSetOf(pos, now, this.options.replicas);
