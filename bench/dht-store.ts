@@ -9,7 +9,9 @@
  *   summed up from the index entries), blocking;
  * - `heapMB`: the heap it holds afterwards (after a full GC);
  * - `walkMs`: one walk over every index entry (what a hand-off after a leaf-set change does);
- * - `digestMs`: a range digest of a random eighth of the ring (anti-entropy's question).
+ * - `digestMs`: a range digest of an eighth of the ring (anti-entropy's question);
+ * - `pagedStartMs`, `longestPageMs`, `pages`: the same sums as a node does them, in pages of
+ *   20 000 entries with other work in between (the store is usable from `pagedStartMs`).
  * Then the same records are written as a release from before the index did (items only) and the
  * store opened: `upgradeOpenMs` is the one-off build of the index.
  */
@@ -33,7 +35,14 @@ interface Measured {
   heapMB: number;
   walkMs: number;
   digestMs: number;
+  /** A node's start: the store built to sum up in pages (usable at once), and its longest page. */
+  pagedStartMs: number;
+  longestPageMs: number;
+  pages: number;
 }
+
+/** Index entries per page, as a DHT node sums them at start. */
+const SUM_PAGE = 20_000;
 
 const round = (x: number): number => Math.round(x * 10) / 10;
 
@@ -59,8 +68,29 @@ async function measure(dir: string): Promise<Measured> {
   const digest = store.digest(lo, hi);
   const digestMs = performance.now() - d0;
   if (n !== store.size || digest.n <= 0) throw new Error(`inconsistent store: walked ${n}, counted ${store.size}, digest ${digest.n}`);
+  const p0 = performance.now();
+  const paged = new LocalStore(engine, undefined, { sumInPages: true });
+  const pagedStartMs = performance.now() - p0;
+  let longestPageMs = 0;
+  let pages = 0;
+  for (let done = false; !done; pages++) {
+    const s0 = performance.now();
+    done = paged.sumPage(SUM_PAGE);
+    longestPageMs = Math.max(longestPageMs, performance.now() - s0);
+  }
+  if (paged.size !== store.size) throw new Error(`paged sums counted ${paged.size}, not ${store.size}`);
   await engine.close();
-  return { items: store.size, openMs: round(t1 - t0), startMs: round(t2 - t1), heapMB: round(heapMB), walkMs: round(walkMs), digestMs: round(digestMs) };
+  return {
+    items: store.size,
+    openMs: round(t1 - t0),
+    startMs: round(t2 - t1),
+    heapMB: round(heapMB),
+    walkMs: round(walkMs),
+    digestMs: round(digestMs),
+    pagedStartMs: round(pagedStartMs),
+    longestPageMs: round(longestPageMs),
+    pages,
+  };
 }
 
 function measureInChild(dir: string): Measured {
