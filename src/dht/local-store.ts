@@ -302,13 +302,13 @@ export class LocalStore {
   }
 
   /**
-   * Up to `limit` storage keys after `after` (from the first when undefined), in key order, from
-   * the index. Background walks page with it, so that other work can change the store between
-   * pages without disturbing the walk.
+   * Up to `limit` storage keys after `after` (from `start` when undefined) and before `end` (no
+   * `end`: to the last), in key order, from the index. Background walks page with it, so that
+   * other work can change the store between pages without disturbing the walk.
    */
-  keysAfter(after: string | undefined, limit: number): string[] {
+  keysAfter(after: string | undefined, limit: number, start = '', end?: string): string[] {
     const out: string[] = [];
-    for (const e of this.engine.entries(after ?? '')) {
+    for (const e of this.engine.entries(after ?? start, end)) {
       if (e.k === after) continue;
       out.push(e.k);
       if (out.length >= limit) break;

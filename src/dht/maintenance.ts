@@ -208,12 +208,7 @@ export class Maintenance {
       const end = hi === undefined ? undefined : hi + '0';
       // Page by page, other work let in between: a store of a million positions takes seconds.
       for (let after: string | undefined; ; ) {
-        const page: string[] = [];
-        for (const k of this.store.keysIn(after ?? lo, end)) {
-          if (k === after) continue;
-          page.push(k);
-          if (page.length >= HOUSEKEEPING_PAGE) break;
-        }
+        const page = this.store.keysAfter(after, HOUSEKEEPING_PAGE, lo, end);
         for (const k of page) {
           const p = keyPosition(k);
           if (p !== pos) {

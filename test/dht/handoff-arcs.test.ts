@@ -12,11 +12,27 @@ import type { NodeHandle } from '../../src/wire/index.ts';
 import type { Entity } from '../../src/dht/index.ts';
 import { changedArcs, onArc, replicaSetOf } from '../../src/dht/replicas.ts';
 import { mergeRanges } from '../../src/dht/maintenance.ts';
+import type { DhtSim } from '../../src/sim/dht-chaos.ts';
 import { dhtRing } from './helpers.ts';
 
 const hex40 = fc.array(fc.constantFrom(...'0123456789abcdef'.split('')), { minLength: 40, maxLength: 40 }).map((d) => d.join(''));
 const handle = (hex: string): NodeHandle => ({ id: Id.parse(hex), addr: `tcp://${hex.slice(0, 8)}` }) as unknown as NodeHandle;
 const ids = (hs: NodeHandle[]): string[] => hs.map((h) => h.id.hex).sort();
+
+/** Writes `count` documents through random live nodes, `batch` at a time; resolves with their ids. */
+async function writeDocs(sim: DhtSim, count: number, batch: number, label: string): Promise<Id[]> {
+  const keys: Id[] = [];
+  for (let i = 0; i < count; i += batch) {
+    const writes = [];
+    for (let j = i; j < Math.min(count, i + batch); j++) {
+      const id = idFor(`doc:${label}-${j}`, Scope.GLOBAL);
+      keys.push(id);
+      writes.push(sim.dht(sim.ring.randomLive()).put<Entity & { n: number }>(id, { type: 'doc', n: j }));
+    }
+    await sim.settle(Promise.all(writes));
+  }
+  return keys;
+}
 
 describe('hand-off arcs', () => {
   test('off every changed arc, a global key keeps its replica set (random rings, joins and departures)', () => {
@@ -57,16 +73,7 @@ describe('hand-off arcs', () => {
 
   test('a join in a 40-node ring: far nodes whose leaf sets changed examine no keys, and every key reaches its replicas', async () => {
     const sim = await dhtRing('handoff-arcs', 40);
-    const keys: Id[] = [];
-    for (let i = 0; i < 600; i += 50) {
-      const batch = [];
-      for (let j = i; j < i + 50; j++) {
-        const id = idFor(`doc:arc-${j}`, Scope.GLOBAL);
-        keys.push(id);
-        batch.push(sim.dht(sim.ring.randomLive()).put<Entity & { n: number }>(id, { type: 'doc', n: j }));
-      }
-      await sim.settle(Promise.all(batch));
-    }
+    const keys = await writeDocs(sim, 600, 50, 'arc');
     await sim.run(5_000);
     const before = new Map(sim.ring.live().map((n) => [n.id.hex, sim.dht(n).stats.handoffKeysExamined]));
     const [newcomer] = await sim.ring.build(1);
@@ -87,16 +94,7 @@ describe('hand-off arcs', () => {
 describe('hand-off walks in pages', () => {
   test('a join in a ring whose nodes hold over 8 000 keys each: the hand-off walk spans pages, and every key reaches the newcomer', async () => {
     const sim = await dhtRing('handoff-pages', 5);
-    const keys: Id[] = [];
-    for (let i = 0; i < 14_000; i += 500) {
-      const batch = [];
-      for (let j = i; j < i + 500; j++) {
-        const id = idFor(`doc:page-${j}`, Scope.GLOBAL);
-        keys.push(id);
-        batch.push(sim.dht(sim.ring.randomLive()).put<Entity & { n: number }>(id, { type: 'doc', n: j }));
-      }
-      await sim.settle(Promise.all(batch));
-    }
+    const keys = await writeDocs(sim, 14_000, 500, 'page');
     const [newcomer] = await sim.ring.build(1);
     await sim.run(10_000);
     const examined = sim.ring.live().map((n) => sim.dht(n).stats.handoffKeysExamined);

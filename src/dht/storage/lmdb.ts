@@ -34,7 +34,7 @@ function indexKey(key: string): Buffer {
 /** `meta` key of the index format; absent in stores from before the index: it is built at open. */
 const INDEX_FORMAT_KEY = 'indexFormat';
 const INDEX_FORMAT = 1;
-/** Items per transaction when building the index of an older store. */
+/** Index entries written per batch (awaited before the next) when building the index of an older store. */
 const INDEX_BUILD_PAGE = 10_000;
 
 /** Entries in an LMDB database, from its statistics (constant time). */
