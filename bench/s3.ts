@@ -12,7 +12,10 @@
  * Workload: `--small` PUTs of distinct 4 KiB objects by `--clients` concurrent clients, then as
  * many GETs; `--large` 64 MiB objects PUT then GET by `--large-clients` concurrent clients.
  * Throughput (ops/s, MiB/s) and per-request latency p50/p99. The client is a lean SigV4 client
- * on node:http with keep-alive (UNSIGNED-PAYLOAD), the same for Pi and s3rver.
+ * (UNSIGNED-PAYLOAD) on bench/lean-http.ts, keep-alive, the same for Pi and s3rver: it reads
+ * responses into one reused buffer per connection and counts the bytes, so on a 2-core machine it
+ * takes as little CPU as it can from the servers it measures (node:http's client spent about a
+ * core receiving 64 MiB objects at 300 MiB/s, mostly in garbage collection).
  *
  * `--pi-tls` serves Pi's endpoints over HTTPS (s3rver stays on plain HTTP).
  * `--pi-sse s3` encrypts Pi's bench bucket by default (SSE-S3, a master key file on every node)
@@ -26,7 +29,6 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, promises as fs, readFileSync } from 'node:fs';
-import { Agent, request } from 'node:http';
 import type { IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -36,6 +38,7 @@ import { pipeline } from 'node:stream/promises';
 import { Command } from 'commander';
 import { stringify as toYaml } from 'yaml';
 import { deriveSigningKey, requestStringToSign, signHex, uriEncode } from '../src/cloud/s3/protocol/index.ts';
+import { LeanHttpClient } from './lean-http.ts';
 
 const MiB = 1024 * 1024;
 
@@ -146,8 +149,6 @@ function cpuBetween(a: CpuSample, b: CpuSample): Record<string, number> {
 // ---------------------------------------------------------------------------------------------
 // A lean SigV4 client
 
-const agent = new Agent({ keepAlive: true, maxSockets: 64 });
-
 function amzDate(now: Date): string {
   return now.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
 }
@@ -171,22 +172,24 @@ function sign(target: Target, method: string, host: string, path: string, query 
   };
 }
 
+const lean = new LeanHttpClient();
+
 /** One request; resolves with the status and the number of body bytes received. */
-function send(target: Target, endpoint: string, method: string, bucket: string, key: string | undefined, body?: Buffer | (() => Readable), length = 0, subresource?: string): Promise<{ status: number; bytes: number }> {
+async function send(target: Target, endpoint: string, method: string, bucket: string, key: string | undefined, body?: Buffer | (() => Readable), length = 0, subresource?: string): Promise<{ status: number; bytes: number }> {
   const url = new URL(endpoint);
   const path = `/${bucket}${key === undefined ? '' : `/${uriEncode(key, false)}`}`;
   const headers = sign(target, method, url.host, path, subresource === undefined ? '' : `${subresource}=`);
   if (body !== undefined) headers['content-length'] = String(Buffer.isBuffer(body) ? body.length : length);
   if (Buffer.isBuffer(body) && subresource !== undefined) headers['content-md5'] = createHash('md5').update(body).digest('base64');
+  const fullPath = subresource === undefined ? path : `${path}?${subresource}`;
+  if (url.protocol === 'http:') return lean.send(url.hostname, Number(url.port), { method, path: fullPath, headers, ...(body === undefined ? {} : { body: Buffer.isBuffer(body) ? body : body() }) });
   return new Promise((resolve, reject) => {
-    const options = { host: url.hostname, port: url.port, method, path: subresource === undefined ? path : `${path}?${subresource}`, headers };
-    const onResponse = (res: IncomingMessage): void => {
+    const req = httpsRequest({ host: url.hostname, port: url.port, method, path: fullPath, headers, agent: target.httpsAgent }, (res: IncomingMessage) => {
       let bytes = 0;
       res.on('data', (b: Buffer) => (bytes += b.length));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, bytes }));
       res.on('error', reject);
-    };
-    const req = url.protocol === 'https:' ? httpsRequest({ ...options, agent: target.httpsAgent }, onResponse) : request({ ...options, agent }, onResponse);
+    });
     req.on('error', reject);
     if (body === undefined) req.end();
     else if (Buffer.isBuffer(body)) req.end(body);
@@ -630,7 +633,7 @@ async function main(): Promise<void> {
   };
   const report = {
     config: {
-      client: 'lean SigV4 client on node:http keep-alive (UNSIGNED-PAYLOAD), the same for every target',
+      client: 'lean SigV4 client (UNSIGNED-PAYLOAD) on bench/lean-http.ts: keep-alive, responses read into one reused buffer per connection; the same for every target (HTTPS: node:https)',
       pi: `${o.ringSize} node${o.ringSize === 1 ? ' (diagnostic: no replication)' : 's'} ${o.nodeProcesses === 1 ? 'in one process' : 'each its own `pi start` process'} (insecure transport), s3 defaults (4 MiB chunks, 3 copies, write quorum 2, 64 KiB inline), DHT defaults (replicas 4, write and read quorum 3)${o.piSse ? '; bucket encrypted by default with SSE-S3' : ''}${o.piTls ? '; endpoints over HTTPS' : ''}`,
       s3rver: 's3rver 3.7.1 in its own process, filesystem backend',
       serverEnv: MALLOC_ENV,
