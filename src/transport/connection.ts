@@ -7,8 +7,8 @@
 import type { Socket } from 'node:net';
 import type { Env, Logger, Timer } from '../env/index.ts';
 import type { Id } from '../id/index.ts';
-import { FrameDecoder, MessageType, WireError, decodeMessage, encodeMessage, frameHeader, FRAME_HEADER_BYTES } from '../wire/index.ts';
-import type { WireMessage } from '../wire/index.ts';
+import { FrameDecoder, MessageType, SplicedBody, WireError, decodeMessage, encodeMessage, frameHeader, FRAME_HEADER_BYTES } from '../wire/index.ts';
+import type { EncodedBody, WireMessage } from '../wire/index.ts';
 import type { TransportStats } from './types.ts';
 
 /** Stable codes of transport-level failures (logged as `code`). */
@@ -82,24 +82,24 @@ const SOCKET_BUFFER_LIMIT = 1024 * 1024;
 /** First byte of a TLS handshake record, for a helpful hint when TLS meets plaintext. */
 const TLS_HANDSHAKE_RECORD = 0x16;
 
-/** FIFO of buffers with O(1) shift (Array#shift is O(n) on long arrays). */
+/** FIFO of message bodies with O(1) shift (Array#shift is O(n) on long arrays). */
 class BufferQueue {
-  private items: (Buffer | undefined)[] = [];
+  private items: (EncodedBody | undefined)[] = [];
   private head = 0;
 
   get length(): number {
     return this.items.length - this.head;
   }
 
-  push(b: Buffer): void {
+  push(b: EncodedBody): void {
     this.items.push(b);
   }
 
-  peek(i = 0): Buffer {
+  peek(i = 0): EncodedBody {
     return this.items[this.head + i]!;
   }
 
-  shift(): Buffer {
+  shift(): EncodedBody {
     const b = this.items[this.head]!;
     this.items[this.head++] = undefined;
     if (this.head === this.items.length) {
@@ -212,7 +212,7 @@ export class Connection {
   }
 
   /** Queues one encoded message body; it is written with others at the end of this turn. */
-  enqueue(body: Buffer): void {
+  enqueue(body: EncodedBody): void {
     this.queue.push(body);
     this.queued += FRAME_HEADER_BYTES + body.length;
     if (!this.flushScheduled && !this.blocked) {
@@ -283,8 +283,8 @@ export class Connection {
 
   /**
    * Hands queued frames to the socket. Small frames are coalesced into one buffer per batch
-   * (one copy, far fewer write calls); large bodies are written as they are, behind a 4-byte
-   * header, under cork so they still leave in one writev.
+   * (one copy, far fewer write calls); large bodies are written as they are (a spliced one piece
+   * by piece), behind a 4-byte header, under cork so they still leave in one writev.
    */
   private flush(force = false): void {
     this.flushScheduled = false;
@@ -295,10 +295,11 @@ export class Connection {
     socket.cork();
     while (queue.length > 0) {
       const first = queue.peek();
-      if (first.length >= COPY_LIMIT) {
+      if (first instanceof SplicedBody || first.length >= COPY_LIMIT) {
         queue.shift();
         socket.write(frameHeader(first.length));
-        socket.write(first);
+        if (first instanceof SplicedBody) for (const part of first.parts) socket.write(part);
+        else socket.write(first);
         const bytes = FRAME_HEADER_BYTES + first.length;
         this.queued -= bytes;
         stats.bytesOut += bytes;
@@ -309,14 +310,14 @@ export class Connection {
         const available = queue.length;
         while (n < available) {
           const b = queue.peek(n);
-          if (b.length >= COPY_LIMIT || (n > 0 && size + FRAME_HEADER_BYTES + b.length > BATCH_BYTES)) break;
+          if (b instanceof SplicedBody || b.length >= COPY_LIMIT || (n > 0 && size + FRAME_HEADER_BYTES + b.length > BATCH_BYTES)) break;
           size += FRAME_HEADER_BYTES + b.length;
           n++;
         }
         const batch = Buffer.allocUnsafe(size);
         let offset = 0;
         for (let i = 0; i < n; i++) {
-          const b = queue.shift();
+          const b = queue.shift() as Buffer; // the loop above took whole buffers only
           batch.writeUInt32BE(b.length, offset);
           offset += FRAME_HEADER_BYTES;
           offset += b.copy(batch, offset);

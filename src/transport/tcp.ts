@@ -20,10 +20,11 @@ import {
   MessageType,
   PROTOCOL_NAME,
   PROTOCOL_VERSION,
+  encodeForSend,
   encodeMessage,
   messageTypeName,
 } from '../wire/index.ts';
-import type { HelloMessage, WireMessage } from '../wire/index.ts';
+import type { EncodedBody, HelloMessage, WireMessage } from '../wire/index.ts';
 import { Connection, TransportError } from './connection.ts';
 import type { ConnectionContext, ConnectionState, TransportErrorCode } from './connection.ts';
 import { emptyStats } from './types.ts';
@@ -104,7 +105,7 @@ interface Peer {
   conns: Connection[];
   dialing: Connection | undefined;
   /** Message bodies waiting for the dial. */
-  waiting: Buffer[];
+  waiting: EncodedBody[];
   waitingBytes: number;
   failures: number;
   /** No dial before this time (env ms); sends until then are dropped. */
@@ -309,9 +310,10 @@ export class TcpTransport implements Transport {
    */
   send(addr: string, message: WireMessage): void {
     if (this.closed) return;
-    let body: Buffer;
+    let body: EncodedBody;
     try {
-      body = encodeMessage(message);
+      // A chunk's megabytes are written from the caller's buffer, not copied into the frame.
+      body = encodeForSend(message);
     } catch (err) {
       this.stats.dropped++;
       const type = messageTypeName(message.t);

@@ -6,6 +6,7 @@
  */
 import { Packr, addExtension } from 'msgpackr';
 import { Id } from '../id/index.ts';
+import { MessageType } from './messages.ts';
 import type { WireMessage } from './messages.ts';
 import { WireError, validateMessage } from './validate.ts';
 
@@ -32,6 +33,78 @@ const packr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: fal
 /** Encodes a message body (no frame header). */
 export function encodeMessage(message: WireMessage): Buffer {
   return packr.pack(message);
+}
+
+/**
+ * A message body kept in pieces so that one large binary value in it is written to the socket
+ * as it is instead of being copied into the encoding. The pieces, written one after the other,
+ * are exactly the bytes {@link encodeMessage} would produce: the receiver cannot tell.
+ */
+export class SplicedBody {
+  constructor(
+    /** The pieces, in order. */
+    readonly parts: readonly Uint8Array[],
+    /** Their total length in bytes. */
+    readonly length: number,
+  ) {}
+}
+
+/** A message body ready to be framed: one buffer, or pieces around a large binary value. */
+export type EncodedBody = Buffer | SplicedBody;
+
+/** A binary value at least this large in an application message's body is not copied. */
+export const SPLICE_MIN_BYTES = 64 * 1024;
+/** Stands in for the large value while the rest is packed; found again in the output. */
+const SPLICE_MARKER = Buffer.from('5f9a0c3e71d4b8269e0a4c7d13f5b2e8', 'hex');
+/** The marker as msgpack writes it (bin 8, 16 bytes). */
+const PACKED_MARKER = Buffer.concat([Buffer.from([0xc4, SPLICE_MARKER.length]), SPLICE_MARKER]);
+
+/**
+ * The large binary value of a ROUTE or DIRECT message, if it carries one: the application
+ * body itself or one of its fields (where chunk bytes travel). Looks no deeper, so that small
+ * messages pay for a few property reads only.
+ */
+function largeBinary(message: WireMessage): { holder: Record<string, unknown>; key: string; value: Uint8Array } | undefined {
+  if (message.t !== MessageType.ROUTE && message.t !== MessageType.DIRECT) return undefined;
+  const app = message.msg as unknown as Record<string, unknown>;
+  const body = app['body'];
+  if (body instanceof Uint8Array) return body.length >= SPLICE_MIN_BYTES ? { holder: app, key: 'body', value: body } : undefined;
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return undefined;
+  const fields = body as Record<string, unknown>;
+  for (const key in fields) {
+    const value = fields[key];
+    if (value instanceof Uint8Array && value.length >= SPLICE_MIN_BYTES) return { holder: fields, key, value };
+  }
+  return undefined;
+}
+
+/**
+ * Encodes a message for sending: like {@link encodeMessage}, except that a large binary value in
+ * an application message (a chunk of an object, say) is not copied into the encoding but kept
+ * as a piece of a {@link SplicedBody}. The value must not change until the body is written.
+ */
+export function encodeForSend(message: WireMessage): EncodedBody {
+  const large = largeBinary(message);
+  if (large === undefined) return packr.pack(message);
+  const { holder, key, value } = large;
+  let packed: Buffer;
+  holder[key] = SPLICE_MARKER;
+  try {
+    packed = packr.pack(message);
+  } finally {
+    holder[key] = value;
+  }
+  const at = packed.indexOf(PACKED_MARKER);
+  // The marker's bytes inside some other value of the message: encode it the ordinary way.
+  if (at < 0 || packed.indexOf(PACKED_MARKER, at + 1) >= 0) return packr.pack(message);
+  // msgpack's bin 32: 0xc6 and a 4-byte length, then the bytes (what msgpackr writes from 64 KiB up).
+  const head = Buffer.allocUnsafe(at + 5);
+  packed.copy(head, 0, 0, at);
+  head[at] = 0xc6;
+  head.writeUInt32BE(value.length, at + 1);
+  const tail = packed.subarray(at + PACKED_MARKER.length);
+  const parts = tail.length > 0 ? [head, value, tail] : [head, value];
+  return new SplicedBody(parts, head.length + value.length + tail.length);
 }
 
 /**

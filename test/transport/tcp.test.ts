@@ -108,6 +108,34 @@ describe('TcpTransport: messaging', () => {
     );
   });
 
+  test('chunk-sized fields (spliced into their frames) arrive intact, while dialling and after', async (t) => {
+    const a = await startNode((fn) => t.after(fn));
+    const b = await startNode((fn) => t.after(fn));
+    const chunk = (n: number): Buffer => {
+      const data = Buffer.alloc(1024 * 1024 + n);
+      for (let i = 0; i < data.length; i += 512) data[i] = (i + n) % 251;
+      return data;
+    };
+    const sent = [0, 1, 2, 3, 4, 5].map(chunk);
+    // The first three wait for the dial; the rest go out on the open connection.
+    for (let i = 0; i < 3; i++) a.t.send(b.t.address, direct(i, { h: `chunk-${i}`, d: sent[i] }));
+    await waitFor(() => b.received.length === 3, { timeoutMs: 10_000 });
+    for (let i = 3; i < 6; i++) {
+      const m = direct(i, { h: `chunk-${i}`, d: sent[i] });
+      m.acks = [i, i + 1]; // after msg, as the overlay attaches them
+      a.t.send(b.t.address, m);
+    }
+    await waitFor(() => b.received.length === 6, { timeoutMs: 10_000 });
+    for (let i = 0; i < 6; i++) {
+      const m = b.received[i]!.message as DirectMessage;
+      const body = m.msg.body as { h: string; d: Uint8Array };
+      assert.equal(body.h, `chunk-${i}`);
+      assert.ok(Buffer.from(body.d.buffer, body.d.byteOffset, body.d.byteLength).equals(sent[i]!), `chunk ${i} intact`);
+      if (i >= 3) assert.deepEqual(m.acks, [i, i + 1]);
+    }
+    assert.equal(a.t.stats.bytesOut, b.t.stats.bytesIn);
+  });
+
   test('an outgoing message above maxFrameBytes is dropped with an error log, never sent', async (t) => {
     const a = await startNode((fn) => t.after(fn), { maxFrameBytes: 64 * 1024 });
     const b = await startNode((fn) => t.after(fn));

@@ -2,9 +2,9 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { Id } from '../../src/id/index.ts';
-import { MessageType, WireError, decodeMessage, encodeMessage } from '../../src/wire/index.ts';
-import type { RouteMessage, WireMessage } from '../../src/wire/index.ts';
-import { wireMessageArb } from '../helpers/arbitraries.ts';
+import { MessageType, SPLICE_MIN_BYTES, SplicedBody, WireError, decodeMessage, encodeForSend, encodeMessage } from '../../src/wire/index.ts';
+import type { DirectMessage, RouteMessage, WireMessage } from '../../src/wire/index.ts';
+import { appMessageArb, bodyArb, handleArb, text, wireMessageArb } from '../helpers/arbitraries.ts';
 import { idB, nodeA, samples } from './samples.ts';
 
 describe('encodeMessage / decodeMessage', () => {
@@ -120,5 +120,65 @@ describe('encodeMessage / decodeMessage', () => {
     assert.equal(Object.getPrototypeOf(m), Object.prototype);
     assert.equal(m['polluted'], undefined);
     assert.equal(({} as Record<string, unknown>)['polluted'], undefined);
+  });
+});
+
+describe('encodeForSend', () => {
+  /** The bytes a spliced body puts on the wire. */
+  const joined = (b: Buffer | SplicedBody): Buffer => (b instanceof SplicedBody ? Buffer.concat(b.parts) : b);
+  const bytesArb = fc.integer({ min: SPLICE_MIN_BYTES, max: SPLICE_MIN_BYTES * 3 }).chain((n) => fc.integer({ min: 0, max: 255 }).map((fill) => Buffer.alloc(n, fill)));
+
+  test('a large binary in an application body is spliced in, byte for byte what encodeMessage writes', () => {
+    fc.assert(
+      fc.property(
+        appMessageArb,
+        fc.dictionary(text(1, 6), bodyArb, { maxKeys: 4 }),
+        bytesArb,
+        fc.constantFrom('first', 'last', 'whole'),
+        fc.option(fc.array(fc.nat(), { minLength: 1, maxLength: 3 }), { nil: undefined }),
+        handleArb,
+        (app, fields, data, where, acks, from) => {
+          const body = where === 'whole' ? data : where === 'first' ? { d: data, ...fields } : { ...fields, d: data };
+          const m: DirectMessage = { t: MessageType.DIRECT, from, hop: 3, msg: { ...app, body } };
+          if (acks) m.acks = acks; // after msg, as the overlay attaches them
+          const expected = encodeMessage(m);
+          const sent = encodeForSend(m);
+          assert.ok(sent instanceof SplicedBody, 'spliced');
+          assert.ok(sent.parts.includes(data), 'the value itself is a piece (not copied)');
+          assert.equal(sent.length, expected.length);
+          assert.ok(joined(sent).equals(expected));
+          assert.equal(body === data ? m.msg.body : (m.msg.body as Record<string, unknown>)['d'], data, 'the message is left as it was');
+          assert.deepStrictEqual(decodeMessage(joined(sent)), decodeMessage(expected));
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
+  test('everything else is encoded as encodeMessage does, in one buffer', () => {
+    fc.assert(
+      fc.property(wireMessageArb, (m) => {
+        const sent = encodeForSend(m);
+        assert.ok(Buffer.isBuffer(sent));
+        assert.ok(sent.equals(encodeMessage(m)));
+      }),
+      { numRuns: 300 },
+    );
+    // Small binaries and binaries deeper than the body's own fields are copied as usual.
+    const small: WireMessage = { t: MessageType.DIRECT, from: nodeA, hop: 1, msg: { app: 'a', mid: 'm', body: { d: Buffer.alloc(SPLICE_MIN_BYTES - 1) } } };
+    const deep: WireMessage = { t: MessageType.DIRECT, from: nodeA, hop: 1, msg: { app: 'a', mid: 'm', body: { x: { d: Buffer.alloc(SPLICE_MIN_BYTES) } } } };
+    const other: WireMessage = { t: MessageType.HEARTBEAT, from: nodeA } as WireMessage;
+    for (const m of [small, deep, other]) assert.ok(Buffer.isBuffer(encodeForSend(m)));
+  });
+
+  test('a message that holds the stand-in marker itself is encoded the ordinary way', () => {
+    // The marker encodeForSend packs in place of the large value (codec.ts, SPLICE_MARKER).
+    const marker = Buffer.from('5f9a0c3e71d4b8269e0a4c7d13f5b2e8', 'hex');
+    const m: RouteMessage = { ...(samples().ROUTE as RouteMessage) };
+    m.msg = { app: 'x', mid: 'm-2', body: { a: marker, d: Buffer.alloc(SPLICE_MIN_BYTES, 9) } };
+    const sent = encodeForSend(m);
+    assert.ok(Buffer.isBuffer(sent));
+    assert.ok(sent.equals(encodeMessage(m)));
+    assert.deepStrictEqual(decodeMessage(sent), m);
   });
 });
