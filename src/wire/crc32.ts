@@ -60,6 +60,12 @@ type ZlibCrc32 = (data: Uint8Array | string, value?: number) => number;
 /** Node's own CRC32 (zlib.crc32, Node ≥ 20.15 / 22.2), when present. */
 const nativeCrc32: ZlibCrc32 | undefined = (zlib as unknown as { crc32?: ZlibCrc32 }).crc32;
 
+/**
+ * Whether {@link crc32} runs on zlib's native code (several GB/s) rather than the table-driven
+ * fallback (a few hundred MB/s, slower than SHA-256 with CPU support).
+ */
+export const nativeCrc32Available = typeof nativeCrc32 === 'function';
+
 /** CRC32 (ISO-HDLC, as zlib) of `data`, continuing from a previous result `previous`. */
 export function crc32(data: Uint8Array, previous = 0): number {
   // zlib answers 0 for an empty buffer without backing store (its `buf == NULL` case).

@@ -25,7 +25,9 @@ import {
   MANIFEST_PAGE_CHUNKS,
   UPLOAD_SEPARATOR,
   ids,
+  attachCrcs,
   packChunks,
+  packCrcs,
   partSortKey,
   unpackChunks,
   withTags,
@@ -129,6 +131,13 @@ export async function eachLimited<T>(items: readonly T[], limit: number, fn: (it
     }
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, () => worker()));
+}
+
+/** `fields` with the chunks' packed CRC32s added, when every chunk has one. */
+function withCrcs<T extends { crcs?: string }>(fields: T, chunks: readonly ChunkRef[]): T {
+  const crcs = packCrcs(chunks);
+  if (crcs !== undefined) fields.crcs = crcs;
+  return fields;
 }
 
 export class Catalog {
@@ -746,15 +755,15 @@ export class Catalog {
   // Chunk lists of large objects
 
   /** The chunk list fields of an entry: inline, or spilled into manifest pages for huge objects. */
-  async storeChunkList(vid: string, chunks: readonly ChunkRef[]): Promise<{ chunks?: string; pages?: number }> {
-    if (chunks.length <= INLINE_CHUNK_LIST) return { chunks: packChunks(chunks) };
+  async storeChunkList(vid: string, chunks: readonly ChunkRef[]): Promise<{ chunks?: string; crcs?: string; pages?: number }> {
+    if (chunks.length <= INLINE_CHUNK_LIST) return withCrcs<{ chunks: string; crcs?: string }>({ chunks: packChunks(chunks) }, chunks);
     const pages: ChunkRef[][] = [];
     for (let i = 0; i < chunks.length; i += MANIFEST_PAGE_CHUNKS) pages.push(chunks.slice(i, i + MANIFEST_PAGE_CHUNKS));
     await eachLimited(
       pages.map((p, i) => [p, i] as const),
       8,
       async ([page, i]) => {
-        const entry: ManifestEntry = { type: 's3.manifest', chunks: packChunks(page) };
+        const entry = withCrcs<ManifestEntry>({ type: 's3.manifest', chunks: packChunks(page) }, page);
         await this.dht.put(ids.manifest(vid, i), entry);
       },
     );
@@ -762,13 +771,13 @@ export class Catalog {
   }
 
   /** An entry's chunks, in order. */
-  async chunkList(entry: Pick<ObjectEntry, 'vid' | 'chunks' | 'pages'>): Promise<ChunkRef[]> {
-    if (!entry.pages) return unpackChunks(entry.chunks);
+  async chunkList(entry: Pick<ObjectEntry, 'vid' | 'chunks' | 'crcs' | 'pages'>): Promise<ChunkRef[]> {
+    if (!entry.pages) return attachCrcs(unpackChunks(entry.chunks), entry.crcs);
     const out: ChunkRef[] = [];
     for (let i = 0; i < entry.pages; i++) {
       const page = await this.dht.get<ManifestEntry>(ids.manifest(entry.vid, i));
       if (!page || page.deleted) throw new StorageError('NotFound', `manifest page ${i} of version ${entry.vid} is missing`);
-      out.push(...unpackChunks(page.body.chunks));
+      out.push(...attachCrcs(unpackChunks(page.body.chunks), page.body.crcs));
     }
     return out;
   }

@@ -15,6 +15,7 @@ import type { ChunkStore } from './chunks/store.ts';
 import { chunkHash } from './chunks/store.ts';
 import type { ChunkRef } from './model.ts';
 import { cryptPiece, decipherAt } from './encryption.ts';
+import { crc32, nativeCrc32Available } from '../../wire/crc32.ts';
 
 /** The key to decrypt `ref` with; a missing one is a bug (the caller checks keys first). */
 function sealKeyOf(key: Buffer | undefined, ref: ChunkRef): Buffer {
@@ -194,6 +195,8 @@ export class ChunkSink extends Writable {
       .put(data, hash)
       .then(() => {
         const ref: ChunkRef = iv ? { hash, size: data.length, iv: iv.toString('hex') } : { hash, size: data.length };
+        // Reads check whole local chunks against it (without zlib's native CRC32, the SHA-256 is cheaper).
+        if (nativeCrc32Available) ref.crc = crc32(data);
         this.refs[index] = ref;
         // The reference is recorded while the next chunks move; the body ends after all are.
         const onChunk = this.options.onChunk?.(ref);
@@ -293,10 +296,14 @@ export async function streamChunks(
     const decipher = w.ref.iv !== undefined ? decipherAt(sealKeyOf(key, w.ref), Buffer.from(w.ref.iv, 'hex'), w.from) : undefined;
     const local = fetches.has(i) ? undefined : store.engine.reader(w.ref.hash);
     if (local) {
-      // A whole chunk read here is checked against its name as it streams; its last piece goes
-      // out only once the check passed, so a damaged copy never completes a response (the client
-      // sees a failed transfer, and the copy is quarantined and restored: ChunkStore.damaged).
-      const hasher = store.options.verifyReads && w.from === 0 && w.to === w.ref.size ? createHash('sha256') : undefined;
+      // A whole chunk read here is checked as it streams, against the CRC32 its reference records
+      // (else its name, the SHA-256); its last piece goes out only once the check passed, so a
+      // damaged copy never completes a response (the client sees a failed transfer, and the copy
+      // is quarantined and restored: ChunkStore.damaged).
+      const whole = store.options.verifyReads && w.from === 0 && w.to === w.ref.size;
+      const expectedCrc = whole && nativeCrc32Available ? w.ref.crc : undefined;
+      let crc = 0;
+      const hasher = whole && expectedCrc === undefined ? createHash('sha256') : undefined;
       try {
         for (let at = w.from; at < w.to; ) {
           if (res.destroyed) return;
@@ -315,6 +322,13 @@ export async function streamChunks(
               givePiece(piece);
               void store.damaged(w.ref.hash, 'read');
               throw new StorageError('ChunkCorrupt', `chunk ${w.ref.hash.slice(0, 12)} on this node does not hash to its name`);
+            }
+          } else if (expectedCrc !== undefined) {
+            crc = crc32(read, crc);
+            if (at >= w.to && crc !== expectedCrc) {
+              givePiece(piece);
+              void store.damaged(w.ref.hash, 'read');
+              throw new StorageError('ChunkCorrupt', `chunk ${w.ref.hash.slice(0, 12)} on this node does not match the CRC32 recorded when it was written`);
             }
           }
           if (decipher) {
