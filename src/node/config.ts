@@ -250,7 +250,7 @@ export const SETTINGS: readonly Setting[] = [
   s('s3.tls.key', 'string', '(none)', "Private key (PEM) of the S3 endpoint's certificate.", true),
   s('s3.allowSseCustomerKeysOverHttp', 'bool', 'false', 'Accept SSE-C keys and SSE-KMS requests on a plain-HTTP endpoint (only behind a TLS-terminating proxy); refused otherwise, as S3 does.'),
   s('s3.kms.autoCreateKeys', 'bool', 'false', 'Create an SSE-KMS key named by a bare name (e.g. testkey-1) on first use, with that alias: for test rings (conformance suites); leave off in production so that a mistyped key id is refused.'),
-  s('s3.verifyReads', 'bool', 'true', 'Check whole chunks read against their SHA-256 (copies on this node as they stream, replicas\' answers); a damaged copy fails the read instead of serving wrong bytes, and is restored from a replica.'),
+  s('s3.verifyReads', 'bool', 'true', 'Check whole chunks read (copies on this node as they stream, against the CRC32 recorded when written, else the SHA-256; replicas\' answers); a damaged copy fails the read instead of serving wrong bytes, and is restored from a replica.'),
   s('s3.scrub.enabled', 'bool', 'true', "Re-read this node's chunks in the background to find damaged copies (bit rot) and restore them from replicas."),
   s('s3.scrub.bytesPerSecond', 'int', '16777216', 'Most bytes the scrubber reads per second (0: no limit).'),
   s('s3.scrub.intervalMs', 'int', '604800000', 'A scrub pass starts this long after the previous one started (7 days).'),
