@@ -87,6 +87,8 @@ export function encodeForSend(message: WireMessage): EncodedBody {
   const large = largeBinary(message);
   if (large === undefined) return packr.pack(message);
   const { holder, key, value } = large;
+  // The stand-in is put in place for the packing: an object that cannot take it is copied as usual.
+  if (Object.isFrozen(holder)) return packr.pack(message);
   let packed: Buffer;
   holder[key] = SPLICE_MARKER;
   try {

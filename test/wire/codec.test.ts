@@ -168,7 +168,12 @@ describe('encodeForSend', () => {
     const small: WireMessage = { t: MessageType.DIRECT, from: nodeA, hop: 1, msg: { app: 'a', mid: 'm', body: { d: Buffer.alloc(SPLICE_MIN_BYTES - 1) } } };
     const deep: WireMessage = { t: MessageType.DIRECT, from: nodeA, hop: 1, msg: { app: 'a', mid: 'm', body: { x: { d: Buffer.alloc(SPLICE_MIN_BYTES) } } } };
     const other: WireMessage = { t: MessageType.HEARTBEAT, from: nodeA } as WireMessage;
-    for (const m of [small, deep, other]) assert.ok(Buffer.isBuffer(encodeForSend(m)));
+    // A frozen body cannot take the stand-in: copied as usual, not an encoding failure.
+    const frozen: WireMessage = { t: MessageType.DIRECT, from: nodeA, hop: 1, msg: { app: 'a', mid: 'm', body: Object.freeze({ d: Buffer.alloc(SPLICE_MIN_BYTES, 3) }) } };
+    for (const m of [small, deep, other, frozen]) {
+      const sent = encodeForSend(m);
+      assert.ok(Buffer.isBuffer(sent) && sent.equals(encodeMessage(m)));
+    }
   });
 
   test('a message that holds the stand-in marker itself is encoded the ordinary way', () => {
