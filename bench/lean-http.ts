@@ -166,10 +166,7 @@ class Connection {
           break;
         }
         case 'body': {
-          const take = Math.min(to - at, this.remaining);
-          this.bytes += take;
-          this.remaining -= take;
-          at += take;
+          at += this.take(to - at, true);
           if (this.remaining === 0) {
             if (at < to) throw new Error('bytes after the end of the response');
             this.done();
@@ -199,10 +196,7 @@ class Connection {
           break;
         }
         case 'chunk-data': {
-          const take = Math.min(to - at, this.remaining);
-          this.bytes += take;
-          this.remaining -= take;
-          at += take;
+          at += this.take(to - at, true);
           if (this.remaining === 0) {
             this.phase = 'chunk-end';
             this.remaining = 2;
@@ -210,14 +204,20 @@ class Connection {
           break;
         }
         case 'chunk-end': {
-          const take = Math.min(to - at, this.remaining);
-          this.remaining -= take;
-          at += take;
+          at += this.take(to - at, false);
           if (this.remaining === 0) this.phase = 'chunk-size';
           break;
         }
       }
     }
+  }
+
+  /** Takes up to `available` bytes of the `remaining` ones (body bytes are `counted`); returns how many. */
+  private take(available: number, counted: boolean): number {
+    const n = Math.min(available, this.remaining);
+    if (counted) this.bytes += n;
+    this.remaining -= n;
+    return n;
   }
 
   private parseHead(head: string): void {
