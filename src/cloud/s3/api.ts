@@ -503,12 +503,6 @@ export class S3Api implements LifecycleActions {
     return createBodyVerifier(r.auth, r.headers, { compute: ['MD5', ...compute] });
   }
 
-  /** A part's chunk list fields: the packed list (parts keep theirs inline) and its CRC32s. */
-  private async partChunkList(pv: string, chunks: readonly ChunkRef[]): Promise<{ chunks: string; crcs?: string }> {
-    const stored = await this.catalog.storeChunkList(pv, chunks);
-    return { chunks: stored.chunks ?? '', ...(stored.crcs !== undefined ? { crcs: stored.crcs } : {}) };
-  }
-
   private sinkOptions(inline: boolean, onChunk: ChunkSinkOptions['onChunk'], maxBytes = this.options.maxObjectBytes, sealWith?: Buffer): ChunkSinkOptions {
     return {
       chunkSize: this.options.chunkSize,
@@ -1241,7 +1235,7 @@ export class S3Api implements LifecycleActions {
       await pipeBody(r.req, verifier, sink);
       const result = sink.result;
       const etag = etagOf(verifier.digests.finish().get('MD5')!.toString('hex'));
-      part = { type: 's3.part', n, pv, size: result.size, etag, lm: this.env.now(), ...(await this.partChunkList(pv, result.chunks)) };
+      part = { type: 's3.part', n, pv, size: result.size, etag, lm: this.env.now(), ...(await this.catalog.storeChunkList(pv, result.chunks)) };
       const checksum = this.checksumOf(r, verifier);
       if (checksum) {
         part.cs = checksum;
@@ -1275,16 +1269,11 @@ export class S3Api implements LifecycleActions {
         size = copied.result.size;
         etag = etagOf(copied.md5);
       }
-      part = { type: 's3.part', n, pv, size, etag, lm: this.env.now(), ...(await this.partChunkList(pv, chunks)) };
+      part = { type: 's3.part', n, pv, size, etag, lm: this.env.now(), ...(await this.catalog.storeChunkList(pv, chunks)) };
     }
     if (upload.sse) part.sse = keyOnly(upload.sse);
     const previous = await this.catalog.putPart(upload.uploadId, part);
-    if (previous) {
-      void this.catalog.dropRefs(
-        [...new Set(await this.catalog.chunkList({ vid: previous.pv, chunks: previous.chunks, crcs: previous.crcs }).then((c) => c.map((x) => x.hash)))],
-        partRef(uploadId, previous.n, previous.pv),
-      ).catch(() => {});
-    }
+    if (previous) this.releaseParts(uploadId, [previous], false);
     if (copy) sendXml(r, copyPartResultXml({ etag: part.etag, lastModified: part.lm }), 200, out);
     else sendEmpty(r, 200, { etag: `"${part.etag}"`, ...out });
   }
@@ -1386,7 +1375,7 @@ export class S3Api implements LifecycleActions {
     const size = chosen.reduce((a, p) => a + p.size, 0);
     if (size > this.options.maxObjectBytes) throw new S3Error('EntityTooLarge', undefined, { fields: { ProposedSize: size, MaxSizeAllowed: this.options.maxObjectBytes } });
     const chunks: ChunkRef[] = [];
-    for (const p of chosen) chunks.push(...(await this.catalog.chunkList({ vid: p.pv, chunks: p.chunks, crcs: p.crcs })));
+    for (const p of chosen) chunks.push(...(await this.catalog.partChunkList(p)));
     const vid = this.env.random.hex(16);
     const etag = multipartEtag(chosen.map((p) => p.etag));
     const entry: ObjectEntry = {
@@ -1467,17 +1456,21 @@ export class S3Api implements LifecycleActions {
     return { a: algorithm, v: compositeChecksum(algorithm, parts.map((p) => p.cs!.v)), ty: 'COMPOSITE' };
   }
 
-  /** Drops the part records and their chunk references of a finished upload, in the background. */
-  private releaseParts(uploadId: string, parts: PartEntry[]): void {
+  /**
+   * Drops the chunk references and manifest pages of parts, in the background: of a finished
+   * upload (with their part records), or of a part replaced by a re-upload (`records` false).
+   */
+  private releaseParts(uploadId: string, parts: PartEntry[], records = true): void {
     const p = (async () => {
       for (const part of parts) {
-        const chunks = await this.catalog.chunkList({ vid: part.pv, chunks: part.chunks, crcs: part.crcs });
+        const chunks = await this.catalog.partChunkList(part);
         await this.catalog.dropRefs(
-          chunks.map((c) => c.hash),
+          [...new Set(chunks.map((c) => c.hash))],
           partRef(uploadId, part.n, part.pv),
         );
+        await this.catalog.dropPartChunkList(part);
       }
-      await this.catalog.dropParts(uploadId, parts);
+      if (records) await this.catalog.dropParts(uploadId, parts);
     })()
       .catch((err: Error) => {
         this.stats.releaseFailures++;

@@ -38,6 +38,10 @@ import type { AccessKeyEntry, AccessKeyStatus, BucketEntry, ChunkRef, ManifestEn
 export interface CatalogOptions {
   /** How long access keys and buckets are cached. Default 2000 ms. */
   cacheMs: number;
+  /** Longest chunk list kept in an entry itself. Default {@link INLINE_CHUNK_LIST}; tests lower it. */
+  inlineChunkList?: number;
+  /** Chunk references per manifest page. Default {@link MANIFEST_PAGE_CHUNKS}; tests lower it. */
+  manifestPageChunks?: number;
 }
 
 /** Who makes a request. */
@@ -756,9 +760,10 @@ export class Catalog {
 
   /** The chunk list fields of an entry: inline, or spilled into manifest pages for huge objects. */
   async storeChunkList(vid: string, chunks: readonly ChunkRef[]): Promise<{ chunks?: string; crcs?: string; pages?: number }> {
-    if (chunks.length <= INLINE_CHUNK_LIST) return withCrcs<{ chunks: string; crcs?: string }>({ chunks: packChunks(chunks) }, chunks);
+    if (chunks.length <= (this.options.inlineChunkList ?? INLINE_CHUNK_LIST)) return withCrcs<{ chunks: string; crcs?: string }>({ chunks: packChunks(chunks) }, chunks);
+    const perPage = this.options.manifestPageChunks ?? MANIFEST_PAGE_CHUNKS;
     const pages: ChunkRef[][] = [];
-    for (let i = 0; i < chunks.length; i += MANIFEST_PAGE_CHUNKS) pages.push(chunks.slice(i, i + MANIFEST_PAGE_CHUNKS));
+    for (let i = 0; i < chunks.length; i += perPage) pages.push(chunks.slice(i, i + perPage));
     await eachLimited(
       pages.map((p, i) => [p, i] as const),
       8,
@@ -780,6 +785,16 @@ export class Catalog {
       out.push(...attachCrcs(unpackChunks(page.body.chunks), page.body.crcs));
     }
     return out;
+  }
+
+  /** A part's chunks, in order (its manifest pages are keyed by the part version). */
+  partChunkList(part: PartEntry): Promise<ChunkRef[]> {
+    return this.chunkList({ vid: part.pv, chunks: part.chunks, crcs: part.crcs, pages: part.pages });
+  }
+
+  /** Deletes the manifest pages of a part, if it has any. */
+  dropPartChunkList(part: PartEntry): Promise<void> {
+    return this.dropChunkList({ vid: part.pv, pages: part.pages });
   }
 
   /** Deletes the manifest pages of a version. */

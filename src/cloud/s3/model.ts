@@ -15,7 +15,7 @@
  * | uploads of a bucket | partition `s3uploads:<bucket>:<incarnation>`, sort key `key \x01 upload id` | {@link UploadEntry} |
  * | parts of an upload | partition `s3parts:<upload id>`, sort key part number (5 digits) | {@link PartEntry} |
  * | chunk references | partition `s3ref:<chunk hash>`, sort key reference id | {@link RefEntry} |
- * | chunk-list pages | `s3manifest:<version id>:<page>` | packed chunk lists of huge objects |
+ * | chunk-list pages | `s3manifest:<version or part version id>:<page>` | packed chunk lists of huge objects and parts |
  *
  * The incarnation (random, per bucket creation) keeps a re-created bucket from seeing the
  * records of a deleted one.
@@ -232,9 +232,12 @@ export interface PartEntry extends Entity {
   size: number;
   etag: string;
   lm: number;
-  chunks: string;
+  /** Packed chunk list ({@link packChunks}), base64; absent when it is in manifest pages. */
+  chunks?: string;
   /** The chunks' CRC32s ({@link packCrcs}), when every one has one. */
   crcs?: string;
+  /** Number of manifest pages (keyed by the part version) holding a long chunk list. */
+  pages?: number;
   cs?: StoredChecksum;
   /** SSE-C: the key the part was encrypted with (the upload's). */
   sse?: SealedKey;
