@@ -634,7 +634,7 @@ async function main(): Promise<void> {
   const report = {
     config: {
       client: 'lean SigV4 client (UNSIGNED-PAYLOAD) on bench/lean-http.ts: keep-alive, responses read into one reused buffer per connection; the same for every target (HTTPS: node:https)',
-      pi: `${o.ringSize} node${o.ringSize === 1 ? ' (diagnostic: no replication)' : 's'} ${o.nodeProcesses === 1 ? 'in one process' : 'each its own `pi start` process'} (insecure transport), s3 defaults (4 MiB chunks, 3 copies, write quorum 2, 64 KiB inline), DHT defaults (replicas 4, write and read quorum 3)${o.piSse ? '; bucket encrypted by default with SSE-S3' : ''}${o.piTls ? '; endpoints over HTTPS' : ''}`,
+      pi: `${o.ringSize} node${o.ringSize === 1 ? ' (diagnostic: no replication)' : 's'} ${o.nodeProcesses === 1 ? 'in one process' : 'each its own `pi start` process'} (insecure transport), s3 defaults (4 MiB chunks, 3 copies, write quorum 2, 64 KiB inline), DHT defaults (replicas 4, write and read quorum 3: 2 of 3 on a 3-node ring)${o.piSse ? '; bucket encrypted by default with SSE-S3' : ''}${o.piTls ? '; endpoints over HTTPS' : ''}`,
       s3rver: 's3rver 3.7.1 in its own process, filesystem backend',
       serverEnv: MALLOC_ENV,
       raw: 'fs write streams + fsync, read back with fs read streams',

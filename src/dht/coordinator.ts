@@ -19,6 +19,7 @@ import type { Env, Logger } from '../env/index.ts';
 import type { NodeHandle } from '../wire/index.ts';
 import type { RpcReply } from '../overlay/index.ts';
 import { KnownItems } from './known-items.ts';
+import { quorumsFor } from './quorum.ts';
 import type { LocalStore, ApplyMode } from './local-store.ts';
 import { appliedOp, compareItems, digestOf, isItemDigest, isStoredItem, keyPosition, makeItem } from './record.ts';
 import { Kind } from './protocol.ts';
@@ -133,7 +134,7 @@ export class Coordinator {
   async scan(body: ScanBody): Promise<ScanReplyBody> {
     this.count('scan');
     const replicas = this.channel.replicaSet(Id.parse(keyPosition(body.p)));
-    const needed = Math.min(this.options.readQuorum, replicas.length);
+    const needed = quorumsFor(this.options, replicas.length).read;
     const pages = await this.gather<ScanReplyBody>(this.readTargets(replicas, needed), needed, (h) => this.channel.ask(h, Kind.R_SCAN, body) as Promise<ScanReplyBody>);
     if (pages.length < needed) throw unavailable(`scan: ${pages.length} of ${needed} replicas answered`);
     const merged = new Map<string, StoredItem>();
@@ -171,7 +172,7 @@ export class Coordinator {
   private async doWrite(w: WriteBody): Promise<RpcReply> {
     this.noteWrite(w.k);
     const replicas = this.channel.replicaSet(Id.parse(keyPosition(w.k)));
-    const needed = Math.min(this.options.writeQuorum, replicas.length);
+    const needed = quorumsFor(this.options, replicas.length).write;
     let loser: string | undefined;
     for (let round = 0; round < 2; round++) {
       let cur: StoredItem | undefined;
@@ -290,7 +291,7 @@ export class Coordinator {
    * operation that must lose ties.
    */
   private readAll(key: string, all: NodeHandle[], loser: string | undefined, everyone = false): Promise<ReadResult> {
-    const needed = Math.min(this.options.readQuorum, all.length);
+    const needed = quorumsFor(this.options, all.length).read;
     const targets = everyone ? all : this.readTargets(all, needed);
     const selfHex = this.channel.self.id.hex;
     const spares = all.filter((h) => h.id.hex !== selfHex && !targets.includes(h) && this.channel.settled(h));

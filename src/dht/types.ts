@@ -100,9 +100,9 @@ export interface ItemDigest extends ItemSummary {
 export interface DhtOptions {
   /** Replica set size: the root plus its nearest neighbours. Default 4. */
   replicas: number;
-  /** Replicas that must have stored a write durably before it is acknowledged. Default 3. */
+  /** Replicas that must have stored a write durably before it is acknowledged. Default 3 (fewer in a smaller replica set: `quorumsFor`). */
   writeQuorum: number;
-  /** Replica answers a read waits for (the root's own copy counts). Default 3. */
+  /** Replica answers a read waits for (the root's own copy counts). Default 3 (fewer in a smaller replica set: `quorumsFor`). */
   readQuorum: number;
   /** Largest body (JSON bytes). Default 1 MiB. */
   maxRecordBytes: number;
