@@ -1,7 +1,10 @@
 /**
- * CRC32 (ISO-HDLC, as zlib) and CRC32C (Castagnoli): Node's own zlib.crc32 where it exists, and
- * slice-by-8 tables otherwise. Shared by the S3 checksums and the DHT's record checksums.
+ * CRC32 (ISO-HDLC, as zlib) and CRC32C (Castagnoli), shared by the S3 checksums, the chunk read
+ * checks and the DHT's record checksums. Large buffers go to `@node-rs/crc32` (carry-less
+ * multiply: about 12 GiB/s for CRC32 here, against 4.4 for zlib's), small ones and strings to
+ * Node's own zlib.crc32 (less call overhead), and slice-by-8 tables serve when neither loads.
  */
+import { createRequire } from 'node:module';
 import * as zlib from 'node:zlib';
 
 function reflectedTables32(poly: number): Uint32Array[] {
@@ -56,20 +59,37 @@ function crc32Update(tables: Uint32Array[], crc: number, data: Uint8Array): numb
 }
 
 type ZlibCrc32 = (data: Uint8Array | string, value?: number) => number;
+interface FastCrc {
+  crc32(input: Uint8Array, initialState?: number): number;
+  crc32c(input: Uint8Array, initialState?: number): number;
+}
 
 /** Node's own CRC32 (zlib.crc32, Node ≥ 20.15 / 22.2), when present. */
 const nativeCrc32: ZlibCrc32 | undefined = (zlib as unknown as { crc32?: ZlibCrc32 }).crc32;
 
+/** `@node-rs/crc32`, unless its binary is missing for this platform. */
+const fast: FastCrc | undefined = (() => {
+  try {
+    return createRequire(import.meta.url)('@node-rs/crc32') as FastCrc;
+  } catch {
+    return undefined;
+  }
+})();
+
+/** Below this many bytes zlib's binding is as fast or faster (measured: even at 300 B, 2× at 4.5 KiB). */
+const FAST_MIN_BYTES = 1024;
+
 /**
- * Whether {@link crc32} runs on zlib's native code (several GB/s) rather than the table-driven
+ * Whether {@link crc32} runs on native code (several GB/s) rather than the table-driven
  * fallback (a few hundred MB/s, slower than SHA-256 with CPU support).
  */
-export const nativeCrc32Available = typeof nativeCrc32 === 'function';
+export const nativeCrc32Available = fast !== undefined || typeof nativeCrc32 === 'function';
 
 /** CRC32 (ISO-HDLC, as zlib) of `data`, continuing from a previous result `previous`. */
 export function crc32(data: Uint8Array, previous = 0): number {
   // zlib answers 0 for an empty buffer without backing store (its `buf == NULL` case).
   if (data.length === 0) return previous >>> 0;
+  if (fast !== undefined && (data.length >= FAST_MIN_BYTES || typeof nativeCrc32 !== 'function')) return fast.crc32(data, previous) >>> 0;
   if (typeof nativeCrc32 === 'function') return nativeCrc32(data, previous) >>> 0;
   crc32Tables ??= reflectedTables32(CRC32_POLY);
   return (crc32Update(crc32Tables, ~previous >>> 0, data) ^ 0xffffffff) >>> 0;
@@ -90,6 +110,13 @@ export function crc32Portable(data: Uint8Array, previous = 0): number {
 
 /** CRC32C (Castagnoli) of `data`, continuing from a previous result `previous`. */
 export function crc32c(data: Uint8Array, previous = 0): number {
+  if (data.length === 0) return previous >>> 0;
+  if (fast !== undefined) return fast.crc32c(data, previous) >>> 0;
+  return crc32cPortable(data, previous);
+}
+
+/** Table-driven CRC32C (exposed for tests of the fallback). */
+export function crc32cPortable(data: Uint8Array, previous = 0): number {
   crc32cTables ??= reflectedTables32(CRC32C_POLY);
   return (crc32Update(crc32cTables, ~previous >>> 0, data) ^ 0xffffffff) >>> 0;
 }

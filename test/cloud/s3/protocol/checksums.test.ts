@@ -3,7 +3,9 @@ import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createHash, randomBytes } from 'node:crypto';
+import { crc32 as zlibCrc32 } from 'node:zlib';
 import { crc32c as awsCrc32c } from '@aws-crypto/crc32c';
+import { crc32cPortable, nativeCrc32Available } from '../../../../src/wire/index.ts';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import {
   BodyDigests,
@@ -47,11 +49,14 @@ describe('CRC implementations', () => {
     assert.equal(digestOf('CRC64NVME', []).toString('hex'), '0000000000000000');
   });
 
-  test('table CRC32 agrees with zlib and CRC32C with @aws-crypto on random data and splits', () => {
-    for (const size of [0, 1, 7, 8, 9, 63, 64, 1000, 65537]) {
+  test('table CRC32 agrees with zlib and @node-rs/crc32, and CRC32C (both ways) with @aws-crypto, on random data and splits', () => {
+    assert.ok(nativeCrc32Available);
+    for (const size of [0, 1, 7, 8, 9, 63, 64, 1000, 1023, 1024, 65537, (1 << 20) + 5]) {
       const data = randomBytes(size);
       assert.equal(crc32Portable(data), crc32(data), `crc32 size ${size}`);
+      if (typeof zlibCrc32 === 'function') assert.equal(crc32(data), zlibCrc32(data), `crc32 size ${size} against zlib`);
       assert.equal(crc32c(data), awsCrc32c(data), `crc32c size ${size}`);
+      assert.equal(crc32cPortable(data), awsCrc32c(data), `table crc32c size ${size}`);
       const cut = Math.floor(size / 3);
       assert.equal(crc32Portable(data.subarray(cut), crc32Portable(data.subarray(0, cut))), crc32(data));
       assert.equal(crc32c(data.subarray(cut), crc32c(data.subarray(0, cut))), awsCrc32c(data));
