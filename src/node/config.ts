@@ -221,7 +221,7 @@ export const SETTINGS: readonly Setting[] = [
   s('overlay.joinAttemptTimeoutMs', 'int', '5000', "Wait for one bootstrap node's join reply before trying the next."),
   s('overlay.routingMaintenanceIntervalMs', 'int', '60000', 'Routing-table maintenance period.'),
   s('dht.replicas', 'int', '4', 'Replica set size: the root plus its nearest neighbours.'),
-  s('dht.writeQuorum', 'int', '3', 'Replicas that must store a write durably before it is acknowledged (fewer on a ring smaller than `dht.replicas`, by as many nodes as are missing).'),
+  s('dht.writeQuorum', 'int', '3', 'Replicas that must store a write durably before it is acknowledged (fewer on a ring smaller than `dht.replicas`: by as many nodes as are missing, but not below 2).'),
   s('dht.readQuorum', 'int', '3', 'Replica answers a read waits for (highest version wins; fewer on a smaller ring, always overlapping the write quorum).'),
   s('dht.maxRecordBytes', 'int', '1048576', 'Largest record body (JSON bytes).'),
   s('dht.operationTimeoutMs', 'int', '10000', 'Deadline of one DHT operation, retries included.'),

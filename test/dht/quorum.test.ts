@@ -4,15 +4,15 @@ import fc from 'fast-check';
 import { quorumsFor } from '../../src/dht/quorum.ts';
 
 describe('quorums of a replica set smaller than configured', () => {
-  test('the defaults (4 replicas, quorums 3): 2 of 3, 1 and 2 of 2, 1 of 1; the full set as configured', () => {
+  test('the defaults (4 replicas, quorums 3): 2 of 3, writes 2 and reads 1 of 2, 1 of 1; the full set as configured', () => {
     const o = { replicas: 4, writeQuorum: 3, readQuorum: 3 };
     assert.deepEqual(quorumsFor(o, 4), { write: 3, read: 3 });
     assert.deepEqual(quorumsFor(o, 3), { write: 2, read: 2 });
-    assert.deepEqual(quorumsFor(o, 2), { write: 1, read: 2 });
+    assert.deepEqual(quorumsFor(o, 2), { write: 2, read: 1 });
     assert.deepEqual(quorumsFor(o, 1), { write: 1, read: 1 });
   });
 
-  test('overlapping quorums still overlap, tolerance is never above what was configured, and quorums fit the set', () => {
+  test('overlapping quorums still overlap, tolerance is never above what was configured, writes keep two copies, and quorums fit the set', () => {
     fc.assert(
       fc.property(
         fc.integer({ min: 1, max: 32 }).chain((replicas) =>
@@ -30,6 +30,7 @@ describe('quorums of a replica set smaller than configured', () => {
           if (o.readQuorum + o.writeQuorum > o.replicas) assert.ok(q.read + q.write > n, `overlap at ${n}`);
           assert.ok(n - q.write <= o.replicas - o.writeQuorum, 'no more writes missed than configured');
           assert.ok(n - q.read <= o.replicas - o.readQuorum, 'no more reads missed than configured');
+          assert.ok(q.write >= Math.min(o.writeQuorum, 2, n), 'two copies acknowledged where there can be');
         },
       ),
     );
