@@ -72,6 +72,25 @@ describe('DHT replication', () => {
     for (const id of ids) assert.equal(holders(sim, id, 2).length, 2, 'both survivors hold the new version');
   });
 
+  test('a 3-node ring that lost a node reads every write acknowledged before, from either survivor, before and after the loss is detected', async () => {
+    const sim = await dhtRing('repl-three-shrink', 3);
+    const [victim, a, b] = sim.ring.live();
+    const ids = await writeMany(sim, 30, 's');
+    // B misses the overwrites (acknowledged by A and the victim, 2 of 3), then the victim dies:
+    // A alone holds them, B the older versions.
+    sim.ring.network.partition([[b!.addr]]);
+    for (const [i, id] of ids.entries()) await sim.settle(sim.dht(a!).put<Doc>(id, { type: 'doc', n: i + 500, version: 1 }));
+    sim.ring.network.heal();
+    sim.ring.crash(victim!);
+    assert.ok(ids.every((id) => (sim.dht(b!).localGet(id)?.v ?? 0) === 1), 'B missed every overwrite');
+    for (const when of ['at once', 'after detection']) {
+      if (when === 'after detection') assert.ok(await sim.runUntil(() => [a!, b!].every((n) => n.pastry.leafSetMembers().length === 1), 20_000), 'the crash is detected');
+      for (const reader of [b!, a!]) {
+        for (const [i, id] of ids.entries()) assert.equal((await sim.settle(sim.dht(reader).get<Doc>(id)))?.body.n, i + 500, `${when}, key ${i} read through node ${reader.index}`);
+      }
+    }
+  });
+
   test('a joining node receives the records it now replicates; the displaced holder drops them later', async () => {
     const sim = await dhtRing('repl-join', 14, { dht: { strayGraceMs: 3_000, housekeepingIntervalMs: 2_000 } });
     const ids = await writeMany(sim, 150, 'j');
