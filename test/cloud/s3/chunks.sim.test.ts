@@ -113,6 +113,37 @@ describe('chunk store in the simulator', () => {
     assert.equal(holders(h, hash).length, 3);
   });
 
+  test('a put gives its buffer back only once every member stored the chunk; never when one failed (its copy is sent again from it)', async () => {
+    const h = harness('chunks-release');
+    await h.ring.build(8);
+    await h.ring.runFor(3_000);
+    const writer = h.ring.live()[0]!;
+    const healthy = pattern(6000, 7);
+    let released = 0;
+    const put = h.store(writer).put(healthy, chunkHash(healthy), () => released++);
+    // Given back after the last member answered: the put itself resolves at the quorum.
+    await settle(h.ring, put, 'healthy put');
+    await h.ring.runUntil(() => released === 1, 5_000, 'the buffer given back');
+    assert.equal(holders(h, chunkHash(healthy)).length, 3);
+
+    const data = pattern(7000, 8);
+    const hash = chunkHash(data);
+    const member = h.store(writer).node.replicaSet(chunkId(hash), 3).find((m) => m.id.hex !== writer.id.hex)!;
+    const engine = h.engines.get(member.addr)!;
+    const store = engine.put.bind(engine);
+    let failures = 0;
+    engine.put = async (...args: Parameters<typeof store>) => {
+      if (failures++ === 0) throw new Error('EIO: i/o error');
+      return store(...args);
+    };
+    let releasedAfterFailure = 0;
+    await settle(h.ring, h.store(writer).put(data, hash, () => releasedAfterFailure++), 'put with one member failing');
+    await h.ring.runUntil(() => h.store(writer).stats.repairs === 1, 5_000, 'the third copy sent again');
+    await h.ring.runFor(2_000);
+    assert.equal(releasedAfterFailure, 0, 'the buffer is never given back: the retry read it');
+    assert.equal(holders(h, hash).length, 3);
+  });
+
   test('a restarted node hands over the copies whose replica set moved on, then drops them', async () => {
     const h = harness('chunks-restart');
     await h.ring.build(10);

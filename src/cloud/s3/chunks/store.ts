@@ -232,8 +232,13 @@ export class ChunkStore {
   /**
    * Stores `data` (whose SHA-256 is `hash`, computed here when omitted) on its replica set;
    * resolves with the hash once `writeQuorum` replicas hold it durably.
+   *
+   * `onReleased`, when given, is called once the store will never read `data` again, so that the
+   * caller may reuse the buffer: only when every member stored the chunk at the first attempt (an
+   * answer proves the bytes left this node's socket; after a failure a send may still be queued,
+   * and copies are sent again later from `data`). Otherwise it is never called.
    */
-  async put(data: Uint8Array, hash = chunkHash(data)): Promise<string> {
+  async put(data: Uint8Array, hash = chunkHash(data), onReleased?: () => void): Promise<string> {
     if (this.closed) throw new StorageError('NotAvailable', 'the chunk store is closed');
     this.stats.puts++;
     this.stats.putBytes += data.length;
@@ -244,7 +249,11 @@ export class ChunkStore {
       // The slot is held until every member answered (the bytes are on their way to all of
       // them), while the caller goes on as soon as the quorum has the chunk.
       await this.outgoing.acquire();
-      const acked = await this.storeOn(set, hash, data, quorum, () => this.outgoing.release());
+      const first = attempt === 1;
+      const acked = await this.storeOn(set, hash, data, quorum, (failures) => {
+        this.outgoing.release();
+        if (first && failures === 0 && set.length > 0) onReleased?.();
+      });
       if (acked.ok >= quorum) return hash;
       lastError = acked.error;
       if (attempt < this.options.putAttempts) await this.env.sleep(this.env.random.jitter(200 * attempt, 0.5));
@@ -255,9 +264,9 @@ export class ChunkStore {
 
   /**
    * Sends the chunk to every member; resolves once `quorum` acknowledged or all answered, and
-   * calls `allDone` once every member answered.
+   * calls `allDone` with the number of members that failed once every member answered.
    */
-  private storeOn(set: NodeHandle[], hash: string, data: Uint8Array, quorum: number, allDone: () => void): Promise<{ ok: number; error: string }> {
+  private storeOn(set: NodeHandle[], hash: string, data: Uint8Array, quorum: number, allDone: (failures: number) => void): Promise<{ ok: number; error: string }> {
     return new Promise((resolve) => {
       let ok = 0;
       let answered = 0;
@@ -266,7 +275,7 @@ export class ChunkStore {
       const failed: NodeHandle[] = [];
       const settle = (): void => {
         if (answered === set.length) {
-          allDone();
+          allDone(failed.length);
           // The put succeeded without some copies: send them again soon rather than leave the
           // chunk short of copies until the next full maintenance pass (minutes away).
           if (ok >= quorum && failed.length > 0 && this.retryBytes + data.length <= COPY_RETRY_MAX_BYTES) {
@@ -296,7 +305,7 @@ export class ChunkStore {
         );
       }
       if (set.length === 0) {
-        allDone();
+        allDone(0);
         resolve({ ok: 0, error: 'empty replica set' });
       }
     });
