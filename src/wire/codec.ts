@@ -9,6 +9,7 @@ import { Id } from '../id/index.ts';
 import { MessageType } from './messages.ts';
 import type { WireMessage } from './messages.ts';
 import { WireError, validateMessage } from './validate.ts';
+import { takeFrameBuffer } from './frame-pool.ts';
 
 /** Default hard limit on a frame body: 16 MiB. */
 export const DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024;
@@ -186,8 +187,9 @@ export class FrameDecoder {
       if (first.length === n) this.chunks.shift();
       else this.chunks[0] = first.subarray(n);
     } else {
-      // Spans several chunks: copy once into a buffer of exactly the frame's size.
-      result = Buffer.allocUnsafe(n);
+      // Spans several chunks: copy once into a buffer of the frame's size (lent from the pool
+      // when large: frame-pool.ts).
+      result = takeFrameBuffer(n);
       let filled = 0;
       while (filled < n) {
         const c = this.chunks[0]!;

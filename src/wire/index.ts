@@ -3,3 +3,4 @@ export * from './messages.ts';
 export * from './validate.ts';
 export * from './codec.ts';
 export * from './crc32.ts';
+export * from './frame-pool.ts';

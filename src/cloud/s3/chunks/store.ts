@@ -18,6 +18,7 @@ import { createHash } from 'node:crypto';
 import type { Env, Logger, Timer } from '../../../env/index.ts';
 import { Id, Scope, idFor } from '../../../id/index.ts';
 import type { NodeHandle } from '../../../wire/index.ts';
+import { releaseFrame } from '../../../wire/index.ts';
 import { RpcEndpoint } from '../../../overlay/index.ts';
 import type { PastryNode, RpcReply, RpcRequest } from '../../../overlay/index.ts';
 import { StorageError } from '../errors.ts';
@@ -539,7 +540,11 @@ export class ChunkStore {
           if (this.options.verify && !this.engine.stat(hash) && chunkHash(data) !== hash) {
             throw new StorageError('ChunkCorrupt', `chunk bytes do not hash to ${hash.slice(0, 12)}`);
           }
-          return this.engine.put(hash, data, this.env.now()).then(() => ({ body: { ok: true } }));
+          return this.engine.put(hash, data, this.env.now()).then(() => {
+            // On disk: the frame the bytes arrived in can take the next one (frame-pool.ts).
+            releaseFrame(data);
+            return { body: { ok: true } };
+          });
         }
         case K.GET: {
           const hash = checkHash(b.h);
