@@ -52,6 +52,17 @@ async function settle<T>(ring: SimRing, p: Promise<T>, what: string, timeoutMs =
   return value as T;
 }
 
+/** Makes the first write to `engine` fail as a disk error would; returns the engine. */
+function failFirstWrite(engine: MemoryChunkEngine): MemoryChunkEngine {
+  const put = engine.put.bind(engine);
+  let failures = 0;
+  engine.put = async (...args: Parameters<typeof put>) => {
+    if (failures++ === 0) throw new Error('EIO: i/o error');
+    return put(...args);
+  };
+  return engine;
+}
+
 /** Live nodes holding `hash`. */
 function holders(h: Harness, hash: string): SimNode[] {
   return h.ring.live().filter((n) => h.store(n).engine.stat(hash) !== undefined);
@@ -97,13 +108,7 @@ describe('chunk store in the simulator', () => {
     const set = h.store(writer).node.replicaSet(chunkId(hash), 3);
     const hiccup = set.find((m) => m.id.hex !== writer.id.hex)!;
     // One member's disk fails its first write: the quorum (two) acknowledges without it.
-    const engine = h.engines.get(hiccup.addr)!;
-    const put = engine.put.bind(engine);
-    let failures = 0;
-    engine.put = async (...args: Parameters<typeof put>) => {
-      if (failures++ === 0) throw new Error('EIO: i/o error');
-      return put(...args);
-    };
+    const engine = failFirstWrite(h.engines.get(hiccup.addr)!);
     const stored = await settle(h.ring, h.store(writer).put(data), 'put with one member failing');
     assert.equal(stored, hash);
     assert.equal(engine.stat(hash), undefined, 'the failing member has no copy when the put returns');
@@ -129,13 +134,7 @@ describe('chunk store in the simulator', () => {
     const data = pattern(7000, 8);
     const hash = chunkHash(data);
     const member = h.store(writer).node.replicaSet(chunkId(hash), 3).find((m) => m.id.hex !== writer.id.hex)!;
-    const engine = h.engines.get(member.addr)!;
-    const store = engine.put.bind(engine);
-    let failures = 0;
-    engine.put = async (...args: Parameters<typeof store>) => {
-      if (failures++ === 0) throw new Error('EIO: i/o error');
-      return store(...args);
-    };
+    failFirstWrite(h.engines.get(member.addr)!);
     let releasedAfterFailure = 0;
     await settle(h.ring, h.store(writer).put(data, hash, () => releasedAfterFailure++), 'put with one member failing');
     await h.ring.runUntil(() => h.store(writer).stats.repairs === 1, 5_000, 'the third copy sent again');
