@@ -17,6 +17,7 @@
 import { connect } from 'node:net';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
+import { drained } from '../src/cloud/s3/data.ts';
 
 /** What a request produced: the status and how many body bytes arrived. */
 export interface LeanResponse {
@@ -93,15 +94,7 @@ class Connection {
       socket.write(head);
       for await (const piece of req.body) {
         if (this.dead) break;
-        if (!socket.write(piece as Buffer)) await new Promise<void>((resolve) => {
-          const done = (): void => {
-            socket.off('drain', done);
-            socket.off('close', done);
-            resolve();
-          };
-          socket.on('drain', done);
-          socket.on('close', done);
-        });
+        if (!socket.write(piece as Buffer)) await drained(socket);
       }
     }
     return result;

@@ -11,24 +11,23 @@
  * overwritten by a later frame.
  */
 
+import { BufferPool } from './buffer-pool.ts';
+
 /** Frames at least this large are lent from the pool. */
 export const POOLED_FRAME_MIN_BYTES = 1 << 20;
 /** Pool buffers come in multiples of this (frames of one chunk size differ by a few bytes). */
 const GRAIN = 64 * 1024;
-/** Free buffers kept per capacity. */
-const MAX_FREE = 8;
 
-const free = new Map<number, ArrayBuffer[]>();
-/** Buffers lent and not given back yet (a second release of one is ignored). */
-const lent = new WeakSet<ArrayBuffer>();
+const pool = new BufferPool(8);
+/** The memory of frames lent and not given back yet, with the pool buffer it belongs to (a second release is ignored). */
+const lent = new WeakMap<ArrayBufferLike, Buffer>();
 
 /** A buffer of `bytes` to assemble a frame in: pooled for large frames, plain otherwise. */
 export function takeFrameBuffer(bytes: number): Buffer {
   if (bytes < POOLED_FRAME_MIN_BYTES) return Buffer.allocUnsafe(bytes);
-  const capacity = Math.ceil(bytes / GRAIN) * GRAIN;
-  const memory = free.get(capacity)?.pop() ?? Buffer.allocUnsafeSlow(capacity).buffer;
-  lent.add(memory);
-  return Buffer.from(memory, 0, bytes);
+  const whole = pool.take(Math.ceil(bytes / GRAIN) * GRAIN);
+  lent.set(whole.buffer, whole);
+  return whole.subarray(0, bytes);
 }
 
 /**
@@ -36,10 +35,8 @@ export function takeFrameBuffer(bytes: number): Buffer {
  * lies in, for reuse; does nothing for bytes that are not in a lent frame.
  */
 export function releaseFrame(view: Uint8Array): void {
-  const memory = view.buffer;
-  if (!(memory instanceof ArrayBuffer) || !lent.has(memory)) return;
-  lent.delete(memory);
-  let list = free.get(memory.byteLength);
-  if (!list) free.set(memory.byteLength, (list = []));
-  if (list.length < MAX_FREE) list.push(memory);
+  const whole = lent.get(view.buffer);
+  if (whole === undefined) return;
+  lent.delete(whole.buffer);
+  pool.give(whole);
 }

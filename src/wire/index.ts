@@ -3,4 +3,5 @@ export * from './messages.ts';
 export * from './validate.ts';
 export * from './codec.ts';
 export * from './crc32.ts';
+export * from './buffer-pool.ts';
 export * from './frame-pool.ts';

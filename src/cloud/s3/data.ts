@@ -15,7 +15,8 @@ import type { ChunkStore } from './chunks/store.ts';
 import { chunkHash } from './chunks/store.ts';
 import type { ChunkRef } from './model.ts';
 import { cryptPiece, decipherAt } from './encryption.ts';
-import { crc32, nativeCrc32Available } from '../../wire/crc32.ts';
+import type { EventEmitter } from 'node:events';
+import { BufferPool, crc32, nativeCrc32Available } from '../../wire/index.ts';
 
 /** The key to decrypt `ref` with; a missing one is a bug (the caller checks keys first). */
 function sealKeyOf(key: Buffer | undefined, ref: ChunkRef): Buffer {
@@ -177,7 +178,7 @@ export class ChunkSink extends Writable {
     this.pieces = [];
     this.fill = 0;
     if (pieces.length === 1) return { data: pieces[0]! };
-    const pooled = takeChunkBuffer(this.options.chunkSize);
+    const pooled = chunkBuffers.take(this.options.chunkSize);
     let at = 0;
     for (const piece of pieces) at += piece.copy(pooled, at);
     return { data: pooled.subarray(0, bytes), pooled };
@@ -206,8 +207,8 @@ export class ChunkSink extends Writable {
     const pooled = taken.pooled;
     // Sealed, the plain bytes are done with (the store gets the ciphertext); otherwise the store
     // says when it is.
-    if (pooled && seal) giveChunkBuffer(pooled);
-    const released = pooled && !seal ? () => giveChunkBuffer(pooled) : undefined;
+    if (pooled && seal) chunkBuffers.give(pooled);
+    const released = pooled && !seal ? () => chunkBuffers.give(pooled) : undefined;
     const p = this.store
       .put(data, hash, released)
       .then(() => {
@@ -247,33 +248,28 @@ export class ChunkSink extends Writable {
  * needs them: a fresh 4 MiB per chunk kept V8 running full collections on external memory
  * pressure during large PUTs (a mark-compact every 50–150 ms on some nodes).
  */
-const MAX_FREE_CHUNK_BUFFERS = 8;
-const freeChunkBuffers = new Map<number, Buffer[]>();
-
-function takeChunkBuffer(size: number): Buffer {
-  return freeChunkBuffers.get(size)?.pop() ?? Buffer.allocUnsafeSlow(size);
-}
-
-function giveChunkBuffer(buffer: Buffer): void {
-  let free = freeChunkBuffers.get(buffer.length);
-  if (!free) freeChunkBuffers.set(buffer.length, (free = []));
-  if (free.length < MAX_FREE_CHUNK_BUFFERS) free.push(buffer);
-}
+const chunkBuffers = new BufferPool(8);
 
 /**
  * Read buffers of local chunk sends, reused once the socket has taken their bytes: a fresh
  * megabyte per read made garbage collection about a third of a large GET's CPU.
  */
 const PIECE_BYTES = 1 << 20;
-const MAX_FREE_PIECES = 16;
-const freePieces: Buffer[] = [];
+const pieces = new BufferPool(16);
+const takePiece = (): Buffer => pieces.take(PIECE_BYTES);
+const givePiece = (piece: Buffer): void => pieces.give(piece);
 
-function takePiece(): Buffer {
-  return freePieces.pop() ?? Buffer.allocUnsafeSlow(PIECE_BYTES);
-}
-
-function givePiece(piece: Buffer): void {
-  if (freePieces.length < MAX_FREE_PIECES) freePieces.push(piece);
+/** Resolves once `stream` (a socket, a response) drains or closes, whichever comes first. */
+export function drained(stream: Pick<EventEmitter, 'on' | 'off'>): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = (): void => {
+      stream.off('drain', done);
+      stream.off('close', done);
+      resolve();
+    };
+    stream.on('drain', done);
+    stream.on('close', done);
+  });
 }
 
 /**
@@ -312,16 +308,6 @@ export async function streamChunks(
     p.catch(() => {});
     fetches.set(i, p);
   };
-  const drained = (): Promise<void> =>
-    new Promise<void>((resolve) => {
-      const done = (): void => {
-        res.off('drain', done);
-        res.off('close', done);
-        resolve();
-      };
-      res.on('drain', done);
-      res.on('close', done);
-    });
   for (let i = 0; i < wanted.length; i++) {
     for (let j = i; j <= i + prefetch; j++) fetch(j);
     const w = wanted[i]!;
@@ -371,7 +357,7 @@ export async function streamChunks(
             // The piece is reused once the socket has taken its bytes (not after an error).
             res.write(read, (err) => err || givePiece(piece));
           }
-          if (res.writableLength > MAX_UNSENT) await drained();
+          if (res.writableLength > MAX_UNSENT) await drained(res);
         }
       } finally {
         await local.close();
@@ -385,6 +371,6 @@ export async function streamChunks(
     if (res.destroyed) return;
     const piece = w.from === 0 && w.to === data.length ? data : data.subarray(w.from, w.to);
     res.write(decipher ? decipher.update(piece) : piece);
-    if (res.writableLength > MAX_UNSENT) await drained();
+    if (res.writableLength > MAX_UNSENT) await drained(res);
   }
 }
