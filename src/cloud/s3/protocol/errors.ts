@@ -7,6 +7,7 @@
  * `<?xml version="1.0" encoding="UTF-8"?><Error><Code>NoSuchKey</Code><Message>…</Message>
  * <Key>…</Key><RequestId>…</RequestId><HostId>…</HostId></Error>`
  */
+import { SELECT_ERRORS } from './select-errors.ts';
 import { escapeXml } from './xml-escape.ts';
 
 /** Status and default message of one S3 error code. */
@@ -211,6 +212,8 @@ export const S3_ERRORS = {
     status: 400,
     message: "The provided 'x-amz-content-sha256' header does not match what was computed.",
   },
+  /** SelectObjectContent's own codes (select-errors.ts). */
+  ...SELECT_ERRORS,
 } as const satisfies Record<string, S3ErrorSpec>;
 
 /** A standard S3 error code (a key of {@link S3_ERRORS}). */
