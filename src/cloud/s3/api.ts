@@ -87,6 +87,7 @@ import type { KmsKeys } from './kms.ts';
 import { BucketEncryptionApi, noMasterKey } from './bucket-encryption.ts';
 import type { ChunkSinkOptions, SinkResult } from './data.ts';
 import { readCheckedBody, readSmallBody, sendEmpty, sendXml } from './replies.ts';
+import { SelectApi } from './select-api.ts';
 import { TaggingApi, requestTags, taggingCountHeader } from './tagging.ts';
 import { CorsApi } from './cors.ts';
 import { BucketWebsiteApi } from './bucket-website.ts';
@@ -253,6 +254,8 @@ export class S3Api implements LifecycleActions {
   private readonly logging: BucketLoggingApi;
   /** Object Lock: the bucket configuration, retention and legal holds, and what they protect. */
   private readonly objectLock: ObjectLockApi;
+  /** SelectObjectContent (S3 Select). */
+  private readonly select: SelectApi;
 
   constructor(
     private readonly env: Env,
@@ -300,6 +303,16 @@ export class S3Api implements LifecycleActions {
       readableBucket: (r, action) => this.readableBucket(r, action),
       verifier: (r) => this.verifier(r),
       release: (bucket, key, old) => this.release(bucket, key, old),
+    });
+    this.select = new SelectApi({
+      env,
+      catalog,
+      store,
+      bucketOf: (r) => this.bucketOf(r),
+      readableObject: (r, bucket, key) => this.readableObject(r, bucket, key),
+      dataKey: (r, entry) => this.readKey(r, entry.sse, requestCustomerKey(r.headers)),
+      inlineData: (entry, key) => this.inlineData(entry, key),
+      verifier: (r) => this.verifier(r),
     });
     this.objectLock = new ObjectLockApi({
       env,
@@ -414,6 +427,7 @@ export class S3Api implements LifecycleActions {
       case 'POST':
         if (q.has('uploads')) return this.run('CreateMultipartUpload', () => this.createUpload(r));
         if (uploadId !== null) return this.run('CompleteMultipartUpload', () => this.completeUpload(r, uploadId));
+        if (q.has('select')) return this.run('SelectObjectContent', () => this.select.selectObjectContent(r));
         break;
     }
     throw methodNotAllowed(m, 'OBJECT');

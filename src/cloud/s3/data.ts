@@ -8,7 +8,6 @@
 import { createHash } from 'node:crypto';
 import { Writable } from 'node:stream';
 import type { Duplex, Readable } from 'node:stream';
-import type { ServerResponse } from 'node:http';
 import { S3Error } from './protocol/index.ts';
 import { StorageError } from './errors.ts';
 import type { ChunkStore } from './chunks/store.ts';
@@ -273,7 +272,8 @@ export function drained(stream: Pick<EventEmitter, 'on' | 'off'>): Promise<void>
 }
 
 /**
- * Writes bytes `start..end` (inclusive) of an object made of `chunks` to `res`, fetching up to
+ * Writes bytes `start..end` (inclusive) of an object made of `chunks` to `res` (a response, or
+ * S3 Select's reader: select/object-bytes.ts), fetching up to
  * `prefetch` chunks ahead (those not held here) and waiting for the socket to drain. Resolves when all was written;
  * rejects if a chunk cannot be read (the response is then cut short). Encrypted chunks (with an
  * IV) are decrypted with `key` (SSE-C or SSE-S3; the caller checked or unwrapped it).
@@ -283,7 +283,7 @@ export async function streamChunks(
   chunks: readonly ChunkRef[],
   start: number,
   end: number,
-  res: ServerResponse,
+  res: Writable,
   prefetch = 4,
   key?: Buffer,
 ): Promise<void> {

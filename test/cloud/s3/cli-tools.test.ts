@@ -9,6 +9,7 @@
  * endpoint's `pi_s3_auth_total` counter. The test fails, not skips, when a tool is missing.
  */
 import { after, before, describe, test } from 'node:test';
+import { gzipSync } from 'node:zlib';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -230,6 +231,29 @@ describe('awscli and s3cmd against a 3-node ring', () => {
     assert.equal(await readFile(join(dir, 'v1.back'), 'utf8'), 'first\n');
     for (const v of [...versions.Versions, ...versions.DeleteMarkers]) await aws('s3api', 'delete-object', '--bucket', 'aws-versions', '--key', 'doc.txt', '--version-id', v.VersionId);
     assert.match(await aws('s3', 'rb', 's3://aws-versions'), /remove_bucket: aws-versions/);
+  });
+
+  test('aws s3api select-object-content: a CSV query and a gzipped JSON LINES aggregate, written to files by awscli', async () => {
+    await aws('s3', 'mb', 's3://aws-select');
+    await writeFile(join(dir, 'cities.csv'), 'city,country,population\nOslo,NO,709000\nLima,PE,10004000\nPune,IN,7166000\nRome,IT,2750000\n');
+    await aws('s3', 'cp', join(dir, 'cities.csv'), 's3://aws-select/cities.csv');
+    await aws(
+      's3api', 'select-object-content', '--bucket', 'aws-select', '--key', 'cities.csv', '--expression-type', 'SQL',
+      '--expression', "SELECT s.city FROM S3Object s WHERE CAST(s.population AS INT) > 2000000 AND s.country <> 'IT'",
+      '--input-serialization', '{"CSV": {"FileHeaderInfo": "USE"}}', '--output-serialization', '{"CSV": {}}', join(dir, 'big-cities.csv'),
+    );
+    assert.equal(await readFile(join(dir, 'big-cities.csv'), 'utf8'), 'Lima\nPune\n');
+    const lines = Array.from({ length: 500 }, (_, i) => JSON.stringify({ n: i, even: i % 2 === 0 })).join('\n');
+    await writeFile(join(dir, 'numbers.jsonl.gz'), gzipSync(lines));
+    await aws('s3', 'cp', join(dir, 'numbers.jsonl.gz'), 's3://aws-select/numbers.jsonl.gz');
+    await aws(
+      's3api', 'select-object-content', '--bucket', 'aws-select', '--key', 'numbers.jsonl.gz', '--expression-type', 'SQL',
+      '--expression', 'SELECT COUNT(*) AS c, SUM(s.n) AS total FROM S3Object s WHERE s.even',
+      '--input-serialization', '{"JSON": {"Type": "LINES"}, "CompressionType": "GZIP"}', '--output-serialization', '{"JSON": {}}', join(dir, 'sum.json'),
+    );
+    assert.deepEqual(JSON.parse(await readFile(join(dir, 'sum.json'), 'utf8')), { c: 250, total: 62250 });
+    await aws('s3', 'rm', '--recursive', 's3://aws-select');
+    await aws('s3', 'rb', 's3://aws-select');
   });
 
   test('aws s3 website: sets the website configuration; s3api get-bucket-website / delete-bucket-website', async () => {
