@@ -42,6 +42,7 @@
  */
 import { isAscii, isUtf8 } from 'node:buffer';
 import { SelectError } from '../protocol/select-errors.ts';
+import { LeadingBom } from './leading-bom.ts';
 
 /** Largest record S3 Select accepts, in the input or in the result: 1 MiB. */
 export const MAX_RECORD_BYTES = 1024 * 1024;
@@ -62,19 +63,12 @@ export interface CsvInputOptions {
   allowQuotedRecordDelimiter?: boolean;
 }
 
-const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
 const EMPTY = Buffer.alloc(0);
 const CR = 0x0d;
 /** UTF-8 takes at most 3 bytes per UTF-16 code unit: a segment this long or shorter (in units) is within the limit. */
 const SURELY_SHORT = Math.floor(MAX_RECORD_BYTES / 3);
 /** Bytes decoded into one string at most (see `parseBytes`). */
 const DECODE_BYTES = 64 * 1024;
-
-function startsAt(buf: Buffer, pos: number, token: Buffer): boolean {
-  if (pos + token.length > buf.length) return false;
-  for (let i = 0; i < token.length; i++) if (buf[pos + i] !== token[i]) return false;
-  return true;
-}
 
 function nonEmpty(value: string, what: string): string {
   if (value === '') throw new RangeError(`CSV ${what} must not be empty`);
@@ -155,8 +149,8 @@ export class CsvRecordReader {
   /** Whether the record delimiter is `\n`, whose preceding `\r` is dropped. */
   private readonly stripCr: boolean;
 
-  /** Bytes held at the very start until a byte order mark can be told apart; undefined once settled. */
-  private head: Buffer | undefined = Buffer.alloc(0);
+  /** The byte order mark the input may start with. */
+  private readonly bom = new LeadingBom();
   /** The first bytes of a character cut by the end of the last chunk (a valid start of one). */
   private partial = EMPTY;
   /** Text after the last record delimiter, in pieces: the start of a segment still arriving. */
@@ -207,26 +201,18 @@ export class CsvRecordReader {
   /** Parses `chunk`, calling `onRecord` for each record it completes. */
   push(chunk: Buffer, onRecord: (fields: string[]) => void): void {
     this.bytes += chunk.length;
-    if (this.head !== undefined) {
-      const joined = this.head.length === 0 ? chunk : Buffer.concat([this.head, chunk]);
-      if (joined.length < BOM.length && BOM.subarray(0, joined.length).equals(joined)) {
-        this.head = joined;
-        return;
-      }
-      this.head = undefined;
-      chunk = startsAt(joined, 0, BOM) ? joined.subarray(BOM.length) : joined;
-    }
+    const piece = this.bom.strip(chunk);
+    if (piece === undefined) return;
+    chunk = piece;
     this.decode(chunk, onRecord);
   }
 
   /** Ends the input: parses what remains, calling `onRecord` for the last record. */
   end(onRecord: (fields: string[]) => void): void {
-    if (this.head !== undefined && this.head.length > 0) {
-      const head = this.head;
-      this.head = undefined;
+    const head = this.bom.end();
+    if (head !== undefined) {
       this.decode(head, onRecord);
     }
-    this.head = undefined;
     // Invalid bytes, or a character the input ends in the middle of, in the last segment (its
     // size was checked as it arrived).
     if (this.poison !== undefined || this.partial.length > 0) throw new SelectError('InvalidTextEncoding');

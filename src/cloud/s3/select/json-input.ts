@@ -16,6 +16,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { SelectError } from '../protocol/select-errors.ts';
+import { LeadingBom } from './leading-bom.ts';
 import { MAX_RECORD_BYTES } from './csv-input.ts';
 import type { JsonValue } from './values.ts';
 
@@ -27,7 +28,6 @@ export interface JsonInputOptions {
   type: JsonInputType;
 }
 
-const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
 const NL = 0x0a;
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
@@ -62,8 +62,8 @@ export class JsonRecordReader {
   /** Bytes of the record under way from earlier chunks. */
   private carry: Buffer[] = [];
   private carryLength = 0;
-  /** Bytes held at the very start until a byte order mark can be told apart; undefined once settled. */
-  private head: Buffer | undefined = Buffer.alloc(0);
+  /** The byte order mark the input may start with. */
+  private readonly bom = new LeadingBom();
   private bytes = 0;
 
   // DOCUMENT scanner state.
@@ -91,28 +91,20 @@ export class JsonRecordReader {
   /** Parses `chunk`, calling `onRecord` for each record it completes. */
   push(chunk: Buffer, onRecord: (value: JsonValue) => void): void {
     this.bytes += chunk.length;
-    if (this.head !== undefined) {
-      const joined = this.head.length === 0 ? chunk : Buffer.concat([this.head, chunk]);
-      if (joined.length < BOM.length && BOM.subarray(0, joined.length).equals(joined)) {
-        this.head = joined;
-        return;
-      }
-      this.head = undefined;
-      chunk = joined.length >= BOM.length && joined[0] === BOM[0] && joined[1] === BOM[1] && joined[2] === BOM[2] ? joined.subarray(BOM.length) : joined;
-    }
+    const piece = this.bom.strip(chunk);
+    if (piece === undefined) return;
+    chunk = piece;
     if (this.lines) this.scanLines(chunk, onRecord);
     else this.scanDocument(chunk, onRecord);
   }
 
   /** Ends the input: parses what remains, calling `onRecord` for the last record. */
   end(onRecord: (value: JsonValue) => void): void {
-    if (this.head !== undefined && this.head.length > 0) {
-      const head = this.head;
-      this.head = undefined;
+    const head = this.bom.end();
+    if (head !== undefined) {
       if (this.lines) this.scanLines(head, onRecord);
       else this.scanDocument(head, onRecord);
     }
-    this.head = undefined;
     if (this.lines) {
       if (this.carryLength > 0) this.line(this.takeCarry(undefined), onRecord);
       return;
