@@ -88,6 +88,7 @@ import { BucketEncryptionApi, noMasterKey } from './bucket-encryption.ts';
 import type { ChunkSinkOptions, SinkResult } from './data.ts';
 import { readCheckedBody, readSmallBody, sendEmpty, sendXml } from './replies.ts';
 import { SelectApi } from './select-api.ts';
+import { RequestPaymentApi, checkRequestPayer } from './request-payment.ts';
 import { TaggingApi, requestTags, taggingCountHeader } from './tagging.ts';
 import { CorsApi } from './cors.ts';
 import { BucketWebsiteApi } from './bucket-website.ts';
@@ -115,7 +116,7 @@ import type { S3Options } from './options.ts';
 /** Headers stored with an object and returned on GET / HEAD. */
 const STORED_HEADERS = ['cache-control', 'content-disposition', 'content-language', 'expires', 'x-amz-website-redirect-location'] as const;
 /** Bucket sub-resources that exist in S3 but are not supported here. */
-const UNSUPPORTED_BUCKET = ['replication', 'notification', 'accelerate', 'requestPayment', 'analytics', 'metrics', 'inventory', 'intelligent-tiering'];
+const UNSUPPORTED_BUCKET = ['replication', 'notification', 'accelerate', 'analytics', 'metrics', 'inventory', 'intelligent-tiering'];
 
 /**
  * `x-amz-website-redirect-location` of a write: a path on the bucket's website (`/…`) or an
@@ -256,6 +257,8 @@ export class S3Api implements LifecycleActions {
   private readonly objectLock: ObjectLockApi;
   /** SelectObjectContent (S3 Select). */
   private readonly select: SelectApi;
+  /** Requester Pays: its operations (the check of requests is `checkRequestPayer`, in bucketOf). */
+  private readonly requestPayment: RequestPaymentApi;
 
   constructor(
     private readonly env: Env,
@@ -304,6 +307,7 @@ export class S3Api implements LifecycleActions {
       verifier: (r) => this.verifier(r),
       release: (bucket, key, old) => this.release(bucket, key, old),
     });
+    this.requestPayment = new RequestPaymentApi({ catalog, bucketFor: (r, action, fresh) => this.bucketFor(r, action, fresh), verifier: (r) => this.verifier(r) });
     this.select = new SelectApi({
       env,
       catalog,
@@ -341,7 +345,7 @@ export class S3Api implements LifecycleActions {
       throw methodNotAllowed(m, 'SERVICE');
     }
     if (r.key === undefined) {
-      const policyOp = this.policies.operation(r) ?? this.publicAccess.operation(r) ?? this.ownership.operation(r) ?? this.bucketEncryption.operation(r) ?? this.website.operation(r) ?? this.logging.operation(r);
+      const policyOp = this.policies.operation(r) ?? this.publicAccess.operation(r) ?? this.ownership.operation(r) ?? this.bucketEncryption.operation(r) ?? this.website.operation(r) ?? this.logging.operation(r) ?? this.requestPayment.operation(r);
       if (policyOp) return this.run(policyOp.name, policyOp.run);
       if (q.has('lifecycle')) return this.lifecycleOperation(r);
       if (q.has('object-lock')) {
@@ -465,6 +469,7 @@ export class S3Api implements LifecycleActions {
     const bucket = await this.catalog.bucket(name, fresh);
     if (!bucket) throw new S3Error('NoSuchBucket', undefined, { fields: { BucketName: name } });
     checkExpectedOwner(bucket, getHeader(r.headers, 'x-amz-expected-bucket-owner'));
+    checkRequestPayer(r, bucket);
     return bucket;
   }
 
@@ -1036,6 +1041,7 @@ export class S3Api implements LifecycleActions {
     const logged: CopySourceFacts | undefined = r.logFacts ? { bucket: bucket.name, key: source.key, ...(source.versionId !== undefined ? { versionId: source.versionId } : {}) } : undefined;
     if (logged) r.logFacts!.copySource = logged;
     checkExpectedOwner(bucket, getHeader(r.headers, 'x-amz-source-expected-bucket-owner'));
+    checkRequestPayer(r, bucket);
     validateObjectKey(source.key);
     const entry = await this.versioning.version(bucket, source.key, source.versionId);
     if (!entry || (entry.dm && source.versionId === undefined)) {

@@ -103,6 +103,8 @@ export interface BucketEntry extends Entity {
   pab?: PublicAccessBlock;
   /** Object Ownership (ownership.ts); absent: none set, which behaves as ObjectWriter. */
   own?: ObjectOwnership;
+  /** Requester Pays (request-payment.ts): `Requester` when set; absent: the bucket owner pays. */
+  rp?: 'Requester';
   /** When a DeleteBucket closed the bucket to new objects (catalog.ts); absent when open. */
   closing?: number;
   /** Object Lock (object-lock.ts): present once enabled (it cannot be disabled), with the default retention rule if any. */

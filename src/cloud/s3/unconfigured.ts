@@ -1,6 +1,6 @@
 /**
  * Bucket configurations Pi Cloud does not implement, answered as S3 answers for a bucket where
- * they were never set: transfer acceleration, requester pays, event notifications, replication,
+ * they were never set: transfer acceleration, event notifications, replication,
  * and the analytics, metrics, inventory and Intelligent-Tiering configurations. Tools that read every configuration of a bucket
  * (Terraform's AWS provider, the console's exports, backup tools) then see "none" instead of an
  * error; setting any of them stays `NotImplemented`, and deleting one that cannot exist succeeds.
@@ -27,7 +27,6 @@ interface Unset {
 
 const UNSET: Record<string, Unset> = {
   accelerate: { op: 'GetBucketAccelerateConfiguration', action: 's3:GetAccelerateConfiguration', document: { root: 'AccelerateConfiguration' } },
-  requestPayment: { op: 'GetBucketRequestPayment', action: 's3:GetBucketRequestPayment', document: { root: 'RequestPaymentConfiguration', inner: '<Payer>BucketOwner</Payer>' } },
   notification: { op: 'GetBucketNotificationConfiguration', action: 's3:GetBucketNotification', document: { root: 'NotificationConfiguration' } },
   replication: { op: 'GetBucketReplication', action: 's3:GetReplicationConfiguration', error: 'ReplicationConfigurationNotFoundError' },
   analytics: { op: 'GetBucketAnalyticsConfiguration', action: 's3:GetAnalyticsConfiguration', listRoot: 'ListBucketAnalyticsConfigurationResult' },

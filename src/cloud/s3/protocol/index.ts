@@ -24,5 +24,6 @@ export * from './cors.ts';
 export * from './lifecycle.ts';
 export * from './public-access.ts';
 export * from './ownership.ts';
+export * from './request-payment.ts';
 export * from './object-lock.ts';
 export * from './website.ts';
