@@ -95,7 +95,8 @@ export interface MonitoredNode {
  */
 export class AlertMonitor {
   private timer: Timer | undefined;
-  private running = false;
+  /** The check running now, if any. */
+  private inFlight: Promise<void> | undefined;
   private emptySince: number | undefined;
   /** Latest disk reading, for the ops API. */
   disk: { freeBytes: number; totalBytes: number; checkedAt: number } | undefined;
@@ -114,22 +115,29 @@ export class AlertMonitor {
     void this.check();
   }
 
-  stop(): void {
+  /**
+   * Stops the checks; resolves once a check in flight has finished, so that its write probe
+   * (a file created and removed in the data directory) is not left running past the node's stop.
+   */
+  stop(): Promise<void> {
     this.timer?.cancel();
     this.timer = undefined;
+    return this.inFlight?.catch(() => undefined) ?? Promise.resolve();
   }
 
   /** Runs every check once (also called by the interval). */
-  async check(): Promise<void> {
-    if (this.running) return;
-    this.running = true;
-    try {
-      this.checkLeafSet();
-      await this.checkDisk();
-      await this.checkWritable();
-    } finally {
-      this.running = false;
-    }
+  check(): Promise<void> {
+    if (this.inFlight) return this.inFlight;
+    this.inFlight = (async () => {
+      try {
+        this.checkLeafSet();
+        await this.checkDisk();
+        await this.checkWritable();
+      } finally {
+        this.inFlight = undefined;
+      }
+    })();
+    return this.inFlight;
   }
 
   private checkLeafSet(): void {

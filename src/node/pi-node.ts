@@ -366,7 +366,7 @@ export class PiNode {
     this.stateValue = 'stopping';
     this.events.record('node.stopping', graceful ? 'leaving the ring' : 'stopping');
     this.log.info({ event: 'node.stopping', graceful }, graceful ? 'leaving the ring gracefully' : 'stopping');
-    this.monitor.stop();
+    const monitorStopped = this.monitor.stop();
     const started = this.env.now();
     if (graceful) {
       let timer;
@@ -393,6 +393,7 @@ export class PiNode {
     for (const slot of this.slots) slot.state = 'stopped';
     this.ringView.close();
     this.overlay.stop();
+    await monitorStopped;
     await this.transport.close();
     await this.storage.close().catch((err: Error) => this.log.error({ code: 'StorageCloseFailed', err: { message: err.message } }, `closing the storage failed: ${err.message}`));
     this.stateValue = 'stopped';

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { VirtualEnv } from '../../src/env/index.ts';
 import { AlertMonitor, AlertSet, EventLog, formatBytes, fsProbe } from '../../src/node/index.ts';
 import type { DataDirProbe, DiskSpace } from '../../src/node/index.ts';
-import { tempDir } from './fixtures.ts';
+import { tempDir, waitFor } from './fixtures.ts';
 
 const GiB = 2 ** 30;
 
@@ -50,7 +50,27 @@ describe('alerts', () => {
     assert.equal(alerts.has('DiskNearlyFull'), false);
     assert.equal(events.list({ types: ['alert.cleared'] }).length, 1);
     assert.equal(monitor.disk?.freeBytes, 50 * GiB);
-    monitor.stop();
+    await monitor.stop();
+  });
+
+  test('stop resolves only once a check in flight has finished (its write probe is not left running)', async () => {
+    let release!: () => void;
+    let probing = false;
+    const disk = new FakeDisk();
+    disk.writeError = () => {
+      probing = true;
+      return new Promise<undefined>((resolve) => (release = () => resolve(undefined)));
+    };
+    const { monitor } = setup(disk);
+    monitor.start();
+    await waitFor(() => probing, { what: 'the write probe started' });
+    let stopped = false;
+    const stopping = monitor.stop().then(() => (stopped = true));
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    assert.equal(stopped, false, 'the probe is still running');
+    release();
+    await stopping;
+    assert.equal(stopped, true);
   });
 
   test('a data directory that stops taking writes is a critical alert until it takes them again', async () => {
@@ -64,7 +84,7 @@ describe('alerts', () => {
     disk.write = undefined;
     await env.scheduler.runFor(1000);
     assert.equal(alerts.has('DataDirReadOnly'), false);
-    monitor.stop();
+    await monitor.stop();
   });
 
   test('an empty leaf set is an alert only after it has lasted leafSetEmptyMs, and clears when a neighbour appears', async () => {
@@ -80,7 +100,7 @@ describe('alerts', () => {
     node.leafSet = 0;
     await env.scheduler.runFor(5000);
     assert.equal(alerts.has('LeafSetEmpty'), false, 'the clock restarts');
-    monitor.stop();
+    await monitor.stop();
   });
 
   test('a failing disk check is itself an alert, not an exception', async () => {
@@ -89,7 +109,7 @@ describe('alerts', () => {
     monitor.start();
     await env.scheduler.runFor(1000);
     assert.ok(alerts.has('DiskCheckFailed'));
-    monitor.stop();
+    await monitor.stop();
   });
 
   test('alerts with subjects are separate; the list puts critical ones first', () => {

@@ -21,10 +21,14 @@ export { waitFor };
 /** Overlay settings that detect a dead neighbour in about 1.5 s (and tolerate a loaded test machine). */
 export const FAST_OVERLAY = { heartbeatIntervalMs: 250, suspectAfterMs: 750, probeTimeoutMs: 300, probeAttempts: 2, joinAttemptTimeoutMs: 2000 };
 
-/** A temporary directory removed by `cleanup`. */
+/**
+ * A temporary directory removed by `cleanup`. The removal retries: a file written (and renamed
+ * into place) by a stopping node while the tree is being removed makes a single pass fail with
+ * ENOTEMPTY, and a failed cleanup would leave the test file's remaining nodes running.
+ */
 export async function tempDir(cleanup: (fn: () => Promise<void>) => void, prefix = 'pi-test-'): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), prefix));
-  cleanup(() => rm(dir, { recursive: true, force: true }));
+  cleanup(() => rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 }));
   return dir;
 }
 
