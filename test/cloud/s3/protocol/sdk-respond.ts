@@ -11,7 +11,12 @@ process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] = 'true';
 export interface CannedResponse {
   status: number;
   headers?: Record<string, string>;
-  body?: string;
+  /** The body: whole, or as the pieces the client reads it in. */
+  body?: string | readonly Buffer[];
+}
+
+function bodyStream(body: CannedResponse['body']): Readable {
+  return Readable.from(body === undefined ? [] : typeof body === 'string' ? [Buffer.from(body)] : body);
 }
 
 /** Sends `command` and answers it with `response`; returns the SDK's output (or throws its error). */
@@ -28,7 +33,7 @@ export async function respond<T>(command: object, response: CannedResponse, conf
           statusCode: response.status,
           reason: '',
           headers: { 'x-amz-request-id': 'REQ', ...(response.headers ?? {}) },
-          body: Readable.from(response.body === undefined ? [] : [Buffer.from(response.body)]),
+          body: bodyStream(response.body),
         },
       }),
     } as unknown as S3ClientConfig['requestHandler'],
@@ -72,7 +77,7 @@ export function serve(handler: (req: ServedRequest) => Promise<CannedResponse> |
             statusCode: response.status,
             reason: '',
             headers: { 'x-amz-request-id': 'REQ', ...(response.headers ?? {}) },
-            body: Readable.from(response.body === undefined ? [] : [Buffer.from(response.body)]),
+            body: bodyStream(response.body),
           },
         };
       },

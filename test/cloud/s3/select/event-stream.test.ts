@@ -1,10 +1,10 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Readable } from 'node:stream';
 import * as zlib from 'node:zlib';
-import { S3Client, SelectObjectContentCommand, type S3ClientConfig, type SelectObjectContentEventStream } from '@aws-sdk/client-s3';
+import { SelectObjectContentCommand, type SelectObjectContentCommandOutput, type SelectObjectContentEventStream } from '@aws-sdk/client-s3';
 import { EventStreamCodec } from '@smithy/core/event-streams';
 import { crc32Portable } from '../../../../src/wire/crc32.ts';
+import { respond } from '../protocol/sdk-respond.ts';
 import {
   MAX_MESSAGE_BYTES,
   RECORDS_PAYLOAD_BYTES,
@@ -53,21 +53,9 @@ async function sdkEvents(body: Buffer, pieceSizes: number[] = [body.length]): Pr
     pieces.push(body.subarray(at, at + n));
     at += n;
   }
-  const client = new S3Client({
-    endpoint: 'http://s3.localhost:9000',
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: { accessKeyId: 'AKID', secretAccessKey: 'SECRET' },
-    maxAttempts: 1,
-    requestHandler: {
-      handle: async () => ({
-        response: { statusCode: 200, reason: '', headers: { 'x-amz-request-id': 'REQ' }, body: Readable.from(pieces) },
-      }),
-    } as unknown as S3ClientConfig['requestHandler'],
-  });
   const events: SelectObjectContentEventStream[] = [];
   try {
-    const out = await client.send(
+    const out = await respond<SelectObjectContentCommandOutput>(
       new SelectObjectContentCommand({
         Bucket: 'b',
         Key: 'k',
@@ -76,13 +64,12 @@ async function sdkEvents(body: Buffer, pieceSizes: number[] = [body.length]): Pr
         InputSerialization: { CSV: {} },
         OutputSerialization: { CSV: {} },
       }),
+      { status: 200, body: pieces },
     );
     for await (const e of out.Payload!) events.push(e);
     return { events };
   } catch (error) {
     return { events, error: error as Error };
-  } finally {
-    client.destroy();
   }
 }
 
