@@ -47,6 +47,8 @@ export function parseSelectRequest(body: Buffer): SelectRequest {
   const scanRange = el.get('ScanRange') ? parseScanRange(el.get('ScanRange')!) : undefined;
   if (scanRange && compression !== 'NONE') throw new SelectError('UnsupportedScanRangeInput', 'Scan range queries are not supported on compressed objects.');
   if (scanRange && input.format === 'json' && input.type !== 'LINES') throw new SelectError('UnsupportedScanRangeInput', 'Scan range queries on JSON objects need JSON Type LINES.');
+  // Records are cut at the record delimiter: one inside quotes would start a false record.
+  if (scanRange && input.format === 'csv' && input.csv.allowQuotedRecordDelimiter) throw new SelectError('UnsupportedScanRangeInput', 'Scan range queries are not supported with AllowQuotedRecordDelimiter TRUE.');
   return {
     expression,
     compression,
