@@ -15,6 +15,7 @@ import type { TestNode } from '../node/fixtures.ts';
 import { clientFor, startS3Ring } from '../cloud/s3/harness.ts';
 import type { S3Node } from '../cloud/s3/harness.ts';
 import { runPi as pi } from '../helpers/pi-cli.ts';
+import { runCleanups } from '../helpers/cleanup.ts';
 
 describe('pi cert', () => {
   test('create-ca and create-node write usable, CA-signed credentials; keys are private; no silent overwrite', async (t) => {
@@ -79,7 +80,7 @@ describe('pi inspection commands against a running ring', () => {
     nodes = await startRing((fn) => cleanups.push(fn), 3);
   });
   after(async () => {
-    for (const fn of cleanups.reverse()) await fn();
+    await runCleanups(cleanups);
   });
   const target = (i = 0): string[] => ['--ops', nodes[i]!.ops!.url, '--token', TOKEN];
 
@@ -166,7 +167,7 @@ describe('pi user against a node running s3', () => {
     [node] = (await startS3Ring((fn) => cleanups.push(fn), 1)) as [S3Node];
   });
   after(async () => {
-    for (const fn of cleanups.reverse()) await fn();
+    await runCleanups(cleanups);
   });
   const target = (): string[] => ['--ops', node.ops!.url, '--token', TOKEN];
   const json = async (args: string[]): Promise<Record<string, unknown>> => {

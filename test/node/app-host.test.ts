@@ -11,6 +11,7 @@ import type { AppHostService } from '../../src/node/index.ts';
 import { call, startNode, TOKEN, waitFor } from './fixtures.ts';
 import type { TestNode } from './fixtures.ts';
 import { runPi as pi } from '../helpers/pi-cli.ts';
+import { runCleanups } from '../helpers/cleanup.ts';
 
 class Worker extends PiApplication {
   handled = 0;
@@ -45,7 +46,7 @@ before(async () => {
   await waitFor(() => nodes.every((n) => n.node.overlay.leafSetMembers().length === 1), { what: 'a ring of 2' });
 });
 after(async () => {
-  for (const fn of cleanups.reverse()) await fn();
+  await runCleanups(cleanups);
 });
 
 describe('the application host in a node', () => {

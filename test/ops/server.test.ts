@@ -8,6 +8,7 @@ import type { ScribeService } from '../../src/node/index.ts';
 import { makeTopic } from '../../src/scribe/index.ts';
 import { call, startRing, TOKEN, waitFor } from '../node/fixtures.ts';
 import type { TestNode } from '../node/fixtures.ts';
+import { runCleanups } from '../helpers/cleanup.ts';
 
 let nodes: TestNode[];
 const cleanups: (() => Promise<void>)[] = [];
@@ -42,7 +43,7 @@ before(async () => {
   await waitFor(() => nodes.every((n) => n.node.overlay.leafSetMembers().length === 3), { what: 'a ring of 4' });
 });
 after(async () => {
-  for (const fn of cleanups.reverse()) await fn();
+  await runCleanups(cleanups);
 });
 
 const url = (i = 0): string => nodes[i]!.ops!.url;

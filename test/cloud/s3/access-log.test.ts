@@ -43,6 +43,7 @@ import { TOKEN, call, waitFor } from '../../node/fixtures.ts';
 import { runPi as pi } from '../../helpers/pi-cli.ts';
 import { bytes, putXmlDocument, s3failure, startS3Fixture } from './harness.ts';
 import type { S3Node, TestUser } from './harness.ts';
+import { runCleanups } from '../../helpers/cleanup.ts';
 
 type Row = Record<(typeof ACCESS_LOG_FIELDS)[number], string>;
 
@@ -157,7 +158,7 @@ describe('S3 server access logging on a 3-node ring', () => {
   });
 
   after(async () => {
-    for (const fn of cleanups.reverse()) await fn();
+    await runCleanups(cleanups);
   });
 
   test('PutBucketLogging with a prefix and a grant; GetBucketLogging answers it back from every node', async () => {

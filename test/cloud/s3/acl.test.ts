@@ -40,6 +40,7 @@ import type { AccessKeyEntry, UserEntry, UserIdEntry } from '../../../src/cloud/
 import { bytes, clientFor, rawRequest, s3failure, startS3Fixture } from './harness.ts';
 import type { S3Node, TestUser } from './harness.ts';
 import { waitFor } from '../../node/fixtures.ts';
+import { runCleanups } from '../../helpers/cleanup.ts';
 
 const ALL = ACL_GROUPS.AllUsers;
 const AUTHENTICATED = ACL_GROUPS.AuthenticatedUsers;
@@ -92,7 +93,7 @@ describe('S3 ACL grants through the AWS SDK on a 3-node ring', () => {
   });
 
   after(async () => {
-    for (const c of cleanups.reverse()) await c();
+    await runCleanups(cleanups);
   });
 
   test('bucket READ by id (CreateBucket headers): the grantee lists, nobody else; the ACL is exactly the grants given', async () => {

@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { bytes, pattern, startS3Fixture } from './harness.ts';
+import { runCleanups } from '../../helpers/cleanup.ts';
 
 const BUCKET = 'reused-buffers';
 // Chunks of 1 MiB: their frames (chunk and envelope) are large enough to be lent from the frame pool.
@@ -27,7 +28,7 @@ describe('S3 uploads through reused chunk buffers on a 3-node ring', () => {
   });
 
   after(async () => {
-    for (const fn of cleanups.reverse()) await fn();
+    await runCleanups(cleanups);
   });
 
   test('two rounds of 12 concurrent multi-chunk uploads read back exactly', async () => {

@@ -19,6 +19,7 @@ import { promisify } from 'node:util';
 import { createUser, endpointCertificate, pattern, rawRequest, startS3Ring } from './harness.ts';
 import type { S3Node, TestUser } from './harness.ts';
 import { call, tempDir } from '../../node/fixtures.ts';
+import { runCleanups } from '../../helpers/cleanup.ts';
 
 const run = promisify(execFile);
 
@@ -145,7 +146,7 @@ describe('awscli and s3cmd against a 3-node ring', () => {
   });
 
   after(async () => {
-    for (const c of cleanups.reverse()) await c();
+    await runCleanups(cleanups);
   });
 
   async function aws(...args: string[]): Promise<string> {

@@ -18,6 +18,7 @@ import type { CORSRule, S3Client } from '@aws-sdk/client-s3';
 import { waitFor } from '../../node/fixtures.ts';
 import { rawRequest, s3failure, startS3Fixture } from './harness.ts';
 import type { RawResponse, S3Node, TestUser } from './harness.ts';
+import { runCleanups } from '../../helpers/cleanup.ts';
 
 const VARY = 'Origin, Access-Control-Request-Headers, Access-Control-Request-Method';
 const NOT_ALLOWED =
@@ -107,7 +108,7 @@ describe('S3 CORS on a 3-node ring', () => {
   });
 
   after(async () => {
-    for (const c of cleanups.reverse()) await c();
+    await runCleanups(cleanups);
   });
 
   test('PutBucketCors, GetBucketCors and DeleteBucketCors through different nodes', async () => {

@@ -9,11 +9,12 @@ import { join } from 'node:path';
 import { EndpointTls, EndpointTlsError } from '../../../src/cloud/s3/endpoint-tls.ts';
 import { createNodeCert } from '../../../src/node/certs.ts';
 import { ringCa, tempDir } from '../../node/fixtures.ts';
+import { runCleanups } from '../../helpers/cleanup.ts';
 
 describe('the S3 endpoint certificate files', () => {
   const cleanups: (() => Promise<void>)[] = [];
   after(async () => {
-    for (const c of cleanups.reverse()) await c();
+    await runCleanups(cleanups);
   });
 
   async function issue(name: string): Promise<{ certPem: string; keyPem: string }> {

@@ -14,6 +14,7 @@ import { chunkId } from '../../../src/cloud/s3/chunks/store.ts';
 import { bytes, clientFor, createUser, pattern, startS3Ring } from './harness.ts';
 import type { S3Node, TestUser } from './harness.ts';
 import { waitFor } from '../../node/fixtures.ts';
+import { runCleanups } from '../../helpers/cleanup.ts';
 
 describe('S3 on a 4-node ring when a node crashes', () => {
   const cleanups: (() => Promise<void>)[] = [];
@@ -26,7 +27,7 @@ describe('S3 on a 4-node ring when a node crashes', () => {
   });
 
   after(async () => {
-    for (const c of cleanups.reverse()) await c();
+    await runCleanups(cleanups);
   });
 
   test('200 objects written through every node are all readable, byte for byte, after a node crashes; chunks are re-replicated', async () => {

@@ -20,6 +20,7 @@ import { chunkHash } from '../../../src/cloud/s3/chunks/store.ts';
 import { bytes, clientFor, createUser, pattern, startS3Ring } from './harness.ts';
 import type { S3Node } from './harness.ts';
 import { waitFor } from '../../node/fixtures.ts';
+import { runCleanups } from '../../helpers/cleanup.ts';
 
 const CHUNK = 256 * 1024;
 
@@ -37,7 +38,7 @@ describe('S3 chunk collection on a 3-node ring', () => {
 
   after(async () => {
     for (const x of c) x.destroy();
-    for (const fn of cleanups.reverse()) await fn();
+    await runCleanups(cleanups);
   });
 
   /** Number of nodes holding the chunk with these bytes. */

@@ -21,6 +21,7 @@ import type { EndpointCertificate, S3Node, TestUser } from './harness.ts';
 import { call, logged, ringCa, startNode } from '../../node/fixtures.ts';
 import { createNodeCert } from '../../../src/node/certs.ts';
 import type { S3Service } from '../../../src/cloud/s3/service.ts';
+import { runCleanups } from '../../helpers/cleanup.ts';
 
 const KEY = Buffer.alloc(32, 0x5e);
 const OTHER_KEY = Buffer.alloc(32, 0x6f);
@@ -91,7 +92,7 @@ describe('the S3 endpoint over HTTPS', () => {
   });
 
   after(async () => {
-    for (const c of cleanups.reverse()) await c();
+    await runCleanups(cleanups);
   });
 
   test('the endpoint is https: the SDK writes and reads over TLS, a virtual-hosted name verifies against the certificate, plain HTTP on the port gets no S3 answer', async () => {
@@ -245,7 +246,7 @@ describe('SSE-C keys on a plain-HTTP endpoint', () => {
   });
 
   after(async () => {
-    for (const c of cleanups.reverse()) await c();
+    await runCleanups(cleanups);
   });
 
   test('are refused as S3 refuses them (InvalidRequest) on writes, reads and copy sources, and nothing is stored', async () => {

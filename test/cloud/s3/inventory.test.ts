@@ -12,6 +12,7 @@ import { TOKEN, call } from '../../node/fixtures.ts';
 import { startS3Fixture } from './harness.ts';
 import type { S3Node } from './harness.ts';
 import { runPi as pi } from '../../helpers/pi-cli.ts';
+import { runCleanups } from '../../helpers/cleanup.ts';
 
 interface Row {
   name: string;
@@ -46,7 +47,7 @@ describe('the buckets of the ring (pi s3 buckets)', () => {
   });
 
   after(async () => {
-    for (const c of cleanups.reverse()) await c();
+    await runCleanups(cleanups);
   });
 
   test('every bucket with its owner and settings; with --usage, current objects and bytes', async () => {

@@ -9,6 +9,7 @@ import { Agent, request } from 'node:http';
 import type { IncomingHttpHeaders } from 'node:http';
 import { startS3Ring } from './harness.ts';
 import type { S3Node } from './harness.ts';
+import { runCleanups } from '../../helpers/cleanup.ts';
 
 interface Answer {
   status: number;
@@ -37,7 +38,7 @@ describe('S3 error answers and keep-alive', () => {
     nodes = await startS3Ring((fn) => void cleanups.push(fn), 3);
   });
   after(async () => {
-    for (const fn of cleanups.reverse()) await fn();
+    await runCleanups(cleanups);
   });
 
   test('failed bodiless requests keep the connection; a refused body still arriving closes it', async () => {

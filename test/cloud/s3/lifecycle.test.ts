@@ -32,6 +32,7 @@ import { DAY_MS, formatHttpDate, midnightAfter } from '../../../src/cloud/s3/pro
 import { bytes, pattern, putXmlDocument, s3failure, startS3Fixture } from './harness.ts';
 import type { RawOutcome, S3Node, TestUser } from './harness.ts';
 import { waitFor } from '../../node/fixtures.ts';
+import { runCleanups } from '../../helpers/cleanup.ts';
 
 const NS = 'http://s3.amazonaws.com/doc/2006-03-01/';
 
@@ -66,7 +67,7 @@ describe('S3 bucket lifecycle on a 3-node ring', () => {
   });
 
   after(async () => {
-    for (const c of cleanups.reverse()) await c();
+    await runCleanups(cleanups);
   });
 
   test('Put, Get and DeleteBucketLifecycle: the rules round trip through another node; only the owner manages them', async () => {

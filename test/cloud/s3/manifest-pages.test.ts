@@ -21,6 +21,7 @@ import { ids } from '../../../src/cloud/s3/model.ts';
 import type { BucketEntry, ManifestEntry, PartEntry } from '../../../src/cloud/s3/model.ts';
 import { bytes, pattern, startS3Fixture } from './harness.ts';
 import type { S3Node } from './harness.ts';
+import { runCleanups } from '../../helpers/cleanup.ts';
 
 const CHUNK = 64 * 1024;
 const BUCKET = 'paged';
@@ -38,7 +39,7 @@ describe('S3 manifest pages (long chunk lists) on a 3-node ring', () => {
   });
 
   after(async () => {
-    for (const fn of cleanups.reverse()) await fn();
+    await runCleanups(cleanups);
   });
 
   async function bucket(): Promise<BucketEntry> {

@@ -37,6 +37,7 @@ import {
 import type { S3Client } from '@aws-sdk/client-s3';
 import { bytes, rawRequest, s3failure, startS3Fixture } from './harness.ts';
 import type { S3Node, TestUser } from './harness.ts';
+import { runCleanups } from '../../helpers/cleanup.ts';
 
 const DAY_MS = 86_400_000;
 
@@ -80,7 +81,7 @@ describe('S3 Object Lock through the AWS SDK on a 3-node ring', () => {
   });
 
   after(async () => {
-    for (const c of cleanups.reverse()) await c();
+    await runCleanups(cleanups);
   });
 
   test('bucket configuration: created with Object Lock, default retention, versioning only, never suspended, never disabled', async () => {

@@ -14,6 +14,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { bytes, clientFor, createUser, s3failure, startS3Ring } from './harness.ts';
 import type { S3Node, TestUser } from './harness.ts';
 import { waitFor } from '../../node/fixtures.ts';
+import { runCleanups } from '../../helpers/cleanup.ts';
 
 describe('S3 bucket policy variables through the AWS SDK on a 3-node ring', () => {
   const cleanups: (() => Promise<void>)[] = [];
@@ -71,7 +72,7 @@ describe('S3 bucket policy variables through the AWS SDK on a 3-node ring', () =
 
   after(async () => {
     for (const client of [...a, ...b, ...c, ...anon]) client.destroy();
-    for (const fn of cleanups.reverse()) await fn();
+    await runCleanups(cleanups);
   });
 
   test('one policy, a home folder per user: each writes, reads, lists and deletes only under their own name', async () => {

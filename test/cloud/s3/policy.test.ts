@@ -31,6 +31,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { bytes, rawRequest, s3failure, startS3Fixture } from './harness.ts';
 import type { S3Node, TestUser } from './harness.ts';
 import { waitFor } from '../../node/fixtures.ts';
+import { runCleanups } from '../../helpers/cleanup.ts';
 
 describe('S3 bucket policies through the AWS SDK on a 3-node ring', () => {
   const cleanups: (() => Promise<void>)[] = [];
@@ -77,7 +78,7 @@ describe('S3 bucket policies through the AWS SDK on a 3-node ring', () => {
   });
 
   after(async () => {
-    for (const c of cleanups.reverse()) await c();
+    await runCleanups(cleanups);
   });
 
   test('Put / Get / Delete / status: the document as stored, 204s, NoSuchBucketPolicy; the owner only', async () => {

@@ -18,6 +18,7 @@ import type { PresignedPostOptions } from '@aws-sdk/s3-presigned-post';
 import { waitFor } from '../../node/fixtures.ts';
 import { bytes, clientFor, pattern, s3failure, startS3Fixture } from './harness.ts';
 import type { S3Node, TestUser } from './harness.ts';
+import { runCleanups } from '../../helpers/cleanup.ts';
 
 const KiB = 1024;
 
@@ -116,7 +117,7 @@ describe('S3 POST uploads (browser forms, SigV4 POST policies) on a 3-node ring'
   });
 
   after(async () => {
-    for (const c of cleanups.reverse()) await c();
+    await runCleanups(cleanups);
   });
 
   test('an SDK-made form uploads a multi-chunk file through another node: 201 PostResponse, the object read back byte for byte with its Content-Type and metadata', async () => {

@@ -22,6 +22,7 @@ import { promisify } from 'node:util';
 import { clientFor, createUser, pattern, startS3Ring } from './harness.ts';
 import type { S3Node, TestUser } from './harness.ts';
 import { tempDir } from '../../node/fixtures.ts';
+import { runCleanups } from '../../helpers/cleanup.ts';
 
 const run = promisify(execFile);
 const RCLONE = existsSync('/usr/bin/rclone') ? '/usr/bin/rclone' : 'rclone';
@@ -65,7 +66,7 @@ describe('rclone against a 3-node ring', () => {
   });
 
   after(async () => {
-    for (const c of cleanups.reverse()) await c();
+    await runCleanups(cleanups);
   });
 
   /** rclone's environment: nothing of ours leaks in (no AWS_* variables, no config file). */

@@ -14,6 +14,7 @@ import { TOKEN, call, waitFor } from '../../node/fixtures.ts';
 import { runPi as pi } from '../../helpers/pi-cli.ts';
 import { bytes, pattern, startS3Fixture } from './harness.ts';
 import type { S3Node } from './harness.ts';
+import { runCleanups } from '../../helpers/cleanup.ts';
 
 const OBJECTS = 12;
 
@@ -29,7 +30,7 @@ describe('damaged records on a 3-node ring', () => {
   });
 
   after(async () => {
-    for (const fn of cleanups.reverse()) await fn();
+    await runCleanups(cleanups);
   });
 
   /** The stored index entry of object `i` on `node` (the record whose body holds its bytes inline). */

@@ -13,6 +13,7 @@ import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import type { S3Service } from '../../../src/cloud/s3/service.ts';
 import { clientFor, createUser, startS3Ring, TEST_S3 } from './harness.ts';
 import { startNode, waitFor } from '../../node/fixtures.ts';
+import { runCleanups } from '../../helpers/cleanup.ts';
 
 const MARKERS = { bucket: 'bucket-registry-backfilled', user: 'user-registry-backfilled' };
 
@@ -20,7 +21,7 @@ describe('S3 registry backfill at start', () => {
   const cleanups: (() => Promise<void>)[] = [];
 
   after(async () => {
-    for (const fn of cleanups.reverse()) await fn();
+    await runCleanups(cleanups);
   });
 
   async function markers(dir: string): Promise<{ bucket: string; user: string }> {

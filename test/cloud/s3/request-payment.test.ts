@@ -22,6 +22,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { waitFor } from '../../helpers/wait.ts';
 import { bytes, putXmlDocument, s3failure, startS3Fixture } from './harness.ts';
 import type { S3Node, TestUser } from './harness.ts';
+import { runCleanups } from '../../helpers/cleanup.ts';
 
 describe('S3 Requester Pays through the AWS SDK on a 3-node ring', () => {
   const cleanups: (() => Promise<void>)[] = [];
@@ -65,7 +66,7 @@ describe('S3 Requester Pays through the AWS SDK on a 3-node ring', () => {
   });
 
   after(async () => {
-    for (const c of cleanups.reverse()) await c();
+    await runCleanups(cleanups);
   });
 
   test('the configuration: BucketOwner by default, set and read by the owner only, malformed documents refused', async () => {

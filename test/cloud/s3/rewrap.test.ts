@@ -36,6 +36,7 @@ import type { EndpointCertificate } from './harness.ts';
 import type { S3Node, TestUser } from './harness.ts';
 import { TOKEN, call, startNode, tempDir, waitFor } from '../../node/fixtures.ts';
 import { runPi as pi } from '../../helpers/pi-cli.ts';
+import { runCleanups } from '../../helpers/cleanup.ts';
 
 const MiB = 1024 * 1024;
 const KEY_A = Buffer.alloc(32, 0xa5);
@@ -138,7 +139,7 @@ describe('SSE-S3 rewrap job across a master key rotation of a 3-node ring', () =
   });
 
   after(async () => {
-    for (const c of cleanups.reverse()) await c();
+    await runCleanups(cleanups);
   });
 
   test('a rewrap is refused while a node serving S3 has another current master key; a dry run is not', async () => {

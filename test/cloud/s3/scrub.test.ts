@@ -17,6 +17,7 @@ import { TOKEN, call, waitFor } from '../../node/fixtures.ts';
 import { bytes, pattern, rawRequest, startS3Fixture } from './harness.ts';
 import type { S3Node, TestUser } from './harness.ts';
 import { runPi as pi } from '../../helpers/pi-cli.ts';
+import { runCleanups } from '../../helpers/cleanup.ts';
 
 /** Flips one byte in the middle of a file, in place (what bit rot does). */
 async function rot(file: string): Promise<void> {
@@ -59,7 +60,7 @@ describe('damaged chunk files on a 3-node ring', () => {
   });
 
   after(async () => {
-    for (const c of cleanups.reverse()) await c();
+    await runCleanups(cleanups);
   });
 
   test('a GET through a node whose copy rotted fails instead of answering wrong bytes; the copy is quarantined and restored, and the next GET is whole', async () => {

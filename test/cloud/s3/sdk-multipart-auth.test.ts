@@ -34,6 +34,7 @@ import { HttpRequest } from '@smithy/core/protocols';
 import { encodeSignedChunked } from './protocol/sigv4-helpers.ts';
 import { bytes, clientFor, createUser, pattern, rawRequest, s3failure, startS3Ring } from './harness.ts';
 import type { S3Node, TestUser } from './harness.ts';
+import { runCleanups } from '../../helpers/cleanup.ts';
 
 const MiB = 1024 * 1024;
 
@@ -62,7 +63,7 @@ describe('S3 multipart uploads, authentication and access on a 3-node ring', () 
 
   after(async () => {
     for (const c of [...a, b, anon]) c.destroy();
-    for (const c of cleanups.reverse()) await c();
+    await runCleanups(cleanups);
   });
 
   test('lib-storage Upload: a 16 MiB stream in 5 MiB parts, read back byte for byte through another node', async () => {

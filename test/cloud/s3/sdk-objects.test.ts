@@ -48,6 +48,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { bytes, pattern, rawRequest, s3failure, startS3Fixture } from './harness.ts';
 import type { S3Node, TestUser } from './harness.ts';
 import { waitFor } from '../../node/fixtures.ts';
+import { runCleanups } from '../../helpers/cleanup.ts';
 
 describe('S3 buckets and objects through the AWS SDK on a 3-node ring', () => {
   const cleanups: (() => Promise<void>)[] = [];
@@ -64,7 +65,7 @@ describe('S3 buckets and objects through the AWS SDK on a 3-node ring', () => {
   });
 
   after(async () => {
-    for (const c of cleanups.reverse()) await c();
+    await runCleanups(cleanups);
   });
 
   test('CreateBucket, HeadBucket, ListBuckets, GetBucketLocation, DeleteBucket and their errors', async () => {

@@ -14,6 +14,7 @@ import { PutObjectCommand, SelectObjectContentCommand } from '@aws-sdk/client-s3
 import type { S3Client, SelectObjectContentCommandInput } from '@aws-sdk/client-s3';
 import { endpointCertificate, rawRequest, s3failure, startS3Fixture } from './harness.ts';
 import type { S3Node, TestUser } from './harness.ts';
+import { runCleanups } from '../../helpers/cleanup.ts';
 
 /** What a Select answered, collected from the SDK's decoded event stream. */
 interface Selected {
@@ -74,7 +75,7 @@ describe('S3 Select (SelectObjectContent) through the AWS SDK on a 3-node ring',
   });
 
   after(async () => {
-    for (const c of cleanups.reverse()) await c();
+    await runCleanups(cleanups);
   });
 
   test('CSV with header names: projection, WHERE, CSV and JSON output, Stats and End', async () => {

@@ -15,6 +15,7 @@ import { GetObjectCommand, PutBucketPolicyCommand, PutObjectCommand } from '@aws
 import { call } from '../../node/fixtures.ts';
 import { bytes, createUser, rawRequest, startS3Fixture, startS3Ring } from './harness.ts';
 import type { RawResponse, S3Fixture, S3Node, TestUser } from './harness.ts';
+import { runCleanups } from '../../helpers/cleanup.ts';
 
 /** Base64 HMAC-SHA1: the SigV2 signature of `stringToSign`. */
 function sign(secret: string, stringToSign: string): string {
@@ -105,7 +106,7 @@ describe('AWS Signature Version 2 on a 3-node ring', () => {
   });
 
   after(async () => {
-    for (const c of cleanups.reverse()) await c();
+    await runCleanups(cleanups);
   });
 
   test('header auth: PUT with Content-MD5, Content-Type and amz headers, GET, list, ?acl, DELETE; path-style and virtual-hosted', async () => {
@@ -330,7 +331,7 @@ describe('s3.signatureV2: false', () => {
   });
 
   after(async () => {
-    for (const c of cleanups.reverse()) await c();
+    await runCleanups(cleanups);
   });
 
   test('SigV2 headers, presigned URLs and POST forms are InvalidRequest, as before; SigV4 works', async () => {

@@ -39,6 +39,7 @@ import { MasterKey, MasterKeys } from '../../../src/cloud/s3/encryption.ts';
 import type { KmsSealedKey } from '../../../src/cloud/s3/encryption.ts';
 import { KmsKeys } from '../../../src/cloud/s3/kms.ts';
 import type { KmsKeyInfo } from '../../../src/cloud/s3/kms.ts';
+import { runCleanups } from '../../helpers/cleanup.ts';
 
 const MiB = 1024 * 1024;
 const MASTER = Buffer.alloc(32, 0x4d);
@@ -79,7 +80,7 @@ describe('SSE-KMS through the AWS SDK on a 3-node HTTPS ring', () => {
   });
 
   after(async () => {
-    for (const c of cleanups.reverse()) await c();
+    await runCleanups(cleanups);
   });
 
   const pi = async (node: S3Node, ...args: string[]): Promise<Record<string, unknown>> => {
@@ -351,7 +352,7 @@ describe('SSE-KMS through the AWS SDK on a 3-node HTTPS ring', () => {
 describe('SSE-KMS over plain HTTP', () => {
   const cleanups: (() => Promise<void>)[] = [];
   after(async () => {
-    for (const c of cleanups.reverse()) await c();
+    await runCleanups(cleanups);
   });
 
   test('refused with InvalidArgument (a secure connection is needed) unless s3.allowSseCustomerKeysOverHttp', async () => {

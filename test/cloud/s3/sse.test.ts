@@ -40,6 +40,7 @@ import type { S3Node, TestUser } from './harness.ts';
 import { startNode, tempDir } from '../../node/fixtures.ts';
 import type { TestNode } from '../../node/fixtures.ts';
 import type { S3Service } from '../../../src/cloud/s3/service.ts';
+import { runCleanups } from '../../helpers/cleanup.ts';
 
 const MiB = 1024 * 1024;
 const KEY_A = Buffer.alloc(32, 0xa1);
@@ -86,7 +87,7 @@ describe('S3 SSE-C (customer-provided keys) through the AWS SDK on a 3-node ring
   });
 
   after(async () => {
-    for (const c of cleanups.reverse()) await c();
+    await runCleanups(cleanups);
   });
 
   async function getBytes(client: S3Client, key: string, sseKey: Buffer | undefined, range?: string): Promise<Buffer> {
@@ -345,7 +346,7 @@ describe('S3 SSE-C (customer-provided keys) through the AWS SDK on a 3-node ring
 describe('SSE-S3 master key rotation across restarts of a node', () => {
   const cleanups: (() => Promise<void>)[] = [];
   after(async () => {
-    for (const c of cleanups.reverse()) await c();
+    await runCleanups(cleanups);
   });
 
   test('a previous key still reads; a copy in place rewraps under the current key; with the old key retired, only rewrapped objects read', async () => {

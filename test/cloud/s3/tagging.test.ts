@@ -32,6 +32,7 @@ import { S3Error } from '../../../src/cloud/s3/protocol/index.ts';
 import { withTags } from '../../../src/cloud/s3/model.ts';
 import { bytes, pattern, putXmlDocument, s3failure, startS3Fixture } from './harness.ts';
 import type { RawOutcome, S3Node, TestUser } from './harness.ts';
+import { runCleanups } from '../../helpers/cleanup.ts';
 
 const MiB = 1024 * 1024;
 
@@ -71,7 +72,7 @@ describe('S3 object and bucket tagging through the AWS SDK on a 3-node ring', ()
   });
 
   after(async () => {
-    for (const c of cleanups.reverse()) await c();
+    await runCleanups(cleanups);
   });
 
   test('PutObjectTagging, GetObjectTagging and DeleteObjectTagging through different nodes; x-amz-tagging-count on GET and HEAD', async () => {

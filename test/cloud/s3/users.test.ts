@@ -16,6 +16,7 @@ import { registerLocalUsers } from '../../../src/cloud/s3/user-registry.ts';
 import { clientFor, createUser, s3failure, startS3Fixture } from './harness.ts';
 import type { S3Fixture, TestUser } from './harness.ts';
 import { call, waitFor } from '../../node/fixtures.ts';
+import { runCleanups } from '../../helpers/cleanup.ts';
 
 /** `s3.cacheMs` of the ring (the default): how long a node may keep accepting a revoked key. */
 const CACHE_MS = 2000;
@@ -53,7 +54,7 @@ describe('S3 users and access keys on a 3-node ring', () => {
 
   after(async () => {
     for (const c of clients) c.destroy();
-    for (const c of cleanups.reverse()) await c();
+    await runCleanups(cleanups);
   });
 
   test('rotation: a second key, both work, the old one disabled (refused on every node within the bound), enabled, deleted; a third key is over the limit', async (t) => {

@@ -36,6 +36,7 @@ import type { ListObjectVersionsCommandOutput, S3Client } from '@aws-sdk/client-
 import { bytes, pattern, rawRequest, s3failure, startS3Fixture } from './harness.ts';
 import { waitFor } from '../../node/fixtures.ts';
 import type { S3Node, TestUser } from './harness.ts';
+import { runCleanups } from '../../helpers/cleanup.ts';
 
 const MiB = 1024 * 1024;
 const DAY_MS = 86_400_000;
@@ -109,7 +110,7 @@ describe('S3 versioning through the AWS SDK on a 3-node ring', () => {
   });
 
   after(async () => {
-    for (const c of cleanups.reverse()) await c();
+    await runCleanups(cleanups);
   });
 
   test('PutBucketVersioning / GetBucketVersioning: states, the owner only, bad documents', async () => {

@@ -23,6 +23,7 @@ import type { S3Client, WebsiteConfiguration } from '@aws-sdk/client-s3';
 import { waitFor } from '../../node/fixtures.ts';
 import { putXmlDocument, rawRequest, s3failure, startS3Fixture } from './harness.ts';
 import type { RawResponse, S3Node, TestUser } from './harness.ts';
+import { runCleanups } from '../../helpers/cleanup.ts';
 
 const XMLNS = 'http://s3.amazonaws.com/doc/2006-03-01/';
 
@@ -82,7 +83,7 @@ describe('S3 static websites on a 3-node ring', () => {
   });
 
   after(async () => {
-    for (const c of cleanups.reverse()) await c();
+    await runCleanups(cleanups);
   });
 
   describe('configuration operations', () => {
