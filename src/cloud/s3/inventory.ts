@@ -23,6 +23,8 @@ export interface BucketInventoryRow {
   objectLock: boolean;
   defaultEncryption: string | null;
   website: boolean;
+  /** Whether requests by others than the owner must say they pay (Requester Pays). */
+  requesterPays: boolean;
   /** With usage: current objects (delete markers excluded) and their bytes. */
   objects?: number;
   bytes?: number;
@@ -79,6 +81,7 @@ function describe(b: BucketEntry): BucketInventoryRow {
     objectLock: b.lock !== undefined,
     defaultEncryption: b.enc ? 'AES256' : null,
     website: b.web !== undefined,
+    requesterPays: b.rp === 'Requester',
   };
 }
 

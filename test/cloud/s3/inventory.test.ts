@@ -6,7 +6,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { CreateBucketCommand, DeleteObjectCommand, PutBucketVersioningCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, DeleteObjectCommand, PutBucketRequestPaymentCommand, PutBucketVersioningCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { TOKEN, call } from '../../node/fixtures.ts';
 import { startS3Fixture } from './harness.ts';
@@ -18,6 +18,7 @@ interface Row {
   name: string;
   owner: string;
   versioning: string;
+  requesterPays: boolean;
   objects?: number;
   bytes?: number;
   noncurrentVersions?: number;
@@ -44,6 +45,7 @@ describe('the buckets of the ring (pi s3 buckets)', () => {
     await a.send(new PutObjectCommand({ Bucket: 'inv-photos', Key: 'two', Body: Buffer.alloc(5, 2) })); // the old version is noncurrent
     await a.send(new DeleteObjectCommand({ Bucket: 'inv-photos', Key: 'three' })); // a delete marker
     await b.send(new PutObjectCommand({ Bucket: 'inv-logs', Key: 'log', Body: 'x'.repeat(70) }));
+    await b.send(new PutBucketRequestPaymentCommand({ Bucket: 'inv-logs', RequestPaymentConfiguration: { Payer: 'Requester' } }));
   });
 
   after(async () => {
@@ -57,6 +59,7 @@ describe('the buckets of the ring (pi s3 buckets)', () => {
     const rows = (JSON.parse(listed.out) as { buckets: Row[] }).buckets;
     assert.deepEqual(rows.map((r) => [r.name, r.owner, r.versioning]), [['inv-empty', 'alice', 'Unversioned'], ['inv-logs', 'bob', 'Unversioned'], ['inv-photos', 'alice', 'Enabled']]);
     assert.equal(rows[0]!.objects, undefined, 'no usage unless asked');
+    assert.deepEqual(rows.map((r) => r.requesterPays), [false, true, false]);
 
     const counted = (JSON.parse((await pi(['--json', 's3', 'buckets', '--usage', ...target])).out) as { buckets: Row[] }).buckets;
     assert.deepEqual(
@@ -72,6 +75,7 @@ describe('the buckets of the ring (pi s3 buckets)', () => {
     const text = (await pi(['s3', 'buckets', '--usage', ...target])).out;
     assert.match(text, /BUCKET\s+OWNER\s+REGION\s+CREATED\s+OBJECTS\s+SIZE\s+OLD VERSIONS\s+THEIR SIZE\s+SETTINGS/);
     assert.match(text, /inv-photos\s+alice\s+us-east-1\s+\S+ \S+\s+2\s+1\.0 KiB\s+2\s+312\.5 KiB\s+versioning Enabled/);
+    assert.match(text, /inv-logs\s+bob\s+.*requester pays/);
     assert.match(text, /3 buckets, 3 objects/);
 
     const bounded = (JSON.parse((await pi(['--json', 's3', 'buckets', '--usage', '--max-objects', '1', ...target])).out) as { buckets: Row[] }).buckets;
