@@ -4,22 +4,11 @@ import fc from 'fast-check';
 import { CsvRecordReader, MAX_RECORD_BYTES, type CsvInputOptions } from '../../../../src/cloud/s3/select/csv-input.ts';
 import { CsvRowWriter, type CsvOutputOptions } from '../../../../src/cloud/s3/select/output.ts';
 import { SelectError, type SelectErrorCode } from '../../../../src/cloud/s3/protocol/select-errors.ts';
+import { feed } from './feed.ts';
 
 /** Parses `input` fed as the given pieces (cut at `cuts`, byte offsets), returning every record. */
 function parse(input: string | Buffer, options: CsvInputOptions = {}, cuts: readonly number[] = []): string[][] {
-  const bytes = typeof input === 'string' ? Buffer.from(input, 'utf8') : input;
-  const reader = new CsvRecordReader(options);
-  const records: string[][] = [];
-  const onRecord = (fields: string[]): void => {
-    records.push(fields);
-  };
-  let from = 0;
-  for (const cut of [...cuts, bytes.length]) {
-    reader.push(bytes.subarray(from, cut), onRecord);
-    from = cut;
-  }
-  reader.end(onRecord);
-  return records;
+  return feed(new CsvRecordReader(options), input, cuts);
 }
 
 /** Parses `input` whole, then cut at every byte offset, then in 1-byte pieces; all must agree. */

@@ -5,22 +5,11 @@ import { JsonRecordReader, type JsonInputType } from '../../../../src/cloud/s3/s
 import { MAX_RECORD_BYTES } from '../../../../src/cloud/s3/select/csv-input.ts';
 import { SelectError, type SelectErrorCode } from '../../../../src/cloud/s3/protocol/select-errors.ts';
 import type { JsonValue } from '../../../../src/cloud/s3/select/values.ts';
+import { feed } from './feed.ts';
 
 /** Parses `input` fed as pieces cut at `cuts` (byte offsets), returning every record. */
 function parse(input: string | Buffer, type: JsonInputType, cuts: readonly number[] = []): JsonValue[] {
-  const bytes = typeof input === 'string' ? Buffer.from(input, 'utf8') : input;
-  const reader = new JsonRecordReader({ type });
-  const records: JsonValue[] = [];
-  const onRecord = (value: JsonValue): void => {
-    records.push(value);
-  };
-  let from = 0;
-  for (const cut of [...cuts, bytes.length]) {
-    reader.push(bytes.subarray(from, cut), onRecord);
-    from = cut;
-  }
-  reader.end(onRecord);
-  return records;
+  return feed(new JsonRecordReader({ type }), input, cuts);
 }
 
 /** Parses `input` whole, cut at every offset, at every pair of close offsets and byte by byte: all must agree. */
