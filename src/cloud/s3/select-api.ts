@@ -30,12 +30,10 @@ import type { CompiledQuery } from './select/sql/index.ts';
 import { CsvRecordReader } from './select/csv-input.ts';
 import { JsonRecordReader } from './select/json-input.ts';
 import { CsvRowWriter, JsonRowWriter } from './select/output.ts';
-import { continuationEvent, endEvent, errorEvent, progressEvent, recordsEvent, statsEvent } from './select/event-stream.ts';
+import { RECORDS_PAYLOAD_BYTES, continuationEvent, endEvent, errorEvent, progressEvent, recordsEvent, statsEvent } from './select/event-stream.ts';
 import type { JsonValue, OutputRow } from './select/values.ts';
 import { decompress } from './select/decompress.ts';
 
-/** Records are sent in events of about this many bytes. */
-const RECORDS_EVENT_BYTES = 256 * 1024;
 /** Bytes processed between Progress events (when asked for) and between Cont events of a scan that finds nothing. */
 const PROGRESS_EVERY_BYTES = 16 * 1024 * 1024;
 /** Unsent response bytes above which reading waits for the socket. */
@@ -203,7 +201,7 @@ class SelectRun {
 
   /** Sends what accumulated, a Progress or Cont event when due, and waits for a slow reader. */
   private async afterPiece(): Promise<void> {
-    if (this.writer.pendingBytes >= RECORDS_EVENT_BYTES) this.flushRecords();
+    if (this.writer.pendingBytes >= RECORDS_PAYLOAD_BYTES) this.flushRecords();
     if (this.counts.bytesProcessed >= this.nextProgress) {
       this.nextProgress += PROGRESS_EVERY_BYTES;
       if (this.request.progress) this.send(progressEvent(this.counts));
@@ -221,7 +219,8 @@ class SelectRun {
     const payload = this.writer.take();
     this.counts.bytesReturned += payload.length;
     this.sentSinceCheck = true;
-    this.send(recordsEvent(payload));
+    // Events of at most RECORDS_PAYLOAD_BYTES (a record may span two, as in S3's streams).
+    for (let at = 0; at < payload.length; at += RECORDS_PAYLOAD_BYTES) this.send(recordsEvent(payload.subarray(at, at + RECORDS_PAYLOAD_BYTES)));
   }
 
   private send(message: Buffer): void {

@@ -12,6 +12,7 @@ import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { PutObjectCommand, SelectObjectContentCommand } from '@aws-sdk/client-s3';
 import type { S3Client, SelectObjectContentCommandInput } from '@aws-sdk/client-s3';
+import { RECORDS_PAYLOAD_BYTES } from '../../../src/cloud/s3/select/event-stream.ts';
 import { endpointCertificate, rawRequest, s3failure, startS3Fixture } from './harness.ts';
 import type { S3Node, TestUser } from './harness.ts';
 import { runCleanups } from '../../helpers/cleanup.ts';
@@ -190,17 +191,24 @@ describe('S3 Select (SelectObjectContent) through the AWS SDK on a 3-node ring',
   });
 
   test('an object malformed after the first records: records, then an error event', async () => {
-    // Valid JSON lines past the first Records event (256 KiB), then a broken one.
+    // Valid JSON lines giving several Records events (about 540 KB of CSV), then a broken one.
     const good = Array.from({ length: 20_000 }, (_, i) => JSON.stringify({ i, pad: 'x'.repeat(20) })).join('\n');
     await put('broken.jsonl', `${good}\n{"i": oops}\n`);
     const out = await a[2]!.send(new SelectObjectContentCommand({ Bucket: 'data', Key: 'broken.jsonl', ExpressionType: 'SQL', Expression: 'SELECT * FROM S3Object s', InputSerialization: { JSON: { Type: 'LINES' } }, OutputSerialization: CSV_OUT }));
     let records = 0;
+    let events = 0;
     await assert.rejects(
       (async () => {
-        for await (const event of out.Payload!) if (event.Records?.Payload) records += Buffer.from(event.Records.Payload).toString().split('\n').length - 1;
+        for await (const event of out.Payload!) {
+          if (!event.Records?.Payload) continue;
+          events++;
+          assert.ok(event.Records.Payload.length <= RECORDS_PAYLOAD_BYTES, `a Records payload of ${event.Records.Payload.length} bytes`);
+          records += Buffer.from(event.Records.Payload).toString().split('\n').length - 1;
+        }
       })(),
       (err: Error) => err.name === 'JSONParsingError',
     );
     assert.ok(records > 0 && records <= 20_000, `records before the error: ${records}`);
+    assert.ok(events >= 2, `records came in ${events} events`);
   });
 });
