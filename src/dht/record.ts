@@ -11,7 +11,8 @@ import type { DhtRecord, Entity, ItemDigest, ItemSummary, StoredItem } from './t
 export const SORT_KEY_SEPARATOR = '/';
 /** Longest sort key, in UTF-8 bytes (LMDB keys are limited; S3 keys are at most 1024 bytes). */
 export const MAX_SORT_KEY_BYTES = 1024;
-const ID_HEX_LENGTH = 40;
+/** Hex digits of a ring position: a plain record's whole storage key, a partition item's prefix. */
+export const ID_HEX_LENGTH = 40;
 
 /** Storage key of a plain record. */
 export function recordKey(id: Id): string {
