@@ -15,7 +15,7 @@
  * `aws:SourceArn` = the source bucket's ARN and `aws:SourceAccount` = its owner's canonical id),
  * or, unless the target's ACLs are disabled, its ACL granting WRITE to the LogDelivery group
  * (the `log-delivery-write` canned ACL or an explicit grant). A policy Deny wins. The target must
- * still be the source's owner's.
+ * still be the source's owner's, and not Requester Pays.
  *
  * Best effort, as S3 says of its own: records held by a node that crashes are lost; a failed
  * write is retried at the next flush, {@link MAX_DELIVERY_ATTEMPTS} times in all, then dropped
@@ -279,7 +279,8 @@ export class AccessLogDelivery implements AccessLogSink {
         sourceRegion: buffer.sourceRegion,
         sourceBucket: source,
       });
-      if (target.owner !== buffer.sourceOwner || !deliveryPermitted(target, key, source, buffer.sourceOwner)) {
+      // A target made Requester Pays since takes no logs (S3 delivers none to such a bucket).
+      if (target.owner !== buffer.sourceOwner || target.rp === 'Requester' || !deliveryPermitted(target, key, source, buffer.sourceOwner)) {
         this.dropped('access_denied', g.lines.length);
         this.log.warn(
           { code: 'AccessLogDeliveryDenied', bucket: source, target: config.targetBucket, key, records: g.lines.length },

@@ -4,8 +4,8 @@
  * bucket is checked here: it must exist (`InvalidTargetBucketForLogging`, "The target bucket for
  * logging does not exist"), be owned by the same owner (same message S3 answers: "The owner for
  * the bucket to be logged and the target bucket must be the same."), be in the same region
- * (`CrossLocationLoggingProhibitted`), not have Object Lock (S3 refuses such targets; the message
- * is ours), and TargetGrants are refused for a target whose ACLs are disabled
+ * (`CrossLocationLoggingProhibitted`), not have Object Lock nor be Requester Pays (S3 refuses such
+ * targets; the messages are ours), and TargetGrants are refused for a target whose ACLs are disabled
  * (`AccessControlListNotSupported`). Grantees are resolved as ACL grants are (acl.ts).
  *
  * Whether the log delivery may write into the target is decided at delivery (access-log.ts), as
@@ -61,6 +61,7 @@ export class BucketLoggingApi {
     if (target.owner !== bucket.owner) throw invalidTarget('The owner for the bucket to be logged and the target bucket must be the same.', name);
     if (target.region !== bucket.region) throw new S3Error('CrossLocationLoggingProhibitted', undefined, { fields: { SourceBucketLocation: bucket.region, TargetBucketLocation: target.region } });
     if (target.lock) throw invalidTarget('The target bucket for logging has Object Lock enabled, and cannot receive server access logs.', name);
+    if (target.rp === 'Requester') throw invalidTarget('The target bucket for logging is a Requester Pays bucket, and cannot receive server access logs.', name);
     const stored: LoggingConfiguration<StoredGrant> = { targetBucket: name, targetPrefix: config.targetPrefix };
     if (config.targetGrants) {
       if (aclsDisabled(target) && config.targetGrants.length > 0) throw new S3Error('AccessControlListNotSupported', 'The target bucket for logging does not allow ACLs: TargetGrants cannot be used.');

@@ -4,7 +4,8 @@
  * listener, before any authentication — every request is anonymous:
  *
  * - GET and HEAD only (`MethodNotAllowed` otherwise); the query string is ignored.
- * - The bucket needs a website configuration (bucket-website.ts; `NoSuchWebsiteConfiguration`).
+ * - The bucket needs a website configuration (bucket-website.ts; `NoSuchWebsiteConfiguration`);
+ *   a Requester Pays bucket refuses them all (`AccessDenied`: they are anonymous).
  * - RedirectAllRequestsTo: 301 to that host (and protocol) with the same path.
  * - A routing rule whose condition is a key prefix only redirects before the object is read; a
  *   rule with HttpErrorCodeReturnedEquals redirects a request that would get that error.
@@ -21,6 +22,7 @@ import type { Logger } from '../../env/index.ts';
 import { S3Error, matchRoutingRule, percentDecode, routingRedirect, uriEncode, websiteErrorHtml } from './protocol/index.ts';
 import type { RedirectTarget, WebsiteErrorInfo, WebsiteProtocol } from './protocol/index.ts';
 import type { S3Api } from './api.ts';
+import { checkRequestPayer } from './request-payment.ts';
 import type { S3Request } from './http.ts';
 import type { BucketEntry, ObjectEntry } from './model.ts';
 
@@ -98,6 +100,8 @@ export class WebsiteEndpoint {
     let bucket = await this.api.catalog.bucket(w.bucket);
     if (!bucket?.web) bucket = await this.api.catalog.bucket(w.bucket, true);
     if (!bucket) throw new S3Error('NoSuchBucket', undefined, { fields: { BucketName: w.bucket } });
+    // Website requests are anonymous, which a Requester Pays bucket refuses (AccessDenied).
+    checkRequestPayer(r, bucket);
     const config = bucket.web;
     if (!config) throw new S3Error('NoSuchWebsiteConfiguration', undefined, { fields: { BucketName: w.bucket } });
     const protocol: WebsiteProtocol = w.secure ? 'https' : 'http';

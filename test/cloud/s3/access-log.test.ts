@@ -30,6 +30,7 @@ import {
   PutBucketLifecycleConfigurationCommand,
   PutBucketLoggingCommand,
   PutBucketPolicyCommand,
+  PutBucketRequestPaymentCommand,
   PutBucketVersioningCommand,
   PutObjectCommand,
   CreateBucketCommand,
@@ -290,6 +291,27 @@ describe('S3 server access logging on a 3-node ring', () => {
     assert.equal(listed.KeyCount, 0);
   });
 
+  test('a target made Requester Pays after logging was set up takes no more logs: the records are dropped', async () => {
+    await a[0]!.send(new CreateBucketCommand({ Bucket: 'rp-target' }));
+    await a[0]!.send(new PutBucketAclCommand({ Bucket: 'rp-target', GrantWrite: 'uri="http://acs.amazonaws.com/groups/s3/LogDelivery"', GrantFullControl: `id="${alice.id}"` }));
+    await a[0]!.send(new CreateBucketCommand({ Bucket: 'rp-src' }));
+    await a[0]!.send(new PutBucketLoggingCommand({ Bucket: 'rp-src', BucketLoggingStatus: { LoggingEnabled: { TargetBucket: 'rp-target', TargetPrefix: '' } } }));
+    await a[0]!.send(new PutBucketRequestPaymentCommand({ Bucket: 'rp-target', RequestPaymentConfiguration: { Payer: 'Requester' } }));
+    const dropped = (): number => nodes.reduce((sum, n) => sum + (n.s3.metrics().find((f) => f.name === 'pi_s3_access_log_dropped_total')?.values.find((v) => v.labels?.['reason'] === 'access_denied')?.value ?? 0), 0);
+    const before = dropped();
+    // Each round logs a request and delivers it; a node's cached record of the target learns of
+    // the setting within s3.cacheMs, after which its deliveries are refused.
+    let round = 0;
+    await waitFor(
+      async () => {
+        await a[round++ % a.length]!.send(new PutObjectCommand({ Bucket: 'rp-src', Key: `k${round}`, Body: 'x' }));
+        await flushAll();
+        return dropped() > before;
+      },
+      { timeoutMs: 20_000, intervalMs: 100, what: 'a delivery to the Requester Pays target refused' },
+    );
+  });
+
   test("a copy makes a second record in its source bucket's log: REST.COPY.OBJECT_GET / REST.COPY.PART_GET with the source key, version and size", async () => {
     // Versioning first: logInto then refreshes every node's cached record (it reads it afresh).
     await a[0]!.send(new PutBucketVersioningCommand({ Bucket: 'cp-src', VersioningConfiguration: { Status: 'Enabled' } }));
@@ -443,6 +465,10 @@ describe('S3 server access logging on a 3-node ring', () => {
     const other = await s3failure(a[0]!.send(enable('src', 'bobs')), 'InvalidTargetBucketForLogging', 400);
     assert.equal(other.message, 'The owner for the bucket to be logged and the target bucket must be the same.');
     await s3failure(b[1]!.send(enable('src', 'bobs')), 'AccessDenied', 403);
+    await a[0]!.send(new CreateBucketCommand({ Bucket: 'paid-logs' }));
+    await a[0]!.send(new PutBucketRequestPaymentCommand({ Bucket: 'paid-logs', RequestPaymentConfiguration: { Payer: 'Requester' } }));
+    const paid = await s3failure(a[1]!.send(enable('src', 'paid-logs')), 'InvalidTargetBucketForLogging', 400);
+    assert.match(paid.message, /Requester Pays/);
     const endpoint = nodes[2]!.endpoint;
     const bad = await putXmlDocument(endpoint, alice, '/src', 'logging', `<BucketLoggingStatus xmlns="${XMLNS}"><LoggingEnabled><TargetPrefix>p/</TargetPrefix></LoggingEnabled></BucketLoggingStatus>`);
     assert.deepEqual([bad.status, bad.code], [400, 'MalformedXML']);

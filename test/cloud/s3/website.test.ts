@@ -15,6 +15,7 @@ import {
   GetObjectCommand,
   HeadObjectCommand,
   PutBucketPolicyCommand,
+  PutBucketRequestPaymentCommand,
   PutBucketWebsiteCommand,
   PutObjectCommand,
   PutPublicAccessBlockCommand,
@@ -225,6 +226,22 @@ describe('S3 static websites on a 3-node ring', () => {
       }
       // Nothing was written by the PUT.
       assert.equal((await site('site', '/')).body.toString(), '<h1>home</h1>');
+    });
+
+    test('a Requester Pays bucket serves no website requests: they are anonymous', async () => {
+      await a[0]!.send(new CreateBucketCommand({ Bucket: 'paid-site' }));
+      await put('paid-site', 'index.html', 'paid home', { ACL: 'public-read' });
+      await put('paid-site', 'error.html', 'paid error', { ACL: 'public-read' });
+      await a[0]!.send(new PutBucketWebsiteCommand({ Bucket: 'paid-site', WebsiteConfiguration: { IndexDocument: { Suffix: 'index.html' }, ErrorDocument: { Key: 'error.html' } } }));
+      assert.equal((await site('paid-site', '/')).body.toString(), 'paid home', 'served before');
+      await a[0]!.send(new PutBucketRequestPaymentCommand({ Bucket: 'paid-site', RequestPaymentConfiguration: { Payer: 'Requester' } }));
+      // Other nodes may hold the bucket record for s3.cacheMs.
+      for (let i = 0; i < nodes.length; i++) {
+        await waitFor(async () => (await site('paid-site', '/', { node: i })).status === 403, { timeoutMs: 10_000, what: `the setting reaching node ${i}` });
+      }
+      const refused = await site('paid-site', '/missing.html');
+      assert.equal(refused.status, 403);
+      assert.match(refused.body.toString(), /<li>Code: AccessDenied<\/li>/, 'the HTML page, not the error document (itself in the bucket)');
     });
 
     test('RedirectAllRequestsTo, routing rules by prefix and by error code, object redirects', async () => {
