@@ -882,4 +882,6 @@ function checkOptions(o: DhtOptions): void {
   if (o.writeQuorum > o.replicas || o.readQuorum > o.replicas) throw new InvalidArgumentError('DHT quorums cannot exceed the replica count');
   if (!Number.isInteger(o.updateRetries) || o.updateRetries < 0) throw new InvalidArgumentError('updateRetries must be a non-negative integer');
   if (!Number.isInteger(o.recordScrubItems) || o.recordScrubItems < 0) throw new InvalidArgumentError('recordScrubItems must be a non-negative integer');
+  if (!Number.isInteger(o.antiEntropyLargePartitionItems) || o.antiEntropyLargePartitionItems < 0) throw new InvalidArgumentError('antiEntropyLargePartitionItems must be a non-negative integer');
+  if (!(o.antiEntropyLargePartitionIntervalMs >= 0)) throw new InvalidArgumentError('antiEntropyLargePartitionIntervalMs must be non-negative');
 }

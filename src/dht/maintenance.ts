@@ -45,6 +45,11 @@ export class Maintenance {
   private stopped = false;
   /** Keys held out of place, with the time first noticed. */
   private readonly strays = new Map<string, number>();
+  /**
+   * When each large partition was last compared item by item with each peer (`<peer>/<position>`):
+   * see `antiEntropyLargePartitionItems`.
+   */
+  private readonly largePartitionSynced = new Map<string, number>();
   /** Last key the record scrub checked (undefined: start from the first). */
   private scrubCursor: string | undefined;
   /** Run at the end of each housekeeping pass (the DHT's check of quarantined records). */
@@ -247,6 +252,8 @@ export class Maintenance {
     this.aeRunning = true;
     try {
       const ls = this.node.leafSet();
+      const forgetBefore = this.env.now() - this.options.antiEntropyLargePartitionIntervalMs;
+      for (const [k, at] of this.largePartitionSynced) if (at <= forgetBefore) this.largePartitionSynced.delete(k);
       for (const { peer, arc } of sharedArcs(this.channel.self.id, ls.left, ls.right, this.options.replicas)) {
         if (this.stopped) return;
         try {
@@ -275,12 +282,30 @@ export class Maintenance {
         const mine = this.store.digest(range[0], range[1]);
         const theirs = remote.d[i];
         if (!theirs || (mine.n === theirs[0] && mine.h1 === theirs[1] && mine.h2 === theirs[2])) return;
-        if (mine.n + theirs[0] <= LEAF_ITEMS || range[0] === range[1]) leaves.push(range);
-        else next.push(...splitRange(range, FANOUT));
+        if (mine.n + theirs[0] <= LEAF_ITEMS) leaves.push(range);
+        else if (range[0] !== range[1]) next.push(...splitRange(range, FANOUT));
+        else if (this.partitionDue(peer, range[0], mine.n + theirs[0])) leaves.push(range);
       });
       level = rest.concat(next);
     }
     for (let i = 0; i < leaves.length; i += MAX_RANGES) await this.syncItems(peer, leaves.slice(i, i + MAX_RANGES));
+  }
+
+  /**
+   * Whether the differing partition at `position` (`items` on both sides) is to be compared item
+   * by item with `peer` now: always when small, else once per `antiEntropyLargePartitionIntervalMs`.
+   */
+  private partitionDue(peer: NodeHandle, position: string, items: number): boolean {
+    if (items <= this.options.antiEntropyLargePartitionItems) return true;
+    const key = `${peer.id.hex}/${position}`;
+    const now = this.env.now();
+    const last = this.largePartitionSynced.get(key);
+    if (last !== undefined && now - last < this.options.antiEntropyLargePartitionIntervalMs) {
+      this.stats.antiEntropyPartitionsDeferred++;
+      return false;
+    }
+    this.largePartitionSynced.set(key, now);
+    return true;
   }
 
   /**

@@ -129,6 +129,17 @@ export interface DhtOptions {
   antiEntropyIntervalMs: number;
   /** Item summaries per anti-entropy listing page (a large partition is compared page by page). Default 2000. */
   antiEntropyPageSize: number;
+  /**
+   * A partition of more items than this (both replicas' counts together) whose digests differ is
+   * compared item by item with a given peer at most once per
+   * {@link antiEntropyLargePartitionIntervalMs}. Every item of a partition shares one ring
+   * position, so its digests cannot be refined below the whole partition, and writes in flight
+   * make a busy partition differ at almost every pass: without the limit each pass would list
+   * all of it. Default 10,000.
+   */
+  antiEntropyLargePartitionItems: number;
+  /** See {@link antiEntropyLargePartitionItems}. Default 10 minutes. */
+  antiEntropyLargePartitionIntervalMs: number;
   /** Period of housekeeping (tombstone removal, dropping records held out of place). Default 60 s. */
   housekeepingIntervalMs: number;
   /** Tombstones are removed this long after they were written. Default 7 days. */
@@ -173,6 +184,8 @@ export const DEFAULT_DHT_OPTIONS: DhtOptions = {
   handoffDelayMs: 200,
   antiEntropyIntervalMs: 30_000,
   antiEntropyPageSize: 2_000,
+  antiEntropyLargePartitionItems: 10_000,
+  antiEntropyLargePartitionIntervalMs: 600_000,
   housekeepingIntervalMs: 60_000,
   tombstoneGraceMs: 7 * 24 * 3600_000,
   strayGraceMs: 600_000,
@@ -229,6 +242,8 @@ export interface DhtStats {
   antiEntropyItems: number;
   /** Anti-entropy messages sent (digests, listings, transfers). */
   antiEntropyMessages: number;
+  /** Differing large partitions whose item-by-item comparison was put off (see `antiEntropyLargePartitionItems`). */
+  antiEntropyPartitionsDeferred: number;
   /** Tombstones removed after their grace period. */
   tombstonesRemoved: number;
   /** Records dropped because this node no longer belongs to their replica set. */
@@ -269,6 +284,7 @@ export function emptyDhtStats(): DhtStats {
     antiEntropyRounds: 0,
     antiEntropyItems: 0,
     antiEntropyMessages: 0,
+    antiEntropyPartitionsDeferred: 0,
     tombstonesRemoved: 0,
     recordsCorrupt: 0,
     recordsRefusedCorrupt: 0,

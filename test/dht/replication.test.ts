@@ -179,6 +179,61 @@ describe('DHT replication', () => {
     assert.ok(sim.dht(root!).stats.antiEntropyMessages - before >= 300 / 40, 'the listing came in pages');
   });
 
+  test('a large differing partition is listed at most once per interval per peer; small ones every pass', async () => {
+    const sim = await dhtRing('repl-ae-large', 10, { dht: { antiEntropyIntervalMs: 3_600_000, antiEntropyPageSize: 40, antiEntropyLargePartitionItems: 400, antiEntropyLargePartitionIntervalMs: 600_000 } });
+    const bucket = idFor('bucket:large', Scope.GLOBAL);
+    const d = sim.dht(sim.ring.randomLive());
+    for (let i = 0; i < 300; i += 50) {
+      await sim.settle(Promise.all(Array.from({ length: 50 }, (_, j) => d.putItem(bucket, `obj-${String(i + j).padStart(4, '0')}`, { type: 'object', n: i + j }))));
+    }
+    const [root, , victim] = sim.trueReplicaSet(bucket, 4);
+    const writer = sim.dht(sim.ring.live().find((n) => n !== victim && n !== root)!);
+    /** Writes `key` while the victim is cut off (it keeps its older copy); the new version. */
+    async function missed(key: string): Promise<number> {
+      sim.ring.network.partition([[victim!.addr]]);
+      const cur = (await sim.settle(writer.getItem<Doc>(bucket, key)))!;
+      await sim.settle(writer.putItem<Doc>(bucket, key, { ...cur.body, n: -1 }));
+      sim.ring.network.heal();
+      const v = sim.dht(root!).localGet(bucket, key)!.v;
+      assert.equal(sim.dht(victim!).localGet(bucket, key)!.v, v - 1, 'the victim missed the write');
+      return v;
+    }
+    const deferred = (): number => sim.dht(root!).stats.antiEntropyPartitionsDeferred;
+
+    // 300 items a side, 600 together: over the limit. The first pass lists the partition.
+    const v1 = await missed('obj-0003');
+    await sim.settle(sim.dht(root!).antiEntropy());
+    assert.equal(sim.dht(victim!).localGet(bucket, 'obj-0003')!.v, v1, 'repaired by the first listing');
+    assert.equal(deferred(), 0);
+
+    // A second difference within the interval waits: the listing is not repeated.
+    const v2 = await missed('obj-0150');
+    await sim.settle(sim.dht(root!).antiEntropy());
+    assert.equal(sim.dht(victim!).localGet(bucket, 'obj-0150')!.v, v2 - 1, 'left for later');
+    assert.ok(deferred() >= 1, 'counted as deferred');
+
+    // Once the interval has passed, the next pass lists it again.
+    await sim.run(600_000);
+    await sim.settle(sim.dht(root!).antiEntropy());
+    assert.equal(sim.dht(victim!).localGet(bucket, 'obj-0150')!.v, v2, 'repaired after the interval');
+
+    // A partition under the limit is compared at every pass.
+    const small = idFor('bucket:small', Scope.GLOBAL);
+    await sim.settle(Promise.all(Array.from({ length: 30 }, (_, j) => d.putItem(small, `k${j}`, { type: 'object', n: j }))));
+    const [sRoot, , sVictim] = sim.trueReplicaSet(small, 4);
+    const sWriter = sim.dht(sim.ring.live().find((n) => n !== sVictim && n !== sRoot)!);
+    for (const key of ['k1', 'k2']) {
+      sim.ring.network.partition([[sVictim!.addr]]);
+      const cur = (await sim.settle(sWriter.getItem<Doc>(small, key)))!;
+      await sim.settle(sWriter.putItem<Doc>(small, key, { ...cur.body, n: -1 }));
+      sim.ring.network.heal();
+      const v = sim.dht(sRoot!).localGet(small, key)!.v;
+      assert.equal(sim.dht(sVictim!).localGet(small, key)!.v, v - 1, 'the victim missed the write');
+      await sim.settle(sim.dht(sRoot!).antiEntropy());
+      assert.equal(sim.dht(sVictim!).localGet(small, key)!.v, v, `${key} repaired at once`);
+    }
+  });
+
   /**
    * A 12-node ring where replica `victimIndex` of a record missed its second write (it was cut
    * off while `other` wrote n = 2) and still holds version 1; the network is whole again.
