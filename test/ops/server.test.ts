@@ -164,11 +164,16 @@ describe('ops API', () => {
   });
 
   test('/metrics: Prometheus text with messages by type, hops, DHT operations, event-loop lag, service metrics', async () => {
-    const before = await call(url(0), '/metrics');
-    assert.equal(before.status, 200);
-    assert.match(before.headers.get('content-type') ?? '', /text\/plain/);
     const heartbeats = (text: string): number => Number(/^pi_messages_total\{direction="in",type="HEARTBEAT"\} (\d+)/m.exec(text)?.[1] ?? 0);
-    assert.ok(heartbeats(before.text) > 0);
+    // A loaded machine may not have delivered the first heartbeat yet: wait for it (with a deadline).
+    const before = await waitFor(
+      async () => {
+        const m = await call(url(0), '/metrics');
+        return m.status === 200 && heartbeats(m.text) > 0 ? m : undefined;
+      },
+      { what: 'a first heartbeat counted' },
+    );
+    assert.match(before.headers.get('content-type') ?? '', /text\/plain/);
     for (const name of ['pi_node_ready 1', 'pi_route_hops_count', 'pi_event_loop_lag_seconds{quantile="0.99"}', 'pi_leafset_size 3', 'pi_dht_operations_total{op=', 'pi_dht_operation_seconds_count{op=', 'pi_dht_replica_repairs_total', 'process_cpu_user_seconds_total', 'pi_app_active{app="dht",kind="core",state="active"} 1']) {
       assert.ok(before.text.includes(name), `metrics include ${name}`);
     }
