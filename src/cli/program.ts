@@ -233,6 +233,12 @@ export function buildProgram(io: Io): Command {
     (await s3Users()).deleteKey(client(cmd), output(cmd), name, k),
   );
 
+  const mfa = user.command('mfa').description("an S3 user's virtual MFA device (a TOTP authenticator), for buckets with MFA delete");
+  addTargetFlags(mfa.command('create <name>').description('give the user a new MFA device (replacing any it had); prints its serial and secret (shown once)')).action(async (name: string, _o, cmd: Command) =>
+    (await s3Users()).createMfa(client(cmd), output(cmd), name),
+  );
+  addTargetFlags(mfa.command('delete <name>').description("remove the user's MFA device")).action(async (name: string, _o, cmd: Command) => (await s3Users()).deleteMfa(client(cmd), output(cmd), name));
+
   const s3 = program.command('s3').description('administration of the S3 endpoint (the s3 application)');
   addTargetFlags(
     s3

@@ -21,6 +21,7 @@ interface UserDescription {
   createdAt: number;
   accessKeys: { accessKey: string; status: 'Active' | 'Inactive' | 'Missing'; createdAt?: number }[];
   deleting?: number;
+  mfa?: { serial: string; createdAt: number };
 }
 
 /** Largest page asked for. */
@@ -73,6 +74,7 @@ export async function show(client: OpsClient, out: Output, name: string): Promis
       const rows = u.accessKeys.map((k) => [k.accessKey, status(k.status), when(k.createdAt)]);
       lines.push(...table(['ACCESS KEY', 'STATUS', 'CREATED'], rows).split('\n').map((l) => `    ${l}`));
     }
+    lines.push(`  MFA device    ${u.mfa ? `${u.mfa.serial} (created ${when(u.mfa.createdAt)})` : 'none (pi user mfa create to add one)'}`);
     return lines.join('\n');
   });
 }
@@ -101,4 +103,24 @@ export async function setKeyStatus(client: OpsClient, out: Output, name: string,
 export async function deleteKey(client: OpsClient, out: Output, name: string, key: string): Promise<void> {
   const r = await client.delete<{ name: string; accessKey: string }>(keyPath(name, key));
   out.result(r, () => `deleted access key ${r.accessKey} of S3 user ${r.name} (every node refuses it within s3.cacheMs)`);
+}
+
+/** `pi user mfa create NAME`: a new virtual MFA device (its secret is shown once). */
+export async function createMfa(client: OpsClient, out: Output, name: string): Promise<void> {
+  const r = await client.post<{ name: string; serial: string; secret: string; uri: string }>(`${userPath(name)}/mfa`, {});
+  out.result(r, () =>
+    [
+      `created a virtual MFA device for S3 user ${r.name} (any device it had before stops working)`,
+      `  serial number  ${r.serial}`,
+      `  secret         ${r.secret}  (shown once: add it to an authenticator app)`,
+      `  otpauth URI    ${r.uri}`,
+      `  use            x-amz-mfa: "${r.serial} <code>"  (aws s3api … --mfa "${r.serial} <code>")`,
+    ].join('\n'),
+  );
+}
+
+/** `pi user mfa delete NAME`. */
+export async function deleteMfa(client: OpsClient, out: Output, name: string): Promise<void> {
+  const r = await client.delete<{ name: string }>(`${userPath(name)}/mfa`);
+  out.result(r, () => `removed the MFA device of S3 user ${r.name}`);
 }

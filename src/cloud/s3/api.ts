@@ -94,6 +94,7 @@ import { CorsApi } from './cors.ts';
 import { BucketWebsiteApi } from './bucket-website.ts';
 import { BucketLoggingApi } from './bucket-logging.ts';
 import { LifecycleApi, expirationHeader } from './lifecycle.ts';
+import { MfaAuthenticator, mfaDeleteEnabled } from './mfa-delete.ts';
 import type { LifecycleActions, ObjectExpired } from './lifecycle.ts';
 import { PostObjectApi } from './post-object.ts';
 import { unconfiguredOperation } from './unconfigured.ts';
@@ -244,6 +245,8 @@ export class S3Api implements LifecycleActions {
   readonly policies: BucketPolicies;
   private readonly posts: PostObjectApi;
   private readonly lifecycle: LifecycleApi;
+  /** Checks `x-amz-mfa` for buckets with MFA delete. */
+  private readonly mfa: MfaAuthenticator;
   /** Bucket CORS rules, preflights and the CORS headers of actual requests (used by the endpoint). */
   readonly cors: CorsApi;
   /** Versioning: the bucket setting, ListObjectVersions, and how writes and deletes keep versions. */
@@ -292,6 +295,7 @@ export class S3Api implements LifecycleActions {
       storeObject: (w) => this.storeObject(w),
       location: (bucket, key) => this.objectUrl(bucket, key),
     });
+    this.mfa = new MfaAuthenticator(env, catalog);
     this.lifecycle = new LifecycleApi({ env, catalog, ownBucket: (r, fresh) => this.ownBucket(r, fresh), verifier: (r) => this.verifier(r) });
     this.cors = new CorsApi({ catalog, bucketFor: (r, action, fresh) => this.bucketFor(r, action, fresh), verifier: (r) => this.verifier(r) });
     this.bucketEncryption = new BucketEncryptionApi({ catalog, bucketFor: (r, action, fresh) => this.bucketFor(r, action, fresh), verifier: (r) => this.verifier(r), master });
@@ -305,6 +309,7 @@ export class S3Api implements LifecycleActions {
       bucketFor: (r, action, fresh) => this.bucketFor(r, action, fresh),
       readableBucket: (r, action) => this.readableBucket(r, action),
       verifier: (r) => this.verifier(r),
+      mfa: this.mfa,
       release: (bucket, key, old) => this.release(bucket, key, old),
     });
     this.requestPayment = new RequestPaymentApi({ catalog, bucketFor: (r, action, fresh) => this.bucketFor(r, action, fresh), verifier: (r) => this.verifier(r) });
@@ -962,6 +967,7 @@ export class S3Api implements LifecycleActions {
   private async deleteObject(r: S3Request): Promise<void> {
     const versionId = r.query.get('versionId') ?? undefined;
     const bucket = await this.writableBucket(r, versionId === undefined ? 's3:DeleteObject' : 's3:DeleteObjectVersion');
+    if (versionId !== undefined) await this.mfaForVersionDelete(r, bucket);
     const key = r.key!;
     const outcome = await this.versioning.deleteObject(
       bucket,
@@ -981,12 +987,24 @@ export class S3Api implements LifecycleActions {
     sendEmpty(r, 204, out);
   }
 
+  /**
+   * A permanent deletion of versions of `bucket`: with MFA delete, the owner's code is needed.
+   * The setting is read afresh (not from this node's cache), so it binds every node as soon as it
+   * is set: version deletions are rare, the extra read is cheap.
+   */
+  private async mfaForVersionDelete(r: S3Request, bucket: BucketEntry): Promise<void> {
+    const current = mfaDeleteEnabled(bucket) ? bucket : await this.catalog.bucket(bucket.name, true);
+    if (current && mfaDeleteEnabled(current)) await this.mfa.authenticate(r, current);
+  }
+
   private async deleteObjects(r: S3Request): Promise<void> {
     // With a policy, each key is checked on its own (s3:DeleteObject): refused keys are errors.
     const bucket = await this.permittedBucket(r, (b) => b.policy !== undefined || canWriteBucket(b, r.principal) !== false);
     const mayWrite = canWriteBucket(bucket, r.principal);
     const body = await readCheckedBody(r, this.verifier(r));
     const request = parseDeleteObjects(body);
+    // One code for the whole request: every version it names is deleted under it, or none.
+    if (request.objects.some((o) => o.versionId !== undefined)) await this.mfaForVersionDelete(r, bucket);
     const deleted: DeletedEntry[] = [];
     const errors: DeleteErrorEntry[] = [];
     await eachLimited(request.objects, 16, async (o) => {

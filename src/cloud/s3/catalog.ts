@@ -13,10 +13,11 @@
  */
 import type { Dht, DhtRecord } from '../../dht/index.ts';
 import type { Env } from '../../env/index.ts';
-import { S3Error, compareKeys } from './protocol/index.ts';
+import { S3Error, base32Encode, compareKeys, otpauthUri } from './protocol/index.ts';
 import type { CannedAcl, CorsRule, KeySource, LifecycleRule, ListFrom, ObjectLockConfiguration, ObjectOwnership, ObjectSummary, PartSummary, Tag, UploadListFrom, UploadSummary } from './protocol/index.ts';
 import { registerBucket, unregisterBucket } from './bucket-registry.ts';
 import { StorageError } from './errors.ts';
+import { mfaLifecycleConflict } from './mfa-delete.ts';
 import { listRegisteredUsers, registerUser, registerUserIfUnknown, unregisterUser } from './user-registry.ts';
 import type { ListedUser } from './user-registry.ts';
 import {
@@ -32,7 +33,7 @@ import {
   unpackChunks,
   withTags,
 } from './model.ts';
-import type { AccessKeyEntry, AccessKeyStatus, BucketEntry, ChunkRef, ManifestEntry, ObjectEntry, PartEntry, RefEntry, StoredGrant, UploadEntry, UserEntry, UserIdEntry, VersioningStatus } from './model.ts';
+import type { AccessKeyEntry, AccessKeyStatus, BucketEntry, ChunkRef, ManifestEntry, MfaDevice, ObjectEntry, PartEntry, RefEntry, StoredGrant, UploadEntry, UserEntry, UserIdEntry, VersioningStatus } from './model.ts';
 
 /** Options of a {@link Catalog}. */
 export interface CatalogOptions {
@@ -79,6 +80,18 @@ export interface UserDescription {
   accessKeys: AccessKeyDescription[];
   /** When a deletion of the user in progress started. */
   deleting?: number;
+  /** The user's virtual MFA device, if any (never its secret). */
+  mfa?: { serial: string; createdAt: number };
+}
+
+/** A new virtual MFA device (its secret is shown this once). */
+export interface NewMfaDevice {
+  name: string;
+  serial: string;
+  /** Base32, as authenticator apps take it. */
+  secret: string;
+  /** The `otpauth://` URI (what a QR code for an authenticator app holds). */
+  uri: string;
 }
 
 /**
@@ -277,7 +290,49 @@ export class Catalog {
         return entry && entry.user === user.id ? { accessKey, status: keyStatus(entry), createdAt: entry.createdAt } : { accessKey, status: 'Missing' };
       }),
     );
-    return { name: user.name, id: user.id, createdAt: user.createdAt, accessKeys, ...(this.isDeleting(user) ? { deleting: user.deleting! } : {}) };
+    return {
+      name: user.name,
+      id: user.id,
+      createdAt: user.createdAt,
+      accessKeys,
+      ...(this.isDeleting(user) ? { deleting: user.deleting! } : {}),
+      ...(user.mfa ? { mfa: { serial: user.mfa.serial, createdAt: user.mfa.createdAt } } : {}),
+    };
+  }
+
+  /**
+   * Gives user `name` a new virtual MFA device (replacing any it had: codes of the old one stop
+   * working); its secret is in the answer only. The serial is `arn:pi:iam:::mfa/<name>`.
+   */
+  async createMfaDevice(name: string): Promise<NewMfaDevice> {
+    const user = await this.requireUser(name);
+    this.checkNotDeleting(user);
+    const secret = base32Encode(this.env.random.bytes(20));
+    const serial = `arn:pi:iam:::mfa/${user.name}`;
+    await this.changeUser(user, (current) => {
+      this.checkNotDeleting(current);
+      return { ...current, mfa: { serial, secret, createdAt: this.env.now() } };
+    });
+    return { name: user.name, serial, secret, uri: otpauthUri(user.name, secret) };
+  }
+
+  /** Removes user `name`'s virtual MFA device; `NotFound` if it has none. */
+  async deleteMfaDevice(name: string): Promise<void> {
+    const user = await this.requireUser(name);
+    if (!user.mfa) throw new StorageError('NotFound', `user "${user.name}" has no MFA device`);
+    await this.changeUser(user, (current) => {
+      if (!current.mfa) return null;
+      const { mfa: _gone, ...rest } = current;
+      return rest;
+    });
+  }
+
+  /** The virtual MFA device of the user with canonical id `id`, read afresh (never cached). */
+  async mfaDeviceOf(id: string): Promise<MfaDevice | undefined> {
+    const name = await this.userById(id);
+    if (name === undefined) return undefined;
+    const user = await this.user(name);
+    return user && user.id === id ? user.mfa : undefined;
   }
 
   /**
@@ -578,7 +633,15 @@ export class Catalog {
 
   /** Replaces a bucket's lifecycle rules (none removes them). */
   async setBucketLifecycle(bucket: BucketEntry, rules: readonly LifecycleRule[] | undefined): Promise<void> {
-    await this.setBucketSetting(bucket, 'lifecycle', rules?.length ? rules.map((r) => ({ ...r })) : undefined);
+    if (!rules?.length) {
+      await this.setBucketSetting(bucket, 'lifecycle', undefined);
+      return;
+    }
+    // Checked in the conditional write, so a concurrent enabling of MFA delete cannot slip between.
+    await this.changeBucket(bucket, (current) => {
+      if (current.mfa === 'Enabled') throw mfaLifecycleConflict();
+      return { ...current, lifecycle: rules.map((r) => ({ ...r })) };
+    });
   }
 
   /** Replaces a bucket's CORS rules (none removes them). */
@@ -602,10 +665,15 @@ export class Catalog {
 
 
   /** Sets a bucket's versioning state (PutBucketVersioning). */
-  async setBucketVersioning(bucket: BucketEntry, status: VersioningStatus): Promise<void> {
+  async setBucketVersioning(bucket: BucketEntry, change: { status?: VersioningStatus; mfa?: 'Enabled' | 'Disabled' }): Promise<void> {
     await this.changeBucket(bucket, (current) => {
+      const status = change.status ?? current.ver;
       if (current.lock && status !== 'Enabled') throw new S3Error('InvalidBucketState', 'An Object Lock configuration is present on this bucket, so the versioning state cannot be changed.');
-      return { ...current, ver: status };
+      if (change.mfa === 'Enabled' && current.lifecycle?.length) throw mfaLifecycleConflict();
+      const next = { ...current };
+      if (status !== undefined) next.ver = status;
+      if (change.mfa !== undefined) next.mfa = change.mfa;
+      return next;
     });
   }
 

@@ -52,6 +52,17 @@ export interface UserEntry extends Entity {
   createdAt: number;
   /** When a deletion of the user started (catalog.ts): its keys are being disabled; absent otherwise. */
   deleting?: number;
+  /** The user's virtual MFA device (MFA delete, mfa.ts); absent when it has none. */
+  mfa?: MfaDevice;
+}
+
+/** A virtual MFA device: a TOTP authenticator. */
+export interface MfaDevice {
+  /** The serial number requests name it by (`x-amz-mfa: <serial> <code>`). */
+  serial: string;
+  /** The TOTP secret, base32 (as authenticator apps take it). */
+  secret: string;
+  createdAt: number;
 }
 
 /** Most access keys a user may have, as IAM allows. */
@@ -99,6 +110,8 @@ export interface BucketEntry extends Entity {
   policy?: string;
   /** Versioning state (PutBucketVersioning); absent for a bucket never versioned. */
   ver?: VersioningStatus;
+  /** MFA delete (PutBucketVersioning's MfaDelete, mfa.ts); absent when never set. */
+  mfa?: 'Enabled' | 'Disabled';
   /** The public access block (PutPublicAccessBlock); absent when none is set. */
   pab?: PublicAccessBlock;
   /** Object Ownership (ownership.ts); absent: none set, which behaves as ObjectWriter. */

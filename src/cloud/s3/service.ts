@@ -456,6 +456,22 @@ export class S3Service implements NodeService {
         },
       },
       {
+        method: 'POST',
+        path: '/api/s3/users/:name/mfa',
+        description: "Give an S3 user a new virtual MFA device (a TOTP authenticator, for MFA delete), replacing any it had; answers 201 with its serial, secret and otpauth URI (shown once).",
+        handler: async (req: OpsRequest) => ({ status: 201, body: await this.catalog.createMfaDevice(req.params['name'] ?? '') }),
+      },
+      {
+        method: 'DELETE',
+        path: '/api/s3/users/:name/mfa',
+        description: "Remove an S3 user's virtual MFA device (buckets with MFA delete then refuse what needs it until the user has a new one).",
+        handler: async (req: OpsRequest) => {
+          const name = req.params['name'] ?? '';
+          await this.catalog.deleteMfaDevice(name);
+          return { body: { name, mfa: null } };
+        },
+      },
+      {
         method: 'GET',
         path: '/api/s3/buckets',
         description:

@@ -25,7 +25,9 @@ import type { BodyVerifier } from './protocol/index.ts';
 import type { Catalog } from './catalog.ts';
 import { isClosing } from './catalog.ts';
 import type { S3Request } from './http.ts';
-import type { BucketEntry, ObjectEntry } from './model.ts';
+import { mfaDeleteEnabled, mfaLifecycleConflict } from './mfa-delete.ts';
+import type { MfaAuthenticator } from './mfa-delete.ts';
+import type { BucketEntry, ObjectEntry, VersioningStatus } from './model.ts';
 import { readCheckedBody, sendEmpty, sendXml } from './replies.ts';
 import { VersionCatalog } from './version-catalog.ts';
 import type { StoredVersion } from './version-catalog.ts';
@@ -40,6 +42,8 @@ export interface VersioningContext {
   /** The request's bucket if the requester may list it with `action`. */
   readableBucket(r: S3Request, action: string): Promise<BucketEntry>;
   verifier(r: S3Request): BodyVerifier;
+  /** Checks `x-amz-mfa` for buckets with MFA delete (mfa-delete.ts). */
+  readonly mfa: MfaAuthenticator;
   /** Drops the data of a version no longer kept (in the background). */
   release(bucket: BucketEntry, key: string, old: ObjectEntry | undefined): void;
 }
@@ -78,15 +82,21 @@ export class VersioningApi {
     const bucket = await this.ctx.bucketFor(r, 's3:PutBucketVersioning', true);
     const config = parseVersioningConfiguration(await readCheckedBody(r, this.ctx.verifier(r)));
     if (config.mfaDelete !== undefined && config.mfaDelete !== 'Enabled' && config.mfaDelete !== 'Disabled') throw new S3Error('MalformedXML');
-    if (config.mfaDelete === 'Enabled') throw new S3Error('NotImplemented', 'MFA delete is not supported.');
-    // No status: the configuration is left as it is (S3 accepts such a document).
-    if (config.status !== undefined && config.status !== bucket.ver) await this.ctx.catalog.setBucketVersioning(bucket, config.status);
+    const mfa = config.mfaDelete as 'Enabled' | 'Disabled' | undefined;
+    // Setting MfaDelete, and any change to a bucket that has it, takes the owner's MFA code.
+    if (mfa !== undefined || mfaDeleteEnabled(bucket)) await this.ctx.mfa.authenticate(r, bucket);
+    if (mfa === 'Enabled' && bucket.lifecycle?.length) throw mfaLifecycleConflict();
+    // No status: the versioning state is left as it is (S3 accepts such a document).
+    const change: { status?: VersioningStatus; mfa?: 'Enabled' | 'Disabled' } = {};
+    if (config.status !== undefined && config.status !== bucket.ver) change.status = config.status;
+    if (mfa !== undefined && mfa !== bucket.mfa) change.mfa = mfa;
+    if (change.status !== undefined || change.mfa !== undefined) await this.ctx.catalog.setBucketVersioning(bucket, change);
     sendEmpty(r, 200);
   }
 
   async getBucketVersioning(r: S3Request): Promise<void> {
     const bucket = await this.ctx.bucketFor(r, 's3:GetBucketVersioning');
-    sendXml(r, versioningConfigurationXml(bucket.ver));
+    sendXml(r, versioningConfigurationXml(bucket.ver, bucket.mfa));
   }
 
   async listObjectVersions(r: S3Request): Promise<void> {

@@ -129,6 +129,10 @@ describe('S3 versioning through the AWS SDK on a 3-node ring', () => {
     assert.equal(r.status, 400);
     assert.match(r.body.toString(), /<Code>IllegalVersioningConfigurationException<\/Code>/);
     assert.equal((await a[0]!.send(new GetBucketVersioningCommand({ Bucket: 'vconf' }))).Status, 'Suspended', 'a refused document changes nothing');
+    // MFA delete needs HTTPS (this endpoint is plain HTTP; see mfa-delete.test.ts over HTTPS).
+    const mfa = await s3failure(a[0]!.send(new PutBucketVersioningCommand({ Bucket: 'vconf', VersioningConfiguration: { Status: 'Enabled', MFADelete: 'Enabled' }, MFA: 'arn:pi:iam:::mfa/alice 123456' })), 'InvalidRequest', 400);
+    assert.equal(mfa.message, 'Requests that include x-amz-mfa must use HTTPS.');
+    assert.equal((await a[0]!.send(new GetBucketVersioningCommand({ Bucket: 'vconf' }))).MFADelete, undefined);
   });
 
   test('overwrites keep every version: reads by version id from any node, listings show the latest', async () => {

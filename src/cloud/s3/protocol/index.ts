@@ -27,3 +27,4 @@ export * from './ownership.ts';
 export * from './request-payment.ts';
 export * from './object-lock.ts';
 export * from './website.ts';
+export * from './mfa.ts';
