@@ -187,27 +187,28 @@ describe('DHT replication', () => {
       await sim.settle(Promise.all(Array.from({ length: 50 }, (_, j) => d.putItem(bucket, `obj-${String(i + j).padStart(4, '0')}`, { type: 'object', n: i + j }))));
     }
     const [root, , victim] = sim.trueReplicaSet(bucket, 4);
-    const writer = sim.dht(sim.ring.live().find((n) => n !== victim && n !== root)!);
-    /** Writes `key` while the victim is cut off (it keeps its older copy); the new version. */
-    async function missed(key: string): Promise<number> {
-      sim.ring.network.partition([[victim!.addr]]);
-      const cur = (await sim.settle(writer.getItem<Doc>(bucket, key)))!;
-      await sim.settle(writer.putItem<Doc>(bucket, key, { ...cur.body, n: -1 }));
+    /** Writes `key` of partition `id` while its third replica is cut off (it keeps its older copy); the new version. */
+    async function missed(id: Id, key: string): Promise<number> {
+      const [r, , v] = sim.trueReplicaSet(id, 4);
+      const writer = sim.dht(sim.ring.live().find((n) => n !== v && n !== r)!);
+      sim.ring.network.partition([[v!.addr]]);
+      const cur = (await sim.settle(writer.getItem<Doc>(id, key)))!;
+      await sim.settle(writer.putItem<Doc>(id, key, { ...cur.body, n: -1 }));
       sim.ring.network.heal();
-      const v = sim.dht(root!).localGet(bucket, key)!.v;
-      assert.equal(sim.dht(victim!).localGet(bucket, key)!.v, v - 1, 'the victim missed the write');
-      return v;
+      const version = sim.dht(r!).localGet(id, key)!.v;
+      assert.equal(sim.dht(v!).localGet(id, key)!.v, version - 1, 'the victim missed the write');
+      return version;
     }
     const deferred = (): number => sim.dht(root!).stats.antiEntropyPartitionsDeferred;
 
     // 300 items a side, 600 together: over the limit. The first pass lists the partition.
-    const v1 = await missed('obj-0003');
+    const v1 = await missed(bucket, 'obj-0003');
     await sim.settle(sim.dht(root!).antiEntropy());
     assert.equal(sim.dht(victim!).localGet(bucket, 'obj-0003')!.v, v1, 'repaired by the first listing');
     assert.equal(deferred(), 0);
 
     // A second difference within the interval waits: the listing is not repeated.
-    const v2 = await missed('obj-0150');
+    const v2 = await missed(bucket, 'obj-0150');
     await sim.settle(sim.dht(root!).antiEntropy());
     assert.equal(sim.dht(victim!).localGet(bucket, 'obj-0150')!.v, v2 - 1, 'left for later');
     assert.ok(deferred() >= 1, 'counted as deferred');
@@ -221,14 +222,8 @@ describe('DHT replication', () => {
     const small = idFor('bucket:small', Scope.GLOBAL);
     await sim.settle(Promise.all(Array.from({ length: 30 }, (_, j) => d.putItem(small, `k${j}`, { type: 'object', n: j }))));
     const [sRoot, , sVictim] = sim.trueReplicaSet(small, 4);
-    const sWriter = sim.dht(sim.ring.live().find((n) => n !== sVictim && n !== sRoot)!);
     for (const key of ['k1', 'k2']) {
-      sim.ring.network.partition([[sVictim!.addr]]);
-      const cur = (await sim.settle(sWriter.getItem<Doc>(small, key)))!;
-      await sim.settle(sWriter.putItem<Doc>(small, key, { ...cur.body, n: -1 }));
-      sim.ring.network.heal();
-      const v = sim.dht(sRoot!).localGet(small, key)!.v;
-      assert.equal(sim.dht(sVictim!).localGet(small, key)!.v, v - 1, 'the victim missed the write');
+      const v = await missed(small, key);
       await sim.settle(sim.dht(sRoot!).antiEntropy());
       assert.equal(sim.dht(sVictim!).localGet(small, key)!.v, v, `${key} repaired at once`);
     }

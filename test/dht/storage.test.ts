@@ -30,6 +30,36 @@ function item(k: string, v = 1, op = `op-${k}-${v}`): StoredItem {
   return { k, v, op, h: [], hf: 0, d: false, t: 'doc', u: null, ct: 'application/json', b: JSON.stringify({ k }), at: 0 };
 }
 
+/** A store after `steps` (put with a version increment, or remove), and the items it should hold. */
+async function applySteps(steps: [string, string, number][]): Promise<{ store: LocalStore; held: Map<string, StoredItem> }> {
+  const store = new LocalStore(new MemoryStorage());
+  const held = new Map<string, StoredItem>();
+  for (const [kind, k, v] of steps) {
+    if (kind === 'remove') {
+      await store.remove(k);
+      held.delete(k);
+    } else {
+      const it = item(k, (held.get(k)?.v ?? 0) + v);
+      store.apply(it, 'write');
+      held.set(k, it);
+    }
+  }
+  return { store, held };
+}
+
+/** The digest of the items whose position is within `[lo, hi]`, item by item. */
+function walkedDigest(items: Iterable<StoredItem>, lo: string, hi: string): { n: number; h1: number; h2: number } {
+  const d = { n: 0, h1: 0, h2: 0 };
+  for (const it of items) {
+    if (it.k.slice(0, 40) < lo || it.k.slice(0, 40) > hi) continue;
+    const [h1, h2] = itemHash(it);
+    d.n++;
+    d.h1 = (d.h1 ^ h1) >>> 0;
+    d.h2 = (d.h2 ^ h2) >>> 0;
+  }
+  return d;
+}
+
 const P = 'ab'.repeat(20);
 const keys = [P, `${P}/a`, `${P}/b`, `${P}/ab`, `${P}/é`, `${P}/z`, `${P}/\u{1F600}`, `${P}/\uFF21`, 'cd'.repeat(20), '00'.repeat(20), `${'ef'.repeat(20)}/mp\u0001${'01a2'.repeat(10)}`];
 
@@ -284,30 +314,12 @@ describe('storage engines', () => {
     const step = fc.tuple(fc.constantFrom('put', 'put', 'remove'), key, fc.integer({ min: 1, max: 3 }));
     await fc.assert(
       fc.asyncProperty(fc.array(step, { maxLength: 120 }), fc.array(fc.tuple(position, position), { minLength: 1, maxLength: 8 }), async (steps, ranges) => {
-        const store = new LocalStore(new MemoryStorage());
-        const held = new Map<string, StoredItem>();
-        for (const [kind, k, v] of steps) {
-          if (kind === 'remove') {
-            await store.remove(k);
-            held.delete(k);
-          } else {
-            const it = item(k, (held.get(k)?.v ?? 0) + v);
-            store.apply(it, 'write');
-            held.set(k, it);
-          }
-        }
+        const { store, held } = await applySteps(steps);
         const other = new LocalStore(new MemoryStorage());
         for (const it of [...held.values()].reverse()) other.apply(it, 'merge');
         for (const [a, b] of ranges) {
           const [lo, hi] = a <= b ? [a, b] : [b, a];
-          const expected = { n: 0, h1: 0, h2: 0 };
-          for (const it of held.values()) {
-            if (it.k.slice(0, 40) < lo || it.k.slice(0, 40) > hi) continue;
-            const [h1, h2] = itemHash(it);
-            expected.n++;
-            expected.h1 = (expected.h1 ^ h1) >>> 0;
-            expected.h2 = (expected.h2 ^ h2) >>> 0;
-          }
+          const expected = walkedDigest(held.values(), lo, hi);
           assert.deepEqual(store.digest(lo, hi), expected, `items in [${lo.slice(0, 6)}, ${hi.slice(0, 6)}]`);
           assert.deepEqual(other.digest(lo, hi), expected, 'the same items, written in another order');
         }
@@ -325,28 +337,10 @@ describe('storage engines', () => {
     const bound = fc.oneof(position, fc.constantFrom('7ff' + '0'.repeat(37), '7ff' + '1'.repeat(36) + '2', '801' + '0'.repeat(37), 'f'.repeat(40)));
     await fc.assert(
       fc.asyncProperty(fc.array(step, { maxLength: 80 }), fc.array(fc.tuple(bound, bound), { minLength: 1, maxLength: 8 }), async (steps, ranges) => {
-        const store = new LocalStore(new MemoryStorage());
-        const held = new Map<string, StoredItem>();
-        for (const [kind, k, v] of steps) {
-          if (kind === 'remove') {
-            await store.remove(k);
-            held.delete(k);
-          } else {
-            const it = item(k, (held.get(k)?.v ?? 0) + v);
-            store.apply(it, 'write');
-            held.set(k, it);
-          }
-        }
+        const { store, held } = await applySteps(steps);
         for (const [a, b] of ranges) {
           const [lo, hi] = a <= b ? [a, b] : [b, a];
-          const expected = { n: 0, h1: 0, h2: 0 };
-          for (const it of held.values()) {
-            if (it.k.slice(0, 40) < lo || it.k.slice(0, 40) > hi) continue;
-            const [h1, h2] = itemHash(it);
-            expected.n++;
-            expected.h1 = (expected.h1 ^ h1) >>> 0;
-            expected.h2 = (expected.h2 ^ h2) >>> 0;
-          }
+          const expected = walkedDigest(held.values(), lo, hi);
           assert.deepEqual(store.digest(lo, hi), expected, `items in [${lo.slice(0, 6)}, ${hi.slice(0, 6)}]`);
         }
       }),
