@@ -1,6 +1,6 @@
 /**
  * SelectObjectContent (S3 Select): `POST /bucket/key?select&select-type=2` runs an SQL expression
- * over a CSV or JSON object (optionally GZIP or BZIP2 compressed, optionally encrypted) on the
+ * over a CSV, JSON or Parquet object (CSV and JSON optionally GZIP or BZIP2 compressed; any of them optionally encrypted) on the
  * node that received the request, and streams the matching records back as an AWS event stream
  * (Records, then Stats and End; Progress when asked; Cont while a long scan finds nothing).
  *
@@ -33,6 +33,31 @@ import { CsvRowWriter, JsonRowWriter } from './select/output.ts';
 import { RECORDS_PAYLOAD_BYTES, continuationEvent, endEvent, errorEvent, progressEvent, recordsEvent, statsEvent } from './select/event-stream.ts';
 import type { JsonValue, OutputRow } from './select/values.ts';
 import { decompress } from './select/decompress.ts';
+import { ParquetRecordReader, asyncBufferOf } from './select/parquet-input.ts';
+import { matchingColumns, topLevelFields } from './select/sql/fields.ts';
+import { parseQuery } from './select/sql/parser.ts';
+
+/**
+ * The Parquet columns a query needs decoded: those its paths can start with (sql/fields.ts), or
+ * undefined (all) when it can see whole records or reaches into a nested column (read whole).
+ */
+function parquetColumns(expression: string, columns: { name: string; group: boolean }[]): string[] | undefined {
+  const names = topLevelFields(parseQuery(expression));
+  if (names === undefined) return undefined;
+  const wanted = matchingColumns(names, columns.map((c) => c.name));
+  if (wanted.some((name) => columns.find((c) => c.name === name)!.group)) return undefined;
+  // No column named (COUNT(*)): the rows still have to be counted, so one column is read.
+  if (wanted.length === 0) {
+    const flat = columns.find((c) => !c.group);
+    return flat ? [flat.name] : undefined;
+  }
+  return wanted;
+}
+
+/** How the SQL engine sees the input's records (Parquet rows are JSON-like records). */
+function queryInput(request: SelectRequest): 'csv' | 'json' {
+  return request.input.format === 'csv' ? 'csv' : 'json';
+}
 
 /** Bytes processed between Progress events (when asked for) and between Cont events of a scan that finds nothing. */
 const PROGRESS_EVERY_BYTES = 16 * 1024 * 1024;
@@ -85,7 +110,7 @@ export class SelectApi {
     const request = parseSelectRequest(await readSmallBody(r, this.ctx.verifier(r)));
     const key = await this.ctx.dataKey(r, entry);
     // The expression is checked before anything is sent (an HTTP 400 for a syntax error).
-    compileQuery(request.expression, { input: request.input.format, now: () => this.ctx.env.now() });
+    compileQuery(request.expression, { input: queryInput(request), now: () => this.ctx.env.now() });
     const source: ObjectSource = entry.data !== undefined ? { inline: this.ctx.inlineData(entry, key) } : { store: this.ctx.store, chunks: await this.ctx.catalog.chunkList(entry), key };
     await new SelectRun(this.ctx.env, r, request, entry.size, source).run();
   }
@@ -135,6 +160,7 @@ class SelectRun {
   private async scan(): Promise<void> {
     const req = this.request;
     const emit = (row: OutputRow): void => this.writer.write(row);
+    if (req.input.format === 'parquet') return this.scanParquet(emit);
     const reader = this.reader(emit);
     let window: RecordWindow | undefined;
     let from = 0;
@@ -158,9 +184,36 @@ class SelectRun {
     this.finishQuery(emit);
   }
 
+  /**
+   * A Parquet object: ranged reads of its bytes (footer, then each row group's column chunks),
+   * its rows into the query as JSON-like records, a row group at a time.
+   */
+  private async scanParquet(emit: (row: OutputRow) => void): Promise<void> {
+    const read = async (start: number, end: number): Promise<Buffer> => {
+      const pieces: Buffer[] = [];
+      for await (const piece of objectBytes(this.source, start, end - 1)) pieces.push(piece);
+      const bytes = pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces);
+      this.counts.bytesScanned += bytes.length;
+      this.counts.bytesProcessed += bytes.length;
+      return bytes;
+    };
+    const parquet = await ParquetRecordReader.open(asyncBufferOf(this.size, read));
+    const query = (this.query = compileQuery(this.request.expression, { input: 'json', now: () => this.env.now() }));
+    for await (const rows of parquet.rowGroups(parquetColumns(this.request.expression, parquet.columns))) {
+      for (const value of rows) {
+        query.process({ kind: 'json', value }, emit);
+        if (query.done) break;
+      }
+      if (query.done) break;
+      await this.afterPiece();
+    }
+    this.finishQuery(emit);
+  }
+
   /** The record reader of the input format, feeding the query (compiled once the CSV header, if used, is known). */
   private reader(emit: (row: OutputRow) => void): { push(piece: Buffer): void; end(): void } {
     const req = this.request;
+    if (req.input.format === 'parquet') throw new Error('Parquet input has no byte reader (scanParquet)');
     const now = (): number => this.env.now();
     if (req.input.format === 'json') {
       const json = new JsonRecordReader({ type: req.input.type });
@@ -187,7 +240,7 @@ class SelectRun {
 
   private finishQuery(emit: (row: OutputRow) => void): void {
     // An object with no records (or only a header) still answers an aggregate (COUNT(*) = 0).
-    this.query ??= compileQuery(this.request.expression, { input: this.request.input.format, now: () => this.env.now() });
+    this.query ??= compileQuery(this.request.expression, { input: queryInput(this.request), now: () => this.env.now() });
     this.query.finish(emit);
   }
 

@@ -4,7 +4,7 @@
  * other request document; values S3 Select refuses get its own codes (`InvalidExpressionType`,
  * `InvalidCompressionFormat`, …).
  */
-import { S3Error, childElement, leafText, parseXmlDocument, uniqueChildren } from '../protocol/index.ts';
+import { childElement, leafText, parseXmlDocument, uniqueChildren } from '../protocol/index.ts';
 import type { XmlElement } from '../protocol/index.ts';
 import { SelectError } from '../protocol/select-errors.ts';
 import type { CsvInputOptions } from './csv-input.ts';
@@ -18,7 +18,7 @@ export type CsvInputSettings = Required<Omit<CsvInputOptions, 'comments'>> & Pic
 export interface SelectRequest {
   expression: string;
   compression: 'NONE' | 'GZIP' | 'BZIP2';
-  input: { format: 'csv'; csv: CsvInputSettings } | { format: 'json'; type: JsonInputType };
+  input: { format: 'csv'; csv: CsvInputSettings } | { format: 'json'; type: JsonInputType } | { format: 'parquet' };
   output: { format: 'csv'; csv: Required<CsvOutputOptions> } | { format: 'json'; recordDelimiter: string };
   /** Whether Progress events are wanted. */
   progress: boolean;
@@ -46,6 +46,7 @@ export function parseSelectRequest(body: Buffer): SelectRequest {
   const { compression, input } = parseInput(inputEl);
   const scanRange = el.get('ScanRange') ? parseScanRange(el.get('ScanRange')!) : undefined;
   if (scanRange && compression !== 'NONE') throw new SelectError('UnsupportedScanRangeInput', 'Scan range queries are not supported on compressed objects.');
+  if (scanRange && input.format === 'parquet') throw new SelectError('UnsupportedScanRangeInput', 'Scan range queries are not supported on Parquet objects.');
   if (scanRange && input.format === 'json' && input.type !== 'LINES') throw new SelectError('UnsupportedScanRangeInput', 'Scan range queries on JSON objects need JSON Type LINES.');
   // Records are cut at the record delimiter: one inside quotes would start a false record.
   if (scanRange && input.format === 'csv' && input.csv.allowQuotedRecordDelimiter) throw new SelectError('UnsupportedScanRangeInput', 'Scan range queries are not supported with AllowQuotedRecordDelimiter TRUE.');
@@ -66,7 +67,12 @@ function parseInput(el: XmlElement): Pick<SelectRequest, 'compression' | 'input'
   const formats = ['CSV', 'JSON', 'Parquet'].filter((f) => c.has(f));
   if (formats.length === 0) throw new SelectError('MissingRequiredParameter', 'The InputSerialization entity needs one of CSV, JSON or Parquet.');
   if (formats.length > 1) throw new SelectError('ObjectSerializationConflict', 'InputSerialization specifies more than one format (CSV, JSON, or Parquet).');
-  if (c.has('Parquet')) throw new S3Error('NotImplemented', 'S3 Select on Parquet objects is not supported here; CSV and JSON are.');
+  if (c.has('Parquet')) {
+    // ParquetInput has no settings; its pages carry their own compression.
+    uniqueChildren(c.get('Parquet')!, []);
+    if (compressionText !== 'NONE') throw new SelectError('InvalidCompressionFormat', 'Parquet objects take CompressionType NONE: their pages carry their own compression.');
+    return { compression: 'NONE', input: { format: 'parquet' } };
+  }
   if (c.has('JSON')) {
     const j = uniqueChildren(c.get('JSON')!, ['Type']);
     const t = j.get('Type') ? leafText(j.get('Type')!).trim().toUpperCase() : 'DOCUMENT';

@@ -59,6 +59,7 @@ describe('SelectObjectContent request document', () => {
     const tail = parseSelectRequest(doc(`${BASE}<InputSerialization><JSON><Type>LINES</Type></JSON></InputSerialization><OutputSerialization><JSON/></OutputSerialization><ScanRange><End>50</End></ScanRange>`));
     assert.deepEqual(tail.scanRange, { start: -50, end: undefined }, 'End alone: the last 50 bytes');
     assert.deepEqual(parseSelectRequest(doc(`${BASE}<InputSerialization><JSON/></InputSerialization><OutputSerialization><JSON/></OutputSerialization>`)).input, { format: 'json', type: 'DOCUMENT' });
+    assert.deepEqual(parseSelectRequest(doc(`${BASE}<InputSerialization><Parquet/></InputSerialization><OutputSerialization><JSON/></OutputSerialization>`)).input, { format: 'parquet' });
   });
 
   test('refusals and their codes', () => {
@@ -76,7 +77,9 @@ describe('SelectObjectContent request document', () => {
       [`${BASE}<InputSerialization><JSON><Type>ARRAY</Type></JSON></InputSerialization><OutputSerialization><CSV/></OutputSerialization>`, 'InvalidJsonType'],
       [`${BASE}<InputSerialization><CSV/></InputSerialization><OutputSerialization><CSV><QuoteFields>SOMETIMES</QuoteFields></CSV></OutputSerialization>`, 'InvalidQuoteFields'],
       [`${BASE}<InputSerialization><CSV><QuoteCharacter>ab</QuoteCharacter></CSV></InputSerialization><OutputSerialization><CSV/></OutputSerialization>`, 'InvalidRequestParameter'],
-      [`${BASE}<InputSerialization><Parquet/></InputSerialization><OutputSerialization><CSV/></OutputSerialization>`, 'NotImplemented'],
+      [`${BASE}<InputSerialization><CompressionType>GZIP</CompressionType><Parquet/></InputSerialization><OutputSerialization><CSV/></OutputSerialization>`, 'InvalidCompressionFormat'],
+      [`${BASE}<InputSerialization><Parquet/></InputSerialization><OutputSerialization><CSV/></OutputSerialization><ScanRange><Start>0</Start></ScanRange>`, 'UnsupportedScanRangeInput'],
+      [`${BASE}<InputSerialization><Parquet><Type>X</Type></Parquet></InputSerialization><OutputSerialization><CSV/></OutputSerialization>`, 'MalformedXML'],
       [`${BASE}${io}<ScanRange><Start>9</Start><End>3</End></ScanRange>`, 'InvalidScanRange'],
       [`${BASE}${io}<ScanRange><Start>-1</Start></ScanRange>`, 'InvalidScanRange'],
       [`${BASE}${io}<ScanRange></ScanRange>`, 'InvalidScanRange'],
