@@ -16,6 +16,8 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { parquetWriteBuffer } from 'hyparquet-writer';
+import { base32Decode, totp } from '../../../src/cloud/s3/protocol/index.ts';
 import { createUser, endpointCertificate, pattern, rawRequest, startS3Ring } from './harness.ts';
 import type { S3Node, TestUser } from './harness.ts';
 import { call, tempDir } from '../../node/fixtures.ts';
@@ -255,6 +257,32 @@ describe('awscli and s3cmd against a 3-node ring', () => {
     assert.deepEqual(JSON.parse(await readFile(join(dir, 'sum.json'), 'utf8')), { c: 250, total: 62250 });
     await aws('s3', 'rm', '--recursive', 's3://aws-select');
     await aws('s3', 'rb', 's3://aws-select');
+  });
+
+  test('aws s3api: select-object-content over a Parquet object; MFA delete with --mfa', async () => {
+    await aws('s3', 'mb', 's3://aws-parquet');
+    const n = 5000;
+    const ids = Array.from({ length: n }, (_, i) => i);
+    await writeFile(join(dir, 'rows.parquet'), Buffer.from(parquetWriteBuffer({ columnData: [{ name: 'id', data: ids, type: 'INT32' }, { name: 'tag', data: ids.map((i) => (i % 4 === 0 ? 'four' : 'other')), type: 'STRING' }], rowGroupSize: 1000 })));
+    await aws('s3', 'cp', join(dir, 'rows.parquet'), 's3://aws-parquet/rows.parquet');
+    await aws(
+      's3api', 'select-object-content', '--bucket', 'aws-parquet', '--key', 'rows.parquet', '--expression-type', 'SQL',
+      '--expression', "SELECT COUNT(*) AS c, MAX(s.id) AS top FROM S3Object s WHERE s.tag = 'four'",
+      '--input-serialization', '{"Parquet": {}}', '--output-serialization', '{"JSON": {}}', join(dir, 'parquet.json'),
+    );
+    assert.deepEqual(JSON.parse(await readFile(join(dir, 'parquet.json'), 'utf8')), { c: 1250, top: 4996 });
+
+    const device = (await call(nodes[1]!.ops!.url, '/api/s3/users/cli-user/mfa', { method: 'POST', body: {} })).body as { serial: string; secret: string };
+    const mfa = (): string => `${device.serial} ${totp(base32Decode(device.secret)!, Date.now())}`;
+    await aws('s3api', 'put-bucket-versioning', '--bucket', 'aws-parquet', '--versioning-configuration', 'Status=Enabled,MFADelete=Enabled', '--mfa', mfa());
+    assert.equal(JSON.parse(await aws('s3api', 'get-bucket-versioning', '--bucket', 'aws-parquet')).MFADelete, 'Enabled');
+    await aws('s3', 'cp', join(dir, 'rows.parquet'), 's3://aws-parquet/rows.parquet');
+    const versions = JSON.parse(await aws('s3api', 'list-object-versions', '--bucket', 'aws-parquet')).Versions as { VersionId: string }[];
+    const version = versions.find((v) => v.VersionId !== 'null')!.VersionId;
+    await assert.rejects(aws('s3api', 'delete-object', '--bucket', 'aws-parquet', '--key', 'rows.parquet', '--version-id', version), /AccessDenied/);
+    await aws('s3api', 'delete-object', '--bucket', 'aws-parquet', '--key', 'rows.parquet', '--version-id', version, '--mfa', mfa());
+    const left = JSON.parse(await aws('s3api', 'list-object-versions', '--bucket', 'aws-parquet')).Versions as { VersionId: string }[];
+    assert.ok(!left.some((v) => v.VersionId === version), 'the version is gone');
   });
 
   test('aws s3 website: sets the website configuration; s3api get-bucket-website / delete-bucket-website', async () => {
