@@ -38,19 +38,21 @@ export function asyncBufferOf(size: number, read: ReadRange): AsyncBuffer {
       } catch (err) {
         throw new ObjectReadFailure(err);
       }
-      // An ArrayBuffer of exactly these bytes (a Buffer may be a view into a larger one).
+      // An ArrayBuffer of exactly these bytes: the Buffer's own when it spans all of it (large
+      // reads do), else a copy (small Buffers are views into a shared pool).
+      if (bytes.byteOffset === 0 && bytes.length === bytes.buffer.byteLength) return bytes.buffer as ArrayBuffer;
       return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length) as ArrayBuffer;
     },
   };
 }
 
-/** ISO 8601 text of `ms` since the epoch plus `subMs` further digits of a fraction (UTC). */
+/** ISO 8601 text (UTC) of `ms` since the epoch, with `fractionDigits` appended to its milliseconds. */
 function isoText(ms: bigint, fractionDigits: string): string {
   const whole = new Date(Number(ms)).toISOString(); // …:SS.mmmZ
   return fractionDigits === '' ? whole : `${whole.slice(0, -1)}${fractionDigits}Z`;
 }
 
-/** Remainder of `a / b` made non-negative (instants before 1970). */
+/** Floor division: quotient and a non-negative remainder (instants before 1970). */
 function floorDiv(a: bigint, b: bigint): [bigint, bigint] {
   let q = a / b;
   let r = a % b;

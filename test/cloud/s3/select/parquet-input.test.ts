@@ -86,6 +86,28 @@ describe('S3 Select: Parquet input', () => {
     await assert.rejects(ParquetRecordReader.open(asyncBufferOf(1000, () => Promise.reject(gone))), (e: unknown) => e === gone);
   });
 
+  test('DATE and TIMESTAMP_MICROS columns: ISO text with the column\'s precision, also before 1970', async () => {
+    const file = Buffer.from(
+      parquetWriteBuffer({
+        columnData: [
+          { name: 'day', data: [0, 19_723, -1] },
+          { name: 'us', data: [1_700_000_000_123_456n, -1n, 0n] },
+        ],
+        schema: [
+          { name: 'root', num_children: 2 },
+          { name: 'day', type: 'INT32', converted_type: 'DATE', repetition_type: 'REQUIRED' },
+          { name: 'us', type: 'INT64', converted_type: 'TIMESTAMP_MICROS', repetition_type: 'REQUIRED' },
+        ],
+      }),
+    );
+    const { rows } = await allRows(await served(file).reader);
+    assert.deepEqual(rows, [
+      { day: '1970-01-01', us: '2023-11-14T22:13:20.123456Z' },
+      { day: '2024-01-01', us: '1969-12-31T23:59:59.999999Z' },
+      { day: '1969-12-31', us: '1970-01-01T00:00:00.000000Z' },
+    ]);
+  });
+
   test('record values: bigints, bytes, dates, nested structures', () => {
     assert.deepEqual(recordValue({ a: 5n, b: new Uint8Array([104, 105]), c: [1n, null, { d: new Date(0) }], e: undefined }), { a: 5, b: 'hi', c: [1, null, { d: '1970-01-01T00:00:00.000Z' }], e: null });
   });
