@@ -156,6 +156,13 @@ describe('awscli and s3cmd against a 3-node ring', () => {
     return stdout;
   }
 
+  /** `aws s3api select-object-content` on `bucket/key`; the records awscli wrote to a file. */
+  async function awsSelect(bucket: string, key: string, expression: string, input: object, output: object): Promise<string> {
+    const file = join(dir, `${key}.selected`);
+    await aws('s3api', 'select-object-content', '--bucket', bucket, '--key', key, '--expression-type', 'SQL', '--expression', expression, '--input-serialization', JSON.stringify(input), '--output-serialization', JSON.stringify(output), file);
+    return readFile(file, 'utf8');
+  }
+
   /** POSTs a form over HTTPS trusting the ring's CA (fetch has no per-request CA). */
   async function rawPostForm(url: string, form: FormData): Promise<{ status: number; body: string }> {
     const request = new Request(url, { method: 'POST', body: form });
@@ -240,21 +247,13 @@ describe('awscli and s3cmd against a 3-node ring', () => {
     await aws('s3', 'mb', 's3://aws-select');
     await writeFile(join(dir, 'cities.csv'), 'city,country,population\nOslo,NO,709000\nLima,PE,10004000\nPune,IN,7166000\nRome,IT,2750000\n');
     await aws('s3', 'cp', join(dir, 'cities.csv'), 's3://aws-select/cities.csv');
-    await aws(
-      's3api', 'select-object-content', '--bucket', 'aws-select', '--key', 'cities.csv', '--expression-type', 'SQL',
-      '--expression', "SELECT s.city FROM S3Object s WHERE CAST(s.population AS INT) > 2000000 AND s.country <> 'IT'",
-      '--input-serialization', '{"CSV": {"FileHeaderInfo": "USE"}}', '--output-serialization', '{"CSV": {}}', join(dir, 'big-cities.csv'),
-    );
-    assert.equal(await readFile(join(dir, 'big-cities.csv'), 'utf8'), 'Lima\nPune\n');
+    const big = await awsSelect('aws-select', 'cities.csv', "SELECT s.city FROM S3Object s WHERE CAST(s.population AS INT) > 2000000 AND s.country <> 'IT'", { CSV: { FileHeaderInfo: 'USE' } }, { CSV: {} });
+    assert.equal(big, 'Lima\nPune\n');
     const lines = Array.from({ length: 500 }, (_, i) => JSON.stringify({ n: i, even: i % 2 === 0 })).join('\n');
     await writeFile(join(dir, 'numbers.jsonl.gz'), gzipSync(lines));
     await aws('s3', 'cp', join(dir, 'numbers.jsonl.gz'), 's3://aws-select/numbers.jsonl.gz');
-    await aws(
-      's3api', 'select-object-content', '--bucket', 'aws-select', '--key', 'numbers.jsonl.gz', '--expression-type', 'SQL',
-      '--expression', 'SELECT COUNT(*) AS c, SUM(s.n) AS total FROM S3Object s WHERE s.even',
-      '--input-serialization', '{"JSON": {"Type": "LINES"}, "CompressionType": "GZIP"}', '--output-serialization', '{"JSON": {}}', join(dir, 'sum.json'),
-    );
-    assert.deepEqual(JSON.parse(await readFile(join(dir, 'sum.json'), 'utf8')), { c: 250, total: 62250 });
+    const sum = await awsSelect('aws-select', 'numbers.jsonl.gz', 'SELECT COUNT(*) AS c, SUM(s.n) AS total FROM S3Object s WHERE s.even', { JSON: { Type: 'LINES' }, CompressionType: 'GZIP' }, { JSON: {} });
+    assert.deepEqual(JSON.parse(sum), { c: 250, total: 62250 });
     await aws('s3', 'rm', '--recursive', 's3://aws-select');
     await aws('s3', 'rb', 's3://aws-select');
   });
@@ -265,12 +264,8 @@ describe('awscli and s3cmd against a 3-node ring', () => {
     const ids = Array.from({ length: n }, (_, i) => i);
     await writeFile(join(dir, 'rows.parquet'), Buffer.from(parquetWriteBuffer({ columnData: [{ name: 'id', data: ids, type: 'INT32' }, { name: 'tag', data: ids.map((i) => (i % 4 === 0 ? 'four' : 'other')), type: 'STRING' }], rowGroupSize: 1000 })));
     await aws('s3', 'cp', join(dir, 'rows.parquet'), 's3://aws-parquet/rows.parquet');
-    await aws(
-      's3api', 'select-object-content', '--bucket', 'aws-parquet', '--key', 'rows.parquet', '--expression-type', 'SQL',
-      '--expression', "SELECT COUNT(*) AS c, MAX(s.id) AS top FROM S3Object s WHERE s.tag = 'four'",
-      '--input-serialization', '{"Parquet": {}}', '--output-serialization', '{"JSON": {}}', join(dir, 'parquet.json'),
-    );
-    assert.deepEqual(JSON.parse(await readFile(join(dir, 'parquet.json'), 'utf8')), { c: 1250, top: 4996 });
+    const counted = await awsSelect('aws-parquet', 'rows.parquet', "SELECT COUNT(*) AS c, MAX(s.id) AS top FROM S3Object s WHERE s.tag = 'four'", { Parquet: {} }, { JSON: {} });
+    assert.deepEqual(JSON.parse(counted), { c: 1250, top: 4996 });
 
     const device = (await call(nodes[1]!.ops!.url, '/api/s3/users/cli-user/mfa', { method: 'POST', body: {} })).body as { serial: string; secret: string };
     const mfa = (): string => `${device.serial} ${totp(base32Decode(device.secret)!, Date.now())}`;
