@@ -26,6 +26,21 @@ const LEAF_ITEMS = 64;
 /** Largest batch of items in one transfer (count and body bytes). */
 const BATCH_ITEMS = 128;
 const BATCH_BYTES = 4 * 1024 * 1024;
+/**
+ * Interval between item-by-item listings of a large partition with one peer, per item (both
+ * sides together), when longer than the configured one: the listings' share of a node's time
+ * stays bounded however large a partition grows.
+ */
+const LISTING_MS_PER_ITEM = 0.5;
+/**
+ * Time between item-by-item listings of a large differing partition of `items` (both sides
+ * together) with one peer: the configured interval, or {@link LISTING_MS_PER_ITEM} per item when
+ * that is longer.
+ */
+export function largePartitionIntervalMs(items: number, configuredMs: number): number {
+  return Math.max(configuredMs, items * LISTING_MS_PER_ITEM);
+}
+
 /** Ranges per digest request. */
 const MAX_RANGES = 256;
 /** Index keys examined by housekeeping between yields to other work. */
@@ -46,10 +61,10 @@ export class Maintenance {
   /** Keys held out of place, with the time first noticed. */
   private readonly strays = new Map<string, number>();
   /**
-   * When each large partition was last compared item by item with each peer (`<peer>/<position>`):
-   * see `antiEntropyLargePartitionItems`.
+   * When each large partition may next be compared item by item with each peer
+   * (`<peer>/<position>`): see `antiEntropyLargePartitionItems`.
    */
-  private readonly largePartitionSynced = new Map<string, number>();
+  private readonly largePartitionDue = new Map<string, number>();
   /** Last key the record scrub checked (undefined: start from the first). */
   private scrubCursor: string | undefined;
   /** Run at the end of each housekeeping pass (the DHT's check of quarantined records). */
@@ -252,8 +267,8 @@ export class Maintenance {
     this.aeRunning = true;
     try {
       const ls = this.node.leafSet();
-      const forgetBefore = this.env.now() - this.options.antiEntropyLargePartitionIntervalMs;
-      for (const [k, at] of this.largePartitionSynced) if (at <= forgetBefore) this.largePartitionSynced.delete(k);
+      const now = this.env.now();
+      for (const [k, due] of this.largePartitionDue) if (due <= now) this.largePartitionDue.delete(k);
       for (const { peer, arc } of sharedArcs(this.channel.self.id, ls.left, ls.right, this.options.replicas)) {
         if (this.stopped) return;
         try {
@@ -293,18 +308,21 @@ export class Maintenance {
 
   /**
    * Whether the differing partition at `position` (`items` on both sides) is to be compared item
-   * by item with `peer` now: always when small, else once per `antiEntropyLargePartitionIntervalMs`.
+   * by item with `peer` now: always when small; else once per `antiEntropyLargePartitionIntervalMs`,
+   * or per {@link LISTING_MS_PER_ITEM} per item when longer, so that the listings of a huge
+   * partition take a bounded share of the node's time (a bucket of 10 million objects: every
+   * 2 h 47 min).
    */
   private partitionDue(peer: NodeHandle, position: string, items: number): boolean {
     if (items <= this.options.antiEntropyLargePartitionItems) return true;
     const key = `${peer.id.hex}/${position}`;
     const now = this.env.now();
-    const last = this.largePartitionSynced.get(key);
-    if (last !== undefined && now - last < this.options.antiEntropyLargePartitionIntervalMs) {
+    const due = this.largePartitionDue.get(key);
+    if (due !== undefined && now < due) {
       this.stats.antiEntropyPartitionsDeferred++;
       return false;
     }
-    this.largePartitionSynced.set(key, now);
+    this.largePartitionDue.set(key, now + largePartitionIntervalMs(items, this.options.antiEntropyLargePartitionIntervalMs));
     return true;
   }
 

@@ -227,7 +227,7 @@ export const SETTINGS: readonly Setting[] = [
   s('dht.maxRecordBytes', 'int', '1048576', 'Largest record body (JSON bytes).'),
   s('dht.operationTimeoutMs', 'int', '10000', 'Deadline of one DHT operation, retries included.'),
   s('dht.antiEntropyIntervalMs', 'int', '30000', 'Period of the anti-entropy pass that repairs replicas.'),
-  s('dht.antiEntropyLargePartitionIntervalMs', 'int', '600000', 'A differing partition of over 10,000 items (an S3 bucket index) is compared item by item with each replica at most this often (its digests cannot be refined below the whole partition).'),
+  s('dht.antiEntropyLargePartitionIntervalMs', 'int', '600000', 'A differing partition of over 10,000 items (an S3 bucket index) is compared item by item with each replica at most this often, or every 0.5 ms per item when longer (its digests cannot be refined below the whole partition).'),
   s('dht.tombstoneGraceMs', 'int', '604800000', 'Deleted records (tombstones) are removed this long after deletion.'),
   s('dht.recordScrubItems', 'int', '20000', 'Stored records read back each minute to check their checksums (the record scrub; 0 turns it off).'),
   s('s3.bind', 'string', '0.0.0.0', 'Address the S3 endpoint binds to (the `s3` application).'),

@@ -9,6 +9,7 @@ import { Scope, idFor } from '../../src/id/index.ts';
 import type { Id } from '../../src/id/index.ts';
 import type { Entity } from '../../src/dht/index.ts';
 import type { DhtSim } from '../../src/sim/dht-chaos.ts';
+import { largePartitionIntervalMs } from '../../src/dht/maintenance.ts';
 import { dhtRing, holders } from './helpers.ts';
 
 interface Doc extends Entity {
@@ -32,6 +33,28 @@ async function writeMany(sim: DhtSim, count: number, label: string): Promise<Id[
 /** Keys whose 4 true replicas do not all hold at least `version`. */
 function weak(sim: DhtSim, ids: Id[], version = 1): Id[] {
   return ids.filter((id) => sim.trueReplicaSet(id, 4).some((n) => (sim.dht(n).localGet(id)?.v ?? 0) < version));
+}
+
+
+/** Writes `key` of partition `id` while its third replica is cut off (it keeps its older copy); the new version. */
+async function missedWrite(sim: DhtSim, id: Id, key: string): Promise<number> {
+  const [root, , victim] = sim.trueReplicaSet(id, 4);
+  const writer = sim.dht(sim.ring.live().find((n) => n !== victim && n !== root)!);
+  sim.ring.network.partition([[victim!.addr]]);
+  const cur = (await sim.settle(writer.getItem<Doc>(id, key)))!;
+  await sim.settle(writer.putItem<Doc>(id, key, { ...cur.body, n: -1 }));
+  sim.ring.network.heal();
+  const version = sim.dht(root!).localGet(id, key)!.v;
+  assert.ok((sim.dht(victim!).localGet(id, key)?.v ?? 0) < version, 'the victim missed the write');
+  return version;
+}
+
+/** A partition of `n` items written through one node. */
+async function fillPartition(sim: DhtSim, id: Id, n: number): Promise<void> {
+  const d = sim.dht(sim.ring.randomLive());
+  for (let i = 0; i < n; i += 50) {
+    await sim.settle(Promise.all(Array.from({ length: Math.min(50, n - i) }, (_, j) => d.putItem(id, `obj-${String(i + j).padStart(4, '0')}`, { type: 'object', n: i + j }))));
+  }
 }
 
 describe('DHT replication', () => {
@@ -182,33 +205,18 @@ describe('DHT replication', () => {
   test('a large differing partition is listed at most once per interval per peer; small ones every pass', async () => {
     const sim = await dhtRing('repl-ae-large', 10, { dht: { antiEntropyIntervalMs: 3_600_000, antiEntropyPageSize: 40, antiEntropyLargePartitionItems: 400, antiEntropyLargePartitionIntervalMs: 600_000 } });
     const bucket = idFor('bucket:large', Scope.GLOBAL);
-    const d = sim.dht(sim.ring.randomLive());
-    for (let i = 0; i < 300; i += 50) {
-      await sim.settle(Promise.all(Array.from({ length: 50 }, (_, j) => d.putItem(bucket, `obj-${String(i + j).padStart(4, '0')}`, { type: 'object', n: i + j }))));
-    }
+    await fillPartition(sim, bucket, 300);
     const [root, , victim] = sim.trueReplicaSet(bucket, 4);
-    /** Writes `key` of partition `id` while its third replica is cut off (it keeps its older copy); the new version. */
-    async function missed(id: Id, key: string): Promise<number> {
-      const [r, , v] = sim.trueReplicaSet(id, 4);
-      const writer = sim.dht(sim.ring.live().find((n) => n !== v && n !== r)!);
-      sim.ring.network.partition([[v!.addr]]);
-      const cur = (await sim.settle(writer.getItem<Doc>(id, key)))!;
-      await sim.settle(writer.putItem<Doc>(id, key, { ...cur.body, n: -1 }));
-      sim.ring.network.heal();
-      const version = sim.dht(r!).localGet(id, key)!.v;
-      assert.equal(sim.dht(v!).localGet(id, key)!.v, version - 1, 'the victim missed the write');
-      return version;
-    }
     const deferred = (): number => sim.dht(root!).stats.antiEntropyPartitionsDeferred;
 
     // 300 items a side, 600 together: over the limit. The first pass lists the partition.
-    const v1 = await missed(bucket, 'obj-0003');
+    const v1 = await missedWrite(sim, bucket, 'obj-0003');
     await sim.settle(sim.dht(root!).antiEntropy());
     assert.equal(sim.dht(victim!).localGet(bucket, 'obj-0003')!.v, v1, 'repaired by the first listing');
     assert.equal(deferred(), 0);
 
     // A second difference within the interval waits: the listing is not repeated.
-    const v2 = await missed(bucket, 'obj-0150');
+    const v2 = await missedWrite(sim, bucket, 'obj-0150');
     await sim.settle(sim.dht(root!).antiEntropy());
     assert.equal(sim.dht(victim!).localGet(bucket, 'obj-0150')!.v, v2 - 1, 'left for later');
     assert.ok(deferred() >= 1, 'counted as deferred');
@@ -220,13 +228,20 @@ describe('DHT replication', () => {
 
     // A partition under the limit is compared at every pass.
     const small = idFor('bucket:small', Scope.GLOBAL);
+    const d = sim.dht(sim.ring.randomLive());
     await sim.settle(Promise.all(Array.from({ length: 30 }, (_, j) => d.putItem(small, `k${j}`, { type: 'object', n: j }))));
     const [sRoot, , sVictim] = sim.trueReplicaSet(small, 4);
     for (const key of ['k1', 'k2']) {
-      const v = await missed(small, key);
+      const v = await missedWrite(sim, small, key);
       await sim.settle(sim.dht(sRoot!).antiEntropy());
       assert.equal(sim.dht(sVictim!).localGet(small, key)!.v, v, `${key} repaired at once`);
     }
+  });
+
+  test('a huge partition waits longer between listings: half a millisecond per item when that exceeds the interval', () => {
+    assert.equal(largePartitionIntervalMs(20_000, 600_000), 600_000, 'a bucket of 10,000 objects: the configured 10 minutes');
+    assert.equal(largePartitionIntervalMs(20_000_000, 600_000), 10_000_000, '10 million objects: every 2 h 47 min');
+    assert.equal(largePartitionIntervalMs(6_000, 100), 3_000);
   });
 
   /**
