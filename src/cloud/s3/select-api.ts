@@ -54,6 +54,9 @@ function parquetColumns(expression: string, columns: { name: string; group: bool
   return wanted;
 }
 
+/** Input read as a byte stream of records (CSV, JSON); Parquet is read by ranges instead. */
+type TextInput = Exclude<SelectRequest['input'], { format: 'parquet' }>;
+
 /** How the SQL engine sees the input's records (Parquet rows are JSON-like records). */
 function queryInput(request: SelectRequest): 'csv' | 'json' {
   return request.input.format === 'csv' ? 'csv' : 'json';
@@ -160,12 +163,13 @@ class SelectRun {
   private async scan(): Promise<void> {
     const req = this.request;
     const emit = (row: OutputRow): void => this.writer.write(row);
-    if (req.input.format === 'parquet') return this.scanParquet(emit);
-    const reader = this.reader(emit);
+    const input = req.input;
+    if (input.format === 'parquet') return this.scanParquet(emit);
+    const reader = this.reader(input, emit);
     let window: RecordWindow | undefined;
     let from = 0;
     if (req.scanRange) {
-      const delimiter = Buffer.from(req.input.format === 'csv' ? req.input.csv.recordDelimiter : '\n');
+      const delimiter = Buffer.from(input.format === 'csv' ? input.csv.recordDelimiter : '\n');
       const w = scanWindow(req.scanRange, this.size, delimiter.length);
       if (!w) return this.finishQuery(emit);
       window = new RecordWindow(delimiter, w);
@@ -211,19 +215,18 @@ class SelectRun {
   }
 
   /** The record reader of the input format, feeding the query (compiled once the CSV header, if used, is known). */
-  private reader(emit: (row: OutputRow) => void): { push(piece: Buffer): void; end(): void } {
+  private reader(input: TextInput, emit: (row: OutputRow) => void): { push(piece: Buffer): void; end(): void } {
     const req = this.request;
-    if (req.input.format === 'parquet') throw new Error('Parquet input has no byte reader (scanParquet)');
     const now = (): number => this.env.now();
-    if (req.input.format === 'json') {
-      const json = new JsonRecordReader({ type: req.input.type });
+    if (input.format === 'json') {
+      const json = new JsonRecordReader({ type: input.type });
       const query = (this.query = compileQuery(req.expression, { input: 'json', now }));
       const onRecord = (value: JsonValue): void => {
         if (!query.done) query.process({ kind: 'json', value }, emit);
       };
       return { push: (piece) => json.push(piece, onRecord), end: () => json.end(onRecord) };
     }
-    const settings = req.input.csv;
+    const settings = input.csv;
     const csv = new CsvRecordReader(settings);
     const header = settings.fileHeaderInfo;
     if (header === 'NONE') this.query = compileQuery(req.expression, { input: 'csv', now });
