@@ -98,6 +98,7 @@ import { MfaAuthenticator, mfaDeleteEnabled } from './mfa-delete.ts';
 import type { LifecycleActions, ObjectExpired } from './lifecycle.ts';
 import { PostObjectApi } from './post-object.ts';
 import { unconfiguredOperation } from './unconfigured.ts';
+import { ReplicationApi, Replicator } from './replication.ts';
 import { PublicAccessApi, refusePublicAcl } from './public-access.ts';
 import { OwnershipApi, aclForWrite, checkNewBucketOwnership, objectOwnerFor } from './ownership.ts';
 import { VersioningApi, checkVersionId, invalidVersionId, versionHeader } from './versioning-api.ts';
@@ -112,12 +113,13 @@ import type { S3Request } from './http.ts';
 import type { CopySourceFacts } from './access-log-capture.ts';
 import type { SealedKey } from './encryption.ts';
 import type { BucketEntry, ChunkRef, ObjectEntry, PartEntry, RefEntry, StoredChecksum, StoredGrant, UploadEntry } from './model.ts';
+import { versionRef } from './model.ts';
 import type { S3Options } from './options.ts';
 
 /** Headers stored with an object and returned on GET / HEAD. */
 const STORED_HEADERS = ['cache-control', 'content-disposition', 'content-language', 'expires', 'x-amz-website-redirect-location'] as const;
 /** Bucket sub-resources that exist in S3 but are not supported here. */
-const UNSUPPORTED_BUCKET = ['replication', 'notification', 'accelerate', 'analytics', 'metrics', 'inventory', 'intelligent-tiering'];
+const UNSUPPORTED_BUCKET = ['notification', 'accelerate', 'analytics', 'metrics', 'inventory', 'intelligent-tiering'];
 
 /**
  * `x-amz-website-redirect-location` of a write: a path on the bucket's website (`/…`) or an
@@ -225,11 +227,6 @@ function noSuchUpload(uploadId: string): S3Error {
   return new S3Error('NoSuchUpload', undefined, { fields: { UploadId: uploadId } });
 }
 
-/** The ref id of an object version. */
-function versionRef(vid: string): string {
-  return `o:${vid}`;
-}
-
 /** The ref id of an upload part. */
 function partRef(uploadId: string, part: number, pv: string): string {
   return `p:${uploadId}:${part}:${pv}`;
@@ -251,6 +248,9 @@ export class S3Api implements LifecycleActions {
   readonly cors: CorsApi;
   /** Versioning: the bucket setting, ListObjectVersions, and how writes and deletes keep versions. */
   readonly versioning: VersioningApi;
+  /** Bucket replication's queue and replicator (replication.ts). */
+  readonly replication: Replicator;
+  private readonly replicationApi: ReplicationApi;
   private readonly publicAccess: PublicAccessApi;
   private readonly ownership: OwnershipApi;
   private readonly bucketEncryption: BucketEncryptionApi;
@@ -296,6 +296,8 @@ export class S3Api implements LifecycleActions {
       location: (bucket, key) => this.objectUrl(bucket, key),
     });
     this.mfa = new MfaAuthenticator(env, catalog);
+    this.replication = new Replicator(env, catalog, () => this.versioning, store.node);
+    this.replicationApi = new ReplicationApi({ env, catalog, bucketFor: (r, action, fresh) => this.bucketFor(r, action, fresh), verifier: (r) => this.verifier(r) });
     this.lifecycle = new LifecycleApi({ env, catalog, ownBucket: (r, fresh) => this.ownBucket(r, fresh), verifier: (r) => this.verifier(r) });
     this.cors = new CorsApi({ catalog, bucketFor: (r, action, fresh) => this.bucketFor(r, action, fresh), verifier: (r) => this.verifier(r) });
     this.bucketEncryption = new BucketEncryptionApi({ catalog, bucketFor: (r, action, fresh) => this.bucketFor(r, action, fresh), verifier: (r) => this.verifier(r), master });
@@ -311,6 +313,7 @@ export class S3Api implements LifecycleActions {
       verifier: (r) => this.verifier(r),
       mfa: this.mfa,
       release: (bucket, key, old) => this.release(bucket, key, old),
+      replication: this.replication,
     });
     this.requestPayment = new RequestPaymentApi({ catalog, bucketFor: (r, action, fresh) => this.bucketFor(r, action, fresh), verifier: (r) => this.verifier(r) });
     this.select = new SelectApi({
@@ -336,8 +339,9 @@ export class S3Api implements LifecycleActions {
     });
   }
 
-  /** Waits for background work (releases of replaced versions). */
+  /** Waits for background work (replications started by writes, releases of replaced versions). */
   async drain(): Promise<void> {
+    await this.replication.drain();
     await Promise.allSettled([...this.releasing]);
   }
 
@@ -350,7 +354,15 @@ export class S3Api implements LifecycleActions {
       throw methodNotAllowed(m, 'SERVICE');
     }
     if (r.key === undefined) {
-      const policyOp = this.policies.operation(r) ?? this.publicAccess.operation(r) ?? this.ownership.operation(r) ?? this.bucketEncryption.operation(r) ?? this.website.operation(r) ?? this.logging.operation(r) ?? this.requestPayment.operation(r);
+      const policyOp =
+        this.policies.operation(r) ??
+        this.publicAccess.operation(r) ??
+        this.ownership.operation(r) ??
+        this.bucketEncryption.operation(r) ??
+        this.website.operation(r) ??
+        this.logging.operation(r) ??
+        this.requestPayment.operation(r) ??
+        this.replicationApi.operation(r);
       if (policyOp) return this.run(policyOp.name, policyOp.run);
       if (q.has('lifecycle')) return this.lifecycleOperation(r);
       if (q.has('object-lock')) {
@@ -912,6 +924,7 @@ export class S3Api implements LifecycleActions {
     for (const [name, value] of Object.entries(entry.hd ?? {})) out[name] = value;
     for (const [name, value] of Object.entries(entry.meta ?? {})) out[`x-amz-meta-${name}`] = value;
     if (entry.sc) out['x-amz-storage-class'] = entry.sc;
+    if (entry.rs) out['x-amz-replication-status'] = entry.rs;
     Object.assign(out, sealedKeyHeaders(entry.sse), taggingCountHeader(r, bucket, entry), expirationHeader(bucket, key, entry), versionHeader(bucket, entry, r.query.has('versionId')), this.objectLock.headers(r, bucket, entry));
     // S3 reports the part count only to a request by part number.
     if (entry.parts && byPart) out['x-amz-mp-parts-count'] = String(entry.parts);
@@ -1551,9 +1564,17 @@ export class S3Api implements LifecycleActions {
     let outcome: DeleteOutcome;
     try {
       // In a versioned bucket this writes a delete marker and keeps the version, as S3's expiration does.
-      outcome = await this.versioning.deleteObject(bucket, key, undefined, undefined, (current) => {
-        if (current === undefined || current.vid !== vid) throw stale;
-      });
+      outcome = await this.versioning.deleteObject(
+        bucket,
+        key,
+        undefined,
+        undefined,
+        (current) => {
+          if (current === undefined || current.vid !== vid) throw stale;
+        },
+        undefined,
+        'lifecycle',
+      );
     } catch (err) {
       if (err === stale) return undefined;
       throw err;

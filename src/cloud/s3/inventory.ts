@@ -25,6 +25,8 @@ export interface BucketInventoryRow {
   website: boolean;
   /** Whether requests by others than the owner must say they pay (Requester Pays). */
   requesterPays: boolean;
+  /** Buckets the enabled replication rules copy new versions to (replication.ts); empty: none. */
+  replicatesTo: string[];
   /** With usage: current objects (delete markers excluded) and their bytes. */
   objects?: number;
   bytes?: number;
@@ -82,6 +84,7 @@ function describe(b: BucketEntry): BucketInventoryRow {
     defaultEncryption: b.enc ? 'AES256' : null,
     website: b.web !== undefined,
     requesterPays: b.rp === 'Requester',
+    replicatesTo: [...new Set((b.repl?.rules ?? []).filter((r) => r.enabled).map((r) => r.destination))],
   };
 }
 

@@ -13,6 +13,7 @@
  * | every bucket | partition `s3registry:buckets`, sort key bucket name | incarnation (bucket-registry.ts) |
  * | objects of a bucket | partition `s3objects:<bucket>:<incarnation>`, sort key object key | {@link ObjectEntry} |
  * | uploads of a bucket | partition `s3uploads:<bucket>:<incarnation>`, sort key `key \x01 upload id` | {@link UploadEntry} |
+ * | versions to replicate | partition `s3repl:<bucket>:<incarnation>`, sort key `key \x01 vid` | a replication task (replication.ts) |
  * | parts of an upload | partition `s3parts:<upload id>`, sort key part number (5 digits) | {@link PartEntry} |
  * | chunk references | partition `s3ref:<chunk hash>`, sort key reference id | {@link RefEntry} |
  * | chunk-list pages | `s3manifest:<version or part version id>:<page>` | packed chunk lists of huge objects and parts |
@@ -25,7 +26,7 @@ import { Scope, idFor } from '../../id/index.ts';
 import type { Id } from '../../id/index.ts';
 import type { SealedKey } from './encryption.ts';
 import type { LoggingConfiguration } from './protocol/bucket-logging.ts';
-import type { CannedAcl, CorsRule, LegalHoldStatus, LifecycleRule, ObjectLockConfiguration, ObjectOwnership, Permission, RetentionMode, Tag, WebsiteConfiguration } from './protocol/index.ts';
+import type { CannedAcl, CorsRule, LegalHoldStatus, LifecycleRule, ObjectLockConfiguration, ObjectOwnership, Permission, ReplicationConfiguration, RetentionMode, Tag, WebsiteConfiguration } from './protocol/index.ts';
 
 /** Whether an access key may sign requests (IAM's statuses). */
 export type AccessKeyStatus = 'Active' | 'Inactive';
@@ -128,6 +129,8 @@ export interface BucketEntry extends Entity {
   web?: WebsiteConfiguration;
   /** Server access logging (bucket-logging.ts, PutBucketLogging): where the bucket's access log records go; absent: disabled. */
   log?: LoggingConfiguration<StoredGrant>;
+  /** Replication (replication.ts, PutBucketReplication); absent when none is set. */
+  repl?: ReplicationConfiguration;
 }
 
 /** A bucket's public access block settings (public-access.ts); each absent means false. */
@@ -208,7 +211,12 @@ export interface ObjectEntry extends Entity {
   lh?: LegalHoldStatus;
   /** SSE-C: the data is encrypted with the customer's key, recognised by this (encryption.ts). */
   sse?: SealedKey;
+  /** Replication status (replication.ts): of a source version a rule selected, or REPLICA for a replica. */
+  rs?: ReplicationStatus;
 }
+
+/** `x-amz-replication-status` values. */
+export type ReplicationStatus = 'PENDING' | 'COMPLETED' | 'FAILED' | 'REPLICA';
 
 /** An in-progress multipart upload. */
 export interface UploadEntry extends Entity {
@@ -289,10 +297,17 @@ export const ids = {
   /** Noncurrent versions of a versioned bucket's objects (versioning.ts). */
   versions: (b: Pick<BucketEntry, 'name' | 'inc'>): Id => idFor(`s3versions:${b.name}:${b.inc}`, Scope.GLOBAL),
   uploads: (b: Pick<BucketEntry, 'name' | 'inc'>): Id => idFor(`s3uploads:${b.name}:${b.inc}`, Scope.GLOBAL),
+  /** Versions of a bucket waiting to be replicated (replication.ts). */
+  replication: (b: Pick<BucketEntry, 'name' | 'inc'>): Id => idFor(`s3repl:${b.name}:${b.inc}`, Scope.GLOBAL),
   parts: (uploadId: string): Id => idFor(`s3parts:${uploadId}`, Scope.GLOBAL),
   refs: (hash: string): Id => idFor(`s3ref:${hash}`, Scope.GLOBAL),
   manifest: (vid: string, page: number): Id => idFor(`s3manifest:${vid}:${page}`, Scope.GLOBAL),
 };
+
+/** The ref id (in a chunk's `s3ref:` partition) of the object version written under `vid`. */
+export function versionRef(vid: string): string {
+  return `o:${vid}`;
+}
 
 /** `entry` with its tag set replaced by `tags` (the field left out when there are none). */
 export function withTags<T extends { tags?: Tag[] }>(entry: T, tags: readonly Tag[]): T {

@@ -46,6 +46,11 @@ export interface S3Options {
    */
   lifecycleSweepMs: number;
   /**
+   * Period of the replication sweep (each node runs the replication tasks left over in the
+   * buckets whose record it is the DHT root of, once older than this); 0 turns it off.
+   */
+  replicationSweepMs: number;
+  /**
    * File holding the SSE-S3 master key (32 bytes, 64 hex digits or base64), the same on every
    * node; without it SSE-S3 and bucket default encryption are refused.
    */
@@ -117,6 +122,7 @@ export const DEFAULT_S3_OPTIONS: S3Options = {
   maxClockSkewMs: 15 * 60 * 1000,
   signatureV2: true,
   lifecycleSweepMs: 60 * 60 * 1000,
+  replicationSweepMs: 60 * 1000,
   ssePreviousKeyFiles: [],
   allowSseCustomerKeysOverHttp: false,
   kms: { autoCreateKeys: false },

@@ -80,6 +80,7 @@ export function s3OptionsFrom(config: PiConfig): S3Options {
     maxClockSkewMs: c.maxClockSkewMs,
     signatureV2: c.signatureV2,
     lifecycleSweepMs: c.lifecycleSweepMs,
+    replicationSweepMs: c.replicationSweepMs,
     ...(c.sseMasterKeyFile !== undefined ? { sseMasterKeyFile: c.sseMasterKeyFile } : {}),
     ssePreviousKeyFiles: c.ssePreviousKeyFiles,
     ...(c.tls.cert !== undefined && c.tls.key !== undefined ? { tls: { certFile: c.tls.cert, keyFile: c.tls.key } } : {}),
@@ -281,6 +282,7 @@ export class S3Service implements NodeService {
   ready(): void {
     if (this.options.gc.enabled) this.collector?.start();
     this.expirer?.start();
+    this.apiValue?.replication.start(this.options.replicationSweepMs);
     this.scrubber?.start();
     this.accessLog?.start();
     const env = this.ctx?.env;
@@ -327,6 +329,7 @@ export class S3Service implements NodeService {
     this.stopped = true;
     this.collector?.stop();
     this.expirer?.stop();
+    this.apiValue?.replication.stop();
     this.tlsTimer?.cancel();
     this.healthTimer?.cancel();
     this.rewrapper?.stop();
@@ -345,6 +348,7 @@ export class S3Service implements NodeService {
     this.stopped = true;
     this.collector?.stop();
     this.expirer?.stop();
+    this.apiValue?.replication.stop();
     this.tlsTimer?.cancel();
     this.healthTimer?.cancel();
     this.rewrapper?.stop();
@@ -573,6 +577,7 @@ export class S3Service implements NodeService {
             chunks: { count: this.engine?.count ?? 0, bytes: this.engine?.bytes ?? 0, stats: this.storeValue?.stats },
             gc: this.collector?.stats,
             lifecycle: this.expirer?.stats,
+            replication: this.apiValue?.replication.stats,
             tls: this.tls ? { ...this.tls.summary, files: this.tls.files, reloads: this.tlsReloads, reloadFailure: this.tlsReloadFailure ?? null } : null,
             rewrap: this.rewrapper?.stats,
             kms: this.kmsKeys?.stats ?? null,
@@ -600,6 +605,7 @@ export class S3Service implements NodeService {
     const store = this.storeValue?.stats;
     const api = this.apiValue?.stats;
     const lifecycle = this.expirer?.stats;
+    const replication = this.apiValue?.replication.stats;
     const rewrap = this.rewrapper?.stats;
     const byLabel = (o: Record<string, number> | undefined, label: string): { labels: Record<string, string>; value: number }[] =>
       Object.entries(o ?? {}).map(([k, v]) => ({ labels: { [label]: k }, value: v }));
@@ -642,6 +648,10 @@ export class S3Service implements NodeService {
           ]
         : []),
       { name: 'pi_s3_lifecycle_sweep_seconds_total', help: 'Time spent in lifecycle sweeps on this node.', type: 'counter', values: [{ value: (lifecycle?.sweepMsTotal ?? 0) / 1000 }] },
+      { name: 'pi_s3_replication_queued_total', help: 'Object versions queued for bucket replication by writes through this node.', type: 'counter', values: [{ value: replication?.queued ?? 0 }] },
+      { name: 'pi_s3_replication_replicated_total', help: 'Object versions (and delete markers) replicated by this node.', type: 'counter', values: [{ value: replication?.replicated ?? 0 }] },
+      { name: 'pi_s3_replication_failed_total', help: 'Object versions this node marked FAILED (their destination cannot take them).', type: 'counter', values: [{ value: replication?.failed ?? 0 }] },
+      { name: 'pi_s3_replication_retries_total', help: 'Replication attempts that failed for now on this node (the sweep retries them).', type: 'counter', values: [{ value: replication?.retries ?? 0 }] },
       { name: 'pi_s3_kms_keys', help: 'SSE-KMS keys of the ring as this node last listed them (pi s3 kms-key list), plus those it created since.', type: 'gauge', values: this.kmsKeys?.stats.keys !== undefined ? [{ value: this.kmsKeys.stats.keys }] : [] },
       {
         name: 'pi_s3_kms_operations_total',

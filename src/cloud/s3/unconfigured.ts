@@ -1,14 +1,14 @@
 /**
  * Bucket configurations Pi Cloud does not implement, answered as S3 answers for a bucket where
- * they were never set: transfer acceleration, event notifications, replication,
+ * they were never set: transfer acceleration, event notifications,
  * and the analytics, metrics, inventory and Intelligent-Tiering configurations. Tools that read every configuration of a bucket
  * (Terraform's AWS provider, the console's exports, backup tools) then see "none" instead of an
- * error; setting any of them stays `NotImplemented`, and deleting one that cannot exist succeeds.
+ * error; setting any of them stays `NotImplemented`, and deleting one of a list is `NoSuchConfiguration`.
  */
 import { S3Error, emptyDocumentXml } from './protocol/index.ts';
 import type { S3Request } from './http.ts';
 import type { BucketEntry } from './model.ts';
-import { sendEmpty, sendXml } from './replies.ts';
+import { sendXml } from './replies.ts';
 import type { Operation } from './replies.ts';
 
 /** How a GET of an unset configuration is answered. */
@@ -17,10 +17,8 @@ interface Unset {
   op: string;
   /** Policy action checked (besides ownership). */
   action: string;
-  /** The empty document answered with 200 … */
+  /** The empty document answered with 200. */
   document?: { root: string; inner?: string };
-  /** … or the error S3 answers when the configuration does not exist. */
-  error?: S3Error['code'];
   /** With `?id=`: one configuration of a list, which does not exist. */
   listRoot?: string;
 }
@@ -28,19 +26,10 @@ interface Unset {
 const UNSET: Record<string, Unset> = {
   accelerate: { op: 'GetBucketAccelerateConfiguration', action: 's3:GetAccelerateConfiguration', document: { root: 'AccelerateConfiguration' } },
   notification: { op: 'GetBucketNotificationConfiguration', action: 's3:GetBucketNotification', document: { root: 'NotificationConfiguration' } },
-  replication: { op: 'GetBucketReplication', action: 's3:GetReplicationConfiguration', error: 'ReplicationConfigurationNotFoundError' },
   analytics: { op: 'GetBucketAnalyticsConfiguration', action: 's3:GetAnalyticsConfiguration', listRoot: 'ListBucketAnalyticsConfigurationResult' },
   metrics: { op: 'GetBucketMetricsConfiguration', action: 's3:GetMetricsConfiguration', listRoot: 'ListMetricsConfigurationsResult' },
   inventory: { op: 'GetBucketInventoryConfiguration', action: 's3:GetInventoryConfiguration', listRoot: 'ListInventoryConfigurationsResult' },
   'intelligent-tiering': { op: 'GetBucketIntelligentTieringConfiguration', action: 's3:GetIntelligentTieringConfiguration', listRoot: 'ListBucketIntelligentTieringConfigurationsOutput' },
-};
-
-/**
- * Sub-resources whose DELETE of a configuration never set answers 204 (S3's answer when there is
- * none); a DELETE of one configuration of a list (`?analytics&id=…`) is `NoSuchConfiguration`.
- */
-const DELETABLE: Record<string, { op: string; action: string }> = {
-  replication: { op: 'DeleteBucketReplication', action: 's3:PutReplicationConfiguration' },
 };
 
 /**
@@ -61,18 +50,7 @@ export function unconfiguredOperation(r: S3Request, bucketFor: (r: S3Request, ac
             sendXml(r, emptyDocumentXml(unset.listRoot, '<IsTruncated>false</IsTruncated>'));
             return;
           }
-          if (unset.error !== undefined) throw new S3Error(unset.error, undefined, { fields: { BucketName: r.bucket! } });
           sendXml(r, emptyDocumentXml(unset.document!.root, unset.document!.inner));
-        },
-      };
-    }
-    const deletable = DELETABLE[sub];
-    if (r.method === 'DELETE' && deletable !== undefined) {
-      return {
-        name: deletable.op,
-        run: async () => {
-          await bucketFor(r, deletable.action);
-          sendEmpty(r, 204);
         },
       };
     }

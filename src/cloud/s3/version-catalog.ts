@@ -65,6 +65,12 @@ export class VersionCatalog {
     return undefined;
   }
 
+  /** Whatever noncurrent version of `key` is stored at position `seq` (whatever its id). */
+  async atSeq(bucket: BucketEntry, key: string, seq: number): Promise<ObjectEntry | undefined> {
+    const r = await this.dht.getItem<ObjectEntry>(ids.versions(bucket), versionSortKey(key, seq));
+    return r && !r.deleted ? r.body : undefined;
+  }
+
   /**
    * Stores `entry` as a noncurrent version of `key`. Idempotent (concurrent writers replacing the
    * same version store the same copy at the same place), and it overwrites whatever else a failed

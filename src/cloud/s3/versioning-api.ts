@@ -46,7 +46,23 @@ export interface VersioningContext {
   readonly mfa: MfaAuthenticator;
   /** Drops the data of a version no longer kept (in the background). */
   release(bucket: BucketEntry, key: string, old: ObjectEntry | undefined): void;
+  /** Bucket replication (replication.ts): what a new version of a replicated bucket goes through. */
+  readonly replication?: ReplicationHooks;
 }
+
+/**
+ * How a new version of a bucket with a replication configuration is queued for its replicator:
+ * `prepare` before the version is committed (it may mark the entry PENDING and records the
+ * task durably first), `committed` once it is.
+ */
+export interface ReplicationHooks {
+  /** Resolves with a handle to pass to `committed`, or undefined when no rule replicates the version. */
+  prepare(bucket: BucketEntry, key: string, entry: ObjectEntry): Promise<string | undefined>;
+  committed(bucket: BucketEntry, task: string): void;
+}
+
+/** Where {@link VersioningApi.commitReplica} put a replica. */
+export type ReplicaOutcome = 'written' | 'present' | 'conflict';
 
 /** What a DeleteObject did. */
 export interface DeleteOutcome {
@@ -89,6 +105,9 @@ export class VersioningApi {
     // No status: the versioning state is left as it is (S3 accepts such a document).
     const change: { status?: VersioningStatus; mfa?: 'Enabled' | 'Disabled' } = {};
     if (config.status !== undefined && config.status !== bucket.ver) change.status = config.status;
+    if (change.status === 'Suspended' && bucket.repl) {
+      throw new S3Error('InvalidBucketState', 'A replication configuration is present on this bucket, so you cannot change the versioning state. To change the versioning state, first delete the replication configuration.');
+    }
     if (mfa !== undefined && mfa !== bucket.mfa) change.mfa = mfa;
     if (change.status !== undefined || change.mfa !== undefined) await this.ctx.catalog.setBucketVersioning(bucket, change);
     sendEmpty(r, 200);
@@ -122,7 +141,48 @@ export class VersioningApi {
       this.ctx.release(bucket, key, previous);
       return entry;
     }
-    return this.writeVersion(bucket, key, entry, check);
+    const task = await this.ctx.replication?.prepare(bucket, key, entry);
+    const written = await this.writeVersion(bucket, key, entry, check);
+    if (task !== undefined) this.ctx.replication!.committed(bucket, task);
+    return written;
+  }
+
+  /**
+   * Stores a replica (replication.ts) in `asked`, a versioned bucket, under the version id and
+   * position (`vi`, `seq`) of its source: as the current version when it is newer than the
+   * current one, else as a noncurrent version. Resolves with `present` when that version is
+   * already there, `conflict` when another version holds its position (the bucket's own writes).
+   */
+  async commitReplica(asked: BucketEntry, key: string, replica: ObjectEntry): Promise<ReplicaOutcome> {
+    const bucket = await this.openBucket(asked);
+    if (bucket.ver !== 'Enabled') throw new S3Error('InvalidBucketState', 'The destination bucket does not have versioning enabled.');
+    const versionId = versionIdOf(replica);
+    const seq = seqOf(replica);
+    const refused = new Error('refused');
+    let outcome = 'written' as ReplicaOutcome | 'older';
+    try {
+      await this.versions.write(
+        bucket,
+        key,
+        (current) => {
+          if (current && versionIdOf(current) === versionId) outcome = 'present';
+          else if (current && seqOf(current) >= seq) outcome = seqOf(current) === seq ? 'conflict' : 'older';
+          else {
+            outcome = 'written';
+            return replica;
+          }
+          throw refused;
+        },
+        () => true,
+      );
+    } catch (err) {
+      if (err !== refused) throw err;
+    }
+    if (outcome !== 'older') return outcome;
+    const there = await this.versions.atSeq(bucket, key, seq);
+    if (there) return versionIdOf(there) === versionId ? 'present' : 'conflict';
+    await this.versions.keep(bucket, key, replica);
+    return 'written';
   }
 
   /**
@@ -137,6 +197,7 @@ export class VersioningApi {
     principal: { id: string; name: string } | undefined,
     check?: (current: ObjectEntry | undefined) => void,
     guard?: (version: ObjectEntry) => void,
+    origin: 'request' | 'lifecycle' = 'request',
   ): Promise<DeleteOutcome> {
     if (versionId !== undefined) {
       checkVersionId(versionId);
@@ -167,10 +228,13 @@ export class VersioningApi {
       dm: true,
     };
     let previous: ObjectEntry | undefined;
+    // Delete markers a request writes are replicated when a rule says so; the lifecycle's are not, as in S3.
+    const task = origin === 'request' ? await this.ctx.replication?.prepare(bucket, key, marker) : undefined;
     const written = await this.writeVersion(bucket, key, marker, (current) => {
       previous = current;
       check?.(current);
     });
+    if (task !== undefined) this.ctx.replication!.committed(bucket, task);
     return { previous, versionId: versionIdOf(written), deleteMarker: true };
   }
 

@@ -1,12 +1,12 @@
 /**
  * `pi s3 buckets` and `GET /api/s3/buckets` on a 3-node ring: every bucket of the ring with its
  * owner and settings, paged; with usage, the current objects and the noncurrent versions of each
- * with their bytes (delete markers not counted), a count stopped at its bound, bad parameters
+ * with their bytes (delete markers not counted), replication destinations, a count stopped at its bound, bad parameters
  * refused.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { CreateBucketCommand, DeleteObjectCommand, PutBucketRequestPaymentCommand, PutBucketVersioningCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, DeleteObjectCommand, PutBucketReplicationCommand, PutBucketRequestPaymentCommand, PutBucketVersioningCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { TOKEN, call } from '../../node/fixtures.ts';
 import { startS3Fixture } from './harness.ts';
@@ -19,6 +19,7 @@ interface Row {
   owner: string;
   versioning: string;
   requesterPays: boolean;
+  replicatesTo: string[];
   objects?: number;
   bytes?: number;
   noncurrentVersions?: number;
@@ -46,6 +47,10 @@ describe('the buckets of the ring (pi s3 buckets)', () => {
     await a.send(new DeleteObjectCommand({ Bucket: 'inv-photos', Key: 'three' })); // a delete marker
     await b.send(new PutObjectCommand({ Bucket: 'inv-logs', Key: 'log', Body: 'x'.repeat(70) }));
     await b.send(new PutBucketRequestPaymentCommand({ Bucket: 'inv-logs', RequestPaymentConfiguration: { Payer: 'Requester' } }));
+    // After the writes: inv-empty stays empty.
+    await a.send(new PutBucketVersioningCommand({ Bucket: 'inv-empty', VersioningConfiguration: { Status: 'Enabled' } }));
+    const replicate = { Role: 'arn:aws:iam::1:role/r', Rules: [{ Priority: 1, Status: 'Enabled' as const, Filter: { Prefix: '' }, Destination: { Bucket: 'arn:aws:s3:::inv-empty' }, DeleteMarkerReplication: { Status: 'Disabled' as const } }] };
+    await a.send(new PutBucketReplicationCommand({ Bucket: 'inv-photos', ReplicationConfiguration: replicate }));
   });
 
   after(async () => {
@@ -57,9 +62,10 @@ describe('the buckets of the ring (pi s3 buckets)', () => {
     const listed = await pi(['--json', 's3', 'buckets', ...target]);
     assert.equal(listed.code, 0, listed.out);
     const rows = (JSON.parse(listed.out) as { buckets: Row[] }).buckets;
-    assert.deepEqual(rows.map((r) => [r.name, r.owner, r.versioning]), [['inv-empty', 'alice', 'Unversioned'], ['inv-logs', 'bob', 'Unversioned'], ['inv-photos', 'alice', 'Enabled']]);
+    assert.deepEqual(rows.map((r) => [r.name, r.owner, r.versioning]), [['inv-empty', 'alice', 'Enabled'], ['inv-logs', 'bob', 'Unversioned'], ['inv-photos', 'alice', 'Enabled']]);
     assert.equal(rows[0]!.objects, undefined, 'no usage unless asked');
     assert.deepEqual(rows.map((r) => r.requesterPays), [false, true, false]);
+    assert.deepEqual(rows.map((r) => r.replicatesTo), [[], [], ['inv-empty']]);
 
     const counted = (JSON.parse((await pi(['--json', 's3', 'buckets', '--usage', ...target])).out) as { buckets: Row[] }).buckets;
     assert.deepEqual(
@@ -74,7 +80,7 @@ describe('the buckets of the ring (pi s3 buckets)', () => {
     );
     const text = (await pi(['s3', 'buckets', '--usage', ...target])).out;
     assert.match(text, /BUCKET\s+OWNER\s+REGION\s+CREATED\s+OBJECTS\s+SIZE\s+OLD VERSIONS\s+THEIR SIZE\s+SETTINGS/);
-    assert.match(text, /inv-photos\s+alice\s+us-east-1\s+\S+ \S+\s+2\s+1\.0 KiB\s+2\s+312\.5 KiB\s+versioning Enabled/);
+    assert.match(text, /inv-photos\s+alice\s+us-east-1\s+\S+ \S+\s+2\s+1\.0 KiB\s+2\s+312\.5 KiB\s+versioning Enabled, replicates to inv-empty/);
     assert.match(text, /inv-logs\s+bob\s+.*requester pays/);
     assert.match(text, /3 buckets, 3 objects/);
 

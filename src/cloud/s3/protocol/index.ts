@@ -28,3 +28,4 @@ export * from './request-payment.ts';
 export * from './object-lock.ts';
 export * from './website.ts';
 export * from './mfa.ts';
+export * from './replication.ts';

@@ -1,0 +1,425 @@
+/**
+ * Bucket replication: PutBucketReplication, GetBucketReplication, DeleteBucketReplication, and
+ * the replicator that copies new object versions to the destination buckets the rules name.
+ *
+ * Every bucket lives on the same ring, so a replica is a second index entry over the same
+ * content-addressed chunks (with its own chunk references), not a second copy of the bytes; the
+ * ring's own replication is what survives failures. What bucket replication gives here is what
+ * users set it up for on S3: a second bucket holding the same versions (same version ids, same
+ * Last-Modified, metadata, tags, Object Lock settings), under another name, owner-side policies
+ * or lifecycle — a protected copy that deletions in the source do not reach.
+ *
+ * How a version is replicated:
+ * 1. A write into a bucket whose rules select the new version (VersioningApi.commit, and a
+ *    DeleteObject's delete marker when the rule replicates markers) first records a task in the
+ *    bucket's queue partition `s3repl:<bucket>:<inc>` (sort key `key U+0001 vid`), then commits
+ *    the version marked `x-amz-replication-status: PENDING`. A write that fails leaves a task
+ *    naming no version, dropped when run.
+ * 2. The node that took the write runs the task at once, in the background. The replica is
+ *    written into the destination with the source's version id and position in the key's
+ *    history (versioning.ts), so it is the current version there when it is the newest, and a
+ *    noncurrent one otherwise; then the source version becomes COMPLETED and the task goes.
+ * 3. Tasks left over (the node died, the ring was unavailable) are run by the sweep: every
+ *    `s3.replicationSweepMs`, each node runs the tasks older than a sweep period of the buckets
+ *    whose record it is the DHT root of (the registry `s3replications:registry` lists the
+ *    buckets with a configuration, as lifecycle.ts's does).
+ * 4. A version that cannot be replicated — its destination bucket is gone, no longer versioned,
+ *    owned by someone else, or holds another version at the same place — becomes FAILED, as S3
+ *    marks it, and is not retried. A destination that is unreachable only for now is retried.
+ *
+ * Replicas are not replicated again (S3 does not chain replication), and changes to a version
+ * after it was written (tags, ACL, retention: "replica modification sync") are not replicated.
+ * SSE-KMS objects are not replicated (S3 needs SourceSelectionCriteria for them, which is not
+ * implemented); SSE-C and SSE-S3 objects are, sharing the source's encrypted chunks and key.
+ */
+import type { Env, Logger, Timer } from '../../env/index.ts';
+import type { Entity } from '../../dht/index.ts';
+import { Scope, idFor } from '../../id/index.ts';
+import type { Id } from '../../id/index.ts';
+import { S3Error, parseReplicationConfiguration, replicationConfigurationXml, replicationRuleFor } from './protocol/index.ts';
+import type { BodyVerifier, ReplicationRule } from './protocol/index.ts';
+import type { Catalog } from './catalog.ts';
+import { eachLimited } from './catalog.ts';
+import { isKms } from './encryption.ts';
+import type { S3Request } from './http.ts';
+import type { RootOracle } from './lifecycle.ts';
+import { UPLOAD_SEPARATOR, ids, versionRef } from './model.ts';
+import type { BucketEntry, ObjectEntry, ReplicationStatus } from './model.ts';
+import { readCheckedBody, sendEmpty, sendXml, subresourceOperation } from './replies.ts';
+import type { Operation } from './replies.ts';
+import type { ReplicationHooks, VersioningApi } from './versioning-api.ts';
+
+/** The registry of buckets with a replication configuration (sort key: bucket name). */
+export const REPLICATION_REGISTRY: Id = idFor('s3replications:registry', Scope.GLOBAL);
+
+/** A bucket's entry in the registry. */
+interface ReplicationRefEntry extends Entity {
+  type: 's3.replicationRef';
+  inc: string;
+  /** Names the configuration put that wrote the entry. */
+  token: string;
+}
+
+/** A version waiting to be replicated (the queue partition's item). */
+export interface ReplicationTask extends Entity {
+  type: 's3.replicationTask';
+  /** Object key. */
+  k: string;
+  /** The version's `vid` (its entry's, known before the write decides its version id). */
+  vid: string;
+  /** When the task was recorded (ms). */
+  at: number;
+}
+
+/** Items per page of the registry and of a queue. */
+const PAGE = 500;
+/** Tasks of one page run at once. */
+const CONCURRENCY = 8;
+/** Replications started at write time and running at once on a node; more wait for the sweep. */
+const MAX_IMMEDIATE = 64;
+
+/** What the configuration operations need of the S3 API. */
+export interface ReplicationApiContext {
+  readonly env: Env;
+  readonly catalog: Catalog;
+  /** The request's bucket if the requester may do `action` on it (its owner, or the policy's). */
+  bucketFor(r: S3Request, action: string, fresh?: boolean): Promise<BucketEntry>;
+  verifier(r: S3Request): BodyVerifier;
+}
+
+/** The replication configuration operations (`?replication`). */
+export class ReplicationApi {
+  constructor(private readonly ctx: ReplicationApiContext) {}
+
+  operation(r: S3Request): Operation | undefined {
+    if (!r.query.has('replication')) return undefined;
+    return subresourceOperation(r, 'BucketReplication', {
+      PUT: ['PutBucketReplication', () => this.put(r)],
+      GET: ['GetBucketReplication', () => this.get(r)],
+      DELETE: ['DeleteBucketReplication', () => this.delete(r)],
+    });
+  }
+
+  private async put(r: S3Request): Promise<void> {
+    const bucket = await this.ctx.bucketFor(r, 's3:PutReplicationConfiguration', true);
+    const random = this.ctx.env.random;
+    const config = parseReplicationConfiguration(await readCheckedBody(r, this.ctx.verifier(r)), () => random.hex(24));
+    if (bucket.ver !== 'Enabled') throw new S3Error('InvalidRequest', "Versioning must be 'Enabled' on the bucket to apply a replication configuration");
+    for (const name of new Set(config.rules.map((rule) => rule.destination))) {
+      if (name === bucket.name) throw new S3Error('InvalidRequest', 'Destination bucket cannot be the same as the source bucket.');
+      const destination = await this.ctx.catalog.bucket(name, true);
+      if (!destination) throw new S3Error('InvalidRequest', 'Destination bucket must exist.');
+      if (destination.ver !== 'Enabled') throw new S3Error('InvalidRequest', 'Destination bucket must have versioning enabled.');
+      // There is no IAM role to assume: the replicas are written as the source bucket's owner,
+      // who must own the destination too.
+      if (destination.owner !== bucket.owner) throw new S3Error('AccessDenied', 'The destination bucket must have the same owner as the source bucket.');
+    }
+    await this.ctx.catalog.setBucketSetting(bucket, 'repl', config);
+    // After the record: a sweep that finds the entry finds the configuration.
+    const entry: ReplicationRefEntry = { type: 's3.replicationRef', inc: bucket.inc, token: random.hex(8) };
+    await this.ctx.catalog.dht.updateItem<ReplicationRefEntry>(REPLICATION_REGISTRY, bucket.name, () => entry);
+    sendEmpty(r, 200);
+  }
+
+  private async get(r: S3Request): Promise<void> {
+    const bucket = await this.ctx.bucketFor(r, 's3:GetReplicationConfiguration', true);
+    if (!bucket.repl) throw new S3Error('ReplicationConfigurationNotFoundError', undefined, { fields: { BucketName: bucket.name } });
+    sendXml(r, replicationConfigurationXml(bucket.repl));
+  }
+
+  private async delete(r: S3Request): Promise<void> {
+    const bucket = await this.ctx.bucketFor(r, 's3:PutReplicationConfiguration', true);
+    // The registry entry stays until a sweep finds the bucket without a configuration and its queue empty.
+    if (bucket.repl) await this.ctx.catalog.setBucketSetting(bucket, 'repl', undefined);
+    sendEmpty(r, 204);
+  }
+}
+
+/** Counters of a node's replicator. */
+export interface ReplicatorStats {
+  /** Versions queued for replication by writes through this node. */
+  queued: number;
+  /** Versions replicated (COMPLETED) by this node. */
+  replicated: number;
+  /** Versions marked FAILED by this node. */
+  failed: number;
+  /** Task runs that failed for now (retried by a sweep). */
+  retries: number;
+  sweeps: number;
+}
+
+/** What one run of a task ended with. */
+type TaskOutcome = 'done' | 'retry';
+
+/** A permanent reason a version cannot be replicated (it becomes FAILED). */
+class ReplicationRefused extends Error {}
+
+/**
+ * Queues new versions of replicated buckets (the {@link ReplicationHooks} of VersioningApi),
+ * runs their tasks, and sweeps the queues of the buckets this node is root of.
+ */
+export class Replicator implements ReplicationHooks {
+  readonly stats: ReplicatorStats = { queued: 0, replicated: 0, failed: 0, retries: 0, sweeps: 0 };
+  private readonly log: Logger;
+  private readonly running = new Set<Promise<unknown>>();
+  private timer: Timer | undefined;
+  private sweeping: Promise<number> | undefined;
+  private stopped = true;
+  private sweepMs = 0;
+
+  constructor(
+    private readonly env: Env,
+    private readonly catalog: Catalog,
+    private readonly versioning: () => VersioningApi,
+    private readonly node: RootOracle,
+  ) {
+    this.log = env.log.child({ mod: 's3.replication' });
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Queueing (VersioningApi's hooks)
+
+  async prepare(bucket: BucketEntry, key: string, entry: ObjectEntry): Promise<string | undefined> {
+    if (bucket.ver !== 'Enabled' || !bucket.repl) return undefined;
+    const rule = replicationRuleFor(bucket.repl, { key, tags: entry.tags });
+    if (!rule || !replicates(rule, entry)) return undefined;
+    const sortKey = taskKey(key, entry.vid);
+    const task: ReplicationTask = { type: 's3.replicationTask', k: key, vid: entry.vid, at: this.env.now() };
+    await this.catalog.dht.writeItemIfAbsent<ReplicationTask>(ids.replication(bucket), sortKey, task);
+    if (!entry.dm) entry.rs = 'PENDING';
+    this.stats.queued++;
+    return sortKey;
+  }
+
+  committed(bucket: BucketEntry, task: string): void {
+    if (this.stopped || this.running.size >= MAX_IMMEDIATE) return;
+    const key = task.slice(0, task.lastIndexOf(UPLOAD_SEPARATOR));
+    const vid = task.slice(key.length + 1);
+    this.track(this.runTask(bucket, { type: 's3.replicationTask', k: key, vid, at: this.env.now() }));
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Running a task
+
+  /**
+   * Replicates the version a task names, then drops the task; resolves with `retry` (task kept)
+   * when the ring or the destination could not be reached now.
+   */
+  async runTask(source: BucketEntry, task: ReplicationTask): Promise<TaskOutcome> {
+    try {
+      await this.replicate(source, task);
+    } catch (err) {
+      this.stats.retries++;
+      this.log.warn({ code: 'ReplicationRetry', bucket: source.name, key: task.k, err: (err as Error).message }, 'could not replicate an object version now; a sweep will retry');
+      return 'retry';
+    }
+    await this.catalog.dht.updateItem<ReplicationTask>(ids.replication(source), taskKey(task.k, task.vid), (c) =>
+      c && !c.deleted ? ({ type: 's3.replicationTask', deleted: true } as unknown as ReplicationTask) : null,
+    );
+    return 'done';
+  }
+
+  private async replicate(asked: BucketEntry, task: ReplicationTask): Promise<void> {
+    const bucket = await this.catalog.bucket(asked.name);
+    if (!bucket || bucket.inc !== asked.inc) return; // the bucket is gone, and its versions with it
+    const found = await this.findVersion(bucket, task.k, task.vid);
+    if (!found || (!found.dm && found.rs !== 'PENDING')) return; // never written, deleted since, or done
+    const rule = replicationRuleFor(bucket.repl, { key: task.k, tags: found.tags });
+    try {
+      if (!rule || !replicates(rule, found)) throw new ReplicationRefused('no rule replicates the version any more');
+      await this.writeReplica(bucket, rule, task.k, found);
+    } catch (err) {
+      if (!(err instanceof ReplicationRefused)) throw err;
+      this.stats.failed++;
+      this.log.warn({ code: 'ReplicationFailed', bucket: bucket.name, key: task.k, reason: err.message }, 'an object version cannot be replicated (FAILED)');
+      if (!found.dm) await this.setStatus(bucket, task.k, task.vid, 'FAILED');
+      return;
+    }
+    this.stats.replicated++;
+    if (!found.dm) await this.setStatus(bucket, task.k, task.vid, 'COMPLETED');
+  }
+
+  /** Writes the replica of `version` into the rule's destination (throws {@link ReplicationRefused} when it cannot be). */
+  private async writeReplica(source: BucketEntry, rule: ReplicationRule, key: string, version: ObjectEntry): Promise<void> {
+    const destination = await this.catalog.bucket(rule.destination, true);
+    if (!destination) throw new ReplicationRefused(`the destination bucket ${rule.destination} does not exist`);
+    if (destination.ver !== 'Enabled') throw new ReplicationRefused(`the destination bucket ${rule.destination} does not have versioning enabled`);
+    if (destination.owner !== source.owner) throw new ReplicationRefused(`the destination bucket ${rule.destination} has another owner`);
+    const { version: _stored, rs: _status, ...fields } = version as ObjectEntry & { version?: number };
+    // Its own vid: chunk references and manifest pages are named by it (model.ts).
+    const vid = this.env.random.hex(16);
+    const replica: ObjectEntry = { ...fields, vid, rs: 'REPLICA' };
+    if (!version.dm) {
+      if (rule.storageClass !== undefined) {
+        if (rule.storageClass === 'STANDARD') delete replica.sc;
+        else replica.sc = rule.storageClass;
+      }
+      if (version.chunks !== undefined || version.pages !== undefined) {
+        delete replica.chunks;
+        delete replica.crcs;
+        delete replica.pages;
+        const chunks = await this.catalog.chunkList(version);
+        await this.catalog.addRefs(
+          chunks.map((c) => c.hash),
+          versionRef(vid),
+          { b: destination.name, i: destination.inc, k: key, v: vid },
+        );
+        Object.assign(replica, await this.catalog.storeChunkList(vid, chunks));
+      }
+    } else delete replica.rs;
+    let outcome;
+    try {
+      outcome = await this.versioning().commitReplica(destination, key, replica);
+    } catch (err) {
+      if (err instanceof S3Error && (err.code === 'NoSuchBucket' || err.code === 'InvalidBucketState' || err.code === 'OperationAborted')) throw new ReplicationRefused(err.message);
+      throw err;
+    }
+    // The replica's references were written for nothing: the collector drops them (gc.ts finds no version of that vid).
+    if (outcome === 'conflict') throw new ReplicationRefused(`the destination bucket ${rule.destination} holds another version at the place of this one`);
+  }
+
+  /** The version of `key` written under `vid`, current or noncurrent; undefined when there is none. */
+  private async findVersion(bucket: BucketEntry, key: string, vid: string): Promise<ObjectEntry | undefined> {
+    const current = await this.catalog.getCurrent(bucket, key);
+    if (current?.vid === vid) return current;
+    for await (const v of this.versioning().versions.noncurrent(bucket, key)) if (v.entry.vid === vid) return v.entry;
+    return undefined;
+  }
+
+  /** Sets the replication status of the version written under `vid`, wherever it is now (current or noncurrent). */
+  private async setStatus(bucket: BucketEntry, key: string, vid: string, status: ReplicationStatus): Promise<void> {
+    const change = (e: ObjectEntry): ObjectEntry => ({ ...e, rs: status });
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const current = await this.catalog.getCurrent(bucket, key);
+      if (current?.vid === vid) {
+        try {
+          await this.catalog.rewriteObject(bucket, key, current, change);
+          return;
+        } catch (err) {
+          // Replaced meanwhile: it is a noncurrent version now.
+          if (!(err instanceof S3Error) || (err.code !== 'OperationAborted' && err.code !== 'NoSuchKey')) throw err;
+          continue;
+        }
+      }
+      for await (const v of this.versioning().versions.noncurrent(bucket, key)) {
+        if (v.entry.vid === vid) {
+          if (await this.versioning().versions.rewrite(bucket, key, v.entry, change)) return;
+          break;
+        }
+      }
+      if (current?.vid !== vid) return; // deleted for good
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // The sweep
+
+  /** Starts the periodic sweep (`sweepMs` 0: never; tasks then run only at write time). */
+  start(sweepMs: number): void {
+    this.stopped = false;
+    this.sweepMs = sweepMs;
+    if (sweepMs > 0) this.schedule();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.timer?.cancel();
+  }
+
+  /** Waits for the replications running in the background. */
+  async drain(): Promise<void> {
+    while (this.running.size > 0) await Promise.allSettled([...this.running]);
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    this.timer = this.env.setTimeout(() => {
+      void this.sweep()
+        .catch(() => {})
+        .finally(() => this.schedule());
+    }, this.env.random.jitter(this.sweepMs, 0.2));
+  }
+
+  /**
+   * Runs the queued tasks of the registered buckets this node is root of (`everyBucket`: of all
+   * of them) that are older than `minAgeMs` (default: one sweep period, so a replication started
+   * at write time is not run twice at once); resolves with the number of tasks done.
+   */
+  sweep(options: { minAgeMs?: number; everyBucket?: boolean } = {}): Promise<number> {
+    if (this.sweeping) return this.sweeping;
+    if (!this.node.isReady) return Promise.resolve(0);
+    const p = this.pass(options.minAgeMs ?? this.sweepMs, options.everyBucket === true).finally(() => {
+      this.sweeping = undefined;
+    });
+    this.sweeping = p;
+    return p;
+  }
+
+  private async pass(minAgeMs: number, everyBucket: boolean): Promise<number> {
+    this.stats.sweeps++;
+    let done = 0;
+    let after: string | undefined;
+    do {
+      const page = await this.catalog.dht.scanPartition<ReplicationRefEntry>(REPLICATION_REGISTRY, { limit: PAGE, ...(after !== undefined ? { after } : {}) });
+      for (const item of page.items) {
+        if (this.stopped) return done;
+        const name = item.sortKey!;
+        if (item.deleted || (!everyBucket && !this.node.isRoot(ids.bucket(name)))) continue;
+        try {
+          done += await this.sweepBucket(name, item.body, minAgeMs);
+        } catch (err) {
+          this.log.warn({ code: 'ReplicationSweepFailed', bucket: name, err: (err as Error).message }, 'could not sweep the replication queue of a bucket; the next sweep will');
+        }
+      }
+      after = page.next;
+    } while (after !== undefined);
+    return done;
+  }
+
+  private async sweepBucket(name: string, ref: ReplicationRefEntry, minAgeMs: number): Promise<number> {
+    const bucket = await this.catalog.bucket(name, true);
+    if (!bucket || bucket.inc !== ref.inc) {
+      await this.dropRegistryEntry(name, ref);
+      return 0;
+    }
+    const before = this.env.now() - minAgeMs;
+    let done = 0;
+    let seen = 0;
+    let after: string | undefined;
+    do {
+      const page = await this.catalog.dht.scanPartition<ReplicationTask>(ids.replication(bucket), { limit: PAGE, ...(after !== undefined ? { after } : {}) });
+      const due = page.items.filter((i) => !i.deleted && i.body.at <= before).map((i) => i.body);
+      seen += page.items.filter((i) => !i.deleted).length;
+      await eachLimited(due, CONCURRENCY, async (task) => {
+        if ((await this.runTask(bucket, task)) === 'done') done++;
+      });
+      after = page.next;
+    } while (after !== undefined && !this.stopped);
+    // A bucket whose configuration was deleted leaves the registry once its queue is empty.
+    if (!bucket.repl && seen === 0) await this.dropRegistryEntry(name, ref);
+    return done;
+  }
+
+  private async dropRegistryEntry(name: string, ref: ReplicationRefEntry): Promise<void> {
+    await this.catalog.dht.updateItem<ReplicationRefEntry>(REPLICATION_REGISTRY, name, (current) =>
+      current && !current.deleted && current.body.token === ref.token ? ({ type: 's3.replicationRef', deleted: true } as unknown as ReplicationRefEntry) : null,
+    );
+  }
+
+  private track(p: Promise<unknown>): void {
+    const tracked = p.catch(() => {}).finally(() => this.running.delete(tracked));
+    this.running.add(tracked);
+  }
+}
+
+/** Whether `rule` replicates `entry`: a delete marker when it replicates markers, an object unless it is SSE-KMS encrypted. */
+function replicates(rule: ReplicationRule, entry: ObjectEntry): boolean {
+  if (entry.dm) return rule.deleteMarkers;
+  return !(entry.sse && isKms(entry.sse));
+}
+
+/** Sort key of a task in a bucket's queue. */
+function taskKey(key: string, vid: string): string {
+  return key + UPLOAD_SEPARATOR + vid;
+}
+

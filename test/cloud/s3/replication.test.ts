@@ -1,0 +1,225 @@
+/**
+ * Bucket replication through the AWS SDK on a 3-node loopback ring: the configuration
+ * operations and their refusals, versions replicated with their version ids, bytes, metadata
+ * and tags (inline, chunked and multipart objects), replication status headers, delete markers,
+ * filters, a destination that cannot take replicas (FAILED), and a version whose replication
+ * was not run at write time, replicated by another node's sweep from the durable queue.
+ *
+ * The background sweep is off (`replicationSweepMs: 0`); tests run it themselves.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  CompleteMultipartUploadCommand,
+  CreateBucketCommand,
+  CreateMultipartUploadCommand,
+  DeleteBucketReplicationCommand,
+  DeleteObjectCommand,
+  GetBucketReplicationCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectVersionsCommand,
+  PutBucketReplicationCommand,
+  PutBucketVersioningCommand,
+  PutObjectCommand,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
+import type { ReplicationConfiguration, S3Client } from '@aws-sdk/client-s3';
+import { bytes, pattern, s3failure, startS3Fixture } from './harness.ts';
+import type { S3Node } from './harness.ts';
+import { waitFor } from '../../helpers/wait.ts';
+import { runCleanups } from '../../helpers/cleanup.ts';
+
+const MiB = 1024 * 1024;
+const ROLE = 'arn:aws:iam::123456789012:role/pi-replication';
+
+/** A V2 rule replicating `prefix` to `destination`. */
+function rule(id: string, priority: number, destination: string, options: { prefix?: string; tag?: { Key: string; Value: string }; markers?: boolean } = {}): NonNullable<ReplicationConfiguration['Rules']>[number] {
+  const filter = options.tag ? { And: { Prefix: options.prefix ?? '', Tags: [options.tag] } } : { Prefix: options.prefix ?? '' };
+  return { ID: id, Priority: priority, Status: 'Enabled', Filter: filter, Destination: { Bucket: `arn:aws:s3:::${destination}` }, DeleteMarkerReplication: { Status: options.markers ? 'Enabled' : 'Disabled' } };
+}
+
+describe('S3 bucket replication through the AWS SDK on a 3-node ring', () => {
+  const cleanups: (() => Promise<void>)[] = [];
+  let nodes: S3Node[];
+  /** Alice's client on each node. */
+  let a: S3Client[];
+  let b: S3Client;
+
+  async function versionedBucket(name: string, client = a[0]!): Promise<void> {
+    await client.send(new CreateBucketCommand({ Bucket: name }));
+    await client.send(new PutBucketVersioningCommand({ Bucket: name, VersioningConfiguration: { Status: 'Enabled' } }));
+  }
+
+  async function status(bucket: string, key: string, versionId?: string, client = a[2]!): Promise<string | undefined> {
+    return (await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key, ...(versionId ? { VersionId: versionId } : {}) }))).ReplicationStatus;
+  }
+
+  /** Waits until the source version's status is `expected` (replication runs in the background). */
+  async function settled(bucket: string, key: string, versionId: string, expected = 'COMPLETED'): Promise<void> {
+    await waitFor(async () => (await status(bucket, key, versionId)) === expected, { timeoutMs: 15_000, what: `${bucket}/${key} ${expected}` });
+  }
+
+  before(async () => {
+    const fixture = await startS3Fixture((fn) => cleanups.push(fn), { config: { s3: { replicationSweepMs: 0, lifecycleSweepMs: 0 } } });
+    ({ nodes, aliceClients: a } = fixture);
+    b = fixture.bobClients[0]!;
+  });
+
+  after(async () => {
+    await runCleanups(cleanups);
+  });
+
+  test('PutBucketReplication / GetBucketReplication / DeleteBucketReplication and their refusals', async () => {
+    await versionedBucket('rcfg-src');
+    await versionedBucket('rcfg-dst');
+    await a[0]!.send(new CreateBucketCommand({ Bucket: 'rcfg-plain' }));
+    await versionedBucket('rcfg-bob', b);
+    const config = (destination: string): ReplicationConfiguration => ({ Role: ROLE, Rules: [rule('all', 1, destination, { markers: true })] });
+    await s3failure(a[0]!.send(new PutBucketReplicationCommand({ Bucket: 'rcfg-plain', ReplicationConfiguration: config('rcfg-dst') })), 'InvalidRequest', 400);
+    const missing = await s3failure(a[0]!.send(new PutBucketReplicationCommand({ Bucket: 'rcfg-src', ReplicationConfiguration: config('rcfg-none') })), 'InvalidRequest', 400);
+    assert.equal(missing.message, 'Destination bucket must exist.');
+    const unversioned = await s3failure(a[0]!.send(new PutBucketReplicationCommand({ Bucket: 'rcfg-src', ReplicationConfiguration: config('rcfg-plain') })), 'InvalidRequest', 400);
+    assert.equal(unversioned.message, 'Destination bucket must have versioning enabled.');
+    await s3failure(a[0]!.send(new PutBucketReplicationCommand({ Bucket: 'rcfg-src', ReplicationConfiguration: config('rcfg-src') })), 'InvalidRequest', 400);
+    await s3failure(a[0]!.send(new PutBucketReplicationCommand({ Bucket: 'rcfg-src', ReplicationConfiguration: config('rcfg-bob') })), 'AccessDenied', 403);
+    await s3failure(b.send(new PutBucketReplicationCommand({ Bucket: 'rcfg-src', ReplicationConfiguration: config('rcfg-dst') })), 'AccessDenied', 403);
+    await s3failure(a[1]!.send(new GetBucketReplicationCommand({ Bucket: 'rcfg-src' })), 'ReplicationConfigurationNotFoundError', 404);
+
+    await a[0]!.send(new PutBucketReplicationCommand({ Bucket: 'rcfg-src', ReplicationConfiguration: config('rcfg-dst') }));
+    const got = (await a[1]!.send(new GetBucketReplicationCommand({ Bucket: 'rcfg-src' }))).ReplicationConfiguration!;
+    assert.equal(got.Role, ROLE);
+    assert.deepEqual(got.Rules, [{ ID: 'all', Priority: 1, Filter: { Prefix: '' }, Status: 'Enabled', Destination: { Bucket: 'arn:aws:s3:::rcfg-dst' }, DeleteMarkerReplication: { Status: 'Enabled' } }]);
+    await s3failure(b.send(new GetBucketReplicationCommand({ Bucket: 'rcfg-src' })), 'AccessDenied', 403);
+    const suspend = await s3failure(a[0]!.send(new PutBucketVersioningCommand({ Bucket: 'rcfg-src', VersioningConfiguration: { Status: 'Suspended' } })), 'InvalidBucketState', 409);
+    assert.match(suspend.message, /replication configuration is present/);
+    assert.equal((await a[2]!.send(new DeleteBucketReplicationCommand({ Bucket: 'rcfg-src' }))).$metadata.httpStatusCode, 204);
+    await s3failure(a[1]!.send(new GetBucketReplicationCommand({ Bucket: 'rcfg-src' })), 'ReplicationConfigurationNotFoundError', 404);
+    await a[0]!.send(new PutBucketVersioningCommand({ Bucket: 'rcfg-src', VersioningConfiguration: { Status: 'Suspended' } }));
+  });
+
+  test('new versions are replicated with their version ids, bytes, metadata and tags; overwrites, delete markers, version deletes', async () => {
+    await versionedBucket('rep-src');
+    await versionedBucket('rep-dst');
+    await a[0]!.send(new PutBucketReplicationCommand({ Bucket: 'rep-src', ReplicationConfiguration: { Role: ROLE, Rules: [rule('all', 1, 'rep-dst', { markers: true })] } }));
+
+    const small = await a[0]!.send(new PutObjectCommand({ Bucket: 'rep-src', Key: 'small.txt', Body: 'hello replica', ContentType: 'text/plain', Metadata: { owner: 'ops' }, Tagging: 'team=storage' }));
+    const bigBody = pattern(6 * MiB, 7);
+    const big = await a[1]!.send(new PutObjectCommand({ Bucket: 'rep-src', Key: 'dir/big.bin', Body: bigBody }));
+    const upload = await a[2]!.send(new CreateMultipartUploadCommand({ Bucket: 'rep-src', Key: 'multi.bin' }));
+    const parts = [pattern(5 * MiB, 8), pattern(1 * MiB, 9)];
+    const etags: string[] = [];
+    for (const [i, body] of parts.entries()) etags.push((await a[2]!.send(new UploadPartCommand({ Bucket: 'rep-src', Key: 'multi.bin', UploadId: upload.UploadId, PartNumber: i + 1, Body: body }))).ETag!);
+    const multi = await a[2]!.send(
+      new CompleteMultipartUploadCommand({ Bucket: 'rep-src', Key: 'multi.bin', UploadId: upload.UploadId, MultipartUpload: { Parts: etags.map((ETag, i) => ({ ETag, PartNumber: i + 1 })) } }),
+    );
+    for (const [key, v] of [['small.txt', small.VersionId!], ['dir/big.bin', big.VersionId!], ['multi.bin', multi.VersionId!]] as const) await settled('rep-src', key, v);
+
+    const replica = await a[1]!.send(new GetObjectCommand({ Bucket: 'rep-dst', Key: 'small.txt' }));
+    const source = await a[2]!.send(new HeadObjectCommand({ Bucket: 'rep-src', Key: 'small.txt' }));
+    assert.equal((await bytes(replica.Body)).toString(), 'hello replica');
+    assert.equal(replica.VersionId, small.VersionId, 'the replica keeps the version id');
+    assert.equal(replica.ReplicationStatus, 'REPLICA');
+    assert.equal(replica.ETag, source.ETag);
+    assert.equal(replica.LastModified?.getTime(), source.LastModified?.getTime(), 'and Last-Modified');
+    assert.equal(replica.ContentType, 'text/plain');
+    assert.deepEqual(replica.Metadata, { owner: 'ops' });
+    assert.equal(replica.TagCount, 1);
+    const bigReplica = await a[0]!.send(new GetObjectCommand({ Bucket: 'rep-dst', Key: 'dir/big.bin', VersionId: big.VersionId }));
+    assert.ok((await bytes(bigReplica.Body)).equals(bigBody), 'a chunked object reads back byte for byte');
+    const multiReplica = await a[1]!.send(new GetObjectCommand({ Bucket: 'rep-dst', Key: 'multi.bin' }));
+    assert.ok((await bytes(multiReplica.Body)).equals(Buffer.concat(parts)));
+    assert.equal(multiReplica.ETag, multi.ETag, 'a multipart ETag is kept');
+
+    // An overwrite replicates as the new current version; the old one stays noncurrent there too.
+    const second = await a[1]!.send(new PutObjectCommand({ Bucket: 'rep-src', Key: 'small.txt', Body: 'second' }));
+    await settled('rep-src', 'small.txt', second.VersionId!);
+    assert.equal(await status('rep-src', 'small.txt', small.VersionId), 'COMPLETED', 'the replaced version keeps its status');
+    const versions = await a[2]!.send(new ListObjectVersionsCommand({ Bucket: 'rep-dst', Prefix: 'small.txt' }));
+    assert.deepEqual(
+      versions.Versions?.map((v) => [v.VersionId, v.IsLatest]),
+      [
+        [second.VersionId, true],
+        [small.VersionId, false],
+      ],
+    );
+
+    // A delete marker is replicated under its version id; deleting a version is not replicated.
+    const marker = await a[0]!.send(new DeleteObjectCommand({ Bucket: 'rep-src', Key: 'small.txt' }));
+    assert.ok(marker.DeleteMarker);
+    await waitFor(
+      async () => {
+        const listed = await a[1]!.send(new ListObjectVersionsCommand({ Bucket: 'rep-dst', Prefix: 'small.txt' }));
+        return listed.DeleteMarkers?.some((m) => m.VersionId === marker.VersionId && m.IsLatest);
+      },
+      { timeoutMs: 15_000, what: 'the delete marker in the destination' },
+    );
+    await s3failure(a[2]!.send(new GetObjectCommand({ Bucket: 'rep-dst', Key: 'small.txt' })), 'NoSuchKey', 404);
+    await a[0]!.send(new DeleteObjectCommand({ Bucket: 'rep-src', Key: 'dir/big.bin', VersionId: big.VersionId }));
+    await s3failure(a[0]!.send(new HeadObjectCommand({ Bucket: 'rep-src', Key: 'dir/big.bin' })), undefined, 404);
+    await nodes[1]!.s3.api.drain();
+    const kept = await a[2]!.send(new GetObjectCommand({ Bucket: 'rep-dst', Key: 'dir/big.bin', VersionId: big.VersionId }));
+    assert.ok((await bytes(kept.Body)).equals(bigBody), 'a version deleted in the source stays in the destination');
+  });
+
+  test('filters choose what is replicated, by prefix, tag and priority; delete markers only where a rule says so', async () => {
+    await versionedBucket('flt-src');
+    await versionedBucket('flt-logs');
+    await versionedBucket('flt-tagged');
+    await a[0]!.send(
+      new PutBucketReplicationCommand({
+        Bucket: 'flt-src',
+        ReplicationConfiguration: { Role: ROLE, Rules: [rule('logs', 1, 'flt-logs', { prefix: 'logs/' }), rule('tagged', 2, 'flt-tagged', { prefix: 'logs/', tag: { Key: 'copy', Value: 'yes' } })] },
+      }),
+    );
+    const plain = await a[1]!.send(new PutObjectCommand({ Bucket: 'flt-src', Key: 'logs/a', Body: 'a' }));
+    const tagged = await a[1]!.send(new PutObjectCommand({ Bucket: 'flt-src', Key: 'logs/b', Body: 'b', Tagging: 'copy=yes' }));
+    const other = await a[1]!.send(new PutObjectCommand({ Bucket: 'flt-src', Key: 'data/c', Body: 'c' }));
+    await settled('flt-src', 'logs/a', plain.VersionId!);
+    await settled('flt-src', 'logs/b', tagged.VersionId!);
+    assert.equal(await status('flt-src', 'data/c', other.VersionId), undefined, 'no rule selects it: no status');
+    assert.equal((await a[2]!.send(new HeadObjectCommand({ Bucket: 'flt-logs', Key: 'logs/a' }))).VersionId, plain.VersionId);
+    assert.equal((await a[2]!.send(new HeadObjectCommand({ Bucket: 'flt-tagged', Key: 'logs/b' }))).VersionId, tagged.VersionId, 'the higher priority rule wins');
+    await s3failure(a[2]!.send(new HeadObjectCommand({ Bucket: 'flt-logs', Key: 'logs/b' })), undefined, 404);
+    await s3failure(a[2]!.send(new HeadObjectCommand({ Bucket: 'flt-logs', Key: 'data/c' })), undefined, 404);
+    // DeleteMarkerReplication Disabled: the replica stays current.
+    await a[0]!.send(new DeleteObjectCommand({ Bucket: 'flt-src', Key: 'logs/a' }));
+    await nodes[0]!.s3.api.drain();
+    assert.equal((await a[1]!.send(new HeadObjectCommand({ Bucket: 'flt-logs', Key: 'logs/a' }))).VersionId, plain.VersionId);
+  });
+
+  test('a destination that cannot take replicas makes the version FAILED', async () => {
+    await versionedBucket('fail-src');
+    await versionedBucket('fail-dst');
+    await a[0]!.send(new PutBucketReplicationCommand({ Bucket: 'fail-src', ReplicationConfiguration: { Role: ROLE, Rules: [rule('all', 1, 'fail-dst')] } }));
+    await a[0]!.send(new PutBucketVersioningCommand({ Bucket: 'fail-dst', VersioningConfiguration: { Status: 'Suspended' } }));
+    const put = await a[1]!.send(new PutObjectCommand({ Bucket: 'fail-src', Key: 'k', Body: 'v' }));
+    await settled('fail-src', 'k', put.VersionId!, 'FAILED');
+    await s3failure(a[2]!.send(new HeadObjectCommand({ Bucket: 'fail-dst', Key: 'k' })), undefined, 404);
+    const failed = nodes.reduce((sum, n) => sum + (n.s3.metrics().find((m) => m.name === 'pi_s3_replication_failed_total')?.values[0]?.value ?? 0), 0);
+    assert.ok(failed >= 1, 'counted in pi_s3_replication_failed_total');
+  });
+
+  test('a version not replicated at write time stays PENDING in the durable queue until a sweep on another node replicates it', async () => {
+    await versionedBucket('sweep-src');
+    await versionedBucket('sweep-dst');
+    await a[0]!.send(new PutBucketReplicationCommand({ Bucket: 'sweep-src', ReplicationConfiguration: { Role: ROLE, Rules: [rule('all', 1, 'sweep-dst')] } }));
+    // Node 0's replicator stopped: it queues the task and marks the version, but runs nothing.
+    nodes[0]!.s3.api.replication.stop();
+    let put;
+    try {
+      put = await a[0]!.send(new PutObjectCommand({ Bucket: 'sweep-src', Key: 'late', Body: pattern(200_000, 3) }));
+      assert.equal(await status('sweep-src', 'late', put.VersionId), 'PENDING');
+    } finally {
+      nodes[0]!.s3.api.replication.start(0);
+    }
+    await s3failure(a[2]!.send(new HeadObjectCommand({ Bucket: 'sweep-dst', Key: 'late' })), undefined, 404);
+    assert.equal(await nodes[1]!.s3.api.replication.sweep({ minAgeMs: 60_000, everyBucket: true }), 0, 'a task younger than the sweep period is left to its writer');
+    assert.equal(await nodes[1]!.s3.api.replication.sweep({ minAgeMs: 0, everyBucket: true }), 1);
+    assert.equal(await status('sweep-src', 'late', put.VersionId), 'COMPLETED');
+    const replica = await a[2]!.send(new GetObjectCommand({ Bucket: 'sweep-dst', Key: 'late' }));
+    assert.equal(replica.VersionId, put.VersionId);
+    assert.ok((await bytes(replica.Body)).equals(pattern(200_000, 3)));
+    assert.equal(await nodes[2]!.s3.api.replication.sweep({ minAgeMs: 0, everyBucket: true }), 0, 'the task is gone once done');
+  });
+});
