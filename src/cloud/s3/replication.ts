@@ -245,6 +245,8 @@ export class Replicator implements ReplicationHooks {
     if (!destination) throw new ReplicationRefused(`the destination bucket ${rule.destination} does not exist`);
     if (destination.ver !== 'Enabled') throw new ReplicationRefused(`the destination bucket ${rule.destination} does not have versioning enabled`);
     if (destination.owner !== source.owner) throw new ReplicationRefused(`the destination bucket ${rule.destination} has another owner`);
+    // As in S3: a version under Object Lock goes only where Object Lock can keep it.
+    if ((version.rm !== undefined || version.lh !== undefined) && !destination.lock) throw new ReplicationRefused(`the destination bucket ${rule.destination} does not have Object Lock enabled`);
     const { version: _stored, rs: _status, ...fields } = version as ObjectEntry & { version?: number };
     // Its own vid: chunk references and manifest pages are named by it (model.ts).
     const vid = this.env.random.hex(16);

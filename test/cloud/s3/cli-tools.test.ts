@@ -21,6 +21,7 @@ import { base32Decode, totp } from '../../../src/cloud/s3/protocol/index.ts';
 import { createUser, endpointCertificate, pattern, rawRequest, startS3Ring } from './harness.ts';
 import type { S3Node, TestUser } from './harness.ts';
 import { call, tempDir } from '../../node/fixtures.ts';
+import { waitFor } from '../../helpers/wait.ts';
 import { runCleanups } from '../../helpers/cleanup.ts';
 
 const run = promisify(execFile);
@@ -241,6 +242,28 @@ describe('awscli and s3cmd against a 3-node ring', () => {
     assert.equal(await readFile(join(dir, 'v1.back'), 'utf8'), 'first\n');
     for (const v of [...versions.Versions, ...versions.DeleteMarkers]) await aws('s3api', 'delete-object', '--bucket', 'aws-versions', '--key', 'doc.txt', '--version-id', v.VersionId);
     assert.match(await aws('s3', 'rb', 's3://aws-versions'), /remove_bucket: aws-versions/);
+  });
+
+  test('aws s3api put-bucket-replication / get-bucket-replication (the documented example); a copied file is replicated; delete-bucket-replication', async () => {
+    for (const bucket of ['aws-repl', 'aws-repl-backup']) {
+      await aws('s3', 'mb', `s3://${bucket}`);
+      await aws('s3api', 'put-bucket-versioning', '--bucket', bucket, '--versioning-configuration', 'Status=Enabled');
+    }
+    const config = {
+      Role: 'arn:aws:iam::000000000000:role/replication',
+      Rules: [{ ID: 'all', Priority: 1, Status: 'Enabled', Filter: { Prefix: '' }, Destination: { Bucket: 'arn:aws:s3:::aws-repl-backup' }, DeleteMarkerReplication: { Status: 'Enabled' } }],
+    };
+    await aws('s3api', 'put-bucket-replication', '--bucket', 'aws-repl', '--replication-configuration', JSON.stringify(config));
+    assert.deepEqual(JSON.parse(await aws('s3api', 'get-bucket-replication', '--bucket', 'aws-repl')).ReplicationConfiguration, config);
+    await writeFile(join(dir, 'replicated.txt'), 'copy me\n');
+    await aws('s3', 'cp', join(dir, 'replicated.txt'), 's3://aws-repl/replicated.txt');
+    const head = await waitFor(async () => {
+      const h = JSON.parse(await aws('s3api', 'head-object', '--bucket', 'aws-repl-backup', '--key', 'replicated.txt')) as { ReplicationStatus?: string; VersionId?: string };
+      return h.ReplicationStatus === 'REPLICA' ? h : undefined;
+    }, { timeoutMs: 20_000, what: 'the replica' });
+    assert.equal(head.VersionId, JSON.parse(await aws('s3api', 'head-object', '--bucket', 'aws-repl', '--key', 'replicated.txt')).VersionId);
+    await aws('s3api', 'delete-bucket-replication', '--bucket', 'aws-repl');
+    await assert.rejects(aws('s3api', 'get-bucket-replication', '--bucket', 'aws-repl'), /ReplicationConfigurationNotFoundError/);
   });
 
   test('aws s3api select-object-content: a CSV query and a gzipped JSON LINES aggregate, written to files by awscli', async () => {

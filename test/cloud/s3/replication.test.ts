@@ -1,7 +1,7 @@
 /**
  * Bucket replication through the AWS SDK on a 3-node loopback ring: the configuration
  * operations and their refusals, versions replicated with their version ids, bytes, metadata
- * and tags (inline, chunked and multipart objects), replication status headers, delete markers,
+ * and tags (inline, chunked, multipart and SSE-C objects), replication status headers, delete markers,
  * filters, a destination that cannot take replicas (FAILED), and a version whose replication
  * was not run at write time, replicated by another node's sweep from the durable queue.
  *
@@ -61,7 +61,7 @@ describe('S3 bucket replication through the AWS SDK on a 3-node ring', () => {
   }
 
   before(async () => {
-    const fixture = await startS3Fixture((fn) => cleanups.push(fn), { config: { s3: { replicationSweepMs: 0, lifecycleSweepMs: 0 } } });
+    const fixture = await startS3Fixture((fn) => cleanups.push(fn), { config: { s3: { replicationSweepMs: 0, lifecycleSweepMs: 0, allowSseCustomerKeysOverHttp: true } } });
     ({ nodes, aliceClients: a } = fixture);
     b = fixture.bobClients[0]!;
   });
@@ -186,6 +186,21 @@ describe('S3 bucket replication through the AWS SDK on a 3-node ring', () => {
     await a[0]!.send(new DeleteObjectCommand({ Bucket: 'flt-src', Key: 'logs/a' }));
     await nodes[0]!.s3.api.drain();
     assert.equal((await a[1]!.send(new HeadObjectCommand({ Bucket: 'flt-logs', Key: 'logs/a' }))).VersionId, plain.VersionId);
+  });
+
+  test('an SSE-C object is replicated still encrypted: the replica reads back with the same key only', async () => {
+    await versionedBucket('ssec-src');
+    await versionedBucket('ssec-dst');
+    await a[0]!.send(new PutBucketReplicationCommand({ Bucket: 'ssec-src', ReplicationConfiguration: { Role: ROLE, Rules: [rule('all', 1, 'ssec-dst')] } }));
+    const key = Buffer.alloc(32, 0x5a);
+    const ssec = { SSECustomerAlgorithm: 'AES256', SSECustomerKey: key.toString('base64') };
+    const body = pattern(5 * MiB, 11);
+    const put = await a[1]!.send(new PutObjectCommand({ Bucket: 'ssec-src', Key: 'secret.bin', Body: body, ...ssec }));
+    await waitFor(async () => (await a[2]!.send(new HeadObjectCommand({ Bucket: 'ssec-src', Key: 'secret.bin', ...ssec }))).ReplicationStatus === 'COMPLETED', { timeoutMs: 15_000, what: 'COMPLETED' });
+    const replica = await a[0]!.send(new GetObjectCommand({ Bucket: 'ssec-dst', Key: 'secret.bin', ...ssec }));
+    assert.equal(replica.VersionId, put.VersionId);
+    assert.ok((await bytes(replica.Body)).equals(body));
+    await s3failure(a[0]!.send(new GetObjectCommand({ Bucket: 'ssec-dst', Key: 'secret.bin' })), 'InvalidRequest', 400);
   });
 
   test('a destination that cannot take replicas makes the version FAILED', async () => {
