@@ -28,6 +28,7 @@ import { ids, partSortKey } from './model.ts';
 import type { PartEntry, RefEntry, UploadEntry } from './model.ts';
 import { UPLOAD_SEPARATOR } from './model.ts';
 import type { S3Options } from './options.ts';
+import { sweepEvery } from './periodic.ts';
 import { VersionCatalog } from './version-catalog.ts';
 
 /** Counters of the collector. */
@@ -62,19 +63,13 @@ export class ChunkCollector {
 
   start(): void {
     this.stopped = false;
-    this.schedule();
+    this.timer?.cancel();
+    this.timer = sweepEvery(this.env, this.options.intervalMs, () => this.sweep());
   }
 
   stop(): void {
     this.stopped = true;
     this.timer?.cancel();
-  }
-
-  private schedule(): void {
-    if (this.stopped) return;
-    this.timer = this.env.setTimeout(() => {
-      void this.sweep().finally(() => this.schedule());
-    }, this.env.random.jitter(this.options.intervalMs, 0.2));
   }
 
   /** One pass over the chunks this node is the root of; resolves with the number collected. */

@@ -47,6 +47,7 @@ import type { AccessLogSink } from './access-log-capture.ts';
 import type { BodyVerifier } from './protocol/index.ts';
 import type { Catalog } from './catalog.ts';
 import { eachLimited } from './catalog.ts';
+import { sweepEvery } from './periodic.ts';
 import type { S3Request } from './http.ts';
 import { ids, UPLOAD_SEPARATOR } from './model.ts';
 import type { BucketEntry, ObjectEntry, UploadEntry } from './model.ts';
@@ -208,21 +209,13 @@ export class LifecycleExpirer {
 
   start(): void {
     this.stopped = false;
-    if (this.sweepMs > 0) this.schedule();
+    this.timer?.cancel();
+    if (this.sweepMs > 0) this.timer = sweepEvery(this.env, this.sweepMs, () => this.sweep());
   }
 
   stop(): void {
     this.stopped = true;
     this.timer?.cancel();
-  }
-
-  private schedule(): void {
-    if (this.stopped) return;
-    this.timer = this.env.setTimeout(() => {
-      void this.sweep()
-        .catch(() => {})
-        .finally(() => this.schedule());
-    }, this.env.random.jitter(this.sweepMs, 0.2));
   }
 
   /**

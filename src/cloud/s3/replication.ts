@@ -40,6 +40,7 @@ import { S3Error, parseReplicationConfiguration, replicationConfigurationXml, re
 import type { BodyVerifier, ReplicationRule } from './protocol/index.ts';
 import type { Catalog } from './catalog.ts';
 import { eachLimited } from './catalog.ts';
+import { sweepEvery } from './periodic.ts';
 import { isKms } from './encryption.ts';
 import type { S3Request } from './http.ts';
 import type { RootOracle } from './lifecycle.ts';
@@ -320,7 +321,8 @@ export class Replicator implements ReplicationHooks {
   start(sweepMs: number): void {
     this.stopped = false;
     this.sweepMs = sweepMs;
-    if (sweepMs > 0) this.schedule();
+    this.timer?.cancel();
+    if (sweepMs > 0) this.timer = sweepEvery(this.env, sweepMs, () => this.sweep());
   }
 
   stop(): void {
@@ -331,15 +333,6 @@ export class Replicator implements ReplicationHooks {
   /** Waits for the replications running in the background. */
   async drain(): Promise<void> {
     while (this.running.size > 0) await Promise.allSettled([...this.running]);
-  }
-
-  private schedule(): void {
-    if (this.stopped) return;
-    this.timer = this.env.setTimeout(() => {
-      void this.sweep()
-        .catch(() => {})
-        .finally(() => this.schedule());
-    }, this.env.random.jitter(this.sweepMs, 0.2));
   }
 
   /**
