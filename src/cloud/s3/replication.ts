@@ -192,11 +192,10 @@ export class Replicator implements ReplicationHooks {
     return sortKey;
   }
 
-  committed(bucket: BucketEntry, task: string): void {
+  committed(bucket: BucketEntry, task: string, written: ObjectEntry): void {
     if (this.stopped || this.running.size >= MAX_IMMEDIATE) return;
     const key = task.slice(0, task.lastIndexOf(UPLOAD_SEPARATOR));
-    const vid = task.slice(key.length + 1);
-    this.track(this.runTask(bucket, { type: 's3.replicationTask', k: key, vid, at: this.env.now() }));
+    this.track(this.runTask(bucket, { type: 's3.replicationTask', k: key, vid: written.vid, at: this.env.now() }, written));
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -204,11 +203,12 @@ export class Replicator implements ReplicationHooks {
 
   /**
    * Replicates the version a task names, then drops the task; resolves with `retry` (task kept)
-   * when the ring or the destination could not be reached now.
+   * when the ring or the destination could not be reached now. `known`: the version, just
+   * written (else it is read).
    */
-  async runTask(source: BucketEntry, task: ReplicationTask): Promise<TaskOutcome> {
+  async runTask(source: BucketEntry, task: ReplicationTask, known?: ObjectEntry): Promise<TaskOutcome> {
     try {
-      await this.replicate(source, task);
+      await this.replicate(source, task, known);
     } catch (err) {
       this.stats.retries++;
       this.log.warn({ code: 'ReplicationRetry', bucket: source.name, key: task.k, err: (err as Error).message }, 'could not replicate an object version now; a sweep will retry');
@@ -220,10 +220,10 @@ export class Replicator implements ReplicationHooks {
     return 'done';
   }
 
-  private async replicate(asked: BucketEntry, task: ReplicationTask): Promise<void> {
+  private async replicate(asked: BucketEntry, task: ReplicationTask, known?: ObjectEntry): Promise<void> {
     const bucket = await this.catalog.bucket(asked.name);
     if (!bucket || bucket.inc !== asked.inc) return; // the bucket is gone, and its versions with it
-    const found = await this.findVersion(bucket, task.k, task.vid);
+    const found = known ?? (await this.findVersion(bucket, task.k, task.vid));
     if (!found || (!found.dm && found.rs !== 'PENDING')) return; // never written, deleted since, or done
     const rule = replicationRuleFor(bucket.repl, { key: task.k, tags: found.tags });
     try {
@@ -242,7 +242,8 @@ export class Replicator implements ReplicationHooks {
 
   /** Writes the replica of `version` into the rule's destination (throws {@link ReplicationRefused} when it cannot be). */
   private async writeReplica(source: BucketEntry, rule: ReplicationRule, key: string, version: ObjectEntry): Promise<void> {
-    const destination = await this.catalog.bucket(rule.destination, true);
+    // The cached record, as a PutObject into it reads it (a deletion waits for the caches: catalog.ts).
+    const destination = await this.catalog.bucket(rule.destination);
     if (!destination) throw new ReplicationRefused(`the destination bucket ${rule.destination} does not exist`);
     if (destination.ver !== 'Enabled') throw new ReplicationRefused(`the destination bucket ${rule.destination} does not have versioning enabled`);
     if (destination.owner !== source.owner) throw new ReplicationRefused(`the destination bucket ${rule.destination} has another owner`);

@@ -58,7 +58,8 @@ export interface VersioningContext {
 export interface ReplicationHooks {
   /** Resolves with a handle to pass to `committed`, or undefined when no rule replicates the version. */
   prepare(bucket: BucketEntry, key: string, entry: ObjectEntry): Promise<string | undefined>;
-  committed(bucket: BucketEntry, task: string): void;
+  /** `written`: the version as committed (what the replicator would otherwise read back). */
+  committed(bucket: BucketEntry, task: string, written: ObjectEntry): void;
 }
 
 /** Where {@link VersioningApi.commitReplica} put a replica. */
@@ -143,7 +144,7 @@ export class VersioningApi {
     }
     const task = await this.ctx.replication?.prepare(bucket, key, entry);
     const written = await this.writeVersion(bucket, key, entry, check);
-    if (task !== undefined) this.ctx.replication!.committed(bucket, task);
+    if (task !== undefined) this.ctx.replication!.committed(bucket, task, written);
     return written;
   }
 
@@ -234,7 +235,7 @@ export class VersioningApi {
       previous = current;
       check?.(current);
     });
-    if (task !== undefined) this.ctx.replication!.committed(bucket, task);
+    if (task !== undefined) this.ctx.replication!.committed(bucket, task, written);
     return { previous, versionId: versionIdOf(written), deleteMarker: true };
   }
 
