@@ -27,9 +27,10 @@
  *    owned by someone else, or holds another version at the same place — becomes FAILED, as S3
  *    marks it, and is not retried. A destination that is unreachable only for now is retried.
  *
- * Replicas are not replicated again (S3 does not chain replication), and changes to a version
- * after it was written (tags, ACL, retention: "replica modification sync") are not replicated.
- * SSE-KMS objects are not replicated (S3 needs SourceSelectionCriteria for them, which is not
+ * A change of a replicated version's tags, ACL, retention or legal hold (VersioningApi.rewriteVersion)
+ * records its task again and makes it PENDING: the run finds the replica there and gives it the
+ * version's settings. Replicas are not replicated again (S3 does not chain replication), and
+ * changes made to a replica do not go back to the source ("replica modification sync"). SSE-KMS objects are not replicated (S3 needs SourceSelectionCriteria for them, which is not
  * implemented); SSE-C and SSE-S3 objects are, sharing the source's encrypted chunks and key.
  */
 import type { Env, Logger, Timer } from '../../env/index.ts';
@@ -48,7 +49,7 @@ import { UPLOAD_SEPARATOR, ids, versionRef } from './model.ts';
 import type { BucketEntry, ObjectEntry, ReplicationStatus } from './model.ts';
 import { readCheckedBody, sendEmpty, sendXml, subresourceOperation } from './replies.ts';
 import type { Operation } from './replies.ts';
-import type { ReplicationHooks, VersioningApi } from './versioning-api.ts';
+import type { ReplicationHooks, ReplicationTicket, VersioningApi } from './versioning-api.ts';
 
 /** The registry of buckets with a replication configuration (sort key: bucket name). */
 export const REPLICATION_REGISTRY: Id = idFor('s3replications:registry', Scope.GLOBAL);
@@ -61,15 +62,13 @@ interface ReplicationRefEntry extends Entity {
   token: string;
 }
 
-/** A version waiting to be replicated (the queue partition's item). */
-export interface ReplicationTask extends Entity {
+/**
+ * A version waiting to be replicated, or whose replica must take its new settings (the queue
+ * partition's item): `k` the object key, `vid` the version's (known before the write decides its
+ * version id), `at` when the task was last recorded (a task recorded again while it runs stays).
+ */
+export interface ReplicationTask extends Entity, ReplicationTicket {
   type: 's3.replicationTask';
-  /** Object key. */
-  k: string;
-  /** The version's `vid` (its entry's, known before the write decides its version id). */
-  vid: string;
-  /** When the task was recorded (ms). */
-  at: number;
 }
 
 /** Items per page of the registry and of a queue. */
@@ -180,22 +179,35 @@ export class Replicator implements ReplicationHooks {
   // ---------------------------------------------------------------------------------------------
   // Queueing (VersioningApi's hooks)
 
-  async prepare(bucket: BucketEntry, key: string, entry: ObjectEntry): Promise<string | undefined> {
+  async prepare(bucket: BucketEntry, key: string, entry: ObjectEntry): Promise<ReplicationTask | undefined> {
     if (bucket.ver !== 'Enabled' || !bucket.repl) return undefined;
     const rule = replicationRuleFor(bucket.repl, { key, tags: entry.tags });
     if (!rule || !replicates(rule, entry)) return undefined;
-    const sortKey = taskKey(key, entry.vid);
-    const task: ReplicationTask = { type: 's3.replicationTask', k: key, vid: entry.vid, at: this.env.now() };
-    await this.catalog.dht.writeItemIfAbsent<ReplicationTask>(ids.replication(bucket), sortKey, task);
+    const task = await this.record(bucket, key, entry.vid);
     if (!entry.dm) entry.rs = 'PENDING';
     this.stats.queued++;
-    return sortKey;
+    return task;
   }
 
-  committed(bucket: BucketEntry, task: string, written: ObjectEntry): void {
+  async prepareChange(bucket: BucketEntry, key: string, entry: ObjectEntry): Promise<ReplicationTask | undefined> {
+    // Only versions that were (or are being) replicated; a FAILED one stays so.
+    if (!bucket.repl || (entry.rs !== 'PENDING' && entry.rs !== 'COMPLETED')) return undefined;
+    return this.record(bucket, key, entry.vid, true);
+  }
+
+  committed(bucket: BucketEntry, task: ReplicationTicket, written?: ObjectEntry): void {
     if (this.stopped || this.running.size >= MAX_IMMEDIATE) return;
-    const key = task.slice(0, task.lastIndexOf(UPLOAD_SEPARATOR));
-    this.track(this.runTask(bucket, { type: 's3.replicationTask', k: key, vid: written.vid, at: this.env.now() }, written));
+    this.track(this.runTask(bucket, { type: 's3.replicationTask', ...task }, written));
+  }
+
+  /** Records (or records again, with a new time) the task of version `vid` of `key`. */
+  private async record(bucket: BucketEntry, key: string, vid: string, change = false): Promise<ReplicationTask> {
+    const task: ReplicationTask = { type: 's3.replicationTask', k: key, vid, at: this.env.now(), ...(change ? { c: true as const } : {}) };
+    const partition = ids.replication(bucket);
+    // A new version's task is new (one round); a change's may replace one (read-modify-write).
+    if (change) await this.catalog.dht.updateItem<ReplicationTask>(partition, taskKey(key, vid), () => task);
+    else await this.catalog.dht.writeItemIfAbsent<ReplicationTask>(partition, taskKey(key, vid), task);
+    return task;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -214,8 +226,9 @@ export class Replicator implements ReplicationHooks {
       this.log.warn({ code: 'ReplicationRetry', bucket: source.name, key: task.k, err: (err as Error).message }, 'could not replicate an object version now; a sweep will retry');
       return 'retry';
     }
+    // Unless it was recorded again meanwhile (new settings): then it runs again.
     await this.catalog.dht.updateItem<ReplicationTask>(ids.replication(source), taskKey(task.k, task.vid), (c) =>
-      c && !c.deleted ? ({ type: 's3.replicationTask', deleted: true } as unknown as ReplicationTask) : null,
+      c && !c.deleted && c.body.at === task.at ? ({ type: 's3.replicationTask', deleted: true } as unknown as ReplicationTask) : null,
     );
     return 'done';
   }
@@ -224,11 +237,11 @@ export class Replicator implements ReplicationHooks {
     const bucket = await this.catalog.bucket(asked.name);
     if (!bucket || bucket.inc !== asked.inc) return; // the bucket is gone, and its versions with it
     const found = known ?? (await this.findVersion(bucket, task.k, task.vid));
-    if (!found || (!found.dm && found.rs !== 'PENDING')) return; // never written, deleted since, or done
+    if (!found) return; // never written, or deleted since
     const rule = replicationRuleFor(bucket.repl, { key: task.k, tags: found.tags });
     try {
       if (!rule || !replicates(rule, found)) throw new ReplicationRefused('no rule replicates the version any more');
-      await this.writeReplica(bucket, rule, task.k, found);
+      await this.writeReplica(bucket, rule, task.k, found, task.c === true);
     } catch (err) {
       if (!(err instanceof ReplicationRefused)) throw err;
       this.stats.failed++;
@@ -240,8 +253,12 @@ export class Replicator implements ReplicationHooks {
     if (!found.dm) await this.setStatus(bucket, task.k, task.vid, 'COMPLETED');
   }
 
-  /** Writes the replica of `version` into the rule's destination (throws {@link ReplicationRefused} when it cannot be). */
-  private async writeReplica(source: BucketEntry, rule: ReplicationRule, key: string, version: ObjectEntry): Promise<void> {
+  /**
+   * Writes the replica of `version` into the rule's destination, or gives the replica already
+   * there the version's settings (first thing tried for a `change` task); throws
+   * {@link ReplicationRefused} when the destination cannot take it.
+   */
+  private async writeReplica(source: BucketEntry, rule: ReplicationRule, key: string, version: ObjectEntry, change: boolean): Promise<void> {
     // The cached record, as a PutObject into it reads it (a deletion waits for the caches: catalog.ts).
     const destination = await this.catalog.bucket(rule.destination);
     if (!destination) throw new ReplicationRefused(`the destination bucket ${rule.destination} does not exist`);
@@ -249,6 +266,7 @@ export class Replicator implements ReplicationHooks {
     if (destination.owner !== source.owner) throw new ReplicationRefused(`the destination bucket ${rule.destination} has another owner`);
     // As in S3: a version under Object Lock goes only where Object Lock can keep it.
     if ((version.rm !== undefined || version.lh !== undefined) && !destination.lock) throw new ReplicationRefused(`the destination bucket ${rule.destination} does not have Object Lock enabled`);
+    if (change && !version.dm && (await this.synced(destination, key, version))) return;
     const { version: _stored, rs: _status, ...fields } = version as ObjectEntry & { version?: number };
     // Its own vid: chunk references and manifest pages are named by it (model.ts).
     const vid = this.env.random.hex(16);
@@ -271,15 +289,25 @@ export class Replicator implements ReplicationHooks {
         Object.assign(replica, await this.catalog.storeChunkList(vid, chunks));
       }
     } else delete replica.rs;
-    let outcome;
     try {
-      outcome = await this.versioning().commitReplica(destination, key, replica);
+      const outcome = await this.versioning().commitReplica(destination, key, replica);
+      // (When it was already there, or refused, the references just written are the collector's: gc.ts finds no version of that vid.)
+      if (outcome === 'conflict') throw new ReplicationRefused(`the destination bucket ${rule.destination} holds another version at the place of this one`);
+      // Already there (a task run again): it takes the source's settings.
+      if (outcome === 'present' && !version.dm) await this.synced(destination, key, version);
     } catch (err) {
-      if (err instanceof S3Error && (err.code === 'NoSuchBucket' || err.code === 'InvalidBucketState' || err.code === 'OperationAborted')) throw new ReplicationRefused(err.message);
-      throw err;
+      throw refusedByDestination(err);
     }
-    // The replica's references were written for nothing: the collector drops them (gc.ts finds no version of that vid).
-    if (outcome === 'conflict') throw new ReplicationRefused(`the destination bucket ${rule.destination} holds another version at the place of this one`);
+  }
+
+  /** Gives the replica of `version` in `destination` the version's settings; resolves with whether the replica was there. */
+  private async synced(destination: BucketEntry, key: string, version: ObjectEntry): Promise<boolean> {
+    try {
+      return await this.versioning().syncReplica(destination, key, version);
+    } catch (err) {
+      // OperationAborted here is a race with a write of the replica's key: retried.
+      throw err instanceof S3Error && err.code === 'OperationAborted' ? err : refusedByDestination(err);
+    }
   }
 
   /** The version of `key` written under `vid`, current or noncurrent; undefined when there is none. */
@@ -406,6 +434,12 @@ export class Replicator implements ReplicationHooks {
     const tracked = p.catch(() => {}).finally(() => this.running.delete(tracked));
     this.running.add(tracked);
   }
+}
+
+/** A destination's refusal that will not change by retrying (deleted, closing, versioning not enabled) as {@link ReplicationRefused}; other errors as they are. */
+function refusedByDestination(err: unknown): unknown {
+  if (err instanceof S3Error && (err.code === 'NoSuchBucket' || err.code === 'InvalidBucketState' || err.code === 'OperationAborted')) return new ReplicationRefused(err.message);
+  return err;
 }
 
 /** Whether `rule` replicates `entry`: a delete marker when it replicates markers, an object unless it is SSE-KMS encrypted. */

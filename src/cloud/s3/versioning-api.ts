@@ -50,17 +50,32 @@ export interface VersioningContext {
   readonly replication?: ReplicationHooks;
 }
 
+/** A replication task recorded for a version (replication.ts): its key, its `vid`, when it was recorded. */
+export interface ReplicationTicket {
+  k: string;
+  vid: string;
+  at: number;
+  /** Recorded for a change of the version's settings (its replica most likely exists already). */
+  c?: true;
+}
+
 /**
- * How a new version of a bucket with a replication configuration is queued for its replicator:
+ * How a version of a bucket with a replication configuration is queued for its replicator:
  * `prepare` before the version is committed (it may mark the entry PENDING and records the
- * task durably first), `committed` once it is.
+ * task durably first), `committed` once it is. `prepareChange` does the same before a change of
+ * a replicated version's ACL, tags or Object Lock settings, which the replica then takes.
  */
 export interface ReplicationHooks {
-  /** Resolves with a handle to pass to `committed`, or undefined when no rule replicates the version. */
-  prepare(bucket: BucketEntry, key: string, entry: ObjectEntry): Promise<string | undefined>;
+  /** Resolves with the task to pass to `committed`, or undefined when no rule replicates the version. */
+  prepare(bucket: BucketEntry, key: string, entry: ObjectEntry): Promise<ReplicationTicket | undefined>;
+  /** Resolves with the task, or undefined when the version was never replicated (or is a replica). */
+  prepareChange(bucket: BucketEntry, key: string, entry: ObjectEntry): Promise<ReplicationTicket | undefined>;
   /** `written`: the version as committed (what the replicator would otherwise read back). */
-  committed(bucket: BucketEntry, task: string, written: ObjectEntry): void;
+  committed(bucket: BucketEntry, task: ReplicationTicket, written?: ObjectEntry): void;
 }
+
+/** The settings of a version that its replica follows when they change (S3 replicates these metadata changes). */
+const REPLICATED_SETTINGS = ['acl', 'grants', 'tags', 'rm', 'ru', 'lh'] as const;
 
 /** Where {@link VersioningApi.commitReplica} put a replica. */
 export type ReplicaOutcome = 'written' | 'present' | 'conflict';
@@ -339,13 +354,39 @@ export class VersioningApi {
    * was deleted meanwhile, `OperationAborted` if the current one was replaced.
    */
   async rewriteVersion(bucket: BucketEntry, key: string, found: { entry: ObjectEntry; current: boolean }, change: (entry: ObjectEntry) => ObjectEntry): Promise<void> {
-    if (found.current) {
-      await this.ctx.catalog.rewriteObject(bucket, key, found.entry, change);
-      return;
-    }
-    if (!(await this.versions.rewrite(bucket, key, found.entry, change))) {
+    // A replicated version's new settings go to its replica too: PENDING again until they have.
+    const task = await this.ctx.replication?.prepareChange(bucket, key, found.entry);
+    const apply = task ? (e: ObjectEntry): ObjectEntry => ({ ...change(e), rs: 'PENDING' }) : change;
+    if (found.current) await this.ctx.catalog.rewriteObject(bucket, key, found.entry, apply);
+    else if (!(await this.versions.rewrite(bucket, key, found.entry, apply))) {
       throw new S3Error('NoSuchVersion', undefined, { fields: { Key: key, VersionId: versionIdOf(found.entry) } });
     }
+    if (task) this.ctx.replication!.committed(bucket, task);
+  }
+
+  /**
+   * Gives the replica of a version (found by its version id, current or noncurrent) the ACL, tags
+   * and Object Lock settings of `source`; resolves with whether the replica was there.
+   */
+  async syncReplica(asked: BucketEntry, key: string, source: ObjectEntry): Promise<boolean> {
+    const bucket = await this.openBucket(asked);
+    let found: { entry: ObjectEntry; current: boolean } | undefined;
+    try {
+      found = await this.located(bucket, key, versionIdOf(source));
+    } catch (err) {
+      if (err instanceof S3Error && err.code === 'NoSuchVersion') return false;
+      throw err;
+    }
+    if (!found) return false;
+    await this.rewriteVersion(bucket, key, found, (e) => {
+      const out: ObjectEntry = { ...e };
+      for (const field of REPLICATED_SETTINGS) {
+        if (source[field] === undefined) delete out[field];
+        else (out as unknown as Record<string, unknown>)[field] = source[field];
+      }
+      return out;
+    });
+    return true;
   }
 }
 

@@ -2,7 +2,7 @@
  * Bucket replication through the AWS SDK on a 3-node loopback ring: the configuration
  * operations and their refusals, versions replicated with their version ids, bytes, metadata
  * and tags (inline, chunked, multipart and SSE-C objects), replication status headers, delete markers,
- * filters, a destination that cannot take replicas (FAILED), and a version whose replication
+ * filters, later tag and ACL changes, a destination that cannot take replicas (FAILED), and a version whose replication
  * was not run at write time, replicated by another node's sweep from the durable queue.
  *
  * The background sweep is off (`replicationSweepMs: 0`); tests run it themselves.
@@ -16,12 +16,17 @@ import {
   DeleteBucketReplicationCommand,
   DeleteObjectCommand,
   GetBucketReplicationCommand,
+  DeleteObjectTaggingCommand,
+  GetObjectAclCommand,
   GetObjectCommand,
+  GetObjectTaggingCommand,
   HeadObjectCommand,
   ListObjectVersionsCommand,
   PutBucketReplicationCommand,
   PutBucketVersioningCommand,
+  PutObjectAclCommand,
   PutObjectCommand,
+  PutObjectTaggingCommand,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import type { ReplicationConfiguration, S3Client } from '@aws-sdk/client-s3';
@@ -201,6 +206,46 @@ describe('S3 bucket replication through the AWS SDK on a 3-node ring', () => {
     assert.equal(replica.VersionId, put.VersionId);
     assert.ok((await bytes(replica.Body)).equals(body));
     await s3failure(a[0]!.send(new GetObjectCommand({ Bucket: 'ssec-dst', Key: 'secret.bin' })), 'InvalidRequest', 400);
+  });
+
+  test("a replicated version's later tags and ACL reach its replica (PENDING until they have), noncurrent versions included", async () => {
+    await versionedBucket('meta-src');
+    await versionedBucket('meta-dst');
+    await a[0]!.send(new PutBucketReplicationCommand({ Bucket: 'meta-src', ReplicationConfiguration: { Role: ROLE, Rules: [rule('all', 1, 'meta-dst')] } }));
+    const first = await a[0]!.send(new PutObjectCommand({ Bucket: 'meta-src', Key: 'doc', Body: 'one', Tagging: 'stage=draft' }));
+    await settled('meta-src', 'doc', first.VersionId!);
+    const tagsOf = async (bucket: string, versionId: string): Promise<string> =>
+      ((await a[2]!.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: 'doc', VersionId: versionId }))).TagSet ?? []).map((t) => `${t.Key}=${t.Value}`).join('&');
+    assert.equal(await tagsOf('meta-dst', first.VersionId!), 'stage=draft');
+
+    await a[1]!.send(new PutObjectTaggingCommand({ Bucket: 'meta-src', Key: 'doc', Tagging: { TagSet: [{ Key: 'stage', Value: 'final' }, { Key: 'team', Value: 'ops' }] } }));
+    await settled('meta-src', 'doc', first.VersionId!);
+    assert.equal(await tagsOf('meta-dst', first.VersionId!), 'stage=final&team=ops');
+    await a[1]!.send(new PutObjectAclCommand({ Bucket: 'meta-src', Key: 'doc', ACL: 'public-read' }));
+    await settled('meta-src', 'doc', first.VersionId!);
+    const grants = (await a[0]!.send(new GetObjectAclCommand({ Bucket: 'meta-dst', Key: 'doc' }))).Grants ?? [];
+    assert.ok(grants.some((g) => g.Grantee?.URI === 'http://acs.amazonaws.com/groups/global/AllUsers' && g.Permission === 'READ'), 'the replica is public-read too');
+
+    // A noncurrent version's change reaches its (noncurrent) replica.
+    const second = await a[0]!.send(new PutObjectCommand({ Bucket: 'meta-src', Key: 'doc', Body: 'two' }));
+    await settled('meta-src', 'doc', second.VersionId!);
+    await a[2]!.send(new DeleteObjectTaggingCommand({ Bucket: 'meta-src', Key: 'doc', VersionId: first.VersionId }));
+    await settled('meta-src', 'doc', first.VersionId!);
+    assert.equal(await tagsOf('meta-dst', first.VersionId!), '');
+    assert.equal((await a[1]!.send(new HeadObjectCommand({ Bucket: 'meta-dst', Key: 'doc' }))).VersionId, second.VersionId, 'the current replica is unchanged');
+
+    // Settings changed before the version was replicated at all: the sweep writes the replica with them.
+    nodes[0]!.s3.api.replication.stop();
+    let late;
+    try {
+      late = await a[0]!.send(new PutObjectCommand({ Bucket: 'meta-src', Key: 'doc', Body: 'three', Tagging: 'v=1' }));
+      await a[0]!.send(new PutObjectTaggingCommand({ Bucket: 'meta-src', Key: 'doc', Tagging: { TagSet: [{ Key: 'v', Value: '2' }] } }));
+    } finally {
+      nodes[0]!.s3.api.replication.start(0);
+    }
+    assert.equal(await nodes[1]!.s3.api.replication.sweep({ minAgeMs: 0, everyBucket: true }), 1);
+    assert.equal(await status('meta-src', 'doc', late.VersionId), 'COMPLETED');
+    assert.equal(await tagsOf('meta-dst', late.VersionId!), 'v=2');
   });
 
   test('a destination that cannot take replicas makes the version FAILED', async () => {
