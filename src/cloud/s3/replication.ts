@@ -30,7 +30,8 @@
  * A change of a replicated version's tags, ACL, retention or legal hold (VersioningApi.rewriteVersion)
  * records its task again and makes it PENDING: the run finds the replica there and gives it the
  * version's settings. Replicas are not replicated again (S3 does not chain replication), and
- * changes made to a replica do not go back to the source ("replica modification sync"). SSE-KMS objects are not replicated (S3 needs SourceSelectionCriteria for them, which is not
+ * changes made to a replica do not go back to the source ("replica modification sync").
+ * SSE-KMS objects are not replicated (S3 needs SourceSelectionCriteria for them, which is not
  * implemented); SSE-C and SSE-S3 objects are, sharing the source's encrypted chunks and key.
  */
 import type { Env, Logger, Timer } from '../../env/index.ts';
