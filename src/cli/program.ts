@@ -261,6 +261,11 @@ export function buildProgram(io: Io): Command {
     .action(async (o: { usage?: boolean; maxObjects?: number }, cmd: Command) => {
       await (await s3Admin()).buckets(client(cmd), output(cmd), { usage: Boolean(o.usage), ...(o.maxObjects !== undefined ? { maxObjects: o.maxObjects } : {}) });
     });
+  addTargetFlags(s3.command('replicate-existing <bucket>').description("replicate the bucket's versions written before its replication configuration (S3 Batch Replication)"))
+    .option('--dry-run', 'count the versions that would be replicated; change nothing')
+    .action(async (bucket: string, o: { dryRun?: boolean }, cmd: Command) => {
+      await (await s3Admin()).replicateExisting(client(cmd), output(cmd), bucket, { dryRun: Boolean(o.dryRun) });
+    });
   addTargetFlags(s3.command('scrub').description("re-read the node's chunks now and check them against their hashes (damaged copies are restored from replicas)"))
     .option('--status', "show the node's scrubber instead of starting a pass")
     .option('-w, --wait', 'follow the pass until it ends')

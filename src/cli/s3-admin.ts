@@ -5,10 +5,13 @@
  * `pi s3 scrub` starts a scrub pass over the node's chunks (`--wait` follows it; `--status` shows
  * the scrubber). `pi s3 buckets` lists the buckets of the ring (`--usage`: objects and bytes).
  * `pi s3 flush-access-logs` delivers the node's buffered server access log records now.
+ * `pi s3 replicate-existing BUCKET` replicates the versions written before the bucket's
+ * replication configuration.
  */
 import { RealEnv, silentLogger } from '../env/index.ts';
 import type { ScrubOptions, ScrubStats } from '../cloud/s3/chunks/scrub.ts';
 import type { BucketInventoryRow } from '../cloud/s3/inventory.ts';
+import type { ExistingReplicationPage } from '../cloud/s3/replication.ts';
 import type { RewrapJobStatus } from '../cloud/s3/rewrap.ts';
 import type { AccessLogStats, FlushResult } from '../cloud/s3/access-log.ts';
 import type { OpsClient } from './client.ts';
@@ -138,6 +141,29 @@ export async function flushAccessLogs(client: OpsClient, out: Output): Promise<v
       `  still buffered       ${r.stats.buffered} record${r.stats.buffered === 1 ? '' : 's'} (a failed write is retried at the next flush)`,
     ].join('\n'),
   );
+}
+
+/**
+ * `pi s3 replicate-existing BUCKET`: replicates the versions written before the bucket's
+ * replication configuration, page after page of keys, printing the running counts; `--dry-run`
+ * counts them. Exits 1 when some version FAILED.
+ */
+export async function replicateExisting(client: OpsClient, out: Output, bucket: string, options: { dryRun: boolean }): Promise<void> {
+  const total = { keys: 0, versions: 0, selected: 0, replicated: 0, failed: 0 };
+  let after: string | undefined;
+  do {
+    const page = await client.post<ExistingReplicationPage>(`/api/s3/buckets/${encodeURIComponent(bucket)}/replicate-existing`, { limit: 100, dryRun: options.dryRun, ...(after !== undefined ? { after } : {}) });
+    for (const k of ['keys', 'versions', 'selected', 'replicated', 'failed'] as const) total[k] += page[k];
+    after = page.next;
+    if (!out.json && after !== undefined) out.progress('s3.replicate-existing', `  ${total.keys} keys, ${total.selected} versions to replicate so far …`);
+  } while (after !== undefined);
+  const queued = total.selected - total.replicated - total.failed;
+  out.result({ bucket, dryRun: options.dryRun, ...total }, () =>
+    options.dryRun
+      ? `${bucket}: ${total.selected} of ${total.versions} versions (${total.keys} keys) would be replicated`
+      : `${bucket}: ${total.replicated} versions replicated, ${total.failed} failed${queued > 0 ? `, ${queued} left to the replication sweep` : ''} (${total.versions} versions of ${total.keys} keys examined)`,
+  );
+  if (total.failed > 0) process.exitCode = 1;
 }
 
 /** A bucket as `GET /api/s3/buckets` answers it. */

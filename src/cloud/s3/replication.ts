@@ -44,6 +44,7 @@ import type { Catalog } from './catalog.ts';
 import { eachLimited } from './catalog.ts';
 import { sweepEvery } from './periodic.ts';
 import { isKms } from './encryption.ts';
+import { StorageError } from './errors.ts';
 import type { S3Request } from './http.ts';
 import type { RootOracle } from './lifecycle.ts';
 import { UPLOAD_SEPARATOR, ids, versionRef } from './model.ts';
@@ -70,6 +71,20 @@ interface ReplicationRefEntry extends Entity {
  */
 export interface ReplicationTask extends Entity, ReplicationTicket {
   type: 's3.replicationTask';
+}
+
+/** One page of {@link Replicator.replicateExisting}. */
+export interface ExistingReplicationPage {
+  /** Keys examined, and their versions (delete markers included). */
+  keys: number;
+  versions: number;
+  /** Versions without a replication status that a rule selects. */
+  selected: number;
+  /** Of those, replicated (COMPLETED) and FAILED by this page; the others are queued for the sweep. */
+  replicated: number;
+  failed: number;
+  /** The key to continue after, when more keys follow. */
+  next?: string;
 }
 
 /** Items per page of the registry and of a queue. */
@@ -149,8 +164,8 @@ export interface ReplicatorStats {
   sweeps: number;
 }
 
-/** What one run of a task ended with. */
-type TaskOutcome = 'done' | 'retry';
+/** What one run of a task ended with: the version replicated (or its replica given its settings), FAILED, gone (nothing to do), or to retry. */
+type TaskOutcome = 'replicated' | 'failed' | 'gone' | 'retry';
 
 /** A permanent reason a version cannot be replicated (it becomes FAILED). */
 class ReplicationRefused extends Error {}
@@ -184,7 +199,7 @@ export class Replicator implements ReplicationHooks {
     if (bucket.ver !== 'Enabled' || !bucket.repl) return undefined;
     const rule = replicationRuleFor(bucket.repl, { key, tags: entry.tags });
     if (!rule || !replicates(rule, entry)) return undefined;
-    const task = await this.record(bucket, key, entry.vid);
+    const task = await this.record(bucket, key, entry.vid, 'new');
     if (!entry.dm) entry.rs = 'PENDING';
     this.stats.queued++;
     return task;
@@ -193,7 +208,7 @@ export class Replicator implements ReplicationHooks {
   async prepareChange(bucket: BucketEntry, key: string, entry: ObjectEntry): Promise<ReplicationTask | undefined> {
     // Only versions that were (or are being) replicated; a FAILED one stays so.
     if (!bucket.repl || (entry.rs !== 'PENDING' && entry.rs !== 'COMPLETED')) return undefined;
-    return this.record(bucket, key, entry.vid, true);
+    return this.record(bucket, key, entry.vid, 'change');
   }
 
   committed(bucket: BucketEntry, task: ReplicationTicket, written?: ObjectEntry): void {
@@ -201,14 +216,63 @@ export class Replicator implements ReplicationHooks {
     this.track(this.runTask(bucket, { type: 's3.replicationTask', ...task }, written));
   }
 
-  /** Records (or records again, with a new time) the task of version `vid` of `key`. */
-  private async record(bucket: BucketEntry, key: string, vid: string, change = false): Promise<ReplicationTask> {
-    const task: ReplicationTask = { type: 's3.replicationTask', k: key, vid, at: this.env.now(), ...(change ? { c: true as const } : {}) };
+  /**
+   * Records the task of version `vid` of `key`: for a `new` version (its task cannot exist yet:
+   * one round), `again` (replacing any, with a new time), or for a `change` of its settings.
+   */
+  private async record(bucket: BucketEntry, key: string, vid: string, why: 'new' | 'again' | 'change'): Promise<ReplicationTask> {
+    const task: ReplicationTask = { type: 's3.replicationTask', k: key, vid, at: this.env.now(), ...(why === 'change' ? { c: true as const } : {}) };
     const partition = ids.replication(bucket);
-    // A new version's task is new (one round); a change's may replace one (read-modify-write).
-    if (change) await this.catalog.dht.updateItem<ReplicationTask>(partition, taskKey(key, vid), () => task);
-    else await this.catalog.dht.writeItemIfAbsent<ReplicationTask>(partition, taskKey(key, vid), task);
+    if (why === 'new') await this.catalog.dht.writeItemIfAbsent<ReplicationTask>(partition, taskKey(key, vid), task);
+    else await this.catalog.dht.updateItem<ReplicationTask>(partition, taskKey(key, vid), () => task);
     return task;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Existing versions (S3's Batch Replication)
+
+  /**
+   * Replicates the versions of `name` that its rules select and that were never replicated
+   * (written before the configuration: no replication status), one page of keys at a time in key
+   * order after `after` (at most `limit` keys): each such version is marked PENDING, queued and
+   * replicated before the page is answered; delete markers too where a rule replicates them
+   * (one already replicated is found there and left). `dryRun` only counts them. Resolves with the
+   * page's counts and, when more keys follow, the key to continue after.
+   */
+  async replicateExisting(name: string, options: { after?: string; limit: number; dryRun: boolean }): Promise<ExistingReplicationPage> {
+    const bucket = await this.catalog.bucket(name, true);
+    if (!bucket) throw new StorageError('NotFound', `no bucket ${name}`);
+    if (!bucket.repl) throw new StorageError('NotFound', `bucket ${name} has no replication configuration`);
+    const page: ExistingReplicationPage = { keys: 0, versions: 0, selected: 0, replicated: 0, failed: 0 };
+    const tasks: { task: ReplicationTask; version: ObjectEntry }[] = [];
+    let lastKey: string | undefined;
+    for await (const group of this.versioning().versions.keys(bucket, '', options.after ?? '')) {
+      if (group.key === options.after) continue;
+      if (page.keys === options.limit) {
+        page.next = lastKey!;
+        break;
+      }
+      page.keys++;
+      lastKey = group.key;
+      for (const version of [...(group.current ? [group.current] : []), ...group.noncurrent.map((v) => v.entry)]) {
+        page.versions++;
+        if (version.rs !== undefined) continue;
+        const rule = replicationRuleFor(bucket.repl, { key: group.key, tags: version.tags });
+        if (!rule || !replicates(rule, version)) continue;
+        page.selected++;
+        if (options.dryRun) continue;
+        tasks.push({ task: await this.record(bucket, group.key, version.vid, 'again'), version });
+      }
+    }
+    await eachLimited(tasks, CONCURRENCY, async ({ task, version }) => {
+      // PENDING before the run, as a new version is (the run reads the version afresh).
+      if (!version.dm) await this.setStatus(bucket, task.k, task.vid, 'PENDING');
+      const outcome = await this.runTask(bucket, task);
+      if (outcome === 'replicated') page.replicated++;
+      else if (outcome === 'failed') page.failed++;
+    });
+    this.stats.queued += tasks.length;
+    return page;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -220,8 +284,9 @@ export class Replicator implements ReplicationHooks {
    * written (else it is read).
    */
   async runTask(source: BucketEntry, task: ReplicationTask, known?: ObjectEntry): Promise<TaskOutcome> {
+    let outcome: TaskOutcome;
     try {
-      await this.replicate(source, task, known);
+      outcome = await this.replicate(source, task, known);
     } catch (err) {
       this.stats.retries++;
       this.log.warn({ code: 'ReplicationRetry', bucket: source.name, key: task.k, err: (err as Error).message }, 'could not replicate an object version now; a sweep will retry');
@@ -231,14 +296,14 @@ export class Replicator implements ReplicationHooks {
     await this.catalog.dht.updateItem<ReplicationTask>(ids.replication(source), taskKey(task.k, task.vid), (c) =>
       c && !c.deleted && c.body.at === task.at ? ({ type: 's3.replicationTask', deleted: true } as unknown as ReplicationTask) : null,
     );
-    return 'done';
+    return outcome;
   }
 
-  private async replicate(asked: BucketEntry, task: ReplicationTask, known?: ObjectEntry): Promise<void> {
+  private async replicate(asked: BucketEntry, task: ReplicationTask, known?: ObjectEntry): Promise<TaskOutcome> {
     const bucket = await this.catalog.bucket(asked.name);
-    if (!bucket || bucket.inc !== asked.inc) return; // the bucket is gone, and its versions with it
+    if (!bucket || bucket.inc !== asked.inc) return 'gone'; // the bucket is gone, and its versions with it
     const found = known ?? (await this.findVersion(bucket, task.k, task.vid));
-    if (!found) return; // never written, or deleted since
+    if (!found) return 'gone'; // never written, or deleted since
     const rule = replicationRuleFor(bucket.repl, { key: task.k, tags: found.tags });
     try {
       if (!rule || !replicates(rule, found)) throw new ReplicationRefused('no rule replicates the version any more');
@@ -248,10 +313,11 @@ export class Replicator implements ReplicationHooks {
       this.stats.failed++;
       this.log.warn({ code: 'ReplicationFailed', bucket: bucket.name, key: task.k, reason: err.message }, 'an object version cannot be replicated (FAILED)');
       if (!found.dm) await this.setStatus(bucket, task.k, task.vid, 'FAILED');
-      return;
+      return 'failed';
     }
     this.stats.replicated++;
     if (!found.dm) await this.setStatus(bucket, task.k, task.vid, 'COMPLETED');
+    return 'replicated';
   }
 
   /**
@@ -416,7 +482,7 @@ export class Replicator implements ReplicationHooks {
       const due = page.items.filter((i) => !i.deleted && i.body.at <= before).map((i) => i.body);
       seen += page.items.filter((i) => !i.deleted).length;
       await eachLimited(due, CONCURRENCY, async (task) => {
-        if ((await this.runTask(bucket, task)) === 'done') done++;
+        if ((await this.runTask(bucket, task)) !== 'retry') done++;
       });
       after = page.next;
     } while (after !== undefined && !this.stopped);

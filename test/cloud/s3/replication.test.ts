@@ -2,7 +2,8 @@
  * Bucket replication through the AWS SDK on a 3-node loopback ring: the configuration
  * operations and their refusals, versions replicated with their version ids, bytes, metadata
  * and tags (inline, chunked, multipart and SSE-C objects), replication status headers, delete markers,
- * filters, later tag and ACL changes, a destination that cannot take replicas (FAILED), and a version whose replication
+ * filters, later tag and ACL changes, existing versions (`pi s3 replicate-existing`), a
+ * destination that cannot take replicas (FAILED), and a version whose replication
  * was not run at write time, replicated by another node's sweep from the durable queue.
  *
  * The background sweep is off (`replicationSweepMs: 0`); tests run it themselves.
@@ -33,6 +34,8 @@ import type { ReplicationConfiguration, S3Client } from '@aws-sdk/client-s3';
 import { bytes, pattern, s3failure, startS3Fixture } from './harness.ts';
 import type { S3Node } from './harness.ts';
 import { waitFor } from '../../helpers/wait.ts';
+import { TOKEN, call } from '../../node/fixtures.ts';
+import { runPi as pi } from '../../helpers/pi-cli.ts';
 import { runCleanups } from '../../helpers/cleanup.ts';
 
 const MiB = 1024 * 1024;
@@ -246,6 +249,47 @@ describe('S3 bucket replication through the AWS SDK on a 3-node ring', () => {
     assert.equal(await nodes[1]!.s3.api.replication.sweep({ minAgeMs: 0, everyBucket: true }), 1);
     assert.equal(await status('meta-src', 'doc', late.VersionId), 'COMPLETED');
     assert.equal(await tagsOf('meta-dst', late.VersionId!), 'v=2');
+  });
+
+  test('pi s3 replicate-existing: versions written before the configuration, counted by --dry-run, replicated page by page', async () => {
+    await versionedBucket('old-src');
+    const written: [string, string][] = [];
+    for (const [key, body] of [['a', 'a1'], ['a', 'a2'], ['b', 'b1'], ['c', 'c1']] as const) {
+      written.push([key, (await a[0]!.send(new PutObjectCommand({ Bucket: 'old-src', Key: key, Body: body }))).VersionId!]);
+    }
+    const marker = (await a[1]!.send(new DeleteObjectCommand({ Bucket: 'old-src', Key: 'c' }))).VersionId!;
+    await versionedBucket('old-dst');
+    await a[0]!.send(new PutBucketReplicationCommand({ Bucket: 'old-src', ReplicationConfiguration: { Role: ROLE, Rules: [rule('all', 1, 'old-dst', { markers: true })] } }));
+    assert.equal(await status('old-src', 'a', written[0]![1]), undefined, 'written before: no status');
+    const target = ['--ops', nodes[2]!.ops!.url, '--token', TOKEN];
+
+    const dry = await pi(['--json', 's3', 'replicate-existing', 'old-src', '--dry-run', ...target]);
+    assert.equal(dry.code, 0, dry.err);
+    assert.deepEqual(JSON.parse(dry.out), { bucket: 'old-src', dryRun: true, keys: 3, versions: 5, selected: 5, replicated: 0, failed: 0 });
+    await s3failure(a[2]!.send(new HeadObjectCommand({ Bucket: 'old-dst', Key: 'a' })), undefined, 404);
+
+    // The API pages by key.
+    const first = await call(nodes[1]!.ops!.url, '/api/s3/buckets/old-src/replicate-existing', { method: 'POST', body: { limit: 1 } });
+    assert.equal(first.status, 200, first.text);
+    assert.deepEqual(first.body, { keys: 1, versions: 2, selected: 2, replicated: 2, failed: 0, next: 'a' });
+    const run = await pi(['--json', 's3', 'replicate-existing', 'old-src', ...target]);
+    assert.equal(run.code, 0, run.err);
+    // a's versions have a status now; c's delete marker (no status, ever) is found replicated already.
+    assert.deepEqual(JSON.parse(run.out), { bucket: 'old-src', dryRun: false, keys: 3, versions: 5, selected: 3, replicated: 3, failed: 0 });
+    for (const [key, versionId] of written) {
+      assert.equal(await status('old-src', key, versionId), 'COMPLETED');
+      assert.equal((await a[1]!.send(new HeadObjectCommand({ Bucket: 'old-dst', Key: key, VersionId: versionId }))).ReplicationStatus, 'REPLICA');
+    }
+    const listed = await a[2]!.send(new ListObjectVersionsCommand({ Bucket: 'old-dst', Prefix: 'c' }));
+    assert.deepEqual(listed.DeleteMarkers?.map((m) => [m.VersionId, m.IsLatest]), [[marker, true]]);
+    assert.equal((await a[2]!.send(new HeadObjectCommand({ Bucket: 'old-dst', Key: 'a' }))).VersionId, written[1]![1], "a's newest version is current there too");
+
+    const text = await pi(['s3', 'replicate-existing', 'old-src', ...target]);
+    assert.match(text.out, /old-src: 1 versions replicated, 0 failed \(5 versions of 3 keys examined\)/);
+    const none = await call(nodes[0]!.ops!.url, '/api/s3/buckets/old-dst/replicate-existing', { method: 'POST', body: {} });
+    assert.equal(none.status, 404, 'a bucket without a configuration');
+    const bad = await call(nodes[0]!.ops!.url, '/api/s3/buckets/old-src/replicate-existing', { method: 'POST', body: { limit: 0 } });
+    assert.equal(bad.status, 400);
   });
 
   test('a destination that cannot take replicas makes the version FAILED', async () => {
