@@ -227,6 +227,29 @@ function noSuchUpload(uploadId: string): S3Error {
   return new S3Error('NoSuchUpload', undefined, { fields: { UploadId: uploadId } });
 }
 
+/**
+ * The page of a multipart object's parts GetObjectAttributes lists: after `x-amz-part-number-marker`,
+ * at most `x-amz-max-parts` (default 1000), each with its size and checksum.
+ */
+function partsPage(entry: ObjectEntry & { pcs: string[]; ps: number[]; cs: StoredChecksum }, headers: S3Request['headers']): NonNullable<ObjectAttributesResult['parts']> {
+  const max = headerInteger(headers, 'x-amz-max-parts', 1000);
+  const marker = headerInteger(headers, 'x-amz-part-number-marker', 0);
+  const all = entry.ps.map((size, i) => ({ partNumber: entry.pn?.[i] ?? i + 1, size, checksum: entry.pcs[i]! }));
+  const after = all.filter((p) => p.partNumber > marker);
+  const listed = after.slice(0, max);
+  const page: NonNullable<ObjectAttributesResult['parts']> = { algorithm: entry.cs.a as ChecksumAlgorithm, maxParts: max, partNumberMarker: marker, isTruncated: after.length > listed.length, list: listed };
+  if (page.isTruncated && listed.length > 0) page.nextPartNumberMarker = listed[listed.length - 1]!.partNumber;
+  return page;
+}
+
+/** A non-negative integer header (`InvalidArgument` otherwise), or `fallback` when absent. */
+function headerInteger(headers: S3Request['headers'], name: string, fallback: number): number {
+  const value = getHeader(headers, name);
+  if (value === undefined) return fallback;
+  if (!/^\d{1,9}$/.test(value.trim())) throw new S3Error('InvalidArgument', `${name} must be a non-negative integer.`, { fields: { ArgumentName: name, ArgumentValue: value } });
+  return Number(value.trim());
+}
+
 /** The ref id of an upload part. */
 function partRef(uploadId: string, part: number, pv: string): string {
   return `p:${uploadId}:${part}:${pv}`;
@@ -878,7 +901,11 @@ export class S3Api implements LifecycleActions {
       result.checksums = { [entry.cs.a]: entry.cs.v };
       result.checksumType = entry.cs.ty ?? 'FULL_OBJECT';
     }
-    if (entry.parts) result.partsCount = entry.parts;
+    if (entry.parts) {
+      result.partsCount = entry.parts;
+      // The parts themselves only with their checksums, as S3 lists them.
+      if (entry.pcs && entry.ps && entry.cs) result.parts = partsPage(entry as ObjectEntry & { pcs: string[]; ps: number[]; cs: StoredChecksum }, r.headers);
+    }
     sendXml(r, objectAttributesXml(result, wanted), 200, { 'last-modified': formatHttpDate(entry.lm), ...versionHeader(bucket, entry, named) });
   }
 
@@ -1147,6 +1174,7 @@ export class S3Api implements LifecycleActions {
     if (from.parts) entry.parts = from.parts;
     if (from.ps) entry.ps = [...from.ps];
     if (from.pn) entry.pn = [...from.pn];
+    if (from.pcs) entry.pcs = [...from.pcs];
     // SSE-S3 / SSE-KMS to SSE-S3 / SSE-KMS: the copy shares the source's chunks and data key,
     // wrapped anew as the copy asks (under the current master key, or its KMS key with its own
     // encryption context; so copying objects onto themselves retires a rotated-out key).
@@ -1456,7 +1484,11 @@ export class S3Api implements LifecycleActions {
       entry.ru = upload.ru;
     } else Object.assign(entry, this.objectLock.defaultFields(bucket, entry.lm));
     const checksum = this.multipartChecksum(upload, chosen);
-    if (checksum) entry.cs = checksum;
+    if (checksum) {
+      entry.cs = checksum;
+      // Each part's own checksum, for GetObjectAttributes' part list (when every part has one of the algorithm).
+      if (chosen.every((p) => p.cs?.a === checksum.a)) entry.pcs = chosen.map((p) => p.cs!.v);
+    }
     await this.catalog.addRefs(
       chunks.map((c) => c.hash),
       versionRef(vid),

@@ -193,6 +193,8 @@ export interface ObjectEntry extends Entity {
   ps?: number[];
   /** The parts' numbers, when they are not 1…parts (an upload completed from sparse part numbers). */
   pn?: number[];
+  /** The parts' checksums (base64, algorithm `cs.a`), when the upload had a checksum algorithm (GetObjectAttributes lists them). */
+  pcs?: string[];
   /** The upload a multipart object was completed from (a repeated CompleteMultipartUpload succeeds). */
   up?: string;
   /** The object's tag set, in the order given; absent when it has none. */

@@ -421,7 +421,7 @@ describe('S3 buckets and objects through the AWS SDK on a 3-node ring', () => {
     await s3failure(a[0]!.send(new GetBucketEncryptionCommand({ Bucket: 'objects' })), 'ServerSideEncryptionConfigurationNotFoundError', 404);
   });
 
-  test('GetObjectAttributes: the attributes asked for, the part count of a multipart object, conditions and errors', async () => {
+  test('GetObjectAttributes: the attributes asked for, the parts of a multipart object (with their checksums, paged), conditions and errors', async () => {
     const put = await a[0]!.send(new PutObjectCommand({ Bucket: 'objects', Key: 'attrs/one', Body: 'attributes', ChecksumAlgorithm: 'SHA256', StorageClass: 'STANDARD_IA' }));
     const all = await a[1]!.send(new GetObjectAttributesCommand({ Bucket: 'objects', Key: 'attrs/one', ObjectAttributes: ['ETag', 'Checksum', 'ObjectParts', 'StorageClass', 'ObjectSize'] }));
     assert.equal(`"${all.ETag}"`, put.ETag, 'the ETag, unquoted');
@@ -442,6 +442,28 @@ describe('S3 buckets and objects through the AWS SDK on a 3-node ring', () => {
     const mp = await a[1]!.send(new GetObjectAttributesCommand({ Bucket: 'objects', Key: 'attrs/mp', ObjectAttributes: ['ObjectParts', 'ObjectSize'] }));
     assert.equal(mp.ObjectParts?.TotalPartsCount, 2);
     assert.equal(mp.ObjectSize, parts[0]!.length + parts[1]!.length);
+
+    // Uploaded with a checksum algorithm: the parts are listed with their sizes and checksums, a page at a time.
+    const ck = await a[0]!.send(new CreateMultipartUploadCommand({ Bucket: 'objects', Key: 'attrs/ck', ChecksumAlgorithm: 'CRC32C' }));
+    const ckParts = [pattern(5 * 1024 * 1024, 23), pattern(5 * 1024 * 1024, 24), pattern(777, 25)];
+    const uploaded: { ETag: string; ChecksumCRC32C: string; PartNumber: number }[] = [];
+    for (const [i, body] of ckParts.entries()) {
+      const part = await a[0]!.send(new UploadPartCommand({ Bucket: 'objects', Key: 'attrs/ck', UploadId: ck.UploadId, PartNumber: i + 1, Body: body, ChecksumAlgorithm: 'CRC32C' }));
+      uploaded.push({ ETag: part.ETag!, ChecksumCRC32C: part.ChecksumCRC32C!, PartNumber: i + 1 });
+    }
+    await a[0]!.send(new CompleteMultipartUploadCommand({ Bucket: 'objects', Key: 'attrs/ck', UploadId: ck.UploadId, MultipartUpload: { Parts: uploaded } }));
+    const firstPage = await a[1]!.send(new GetObjectAttributesCommand({ Bucket: 'objects', Key: 'attrs/ck', ObjectAttributes: ['ObjectParts'], MaxParts: 2 }));
+    assert.equal(firstPage.ObjectParts?.TotalPartsCount, 3);
+    assert.equal(firstPage.ObjectParts?.IsTruncated, true);
+    assert.equal(firstPage.ObjectParts?.MaxParts, 2);
+    assert.equal(String(firstPage.ObjectParts?.NextPartNumberMarker), '2');
+    assert.deepEqual(
+      firstPage.ObjectParts?.Parts?.map((p) => [p.PartNumber, p.Size, p.ChecksumCRC32C]),
+      uploaded.slice(0, 2).map((p, i) => [p.PartNumber, ckParts[i]!.length, p.ChecksumCRC32C]),
+    );
+    const lastPage = await a[2]!.send(new GetObjectAttributesCommand({ Bucket: 'objects', Key: 'attrs/ck', ObjectAttributes: ['ObjectParts'], PartNumberMarker: '2' }));
+    assert.equal(lastPage.ObjectParts?.IsTruncated, false);
+    assert.deepEqual(lastPage.ObjectParts?.Parts?.map((p) => [p.PartNumber, p.Size, p.ChecksumCRC32C]), [[3, 777, uploaded[2]!.ChecksumCRC32C]]);
 
     const precondition = await rawRequest(nodes[2]!.endpoint, alice, { method: 'GET', path: '/objects/attrs/one', query: { attributes: '' }, headers: { 'x-amz-object-attributes': 'ETag', 'if-match': '"nope"' } });
     assert.equal(precondition.status, 412, 'If-Match is evaluated as for GetObject');

@@ -523,17 +523,36 @@ export interface ObjectAttributesResult {
   checksumType?: ChecksumType;
   /** Parts of a multipart object. */
   partsCount?: number;
+  /** A page of the parts, when each part's checksum is known (S3 lists them only then). */
+  parts?: {
+    algorithm: ChecksumAlgorithm;
+    partNumberMarker: number;
+    nextPartNumberMarker?: number;
+    maxParts: number;
+    isTruncated: boolean;
+    list: { partNumber: number; size: number; checksum: string }[];
+  };
 }
 
 /**
- * GetObjectAttributesResponse with the attributes asked for. ObjectParts carries the part count
- * only: S3 lists the parts themselves only with their checksums, which are not kept per part here.
+ * GetObjectAttributesResponse with the attributes asked for. ObjectParts carries the part count,
+ * and the page of parts with their sizes and checksums when they were uploaded with one.
  */
 export function objectAttributesXml(r: ObjectAttributesResult, wanted: ReadonlySet<ObjectAttribute>): string {
   let inner = '';
   if (wanted.has('ETag')) inner += leaf('ETag', unquoteEtag(r.etag));
   if (wanted.has('Checksum') && r.checksums !== undefined) inner += `<Checksum>${checksumsXml(r.checksums)}${optional('ChecksumType', r.checksumType)}</Checksum>`;
-  if (wanted.has('ObjectParts') && r.partsCount !== undefined) inner += `<ObjectParts>${leaf('PartsCount', r.partsCount)}</ObjectParts>`;
+  if (wanted.has('ObjectParts') && r.partsCount !== undefined) {
+    const p = r.parts;
+    const page = p
+      ? leaf('PartNumberMarker', p.partNumberMarker) +
+        optional('NextPartNumberMarker', p.nextPartNumberMarker) +
+        leaf('MaxParts', p.maxParts) +
+        leaf('IsTruncated', p.isTruncated ? 'true' : 'false') +
+        p.list.map((part) => `<Part>${leaf('PartNumber', part.partNumber)}${leaf('Size', part.size)}${checksumsXml({ [p.algorithm]: part.checksum })}</Part>`).join('')
+      : '';
+    inner += `<ObjectParts>${leaf('PartsCount', r.partsCount)}${page}</ObjectParts>`;
+  }
   if (wanted.has('StorageClass')) inner += leaf('StorageClass', r.storageClass ?? 'STANDARD');
   if (wanted.has('ObjectSize')) inner += leaf('ObjectSize', r.size);
   return root('GetObjectAttributesResponse', inner);
