@@ -4,7 +4,8 @@
  * and tags (inline, chunked, multipart and SSE-C objects), replication status headers, delete markers,
  * filters, later tag and ACL changes, existing versions (`pi s3 replicate-existing`), a
  * destination that cannot take replicas (FAILED), and a version whose replication
- * was not run at write time, replicated by another node's sweep from the durable queue.
+ * was not run at write time, replicated by another node's sweep from the durable queue; last, a
+ * node crash while versions are being replicated.
  *
  * The background sweep is off (`replicationSweepMs: 0`); tests run it themselves.
  */
@@ -31,6 +32,7 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import type { ReplicationConfiguration, S3Client } from '@aws-sdk/client-s3';
+import { eachLimited } from '../../../src/cloud/s3/catalog.ts';
 import { bytes, pattern, s3failure, startS3Fixture } from './harness.ts';
 import type { S3Node } from './harness.ts';
 import { waitFor } from '../../helpers/wait.ts';
@@ -325,5 +327,36 @@ describe('S3 bucket replication through the AWS SDK on a 3-node ring', () => {
     assert.equal(replica.VersionId, put.VersionId);
     assert.ok((await bytes(replica.Body)).equals(pattern(200_000, 3)));
     assert.equal(await nodes[2]!.s3.api.replication.sweep({ minAgeMs: 0, everyBucket: true }), 0, 'the task is gone once done');
+  });
+  // Last: it stops node 2 for good.
+  test('a node crashes while versions are being replicated: the survivors replicate every acknowledged version, byte for byte', async () => {
+    await versionedBucket('crash-src');
+    await versionedBucket('crash-dst');
+    await a[0]!.send(new PutBucketReplicationCommand({ Bucket: 'crash-src', ReplicationConfiguration: { Role: ROLE, Rules: [rule('all', 1, 'crash-dst', { markers: true })] } }));
+    const written = new Map<string, { versionId: string; data: Buffer }>();
+    const put = async (i: number, clients: S3Client[]): Promise<void> => {
+      const key = `obj/${String(i).padStart(2, '0')}`;
+      const data = pattern(i % 4 === 0 ? 300_000 + i : 500 + i, 100 + i);
+      const r = await clients[i % clients.length]!.send(new PutObjectCommand({ Bucket: 'crash-src', Key: key, Body: data }));
+      written.set(key, { versionId: r.VersionId!, data });
+    };
+    await eachLimited(Array.from({ length: 30 }, (_, i) => i), 8, (i) => put(i, a));
+    // Node 2 dies with its write-time replications in flight; writes go on through the others.
+    await nodes[2]!.stop({ graceful: false });
+    const survivors = [a[0]!, a[1]!];
+    await eachLimited(Array.from({ length: 30 }, (_, i) => 30 + i), 8, (i) => put(i, survivors));
+    await waitFor(
+      async () => {
+        for (const n of nodes.slice(0, 2)) await n.s3.api.replication.sweep({ minAgeMs: 0, everyBucket: true });
+        for (const [key, v] of written) if ((await status('crash-src', key, v.versionId, a[0]!)) !== 'COMPLETED') return false;
+        return true;
+      },
+      { timeoutMs: 60_000, intervalMs: 200, what: 'every version COMPLETED' },
+    );
+    for (const [key, v] of written) {
+      const replica = await a[1]!.send(new GetObjectCommand({ Bucket: 'crash-dst', Key: key }));
+      assert.equal(replica.VersionId, v.versionId, key);
+      assert.ok((await bytes(replica.Body)).equals(v.data), `${key} byte for byte`);
+    }
   });
 });
