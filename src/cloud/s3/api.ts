@@ -99,6 +99,7 @@ import type { LifecycleActions, ObjectExpired } from './lifecycle.ts';
 import { PostObjectApi } from './post-object.ts';
 import { unconfiguredOperation } from './unconfigured.ts';
 import { ReplicationApi, Replicator } from './replication.ts';
+import { BucketNotifications, writtenObject } from './notification.ts';
 import { PublicAccessApi, refusePublicAcl } from './public-access.ts';
 import { OwnershipApi, aclForWrite, checkNewBucketOwnership, objectOwnerFor } from './ownership.ts';
 import { VersioningApi, checkVersionId, invalidVersionId, versionHeader } from './versioning-api.ts';
@@ -119,7 +120,7 @@ import type { S3Options } from './options.ts';
 /** Headers stored with an object and returned on GET / HEAD. */
 const STORED_HEADERS = ['cache-control', 'content-disposition', 'content-language', 'expires', 'x-amz-website-redirect-location'] as const;
 /** Bucket sub-resources that exist in S3 but are not supported here. */
-const UNSUPPORTED_BUCKET = ['notification', 'accelerate', 'analytics', 'metrics', 'inventory', 'intelligent-tiering'];
+const UNSUPPORTED_BUCKET = ['accelerate', 'analytics', 'metrics', 'inventory', 'intelligent-tiering'];
 
 /**
  * `x-amz-website-redirect-location` of a write: a path on the bucket's website (`/…`) or an
@@ -274,6 +275,8 @@ export class S3Api implements LifecycleActions {
   /** Bucket replication's queue and replicator (replication.ts). */
   readonly replication: Replicator;
   private readonly replicationApi: ReplicationApi;
+  /** Bucket event notifications (notification.ts): their configuration and the notifier. */
+  readonly notifications: BucketNotifications;
   private readonly publicAccess: PublicAccessApi;
   private readonly ownership: OwnershipApi;
   private readonly bucketEncryption: BucketEncryptionApi;
@@ -304,6 +307,7 @@ export class S3Api implements LifecycleActions {
       catalog,
       objectVersion: (r, bucket, key) => this.versioning.subresourceVersion(r, bucket, key),
       rewriteVersion: (bucket, key, found, change) => this.versioning.rewriteVersion(bucket, key, found, change),
+      tagged: (r, bucket, key, entry, removed) => this.notifications.emit(bucket, removed ? 's3:ObjectTagging:Delete' : 's3:ObjectTagging:Put', key, writtenObject(bucket, entry), r),
       bucketOf: (r, fresh) => this.bucketOf(r, fresh),
       bucketFor: (r, action, fresh) => this.bucketFor(r, action, fresh),
       mustPermit: (r, b, action, aclAllows, target) => this.mustPermit(r, b, action, aclAllows, target),
@@ -316,10 +320,12 @@ export class S3Api implements LifecycleActions {
       bucketOf: (r) => this.bucketOf(r),
       writableBucket: (r, target) => this.writableBucket(r, 's3:PutObject', target),
       storeObject: (w) => this.storeObject(w),
+      created: (r, bucket, key, entry) => this.notifications.emit(bucket, 's3:ObjectCreated:Post', key, writtenObject(bucket, entry), r),
       location: (bucket, key) => this.objectUrl(bucket, key),
     });
     this.mfa = new MfaAuthenticator(env, catalog);
     this.replication = new Replicator(env, catalog, () => this.versioning, store.node);
+    this.notifications = new BucketNotifications({ env, catalog, region: options.region, bucketFor: (r, action, fresh) => this.bucketFor(r, action, fresh), verifier: (r) => this.verifier(r) });
     this.replicationApi = new ReplicationApi({ env, catalog, bucketFor: (r, action, fresh) => this.bucketFor(r, action, fresh), verifier: (r) => this.verifier(r) });
     this.lifecycle = new LifecycleApi({ env, catalog, ownBucket: (r, fresh) => this.ownBucket(r, fresh), verifier: (r) => this.verifier(r) });
     this.cors = new CorsApi({ catalog, bucketFor: (r, action, fresh) => this.bucketFor(r, action, fresh), verifier: (r) => this.verifier(r) });
@@ -385,7 +391,8 @@ export class S3Api implements LifecycleActions {
         this.website.operation(r) ??
         this.logging.operation(r) ??
         this.requestPayment.operation(r) ??
-        this.replicationApi.operation(r);
+        this.replicationApi.operation(r) ??
+        this.notifications.operation(r);
       if (policyOp) return this.run(policyOp.name, policyOp.run);
       if (q.has('lifecycle')) return this.lifecycleOperation(r);
       if (q.has('object-lock')) {
@@ -803,6 +810,7 @@ export class S3Api implements LifecycleActions {
       }
     }
     const { entry } = await this.storeObject({ bucket, key: r.key!, body: r.req, auth: r.auth, headers: r.headers, principal: r.principal, acl, grants, storageClass, tags, maxBytes, secure: r.secure, ...(lock ? { lock } : {}) });
+    this.notifications.emit(bucket, 's3:ObjectCreated:Put', r.key!, writtenObject(bucket, entry), r);
     const out: Record<string, string> = { etag: `"${entry.etag}"`, ...expirationHeader(bucket, r.key!, entry), ...versionHeader(bucket, entry), ...sealedKeyHeaders(entry.sse), ...kmsContextHeader(entry.sse) };
     if (entry.cs) out[checksumHeaderName(entry.cs.a as ChecksumAlgorithm)] = entry.cs.v;
     sendEmpty(r, 200, out);
@@ -1021,10 +1029,17 @@ export class S3Api implements LifecycleActions {
       this.objectLock.deleteGuard(r, bucket, key),
     );
     if (outcome.previous) this.stats.objectsDeleted++;
+    this.notifyDeleted(r, bucket, key, versionId, outcome);
     const out: Record<string, string> = {};
     if (outcome.versionId !== undefined) out['x-amz-version-id'] = outcome.versionId;
     if (outcome.deleteMarker) out['x-amz-delete-marker'] = 'true';
     sendEmpty(r, 204, out);
+  }
+
+  /** The event of a DeleteObject (or a key of DeleteObjects) that removed something or wrote a delete marker. */
+  private notifyDeleted(r: S3Request, bucket: BucketEntry, key: string, versionId: string | undefined, outcome: DeleteOutcome): void {
+    if (outcome.deleteMarker && versionId === undefined) this.notifications.emit(bucket, 's3:ObjectRemoved:DeleteMarkerCreated', key, { ...(outcome.versionId !== undefined ? { versionId: outcome.versionId } : {}) }, r);
+    else if (outcome.previous) this.notifications.emit(bucket, 's3:ObjectRemoved:Delete', key, { ...(outcome.versionId !== undefined ? { versionId: outcome.versionId } : {}) }, r);
   }
 
   /**
@@ -1063,6 +1078,7 @@ export class S3Api implements LifecycleActions {
           this.objectLock.deleteGuard(r, bucket, o.key),
         );
         if (outcome.previous) this.stats.objectsDeleted++;
+        this.notifyDeleted(r, bucket, o.key, o.versionId, outcome);
         const done: DeletedEntry = { key: o.key };
         if (o.versionId !== undefined) done.versionId = o.versionId;
         if (outcome.deleteMarker) {
@@ -1204,6 +1220,7 @@ export class S3Api implements LifecycleActions {
     }
     const written = await this.versioning.commit(bucket, key, entry, (current) => evaluateWriteConditions(r.headers, current && { etag: current.etag, lastModified: current.lm }));
     this.stats.objectsWritten++;
+    this.notifications.emit(bucket, 's3:ObjectCreated:Copy', key, writtenObject(bucket, written), r);
     const headers = { ...versionHeader(bucket, written), ...expirationHeader(bucket, key, written), ...sealedKeyHeaders(written.sse), ...kmsContextHeader(written.sse) };
     if (src.versionId !== undefined) headers['x-amz-copy-source-version-id'] = src.versionId;
     sendXml(r, copyObjectResultXml({ etag: entry.etag, lastModified: entry.lm }), 200, headers);
@@ -1233,6 +1250,7 @@ export class S3Api implements LifecycleActions {
     refusePublicAcl(bucket, asked);
     const acl = aclForWrite(bucket, asked);
     await this.versioning.rewriteVersion(bucket, key, found, (e) => withAcl(e, acl));
+    this.notifications.emit(bucket, 's3:ObjectAcl:Put', key, writtenObject(bucket, current), r);
     sendEmpty(r, 200, versionHeader(bucket, current, named));
   }
 
@@ -1499,6 +1517,7 @@ export class S3Api implements LifecycleActions {
     await this.catalog.finishUpload(bucket, key, uploadId);
     this.releaseParts(uploadId, all);
     this.stats.objectsWritten++;
+    this.notifications.emit(bucket, 's3:ObjectCreated:CompleteMultipartUpload', key, writtenObject(bucket, written), r);
     this.sendCompleted(r, bucket, key, written);
   }
 
@@ -1613,6 +1632,8 @@ export class S3Api implements LifecycleActions {
     }
     if (!outcome.previous) return undefined;
     this.stats.objectsDeleted++;
+    if (outcome.deleteMarker) this.notifications.emit(bucket, 's3:LifecycleExpiration:DeleteMarkerCreated', key, { ...(outcome.versionId !== undefined ? { versionId: outcome.versionId } : {}) });
+    else this.notifications.emit(bucket, 's3:LifecycleExpiration:Delete', key, {});
     return outcome.deleteMarker ? { deleteMarker: outcome.versionId } : {};
   }
 

@@ -654,7 +654,7 @@ export class Catalog {
    * (`policy`), Object Ownership (`own`), public access block (`pab`), website (`web`), access logging (`log`),
    * Requester Pays (`rp`), …
    */
-  async setBucketSetting<K extends 'policy' | 'own' | 'pab' | 'lifecycle' | 'cors' | 'enc' | 'web' | 'log' | 'rp' | 'repl'>(bucket: BucketEntry, field: K, value: BucketEntry[K] | undefined): Promise<void> {
+  async setBucketSetting<K extends 'policy' | 'own' | 'pab' | 'lifecycle' | 'cors' | 'enc' | 'web' | 'log' | 'rp' | 'repl' | 'ntf'>(bucket: BucketEntry, field: K, value: BucketEntry[K] | undefined): Promise<void> {
     await this.changeBucket(bucket, (current) => {
       const out = { ...current };
       if (value !== undefined) out[field] = value;

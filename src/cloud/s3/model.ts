@@ -26,7 +26,7 @@ import { Scope, idFor } from '../../id/index.ts';
 import type { Id } from '../../id/index.ts';
 import type { SealedKey } from './encryption.ts';
 import type { LoggingConfiguration } from './protocol/bucket-logging.ts';
-import type { CannedAcl, CorsRule, LegalHoldStatus, LifecycleRule, ObjectLockConfiguration, ObjectOwnership, Permission, ReplicationConfiguration, RetentionMode, Tag, WebsiteConfiguration } from './protocol/index.ts';
+import type { CannedAcl, CorsRule, LegalHoldStatus, LifecycleRule, NotificationConfiguration, ObjectLockConfiguration, ObjectOwnership, Permission, ReplicationConfiguration, RetentionMode, Tag, WebsiteConfiguration } from './protocol/index.ts';
 
 /** Whether an access key may sign requests (IAM's statuses). */
 export type AccessKeyStatus = 'Active' | 'Inactive';
@@ -131,6 +131,8 @@ export interface BucketEntry extends Entity {
   log?: LoggingConfiguration<StoredGrant>;
   /** Replication (replication.ts, PutBucketReplication); absent when none is set. */
   repl?: ReplicationConfiguration;
+  /** Event notifications (notification.ts, PutBucketNotificationConfiguration); absent when none is set. */
+  ntf?: NotificationConfiguration;
 }
 
 /** A bucket's public access block settings (public-access.ts); each absent means false. */

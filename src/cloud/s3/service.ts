@@ -10,7 +10,8 @@
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { DhtService, MetricFamily, NodeService, OpsRequest, OpsRoute, PiConfig, ServiceContext, ApplicationFactory } from '../../node/index.ts';
+import type { DhtService, MetricFamily, NodeService, OpsRequest, OpsRoute, PiConfig, ScribeService, ServiceContext, ApplicationFactory } from '../../node/index.ts';
+import { makeTopic } from '../../scribe/index.ts';
 import { advertiseHost } from '../../node/index.ts';
 import { S3Api } from './api.ts';
 import { Catalog } from './catalog.ts';
@@ -190,6 +191,9 @@ export class S3Service implements NodeService {
     // SSE-KMS keys live in the DHT with their material wrapped under the master key: no master key, no SSE-KMS.
     this.kmsKeys = master ? new KmsKeys(dht, ctx.env, master, { region: o.region, autoCreateKeys: o.kms.autoCreateKeys }) : undefined;
     this.apiValue = new S3Api(ctx.env, this.catalogValue, this.storeValue, o, () => this.url, master, this.kmsKeys);
+    // Bucket event notifications go out on the ring's pub/sub (notification.ts).
+    const scribe = ctx.service<ScribeService>('scribe');
+    if (scribe) this.apiValue.notifications.publisher = { publish: (uri, message) => void scribe.scribe.publish(makeTopic(uri), undefined, message) };
     this.collector = new ChunkCollector(ctx.env, this.catalogValue, this.storeValue, o.gc);
     this.expirer = new LifecycleExpirer(ctx.env, this.catalogValue, this.apiValue, this.storeValue.node, o.lifecycleSweepMs);
     this.rewrapper = new SseRewrapper(ctx.env, this.catalogValue, master, this.kmsKeys);
@@ -663,6 +667,8 @@ export class S3Service implements NodeService {
           ]
         : []),
       { name: 'pi_s3_lifecycle_sweep_seconds_total', help: 'Time spent in lifecycle sweeps on this node.', type: 'counter', values: [{ value: (lifecycle?.sweepMsTotal ?? 0) / 1000 }] },
+      { name: 'pi_s3_notifications_published_total', help: 'Bucket event notifications published on the ring (one per matching configuration) by this node.', type: 'counter', values: [{ value: this.apiValue?.notifications.stats.published ?? 0 }] },
+      { name: 'pi_s3_notifications_failed_total', help: 'Bucket event notifications this node could not publish.', type: 'counter', values: [{ value: this.apiValue?.notifications.stats.failed ?? 0 }] },
       { name: 'pi_s3_replication_queued_total', help: 'Object versions queued for bucket replication by writes through this node.', type: 'counter', values: [{ value: replication?.queued ?? 0 }] },
       { name: 'pi_s3_replication_replicated_total', help: 'Object versions (and delete markers) replicated by this node.', type: 'counter', values: [{ value: replication?.replicated ?? 0 }] },
       { name: 'pi_s3_replication_failed_total', help: 'Object versions this node marked FAILED (their destination cannot take them).', type: 'counter', values: [{ value: replication?.failed ?? 0 }] },

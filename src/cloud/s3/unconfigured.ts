@@ -1,6 +1,6 @@
 /**
  * Bucket configurations Pi Cloud does not implement, answered as S3 answers for a bucket where
- * they were never set: transfer acceleration, event notifications,
+ * they were never set: transfer acceleration,
  * and the analytics, metrics, inventory and Intelligent-Tiering configurations. Tools that read every configuration of a bucket
  * (Terraform's AWS provider, the console's exports, backup tools) then see "none" instead of an
  * error; setting any of them stays `NotImplemented`, and deleting one of a list is `NoSuchConfiguration`.
@@ -25,7 +25,6 @@ interface Unset {
 
 const UNSET: Record<string, Unset> = {
   accelerate: { op: 'GetBucketAccelerateConfiguration', action: 's3:GetAccelerateConfiguration', document: { root: 'AccelerateConfiguration' } },
-  notification: { op: 'GetBucketNotificationConfiguration', action: 's3:GetBucketNotification', document: { root: 'NotificationConfiguration' } },
   analytics: { op: 'GetBucketAnalyticsConfiguration', action: 's3:GetAnalyticsConfiguration', listRoot: 'ListBucketAnalyticsConfigurationResult' },
   metrics: { op: 'GetBucketMetricsConfiguration', action: 's3:GetMetricsConfiguration', listRoot: 'ListMetricsConfigurationsResult' },
   inventory: { op: 'GetBucketInventoryConfiguration', action: 's3:GetInventoryConfiguration', listRoot: 'ListInventoryConfigurationsResult' },

@@ -29,3 +29,4 @@ export * from './object-lock.ts';
 export * from './website.ts';
 export * from './mfa.ts';
 export * from './replication.ts';
+export * from './notification.ts';
