@@ -266,6 +266,17 @@ describe('awscli and s3cmd against a 3-node ring', () => {
     await assert.rejects(aws('s3api', 'get-bucket-replication', '--bucket', 'aws-repl'), /ReplicationConfigurationNotFoundError/);
   });
 
+  test('aws s3api put-bucket-notification-configuration (the documented example) / get-bucket-notification-configuration', async () => {
+    await aws('s3', 'mb', 's3://aws-events');
+    const config = {
+      TopicConfigurations: [{ Id: 'new-photos', TopicArn: 'arn:aws:sns:us-east-1:000000000000:photo-events', Events: ['s3:ObjectCreated:*'], Filter: { Key: { FilterRules: [{ Name: 'Suffix', Value: '.jpg' }] } } }],
+    };
+    // (S3 answers the rule names capitalised, as given here.)
+    await aws('s3api', 'put-bucket-notification-configuration', '--bucket', 'aws-events', '--notification-configuration', JSON.stringify(config));
+    const got = JSON.parse(await aws('s3api', 'get-bucket-notification-configuration', '--bucket', 'aws-events'));
+    assert.deepEqual(got.TopicConfigurations, config.TopicConfigurations);
+  });
+
   test('aws s3api select-object-content: a CSV query and a gzipped JSON LINES aggregate, written to files by awscli', async () => {
     await aws('s3', 'mb', 's3://aws-select');
     await writeFile(join(dir, 'cities.csv'), 'city,country,population\nOslo,NO,709000\nLima,PE,10004000\nPune,IN,7166000\nRome,IT,2750000\n');

@@ -166,17 +166,27 @@ export function notificationConfigurationXml(config: NotificationConfiguration |
   const topics = (config?.topics ?? []).map((t) => {
     const rules = (['prefix', 'suffix'] as const)
       .filter((n) => t[n] !== undefined)
-      .map((n) => `<FilterRule>${leaf('Name', n)}${leaf('Value', t[n]!)}</FilterRule>`)
+      // S3 answers the rule names capitalised, whatever case they were given in.
+      .map((n) => `<FilterRule>${leaf('Name', n === 'prefix' ? 'Prefix' : 'Suffix')}${leaf('Value', t[n]!)}</FilterRule>`)
       .join('');
     return `<TopicConfiguration>${leaf('Id', t.id)}${leaf('Topic', t.arn)}${t.events.map((e) => leaf('Event', e)).join('')}${rules ? `<Filter><S3Key>${rules}</S3Key></Filter>` : ''}</TopicConfiguration>`;
   });
   return `<?xml version="1.0" encoding="UTF-8"?>\n<NotificationConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">${topics.join('')}</NotificationConfiguration>`;
 }
 
+/** A filter rule's value as a key part: S3 documents the values URL-encoded (a space as `+`). */
+function ruleValue(value: string): string {
+  try {
+    return decodeURIComponent(value.replace(/\+/g, ' '));
+  } catch {
+    return value;
+  }
+}
+
 /** The configurations of `config` that an `event` on `key` matches. */
 export function notificationsFor(config: NotificationConfiguration | undefined, event: EmittedEvent, key: string): TopicNotification[] {
   return (config?.topics ?? []).filter(
-    (t) => t.events.some((e) => eventsOverlap(e, event)) && (t.prefix === undefined || key.startsWith(t.prefix)) && (t.suffix === undefined || key.endsWith(t.suffix)),
+    (t) => t.events.some((e) => eventsOverlap(e, event)) && (t.prefix === undefined || key.startsWith(ruleValue(t.prefix))) && (t.suffix === undefined || key.endsWith(ruleValue(t.suffix))),
   );
 }
 

@@ -53,6 +53,9 @@ describe('notification configuration', () => {
     assert.deepEqual(names('s3:ObjectRemoved:Delete', 'x.tmp'), ['gone']);
     assert.deepEqual(names('s3:ObjectRemoved:DeleteMarkerCreated', 'x.tmp'), []);
     assert.deepEqual(notificationsFor(undefined, 's3:ObjectCreated:Put', 'k'), []);
+    const spaced = parse(doc(topic('s', ['s3:ObjectCreated:*'], rule('prefix', 'my+photos/'))));
+    assert.equal(notificationsFor(spaced, 's3:ObjectCreated:Put', 'my photos/a.jpg').length, 1, 'rule values are URL-encoded: + is a space');
+    assert.match(notificationConfigurationXml(config), /<Name>Prefix<\/Name>/, 'rule names answered capitalised');
   });
 
   test('the event message: S3 version 2.1, the key URL-encoded with + for spaces and its slashes kept', () => {
