@@ -289,7 +289,8 @@ export class Replicator implements ReplicationHooks {
       outcome = await this.replicate(source, task, known);
     } catch (err) {
       this.stats.retries++;
-      this.log.warn({ code: 'ReplicationRetry', bucket: source.name, key: task.k, err: (err as Error).message }, 'could not replicate an object version now; a sweep will retry');
+      // Each retry at debug: a sweep that meets them warns once per bucket (an outage would flood the log).
+      this.log.debug({ code: 'ReplicationRetry', bucket: source.name, key: task.k, err: (err as Error).message }, 'could not replicate an object version now; a sweep will retry');
       return 'retry';
     }
     // Unless it was recorded again meanwhile (new settings): then it runs again.
@@ -476,6 +477,7 @@ export class Replicator implements ReplicationHooks {
     const before = this.env.now() - minAgeMs;
     let done = 0;
     let seen = 0;
+    let retries = 0;
     let after: string | undefined;
     do {
       const page = await this.catalog.dht.scanPartition<ReplicationTask>(ids.replication(bucket), { limit: PAGE, ...(after !== undefined ? { after } : {}) });
@@ -483,9 +485,11 @@ export class Replicator implements ReplicationHooks {
       seen += page.items.filter((i) => !i.deleted).length;
       await eachLimited(due, CONCURRENCY, async (task) => {
         if ((await this.runTask(bucket, task)) !== 'retry') done++;
+        else retries++;
       });
       after = page.next;
     } while (after !== undefined && !this.stopped);
+    if (retries > 0) this.log.warn({ code: 'ReplicationRetry', bucket: name, versions: retries }, `${retries} version(s) of bucket ${name} could not be replicated now; the next sweep retries`);
     // A bucket whose configuration was deleted leaves the registry once its queue is empty.
     if (!bucket.repl && seen === 0) await this.dropRegistryEntry(name, ref);
     return done;
