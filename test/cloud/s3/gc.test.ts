@@ -12,6 +12,9 @@ import {
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
+  HeadObjectCommand,
+  PutBucketReplicationCommand,
+  PutBucketVersioningCommand,
   PutObjectCommand,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
@@ -103,6 +106,36 @@ describe('S3 chunk collection on a 3-node ring', () => {
     await c[0]!.send(new AbortMultipartUploadCommand({ Bucket: 'gc-bucket', Key: 'aborted', UploadId: aborted.UploadId }));
     await sweepUntil(() => copies(partA.subarray(0, CHUNK)) === 0, 'the aborted upload’s chunks to be collected');
     assert.equal(copies(partB.subarray(0, CHUNK)), 3, 'the open upload keeps its chunks');
+  });
+
+  test("a replica keeps the chunks it shares with its source (replication.ts) until both versions are gone", async () => {
+    for (const bucket of ['gc-src', 'gc-dst']) {
+      await c[0]!.send(new CreateBucketCommand({ Bucket: bucket }));
+      await c[0]!.send(new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: 'Enabled' } }));
+    }
+    await c[0]!.send(
+      new PutBucketReplicationCommand({
+        Bucket: 'gc-src',
+        ReplicationConfiguration: { Role: 'r', Rules: [{ Priority: 1, Status: 'Enabled', Filter: { Prefix: '' }, Destination: { Bucket: 'arn:aws:s3:::gc-dst' }, DeleteMarkerReplication: { Status: 'Disabled' } }] },
+      }),
+    );
+    const data = pattern(2 * CHUNK, 50);
+    const put = await c[1]!.send(new PutObjectCommand({ Bucket: 'gc-src', Key: 'shared', Body: data }));
+    await waitFor(async () => (await c[2]!.send(new HeadObjectCommand({ Bucket: 'gc-src', Key: 'shared', VersionId: put.VersionId }))).ReplicationStatus === 'COMPLETED', { what: 'the replica' });
+    await waitFor(() => copies(data.subarray(0, CHUNK)) === 3, { what: 'three copies of the chunk' });
+
+    await c[0]!.send(new DeleteObjectCommand({ Bucket: 'gc-src', Key: 'shared', VersionId: put.VersionId }));
+    await Promise.all(nodes.map((n) => n.s3.api.drain()));
+    // No grace at all: only the replica's references can keep the chunks now.
+    for (const n of nodes) n.s3.options.gc.graceMs = 0;
+    await Promise.all(nodes.map((n) => n.s3.gc.sweep()));
+    for (const n of nodes) n.s3.options.gc.graceMs = 400;
+    assert.equal(copies(data.subarray(0, CHUNK)), 3, 'the replica still references the chunk');
+    const replica = await c[2]!.send(new GetObjectCommand({ Bucket: 'gc-dst', Key: 'shared' }));
+    assert.ok((await bytes(replica.Body)).equals(data));
+
+    await c[0]!.send(new DeleteObjectCommand({ Bucket: 'gc-dst', Key: 'shared', VersionId: put.VersionId }));
+    await sweepUntil(() => copies(data.subarray(0, CHUNK)) === 0 && copies(data.subarray(CHUNK)) === 0, 'the chunks of the last version to be collected');
   });
 
   test('a chunk stored without any reference (an upload that died) is collected after the grace period', async () => {
