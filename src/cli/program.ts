@@ -266,6 +266,11 @@ export function buildProgram(io: Io): Command {
     .action(async (bucket: string, o: { dryRun?: boolean }, cmd: Command) => {
       await (await s3Admin()).replicateExisting(client(cmd), output(cmd), bucket, { dryRun: Boolean(o.dryRun) });
     });
+  addTargetFlags(s3.command('events <topic>').description('bucket event notifications received on a topic (the name in its ARN) since the node was first asked for it'))
+    .option('-f, --follow', 'keep printing new ones')
+    .action(async (topic: string, o: { follow?: boolean }, cmd: Command) => {
+      await (await s3Admin()).events(client(cmd), output(cmd), topic, { follow: Boolean(o.follow) });
+    });
   addTargetFlags(s3.command('scrub').description("re-read the node's chunks now and check them against their hashes (damaged copies are restored from replicas)"))
     .option('--status', "show the node's scrubber instead of starting a pass")
     .option('-w, --wait', 'follow the pass until it ends')

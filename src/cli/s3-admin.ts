@@ -6,12 +6,14 @@
  * the scrubber). `pi s3 buckets` lists the buckets of the ring (`--usage`: objects and bytes).
  * `pi s3 flush-access-logs` delivers the node's buffered server access log records now.
  * `pi s3 replicate-existing BUCKET` replicates the versions written before the bucket's
- * replication configuration.
+ * replication configuration. `pi s3 events TOPIC` shows the bucket event notifications the node
+ * receives on a topic.
  */
 import { RealEnv, silentLogger } from '../env/index.ts';
 import type { ScrubOptions, ScrubStats } from '../cloud/s3/chunks/scrub.ts';
 import type { BucketInventoryRow } from '../cloud/s3/inventory.ts';
 import type { ExistingReplicationPage } from '../cloud/s3/replication.ts';
+import type { TailRead, TailedMessage } from '../cloud/s3/event-tail.ts';
 import type { RewrapJobStatus } from '../cloud/s3/rewrap.ts';
 import type { AccessLogStats, FlushResult } from '../cloud/s3/access-log.ts';
 import type { OpsClient } from './client.ts';
@@ -164,6 +166,38 @@ export async function replicateExisting(client: OpsClient, out: Output, bucket: 
       : `${bucket}: ${total.replicated} versions replicated, ${total.failed} failed${queued > 0 ? `, ${queued} left to the replication sweep` : ''} (${total.versions} versions of ${total.keys} keys examined)`,
   );
   if (total.failed > 0) process.exitCode = 1;
+}
+
+/** One line of `pi s3 events`: the time received, and each record's event, bucket and key (the test event as such). */
+function eventLine(m: TailedMessage): string {
+  const time = new Date(m.at).toISOString().slice(11, 23);
+  const records = (m.message as { Records?: { eventName?: string; s3?: { bucket?: { name?: string }; object?: { key?: string; size?: number; versionId?: string } } }[] }).Records;
+  if (!records) return `${time} ${(m.message as { Event?: string }).Event ?? JSON.stringify(m.message)}`;
+  return records
+    .map((r) => {
+      const o = r.s3?.object;
+      return `${time} ${(r.eventName ?? '').padEnd(40)} ${r.s3?.bucket?.name ?? ''}/${decodeURIComponent((o?.key ?? '').replace(/\+/g, ' '))}${o?.size !== undefined ? ` (${o.size} B)` : ''}${o?.versionId ? ` version ${o.versionId}` : ''}`;
+    })
+    .join('\n');
+}
+
+/**
+ * `pi s3 events TOPIC`: the bucket event notifications the node received on the topic since it
+ * was first asked for it (it subscribes then); `--follow` keeps printing new ones. With --json,
+ * one message per line as S3 sends it, with its sequence number and time.
+ */
+export async function events(client: OpsClient, out: Output, topic: string, options: { follow: boolean }): Promise<void> {
+  let after = 0;
+  let first = true;
+  for (;;) {
+    const r = await client.get<TailRead>(`/api/s3/events/${encodeURIComponent(topic)}?after=${after}&waitMs=${options.follow && !first ? 10_000 : 0}`);
+    if (r.missed > 0) out.progress('s3.events', `(${r.missed} message(s) dropped before they were read)`, { missed: r.missed });
+    for (const m of r.messages) out.io.stdout.write((out.json ? JSON.stringify(m) : eventLine(m)) + '\n');
+    if (first && !options.follow && r.messages.length === 0 && !out.json) out.io.stdout.write(`no events on ${topic} yet (this node follows it from now on)\n`);
+    after = r.last;
+    first = false;
+    if (!options.follow) return;
+  }
 }
 
 /** A bucket as `GET /api/s3/buckets` answers it. */

@@ -12,6 +12,9 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DhtService, MetricFamily, NodeService, OpsRequest, OpsRoute, PiConfig, ScribeService, ServiceContext, ApplicationFactory } from '../../node/index.ts';
 import { makeTopic } from '../../scribe/index.ts';
+import type { ScribeClient } from '../../scribe/index.ts';
+import { EventTail, MAX_TAIL_WAIT_MS } from './event-tail.ts';
+import { eventTopicUri } from './notification.ts';
 import { advertiseHost } from '../../node/index.ts';
 import { S3Api } from './api.ts';
 import { Catalog } from './catalog.ts';
@@ -110,6 +113,8 @@ export class S3Service implements NodeService {
   private masterKeys: MasterKeys | undefined;
   private kmsKeys: KmsKeys | undefined;
   private scrubber: ChunkScrubber | undefined;
+  /** Recent messages of notification topics, for the ops API (event-tail.ts); absent without Scribe. */
+  private eventTail: EventTail | undefined;
   private accessLog: AccessLogDelivery | undefined;
   private backfill: Timer | undefined;
   private dht: Dht | undefined;
@@ -193,7 +198,22 @@ export class S3Service implements NodeService {
     this.apiValue = new S3Api(ctx.env, this.catalogValue, this.storeValue, o, () => this.url, master, this.kmsKeys);
     // Bucket event notifications go out on the ring's pub/sub (notification.ts).
     const scribe = ctx.service<ScribeService>('scribe');
-    if (scribe) this.apiValue.notifications.publisher = { publish: (uri, message) => void scribe.scribe.publish(makeTopic(uri), undefined, message) };
+    if (scribe) {
+      this.apiValue.notifications.publisher = { publish: (uri, message) => void scribe.scribe.publish(makeTopic(uri), undefined, message) };
+      const clients = new Map<string, ScribeClient>();
+      this.eventTail = new EventTail(ctx.env, {
+        subscribe: (name, deliver) => {
+          const client: ScribeClient = { deliver: (_topic, msg) => deliver(msg.entity) };
+          clients.set(name, client);
+          return scribe.scribe.subscribe(makeTopic(eventTopicUri(name)), client);
+        },
+        unsubscribe: (name) => {
+          const client = clients.get(name);
+          clients.delete(name);
+          if (client) scribe.scribe.unsubscribe(makeTopic(eventTopicUri(name)), client);
+        },
+      });
+    }
     this.collector = new ChunkCollector(ctx.env, this.catalogValue, this.storeValue, o.gc);
     this.expirer = new LifecycleExpirer(ctx.env, this.catalogValue, this.apiValue, this.storeValue.node, o.lifecycleSweepMs);
     this.rewrapper = new SseRewrapper(ctx.env, this.catalogValue, master, this.kmsKeys);
@@ -336,6 +356,7 @@ export class S3Service implements NodeService {
     this.apiValue?.replication.stop();
     this.tlsTimer?.cancel();
     this.healthTimer?.cancel();
+    this.eventTail?.close();
     this.rewrapper?.stop();
     this.scrubber?.stop();
     this.backfill?.cancel();
@@ -355,6 +376,7 @@ export class S3Service implements NodeService {
     this.apiValue?.replication.stop();
     this.tlsTimer?.cancel();
     this.healthTimer?.cancel();
+    this.eventTail?.close();
     this.rewrapper?.stop();
     this.scrubber?.stop();
     this.backfill?.cancel();
@@ -493,6 +515,21 @@ export class S3Service implements NodeService {
           if (usage !== null && usage !== 'true' && usage !== 'false') throw new StorageError('InvalidArgument', `usage must be true or false, got "${usage.slice(0, 40)}"`);
           const after = req.query.get('after');
           return { body: await bucketInventory(dht, this.catalog, { limit, maxObjects, usage: usage === 'true', ...(after ? { after } : {}) }) };
+        },
+      },
+      {
+        method: 'GET',
+        path: '/api/s3/events/:topic',
+        description:
+          "Bucket event notifications published on a topic (the name in its ARN), as this node receives them from when it was first asked: ?after=<last seq read> (default 0)&waitMs=0..10000 (wait for a new one); answers the messages with their sequence numbers.",
+        handler: async (req: OpsRequest) => {
+          const tail = this.eventTail;
+          if (!tail) throw new StorageError('NotAvailable', 'this node does not run Scribe: no notification topics to follow');
+          const topic = req.params['topic'] ?? '';
+          if (!/^[A-Za-z0-9_-]{1,256}$/.test(topic)) throw new StorageError('InvalidArgument', `a topic name is 1 to 256 letters, digits, - and _, got "${topic.slice(0, 40)}"`);
+          const after = intParam(req.query.get('after'), 'after', 0, Number.MAX_SAFE_INTEGER) ?? 0;
+          const waitMs = intParam(req.query.get('waitMs'), 'waitMs', 0, MAX_TAIL_WAIT_MS) ?? 0;
+          return { body: await tail.read(topic, after, waitMs) };
         },
       },
       {

@@ -3,7 +3,7 @@
  * operations and their refusals, and S3's event messages received by Scribe subscribers of the
  * ring's topic `s3events:<name>` on other nodes — the test event, objects created by PutObject,
  * CopyObject and multipart uploads, removals and delete markers, tagging and ACL changes, with
- * the key filters applied.
+ * the key filters applied; and `pi s3 events`, the ops view of a topic.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -26,6 +26,8 @@ import { makeTopic } from '../../../src/scribe/index.ts';
 import { pattern, rawRequest, s3failure, startS3Fixture } from './harness.ts';
 import type { S3Node, TestUser } from './harness.ts';
 import { waitFor } from '../../helpers/wait.ts';
+import { TOKEN, call } from '../../node/fixtures.ts';
+import { runPi as pi } from '../../helpers/pi-cli.ts';
 import { runCleanups } from '../../helpers/cleanup.ts';
 
 const ARN = 'arn:aws:sns:us-east-1:000000000000:';
@@ -68,7 +70,7 @@ describe('S3 bucket event notifications on the ring through the AWS SDK', () => 
   }
 
   before(async () => {
-    const fixture = await startS3Fixture((fn) => cleanups.push(fn), { buckets: ['events', 'events-v'] });
+    const fixture = await startS3Fixture((fn) => cleanups.push(fn), { buckets: ['events', 'events-v', 'events-t'] });
     ({ nodes, alice, aliceClients: a } = fixture);
     b = fixture.bobClients[0]!;
     await subscribe('uploads');
@@ -167,5 +169,27 @@ describe('S3 bucket event notifications on the ring through the AWS SDK', () => 
     // Removing the configuration stops the events.
     await a[0]!.send(new PutBucketNotificationConfigurationCommand({ Bucket: 'events-v', NotificationConfiguration: {} }));
     assert.equal((await a[0]!.send(new GetBucketNotificationConfigurationCommand({ Bucket: 'events-v' }))).TopicConfigurations, undefined);
+  });
+  test('pi s3 events: a node follows a topic from when it is first asked, long polling for new messages', async () => {
+    const ops = nodes[0]!.ops!.url;
+    const empty = await call(ops, '/api/s3/events/tailed');
+    assert.equal(empty.status, 200, empty.text);
+    assert.deepEqual(empty.body, { topic: 'tailed', messages: [], last: 0, missed: 0 });
+    await a[1]!.send(new PutBucketNotificationConfigurationCommand({ Bucket: 'events-t', NotificationConfiguration: { TopicConfigurations: [{ TopicArn: `${ARN}tailed`, Events: ['s3:ObjectCreated:*'] }] } }));
+    await waitFor(async () => (((await call(ops, '/api/s3/events/tailed')).body['last'] as number) ?? 0) >= 1, { what: 'the test event' });
+    const waiting = call(ops, '/api/s3/events/tailed?after=1&waitMs=10000');
+    await a[2]!.send(new PutObjectCommand({ Bucket: 'events-t', Key: 'a b.txt', Body: 'hello' }));
+    const polled = await waiting;
+    assert.equal(polled.status, 200, polled.text);
+    const messages = polled.body['messages'] as { seq: number; message: { Records: EventRecord[] } }[];
+    assert.deepEqual(messages.map((m) => [m.seq, m.message.Records[0]!.eventName]), [[2, 'ObjectCreated:Put']], 'the long poll answers the new message');
+
+    const text = await pi(['s3', 'events', 'tailed', '--ops', ops, '--token', TOKEN]);
+    assert.equal(text.code, 0, text.err);
+    assert.match(text.out, /s3:TestEvent\n.*ObjectCreated:Put\s+events-t\/a b\.txt \(5 B\)/);
+    const json = await pi(['--json', 's3', 'events', 'tailed', '--ops', ops, '--token', TOKEN]);
+    assert.deepEqual(json.out.trim().split('\n').map((l) => (JSON.parse(l) as { seq: number }).seq), [1, 2]);
+    assert.equal((await call(ops, '/api/s3/events/no%20spaces')).status, 400);
+    assert.equal((await call(ops, '/api/s3/events/tailed?waitMs=60000')).status, 400);
   });
 });
