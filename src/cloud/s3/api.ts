@@ -112,7 +112,7 @@ import type { LockFields } from './object-lock.ts';
 import type { PolicyTarget } from './policy.ts';
 import type { S3Request } from './http.ts';
 import type { CopySourceFacts } from './access-log-capture.ts';
-import type { SealedKey } from './encryption.ts';
+import type { KmsSealedKey, SealedKey } from './encryption.ts';
 import type { BucketEntry, ChunkRef, ObjectEntry, PartEntry, RefEntry, StoredChecksum, StoredGrant, UploadEntry } from './model.ts';
 import { versionRef } from './model.ts';
 import type { S3Options } from './options.ts';
@@ -324,7 +324,7 @@ export class S3Api implements LifecycleActions {
       location: (bucket, key) => this.objectUrl(bucket, key),
     });
     this.mfa = new MfaAuthenticator(env, catalog);
-    this.replication = new Replicator(env, catalog, () => this.versioning, store.node);
+    this.replication = new Replicator(env, catalog, () => this.versioning, store.node, (sealed, keyRef, bucket, key) => this.resealForReplica(sealed, keyRef, bucket, key));
     this.notifications = new BucketNotifications({ env, catalog, region: options.region, bucketFor: (r, action, fresh) => this.bucketFor(r, action, fresh), verifier: (r) => this.verifier(r) });
     this.replicationApi = new ReplicationApi({ env, catalog, bucketFor: (r, action, fresh) => this.bucketFor(r, action, fresh), verifier: (r) => this.verifier(r) });
     this.lifecycle = new LifecycleApi({ env, catalog, ownBucket: (r, fresh) => this.ownBucket(r, fresh), verifier: (r) => this.verifier(r) });
@@ -598,6 +598,21 @@ export class S3Api implements LifecycleActions {
     const reseal = (dataKey: Buffer): Promise<SealedKey> => this.sealDataKey(asked, dataKey, bucket.name, key);
     const dataKey = Buffer.from(this.env.random.bytes(32));
     return { key: dataKey, sealed: await reseal(dataKey), reseal };
+  }
+
+  /**
+   * The data key of an SSE-KMS version sealed anew for its replica (replication.ts): under the
+   * rule's ReplicaKmsKeyID, with the source's encryption context naming the replica's bucket and
+   * key; an inline body keeps its IV. A missing or disabled key is the KMS error it is.
+   */
+  private async resealForReplica(sealed: KmsSealedKey, keyRef: string, bucket: string, key: string): Promise<SealedKey> {
+    if (!this.kms) throw noMasterKey();
+    const dataKey = await this.kms.unseal(sealed);
+    const context = JSON.parse(Buffer.from(sealed.ctx, 'base64').toString('utf8')) as Record<string, string>;
+    delete context['aws:s3:arn'];
+    const bucketKey = sealed.bk === true;
+    const resealed = this.kms.seal(await this.kms.resolve(keyRef), dataKey, objectEncryptionContext(context, bucket, key, bucketKey), bucketKey);
+    return sealed.iv !== undefined ? { ...resealed, iv: sealed.iv } : resealed;
   }
 
   /** `dataKey` sealed as `asked` says: under the master key (SSE-S3) or a KMS key with the object's context. */

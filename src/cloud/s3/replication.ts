@@ -31,8 +31,9 @@
  * records its task again and makes it PENDING: the run finds the replica there and gives it the
  * version's settings. Replicas are not replicated again (S3 does not chain replication), and
  * changes made to a replica do not go back to the source ("replica modification sync").
- * SSE-KMS objects are not replicated (S3 needs SourceSelectionCriteria for them, which is not
- * implemented); SSE-C and SSE-S3 objects are, sharing the source's encrypted chunks and key.
+ * SSE-C and SSE-S3 objects are replicated sharing the source's encrypted chunks and key; SSE-KMS
+ * objects only when a rule selects them (SseKmsEncryptedObjects), their data key sealed anew
+ * under the rule's ReplicaKmsKeyID with an encryption context naming the replica.
  */
 import type { Env, Logger, Timer } from '../../env/index.ts';
 import type { Entity } from '../../dht/index.ts';
@@ -44,6 +45,7 @@ import type { Catalog } from './catalog.ts';
 import { eachLimited } from './catalog.ts';
 import { sweepEvery } from './periodic.ts';
 import { isKms } from './encryption.ts';
+import type { KmsSealedKey, SealedKey } from './encryption.ts';
 import { StorageError } from './errors.ts';
 import type { S3Request } from './http.ts';
 import type { RootOracle } from './lifecycle.ts';
@@ -188,6 +190,8 @@ export class Replicator implements ReplicationHooks {
     private readonly catalog: Catalog,
     private readonly versioning: () => VersioningApi,
     private readonly node: RootOracle,
+    /** Seals an SSE-KMS version's data key for its replica, under the rule's key (S3Api). */
+    private readonly resealKms: (sealed: KmsSealedKey, keyRef: string, bucket: string, key: string) => Promise<SealedKey>,
   ) {
     this.log = env.log.child({ mod: 's3.replication' });
   }
@@ -340,6 +344,7 @@ export class Replicator implements ReplicationHooks {
     const vid = this.env.random.hex(16);
     const replica: ObjectEntry = { ...fields, vid, rs: 'REPLICA' };
     if (!version.dm) {
+      if (version.sse && isKms(version.sse)) replica.sse = await this.resealed(version.sse, rule, destination.name, key);
       if (rule.storageClass !== undefined) {
         if (rule.storageClass === 'STANDARD') delete replica.sc;
         else replica.sc = rule.storageClass;
@@ -365,6 +370,16 @@ export class Replicator implements ReplicationHooks {
       if (outcome === 'present' && !version.dm) await this.synced(destination, key, version);
     } catch (err) {
       throw refusedByDestination(err);
+    }
+  }
+
+  /** An SSE-KMS version's sealed key for its replica; a KMS key that is missing or disabled makes the version FAILED. */
+  private async resealed(sealed: KmsSealedKey, rule: ReplicationRule, bucket: string, key: string): Promise<SealedKey> {
+    try {
+      return await this.resealKms(sealed, rule.replicaKmsKey!, bucket, key);
+    } catch (err) {
+      if (err instanceof S3Error) throw new ReplicationRefused(`the replica's KMS key ${rule.replicaKmsKey}: ${err.message}`);
+      throw err;
     }
   }
 
@@ -513,10 +528,10 @@ function refusedByDestination(err: unknown): unknown {
   return err;
 }
 
-/** Whether `rule` replicates `entry`: a delete marker when it replicates markers, an object unless it is SSE-KMS encrypted. */
+/** Whether `rule` replicates `entry`: a delete marker when it replicates markers, an SSE-KMS object when it selects those. */
 function replicates(rule: ReplicationRule, entry: ObjectEntry): boolean {
   if (entry.dm) return rule.deleteMarkers;
-  return !(entry.sse && isKms(entry.sse));
+  return !(entry.sse && isKms(entry.sse)) || rule.sseKms === true;
 }
 
 /** Sort key of a task in a bucket's queue. */

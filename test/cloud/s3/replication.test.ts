@@ -1,7 +1,7 @@
 /**
  * Bucket replication through the AWS SDK on a 3-node loopback ring: the configuration
  * operations and their refusals, versions replicated with their version ids, bytes, metadata
- * and tags (inline, chunked, multipart and SSE-C objects), replication status headers, delete markers,
+ * and tags (inline, chunked, multipart, SSE-C and SSE-KMS objects), replication status headers, delete markers,
  * filters, later tag and ACL changes, existing versions (`pi s3 replicate-existing`), a
  * destination that cannot take replicas (FAILED), and a version whose replication
  * was not run at write time, replicated by another node's sweep from the durable queue; last, a
@@ -10,6 +10,9 @@
  * The background sweep is off (`replicationSweepMs: 0`); tests run it themselves.
  */
 import { after, before, describe, test } from 'node:test';
+import { randomBytes } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import {
   CompleteMultipartUploadCommand,
@@ -36,7 +39,7 @@ import { eachLimited } from '../../../src/cloud/s3/catalog.ts';
 import { bytes, pattern, s3failure, startS3Fixture } from './harness.ts';
 import type { S3Node } from './harness.ts';
 import { waitFor } from '../../helpers/wait.ts';
-import { TOKEN, call } from '../../node/fixtures.ts';
+import { TOKEN, call, tempDir } from '../../node/fixtures.ts';
 import { runPi as pi } from '../../helpers/pi-cli.ts';
 import { runCleanups } from '../../helpers/cleanup.ts';
 
@@ -71,7 +74,11 @@ describe('S3 bucket replication through the AWS SDK on a 3-node ring', () => {
   }
 
   before(async () => {
-    const fixture = await startS3Fixture((fn) => cleanups.push(fn), { config: { s3: { replicationSweepMs: 0, lifecycleSweepMs: 0, allowSseCustomerKeysOverHttp: true } } });
+    // A master key on every node (SSE-KMS keys are wrapped under it); encryption headers allowed over plain HTTP.
+    const keyFile = join(await tempDir((fn) => cleanups.push(fn), 'pi-repl-key-'), 'master.key');
+    await writeFile(keyFile, randomBytes(32));
+    const s3 = { replicationSweepMs: 0, lifecycleSweepMs: 0, allowSseCustomerKeysOverHttp: true, sseMasterKeyFile: keyFile, kms: { autoCreateKeys: true } };
+    const fixture = await startS3Fixture((fn) => cleanups.push(fn), { config: { s3 } });
     ({ nodes, aliceClients: a } = fixture);
     b = fixture.bobClients[0]!;
   });
@@ -211,6 +218,45 @@ describe('S3 bucket replication through the AWS SDK on a 3-node ring', () => {
     assert.equal(replica.VersionId, put.VersionId);
     assert.ok((await bytes(replica.Body)).equals(body));
     await s3failure(a[0]!.send(new GetObjectCommand({ Bucket: 'ssec-dst', Key: 'secret.bin' })), 'InvalidRequest', 400);
+  });
+
+  test('SSE-KMS objects are replicated where a rule selects them, their data key sealed anew under the ReplicaKmsKeyID', async () => {
+    await versionedBucket('kms-src');
+    await versionedBucket('kms-dst');
+    await versionedBucket('kms-plain-dst');
+    const created = await pi(['--json', 's3', 'kms-key', 'create', '--alias', 'replica-key', '--ops', nodes[0]!.ops!.url, '--token', TOKEN]);
+    assert.equal(created.code, 0, created.err);
+    const replicaKey = (JSON.parse(created.out) as { arn: string }).arn;
+    await a[0]!.send(
+      new PutBucketReplicationCommand({
+        Bucket: 'kms-src',
+        ReplicationConfiguration: {
+          Role: ROLE,
+          Rules: [
+            { ...rule('kms', 2, 'kms-dst', { prefix: 'kms/' }), SourceSelectionCriteria: { SseKmsEncryptedObjects: { Status: 'Enabled' } }, Destination: { Bucket: 'arn:aws:s3:::kms-dst', EncryptionConfiguration: { ReplicaKmsKeyID: replicaKey } } },
+            rule('plain', 1, 'kms-plain-dst', { prefix: 'plain/' }),
+          ],
+        },
+      }),
+    );
+    const got = (await a[1]!.send(new GetBucketReplicationCommand({ Bucket: 'kms-src' }))).ReplicationConfiguration!;
+    assert.equal(got.Rules?.[0]?.Destination?.EncryptionConfiguration?.ReplicaKmsKeyID, replicaKey);
+    assert.equal(got.Rules?.[0]?.SourceSelectionCriteria?.SseKmsEncryptedObjects?.Status, 'Enabled');
+    const kms = { ServerSideEncryption: 'aws:kms' as const, SSEKMSKeyId: 'source-key' };
+    const small = await a[1]!.send(new PutObjectCommand({ Bucket: 'kms-src', Key: 'kms/small', Body: 'secret', ...kms }));
+    const bigBody = pattern(5 * MiB, 31);
+    const big = await a[2]!.send(new PutObjectCommand({ Bucket: 'kms-src', Key: 'kms/big', Body: bigBody, ...kms }));
+    const unselected = await a[0]!.send(new PutObjectCommand({ Bucket: 'kms-src', Key: 'plain/kms', Body: 'x', ...kms }));
+    await settled('kms-src', 'kms/small', small.VersionId!);
+    await settled('kms-src', 'kms/big', big.VersionId!);
+    const replica = await a[0]!.send(new GetObjectCommand({ Bucket: 'kms-dst', Key: 'kms/small' }));
+    assert.equal((await bytes(replica.Body)).toString(), 'secret');
+    assert.equal(replica.SSEKMSKeyId, replicaKey, 'the replica is under the replica key');
+    assert.notEqual(small.SSEKMSKeyId, replicaKey);
+    const bigReplica = await a[1]!.send(new GetObjectCommand({ Bucket: 'kms-dst', Key: 'kms/big' }));
+    assert.ok((await bytes(bigReplica.Body)).equals(bigBody));
+    await nodes[0]!.s3.api.drain();
+    assert.equal(await status('kms-src', 'plain/kms', unselected.VersionId), undefined, 'a rule without SseKmsEncryptedObjects leaves SSE-KMS objects alone');
   });
 
   test("a replicated version's later tags and ACL reach its replica (PENDING until they have), noncurrent versions included", async () => {

@@ -5,10 +5,11 @@
  * Both schemas S3 accepts are read: V1 rules name their objects by a top-level `Prefix` (and
  * replicate delete markers), V2 rules by a `Filter` (Prefix, Tag, or And of them) with a
  * `Priority` and a `DeleteMarkerReplication` status. A configuration uses one schema throughout.
- * Elements for features Pi does not have (another account, ACL translation, replica KMS keys,
- * Replication Time Control, metrics, replica modification sync, existing-object replication,
- * SSE-KMS objects) are `NotImplemented` when they ask for the feature; their `Disabled` forms
- * are accepted and kept.
+ * SSE-KMS objects are selected with SourceSelectionCriteria SseKmsEncryptedObjects and a
+ * destination ReplicaKmsKeyID, as in S3. Elements for features Pi does not have (another account,
+ * ACL translation, Replication Time Control, metrics, replica modification sync, existing-object
+ * replication) are `NotImplemented` when they ask for the feature; their `Disabled` forms are
+ * accepted and kept.
  */
 import { S3Error } from './errors.ts';
 import type { Tag } from './xml.ts';
@@ -41,6 +42,10 @@ export interface ReplicationRule {
   storageClass?: string;
   /** Delete markers are replicated (V1 always; V2 when DeleteMarkerReplication is Enabled). */
   deleteMarkers: boolean;
+  /** SSE-KMS objects are replicated (SourceSelectionCriteria SseKmsEncryptedObjects Enabled), re-wrapped under this KMS key (the destination's ReplicaKmsKeyID). */
+  replicaKmsKey?: string;
+  /** SSE-KMS objects are selected too (SourceSelectionCriteria SseKmsEncryptedObjects Enabled; needs `replicaKmsKey`). */
+  sseKms?: true;
   /** `Disabled` elements given, answered back (SourceSelectionCriteria, ExistingObjectReplication). */
   disabled?: { sseKms?: true; replicaModifications?: true; existing?: true };
 }
@@ -69,9 +74,9 @@ function notImplemented(what: string): S3Error {
   return new S3Error('NotImplemented', `${what} is not supported by this replication implementation.`);
 }
 
-/** An element holding only `<Status>Disabled|Enabled</Status>`; resolves with whether it is Enabled. */
-function statusOf(el: XmlElement): boolean {
-  const status = uniqueChildren(el, ['Status']).get('Status');
+/** An element holding `<Status>Disabled|Enabled</Status>` (and the `others` named); resolves with whether it is Enabled. */
+function statusOf(el: XmlElement, others: readonly string[] = []): boolean {
+  const status = uniqueChildren(el, ['Status', ...others]).get('Status');
   if (!status) throw malformed();
   const value = leafText(status);
   if (value !== 'Enabled' && value !== 'Disabled') throw malformed();
@@ -125,8 +130,14 @@ function parseDestination(el: XmlElement, rule: ReplicationRule): void {
   }
   if (f.has('Account')) throw notImplemented('Destination Account (another account)');
   if (f.has('AccessControlTranslation')) throw notImplemented('AccessControlTranslation');
-  if (f.has('EncryptionConfiguration')) throw notImplemented('EncryptionConfiguration (a replica KMS key)');
-  if (f.has('ReplicationTime') && statusOf(f.get('ReplicationTime')!)) throw notImplemented('Replication Time Control');
+  const encryption = f.get('EncryptionConfiguration');
+  if (encryption) {
+    const keyEl = uniqueChildren(encryption, ['ReplicaKmsKeyID']).get('ReplicaKmsKeyID');
+    if (!keyEl) throw malformed();
+    rule.replicaKmsKey = leafText(keyEl).trim();
+    if (rule.replicaKmsKey === '') throw malformed();
+  }
+  if (f.has('ReplicationTime') && statusOf(f.get('ReplicationTime')!, ['Time'])) throw notImplemented('Replication Time Control');
   if (f.has('Metrics')) throw notImplemented('Replication metrics');
 }
 
@@ -134,8 +145,8 @@ function parseSelection(el: XmlElement, rule: ReplicationRule): void {
   const f = uniqueChildren(el, ['SseKmsEncryptedObjects', 'ReplicaModifications']);
   const kms = f.get('SseKmsEncryptedObjects');
   if (kms) {
-    if (statusOf(kms)) throw notImplemented('Replication of SSE-KMS encrypted objects');
-    (rule.disabled ??= {}).sseKms = true;
+    if (statusOf(kms)) rule.sseKms = true;
+    else (rule.disabled ??= {}).sseKms = true;
   }
   const mods = f.get('ReplicaModifications');
   if (mods) {
@@ -169,6 +180,9 @@ function parseRule(el: XmlElement): ReplicationRule {
   parseDestination(destination, rule);
   const selection = f.get('SourceSelectionCriteria');
   if (selection) parseSelection(selection, rule);
+  // As S3: the two go together.
+  if (rule.sseKms && rule.replicaKmsKey === undefined) throw new S3Error('InvalidRequest', 'ReplicaKmsKeyID must be specified if SseKmsEncryptedObjects tag is present.');
+  if (!rule.sseKms && rule.replicaKmsKey !== undefined) throw new S3Error('InvalidRequest', 'SseKmsEncryptedObjects must be specified if EncryptionConfiguration is present.');
   const existing = f.get('ExistingObjectReplication');
   if (existing) {
     if (statusOf(existing)) throw notImplemented('Existing object replication');
@@ -237,11 +251,13 @@ function ruleXml(rule: ReplicationRule): string {
     out += `<Filter>${rule.and ? `<And>${prefix}${tags}</And>` : prefix + tags}</Filter>`;
   }
   out += leaf('Status', rule.enabled ? 'Enabled' : 'Disabled');
-  if (rule.disabled?.sseKms || rule.disabled?.replicaModifications) {
-    out += `<SourceSelectionCriteria>${rule.disabled.sseKms ? status('SseKmsEncryptedObjects', false) : ''}${rule.disabled.replicaModifications ? status('ReplicaModifications', false) : ''}</SourceSelectionCriteria>`;
+  if (rule.sseKms || rule.disabled?.sseKms || rule.disabled?.replicaModifications) {
+    const kms = rule.sseKms ? status('SseKmsEncryptedObjects', true) : rule.disabled?.sseKms ? status('SseKmsEncryptedObjects', false) : '';
+    out += `<SourceSelectionCriteria>${kms}${rule.disabled?.replicaModifications ? status('ReplicaModifications', false) : ''}</SourceSelectionCriteria>`;
   }
   if (rule.disabled?.existing) out += status('ExistingObjectReplication', false);
-  out += `<Destination>${leaf('Bucket', `arn:aws:s3:::${rule.destination}`)}${leaf('StorageClass', rule.storageClass)}</Destination>`;
+  const encryption = rule.replicaKmsKey !== undefined ? `<EncryptionConfiguration>${leaf('ReplicaKmsKeyID', rule.replicaKmsKey)}</EncryptionConfiguration>` : '';
+  out += `<Destination>${leaf('Bucket', `arn:aws:s3:::${rule.destination}`)}${leaf('StorageClass', rule.storageClass)}${encryption}</Destination>`;
   if (rule.filtered) out += status('DeleteMarkerReplication', rule.deleteMarkers);
   return `<Rule>${out}</Rule>`;
 }

@@ -62,14 +62,17 @@ describe('replication configuration', () => {
     );
     assert.throws(() => parse(doc(`<Rule><ID>${'i'.repeat(256)}</ID><Status>Enabled</Status>${dest()}</Rule>`)), s3code('InvalidArgument'));
     assert.throws(() => parse(doc(`<Rule><Status>Enabled</Status>${dest()}</Rule>`.repeat(1001))), s3code('InvalidRequest', /cannot exceed 1000/));
-    for (const extra of ['<Account>123456789012</Account>', '<AccessControlTranslation><Owner>Destination</Owner></AccessControlTranslation>', '<Metrics><Status>Enabled</Status></Metrics>']) {
+    for (const extra of ['<Account>123456789012</Account>', '<AccessControlTranslation><Owner>Destination</Owner></AccessControlTranslation>', '<Metrics><Status>Enabled</Status></Metrics>', '<ReplicationTime><Status>Enabled</Status><Time><Minutes>15</Minutes></Time></ReplicationTime>']) {
       assert.throws(() => parse(doc(`<Rule><Status>Enabled</Status>${dest('backup', extra)}</Rule>`)), s3code('NotImplemented'), extra);
     }
     assert.throws(() => parse(doc(v2(`<ExistingObjectReplication><Status>Enabled</Status></ExistingObjectReplication>${dest()}${markers('Disabled')}`))), s3code('NotImplemented'));
-    assert.throws(
-      () => parse(doc(v2(`<SourceSelectionCriteria><SseKmsEncryptedObjects><Status>Enabled</Status></SseKmsEncryptedObjects></SourceSelectionCriteria>${dest()}${markers('Disabled')}`))),
-      s3code('NotImplemented', /SSE-KMS/),
-    );
+    const kmsSelected = `<SourceSelectionCriteria><SseKmsEncryptedObjects><Status>Enabled</Status></SseKmsEncryptedObjects></SourceSelectionCriteria>`;
+    assert.throws(() => parse(doc(v2(`${kmsSelected}${dest()}${markers('Disabled')}`))), s3code('InvalidRequest', /ReplicaKmsKeyID must be specified/));
+    assert.throws(() => parse(doc(v2(`${dest('backup', '<EncryptionConfiguration><ReplicaKmsKeyID>k</ReplicaKmsKeyID></EncryptionConfiguration>')}${markers('Disabled')}`))), s3code('InvalidRequest', /SseKmsEncryptedObjects must be specified/));
+    const kms = parse(doc(v2(`${kmsSelected}${dest('backup', '<EncryptionConfiguration><ReplicaKmsKeyID>alias/replica</ReplicaKmsKeyID></EncryptionConfiguration>')}${markers('Disabled')}`)));
+    assert.equal(kms.rules[0]!.replicaKmsKey, 'alias/replica');
+    assert.equal(kms.rules[0]!.sseKms, true);
+    assert.deepEqual(parse(replicationConfigurationXml(kms)), kms, 'SSE-KMS selection answered back');
   });
 
   test('the rule for an object: enabled, selecting it, the highest priority', () => {
