@@ -1,7 +1,8 @@
 /**
  * The operator's view of the buckets of the ring (`pi s3 buckets`, `GET /api/s3/buckets`): every
  * bucket of the bucket registry (bucket-registry.ts) with its owner and settings, and, when asked,
- * its usage — current objects and noncurrent versions with their bytes, counted by paging through
+ * its usage — current objects and noncurrent versions with their bytes (and, for a bucket that
+ * replicates, its versions PENDING and FAILED), counted by paging through
  * the bucket's two index partitions. Counting reads every index entry of the bucket, so it stops
  * at `maxObjects` entries per bucket and says so; delete markers, uploads in progress and the
  * chunks' replicas are not counted.
@@ -35,6 +36,9 @@ export interface BucketInventoryRow {
   noncurrentBytes?: number;
   /** With usage: the count stopped at `maxObjects` (the figures are lower bounds). */
   truncated?: boolean;
+  /** With usage: versions whose replication is PENDING or FAILED (buckets that replicate; current and noncurrent). */
+  replicationPending?: number;
+  replicationFailed?: number;
 }
 
 /** A page of the inventory. */
@@ -88,29 +92,38 @@ function describe(b: BucketEntry): BucketInventoryRow {
   };
 }
 
-/** Current objects, noncurrent versions and their bytes, reading at most `max` index entries. */
-async function usage(dht: Dht, bucket: BucketEntry, max: number): Promise<Required<Pick<BucketInventoryRow, 'objects' | 'bytes' | 'noncurrentVersions' | 'noncurrentBytes' | 'truncated'>>> {
+type Usage = Pick<BucketInventoryRow, 'objects' | 'bytes' | 'noncurrentVersions' | 'noncurrentBytes' | 'truncated' | 'replicationPending' | 'replicationFailed'>;
+
+/** Current objects, noncurrent versions and their bytes (and replication backlog), reading at most `max` index entries. */
+async function usage(dht: Dht, bucket: BucketEntry, max: number): Promise<Usage> {
   const budget = { left: max };
   const current = await count(dht, ids.objects(bucket), budget);
-  const noncurrent = current.truncated ? { n: 0, bytes: 0, truncated: true } : await count(dht, ids.versions(bucket), budget);
-  return { objects: current.n, bytes: current.bytes, noncurrentVersions: noncurrent.n, noncurrentBytes: noncurrent.bytes, truncated: current.truncated || noncurrent.truncated };
+  const noncurrent = current.truncated ? { n: 0, bytes: 0, pending: 0, failed: 0, truncated: true } : await count(dht, ids.versions(bucket), budget);
+  const out: Usage = { objects: current.n, bytes: current.bytes, noncurrentVersions: noncurrent.n, noncurrentBytes: noncurrent.bytes, truncated: current.truncated || noncurrent.truncated };
+  if (bucket.repl) {
+    out.replicationPending = current.pending + noncurrent.pending;
+    out.replicationFailed = current.failed + noncurrent.failed;
+  }
+  return out;
 }
 
-/** Live entries of a partition (delete markers excluded) and their sizes, within `budget` entries read. */
-async function count(dht: Dht, partition: Id, budget: { left: number }): Promise<{ n: number; bytes: number; truncated: boolean }> {
-  let n = 0;
-  let bytes = 0;
+/** Live entries of a partition (delete markers excluded), their sizes and replication states, within `budget` entries read. */
+async function count(dht: Dht, partition: Id, budget: { left: number }): Promise<{ n: number; bytes: number; pending: number; failed: number; truncated: boolean }> {
+  const out = { n: 0, bytes: 0, pending: 0, failed: 0, truncated: false };
   let after: string | undefined;
   do {
-    if (budget.left <= 0) return { n, bytes, truncated: true };
+    if (budget.left <= 0) return { ...out, truncated: true };
     const page = await dht.scanPartition<ObjectEntry>(partition, { limit: Math.min(SCAN_PAGE, budget.left), ...(after !== undefined ? { after } : {}) });
     budget.left -= page.items.length;
     for (const item of page.items) {
-      if (item.body.dm) continue;
-      n++;
-      bytes += typeof item.body.size === 'number' ? item.body.size : 0;
+      const o = item.body;
+      if (o.dm) continue;
+      out.n++;
+      out.bytes += typeof o.size === 'number' ? o.size : 0;
+      if (o.rs === 'PENDING') out.pending++;
+      else if (o.rs === 'FAILED') out.failed++;
     }
     after = page.next;
   } while (after !== undefined);
-  return { n, bytes, truncated: false };
+  return out;
 }

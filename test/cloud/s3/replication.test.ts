@@ -350,6 +350,13 @@ describe('S3 bucket replication through the AWS SDK on a 3-node ring', () => {
     await s3failure(a[2]!.send(new HeadObjectCommand({ Bucket: 'fail-dst', Key: 'k' })), undefined, 404);
     const failed = nodes.reduce((sum, n) => sum + (n.s3.metrics().find((m) => m.name === 'pi_s3_replication_failed_total')?.values[0]?.value ?? 0), 0);
     assert.ok(failed >= 1, 'counted in pi_s3_replication_failed_total');
+    // The operator's view counts the bucket's backlog.
+    const rows = (await call(nodes[1]!.ops!.url, '/api/s3/buckets?usage=true')).body['buckets'] as { name: string; replicationPending?: number; replicationFailed?: number }[];
+    const row = rows.find((r) => r.name === 'fail-src')!;
+    assert.deepEqual([row.replicationPending, row.replicationFailed], [0, 1]);
+    assert.equal(rows.find((r) => r.name === 'fail-dst')!.replicationFailed, undefined, 'a bucket that does not replicate has no such count');
+    const listed = await pi(['s3', 'buckets', '--usage', '--ops', nodes[1]!.ops!.url, '--token', TOKEN]);
+    assert.match(listed.out, /fail-src .*replicates to fail-dst \(0 pending, 1 failed\)/);
   });
 
   test('a version not replicated at write time stays PENDING in the durable queue until a sweep on another node replicates it', async () => {
