@@ -327,6 +327,26 @@ export class Catalog {
     });
   }
 
+  /**
+   * Records that the code of time step `step` of the device `serial` of user `id` was used;
+   * resolves with false (nothing written) when that device is not the user's any more, or a code
+   * of this step or a later one was used already — in one conditional write, so of two requests
+   * with one code only one gets through.
+   */
+  async useMfaCode(id: string, serial: string, step: number): Promise<boolean> {
+    const name = await this.userById(id);
+    if (name === undefined) return false;
+    let used = false;
+    await this.dht.update<UserEntry>(ids.user(name), (current) => {
+      used = false;
+      const mfa = current && !current.deleted && current.body.id === id ? current.body.mfa : undefined;
+      if (!mfa || mfa.serial !== serial || (mfa.ls !== undefined && mfa.ls >= step)) return null;
+      used = true;
+      return { ...current!.body, mfa: { ...mfa, ls: step } };
+    });
+    return used;
+  }
+
   /** The virtual MFA device of the user with canonical id `id`, read afresh (never cached). */
   async mfaDeviceOf(id: string): Promise<MfaDevice | undefined> {
     const name = await this.userById(id);

@@ -4,14 +4,15 @@
  * and every change of its versioning configuration only from its owner with a valid
  * `x-amz-mfa: <serial> <code>` over HTTPS; setting MfaDelete (either way) needs it too. The code
  * is checked against the owner's virtual MFA device (a TOTP authenticator, `pi user mfa create`),
- * read afresh from the ring for every such request.
+ * read afresh from the ring for every such request, and is good once: the device records the
+ * time step of the last code accepted, and a code of that step or an older one is refused.
  *
  * S3 says MFA delete cannot be used with lifecycle configurations: here a bucket with lifecycle
  * rules cannot enable it, and a bucket with it enabled takes no lifecycle configuration
  * (`InvalidRequest` both ways), so the expirer never deletes versions of such a bucket.
  */
 import type { Env } from '../../env/index.ts';
-import { S3Error, getHeader, parseMfaHeader, totpMatches, base32Decode } from './protocol/index.ts';
+import { S3Error, getHeader, parseMfaHeader, totpStep, base32Decode } from './protocol/index.ts';
 import type { Catalog } from './catalog.ts';
 import type { S3Request } from './http.ts';
 import type { BucketEntry } from './model.ts';
@@ -49,7 +50,9 @@ export class MfaAuthenticator {
     if (r.principal === undefined || r.principal.id !== bucket.owner) throw new S3Error('AccessDenied');
     const device = await this.catalog.mfaDeviceOf(bucket.owner);
     const secret = device && device.serial === serial ? base32Decode(device.secret) : undefined;
-    if (secret === undefined || !totpMatches(secret, code, this.env.now())) {
+    const step = secret === undefined ? undefined : totpStep(secret, code, this.env.now());
+    // A code counts once, and none older than the last one used (RFC 6238 §5.2): a replayed code is refused.
+    if (step === undefined || !(await this.catalog.useMfaCode(bucket.owner, serial, step))) {
       throw new S3Error('AccessDenied', 'MultiFactorAuthentication failed with invalid MFA one time pass code.');
     }
   }

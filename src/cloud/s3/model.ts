@@ -64,6 +64,8 @@ export interface MfaDevice {
   /** The TOTP secret, base32 (as authenticator apps take it). */
   secret: string;
   createdAt: number;
+  /** The time step of the last code accepted: a code is good once, and never one older (RFC 6238 §5.2). */
+  ls?: number;
 }
 
 /** Most access keys a user may have, as IAM allows. */

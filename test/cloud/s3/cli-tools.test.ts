@@ -302,8 +302,9 @@ describe('awscli and s3cmd against a 3-node ring', () => {
     assert.deepEqual(JSON.parse(counted), { c: 1250, top: 4996 });
 
     const device = (await call(nodes[1]!.ops!.url, '/api/s3/users/cli-user/mfa', { method: 'POST', body: {} })).body as { serial: string; secret: string };
-    const mfa = (): string => `${device.serial} ${totp(base32Decode(device.secret)!, Date.now())}`;
-    await aws('s3api', 'put-bucket-versioning', '--bucket', 'aws-parquet', '--versioning-configuration', 'Status=Enabled,MFADelete=Enabled', '--mfa', mfa());
+    // Codes are good once, and none older than the last used: the first call takes the previous step's.
+    const mfa = (stepOffset = 0): string => `${device.serial} ${totp(base32Decode(device.secret)!, Date.now() + stepOffset * 30_000)}`;
+    await aws('s3api', 'put-bucket-versioning', '--bucket', 'aws-parquet', '--versioning-configuration', 'Status=Enabled,MFADelete=Enabled', '--mfa', mfa(-1));
     assert.equal(JSON.parse(await aws('s3api', 'get-bucket-versioning', '--bucket', 'aws-parquet')).MFADelete, 'Enabled');
     await aws('s3', 'cp', join(dir, 'rows.parquet'), 's3://aws-parquet/rows.parquet');
     const versions = JSON.parse(await aws('s3api', 'list-object-versions', '--bucket', 'aws-parquet')).Versions as { VersionId: string }[];

@@ -36,6 +36,15 @@ describe('S3 MFA delete through the AWS SDK over HTTPS on a 3-node ring', () => 
     return `${d.serial} ${totp(base32Decode(d.secret)!, Date.now() + stepOffset * 30_000)}`;
   }
 
+  /**
+   * `x-amz-mfa` with the current code of a new device (codes are good once, and the steps of a
+   * 30 s window few): for a request that must get through.
+   */
+  async function freshMfa(): Promise<string> {
+    device = await newDevice();
+    return mfa();
+  }
+
   async function newDevice(): Promise<{ serial: string; secret: string }> {
     const r = await runPi(['--json', 'user', 'mfa', 'create', 'alice', '--ops', nodes[1]!.ops!.url, '--token', TOKEN]);
     assert.equal(r.code, 0, r.err + r.out);
@@ -60,7 +69,7 @@ describe('S3 MFA delete through the AWS SDK over HTTPS on a 3-node ring', () => 
     await runCleanups(cleanups);
   });
 
-  test('pi user show names the device; MfaDelete needs the owner and a valid code', async () => {
+  test('pi user show names the device; MfaDelete needs the owner and a valid code, good once', async () => {
     const shown = await runPi(['user', 'show', 'alice', '--ops', nodes[0]!.ops!.url, '--token', TOKEN]);
     assert.match(shown.out, new RegExp(`MFA device +${device.serial.replace(/[/.]/g, '\\$&')}`));
     const enable = (MFA?: string, client = a[0]!): Promise<unknown> =>
@@ -76,6 +85,12 @@ describe('S3 MFA delete through the AWS SDK over HTTPS on a 3-node ring', () => 
     await s3failure(enable(`${device.serial}`), 'InvalidArgument', 400);
     // A code one step old still counts (clocks drift, people type).
     await enable(mfa(device, -1));
+    // A code is good once, and none older than the last one used (RFC 6238 §5.2).
+    const once = mfa();
+    await enable(once);
+    const replayed = await s3failure(enable(once), 'AccessDenied', 403);
+    assert.equal(replayed.message, 'MultiFactorAuthentication failed with invalid MFA one time pass code.');
+    await s3failure(enable(mfa(device, -1)), 'AccessDenied', 403);
     for (const c of a) {
       const got = await c.send(new GetBucketVersioningCommand({ Bucket: 'guarded' }));
       assert.deepEqual([got.Status, got.MFADelete], ['Enabled', 'Enabled']);
@@ -94,7 +109,7 @@ describe('S3 MFA delete through the AWS SDK over HTTPS on a 3-node ring', () => 
     assert.deepEqual(await versionIds('doc'), [newest, oldest], 'nothing deleted');
     // Every node knows at once (the setting was made through node 0; this asks node 2).
     await s3failure(a[2]!.send(new DeleteObjectCommand({ Bucket: 'guarded', Key: 'doc', VersionId: oldest })), 'AccessDenied', 403);
-    await a[1]!.send(new DeleteObjectCommand({ Bucket: 'guarded', Key: 'doc', VersionId: oldest, MFA: mfa() }));
+    await a[1]!.send(new DeleteObjectCommand({ Bucket: 'guarded', Key: 'doc', VersionId: oldest, MFA: await freshMfa() }));
     assert.deepEqual(await versionIds('doc'), [newest]);
   });
 
@@ -103,7 +118,7 @@ describe('S3 MFA delete through the AWS SDK over HTTPS on a 3-node ring', () => 
     const objects = [{ Key: 'x', VersionId: (await versionIds('x'))[0]! }, { Key: 'y', VersionId: (await versionIds('y'))[0]! }];
     await s3failure(a[2]!.send(new DeleteObjectsCommand({ Bucket: 'guarded', Delete: { Objects: objects } })), 'AccessDenied', 403);
     assert.equal((await versionIds('x')).length, 1, 'the whole request refused');
-    const out = await a[2]!.send(new DeleteObjectsCommand({ Bucket: 'guarded', Delete: { Objects: objects }, MFA: mfa() }));
+    const out = await a[2]!.send(new DeleteObjectsCommand({ Bucket: 'guarded', Delete: { Objects: objects }, MFA: await freshMfa() }));
     assert.deepEqual(out.Deleted?.map((d) => d.Key).sort(), ['x', 'y']);
     assert.deepEqual([...(await versionIds('x')), ...(await versionIds('y'))], []);
     const plain = await a[0]!.send(new DeleteObjectsCommand({ Bucket: 'guarded', Delete: { Objects: [{ Key: 'z' }] } }));
@@ -115,12 +130,12 @@ describe('S3 MFA delete through the AWS SDK over HTTPS on a 3-node ring', () => 
     await s3failure(a[0]!.send(new PutBucketLifecycleConfigurationCommand({ Bucket: 'guarded', LifecycleConfiguration: rules })), 'InvalidRequest', 400);
     await a[0]!.send(new PutBucketLifecycleConfigurationCommand({ Bucket: 'with-rules', LifecycleConfiguration: rules }));
     await s3failure(
-      a[0]!.send(new PutBucketVersioningCommand({ Bucket: 'with-rules', VersioningConfiguration: { Status: 'Enabled', MFADelete: 'Enabled' }, MFA: mfa() })),
+      a[0]!.send(new PutBucketVersioningCommand({ Bucket: 'with-rules', VersioningConfiguration: { Status: 'Enabled', MFADelete: 'Enabled' }, MFA: await freshMfa() })),
       'InvalidRequest',
       400,
     );
     await s3failure(a[1]!.send(new PutBucketVersioningCommand({ Bucket: 'guarded', VersioningConfiguration: { Status: 'Suspended' } })), 'AccessDenied', 403);
-    await a[1]!.send(new PutBucketVersioningCommand({ Bucket: 'guarded', VersioningConfiguration: { Status: 'Suspended' }, MFA: mfa() }));
+    await a[1]!.send(new PutBucketVersioningCommand({ Bucket: 'guarded', VersioningConfiguration: { Status: 'Suspended' }, MFA: await freshMfa() }));
     // Read through the node that made the change (others may hold the record for s3.cacheMs).
     const got = await a[1]!.send(new GetBucketVersioningCommand({ Bucket: 'guarded' }));
     assert.deepEqual([got.Status, got.MFADelete], ['Suspended', 'Enabled'], 'MfaDelete stays as it was');
@@ -132,7 +147,7 @@ describe('S3 MFA delete through the AWS SDK over HTTPS on a 3-node ring', () => 
     const enable = (MFA: string): Promise<unknown> => a[0]!.send(new PutBucketVersioningCommand({ Bucket: 'guarded', VersioningConfiguration: { Status: 'Enabled' }, MFA }));
     await s3failure(enable(mfa(old)), 'AccessDenied', 403);
     await enable(mfa());
-    await a[0]!.send(new PutBucketVersioningCommand({ Bucket: 'guarded', VersioningConfiguration: { Status: 'Enabled', MFADelete: 'Disabled' }, MFA: mfa() }));
+    await a[0]!.send(new PutBucketVersioningCommand({ Bucket: 'guarded', VersioningConfiguration: { Status: 'Enabled', MFADelete: 'Disabled' }, MFA: await freshMfa() }));
     const got = await a[0]!.send(new GetBucketVersioningCommand({ Bucket: 'guarded' }));
     assert.deepEqual([got.Status, got.MFADelete], ['Enabled', 'Disabled']);
     await a[0]!.send(new PutObjectCommand({ Bucket: 'guarded', Key: 'free', Body: '1' }));

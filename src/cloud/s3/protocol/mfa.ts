@@ -67,12 +67,20 @@ export function totp(secret: Uint8Array, nowMs: number, digits = TOTP_DIGITS): s
   return hotp(secret, Math.floor(nowMs / 1000 / TOTP_STEP_SECONDS), digits);
 }
 
+/**
+ * The time step whose code `code` is, within {@link TOTP_WINDOW} steps of `nowMs` (the latest
+ * when several match); undefined when none is.
+ */
+export function totpStep(secret: Uint8Array, code: string, nowMs: number): number | undefined {
+  if (!/^\d{6}$/.test(code)) return undefined;
+  const step = Math.floor(nowMs / 1000 / TOTP_STEP_SECONDS);
+  for (let d = TOTP_WINDOW; d >= -TOTP_WINDOW; d--) if (hotp(secret, step + d) === code) return step + d;
+  return undefined;
+}
+
 /** Whether `code` is `secret`'s code at `nowMs`, give or take {@link TOTP_WINDOW} steps. */
 export function totpMatches(secret: Uint8Array, code: string, nowMs: number): boolean {
-  if (!/^\d{6}$/.test(code)) return false;
-  const step = Math.floor(nowMs / 1000 / TOTP_STEP_SECONDS);
-  for (let d = -TOTP_WINDOW; d <= TOTP_WINDOW; d++) if (hotp(secret, step + d) === code) return true;
-  return false;
+  return totpStep(secret, code, nowMs) !== undefined;
 }
 
 /** The serial number and code of an `x-amz-mfa` header. */

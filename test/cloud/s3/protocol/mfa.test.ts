@@ -5,7 +5,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { S3Error, base32Decode, base32Encode, otpauthUri, parseMfaHeader, totp, totpMatches } from '../../../../src/cloud/s3/protocol/index.ts';
+import { S3Error, base32Decode, base32Encode, otpauthUri, parseMfaHeader, totp, totpMatches, totpStep } from '../../../../src/cloud/s3/protocol/index.ts';
 
 describe('S3 protocol: MFA (TOTP)', () => {
   const rfcSecret = Buffer.from('12345678901234567890');
@@ -36,6 +36,11 @@ describe('S3 protocol: MFA (TOTP)', () => {
     assert.ok(!totpMatches(rfcSecret, code, at - 61_000));
     assert.ok(!totpMatches(rfcSecret, ` ${code}`, at));
     assert.ok(!totpMatches(rfcSecret, `${code}0`, at));
+    // The step a code is of (what replay protection records).
+    const step = Math.floor(at / 30_000);
+    assert.equal(totpStep(rfcSecret, code, at + 30_000), step);
+    assert.equal(totpStep(rfcSecret, totp(rfcSecret, at + 30_000), at), step + 1);
+    assert.equal(totpStep(rfcSecret, code, at + 61_000), undefined);
   });
 
   test('base32 round trips; the RFC 4648 examples; malformed text refused', () => {
