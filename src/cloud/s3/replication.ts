@@ -95,6 +95,8 @@ const PAGE = 500;
 const CONCURRENCY = 8;
 /** Replications started at write time and running at once on a node; more wait for the sweep. */
 const MAX_IMMEDIATE = 64;
+/** Write-time replications waiting here for one of those slots; more are left to the sweep. */
+const MAX_WAITING = 10_000;
 
 /** What the configuration operations need of the S3 API. */
 export interface ReplicationApiContext {
@@ -180,6 +182,8 @@ export class Replicator implements ReplicationHooks {
   readonly stats: ReplicatorStats = { queued: 0, replicated: 0, failed: 0, retries: 0, sweeps: 0 };
   private readonly log: Logger;
   private readonly running = new Set<Promise<unknown>>();
+  /** Write-time replications waiting for a slot (FIFO; their tasks are in the queue partition too). */
+  private readonly waiting: (() => Promise<TaskOutcome>)[] = [];
   private timer: Timer | undefined;
   private sweeping: Promise<number> | undefined;
   private stopped = true;
@@ -216,8 +220,10 @@ export class Replicator implements ReplicationHooks {
   }
 
   committed(bucket: BucketEntry, task: ReplicationTicket, written?: ObjectEntry): void {
-    if (this.stopped || this.running.size >= MAX_IMMEDIATE) return;
-    this.track(this.runTask(bucket, { type: 's3.replicationTask', ...task }, written));
+    if (this.stopped) return;
+    const run = (): Promise<TaskOutcome> => this.runTask(bucket, { type: 's3.replicationTask', ...task }, written);
+    if (this.running.size < MAX_IMMEDIATE) this.track(run());
+    else if (this.waiting.length < MAX_WAITING) this.waiting.push(run);
   }
 
   /**
@@ -440,6 +446,8 @@ export class Replicator implements ReplicationHooks {
   stop(): void {
     this.stopped = true;
     this.timer?.cancel();
+    // Their tasks stay queued: a sweep runs them.
+    this.waiting.length = 0;
   }
 
   /** Waits for the replications running in the background. */
@@ -516,8 +524,15 @@ export class Replicator implements ReplicationHooks {
     );
   }
 
+  /** Runs `p` in the background, then the next write-time replication waiting for a slot. */
   private track(p: Promise<unknown>): void {
-    const tracked = p.catch(() => {}).finally(() => this.running.delete(tracked));
+    const tracked = p
+      .catch(() => {})
+      .finally(() => {
+        this.running.delete(tracked);
+        const next = this.stopped ? undefined : this.waiting.shift();
+        if (next) this.track(next());
+      });
     this.running.add(tracked);
   }
 }
