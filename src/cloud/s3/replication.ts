@@ -53,7 +53,7 @@ import { UPLOAD_SEPARATOR, ids, versionRef } from './model.ts';
 import type { BucketEntry, ObjectEntry, ReplicationStatus } from './model.ts';
 import { readCheckedBody, sendEmpty, sendXml, subresourceOperation } from './replies.ts';
 import type { Operation } from './replies.ts';
-import type { ReplicationHooks, ReplicationTicket, VersioningApi } from './versioning-api.ts';
+import type { ReplicaOutcome, ReplicationHooks, ReplicationTicket, VersioningApi } from './versioning-api.ts';
 
 /** The registry of buckets with a replication configuration (sort key: bucket name). */
 export const REPLICATION_REGISTRY: Id = idFor('s3replications:registry', Scope.GLOBAL);
@@ -368,15 +368,16 @@ export class Replicator implements ReplicationHooks {
         Object.assign(replica, await this.catalog.storeChunkList(vid, chunks));
       }
     } else delete replica.rs;
+    let outcome: ReplicaOutcome;
     try {
-      const outcome = await this.versioning().commitReplica(destination, key, replica);
-      // (When it was already there, or refused, the references just written are the collector's: gc.ts finds no version of that vid.)
-      if (outcome === 'conflict') throw new ReplicationRefused(`the destination bucket ${rule.destination} holds another version at the place of this one`);
-      // Already there (a task run again): it takes the source's settings.
-      if (outcome === 'present' && !version.dm) await this.synced(destination, key, version);
+      outcome = await this.versioning().commitReplica(destination, key, replica);
     } catch (err) {
       throw refusedByDestination(err);
     }
+    // (When it was already there, or refused, the references just written are the collector's: gc.ts finds no version of that vid.)
+    if (outcome === 'conflict') throw new ReplicationRefused(`the destination bucket ${rule.destination} holds another version at the place of this one`);
+    // Already there (a task run again): it takes the source's settings.
+    if (outcome === 'present' && !version.dm) await this.synced(destination, key, version);
   }
 
   /** An SSE-KMS version's sealed key for its replica; a KMS key that is missing or disabled makes the version FAILED. */
