@@ -423,13 +423,14 @@ export class Replicator implements ReplicationHooks {
           continue;
         }
       }
+      let seen = false;
       for await (const v of this.versioning().versions.noncurrent(bucket, key)) {
-        if (v.entry.vid === vid) {
-          if (await this.versioning().versions.rewrite(bucket, key, v.entry, change)) return;
-          break;
-        }
+        if (v.entry.vid !== vid) continue;
+        if (await this.versioning().versions.rewrite(bucket, key, v.entry, change)) return;
+        seen = true; // moved meanwhile (made current again by a deletion): look again
+        break;
       }
-      if (current?.vid !== vid) return; // deleted for good
+      if (!seen && current?.vid !== vid) return; // deleted for good
     }
   }
 
