@@ -99,7 +99,7 @@ import type { LifecycleActions, ObjectExpired } from './lifecycle.ts';
 import { PostObjectApi } from './post-object.ts';
 import { unconfiguredOperation } from './unconfigured.ts';
 import { ReplicationApi, Replicator } from './replication.ts';
-import { BucketNotifications, writtenObject } from './notification.ts';
+import { BucketNotifications } from './notification.ts';
 import { PublicAccessApi, refusePublicAcl } from './public-access.ts';
 import { OwnershipApi, aclForWrite, checkNewBucketOwnership, objectOwnerFor } from './ownership.ts';
 import { VersioningApi, checkVersionId, invalidVersionId, versionHeader } from './versioning-api.ts';
@@ -307,7 +307,7 @@ export class S3Api implements LifecycleActions {
       catalog,
       objectVersion: (r, bucket, key) => this.versioning.subresourceVersion(r, bucket, key),
       rewriteVersion: (bucket, key, found, change) => this.versioning.rewriteVersion(bucket, key, found, change),
-      tagged: (r, bucket, key, entry, removed) => this.notifications.emit(bucket, removed ? 's3:ObjectTagging:Delete' : 's3:ObjectTagging:Put', key, writtenObject(bucket, entry), r),
+      tagged: (r, bucket, key, entry, removed) => this.notifications.emit(bucket, removed ? 's3:ObjectTagging:Delete' : 's3:ObjectTagging:Put', key, entry, undefined, r),
       bucketOf: (r, fresh) => this.bucketOf(r, fresh),
       bucketFor: (r, action, fresh) => this.bucketFor(r, action, fresh),
       mustPermit: (r, b, action, aclAllows, target) => this.mustPermit(r, b, action, aclAllows, target),
@@ -320,7 +320,7 @@ export class S3Api implements LifecycleActions {
       bucketOf: (r) => this.bucketOf(r),
       writableBucket: (r, target) => this.writableBucket(r, 's3:PutObject', target),
       storeObject: (w) => this.storeObject(w),
-      created: (r, bucket, key, entry) => this.notifications.emit(bucket, 's3:ObjectCreated:Post', key, writtenObject(bucket, entry), r),
+      created: (r, bucket, key, entry) => this.notifications.emit(bucket, 's3:ObjectCreated:Post', key, entry, undefined, r),
       location: (bucket, key) => this.objectUrl(bucket, key),
     });
     this.mfa = new MfaAuthenticator(env, catalog);
@@ -825,7 +825,7 @@ export class S3Api implements LifecycleActions {
       }
     }
     const { entry } = await this.storeObject({ bucket, key: r.key!, body: r.req, auth: r.auth, headers: r.headers, principal: r.principal, acl, grants, storageClass, tags, maxBytes, secure: r.secure, ...(lock ? { lock } : {}) });
-    this.notifications.emit(bucket, 's3:ObjectCreated:Put', r.key!, writtenObject(bucket, entry), r);
+    this.notifications.emit(bucket, 's3:ObjectCreated:Put', r.key!, entry, undefined, r);
     const out: Record<string, string> = { etag: `"${entry.etag}"`, ...expirationHeader(bucket, r.key!, entry), ...versionHeader(bucket, entry), ...sealedKeyHeaders(entry.sse), ...kmsContextHeader(entry.sse) };
     if (entry.cs) out[checksumHeaderName(entry.cs.a as ChecksumAlgorithm)] = entry.cs.v;
     sendEmpty(r, 200, out);
@@ -1053,8 +1053,8 @@ export class S3Api implements LifecycleActions {
 
   /** The event of a DeleteObject (or a key of DeleteObjects) that removed something or wrote a delete marker. */
   private notifyDeleted(r: S3Request, bucket: BucketEntry, key: string, versionId: string | undefined, outcome: DeleteOutcome): void {
-    if (outcome.deleteMarker && versionId === undefined) this.notifications.emit(bucket, 's3:ObjectRemoved:DeleteMarkerCreated', key, { ...(outcome.versionId !== undefined ? { versionId: outcome.versionId } : {}) }, r);
-    else if (outcome.previous) this.notifications.emit(bucket, 's3:ObjectRemoved:Delete', key, { ...(outcome.versionId !== undefined ? { versionId: outcome.versionId } : {}) }, r);
+    if (outcome.deleteMarker && versionId === undefined) this.notifications.emit(bucket, 's3:ObjectRemoved:DeleteMarkerCreated', key, undefined, outcome.versionId, r);
+    else if (outcome.previous) this.notifications.emit(bucket, 's3:ObjectRemoved:Delete', key, undefined, outcome.versionId, r);
   }
 
   /**
@@ -1235,7 +1235,7 @@ export class S3Api implements LifecycleActions {
     }
     const written = await this.versioning.commit(bucket, key, entry, (current) => evaluateWriteConditions(r.headers, current && { etag: current.etag, lastModified: current.lm }));
     this.stats.objectsWritten++;
-    this.notifications.emit(bucket, 's3:ObjectCreated:Copy', key, writtenObject(bucket, written), r);
+    this.notifications.emit(bucket, 's3:ObjectCreated:Copy', key, written, undefined, r);
     const headers = { ...versionHeader(bucket, written), ...expirationHeader(bucket, key, written), ...sealedKeyHeaders(written.sse), ...kmsContextHeader(written.sse) };
     if (src.versionId !== undefined) headers['x-amz-copy-source-version-id'] = src.versionId;
     sendXml(r, copyObjectResultXml({ etag: entry.etag, lastModified: entry.lm }), 200, headers);
@@ -1265,7 +1265,7 @@ export class S3Api implements LifecycleActions {
     refusePublicAcl(bucket, asked);
     const acl = aclForWrite(bucket, asked);
     await this.versioning.rewriteVersion(bucket, key, found, (e) => withAcl(e, acl));
-    this.notifications.emit(bucket, 's3:ObjectAcl:Put', key, writtenObject(bucket, current), r);
+    this.notifications.emit(bucket, 's3:ObjectAcl:Put', key, current, undefined, r);
     sendEmpty(r, 200, versionHeader(bucket, current, named));
   }
 
@@ -1532,7 +1532,7 @@ export class S3Api implements LifecycleActions {
     await this.catalog.finishUpload(bucket, key, uploadId);
     this.releaseParts(uploadId, all);
     this.stats.objectsWritten++;
-    this.notifications.emit(bucket, 's3:ObjectCreated:CompleteMultipartUpload', key, writtenObject(bucket, written), r);
+    this.notifications.emit(bucket, 's3:ObjectCreated:CompleteMultipartUpload', key, written, undefined, r);
     this.sendCompleted(r, bucket, key, written);
   }
 
@@ -1647,8 +1647,8 @@ export class S3Api implements LifecycleActions {
     }
     if (!outcome.previous) return undefined;
     this.stats.objectsDeleted++;
-    if (outcome.deleteMarker) this.notifications.emit(bucket, 's3:LifecycleExpiration:DeleteMarkerCreated', key, { ...(outcome.versionId !== undefined ? { versionId: outcome.versionId } : {}) });
-    else this.notifications.emit(bucket, 's3:LifecycleExpiration:Delete', key, {});
+    if (outcome.deleteMarker) this.notifications.emit(bucket, 's3:LifecycleExpiration:DeleteMarkerCreated', key, undefined, outcome.versionId);
+    else this.notifications.emit(bucket, 's3:LifecycleExpiration:Delete', key, undefined, undefined);
     return outcome.deleteMarker ? { deleteMarker: outcome.versionId } : {};
   }
 

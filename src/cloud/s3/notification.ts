@@ -40,7 +40,7 @@ export interface EventObject {
 }
 
 /** What a message tells of a version written (ObjectCreated, tagging, ACL): size, ETag, and its version id in a versioned bucket. */
-export function writtenObject(bucket: BucketEntry, entry: ObjectEntry): EventObject {
+function writtenObject(bucket: BucketEntry, entry: ObjectEntry): EventObject {
   return { size: entry.size, etag: entry.etag, ...(bucket.ver !== undefined ? { versionId: versionIdOf(entry) } : {}) };
 }
 
@@ -110,18 +110,20 @@ export class BucketNotifications {
   }
 
   /**
-   * Publishes `event` on `key` of `bucket` to the configurations it matches (nothing when the
-   * bucket has none). `about`: the object's size, ETag and version id as the message tells them;
-   * `r`: the request that caused it (absent for the lifecycle's).
+   * Publishes `event` on `key` of `bucket` to the configurations it matches (nothing, and nothing
+   * built, when the bucket has none). `written`: the version a write, tagging or ACL change is
+   * about (its size, ETag, version id); `versionId`: the version a removal names, if any; `r`: the
+   * request that caused it (absent for the lifecycle's).
    */
-  emit(bucket: BucketEntry, event: EmittedEvent, key: string, about: EventObject, r?: S3Request): void {
+  emit(bucket: BucketEntry, event: EmittedEvent, key: string, written: ObjectEntry | undefined, versionId: string | undefined, r?: S3Request): void {
+    if (!bucket.ntf) return;
     const targets = notificationsFor(bucket.ntf, event, key);
     if (targets.length === 0) return;
     const now = this.ctx.env.now();
     const facts = {
       bucket: { name: bucket.name, ownerId: bucket.owner },
       key,
-      ...about,
+      ...(written ? writtenObject(bucket, written) : versionId !== undefined ? { versionId } : {}),
       sequencer: now.toString(16).toUpperCase().padStart(12, '0') + (this.counter++ & 0xffff).toString(16).toUpperCase().padStart(4, '0'),
       region: this.ctx.region,
       time: now,

@@ -157,7 +157,7 @@ export class VersioningApi {
       this.ctx.release(bucket, key, previous);
       return entry;
     }
-    const task = await this.ctx.replication?.prepare(bucket, key, entry);
+    const task = bucket.repl ? await this.ctx.replication?.prepare(bucket, key, entry) : undefined;
     const written = await this.writeVersion(bucket, key, entry, check);
     if (task !== undefined) this.ctx.replication!.committed(bucket, task, written);
     return written;
@@ -245,7 +245,7 @@ export class VersioningApi {
     };
     let previous: ObjectEntry | undefined;
     // Delete markers a request writes are replicated when a rule says so; the lifecycle's are not, as in S3.
-    const task = origin === 'request' ? await this.ctx.replication?.prepare(bucket, key, marker) : undefined;
+    const task = origin === 'request' && bucket.repl ? await this.ctx.replication?.prepare(bucket, key, marker) : undefined;
     const written = await this.writeVersion(bucket, key, marker, (current) => {
       previous = current;
       check?.(current);
@@ -355,7 +355,7 @@ export class VersioningApi {
    */
   async rewriteVersion(bucket: BucketEntry, key: string, found: { entry: ObjectEntry; current: boolean }, change: (entry: ObjectEntry) => ObjectEntry): Promise<void> {
     // A replicated version's new settings go to its replica too: PENDING again until they have.
-    const task = await this.ctx.replication?.prepareChange(bucket, key, found.entry);
+    const task = bucket.repl ? await this.ctx.replication?.prepareChange(bucket, key, found.entry) : undefined;
     const apply = task ? (e: ObjectEntry): ObjectEntry => ({ ...change(e), rs: 'PENDING' }) : change;
     if (found.current) await this.ctx.catalog.rewriteObject(bucket, key, found.entry, apply);
     else if (!(await this.versions.rewrite(bucket, key, found.entry, apply))) {
