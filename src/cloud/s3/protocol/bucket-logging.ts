@@ -7,7 +7,7 @@
  * Pure: no clock, no I/O. What the record and the log object key look like is access-log.ts.
  */
 import { S3Error } from './errors.ts';
-import { escapeXml } from './xml-escape.ts';
+import { xmlLeaf } from './xml-escape.ts';
 import { leafText, parseXmlDocument, uniqueChildren } from './xml-parse.ts';
 import type { XmlElement } from './xml-parse.ts';
 import { S3_XMLNS, granteeXml, parseGrantee } from './xml.ts';
@@ -113,23 +113,19 @@ export function parseBucketLoggingStatus(body: string | Uint8Array): LoggingConf
   return out;
 }
 
-function leaf(name: string, value: string): string {
-  return `<${name}>${escapeXml(value)}</${name}>`;
-}
-
 /** The BucketLoggingStatus document of GetBucketLogging (empty when `config` is undefined: logging disabled). */
 export function bucketLoggingStatusXml(config: LoggingConfiguration | undefined): string {
   let inner = '';
   if (config) {
-    inner += '<LoggingEnabled>' + leaf('TargetBucket', config.targetBucket) + leaf('TargetPrefix', config.targetPrefix);
+    inner += '<LoggingEnabled>' + xmlLeaf('TargetBucket', config.targetBucket) + xmlLeaf('TargetPrefix', config.targetPrefix);
     if (config.targetGrants) {
       inner += '<TargetGrants>';
-      for (const g of config.targetGrants) inner += `<Grant>${granteeXml(g.grantee)}${leaf('Permission', g.permission)}</Grant>`;
+      for (const g of config.targetGrants) inner += `<Grant>${granteeXml(g.grantee)}${xmlLeaf('Permission', g.permission)}</Grant>`;
       inner += '</TargetGrants>';
     }
     const f = config.keyFormat;
     if (f) {
-      const body = 'simple' in f ? '<SimplePrefix></SimplePrefix>' : `<PartitionedPrefix>${f.dateSource ? leaf('PartitionDateSource', f.dateSource) : ''}</PartitionedPrefix>`;
+      const body = 'simple' in f ? '<SimplePrefix></SimplePrefix>' : `<PartitionedPrefix>${f.dateSource ? xmlLeaf('PartitionDateSource', f.dateSource) : ''}</PartitionedPrefix>`;
       inner += `<TargetObjectKeyFormat>${body}</TargetObjectKeyFormat>`;
     }
     inner += '</LoggingEnabled>';

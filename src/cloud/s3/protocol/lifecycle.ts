@@ -12,7 +12,7 @@
  */
 import { S3Error } from './errors.ts';
 import { formatHttpDate } from './http-date.ts';
-import { escapeXml } from './xml-escape.ts';
+import { xmlLeaf } from './xml-escape.ts';
 import { parseXmlDocument } from './xml-parse.ts';
 import type { XmlElement } from './xml-parse.ts';
 import { S3_XMLNS } from './xml.ts';
@@ -330,25 +330,21 @@ export function parseLifecycleConfiguration(body: string | Uint8Array, newId: ()
   return rules;
 }
 
-function leaf(name: string, value: string | number | undefined): string {
-  return value === undefined ? '' : `<${name}>${escapeXml(String(value))}</${name}>`;
-}
-
 function isoDate(ms: number): string {
   return new Date(ms).toISOString();
 }
 
 function tagXml(t: Tag): string {
-  return `<Tag>${leaf('Key', t.key)}${leaf('Value', t.value)}</Tag>`;
+  return `<Tag>${xmlLeaf('Key', t.key)}${xmlLeaf('Value', t.value)}</Tag>`;
 }
 
 function filterXml(f: LifecycleFilter): string {
-  const inner = leaf('Prefix', f.prefix) + (f.tags ?? []).map(tagXml).join('') + leaf('ObjectSizeGreaterThan', f.gt) + leaf('ObjectSizeLessThan', f.lt);
+  const inner = xmlLeaf('Prefix', f.prefix) + (f.tags ?? []).map(tagXml).join('') + xmlLeaf('ObjectSizeGreaterThan', f.gt) + xmlLeaf('ObjectSizeLessThan', f.lt);
   return `<Filter>${f.and ? `<And>${inner}</And>` : inner}</Filter>`;
 }
 
 function noncurrentXml(name: string, n: LifecycleNoncurrent): string {
-  return `<${name}>${leaf('NoncurrentDays', n.days)}${leaf('StorageClass', n.storageClass)}${leaf('NewerNoncurrentVersions', n.newer)}</${name}>`;
+  return `<${name}>${xmlLeaf('NoncurrentDays', n.days)}${xmlLeaf('StorageClass', n.storageClass)}${xmlLeaf('NewerNoncurrentVersions', n.newer)}</${name}>`;
 }
 
 /** The LifecycleConfiguration document of GetBucketLifecycleConfiguration. */
@@ -358,16 +354,16 @@ export function lifecycleConfigurationXml(rules: readonly LifecycleRule[]): stri
     inner += '<Rule>';
     if (r.expiration) {
       const e = r.expiration;
-      inner += `<Expiration>${leaf('Days', e.days)}${e.date !== undefined ? leaf('Date', isoDate(e.date)) : ''}${e.deleteMarker !== undefined ? leaf('ExpiredObjectDeleteMarker', String(e.deleteMarker)) : ''}</Expiration>`;
+      inner += `<Expiration>${xmlLeaf('Days', e.days)}${e.date !== undefined ? xmlLeaf('Date', isoDate(e.date)) : ''}${e.deleteMarker !== undefined ? xmlLeaf('ExpiredObjectDeleteMarker', String(e.deleteMarker)) : ''}</Expiration>`;
     }
-    inner += leaf('ID', r.id);
+    inner += xmlLeaf('ID', r.id);
     if (r.filter) inner += filterXml(r.filter);
-    else if (r.prefix !== undefined) inner += leaf('Prefix', r.prefix);
-    inner += leaf('Status', r.enabled ? 'Enabled' : 'Disabled');
-    for (const t of r.transitions ?? []) inner += `<Transition>${t.date !== undefined ? leaf('Date', isoDate(t.date)) : ''}${leaf('Days', t.days)}${leaf('StorageClass', t.storageClass)}</Transition>`;
+    else if (r.prefix !== undefined) inner += xmlLeaf('Prefix', r.prefix);
+    inner += xmlLeaf('Status', r.enabled ? 'Enabled' : 'Disabled');
+    for (const t of r.transitions ?? []) inner += `<Transition>${t.date !== undefined ? xmlLeaf('Date', isoDate(t.date)) : ''}${xmlLeaf('Days', t.days)}${xmlLeaf('StorageClass', t.storageClass)}</Transition>`;
     for (const t of r.noncurrentTransitions ?? []) inner += noncurrentXml('NoncurrentVersionTransition', t);
     if (r.noncurrentExpiration) inner += noncurrentXml('NoncurrentVersionExpiration', r.noncurrentExpiration);
-    if (r.abortDays !== undefined) inner += `<AbortIncompleteMultipartUpload>${leaf('DaysAfterInitiation', r.abortDays)}</AbortIncompleteMultipartUpload>`;
+    if (r.abortDays !== undefined) inner += `<AbortIncompleteMultipartUpload>${xmlLeaf('DaysAfterInitiation', r.abortDays)}</AbortIncompleteMultipartUpload>`;
     inner += '</Rule>';
   }
   return `<?xml version="1.0" encoding="UTF-8"?>\n<LifecycleConfiguration xmlns="${S3_XMLNS}">${inner}</LifecycleConfiguration>`;

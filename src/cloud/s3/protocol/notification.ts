@@ -11,7 +11,7 @@
 import { S3Error } from './errors.ts';
 import { leafText, parseXmlDocument, uniqueChildren } from './xml-parse.ts';
 import type { XmlElement } from './xml-parse.ts';
-import { escapeXml } from './xml-escape.ts';
+import { xmlLeaf } from './xml-escape.ts';
 
 /** Event types that are sent here (with their `*` families). */
 export const EMITTED_EVENTS = [
@@ -157,19 +157,15 @@ export function parseNotificationConfiguration(body: string | Uint8Array, newId:
   return { topics };
 }
 
-function leaf(name: string, value: string): string {
-  return `<${name}>${escapeXml(value)}</${name}>`;
-}
-
 /** The GetBucketNotificationConfiguration document (empty without configurations). */
 export function notificationConfigurationXml(config: NotificationConfiguration | undefined): string {
   const topics = (config?.topics ?? []).map((t) => {
     const rules = (['prefix', 'suffix'] as const)
       .filter((n) => t[n] !== undefined)
       // S3 answers the rule names capitalised, whatever case they were given in.
-      .map((n) => `<FilterRule>${leaf('Name', n === 'prefix' ? 'Prefix' : 'Suffix')}${leaf('Value', t[n]!)}</FilterRule>`)
+      .map((n) => `<FilterRule>${xmlLeaf('Name', n === 'prefix' ? 'Prefix' : 'Suffix')}${xmlLeaf('Value', t[n]!)}</FilterRule>`)
       .join('');
-    return `<TopicConfiguration>${leaf('Id', t.id)}${leaf('Topic', t.arn)}${t.events.map((e) => leaf('Event', e)).join('')}${rules ? `<Filter><S3Key>${rules}</S3Key></Filter>` : ''}</TopicConfiguration>`;
+    return `<TopicConfiguration>${xmlLeaf('Id', t.id)}${xmlLeaf('Topic', t.arn)}${t.events.map((e) => xmlLeaf('Event', e)).join('')}${rules ? `<Filter><S3Key>${rules}</S3Key></Filter>` : ''}</TopicConfiguration>`;
   });
   return `<?xml version="1.0" encoding="UTF-8"?>\n<NotificationConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">${topics.join('')}</NotificationConfiguration>`;
 }

@@ -15,7 +15,7 @@ import { S3Error } from './errors.ts';
 import type { Tag } from './xml.ts';
 import { leafText, parseXmlDocument, uniqueChildren } from './xml-parse.ts';
 import type { XmlElement } from './xml-parse.ts';
-import { escapeXml } from './xml-escape.ts';
+import { xmlLeaf } from './xml-escape.ts';
 
 /** Most rules in one configuration, as S3 allows. */
 export const MAX_REPLICATION_RULES = 1000;
@@ -234,30 +234,26 @@ export function parseReplicationConfiguration(body: string | Uint8Array, newId: 
   return { role, rules };
 }
 
-function leaf(name: string, value: string | number | undefined): string {
-  return value === undefined ? '' : `<${name}>${escapeXml(String(value))}</${name}>`;
-}
-
 function status(name: string, enabled: boolean): string {
   return `<${name}><Status>${enabled ? 'Enabled' : 'Disabled'}</Status></${name}>`;
 }
 
 function ruleXml(rule: ReplicationRule): string {
-  let out = leaf('ID', rule.id) + leaf('Priority', rule.priority);
-  if (!rule.filtered) out += leaf('Prefix', rule.prefix);
+  let out = xmlLeaf('ID', rule.id) + xmlLeaf('Priority', rule.priority);
+  if (!rule.filtered) out += xmlLeaf('Prefix', rule.prefix);
   else {
-    const tags = (rule.tags ?? []).map((t) => `<Tag>${leaf('Key', t.key)}${leaf('Value', t.value)}</Tag>`).join('');
-    const prefix = rule.prefix !== '' || (!rule.tags && !rule.and) ? leaf('Prefix', rule.prefix) : '';
+    const tags = (rule.tags ?? []).map((t) => `<Tag>${xmlLeaf('Key', t.key)}${xmlLeaf('Value', t.value)}</Tag>`).join('');
+    const prefix = rule.prefix !== '' || (!rule.tags && !rule.and) ? xmlLeaf('Prefix', rule.prefix) : '';
     out += `<Filter>${rule.and ? `<And>${prefix}${tags}</And>` : prefix + tags}</Filter>`;
   }
-  out += leaf('Status', rule.enabled ? 'Enabled' : 'Disabled');
+  out += xmlLeaf('Status', rule.enabled ? 'Enabled' : 'Disabled');
   if (rule.sseKms || rule.disabled?.sseKms || rule.disabled?.replicaModifications) {
     const kms = rule.sseKms ? status('SseKmsEncryptedObjects', true) : rule.disabled?.sseKms ? status('SseKmsEncryptedObjects', false) : '';
     out += `<SourceSelectionCriteria>${kms}${rule.disabled?.replicaModifications ? status('ReplicaModifications', false) : ''}</SourceSelectionCriteria>`;
   }
   if (rule.disabled?.existing) out += status('ExistingObjectReplication', false);
-  const encryption = rule.replicaKmsKey !== undefined ? `<EncryptionConfiguration>${leaf('ReplicaKmsKeyID', rule.replicaKmsKey)}</EncryptionConfiguration>` : '';
-  out += `<Destination>${leaf('Bucket', `arn:aws:s3:::${rule.destination}`)}${leaf('StorageClass', rule.storageClass)}${encryption}</Destination>`;
+  const encryption = rule.replicaKmsKey !== undefined ? `<EncryptionConfiguration>${xmlLeaf('ReplicaKmsKeyID', rule.replicaKmsKey)}</EncryptionConfiguration>` : '';
+  out += `<Destination>${xmlLeaf('Bucket', `arn:aws:s3:::${rule.destination}`)}${xmlLeaf('StorageClass', rule.storageClass)}${encryption}</Destination>`;
   if (rule.filtered) out += status('DeleteMarkerReplication', rule.deleteMarkers);
   return `<Rule>${out}</Rule>`;
 }
@@ -266,7 +262,7 @@ function ruleXml(rule: ReplicationRule): string {
 export function replicationConfigurationXml(config: ReplicationConfiguration): string {
   return (
     '<?xml version="1.0" encoding="UTF-8"?>\n<ReplicationConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">' +
-    leaf('Role', config.role) +
+    xmlLeaf('Role', config.role) +
     config.rules.map(ruleXml).join('') +
     '</ReplicationConfiguration>'
   );

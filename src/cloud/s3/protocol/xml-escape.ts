@@ -29,3 +29,8 @@ function replacement(ch: string): string {
 export function escapeXml(text: string): string {
   return NEEDS_ESCAPE.test(text) ? text.replace(ESCAPE_ALL, replacement) : text;
 }
+
+/** `<name>value</name>` with the value escaped; '' for an absent value (optional elements). */
+export function xmlLeaf(name: string, value: string | number | boolean | undefined): string {
+  return value === undefined ? '' : `<${name}>${escapeXml(String(value))}</${name}>`;
+}
