@@ -113,6 +113,7 @@ export const configSchema = z.strictObject({
       signatureV2: z.boolean().default(true),
       lifecycleSweepMs: z.number().int().min(0).default(3600_000),
       replicationSweepMs: z.number().int().min(0).default(60_000),
+      eventRetentionMs: z.number().int().min(60_000).default(24 * 3600_000),
       sseMasterKeyFile: z.string().min(1).optional(),
       ssePreviousKeyFiles: z.array(z.string().min(1)).default([]),
       tls: z
@@ -248,6 +249,7 @@ export const SETTINGS: readonly Setting[] = [
   s('s3.signatureV2', 'bool', 'true', 'Accept AWS Signature Version 2 (Authorization: AWS …, presigned AWSAccessKeyId/Expires/Signature URLs, POST forms signed with HMAC-SHA1) besides SigV4; false refuses it with InvalidRequest.'),
   s('s3.lifecycleSweepMs', 'int', '3600000', 'Period of the lifecycle sweep (expiring objects, aborting old uploads) over the buckets a node is root of; 0 turns it off.'),
   s('s3.replicationSweepMs', 'int', '60000', 'Period of the bucket replication sweep, which retries the replications left over (older than one period) in the buckets a node is root of; 0 turns it off.'),
+  s('s3.eventRetentionMs', 'int', '86400000', 'How long bucket event notifications are kept in their topic journal for consumers that follow it (at least 60000).'),
   s('s3.sseMasterKeyFile', 'string', '(none)', 'File with the SSE-S3 master key (32 random bytes; the same file on every node). Without it SSE-S3 requests and bucket default encryption are refused.', true),
   s('s3.ssePreviousKeyFiles', 'list', '[]', 'Files of SSE-S3 master keys rotated out: they still unwrap the data keys they wrapped, never new ones (`pi s3 rewrap` moves those to the current key).', true),
   s('s3.tls.cert', 'string', '(none)', 'Certificate chain (PEM) of the S3 endpoint: with s3.tls.key set too, the endpoint speaks HTTPS only. Reloaded when the file changes.', true),

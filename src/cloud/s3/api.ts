@@ -825,7 +825,7 @@ export class S3Api implements LifecycleActions {
       }
     }
     const { entry } = await this.storeObject({ bucket, key: r.key!, body: r.req, auth: r.auth, headers: r.headers, principal: r.principal, acl, grants, storageClass, tags, maxBytes, secure: r.secure, ...(lock ? { lock } : {}) });
-    this.notifications.emit(bucket, 's3:ObjectCreated:Put', r.key!, entry, undefined, r);
+    await this.notifications.emit(bucket, 's3:ObjectCreated:Put', r.key!, entry, undefined, r);
     const out: Record<string, string> = { etag: `"${entry.etag}"`, ...expirationHeader(bucket, r.key!, entry), ...versionHeader(bucket, entry), ...sealedKeyHeaders(entry.sse), ...kmsContextHeader(entry.sse) };
     if (entry.cs) out[checksumHeaderName(entry.cs.a as ChecksumAlgorithm)] = entry.cs.v;
     sendEmpty(r, 200, out);
@@ -1044,7 +1044,7 @@ export class S3Api implements LifecycleActions {
       this.objectLock.deleteGuard(r, bucket, key),
     );
     if (outcome.previous) this.stats.objectsDeleted++;
-    this.notifyDeleted(r, bucket, key, versionId, outcome);
+    await this.notifyDeleted(r, bucket, key, versionId, outcome);
     const out: Record<string, string> = {};
     if (outcome.versionId !== undefined) out['x-amz-version-id'] = outcome.versionId;
     if (outcome.deleteMarker) out['x-amz-delete-marker'] = 'true';
@@ -1052,9 +1052,10 @@ export class S3Api implements LifecycleActions {
   }
 
   /** The event of a DeleteObject (or a key of DeleteObjects) that removed something or wrote a delete marker. */
-  private notifyDeleted(r: S3Request, bucket: BucketEntry, key: string, versionId: string | undefined, outcome: DeleteOutcome): void {
-    if (outcome.deleteMarker && versionId === undefined) this.notifications.emit(bucket, 's3:ObjectRemoved:DeleteMarkerCreated', key, undefined, outcome.versionId, r);
-    else if (outcome.previous) this.notifications.emit(bucket, 's3:ObjectRemoved:Delete', key, undefined, outcome.versionId, r);
+  private notifyDeleted(r: S3Request, bucket: BucketEntry, key: string, versionId: string | undefined, outcome: DeleteOutcome): Promise<void> {
+    if (outcome.deleteMarker && versionId === undefined) return this.notifications.emit(bucket, 's3:ObjectRemoved:DeleteMarkerCreated', key, undefined, outcome.versionId, r);
+    if (outcome.previous) return this.notifications.emit(bucket, 's3:ObjectRemoved:Delete', key, undefined, outcome.versionId, r);
+    return Promise.resolve();
   }
 
   /**
@@ -1093,7 +1094,10 @@ export class S3Api implements LifecycleActions {
           this.objectLock.deleteGuard(r, bucket, o.key),
         );
         if (outcome.previous) this.stats.objectsDeleted++;
-        this.notifyDeleted(r, bucket, o.key, o.versionId, outcome);
+        // The key's event not journaled: its entry says so (503 to this key), the others go on.
+        await this.notifyDeleted(r, bucket, o.key, o.versionId, outcome).catch((err: unknown) => {
+          throw new S3Error('ServiceUnavailable', undefined, { cause: err });
+        });
         const done: DeletedEntry = { key: o.key };
         if (o.versionId !== undefined) done.versionId = o.versionId;
         if (outcome.deleteMarker) {
@@ -1235,7 +1239,7 @@ export class S3Api implements LifecycleActions {
     }
     const written = await this.versioning.commit(bucket, key, entry, (current) => evaluateWriteConditions(r.headers, current && { etag: current.etag, lastModified: current.lm }));
     this.stats.objectsWritten++;
-    this.notifications.emit(bucket, 's3:ObjectCreated:Copy', key, written, undefined, r);
+    await this.notifications.emit(bucket, 's3:ObjectCreated:Copy', key, written, undefined, r);
     const headers = { ...versionHeader(bucket, written), ...expirationHeader(bucket, key, written), ...sealedKeyHeaders(written.sse), ...kmsContextHeader(written.sse) };
     if (src.versionId !== undefined) headers['x-amz-copy-source-version-id'] = src.versionId;
     sendXml(r, copyObjectResultXml({ etag: entry.etag, lastModified: entry.lm }), 200, headers);
@@ -1265,7 +1269,7 @@ export class S3Api implements LifecycleActions {
     refusePublicAcl(bucket, asked);
     const acl = aclForWrite(bucket, asked);
     await this.versioning.rewriteVersion(bucket, key, found, (e) => withAcl(e, acl));
-    this.notifications.emit(bucket, 's3:ObjectAcl:Put', key, current, undefined, r);
+    await this.notifications.emit(bucket, 's3:ObjectAcl:Put', key, current, undefined, r);
     sendEmpty(r, 200, versionHeader(bucket, current, named));
   }
 
@@ -1532,7 +1536,7 @@ export class S3Api implements LifecycleActions {
     await this.catalog.finishUpload(bucket, key, uploadId);
     this.releaseParts(uploadId, all);
     this.stats.objectsWritten++;
-    this.notifications.emit(bucket, 's3:ObjectCreated:CompleteMultipartUpload', key, written, undefined, r);
+    await this.notifications.emit(bucket, 's3:ObjectCreated:CompleteMultipartUpload', key, written, undefined, r);
     this.sendCompleted(r, bucket, key, written);
   }
 
@@ -1647,8 +1651,9 @@ export class S3Api implements LifecycleActions {
     }
     if (!outcome.previous) return undefined;
     this.stats.objectsDeleted++;
-    if (outcome.deleteMarker) this.notifications.emit(bucket, 's3:LifecycleExpiration:DeleteMarkerCreated', key, undefined, outcome.versionId);
-    else this.notifications.emit(bucket, 's3:LifecycleExpiration:Delete', key, undefined, undefined);
+    // Not journaled: logged and counted by the notifier (no request to fail).
+    if (outcome.deleteMarker) await this.notifications.emit(bucket, 's3:LifecycleExpiration:DeleteMarkerCreated', key, undefined, outcome.versionId).catch(() => undefined);
+    else await this.notifications.emit(bucket, 's3:LifecycleExpiration:Delete', key, undefined, undefined).catch(() => undefined);
     return outcome.deleteMarker ? { deleteMarker: outcome.versionId } : {};
   }
 

@@ -1,11 +1,11 @@
 /**
- * The ops view of bucket event notifications (`pi s3 events TOPIC`, `GET /api/s3/events/:topic`):
- * the node subscribes to a notification topic when it is first asked for it, keeps its latest
- * messages, and answers them by sequence number, waiting a while for new ones when there are none
- * (long polling). A topic nobody asked for in `idleMs` is unsubscribed.
+ * A node's subscriptions to notification topics for the ops view (`GET /api/s3/events/:topic`,
+ * `pi s3 events`): the node subscribes to a topic when it is first asked for it, keeps its latest
+ * messages, and answers them by sequence number, waiting a while for new ones when there are none.
+ * A topic nobody asked for in `idleMs` is unsubscribed.
  *
- * It sees what a subscriber on this node sees, from its subscription on: a debugging and
- * operations tool, not a delivery channel (applications subscribe to the topic themselves).
+ * The ops view answers from the topic's journal (event-journal.ts); these messages are only its
+ * long poll's doorbell: a poll with nothing new in the journal waits for the next one.
  */
 import type { Env, Timer } from '../../env/index.ts';
 

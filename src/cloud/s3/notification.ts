@@ -8,10 +8,11 @@
  * subscribe. The node that served the request publishes once the operation has succeeded; putting
  * a configuration publishes S3's `s3:TestEvent` on each of its topics.
  *
- * Delivery is Scribe's: unreliable by contract (no acknowledgement, no retry), so an event is
- * delivered at most once, and lost if the publishing node dies right after the operation or the
- * topic's tree is being repaired — not S3's at-least-once. Subscribers that must not miss an
- * object should also list the bucket (the events say what to look at; the bucket is the truth).
+ * Before it answers, the node appends the operation's events to each topic's journal in the ring
+ * (event-journal.ts): a consumer that follows the journal gets every acknowledged operation's
+ * events at least once, as S3 promises. The Scribe message that follows is the doorbell, and the
+ * message itself for subscribers that can miss some: Scribe is unreliable by contract (no
+ * acknowledgement, no retry), so a bare subscription gets each event at most once.
  *
  * The configuration lives in the bucket record (`ntf`) and reaches other nodes' caches within
  * `s3.cacheMs`, as every bucket setting does.
@@ -21,6 +22,7 @@ import { S3Error, eventMessage, notificationConfigurationXml, notificationsFor, 
 import type { BodyVerifier, EmittedEvent } from './protocol/index.ts';
 import type { Catalog } from './catalog.ts';
 import type { S3Request } from './http.ts';
+import type { EventJournal } from './event-journal.ts';
 import type { BucketEntry, ObjectEntry } from './model.ts';
 import { normalizeIp } from './protocol/policy-match.ts';
 import { readSmallBody, sendEmpty, sendXml, subresourceOperation } from './replies.ts';
@@ -66,13 +68,17 @@ export interface NotifierStats {
   published: number;
   /** Publishes that failed on this node (Scribe not running, the node leaving). */
   failed: number;
+  /** Events that could not be appended to their journal (the request failed with 503, or a lifecycle event was lost). */
+  notJournaled: number;
 }
 
 /** The notification configuration operations (`?notification`) and the notifier. */
 export class BucketNotifications {
-  readonly stats: NotifierStats = { published: 0, failed: 0 };
+  readonly stats: NotifierStats = { published: 0, failed: 0, notJournaled: 0 };
   /** Where events go; set by the node's S3 service once Scribe is known. */
   publisher: EventPublisher | undefined;
+  /** Where events are kept for at-least-once consumers; set by the node's S3 service. */
+  journal: EventJournal | undefined;
   private counter = 0;
   private readonly log: Logger;
 
@@ -98,9 +104,12 @@ export class BucketNotifications {
         fields: { ArgumentName: config.topics[0]!.arn, ArgumentValue: 'Not validated' },
       });
     }
+    const topics = [...new Set(config.topics.map((t) => t.topic))];
+    // Registered first: the journal's retention sweep finds every topic a configuration names.
+    for (const topic of topics) await this.journal?.register(topic);
     await this.ctx.catalog.setBucketSetting(bucket, 'ntf', config.topics.length > 0 ? config : undefined);
     const now = this.ctx.env.now();
-    for (const topic of new Set(config.topics.map((t) => t.topic))) this.send(eventTopicUri(topic), testEventMessage(bucket.name, now, r.requestId, r.requestId));
+    await Promise.all(topics.map((topic) => this.send(topic, testEventMessage(bucket.name, now, r.requestId, r.requestId), true)));
     sendEmpty(r, 200);
   }
 
@@ -113,12 +122,14 @@ export class BucketNotifications {
    * Publishes `event` on `key` of `bucket` to the configurations it matches (nothing, and nothing
    * built, when the bucket has none). `written`: the version a write, tagging or ACL change is
    * about (its size, ETag, version id); `versionId`: the version a removal names, if any; `r`: the
-   * request that caused it (absent for the lifecycle's).
+   * request that caused it (absent for the lifecycle's). Resolves once the events are journaled;
+   * rejects, for a request, when they could not be (the request fails with 503 then: the client's
+   * retry writes them).
    */
-  emit(bucket: BucketEntry, event: EmittedEvent, key: string, written: ObjectEntry | undefined, versionId: string | undefined, r?: S3Request): void {
-    if (!bucket.ntf) return;
+  emit(bucket: BucketEntry, event: EmittedEvent, key: string, written: ObjectEntry | undefined, versionId: string | undefined, r?: S3Request): Promise<void> {
+    if (!bucket.ntf) return Promise.resolve();
     const targets = notificationsFor(bucket.ntf, event, key);
-    if (targets.length === 0) return;
+    if (targets.length === 0) return Promise.resolve();
     const now = this.ctx.env.now();
     const facts = {
       bucket: { name: bucket.name, ownerId: bucket.owner },
@@ -132,10 +143,24 @@ export class BucketNotifications {
       requestId: r?.requestId ?? '',
       hostId: r?.requestId ?? '',
     };
-    for (const target of targets) this.send(eventTopicUri(target.topic), eventMessage(event, target.id, facts));
+    return Promise.all(targets.map((target) => this.send(target.topic, eventMessage(event, target.id, facts), r !== undefined))).then(() => undefined);
   }
 
-  private send(topicUri: string, message: unknown): void {
+  /**
+   * Journals `message` on `topic`, then publishes it. `required`: a journal failure rejects (the
+   * request that caused the event fails) instead of only being logged.
+   */
+  private async send(topic: string, message: unknown, required: boolean): Promise<void> {
+    if (this.journal) {
+      try {
+        await this.journal.append(topic, message);
+      } catch (err) {
+        this.stats.notJournaled++;
+        this.log.warn({ code: 'NotificationNotJournaled', topic, err: (err as Error).message }, required ? 'could not journal a bucket event notification; the request fails' : 'could not journal a bucket event notification of the lifecycle; it is lost');
+        if (required) throw err;
+      }
+    }
+    const topicUri = eventTopicUri(topic);
     try {
       if (!this.publisher) throw new Error('Scribe does not run on this node');
       this.publisher.publish(topicUri, message);

@@ -50,6 +50,8 @@ export interface S3Options {
    * buckets whose record it is the DHT root of, once older than this); 0 turns it off.
    */
   replicationSweepMs: number;
+  /** How long bucket event notifications stay in their topic's journal (event-journal.ts). */
+  eventRetentionMs: number;
   /**
    * File holding the SSE-S3 master key (32 bytes, 64 hex digits or base64), the same on every
    * node; without it SSE-S3 and bucket default encryption are refused.
@@ -123,6 +125,7 @@ export const DEFAULT_S3_OPTIONS: S3Options = {
   signatureV2: true,
   lifecycleSweepMs: 60 * 60 * 1000,
   replicationSweepMs: 60 * 1000,
+  eventRetentionMs: 24 * 60 * 60 * 1000,
   ssePreviousKeyFiles: [],
   allowSseCustomerKeysOverHttp: false,
   kms: { autoCreateKeys: false },

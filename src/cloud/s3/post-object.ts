@@ -87,7 +87,7 @@ export interface PostObjectContext {
   /** Streams an object's bytes into the store and writes its entry (PutObject's path). */
   storeObject(w: ObjectWrite): Promise<{ entry: ObjectEntry }>;
   /** An object was stored by the form `r` (its event notification). */
-  created(r: S3Request, bucket: BucketEntry, key: string, entry: ObjectEntry): void;
+  created(r: S3Request, bucket: BucketEntry, key: string, entry: ObjectEntry): Promise<void>;
   /** The URL of an object at this endpoint. */
   location(bucket: string, key: string): string;
 }
@@ -298,7 +298,7 @@ export class PostObjectApi {
           checkPostSize(range, size);
         },
       });
-      this.ctx.created(r, bucket, key, entry);
+      await this.ctx.created(r, bucket, key, entry);
       this.answer(r, fields, bucket.name, key, entry);
     } catch (err) {
       // A refusal before the whole form was read: stop parsing; the endpoint drains the rest.

@@ -14,6 +14,8 @@ import type { DhtService, MetricFamily, NodeService, OpsRequest, OpsRoute, PiCon
 import { makeTopic } from '../../scribe/index.ts';
 import type { ScribeClient } from '../../scribe/index.ts';
 import { EventTail, MAX_TAIL_WAIT_MS } from './event-tail.ts';
+import { EventFollower, EventJournal, cursorAt, isCursor } from './event-journal.ts';
+import type { EventFollowerOptions } from './event-journal.ts';
 import { eventTopicUri } from './notification.ts';
 import { advertiseHost } from '../../node/index.ts';
 import { S3Api } from './api.ts';
@@ -85,6 +87,7 @@ export function s3OptionsFrom(config: PiConfig): S3Options {
     signatureV2: c.signatureV2,
     lifecycleSweepMs: c.lifecycleSweepMs,
     replicationSweepMs: c.replicationSweepMs,
+    eventRetentionMs: c.eventRetentionMs,
     ...(c.sseMasterKeyFile !== undefined ? { sseMasterKeyFile: c.sseMasterKeyFile } : {}),
     ssePreviousKeyFiles: c.ssePreviousKeyFiles,
     ...(c.tls.cert !== undefined && c.tls.key !== undefined ? { tls: { certFile: c.tls.cert, keyFile: c.tls.key } } : {}),
@@ -115,6 +118,7 @@ export class S3Service implements NodeService {
   private scrubber: ChunkScrubber | undefined;
   /** Recent messages of notification topics, for the ops API (event-tail.ts); absent without Scribe. */
   private eventTail: EventTail | undefined;
+  private journal: EventJournal | undefined;
   private accessLog: AccessLogDelivery | undefined;
   private backfill: Timer | undefined;
   private dht: Dht | undefined;
@@ -152,6 +156,33 @@ export class S3Service implements NodeService {
   get api(): S3Api {
     if (!this.apiValue) throw new StorageError('NotAvailable', 'the s3 application has not started');
     return this.apiValue;
+  }
+
+  /** The event journal (after start): bucket event notifications kept in the ring for at-least-once consumers. */
+  get events(): EventJournal {
+    if (!this.journal) throw new StorageError('NotAvailable', 'the s3 application has not started');
+    return this.journal;
+  }
+
+  /**
+   * A follower of notification topic `topic` (the name in its ARN) for an application on this
+   * node (after start): it reads the topic's journal, woken by the topic's pub/sub messages, and
+   * hands every event to `onEvent` at least once. Call `start()` on it; keep its `cursor` to resume.
+   */
+  followEvents(topic: string, options: Omit<EventFollowerOptions, 'read' | 'doorbell'>): EventFollower {
+    const journal = this.events;
+    const ctx = this.ctx!;
+    const scribe = ctx.service<ScribeService>('scribe');
+    const doorbell = scribe
+      ? (ring: () => void): (() => void) => {
+          const client: ScribeClient = { deliver: () => ring() };
+          const t = makeTopic(eventTopicUri(topic));
+          // Without the subscription the follower still polls: a failure here only slows it.
+          scribe.scribe.subscribe(t, client).catch(() => undefined);
+          return () => scribe.scribe.unsubscribe(t, client);
+        }
+      : undefined;
+    return new EventFollower(ctx.env, { ...options, read: (cursor, limit) => journal.read(topic, cursor, limit), ...(doorbell ? { doorbell } : {}) });
   }
 
   /** The chunk collector (after start). */
@@ -196,6 +227,9 @@ export class S3Service implements NodeService {
     // SSE-KMS keys live in the DHT with their material wrapped under the master key: no master key, no SSE-KMS.
     this.kmsKeys = master ? new KmsKeys(dht, ctx.env, master, { region: o.region, autoCreateKeys: o.kms.autoCreateKeys }) : undefined;
     this.apiValue = new S3Api(ctx.env, this.catalogValue, this.storeValue, o, () => this.url, master, this.kmsKeys);
+    // Bucket events are journaled in the ring for at-least-once consumers (event-journal.ts).
+    this.journal = new EventJournal(ctx.env, dht, this.storeValue.node, ctx.overlay.id.hex.slice(0, 16), { retentionMs: o.eventRetentionMs });
+    this.apiValue.notifications.journal = this.journal;
     // Bucket event notifications go out on the ring's pub/sub (notification.ts).
     const scribe = ctx.service<ScribeService>('scribe');
     if (scribe) {
@@ -307,6 +341,7 @@ export class S3Service implements NodeService {
     if (this.options.gc.enabled) this.collector?.start();
     this.expirer?.start();
     this.apiValue?.replication.start(this.options.replicationSweepMs);
+    this.journal?.start();
     this.scrubber?.start();
     this.accessLog?.start();
     const env = this.ctx?.env;
@@ -357,6 +392,7 @@ export class S3Service implements NodeService {
     this.tlsTimer?.cancel();
     this.healthTimer?.cancel();
     this.eventTail?.close();
+    this.journal?.stop();
     this.rewrapper?.stop();
     this.scrubber?.stop();
     this.backfill?.cancel();
@@ -377,6 +413,7 @@ export class S3Service implements NodeService {
     this.tlsTimer?.cancel();
     this.healthTimer?.cancel();
     this.eventTail?.close();
+    this.journal?.stop();
     this.rewrapper?.stop();
     this.scrubber?.stop();
     this.backfill?.cancel();
@@ -521,15 +558,28 @@ export class S3Service implements NodeService {
         method: 'GET',
         path: '/api/s3/events/:topic',
         description:
-          "Bucket event notifications published on a topic (the name in its ARN), as this node receives them from when it was first asked: ?after=<last seq read> (default 0)&waitMs=0..10000 (wait for a new one); answers the messages with their sequence numbers.",
+          'Bucket event notifications of a topic (the name in its ARN) from its journal in the ring: ?after=<cursor> (the last one read) or ?sinceMs=<ms back from now> (default 3600000), &limit=1..1000 (default 100), &waitMs=0..10000 (wait for a new one when there is none); answers the events with their cursors and the cursor to read after next.',
         handler: async (req: OpsRequest) => {
-          const tail = this.eventTail;
-          if (!tail) throw new StorageError('NotAvailable', 'this node does not run Scribe: no notification topics to follow');
+          const journal = this.events;
+          const env = this.ctx!.env;
           const topic = req.params['topic'] ?? '';
           if (!/^[A-Za-z0-9_-]{1,256}$/.test(topic)) throw new StorageError('InvalidArgument', `a topic name is 1 to 256 letters, digits, - and _, got "${topic.slice(0, 40)}"`);
-          const after = intParam(req.query.get('after'), 'after', 0, Number.MAX_SAFE_INTEGER) ?? 0;
+          const given = req.query.get('after');
+          if (given !== null && !isCursor(given)) throw new StorageError('InvalidArgument', `after must be a cursor an earlier answer gave, got "${given.slice(0, 60)}"`);
+          const sinceMs = intParam(req.query.get('sinceMs'), 'sinceMs', 0, Number.MAX_SAFE_INTEGER) ?? 3_600_000;
+          const limit = intParam(req.query.get('limit'), 'limit', 1, 1000) ?? 100;
           const waitMs = intParam(req.query.get('waitMs'), 'waitMs', 0, MAX_TAIL_WAIT_MS) ?? 0;
-          return { body: await tail.read(topic, after, waitMs) };
+          const after = given ?? cursorAt(env.now() - sinceMs);
+          // The topic's pub/sub messages are the doorbell of a long poll: note the last one first,
+          // so one arriving while the journal is read is not waited for again.
+          const tail = this.eventTail;
+          const rung = tail && waitMs > 0 ? (await tail.read(topic, Number.MAX_SAFE_INTEGER, 0)).last : undefined;
+          let page = await journal.read(topic, after, limit);
+          if (page.events.length === 0 && tail && rung !== undefined) {
+            await tail.read(topic, rung, waitMs);
+            page = await journal.read(topic, after, limit);
+          }
+          return { body: { topic, ...page } };
         },
       },
       {
@@ -706,6 +756,10 @@ export class S3Service implements NodeService {
       { name: 'pi_s3_lifecycle_sweep_seconds_total', help: 'Time spent in lifecycle sweeps on this node.', type: 'counter', values: [{ value: (lifecycle?.sweepMsTotal ?? 0) / 1000 }] },
       { name: 'pi_s3_notifications_published_total', help: 'Bucket event notifications published on the ring (one per matching configuration) by this node.', type: 'counter', values: [{ value: this.apiValue?.notifications.stats.published ?? 0 }] },
       { name: 'pi_s3_notifications_failed_total', help: 'Bucket event notifications this node could not publish.', type: 'counter', values: [{ value: this.apiValue?.notifications.stats.failed ?? 0 }] },
+      { name: 'pi_s3_notifications_not_journaled_total', help: 'Bucket event notifications this node could not write to their topic journal (the request failed with 503, or a lifecycle event was lost).', type: 'counter', values: [{ value: this.apiValue?.notifications.stats.notJournaled ?? 0 }] },
+      { name: 'pi_s3_event_journal_appended_total', help: 'Bucket events this node wrote to topic journals (copies included).', type: 'counter', values: [{ value: this.journal?.stats.appended ?? 0 }] },
+      { name: 'pi_s3_event_journal_rewritten_total', help: 'Journal appends acknowledged late and written again under a fresh key.', type: 'counter', values: [{ value: this.journal?.stats.rewritten ?? 0 }] },
+      { name: 'pi_s3_event_journal_expired_total', help: 'Events removed from topic journals by this node\'s retention sweep.', type: 'counter', values: [{ value: this.journal?.stats.expired ?? 0 }] },
       { name: 'pi_s3_replication_queued_total', help: 'Object versions queued for bucket replication by writes through this node.', type: 'counter', values: [{ value: replication?.queued ?? 0 }] },
       { name: 'pi_s3_replication_replicated_total', help: 'Object versions (and delete markers) replicated by this node.', type: 'counter', values: [{ value: replication?.replicated ?? 0 }] },
       { name: 'pi_s3_replication_failed_total', help: 'Object versions this node marked FAILED (their destination cannot take them).', type: 'counter', values: [{ value: replication?.failed ?? 0 }] },

@@ -51,7 +51,7 @@ export interface TaggingContext {
   /** Rewrites a version's entry while it is still that version. */
   rewriteVersion(bucket: BucketEntry, key: string, found: ObjectVersion, change: (entry: ObjectEntry) => ObjectEntry): Promise<void>;
   /** A version's tags were set or removed by `r` (its event notification). */
-  tagged(r: S3Request, bucket: BucketEntry, key: string, entry: ObjectEntry, removed: boolean): void;
+  tagged(r: S3Request, bucket: BucketEntry, key: string, entry: ObjectEntry, removed: boolean): Promise<void>;
 }
 
 
@@ -92,14 +92,14 @@ export class TaggingApi {
     const { bucket, found } = await this.taggableObject(r, 's3:PutObjectTagging');
     const tags = parseTagging(await readCheckedBody(r, this.ctx.verifier(r)));
     await this.ctx.rewriteVersion(bucket, r.key!, found, (e) => withTags(e, tags));
-    this.ctx.tagged(r, bucket, r.key!, found.entry, false);
+    await this.ctx.tagged(r, bucket, r.key!, found.entry, false);
     sendEmpty(r, 200, versionHeader(bucket, found.entry, r.query.has('versionId')));
   }
 
   async deleteObjectTagging(r: S3Request): Promise<void> {
     const { bucket, found } = await this.taggableObject(r, 's3:DeleteObjectTagging');
     if (found.entry.tags) await this.ctx.rewriteVersion(bucket, r.key!, found, (e) => withTags(e, []));
-    this.ctx.tagged(r, bucket, r.key!, found.entry, true);
+    await this.ctx.tagged(r, bucket, r.key!, found.entry, true);
     sendEmpty(r, 204, versionHeader(bucket, found.entry, r.query.has('versionId')));
   }
 

@@ -3,7 +3,8 @@
  * operations and their refusals, and S3's event messages received by Scribe subscribers of the
  * ring's topic `s3events:<name>` on other nodes — the test event, objects created by PutObject,
  * CopyObject and multipart uploads, removals and delete markers, tagging and ACL changes, with
- * the key filters applied; and `pi s3 events`, the ops view of a topic.
+ * the key filters applied; the topic journal that keeps them for at-least-once consumers (a
+ * follower on another node, restarted from its cursor, the retention sweep); and `pi s3 events`.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -21,7 +22,9 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import type { NotificationConfiguration, S3Client } from '@aws-sdk/client-s3';
-import type { ScribeService } from '../../../src/node/index.ts';
+import type { DhtService, ScribeService } from '../../../src/node/index.ts';
+import { EventJournal, cursorAt } from '../../../src/cloud/s3/event-journal.ts';
+import type { JournaledEvent } from '../../../src/cloud/s3/event-journal.ts';
 import { makeTopic } from '../../../src/scribe/index.ts';
 import { pattern, rawRequest, s3failure, startS3Fixture } from './harness.ts';
 import type { S3Node, TestUser } from './harness.ts';
@@ -170,26 +173,90 @@ describe('S3 bucket event notifications on the ring through the AWS SDK', () => 
     await a[0]!.send(new PutBucketNotificationConfigurationCommand({ Bucket: 'events-v', NotificationConfiguration: {} }));
     assert.equal((await a[0]!.send(new GetBucketNotificationConfigurationCommand({ Bucket: 'events-v' }))).TopicConfigurations, undefined);
   });
-  test('pi s3 events: a node follows a topic from when it is first asked, long polling for new messages', async () => {
+  test('events are journaled before the request is answered: a follower on another node gets each at least once, also those published while it was stopped', async () => {
+    await a[0]!.send(new PutBucketNotificationConfigurationCommand({ Bucket: 'events-t', NotificationConfiguration: { TopicConfigurations: [{ TopicArn: `${ARN}durable`, Events: ['s3:ObjectCreated:*', 's3:ObjectRemoved:*'], Filter: { Key: { FilterRules: [{ Name: 'prefix', Value: 'd/' }] } } }] } }));
+    const keysOf = (events: JournaledEvent[]): string[] => events.flatMap((e) => ((e.message as { Records?: EventRecord[] }).Records ?? []).map((r) => `${r.eventName} ${decodeURIComponent(r.s3.object.key)}`));
+    // Written before the answer: read from another node's view of the journal right after it.
+    const from = cursorAt(Date.now() - 60_000);
+    await a[1]!.send(new PutObjectCommand({ Bucket: 'events-t', Key: 'd/first', Body: 'x' }));
+    const page = await nodes[2]!.s3.events.read('durable', from, 1000);
+    assert.deepEqual(keysOf(page.events), ['ObjectCreated:Put d/first'], 'in the journal when the PUT is answered');
+
+    const got: JournaledEvent[] = [];
+    const follower = nodes[2]!.s3.followEvents('durable', { after: page.cursor, onEvent: (e) => void got.push(e) });
+    follower.start();
+    const expected: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      await a[i % 2]!.send(new PutObjectCommand({ Bucket: 'events-t', Key: `d/${i}`, Body: 'x' }));
+      expected.push(`ObjectCreated:Put d/${i}`);
+    }
+    await a[0]!.send(new DeleteObjectCommand({ Bucket: 'events-t', Key: 'd/0' }));
+    expected.push('ObjectRemoved:Delete d/0');
+    await waitFor(() => expected.every((k) => keysOf(got).includes(k)), { timeoutMs: 10_000, what: 'the follower to get every event' });
+    // The starting cursor's own event may come again (looking behind it): at least once.
+    assert.deepEqual(keysOf(got).filter((k) => k !== 'ObjectCreated:Put d/first'), expected, 'each once, in order, while the follower ran');
+    follower.stop();
+
+    // Stopped: nobody hears these events' pub/sub messages. Restarted from the kept cursor on another node.
+    const kept = follower.cursor;
+    const meanwhile: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      await a[1]!.send(new PutObjectCommand({ Bucket: 'events-t', Key: `d/later-${i}`, Body: 'x' }));
+      meanwhile.push(`ObjectCreated:Put d/later-${i}`);
+    }
+    const again: JournaledEvent[] = [];
+    const resumed = nodes[1]!.s3.followEvents('durable', { after: kept, onEvent: (e) => void again.push(e) });
+    resumed.start();
+    cleanups.push(async () => resumed.stop());
+    await waitFor(() => meanwhile.every((k) => keysOf(again).includes(k)), { timeoutMs: 10_000, what: 'the resumed follower to get the events it missed' });
+    // Besides the window behind its cursor (delivered again: at least once).
+    assert.deepEqual(keysOf(again).filter((k) => k.includes('d/later-')), meanwhile, 'what came while it was stopped, in order');
+  });
+
+  test('pi s3 events: the events kept in a topic journal, from a time or a cursor, long polling for new ones', async () => {
     const ops = nodes[0]!.ops!.url;
     const empty = await call(ops, '/api/s3/events/tailed');
     assert.equal(empty.status, 200, empty.text);
-    assert.deepEqual(empty.body, { topic: 'tailed', messages: [], last: 0, missed: 0 });
-    await a[1]!.send(new PutBucketNotificationConfigurationCommand({ Bucket: 'events-t', NotificationConfiguration: { TopicConfigurations: [{ TopicArn: `${ARN}tailed`, Events: ['s3:ObjectCreated:*'] }] } }));
-    await waitFor(async () => (((await call(ops, '/api/s3/events/tailed')).body['last'] as number) ?? 0) >= 1, { what: 'the test event' });
-    const waiting = call(ops, '/api/s3/events/tailed?after=1&waitMs=10000');
+    assert.deepEqual(empty.body['events'], []);
+    await a[1]!.send(new PutBucketNotificationConfigurationCommand({ Bucket: 'events-t', NotificationConfiguration: { TopicConfigurations: [{ TopicArn: `${ARN}tailed`, Events: ['s3:ObjectCreated:*'], Filter: { Key: { FilterRules: [{ Name: 'prefix', Value: 'a ' }] } } }] } }));
+    const first = await call(ops, '/api/s3/events/tailed');
+    const test = first.body['events'] as { cursor: string; message: { Event?: string } }[];
+    assert.deepEqual(test.map((e) => e.message.Event), ['s3:TestEvent'], 'the test event is journaled before PutBucketNotificationConfiguration is answered');
+    const waiting = call(ops, `/api/s3/events/tailed?after=${first.body['cursor'] as string}&waitMs=10000`);
+    await new Promise((r) => setTimeout(r, 200)); // the poll is waiting when the object comes (it answers either way)
     await a[2]!.send(new PutObjectCommand({ Bucket: 'events-t', Key: 'a b.txt', Body: 'hello' }));
     const polled = await waiting;
     assert.equal(polled.status, 200, polled.text);
-    const messages = polled.body['messages'] as { seq: number; message: { Records: EventRecord[] } }[];
-    assert.deepEqual(messages.map((m) => [m.seq, m.message.Records[0]!.eventName]), [[2, 'ObjectCreated:Put']], 'the long poll answers the new message');
+    const events = polled.body['events'] as { cursor: string; message: { Records: EventRecord[] } }[];
+    assert.deepEqual(events.map((m) => m.message.Records[0]!.eventName), ['ObjectCreated:Put'], 'the long poll answers the new event');
+    assert.equal(polled.body['cursor'], events[0]!.cursor);
 
     const text = await pi(['s3', 'events', 'tailed', '--ops', ops, '--token', TOKEN]);
-    assert.equal(text.code, 0, text.err);
-    assert.match(text.out, /s3:TestEvent\n.*ObjectCreated:Put\s+events-t\/a b\.txt \(5 B\)/);
+    assert.equal(text.code, 0, `${text.err} ${text.out}`);
+    assert.match(text.out, /s3:TestEvent\n.*ObjectCreated:Put\s+events-t\/a b\.txt \(5 B\)\n\(continue after [0-9a-f.]+\)/);
     const json = await pi(['--json', 's3', 'events', 'tailed', '--ops', ops, '--token', TOKEN]);
-    assert.deepEqual(json.out.trim().split('\n').map((l) => (JSON.parse(l) as { seq: number }).seq), [1, 2]);
+    assert.deepEqual(json.out.trim().split('\n').map((l) => (JSON.parse(l) as { cursor: string }).cursor), [test[0]!.cursor, events[0]!.cursor]);
+    const after = await pi(['s3', 'events', 'tailed', '--after', events[0]!.cursor, '--ops', ops, '--token', TOKEN]);
+    assert.match(after.out, /^no events on tailed after /);
+    const since = await pi(['s3', 'events', 'tailed', '--since', '0s', '--ops', ops, '--token', TOKEN]);
+    assert.match(since.out, /^no events on tailed in that time/);
+    assert.notEqual((await pi(['s3', 'events', 'tailed', '--since', 'yesterday', '--ops', ops, '--token', TOKEN])).code, 0);
     assert.equal((await call(ops, '/api/s3/events/no%20spaces')).status, 400);
     assert.equal((await call(ops, '/api/s3/events/tailed?waitMs=60000')).status, 400);
+    assert.equal((await call(ops, '/api/s3/events/tailed?after=not-a-cursor')).status, 400);
+  });
+
+  test('the retention sweep removes the events older than the retention from the journals', async () => {
+    const n = nodes[0]!.node;
+    const dht = n.service<DhtService>('dht')!.dht;
+    const before = (await nodes[1]!.s3.events.read('durable', cursorAt(0), 1000)).events.length;
+    assert.ok(before >= 30, `the journal holds the events (${before})`);
+    // This node's journal with a retention of 1 ms, sweeping every registered topic.
+    const journal = new EventJournal(n.env, dht, n.overlay, 'ffff', { retentionMs: 1 });
+    await new Promise((r) => setTimeout(r, 5));
+    const removed = await journal.sweep(true);
+    assert.ok(removed >= before, `removed ${removed}`);
+    assert.deepEqual((await nodes[2]!.s3.events.read('durable', cursorAt(0), 1000)).events, []);
+    assert.deepEqual((await nodes[2]!.s3.events.read('tailed', cursorAt(0), 1000)).events, []);
   });
 });
