@@ -266,10 +266,13 @@ export function buildProgram(io: Io): Command {
     .action(async (bucket: string, o: { dryRun?: boolean }, cmd: Command) => {
       await (await s3Admin()).replicateExisting(client(cmd), output(cmd), bucket, { dryRun: Boolean(o.dryRun) });
     });
-  addTargetFlags(s3.command('events <topic>').description('bucket event notifications received on a topic (the name in its ARN) since the node was first asked for it'))
+  addTargetFlags(s3.command('events <topic>').description("bucket event notifications kept in a topic's journal (the name in its ARN)"))
     .option('-f, --follow', 'keep printing new ones')
-    .action(async (topic: string, o: { follow?: boolean }, cmd: Command) => {
-      await (await s3Admin()).events(client(cmd), output(cmd), topic, { follow: Boolean(o.follow) });
+    .option('--since <duration>', 'from this long ago (e.g. 90s, 10m, 2h)', '1h')
+    .option('--after <cursor>', 'after this cursor (printed by an earlier run)')
+    .action(async (topic: string, o: { follow?: boolean; since: string; after?: string }, cmd: Command) => {
+      const admin = await s3Admin();
+      await admin.events(client(cmd), output(cmd), topic, { follow: Boolean(o.follow), sinceMs: admin.parseSince(o.since), ...(o.after !== undefined ? { after: o.after } : {}) });
     });
   addTargetFlags(s3.command('scrub').description("re-read the node's chunks now and check them against their hashes (damaged copies are restored from replicas)"))
     .option('--status', "show the node's scrubber instead of starting a pass")

@@ -6,14 +6,14 @@
  * the scrubber). `pi s3 buckets` lists the buckets of the ring (`--usage`: objects and bytes).
  * `pi s3 flush-access-logs` delivers the node's buffered server access log records now.
  * `pi s3 replicate-existing BUCKET` replicates the versions written before the bucket's
- * replication configuration. `pi s3 events TOPIC` shows the bucket event notifications the node
- * receives on a topic.
+ * replication configuration. `pi s3 events TOPIC` shows the bucket event notifications kept in a
+ * topic's journal.
  */
 import { RealEnv, silentLogger } from '../env/index.ts';
 import type { ScrubOptions, ScrubStats } from '../cloud/s3/chunks/scrub.ts';
 import type { BucketInventoryRow } from '../cloud/s3/inventory.ts';
 import type { ExistingReplicationPage } from '../cloud/s3/replication.ts';
-import type { TailRead, TailedMessage } from '../cloud/s3/event-tail.ts';
+import type { JournaledEvent, JournalPage } from '../cloud/s3/event-journal.ts';
 import type { RewrapJobStatus } from '../cloud/s3/rewrap.ts';
 import type { AccessLogStats, FlushResult } from '../cloud/s3/access-log.ts';
 import type { OpsClient } from './client.ts';
@@ -168,8 +168,8 @@ export async function replicateExisting(client: OpsClient, out: Output, bucket: 
   if (total.failed > 0) process.exitCode = 1;
 }
 
-/** One line of `pi s3 events`: the time received, and each record's event, bucket and key (the test event as such). */
-function eventLine(m: TailedMessage): string {
+/** One line of `pi s3 events`: the time written, and each record's event, bucket and key (the test event as such). */
+function eventLine(m: JournaledEvent): string {
   const time = new Date(m.at).toISOString().slice(11, 23);
   const records = (m.message as { Records?: { eventName?: string; s3?: { bucket?: { name?: string }; object?: { key?: string; size?: number; versionId?: string } } }[] }).Records;
   if (!records) return `${time} ${(m.message as { Event?: string }).Event ?? JSON.stringify(m.message)}`;
@@ -181,22 +181,33 @@ function eventLine(m: TailedMessage): string {
     .join('\n');
 }
 
+/** A `--since` duration (`90s`, `10m`, `2h`, `1d`, or milliseconds) in ms. */
+export function parseSince(text: string): number {
+  const m = /^(\d+)(ms|s|m|h|d)?$/.exec(text.trim());
+  if (!m) throw new CliError('InvalidArgument', `--since takes a duration such as 90s, 10m, 2h or 1d, got "${text}"`);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(m[2] ?? 'ms') as 'ms' | 's' | 'm' | 'h' | 'd'];
+  return Number(m[1]) * unit;
+}
+
 /**
- * `pi s3 events TOPIC`: the bucket event notifications the node received on the topic since it
- * was first asked for it (it subscribes then); `--follow` keeps printing new ones. With --json,
- * one message per line as S3 sends it, with its sequence number and time.
+ * `pi s3 events TOPIC`: the bucket event notifications kept in the topic's journal, from `after`
+ * (a cursor printed before) or the last `sinceMs`; `--follow` keeps printing new ones. With
+ * --json, one event per line: its cursor, id, time and the message as S3 sends it.
  */
-export async function events(client: OpsClient, out: Output, topic: string, options: { follow: boolean }): Promise<void> {
-  let after = 0;
-  let first = true;
+export async function events(client: OpsClient, out: Output, topic: string, options: { follow: boolean; after?: string; sinceMs?: number }): Promise<void> {
+  let query = options.after !== undefined ? `after=${encodeURIComponent(options.after)}` : `sinceMs=${options.sinceMs ?? 3_600_000}`;
+  let printed = 0;
   for (;;) {
-    const r = await client.get<TailRead>(`/api/s3/events/${encodeURIComponent(topic)}?after=${after}&waitMs=${options.follow && !first ? 10_000 : 0}`);
-    if (r.missed > 0) out.progress('s3.events', `(${r.missed} message(s) dropped before they were read)`, { missed: r.missed });
-    for (const m of r.messages) out.io.stdout.write((out.json ? JSON.stringify(m) : eventLine(m)) + '\n');
-    if (first && !options.follow && r.messages.length === 0 && !out.json) out.io.stdout.write(`no events on ${topic} yet (this node follows it from now on)\n`);
-    after = r.last;
-    first = false;
-    if (!options.follow) return;
+    const r = await client.get<JournalPage>(`/api/s3/events/${encodeURIComponent(topic)}?${query}&limit=1000&waitMs=${options.follow ? 10_000 : 0}`);
+    for (const m of r.events) out.io.stdout.write((out.json ? JSON.stringify(m) : eventLine(m)) + '\n');
+    printed += r.events.length;
+    query = `after=${encodeURIComponent(r.cursor)}`;
+    if (r.more) continue;
+    if (!options.follow) {
+      if (printed === 0 && !out.json) out.io.stdout.write(`no events on ${topic}${options.after !== undefined ? ` after ${options.after}` : ' in that time'}\n`);
+      else if (!out.json) out.io.stdout.write(`(continue after ${r.cursor})\n`);
+      return;
+    }
   }
 }
 
