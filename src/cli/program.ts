@@ -263,8 +263,9 @@ export function buildProgram(io: Io): Command {
     });
   addTargetFlags(s3.command('replicate-existing <bucket>').description("replicate the bucket's versions written before its replication configuration (S3 Batch Replication)"))
     .option('--dry-run', 'count the versions that would be replicated; change nothing')
-    .action(async (bucket: string, o: { dryRun?: boolean }, cmd: Command) => {
-      await (await s3Admin()).replicateExisting(client(cmd), output(cmd), bucket, { dryRun: Boolean(o.dryRun) });
+    .option('--retry-failed', 'replicate the FAILED versions again too (once their cause is fixed)')
+    .action(async (bucket: string, o: { dryRun?: boolean; retryFailed?: boolean }, cmd: Command) => {
+      await (await s3Admin()).replicateExisting(client(cmd), output(cmd), bucket, { dryRun: Boolean(o.dryRun), retryFailed: Boolean(o.retryFailed) });
     });
   addTargetFlags(s3.command('events <topic>').description("bucket event notifications kept in a topic's journal (the name in its ARN)"))
     .option('-f, --follow', 'keep printing new ones')

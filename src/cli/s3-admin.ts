@@ -150,11 +150,11 @@ export async function flushAccessLogs(client: OpsClient, out: Output): Promise<v
  * replication configuration, page after page of keys, printing the running counts; `--dry-run`
  * counts them. Exits 1 when some version FAILED.
  */
-export async function replicateExisting(client: OpsClient, out: Output, bucket: string, options: { dryRun: boolean }): Promise<void> {
+export async function replicateExisting(client: OpsClient, out: Output, bucket: string, options: { dryRun: boolean; retryFailed?: boolean }): Promise<void> {
   const total = { keys: 0, versions: 0, selected: 0, replicated: 0, failed: 0 };
   let after: string | undefined;
   do {
-    const page = await client.post<ExistingReplicationPage>(`/api/s3/buckets/${encodeURIComponent(bucket)}/replicate-existing`, { limit: 100, dryRun: options.dryRun, ...(after !== undefined ? { after } : {}) });
+    const page = await client.post<ExistingReplicationPage>(`/api/s3/buckets/${encodeURIComponent(bucket)}/replicate-existing`, { limit: 100, dryRun: options.dryRun, ...(options.retryFailed ? { retryFailed: true } : {}), ...(after !== undefined ? { after } : {}) });
     for (const k of ['keys', 'versions', 'selected', 'replicated', 'failed'] as const) total[k] += page[k];
     after = page.next;
     if (!out.json && after !== undefined) out.progress('s3.replicate-existing', `  ${total.keys} keys, ${total.selected} versions to replicate so far …`);

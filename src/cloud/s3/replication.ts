@@ -246,10 +246,12 @@ export class Replicator implements ReplicationHooks {
    * (written before the configuration: no replication status), one page of keys at a time in key
    * order after `after` (at most `limit` keys): each such version is marked PENDING, queued and
    * replicated before the page is answered; delete markers too where a rule replicates them
-   * (one already replicated is found there and left). `dryRun` only counts them. Resolves with the
-   * page's counts and, when more keys follow, the key to continue after.
+   * (one already replicated is found there and left). `retryFailed`: the FAILED versions too (the
+   * cause fixed, e.g. the destination's versioning enabled again), as S3 Batch Replication retries
+   * them. `dryRun` only counts them. Resolves with the page's counts and, when more keys follow,
+   * the key to continue after.
    */
-  async replicateExisting(name: string, options: { after?: string; limit: number; dryRun: boolean }): Promise<ExistingReplicationPage> {
+  async replicateExisting(name: string, options: { after?: string; limit: number; dryRun: boolean; retryFailed?: boolean }): Promise<ExistingReplicationPage> {
     const bucket = await this.catalog.bucket(name, true);
     if (!bucket) throw new StorageError('NotFound', `no bucket ${name}`);
     if (!bucket.repl) throw new StorageError('NotFound', `bucket ${name} has no replication configuration`);
@@ -266,7 +268,7 @@ export class Replicator implements ReplicationHooks {
       lastKey = group.key;
       for (const version of [...(group.current ? [group.current] : []), ...group.noncurrent.map((v) => v.entry)]) {
         page.versions++;
-        if (version.rs !== undefined) continue;
+        if (version.rs !== undefined && !(options.retryFailed === true && version.rs === 'FAILED')) continue;
         const rule = replicationRuleFor(bucket.repl, { key: group.key, tags: version.tags });
         if (!rule || !replicates(rule, version)) continue;
         page.selected++;
@@ -337,13 +339,13 @@ export class Replicator implements ReplicationHooks {
    * {@link ReplicationRefused} when the destination cannot take it.
    */
   private async writeReplica(source: BucketEntry, rule: ReplicationRule, key: string, version: ObjectEntry, change: boolean): Promise<void> {
-    // The cached record, as a PutObject into it reads it (a deletion waits for the caches: catalog.ts).
-    const destination = await this.catalog.bucket(rule.destination);
-    if (!destination) throw new ReplicationRefused(`the destination bucket ${rule.destination} does not exist`);
-    if (destination.ver !== 'Enabled') throw new ReplicationRefused(`the destination bucket ${rule.destination} does not have versioning enabled`);
-    if (destination.owner !== source.owner) throw new ReplicationRefused(`the destination bucket ${rule.destination} has another owner`);
-    // As in S3: a version under Object Lock goes only where Object Lock can keep it.
-    if ((version.rm !== undefined || version.lh !== undefined) && !destination.lock) throw new ReplicationRefused(`the destination bucket ${rule.destination} does not have Object Lock enabled`);
+    // The cached record, as a PutObject into it reads it (a deletion waits for the caches: catalog.ts);
+    // read afresh before a refusal, which is final (FAILED): the cache may predate the fix.
+    const cached = await this.catalog.bucket(rule.destination);
+    const found = refusal(cached, source, version, rule.destination) === undefined ? cached : await this.catalog.bucket(rule.destination, true);
+    const refused = refusal(found, source, version, rule.destination);
+    if (refused !== undefined || !found) throw new ReplicationRefused(refused ?? rule.destination);
+    const destination = found;
     if (change && !version.dm && (await this.synced(destination, key, version))) return;
     const { version: _stored, rs: _status, ...fields } = version as ObjectEntry & { version?: number };
     // Its own vid: chunk references and manifest pages are named by it (model.ts).
@@ -543,6 +545,16 @@ export class Replicator implements ReplicationHooks {
 function refusedByDestination(err: unknown): unknown {
   if (err instanceof S3Error && (err.code === 'NoSuchBucket' || err.code === 'InvalidBucketState' || err.code === 'OperationAborted')) return new ReplicationRefused(err.message);
   return err;
+}
+
+/** Why `destination` cannot take a replica of `version` of `source`, or undefined when it can. */
+function refusal(destination: BucketEntry | undefined, source: BucketEntry, version: ObjectEntry, name: string): string | undefined {
+  if (!destination) return `the destination bucket ${name} does not exist`;
+  if (destination.ver !== 'Enabled') return `the destination bucket ${name} does not have versioning enabled`;
+  if (destination.owner !== source.owner) return `the destination bucket ${name} has another owner`;
+  // As in S3: a version under Object Lock goes only where Object Lock can keep it.
+  if ((version.rm !== undefined || version.lh !== undefined) && !destination.lock) return `the destination bucket ${name} does not have Object Lock enabled`;
+  return undefined;
 }
 
 /** Whether `rule` replicates `entry`: a delete marker when it replicates markers, an SSE-KMS object when it selects those. */

@@ -586,14 +586,15 @@ export class S3Service implements NodeService {
         method: 'POST',
         path: '/api/s3/buckets/:name/replicate-existing',
         description:
-          'Replicate the versions of a bucket written before its replication configuration (S3 Batch Replication), a page of keys at a time: body {"after": "<next>", "limit": 1..1000 (default 100), "dryRun": true|false}; answers the counts and the key to continue after.',
+          'Replicate the versions of a bucket written before its replication configuration (S3 Batch Replication), a page of keys at a time: body {"after": "<next>", "limit": 1..1000 (default 100), "dryRun": true|false, "retryFailed": true|false (the FAILED versions too)}; answers the counts and the key to continue after.',
         handler: async (req: OpsRequest) => {
-          const body = (req.body ?? {}) as { after?: unknown; limit?: unknown; dryRun?: unknown };
+          const body = (req.body ?? {}) as { after?: unknown; limit?: unknown; dryRun?: unknown; retryFailed?: unknown };
           const limit = body.limit ?? 100;
           if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1 || limit > 1000) throw new StorageError('InvalidArgument', 'limit must be an integer from 1 to 1000');
           if (body.after !== undefined && typeof body.after !== 'string') throw new StorageError('InvalidArgument', 'after must be a key');
           if (body.dryRun !== undefined && typeof body.dryRun !== 'boolean') throw new StorageError('InvalidArgument', 'dryRun must be true or false');
-          const page = await this.api.replication.replicateExisting(req.params['name'] ?? '', { limit, dryRun: body.dryRun === true, ...(body.after !== undefined ? { after: body.after } : {}) });
+          if (body.retryFailed !== undefined && typeof body.retryFailed !== 'boolean') throw new StorageError('InvalidArgument', 'retryFailed must be true or false');
+          const page = await this.api.replication.replicateExisting(req.params['name'] ?? '', { limit, dryRun: body.dryRun === true, retryFailed: body.retryFailed === true, ...(body.after !== undefined ? { after: body.after } : {}) });
           return { body: page };
         },
       },

@@ -357,6 +357,16 @@ describe('S3 bucket replication through the AWS SDK on a 3-node ring', () => {
     assert.equal(rows.find((r) => r.name === 'fail-dst')!.replicationFailed, undefined, 'a bucket that does not replicate has no such count');
     const listed = await pi(['s3', 'buckets', '--usage', '--ops', nodes[1]!.ops!.url, '--token', TOKEN]);
     assert.match(listed.out, /fail-src .*replicates to fail-dst \(0 pending, 1 failed\)/);
+    // The cause fixed, the operator retries the FAILED versions (a plain run leaves them).
+    await a[0]!.send(new PutBucketVersioningCommand({ Bucket: 'fail-dst', VersioningConfiguration: { Status: 'Enabled' } }));
+    const target = ['--ops', nodes[2]!.ops!.url, '--token', TOKEN];
+    assert.match((await pi(['s3', 'replicate-existing', 'fail-src', ...target])).out, /fail-src: 0 versions replicated, 0 failed \(1 versions of 1 keys examined\)/);
+    const retried = await pi(['s3', 'replicate-existing', 'fail-src', '--retry-failed', ...target]);
+    assert.equal(retried.code, 0, `${retried.err} ${retried.out}`);
+    assert.match(retried.out, /fail-src: 1 versions replicated, 0 failed/);
+    await settled('fail-src', 'k', put.VersionId!, 'COMPLETED');
+    const replica = await a[2]!.send(new HeadObjectCommand({ Bucket: 'fail-dst', Key: 'k' }));
+    assert.deepEqual([replica.VersionId, replica.ReplicationStatus], [put.VersionId, 'REPLICA']);
   });
 
   test('a version not replicated at write time stays PENDING in the durable queue until a sweep on another node replicates it', async () => {
