@@ -341,11 +341,13 @@ export class Replicator implements ReplicationHooks {
   private async writeReplica(source: BucketEntry, rule: ReplicationRule, key: string, version: ObjectEntry, change: boolean): Promise<void> {
     // The cached record, as a PutObject into it reads it (a deletion waits for the caches: catalog.ts);
     // read afresh before a refusal, which is final (FAILED): the cache may predate the fix.
-    const cached = await this.catalog.bucket(rule.destination);
-    const found = refusal(cached, source, version, rule.destination) === undefined ? cached : await this.catalog.bucket(rule.destination, true);
-    const refused = refusal(found, source, version, rule.destination);
-    if (refused !== undefined || !found) throw new ReplicationRefused(refused ?? rule.destination);
-    const destination = found;
+    let destination = await this.catalog.bucket(rule.destination);
+    let refused = refusal(destination, source, version, rule.destination);
+    if (refused !== undefined) {
+      destination = await this.catalog.bucket(rule.destination, true);
+      refused = refusal(destination, source, version, rule.destination);
+    }
+    if (refused !== undefined || !destination) throw new ReplicationRefused(refused ?? rule.destination);
     if (change && !version.dm && (await this.synced(destination, key, version))) return;
     const { version: _stored, rs: _status, ...fields } = version as ObjectEntry & { version?: number };
     // Its own vid: chunk references and manifest pages are named by it (model.ts).

@@ -57,6 +57,13 @@ const HEALTH_CHECK_MS = 60_000;
 /** A certificate expiring within this long raises a warning. */
 const CERT_EXPIRY_WARNING_MS = 14 * 86_400_000;
 
+/** Subscribes `deliver` to notification topic `name`'s Scribe topic: `ready` once subscribed, `cancel` to leave. */
+function subscribeToEvents(scribe: ScribeService, name: string, deliver: (message: unknown) => void): { ready: Promise<void>; cancel: () => void } {
+  const topic = makeTopic(eventTopicUri(name));
+  const client: ScribeClient = { deliver: (_topic, msg) => deliver(msg.entity) };
+  return { ready: scribe.scribe.subscribe(topic, client), cancel: () => scribe.scribe.unsubscribe(topic, client) };
+}
+
 /** An integer query parameter within bounds, undefined when absent; InvalidArgument otherwise. */
 function intParam(value: string | null, name: string, min: number, max: number): number | undefined {
   if (value === null) return undefined;
@@ -175,11 +182,10 @@ export class S3Service implements NodeService {
     const scribe = ctx.service<ScribeService>('scribe');
     const doorbell = scribe
       ? (ring: () => void): (() => void) => {
-          const client: ScribeClient = { deliver: () => ring() };
-          const t = makeTopic(eventTopicUri(topic));
+          const s = subscribeToEvents(scribe, topic, () => ring());
           // Without the subscription the follower still polls: a failure here only slows it.
-          scribe.scribe.subscribe(t, client).catch(() => undefined);
-          return () => scribe.scribe.unsubscribe(t, client);
+          s.ready.catch(() => undefined);
+          return s.cancel;
         }
       : undefined;
     return new EventFollower(ctx.env, { ...options, read: (cursor, limit) => journal.read(topic, cursor, limit), ...(doorbell ? { doorbell } : {}) });
@@ -234,17 +240,16 @@ export class S3Service implements NodeService {
     const scribe = ctx.service<ScribeService>('scribe');
     if (scribe) {
       this.apiValue.notifications.publisher = { publish: (uri, message) => void scribe.scribe.publish(makeTopic(uri), undefined, message) };
-      const clients = new Map<string, ScribeClient>();
+      const subscriptions = new Map<string, () => void>();
       this.eventTail = new EventTail(ctx.env, {
         subscribe: (name, deliver) => {
-          const client: ScribeClient = { deliver: (_topic, msg) => deliver(msg.entity) };
-          clients.set(name, client);
-          return scribe.scribe.subscribe(makeTopic(eventTopicUri(name)), client);
+          const s = subscribeToEvents(scribe, name, deliver);
+          subscriptions.set(name, s.cancel);
+          return s.ready;
         },
         unsubscribe: (name) => {
-          const client = clients.get(name);
-          clients.delete(name);
-          if (client) scribe.scribe.unsubscribe(makeTopic(eventTopicUri(name)), client);
+          subscriptions.get(name)?.();
+          subscriptions.delete(name);
         },
       });
     }

@@ -7,7 +7,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { VirtualEnv } from '../../../src/env/index.ts';
-import { EventFollower, cursorAt, cursorTime, isCursor } from '../../../src/cloud/s3/event-journal.ts';
+import type { Dht } from '../../../src/dht/index.ts';
+import { EventFollower, EventJournal, cursorAt, cursorTime, isCursor } from '../../../src/cloud/s3/event-journal.ts';
 import type { JournalPage, JournaledEvent } from '../../../src/cloud/s3/event-journal.ts';
 
 /** A journal the test appends to, read as the ring's is: in key order, after a cursor. */
@@ -56,6 +57,35 @@ describe('following a notification topic journal', () => {
     assert.equal(cursorTime('00000000ffff.00ab.00000001'), 0xffff);
     assert.ok(isCursor('00000000ffff') && isCursor('00000000ffff.00ab.00000001'));
     assert.ok(!isCursor('') && !isCursor('00000000ffff.') && !isCursor('zz0000000000') && !isCursor('00000000ffff.00ab.1'));
+  });
+
+  test('an append acknowledged late is written again under a fresh key with the same id; a prompt one once', async () => {
+    const env = VirtualEnv.create({ seed: 6 });
+    const written: { key: string; id: string; at: number }[] = [];
+    let delayMs = 6_000;
+    // The journal's only use of the DHT when appending: a conditional item write (here slow at first).
+    const dht = {
+      writeItemIfAbsent: async (_p: unknown, key: string, e: { id: string; at: number }) => {
+        await env.sleep(delayMs);
+        delayMs = 10;
+        written.push({ key, id: e.id, at: e.at });
+        return { written: true };
+      },
+    } as unknown as Dht;
+    const journal = new EventJournal(env, dht, { isReady: true, isRoot: () => true }, '00ab', { retentionMs: 60_000 });
+    let key: string | undefined;
+    void journal.append('t', { n: 1 }).then((k) => (key = k));
+    await env.scheduler.runUntilTrue(() => key !== undefined, 20_000);
+    assert.equal(written.length, 2, 'written twice');
+    assert.equal(written[1]!.id, written[0]!.key, 'the copy names the first key as its id');
+    assert.ok(written[1]!.key > written[0]!.key && written[1]!.at - written[0]!.at >= 6_000, 'under a fresh, later key');
+    assert.equal(key, written[1]!.key);
+    assert.deepEqual(journal.stats, { appended: 2, rewritten: 1, expired: 0 });
+    let second: string | undefined;
+    void journal.append('t', { n: 2 }).then((k) => (second = k));
+    await env.scheduler.runUntilTrue(() => second !== undefined, 1_000);
+    await env.scheduler.runFor(10_000);
+    assert.equal(written.length, 3, 'a prompt append is written once');
   });
 
   test('events come in key order, page after page, as soon as the doorbell rings, and the cursor follows them', async () => {
