@@ -8,7 +8,7 @@
  * the deterministic simulator. The node is single-threaded and callback-driven: no promises on the
  * message path (the simulator can run it without draining microtasks).
  */
-import { ID_DIGITS, compareCloseness, ringDistance } from '../id/index.ts';
+import { ID_DIGITS, RING_SIZE, clockwiseDistance, compareCloseness, ringDistance } from '../id/index.ts';
 import type { Id } from '../id/index.ts';
 import type { Env, Timer } from '../env/index.ts';
 import type { Transport } from '../transport/index.ts';
@@ -315,6 +315,21 @@ export class PastryNode {
   /** Leaf set members, each once. */
   leafSetMembers(): NodeHandle[] {
     return this.leafSetValue.members().slice();
+  }
+
+  /**
+   * How many nodes the ring has, as this node can tell from its leaf set: exact while the ring is
+   * smaller than the leaf set (every node is in it), else the leaf set's density scaled to the
+   * whole id space (the usual Pastry estimate; within a few tens of percent on a uniform ring).
+   */
+  estimatedRingSize(): number {
+    const { left, right } = this.leafSet();
+    const members = this.leafSetValue.members().length;
+    const farLeft = left[left.length - 1];
+    const farRight = right[right.length - 1];
+    if (members < this.options.leafSetSize || farLeft === undefined || farRight === undefined) return members + 1;
+    const span = Number(clockwiseDistance(farLeft.id, farRight.id));
+    return span > 0 ? Math.max(members + 1, Math.round((members * Number(RING_SIZE)) / span)) : members + 1;
   }
 
   /** The routing table rows (null where empty). */

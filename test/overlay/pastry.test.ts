@@ -67,6 +67,19 @@ describe('Pastry ring in the simulator', () => {
     assert.equal(new Set(events.arrivals.map((a) => a.node.id.hex)).size, 199);
   });
 
+  test('estimatedRingSize: exact while the ring is smaller than the leaf set, close to the truth beyond', async () => {
+    const { ring } = recordingRing('ring-size');
+    await ring.build(10);
+    await ring.runFor(2_000);
+    assert.deepEqual(ring.live().map((n) => n.pastry.estimatedRingSize()), new Array<number>(10).fill(10));
+    await ring.build(190);
+    await ring.runFor(2_000);
+    const estimates = ring.live().map((n) => n.pastry.estimatedRingSize()).sort((a, b) => a - b);
+    const median = estimates[estimates.length >> 1]!;
+    assert.ok(median > 170 && median < 230, `median estimate ${median} for 200 nodes`);
+    assert.ok(estimates[0]! > 100 && estimates[estimates.length - 1]! < 400, `estimates from ${estimates[0]} to ${estimates[estimates.length - 1]}`);
+  });
+
   test('a node restarted with its id at a new address is reached there, not declared dead', async () => {
     const { ring, events } = recordingRing('moved');
     await ring.build(40);
