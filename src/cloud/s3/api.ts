@@ -67,6 +67,7 @@ import {
   storedContentEncoding,
   uploadLength,
   validateBucketName,
+  validateLocationConstraint,
   validateObjectKey,
   checksumHeaderName,
   hasLockHeaders,
@@ -737,6 +738,7 @@ export class S3Api implements LifecycleActions {
     checkNewBucketOwnership(own, asked, principal.id);
     const body = await readSmallBody(r, this.verifier(r));
     const config = parseCreateBucketConfiguration(body);
+    if (config.locationConstraint !== undefined) validateLocationConstraint(config.locationConstraint, this.options.region);
     const region = config.locationConstraint ?? this.options.region;
     const lockHeader = getHeader(r.headers, 'x-amz-bucket-object-lock-enabled')?.trim().toLowerCase();
     if (lockHeader !== undefined && lockHeader !== 'true' && lockHeader !== 'false') {

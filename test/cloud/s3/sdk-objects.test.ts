@@ -44,7 +44,7 @@ import {
   PutObjectCommand,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
-import type { S3Client } from '@aws-sdk/client-s3';
+import type { BucketLocationConstraint, S3Client } from '@aws-sdk/client-s3';
 import { bytes, pattern, rawRequest, s3failure, startS3Fixture } from './harness.ts';
 import type { S3Node, TestUser } from './harness.ts';
 import { waitFor } from '../../node/fixtures.ts';
@@ -170,6 +170,11 @@ describe('S3 buckets and objects through the AWS SDK on a 3-node ring', () => {
     assert.equal(second.ContinuationToken, undefined);
     const eu = await b0.send(new ListBucketsCommand({ BucketRegion: 'eu-west-1' }));
     assert.deepEqual(eu.Buckets?.map((x) => x.Name), ['lb-two']);
+    // A LocationConstraint S3 does not accept: no region name, or us-east-1 spelt out.
+    for (const LocationConstraint of ['bogus-region-1', 'us-east-1', 'Eu-West-1']) {
+      await s3failure(b0.send(new CreateBucketCommand({ Bucket: 'lb-bad', CreateBucketConfiguration: { LocationConstraint: LocationConstraint as BucketLocationConstraint } })), 'InvalidLocationConstraint', 400);
+    }
+    await s3failure(b0.send(new HeadBucketCommand({ Bucket: 'lb-bad' })), undefined, 404);
     await s3failure(b0.send(new ListBucketsCommand({ MaxBuckets: 0 })), 'InvalidArgument', 400);
     await s3failure(b0.send(new ListBucketsCommand({ ContinuationToken: 'not-a-token' })), 'InvalidArgument', 400);
     for (const name of ['lb-one', 'lb-two', 'lb-three']) await b0.send(new DeleteBucketCommand({ Bucket: name }));

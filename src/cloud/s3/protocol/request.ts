@@ -62,6 +62,21 @@ export function validateBucketName(name: string): void {
   }
 }
 
+/** An AWS region name (`us-west-2`, `eu-central-1`, `us-gov-west-1`, `ap-southeast-5`, …). */
+const REGION_NAME = /^[a-z]{2}(?:-[a-z]+)?-(?:north|south|east|west|central|northeast|northwest|southeast|southwest)-\d{1,2}$/;
+
+/**
+ * Throws `InvalidLocationConstraint` unless `constraint`, a CreateBucket LocationConstraint, is
+ * one S3 accepts: a region name other than us-east-1 (which S3 wants left out), or the legacy
+ * `EU`. `ownRegion`, the endpoint's configured region, is always accepted (a custom one too,
+ * since clients configured for it send it), except us-east-1.
+ */
+export function validateLocationConstraint(constraint: string, ownRegion: string): void {
+  if (constraint === 'us-east-1' || !(constraint === ownRegion || constraint === 'EU' || REGION_NAME.test(constraint))) {
+    throw new S3Error('InvalidLocationConstraint', undefined, { fields: { LocationConstraint: constraint } });
+  }
+}
+
 /** Longest object key, in UTF-8 bytes. */
 export const MAX_KEY_BYTES = 1024;
 
