@@ -227,7 +227,7 @@ export async function buckets(client: OpsClient, out: Output, options: { usage: 
   out.result({ buckets: rows }, () => {
     if (rows.length === 0) return 'no buckets';
     const size = (b: number | undefined): string => (b === undefined ? '' : b >= 1024 ** 3 ? `${(b / 1024 ** 3).toFixed(1)} GiB` : b >= 1024 ** 2 ? `${(b / 1024 ** 2).toFixed(1)} MiB` : `${(b / 1024).toFixed(1)} KiB`);
-    const settings = (b: BucketRow): string => [b.versioning !== 'Unversioned' ? `versioning ${b.versioning}` : '', b.objectLock ? 'object lock' : '', b.defaultEncryption ? `encrypted (${b.defaultEncryption})` : '', b.website ? 'website' : '', b.requesterPays ? 'requester pays' : '', b.replicatesTo?.length ? `replicates to ${b.replicatesTo.join(' ')}${b.replicationPending || b.replicationFailed ? ` (${b.replicationPending ?? 0} pending, ${b.replicationFailed ?? 0} failed)` : ''}` : ''].filter(Boolean).join(', ');
+    const settings = (b: BucketRow): string => [b.versioning !== 'Unversioned' ? `versioning ${b.versioning}` : '', b.objectLock ? 'object lock' : '', b.defaultEncryption ? `encrypted (${b.defaultEncryption})` : '', b.website ? 'website' : '', b.requesterPays ? 'requester pays' : '', b.indexShards > 1 ? `${b.indexShards} index shards` : '', b.replicatesTo?.length ? `replicates to ${b.replicatesTo.join(' ')}${b.replicationPending || b.replicationFailed ? ` (${b.replicationPending ?? 0} pending, ${b.replicationFailed ?? 0} failed)` : ''}` : ''].filter(Boolean).join(', ');
     const more = (b: BucketRow): string => (b.truncated ? '+' : '');
     const headers = ['BUCKET', 'OWNER', 'REGION', 'CREATED', ...(options.usage ? ['OBJECTS', 'SIZE', 'OLD VERSIONS', 'THEIR SIZE'] : []), 'SETTINGS'];
     const lines = rows.map((b) => [

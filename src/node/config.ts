@@ -114,6 +114,7 @@ export const configSchema = z.strictObject({
       lifecycleSweepMs: z.number().int().min(0).default(3600_000),
       replicationSweepMs: z.number().int().min(0).default(60_000),
       eventRetentionMs: z.number().int().min(60_000).default(24 * 3600_000),
+      indexShards: z.number().int().min(0).max(64).default(0),
       sseMasterKeyFile: z.string().min(1).optional(),
       ssePreviousKeyFiles: z.array(z.string().min(1)).default([]),
       tls: z
@@ -250,6 +251,7 @@ export const SETTINGS: readonly Setting[] = [
   s('s3.lifecycleSweepMs', 'int', '3600000', 'Period of the lifecycle sweep (expiring objects, aborting old uploads) over the buckets a node is root of; 0 turns it off.'),
   s('s3.replicationSweepMs', 'int', '60000', 'Period of the bucket replication sweep, which retries the replications left over (older than one period) in the buckets a node is root of; 0 turns it off.'),
   s('s3.eventRetentionMs', 'int', '86400000', 'How long bucket event notifications are kept in their topic journal for consumers that follow it (at least 60000).'),
+  s('s3.indexShards', 'int', '0', "Index shards of a new bucket (1–64; 0: about one per DHT replica set (`dht.replicas` nodes) the ring has when the bucket is created, a power of two from 1 to 8): its object index is split over this many DHT partitions, each with its own root and replicas, so one busy bucket's writes spread over the ring; a listing reads every shard. Fixed when the bucket is created."),
   s('s3.sseMasterKeyFile', 'string', '(none)', 'File with the SSE-S3 master key (32 random bytes; the same file on every node). Without it SSE-S3 requests and bucket default encryption are refused.', true),
   s('s3.ssePreviousKeyFiles', 'list', '[]', 'Files of SSE-S3 master keys rotated out: they still unwrap the data keys they wrapped, never new ones (`pi s3 rewrap` moves those to the current key).', true),
   s('s3.tls.cert', 'string', '(none)', 'Certificate chain (PEM) of the S3 endpoint: with s3.tls.key set too, the endpoint speaks HTTPS only. Reloaded when the file changes.', true),

@@ -13,9 +13,11 @@
  */
 import type { Dht, DhtRecord } from '../../dht/index.ts';
 import type { Env } from '../../env/index.ts';
+import type { Id } from '../../id/index.ts';
 import { S3Error, base32Encode, compareKeys, otpauthUri } from './protocol/index.ts';
 import type { CannedAcl, CorsRule, KeySource, LifecycleRule, ListFrom, ObjectLockConfiguration, ObjectOwnership, ObjectSummary, PartSummary, Tag, UploadListFrom, UploadSummary } from './protocol/index.ts';
 import { registerBucket, unregisterBucket } from './bucket-registry.ts';
+import { mergeSorted, objectsPartitionOf, objectsPartitions, shardPageSize, versionsPartitions } from './index-shards.ts';
 import { StorageError } from './errors.ts';
 import { mfaLifecycleConflict } from './mfa-delete.ts';
 import { listRegisteredUsers, registerUser, registerUserIfUnknown, unregisterUser } from './user-registry.ts';
@@ -43,6 +45,8 @@ export interface CatalogOptions {
   inlineChunkList?: number;
   /** Chunk references per manifest page. Default {@link MANIFEST_PAGE_CHUNKS}; tests lower it. */
   manifestPageChunks?: number;
+  /** Index shards of a new bucket (index-shards.ts), or how to choose them when it is created. Default 1. */
+  indexShards?: number | (() => number);
 }
 
 /** Who makes a request. */
@@ -583,6 +587,9 @@ export class Catalog {
       createdAt: this.env.now(),
       inc: this.env.random.hex(8),
     };
+    const chosen = this.options.indexShards ?? 1;
+    const shards = typeof chosen === 'number' ? chosen : chosen();
+    if (shards > 1) entry.shards = shards;
     if (grants) entry.grants = grants;
     if (options.own !== undefined) entry.own = options.own;
     if (options.objectLock) {
@@ -720,11 +727,10 @@ export class Catalog {
 
   /** Whether a bucket has no objects (no versions, no delete markers) and no uploads in progress. */
   async isEmpty(bucket: BucketEntry): Promise<boolean> {
-    const objects = await this.dht.scanPartition(ids.objects(bucket), { limit: 1 });
-    if (objects.items.length > 0) return false;
-    // Read whatever the bucket record says: a cached one may predate its versioning.
-    const versions = await this.dht.scanPartition(ids.versions(bucket), { limit: 1 });
-    if (versions.items.length > 0) return false;
+    // Every shard of both indexes, whatever the bucket record says: a cached one may predate its versioning.
+    const partitions = [...objectsPartitions(bucket), ...versionsPartitions(bucket)];
+    const pages = await Promise.all(partitions.map((p) => this.dht.scanPartition(p, { limit: 1 })));
+    if (pages.some((page) => page.items.length > 0)) return false;
     const uploads = await this.dht.scanPartition(ids.uploads(bucket), { limit: 1 });
     return uploads.items.length === 0;
   }
@@ -752,7 +758,7 @@ export class Catalog {
 
   /** The entry of a key's current version, delete markers included (versioned buckets). */
   async getCurrent(bucket: BucketEntry, key: string): Promise<ObjectEntry | undefined> {
-    return live<ObjectEntry>(await this.dht.getItem<ObjectEntry>(ids.objects(bucket), key));
+    return live<ObjectEntry>(await this.dht.getItem<ObjectEntry>(objectsPartitionOf(bucket, key), key));
   }
 
   /**
@@ -770,10 +776,10 @@ export class Catalog {
       absentOk = false;
     }
     if (absentOk) {
-      const r = await this.dht.writeItemIfAbsent<ObjectEntry>(ids.objects(bucket), key, entry);
+      const r = await this.dht.writeItemIfAbsent<ObjectEntry>(objectsPartitionOf(bucket, key), key, entry);
       if (r.written) return undefined;
     }
-    await this.dht.updateItem<ObjectEntry>(ids.objects(bucket), key, (current) => {
+    await this.dht.updateItem<ObjectEntry>(objectsPartitionOf(bucket, key), key, (current) => {
       previous = current && !current.deleted ? current.body : undefined;
       check?.(previous);
       return entry;
@@ -791,7 +797,7 @@ export class Catalog {
     // `change` applies to the entry as stored, inside the conditional write, so concurrent
     // rewrites of one version (tags, ACL, Object Lock settings) do not undo each other.
     let next: ObjectEntry | undefined;
-    await this.dht.updateItem<ObjectEntry>(ids.objects(bucket), key, (now) => {
+    await this.dht.updateItem<ObjectEntry>(objectsPartitionOf(bucket, key), key, (now) => {
       const body = now && !now.deleted ? now.body : undefined;
       if (!body) throw new S3Error('NoSuchKey', undefined, { fields: { Key: key } });
       if (body.vid !== current.vid) throw new S3Error('OperationAborted');
@@ -804,7 +810,7 @@ export class Catalog {
   /** Deletes an object (a tombstone); resolves with the entry deleted, if there was one. */
   async deleteObject(bucket: BucketEntry, key: string, check?: (current: ObjectEntry | undefined) => void): Promise<ObjectEntry | undefined> {
     let previous: ObjectEntry | undefined;
-    await this.dht.updateItem<ObjectEntry>(ids.objects(bucket), key, (current) => {
+    await this.dht.updateItem<ObjectEntry>(objectsPartitionOf(bucket, key), key, (current) => {
       previous = current && !current.deleted ? current.body : undefined;
       check?.(previous);
       if (!previous) return null;
@@ -813,16 +819,15 @@ export class Catalog {
     return previous;
   }
 
-  /** A sorted source of the bucket's objects for the listing logic, paging through the partition. */
+  /** A sorted source of the bucket's objects for the listing logic, paging through its index shards side by side. */
   objectSource(bucket: BucketEntry, pageSize = SCAN_PAGE): KeySource<ObjectSummary> {
-    const partition = ids.objects(bucket);
+    const partitions = objectsPartitions(bucket);
     const dht = this.dht;
-    return async function* (from: ListFrom): AsyncGenerator<ObjectSummary> {
-      let start = from.prefix;
-      if (from.startAfter !== undefined && compareKeys(from.startAfter, start) >= 0) start = from.startAfter;
-      if (from.skipPrefix !== undefined && compareKeys(from.skipPrefix, start) > 0) start = from.skipPrefix;
+    const firstPage = shardPageSize(Math.min(pageSize, 101), partitions.length);
+    const nextPages = shardPageSize(pageSize, partitions.length);
+    async function* shard(partition: Id, from: ListFrom, start: string): AsyncGenerator<ObjectSummary> {
       let after: string | undefined;
-      let limit = Math.min(pageSize, 101);
+      let limit = firstPage;
       for (;;) {
         const page = await dht.scanPartition<ObjectEntry>(partition, { prefix: from.prefix, limit, ...(start !== '' ? { from: start } : {}), ...(after ? { after } : {}) });
         for (const item of page.items) {
@@ -839,8 +844,17 @@ export class Catalog {
         }
         if (!page.next) return;
         after = page.next;
-        limit = pageSize;
+        limit = nextPages;
       }
+    }
+    return (from: ListFrom): AsyncGenerator<ObjectSummary> => {
+      let start = from.prefix;
+      if (from.startAfter !== undefined && compareKeys(from.startAfter, start) >= 0) start = from.startAfter;
+      if (from.skipPrefix !== undefined && compareKeys(from.skipPrefix, start) > 0) start = from.skipPrefix;
+      return mergeSorted(
+        partitions.map((p) => shard(p, from, start)),
+        (o) => o.key,
+      );
     };
   }
 

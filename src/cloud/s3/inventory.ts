@@ -9,9 +9,9 @@
  */
 import type { Dht } from '../../dht/index.ts';
 import type { Id } from '../../id/index.ts';
+import { objectsPartitions, shardCount, versionsPartitions } from './index-shards.ts';
 import { registeredBuckets } from './bucket-registry.ts';
 import type { Catalog } from './catalog.ts';
-import { ids } from './model.ts';
 import type { BucketEntry, ObjectEntry } from './model.ts';
 
 /** One bucket as the inventory shows it. */
@@ -28,6 +28,8 @@ export interface BucketInventoryRow {
   requesterPays: boolean;
   /** Buckets the enabled replication rules copy new versions to (replication.ts); empty: none. */
   replicatesTo: string[];
+  /** Partitions its object index is split over (index-shards.ts). */
+  indexShards: number;
   /** With usage: current objects (delete markers excluded) and their bytes. */
   objects?: number;
   bytes?: number;
@@ -89,6 +91,7 @@ function describe(b: BucketEntry): BucketInventoryRow {
     website: b.web !== undefined,
     requesterPays: b.rp === 'Requester',
     replicatesTo: [...new Set((b.repl?.rules ?? []).filter((r) => r.enabled).map((r) => r.destination))],
+    indexShards: shardCount(b),
   };
 }
 
@@ -97,12 +100,26 @@ type Usage = Pick<BucketInventoryRow, 'objects' | 'bytes' | 'noncurrentVersions'
 /** Current objects, noncurrent versions and their bytes (and replication backlog), reading at most `max` index entries. */
 async function usage(dht: Dht, bucket: BucketEntry, max: number): Promise<Usage> {
   const budget = { left: max };
-  const current = await count(dht, ids.objects(bucket), budget);
-  const noncurrent = current.truncated ? { n: 0, bytes: 0, pending: 0, failed: 0, truncated: true } : await count(dht, ids.versions(bucket), budget);
+  const current = await countAll(dht, objectsPartitions(bucket), budget);
+  const noncurrent = current.truncated ? { n: 0, bytes: 0, pending: 0, failed: 0, truncated: true } : await countAll(dht, versionsPartitions(bucket), budget);
   const out: Usage = { objects: current.n, bytes: current.bytes, noncurrentVersions: noncurrent.n, noncurrentBytes: noncurrent.bytes, truncated: current.truncated || noncurrent.truncated };
   if (bucket.repl) {
     out.replicationPending = current.pending + noncurrent.pending;
     out.replicationFailed = current.failed + noncurrent.failed;
+  }
+  return out;
+}
+
+/** {@link count} over the index shards of a bucket, one after another, within one budget. */
+async function countAll(dht: Dht, partitions: readonly Id[], budget: { left: number }): Promise<{ n: number; bytes: number; pending: number; failed: number; truncated: boolean }> {
+  const out = { n: 0, bytes: 0, pending: 0, failed: 0, truncated: false };
+  for (const partition of partitions) {
+    const c = await count(dht, partition, budget);
+    out.n += c.n;
+    out.bytes += c.bytes;
+    out.pending += c.pending;
+    out.failed += c.failed;
+    if (c.truncated) return { ...out, truncated: true };
   }
   return out;
 }

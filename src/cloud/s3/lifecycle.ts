@@ -49,6 +49,7 @@ import type { Catalog } from './catalog.ts';
 import { eachLimited } from './catalog.ts';
 import { sweepEvery } from './periodic.ts';
 import type { S3Request } from './http.ts';
+import { objectsPartitions } from './index-shards.ts';
 import { ids, UPLOAD_SEPARATOR } from './model.ts';
 import type { BucketEntry, ObjectEntry, UploadEntry } from './model.ts';
 import { readCheckedBody, sendEmpty, sendXml } from './replies.ts';
@@ -344,10 +345,18 @@ export class LifecycleExpirer {
     const prefixes = rules.filter((r) => r.enabled && r.expiration && (r.expiration.days !== undefined || r.expiration.date !== undefined)).map(rulePrefix);
     const prefix = prefixes.reduce((a, b) => commonPrefix(a, b));
     let expired = 0;
+    for (const partition of objectsPartitions(bucket)) expired += await this.expireShard(bucket, partition, prefix, now, options);
+    return expired;
+  }
+
+  /** {@link expireObjects} over one index shard. */
+  private async expireShard(bucket: BucketEntry, partition: Id, prefix: string, now: number, options: SweepOptions): Promise<number> {
+    const rules = bucket.lifecycle!;
+    let expired = 0;
     let after: string | undefined;
     do {
       if (this.stopped) break;
-      const page = await this.catalog.dht.scanPartition<ObjectEntry>(ids.objects(bucket), { limit: PAGE, ...(prefix !== '' ? { prefix } : {}), ...(after ? { after } : {}) });
+      const page = await this.catalog.dht.scanPartition<ObjectEntry>(partition, { limit: PAGE, ...(prefix !== '' ? { prefix } : {}), ...(after ? { after } : {}) });
       const due = page.items.filter((item) => {
         // A delete marker as current version: the object is already expired (or deleted).
         if (item.body.dm) return false;

@@ -11,7 +11,7 @@
  * | bucket | `s3bucket:<name>` | owner, ACL (canned, or a grant list), region, creation time, incarnation, tags, CORS rules, lifecycle rules, bucket policy, versioning, Object Lock, website, server access logging |
  * | owner's buckets | partition `s3buckets:<owner id>`, sort key bucket name | creation time |
  * | every bucket | partition `s3registry:buckets`, sort key bucket name | incarnation (bucket-registry.ts) |
- * | objects of a bucket | partition `s3objects:<bucket>:<incarnation>`, sort key object key | {@link ObjectEntry} |
+ * | objects of a bucket | partitions `s3objects:<bucket>:<incarnation>[:<shard>]` (index-shards.ts), sort key object key | {@link ObjectEntry} |
  * | uploads of a bucket | partition `s3uploads:<bucket>:<incarnation>`, sort key `key \x01 upload id` | {@link UploadEntry} |
  * | versions to replicate | partition `s3repl:<bucket>:<incarnation>`, sort key `key \x01 vid` | a replication task (replication.ts) |
  * | parts of an upload | partition `s3parts:<upload id>`, sort key part number (5 digits) | {@link PartEntry} |
@@ -105,6 +105,8 @@ export interface BucketEntry extends Entity {
   lifecycle?: LifecycleRule[];
   /** Random per creation: names the bucket's partitions. */
   inc: string;
+  /** Index shards of its objects and versions partitions (index-shards.ts), fixed at creation; absent: 1. */
+  shards?: number;
   /** The bucket's tag set (PutBucketTagging); absent when it has none. */
   tags?: Tag[];
   /** The bucket's CORS rules, in order (PutBucketCors); absent when it has none. */
@@ -299,9 +301,10 @@ export const ids = {
   userId: (id: string): Id => idFor(`s3uid:${id}`, Scope.GLOBAL),
   bucket: (name: string): Id => idFor(`s3bucket:${name}`, Scope.GLOBAL),
   ownerBuckets: (owner: string): Id => idFor(`s3buckets:${owner}`, Scope.GLOBAL),
-  objects: (b: Pick<BucketEntry, 'name' | 'inc'>): Id => idFor(`s3objects:${b.name}:${b.inc}`, Scope.GLOBAL),
-  /** Noncurrent versions of a versioned bucket's objects (versioning.ts). */
-  versions: (b: Pick<BucketEntry, 'name' | 'inc'>): Id => idFor(`s3versions:${b.name}:${b.inc}`, Scope.GLOBAL),
+  /** Index shard `shard` of a bucket's current versions (index-shards.ts picks the shard of a key). */
+  objects: (b: Pick<BucketEntry, 'name' | 'inc'>, shard: number): Id => idFor(`s3objects:${b.name}:${b.inc}${shard === 0 ? '' : `:${shard}`}`, Scope.GLOBAL),
+  /** Index shard `shard` of the noncurrent versions of a versioned bucket's objects (versioning.ts). */
+  versions: (b: Pick<BucketEntry, 'name' | 'inc'>, shard: number): Id => idFor(`s3versions:${b.name}:${b.inc}${shard === 0 ? '' : `:${shard}`}`, Scope.GLOBAL),
   uploads: (b: Pick<BucketEntry, 'name' | 'inc'>): Id => idFor(`s3uploads:${b.name}:${b.inc}`, Scope.GLOBAL),
   /** Versions of a bucket waiting to be replicated (replication.ts). */
   replication: (b: Pick<BucketEntry, 'name' | 'inc'>): Id => idFor(`s3repl:${b.name}:${b.inc}`, Scope.GLOBAL),

@@ -53,6 +53,13 @@ export interface S3Options {
   /** How long bucket event notifications stay in their topic's journal (event-journal.ts). */
   eventRetentionMs: number;
   /**
+   * Index shards of a new bucket (index-shards.ts): its object index is split over this many DHT
+   * partitions, each with its own root, so its writes are not bounded by one replica set. Fixed
+   * at creation; a listing reads every shard. 0: chosen from the ring's size at creation
+   * (autoIndexShards in index-shards.ts).
+   */
+  indexShards: number;
+  /**
    * File holding the SSE-S3 master key (32 bytes, 64 hex digits or base64), the same on every
    * node; without it SSE-S3 and bucket default encryption are refused.
    */
@@ -126,6 +133,7 @@ export const DEFAULT_S3_OPTIONS: S3Options = {
   lifecycleSweepMs: 60 * 60 * 1000,
   replicationSweepMs: 60 * 1000,
   eventRetentionMs: 24 * 60 * 60 * 1000,
+  indexShards: 0,
   ssePreviousKeyFiles: [],
   allowSseCustomerKeysOverHttp: false,
   kms: { autoCreateKeys: false },

@@ -48,6 +48,7 @@
 import type { DhtRecord, Entity } from '../../dht/index.ts';
 import type { Env, Logger } from '../../env/index.ts';
 import type { Id } from '../../id/index.ts';
+import { objectsPartitionOf, objectsPartitions, versionsPartitionOf, versionsPartitions } from './index-shards.ts';
 import { dropStaleEntry, registerBucket, registerLocalBuckets, registeredBuckets } from './bucket-registry.ts';
 import type { Catalog } from './catalog.ts';
 import { OBJECT_WRITE_OPTIONS, eachLimited } from './catalog.ts';
@@ -57,6 +58,7 @@ import { StorageError } from './errors.ts';
 import type { KmsKeys } from './kms.ts';
 import { ids, partSortKey } from './model.ts';
 import type { BucketEntry, ObjectEntry, PartEntry, UploadEntry } from './model.ts';
+import { keyOfVersionSortKey } from './versioning.ts';
 
 /** A failed recheck: ends the whole job (a bucket's other errors only skip that bucket). */
 class JobAborted extends Error {
@@ -369,8 +371,8 @@ export class SseRewrapper {
         await this.visit(job, { kind: 'part', uploadId: upload.uploadId, entry: part });
       }
     });
-    await this.eachItem<ObjectEntry>(job, ids.objects(bucket), (item) => this.visit(job, { kind: 'object', bucket, key: item.sortKey!, entry: item.body }));
-    await this.eachItem<ObjectEntry>(job, ids.versions(bucket), (item) => this.visit(job, { kind: 'version', bucket, sortKey: item.sortKey!, entry: item.body }));
+    for (const partition of objectsPartitions(bucket)) await this.eachItem<ObjectEntry>(job, partition, (item) => this.visit(job, { kind: 'object', bucket, key: item.sortKey!, entry: item.body }));
+    for (const partition of versionsPartitions(bucket)) await this.eachItem<ObjectEntry>(job, partition, (item) => this.visit(job, { kind: 'version', bucket, sortKey: item.sortKey!, entry: item.body }));
   }
 
   /** The job's {@link RewrapOptions.recheck}, rate-limited by the env's clock (a no-op without one). */
@@ -489,9 +491,9 @@ function managedKey(sealed: SealedKey | undefined): ManagedSealedKey | undefined
 function locate(target: RewrapTarget): { partition: Id; sortKey: string; same: (stored: Record<string, unknown>) => boolean } {
   switch (target.kind) {
     case 'object':
-      return { partition: ids.objects(target.bucket), sortKey: target.key, same: (b) => b['vid'] === target.entry.vid };
+      return { partition: objectsPartitionOf(target.bucket, target.key), sortKey: target.key, same: (b) => b['vid'] === target.entry.vid };
     case 'version':
-      return { partition: ids.versions(target.bucket), sortKey: target.sortKey, same: (b) => b['vid'] === target.entry.vid };
+      return { partition: versionsPartitionOf(target.bucket, keyOfVersionSortKey(target.sortKey)), sortKey: target.sortKey, same: (b) => b['vid'] === target.entry.vid };
     case 'upload':
       return { partition: ids.uploads(target.bucket), sortKey: target.sortKey, same: (b) => b['uploadId'] === target.entry.uploadId };
     case 'part':

@@ -35,6 +35,7 @@ import { registerLocalUsers } from './user-registry.ts';
 import { SseRewrapper } from './rewrap.ts';
 import { describeMismatches, masterKeyMismatches } from './rewrap-preflight.ts';
 import type { RewrapOptions } from './rewrap.ts';
+import { autoIndexShards } from './index-shards.ts';
 import { DEFAULT_S3_OPTIONS } from './options.ts';
 import { MasterKeys } from './encryption.ts';
 import { KmsKeys } from './kms.ts';
@@ -95,6 +96,7 @@ export function s3OptionsFrom(config: PiConfig): S3Options {
     lifecycleSweepMs: c.lifecycleSweepMs,
     replicationSweepMs: c.replicationSweepMs,
     eventRetentionMs: c.eventRetentionMs,
+    indexShards: c.indexShards,
     ...(c.sseMasterKeyFile !== undefined ? { sseMasterKeyFile: c.sseMasterKeyFile } : {}),
     ssePreviousKeyFiles: c.ssePreviousKeyFiles,
     ...(c.tls.cert !== undefined && c.tls.key !== undefined ? { tls: { certFile: c.tls.cert, keyFile: c.tls.key } } : {}),
@@ -229,7 +231,10 @@ export class S3Service implements NodeService {
     this.engine = FileChunkEngine.open(join(ctx.dataDir, 's3', 'chunks'));
     this.storeValue = new ChunkStore(ctx.env, ctx.overlay, this.engine, { replicas: o.replicas, writeQuorum: o.writeQuorum, maxPutsInFlight: Math.max(4, o.putConcurrency), verifyReads: o.verifyReads });
     this.scrubber = new ChunkScrubber(ctx.env, this.storeValue, o.scrub, join(ctx.dataDir, 's3', 'scrub.json'));
-    this.catalogValue = new Catalog(dht, ctx.env, { cacheMs: o.cacheMs });
+    this.catalogValue = new Catalog(dht, ctx.env, {
+      cacheMs: o.cacheMs,
+      indexShards: o.indexShards > 0 ? o.indexShards : () => autoIndexShards(ctx.overlay.estimatedRingSize(), dht.options.replicas),
+    });
     // SSE-KMS keys live in the DHT with their material wrapped under the master key: no master key, no SSE-KMS.
     this.kmsKeys = master ? new KmsKeys(dht, ctx.env, master, { region: o.region, autoCreateKeys: o.kms.autoCreateKeys }) : undefined;
     this.apiValue = new S3Api(ctx.env, this.catalogValue, this.storeValue, o, () => this.url, master, this.kmsKeys);

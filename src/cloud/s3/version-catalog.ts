@@ -13,7 +13,8 @@ import type { Dht } from '../../dht/index.ts';
 import type { ListFrom, VersionSource, VersionSummary } from './protocol/index.ts';
 import { compareKeys } from './protocol/index.ts';
 import { OBJECT_WRITE_OPTIONS } from './catalog.ts';
-import { ids } from './model.ts';
+import type { Id } from '../../id/index.ts';
+import { mergeSorted, objectsPartitionOf, objectsPartitions, shardCount, shardPageSize, versionsPartitionOf, versionsPartitions } from './index-shards.ts';
 import type { BucketEntry, ObjectEntry } from './model.ts';
 import { keyOfVersionSortKey, seqOf, seqOfVersionId, versionIdOf, versionKeyPrefix, versionSortKey } from './versioning.ts';
 
@@ -45,7 +46,7 @@ export class VersionCatalog {
     const prefix = versionKeyPrefix(key);
     let after: string | undefined;
     do {
-      const page = await this.dht.scanPartition<ObjectEntry>(ids.versions(bucket), { prefix, limit: PAGE, ...(after !== undefined ? { after } : {}) });
+      const page = await this.dht.scanPartition<ObjectEntry>(versionsPartitionOf(bucket, key), { prefix, limit: PAGE, ...(after !== undefined ? { after } : {}) });
       // A key that itself continues with the separator shares the prefix: its versions are not these.
       for (const item of page.items) if (keyOfVersionSortKey(item.sortKey!) === key) yield { sortKey: item.sortKey!, entry: item.body };
       after = page.next;
@@ -57,7 +58,7 @@ export class VersionCatalog {
     const seq = seqOfVersionId(versionId);
     if (seq !== undefined) {
       const sortKey = versionSortKey(key, seq);
-      const r = await this.dht.getItem<ObjectEntry>(ids.versions(bucket), sortKey);
+      const r = await this.dht.getItem<ObjectEntry>(versionsPartitionOf(bucket, key), sortKey);
       return r && !r.deleted && versionIdOf(r.body) === versionId ? { sortKey, entry: r.body } : undefined;
     }
     if (versionId !== 'null') return undefined;
@@ -67,7 +68,7 @@ export class VersionCatalog {
 
   /** Whatever noncurrent version of `key` is stored at position `seq` (whatever its id). */
   async atSeq(bucket: BucketEntry, key: string, seq: number): Promise<ObjectEntry | undefined> {
-    const r = await this.dht.getItem<ObjectEntry>(ids.versions(bucket), versionSortKey(key, seq));
+    const r = await this.dht.getItem<ObjectEntry>(versionsPartitionOf(bucket, key), versionSortKey(key, seq));
     return r && !r.deleted ? r.body : undefined;
   }
 
@@ -78,12 +79,12 @@ export class VersionCatalog {
    */
   async keep(bucket: BucketEntry, key: string, entry: ObjectEntry): Promise<void> {
     const { version: _version, ...body } = entry as ObjectEntry & { version?: number };
-    await this.dht.updateItem<ObjectEntry>(ids.versions(bucket), versionSortKey(key, seqOf(entry)), (c) => (c && !c.deleted && c.body.vid === entry.vid ? null : body), OBJECT_WRITE_OPTIONS);
+    await this.dht.updateItem<ObjectEntry>(versionsPartitionOf(bucket, key), versionSortKey(key, seqOf(entry)), (c) => (c && !c.deleted && c.body.vid === entry.vid ? null : body), OBJECT_WRITE_OPTIONS);
   }
 
   /** Removes a noncurrent version. */
   async remove(bucket: BucketEntry, sortKey: string): Promise<void> {
-    await this.dht.updateItem<ObjectEntry>(ids.versions(bucket), sortKey, (c) => (c && !c.deleted ? TOMBSTONE : null));
+    await this.dht.updateItem<ObjectEntry>(versionsPartitionOf(bucket, keyOfVersionSortKey(sortKey)), sortKey, (c) => (c && !c.deleted ? TOMBSTONE : null));
   }
 
   /**
@@ -100,7 +101,7 @@ export class VersionCatalog {
   ): Promise<{ previous: ObjectEntry | undefined; written: ObjectEntry }> {
     let previous: ObjectEntry | undefined;
     let written: ObjectEntry | undefined;
-    await this.dht.updateItem<ObjectEntry>(ids.objects(bucket), key, async (current) => {
+    await this.dht.updateItem<ObjectEntry>(objectsPartitionOf(bucket, key), key, async (current) => {
       previous = current && !current.deleted ? current.body : undefined;
       written = build(previous);
       if (previous && keep(previous)) await this.keep(bucket, key, previous);
@@ -118,7 +119,7 @@ export class VersionCatalog {
   async removeCurrent(bucket: BucketEntry, key: string, versionId: string, options: { alone?: boolean; check?: (version: ObjectEntry) => void } = {}): Promise<ObjectEntry | undefined> {
     let removed: ObjectEntry | undefined;
     let promoted: StoredVersion | undefined;
-    await this.dht.updateItem<ObjectEntry>(ids.objects(bucket), key, async (current) => {
+    await this.dht.updateItem<ObjectEntry>(objectsPartitionOf(bucket, key), key, async (current) => {
       removed = undefined;
       promoted = undefined;
       const c = current && !current.deleted ? current.body : undefined;
@@ -154,8 +155,15 @@ export class VersionCatalog {
    * are read side by side.
    */
   async *keys(bucket: BucketEntry, prefix: string, start = prefix): AsyncGenerator<KeyVersions> {
-    const currents = scan(this.dht, ids.objects(bucket), prefix, start)[Symbol.asyncIterator]();
-    const olds = scan(this.dht, ids.versions(bucket), prefix, start)[Symbol.asyncIterator]();
+    const shards = shardCount(bucket);
+    const currents = mergeSorted(
+      objectsPartitions(bucket).map((p) => scan(this.dht, p, prefix, start, shards)),
+      (i) => i.sortKey,
+    );
+    const olds = mergeSorted(
+      versionsPartitions(bucket).map((p) => scan(this.dht, p, prefix, start, shards)),
+      (i) => i.sortKey,
+    );
     try {
       let cur = await currents.next();
       let old = await olds.next();
@@ -200,7 +208,7 @@ export class VersionCatalog {
   async rewrite(bucket: BucketEntry, key: string, entry: ObjectEntry, change: (entry: ObjectEntry) => ObjectEntry): Promise<boolean> {
     let found = false;
     await this.dht.updateItem<ObjectEntry>(
-      ids.versions(bucket),
+      versionsPartitionOf(bucket, key),
       versionSortKey(key, seqOf(entry)),
       (c) => {
         found = c !== undefined && !c.deleted && c.body.vid === entry.vid;
@@ -218,7 +226,7 @@ export class VersionCatalog {
   async removeIf(bucket: BucketEntry, sortKey: string, vid: string, check?: (version: ObjectEntry) => void): Promise<boolean> {
     let removed = false;
     await this.dht.updateItem<ObjectEntry>(
-      ids.versions(bucket),
+      versionsPartitionOf(bucket, keyOfVersionSortKey(sortKey)),
       sortKey,
       (c) => {
         removed = c !== undefined && !c.deleted && c.body.vid === vid;
@@ -232,15 +240,15 @@ export class VersionCatalog {
 }
 
 /** The live items of a partition from `start` on (those under `prefix`), in sort-key order. */
-async function* scan(dht: Dht, partition: ReturnType<typeof ids.objects>, prefix: string, start: string): AsyncGenerator<{ sortKey: string; entry: ObjectEntry }> {
+async function* scan(dht: Dht, partition: Id, prefix: string, start: string, shards: number): AsyncGenerator<{ sortKey: string; entry: ObjectEntry }> {
   let after: string | undefined;
-  let limit = 101;
+  let limit = shardPageSize(101, shards);
   for (;;) {
     const page = await dht.scanPartition<ObjectEntry>(partition, { prefix, limit, ...(start !== '' ? { from: start } : {}), ...(after !== undefined ? { after } : {}) });
     for (const item of page.items) yield { sortKey: item.sortKey!, entry: item.body };
     if (page.next === undefined) return;
     after = page.next;
-    limit = 1000;
+    limit = shardPageSize(1000, shards);
   }
 }
 

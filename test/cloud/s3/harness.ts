@@ -19,7 +19,11 @@ import type { TestNode } from '../../node/fixtures.ts';
 process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] = 'true';
 
 /** S3 settings of the test rings: small chunks so that tests exercise many of them. */
-export const TEST_S3 = { port: 0, bind: '127.0.0.1', chunkSize: 256 * 1024, inlineMaxBytes: 4096, minPartBytes: 5 * 1024 * 1024, gc: { enabled: false } };
+/**
+ * S3 settings of the test rings. `indexShards: 4`: a 3-node ring would give new buckets one index
+ * shard by default, so the real-client tests would never list, version or sweep a sharded index.
+ */
+export const TEST_S3 = { port: 0, bind: '127.0.0.1', chunkSize: 256 * 1024, inlineMaxBytes: 4096, minPartBytes: 5 * 1024 * 1024, gc: { enabled: false }, indexShards: 4 };
 
 /** A node of the ring with its S3 endpoint. */
 export interface S3Node extends TestNode {

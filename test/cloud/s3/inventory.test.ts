@@ -20,6 +20,7 @@ interface Row {
   versioning: string;
   requesterPays: boolean;
   replicatesTo: string[];
+  indexShards: number;
   objects?: number;
   bytes?: number;
   noncurrentVersions?: number;
@@ -66,6 +67,7 @@ describe('the buckets of the ring (pi s3 buckets)', () => {
     assert.equal(rows[0]!.objects, undefined, 'no usage unless asked');
     assert.deepEqual(rows.map((r) => r.requesterPays), [false, true, false]);
     assert.deepEqual(rows.map((r) => r.replicatesTo), [[], [], ['inv-empty']]);
+    assert.deepEqual(rows.map((r) => r.indexShards), [4, 4, 4], 'the index shards the test ring gives new buckets');
 
     const counted = (JSON.parse((await pi(['--json', 's3', 'buckets', '--usage', ...target])).out) as { buckets: Row[] }).buckets;
     assert.deepEqual(
@@ -80,7 +82,7 @@ describe('the buckets of the ring (pi s3 buckets)', () => {
     );
     const text = (await pi(['s3', 'buckets', '--usage', ...target])).out;
     assert.match(text, /BUCKET\s+OWNER\s+REGION\s+CREATED\s+OBJECTS\s+SIZE\s+OLD VERSIONS\s+THEIR SIZE\s+SETTINGS/);
-    assert.match(text, /inv-photos\s+alice\s+us-east-1\s+\S+ \S+\s+2\s+1\.0 KiB\s+2\s+312\.5 KiB\s+versioning Enabled, replicates to inv-empty/);
+    assert.match(text, /inv-photos\s+alice\s+us-east-1\s+\S+ \S+\s+2\s+1\.0 KiB\s+2\s+312\.5 KiB\s+versioning Enabled, 4 index shards, replicates to inv-empty/);
     assert.match(text, /inv-logs\s+bob\s+.*requester pays/);
     assert.match(text, /3 buckets, 3 objects/);
 
