@@ -14,7 +14,7 @@
 import type { Dht, DhtRecord } from '../../dht/index.ts';
 import type { Env } from '../../env/index.ts';
 import type { Id } from '../../id/index.ts';
-import { S3Error, base32Encode, compareKeys, otpauthUri } from './protocol/index.ts';
+import { S3Error, base32Encode, compareKeys, keyAfterPrefix, otpauthUri, readStart } from './protocol/index.ts';
 import type { CannedAcl, CorsRule, KeySource, LifecycleRule, ListFrom, ObjectLockConfiguration, ObjectOwnership, ObjectSummary, PartSummary, Tag, UploadListFrom, UploadSummary } from './protocol/index.ts';
 import { registerBucket, unregisterBucket } from './bucket-registry.ts';
 import { mergeSorted, objectsPartitionOf, objectsPartitions, shardPageSize, versionsPartitions } from './index-shards.ts';
@@ -848,9 +848,8 @@ export class Catalog {
       }
     }
     return (from: ListFrom): AsyncGenerator<ObjectSummary> => {
-      let start = from.prefix;
-      if (from.startAfter !== undefined && compareKeys(from.startAfter, start) >= 0) start = from.startAfter;
-      if (from.skipPrefix !== undefined && compareKeys(from.skipPrefix, start) > 0) start = from.skipPrefix;
+      const start = readStart(from);
+      if (start === null) return mergeSorted([], (o: ObjectSummary) => o.key);
       return mergeSorted(
         partitions.map((p) => shard(p, from, start)),
         (o) => o.key,
@@ -972,6 +971,12 @@ export class Catalog {
       let start = from.prefix;
       if (from.startAfter !== undefined && compareKeys(from.startAfter, start) >= 0) {
         start = from.startAfter + (from.startAfterUploadId !== undefined ? UPLOAD_SEPARATOR + from.startAfterUploadId : UPLOAD_SEPARATOR);
+      }
+      // Past a common prefix already returned: one seek instead of reading its uploads.
+      if (from.skipPrefix !== undefined) {
+        const past = keyAfterPrefix(from.skipPrefix);
+        if (past === undefined) return;
+        if (compareKeys(past, start) > 0) start = past;
       }
       let after: string | undefined;
       for (;;) {

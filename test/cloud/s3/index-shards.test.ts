@@ -138,6 +138,37 @@ describe('bucket index shards', () => {
     assert.equal(await sim.settle(survivor.isEmpty(bucket)), true);
   });
 
+  test('a delimiter listing seeks past each rolled-up directory instead of reading through it, sharded or not', async () => {
+    const sim = await dhtRing('index-shards-seek', 12);
+    const keys: string[] = [];
+    for (let d = 0; d < 5; d++) for (let f = 0; f < 600; f++) keys.push(`dir${d}/f${String(f).padStart(4, '0')}`);
+    keys.push('readme');
+    for (const shards of [1, 4]) {
+      const node = sim.ring.randomLive();
+      const dht = sim.dht(node);
+      const counting = { read: 0 };
+      // The catalog's DHT, counting the items its scans return.
+      const counted = new Proxy(dht, {
+        get(target, prop, receiver) {
+          if (prop !== 'scanPartition') return Reflect.get(target, prop, receiver) as unknown;
+          return async (...args: Parameters<typeof dht.scanPartition>) => {
+            const page = await target.scanPartition(...args);
+            counting.read += page.items.length;
+            return page;
+          };
+        },
+      });
+      const catalog = new Catalog(counted, node.env, { cacheMs: 2000, indexShards: shards });
+      const bucket = await sim.settle(catalog.createBucket(`seek-${shards}`, owner, 'private', 'us-east-1'));
+      for (let i = 0; i < keys.length; i += 100) await sim.settle(Promise.all(keys.slice(i, i + 100).map((k, j) => catalog.putObject(bucket, k, entry(k, i + j)))));
+      counting.read = 0;
+      const page = await sim.settle(listPage<ObjectSummary>(catalog.objectSource(bucket), { prefix: '', delimiter: '/', maxKeys: 1000 }));
+      assert.deepEqual(page.commonPrefixes, ['dir0/', 'dir1/', 'dir2/', 'dir3/', 'dir4/']);
+      assert.deepEqual(page.contents.map((o) => o.key), ['readme']);
+      assert.ok(counting.read < 1200, `${shards} shard(s): ${counting.read} index entries read to list 5 directories of 600 keys`);
+    }
+  });
+
   test('a bucket from before sharding (no shard count) keeps one partition whatever the node default', async () => {
     const sim = await dhtRing('index-shards-legacy', 12);
     const old = catalogOn(sim, sim.ring.randomLive(), 1);

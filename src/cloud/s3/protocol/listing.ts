@@ -75,6 +75,36 @@ export interface ListFrom {
  */
 export type KeySource<T extends { key: string }> = (from: ListFrom) => AsyncIterable<T>;
 
+/**
+ * The smallest key after every key that starts with `prefix`, in {@link compareKeys} order (its
+ * last code point incremented, dropping maximal ones); undefined when there is none.
+ */
+export function keyAfterPrefix(prefix: string): string | undefined {
+  const points = Array.from(prefix);
+  while (points.length > 0) {
+    const last = points.pop()!.codePointAt(0)!;
+    if (last < 0x10ffff) return points.join('') + String.fromCodePoint(last === 0xd7ff ? 0xe000 : last + 1);
+  }
+  return undefined;
+}
+
+/**
+ * Where a sorted store should start reading for `from` (inclusive; the listing filters the keys it
+ * does not want): the prefix, the `startAfter` key, or the first key past `skipPrefix` — past every
+ * key of a common prefix already returned, so a rolled-up "directory" is skipped by one seek —
+ * whichever comes last. Null when nothing can come after the skipped prefix.
+ */
+export function readStart(from: ListFrom): string | null {
+  let start = from.prefix;
+  if (from.startAfter !== undefined && compareKeys(from.startAfter, start) > 0) start = from.startAfter;
+  if (from.skipPrefix !== undefined) {
+    const past = keyAfterPrefix(from.skipPrefix);
+    if (past === undefined) return null;
+    if (compareKeys(past, start) > 0) start = past;
+  }
+  return start;
+}
+
 function lowerBound<T>(items: readonly T[], isBefore: (item: T) => boolean): number {
   let lo = 0;
   let hi = items.length;

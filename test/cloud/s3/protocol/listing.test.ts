@@ -13,6 +13,7 @@ import {
   compareKeys,
   decodeContinuationToken,
   encodeContinuationToken,
+  keyAfterPrefix,
   listMultipartUploads,
   listObjectsV1,
   listObjectsV2,
@@ -22,6 +23,7 @@ import {
   parseListObjectsV2Params,
   parseListPartsParams,
   parseListUploadsParams,
+  readStart,
   type UploadSource,
 } from '../../../../src/cloud/s3/protocol/listing.ts';
 import { listMultipartUploadsXml, listObjectsV1Xml, listObjectsV2Xml, listPartsXml, type ObjectSummary, type UploadSummary } from '../../../../src/cloud/s3/protocol/xml.ts';
@@ -58,6 +60,34 @@ describe('key order', () => {
       }),
       { numRuns: 2000 },
     );
+  });
+});
+
+describe('seeking past a common prefix', () => {
+  test('keyAfterPrefix: the first key after every key with the prefix, in code point order', () => {
+    assert.equal(keyAfterPrefix('photos/'), 'photos0');
+    assert.equal(keyAfterPrefix('a\uD7FF'), 'a\uE000', 'past the last code point before the surrogates');
+    assert.equal(keyAfterPrefix('a\uFFFF'), 'a\u{10000}');
+    assert.equal(keyAfterPrefix('ab\u{10FFFF}'), 'ac', 'a maximal code point carries');
+    assert.equal(keyAfterPrefix('\u{10FFFF}'), undefined);
+    fc.assert(
+      fc.property(fc.string({ unit: 'grapheme', minLength: 1 }), fc.string({ unit: 'grapheme' }), fc.string({ unit: 'grapheme' }), (prefix, rest, other) => {
+        const past = keyAfterPrefix(prefix);
+        assert.ok(past !== undefined);
+        assert.equal(compareKeys(prefix + rest, past), -1, 'every key with the prefix comes before it');
+        if (!other.startsWith(prefix) && compareKeys(other, prefix) > 0) assert.ok(compareKeys(other, past) >= 0, 'every later key without the prefix is at or after it');
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  test('readStart: the last of prefix, marker and the key past the skipped prefix', () => {
+    assert.equal(readStart({ prefix: 'p/' }), 'p/');
+    assert.equal(readStart({ prefix: 'p/', startAfter: 'p/b' }), 'p/b');
+    assert.equal(readStart({ prefix: 'p/', startAfter: 'a' }), 'p/');
+    assert.equal(readStart({ prefix: 'p/', startAfter: 'p/d/x', skipPrefix: 'p/d/' }), 'p/d0');
+    assert.equal(readStart({ prefix: '', startAfter: 'z', skipPrefix: 'a/' }), 'z');
+    assert.equal(readStart({ prefix: '', skipPrefix: '\u{10FFFF}' }), null);
   });
 });
 
