@@ -116,6 +116,15 @@ describe('S3 multipart uploads, authentication and access on a 3-node ring', () 
     const nextPage = await a[0]!.send(new ListMultipartUploadsCommand({ Bucket: 'mpu', Prefix: 'assembled', KeyMarker: firstPage.NextKeyMarker, UploadIdMarker: firstPage.NextUploadIdMarker }));
     assert.deepEqual([nextPage.IsTruncated, nextPage.Uploads?.map((u) => u.UploadId)], [false, same.slice(1)]);
     for (const id of same) await a[0]!.send(new AbortMultipartUploadCommand({ Bucket: 'mpu', Key: 'assembled', UploadId: id }));
+    // A delimiter rolls uploads up into common prefixes, past "directories" larger than the listing reads through (32).
+    const inDirs: [string, string][] = [];
+    for (const key of [...Array.from({ length: 40 }, (_, i) => `dirs/a/${i}`), 'dirs/b/1', 'dirs/top', 'dirs/z/1']) {
+      inDirs.push([key, (await a[inDirs.length % 3]!.send(new CreateMultipartUploadCommand({ Bucket: 'mpu', Key: key }))).UploadId!]);
+    }
+    const rolled = await a[1]!.send(new ListMultipartUploadsCommand({ Bucket: 'mpu', Prefix: 'dirs/', Delimiter: '/' }));
+    assert.deepEqual(rolled.CommonPrefixes?.map((p) => p.Prefix), ['dirs/a/', 'dirs/b/', 'dirs/z/']);
+    assert.deepEqual(rolled.Uploads?.map((u) => u.Key), ['dirs/top']);
+    for (const [Key, UploadId] of inDirs) await a[0]!.send(new AbortMultipartUploadCommand({ Bucket: 'mpu', Key, UploadId }));
 
     // Complete errors first: a wrong ETag, a too-small middle part, a wrong order.
     await s3failure(a[0]!.send(new CompleteMultipartUploadCommand({ Bucket: 'mpu', Key: 'assembled', UploadId: uploadId, MultipartUpload: { Parts: [{ PartNumber: 1, ETag: '"00000000000000000000000000000000"' }] } })), 'InvalidPart', 400);

@@ -283,6 +283,11 @@ describe('S3 versioning through the AWS SDK on a 3-node ring', () => {
     const grouped = await a[0]!.send(new ListObjectVersionsCommand({ Bucket: 'ver-6', Delimiter: '/' }));
     assert.deepEqual(grouped.CommonPrefixes?.map((p) => p.Prefix), ['dir/']);
     assert.deepEqual(listed(grouped).map((v) => v.key), ['a', 'a', 'a', 'm', 'm', 'm']);
+    // A "directory" with more versions than the listing reads through (32) before seeking past it.
+    for (let i = 0; i < 40; i++) await put('ver-6', `dir/z${i % 10}`, `z-${i}`, a[i % 3]);
+    const past = await a[1]!.send(new ListObjectVersionsCommand({ Bucket: 'ver-6', Delimiter: '/' }));
+    assert.deepEqual(past.CommonPrefixes?.map((p) => p.Prefix), ['dir/']);
+    assert.deepEqual(listed(past).map((v) => v.key), ['a', 'a', 'a', 'm', 'm', 'm']);
     // Resuming inside a key's versions.
     const third = expected[1]!;
     const rest = await a[0]!.send(new ListObjectVersionsCommand({ Bucket: 'ver-6', KeyMarker: third.key, VersionIdMarker: third.id, MaxKeys: 3 }));
