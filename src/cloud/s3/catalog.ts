@@ -14,7 +14,7 @@
 import type { Dht, DhtRecord } from '../../dht/index.ts';
 import type { Env } from '../../env/index.ts';
 import type { Id } from '../../id/index.ts';
-import { S3Error, base32Encode, compareKeys, keyAfterPrefix, otpauthUri, readStart } from './protocol/index.ts';
+import { S3Error, base32Encode, compareKeys, otpauthUri, readStart, startPastSkipped } from './protocol/index.ts';
 import type { CannedAcl, CorsRule, KeySource, LifecycleRule, ListFrom, ObjectLockConfiguration, ObjectOwnership, ObjectSummary, PartSummary, Tag, UploadListFrom, UploadSummary } from './protocol/index.ts';
 import { registerBucket, unregisterBucket } from './bucket-registry.ts';
 import { mergeSorted, objectsPartitionOf, objectsPartitions, shardPageSize, versionsPartitions } from './index-shards.ts';
@@ -973,11 +973,9 @@ export class Catalog {
         start = from.startAfter + (from.startAfterUploadId !== undefined ? UPLOAD_SEPARATOR + from.startAfterUploadId : UPLOAD_SEPARATOR);
       }
       // Past a common prefix already returned: one seek instead of reading its uploads.
-      if (from.skipPrefix !== undefined) {
-        const past = keyAfterPrefix(from.skipPrefix);
-        if (past === undefined) return;
-        if (compareKeys(past, start) > 0) start = past;
-      }
+      const begin = startPastSkipped(start, from.skipPrefix);
+      if (begin === null) return;
+      start = begin;
       let after: string | undefined;
       for (;;) {
         const page = await dht.scanPartition<UploadEntry>(partition, { prefix: from.prefix, limit: SCAN_PAGE, ...(start !== '' ? { from: start } : {}), ...(after ? { after } : {}) });

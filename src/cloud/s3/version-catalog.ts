@@ -11,7 +11,7 @@
  */
 import type { Dht } from '../../dht/index.ts';
 import type { ListFrom, VersionSource, VersionSummary } from './protocol/index.ts';
-import { compareKeys, keyAfterPrefix } from './protocol/index.ts';
+import { compareKeys, startPastSkipped } from './protocol/index.ts';
 import { OBJECT_WRITE_OPTIONS } from './catalog.ts';
 import type { Id } from '../../id/index.ts';
 import { mergeSorted, objectsPartitionOf, objectsPartitions, shardCount, shardPageSize, versionsPartitionOf, versionsPartitions } from './index-shards.ts';
@@ -197,12 +197,9 @@ export class VersionCatalog {
       if (from.startAt !== undefined && compareKeys(from.startAt, start) > 0) start = from.startAt;
       if (from.startAfter !== undefined && compareKeys(from.startAfter, start) >= 0) start = from.startAfter;
       // Past a common prefix already returned: one seek instead of reading its versions.
-      if (from.skipPrefix !== undefined) {
-        const past = keyAfterPrefix(from.skipPrefix);
-        if (past === undefined) return;
-        if (compareKeys(past, start) > 0) start = past;
-      }
-      for await (const group of keys(from.prefix, start)) {
+      const begin = startPastSkipped(start, from.skipPrefix);
+      if (begin === null) return;
+      for await (const group of keys(from.prefix, begin)) {
         if (group.current) yield versionSummary(group.key, group.current, true);
         for (const v of group.noncurrent) yield versionSummary(group.key, v.entry, false);
       }

@@ -95,14 +95,15 @@ export function keyAfterPrefix(prefix: string): string | undefined {
  * whichever comes last. Null when nothing can come after the skipped prefix.
  */
 export function readStart(from: ListFrom): string | null {
-  let start = from.prefix;
-  if (from.startAfter !== undefined && compareKeys(from.startAfter, start) > 0) start = from.startAfter;
-  if (from.skipPrefix !== undefined) {
-    const past = keyAfterPrefix(from.skipPrefix);
-    if (past === undefined) return null;
-    if (compareKeys(past, start) > 0) start = past;
-  }
-  return start;
+  return startPastSkipped(from.startAfter !== undefined && compareKeys(from.startAfter, from.prefix) > 0 ? from.startAfter : from.prefix, from.skipPrefix);
+}
+
+/** `start`, moved past every key that starts with `skipPrefix` (when given and later); null when no key comes after them. */
+export function startPastSkipped(start: string, skipPrefix: string | undefined): string | null {
+  if (skipPrefix === undefined) return start;
+  const past = keyAfterPrefix(skipPrefix);
+  if (past === undefined) return null;
+  return compareKeys(past, start) > 0 ? past : start;
 }
 
 function lowerBound<T>(items: readonly T[], isBefore: (item: T) => boolean): number {
