@@ -1,6 +1,6 @@
 /**
- * Bucket index shards. A bucket's index of current versions (`ids.objects`) and its noncurrent
- * versions (`ids.versions`) are each split over `BucketEntry.shards` sorted partitions by a hash
+ * Bucket index shards. A bucket's index of current versions (`ids.objects`), its noncurrent
+ * versions (`ids.versions`) and its replication queue (`ids.replication`) are each split over `BucketEntry.shards` sorted partitions by a hash
  * of the object key. Each partition has its own root and replica set, so the writes of one busy
  * bucket are coordinated by that many roots instead of one; a key (with all its versions) always
  * lives in one shard, so its conditional writes are still decided by a single root. Listings read
@@ -63,6 +63,16 @@ export function objectsPartitionOf(bucket: IndexedBucket, key: string): Id {
 /** The partition holding the noncurrent versions of `key`. */
 export function versionsPartitionOf(bucket: IndexedBucket, key: string): Id {
   return ids.versions(bucket, shardOfKey(key, shardCount(bucket)));
+}
+
+/** The partition of the replication queue (replication.ts) holding the tasks of `key`. */
+export function replicationPartitionOf(bucket: IndexedBucket, key: string): Id {
+  return ids.replication(bucket, shardOfKey(key, shardCount(bucket)));
+}
+
+/** Every partition of the bucket's replication queue, shard 0 first. */
+export function replicationPartitions(bucket: IndexedBucket): Id[] {
+  return Array.from({ length: shardCount(bucket) }, (_, i) => ids.replication(bucket, i));
 }
 
 /** Every partition of the bucket's current versions, shard 0 first. */

@@ -13,7 +13,7 @@
  * | every bucket | partition `s3registry:buckets`, sort key bucket name | incarnation (bucket-registry.ts) |
  * | objects of a bucket | partitions `s3objects:<bucket>:<incarnation>[:<shard>]` (index-shards.ts), sort key object key | {@link ObjectEntry} |
  * | uploads of a bucket | partition `s3uploads:<bucket>:<incarnation>`, sort key `key \x01 upload id` | {@link UploadEntry} |
- * | versions to replicate | partition `s3repl:<bucket>:<incarnation>`, sort key `key \x01 vid` | a replication task (replication.ts) |
+ * | versions to replicate | partitions `s3repl:<bucket>:<incarnation>[:<shard>]`, sort key `key \x01 vid` | a replication task (replication.ts) |
  * | parts of an upload | partition `s3parts:<upload id>`, sort key part number (5 digits) | {@link PartEntry} |
  * | chunk references | partition `s3ref:<chunk hash>`, sort key reference id | {@link RefEntry} |
  * | chunk-list pages | `s3manifest:<version or part version id>:<page>` | packed chunk lists of huge objects and parts |
@@ -306,8 +306,8 @@ export const ids = {
   /** Index shard `shard` of the noncurrent versions of a versioned bucket's objects (versioning.ts). */
   versions: (b: Pick<BucketEntry, 'name' | 'inc'>, shard: number): Id => idFor(`s3versions:${b.name}:${b.inc}${shard === 0 ? '' : `:${shard}`}`, Scope.GLOBAL),
   uploads: (b: Pick<BucketEntry, 'name' | 'inc'>): Id => idFor(`s3uploads:${b.name}:${b.inc}`, Scope.GLOBAL),
-  /** Versions of a bucket waiting to be replicated (replication.ts). */
-  replication: (b: Pick<BucketEntry, 'name' | 'inc'>): Id => idFor(`s3repl:${b.name}:${b.inc}`, Scope.GLOBAL),
+  /** Index shard `shard` of a bucket's versions waiting to be replicated (replication.ts; sharded like the object index). */
+  replication: (b: Pick<BucketEntry, 'name' | 'inc'>, shard: number): Id => idFor(`s3repl:${b.name}:${b.inc}${shard === 0 ? '' : `:${shard}`}`, Scope.GLOBAL),
   parts: (uploadId: string): Id => idFor(`s3parts:${uploadId}`, Scope.GLOBAL),
   refs: (hash: string): Id => idFor(`s3ref:${hash}`, Scope.GLOBAL),
   manifest: (vid: string, page: number): Id => idFor(`s3manifest:${vid}:${page}`, Scope.GLOBAL),

@@ -49,6 +49,7 @@ import type { KmsSealedKey, SealedKey } from './encryption.ts';
 import { StorageError } from './errors.ts';
 import type { S3Request } from './http.ts';
 import type { RootOracle } from './lifecycle.ts';
+import { replicationPartitionOf, replicationPartitions } from './index-shards.ts';
 import { UPLOAD_SEPARATOR, ids, versionRef } from './model.ts';
 import type { BucketEntry, ObjectEntry, ReplicationStatus } from './model.ts';
 import { readCheckedBody, sendEmpty, sendXml, subresourceOperation } from './replies.ts';
@@ -232,7 +233,7 @@ export class Replicator implements ReplicationHooks {
    */
   private async record(bucket: BucketEntry, key: string, vid: string, why: 'new' | 'again' | 'change'): Promise<ReplicationTask> {
     const task: ReplicationTask = { type: 's3.replicationTask', k: key, vid, at: this.env.now(), ...(why === 'change' ? { c: true as const } : {}) };
-    const partition = ids.replication(bucket);
+    const partition = replicationPartitionOf(bucket, key);
     if (why === 'new') await this.catalog.dht.writeItemIfAbsent<ReplicationTask>(partition, taskKey(key, vid), task);
     else await this.catalog.dht.updateItem<ReplicationTask>(partition, taskKey(key, vid), () => task);
     return task;
@@ -306,7 +307,7 @@ export class Replicator implements ReplicationHooks {
       return 'retry';
     }
     // Unless it was recorded again meanwhile (new settings): then it runs again.
-    await this.catalog.dht.updateItem<ReplicationTask>(ids.replication(source), taskKey(task.k, task.vid), (c) =>
+    await this.catalog.dht.updateItem<ReplicationTask>(replicationPartitionOf(source, task.k), taskKey(task.k, task.vid), (c) =>
       c && !c.deleted && c.body.at === task.at ? ({ type: 's3.replicationTask', deleted: true } as unknown as ReplicationTask) : null,
     );
     return outcome;
@@ -507,17 +508,19 @@ export class Replicator implements ReplicationHooks {
     let done = 0;
     let seen = 0;
     let retries = 0;
-    let after: string | undefined;
-    do {
-      const page = await this.catalog.dht.scanPartition<ReplicationTask>(ids.replication(bucket), { limit: PAGE, ...(after !== undefined ? { after } : {}) });
-      const due = page.items.filter((i) => !i.deleted && i.body.at <= before).map((i) => i.body);
-      seen += page.items.filter((i) => !i.deleted).length;
-      await eachLimited(due, CONCURRENCY, async (task) => {
-        if ((await this.runTask(bucket, task)) !== 'retry') done++;
-        else retries++;
-      });
-      after = page.next;
-    } while (after !== undefined && !this.stopped);
+    for (const partition of replicationPartitions(bucket)) {
+      let after: string | undefined;
+      do {
+        const page = await this.catalog.dht.scanPartition<ReplicationTask>(partition, { limit: PAGE, ...(after !== undefined ? { after } : {}) });
+        const due = page.items.filter((i) => !i.deleted && i.body.at <= before).map((i) => i.body);
+        seen += page.items.filter((i) => !i.deleted).length;
+        await eachLimited(due, CONCURRENCY, async (task) => {
+          if ((await this.runTask(bucket, task)) !== 'retry') done++;
+          else retries++;
+        });
+        after = page.next;
+      } while (after !== undefined && !this.stopped);
+    }
     if (retries > 0) this.log.warn({ code: 'ReplicationRetry', bucket: name, versions: retries }, `${retries} version(s) of bucket ${name} could not be replicated now; the next sweep retries`);
     // A bucket whose configuration was deleted leaves the registry once its queue is empty.
     if (!bucket.repl && seen === 0) await this.dropRegistryEntry(name, ref);
