@@ -83,7 +83,7 @@ describe('S3 bucket lifecycle on a 3-node ring', () => {
         Status: 'Enabled',
         Filter: { Prefix: 'archive/' },
         Transitions: [{ Days: 30, StorageClass: 'GLACIER' }, { Days: 90, StorageClass: 'DEEP_ARCHIVE' }],
-        NoncurrentVersionTransitions: [{ NoncurrentDays: 10, StorageClass: 'STANDARD_IA' }],
+        NoncurrentVersionTransitions: [{ NoncurrentDays: 30, StorageClass: 'STANDARD_IA' }],
         NoncurrentVersionExpiration: { NoncurrentDays: 40 },
       },
       { ID: 'markers', Status: 'Enabled', Filter: { Prefix: 'm/' }, Expiration: { ExpiredObjectDeleteMarker: true } },
@@ -93,6 +93,9 @@ describe('S3 bucket lifecycle on a 3-node ring', () => {
     assert.equal(put.$metadata.httpStatusCode, 200);
     const got = await a[1]!.send(new GetBucketLifecycleConfigurationCommand({ Bucket: 'lcfg' }));
     assert.deepEqual(got.Rules, rules);
+    // STANDARD_IA before 30 days is refused, as S3 refuses it.
+    await s3failure(a[0]!.send(new PutBucketLifecycleConfigurationCommand({ Bucket: 'lcfg', LifecycleConfiguration: { Rules: [{ ID: 'ia', Status: 'Enabled', Filter: {}, Transitions: [{ Days: 10, StorageClass: 'STANDARD_IA' }] }] } })), 'InvalidArgument', 400);
+    assert.deepEqual((await a[2]!.send(new GetBucketLifecycleConfigurationCommand({ Bucket: 'lcfg' }))).Rules, rules, 'the refused configuration changed nothing');
 
     // A rule without an ID is given one; a put replaces the whole configuration.
     await a[2]!.send(new PutBucketLifecycleConfigurationCommand({ Bucket: 'lcfg', LifecycleConfiguration: { Rules: [{ Status: 'Enabled', Filter: {}, Expiration: { Days: 5 } }] } }));

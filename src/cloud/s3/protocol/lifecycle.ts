@@ -200,6 +200,16 @@ function storageClass(map: Map<string, XmlElement[]>): string {
   return value;
 }
 
+/** Storage classes a transition may reach only after objects are at least 30 days old (S3's minimum storage duration). */
+const THIRTY_DAY_CLASSES = new Set(['STANDARD_IA', 'ONEZONE_IA']);
+
+/** Throws S3's `InvalidArgument` when a transition to STANDARD_IA or ONEZONE_IA comes before 30 days. */
+function checkMinimumDays(field: 'Days' | 'NoncurrentDays', action: 'Transition' | 'NoncurrentVersionTransition', days: number, storageClass: string): void {
+  if (THIRTY_DAY_CLASSES.has(storageClass) && days < 30) {
+    throw invalidArgument(`'${field}' in ${action} action must be greater than or equal to 30 for storageClass '${storageClass}'`, field, days);
+  }
+}
+
 function parseNoncurrent(el: XmlElement, action: 'NoncurrentVersionTransition' | 'NoncurrentVersionExpiration'): LifecycleNoncurrent {
   const names = action === 'NoncurrentVersionTransition' ? ['NoncurrentDays', 'StorageClass', 'NewerNoncurrentVersions'] : ['NoncurrentDays', 'NewerNoncurrentVersions'];
   const f = fields(el, new Set(names));
@@ -214,7 +224,10 @@ function parseNoncurrent(el: XmlElement, action: 'NoncurrentVersionTransition' |
     out.newer = integer(newer);
     if (out.newer <= 0) throw invalidArgument("'NewerNoncurrentVersions' must be a positive integer", 'NewerNoncurrentVersions', out.newer);
   }
-  if (action === 'NoncurrentVersionTransition') out.storageClass = storageClass(f);
+  if (action === 'NoncurrentVersionTransition') {
+    out.storageClass = storageClass(f);
+    checkMinimumDays('NoncurrentDays', action, days, out.storageClass);
+  }
   return out;
 }
 
@@ -283,6 +296,7 @@ function parseRule(el: XmlElement, newId: () => string): LifecycleRule {
     if (days) {
       transition.days = integer(days);
       if (transition.days < 0) throw invalidArgument("'Days' in Transition action must be nonnegative", 'Days', transition.days);
+      checkMinimumDays('Days', 'Transition', transition.days, transition.storageClass);
     }
     if (date) transition.date = midnightDate(date);
     (rule.transitions ??= []).push(transition);

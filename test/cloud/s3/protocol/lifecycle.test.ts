@@ -110,5 +110,17 @@ describe('lifecycle rules', () => {
     assert.equal(code(doc(ok.replace('<Filter/>', '<Filter><And><ObjectSizeGreaterThan>5</ObjectSizeGreaterThan></And></Filter>').replace('<Expiration><Days>1</Days></Expiration>', '<AbortIncompleteMultipartUpload><DaysAfterInitiation>1</DaysAfterInitiation></AbortIncompleteMultipartUpload>'))), 'InvalidRequest');
     assert.equal(code(doc(ok.replace('<Expiration><Days>1</Days></Expiration>', '<NoncurrentVersionExpiration><NoncurrentDays>0</NoncurrentDays></NoncurrentVersionExpiration>'))), 'InvalidArgument');
     assert.equal(code('<Other/>'), 'MalformedXML');
+    // STANDARD_IA and ONEZONE_IA only from 30 days on (S3's minimum storage duration); other classes from 0.
+    const transition = (days: number, cls: string): string => doc(ok.replace('<Expiration><Days>1</Days></Expiration>', `<Transition><Days>${days}</Days><StorageClass>${cls}</StorageClass></Transition>`));
+    const noncurrent = (days: number, cls: string): string => doc(ok.replace('<Expiration><Days>1</Days></Expiration>', `<NoncurrentVersionTransition><NoncurrentDays>${days}</NoncurrentDays><StorageClass>${cls}</StorageClass></NoncurrentVersionTransition>`));
+    assert.deepEqual([code(transition(29, 'STANDARD_IA')), code(transition(10, 'ONEZONE_IA')), code(noncurrent(5, 'STANDARD_IA'))], ['InvalidArgument', 'InvalidArgument', 'InvalidArgument']);
+    assert.deepEqual([code(transition(30, 'STANDARD_IA')), code(transition(30, 'ONEZONE_IA')), code(noncurrent(30, 'ONEZONE_IA')), code(transition(0, 'GLACIER')), code(noncurrent(1, 'GLACIER'))], ['accepted', 'accepted', 'accepted', 'accepted', 'accepted']);
+    try {
+      parseLifecycleConfiguration(transition(10, 'STANDARD_IA'), newId);
+      assert.fail('accepted');
+    } catch (err) {
+      assert.ok(err instanceof S3Error);
+      assert.equal(err.message, "'Days' in Transition action must be greater than or equal to 30 for storageClass 'STANDARD_IA'");
+    }
   });
 });
