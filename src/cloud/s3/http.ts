@@ -12,7 +12,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Env, Logger } from '../../env/index.ts';
 import { S3Error, authLabel, errorResponse, invalidAccessKeyId, parseRequestAuth, refuseCustomerKeyInClear, refuseKmsInClear, resolveAddress, toS3Error, verifyRequestAuth } from './protocol/index.ts';
-import type { HeaderMap, RequestAuth } from './protocol/index.ts';
+import type { ErrorResponse, HeaderMap, RequestAuth } from './protocol/index.ts';
 import type { S3Api } from './api.ts';
 import type { Principal } from './catalog.ts';
 import type { S3Options } from './options.ts';
@@ -44,6 +44,11 @@ export interface S3Request {
   /** What the request's server access log record learns from the operation (absent: no logging). */
   logFacts?: RequestFacts;
 }
+
+/** Largest request body a refusal reads to its end before answering (larger ones: answered at once, connection closed). */
+const DRAIN_LIMIT_BYTES = 1024 * 1024;
+/** How long a refusal waits for the rest of such a body. */
+const DRAIN_TIMEOUT_MS = 10_000;
 
 /** Counters of the endpoint. */
 export interface HttpStats {
@@ -257,15 +262,45 @@ export class S3HttpServer {
       return;
     }
     const response = errorResponse(e, { requestId, hostId: requestId, resource }, method);
+    if (response.body !== undefined) response.headers['content-length'] = String(Buffer.byteLength(response.body));
     if (!req.readableEnded) {
-      // Discard what was not read. Only a body still arriving (`complete` is false) makes the
-      // connection unusable for another request: a bodiless GET that failed keeps it.
-      if (!req.complete) response.headers['connection'] = 'close';
+      if (!req.complete) {
+        // A body still arriving. A small one is read to its end first: answering now and closing
+        // would reset the connection under a client still sending, which then sees a network
+        // error instead of this answer (and retries). A large one is cut short, and so is one
+        // the client holds back for a 100 Continue (reading it would ask for it).
+        const declared = Number(req.headers['content-length']);
+        const waiting = /100-continue/i.test(req.headers['expect'] ?? '');
+        if (!waiting && Number.isFinite(declared) && declared <= DRAIN_LIMIT_BYTES) {
+          req.resume();
+          this.answerAfterBody(req, res, response);
+          return;
+        }
+        response.headers['connection'] = 'close';
+      }
+      // Discard what was not read. A bodiless GET that failed keeps its connection.
       req.resume();
     }
-    if (response.body !== undefined) response.headers['content-length'] = String(Buffer.byteLength(response.body));
     res.writeHead(response.status, response.headers);
     res.end(response.body);
+  }
+
+  /** Sends `response` once the rest of the request body has been read (or, after {@link DRAIN_TIMEOUT_MS}, closing the connection). */
+  private answerAfterBody(req: IncomingMessage, res: ServerResponse, response: ErrorResponse): void {
+    let answered = false;
+    const answer = (bodyRead: boolean): void => {
+      if (answered) return;
+      answered = true;
+      timer.cancel();
+      if (res.destroyed) return;
+      if (!bodyRead) response.headers['connection'] = 'close';
+      res.writeHead(response.status, response.headers);
+      res.end(response.body);
+    };
+    const timer = this.env.setTimeout(() => answer(false), DRAIN_TIMEOUT_MS);
+    req.once('end', () => answer(true));
+    req.once('error', () => answer(false));
+    req.once('close', () => answer(req.complete));
   }
 }
 

@@ -1,13 +1,16 @@
 /**
  * Error answers and keep-alive: a failed request whose body (if any) has fully arrived leaves
  * its connection open for the next request (clients such as `aws s3 sync` send many HEADs that
- * answer 404); one whose body is still arriving is answered and the connection closed.
+ * answer 404). A refused body still arriving is read to its end first when it is small (up to
+ * 1 MiB), so the client gets the answer rather than a reset connection, and the connection stays
+ * open; a larger one is answered at once and the connection closed.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Agent, request } from 'node:http';
 import type { IncomingHttpHeaders } from 'node:http';
 import { startS3Ring } from './harness.ts';
+import { call, waitFor } from '../../node/fixtures.ts';
 import type { S3Node } from './harness.ts';
 import { runCleanups } from '../../helpers/cleanup.ts';
 
@@ -50,11 +53,38 @@ describe('S3 error answers and keep-alive', () => {
       const second = await send(nodes[0]!.endpoint, agent, 'HEAD', '/no-such-bucket-ka/key');
       assert.equal(second.status, 404);
       assert.ok(second.reusedSocket, 'the second request went over the same connection');
-      // An anonymous PUT declaring 1 MiB but sending 1 KiB, refused (no such bucket) before its body is read:
+      // An anonymous PUT declaring 8 MiB but sending 1 KiB, refused (no such bucket) before its body is read:
       // the connection cannot carry another request.
-      const third = await send(nodes[0]!.endpoint, agent, 'PUT', '/no-such-bucket-ka/key', { 'content-length': String(1 << 20) }, Buffer.alloc(1024), false);
+      const third = await send(nodes[0]!.endpoint, agent, 'PUT', '/no-such-bucket-ka/key', { 'content-length': String(8 << 20) }, Buffer.alloc(1024), false);
       assert.equal(third.status, 404);
       assert.equal(third.headers.connection, 'close');
+    } finally {
+      agent.destroy();
+    }
+  });
+
+  test('a small refused body still arriving is read to its end, then answered on a connection kept open', async () => {
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const url = new URL(nodes[1]!.endpoint);
+    const refusals = async (): Promise<number> => ((await call(nodes[1]!.ops!.url, '/api/s3')).body as { http: { errors: Record<string, number> } }).http.errors['NoSuchBucket'] ?? 0;
+    try {
+      const before = await refusals();
+      const answer = new Promise<Answer>((resolve, reject) => {
+        const r = request({ host: url.hostname, port: url.port, method: 'PUT', path: '/no-such-bucket-ka/small', agent, headers: { 'content-length': String(64 * 1024) } }, (res) => {
+          res.resume();
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, reusedSocket: r.reusedSocket }));
+        });
+        r.on('error', reject);
+        r.write(Buffer.alloc(1024));
+        // The rest goes once the node has refused the request, i.e. while it waits for it.
+        void waitFor(async () => (await refusals()) > before, { timeoutMs: 10_000, what: 'the refusal' }).then(() => r.end(Buffer.alloc(63 * 1024)), reject);
+      });
+      const refused = await answer;
+      assert.equal(refused.status, 404);
+      assert.notEqual(refused.headers.connection, 'close');
+      const next = await send(nodes[1]!.endpoint, agent, 'HEAD', '/no-such-bucket-ka/key');
+      assert.equal(next.status, 404);
+      assert.ok(next.reusedSocket, 'the next request went over the same connection');
     } finally {
       agent.destroy();
     }
