@@ -32,6 +32,7 @@ import { SignatureV4 } from '@smithy/signature-v4';
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { HttpRequest } from '@smithy/core/protocols';
 import { encodeSignedChunked } from './protocol/sigv4-helpers.ts';
+import { compositeChecksum, computeChecksum } from '../../../src/cloud/s3/protocol/index.ts';
 import { bytes, clientFor, createUser, pattern, rawRequest, s3failure, startS3Ring } from './harness.ts';
 import type { S3Node, TestUser } from './harness.ts';
 import { runCleanups } from '../../helpers/cleanup.ts';
@@ -80,6 +81,21 @@ describe('S3 multipart uploads, authentication and access on a 3-node ring', () 
     assert.equal(got.PartsCount ?? Number(got.$metadata.httpStatusCode === 200 ? 4 : 0), 4);
     const range = await a[0]!.send(new GetObjectCommand({ Bucket: 'mpu', Key: 'big/object.bin', Range: `bytes=${5 * MiB - 10}-${5 * MiB + 9}` }));
     assert.ok((await bytes(range.Body)).equals(data.subarray(5 * MiB - 10, 5 * MiB + 10)), 'a range across a part boundary');
+    // lib-storage's defaults: a CRC32 upload (COMPOSITE), every part with its CRC32 up and in the complete list.
+    const head = await a[0]!.send(new HeadObjectCommand({ Bucket: 'mpu', Key: 'big/object.bin', ChecksumMode: 'ENABLED' }));
+    assert.deepEqual([head.ChecksumCRC32, head.ChecksumType], [compositeChecksum('CRC32', parts.map((p) => computeChecksum('CRC32', p))), 'COMPOSITE']);
+  });
+
+  test('lib-storage Upload with ChecksumAlgorithm SHA256: parts and completion carry SHA-256, the object a COMPOSITE SHA-256', async () => {
+    const data = pattern(11 * MiB, 43);
+    const upload = new Upload({ client: a[2]!, params: { Bucket: 'mpu', Key: 'big/sha256.bin', Body: data, ChecksumAlgorithm: 'SHA256' }, partSize: 5 * MiB, queueSize: 2 });
+    const result = await upload.done();
+    const parts = [0, 1, 2].map((i) => data.subarray(i * 5 * MiB, Math.min(data.length, (i + 1) * 5 * MiB)));
+    const expected = compositeChecksum('SHA256', parts.map((p) => computeChecksum('SHA256', p)));
+    assert.equal(result.ChecksumSHA256, expected);
+    const head = await a[1]!.send(new HeadObjectCommand({ Bucket: 'mpu', Key: 'big/sha256.bin', ChecksumMode: 'ENABLED' }));
+    assert.deepEqual([head.ChecksumSHA256, head.ChecksumType], [expected, 'COMPOSITE']);
+    assert.ok((await bytes((await a[0]!.send(new GetObjectCommand({ Bucket: 'mpu', Key: 'big/sha256.bin' }))).Body)).equals(data));
   });
 
   test('CreateMultipartUpload, UploadPart, UploadPartCopy, ListParts, ListMultipartUploads, CompleteMultipartUpload with checksums', async () => {
@@ -97,6 +113,12 @@ describe('S3 multipart uploads, authentication and access on a 3-node ring', () 
     assert.equal(r2.CopyPartResult?.ETag, `"${md5hex(src)}"`);
     const r3 = await a[1]!.send(new UploadPartCopyCommand({ Bucket: 'mpu', Key: 'assembled', UploadId: uploadId, PartNumber: 3, CopySource: 'mpu/copy-source', CopySourceRange: 'bytes=100-199' }));
     assert.equal(r3.CopyPartResult?.ETag, `"${md5hex(src.subarray(100, 200))}"`);
+    // Copied parts get the upload's checksum computed by the server, as S3 does.
+    assert.equal(r2.CopyPartResult?.ChecksumCRC32, computeChecksum('CRC32', src));
+    assert.equal(r3.CopyPartResult?.ChecksumCRC32, computeChecksum('CRC32', src.subarray(100, 200)));
+    const c1 = r1.ChecksumCRC32;
+    const c2 = r2.CopyPartResult!.ChecksumCRC32;
+    const c3 = r3.CopyPartResult!.ChecksumCRC32;
 
     const listed = await a[2]!.send(new ListPartsCommand({ Bucket: 'mpu', Key: 'assembled', UploadId: uploadId }));
     assert.deepEqual(listed.Parts?.map((p) => [p.PartNumber, p.Size]), [[1, 5 * MiB], [2, 6 * MiB], [3, 100]]);
@@ -127,14 +149,14 @@ describe('S3 multipart uploads, authentication and access on a 3-node ring', () 
     for (const [Key, UploadId] of inDirs) await a[0]!.send(new AbortMultipartUploadCommand({ Bucket: 'mpu', Key, UploadId }));
 
     // Complete errors first: a wrong ETag, a too-small middle part, a wrong order.
-    await s3failure(a[0]!.send(new CompleteMultipartUploadCommand({ Bucket: 'mpu', Key: 'assembled', UploadId: uploadId, MultipartUpload: { Parts: [{ PartNumber: 1, ETag: '"00000000000000000000000000000000"' }] } })), 'InvalidPart', 400);
+    await s3failure(a[0]!.send(new CompleteMultipartUploadCommand({ Bucket: 'mpu', Key: 'assembled', UploadId: uploadId, MultipartUpload: { Parts: [{ PartNumber: 1, ETag: '"00000000000000000000000000000000"', ChecksumCRC32: c1 }] } })), 'InvalidPart', 400);
     await s3failure(
-      a[0]!.send(new CompleteMultipartUploadCommand({ Bucket: 'mpu', Key: 'assembled', UploadId: uploadId, MultipartUpload: { Parts: [{ PartNumber: 1, ETag: r1.ETag }, { PartNumber: 3, ETag: r3.CopyPartResult!.ETag }, { PartNumber: 2, ETag: r2.CopyPartResult!.ETag }] } })),
+      a[0]!.send(new CompleteMultipartUploadCommand({ Bucket: 'mpu', Key: 'assembled', UploadId: uploadId, MultipartUpload: { Parts: [{ PartNumber: 1, ETag: r1.ETag, ChecksumCRC32: c1 }, { PartNumber: 3, ETag: r3.CopyPartResult!.ETag, ChecksumCRC32: c3 }, { PartNumber: 2, ETag: r2.CopyPartResult!.ETag, ChecksumCRC32: c2 }] } })),
       'InvalidPartOrder',
       400,
     );
     await s3failure(
-      a[0]!.send(new CompleteMultipartUploadCommand({ Bucket: 'mpu', Key: 'assembled', UploadId: uploadId, MultipartUpload: { Parts: [{ PartNumber: 3, ETag: r3.CopyPartResult!.ETag }, { PartNumber: 4, ETag: r1.ETag }] } })),
+      a[0]!.send(new CompleteMultipartUploadCommand({ Bucket: 'mpu', Key: 'assembled', UploadId: uploadId, MultipartUpload: { Parts: [{ PartNumber: 3, ETag: r3.CopyPartResult!.ETag, ChecksumCRC32: c3 }, { PartNumber: 4, ETag: r1.ETag, ChecksumCRC32: c1 }] } })),
       'InvalidPart',
       400,
     );
@@ -144,10 +166,12 @@ describe('S3 multipart uploads, authentication and access on a 3-node ring', () 
         Bucket: 'mpu',
         Key: 'assembled',
         UploadId: uploadId,
-        MultipartUpload: { Parts: [{ PartNumber: 1, ETag: r1.ETag, ChecksumCRC32: r1.ChecksumCRC32 }, { PartNumber: 2, ETag: r2.CopyPartResult!.ETag }, { PartNumber: 3, ETag: r3.CopyPartResult!.ETag }] },
+        MultipartUpload: { Parts: [{ PartNumber: 1, ETag: r1.ETag, ChecksumCRC32: c1 }, { PartNumber: 2, ETag: r2.CopyPartResult!.ETag, ChecksumCRC32: c2 }, { PartNumber: 3, ETag: r3.CopyPartResult!.ETag, ChecksumCRC32: c3 }] },
       }),
     );
     assert.match(done.ETag ?? '', /^"[0-9a-f]{32}-3"$/);
+    assert.equal(done.ChecksumCRC32, compositeChecksum('CRC32', [c1!, c2!, c3!]));
+    assert.equal(done.ChecksumType, 'COMPOSITE');
     assert.equal(done.Key, 'assembled');
     const whole = Buffer.concat([p1, src, src.subarray(100, 200)]);
     const got = await a[1]!.send(new GetObjectCommand({ Bucket: 'mpu', Key: 'assembled' }));
@@ -173,11 +197,134 @@ describe('S3 multipart uploads, authentication and access on a 3-node ring', () 
     assert.equal(none.Uploads, undefined);
     await s3failure(a[0]!.send(new ListPartsCommand({ Bucket: 'mpu', Key: 'assembled', UploadId: uploadId })), 'NoSuchUpload', 404);
     // Completing it again (a retry) succeeds with the same result; other parts are NoSuchUpload.
-    const parts = [{ PartNumber: 1, ETag: r1.ETag }, { PartNumber: 2, ETag: r2.CopyPartResult!.ETag }, { PartNumber: 3, ETag: r3.CopyPartResult!.ETag }];
+    const parts = [{ PartNumber: 1, ETag: r1.ETag, ChecksumCRC32: c1 }, { PartNumber: 2, ETag: r2.CopyPartResult!.ETag, ChecksumCRC32: c2 }, { PartNumber: 3, ETag: r3.CopyPartResult!.ETag, ChecksumCRC32: c3 }];
     const again = await a[1]!.send(new CompleteMultipartUploadCommand({ Bucket: 'mpu', Key: 'assembled', UploadId: uploadId, MultipartUpload: { Parts: parts } }));
     assert.deepEqual([again.ETag, again.Key, again.Bucket, again.ChecksumCRC32], [done.ETag, 'assembled', 'mpu', done.ChecksumCRC32]);
     await s3failure(a[1]!.send(new CompleteMultipartUploadCommand({ Bucket: 'mpu', Key: 'assembled', UploadId: uploadId, MultipartUpload: { Parts: parts.slice(0, 2) } })), 'NoSuchUpload', 404);
     await s3failure(a[0]!.send(new UploadPartCommand({ Bucket: 'mpu', Key: 'assembled', UploadId: uploadId, PartNumber: 1, Body: 'x' })), 'NoSuchUpload', 404);
+  });
+
+  test('CreateMultipartUpload refuses checksum types its algorithm does not have: FULL_OBJECT SHA, COMPOSITE CRC64NVME, a type alone or unknown', async () => {
+    for (const [ChecksumAlgorithm, ChecksumType, message] of [
+      ['SHA256', 'FULL_OBJECT', 'The FULL_OBJECT checksum type cannot be used with the sha256 checksum algorithm.'],
+      ['SHA1', 'FULL_OBJECT', 'The FULL_OBJECT checksum type cannot be used with the sha1 checksum algorithm.'],
+      ['CRC64NVME', 'COMPOSITE', 'The COMPOSITE checksum type cannot be used with the crc64nvme checksum algorithm.'],
+    ] as const) {
+      const e = await s3failure(a[0]!.send(new CreateMultipartUploadCommand({ Bucket: 'mpu', Key: 'types/refused', ChecksumAlgorithm, ChecksumType })), 'InvalidRequest', 400);
+      assert.equal(e.message, message);
+    }
+    const alone = await rawRequest(nodes[1]!.endpoint, alice, { method: 'POST', path: '/mpu/types/refused', query: { uploads: '' }, headers: { 'x-amz-checksum-type': 'FULL_OBJECT' } });
+    assert.equal(alone.status, 400);
+    assert.match(alone.body.toString(), /<Code>InvalidRequest<\/Code><Message>The x-amz-checksum-type header can only be used with the x-amz-checksum-algorithm header.<\/Message>/);
+    const unknown = await rawRequest(nodes[1]!.endpoint, alice, { method: 'POST', path: '/mpu/types/refused', query: { uploads: '' }, headers: { 'x-amz-checksum-algorithm': 'CRC32', 'x-amz-checksum-type': 'WHOLE' } });
+    assert.equal(unknown.status, 400);
+    assert.match(unknown.body.toString(), /<Code>InvalidRequest<\/Code><Message>Value for x-amz-checksum-type header is invalid.<\/Message>/);
+    assert.equal((await a[2]!.send(new ListMultipartUploadsCommand({ Bucket: 'mpu', Prefix: 'types/' }))).Uploads, undefined, 'no upload was created');
+    // The defaults: CRC64NVME is FULL_OBJECT, the others COMPOSITE; FULL_OBJECT CRC32 / CRC32C as asked.
+    for (const [ChecksumAlgorithm, ChecksumType, type] of [
+      ['CRC64NVME', undefined, 'FULL_OBJECT'],
+      ['CRC32C', undefined, 'COMPOSITE'],
+      ['SHA1', undefined, 'COMPOSITE'],
+      ['CRC32', 'FULL_OBJECT', 'FULL_OBJECT'],
+      ['SHA256', 'COMPOSITE', 'COMPOSITE'],
+    ] as const) {
+      const created = await a[0]!.send(new CreateMultipartUploadCommand({ Bucket: 'mpu', Key: 'types/ok', ChecksumAlgorithm, ChecksumType }));
+      assert.deepEqual([created.ChecksumAlgorithm, created.ChecksumType], [ChecksumAlgorithm, type]);
+      await a[0]!.send(new AbortMultipartUploadCommand({ Bucket: 'mpu', Key: 'types/ok', UploadId: created.UploadId }));
+    }
+  });
+
+  test('a COMPOSITE upload: parts of another algorithm or none refused, part checksums required and checked on completion, the header is the object checksum, parts read back with theirs', async () => {
+    const key = 'sums/composite';
+    const created = await a[0]!.send(new CreateMultipartUploadCommand({ Bucket: 'mpu', Key: key, ChecksumAlgorithm: 'CRC32' }));
+    const UploadId = created.UploadId!;
+    assert.equal(created.ChecksumType, 'COMPOSITE', 'CRC32 without a type is COMPOSITE');
+    const p1 = pattern(5 * MiB, 61);
+    const p2 = pattern(1000, 62);
+    // UploadPart of another algorithm, or with none: refused before anything is stored.
+    const other = await s3failure(a[1]!.send(new UploadPartCommand({ Bucket: 'mpu', Key: key, UploadId, PartNumber: 1, Body: p1, ChecksumAlgorithm: 'SHA256' })), 'InvalidRequest', 400);
+    assert.equal(other.message, 'Checksum Type mismatch occurred, expected checksum Type: crc32, actual checksum Type: sha256');
+    const none = await rawRequest(nodes[2]!.endpoint, alice, { method: 'PUT', path: `/mpu/${key}`, query: { partNumber: '1', uploadId: UploadId }, body: p2 });
+    assert.equal(none.status, 400);
+    assert.match(none.body.toString(), /<Code>InvalidRequest<\/Code><Message>Checksum Type mismatch occurred, expected checksum Type: crc32, actual checksum Type: null<\/Message>/);
+    assert.equal((await a[0]!.send(new ListPartsCommand({ Bucket: 'mpu', Key: key, UploadId }))).Parts, undefined);
+    const u1 = await a[1]!.send(new UploadPartCommand({ Bucket: 'mpu', Key: key, UploadId, PartNumber: 1, Body: p1, ChecksumAlgorithm: 'CRC32' }));
+    const u2 = await a[2]!.send(new UploadPartCommand({ Bucket: 'mpu', Key: key, UploadId, PartNumber: 2, Body: p2, ChecksumAlgorithm: 'CRC32' }));
+    assert.deepEqual([u1.ChecksumCRC32, u2.ChecksumCRC32], [computeChecksum('CRC32', p1), computeChecksum('CRC32', p2)]);
+    const listed = [
+      { PartNumber: 1, ETag: u1.ETag, ChecksumCRC32: u1.ChecksumCRC32 },
+      { PartNumber: 2, ETag: u2.ETag, ChecksumCRC32: u2.ChecksumCRC32 },
+    ];
+    const complete = (Parts: typeof listed, extra: { ChecksumCRC32?: string; ChecksumType?: 'COMPOSITE' } = {}, node = 0) => a[node]!.send(new CompleteMultipartUploadCommand({ Bucket: 'mpu', Key: key, UploadId, MultipartUpload: { Parts }, ...extra }));
+    // The complete list must give every part's checksum; the first missing one is named.
+    const missing = await s3failure(complete(listed.map(({ PartNumber, ETag }) => ({ PartNumber, ETag, ChecksumCRC32: undefined }))), 'InvalidRequest', 400);
+    assert.equal(missing.message, 'The upload was created using a crc32 checksum. The complete request must include the checksum for each part. It was missing for part 1 in the request.');
+    const second = await s3failure(complete([listed[0]!, { ...listed[1]!, ChecksumCRC32: undefined }]), 'InvalidRequest', 400);
+    assert.match(second.message, /It was missing for part 2 in the request\.$/);
+    // A part checksum that is not the part's: InvalidPart, as a wrong ETag.
+    await s3failure(complete([listed[0]!, { ...listed[1]!, ChecksumCRC32: u1.ChecksumCRC32 }], {}, 1), 'InvalidPart', 400);
+    // x-amz-checksum-crc32 on CompleteMultipartUpload is the object's checksum (not the XML body's).
+    const composite = compositeChecksum('CRC32', [u1.ChecksumCRC32!, u2.ChecksumCRC32!]);
+    const wrong = await s3failure(complete(listed, { ChecksumCRC32: `${computeChecksum('CRC32', Buffer.from('other'))}-2`, ChecksumType: 'COMPOSITE' }, 2), 'BadDigest', 400);
+    assert.match(wrong.message, /CRC32/);
+    await s3failure(complete(listed, { ChecksumCRC32: `${composite.split('-')[0]}-3` }), 'BadDigest', 400);
+    await s3failure(complete(listed, { ChecksumCRC32: 'not a checksum' }), 'InvalidRequest', 400);
+    // The body is still verified as any body: a wrong Content-MD5 fails, the right one passes.
+    const xml = `<CompleteMultipartUpload>${listed.map((p) => `<Part><PartNumber>${p.PartNumber}</PartNumber><ETag>${p.ETag}</ETag><ChecksumCRC32>${p.ChecksumCRC32}</ChecksumCRC32></Part>`).join('')}</CompleteMultipartUpload>`;
+    const badMd5 = await rawRequest(nodes[0]!.endpoint, alice, { method: 'POST', path: `/mpu/${key}`, query: { uploadId: UploadId }, headers: { 'x-amz-checksum-crc32': composite, 'content-md5': createHash('md5').update('other').digest('base64') }, body: Buffer.from(xml) });
+    assert.equal(badMd5.status, 400);
+    assert.match(badMd5.body.toString(), /<Code>BadDigest<\/Code><Message>The Content-MD5 you specified did not match what we received.<\/Message>/);
+    assert.equal((await a[0]!.send(new ListPartsCommand({ Bucket: 'mpu', Key: key, UploadId }))).Parts?.length, 2, 'the refused completions left the upload as it was');
+    const done = await rawRequest(nodes[0]!.endpoint, alice, { method: 'POST', path: `/mpu/${key}`, query: { uploadId: UploadId }, headers: { 'x-amz-checksum-crc32': composite, 'x-amz-checksum-type': 'COMPOSITE', 'content-md5': createHash('md5').update(xml).digest('base64') }, body: Buffer.from(xml) });
+    assert.equal(done.status, 200, done.body.toString());
+    assert.match(done.body.toString(), new RegExp(`<ChecksumCRC32>${composite.replace(/[+/]/g, '\\$&')}</ChecksumCRC32><ChecksumType>COMPOSITE</ChecksumType>`));
+    // A retry of the completion is checked the same way; the value may come without its -N.
+    const again = await complete(listed, { ChecksumCRC32: composite.split('-')[0] }, 1);
+    assert.equal(again.ChecksumCRC32, composite);
+    await s3failure(complete(listed, { ChecksumCRC32: u1.ChecksumCRC32 }, 2), 'BadDigest', 400);
+
+    // By part number, with checksum mode, each part answers its own checksum (type COMPOSITE); the whole object the composite.
+    for (const [n, body, sum] of [[1, p1, u1.ChecksumCRC32], [2, p2, u2.ChecksumCRC32]] as const) {
+      const got = await a[n]!.send(new GetObjectCommand({ Bucket: 'mpu', Key: key, PartNumber: n, ChecksumMode: 'ENABLED' }));
+      assert.ok((await bytes(got.Body)).equals(body));
+      assert.deepEqual([got.ChecksumCRC32, got.ChecksumType], [sum, 'COMPOSITE'], `part ${n}`);
+      const head = await a[0]!.send(new HeadObjectCommand({ Bucket: 'mpu', Key: key, PartNumber: n, ChecksumMode: 'ENABLED' }));
+      assert.deepEqual([head.ChecksumCRC32, head.ChecksumType], [sum, 'COMPOSITE'], `HEAD part ${n}`);
+    }
+    const whole = await a[2]!.send(new HeadObjectCommand({ Bucket: 'mpu', Key: key, ChecksumMode: 'ENABLED' }));
+    assert.deepEqual([whole.ChecksumCRC32, whole.ChecksumType], [composite, 'COMPOSITE']);
+    // This object copied whole as a part of a CRC32 upload: its composite value is not the bytes' CRC, so that is computed.
+    const next = await a[1]!.send(new CreateMultipartUploadCommand({ Bucket: 'mpu', Key: 'sums/next', ChecksumAlgorithm: 'CRC32' }));
+    const copied = await a[2]!.send(new UploadPartCopyCommand({ Bucket: 'mpu', Key: 'sums/next', UploadId: next.UploadId, PartNumber: 1, CopySource: `mpu/${key}` }));
+    assert.deepEqual([copied.CopyPartResult?.ETag, copied.CopyPartResult?.ChecksumCRC32], [`"${md5hex(Buffer.concat([p1, p2]))}"`, computeChecksum('CRC32', Buffer.concat([p1, p2]))]);
+    await a[0]!.send(new AbortMultipartUploadCommand({ Bucket: 'mpu', Key: 'sums/next', UploadId: next.UploadId }));
+  });
+
+  test('a FULL_OBJECT upload: a part without a checksum gets one computed, none needed in the complete list, the header is the whole object CRC', async () => {
+    const key = 'sums/full';
+    const created = await a[1]!.send(new CreateMultipartUploadCommand({ Bucket: 'mpu', Key: key, ChecksumAlgorithm: 'CRC32C', ChecksumType: 'FULL_OBJECT' }));
+    const UploadId = created.UploadId!;
+    const p1 = pattern(5 * MiB, 71);
+    const p2 = pattern(2000, 72);
+    const other = await s3failure(a[0]!.send(new UploadPartCommand({ Bucket: 'mpu', Key: key, UploadId, PartNumber: 1, Body: p1, ChecksumAlgorithm: 'CRC32' })), 'InvalidRequest', 400);
+    assert.equal(other.message, 'Checksum Type mismatch occurred, expected checksum Type: crc32c, actual checksum Type: crc32');
+    const u1 = await rawRequest(nodes[2]!.endpoint, alice, { method: 'PUT', path: `/mpu/${key}`, query: { partNumber: '1', uploadId: UploadId }, body: p1 });
+    assert.equal(u1.status, 200, u1.body.toString());
+    assert.equal(u1.headers['x-amz-checksum-crc32c'], computeChecksum('CRC32C', p1), 'computed by the server');
+    const u2 = await a[0]!.send(new UploadPartCommand({ Bucket: 'mpu', Key: key, UploadId, PartNumber: 2, Body: p2, ChecksumAlgorithm: 'CRC32C' }));
+    const Parts = [{ PartNumber: 1, ETag: u1.headers['etag'] as string }, { PartNumber: 2, ETag: u2.ETag }];
+    const data = Buffer.concat([p1, p2]);
+    const full = computeChecksum('CRC32C', data);
+    await s3failure(a[1]!.send(new CompleteMultipartUploadCommand({ Bucket: 'mpu', Key: key, UploadId, MultipartUpload: { Parts }, ChecksumCRC32C: computeChecksum('CRC32C', p1), ChecksumType: 'FULL_OBJECT' })), 'BadDigest', 400);
+    await s3failure(a[1]!.send(new CompleteMultipartUploadCommand({ Bucket: 'mpu', Key: key, UploadId, MultipartUpload: { Parts }, ChecksumCRC32C: `${full}-2` })), 'BadDigest', 400);
+    await s3failure(a[1]!.send(new CompleteMultipartUploadCommand({ Bucket: 'mpu', Key: key, UploadId, MultipartUpload: { Parts: [Parts[0]!, { ...Parts[1]!, ChecksumCRC32C: computeChecksum('CRC32C', p1) }] } })), 'InvalidPart', 400);
+    const done = await a[2]!.send(new CompleteMultipartUploadCommand({ Bucket: 'mpu', Key: key, UploadId, MultipartUpload: { Parts }, ChecksumCRC32C: full, ChecksumType: 'FULL_OBJECT' }));
+    assert.deepEqual([done.ChecksumCRC32C, done.ChecksumType], [full, 'FULL_OBJECT']);
+    const head = await a[0]!.send(new HeadObjectCommand({ Bucket: 'mpu', Key: key, ChecksumMode: 'ENABLED' }));
+    assert.deepEqual([head.ChecksumCRC32C, head.ChecksumType], [full, 'FULL_OBJECT']);
+    // A part of a FULL_OBJECT object has no checksum of its own to answer.
+    const part = await a[1]!.send(new HeadObjectCommand({ Bucket: 'mpu', Key: key, PartNumber: 2, ChecksumMode: 'ENABLED' }));
+    assert.deepEqual([part.ContentLength, part.ChecksumCRC32C], [p2.length, undefined]);
   });
 
   test('EntityTooSmall, AbortMultipartUpload, part numbers out of range', async () => {
@@ -260,7 +407,7 @@ describe('S3 multipart uploads, authentication and access on a 3-node ring', () 
     });
     assert.equal(streaming.status, 200, streaming.body.toString());
     assert.equal(streaming.headers['etag'], `"${md5hex(data)}"`);
-    const crc = (await import('../../../src/cloud/s3/protocol/index.ts')).computeChecksum('CRC32', data);
+    const crc = computeChecksum('CRC32', data);
     const trailing = await rawRequest(nodes[0]!.endpoint, alice, {
       method: 'PUT',
       path: '/mpu/streamed-signed-trailer',

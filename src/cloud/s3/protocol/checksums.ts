@@ -2,7 +2,9 @@
  * Checksums as S3 uses them: streaming calculators for Content-MD5 and the flexible checksums
  * (`x-amz-checksum-crc32`, `-crc32c`, `-crc64nvme`, `-sha1`, `-sha256`, base64 of the big-endian
  * digest), parsing and validation of the checksum request headers, a pass-through stream that
- * verifies a body against them (→ `BadDigest`), and the multipart ETag / composite checksum rules.
+ * verifies a body against them (→ `BadDigest`), and the multipart ETag and checksum rules (the
+ * composite and full-object values, which types an algorithm allows, the errors of parts and of
+ * completions that break them).
  *
  * The CRCs are table-driven here (slice-by-8 for the 32-bit ones): the per-byte iterator of the
  * `@aws-crypto` packages is too slow to run on every request body.
@@ -587,4 +589,110 @@ export function fullObjectChecksum(
     acc = acc === undefined ? crc : combineCrc(algorithm, acc, crc, part.size);
   }
   return (acc ?? createDigester(algorithm).digest()).toString('base64');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Multipart checksum rules (CreateMultipartUpload, UploadPart, CompleteMultipartUpload)
+
+/** How a multipart upload's object checksum is made from its parts'. */
+export type MultipartChecksumType = 'COMPOSITE' | 'FULL_OBJECT';
+
+/**
+ * The checksum type of a multipart upload from CreateMultipartUpload's algorithm (parsed from
+ * `x-amz-checksum-algorithm`) and `x-amz-checksum-type` header, as AWS decides it: without a type,
+ * CRC64NVME is FULL_OBJECT and the others COMPOSITE; FULL_OBJECT exists only for the CRCs and
+ * CRC64NVME only as FULL_OBJECT (User Guide, "Checking object integrity"). Undefined without an
+ * algorithm. A type that is neither, a type without an algorithm, or a combination AWS does not
+ * support is `InvalidRequest` with the messages AWS is reported to answer (the code is not in the
+ * API reference; InvalidRequest is what AWS uses for its other checksum header errors).
+ */
+export function multipartChecksumType(algorithm: ChecksumAlgorithm | undefined, typeHeader: string | undefined): MultipartChecksumType | undefined {
+  let type: MultipartChecksumType | undefined;
+  if (typeHeader !== undefined) {
+    const upper = typeHeader.trim().toUpperCase();
+    if (upper !== 'COMPOSITE' && upper !== 'FULL_OBJECT') throw new S3Error('InvalidRequest', 'Value for x-amz-checksum-type header is invalid.');
+    if (algorithm === undefined) throw new S3Error('InvalidRequest', 'The x-amz-checksum-type header can only be used with the x-amz-checksum-algorithm header.');
+    type = upper;
+  }
+  if (algorithm === undefined) return undefined;
+  type ??= algorithm === 'CRC64NVME' ? 'FULL_OBJECT' : 'COMPOSITE';
+  const supported = type === 'FULL_OBJECT' ? algorithm !== 'SHA1' && algorithm !== 'SHA256' : algorithm !== 'CRC64NVME';
+  if (!supported) throw new S3Error('InvalidRequest', `The ${type} checksum type cannot be used with the ${algorithm.toLowerCase()} checksum algorithm.`);
+  return type;
+}
+
+/**
+ * The error AWS answers an UploadPart whose checksum (`actual`, undefined when it sent none) is
+ * not of the algorithm the upload was created with.
+ */
+export function partChecksumTypeMismatch(expected: ChecksumAlgorithm, actual: ChecksumAlgorithm | undefined): S3Error {
+  return new S3Error('InvalidRequest', `Checksum Type mismatch occurred, expected checksum Type: ${expected.toLowerCase()}, actual checksum Type: ${actual?.toLowerCase() ?? 'null'}`);
+}
+
+/** The error AWS answers a CompleteMultipartUpload of a COMPOSITE upload that omits a part's checksum. */
+export function missingPartChecksum(algorithm: ChecksumAlgorithm, partNumber: number): S3Error {
+  return new S3Error(
+    'InvalidRequest',
+    `The upload was created using a ${algorithm.toLowerCase()} checksum. The complete request must include the checksum for each part. It was missing for part ${partNumber} in the request.`,
+  );
+}
+
+/** The object checksum a CompleteMultipartUpload states in its `x-amz-checksum-<algorithm>` header. */
+export interface ObjectChecksumClaim {
+  algorithm: ChecksumAlgorithm;
+  /** The base64 digest, without a `-N` suffix. */
+  digest: string;
+  /** The part count of a COMPOSITE value given as `<digest>-<N>`. */
+  parts?: number;
+}
+
+/**
+ * Reads the `x-amz-checksum-<algorithm>` header of a CompleteMultipartUpload: there it is the
+ * checksum of the whole object (COMPOSITE `<base64>-<N>`, or the FULL_OBJECT value), not of the XML
+ * body. Undefined without one; more than one header, or a value that is not a digest of the
+ * algorithm (optionally with `-N`), is `InvalidRequest` as for other requests.
+ */
+export function parseObjectChecksumHeader(headers: HeaderMap): ObjectChecksumClaim | undefined {
+  const found = Object.keys(headers)
+    .filter((name) => headers[name] !== undefined)
+    .map((name) => checksumAlgorithmFromHeader(name))
+    .filter((a): a is ChecksumAlgorithm => a !== undefined);
+  if (found.length > 1) throw new S3Error('InvalidRequest', 'Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.');
+  const algorithm = found[0];
+  if (algorithm === undefined) return undefined;
+  const value = header(headers, checksumHeaderName(algorithm))!.trim();
+  const match = /^([^-]*)(?:-([1-9]\d{0,4}))?$/.exec(value);
+  if (!match) throw new S3Error('InvalidRequest', `Value for ${checksumHeaderName(algorithm)} header is invalid.`);
+  const digest = match[1]!;
+  parseChecksumValue(algorithm, digest);
+  return match[2] === undefined ? { algorithm, digest } : { algorithm, digest, parts: Number(match[2]) };
+}
+
+/**
+ * Whether `claim` states the object checksum `stored` (`{a, v, ty}` as completion computed it): a
+ * COMPOSITE value matches with or without its `-N` (with it, N must be the part count); a
+ * FULL_OBJECT value has no suffix.
+ */
+export function objectChecksumMatches(claim: ObjectChecksumClaim, stored: { a: string; v: string; ty?: MultipartChecksumType }): boolean {
+  if (claim.algorithm !== stored.a) return false;
+  if (stored.ty !== 'COMPOSITE') return claim.parts === undefined && claim.digest === stored.v;
+  const cut = stored.v.lastIndexOf('-');
+  return claim.digest === stored.v.slice(0, cut) && (claim.parts === undefined || String(claim.parts) === stored.v.slice(cut + 1));
+}
+
+/**
+ * `headers` without the `x-amz-checksum-<algorithm>` headers (and the SDK's
+ * `x-amz-sdk-checksum-algorithm` that would name one): for reading a CompleteMultipartUpload body,
+ * whose checksum headers describe the object, not the body. Trailers are left: a trailing
+ * checksum is computed over the body it follows.
+ */
+export function withoutObjectChecksumHeaders(headers: HeaderMap): HeaderMap {
+  const out: Record<string, string | readonly string[] | undefined> = {};
+  let removed = false;
+  for (const [name, value] of Object.entries(headers)) {
+    if (checksumAlgorithmFromHeader(name) !== undefined) removed = true;
+    else out[name] = value;
+  }
+  if (removed && header(headers, 'x-amz-trailer') === undefined) delete out['x-amz-sdk-checksum-algorithm'];
+  return out;
 }

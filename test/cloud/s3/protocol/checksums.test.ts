@@ -6,7 +6,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { crc32 as zlibCrc32 } from 'node:zlib';
 import { crc32c as awsCrc32c } from '@aws-crypto/crc32c';
 import { crc32cPortable, nativeCrc32Available } from '../../../../src/wire/index.ts';
-import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { CompleteMultipartUploadCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import {
   BodyDigests,
   DigestVerifier,
@@ -20,10 +20,14 @@ import {
   crc32c,
   createDigester,
   fullObjectChecksum,
+  multipartChecksumType,
   multipartEtag,
+  objectChecksumMatches,
   parseChecksumAlgorithm,
   parseContentMd5,
   parseExpectedDigests,
+  parseObjectChecksumHeader,
+  withoutObjectChecksumHeaders,
   type ChecksumAlgorithm,
 } from '../../../../src/cloud/s3/protocol/checksums.ts';
 import { S3Error } from '../../../../src/cloud/s3/protocol/errors.ts';
@@ -274,5 +278,59 @@ describe('multipart', () => {
       );
       assert.equal(value, computeChecksum(alg, Buffer.concat(parts)), alg);
     }
+  });
+
+  test('checksum type of a multipart upload: defaults per algorithm, FULL_OBJECT only for the CRCs, CRC64NVME only FULL_OBJECT', () => {
+    assert.equal(multipartChecksumType(undefined, undefined), undefined);
+    for (const alg of ['CRC32', 'CRC32C', 'SHA1', 'SHA256'] as const) assert.equal(multipartChecksumType(alg, undefined), 'COMPOSITE', alg);
+    assert.equal(multipartChecksumType('CRC64NVME', undefined), 'FULL_OBJECT');
+    assert.equal(multipartChecksumType('CRC32', 'full_object'), 'FULL_OBJECT', 'case-insensitive');
+    assert.equal(multipartChecksumType('CRC32C', 'FULL_OBJECT'), 'FULL_OBJECT');
+    assert.equal(multipartChecksumType('CRC64NVME', 'FULL_OBJECT'), 'FULL_OBJECT');
+    assert.equal(multipartChecksumType('SHA1', 'COMPOSITE'), 'COMPOSITE');
+    assert.throws(() => multipartChecksumType('SHA256', 'FULL_OBJECT'), s3code('InvalidRequest', /^The FULL_OBJECT checksum type cannot be used with the sha256 checksum algorithm\.$/));
+    assert.throws(() => multipartChecksumType('SHA1', 'FULL_OBJECT'), s3code('InvalidRequest', /sha1 checksum algorithm/));
+    assert.throws(() => multipartChecksumType('CRC64NVME', 'COMPOSITE'), s3code('InvalidRequest', /^The COMPOSITE checksum type cannot be used with the crc64nvme checksum algorithm\.$/));
+    assert.throws(() => multipartChecksumType(undefined, 'COMPOSITE'), s3code('InvalidRequest', /can only be used with the x-amz-checksum-algorithm header/));
+    assert.throws(() => multipartChecksumType('CRC32', 'PARTIAL'), s3code('InvalidRequest', /Value for x-amz-checksum-type header is invalid/));
+  });
+
+  test("CompleteMultipartUpload's checksum header: the object's value (with or without -N), compared with the completed object's", () => {
+    const crc = computeChecksum('CRC32', Buffer.from('part'));
+    assert.equal(parseObjectChecksumHeader({ 'x-amz-checksum-type': 'COMPOSITE' }), undefined);
+    assert.deepEqual(parseObjectChecksumHeader({ 'x-amz-checksum-crc32': `${crc}-3` }), { algorithm: 'CRC32', digest: crc, parts: 3 });
+    assert.deepEqual(parseObjectChecksumHeader({ 'x-amz-checksum-crc32': crc }), { algorithm: 'CRC32', digest: crc });
+    for (const bad of ['abc', `${crc}-0`, `${crc}-`, `${crc}-x`, `${crc}-1-2`]) {
+      assert.throws(() => parseObjectChecksumHeader({ 'x-amz-checksum-crc32': bad }), s3code('InvalidRequest', /Value for x-amz-checksum-crc32 header is invalid/), bad);
+    }
+    assert.throws(() => parseObjectChecksumHeader({ 'x-amz-checksum-crc32': crc, 'x-amz-checksum-sha1': computeChecksum('SHA1', Buffer.alloc(0)) }), s3code('InvalidRequest', /Multiple checksum Types/));
+    const composite = { a: 'CRC32', v: `${crc}-3`, ty: 'COMPOSITE' as const };
+    assert.equal(objectChecksumMatches({ algorithm: 'CRC32', digest: crc, parts: 3 }, composite), true);
+    assert.equal(objectChecksumMatches({ algorithm: 'CRC32', digest: crc }, composite), true);
+    assert.equal(objectChecksumMatches({ algorithm: 'CRC32', digest: crc, parts: 2 }, composite), false);
+    assert.equal(objectChecksumMatches({ algorithm: 'CRC32C', digest: crc, parts: 3 }, composite), false);
+    const full = { a: 'CRC32', v: crc, ty: 'FULL_OBJECT' as const };
+    assert.equal(objectChecksumMatches({ algorithm: 'CRC32', digest: crc }, full), true);
+    assert.equal(objectChecksumMatches({ algorithm: 'CRC32', digest: crc, parts: 1 }, full), false);
+    assert.equal(objectChecksumMatches({ algorithm: 'CRC32', digest: computeChecksum('CRC32', Buffer.from('other')) }, full), false);
+  });
+
+  test('the SDK sends the object checksum of CompleteMultipartUpload as x-amz-checksum-<alg> and no checksum of the XML: the body is read without it', async () => {
+    const req = await capture(
+      new CompleteMultipartUploadCommand({ Bucket: 'b', Key: 'k', UploadId: 'u', ChecksumCRC32: 'AAAAAA==-1', ChecksumType: 'COMPOSITE', MultipartUpload: { Parts: [{ PartNumber: 1, ETag: '"e"', ChecksumCRC32: 'AAAAAA==' }] } }),
+    );
+    assert.equal(req.headers['x-amz-checksum-crc32'], 'AAAAAA==-1');
+    assert.equal(req.headers['content-md5'], undefined);
+    assert.equal(req.headers['x-amz-sdk-checksum-algorithm'], undefined);
+    assert.equal(req.headers['x-amz-content-sha256'], createHash('sha256').update(req.body).digest('hex'), 'the body is covered by the signed payload hash');
+    // Read as a body, that header would be an invalid (composite) value; without it, only the rest is checked.
+    assert.throws(() => parseExpectedDigests(req.headers), s3code('InvalidRequest'));
+    const stripped = withoutObjectChecksumHeaders(req.headers);
+    assert.equal(stripped['x-amz-checksum-crc32'], undefined);
+    assert.equal(stripped['x-amz-checksum-type'], 'COMPOSITE');
+    assert.deepEqual(parseExpectedDigests(stripped), {});
+    const trailed = withoutObjectChecksumHeaders({ 'x-amz-checksum-crc32': 'AAAAAA==', 'x-amz-sdk-checksum-algorithm': 'CRC32', 'x-amz-trailer': 'x-amz-checksum-crc32' });
+    assert.deepEqual(trailed, { 'x-amz-sdk-checksum-algorithm': 'CRC32', 'x-amz-trailer': 'x-amz-checksum-crc32' }, 'a trailing checksum stays a checksum of the body');
+    assert.deepEqual(withoutObjectChecksumHeaders({ 'x-amz-checksum-sha1': 'x', 'x-amz-sdk-checksum-algorithm': 'SHA1' }), {});
   });
 });
