@@ -1561,6 +1561,12 @@ export class S3Api implements LifecycleActions {
     });
     const size = chosen.reduce((a, p) => a + p.size, 0);
     if (size > this.options.maxObjectBytes) throw new S3Error('EntityTooLarge', undefined, { fields: { ProposedSize: size, MaxSizeAllowed: this.options.maxObjectBytes } });
+    // x-amz-mp-object-size: the size the client expects the object to have.
+    const expectedSize = getHeader(r.headers, 'x-amz-mp-object-size');
+    if (expectedSize !== undefined) {
+      if (!/^\d{1,16}$/.test(expectedSize.trim())) throw new S3Error('InvalidArgument', 'x-amz-mp-object-size must be a non-negative integer', { fields: { ArgumentName: 'x-amz-mp-object-size', ArgumentValue: expectedSize } });
+      if (Number(expectedSize.trim()) !== size) throw new S3Error('InvalidRequest', `The provided 'x-amz-mp-object-size' header value ${expectedSize.trim()} does not match what was computed: ${size}`);
+    }
     const chunks: ChunkRef[] = [];
     for (const p of chosen) chunks.push(...(await this.catalog.partChunkList(p)));
     const vid = this.env.random.hex(16);

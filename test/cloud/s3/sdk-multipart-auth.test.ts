@@ -318,7 +318,9 @@ describe('S3 multipart uploads, authentication and access on a 3-node ring', () 
     await s3failure(a[1]!.send(new CompleteMultipartUploadCommand({ Bucket: 'mpu', Key: key, UploadId, MultipartUpload: { Parts }, ChecksumCRC32C: computeChecksum('CRC32C', p1), ChecksumType: 'FULL_OBJECT' })), 'BadDigest', 400);
     await s3failure(a[1]!.send(new CompleteMultipartUploadCommand({ Bucket: 'mpu', Key: key, UploadId, MultipartUpload: { Parts }, ChecksumCRC32C: `${full}-2` })), 'BadDigest', 400);
     await s3failure(a[1]!.send(new CompleteMultipartUploadCommand({ Bucket: 'mpu', Key: key, UploadId, MultipartUpload: { Parts: [Parts[0]!, { ...Parts[1]!, ChecksumCRC32C: computeChecksum('CRC32C', p1) }] } })), 'InvalidPart', 400);
-    const done = await a[2]!.send(new CompleteMultipartUploadCommand({ Bucket: 'mpu', Key: key, UploadId, MultipartUpload: { Parts }, ChecksumCRC32C: full, ChecksumType: 'FULL_OBJECT' }));
+    // x-amz-mp-object-size: the object's expected size, checked.
+    await s3failure(a[1]!.send(new CompleteMultipartUploadCommand({ Bucket: 'mpu', Key: key, UploadId, MultipartUpload: { Parts }, MpuObjectSize: data.length - 1 })), 'InvalidRequest', 400);
+    const done = await a[2]!.send(new CompleteMultipartUploadCommand({ Bucket: 'mpu', Key: key, UploadId, MultipartUpload: { Parts }, ChecksumCRC32C: full, ChecksumType: 'FULL_OBJECT', MpuObjectSize: data.length }));
     assert.deepEqual([done.ChecksumCRC32C, done.ChecksumType], [full, 'FULL_OBJECT']);
     const head = await a[0]!.send(new HeadObjectCommand({ Bucket: 'mpu', Key: key, ChecksumMode: 'ENABLED' }));
     assert.deepEqual([head.ChecksumCRC32C, head.ChecksumType], [full, 'FULL_OBJECT']);
