@@ -128,6 +128,8 @@ import type { S3Options } from './options.ts';
 
 /** Headers stored with an object and returned on GET / HEAD. */
 const STORED_HEADERS = ['cache-control', 'content-disposition', 'content-language', 'expires', 'x-amz-website-redirect-location'] as const;
+/** The stored header CopyObject never copies (S3: "unique to each object"). */
+const REDIRECT_HEADER = 'x-amz-website-redirect-location';
 /** Bucket sub-resources that exist in S3 but are not supported here. */
 const UNSUPPORTED_BUCKET = ['accelerate', 'analytics', 'metrics', 'inventory', 'intelligent-tiering'];
 
@@ -1201,9 +1203,12 @@ export class S3Api implements LifecycleActions {
       throw new S3Error('InvalidArgument', 'Unknown metadata directive.', { fields: { ArgumentName: 'x-amz-metadata-directive', ArgumentValue: directive } });
     }
     const storageClass = r.headers['x-amz-storage-class'] !== undefined ? parseStorageClass(r.headers) : undefined;
+    // The website redirect location is the object's own: never copied, set only by the request's header.
+    const redirect = getHeader(r.headers, REDIRECT_HEADER);
+    if (redirect !== undefined) checkWebsiteRedirectLocation(redirect);
     // Copying a named version onto its own key is allowed: it restores that version (S3's way);
     // so is a copy that changes the encryption (an SSE-C key rotated in place).
-    if (src.bucket.name === bucket.name && src.key === key && directive === 'COPY' && storageClass === undefined && !src.named && !encryptionAsked && !src.entry.sse) {
+    if (src.bucket.name === bucket.name && src.key === key && directive === 'COPY' && storageClass === undefined && redirect === undefined && !src.named && !encryptionAsked && !src.entry.sse) {
       throw new S3Error(
         'InvalidRequest',
         "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
@@ -1235,14 +1240,16 @@ export class S3Api implements LifecycleActions {
     if (directive === 'REPLACE') Object.assign(entry, this.objectHeaders(r));
     else {
       if (from.ct !== undefined) entry.ct = from.ct;
-      if (from.hd) entry.hd = { ...from.hd };
+      const { [REDIRECT_HEADER]: _notCopied, ...copied } = from.hd ?? {};
+      if (redirect !== undefined) copied[REDIRECT_HEADER] = redirect;
+      if (Object.keys(copied).length > 0) entry.hd = copied;
       if (from.meta) entry.meta = { ...from.meta };
     }
     if (acl?.acl) entry.acl = acl.acl;
     if (acl?.grants) entry.grants = acl.grants;
     if (tags.length > 0) entry.tags = tags.map((t) => ({ ...t }));
-    const sc = storageClass ?? from.sc;
-    if (sc && sc !== 'STANDARD') entry.sc = sc;
+    // Without the header the copy is STANDARD, whatever the source's class (as S3 documents).
+    if (storageClass && storageClass !== 'STANDARD') entry.sc = storageClass;
     if (from.cs) entry.cs = { ...from.cs };
     if (from.parts) entry.parts = from.parts;
     if (from.ps) entry.ps = [...from.ps];

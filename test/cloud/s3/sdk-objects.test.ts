@@ -501,6 +501,19 @@ describe('S3 buckets and objects through the AWS SDK on a 3-node ring', () => {
     const c3 = await a[1]!.send(new GetObjectCommand({ Bucket: 'objects', Key: 'copy/new-meta' }));
     assert.ok((await bytes(c3.Body)).equals(data));
 
+    // The storage class is the request's (STANDARD without the header), not the source's; the
+    // website redirect location is never copied, only set by the request's own header.
+    await a[0]!.send(new PutObjectCommand({ Bucket: 'objects', Key: 'copy/classy', Body: 'c', StorageClass: 'GLACIER_IR', WebsiteRedirectLocation: '/elsewhere', CacheControl: 'max-age=60' }));
+    await a[1]!.send(new CopyObjectCommand({ Bucket: 'objects', Key: 'copy/plain', CopySource: 'objects/copy/classy' }));
+    const plain = await a[2]!.send(new HeadObjectCommand({ Bucket: 'objects', Key: 'copy/plain' }));
+    assert.deepEqual([plain.StorageClass, plain.WebsiteRedirectLocation, plain.CacheControl], [undefined, undefined, 'max-age=60']);
+    await a[1]!.send(new CopyObjectCommand({ Bucket: 'objects', Key: 'copy/ia', CopySource: 'objects/copy/classy', StorageClass: 'STANDARD_IA', WebsiteRedirectLocation: '/new-target' }));
+    const ia = await a[2]!.send(new HeadObjectCommand({ Bucket: 'objects', Key: 'copy/ia' }));
+    assert.deepEqual([ia.StorageClass, ia.WebsiteRedirectLocation, ia.CacheControl], ['STANDARD_IA', '/new-target', 'max-age=60']);
+    // A new redirect location alone makes a copy onto itself legal.
+    await a[0]!.send(new CopyObjectCommand({ Bucket: 'objects', Key: 'copy/plain', CopySource: 'objects/copy/plain', WebsiteRedirectLocation: '/moved' }));
+    assert.equal((await a[1]!.send(new HeadObjectCommand({ Bucket: 'objects', Key: 'copy/plain' }))).WebsiteRedirectLocation, '/moved');
+
     await s3failure(a[0]!.send(new CopyObjectCommand({ Bucket: 'objects', Key: 'copy/x', CopySource: 'objects/copy/src' })), 'NoSuchKey', 404);
     await s3failure(a[0]!.send(new CopyObjectCommand({ Bucket: 'objects', Key: 'copy/x', CopySource: 'nobucket/k' })), 'NoSuchBucket', 404);
     await s3failure(a[0]!.send(new CopyObjectCommand({ Bucket: 'objects', Key: 'copy/new-meta', CopySource: 'objects/copy/new-meta' })), 'InvalidRequest', 400);
