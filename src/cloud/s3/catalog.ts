@@ -17,6 +17,7 @@ import type { Id } from '../../id/index.ts';
 import { S3Error, base32Encode, compareKeys, otpauthUri, readStart, startPastSkipped } from './protocol/index.ts';
 import type { CannedAcl, CorsRule, KeySource, LifecycleRule, ListFrom, ObjectLockConfiguration, ObjectOwnership, ObjectSummary, PartSummary, Tag, UploadListFrom, UploadSummary } from './protocol/index.ts';
 import { registerBucket, unregisterBucket } from './bucket-registry.ts';
+import { collect, keyGroups } from './key-groups.ts';
 import { mergeSorted, objectsPartitionOf, objectsPartitions, shardPageSize, versionsPartitions } from './index-shards.ts';
 import { StorageError } from './errors.ts';
 import { mfaLifecycleConflict } from './mfa-delete.ts';
@@ -968,19 +969,27 @@ export class Catalog {
     const partition = ids.uploads(bucket);
     const dht = this.dht;
     return async function* (from: UploadListFrom): AsyncGenerator<UploadSummary> {
+      // From the marker's key itself, not its upload: keys extending it with U+0000 / U+0001 sort
+      // before its uploads in the partition (key-groups.ts); the listing drops what it already gave.
       let start = from.prefix;
-      if (from.startAfter !== undefined && compareKeys(from.startAfter, start) >= 0) {
-        start = from.startAfter + (from.startAfterUploadId !== undefined ? UPLOAD_SEPARATOR + from.startAfterUploadId : UPLOAD_SEPARATOR);
-      }
+      if (from.startAfter !== undefined && compareKeys(from.startAfter, start) >= 0) start = from.startAfter;
       // Past a common prefix already returned: one seek instead of reading its uploads.
       const begin = startPastSkipped(start, from.skipPrefix);
       if (begin === null) return;
-      start = begin;
-      let after: string | undefined;
-      for (;;) {
-        const page = await dht.scanPartition<UploadEntry>(partition, { prefix: from.prefix, limit: SCAN_PAGE, ...(start !== '' ? { from: start } : {}), ...(after ? { after } : {}) });
-        for (const item of page.items) {
-          const u = item.body;
+      async function* entries(prefix: string, first: string): AsyncGenerator<UploadEntry> {
+        let after: string | undefined;
+        for (;;) {
+          const page = await dht.scanPartition<UploadEntry>(partition, { prefix, limit: SCAN_PAGE, ...(first !== '' ? { from: first } : {}), ...(after ? { after } : {}) });
+          for (const item of page.items) yield item.body;
+          if (!page.next) return;
+          after = page.next;
+        }
+      }
+      // All uploads of one key (a prefix scan, without the keys that extend it).
+      const readKey = async (key: string): Promise<UploadEntry[]> => (await collect(entries(key + UPLOAD_SEPARATOR, ''))).filter((u) => u.key === key);
+      // In key order even around keys that extend others with U+0000 / U+0001 (key-groups.ts).
+      for await (const group of keyGroups(entries(from.prefix, begin), (u) => u.key, readKey, from.prefix)) {
+        for (const u of group.items) {
           const summary: UploadSummary = {
             key: u.key,
             uploadId: u.uploadId,
@@ -991,8 +1000,6 @@ export class Catalog {
           if (u.sc) summary.storageClass = u.sc;
           yield summary;
         }
-        if (!page.next) return;
-        after = page.next;
       }
     };
   }

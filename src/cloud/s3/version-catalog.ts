@@ -14,6 +14,7 @@ import type { ListFrom, VersionSource, VersionSummary } from './protocol/index.t
 import { compareKeys, startPastSkipped } from './protocol/index.ts';
 import { OBJECT_WRITE_OPTIONS } from './catalog.ts';
 import type { Id } from '../../id/index.ts';
+import { collect, keyGroups } from './key-groups.ts';
 import { mergeSorted, objectsPartitionOf, objectsPartitions, shardCount, shardPageSize, versionsPartitionOf, versionsPartitions } from './index-shards.ts';
 import type { BucketEntry, ObjectEntry } from './model.ts';
 import { keyOfVersionSortKey, seqOf, seqOfVersionId, versionIdOf, versionKeyPrefix, versionSortKey } from './versioning.ts';
@@ -164,12 +165,14 @@ export class VersionCatalog {
       versionsPartitions(bucket).map((p) => scan(this.dht, p, prefix, start, shards)),
       (i) => i.sortKey,
     );
+    // The versions partition in key order, each key's versions together (see key-groups.ts).
+    const groups = keyGroups(olds, (i) => keyOfVersionSortKey(i.sortKey), (k) => collect(this.noncurrent(bucket, k)), prefix)[Symbol.asyncIterator]();
     try {
       let cur = await currents.next();
-      let old = await olds.next();
+      let old = await groups.next();
       while (cur.done !== true || old.done !== true) {
         const curKey = cur.done === true ? undefined : cur.value.sortKey;
-        const oldKey = old.done === true ? undefined : keyOfVersionSortKey(old.value.sortKey);
+        const oldKey = old.done === true ? undefined : old.value.key;
         const key = curKey === undefined ? oldKey! : oldKey === undefined ? curKey : compareKeys(curKey, oldKey) <= 0 ? curKey : oldKey;
         const group: KeyVersions = { key, noncurrent: [] };
         if (curKey === key && cur.done !== true) {
@@ -177,15 +180,15 @@ export class VersionCatalog {
           cur = await currents.next();
         }
         const currentId = group.current && versionIdOf(group.current);
-        while (old.done !== true && keyOfVersionSortKey(old.value.sortKey) === key) {
-          if (versionIdOf(old.value.entry) !== currentId) group.noncurrent.push(old.value);
-          old = await olds.next();
+        if (oldKey === key && old.done !== true) {
+          for (const v of old.value.items) if (versionIdOf(v.entry) !== currentId) group.noncurrent.push(v);
+          old = await groups.next();
         }
         yield group;
       }
     } finally {
       await currents.return?.(undefined);
-      await olds.return?.(undefined);
+      await groups.return?.(undefined);
     }
   }
 

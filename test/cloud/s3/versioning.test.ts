@@ -23,6 +23,7 @@ import {
   GetObjectTaggingCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
   ListObjectVersionsCommand,
   ListObjectsV2Command,
   PutBucketLifecycleConfigurationCommand,
@@ -398,6 +399,44 @@ describe('S3 versioning through the AWS SDK on a 3-node ring', () => {
     await s3failure(a[0]!.send(new GetObjectTaggingCommand({ Bucket: 'ver-10', Key: 'k', VersionId: marker })), 'MethodNotAllowed', 405);
     await s3failure(a[0]!.send(new GetObjectTaggingCommand({ Bucket: 'ver-10', Key: 'k' })), 'NoSuchKey', 404);
     await s3failure(a[0]!.send(new GetObjectAclCommand({ Bucket: 'ver-10', Key: 'k', VersionId: 'f'.repeat(32) })), 'NoSuchVersion', 404);
+  });
+
+  test('keys extending others with U+0001: versions and uploads listed in key order, none lost across pages', async () => {
+    await versionedBucket('ver-ctl');
+    // "a"'s versions are stored under "a\u0001<seq>", among those of "a\u0001b".
+    const ids = new Map<string, string[]>();
+    for (const key of ['a', 'a\u0001b', 'a', 'a\u0001b', 'b']) ids.set(key, [await put('ver-ctl', key, key, a[ids.size % 3]), ...(ids.get(key) ?? [])]);
+    const expected = ['a', 'a\u0001b', 'b'].flatMap((key) => ids.get(key)!.map((id) => `${key}@${id}`));
+    for (const MaxKeys of [1000, 1, 2]) {
+      const seen: string[] = [];
+      let KeyMarker: string | undefined;
+      let VersionIdMarker: string | undefined;
+      for (let pages = 0; pages < 20; pages++) {
+        const page = await a[pages % 3]!.send(new ListObjectVersionsCommand({ Bucket: 'ver-ctl', EncodingType: 'url', MaxKeys, KeyMarker, VersionIdMarker }));
+        seen.push(...(page.Versions ?? []).map((v) => `${decodeURIComponent(v.Key!)}@${v.VersionId}`));
+        if (!page.IsTruncated) break;
+        KeyMarker = decodeURIComponent(page.NextKeyMarker!);
+        VersionIdMarker = page.NextVersionIdMarker;
+      }
+      assert.deepEqual(seen, expected, `pages of ${MaxKeys}`);
+    }
+    // Uploads: "u"'s are stored under "u\u0001<id>", after those of "u\u0001".
+    const uploads: string[] = [];
+    for (const Key of ['u', 'u\u0001', 'u']) uploads.push(`${Key}@${(await a[0]!.send(new CreateMultipartUploadCommand({ Bucket: 'ver-ctl', Key }))).UploadId}`);
+    const inOrder = [uploads[0]!, uploads[2]!, uploads[1]!];
+    for (const MaxUploads of [1000, 1]) {
+      const seen: string[] = [];
+      let KeyMarker: string | undefined;
+      let UploadIdMarker: string | undefined;
+      for (let pages = 0; pages < 10; pages++) {
+        const page = await a[1]!.send(new ListMultipartUploadsCommand({ Bucket: 'ver-ctl', Prefix: 'u', EncodingType: 'url', MaxUploads, KeyMarker, UploadIdMarker }));
+        seen.push(...(page.Uploads ?? []).map((u) => `${decodeURIComponent(u.Key!)}@${u.UploadId}`));
+        if (!page.IsTruncated) break;
+        KeyMarker = decodeURIComponent(page.NextKeyMarker!);
+        UploadIdMarker = page.NextUploadIdMarker;
+      }
+      assert.deepEqual(seen, inOrder, `pages of ${MaxUploads}`);
+    }
   });
 
   test('DeleteObjects with version ids; DeleteBucket waits for the last version', async () => {
