@@ -255,7 +255,9 @@ describe('S3 multipart uploads, authentication and access on a 3-node ring', () 
       { PartNumber: 1, ETag: u1.ETag, ChecksumCRC32: u1.ChecksumCRC32 },
       { PartNumber: 2, ETag: u2.ETag, ChecksumCRC32: u2.ChecksumCRC32 },
     ];
-    const complete = (Parts: typeof listed, extra: { ChecksumCRC32?: string; ChecksumType?: 'COMPOSITE' } = {}, node = 0) => a[node]!.send(new CompleteMultipartUploadCommand({ Bucket: 'mpu', Key: key, UploadId, MultipartUpload: { Parts }, ...extra }));
+    const complete = (Parts: typeof listed, extra: { ChecksumCRC32?: string; ChecksumType?: 'COMPOSITE' | 'FULL_OBJECT' } = {}, node = 0) => a[node]!.send(new CompleteMultipartUploadCommand({ Bucket: 'mpu', Key: key, UploadId, MultipartUpload: { Parts }, ...extra }));
+    // A checksum type other than the upload's is BadDigest.
+    await s3failure(complete(listed, { ChecksumType: 'FULL_OBJECT' }), 'BadDigest', 400);
     // The complete list must give every part's checksum; the first missing one is named.
     const missing = await s3failure(complete(listed.map(({ PartNumber, ETag }) => ({ PartNumber, ETag, ChecksumCRC32: undefined }))), 'InvalidRequest', 400);
     assert.equal(missing.message, 'The upload was created using a crc32 checksum. The complete request must include the checksum for each part. It was missing for part 1 in the request.');
