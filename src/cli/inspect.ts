@@ -71,6 +71,7 @@ export async function ring(client: OpsClient, out: Output, walk: boolean): Promi
       ...ls.right.map((h, i) => [`+${i + 1}`, short(h.id), h.addr, h.rttMs !== undefined ? h.rttMs.toFixed(1) : '']),
     ];
     lines.push(table(['pos', 'id', 'address', 'rtt ms'], rows));
+    lines.push('', `ring size: about ${String(r['estimatedRingSize'])} nodes (estimated from the leaf set; exact below ${ls.capacity + 1})`);
     lines.push('', out.style(`routing table: ${rt.size} entries, ${r['known']} known nodes`, 'bold'));
     if (rt.rows.length) lines.push(table(['row', 'entries', 'columns'], rt.rows.map((x) => [x.row, x.entries.length, x.entries.map((e) => e.col.toString(16)).join('')])));
     const w = r['walk'] as { members: RingMemberJson[]; truncated: boolean; durationMs: number } | undefined;

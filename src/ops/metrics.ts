@@ -232,6 +232,14 @@ export class NodeMetrics {
       },
     });
     new Gauge({
+      name: 'pi_ring_size_estimate',
+      help: 'Nodes in the ring, as this node estimates from its leaf set (exact while the ring is smaller than the leaf set).',
+      registers: r,
+      collect() {
+        this.set(n.overlay.estimatedRingSize());
+      },
+    });
+    new Gauge({
       name: 'pi_routing_table_size',
       help: 'Entries in the routing table.',
       registers: r,

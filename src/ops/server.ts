@@ -303,6 +303,7 @@ export class OpsServer {
       leafSet: { left: side(ls.left), right: side(ls.right), size: o.leafSetMembers().length, capacity: o.options.leafSetSize },
       routingTable: { size: rows.reduce((a, x) => a + x.entries.length, 0), rows },
       known: o.knownNodes().length,
+      estimatedRingSize: o.estimatedRingSize(),
     };
     if (walk) body['walk'] = await n.ringView.walk();
     return body;

@@ -98,6 +98,7 @@ describe('pi inspection commands against a running ring', () => {
     const r = await pi(['ring', '--walk', ...target(1)]);
     assert.equal(r.code, 0, r.err);
     assert.match(r.out, /leaf set: 2 of 24/);
+    assert.match(r.out, /ring size: about 3 nodes/);
     assert.match(r.out, /ring: 3 nodes reachable/);
     for (const n of nodes) assert.ok(r.out.includes(n.node.id.hex.slice(0, 8)));
   });

@@ -174,7 +174,7 @@ describe('ops API', () => {
       { what: 'a first heartbeat counted' },
     );
     assert.match(before.headers.get('content-type') ?? '', /text\/plain/);
-    for (const name of ['pi_node_ready 1', 'pi_route_hops_count', 'pi_event_loop_lag_seconds{quantile="0.99"}', 'pi_leafset_size 3', 'pi_dht_operations_total{op=', 'pi_dht_operation_seconds_count{op=', 'pi_dht_replica_repairs_total', 'process_cpu_user_seconds_total', 'pi_app_active{app="dht",kind="core",state="active"} 1']) {
+    for (const name of ['pi_node_ready 1', 'pi_route_hops_count', 'pi_event_loop_lag_seconds{quantile="0.99"}', 'pi_leafset_size 3', 'pi_ring_size_estimate 4', 'pi_dht_operations_total{op=', 'pi_dht_operation_seconds_count{op=', 'pi_dht_replica_repairs_total', 'process_cpu_user_seconds_total', 'pi_app_active{app="dht",kind="core",state="active"} 1']) {
       assert.ok(before.text.includes(name), `metrics include ${name}`);
     }
     await waitFor(async () => heartbeats((await call(url(0), '/metrics')).text) > heartbeats(before.text), { what: 'heartbeat counter to grow' });
