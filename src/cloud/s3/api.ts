@@ -1109,8 +1109,10 @@ export class S3Api implements LifecycleActions {
   }
 
   private async deleteObjects(r: S3Request): Promise<void> {
-    // With a policy, each key is checked on its own (s3:DeleteObject): refused keys are errors.
-    const bucket = await this.permittedBucket(r, (b) => b.policy !== undefined || canWriteBucket(b, r.principal) !== false);
+    // A signed requester's keys are each checked on their own (s3:DeleteObject): a refused key is
+    // an AccessDenied entry of a 200 answer, as S3 answers a user without the permission. An
+    // anonymous request without write access to the bucket is refused whole.
+    const bucket = await this.permittedBucket(r, (b) => r.principal !== undefined || b.policy !== undefined || canWriteBucket(b, r.principal) !== false);
     const mayWrite = canWriteBucket(bucket, r.principal);
     const body = await readCheckedBody(r, this.verifier(r));
     const request = parseDeleteObjects(body);

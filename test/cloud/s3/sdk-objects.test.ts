@@ -57,10 +57,12 @@ describe('S3 buckets and objects through the AWS SDK on a 3-node ring', () => {
   /** Alice's client on each node. */
   let a: S3Client[];
   let b0: S3Client;
+  /** Clients without credentials, one per node. */
+  let anon: S3Client[];
 
   before(async () => {
     const fixture = await startS3Fixture((fn) => cleanups.push(fn), { buckets: ['objects'] });
-    ({ nodes, alice, aliceClients: a } = fixture);
+    ({ nodes, alice, aliceClients: a, anonymousClients: anon } = fixture);
     b0 = fixture.bobClients[0]!;
   });
 
@@ -386,7 +388,12 @@ describe('S3 buckets and objects through the AWS SDK on a 3-node ring', () => {
     assert.equal(quiet.Deleted, undefined);
     const left = await a[1]!.send(new ListObjectsV2Command({ Bucket: 'objects', Prefix: 'del/' }));
     assert.equal(left.KeyCount, 0);
-    await s3failure(b0.send(new DeleteObjectsCommand({ Bucket: 'objects', Delete: { Objects: [{ Key: 'sizes/0' }] } })), 'AccessDenied', 403);
+    // Another user without write access: each key refused in a 200 answer (as S3 answers a user
+    // without s3:DeleteObject), the object kept; anonymous: refused whole.
+    const refused = await b0.send(new DeleteObjectsCommand({ Bucket: 'objects', Delete: { Objects: [{ Key: 'sizes/0' }, { Key: 'del/none' }] } }));
+    assert.deepEqual([refused.Deleted, refused.Errors?.map((e) => [e.Key, e.Code])], [undefined, [['sizes/0', 'AccessDenied'], ['del/none', 'AccessDenied']]]);
+    await a[2]!.send(new HeadObjectCommand({ Bucket: 'objects', Key: 'sizes/0' }));
+    await s3failure(anon[0]!.send(new DeleteObjectsCommand({ Bucket: 'objects', Delete: { Objects: [{ Key: 'sizes/0' }] } })), 'AccessDenied', 403);
   });
 
   test('version ids without versioning: "null" is the object, any other id is refused and never acts on the object', async () => {
