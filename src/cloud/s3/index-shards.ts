@@ -16,9 +16,6 @@ import { compareKeys } from './protocol/index.ts';
 import { ids } from './model.ts';
 import type { BucketEntry } from './model.ts';
 
-/** Most index shards a bucket can have. */
-export const MAX_INDEX_SHARDS = 64;
-
 /** Most index shards {@link autoIndexShards} gives a bucket. */
 export const MAX_AUTO_INDEX_SHARDS = 8;
 
