@@ -264,6 +264,10 @@ export class S3HttpServer {
     const response = errorResponse(e, { requestId, hostId: requestId, resource }, method);
     if (response.body !== undefined) response.headers['content-length'] = String(Buffer.byteLength(response.body));
     if (!req.readableEnded) {
+      // Discard what was not read. A bodiless GET that failed keeps its connection. (A body held
+      // back for 100 Continue is answered below in this same turn, before the stream first reads
+      // and would send the 100.)
+      req.resume();
       if (!req.complete) {
         // A body still arriving. A small one is read to its end first: answering now and closing
         // would reset the connection under a client still sending, which then sees a network
@@ -272,14 +276,11 @@ export class S3HttpServer {
         const declared = Number(req.headers['content-length']);
         const waiting = /100-continue/i.test(req.headers['expect'] ?? '');
         if (!waiting && Number.isFinite(declared) && declared <= DRAIN_LIMIT_BYTES) {
-          req.resume();
           this.answerAfterBody(req, res, response);
           return;
         }
         response.headers['connection'] = 'close';
       }
-      // Discard what was not read. A bodiless GET that failed keeps its connection.
-      req.resume();
     }
     res.writeHead(response.status, response.headers);
     res.end(response.body);

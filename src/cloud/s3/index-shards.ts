@@ -1,15 +1,16 @@
 /**
  * Bucket index shards. A bucket's index of current versions (`ids.objects`), its noncurrent
- * versions (`ids.versions`) and its replication queue (`ids.replication`) are each split over `BucketEntry.shards` sorted partitions by a hash
- * of the object key. Each partition has its own root and replica set, so the writes of one busy
- * bucket are coordinated by that many roots instead of one; a key (with all its versions) always
- * lives in one shard, so its conditional writes are still decided by a single root. Listings read
- * the shards side by side and merge them in key order ({@link mergeSorted}).
+ * versions (`ids.versions`) and its replication queue (`ids.replication`) are each split over
+ * `BucketEntry.shards` sorted partitions by a hash of the object key. Each partition has its own
+ * root and replica set, so the writes of one busy bucket are coordinated by that many roots
+ * instead of one; a key (with all its versions) always lives in one shard, so its conditional
+ * writes are still decided by a single root. Listings read the shards side by side and merge
+ * them in key order ({@link mergeSorted}).
  *
  * The shard count is fixed when the bucket is created (`s3.indexShards`; by default from the
-ring's size then, {@link autoIndexShards}). Shard 0 keeps the
- * partition names of an unsharded bucket, so buckets created before sharding (no `shards` field)
- * read as one shard. The hash is part of the stored layout: never change it.
+ * ring's size then, {@link autoIndexShards}). Shard 0 keeps the partition names of an unsharded
+ * bucket, so buckets created before sharding (no `shards` field) read as one shard. The hash is
+ * part of the stored layout: never change it.
  */
 import type { Id } from '../../id/index.ts';
 import { compareKeys } from './protocol/index.ts';
@@ -52,35 +53,31 @@ export function shardCount(bucket: IndexedBucket): number {
   return bucket.shards ?? 1;
 }
 
+/** Makes the id of shard `shard` of one of a bucket's sharded partitions (an `ids` member). */
+type ShardId = (bucket: IndexedBucket, shard: number) => Id;
+
+/** The shard of `make`'s partitions that holds `key`. */
+function shardOf(make: ShardId, bucket: IndexedBucket, key: string): Id {
+  return make(bucket, shardOfKey(key, shardCount(bucket)));
+}
+
+/** Every shard of `make`'s partitions, shard 0 first. */
+function allShards(make: ShardId, bucket: IndexedBucket): Id[] {
+  return Array.from({ length: shardCount(bucket) }, (_, i) => make(bucket, i));
+}
+
 /** The partition holding the current version of `key`. */
-export function objectsPartitionOf(bucket: IndexedBucket, key: string): Id {
-  return ids.objects(bucket, shardOfKey(key, shardCount(bucket)));
-}
-
+export const objectsPartitionOf = (bucket: IndexedBucket, key: string): Id => shardOf(ids.objects, bucket, key);
 /** The partition holding the noncurrent versions of `key`. */
-export function versionsPartitionOf(bucket: IndexedBucket, key: string): Id {
-  return ids.versions(bucket, shardOfKey(key, shardCount(bucket)));
-}
-
+export const versionsPartitionOf = (bucket: IndexedBucket, key: string): Id => shardOf(ids.versions, bucket, key);
 /** The partition of the replication queue (replication.ts) holding the tasks of `key`. */
-export function replicationPartitionOf(bucket: IndexedBucket, key: string): Id {
-  return ids.replication(bucket, shardOfKey(key, shardCount(bucket)));
-}
-
-/** Every partition of the bucket's replication queue, shard 0 first. */
-export function replicationPartitions(bucket: IndexedBucket): Id[] {
-  return Array.from({ length: shardCount(bucket) }, (_, i) => ids.replication(bucket, i));
-}
-
+export const replicationPartitionOf = (bucket: IndexedBucket, key: string): Id => shardOf(ids.replication, bucket, key);
 /** Every partition of the bucket's current versions, shard 0 first. */
-export function objectsPartitions(bucket: IndexedBucket): Id[] {
-  return Array.from({ length: shardCount(bucket) }, (_, i) => ids.objects(bucket, i));
-}
-
+export const objectsPartitions = (bucket: IndexedBucket): Id[] => allShards(ids.objects, bucket);
 /** Every partition of the bucket's noncurrent versions, shard 0 first. */
-export function versionsPartitions(bucket: IndexedBucket): Id[] {
-  return Array.from({ length: shardCount(bucket) }, (_, i) => ids.versions(bucket, i));
-}
+export const versionsPartitions = (bucket: IndexedBucket): Id[] => allShards(ids.versions, bucket);
+/** Every partition of the bucket's replication queue, shard 0 first. */
+export const replicationPartitions = (bucket: IndexedBucket): Id[] => allShards(ids.replication, bucket);
 
 /**
  * The items of several sorted sources as one source in key order (S3's, {@link compareKeys}).
@@ -94,14 +91,14 @@ export async function* mergeSorted<T>(sources: readonly AsyncIterable<T>[], keyO
   }
   const iterators = sources.map((s) => s[Symbol.asyncIterator]());
   try {
-    const heads: (IteratorResult<T> | undefined)[] = await Promise.all(iterators.map((it) => it.next()));
+    const heads: IteratorResult<T>[] = await Promise.all(iterators.map((it) => it.next()));
     for (;;) {
       let min = -1;
       let minKey = '';
       for (let i = 0; i < heads.length; i++) {
         const h = heads[i];
-        if (h === undefined || h.done === true) continue;
-        const k = keyOf(h.value);
+        if (h!.done === true) continue;
+        const k = keyOf(h!.value);
         if (min < 0 || compareKeys(k, minKey) < 0) {
           min = i;
           minKey = k;
