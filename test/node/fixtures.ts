@@ -54,7 +54,9 @@ export function testConfig(dir: string, overrides: ConfigInput = {}): PiConfig {
     dataDir: dir,
     bind: '127.0.0.1',
     port: 0,
-    joinTimeoutMs: 10_000,
+    // Several nodes joining one bootstrap at once race (a joiner's probes reach others still
+    // joining) and retry; on a loaded 2-core CI machine 10 s was once not enough for a 5-node ring.
+    joinTimeoutMs: 30_000,
     ops: { bind: '127.0.0.1', port: 0, token: 'test-token-0123456789abcdef' },
     overlay: FAST_OVERLAY,
     alerts: { diskMinFreeBytes: 0, diskMinFreePercent: 0 },
