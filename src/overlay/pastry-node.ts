@@ -407,6 +407,11 @@ export class PastryNode {
         if (m.t !== MessageType.DIRECT && m.leaving) {
           // The sender is leaving and only handing this on: it departs from our tables now.
           this.declareDead(m.from, 'left', false);
+        } else if (m.t === MessageType.JOIN && m.from.id.hex === m.joiner.id.hex) {
+          // A joiner's own JOIN (its first hop): it is not part of the ring until it has its
+          // leaf set, and its join probes add it then. Taken into our tables now, the next
+          // joiner's JOIN would be routed to it, to be held until it is ready, and two joiners
+          // holding each other's JOIN both time out.
         } else {
           this.heard(m.from, m.t === MessageType.JOIN ? Proof.STRONG : Proof.NONE);
         }

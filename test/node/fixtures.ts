@@ -54,8 +54,7 @@ export function testConfig(dir: string, overrides: ConfigInput = {}): PiConfig {
     dataDir: dir,
     bind: '127.0.0.1',
     port: 0,
-    // Several nodes joining one bootstrap at once race (a joiner's probes reach others still
-    // joining) and retry; on a loaded 2-core CI machine 10 s was once not enough for a 5-node ring.
+    // Generous for a loaded 2-core CI machine (joins take well under a second here).
     joinTimeoutMs: 30_000,
     ops: { bind: '127.0.0.1', port: 0, token: 'test-token-0123456789abcdef' },
     overlay: FAST_OVERLAY,

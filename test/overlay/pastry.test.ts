@@ -215,6 +215,27 @@ describe('Pastry ring in the simulator', () => {
     await ring.runUntil(() => ring.leafSetsConsistent().wrong === 0, 120_000, 'leaf sets consistent after heal');
   });
 
+  test('nodes joining one bootstrap at the same moment all join on their first attempt', async () => {
+    // A joiner used to enter the bootstrap's leaf set as soon as its JOIN arrived; the next
+    // joiner's JOIN was then routed to it, still joining, which held it until ready, and two
+    // joiners holding each other's JOIN both timed out and retried (seen on loopback rings).
+    let failed = 0;
+    let slowest = 0;
+    for (let s = 0; s < 12; s++) {
+      const ring = new SimRing({ seed: `join-together-${s}` });
+      const founder = ring.createFirst();
+      const joiners = Array.from({ length: 6 }, () => ring.createNode());
+      const started = ring.now();
+      for (const j of joiners) ring.startJoin(j, [founder.addr]);
+      await ring.runUntil(() => joiners.every((j) => j.status !== 'joining'), 30_000, 'every joiner done');
+      failed += joiners.filter((j) => j.status !== 'live').length;
+      slowest = Math.max(slowest, ring.now() - started);
+      await ring.runUntil(() => ring.leafSetsConsistent().wrong === 0, 60_000, 'leaf sets consistent');
+    }
+    assert.equal(failed, 0, 'joins that ran out of their one attempt');
+    assert.ok(slowest < 2000, `the slowest group took ${slowest} ms of virtual time`);
+  });
+
   test('a node without a reachable bootstrap fails to join unless told to start a ring', async () => {
     const ring = new SimRing({ seed: 'join-fail' });
     const lonely = ring.createNode();
