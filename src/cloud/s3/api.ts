@@ -71,6 +71,7 @@ import {
   checksumHeaderName,
   checksumMismatch,
   missingPartChecksum,
+  checkConsecutivePartNumbers,
   multipartChecksumType,
   objectChecksumMatches,
   parseExpectedDigests,
@@ -1542,14 +1543,16 @@ export class S3Api implements LifecycleActions {
     const claimed = parseObjectChecksumHeader(r.headers);
     const request = parseCompleteMultipartUpload(await this.readCompleteBody(r));
     const algorithm = upload.ca as ChecksumAlgorithm | undefined;
-    // Only COMPOSITE: AWS documents no such requirement for FULL_OBJECT uploads, whose checksum
-    // is of the object's bytes and made here from the stored parts' without the client's list.
     // x-amz-checksum-type: the type the client expects; another than the upload's is BadDigest (as documented).
     const claimedType = getHeader(r.headers, 'x-amz-checksum-type')?.trim().toUpperCase();
     if (algorithm && claimedType !== undefined && claimedType !== (upload.cty ?? 'COMPOSITE')) {
       throw new S3Error('BadDigest', `The checksum type ${claimedType} does not match the upload's, ${upload.cty ?? 'COMPOSITE'}.`);
     }
+    // Only COMPOSITE: parts numbered 1..N and every part's checksum in the list. AWS documents
+    // neither for FULL_OBJECT uploads, whose checksum is of the object's bytes and made here from
+    // the stored parts' without the client's list.
     if (algorithm && (upload.cty ?? 'COMPOSITE') === 'COMPOSITE') {
+      checkConsecutivePartNumbers(request.parts.map((p) => p.partNumber));
       const missing = request.parts.find((p) => p.checksums[algorithm] === undefined);
       if (missing) throw missingPartChecksum(algorithm, missing.partNumber);
     }

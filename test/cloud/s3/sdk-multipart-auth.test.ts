@@ -148,7 +148,7 @@ describe('S3 multipart uploads, authentication and access on a 3-node ring', () 
     assert.deepEqual(rolled.Uploads?.map((u) => u.Key), ['dirs/top']);
     for (const [Key, UploadId] of inDirs) await a[0]!.send(new AbortMultipartUploadCommand({ Bucket: 'mpu', Key, UploadId }));
 
-    // Complete errors first: a wrong ETag, a too-small middle part, a wrong order.
+    // Complete errors first: a wrong ETag, a wrong order, a part never uploaded.
     await s3failure(a[0]!.send(new CompleteMultipartUploadCommand({ Bucket: 'mpu', Key: 'assembled', UploadId: uploadId, MultipartUpload: { Parts: [{ PartNumber: 1, ETag: '"00000000000000000000000000000000"', ChecksumCRC32: c1 }] } })), 'InvalidPart', 400);
     await s3failure(
       a[0]!.send(new CompleteMultipartUploadCommand({ Bucket: 'mpu', Key: 'assembled', UploadId: uploadId, MultipartUpload: { Parts: [{ PartNumber: 1, ETag: r1.ETag, ChecksumCRC32: c1 }, { PartNumber: 3, ETag: r3.CopyPartResult!.ETag, ChecksumCRC32: c3 }, { PartNumber: 2, ETag: r2.CopyPartResult!.ETag, ChecksumCRC32: c2 }] } })),
@@ -156,7 +156,7 @@ describe('S3 multipart uploads, authentication and access on a 3-node ring', () 
       400,
     );
     await s3failure(
-      a[0]!.send(new CompleteMultipartUploadCommand({ Bucket: 'mpu', Key: 'assembled', UploadId: uploadId, MultipartUpload: { Parts: [{ PartNumber: 3, ETag: r3.CopyPartResult!.ETag, ChecksumCRC32: c3 }, { PartNumber: 4, ETag: r1.ETag, ChecksumCRC32: c1 }] } })),
+      a[0]!.send(new CompleteMultipartUploadCommand({ Bucket: 'mpu', Key: 'assembled', UploadId: uploadId, MultipartUpload: { Parts: [{ PartNumber: 1, ETag: r1.ETag, ChecksumCRC32: c1 }, { PartNumber: 2, ETag: r2.CopyPartResult!.ETag, ChecksumCRC32: c2 }, { PartNumber: 3, ETag: r3.CopyPartResult!.ETag, ChecksumCRC32: c3 }, { PartNumber: 4, ETag: r1.ETag, ChecksumCRC32: c1 }] } })),
       'InvalidPart',
       400,
     );
@@ -329,6 +329,39 @@ describe('S3 multipart uploads, authentication and access on a 3-node ring', () 
     // A part of a FULL_OBJECT object has no checksum of its own to answer.
     const part = await a[1]!.send(new HeadObjectCommand({ Bucket: 'mpu', Key: key, PartNumber: 2, ChecksumMode: 'ENABLED' }));
     assert.deepEqual([part.ContentLength, part.ChecksumCRC32C], [p2.length, undefined]);
+  });
+
+  test('part numbers with a gap: InvalidPartOrder for a COMPOSITE upload (nothing completed), accepted for a FULL_OBJECT upload and one without a checksum', async () => {
+    const p1 = pattern(5 * MiB, 81);
+    const p3 = pattern(3000, 83);
+    const start = async (key: string, extra: { ChecksumAlgorithm?: 'CRC32'; ChecksumType?: 'COMPOSITE' | 'FULL_OBJECT' }) => {
+      const { UploadId } = await a[0]!.send(new CreateMultipartUploadCommand({ Bucket: 'mpu', Key: key, ...extra }));
+      const up = async (PartNumber: number, Body: Buffer) => {
+        const r = await a[PartNumber % 3]!.send(new UploadPartCommand({ Bucket: 'mpu', Key: key, UploadId, PartNumber, Body, ...(extra.ChecksumAlgorithm ? { ChecksumAlgorithm: extra.ChecksumAlgorithm } : {}) }));
+        return { PartNumber, ETag: r.ETag, ChecksumCRC32: r.ChecksumCRC32 };
+      };
+      return { UploadId, parts: [await up(1, p1), await up(3, p3)] };
+    };
+    const complete = (key: string, UploadId: string | undefined, Parts: { PartNumber: number; ETag?: string; ChecksumCRC32?: string }[]) =>
+      a[1]!.send(new CompleteMultipartUploadCommand({ Bucket: 'mpu', Key: key, UploadId, MultipartUpload: { Parts } }));
+
+    const composite = await start('gaps/composite', { ChecksumAlgorithm: 'CRC32' });
+    await s3failure(complete('gaps/composite', composite.UploadId, composite.parts), 'InvalidPartOrder', 400);
+    await s3failure(complete('gaps/composite', composite.UploadId, [composite.parts[1]!]), 'InvalidPartOrder', 400);
+    assert.equal((await a[2]!.send(new ListPartsCommand({ Bucket: 'mpu', Key: 'gaps/composite', UploadId: composite.UploadId }))).Parts?.length, 2, 'the upload is still there');
+    await s3failure(a[2]!.send(new HeadObjectCommand({ Bucket: 'mpu', Key: 'gaps/composite' })), 'NotFound', 404);
+    // Part 1 alone is 1..N: it completes.
+    const one = await complete('gaps/composite', composite.UploadId, [composite.parts[0]!]);
+    assert.equal(one.ChecksumCRC32, compositeChecksum('CRC32', [computeChecksum('CRC32', p1)]));
+
+    const full = await start('gaps/full', { ChecksumAlgorithm: 'CRC32', ChecksumType: 'FULL_OBJECT' });
+    const fullDone = await complete('gaps/full', full.UploadId, full.parts);
+    assert.deepEqual([fullDone.ChecksumCRC32, fullDone.ChecksumType], [computeChecksum('CRC32', Buffer.concat([p1, p3])), 'FULL_OBJECT']);
+
+    const plain = await start('gaps/plain', {});
+    await complete('gaps/plain', plain.UploadId, plain.parts.map(({ PartNumber, ETag }) => ({ PartNumber, ETag })));
+    const got = await a[0]!.send(new GetObjectCommand({ Bucket: 'mpu', Key: 'gaps/plain' }));
+    assert.ok((await bytes(got.Body)).equals(Buffer.concat([p1, p3])));
   });
 
   test('EntityTooSmall, AbortMultipartUpload, part numbers out of range', async () => {

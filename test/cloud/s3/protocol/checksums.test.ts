@@ -9,6 +9,7 @@ import { crc32cPortable, nativeCrc32Available } from '../../../../src/wire/index
 import { CompleteMultipartUploadCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import {
   BodyDigests,
+  checkConsecutivePartNumbers,
   DigestVerifier,
   checksumAlgorithmFromHeader,
   checksumHeaderName,
@@ -293,6 +294,14 @@ describe('multipart', () => {
     assert.throws(() => multipartChecksumType('CRC64NVME', 'COMPOSITE'), s3code('InvalidRequest', /^The COMPOSITE checksum type cannot be used with the crc64nvme checksum algorithm\.$/));
     assert.throws(() => multipartChecksumType(undefined, 'COMPOSITE'), s3code('InvalidRequest', /can only be used with the x-amz-checksum-algorithm header/));
     assert.throws(() => multipartChecksumType('CRC32', 'PARTIAL'), s3code('InvalidRequest', /Value for x-amz-checksum-type header is invalid/));
+  });
+
+  test('a COMPOSITE completion lists parts 1..N with no gap: anything else is InvalidPartOrder', () => {
+    checkConsecutivePartNumbers([1]);
+    checkConsecutivePartNumbers([1, 2, 3]);
+    for (const numbers of [[2], [1, 3], [1, 2, 4], [2, 3]]) {
+      assert.throws(() => checkConsecutivePartNumbers(numbers), s3code('InvalidPartOrder'), numbers.join(','));
+    }
   });
 
   test("CompleteMultipartUpload's checksum header: the object's value (with or without -N), compared with the completed object's", () => {
