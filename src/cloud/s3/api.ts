@@ -82,7 +82,7 @@ import {
   hasLockHeaders,
   versionRemovable,
 } from './protocol/index.ts';
-import type { BodyVerifier, CannedAcl, ChecksumAlgorithm, DeletedEntry, DigestAlgorithm, HeaderMap, DeleteErrorEntry, ManagedEncryptionRequest, ObjectAttributesResult, RequestAuth, StorageClass, Tag } from './protocol/index.ts';
+import type { BodyVerifier, ByteRange, CannedAcl, ChecksumAlgorithm, DeletedEntry, DigestAlgorithm, HeaderMap, DeleteErrorEntry, ManagedEncryptionRequest, ObjectAttributesResult, RequestAuth, StorageClass, Tag } from './protocol/index.ts';
 import { aclsDisabled, canBucket, canObjectAcl, canReadBucket, canReadObject, canWriteBucket, mustAllow } from './access.ts';
 import type { AclAllowance, AclFields } from './access.ts';
 import { aclOfPut, aclXml, requestAcl, withAcl } from './acl.ts';
@@ -264,11 +264,31 @@ interface ObjectPart {
 }
 
 /**
+ * The part whose bytes are exactly `range` (a resolved Range), if there is one: a single-part
+ * object's one part is the whole object; a multipart object's are laid end to end by their sizes
+ * (`ps`). Undefined for a range that starts or ends inside a part or spans several, and for a
+ * multipart object completed before part sizes were recorded.
+ */
+function partAlignedWith(entry: ObjectEntry, range: ByteRange): ObjectPart | undefined {
+  if (!entry.parts) return range.start === 0 && range.end === entry.size - 1 ? { range } : undefined;
+  if (!entry.ps) return undefined;
+  let start = 0;
+  for (const [index, size] of entry.ps.entries()) {
+    if (start > range.start) return undefined;
+    if (start === range.start && size > 0 && start + size - 1 === range.end) return { range, index };
+    start += size;
+  }
+  return undefined;
+}
+
+/**
  * The checksum GetObject / HeadObject with `x-amz-checksum-mode: ENABLED` answers with: the
- * object's, for the whole object; none for a Range. By part number (`part`): a single-part
- * object's part 1 is the object; a COMPOSITE multipart object's part has its own checksum (as S3
- * answers, type COMPOSITE); a FULL_OBJECT object's is only that of a one-part object (its part is
- * the whole object), as S3 answers.
+ * object's, for the whole object. By part number, or by a Range that aligns with a single part
+ * (`part`; the User Guide, "Checking object integrity": "specifying a part number or byte range
+ * that aligns with a single part"): a single-part object's part 1 is the object; a COMPOSITE
+ * multipart object's part has its own checksum (as S3 answers, type COMPOSITE); a FULL_OBJECT
+ * object's is only that of a one-part object (its part is the whole object), as S3 answers. None
+ * for any other Range: the stored checksum is not that of the bytes it answers.
  */
 function shownChecksum(entry: ObjectEntry, part: ObjectPart | undefined, ranged: boolean): StoredChecksum | undefined {
   const cs = entry.cs;
@@ -1018,7 +1038,8 @@ export class S3Api implements LifecycleActions {
     Object.assign(out, sealedKeyHeaders(entry.sse), taggingCountHeader(r, bucket, entry), expirationHeader(bucket, key, entry), versionHeader(bucket, entry, r.query.has('versionId')), this.objectLock.headers(r, bucket, entry));
     // S3 reports the part count only to a request by part number.
     if (entry.parts && byPart) out['x-amz-mp-parts-count'] = String(entry.parts);
-    const shown = getHeader(r.headers, 'x-amz-checksum-mode')?.toUpperCase() === 'ENABLED' ? shownChecksum(entry, byPart ? part : undefined, range !== undefined) : undefined;
+    const checksumPart = byPart ? part : range && partAlignedWith(entry, range);
+    const shown = getHeader(r.headers, 'x-amz-checksum-mode')?.toUpperCase() === 'ENABLED' ? shownChecksum(entry, checksumPart, range !== undefined) : undefined;
     if (shown) {
       out[checksumHeaderName(shown.a as ChecksumAlgorithm)] = shown.v;
       out['x-amz-checksum-type'] = shown.ty ?? 'FULL_OBJECT';

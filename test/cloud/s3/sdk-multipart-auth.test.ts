@@ -331,6 +331,50 @@ describe('S3 multipart uploads, authentication and access on a 3-node ring', () 
     assert.deepEqual([part.ContentLength, part.ChecksumCRC32C], [p2.length, undefined]);
   });
 
+  test('checksum mode with a Range: the checksum only for a range that is exactly one part (a single-part object whole), as the User Guide documents', async () => {
+    // A single-part object: its one part is the whole object, however the range spells it.
+    const small = pattern(3000, 91);
+    await a[0]!.send(new PutObjectCommand({ Bucket: 'mpu', Key: 'ranges/single', Body: small, ChecksumAlgorithm: 'CRC32' }));
+    const crc = computeChecksum('CRC32', small);
+    for (const Range of ['bytes=0-', 'bytes=0-2999', 'bytes=0-999999', 'bytes=-3000', 'bytes=-5000']) {
+      const got = await a[1]!.send(new GetObjectCommand({ Bucket: 'mpu', Key: 'ranges/single', Range, ChecksumMode: 'ENABLED' }));
+      assert.equal(got.$metadata.httpStatusCode, 206, Range);
+      assert.ok((await bytes(got.Body)).equals(small), Range);
+      assert.deepEqual([got.ChecksumCRC32, got.ChecksumType], [crc, 'FULL_OBJECT'], Range);
+      const head = await a[2]!.send(new HeadObjectCommand({ Bucket: 'mpu', Key: 'ranges/single', Range, ChecksumMode: 'ENABLED' }));
+      assert.deepEqual([head.ChecksumCRC32, head.ChecksumType], [crc, 'FULL_OBJECT'], `HEAD ${Range}`);
+    }
+    for (const Range of ['bytes=1-', 'bytes=0-2998', 'bytes=-2999']) {
+      const got = await a[1]!.send(new GetObjectCommand({ Bucket: 'mpu', Key: 'ranges/single', Range, ChecksumMode: 'ENABLED' }));
+      await bytes(got.Body);
+      assert.deepEqual([got.ChecksumCRC32, got.ChecksumType], [undefined, undefined], Range);
+    }
+
+    // A COMPOSITE multipart object: a range that is exactly one part answers that part's checksum (type COMPOSITE).
+    const p1 = pattern(5 * MiB, 92);
+    const p2 = pattern(1500, 93);
+    const { UploadId } = await a[0]!.send(new CreateMultipartUploadCommand({ Bucket: 'mpu', Key: 'ranges/composite', ChecksumAlgorithm: 'CRC32' }));
+    const u1 = await a[1]!.send(new UploadPartCommand({ Bucket: 'mpu', Key: 'ranges/composite', UploadId, PartNumber: 1, Body: p1, ChecksumAlgorithm: 'CRC32' }));
+    const u2 = await a[2]!.send(new UploadPartCommand({ Bucket: 'mpu', Key: 'ranges/composite', UploadId, PartNumber: 2, Body: p2, ChecksumAlgorithm: 'CRC32' }));
+    await a[0]!.send(new CompleteMultipartUploadCommand({ Bucket: 'mpu', Key: 'ranges/composite', UploadId, MultipartUpload: { Parts: [{ PartNumber: 1, ETag: u1.ETag, ChecksumCRC32: u1.ChecksumCRC32 }, { PartNumber: 2, ETag: u2.ETag, ChecksumCRC32: u2.ChecksumCRC32 }] } }));
+    const end = 5 * MiB + p2.length - 1;
+    for (const [Range, body, sum] of [[`bytes=0-${5 * MiB - 1}`, p1, u1.ChecksumCRC32], [`bytes=${5 * MiB}-`, p2, u2.ChecksumCRC32], [`bytes=-${p2.length}`, p2, u2.ChecksumCRC32]] as const) {
+      const got = await a[2]!.send(new GetObjectCommand({ Bucket: 'mpu', Key: 'ranges/composite', Range, ChecksumMode: 'ENABLED' }));
+      assert.ok((await bytes(got.Body)).equals(body), Range);
+      assert.deepEqual([got.ChecksumCRC32, got.ChecksumType], [sum, 'COMPOSITE'], Range);
+      const head = await a[0]!.send(new HeadObjectCommand({ Bucket: 'mpu', Key: 'ranges/composite', Range, ChecksumMode: 'ENABLED' }));
+      assert.deepEqual([head.ChecksumCRC32, head.ChecksumType], [sum, 'COMPOSITE'], `HEAD ${Range}`);
+    }
+    // The whole object by a range spans two parts: no single part, so no checksum; nor for a range inside a part.
+    for (const Range of [`bytes=0-${end}`, 'bytes=0-', `bytes=1-${5 * MiB - 1}`, `bytes=${5 * MiB}-${end - 1}`]) {
+      const head = await a[1]!.send(new HeadObjectCommand({ Bucket: 'mpu', Key: 'ranges/composite', Range, ChecksumMode: 'ENABLED' }));
+      assert.deepEqual([head.ChecksumCRC32, head.ChecksumType], [undefined, undefined], Range);
+    }
+    // Without checksum mode, none.
+    const plain = await a[1]!.send(new HeadObjectCommand({ Bucket: 'mpu', Key: 'ranges/composite', Range: `bytes=${5 * MiB}-` }));
+    assert.equal(plain.ChecksumCRC32, undefined);
+  });
+
   test('part numbers with a gap: InvalidPartOrder for a COMPOSITE upload (nothing completed), accepted for a FULL_OBJECT upload and one without a checksum', async () => {
     const p1 = pattern(5 * MiB, 81);
     const p3 = pattern(3000, 83);
