@@ -72,6 +72,8 @@ import {
   checksumMismatch,
   missingPartChecksum,
   checkConsecutivePartNumbers,
+  isCrcAlgorithm,
+  CHECKSUM_ALGORITHMS,
   multipartChecksumType,
   objectChecksumMatches,
   parseExpectedDigests,
@@ -1359,7 +1361,7 @@ export class S3Api implements LifecycleActions {
     const storageClass = parseStorageClass(r.headers);
     const algorithmHeader = getHeader(r.headers, 'x-amz-checksum-algorithm');
     const checksumAlgorithm = algorithmHeader === undefined ? undefined : parseChecksumAlgorithm(algorithmHeader);
-    if (algorithmHeader !== undefined && !checksumAlgorithm) throw new S3Error('InvalidRequest', 'Checksum algorithm provided is unsupported. Please try again with any of the valid types: [CRC32, CRC32C, CRC64NVME, SHA1, SHA256]');
+    if (algorithmHeader !== undefined && !checksumAlgorithm) throw new S3Error('InvalidRequest', `Checksum algorithm provided is unsupported. Please try again with any of the valid types: [${CHECKSUM_ALGORITHMS.join(', ')}]`);
     // Refused now rather than completed later as a type other than the one asked for.
     const checksumType = multipartChecksumType(checksumAlgorithm, getHeader(r.headers, 'x-amz-checksum-type'));
     const tags = requestTags(r);
@@ -1699,7 +1701,7 @@ export class S3Api implements LifecycleActions {
   private multipartChecksum(upload: UploadEntry, parts: PartEntry[]): StoredChecksum | undefined {
     const algorithm = upload.ca as ChecksumAlgorithm | undefined;
     if (!algorithm || parts.some((p) => p.cs?.a !== algorithm)) return undefined;
-    if (upload.cty === 'FULL_OBJECT' && algorithm !== 'SHA1' && algorithm !== 'SHA256') {
+    if (upload.cty === 'FULL_OBJECT' && isCrcAlgorithm(algorithm)) {
       return { a: algorithm, v: fullObjectChecksum(algorithm, parts.map((p) => ({ checksum: p.cs!.v, size: p.size }))), ty: 'FULL_OBJECT' };
     }
     return { a: algorithm, v: compositeChecksum(algorithm, parts.map((p) => p.cs!.v)), ty: 'COMPOSITE' };

@@ -156,7 +156,7 @@ export type VersioningStatus = 'Enabled' | 'Suspended';
 
 /** A stored flexible checksum. */
 export interface StoredChecksum {
-  /** Algorithm (CRC32, CRC32C, CRC64NVME, SHA1, SHA256). */
+  /** Algorithm (CRC32, CRC32C, CRC64NVME, MD5, SHA1, SHA256, SHA512). */
   a: string;
   /** Base64 value (with `-N` for a composite multipart checksum). */
   v: string;

@@ -97,7 +97,7 @@ export async function createUser(node: S3Node, name: string): Promise<TestUser> 
 }
 
 /** An SDK client for `user` against `endpoint` (no retries, so errors surface as they are). */
-export function clientFor(endpoint: string, user: TestUser | undefined, options: { pathStyle?: boolean; retries?: number } = {}): S3Client {
+export function clientFor(endpoint: string, user: TestUser | undefined, options: { pathStyle?: boolean; retries?: number; config?: Partial<S3ClientConfig> } = {}): S3Client {
   const quiet = { trace() {}, debug() {}, info() {}, warn() {}, error() {} };
   return new S3Client({
     endpoint,
@@ -107,6 +107,7 @@ export function clientFor(endpoint: string, user: TestUser | undefined, options:
     logger: quiet,
     ...httpsHandler(endpoint),
     ...(user ? { credentials: { accessKeyId: user.accessKey, secretAccessKey: user.secret } } : { signer: { sign: async (request: unknown) => request } as never, credentials: { accessKeyId: '', secretAccessKey: '' } }),
+    ...options.config,
   });
 }
 

@@ -39,6 +39,24 @@ import { runCleanups } from '../../helpers/cleanup.ts';
 
 const MiB = 1024 * 1024;
 
+/** A client config with a SHA-512 implementation: the SDK computes none of its own. */
+const SDK_SHA512 = {
+  checksumAlgorithms: {
+    SHA512: class {
+      private hash = createHash('sha512');
+      update(data: Uint8Array): void {
+        this.hash.update(data);
+      }
+      digest(): Promise<Uint8Array> {
+        return Promise.resolve(new Uint8Array(this.hash.digest()));
+      }
+      reset(): void {
+        this.hash = createHash('sha512');
+      }
+    },
+  },
+};
+
 function md5hex(data: Buffer): string {
   return createHash('md5').update(data).digest('hex');
 }
@@ -373,6 +391,62 @@ describe('S3 multipart uploads, authentication and access on a 3-node ring', () 
     // Without checksum mode, none.
     const plain = await a[1]!.send(new HeadObjectCommand({ Bucket: 'mpu', Key: 'ranges/composite', Range: `bytes=${5 * MiB}-` }));
     assert.equal(plain.ChecksumCRC32, undefined);
+  });
+
+  test('MD5 and SHA512 checksums: PutObject checked and stored, COMPOSITE multipart uploads (FULL_OBJECT refused), read back; the xxHash algorithms refused', async () => {
+    const sha = nodes.map((n) => clientFor(n.endpoint, alice, { config: SDK_SHA512 }));
+    cleanups.push(async () => sha.forEach((c) => c.destroy()));
+    const body = pattern(4000, 101);
+    const put = await sha[0]!.send(new PutObjectCommand({ Bucket: 'mpu', Key: 'algs/sha512', Body: body, ChecksumAlgorithm: 'SHA512' }));
+    assert.equal(put.ChecksumSHA512, computeChecksum('SHA512', body));
+    const got = await sha[1]!.send(new GetObjectCommand({ Bucket: 'mpu', Key: 'algs/sha512', ChecksumMode: 'ENABLED' }));
+    assert.ok((await bytes(got.Body)).equals(body));
+    assert.equal(got.ChecksumSHA512, computeChecksum('SHA512', body));
+    // A wrong value is BadDigest, nothing stored.
+    const wrong = await rawRequest(nodes[2]!.endpoint, alice, { method: 'PUT', path: '/mpu/algs/wrong', headers: { 'x-amz-checksum-sha512': computeChecksum('SHA512', Buffer.from('other')) }, body });
+    assert.equal(wrong.status, 400);
+    assert.match(wrong.body.toString(), /<Code>BadDigest<\/Code><Message>The SHA512 you specified did not match the calculated checksum.<\/Message>/);
+    await s3failure(a[0]!.send(new HeadObjectCommand({ Bucket: 'mpu', Key: 'algs/wrong' })), 'NotFound', 404);
+    // MD5 as a flexible checksum (x-amz-checksum-md5; the JS SDK itself sends its MD5 as Content-MD5).
+    const md5 = createHash('md5').update(body).digest('base64');
+    const putMd5 = await rawRequest(nodes[2]!.endpoint, alice, { method: 'PUT', path: '/mpu/algs/md5', headers: { 'x-amz-checksum-md5': md5 }, body });
+    assert.equal(putMd5.status, 200, putMd5.body.toString());
+    assert.equal(putMd5.headers['x-amz-checksum-md5'], md5);
+    const headMd5 = await a[1]!.send(new HeadObjectCommand({ Bucket: 'mpu', Key: 'algs/md5', ChecksumMode: 'ENABLED' }));
+    assert.deepEqual([headMd5.ChecksumMD5, headMd5.ChecksumType], [md5, 'FULL_OBJECT']);
+
+    // Multipart: COMPOSITE by default, FULL_OBJECT refused (it exists only for the CRCs).
+    for (const alg of ['MD5', 'SHA512'] as const) {
+      const refused = await s3failure(a[0]!.send(new CreateMultipartUploadCommand({ Bucket: 'mpu', Key: 'algs/full', ChecksumAlgorithm: alg, ChecksumType: 'FULL_OBJECT' })), 'InvalidRequest', 400);
+      assert.equal(refused.message, `The FULL_OBJECT checksum type cannot be used with the ${alg.toLowerCase()} checksum algorithm.`);
+    }
+    const p1 = pattern(5 * MiB, 102);
+    const p2 = pattern(700, 103);
+    const created = await sha[0]!.send(new CreateMultipartUploadCommand({ Bucket: 'mpu', Key: 'algs/mpu', ChecksumAlgorithm: 'SHA512' }));
+    assert.deepEqual([created.ChecksumAlgorithm, created.ChecksumType], ['SHA512', 'COMPOSITE']);
+    const UploadId = created.UploadId;
+    const other = await s3failure(sha[1]!.send(new UploadPartCommand({ Bucket: 'mpu', Key: 'algs/mpu', UploadId, PartNumber: 1, Body: p1, ChecksumAlgorithm: 'SHA256' })), 'InvalidRequest', 400);
+    assert.equal(other.message, 'Checksum Type mismatch occurred, expected checksum Type: sha512, actual checksum Type: sha256');
+    const u1 = await sha[1]!.send(new UploadPartCommand({ Bucket: 'mpu', Key: 'algs/mpu', UploadId, PartNumber: 1, Body: p1, ChecksumAlgorithm: 'SHA512' }));
+    const u2 = await sha[2]!.send(new UploadPartCommand({ Bucket: 'mpu', Key: 'algs/mpu', UploadId, PartNumber: 2, Body: p2, ChecksumAlgorithm: 'SHA512' }));
+    assert.deepEqual([u1.ChecksumSHA512, u2.ChecksumSHA512], [computeChecksum('SHA512', p1), computeChecksum('SHA512', p2)]);
+    const listed = await a[0]!.send(new ListPartsCommand({ Bucket: 'mpu', Key: 'algs/mpu', UploadId }));
+    assert.deepEqual(listed.Parts?.map((p) => p.ChecksumSHA512), [u1.ChecksumSHA512, u2.ChecksumSHA512]);
+    const composite = compositeChecksum('SHA512', [u1.ChecksumSHA512!, u2.ChecksumSHA512!]);
+    const done = await sha[0]!.send(new CompleteMultipartUploadCommand({ Bucket: 'mpu', Key: 'algs/mpu', UploadId, ChecksumSHA512: composite, MultipartUpload: { Parts: [{ PartNumber: 1, ETag: u1.ETag, ChecksumSHA512: u1.ChecksumSHA512 }, { PartNumber: 2, ETag: u2.ETag, ChecksumSHA512: u2.ChecksumSHA512 }] } }));
+    assert.deepEqual([done.ChecksumSHA512, done.ChecksumType], [composite, 'COMPOSITE']);
+    const part = await sha[2]!.send(new GetObjectCommand({ Bucket: 'mpu', Key: 'algs/mpu', PartNumber: 2, ChecksumMode: 'ENABLED' }));
+    assert.ok((await bytes(part.Body)).equals(p2));
+    assert.deepEqual([part.ChecksumSHA512, part.ChecksumType], [u2.ChecksumSHA512, 'COMPOSITE']);
+
+    // The xxHash algorithms are not computed here: refused, not stored unchecked.
+    for (const alg of ['XXHASH64', 'XXHASH3', 'XXHASH128'] as const) {
+      const refused = await s3failure(a[1]!.send(new CreateMultipartUploadCommand({ Bucket: 'mpu', Key: 'algs/xx', ChecksumAlgorithm: alg })), 'InvalidRequest', 400);
+      assert.equal(refused.message, 'Checksum algorithm provided is unsupported. Please try again with any of the valid types: [CRC32, CRC32C, CRC64NVME, MD5, SHA1, SHA256, SHA512]', alg);
+      const put = await rawRequest(nodes[0]!.endpoint, alice, { method: 'PUT', path: '/mpu/algs/xx', headers: { 'x-amz-sdk-checksum-algorithm': alg, [`x-amz-checksum-${alg.toLowerCase()}`]: 'AAAAAAAAAAA=' }, body });
+      assert.equal(put.status, 400, alg);
+      assert.match(put.body.toString(), /<Code>InvalidRequest<\/Code><Message>Value for x-amz-sdk-checksum-algorithm header is invalid.<\/Message>/);
+    }
   });
 
   test('part numbers with a gap: InvalidPartOrder for a COMPOSITE upload (nothing completed), accepted for a FULL_OBJECT upload and one without a checksum', async () => {

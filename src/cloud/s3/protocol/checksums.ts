@@ -1,7 +1,7 @@
 /**
  * Checksums as S3 uses them: streaming calculators for Content-MD5 and the flexible checksums
- * (`x-amz-checksum-crc32`, `-crc32c`, `-crc64nvme`, `-sha1`, `-sha256`, base64 of the big-endian
- * digest), parsing and validation of the checksum request headers, a pass-through stream that
+ * (`x-amz-checksum-crc32`, `-crc32c`, `-crc64nvme`, `-md5`, `-sha1`, `-sha256`, `-sha512`, base64
+ * of the big-endian digest), parsing and validation of the checksum request headers, a pass-through stream that
  * verifies a body against them (→ `BadDigest`), and the multipart ETag and checksum rules (the
  * composite and full-object values, which types an algorithm allows, the errors of parts and of
  * completions that break them).
@@ -17,13 +17,25 @@ import { getHeader as header, type HeaderMap } from './headers.ts';
 
 export { crc32, crc32c, crc32Portable } from '../../../wire/index.ts';
 
-/** The flexible checksum algorithms S3 accepts. */
-export type ChecksumAlgorithm = 'CRC32' | 'CRC32C' | 'CRC64NVME' | 'SHA1' | 'SHA256';
-/** Any digest this module computes: a checksum algorithm or the MD5 of Content-MD5 / ETags. */
-export type DigestAlgorithm = ChecksumAlgorithm | 'MD5';
+/**
+ * The flexible checksum algorithms accepted here: those of the S3 API's ChecksumAlgorithm that
+ * this module computes. The API also names XXHASH64, XXHASH3 and XXHASH128, which are not
+ * computed here and so are not accepted (an `x-amz-sdk-checksum-algorithm` or
+ * `x-amz-checksum-algorithm` naming one is refused as any unknown algorithm is).
+ */
+export type ChecksumAlgorithm = 'CRC32' | 'CRC32C' | 'CRC64NVME' | 'MD5' | 'SHA1' | 'SHA256' | 'SHA512';
+/** Any digest this module computes: a checksum algorithm, MD5 also that of Content-MD5 / ETags. */
+export type DigestAlgorithm = ChecksumAlgorithm;
+/** The CRC algorithms: the ones whose values combine, so the only ones a FULL_OBJECT multipart checksum can use. */
+export type CrcAlgorithm = 'CRC32' | 'CRC32C' | 'CRC64NVME';
 
-/** All checksum algorithms, in the order AWS lists them. */
-export const CHECKSUM_ALGORITHMS: readonly ChecksumAlgorithm[] = ['CRC32', 'CRC32C', 'CRC64NVME', 'SHA1', 'SHA256'];
+/** All checksum algorithms, in the order AWS lists them (the S3 API's ChecksumAlgorithm). */
+export const CHECKSUM_ALGORITHMS: readonly ChecksumAlgorithm[] = ['CRC32', 'CRC32C', 'CRC64NVME', 'MD5', 'SHA1', 'SHA256', 'SHA512'];
+
+/** Whether `algorithm` is a CRC (see {@link CrcAlgorithm}). */
+export function isCrcAlgorithm(algorithm: ChecksumAlgorithm): algorithm is CrcAlgorithm {
+  return algorithm === 'CRC32' || algorithm === 'CRC32C' || algorithm === 'CRC64NVME';
+}
 
 const DIGEST_BYTES: Record<DigestAlgorithm, number> = {
   CRC32: 4,
@@ -31,6 +43,7 @@ const DIGEST_BYTES: Record<DigestAlgorithm, number> = {
   CRC64NVME: 8,
   SHA1: 20,
   SHA256: 32,
+  SHA512: 64,
   MD5: 16,
 };
 
@@ -196,8 +209,8 @@ class Crc64Digester implements Digester {
 
 class HashDigester implements Digester {
   private readonly hash: Hash;
-  constructor(readonly algorithm: 'MD5' | 'SHA1' | 'SHA256') {
-    this.hash = createHash(algorithm === 'MD5' ? 'md5' : algorithm === 'SHA1' ? 'sha1' : 'sha256');
+  constructor(readonly algorithm: 'MD5' | 'SHA1' | 'SHA256' | 'SHA512') {
+    this.hash = createHash(algorithm.toLowerCase());
   }
   update(data: Uint8Array): void {
     this.hash.update(data);
@@ -219,6 +232,7 @@ export function createDigester(algorithm: DigestAlgorithm): Digester {
     case 'MD5':
     case 'SHA1':
     case 'SHA256':
+    case 'SHA512':
       return new HashDigester(algorithm);
   }
 }
@@ -555,7 +569,7 @@ function xPow8nModP64(n: number): bigint {
  * `crc(A‖B)` from `crc(A)`, `crc(B)` and the byte length of B. For CRC32, CRC32C and CRC64NVME.
  */
 export function combineCrc(
-  algorithm: 'CRC32' | 'CRC32C' | 'CRC64NVME',
+  algorithm: CrcAlgorithm,
   first: Buffer,
   second: Buffer,
   secondLength: number,
@@ -580,7 +594,7 @@ export function combineCrc(
  * object, combined from the parts' CRCs (base64) and sizes. No `-N` suffix.
  */
 export function fullObjectChecksum(
-  algorithm: 'CRC32' | 'CRC32C' | 'CRC64NVME',
+  algorithm: CrcAlgorithm,
   parts: readonly { checksum: string; size: number }[],
 ): string {
   let acc: Buffer | undefined;
@@ -600,8 +614,9 @@ export type MultipartChecksumType = 'COMPOSITE' | 'FULL_OBJECT';
 /**
  * The checksum type of a multipart upload from CreateMultipartUpload's algorithm (parsed from
  * `x-amz-checksum-algorithm`) and `x-amz-checksum-type` header, as AWS decides it: without a type,
- * CRC64NVME is FULL_OBJECT and the others COMPOSITE; FULL_OBJECT exists only for the CRCs and
- * CRC64NVME only as FULL_OBJECT (User Guide, "Checking object integrity"). Undefined without an
+ * CRC64NVME is FULL_OBJECT and the others COMPOSITE; FULL_OBJECT exists only for the CRCs ("only
+ * available for CRC-based checksums … isn't available for other algorithms, such as SHA and MD5")
+ * and CRC64NVME only as FULL_OBJECT (User Guide, "Checking object integrity"). Undefined without an
  * algorithm. A type that is neither, a type without an algorithm, or a combination AWS does not
  * support is `InvalidRequest` with the messages AWS is reported to answer (the code is not in the
  * API reference; InvalidRequest is what AWS uses for its other checksum header errors).
@@ -616,7 +631,7 @@ export function multipartChecksumType(algorithm: ChecksumAlgorithm | undefined, 
   }
   if (algorithm === undefined) return undefined;
   type ??= algorithm === 'CRC64NVME' ? 'FULL_OBJECT' : 'COMPOSITE';
-  const supported = type === 'FULL_OBJECT' ? algorithm !== 'SHA1' && algorithm !== 'SHA256' : algorithm !== 'CRC64NVME';
+  const supported = type === 'FULL_OBJECT' ? isCrcAlgorithm(algorithm) : algorithm !== 'CRC64NVME';
   if (!supported) throw new S3Error('InvalidRequest', `The ${type} checksum type cannot be used with the ${algorithm.toLowerCase()} checksum algorithm.`);
   return type;
 }

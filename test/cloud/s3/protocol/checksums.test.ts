@@ -9,6 +9,7 @@ import { crc32cPortable, nativeCrc32Available } from '../../../../src/wire/index
 import { CompleteMultipartUploadCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import {
   BodyDigests,
+  CHECKSUM_ALGORITHMS,
   checkConsecutivePartNumbers,
   DigestVerifier,
   checksumAlgorithmFromHeader,
@@ -20,6 +21,7 @@ import {
   crc32Portable,
   crc32c,
   createDigester,
+  digestLength,
   fullObjectChecksum,
   multipartChecksumType,
   multipartEtag,
@@ -36,6 +38,24 @@ import { capture } from './sdk-capture.ts';
 import { s3code } from './s3-error.ts';
 
 const CHECK = Buffer.from('123456789');
+
+/** An SDK client config with a SHA-512 implementation: the client computes none of its own. */
+const SDK_SHA512 = {
+  checksumAlgorithms: {
+    SHA512: class {
+      private hash = createHash('sha512');
+      update(data: Uint8Array): void {
+        this.hash.update(data);
+      }
+      digest(): Promise<Uint8Array> {
+        return Promise.resolve(new Uint8Array(this.hash.digest()));
+      }
+      reset(): void {
+        this.hash = createHash('sha512');
+      }
+    },
+  },
+};
 
 
 function digestOf(algorithm: ChecksumAlgorithm | 'MD5', parts: Buffer[]): Buffer {
@@ -70,12 +90,14 @@ describe('CRC implementations', () => {
 
   test('incremental digests equal one-shot digests for every algorithm', () => {
     const data = randomBytes(10_000);
-    for (const alg of ['CRC32', 'CRC32C', 'CRC64NVME', 'SHA1', 'SHA256', 'MD5'] as const) {
+    for (const alg of CHECKSUM_ALGORITHMS) {
       const parts = [data.subarray(0, 1), data.subarray(1, 4099), data.subarray(4099)];
       assert.deepEqual(digestOf(alg, parts), digestOf(alg, [data]), alg);
     }
     assert.equal(computeChecksum('SHA256', CHECK), createHash('sha256').update(CHECK).digest('base64'));
     assert.equal(computeChecksum('MD5', CHECK), createHash('md5').update(CHECK).digest('base64'));
+    assert.equal(computeChecksum('SHA512', CHECK), createHash('sha512').update(CHECK).digest('base64'));
+    assert.equal(digestLength('SHA512'), 64);
   });
 
   test('CRC64NVME slice-by-8 agrees with a bitwise reference on random data', () => {
@@ -100,8 +122,9 @@ describe('CRC implementations', () => {
 
   test('values agree with the AWS SDK for every algorithm', async () => {
     const body = Buffer.from('The quick brown fox jumps over the lazy dog');
-    for (const alg of ['CRC32', 'CRC32C', 'CRC64NVME', 'SHA1', 'SHA256'] as const) {
-      const req = await capture(new PutObjectCommand({ Bucket: 'b', Key: 'k', Body: body, ChecksumAlgorithm: alg }));
+    // SHA512 needs an implementation given to the client; MD5 it sends as Content-MD5 instead.
+    for (const alg of CHECKSUM_ALGORITHMS.filter((a) => a !== 'MD5')) {
+      const req = await capture(new PutObjectCommand({ Bucket: 'b', Key: 'k', Body: body, ChecksumAlgorithm: alg }), SDK_SHA512);
       assert.equal(req.headers[checksumHeaderName(alg)], computeChecksum(alg, body), alg);
     }
   });
@@ -128,10 +151,14 @@ describe('headers', () => {
   test('names and algorithms', () => {
     assert.equal(checksumHeaderName('CRC64NVME'), 'x-amz-checksum-crc64nvme');
     assert.equal(checksumAlgorithmFromHeader('X-Amz-Checksum-Crc32c'), 'CRC32C');
-    assert.equal(checksumAlgorithmFromHeader('x-amz-checksum-md5'), undefined);
+    assert.equal(checksumAlgorithmFromHeader('x-amz-checksum-md5'), 'MD5');
+    assert.equal(checksumAlgorithmFromHeader('x-amz-checksum-sha512'), 'SHA512');
     assert.equal(checksumAlgorithmFromHeader('x-amz-checksum-type'), undefined);
+    assert.equal(checksumAlgorithmFromHeader('x-amz-checksum-xxhash64'), undefined, 'the xxHash algorithms are not computed here');
     assert.equal(parseChecksumAlgorithm('sha256'), 'SHA256');
-    assert.equal(parseChecksumAlgorithm('md5'), undefined);
+    assert.equal(parseChecksumAlgorithm('md5'), 'MD5');
+    assert.equal(parseChecksumAlgorithm('Sha512'), 'SHA512');
+    for (const name of ['XXHASH64', 'XXHASH3', 'XXHASH128', 'SHA384']) assert.equal(parseChecksumAlgorithm(name), undefined, name);
   });
 
   test('Content-MD5 must be base64 of 16 bytes → InvalidDigest', () => {
@@ -182,6 +209,21 @@ describe('headers', () => {
       s3code('InvalidRequest'),
     );
     assert.throws(() => parseExpectedDigests({ 'content-md5': 'nope' }), s3code('InvalidDigest'));
+  });
+
+  test('MD5 and SHA512 checksums are read as the others; the SDK sending an xxHash one is refused', async () => {
+    const body = Buffer.from('The quick brown fox jumps over the lazy dog');
+    const sha512 = parseExpectedDigests((await capture(new PutObjectCommand({ Bucket: 'b', Key: 'k', Body: body, ChecksumAlgorithm: 'SHA512' }), SDK_SHA512)).headers);
+    assert.deepEqual([sha512.checksum?.algorithm, sha512.checksum?.expected?.toString('base64')], ['SHA512', createHash('sha512').update(body).digest('base64')]);
+    const md5 = parseExpectedDigests({ 'x-amz-checksum-md5': createHash('md5').update(body).digest('base64'), 'x-amz-sdk-checksum-algorithm': 'MD5' });
+    assert.deepEqual([md5.checksum?.algorithm, md5.checksum?.expected?.toString('base64')], ['MD5', createHash('md5').update(body).digest('base64')]);
+    assert.throws(() => parseExpectedDigests({ 'x-amz-checksum-sha512': computeChecksum('SHA256', body) }), s3code('InvalidRequest', /^Value for x-amz-checksum-sha512 header is invalid\.$/));
+    assert.throws(() => parseExpectedDigests({ 'x-amz-checksum-md5': computeChecksum('MD5', body), 'x-amz-checksum-crc32': computeChecksum('CRC32', body) }), s3code('InvalidRequest', /Multiple checksum Types/));
+    // The xxHash algorithms are not computed here: the SDK's header naming one is refused as any unknown algorithm.
+    for (const alg of ['XXHASH64', 'XXHASH3', 'XXHASH128']) {
+      const headers = { 'x-amz-sdk-checksum-algorithm': alg, [`x-amz-checksum-${alg.toLowerCase()}`]: 'AAAAAAAAAAA=' };
+      assert.throws(() => parseExpectedDigests(headers), s3code('InvalidRequest', /^Value for x-amz-sdk-checksum-algorithm header is invalid\.$/), alg);
+    }
   });
 });
 
@@ -283,7 +325,7 @@ describe('multipart', () => {
 
   test('checksum type of a multipart upload: defaults per algorithm, FULL_OBJECT only for the CRCs, CRC64NVME only FULL_OBJECT', () => {
     assert.equal(multipartChecksumType(undefined, undefined), undefined);
-    for (const alg of ['CRC32', 'CRC32C', 'SHA1', 'SHA256'] as const) assert.equal(multipartChecksumType(alg, undefined), 'COMPOSITE', alg);
+    for (const alg of ['CRC32', 'CRC32C', 'MD5', 'SHA1', 'SHA256', 'SHA512'] as const) assert.equal(multipartChecksumType(alg, undefined), 'COMPOSITE', alg);
     assert.equal(multipartChecksumType('CRC64NVME', undefined), 'FULL_OBJECT');
     assert.equal(multipartChecksumType('CRC32', 'full_object'), 'FULL_OBJECT', 'case-insensitive');
     assert.equal(multipartChecksumType('CRC32C', 'FULL_OBJECT'), 'FULL_OBJECT');
@@ -291,6 +333,9 @@ describe('multipart', () => {
     assert.equal(multipartChecksumType('SHA1', 'COMPOSITE'), 'COMPOSITE');
     assert.throws(() => multipartChecksumType('SHA256', 'FULL_OBJECT'), s3code('InvalidRequest', /^The FULL_OBJECT checksum type cannot be used with the sha256 checksum algorithm\.$/));
     assert.throws(() => multipartChecksumType('SHA1', 'FULL_OBJECT'), s3code('InvalidRequest', /sha1 checksum algorithm/));
+    assert.throws(() => multipartChecksumType('MD5', 'FULL_OBJECT'), s3code('InvalidRequest', /^The FULL_OBJECT checksum type cannot be used with the md5 checksum algorithm\.$/));
+    assert.throws(() => multipartChecksumType('SHA512', 'FULL_OBJECT'), s3code('InvalidRequest', /sha512 checksum algorithm/));
+    assert.equal(multipartChecksumType('SHA512', 'COMPOSITE'), 'COMPOSITE');
     assert.throws(() => multipartChecksumType('CRC64NVME', 'COMPOSITE'), s3code('InvalidRequest', /^The COMPOSITE checksum type cannot be used with the crc64nvme checksum algorithm\.$/));
     assert.throws(() => multipartChecksumType(undefined, 'COMPOSITE'), s3code('InvalidRequest', /can only be used with the x-amz-checksum-algorithm header/));
     assert.throws(() => multipartChecksumType('CRC32', 'PARTIAL'), s3code('InvalidRequest', /Value for x-amz-checksum-type header is invalid/));
