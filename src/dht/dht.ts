@@ -30,7 +30,7 @@ import type { ApplyMode, CorruptionSource } from './local-store.ts';
 import { Maintenance } from './maintenance.ts';
 import { Kind } from './protocol.ts';
 import type { ErrorReplyBody, ScanBody, ScanReplyBody, WriteBody, WriteMode, WriteReplyBody } from './protocol.ts';
-import { digestOf, encodeEntity, isStorageKey, isStoredItem, itemKey, keyPosition, recordKey, toRecord, SORT_KEY_SEPARATOR, checkSortKey } from './record.ts';
+import { digestOf, encodeEntity, isStorageKey, isStoredItem, itemKey, keyPosition, recordKey, toRecord, withoutFields, SORT_KEY_SEPARATOR, checkSortKey } from './record.ts';
 import { ReplicaBatcher, BATCHABLE_KINDS, MAX_BATCH_REQUESTS } from './replica-batcher.ts';
 import type { BatchAnswer, BatchReplyBody } from './replica-batcher.ts';
 import { replicaSetOf } from './replicas.ts';
@@ -89,6 +89,13 @@ export interface ScanPartitionOptions {
   after?: string;
   /** Return tombstones too. Default false. */
   includeDeleted?: boolean;
+  /**
+   * Top-level fields of the bodies to leave out (at most {@link MAX_OMITTED_FIELDS}; bodies under
+   * 1 KiB come whole), for
+   * listings that do not need large ones: the replicas drop them before answering, so they are
+   * neither sent nor parsed. The records returned are partial: never write them back.
+   */
+  omit?: readonly string[];
 }
 
 /** A page of a partition. */
@@ -109,6 +116,8 @@ export interface LocalScanOptions {
 }
 
 const MAX_SCAN_LIMIT = 10_000;
+/** Most fields a scan may omit from its items' bodies. */
+export const MAX_OMITTED_FIELDS = 8;
 /** Index entries summed up at start between turns of the event loop (30–55 ms of work at 200-byte records). */
 const SUM_PAGE = 20_000;
 
@@ -309,10 +318,12 @@ export class Dht {
         after = true;
       }
     }
+    const omit = options.omit === undefined || options.omit.length === 0 ? undefined : checkOmitted(options.omit);
     const items: DhtRecord<T>[] = [];
     let next: string | undefined;
     for (;;) {
       const body: ScanBody = { s, a: after, p: base + prefix, l: limit - items.length };
+      if (omit) body.x = omit;
       const page = (await this.call('scanPartition', partition, Kind.SCAN, body)) as ScanReplyBody;
       for (const it of page.i) if (options.includeDeleted || !it.d) items.push(toRecord<T>(it));
       const last = page.i[page.i.length - 1];
@@ -792,7 +803,7 @@ export class Dht {
       const it = this.store.get(k);
       if (!it) continue;
       if (out.length >= s.l) return { i: out, more: true };
-      out.push(it);
+      out.push(s.x ? withoutFields(it, s.x) : it);
     }
     return { i: out, more: false };
   }
@@ -864,7 +875,16 @@ function checkKey(k: unknown): string {
 function checkScan(b: Record<string, unknown>): ScanBody {
   if (typeof b.s !== 'string' || typeof b.p !== 'string' || !isStorageKey(b.p.slice(0, 40)) || typeof b.a !== 'boolean') throw new InvalidArgumentError('malformed scan');
   if (typeof b.l !== 'number' || !Number.isInteger(b.l) || b.l < 1 || b.l > MAX_SCAN_LIMIT) throw new InvalidArgumentError('scan limit out of range');
-  return { s: b.s, a: b.a, p: b.p, l: b.l };
+  const scan: ScanBody = { s: b.s, a: b.a, p: b.p, l: b.l };
+  if (b.x !== undefined) scan.x = checkOmitted(b.x);
+  return scan;
+}
+
+function checkOmitted(x: unknown): string[] {
+  if (!Array.isArray(x) || x.length > MAX_OMITTED_FIELDS || !x.every((f) => typeof f === 'string' && f.length > 0 && f.length <= 64)) {
+    throw new InvalidArgumentError(`omit: at most ${MAX_OMITTED_FIELDS} field names of 1..64 characters`);
+  }
+  return x as string[];
 }
 
 function encodeContinuation(sortKey: string): string {

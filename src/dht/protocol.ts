@@ -88,6 +88,12 @@ export interface ScanBody {
   p: string;
   /** Page size. */
   l: number;
+  /**
+   * Top-level body fields to leave out of the items answered (absent: whole items). Such items
+   * are partial copies for reading only; their checksum still covers the whole body, so one
+   * written back anywhere would be refused as damaged.
+   */
+  x?: string[];
 }
 
 /** A SCAN reply: items in key order, and whether more may follow. */

@@ -193,6 +193,37 @@ export function summarize(item: StoredItem): ItemSummary {
 }
 
 /** Turns a stored item into the record applications see (parses the body). */
+/** Bodies shorter than this are answered whole by a scan with `omit` (cheaper than the parse). */
+export const OMIT_MIN_BODY_CHARS = 1024;
+
+/**
+ * A partial copy of `item` whose body lacks the top-level `fields` (a scan's `omit`); the item
+ * itself when its body has none of them, or is shorter than {@link OMIT_MIN_BODY_CHARS}. The
+ * checksum is left as it was: it no longer matches, so the copy is refused as damaged should it
+ * ever be offered for storage.
+ */
+export function withoutFields(item: StoredItem, fields: readonly string[]): StoredItem {
+  // Small bodies and bodies without the fields (a listing of large objects, whose data is in
+  // chunks) are not worth a parse.
+  if (item.b.length < OMIT_MIN_BODY_CHARS || !fields.some((f) => item.b.includes(`"${f}":`))) return item;
+  let body: unknown;
+  try {
+    body = JSON.parse(item.b);
+  } catch {
+    return item;
+  }
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) return item;
+  const fieldsOf = body as Record<string, unknown>;
+  let dropped = false;
+  for (const f of fields) {
+    if (Object.hasOwn(fieldsOf, f)) {
+      delete fieldsOf[f];
+      dropped = true;
+    }
+  }
+  return dropped ? { ...item, b: JSON.stringify(body) } : item;
+}
+
 export function toRecord<T extends Entity = Entity>(item: StoredItem): DhtRecord<T> {
   const body = JSON.parse(item.b) as T;
   (body as Entity).version = item.v;

@@ -16,7 +16,7 @@ import type { Entity, StoredItem } from '../../src/dht/index.ts';
 import { itemChecksum, itemIntact, sealItem } from '../../src/dht/item-checksum.ts';
 import { LocalStore } from '../../src/dht/local-store.ts';
 import type { CorruptionSource } from '../../src/dht/local-store.ts';
-import { makeItem } from '../../src/dht/record.ts';
+import { makeItem, withoutFields } from '../../src/dht/record.ts';
 import { dhtRing } from './helpers.ts';
 
 interface Doc extends Entity {
@@ -127,6 +127,17 @@ describe('a replica store with damaged copies', () => {
     assert.equal(r.corrupt, true);
     assert.equal(store.get(KEY), undefined);
     assert.deepEqual(seen, ['arrived']);
+  });
+
+  test('a partial copy from a scan that left fields out is refused if ever offered for storage', () => {
+    const full = item(KEY, JSON.stringify({ n: 1, data: 'x'.repeat(2000) }));
+    const partial = withoutFields(full, ['data']);
+    assert.equal(partial.b, '{"n":1}');
+    assert.equal(full.b.length > 2000, true, 'the stored item is untouched');
+    const store = new LocalStore(new MemoryStorage(), () => undefined);
+    const r = store.apply(partial, 'write');
+    assert.equal(r.corrupt, true);
+    assert.equal(store.get(KEY), undefined);
   });
 
   test('walking every item skips and quarantines the damaged ones', () => {

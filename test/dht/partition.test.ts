@@ -89,6 +89,31 @@ describe('DHT sorted partitions', () => {
     assert.equal(again.record.version, 3);
   });
 
+  test('a scan can leave large body fields out: the replicas answer partial items, reads stay whole', async () => {
+    const sim = await dhtRing('part-omit', 12);
+    const b = idFor('bucket:omit', Scope.GLOBAL);
+    const d = sim.dht(sim.ring.randomLive());
+    const blob = 'x'.repeat(5000);
+    await sim.settle(d.putItem(b, 'big', { type: 'object', size: 1, data: blob, chunks: blob }));
+    await sim.settle(d.putItem(b, 'small', { type: 'object', size: 2, data: 'tiny' }));
+    await sim.settle(d.putItem(b, 'plain', { type: 'object', size: 3, meta: { data: blob } }));
+    const reader = sim.dht(sim.ring.randomLive());
+    const whole = await sim.settle(reader.scanPartition(b, { limit: 10 }));
+    const partial = await sim.settle(reader.scanPartition(b, { limit: 10, omit: ['data', 'chunks'] }));
+    const by = (page: typeof whole, key: string): (typeof whole.items)[number] => page.items.find((r) => r.sortKey === key)!;
+    assert.deepEqual(partial.items.map((r) => r.sortKey), ['big', 'plain', 'small']);
+    // Left out by the replicas: the bodies answered are short.
+    assert.deepEqual(by(partial, 'big').body, { type: 'object', size: 1, version: 1 });
+    assert.ok(by(partial, 'big').bytes < 100 && by(whole, 'big').bytes > 10_000, `${by(partial, 'big').bytes} / ${by(whole, 'big').bytes} body chars`);
+    // Only top-level fields go; bodies under 1 KiB come whole.
+    assert.equal((by(partial, 'plain').body as { meta: { data: string } }).meta.data, blob);
+    assert.equal((by(partial, 'small').body as { data?: string }).data, 'tiny');
+    // The records themselves are untouched.
+    assert.equal((await sim.settle(reader.getItem<{ type: string; data: string } & Entity>(b, 'big')))!.body.data, blob);
+    await assert.rejects(reader.scanPartition(b, { omit: Array.from({ length: 9 }, (_, i) => `f${i}`) }), (e: DhtError) => e.code === 'InvalidArgument');
+    await assert.rejects(reader.scanPartition(b, { omit: [''] }), (e: DhtError) => e.code === 'InvalidArgument');
+  });
+
   test('a scan is complete and current while a replica is down or behind', async () => {
     const sim = await dhtRing('part-fault', 14, { dht: { antiEntropyIntervalMs: 3_600_000 } });
     const b = idFor('bucket:f', Scope.GLOBAL);

@@ -127,6 +127,14 @@ function tooManyKeys(user: UserEntry): StorageError {
 
 /** Items read per page when a listing pages through a partition. */
 const SCAN_PAGE = 1000;
+
+/**
+ * Fields of an object's index entry that no listing shows and that can be large (inline data up
+ * to `inlineMaxBytes`, chunk and part lists): listings have the DHT leave them out of the scanned
+ * entries, which then are never sent nor parsed (a 1,000-key page of 4 KiB objects was 2.5× as
+ * slow as one of empty objects).
+ */
+export const UNLISTED_FIELDS: readonly string[] = ['data', 'chunks', 'crcs', 'ps', 'pn', 'pcs'];
 /**
  * Conflict retries of a write to an object's index entry: S3 lets every concurrent writer of a
  * key succeed (the last one decided wins), so a write keeps trying well past the DHT's default.
@@ -830,7 +838,7 @@ export class Catalog {
       let after: string | undefined;
       let limit = firstPage;
       for (;;) {
-        const page = await dht.scanPartition<ObjectEntry>(partition, { prefix: from.prefix, limit, ...(start !== '' ? { from: start } : {}), ...(after ? { after } : {}) });
+        const page = await dht.scanPartition<ObjectEntry>(partition, { prefix: from.prefix, limit, omit: UNLISTED_FIELDS, ...(start !== '' ? { from: start } : {}), ...(after ? { after } : {}) });
         for (const item of page.items) {
           const o = item.body;
           // A delete marker as current version: the key is not listed (ListObjectVersions lists it).

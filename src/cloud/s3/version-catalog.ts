@@ -12,7 +12,7 @@
 import type { Dht } from '../../dht/index.ts';
 import type { ListFrom, VersionSource, VersionSummary } from './protocol/index.ts';
 import { compareKeys, startPastSkipped } from './protocol/index.ts';
-import { OBJECT_WRITE_OPTIONS } from './catalog.ts';
+import { OBJECT_WRITE_OPTIONS, UNLISTED_FIELDS } from './catalog.ts';
 import type { Id } from '../../id/index.ts';
 import { collect, keyGroups } from './key-groups.ts';
 import { mergeSorted, objectsPartitionOf, objectsPartitions, shardCount, shardPageSize, versionsPartitionOf, versionsPartitions } from './index-shards.ts';
@@ -42,12 +42,12 @@ const TOMBSTONE = { type: 's3.object', deleted: true } as unknown as ObjectEntry
 export class VersionCatalog {
   constructor(private readonly dht: Dht) {}
 
-  /** The noncurrent versions of `key`, newest first. */
-  async *noncurrent(bucket: BucketEntry, key: string): AsyncGenerator<StoredVersion> {
+  /** The noncurrent versions of `key`, newest first (`omit`: body fields left out, for listings). */
+  async *noncurrent(bucket: BucketEntry, key: string, omit?: readonly string[]): AsyncGenerator<StoredVersion> {
     const prefix = versionKeyPrefix(key);
     let after: string | undefined;
     do {
-      const page = await this.dht.scanPartition<ObjectEntry>(versionsPartitionOf(bucket, key), { prefix, limit: PAGE, ...(after !== undefined ? { after } : {}) });
+      const page = await this.dht.scanPartition<ObjectEntry>(versionsPartitionOf(bucket, key), { prefix, limit: PAGE, ...(omit ? { omit } : {}), ...(after !== undefined ? { after } : {}) });
       // A key that itself continues with the separator shares the prefix: its versions are not these.
       for (const item of page.items) if (keyOfVersionSortKey(item.sortKey!) === key) yield { sortKey: item.sortKey!, entry: item.body };
       after = page.next;
@@ -153,20 +153,20 @@ export class VersionCatalog {
    * Every key of the bucket under `prefix`, from `start` on, in key order, with its current
    * version (delete markers included) and its noncurrent versions, newest first (a noncurrent
    * copy of the current version is left out). The objects partition and the versions partition
-   * are read side by side.
+   * are read side by side. With `omit`, the entries lack those fields (partial: for listings).
    */
-  async *keys(bucket: BucketEntry, prefix: string, start = prefix): AsyncGenerator<KeyVersions> {
+  async *keys(bucket: BucketEntry, prefix: string, start = prefix, omit?: readonly string[]): AsyncGenerator<KeyVersions> {
     const shards = shardCount(bucket);
     const currents = mergeSorted(
-      objectsPartitions(bucket).map((p) => scan(this.dht, p, prefix, start, shards)),
+      objectsPartitions(bucket).map((p) => scan(this.dht, p, prefix, start, shards, omit)),
       (i) => i.sortKey,
     );
     const olds = mergeSorted(
-      versionsPartitions(bucket).map((p) => scan(this.dht, p, prefix, start, shards)),
+      versionsPartitions(bucket).map((p) => scan(this.dht, p, prefix, start, shards, omit)),
       (i) => i.sortKey,
     );
     // The versions partition in key order, each key's versions together (see key-groups.ts).
-    const groups = keyGroups(olds, (i) => keyOfVersionSortKey(i.sortKey), (k) => collect(this.noncurrent(bucket, k)), prefix)[Symbol.asyncIterator]();
+    const groups = keyGroups(olds, (i) => keyOfVersionSortKey(i.sortKey), (k) => collect(this.noncurrent(bucket, k, omit)), prefix)[Symbol.asyncIterator]();
     try {
       let cur = await currents.next();
       let old = await groups.next();
@@ -194,7 +194,7 @@ export class VersionCatalog {
 
   /** A source for ListObjectVersions: each key's current version first, then the others newest first. */
   source(bucket: BucketEntry): VersionSource {
-    const keys = (prefix: string, start: string): AsyncGenerator<KeyVersions> => this.keys(bucket, prefix, start);
+    const keys = (prefix: string, start: string): AsyncGenerator<KeyVersions> => this.keys(bucket, prefix, start, UNLISTED_FIELDS);
     return async function* (from: ListFrom): AsyncGenerator<VersionSummary> {
       let start = from.prefix;
       if (from.startAt !== undefined && compareKeys(from.startAt, start) > 0) start = from.startAt;
@@ -245,11 +245,11 @@ export class VersionCatalog {
 }
 
 /** The live items of a partition from `start` on (those under `prefix`), in sort-key order. */
-async function* scan(dht: Dht, partition: Id, prefix: string, start: string, shards: number): AsyncGenerator<{ sortKey: string; entry: ObjectEntry }> {
+async function* scan(dht: Dht, partition: Id, prefix: string, start: string, shards: number, omit: readonly string[] | undefined): AsyncGenerator<{ sortKey: string; entry: ObjectEntry }> {
   let after: string | undefined;
   let limit = shardPageSize(101, shards);
   for (;;) {
-    const page = await dht.scanPartition<ObjectEntry>(partition, { prefix, limit, ...(start !== '' ? { from: start } : {}), ...(after !== undefined ? { after } : {}) });
+    const page = await dht.scanPartition<ObjectEntry>(partition, { prefix, limit, ...(omit ? { omit } : {}), ...(start !== '' ? { from: start } : {}), ...(after !== undefined ? { after } : {}) });
     for (const item of page.items) yield { sortKey: item.sortKey!, entry: item.body };
     if (page.next === undefined) return;
     after = page.next;
