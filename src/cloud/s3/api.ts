@@ -889,7 +889,11 @@ export class S3Api implements LifecycleActions {
     const { entry } = await this.storeObject({ bucket, key: r.key!, body: r.req, auth: r.auth, headers: r.headers, principal: r.principal, acl, grants, storageClass, tags, maxBytes, secure: r.secure, ...(lock ? { lock } : {}) });
     await this.notifications.emit(bucket, 's3:ObjectCreated:Put', r.key!, entry, undefined, r);
     const out: Record<string, string> = { etag: `"${entry.etag}"`, ...expirationHeader(bucket, r.key!, entry), ...versionHeader(bucket, entry), ...sealedKeyHeaders(entry.sse), ...kmsContextHeader(entry.sse) };
-    if (entry.cs) out[checksumHeaderName(entry.cs.a as ChecksumAlgorithm)] = entry.cs.v;
+    if (entry.cs) {
+      out[checksumHeaderName(entry.cs.a as ChecksumAlgorithm)] = entry.cs.v;
+      // "For PutObject uploads, the checksum type is always FULL_OBJECT" (PutObject, response).
+      out['x-amz-checksum-type'] = 'FULL_OBJECT';
+    }
     sendEmpty(r, 200, out);
   }
 

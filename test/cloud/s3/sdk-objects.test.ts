@@ -435,6 +435,7 @@ describe('S3 buckets and objects through the AWS SDK on a 3-node ring', () => {
 
   test('GetObjectAttributes: the attributes asked for, the parts of a multipart object (with their checksums, paged), conditions and errors', async () => {
     const put = await a[0]!.send(new PutObjectCommand({ Bucket: 'objects', Key: 'attrs/one', Body: 'attributes', ChecksumAlgorithm: 'SHA256', StorageClass: 'STANDARD_IA' }));
+    assert.equal(put.ChecksumType, 'FULL_OBJECT', 'PutObject answers the checksum type (always FULL_OBJECT)');
     const all = await a[1]!.send(new GetObjectAttributesCommand({ Bucket: 'objects', Key: 'attrs/one', ObjectAttributes: ['ETag', 'Checksum', 'ObjectParts', 'StorageClass', 'ObjectSize'] }));
     assert.equal(`"${all.ETag}"`, put.ETag, 'the ETag, unquoted');
     assert.equal(all.ObjectSize, 10);
