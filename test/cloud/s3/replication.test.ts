@@ -36,6 +36,8 @@ import {
 } from '@aws-sdk/client-s3';
 import type { ReplicationConfiguration, S3Client } from '@aws-sdk/client-s3';
 import { eachLimited } from '../../../src/cloud/s3/catalog.ts';
+import { replicationPartitions, shardOfKey } from '../../../src/cloud/s3/index-shards.ts';
+import type { ReplicationTask } from '../../../src/cloud/s3/replication.ts';
 import { bytes, pattern, s3failure, startS3Fixture } from './harness.ts';
 import type { S3Node } from './harness.ts';
 import { waitFor } from '../../helpers/wait.ts';
@@ -376,15 +378,26 @@ describe('S3 bucket replication through the AWS SDK on a 3-node ring', () => {
     // Node 0's replicator stopped: it queues the task and marks the version, but runs nothing.
     nodes[0]!.s3.api.replication.stop();
     let put;
+    const others = Array.from({ length: 16 }, (_, i) => `late-${i}`);
     try {
       put = await a[0]!.send(new PutObjectCommand({ Bucket: 'sweep-src', Key: 'late', Body: pattern(200_000, 3) }));
       assert.equal(await status('sweep-src', 'late', put.VersionId), 'PENDING');
+      for (const key of others) await a[0]!.send(new PutObjectCommand({ Bucket: 'sweep-src', Key: key, Body: key }));
     } finally {
       nodes[0]!.s3.api.replication.start(0);
     }
+    // The queue is split over the bucket's index shards: each task in the shard of its key.
+    const catalog = nodes[1]!.s3.catalog;
+    const source = (await catalog.bucket('sweep-src', true))!;
+    const shards = replicationPartitions(source);
+    assert.equal(shards.length, 4, 'the test rings give new buckets 4 index shards');
+    const queued = await Promise.all(shards.map(async (p) => (await catalog.dht.scanPartition<ReplicationTask>(p, { limit: 100 })).items.map((t) => t.body.k)));
+    assert.deepEqual(queued.flat().sort(), ['late', ...others].sort());
+    assert.ok(queued.filter((keys) => keys.length > 0).length >= 3, `tasks per shard: ${queued.map((k) => k.length).join(', ')}`);
+    for (const [shard, keys] of queued.entries()) for (const key of keys) assert.equal(shardOfKey(key, 4), shard, `${key} in shard ${shard}`);
     await s3failure(a[2]!.send(new HeadObjectCommand({ Bucket: 'sweep-dst', Key: 'late' })), undefined, 404);
     assert.equal(await nodes[1]!.s3.api.replication.sweep({ minAgeMs: 60_000, everyBucket: true }), 0, 'a task younger than the sweep period is left to its writer');
-    assert.equal(await nodes[1]!.s3.api.replication.sweep({ minAgeMs: 0, everyBucket: true }), 1);
+    assert.equal(await nodes[1]!.s3.api.replication.sweep({ minAgeMs: 0, everyBucket: true }), 1 + others.length);
     assert.equal(await status('sweep-src', 'late', put.VersionId), 'COMPLETED');
     const replica = await a[2]!.send(new GetObjectCommand({ Bucket: 'sweep-dst', Key: 'late' }));
     assert.equal(replica.VersionId, put.VersionId);
