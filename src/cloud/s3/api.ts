@@ -726,6 +726,10 @@ export class S3Api implements LifecycleActions {
       const algorithm = parseChecksumAlgorithm(name.slice('x-amz-checksum-'.length));
       if (algorithm) return { a: algorithm, v: value.trim() };
     }
+    // The AWS SDKs' MD5 mode: Content-MD5 (verified) is the MD5 checksum.
+    const sdkAlgorithm = getHeader(r.headers, 'x-amz-sdk-checksum-algorithm');
+    const md5 = getHeader(r.headers, 'content-md5');
+    if (sdkAlgorithm !== undefined && md5 !== undefined && parseChecksumAlgorithm(sdkAlgorithm) === 'MD5') return { a: 'MD5', v: md5.trim() };
     return undefined;
   }
 

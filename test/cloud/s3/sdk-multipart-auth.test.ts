@@ -414,6 +414,10 @@ describe('S3 multipart uploads, authentication and access on a 3-node ring', () 
     assert.equal(putMd5.headers['x-amz-checksum-md5'], md5);
     const headMd5 = await a[1]!.send(new HeadObjectCommand({ Bucket: 'mpu', Key: 'algs/md5', ChecksumMode: 'ENABLED' }));
     assert.deepEqual([headMd5.ChecksumMD5, headMd5.ChecksumType], [md5, 'FULL_OBJECT']);
+    // The SDK's own MD5 mode: Content-MD5 with x-amz-sdk-checksum-algorithm MD5 (no checksum header).
+    const sdkMd5 = await a[0]!.send(new PutObjectCommand({ Bucket: 'mpu', Key: 'algs/sdk-md5', Body: body, ChecksumAlgorithm: 'MD5' }));
+    assert.equal(sdkMd5.ChecksumMD5, md5);
+    assert.equal((await a[2]!.send(new HeadObjectCommand({ Bucket: 'mpu', Key: 'algs/sdk-md5', ChecksumMode: 'ENABLED' }))).ChecksumMD5, md5);
 
     // Multipart: COMPOSITE by default, FULL_OBJECT refused (it exists only for the CRCs).
     for (const alg of ['MD5', 'SHA512'] as const) {

@@ -337,6 +337,11 @@ export function parseExpectedDigests(headers: HeaderMap): ExpectedDigests {
 
   const algorithm = found[0] ?? trailerAlgorithms[0];
   if (algorithm === undefined) {
+    if (sdkAlgorithm === 'MD5' && result.contentMd5 !== undefined) {
+      // The AWS SDKs' MD5 mode sends the digest as Content-MD5 alone: it is the MD5 checksum.
+      result.checksum = { algorithm: 'MD5', expected: result.contentMd5, inTrailer: false };
+      return result;
+    }
     if (sdkAlgorithm !== undefined) {
       throw new S3Error(
         'InvalidRequest',
