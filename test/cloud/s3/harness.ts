@@ -6,6 +6,7 @@
 import { CreateBucketCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import type { S3ClientConfig } from '@aws-sdk/client-s3';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { Agent as HttpsAgent } from 'node:https';
 import { isIP } from 'node:net';
@@ -286,3 +287,21 @@ export async function rawRequest(
     r.end(wire);
   });
 }
+
+/** An SDK client config with a SHA-512 implementation: the SDK computes none of its own. */
+export const SDK_SHA512 = {
+  checksumAlgorithms: {
+    SHA512: class {
+      hash = createHash('sha512');
+      update(data: Uint8Array): void {
+        this.hash.update(data);
+      }
+      digest(): Promise<Uint8Array> {
+        return Promise.resolve(new Uint8Array(this.hash.digest()));
+      }
+      reset(): void {
+        this.hash = createHash('sha512');
+      }
+    },
+  },
+};

@@ -33,29 +33,12 @@ import { Sha256 } from '@aws-crypto/sha256-js';
 import { HttpRequest } from '@smithy/core/protocols';
 import { encodeSignedChunked } from './protocol/sigv4-helpers.ts';
 import { compositeChecksum, computeChecksum } from '../../../src/cloud/s3/protocol/index.ts';
-import { bytes, clientFor, createUser, pattern, rawRequest, s3failure, startS3Ring } from './harness.ts';
+import { SDK_SHA512, bytes, clientFor, createUser, pattern, rawRequest, s3failure, startS3Ring } from './harness.ts';
 import type { S3Node, TestUser } from './harness.ts';
 import { runCleanups } from '../../helpers/cleanup.ts';
 
 const MiB = 1024 * 1024;
 
-/** A client config with a SHA-512 implementation: the SDK computes none of its own. */
-const SDK_SHA512 = {
-  checksumAlgorithms: {
-    SHA512: class {
-      private hash = createHash('sha512');
-      update(data: Uint8Array): void {
-        this.hash.update(data);
-      }
-      digest(): Promise<Uint8Array> {
-        return Promise.resolve(new Uint8Array(this.hash.digest()));
-      }
-      reset(): void {
-        this.hash = createHash('sha512');
-      }
-    },
-  },
-};
 
 function md5hex(data: Buffer): string {
   return createHash('md5').update(data).digest('hex');

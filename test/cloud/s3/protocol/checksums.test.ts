@@ -35,27 +35,11 @@ import {
 } from '../../../../src/cloud/s3/protocol/checksums.ts';
 import { S3Error } from '../../../../src/cloud/s3/protocol/errors.ts';
 import { capture } from './sdk-capture.ts';
+import { SDK_SHA512 } from '../harness.ts';
 import { s3code } from './s3-error.ts';
 
 const CHECK = Buffer.from('123456789');
 
-/** An SDK client config with a SHA-512 implementation: the client computes none of its own. */
-const SDK_SHA512 = {
-  checksumAlgorithms: {
-    SHA512: class {
-      private hash = createHash('sha512');
-      update(data: Uint8Array): void {
-        this.hash.update(data);
-      }
-      digest(): Promise<Uint8Array> {
-        return Promise.resolve(new Uint8Array(this.hash.digest()));
-      }
-      reset(): void {
-        this.hash = createHash('sha512');
-      }
-    },
-  },
-};
 
 
 function digestOf(algorithm: ChecksumAlgorithm | 'MD5', parts: Buffer[]): Buffer {
