@@ -114,7 +114,7 @@ import { ReplicationApi, Replicator } from './replication.ts';
 import { BucketNotifications } from './notification.ts';
 import { PublicAccessApi, refusePublicAcl } from './public-access.ts';
 import { OwnershipApi, aclForWrite, checkNewBucketOwnership, objectOwnerFor } from './ownership.ts';
-import { VersioningApi, checkVersionId, invalidVersionId, versionHeader } from './versioning-api.ts';
+import { VersioningApi, checkVersionId, invalidVersionId, permittedVersion, versionHeader } from './versioning-api.ts';
 import type { DeleteOutcome } from './versioning-api.ts';
 import { isVersionId, versionIdOf } from './versioning.ts';
 import type { StoredVersion } from './version-catalog.ts';
@@ -127,14 +127,13 @@ import type { CopySourceFacts } from './access-log-capture.ts';
 import type { KmsSealedKey, SealedKey } from './encryption.ts';
 import type { BucketEntry, ChunkRef, ObjectEntry, PartEntry, RefEntry, StoredChecksum, StoredGrant, UploadEntry } from './model.ts';
 import { versionRef } from './model.ts';
+import { ARCHIVE_STORAGE_CLASSES, BUCKET_SUBRESOURCES, OBJECT_SUBRESOURCES, UNSUPPORTED_BUCKET_SUBRESOURCES, UNSUPPORTED_OBJECT_SUBRESOURCES, subresourceIn } from './subresources.ts';
 import type { S3Options } from './options.ts';
 
 /** Headers stored with an object and returned on GET / HEAD. */
 const STORED_HEADERS = ['cache-control', 'content-disposition', 'content-language', 'expires', 'x-amz-website-redirect-location'] as const;
 /** The stored header CopyObject never copies (S3: "unique to each object"). */
 const REDIRECT_HEADER = 'x-amz-website-redirect-location';
-/** Bucket sub-resources that exist in S3 but are not supported here. */
-const UNSUPPORTED_BUCKET = ['accelerate', 'analytics', 'metrics', 'inventory', 'intelligent-tiering'];
 
 /**
  * `x-amz-website-redirect-location` of a write: a path on the bucket's website (`/…`) or an
@@ -463,22 +462,25 @@ export class S3Api implements LifecycleActions {
       }
       const unconfigured = unconfiguredOperation(r, (req, action) => this.bucketFor(req, action));
       if (unconfigured) return this.run(unconfigured.name, unconfigured.run);
-      for (const sub of UNSUPPORTED_BUCKET) {
-        if (!q.has(sub)) continue;
-        throw new S3Error('NotImplemented', `The bucket sub-resource "${sub}" is not supported.`);
-      }
+      const unsupported = subresourceIn(q, UNSUPPORTED_BUCKET_SUBRESOURCES);
+      if (unsupported !== undefined) throw new S3Error('NotImplemented', `The bucket sub-resource "${unsupported}" is not supported.`);
+      // Past the operations above, a sub-resource left is one this method has none for: it is not
+      // the plain bucket request (DELETE ?acl must not delete the bucket).
+      const sub = subresourceIn(q, BUCKET_SUBRESOURCES);
       switch (m) {
         case 'PUT':
           if (q.has('acl')) return this.run('PutBucketAcl', () => this.putBucketAcl(r));
           if (q.has('tagging')) return this.run('PutBucketTagging', () => this.tagging.putBucketTagging(r));
           if (q.has('cors')) return this.run('PutBucketCors', () => this.cors.putBucketCors(r));
           if (q.has('versioning')) return this.run('PutBucketVersioning', () => this.versioning.putBucketVersioning(r));
+          if (sub !== undefined) break;
           return this.run('CreateBucket', () => this.createBucket(r));
         case 'HEAD':
           return this.run('HeadBucket', () => this.headBucket(r));
         case 'DELETE':
           if (q.has('tagging')) return this.run('DeleteBucketTagging', () => this.tagging.deleteBucketTagging(r));
           if (q.has('cors')) return this.run('DeleteBucketCors', () => this.cors.deleteBucketCors(r));
+          if (sub !== undefined) break;
           return this.run('DeleteBucket', () => this.deleteBucket(r));
         case 'GET':
           if (q.has('location')) return this.run('GetBucketLocation', () => this.getBucketLocation(r));
@@ -488,15 +490,22 @@ export class S3Api implements LifecycleActions {
           if (q.has('versioning')) return this.run('GetBucketVersioning', () => this.versioning.getBucketVersioning(r));
           if (q.has('versions')) return this.run('ListObjectVersions', () => this.versioning.listObjectVersions(r));
           if (q.has('uploads')) return this.run('ListMultipartUploads', () => this.listUploads(r));
+          if (sub !== undefined) break;
           if (q.get('list-type') === '2') return this.run('ListObjectsV2', () => this.listObjects(r, 2));
           return this.run('ListObjects', () => this.listObjects(r, 1));
         case 'POST':
           if (q.has('delete')) return this.run('DeleteObjects', () => this.deleteObjects(r));
+          if (sub !== undefined) break;
           return this.run('PostObject', () => this.posts.postObject(r));
       }
       throw methodNotAllowed(m, 'BUCKET');
     }
     validateObjectKey(r.key);
+    const unsupported = subresourceIn(q, UNSUPPORTED_OBJECT_SUBRESOURCES);
+    if (unsupported !== undefined) throw new S3Error('NotImplemented', `The object sub-resource "${unsupported}" is not supported.`);
+    // A sub-resource the method has no operation for is not the plain object request (DELETE
+    // ?attributes must not delete the object, PUT ?restore must not overwrite it).
+    const sub = subresourceIn(q, OBJECT_SUBRESOURCES);
     const uploadId = q.get('uploadId');
     // Only writes of object data choose an encryption (PutObject, CopyObject, CreateMultipartUpload).
     const subresource = q.has('acl') || q.has('tagging') || q.has('retention') || q.has('legal-hold');
@@ -518,6 +527,7 @@ export class S3Api implements LifecycleActions {
         if (q.has('tagging')) return this.run('PutObjectTagging', () => this.tagging.putObjectTagging(r));
         if (q.has('retention')) return this.run('PutObjectRetention', () => this.objectLock.putObjectRetention(r));
         if (q.has('legal-hold')) return this.run('PutObjectLegalHold', () => this.objectLock.putObjectLegalHold(r));
+        if (sub !== undefined) break;
         if (r.headers['x-amz-copy-source'] !== undefined) return this.run('CopyObject', () => this.copyObject(r));
         return this.run('PutObject', () => this.putObject(r));
       case 'GET':
@@ -527,22 +537,38 @@ export class S3Api implements LifecycleActions {
         if (q.has('attributes')) return this.run('GetObjectAttributes', () => this.getObjectAttributes(r));
         if (q.has('retention')) return this.run('GetObjectRetention', () => this.objectLock.getObjectRetention(r));
         if (q.has('legal-hold')) return this.run('GetObjectLegalHold', () => this.objectLock.getObjectLegalHold(r));
+        if (sub !== undefined) break;
         return this.run('GetObject', () => this.getObject(r, false));
       case 'HEAD':
+        if (sub !== undefined) break;
         return this.run('HeadObject', () => this.getObject(r, true));
       case 'DELETE':
         if (uploadId !== null) return this.run('AbortMultipartUpload', () => this.abortUpload(r, uploadId));
         if (q.has('tagging')) return this.run('DeleteObjectTagging', () => this.tagging.deleteObjectTagging(r));
         // A retention or legal hold is not deleted, it is changed (and never deletes the object).
-        if (q.has('retention') || q.has('legal-hold')) throw methodNotAllowed(m, 'OBJECT');
+        if (sub !== undefined) break;
         return this.run('DeleteObject', () => this.deleteObject(r));
       case 'POST':
         if (q.has('uploads')) return this.run('CreateMultipartUpload', () => this.createUpload(r));
         if (uploadId !== null) return this.run('CompleteMultipartUpload', () => this.completeUpload(r, uploadId));
         if (q.has('select')) return this.run('SelectObjectContent', () => this.select.selectObjectContent(r));
+        if (q.has('restore')) return this.run('RestoreObject', () => this.restoreObject(r));
         break;
     }
     throw methodNotAllowed(m, 'OBJECT');
+  }
+
+  /**
+   * RestoreObject. Nothing is archived here (storage classes are recorded, not acted on), so there
+   * is never a restore to run: an object of a class S3 does not archive is `InvalidObjectState`
+   * (403) as in S3; one of an archive class (GLACIER, DEEP_ARCHIVE), readable as it is, is
+   * `NotImplemented` rather than a restore reported that did not happen.
+   */
+  private async restoreObject(r: S3Request): Promise<void> {
+    const bucket = await this.bucketOf(r);
+    const found = await permittedVersion({ objectVersion: (req, b, key) => this.versioning.subresourceVersion(req, b, key), mustPermit: (req, b, action, aclAllows, target) => this.mustPermit(req, b, action, aclAllows, target) }, r, bucket, 's3:RestoreObject');
+    if (!ARCHIVE_STORAGE_CLASSES.has(found.entry.sc ?? 'STANDARD')) throw new S3Error('InvalidObjectState', "Restore is not allowed for the object's current storage class");
+    throw new S3Error('NotImplemented', 'Objects of archive storage classes are not archived here: the object is readable as it is, and there is nothing to restore.');
   }
 
   /** PutBucketLifecycleConfiguration, GetBucketLifecycleConfiguration, DeleteBucketLifecycle (lifecycle.ts). */
