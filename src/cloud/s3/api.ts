@@ -51,6 +51,7 @@ import {
   parseObjectOwnership,
   parsePartNumber,
   parseRange,
+  rangeApplies,
   parseStorageClass,
   rangeLength,
   copySourceCustomerKey,
@@ -234,6 +235,43 @@ function methodNotAllowed(method: string, resourceType: 'SERVICE' | 'BUCKET' | '
 
 function noSuchKey(key: string): S3Error {
   return new S3Error('NoSuchKey', undefined, { fields: { Key: key } });
+}
+
+/**
+ * The If-Match of a conditional delete (DeleteObject's header, a DeleteObjects entry's `ETag`),
+ * checked against the version it would delete: the current one, or the one named by version id.
+ * There must be one ("If-Match: *" checks that the object exists; a delete that lost a race to
+ * another is answered 404, as S3 documents), and its ETag must match (`*`, a list, weak or quoted
+ * forms; else 412).
+ */
+function deleteCondition(key: string, ifMatch: string): (version: ObjectEntry | undefined) => void {
+  return (version) => {
+    if (version === undefined) throw noSuchKey(key);
+    evaluateWriteConditions({ 'if-match': ifMatch }, { etag: version.etag, lastModified: version.lm });
+  };
+}
+
+/** The Object Lock guard of a version deletion, then its If-Match. */
+function withDeleteCondition(guard: (version: ObjectEntry) => void, condition: ((version: ObjectEntry | undefined) => void) | undefined): (version: ObjectEntry) => void {
+  if (!condition) return guard;
+  return (version) => {
+    guard(version);
+    condition(version);
+  };
+}
+
+/** What S3 supports for directory buckets only (there are none here). */
+function directoryBucketOnly(what: string): S3Error {
+  return new S3Error('NotImplemented', `${what}: supported by S3 for directory buckets only.`);
+}
+
+/**
+ * Refuses the delete preconditions of directory buckets (`x-amz-if-match-size`,
+ * `x-amz-if-match-last-modified-time`) rather than deleting without checking them.
+ */
+function refuseDirectoryBucketConditions(headers: S3Request['headers']): void {
+  if (getHeader(headers, 'x-amz-if-match-size') !== undefined) throw directoryBucketOnly('The x-amz-if-match-size precondition');
+  if (getHeader(headers, 'x-amz-if-match-last-modified-time') !== undefined) throw directoryBucketOnly('The x-amz-if-match-last-modified-time precondition');
 }
 
 
@@ -902,6 +940,8 @@ export class S3Api implements LifecycleActions {
   // Objects
 
   private async putObject(r: S3Request): Promise<void> {
+    // Appending (S3 Express directory buckets only): refused rather than replacing the object.
+    if (getHeader(r.headers, 'x-amz-write-offset-bytes') !== undefined) throw directoryBucketOnly('Appends (x-amz-write-offset-bytes)');
     let bucket = await this.writableBucket(r);
     const maxBytes = Math.min(this.options.maxObjectBytes, 5 * 1024 ** 3);
     uploadLength(r.headers, maxBytes);
@@ -1058,9 +1098,10 @@ export class S3Api implements LifecycleActions {
     else sseKey = await this.readKey(r, entry.sse, requestCustomerKey(r.headers));
     const byPart = r.query.has('partNumber');
     const part = byPart ? this.partOf(r, entry) : undefined;
-    if (status === undefined) evaluateConditions(r.headers, { etag: entry.etag, lastModified: entry.lm }, { method: r.method, now: this.env.now() });
+    const validators = { etag: entry.etag, lastModified: entry.lm };
+    if (status === undefined) evaluateConditions(r.headers, validators, { method: r.method, now: this.env.now() });
     const overrides = responseHeaderOverrides(r.query, r.principal !== undefined);
-    const range = byPart ? part?.range : status === undefined ? parseRange(getHeader(r.headers, 'range'), entry.size) : undefined;
+    const range = byPart ? part?.range : status === undefined && rangeApplies(r.headers, validators) ? parseRange(getHeader(r.headers, 'range'), entry.size) : undefined;
     const out: Record<string, string> = {
       'last-modified': formatHttpDate(entry.lm),
       etag: `"${entry.etag}"`,
@@ -1130,17 +1171,12 @@ export class S3Api implements LifecycleActions {
     const bucket = await this.writableBucket(r, versionId === undefined ? 's3:DeleteObject' : 's3:DeleteObjectVersion');
     if (versionId !== undefined) await this.mfaForVersionDelete(r, bucket);
     const key = r.key!;
-    const outcome = await this.versioning.deleteObject(
-      bucket,
-      key,
-      versionId,
-      r.principal,
-      (current) => {
-        const ifMatch = getHeader(r.headers, 'if-match');
-        if (ifMatch !== undefined && current !== undefined) evaluateWriteConditions({ 'if-match': ifMatch }, { etag: current.etag, lastModified: current.lm });
-      },
-      this.objectLock.deleteGuard(r, bucket, key),
-    );
+    refuseDirectoryBucketConditions(r.headers);
+    const ifMatch = getHeader(r.headers, 'if-match');
+    const conditions = ifMatch === undefined ? undefined : deleteCondition(key, ifMatch);
+    const outcome = await this.versioning.deleteObject(bucket, key, versionId, r.principal, conditions, withDeleteCondition(this.objectLock.deleteGuard(r, bucket, key), conditions));
+    // A conditional delete of a version that is not there: nothing matched.
+    if (conditions && versionId !== undefined && !outcome.previous) throw noSuchKey(key);
     if (outcome.previous) this.stats.objectsDeleted++;
     await this.notifyDeleted(r, bucket, key, versionId, outcome);
     const out: Record<string, string> = {};
@@ -1182,17 +1218,11 @@ export class S3Api implements LifecycleActions {
       try {
         validateObjectKey(o.key);
         if (o.versionId !== undefined && !isVersionId(o.versionId)) throw new S3Error('NoSuchVersion');
-        mustAllow(this.policies.permits(bucket, r, o.versionId === undefined ? 's3:DeleteObject' : 's3:DeleteObjectVersion', mayWrite, { key: o.key }));
-        const outcome = await this.versioning.deleteObject(
-          bucket,
-          o.key,
-          o.versionId,
-          r.principal,
-          (current) => {
-            if (o.etag !== undefined && current !== undefined && current.etag !== o.etag) throw new S3Error('PreconditionFailed');
-          },
-          this.objectLock.deleteGuard(r, bucket, o.key),
-        );
+        mustAllow(this.policies.permits(bucket, r, o.versionId === undefined ? 's3:DeleteObject' : 's3:DeleteObjectVersion', mayWrite, { key: o.key, ...(o.etag !== undefined ? { ifMatch: o.etag } : {}) }));
+        if (o.size !== undefined || o.lastModifiedTime !== undefined) throw directoryBucketOnly(`The ${o.size !== undefined ? 'Size' : 'LastModifiedTime'} precondition`);
+        const conditions = o.etag === undefined ? undefined : deleteCondition(o.key, o.etag);
+        const outcome = await this.versioning.deleteObject(bucket, o.key, o.versionId, r.principal, conditions, withDeleteCondition(this.objectLock.deleteGuard(r, bucket, o.key), conditions));
+        if (conditions && o.versionId !== undefined && !outcome.previous) throw noSuchKey(o.key);
         if (outcome.previous) this.stats.objectsDeleted++;
         // The key's event not journaled: its entry says so (503 to this key), the others go on.
         await this.notifyDeleted(r, bucket, o.key, o.versionId, outcome).catch((err: unknown) => {

@@ -52,6 +52,8 @@ export interface PolicyTarget {
    * copy's source read notes it in its own record's facts.
    */
   aclUse?: AclUse | undefined;
+  /** The If-Match of a conditional delete when it is not the request's header (a DeleteObjects entry's `ETag`): `s3:if-match`. */
+  ifMatch?: string | undefined;
 }
 
 /** The part of a request a policy looks at (PostObject checks the form's signer, not the request's). */
@@ -164,6 +166,11 @@ export class BucketPolicies {
         return r.query.get(name.slice(3)) ?? undefined;
       case 's3:x-amz-acl':
         return target.acl ?? getHeader(r.headers, 'x-amz-acl');
+      // Conditional writes and deletes ("Enforce conditional writes / deletes on Amazon S3 buckets").
+      case 's3:if-match':
+        return target.ifMatch ?? getHeader(r.headers, 'if-match');
+      case 's3:if-none-match':
+        return getHeader(r.headers, 'if-none-match');
       case 's3:object-lock-mode':
         return target.lock ? target.lock.mode : getHeader(r.headers, 'x-amz-object-lock-mode');
       case 's3:object-lock-legal-hold':

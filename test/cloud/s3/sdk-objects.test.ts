@@ -337,6 +337,18 @@ describe('S3 buckets and objects through the AWS SDK on a 3-node ring', () => {
     const modified = await a[2]!.send(new GetObjectCommand({ Bucket: 'objects', Key: 'ranged', IfModifiedSince: new Date(lastModified.getTime() - 60_000), Range: 'bytes=0-0' }));
     assert.equal(modified.$metadata.httpStatusCode, 206);
     await s3failure(a[0]!.send(new GetObjectCommand({ Bucket: 'objects', Key: 'ranged', IfUnmodifiedSince: new Date(lastModified.getTime() - 60_000) })), 'PreconditionFailed', 412);
+    // If-Range (RFC 9110): the range while the validator is the object's, else the whole object.
+    const ifRanges: [string, number, number][] = [
+      [etag, 206, 1],
+      ['"0000"', 200, 600_000],
+      [`W/${etag}`, 200, 600_000],
+      [lastModified.toUTCString(), 206, 1],
+      [new Date(lastModified.getTime() - 60_000).toUTCString(), 200, 600_000],
+    ];
+    for (const [ifRange, status, length] of ifRanges) {
+      const res = await rawRequest(nodes[1]!.endpoint, alice, { method: 'GET', path: '/objects/ranged', headers: { range: 'bytes=0-0', 'if-range': ifRange } });
+      assert.deepEqual([res.status, res.body.length], [status, length], `If-Range: ${ifRange}`);
+    }
 
     const overridden = await a[0]!.send(
       new GetObjectCommand({ Bucket: 'objects', Key: 'ranged', Range: 'bytes=0-1', ResponseContentType: 'application/x-test', ResponseContentDisposition: 'inline', ResponseCacheControl: 'no-cache', ResponseContentLanguage: 'fr', ResponseExpires: new Date('2031-01-01T00:00:00Z'), ResponseContentEncoding: 'identity' }),

@@ -62,6 +62,20 @@ function notModified(object: ObjectValidators): S3Error {
   });
 }
 
+/**
+ * Whether a read's `Range` applies under its `If-Range` (RFC 9110, 13.1.5): always without one;
+ * with an entity tag, only when it is the object's, compared strongly (a weak tag never matches);
+ * with a date, only when it is exactly the object's Last-Modified (in seconds). Otherwise the whole
+ * object is sent (200), not the range. S3's reference does not document If-Range.
+ */
+export function rangeApplies(headers: HeaderMap, object: ObjectValidators): boolean {
+  const value = getHeader(headers, 'if-range')?.trim();
+  if (value === undefined) return true;
+  if (value.startsWith('"') || value.startsWith('W/')) return !value.startsWith('W/') && bareEtag(value) === bareEtag(object.etag);
+  const date = parseHttpDate(value);
+  return date !== undefined && seconds(date) === seconds(object.lastModified);
+}
+
 /** Options of {@link evaluateConditions}. */
 export interface ConditionOptions {
   /** Request method; 304 answers apply to GET and HEAD only. Default GET. */

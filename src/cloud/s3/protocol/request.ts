@@ -17,6 +17,7 @@ export {
   evaluateConditions,
   evaluateCopySourceConditions,
   evaluateWriteConditions,
+  rangeApplies,
   type ConditionOptions,
   type ObjectValidators,
 } from './conditions.ts';

@@ -695,8 +695,12 @@ export function parseCreateBucketConfiguration(body: string | Uint8Array | undef
 export interface DeleteObjectIdentifier {
   key: string;
   versionId?: string;
-  /** Conditional delete: the ETag the object must have. */
+  /** Conditional delete: the ETag the object must have (as an If-Match value: `*`, quoted or not). */
   etag?: string;
+  /** `<Size>` (a directory-bucket precondition; its text). */
+  size?: string;
+  /** `<LastModifiedTime>` (a directory-bucket precondition; its text). */
+  lastModifiedTime?: string;
 }
 
 /** Maximum keys in one DeleteObjects request. */
@@ -719,7 +723,11 @@ export function parseDeleteObjects(body: string | Uint8Array): { quiet: boolean;
     const versionId = childText(el, 'VersionId');
     if (versionId !== undefined && versionId !== '') object.versionId = versionId;
     const etag = childText(el, 'ETag');
-    if (etag !== undefined) object.etag = unquoteEtag(etag);
+    if (etag !== undefined) object.etag = etag.trim();
+    const size = childText(el, 'Size');
+    if (size !== undefined) object.size = size;
+    const lastModifiedTime = childText(el, 'LastModifiedTime');
+    if (lastModifiedTime !== undefined) object.lastModifiedTime = lastModifiedTime;
     return object;
   });
   return { quiet: quietText === 'true', objects };
