@@ -127,6 +127,8 @@ function tooManyKeys(user: UserEntry): StorageError {
 
 /** Items read per page when a listing pages through a partition. */
 const SCAN_PAGE = 1000;
+/** First page of a listing's scan (a page of up to 100 keys, and one to tell whether more follow). */
+const FIRST_SCAN_PAGE = 101;
 
 /**
  * Fields of an object's index entry that no listing shows and that can be large (inline data up
@@ -832,7 +834,7 @@ export class Catalog {
   objectSource(bucket: BucketEntry, pageSize = SCAN_PAGE): KeySource<ObjectSummary> {
     const partitions = objectsPartitions(bucket);
     const dht = this.dht;
-    const firstPage = shardPageSize(Math.min(pageSize, 101), partitions.length);
+    const firstPage = shardPageSize(Math.min(pageSize, FIRST_SCAN_PAGE), partitions.length);
     const nextPages = shardPageSize(pageSize, partitions.length);
     async function* shard(partition: Id, from: ListFrom, start: string): AsyncGenerator<ObjectSummary> {
       let after: string | undefined;
@@ -986,11 +988,14 @@ export class Catalog {
       if (begin === null) return;
       async function* entries(prefix: string, first: string): AsyncGenerator<UploadEntry> {
         let after: string | undefined;
+        // A small first page: the listing may stop early, or re-open the source past a directory.
+        let limit = FIRST_SCAN_PAGE;
         for (;;) {
-          const page = await dht.scanPartition<UploadEntry>(partition, { prefix, limit: SCAN_PAGE, ...(first !== '' ? { from: first } : {}), ...(after ? { after } : {}) });
+          const page = await dht.scanPartition<UploadEntry>(partition, { prefix, limit, ...(first !== '' ? { from: first } : {}), ...(after ? { after } : {}) });
           for (const item of page.items) yield item.body;
           if (!page.next) return;
           after = page.next;
+          limit = SCAN_PAGE;
         }
       }
       // All uploads of one key (a prefix scan, without the keys that extend it).

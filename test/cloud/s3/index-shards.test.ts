@@ -9,9 +9,10 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Catalog } from '../../../src/cloud/s3/catalog.ts';
+import { VersionCatalog } from '../../../src/cloud/s3/version-catalog.ts';
 import { autoIndexShards, mergeSorted, objectsPartitions, shardOfKey, shardPageSize } from '../../../src/cloud/s3/index-shards.ts';
 import type { BucketEntry, ObjectEntry } from '../../../src/cloud/s3/model.ts';
-import { compareKeys, listPage } from '../../../src/cloud/s3/protocol/index.ts';
+import { compareKeys, listMultipartUploads, listObjectVersions, listPage } from '../../../src/cloud/s3/protocol/index.ts';
 import type { ObjectSummary } from '../../../src/cloud/s3/protocol/index.ts';
 import type { DhtSim } from '../../../src/sim/dht-chaos.ts';
 import type { SimNode } from '../../../src/sim/ring.ts';
@@ -167,6 +168,47 @@ describe('bucket index shards', () => {
       assert.deepEqual(page.contents.map((o) => o.key), ['readme']);
       assert.ok(counting.read < 1200, `${shards} shard(s): ${counting.read} index entries read to list 5 directories of 600 keys`);
     }
+  });
+
+  test('ListObjectVersions and ListMultipartUploads seek past rolled-up directories too', async () => {
+    const sim = await dhtRing('index-shards-seek-versions', 12);
+    const node = sim.ring.randomLive();
+    const dht = sim.dht(node);
+    const counting = { read: 0 };
+    const counted = new Proxy(dht, {
+      get(target, prop, receiver) {
+        if (prop !== 'scanPartition') return Reflect.get(target, prop, receiver) as unknown;
+        return async (...args: Parameters<typeof dht.scanPartition>) => {
+          const page = await target.scanPartition(...args);
+          counting.read += page.items.length;
+          return page;
+        };
+      },
+    });
+    const catalog = new Catalog(counted, node.env, { cacheMs: 2000, indexShards: 4 });
+    const bucket = await sim.settle(catalog.createBucket('seek-versions', owner, 'private', 'us-east-1'));
+    const keys: string[] = [];
+    for (let d = 0; d < 4; d++) for (let f = 0; f < 400; f++) keys.push(`dir${d}/f${String(f).padStart(4, '0')}`);
+    keys.push('readme');
+    for (let i = 0; i < keys.length; i += 100) {
+      await sim.settle(
+        Promise.all(
+          keys.slice(i, i + 100).flatMap((k, j) => [
+            catalog.putObject(bucket, k, entry(k, i + j)),
+            catalog.createUpload(bucket, { type: 's3.upload', key: k, uploadId: `u${i + j}`, initiated: 1_700_000_000_000, owner: owner.id, ownerName: owner.name }),
+          ]),
+        ),
+      );
+    }
+    const expected = ['dir0/', 'dir1/', 'dir2/', 'dir3/'];
+    counting.read = 0;
+    const versions = await sim.settle(listObjectVersions(new VersionCatalog(counted).source(bucket), bucket.name, { prefix: '', keyMarker: '', versionIdMarker: '', maxKeys: 1000, delimiter: '/' }));
+    assert.deepEqual([versions.commonPrefixes, versions.versions.map((v) => v.key)], [expected, ['readme']]);
+    assert.ok(counting.read < 1000, `versions: ${counting.read} index entries read to list 4 directories of 400 keys`);
+    counting.read = 0;
+    const uploads = await sim.settle(listMultipartUploads(catalog.uploadSource(bucket), bucket.name, { prefix: '', keyMarker: '', uploadIdMarker: '', maxUploads: 1000, delimiter: '/' }));
+    assert.deepEqual([uploads.commonPrefixes, uploads.uploads.map((u) => u.key)], [expected, ['readme']]);
+    assert.ok(counting.read < 600, `uploads: ${counting.read} entries read to list 4 directories of 400 keys`);
   });
 
   test('a bucket from before sharding (no shard count) keeps one partition whatever the node default', async () => {
