@@ -644,6 +644,15 @@ describe('S3 Select SQL: LIKE', () => {
     );
   });
 
+  test('patterns of many % match in time bounded by text × pattern length (a RegExp backtracked exponentially)', () => {
+    // As a RegExp, '%a%a…%b' over 'aaa…' tried every way of splitting the text: C(5000, 9) ways
+    // here (the probe froze a node for 2 s with 70 characters and 6 pieces).
+    const text = 'a'.repeat(5000);
+    assert.equal(evaluate(`s.v LIKE s.p`, { v: text, p: '%a%a%a%a%a%a%a%a%b' }), false);
+    assert.equal(evaluate(`s.v LIKE s.p`, { v: `${text}b`, p: '%a%a%a%a%a%a%a%a%b' }), true);
+    assert.equal(evaluate(`s.v LIKE s.p`, { v: text, p: '%a%a%_%a%a%' }), true);
+  });
+
   test('LIKE with NULL / MISSING is unknown; a non-text value does not match', () => {
     assert.deepEqual(values("SELECT NULL LIKE 'a', 'a' LIKE NULL, s.x LIKE 'a', 5 LIKE '5' FROM S3Object s"), [null, null, undefined, null]);
   });

@@ -7,7 +7,8 @@
 import { isTimestamp, type JsonValue, type SqlTimestamp, type SqlValue } from '../values.ts';
 import type { AggregateName, Expr, Name, Step } from './ast.ts';
 import { compileCall, compileDateAdd, compileDateDiff, compileExtract, compileTrim } from './functions.ts';
-import { likeRegex } from './like.ts';
+import { likeMatcher } from './like.ts';
+import type { LikeMatcher } from './like.ts';
 import { node, type Ctx, type Fn, type Node } from './node.ts';
 import { castTo, checkInt, describe, equals, fail, isIntegral, isUnknown, numericString, order, toNumber, toText, truth, unknownOf } from './ops.ts';
 
@@ -485,7 +486,7 @@ function inList(x: Node, items: readonly Node[], not: boolean): Node {
 function like(x: Node, pattern: Node, escape: Node | undefined, not: boolean): Node {
   const [fx, fp, fe] = [x.fn, pattern.fn, escape?.fn];
   const text = (v: SqlValue, what: string): string => (typeof v === 'string' ? v : fail('LikeInvalidInputs', `The ${what} of LIKE must be a string, got ${describe(v)}.`));
-  let regex: RegExp | undefined;
+  let matcher: LikeMatcher | undefined;
   let cachedPattern: string | undefined;
   let cachedEscape: string | undefined;
   return node((c) => {
@@ -495,14 +496,14 @@ function like(x: Node, pattern: Node, escape: Node | undefined, not: boolean): N
     if (isUnknown(v) || isUnknown(p) || (fe !== undefined && isUnknown(e))) return unknownOf(v, unknownOf(p, e ?? null));
     const ps = text(p, 'pattern');
     const es = e === undefined ? undefined : text(e, 'escape');
-    if (regex === undefined || ps !== cachedPattern || es !== cachedEscape) {
-      regex = likeRegex(ps, es);
+    if (matcher === undefined || ps !== cachedPattern || es !== cachedEscape) {
+      matcher = likeMatcher(ps, es);
       cachedPattern = ps;
       cachedEscape = es;
     }
     // A value that is not text does not match (the comparison is unknown).
     if (typeof v !== 'string') return null;
-    return regex.test(v) !== not;
+    return matcher.test(v) !== not;
   });
 }
 
