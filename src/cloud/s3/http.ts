@@ -16,6 +16,7 @@ import type { ErrorResponse, HeaderMap, RequestAuth } from './protocol/index.ts'
 import type { S3Api } from './api.ts';
 import type { Principal } from './catalog.ts';
 import type { S3Options } from './options.ts';
+import { bodyExpected, watchBodyIdle } from './body-idle.ts';
 import type { TlsPair } from './endpoint-tls.ts';
 import { WebsiteEndpoint } from './website.ts';
 import { RequestCapture } from './access-log-capture.ts';
@@ -175,6 +176,7 @@ export class S3HttpServer {
     res.setHeader('x-amz-request-id', requestId);
     res.setHeader('x-amz-id-2', requestId);
     res.setHeader('server', 'Pi');
+    const stopIdleWatch = bodyExpected(req) ? watchBodyIdle(this.env, req, this.options.bodyIdleTimeoutMs, () => this.bodyTimedOut(req, res, method, requestId, () => resource)) : undefined;
     const secure = (req.socket as Partial<TLSSocket>).encrypted === true;
     // Server access logging: the record of a request that reaches a bucket (access-log-capture.ts).
     const capture = this.accessLog ? new RequestCapture(this.env, req, res, requestId, started, this.accessLog) : undefined;
@@ -241,6 +243,7 @@ export class S3HttpServer {
       if (capture) capture.facts.errorCode = mapError(err).code;
       this.fail(err, req, res, method, requestId, resource, op, scheme);
     } finally {
+      stopIdleWatch?.();
       this.inFlight--;
       this.stats.requests[op] = (this.stats.requests[op] ?? 0) + 1;
       this.stats.latencyMsSum[op] = (this.stats.latencyMsSum[op] ?? 0) + (this.env.now() - started);
@@ -284,6 +287,24 @@ export class S3HttpServer {
     }
     res.writeHead(response.status, response.headers);
     res.end(response.body);
+  }
+
+  /**
+   * A request body stalled (body-idle.ts): `400 RequestTimeout`, as S3 answers, and the connection
+   * closed; the request's own reading of the body then fails with that error.
+   */
+  private bodyTimedOut(req: IncomingMessage, res: ServerResponse, method: string, requestId: string, resource: () => string): void {
+    const err = new S3Error('RequestTimeout');
+    this.log.info({ code: err.code, requestId, resource: resource(), idleMs: this.options.bodyIdleTimeoutMs }, 'request body stalled; closing the connection');
+    if (res.headersSent || res.destroyed) {
+      req.destroy(err);
+      return;
+    }
+    const response = errorResponse(err, { requestId, hostId: requestId, resource: resource() }, method);
+    if (response.body !== undefined) response.headers['content-length'] = String(Buffer.byteLength(response.body));
+    response.headers['connection'] = 'close';
+    res.writeHead(response.status, response.headers);
+    res.end(response.body, () => req.destroy(err));
   }
 
   /** Sends `response` once the rest of the request body has been read (or, after {@link DRAIN_TIMEOUT_MS}, closing the connection). */

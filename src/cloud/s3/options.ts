@@ -35,6 +35,12 @@ export interface S3Options {
   /** Largest accepted difference between a request's signing time and the node's clock. */
   maxClockSkewMs: number;
   /**
+   * A request body from which nothing arrives this long, while the node is ready to read it, is
+   * answered `400 RequestTimeout` and its connection closed (as S3 does): an upload that stalls
+   * must not hold its connection and request for ever.
+   */
+  bodyIdleTimeoutMs: number;
+  /**
    * Accept AWS Signature Version 2 (`Authorization: AWS …`, presigned `AWSAccessKeyId` /
    * `Expires` / `Signature` URLs, POST forms with `AWSAccessKeyId` / `signature`); when false
    * they are refused with `InvalidRequest`, as S3 refuses them in regions without SigV2.
@@ -129,6 +135,7 @@ export const DEFAULT_S3_OPTIONS: S3Options = {
   minPartBytes: 5 * 1024 * 1024,
   cacheMs: 2000,
   maxClockSkewMs: 15 * 60 * 1000,
+  bodyIdleTimeoutMs: 20_000,
   signatureV2: true,
   lifecycleSweepMs: 60 * 60 * 1000,
   replicationSweepMs: 60 * 1000,

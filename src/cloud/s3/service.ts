@@ -92,6 +92,7 @@ export function s3OptionsFrom(config: PiConfig): S3Options {
     minPartBytes: c.minPartBytes,
     cacheMs: c.cacheMs,
     maxClockSkewMs: c.maxClockSkewMs,
+    bodyIdleTimeoutMs: c.bodyIdleTimeoutMs,
     signatureV2: c.signatureV2,
     lifecycleSweepMs: c.lifecycleSweepMs,
     replicationSweepMs: c.replicationSweepMs,
