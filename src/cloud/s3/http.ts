@@ -4,11 +4,12 @@
  * anonymous otherwise), hands it to {@link S3Api} and turns every failure into the S3 error document with
  * the request's id. Any node serves any request: all state is in the ring.
  */
-import { createServer } from 'node:http';
+import { STATUS_CODES, createServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { Server as HttpsServer } from 'node:https';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { Env, Logger } from '../../env/index.ts';
 import { S3Error, authLabel, errorResponse, invalidAccessKeyId, parseRequestAuth, refuseCustomerKeyInClear, refuseKmsInClear, resolveAddress, toS3Error, verifyRequestAuth } from './protocol/index.ts';
@@ -119,10 +120,7 @@ export class S3HttpServer {
       this.sockets.add(s);
       s.on('close', () => this.sockets.delete(s));
     });
-    server.on('clientError', (err, socket) => {
-      if (!socket.destroyed) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
-      this.log.debug({ event: 's3.clientError', err: err.message }, 'malformed HTTP request');
-    });
+    server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => this.clientError(err, socket));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(this.options.port, this.options.bind, () => {
@@ -287,6 +285,35 @@ export class S3HttpServer {
     }
     res.writeHead(response.status, response.headers);
     res.end(response.body);
+  }
+
+  /**
+   * A request Node's HTTP parser refused (malformed, oversized headers, headers too slow): an S3
+   * error document with a request id, and the connection closed. A connection that timed out
+   * without sending anything is closed silently, and one the client reset is just let go.
+   */
+  private clientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+    this.log.debug({ event: 's3.clientError', code: err.code, err: err.message }, 'malformed HTTP request');
+    if (socket.destroyed || !socket.writable || err.code === 'ECONNRESET') {
+      socket.destroy();
+      return;
+    }
+    const timedOut = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+    if (timedOut && (socket as Partial<Socket>).bytesRead === 0) {
+      socket.destroy();
+      return;
+    }
+    const s3err = timedOut
+      ? new S3Error('RequestTimeout')
+      : err.code === 'HPE_HEADER_OVERFLOW'
+        ? new S3Error('RequestHeaderSectionTooLarge')
+        : new S3Error('InvalidRequest', 'The HTTP request could not be parsed.');
+    const requestId = this.nextRequestId();
+    this.stats.errors[s3err.code] = (this.stats.errors[s3err.code] ?? 0) + 1;
+    const response = errorResponse(s3err, { requestId, hostId: requestId }, 'GET');
+    const body = response.body ?? '';
+    const head = [`HTTP/1.1 ${response.status} ${STATUS_CODES[response.status] ?? ''}`, 'Content-Type: application/xml', `Content-Length: ${Buffer.byteLength(body)}`, `x-amz-request-id: ${requestId}`, `x-amz-id-2: ${requestId}`, 'Server: Pi', 'Connection: close'];
+    socket.end(`${head.join('\r\n')}\r\n\r\n${body}`);
   }
 
   /**

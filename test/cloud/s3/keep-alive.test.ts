@@ -8,6 +8,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Agent, request } from 'node:http';
+import { connect } from 'node:net';
 import type { IncomingHttpHeaders } from 'node:http';
 import { startS3Ring } from './harness.ts';
 import { call, waitFor } from '../../node/fixtures.ts';
@@ -31,6 +32,19 @@ function send(endpoint: string, agent: Agent, method: string, path: string, head
     r.on('error', reject);
     if (body) r.write(body);
     if (endBody) r.end();
+  });
+}
+
+/** Writes `bytes` on a new connection to `endpoint` and reads until the server closes it. */
+function exchange(endpoint: string, bytes: string): Promise<string> {
+  const url = new URL(endpoint);
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const socket = connect(Number(url.port), url.hostname, () => socket.write(bytes));
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.on('end', () => resolve(Buffer.concat(chunks).toString()));
+    socket.on('error', reject);
+    socket.setTimeout(15_000, () => socket.destroy(new Error('no answer within 15 s')));
   });
 }
 
@@ -58,6 +72,24 @@ describe('S3 error answers and keep-alive', () => {
       const third = await send(nodes[0]!.endpoint, agent, 'PUT', '/no-such-bucket-ka/key', { 'content-length': String(8 << 20) }, Buffer.alloc(1024), false);
       assert.equal(third.status, 404);
       assert.equal(third.headers.connection, 'close');
+    } finally {
+      agent.destroy();
+    }
+  });
+
+  test('a request the HTTP parser refuses gets an S3 error document with a request id, and the connection closed', async () => {
+    const oversized = await exchange(nodes[2]!.endpoint, `GET /b/k HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(64 * 1024)}\r\n\r\n`);
+    assert.match(oversized, /^HTTP\/1\.1 400 /);
+    assert.match(oversized, /<Code>RequestHeaderSectionTooLarge<\/Code>/);
+    assert.match(oversized, /x-amz-request-id: [0-9A-F]+/i);
+    assert.match(oversized, /Connection: close/i);
+    const ambiguous = await exchange(nodes[2]!.endpoint, 'PUT /b/k HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!');
+    assert.match(ambiguous, /^HTTP\/1\.1 400 /);
+    assert.match(ambiguous, /<Code>InvalidRequest<\/Code>/);
+    // The node serves on.
+    const agent = new Agent({ keepAlive: false });
+    try {
+      assert.equal((await send(nodes[2]!.endpoint, agent, 'GET', '/no-such-bucket-ka/key')).status, 404);
     } finally {
       agent.destroy();
     }

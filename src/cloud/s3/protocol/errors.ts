@@ -179,6 +179,7 @@ export const S3_ERRORS = {
   },
   PreconditionFailed: { status: 412, message: 'At least one of the pre-conditions you specified did not hold' },
   ReplicationConfigurationNotFoundError: { status: 404, message: 'The replication configuration was not found' },
+  RequestHeaderSectionTooLarge: { status: 400, message: 'Your request header section exceeds the maximum allowed size.' },
   RequestTimeout: {
     status: 400,
     message: 'Your socket connection to the server was not read from or written to within the timeout period.',
