@@ -471,7 +471,9 @@ describe('request parsers on bodies written by the AWS SDK', () => {
     assert.throws(() => parseDeleteObjects('<Delete><Object><VersionId>v</VersionId></Object></Delete>'), s3code('MalformedXML'));
     assert.throws(() => parseDeleteObjects('<Delete><Quiet>yes</Quiet><Object><Key>k</Key></Object></Delete>'), s3code('MalformedXML'));
     assert.equal(parseDeleteObjects('<Delete><Quiet> TRUE </Quiet><Object><Key>k</Key></Object></Delete>').quiet, true);
-    assert.deepEqual(parseDeleteObjects('<Delete><Object><Key>k</Key><ETag>"e"</ETag></Object></Delete>').objects, [{ key: 'k', etag: 'e' }]);
+    // The ETag is kept as given (an If-Match value: quoted or not, `*`), and directory-bucket conditions are kept to be refused.
+    assert.deepEqual(parseDeleteObjects('<Delete><Object><Key>k</Key><ETag> "e" </ETag></Object></Delete>').objects, [{ key: 'k', etag: '"e"' }]);
+    assert.deepEqual(parseDeleteObjects('<Delete><Object><Key>k</Key><ETag>*</ETag><Size>3</Size></Object></Delete>').objects, [{ key: 'k', etag: '*', size: '3' }]);
   });
 
   test('CompleteMultipartUpload', async () => {
