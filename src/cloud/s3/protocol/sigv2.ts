@@ -376,11 +376,14 @@ export function parseSigV2Header(request: SigV4Request, authorization: string, n
   return { scheme: SIGV2_SCHEME, kind: 'header', accessKeyId, signature, stringToSign, alternativeStringsToSign: alternatives, requestTime, payload };
 }
 
+/** The query parameters of SigV2 query authentication. */
+const PRESIGN_NAMES: ReadonlySet<string> = new Set(['AWSAccessKeyId', 'Expires', 'Signature']);
+
 /** The SigV2 query parameters of a raw query (names exact, values percent-decoded; first wins). */
 function presignParams(rawQuery: string): Map<string, string> {
   const out = new Map<string, string>();
   for (const p of queryPairs(rawQuery)) {
-    if ((p.name === 'AWSAccessKeyId' || p.name === 'Expires' || p.name === 'Signature') && !out.has(p.name)) {
+    if (PRESIGN_NAMES.has(p.name) && !out.has(p.name)) {
       // `+` stays a plus sign: a Base64 signature whose `+` was not escaped still matches.
       out.set(p.name, percentDecode(p.rawValue) ?? p.rawValue);
     }
@@ -398,13 +401,21 @@ export function isSigV2Query(rawQuery: string): boolean {
  * `Signature`). `now` is the server time in ms since the epoch. The Date line of the string to
  * sign is `Expires`; the request's clock is not otherwise checked (as S3 documents).
  *
- * Errors: a missing parameter `AccessDenied` ("Query-string authentication requires the
+ * Errors: a repeated `AWSAccessKeyId`, `Expires` or `Signature` `AuthorizationQueryParametersError`
+ * (400); a missing parameter `AccessDenied` ("Query-string authentication requires the
  * Signature, Expires and AWSAccessKeyId parameters"), an `Expires` that is not a number
  * `AccessDenied` ("Invalid date (should be seconds since epoch): …"), an expired URL
  * `AccessDenied` "Request has expired" with `Expires` and `ServerTime`; an aws-chunked payload
  * `InvalidRequest`.
  */
 export function parseSigV2Query(request: SigV4Request, now: number, options: SigV2Options = {}): ParsedSigV2Auth {
+  // A repeated parameter is ambiguous (the first value would be read, and `Signature` is not
+  // signed, so a second one could be appended to a valid URL unnoticed): refused whatever its order.
+  const names = queryPairs(request.query).map((p) => p.name).filter((name) => PRESIGN_NAMES.has(name));
+  const repeated = names.find((name, i) => names.indexOf(name) !== i);
+  if (repeated !== undefined) {
+    throw new S3Error('AuthorizationQueryParametersError', `${repeated} must not be repeated in the query string.`);
+  }
   const params = presignParams(request.query);
   const accessKeyId = params.get('AWSAccessKeyId');
   const expires = params.get('Expires');

@@ -329,7 +329,8 @@ function parseAuthorizationParams(rest: string): Map<string, string> {
 }
 
 /**
- * Query parameters by (decoded) name; first occurrence wins. `X-Amz-*` names are also indexed
+ * Query parameters by (decoded) name; first occurrence wins (a presigned URL whose
+ * authentication parameters repeat is refused by `parsePresigned`). `X-Amz-*` names are also indexed
  * in their canonical case, as the SDK's presigner hoists headers under lower-case names
  * (`x-amz-content-sha256=UNSIGNED-PAYLOAD`).
  */
@@ -458,7 +459,34 @@ function parseHeaderAuth(request: SigV4Request, authorization: string, now: numb
 
 const PRESIGN_REQUIRED = ['X-Amz-Algorithm', 'X-Amz-Credential', 'X-Amz-Signature', 'X-Amz-Date', 'X-Amz-SignedHeaders', 'X-Amz-Expires'];
 
+/**
+ * The first of `names` (canonical spellings by lower-case name) that a raw query carries more than
+ * once, compared by decoded name without regard to case (the canonical query leaves
+ * `x-amz-signature` out in any case, and `queryParams` indexes lower-case `x-amz-*` names under
+ * their canonical ones); `undefined` when none is repeated.
+ */
+function repeatedQueryParam(rawQuery: string, names: ReadonlyMap<string, string>): string | undefined {
+  const seen = new Set<string>();
+  for (const part of rawQuery.split('&')) {
+    if (part === '') continue;
+    const eq = part.indexOf('=');
+    const decoded = formDecode(eq < 0 ? part : part.slice(0, eq));
+    if (decoded === undefined) continue; // InvalidURI is raised by the query's own parsing
+    const key = decoded.toLowerCase();
+    const canonical = names.get(key);
+    if (canonical === undefined) continue;
+    if (seen.has(key)) return canonical;
+    seen.add(key);
+  }
+  return undefined;
+}
+
 function parsePresigned(request: SigV4Request, params: Map<string, string>, now: number, options: SigV4Options): ParsedAuth {
+  // A repeated authentication parameter is ambiguous: the first value would be read here while the
+  // canonical query signs both (and leaves every X-Amz-Signature out), so an extra value could be
+  // appended to a valid URL unnoticed. Refused, whichever value comes first.
+  const repeated = repeatedQueryParam(request.query, PRESIGN_PARAMS);
+  if (repeated !== undefined) queryFail(`${repeated} must not be repeated in the query string.`);
   if (PRESIGN_REQUIRED.some((name) => !params.has(name))) {
     queryFail(
       'Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires parameters.',
@@ -548,7 +576,8 @@ export function isSigV4Query(rawQuery: string): boolean {
  * does not need the secret key. `now` is the server time in ms since the epoch.
  *
  * Errors, as AWS answers them: a malformed header `AuthorizationHeaderMalformed`, a malformed
- * presigned query `AuthorizationQueryParametersError`, another signing scheme (SigV2, SigV4a)
+ * presigned query (a repeated `X-Amz-*` authentication parameter included)
+ * `AuthorizationQueryParametersError`, another signing scheme (SigV2, SigV4a)
  * `InvalidRequest`, both header and query `InvalidArgument`, skew `RequestTimeTooSkewed`, an
  * expired URL `AccessDenied`, unsigned `x-amz-*` headers `AccessDenied`, a missing or invalid
  * `x-amz-content-sha256` `InvalidRequest` / `InvalidArgument`.

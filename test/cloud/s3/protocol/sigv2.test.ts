@@ -374,6 +374,20 @@ describe('refusals', () => {
     verifySigV2(parseSigV2Query(url(`versionId=x&AWSAccessKeyId=${DOC_AKID}&Expires=1709294400&Signature=${raw}`), now), DOC_SECRET);
   });
 
+  test('presigned: a repeated AWSAccessKeyId, Expires or Signature is AuthorizationQueryParametersError, whichever value comes first', () => {
+    const sig = encodeURIComponent(hmacSha1(DOC_SECRET, 'GET\n\n\n1709294400\n/b/k'));
+    const valid = `AWSAccessKeyId=${DOC_AKID}&Expires=1709294400&Signature=${sig}`;
+    verifySigV2(parseSigV2Query(request('GET', `/b/k?${valid}`, {}), now), DOC_SECRET);
+    for (const extra of [`Signature=${'A'.repeat(27)}%3D`, `Signature=${sig}`, `Expires=1709294399`, `AWSAccessKeyId=OTHER`]) {
+      const name = extra.slice(0, extra.indexOf('='));
+      for (const q of [`${valid}&${extra}`, `${extra}&${valid}`]) {
+        assert.throws(() => parseSigV2Query(request('GET', `/b/k?${q}`, {}), now), s3code('AuthorizationQueryParametersError', new RegExp(`^${name} must not be repeated`)), q);
+        // And through the scheme dispatch, as the endpoint calls it.
+        assert.throws(() => parseRequestAuth(request('GET', `/b/k?${q}`, {}), now), s3code('AuthorizationQueryParametersError'), q);
+      }
+    }
+  });
+
   test('aws-chunked bodies need SigV4; a SHA-256 sent is checked', () => {
     const auth = `AWS ${DOC_AKID}:c2ln`;
     assert.throws(() => parseSigV2Header(get(auth, { date, 'x-amz-content-sha256': 'STREAMING-UNSIGNED-PAYLOAD-TRAILER' }), auth, now), s3code('InvalidRequest', /Signature Version 4/));

@@ -507,6 +507,30 @@ describe('authentication errors', () => {
     assert.throws(() => verify(parsed(withParam('X-Amz-Signature', '0'.repeat(64)), NOW), SECRET), s3code('SignatureDoesNotMatch'));
   });
 
+  test('a repeated authentication parameter → AuthorizationQueryParametersError, whichever value comes first', async () => {
+    const req = await presign({ method: 'GET', host: 'h', path: '/b/k', headers: { 'x-amz-security-token': 'TOKEN' } }, date, 3600);
+    verify(parsed(req, NOW), SECRET);
+    const q = new URLSearchParams(req.query);
+    const names = ['X-Amz-Algorithm', 'X-Amz-Credential', 'X-Amz-Date', 'X-Amz-Expires', 'X-Amz-SignedHeaders', 'X-Amz-Signature', 'X-Amz-Security-Token', 'X-Amz-Content-Sha256'];
+    for (const name of names) {
+      const value = q.get(name) ?? q.get(name.toLowerCase());
+      assert.ok(value !== null, name);
+      const bogus = name === 'X-Amz-Signature' ? '0'.repeat(64) : value;
+      // The valid value first (the bogus one appended to a valid URL), then the bogus one first;
+      // a repeat spelt in another case is the same parameter; even an identical repeat is refused.
+      for (const extra of [`${name}=${encodeURIComponent(bogus)}`, `${name.toLowerCase()}=${encodeURIComponent(bogus)}`, `${name}=${encodeURIComponent(value)}`]) {
+        const appended = { ...req, query: `${req.query}&${extra}` };
+        const prepended = { ...req, query: `${extra}&${req.query}` };
+        for (const r of [appended, prepended]) {
+          assert.throws(() => parseAuth(r, NOW), s3code('AuthorizationQueryParametersError', new RegExp(`^${name} must not be repeated`)), `${name}: ${extra}`);
+        }
+      }
+    }
+    // Other parameters may repeat (they are signed, both values).
+    const other = await presign({ method: 'GET', host: 'h', path: '/b', query: { prefix: ['a', 'b'] } }, date, 3600);
+    verify(parsed(other, NOW), SECRET);
+  });
+
   test('presigned URL with a payload hash in the query', async () => {
     const req = await presign({ method: 'PUT', host: 'h', path: '/b/k', headers: { 'x-amz-content-sha256': EMPTY } }, date, 60);
     const p = parsed(req, NOW);

