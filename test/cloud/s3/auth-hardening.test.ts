@@ -6,11 +6,13 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
-import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { HttpRequest } from '@smithy/core/protocols';
-import { rawRequest, startS3Fixture } from './harness.ts';
+import { encodeUnsignedChunked } from './protocol/sigv4-helpers.ts';
+import { computeChecksum } from '../../../src/cloud/s3/protocol/index.ts';
+import { bytes, rawRequest, s3failure, startS3Fixture } from './harness.ts';
 import type { RawResponse, S3Fixture, S3Node } from './harness.ts';
 import { runCleanups } from '../../helpers/cleanup.ts';
 
@@ -80,5 +82,25 @@ describe('S3 authentication against ambiguous input on a 3-node ring', () => {
         assert.equal(codeOf(r), 'AuthorizationQueryParametersError', extra);
       }
     }
+  });
+  test('aws-chunked with a trailer that is not a checksum (x-amz-trailer: x-evil) is 400 InvalidRequest and stores nothing', async () => {
+    const data = Buffer.from('hello');
+    const put = (key: string, trailer: string, trailers: [string, string][]): Promise<RawResponse> =>
+      rawRequest(n[0]!.endpoint, f.alice, {
+        method: 'PUT',
+        path: `/hard/${key}`,
+        payload: 'STREAMING-UNSIGNED-PAYLOAD-TRAILER',
+        headers: { 'content-encoding': 'aws-chunked', 'x-amz-decoded-content-length': String(data.length), 'x-amz-trailer': trailer },
+        encode: () => encodeUnsignedChunked([data], trailers),
+      });
+    const evil = await put('evil.txt', 'x-evil', [['x-evil', '1']]);
+    assert.equal(evil.status, 400, evil.body.toString());
+    assert.equal(codeOf(evil), 'InvalidRequest');
+    assert.match(evil.body.toString(), /The value specified in the x-amz-trailer header is not supported/);
+    await s3failure(f.aliceClients[1]!.send(new GetObjectCommand({ Bucket: 'hard', Key: 'evil.txt' })), 'NoSuchKey', 404);
+    // The same upload with its checksum trailer is stored.
+    const good = await put('good.txt', 'x-amz-checksum-crc32', [['x-amz-checksum-crc32', computeChecksum('CRC32', data)]]);
+    assert.equal(good.status, 200, good.body.toString());
+    assert.ok((await bytes((await f.aliceClients[2]!.send(new GetObjectCommand({ Bucket: 'hard', Key: 'good.txt' }))).Body)).equals(data));
   });
 });

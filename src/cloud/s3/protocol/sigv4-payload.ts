@@ -14,7 +14,7 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import { S3Error } from './errors.ts';
 import { getHeader, type HeaderMap } from './headers.ts';
-import { BodyDigests, parseExpectedDigests, verifyDigests, type DigestAlgorithm, type ExpectedDigests } from './checksums.ts';
+import { BodyDigests, checksumAlgorithmFromHeader, parseExpectedDigests, verifyDigests, type DigestAlgorithm, type ExpectedDigests } from './checksums.ts';
 import { AwsChunkedDecoder } from './sigv4-chunked.ts';
 import { payloadModeOf, type PayloadMode } from './sigv4.ts';
 import type { RequestAuth } from './auth.ts';
@@ -101,19 +101,31 @@ function decodedContentLength(headers: HeaderMap): number | undefined {
   return Number(value.trim());
 }
 
+/**
+ * The trailer names `x-amz-trailer` announces. Only a flexible checksum (`x-amz-checksum-*` of a
+ * known algorithm) may travel in an aws-chunked trailer: S3's "Signature calculations for trailing
+ * headers" and "Checking object integrity" describe no other, and a trailer is not signed in an
+ * unsigned body, so anything else would be unchecked input. Refused as S3 answers it
+ * (`InvalidRequest`, "The value specified in the x-amz-trailer header is not supported").
+ */
 function announcedTrailers(headers: HeaderMap): string[] {
-  return (getHeader(headers, 'x-amz-trailer') ?? '')
+  const names = (getHeader(headers, 'x-amz-trailer') ?? '')
     .split(',')
     .map((s) => s.trim().toLowerCase())
     .filter((s) => s !== '');
+  if (names.some((name) => checksumAlgorithmFromHeader(name) === undefined)) {
+    throw new S3Error('InvalidRequest', 'The value specified in the x-amz-trailer header is not supported');
+  }
+  return names;
 }
 
 /**
  * Builds the Transform that reads a request body for `auth` (a verified SigV4 or SigV2 request,
  * or `{ kind: 'anonymous' }`; a SigV2 request signs no body, its payload is that of an unsigned
  * one). Header errors (malformed Content-MD5 or checksum headers, an invalid
- * `x-amz-decoded-content-length`, a signed streaming body on an anonymous request) are thrown
- * here, before any byte is read; body errors fail the stream.
+ * `x-amz-decoded-content-length`, an `x-amz-trailer` naming anything but a checksum
+ * (`InvalidRequest`), a signed streaming body on an anonymous request) are thrown here, before any
+ * byte is read; body errors fail the stream.
  */
 export function createBodyVerifier(
   auth: RequestAuth,

@@ -394,6 +394,31 @@ describe('createBodyVerifier with requests from the AWS SDK', () => {
     assert.throws(() => createBodyVerifier(auth, { 'x-amz-decoded-content-length': '-1' }), s3code('InvalidArgument'));
   });
 
+  test('x-amz-trailer may only announce a checksum: anything else is InvalidRequest, before any byte is read', async () => {
+    const data = Buffer.from('hello');
+    const crc = computeChecksum('CRC32', data);
+    for (const signed of [false, true]) {
+      const auth: VerifiedAuth = {
+        kind: 'header',
+        accessKeyId: 'a',
+        signingKey: Buffer.alloc(32),
+        seedSignature: 'x',
+        scope: 's',
+        amzDate: 'd',
+        payload: { kind: 'streaming', signed, trailer: true },
+      };
+      const headers = (trailer: string): Record<string, string> => ({ 'x-amz-decoded-content-length': '5', 'x-amz-trailer': trailer });
+      for (const trailer of ['x-evil', 'x-amz-checksum-crc32, x-evil', 'x-amz-checksum-sha10', 'x-amz-meta-colour', 'x-amz-trailer-signature', 'x-amz-checksum-type']) {
+        assert.throws(() => createBodyVerifier(auth, headers(trailer)), s3code('InvalidRequest', /^The value specified in the x-amz-trailer header is not supported$/), trailer);
+      }
+      if (!signed) {
+        // A checksum trailer still works, in any case.
+        const verifier = createBodyVerifier(auth, headers('X-Amz-Checksum-CRC32'));
+        assert.deepEqual(await runThrough(verifier, [encodeUnsignedChunked([data], [['x-amz-checksum-crc32', crc]])]), data);
+      }
+    }
+  });
+
   test('storedContentEncoding drops aws-chunked', () => {
     assert.equal(storedContentEncoding(undefined), undefined);
     assert.equal(storedContentEncoding('aws-chunked'), undefined);
