@@ -10,7 +10,7 @@ import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { HttpRequest } from '@smithy/core/protocols';
-import { encodeUnsignedChunked } from './protocol/sigv4-helpers.ts';
+import { encodeSignedChunked, encodeUnsignedChunked } from './protocol/sigv4-helpers.ts';
 import { computeChecksum } from '../../../src/cloud/s3/protocol/index.ts';
 import { bytes, rawRequest, s3failure, startS3Fixture } from './harness.ts';
 import type { RawResponse, S3Fixture, S3Node } from './harness.ts';
@@ -102,5 +102,31 @@ describe('S3 authentication against ambiguous input on a 3-node ring', () => {
     const good = await put('good.txt', 'x-amz-checksum-crc32', [['x-amz-checksum-crc32', computeChecksum('CRC32', data)]]);
     assert.equal(good.status, 200, good.body.toString());
     assert.ok((await bytes((await f.aliceClients[2]!.send(new GetObjectCommand({ Bucket: 'hard', Key: 'good.txt' }))).Body)).equals(data));
+  });
+  test('aws-chunked without x-amz-decoded-content-length is 411 MissingContentLength in every mode, and stores nothing', async () => {
+    const data = Buffer.from('chunked without its length');
+    const crc = computeChecksum('CRC32', data);
+    const modes: [string, (seed: string, amzDate: string) => Buffer, Record<string, string>][] = [
+      ['STREAMING-AWS4-HMAC-SHA256-PAYLOAD', (seed, amzDate) => encodeSignedChunked({ secret: f.alice.secret, amzDate, region: 'us-east-1', seedSignature: seed, chunks: [data] }), {}],
+      [
+        'STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER',
+        (seed, amzDate) => encodeSignedChunked({ secret: f.alice.secret, amzDate, region: 'us-east-1', seedSignature: seed, chunks: [data], trailers: [['x-amz-checksum-crc32', crc]] }),
+        { 'x-amz-trailer': 'x-amz-checksum-crc32' },
+      ],
+      ['STREAMING-UNSIGNED-PAYLOAD-TRAILER', () => encodeUnsignedChunked([data], [['x-amz-checksum-crc32', crc]]), { 'x-amz-trailer': 'x-amz-checksum-crc32' }],
+    ];
+    for (const [payload, encode, headers] of modes) {
+      const key = `nolength/${payload}`;
+      const send = (length: Record<string, string>): Promise<RawResponse> =>
+        rawRequest(n[1]!.endpoint, f.alice, { method: 'PUT', path: `/hard/${key}`, payload, headers: { 'content-encoding': 'aws-chunked', ...headers, ...length }, encode });
+      const missing = await send({});
+      assert.equal(missing.status, 411, `${payload}: ${missing.body.toString()}`);
+      assert.equal(codeOf(missing), 'MissingContentLength', payload);
+      await s3failure(f.aliceClients[0]!.send(new GetObjectCommand({ Bucket: 'hard', Key: key })), 'NoSuchKey', 404);
+      // With its length the same body is stored.
+      const ok = await send({ 'x-amz-decoded-content-length': String(data.length) });
+      assert.equal(ok.status, 200, `${payload}: ${ok.body.toString()}`);
+      assert.ok((await bytes((await f.aliceClients[2]!.send(new GetObjectCommand({ Bucket: 'hard', Key: key }))).Body)).equals(data), payload);
+    }
   });
 });

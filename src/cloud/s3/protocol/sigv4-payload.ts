@@ -122,10 +122,11 @@ function announcedTrailers(headers: HeaderMap): string[] {
 /**
  * Builds the Transform that reads a request body for `auth` (a verified SigV4 or SigV2 request,
  * or `{ kind: 'anonymous' }`; a SigV2 request signs no body, its payload is that of an unsigned
- * one). Header errors (malformed Content-MD5 or checksum headers, an invalid
- * `x-amz-decoded-content-length`, an `x-amz-trailer` naming anything but a checksum
- * (`InvalidRequest`), a signed streaming body on an anonymous request) are thrown here, before any
- * byte is read; body errors fail the stream.
+ * one). Header errors (malformed Content-MD5 or checksum headers, a missing or invalid
+ * `x-amz-decoded-content-length` on an aws-chunked body (`MissingContentLength`,
+ * `InvalidArgument`), an `x-amz-trailer` naming anything but a checksum (`InvalidRequest`), a
+ * signed streaming body on an anonymous request) are thrown here, before any byte is read; body
+ * errors fail the stream.
  */
 export function createBodyVerifier(
   auth: RequestAuth,
@@ -149,14 +150,21 @@ export function createBodyVerifier(
     case 'sha256':
       return new PayloadVerifier({ contentSha256: payload.sha256, expected, ...(options.compute ? { compute: options.compute } : {}) });
     case 'streaming': {
+      // S3's "Transferring payload in multiple chunks" requires x-amz-decoded-content-length on
+      // every aws-chunked request: without it the object's size is unknown until the body ends and
+      // the decoded body cannot be checked against a length the client committed to. S3 answers
+      // 411 MissingContentLength (the AWS SDKs' PutObject of a stream of unknown length gets it).
       const length = decodedContentLength(headers);
+      if (length === undefined) {
+        throw new S3Error('MissingContentLength', 'You must provide the x-amz-decoded-content-length HTTP header with an aws-chunked payload.');
+      }
       return new AwsChunkedDecoder({
         ...(payload.signed && auth.kind !== 'anonymous' && auth.scheme !== 'AWS'
           ? { signing: { signingKey: auth.signingKey, seedSignature: auth.seedSignature, scope: auth.scope, amzDate: auth.amzDate } }
           : {}),
         trailer: payload.trailer,
         announcedTrailers: payload.trailer ? announcedTrailers(headers) : [],
-        ...(length === undefined ? {} : { decodedContentLength: length }),
+        decodedContentLength: length,
         expected,
         ...(options.compute ? { compute: options.compute } : {}),
       });

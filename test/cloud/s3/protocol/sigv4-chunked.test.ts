@@ -306,9 +306,10 @@ describe('createBodyVerifier with requests from the AWS SDK', () => {
   test('PutObject with a stream over HTTP: STREAMING-UNSIGNED-PAYLOAD-TRAILER with CRC32', async () => {
     const data = Buffer.from('The quick brown fox jumps over the lazy dog. '.repeat(3000));
     const { auth, req } = await authenticated(
-      new PutObjectCommand({ Bucket: 'b', Key: 'k', Body: Readable.from(split(data, 10_000)), ContentEncoding: 'gzip' }),
+      new PutObjectCommand({ Bucket: 'b', Key: 'k', Body: Readable.from(split(data, 10_000)), ContentLength: data.length, ContentEncoding: 'gzip' }),
     );
     assert.equal(req.headers['x-amz-content-sha256'], 'STREAMING-UNSIGNED-PAYLOAD-TRAILER');
+    assert.equal(req.headers['x-amz-decoded-content-length'], String(data.length));
     assert.equal(req.headers['x-amz-trailer'], 'x-amz-checksum-crc32');
     assert.equal(storedContentEncoding(req.headers['content-encoding']), 'gzip');
     for (const pieces of [[req.body], split(req.body, 1), randomSplit(req.body, 99)]) {
@@ -326,11 +327,25 @@ describe('createBodyVerifier with requests from the AWS SDK', () => {
   test('UploadPart with a stream and CRC32C', async () => {
     const data = Buffer.alloc(100_000, 7);
     const { auth, req } = await authenticated(
-      new UploadPartCommand({ Bucket: 'b', Key: 'k', UploadId: 'u', PartNumber: 2, Body: Readable.from([data]), ChecksumAlgorithm: 'CRC32C' }),
+      new UploadPartCommand({ Bucket: 'b', Key: 'k', UploadId: 'u', PartNumber: 2, Body: Readable.from([data]), ContentLength: data.length, ChecksumAlgorithm: 'CRC32C' }),
     );
     const verifier = createBodyVerifier(auth, req.headers);
     assert.deepEqual(await runThrough(verifier, split(req.body, 4096)), data);
     assert.equal(verifier.trailers['x-amz-checksum-crc32c'], computeChecksum('CRC32C', data));
+  });
+
+  test('a stream of unknown length (the SDK sends no x-amz-decoded-content-length) is 411 MissingContentLength, as S3 answers it', async () => {
+    const { auth, req } = await authenticated(new PutObjectCommand({ Bucket: 'b', Key: 'k', Body: Readable.from([Buffer.from('hello')]) }));
+    assert.equal(req.headers['x-amz-content-sha256'], 'STREAMING-UNSIGNED-PAYLOAD-TRAILER');
+    assert.equal(req.headers['x-amz-decoded-content-length'], undefined);
+    assert.throws(() => createBodyVerifier(auth, req.headers), s3code('MissingContentLength', /x-amz-decoded-content-length/));
+    // Every aws-chunked mode, signed or not, with or without trailer; anonymous too.
+    for (const [signed, trailer] of [[true, false], [true, true], [false, true]] as const) {
+      const streaming: VerifiedAuth = { ...auth, payload: { kind: 'streaming', signed, trailer } };
+      assert.throws(() => createBodyVerifier(streaming, {}), s3code('MissingContentLength'), `signed ${signed}, trailer ${trailer}`);
+      createBodyVerifier(streaming, { 'x-amz-decoded-content-length': '0' });
+    }
+    assert.throws(() => createBodyVerifier({ kind: 'anonymous' }, { 'x-amz-content-sha256': 'STREAMING-UNSIGNED-PAYLOAD-TRAILER' }), s3code('MissingContentLength'));
   });
 
   test('PutObject over HTTPS: x-amz-content-sha256 and x-amz-checksum-crc32 checked', async () => {
