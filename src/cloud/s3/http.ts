@@ -251,11 +251,12 @@ export class S3HttpServer {
   private fail(err: unknown, req: IncomingMessage, res: ServerResponse, method: string, requestId: string, resource: string, op: string, auth: string | undefined): void {
     const e = mapError(err);
     this.stats.errors[e.code] = (this.stats.errors[e.code] ?? 0) + 1;
-    if (e.status >= 500) {
+    const level = failureLogLevel(e);
+    if (level === 'error') {
       const cause = (e.cause ?? err) as { message?: string; stack?: string; code?: string };
       this.log.error({ code: e.code, op, requestId, resource, auth, err: { message: cause?.message, code: cause?.code, stack: cause?.stack } }, `S3 ${op} failed: ${cause?.message ?? e.message}`);
     } else {
-      this.log.debug({ code: e.code, op, requestId, resource, auth, status: e.status }, `S3 ${op} refused: ${e.message}`);
+      this.log[level]({ code: e.code, op, requestId, resource, auth, status: e.status }, `S3 ${op} refused: ${e.message}`);
     }
     if (res.headersSent) {
       // The error came while the body was being sent: all we can do is cut the response short.
@@ -351,6 +352,18 @@ export class S3HttpServer {
     req.once('error', () => answer(false));
     req.once('close', () => answer(req.complete));
   }
+}
+
+/**
+ * The level a failed request is logged at: `error` for the server's own faults (5xx: an internal
+ * error, the ring unavailable), `info` for `501 NotImplemented` — a 5xx by S3's table, but the
+ * client asking for something this endpoint does not do (SigV4a, an unsupported feature), so
+ * client input never reads as a server fault while operators still see what clients ask for —
+ * and `debug` for the other refusals (4xx).
+ */
+export function failureLogLevel(e: S3Error): 'error' | 'info' | 'debug' {
+  if (e.code === 'NotImplemented') return 'info';
+  return e.status >= 500 ? 'error' : 'debug';
 }
 
 /** Maps storage and DHT errors to S3 errors (a retryable 503 for unavailability). */

@@ -11,7 +11,8 @@ import { SignatureV4 } from '@smithy/signature-v4';
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { HttpRequest } from '@smithy/core/protocols';
 import { encodeSignedChunked, encodeUnsignedChunked } from './protocol/sigv4-helpers.ts';
-import { computeChecksum } from '../../../src/cloud/s3/protocol/index.ts';
+import { S3Error, computeChecksum } from '../../../src/cloud/s3/protocol/index.ts';
+import { failureLogLevel, mapError } from '../../../src/cloud/s3/http.ts';
 import { bytes, rawRequest, s3failure, startS3Fixture } from './harness.ts';
 import type { RawResponse, S3Fixture, S3Node } from './harness.ts';
 import { runCleanups } from '../../helpers/cleanup.ts';
@@ -128,5 +129,33 @@ describe('S3 authentication against ambiguous input on a 3-node ring', () => {
       assert.equal(ok.status, 200, `${payload}: ${ok.body.toString()}`);
       assert.ok((await bytes((await f.aliceClients[2]!.send(new GetObjectCommand({ Bucket: 'hard', Key: key }))).Body)).equals(data), payload);
     }
+  });
+  test('a SigV4a streaming upload is 501 NotImplemented, logged at info as a refusal, never as a server error', async () => {
+    const node = n[2]!;
+    const before = node.store.entries.length;
+    const r = await rawRequest(node.endpoint, f.alice, {
+      method: 'PUT',
+      path: '/hard/sigv4a.txt',
+      payload: 'STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD',
+      headers: { 'content-encoding': 'aws-chunked', 'x-amz-decoded-content-length': '5' },
+      encode: () => Buffer.from('5\r\nhello\r\n0\r\n\r\n'),
+    });
+    assert.equal(r.status, 501, r.body.toString());
+    assert.equal(codeOf(r), 'NotImplemented');
+    const entries = node.store.entries.slice(before).filter((e) => e['code'] === 'NotImplemented');
+    assert.deepEqual(entries.map((e) => e.level), ['info'], JSON.stringify(entries));
+    assert.match(entries[0]!.msg, /refused/);
+  });
+});
+
+describe('failureLogLevel', () => {
+  test('server faults are errors; NotImplemented (the client asking for what is not done) is info; refusals debug', () => {
+    assert.equal(failureLogLevel(new S3Error('NotImplemented')), 'info');
+    assert.equal(failureLogLevel(new S3Error('InternalError')), 'error');
+    assert.equal(failureLogLevel(new S3Error('ServiceUnavailable')), 'error');
+    assert.equal(failureLogLevel(mapError(Object.assign(new Error('no replica'), { code: 'Unavailable' }))), 'error');
+    assert.equal(failureLogLevel(mapError(new Error('bug'))), 'error');
+    assert.equal(failureLogLevel(new S3Error('AccessDenied')), 'debug');
+    assert.equal(failureLogLevel(new S3Error('MissingContentLength')), 'debug');
   });
 });
