@@ -18,7 +18,7 @@ import type { TLSSocket } from 'node:tls';
 import type { Env } from '../../env/index.ts';
 import { S3Error, getHeader, parseRetainUntilDate, parseTaggingHeader, signatureVersionOf } from './protocol/index.ts';
 import type { BodyVerifier, Tag } from './protocol/index.ts';
-import { DENY_ALL_POLICY, OBJECT_ACTIONS, evaluatePolicy, isPublicPolicy, parseBucketPolicy, policyStatusXml } from './protocol/policy.ts';
+import { DENY_ALL_POLICY, OBJECT_ACTIONS, decodePolicyDocument, evaluatePolicy, isPublicPolicy, parseBucketPolicy, policyStatusXml } from './protocol/policy.ts';
 import type { CompiledPolicy } from './protocol/policy.ts';
 import { normalizeIp } from './protocol/policy-match.ts';
 import type { Catalog } from './catalog.ts';
@@ -213,7 +213,7 @@ export class BucketPolicies {
 
   async putBucketPolicy(r: S3Request): Promise<void> {
     const bucket = await this.ctx.ownBucket(r, true);
-    const text = (await readSmallBody(r, this.ctx.verifier(r))).toString('utf8');
+    const text = decodePolicyDocument(await readSmallBody(r, this.ctx.verifier(r)));
     const policy = parseBucketPolicy(text, bucket.name);
     // The users it names must exist (S3: "Invalid principal in policy").
     const found = await Promise.all([

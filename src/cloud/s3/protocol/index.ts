@@ -7,6 +7,7 @@ export * from './headers.ts';
 export * from './uri.ts';
 export * from './xml-escape.ts';
 export * from './xml-parse.ts';
+export * from './utf8.ts';
 export * from './xml.ts';
 export * from './checksums.ts';
 export * from './sigv4-signing.ts';

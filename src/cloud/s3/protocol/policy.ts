@@ -32,6 +32,7 @@ import { S3Error } from './errors.ts';
 import { hasWildcard, inRanges, ipRanges, globMatch } from './policy-match.ts';
 import { conditionKey, parseTemplate, resolveTemplate } from './policy-variables.ts';
 import type { PolicyTemplate } from './policy-variables.ts';
+import { decodeUtf8 } from './utf8.ts';
 import type { BlockList } from 'node:net';
 
 export { conditionKey } from './policy-variables.ts';
@@ -361,6 +362,16 @@ function parseConditions(value: unknown, mode: ParseMode): CompiledCondition[] {
     }
   }
   return out;
+}
+
+/**
+ * The text of a PutBucketPolicy body: `MalformedPolicy` ("This policy contains invalid Json") when
+ * it is not UTF-8, rather than a document with U+FFFD where the client's bytes were.
+ */
+export function decodePolicyDocument(body: Uint8Array): string {
+  const text = decodeUtf8(body);
+  if (text === undefined) throw malformed('This policy contains invalid Json');
+  return text;
 }
 
 /**

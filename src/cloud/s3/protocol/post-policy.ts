@@ -24,6 +24,7 @@ import { S3Error } from './errors.ts';
 import { escapeXml } from './xml-escape.ts';
 import { parseAmzDate } from './sigv4.ts';
 import { SCOPE_TERMINATOR, SIGV4_ALGORITHM, deriveSigningKey, signHex, signaturesEqual } from './sigv4-signing.ts';
+import { decodeUtf8 } from './utf8.ts';
 
 /**
  * Largest size of the form's fields (names and values, the file's content excluded): the S3
@@ -206,7 +207,8 @@ export function parsePostPolicy(policyBase64: string): PostPolicy {
   if (!/^[A-Za-z0-9+/]*={0,2}$/.test(compact) || compact.length % 4 === 1) throw invalidPolicy('Invalid Base64 encoding.');
   let doc: unknown;
   try {
-    const text = new TextDecoder('utf-8', { fatal: true }).decode(Buffer.from(compact, 'base64'));
+    const text = decodeUtf8(Buffer.from(compact, 'base64'));
+    if (text === undefined) throw new Error('not UTF-8');
     doc = JSON.parse(policyJson(text));
   } catch {
     throw invalidPolicy('Invalid JSON.');

@@ -3,12 +3,13 @@
  *
  * fast-xml-parser does the tokenising with entity processing turned off; this module decodes the
  * five predefined entities and numeric character references itself and refuses any document with
- * a DOCTYPE, so no entity can expand. Every failure — malformed XML, an unexpected root, a
- * document too deep or too large — becomes an {@link S3Error} with the caller's code
- * (`MalformedXML`, `MalformedACLError`, …); nothing throws anything else.
+ * a DOCTYPE, so no entity can expand. Every failure — bytes that are not UTF-8, malformed XML,
+ * an unexpected root, a document too deep or too large — becomes an {@link S3Error} with the
+ * caller's code (`MalformedXML`, `MalformedACLError`, …); nothing throws anything else.
  */
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { S3Error, type S3ErrorCode } from './errors.ts';
+import { decodeUtf8 } from './utf8.ts';
 
 /** An element of a parsed document. */
 export interface XmlElement {
@@ -107,15 +108,17 @@ export interface ParseXmlOptions {
 /**
  * Parses an S3 request document and returns its root element, which must be named `rootName`.
  * Throws an {@link S3Error} (`MalformedXML` unless `options.errorCode` says otherwise) for
- * anything else: empty, not well-formed, a DOCTYPE, characters XML forbids, several roots, too
- * large or too deep.
+ * anything else: empty, bytes that are not UTF-8, not well-formed, a DOCTYPE, characters XML
+ * forbids, several roots, too large or too deep.
  */
 export function parseXmlDocument(body: string | Uint8Array, rootName: string, options: ParseXmlOptions = {}): XmlElement {
   const code = options.errorCode ?? 'MalformedXML';
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_XML_BYTES;
   const size = typeof body === 'string' ? Buffer.byteLength(body) : body.length;
   if (size > maxBytes) throw new S3Error(code);
-  let text = typeof body === 'string' ? body : Buffer.from(body.buffer, body.byteOffset, body.length).toString('utf8');
+  // Bytes that are not UTF-8 are refused: replacing them (U+FFFD) would read another document.
+  let text = typeof body === 'string' ? body : decodeUtf8(body);
+  if (text === undefined) throw new S3Error(code);
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   if (text.trim() === '' || /<!DOCTYPE|<!ENTITY/i.test(text) || INVALID_CHAR.test(text)) throw new S3Error(code);
   try {

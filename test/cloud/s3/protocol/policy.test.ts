@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { S3Error } from '../../../../src/cloud/s3/protocol/index.ts';
 import { globMatch, inRanges, ipRanges, normalizeIp } from '../../../../src/cloud/s3/protocol/policy-match.ts';
-import { OBJECT_ACTIONS, conditionKey, evaluatePolicy, isPublicPolicy, parseBucketPolicy, policyStatusXml } from '../../../../src/cloud/s3/protocol/policy.ts';
+import { OBJECT_ACTIONS, conditionKey, decodePolicyDocument, evaluatePolicy, isPublicPolicy, parseBucketPolicy, policyStatusXml } from '../../../../src/cloud/s3/protocol/policy.ts';
 import type { PolicyRequest } from '../../../../src/cloud/s3/protocol/policy.ts';
 
 const ALICE = { id: 'a'.repeat(64), name: 'alice' };
@@ -134,6 +134,22 @@ describe('parsing and validation', () => {
     malformed(JSON.stringify({ Statement: [allowAll], Extra: 1 }), 'Unknown field Extra');
     malformed(policy({ ...allowAll, Conditions: {} }), 'Unknown field Conditions');
     malformed(JSON.stringify({ Statement: [{ ...allowAll, Sid: 'x'.repeat(21 * 1024) }] }), 'Policy exceeds the maximum allowed document size.');
+  });
+
+  test('a body that is not UTF-8 is MalformedPolicy, never read with U+FFFD in it', () => {
+    const text = policy({ ...allowAll, Sid: 'sid' });
+    const at = text.indexOf('sid');
+    for (const bad of [[0xff], [0xc3], [0xc0, 0xaf], [0xed, 0xa0, 0x80]]) {
+      const body = Buffer.concat([Buffer.from(text.slice(0, at)), Buffer.from(bad), Buffer.from(text.slice(at))]);
+      assert.throws(
+        () => decodePolicyDocument(body),
+        (err: unknown) => err instanceof S3Error && err.code === 'MalformedPolicy' && err.status === 400 && err.message === 'This policy contains invalid Json',
+        Buffer.from(bad).toString('hex'),
+      );
+    }
+    const utf8 = policy({ ...allowAll, Sid: 'ünïcødé' });
+    assert.equal(decodePolicyDocument(Buffer.from(utf8)), utf8);
+    assert.equal(parseBucketPolicy(decodePolicyDocument(Buffer.from(utf8)), 'photos').statements.length, 1);
   });
 
   test('accepted forms: one statement object, wildcards, principals, versions, Id, whitespace not counted', () => {

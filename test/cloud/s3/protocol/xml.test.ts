@@ -612,6 +612,20 @@ describe('XML parser safety', () => {
     assert.equal(parseDeleteObjects(bytes).objects[0]?.key, 'ü');
   });
 
+  test('bytes that are not UTF-8 are MalformedXML, never replaced by U+FFFD', () => {
+    const doc = (key: Buffer): Buffer => Buffer.concat([Buffer.from('<Delete><Object><Key>'), key, Buffer.from('</Key></Object></Delete>')]);
+    // A stray byte, a truncated sequence, an overlong encoding, an encoded surrogate.
+    for (const bad of [[0xff], [0xc3], [0xe2, 0x82], [0xc0, 0xaf], [0xed, 0xa0, 0x80]]) {
+      const body = doc(Buffer.concat([Buffer.from('victim'), Buffer.from(bad)]));
+      assert.throws(() => parseDeleteObjects(body), s3code('MalformedXML'), Buffer.from(bad).toString('hex'));
+    }
+    // Every parser takes its code from the caller: an ACL document is MalformedACLError.
+    const acl = Buffer.from(`<AccessControlPolicy><Owner><ID>${OWNER.id}\xff</ID></Owner><AccessControlList/></AccessControlPolicy>`, 'latin1');
+    assert.throws(() => parseAccessControlPolicy(acl), s3code('MalformedACLError'));
+    // Well-formed multi-byte UTF-8 (2, 3 and 4 bytes) is read as it is.
+    assert.equal(parseDeleteObjects(doc(Buffer.from('ü€😀'))).objects[0]?.key, 'ü€😀');
+  });
+
   test('entity expansion attacks are refused', () => {
     const laughs =
       '<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">' +
