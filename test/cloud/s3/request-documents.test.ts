@@ -1,7 +1,7 @@
 /**
  * Hostile request documents on a 3-node ring, sent raw so that the bytes are exactly the
  * attacker's: bodies that are not UTF-8 are refused (never read with U+FFFD in them, which let a
- * DeleteObjects delete a key the client never named).
+ * DeleteObjects delete a key the client never named); a policy nested too deep is MalformedPolicy.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -54,5 +54,15 @@ describe('S3 hostile request documents on a 3-node ring', () => {
     const body = Buffer.concat([Buffer.from(text.slice(0, at)), Buffer.from([0xc0, 0xaf]), Buffer.from(text.slice(at))]);
     const out = await send(2, 'PUT', '/docs', 'policy', body);
     assert.deepEqual(out, { status: 400, code: 'MalformedPolicy', message: 'This policy contains invalid Json' });
+  });
+
+  test('PutBucketPolicy nested 100,000 or 300,000 deep is MalformedPolicy, not a 500', async () => {
+    const condition = `{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::docs/*","Condition":${'{"a":'.repeat(100_000)}1${'}'.repeat(100_000)}}]}`;
+    const statement = `{"Statement":${'['.repeat(300_000)}${']'.repeat(300_000)}}`;
+    const shallow = `{"Statement":${'['.repeat(5000)}${']'.repeat(5000)}}`;
+    for (const [i, text] of [condition, statement, shallow].entries()) {
+      const out = await send(i, 'PUT', '/docs', 'policy', Buffer.from(text));
+      assert.deepEqual([out.status, out.code], [400, 'MalformedPolicy'], `document ${i}`);
+    }
   });
 });

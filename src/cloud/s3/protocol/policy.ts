@@ -40,6 +40,14 @@ export { conditionKey } from './policy-variables.ts';
 /** Largest policy accepted, in bytes of its JSON without insignificant whitespace. */
 export const MAX_POLICY_BYTES = 20 * 1024;
 
+/**
+ * Deepest nesting of objects and arrays accepted. A valid policy nests at most 6 levels (document,
+ * Statement array, statement, Condition, operator, value array); anything much deeper is no
+ * policy, and refusing it before parsing keeps every walk of the document (JSON.stringify, the
+ * checks below) far from the stack's limit.
+ */
+export const MAX_POLICY_DEPTH = 32;
+
 /** The S3 actions a policy may name (validation of Action / NotAction and their wildcards). */
 export const S3_ACTIONS: readonly string[] = [
   'AbortMultipartUpload', 'BypassGovernanceRetention', 'CreateBucket', 'DeleteBucket', 'DeleteBucketOwnershipControls',
@@ -365,6 +373,31 @@ function parseConditions(value: unknown, mode: ParseMode): CompiledCondition[] {
 }
 
 /**
+ * What the size and depth limits look at, from the text alone (one pass, no recursion, before
+ * any parsing): its bytes without insignificant whitespace (whitespace outside strings), and the
+ * deepest nesting of `{` and `[` outside strings.
+ */
+function policyShape(text: string): { bytes: number; depth: number } {
+  let whitespace = 0;
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // a backslash escapes the next character (\" does not end the string)
+      else if (c === 0x22) inString = false;
+      continue;
+    }
+    if (c === 0x22) inString = true;
+    else if (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d) whitespace++;
+    else if (c === 0x7b || c === 0x5b) deepest = Math.max(deepest, ++depth);
+    else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  return { bytes: Buffer.byteLength(text) - whitespace, depth: deepest };
+}
+
+/**
  * The text of a PutBucketPolicy body: `MalformedPolicy` ("This policy contains invalid Json") when
  * it is not UTF-8, rather than a document with U+FFFD where the client's bytes were.
  */
@@ -380,10 +413,17 @@ export function decodePolicyDocument(body: Uint8Array): string {
  * invalid resource"), each action must apply to one of its statement's resources ("Action does
  * not apply to any resource(s) in statement") and a malformed policy variable is refused; without
  * (a stored document, accepted when it was put) those are not checked again. Does not check that
- * the users it names exist (see `users`).
+ * the users it names exist (see `users`). A document over {@link MAX_POLICY_BYTES} (without
+ * insignificant whitespace) or nested deeper than {@link MAX_POLICY_DEPTH} is refused before it
+ * is parsed.
  */
 export function parseBucketPolicy(text: string, bucket?: string): CompiledPolicy {
   if (!text.trimStart().startsWith('{')) throw malformed("Policies must be valid JSON and the first byte must be '{'");
+  // Size and depth from the text, before parsing: a document nested 100,000 deep parses, but
+  // walking it (JSON.stringify measured the size) overflowed the stack, a 500.
+  const shape = policyShape(text);
+  if (shape.bytes > MAX_POLICY_BYTES) throw malformed('Policy exceeds the maximum allowed document size.');
+  if (shape.depth > MAX_POLICY_DEPTH) throw malformed('This policy contains invalid Json');
   let doc: unknown;
   try {
     doc = JSON.parse(text);
@@ -391,7 +431,6 @@ export function parseBucketPolicy(text: string, bucket?: string): CompiledPolicy
     throw malformed('This policy contains invalid Json');
   }
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw malformed('This policy contains invalid Json');
-  if (Buffer.byteLength(JSON.stringify(doc)) > MAX_POLICY_BYTES) throw malformed('Policy exceeds the maximum allowed document size.');
   const fields = doc as Record<string, unknown>;
   for (const name of Object.keys(fields)) {
     if (name !== 'Version' && name !== 'Id' && name !== 'Statement') throw malformed(`Unknown field ${name}`);

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { S3Error } from '../../../../src/cloud/s3/protocol/index.ts';
 import { globMatch, inRanges, ipRanges, normalizeIp } from '../../../../src/cloud/s3/protocol/policy-match.ts';
-import { OBJECT_ACTIONS, conditionKey, decodePolicyDocument, evaluatePolicy, isPublicPolicy, parseBucketPolicy, policyStatusXml } from '../../../../src/cloud/s3/protocol/policy.ts';
+import { MAX_POLICY_DEPTH, OBJECT_ACTIONS, conditionKey, decodePolicyDocument, evaluatePolicy, isPublicPolicy, parseBucketPolicy, policyStatusXml } from '../../../../src/cloud/s3/protocol/policy.ts';
 import type { PolicyRequest } from '../../../../src/cloud/s3/protocol/policy.ts';
 
 const ALICE = { id: 'a'.repeat(64), name: 'alice' };
@@ -150,6 +150,23 @@ describe('parsing and validation', () => {
     const utf8 = policy({ ...allowAll, Sid: 'ünïcødé' });
     assert.equal(decodePolicyDocument(Buffer.from(utf8)), utf8);
     assert.equal(parseBucketPolicy(decodePolicyDocument(Buffer.from(utf8)), 'photos').statements.length, 1);
+  });
+
+  test('deeply nested documents are MalformedPolicy before any walk of them, never a stack overflow', () => {
+    // The probe's documents: a Condition nested 100,000 deep, a Statement of arrays 300,000 deep.
+    const deepCondition = `{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::photos/*","Condition":${'{"a":'.repeat(100_000)}1${'}'.repeat(100_000)}}]}`;
+    malformed(deepCondition, 'Policy exceeds the maximum allowed document size.');
+    malformed(`{"Statement":${'['.repeat(300_000)}${']'.repeat(300_000)}}`, 'Policy exceeds the maximum allowed document size.');
+    // Within 20 KB, deeper than any policy: refused by its depth.
+    malformed(`{"Statement":${'['.repeat(5000)}${']'.repeat(5000)}}`, 'This policy contains invalid Json');
+    malformed(`{"Statement":[{"Effect":${'['.repeat(MAX_POLICY_DEPTH - 2)}"Allow"${']'.repeat(MAX_POLICY_DEPTH - 2)}}]}`, 'This policy contains invalid Json');
+    // One level less is read, and refused for what it is.
+    malformed(`{"Statement":[{"Effect":${'['.repeat(MAX_POLICY_DEPTH - 3)}"Allow"${']'.repeat(MAX_POLICY_DEPTH - 3)}}]}`, `Invalid effect: ${'['.repeat(MAX_POLICY_DEPTH - 3)}"Allow"${']'.repeat(MAX_POLICY_DEPTH - 3)}`);
+    // Brackets, braces, escaped quotes and whitespace inside strings are text, not structure.
+    const text = policy({ ...allowAll, Sid: `${'{['.repeat(200)}\\"  ${' '.repeat(100)}` });
+    assert.equal(parseBucketPolicy(text, 'photos').statements.length, 1);
+    // Whitespace inside strings counts against the 20 KB.
+    malformed(policy({ ...allowAll, Sid: ' '.repeat(21 * 1024) }), 'Policy exceeds the maximum allowed document size.');
   });
 
   test('accepted forms: one statement object, wildcards, principals, versions, Id, whitespace not counted', () => {
