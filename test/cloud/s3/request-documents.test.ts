@@ -1,7 +1,8 @@
 /**
  * Hostile request documents on a 3-node ring, sent raw so that the bytes are exactly the
  * attacker's: bodies that are not UTF-8 are refused (never read with U+FFFD in them, which let a
- * DeleteObjects delete a key the client never named); a policy nested too deep is MalformedPolicy.
+ * DeleteObjects delete a key the client never named); a policy nested too deep is MalformedPolicy;
+ * XML documents with too many attributes or elements are MalformedXML.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -64,5 +65,14 @@ describe('S3 hostile request documents on a 3-node ring', () => {
       const out = await send(i, 'PUT', '/docs', 'policy', Buffer.from(text));
       assert.deepEqual([out.status, out.code], [400, 'MalformedPolicy'], `document ${i}`);
     }
+  });
+
+  test('a document with 150,000 attributes on one element, or 450,000 elements, is MalformedXML', async () => {
+    const attrs = Array.from({ length: 150_000 }, (_, i) => ` a${i}="1"`).join('');
+    // Each would be a valid document without its padding.
+    const out = await send(0, 'PUT', '/docs', 'versioning', Buffer.from(`<VersioningConfiguration${attrs}><Status>Suspended</Status></VersioningConfiguration>`));
+    assert.deepEqual([out.status, out.code], [400, 'MalformedXML']);
+    const many = await send(1, 'POST', '/docs', 'delete', Buffer.from(`<Delete><Object><Key>nothing</Key></Object>${'<a/>'.repeat(450_000)}</Delete>`));
+    assert.deepEqual([many.status, many.code], [400, 'MalformedXML']);
   });
 });

@@ -26,6 +26,22 @@ export interface XmlElement {
 /** Default limit on a request document: 4 MiB (DeleteObjects with 1000 long keys fits). */
 export const DEFAULT_MAX_XML_BYTES = 4 * 1024 * 1024;
 
+/**
+ * Most attributes on one element. S3's documents use at most `xmlns`, `xmlns:xsi` and `xsi:type`
+ * (an ACL Grantee); 8 leaves room for other namespace declarations. Each attribute costs far
+ * more to parse than its bytes: 150,000 of them on one element took 0.8 s and 150 MiB.
+ */
+export const MAX_XML_ATTRIBUTES = 8;
+
+/**
+ * Most elements in one document. The largest S3 documents: a CompleteMultipartUpload of 10,000
+ * parts, each Part with PartNumber, ETag and a checksum (40,001 elements; within the 2 MiB a
+ * request body may have, at most about 5 per part fit: 50,001), a DeleteObjects of 1,000 objects
+ * with Key, VersionId and ETag (4,001), a lifecycle configuration of 1,000 rules (some 20 each).
+ * 100,000 is twice the largest; a 2 MiB body of `<a/>` would otherwise hold 500,000.
+ */
+export const MAX_XML_ELEMENTS = 100_000;
+
 const parser = new XMLParser({
   preserveOrder: true,
   trimValues: false,
@@ -74,6 +90,52 @@ function decodeEntities(raw: string): string {
   return out;
 }
 
+/**
+ * Whether a document stays within {@link MAX_XML_ELEMENTS} and {@link MAX_XML_ATTRIBUTES}, from a
+ * linear scan of its start tags before the (costlier) validator and parser see it, so a hostile
+ * document is refused after one cheap pass. Comments, CDATA sections and processing instructions
+ * are skipped; whatever is malformed is left to the validator (true).
+ */
+function withinShapeLimits(text: string): boolean {
+  let elements = 0;
+  let i = text.indexOf('<');
+  while (i >= 0) {
+    let skipTo: number;
+    const next = text.charCodeAt(i + 1);
+    if (text.startsWith('<!--', i)) skipTo = endOf(text, '-->', i + 4);
+    else if (text.startsWith('<![CDATA[', i)) skipTo = endOf(text, ']]>', i + 9);
+    else if (next === 0x3f /* ? */) skipTo = endOf(text, '?>', i + 2);
+    else if (next === 0x2f /* / */ || next === 0x21 /* ! */) skipTo = i + 2;
+    else {
+      // A start tag: its attributes are its `=` outside quoted values.
+      if (++elements > MAX_XML_ELEMENTS) return false;
+      let attributes = 0;
+      let j = i + 1;
+      for (; j < text.length; j++) {
+        const c = text.charCodeAt(j);
+        if (c === 0x3e /* > */ || c === 0x3c /* < */) break;
+        if (c === 0x22 || c === 0x27) {
+          const close = text.indexOf(text[j]!, j + 1);
+          if (close < 0) return true;
+          j = close;
+        } else if (c === 0x3d /* = */ && ++attributes > MAX_XML_ATTRIBUTES) {
+          return false;
+        }
+      }
+      skipTo = j;
+    }
+    if (skipTo < 0) return true;
+    i = text.indexOf('<', skipTo);
+  }
+  return true;
+}
+
+/** The index after `terminator` from `from` on, or -1 without one. */
+function endOf(text: string, terminator: string, from: number): number {
+  const at = text.indexOf(terminator, from);
+  return at < 0 ? -1 : at + terminator.length;
+}
+
 type OrderedNode = Record<string, unknown>;
 
 function convert(node: OrderedNode): XmlElement | string | undefined {
@@ -109,7 +171,9 @@ export interface ParseXmlOptions {
  * Parses an S3 request document and returns its root element, which must be named `rootName`.
  * Throws an {@link S3Error} (`MalformedXML` unless `options.errorCode` says otherwise) for
  * anything else: empty, bytes that are not UTF-8, not well-formed, a DOCTYPE, characters XML
- * forbids, several roots, too large or too deep.
+ * forbids, several roots, too large, too deep (fast-xml-parser's 100 levels), more than
+ * {@link MAX_XML_ELEMENTS} elements or an element with more than {@link MAX_XML_ATTRIBUTES}
+ * attributes.
  */
 export function parseXmlDocument(body: string | Uint8Array, rootName: string, options: ParseXmlOptions = {}): XmlElement {
   const code = options.errorCode ?? 'MalformedXML';
@@ -121,6 +185,7 @@ export function parseXmlDocument(body: string | Uint8Array, rootName: string, op
   if (text === undefined) throw new S3Error(code);
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   if (text.trim() === '' || /<!DOCTYPE|<!ENTITY/i.test(text) || INVALID_CHAR.test(text)) throw new S3Error(code);
+  if (!withinShapeLimits(text)) throw new S3Error(code);
   try {
     if (XMLValidator.validate(text) !== true) throw new S3Error(code);
     const nodes = parser.parse(text) as OrderedNode[];

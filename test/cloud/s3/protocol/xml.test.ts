@@ -62,7 +62,7 @@ import {
   validateTagSet,
   versioningConfigurationXml,
 } from '../../../../src/cloud/s3/protocol/xml.ts';
-import { parseXmlDocument } from '../../../../src/cloud/s3/protocol/xml-parse.ts';
+import { MAX_XML_ATTRIBUTES, MAX_XML_ELEMENTS, parseXmlDocument } from '../../../../src/cloud/s3/protocol/xml-parse.ts';
 import { escapeXml } from '../../../../src/cloud/s3/protocol/xml-escape.ts';
 import { ownershipControlsXml, parseObjectOwnership, parseOwnershipControls } from '../../../../src/cloud/s3/protocol/ownership.ts';
 import { parsePublicAccessBlock, publicAccessBlockXml } from '../../../../src/cloud/s3/protocol/public-access.ts';
@@ -660,6 +660,42 @@ describe('XML parser safety', () => {
     for (const body of bad) {
       assert.throws(() => parseDeleteObjects(body), s3code('MalformedXML'), JSON.stringify(String(body).slice(0, 60)));
     }
+  });
+
+  test('attributes per element and elements per document are bounded', () => {
+    // The probe's documents: 150,000 attributes on one element, 450,000 children.
+    const attrs = (n: number): string => Array.from({ length: n }, (_, i) => ` a${i}="1"`).join('');
+    assert.throws(() => parseVersioningConfiguration(`<VersioningConfiguration${attrs(150_000)}/>`), s3code('MalformedXML'));
+    assert.throws(() => parseXmlDocument(`<Delete>${'<a/>'.repeat(450_000)}</Delete>`, 'Delete'), s3code('MalformedXML'));
+    // At the limits, and just over.
+    assert.equal(Object.keys(parseXmlDocument(`<Delete${attrs(MAX_XML_ATTRIBUTES)}/>`, 'Delete').attributes).length, MAX_XML_ATTRIBUTES);
+    assert.throws(() => parseXmlDocument(`<Delete${attrs(MAX_XML_ATTRIBUTES + 1)}/>`, 'Delete'), s3code('MalformedXML'));
+    assert.throws(() => parseXmlDocument(`<Delete><Object${attrs(MAX_XML_ATTRIBUTES + 1)}/></Delete>`, 'Delete'), s3code('MalformedXML'));
+    assert.equal(parseXmlDocument(`<Delete>${'<a/>'.repeat(MAX_XML_ELEMENTS - 1)}</Delete>`, 'Delete').children.length, MAX_XML_ELEMENTS - 1);
+    assert.throws(() => parseXmlDocument(`<Delete>${'<a/>'.repeat(MAX_XML_ELEMENTS)}</Delete>`, 'Delete'), s3code('MalformedXML'));
+    // What only looks like tags or attributes is not counted: quoted values, comments, CDATA,
+    // processing instructions, character data.
+    const lookalikes = `a="1=2>3 b c=4" b='=' c="" d='x'`;
+    assert.equal(Object.keys(parseXmlDocument(`<Delete ${lookalikes}/>`, 'Delete').attributes).length, 4);
+    // (Three times half the element limit, and a tag with too many attributes in each.)
+    const hidden = `<x${attrs(MAX_XML_ATTRIBUTES + 1)}>${'<x/>'.repeat(MAX_XML_ELEMENTS / 2)}`;
+    const doc = parseXmlDocument(`<Delete><!-- ${hidden} --><?pi ${hidden}?><Object><Key><![CDATA[${hidden}]]>&lt;y${attrs(MAX_XML_ATTRIBUTES + 1)}&gt;</Key></Object></Delete>`, 'Delete');
+    assert.equal(doc.children[0]?.children[0]?.text, `${hidden}<y${attrs(MAX_XML_ATTRIBUTES + 1)}>`);
+  });
+
+  test('the largest legitimate documents stay within the limits', () => {
+    // CompleteMultipartUpload of 10,000 parts, each with a checksum, as the SDK writes it.
+    const parts = Array.from({ length: 10_000 }, (_, i) => `<Part><ChecksumCRC32>AAAAAA==</ChecksumCRC32><ETag>"${'0'.repeat(32)}"</ETag><PartNumber>${i + 1}</PartNumber></Part>`);
+    const complete = `<CompleteMultipartUpload xmlns="http://s3.amazonaws.com/doc/2006-03-01/">${parts.join('')}</CompleteMultipartUpload>`;
+    assert.ok(Buffer.byteLength(complete) < 2 * 1024 * 1024);
+    assert.equal(parseCompleteMultipartUpload(complete).parts.length, 10_000);
+    // DeleteObjects of 1,000 objects with Key, VersionId and ETag.
+    const objects = Array.from({ length: 1000 }, (_, i) => `<Object><Key>k${i}</Key><VersionId>v${i}</VersionId><ETag>"e"</ETag></Object>`);
+    assert.equal(parseDeleteObjects(`<Delete xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Quiet>true</Quiet>${objects.join('')}</Delete>`).objects.length, 1000);
+    // An ACL grantee's attributes.
+    const grantee = `<Grantee xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="CanonicalUser"><ID>${OWNER.id}</ID></Grantee>`;
+    const acl = `<AccessControlPolicy xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Owner><ID>${OWNER.id}</ID></Owner><AccessControlList><Grant>${grantee}<Permission>READ</Permission></Grant></AccessControlList></AccessControlPolicy>`;
+    assert.equal(parseAccessControlPolicy(acl).grants.length, 1);
   });
 
   test('size limit', () => {
