@@ -20,6 +20,8 @@ import {
   DhtError,
   DhtTimeoutError,
   InvalidArgumentError,
+  InvalidEntityError,
+  RecordTooLargeError,
   OutcomeUnknownError,
   UpdateRetriesExhaustedError,
   VersionConflictError,
@@ -30,7 +32,7 @@ import type { ApplyMode, CorruptionSource } from './local-store.ts';
 import { Maintenance } from './maintenance.ts';
 import { Kind } from './protocol.ts';
 import type { ErrorReplyBody, ScanBody, ScanReplyBody, WriteBody, WriteMode, WriteReplyBody } from './protocol.ts';
-import { digestOf, encodeEntity, isStorageKey, isStoredItem, itemKey, keyPosition, recordKey, toRecord, withoutFields, SORT_KEY_SEPARATOR, checkSortKey } from './record.ts';
+import { digestOf, encodeEntity, isJsonObjectText, isStorageKey, isStoredItem, itemKey, keyPosition, recordKey, toRecord, withoutFields, SORT_KEY_SEPARATOR, checkSortKey } from './record.ts';
 import { ReplicaBatcher, BATCHABLE_KINDS, MAX_BATCH_REQUESTS } from './replica-batcher.ts';
 import type { BatchAnswer, BatchReplyBody } from './replica-batcher.ts';
 import { replicaSetOf } from './replicas.ts';
@@ -116,6 +118,8 @@ export interface LocalScanOptions {
 }
 
 const MAX_SCAN_LIMIT = 10_000;
+/** Distinct malformed-input and corruption events logged (one line each) before the DHT stops logging them. */
+const MAX_LOGGED_TAGS = 10_000;
 /** Most fields a scan may omit from its items' bodies. */
 export const MAX_OMITTED_FIELDS = 8;
 /** Index entries summed up at start between turns of the event loop (30–55 ms of work at 200-byte records). */
@@ -351,7 +355,21 @@ export class Dht {
    */
   *localScan<T extends Entity = Entity>(options: LocalScanOptions = {}): Generator<DhtRecord<T>> {
     const keep = this.scanFilter(options);
-    for (const item of this.store.all()) if (keep(item)) yield toRecord<T>(item);
+    for (const item of this.store.all()) {
+      if (!keep(item)) continue;
+      const record = this.readable<T>(item);
+      if (record) yield record;
+    }
+  }
+
+  /** The record of a stored item, or undefined (logged once) when its body cannot be read: a node-wide scan goes on past it. */
+  private readable<T extends Entity>(item: StoredItem): DhtRecord<T> | undefined {
+    try {
+      return toRecord<T>(item);
+    } catch (err) {
+      if (this.firstTime(`unreadable:${item.k}`)) this.log.error({ code: 'RecordCorrupt', key: item.k.slice(0, 200), version: item.v, reason: (err as Error).message }, 'a stored record cannot be read; local scans skip it');
+      return undefined;
+    }
   }
 
   /**
@@ -364,7 +382,9 @@ export class Dht {
     let examined = 0;
     for (const item of this.store.all()) {
       if (++examined % sliceItems === 0) await new Promise<void>((resolve) => this.env.defer(resolve));
-      if (keep(item)) yield toRecord<T>(item);
+      if (!keep(item)) continue;
+      const record = this.readable<T>(item);
+      if (record) yield record;
     }
   }
 
@@ -576,9 +596,7 @@ export class Dht {
     } else {
       this.stats.recordsRefusedCorrupt++;
     }
-    const key = `corrupt:${source}:${item.k}`;
-    if (this.badInputLogged.has(key) || this.badInputLogged.size > 10_000) return;
-    this.badInputLogged.add(key);
+    if (!this.firstTime(`corrupt:${source}:${item.k}`)) return;
     if (source === 'stored') {
       this.log.error({ code: 'RecordCorrupt', key: item.k.slice(0, 200), version: item.v }, 'stored item does not match its checksum: moved to quarantine, a replica copy will replace it');
     } else {
@@ -718,6 +736,7 @@ export class Dht {
       }
       case Kind.R_PUT: {
         if (!isStoredItem(b.i)) throw new InvalidArgumentError('r.put needs an item');
+        this.checkBodySize(b.i.b);
         const mode = b.m === 'merge' || b.m === 'supersede' ? (b.m as ApplyMode) : 'write';
         const r = this.store.apply(b.i, mode);
         if (r.corrupt) throw new RecordCorruptError(b.i.k.slice(0, 80));
@@ -735,7 +754,7 @@ export class Dht {
         const durable: Promise<void>[] = [];
         let n = 0;
         for (const item of b.i) {
-          if (!isStoredItem(item)) continue;
+          if (!isStoredItem(item) || this.bodyBytes(item.b) > this.options.maxRecordBytes) continue;
           const r = this.store.apply(item, 'merge');
           if (r.applied) {
             n++;
@@ -817,14 +836,33 @@ export class Dht {
     if (typeof b.x !== 'number' || !Number.isSafeInteger(b.x) || b.x < 0 || typeof b.op !== 'string' || b.op.length === 0 || b.op.length > 200) {
       throw new InvalidArgumentError('write needs an expected version and an operation id');
     }
-    const bytes = b.b.length * 3 <= this.options.maxRecordBytes ? b.b.length : Buffer.byteLength(b.b, 'utf8');
-    if (bytes > this.options.maxRecordBytes) {
-      const err = new DhtError('RecordTooLarge', `record body is ${bytes} bytes, above the limit of ${this.options.maxRecordBytes} bytes`);
-      throw err;
-    }
+    this.checkBodySize(b.b);
+    // Stored, sealed and replicated, a body no reader can parse would break every read of it.
+    if (!isJsonObjectText(b.b)) throw new InvalidEntityError('the record body must be the JSON of an object');
     const w: WriteBody = { k, m: b.m, t: b.t, u: b.u as string | null, d: b.d, b: b.b, x: b.x, op: b.op };
     if (typeof b.f === 'number' && Number.isFinite(b.f)) w.f = b.f;
     return w;
+  }
+
+  /**
+   * Whether `tag` is logged for the first time. The tags come from peers' input (request kinds,
+   * keys), so the memory of them is bounded: past {@link MAX_LOGGED_TAGS} nothing more is logged.
+   */
+  private firstTime(tag: string): boolean {
+    if (this.badInputLogged.has(tag) || this.badInputLogged.size >= MAX_LOGGED_TAGS) return false;
+    this.badInputLogged.add(tag);
+    return true;
+  }
+
+  /** `RecordTooLarge` for a body above `maxRecordBytes` (a root's write, or an item a peer offers). */
+  private checkBodySize(body: string): void {
+    const bytes = this.bodyBytes(body);
+    if (bytes > this.options.maxRecordBytes) throw new RecordTooLargeError(bytes, this.options.maxRecordBytes);
+  }
+
+  /** UTF-8 length of a body (its UTF-16 length when that cannot exceed the limit anyway). */
+  private bodyBytes(body: string): number {
+    return body.length * 3 <= this.options.maxRecordBytes ? body.length : Buffer.byteLength(body, 'utf8');
   }
 
   private errorReply(req: RpcRequest, err: unknown): RpcReply {
@@ -832,12 +870,14 @@ export class Dht {
     const code = e?.code ?? 'InternalError';
     if (code === 'Unavailable') return { code: 500, body: { error: code, message: e.message ?? '' } };
     if (code === 'InvalidArgument' || code === 'InvalidEntity' || code === 'RecordTooLarge') {
-      const tag = `${req.kind}:${code}`;
-      if (!this.badInputLogged.has(tag)) {
-        this.badInputLogged.add(tag);
-        this.log.warn({ code, kind: req.kind, origin: req.origin.addr, tx: req.tx, reason: e.message }, 'refusing a malformed DHT request');
+      if (this.firstTime(`${req.kind}:${code}`)) {
+        this.log.warn({ code, kind: req.kind.slice(0, 64), origin: req.origin.addr, tx: req.tx, reason: e.message }, 'refusing a malformed DHT request');
       }
       return { code: 403, body: { error: code, message: e.message ?? '' } };
+    }
+    if (code === 'RecordCorrupt') {
+      if (this.firstTime(`${code}:${e.message ?? ''}`)) this.log.error({ code, kind: req.kind, reason: e.message }, 'a stored record cannot be read');
+      return { code: 500, body: { error: code, message: e.message ?? '' } };
     }
     this.log.error({ code: 'HandlerError', kind: req.kind, err: { message: e?.message, code } }, 'DHT request failed');
     return { code: 500, body: { error: code, message: e?.message ?? String(err) } };

@@ -120,8 +120,8 @@ export class DhtClosedError extends DhtError {
 
 /** An item did not match its checksum (damaged on disk, in memory or in transit). */
 export class RecordCorruptError extends DhtError {
-  constructor(key: string) {
-    super('RecordCorrupt', `item ${key} does not match its checksum`);
+  constructor(key: string, why = 'does not match its checksum') {
+    super('RecordCorrupt', `item ${key} ${why}`);
     this.name = 'RecordCorruptError';
   }
 }

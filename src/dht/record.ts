@@ -4,7 +4,7 @@
  */
 import { Id } from '../id/index.ts';
 import { sealItem } from './item-checksum.ts';
-import { InvalidArgumentError, InvalidEntityError, RecordTooLargeError } from './errors.ts';
+import { InvalidArgumentError, InvalidEntityError, RecordCorruptError, RecordTooLargeError } from './errors.ts';
 import type { DhtRecord, Entity, ItemDigest, ItemSummary, StoredItem } from './types.ts';
 
 /** Separates the id from the sort key in a partition item's storage key. */
@@ -224,8 +224,29 @@ export function withoutFields(item: StoredItem, fields: readonly string[]): Stor
   return dropped ? { ...item, b: JSON.stringify(body) } : item;
 }
 
+/**
+ * Whether `text` is the JSON of an object (what every record body is). Roots check a write's body
+ * with it, so that a body no reader can parse is refused rather than stored and replicated.
+ */
+export function isJsonObjectText(text: string): boolean {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return false;
+  }
+  return parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed);
+}
+
+/** The record of a stored item; a body that is not a JSON object is `RecordCorrupt` (never a bare SyntaxError). */
 export function toRecord<T extends Entity = Entity>(item: StoredItem): DhtRecord<T> {
-  const body = JSON.parse(item.b) as T;
+  let body: T;
+  try {
+    body = JSON.parse(item.b) as T;
+  } catch {
+    throw new RecordCorruptError(item.k.slice(0, 80), 'its body is not JSON');
+  }
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new RecordCorruptError(item.k.slice(0, 80), 'its body is not a JSON object');
   (body as Entity).version = item.v;
   const pos = keyPosition(item.k);
   return {

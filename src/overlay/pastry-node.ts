@@ -668,9 +668,10 @@ export class PastryNode {
 
   private appFor(name: string): OverlayApplication | undefined {
     const app = this.apps.get(name);
-    if (!app && !this.unknownAppsLogged.has(name)) {
+    // Names come from peers: at most 64 distinct ones are remembered (and logged).
+    if (!app && !this.unknownAppsLogged.has(name) && this.unknownAppsLogged.size < 64) {
       this.unknownAppsLogged.add(name);
-      this.log.warn({ code: 'UnknownApplication', app: name }, 'dropping message for an application not registered on this node');
+      this.log.warn({ code: 'UnknownApplication', app: name.slice(0, 64) }, 'dropping message for an application not registered on this node');
     }
     if (!app) this.stats.dropped++;
     return app;

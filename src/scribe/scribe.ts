@@ -1132,9 +1132,10 @@ export class Scribe {
 
   private malformed(kind: string, from: NodeHandle): undefined {
     this.stats.malformed++;
-    if (!this.malformedLogged.has(kind)) {
+    // Kinds come from peers: at most 64 distinct ones are remembered (and logged).
+    if (!this.malformedLogged.has(kind) && this.malformedLogged.size < 64) {
       this.malformedLogged.add(kind);
-      this.log.warn({ code: 'MalformedMessage', kind, from: from.addr }, 'dropping a malformed scribe message (logged once per kind)');
+      this.log.warn({ code: 'MalformedMessage', kind: kind.slice(0, 64), from: from.addr }, 'dropping a malformed scribe message (logged once per kind)');
     }
     return undefined;
   }

@@ -11,6 +11,7 @@ import type { DhtError, Entity } from '../../src/dht/index.ts';
 import { RpcEndpoint } from '../../src/overlay/index.ts';
 import type { RpcResponse } from '../../src/overlay/index.ts';
 import { DhtSim } from '../../src/sim/dht-chaos.ts';
+import { makeItem } from '../../src/dht/record.ts';
 import { dhtRing, holders } from './helpers.ts';
 
 interface Counter extends Entity {
@@ -160,6 +161,11 @@ describe('DHT operations', () => {
     const bad: [string, unknown][] = [
       ['write', { k: 'nothex', m: 'put' }],
       ['write', { k: b!.id.hex, m: 'put', t: 'doc', u: null, d: false, b: 'x'.repeat(2_000_000), x: 0, op: 'o' }],
+      // A body no reader could parse: stored and replicated, it broke every read of it.
+      ['write', { k: b!.id.hex, m: 'put', t: 'doc', u: null, d: false, b: '{"a":', x: 0, op: 'o2' }],
+      ['write', { k: b!.id.hex, m: 'put', t: 'doc', u: null, d: false, b: '[1]', x: 0, op: 'o3' }],
+      // An item above the record limit, offered straight to a replica.
+      ['r.put', { i: makeItem(b!.id.hex, { type: 'doc', uri: null, deleted: false, json: JSON.stringify({ type: 'doc', x: 'x'.repeat(2_000_000) }) }, 1, 'o4', undefined, { limit: 4, memoryMs: 60_000 }, 1, 'application/json') }],
       ['r.put', { i: { k: b!.id.hex } }],
       ['r.merge', { i: 'no' }],
       ['ae.dig', { r: [['00', 'ff']] }],
@@ -174,12 +180,27 @@ describe('DHT operations', () => {
     assert.equal(resp2.code, 403);
     const store = (sim.ring.env.log as unknown as { store: { entries: { msg: string; kind?: string; node?: string }[] } }).store;
     const logged = store.entries.filter((e) => e.msg === 'refusing a malformed DHT request' && e.kind === 'write' && e.node === b!.id.short());
-    assert.equal(logged.length, 2, 'each kind of bad input logged once (InvalidArgument, RecordTooLarge)');
+    assert.equal(logged.length, 3, 'each kind of bad input logged once (InvalidArgument, RecordTooLarge, InvalidEntity)');
+    assert.equal(sim.dht(b!).localSize, 0, 'nothing stored');
     // A key that node a (now without a DHT) does not replicate.
     let id = idFor('doc:after', Scope.GLOBAL);
     for (let i = 0; sim.trueReplicaSet(id, 4).includes(a!); i++) id = idFor(`doc:after-${i}`, Scope.GLOBAL);
     const r = await sim.settle(sim.dht(b!).put(id, { type: 'doc' }));
     assert.equal(r.version, 1, 'still serving');
+  });
+
+  test('a stored record whose body cannot be read (written before bodies were checked) is skipped by local scans and read as RecordCorrupt', async () => {
+    const sim = await dhtRing('ops-unreadable', 6);
+    const good = idFor('doc:good', Scope.GLOBAL);
+    await sim.settle(sim.dht(sim.ring.randomLive()).put(good, { type: 'doc', n: 1 }));
+    const dht = sim.dht(sim.trueReplicaSet(good, 4)[0]!);
+    // Sealed like any root's write, so its checksum holds: only its body is broken.
+    const bad = idFor('doc:bad', Scope.GLOBAL);
+    const item = makeItem(bad.hex, { type: 'doc', uri: null, deleted: false, json: '{"a":' }, 1, 'o-bad', undefined, { limit: 4, memoryMs: 60_000 }, 1, 'application/json');
+    for (const holder of sim.ring.live()) (sim.dht(holder) as unknown as { store: { apply(i: unknown, m: string): unknown } }).store.apply({ ...item }, 'write');
+    const scanned = [...dht.localScan()].map((r) => r.id.hex);
+    assert.ok(scanned.includes(good.hex) && !scanned.includes(bad.hex), 'the scan goes on past the unreadable record');
+    await assert.rejects(sim.settle(sim.dht(sim.ring.randomLive()).get(bad)), (e: DhtError) => e.code === 'RecordCorrupt');
   });
 
   test('local scan lists records held here by type, optionally only those this node is root for', async () => {
