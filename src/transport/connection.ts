@@ -11,6 +11,9 @@ import { FrameDecoder, MessageType, SplicedBody, WireError, decodeMessage, encod
 import type { EncodedBody, WireMessage } from '../wire/index.ts';
 import type { TransportStats } from './types.ts';
 
+/** Largest first frame (the HELLO) a connection accepts before it knows its peer. */
+export const HELLO_MAX_FRAME_BYTES = 4096;
+
 /** Stable codes of transport-level failures (logged as `code`). */
 export type TransportErrorCode =
   | 'MalformedFrame'
@@ -169,7 +172,8 @@ export class Connection {
     this.connected = !options.outbound;
     this.secured = !options.tls || !options.outbound;
     this.remote = socketRemote(socket) ?? options.dialAddr ?? '?';
-    this.decoder = new FrameDecoder(ctx.maxFrameBytes);
+    // The first frame is the peer's HELLO, a few dozen bytes: it may not announce megabytes.
+    this.decoder = new FrameDecoder(ctx.maxFrameBytes, Math.min(ctx.maxFrameBytes, HELLO_MAX_FRAME_BYTES));
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('drain', () => this.onDrain());

@@ -139,8 +139,16 @@ export function frameHeader(length: number): Buffer {
 export class FrameDecoder {
   private chunks: Buffer[] = [];
   private buffered = 0;
+  private frames = 0;
 
-  constructor(readonly maxFrameBytes = DEFAULT_MAX_FRAME_BYTES) {}
+  /**
+   * `firstFrameMaxBytes` limits the first frame alone (a connection's HELLO, a few dozen bytes):
+   * a peer not yet known cannot make the node buffer a frame of `maxFrameBytes`.
+   */
+  constructor(
+    readonly maxFrameBytes = DEFAULT_MAX_FRAME_BYTES,
+    readonly firstFrameMaxBytes = maxFrameBytes,
+  ) {}
 
   /** Bytes held waiting for the rest of a frame. */
   get pendingBytes(): number {
@@ -154,12 +162,14 @@ export class FrameDecoder {
     for (;;) {
       if (this.buffered < FRAME_HEADER_BYTES) break;
       const length = this.peekLength();
-      if (length > this.maxFrameBytes) {
-        throw new WireError('FrameTooLarge', `frame of ${length} bytes exceeds the limit of ${this.maxFrameBytes}`);
+      const limit = this.frames === 0 ? this.firstFrameMaxBytes : this.maxFrameBytes;
+      if (length > limit) {
+        throw new WireError('FrameTooLarge', `${this.frames === 0 ? 'first frame' : 'frame'} of ${length} bytes exceeds the limit of ${limit}`);
       }
       if (this.buffered < FRAME_HEADER_BYTES + length) break;
       this.consume(FRAME_HEADER_BYTES);
       out.push(this.consume(length));
+      this.frames++;
     }
     return out;
   }

@@ -5,6 +5,7 @@ import net from 'node:net';
 import { MessageType, PROTOCOL_VERSION, frameHeader, encodeMessage } from '../../src/wire/index.ts';
 import type { HelloRejectMessage } from '../../src/wire/index.ts';
 import { RawPeer, direct, logged, startNode, waitFor } from './fixtures.ts';
+import { HELLO_MAX_FRAME_BYTES } from '../../src/transport/connection.ts';
 import type { Node } from './fixtures.ts';
 
 /** After a rejection the transport still serves a well-behaved peer. */
@@ -29,6 +30,20 @@ describe('TcpTransport: rejecting bad input', () => {
     assert.match(String(lines[0]!['reason']), /exceeds the limit/);
     assert.equal(s.t.stats.rejected, 1);
     assert.equal(s.received.length, 0);
+    await stillServes(s, (fn) => t.after(fn));
+  });
+
+  test('before its HELLO a peer may not announce a frame beyond a HELLO\'s size, however large the frame limit', async (t) => {
+    // With the 16 MiB limit alone, connections that announced 16 MiB and sent it slowly held that
+    // much memory each until the handshake timeout.
+    const s = await startNode((fn) => t.after(fn), { maxFrameBytes: 16 * 1024 * 1024 });
+    const raw = await RawPeer.connect(s.t.address);
+    t.after(() => raw.destroy());
+    raw.write(frameHeader(HELLO_MAX_FRAME_BYTES + 1));
+    await waitFor(() => raw.closed, { what: 'the connection to be closed' });
+    const lines = logged(s.store, 'FrameTooLarge');
+    assert.equal(lines.length, 1);
+    assert.match(String(lines[0]!['reason']), /first frame of 4097 bytes exceeds the limit of 4096/);
     await stillServes(s, (fn) => t.after(fn));
   });
 
