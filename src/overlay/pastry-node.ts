@@ -99,6 +99,7 @@ export class PastryNode {
     directDelivered: 0,
     reroutes: 0,
     dropped: 0,
+    senderMismatches: 0,
     duplicatesDropped: 0,
     hopAckTimeouts: 0,
     probesSent: 0,
@@ -136,6 +137,7 @@ export class PastryNode {
   private joinAttempt: JoinAttempt | undefined;
   private readonly log;
   private readonly unknownAppsLogged = new Set<string>();
+  private senderMismatchLogged = false;
   /** Last lazy repair of a routing-table row with a hole, by row. */
   private readonly holeRepairs = new Map<number, number>();
 
@@ -388,6 +390,18 @@ export class PastryNode {
   private receive(m: WireMessage, fromAddr: string): void {
     const state = this.stateValue;
     if (state === 'stopped' || state === 'idle') return;
+    // Every message names its sender, the node at the other end of the connection. One naming
+    // another node would let a peer put nodes in our tables, move a neighbour's address, or
+    // announce others' departures.
+    const sender = 'from' in m ? m.from : undefined;
+    if (sender !== undefined && sender.addr !== fromAddr) {
+      this.stats.senderMismatches++;
+      if (!this.senderMismatchLogged) {
+        this.senderMismatchLogged = true;
+        this.log.warn({ code: 'SenderMismatch', type: messageTypeName(m.t), claimed: String(sender.addr).slice(0, 100), peer: fromAddr }, 'dropping messages whose sender is not the connection\'s peer (logged once; counted in senderMismatches)');
+      }
+      return;
+    }
     if (state === 'leaving') {
       // Hand routed messages on (acknowledged, so their sender need not re-route); ignore the rest.
       if ((m.t === MessageType.ROUTE || m.t === MessageType.DIRECT) && m.acks) this.takePiggybackedAcks(m);

@@ -152,6 +152,8 @@ export interface OverlayStats {
   directDelivered: number;
   reroutes: number;
   dropped: number;
+  /** Messages dropped because their sender (`from`) was not the peer of the connection they came on. */
+  senderMismatches: number;
   duplicatesDropped: number;
   hopAckTimeouts: number;
   probesSent: number;

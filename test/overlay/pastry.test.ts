@@ -9,6 +9,7 @@ import type { SimNode } from '../../src/sim/ring.ts';
 import type { OverlayError } from '../../src/overlay/index.ts';
 import type { DepartureReason, ForwardDecision } from '../../src/overlay/index.ts';
 import type { NodeHandle } from '../../src/wire/index.ts';
+import { MessageType } from '../../src/wire/index.ts';
 
 interface Events {
   departures: { at: SimNode; node: NodeHandle; reason: DepartureReason; time: number }[];
@@ -234,6 +235,25 @@ describe('Pastry ring in the simulator', () => {
     }
     assert.equal(failed, 0, 'joins that ran out of their one attempt');
     assert.ok(slowest < 2000, `the slowest group took ${slowest} ms of virtual time`);
+  });
+
+  test('a message whose sender is not the peer it came from is dropped (it cannot put nodes in the leaf set)', async () => {
+    const ring = new SimRing({ seed: 'sender-mismatch' });
+    await ring.build(8);
+    const victim = ring.randomLive();
+    const raw = ring.network.createTransport();
+    raw.setHandler(() => {});
+    const fakeId = Id.fromBytes(ring.env.random.fork('fake').bytes(20));
+    const spoofed = { t: MessageType.HEARTBEAT, from: { id: fakeId, addr: 'sim:9999' } } as const;
+    raw.send(victim.addr, spoofed);
+    await ring.runFor(1000);
+    assert.equal(victim.pastry.leafSetMembers().some((h) => h.id.hex === fakeId.hex), false, 'the spoofed sender is not taken');
+    assert.equal(victim.pastry.stats.senderMismatches, 1);
+    // The same heartbeat naming its true sender is taken: the check, not the message, refused it.
+    raw.send(victim.addr, { t: MessageType.HEARTBEAT, from: { id: fakeId, addr: raw.address } });
+    await ring.runFor(10);
+    assert.equal(victim.pastry.leafSetMembers().some((h) => h.id.hex === fakeId.hex), true, 'a ring smaller than the leaf set takes every live sender');
+    assert.equal(victim.pastry.stats.senderMismatches, 1, 'a true sender is not counted');
   });
 
   test('a node without a reachable bootstrap fails to join unless told to start a ring', async () => {
