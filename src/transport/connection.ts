@@ -23,6 +23,7 @@ export type TransportErrorCode =
   | 'ProtocolMismatch'
   | 'HandshakeRequired'
   | 'HandshakeTimeout'
+  | 'FrameStalled'
   | 'HandshakeRejected'
   | 'HandshakeFailed'
   | 'TlsRefused'
@@ -61,6 +62,8 @@ export interface ConnectionContext {
   readonly stats: TransportStats;
   readonly maxFrameBytes: number;
   readonly handshakeTimeoutMs: number;
+  /** An open connection whose peer sends nothing for this long in the middle of a frame is closed. */
+  readonly frameStallTimeoutMs: number;
   readonly closeTimeoutMs: number;
   /** Our HELLO frame body (encoded once). */
   readonly helloBody: Buffer;
@@ -138,6 +141,9 @@ export class Connection {
   /** The peer's advertised address (from its HELLO). */
   peerAddr: string | undefined;
   peerId: Id | undefined;
+  /** When data last arrived, and the timer watching a frame left incomplete (`frameStallTimeoutMs`). */
+  private lastDataAt = 0;
+  private stallTimer: Timer | undefined;
   /** Common name of the peer's certificate (TLS only). */
   peerCn: string | undefined;
   /** TCP connected (outbound; inbound sockets are born connected). */
@@ -357,6 +363,10 @@ export class Connection {
       this.rejectWireError(err, chunk);
       return;
     }
+    // A frame left incomplete is buffered (up to the frame limit): a peer must not stop halfway.
+    // One timer per stall period, not per chunk (sockets are never paused: data keeps coming).
+    this.lastDataAt = this.ctx.env.now();
+    if (this.decoder.pendingBytes > 0 && this.stallTimer === undefined) this.armStallTimer(this.ctx.frameStallTimeoutMs);
     for (let i = 0; i < bodies.length; i++) {
       let message: WireMessage;
       try {
@@ -398,6 +408,19 @@ export class Connection {
     }
   }
 
+  private armStallTimer(ms: number): void {
+    this.stallTimer = this.ctx.env.setTimeout(() => {
+      this.stallTimer = undefined;
+      if (this.state !== 'open' || this.decoder.pendingBytes === 0) return;
+      const idle = this.ctx.env.now() - this.lastDataAt;
+      if (idle < this.ctx.frameStallTimeoutMs) {
+        this.armStallTimer(this.ctx.frameStallTimeoutMs - idle);
+        return;
+      }
+      this.reject('FrameStalled', `nothing received for ${this.ctx.frameStallTimeoutMs} ms in the middle of a frame (${this.decoder.pendingBytes} bytes held)`);
+    }, ms);
+  }
+
   private onHandshakeTimeout(): void {
     this.handshakeTimer = undefined;
     if (this.state !== 'handshake') return;
@@ -412,6 +435,7 @@ export class Connection {
     this.markClosing();
     this.state = 'closed';
     this.handshakeTimer?.cancel();
+    this.stallTimer?.cancel();
     this.closeTimer?.cancel();
     this.handshakeTimer = undefined;
     this.closeTimer = undefined;

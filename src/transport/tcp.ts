@@ -66,6 +66,8 @@ export interface TcpTransportOptions {
   maxQueuedBytes?: number;
   /** A connection must complete TCP, TLS and HELLO within this (ms). Default 5000. */
   handshakeTimeoutMs?: number;
+  /** An open connection whose peer sends nothing for this long in the middle of a frame is closed (ms). Default 60000. */
+  frameStallTimeoutMs?: number;
   /** On close, connections get this long to flush before being destroyed (ms). Default 2000. */
   closeTimeoutMs?: number;
 }
@@ -118,6 +120,7 @@ const DEFAULT_BACKOFF_INITIAL_MS = 100;
 const DEFAULT_BACKOFF_MAX_MS = 5000;
 const DEFAULT_MAX_QUEUED_BYTES = 64 * 1024 * 1024;
 const DEFAULT_HANDSHAKE_TIMEOUT_MS = 5000;
+const DEFAULT_FRAME_STALL_TIMEOUT_MS = 60_000;
 const DEFAULT_CLOSE_TIMEOUT_MS = 2000;
 /** Forget idle, failed peers beyond this many entries (their backoff long expired). */
 const PEER_SWEEP_THRESHOLD = 1024;
@@ -215,6 +218,7 @@ export class TcpTransport implements Transport {
       stats: this.stats,
       maxFrameBytes: this.maxFrameBytes,
       handshakeTimeoutMs: options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
+      frameStallTimeoutMs: options.frameStallTimeoutMs ?? DEFAULT_FRAME_STALL_TIMEOUT_MS,
       closeTimeoutMs: options.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS,
       helloBody: Buffer.alloc(0), // replaced once the port is known
       onHandshakeMessage: (conn, message) => this.onHandshakeMessage(conn, message),

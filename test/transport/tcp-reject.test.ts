@@ -47,6 +47,32 @@ describe('TcpTransport: rejecting bad input', () => {
     await stillServes(s, (fn) => t.after(fn));
   });
 
+  test('a peer that stops in the middle of a frame is closed (FrameStalled); one sending a frame slowly is not', async (t) => {
+    const s = await startNode((fn) => t.after(fn), { frameStallTimeoutMs: 300 });
+    const slow = await RawPeer.connect(s.t.address);
+    t.after(() => slow.destroy());
+    slow.sendHello('127.0.0.1:8');
+    await waitFor(() => slow.frames.length === 1);
+    // A whole frame, a byte every 10 ms (well past 300 ms in all): it is received.
+    const frame = Buffer.concat([frameHeader(encodeMessage(direct(7)).length), encodeMessage(direct(7))]);
+    assert.ok(frame.length * 10 > 3 * 300, `${frame.length} bytes`);
+    for (const byte of frame) {
+      slow.write(Buffer.from([byte]));
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    await waitFor(() => s.received.length === 1, { what: 'the slow frame' });
+    const stalled = await RawPeer.connect(s.t.address);
+    t.after(() => stalled.destroy());
+    stalled.sendHello('127.0.0.1:9');
+    await waitFor(() => stalled.frames.length === 1);
+    stalled.write(Buffer.concat([frameHeader(1000), Buffer.alloc(10)]));
+    await waitFor(() => stalled.closed, { what: 'the stalled connection to be closed' });
+    const lines = logged(s.store, 'FrameStalled');
+    assert.equal(lines.length, 1);
+    assert.match(String(lines[0]!['reason']), /nothing received for 300 ms in the middle of a frame \(14 bytes held\)/);
+    assert.equal(slow.closed, false, 'the slow peer keeps its connection');
+  });
+
   test('an oversized frame after the handshake names the peer by its advertised address', async (t) => {
     const s = await startNode((fn) => t.after(fn), { maxFrameBytes: 1024 });
     const raw = await RawPeer.connect(s.t.address);
