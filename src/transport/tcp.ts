@@ -68,6 +68,8 @@ export interface TcpTransportOptions {
   handshakeTimeoutMs?: number;
   /** An open connection whose peer sends nothing for this long in the middle of a frame is closed (ms). Default 60000. */
   frameStallTimeoutMs?: number;
+  /** Inbound connections accepted at once; more are closed at once (`TooManyConnections`). Default 4096. */
+  maxInboundConnections?: number;
   /** On close, connections get this long to flush before being destroyed (ms). Default 2000. */
   closeTimeoutMs?: number;
 }
@@ -121,6 +123,8 @@ const DEFAULT_BACKOFF_MAX_MS = 5000;
 const DEFAULT_MAX_QUEUED_BYTES = 64 * 1024 * 1024;
 const DEFAULT_HANDSHAKE_TIMEOUT_MS = 5000;
 const DEFAULT_FRAME_STALL_TIMEOUT_MS = 60_000;
+const DEFAULT_MAX_INBOUND_CONNECTIONS = 4096;
+const DROP_LOG_INTERVAL_MS = 60_000;
 const DEFAULT_CLOSE_TIMEOUT_MS = 2000;
 /** Forget idle, failed peers beyond this many entries (their backoff long expired). */
 const PEER_SWEEP_THRESHOLD = 1024;
@@ -189,6 +193,8 @@ export class TcpTransport implements Transport {
   private readonly backoffInitialMs: number;
   private readonly backoffMaxMs: number;
   private readonly nodeId: Id | undefined;
+  /** When the last TooManyConnections line was logged (at most one a minute). */
+  private lastDropLogAt = -Infinity;
   private readonly tlsCredentials: TlsCredentials | undefined;
   private readonly server: net.Server;
   private readonly peers = new Map<string, Peer>();
@@ -266,6 +272,17 @@ export class TcpTransport implements Transport {
       this.server = net.createServer((socket) => this.onPlainConnection(socket));
     }
     this.server.on('error', (err) => this.log.error({ code: 'ListenFailed', err }, `listener error: ${err.message}`));
+    // A node talks to its leaf set and routing table (tens to a few hundred peers): thousands of
+    // inbound connections are an attack or a fault, each able to hold a partial frame.
+    this.server.maxConnections = options.maxInboundConnections ?? DEFAULT_MAX_INBOUND_CONNECTIONS;
+    this.server.on('drop', (data?: { remoteAddress?: string; remotePort?: number }) => {
+      this.stats.rejected++;
+      const now = this.env.now();
+      if (now - this.lastDropLogAt < DROP_LOG_INTERVAL_MS) return;
+      this.lastDropLogAt = now;
+      const remote = data?.remoteAddress ? formatAddress(data.remoteAddress, data.remotePort ?? 0) : 'unknown peer';
+      this.log.warn({ code: 'TooManyConnections', remote, limit: this.server.maxConnections }, `refusing connections beyond ${this.server.maxConnections} (logged at most once a minute; counted in rejected)`);
+    });
   }
 
   /** Starts a transport listening on `host:port`. Rejects with a {@link TransportError} `ListenFailed`. */

@@ -73,6 +73,23 @@ describe('TcpTransport: rejecting bad input', () => {
     assert.equal(slow.closed, false, 'the slow peer keeps its connection');
   });
 
+  test('inbound connections beyond the limit are closed at once, logged once (TooManyConnections)', async (t) => {
+    const s = await startNode((fn) => t.after(fn), { maxInboundConnections: 2 });
+    const peers: RawPeer[] = [];
+    t.after(() => peers.forEach((p) => p.destroy()));
+    for (let i = 0; i < 2; i++) {
+      const p = await RawPeer.connect(s.t.address);
+      peers.push(p);
+      p.sendHello(`127.0.0.1:${20 + i}`);
+      await waitFor(() => p.frames.length === 1, { what: 'the HELLO answered' });
+    }
+    for (let i = 0; i < 3; i++) peers.push(await RawPeer.connect(s.t.address));
+    await waitFor(() => peers.slice(2).every((p) => p.closed), { what: 'the connections beyond the limit to be closed' });
+    assert.equal(peers[0]!.closed || peers[1]!.closed, false, 'the first two stay');
+    assert.equal(logged(s.store, 'TooManyConnections').length, 1);
+    assert.equal(s.t.stats.rejected, 3);
+  });
+
   test('an oversized frame after the handshake names the peer by its advertised address', async (t) => {
     const s = await startNode((fn) => t.after(fn), { maxFrameBytes: 1024 });
     const raw = await RawPeer.connect(s.t.address);
