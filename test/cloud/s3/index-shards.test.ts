@@ -15,6 +15,7 @@ import type { BucketEntry, ObjectEntry } from '../../../src/cloud/s3/model.ts';
 import { compareKeys, listMultipartUploads, listObjectVersions, listPage } from '../../../src/cloud/s3/protocol/index.ts';
 import type { ObjectSummary } from '../../../src/cloud/s3/protocol/index.ts';
 import type { DhtSim } from '../../../src/sim/dht-chaos.ts';
+import type { Dht } from '../../../src/dht/index.ts';
 import type { SimNode } from '../../../src/sim/ring.ts';
 import { dhtRing } from '../../dht/helpers.ts';
 
@@ -22,6 +23,22 @@ const owner = { id: 'owner-1', name: 'alice' };
 
 function entry(key: string, i: number): ObjectEntry {
   return { type: 's3.object', vid: `v${i}`, size: key.length, etag: `"e${i}"`, lm: 1_700_000_000_000 + i, owner: owner.id, ownerName: owner.name } as ObjectEntry;
+}
+
+/** `dht`, counting the items its scans return (`counting.read`). */
+function countingScans(dht: Dht): { counted: Dht; counting: { read: number } } {
+  const counting = { read: 0 };
+  const counted = new Proxy(dht, {
+    get(target, prop, receiver) {
+      if (prop !== 'scanPartition') return Reflect.get(target, prop, receiver) as unknown;
+      return async (...args: Parameters<Dht['scanPartition']>) => {
+        const page = await target.scanPartition(...args);
+        counting.read += page.items.length;
+        return page;
+      };
+    },
+  });
+  return { counted, counting };
 }
 
 function catalogOn(sim: DhtSim, node: SimNode, indexShards: number): Catalog {
@@ -147,18 +164,7 @@ describe('bucket index shards', () => {
     for (const shards of [1, 4]) {
       const node = sim.ring.randomLive();
       const dht = sim.dht(node);
-      const counting = { read: 0 };
-      // The catalog's DHT, counting the items its scans return.
-      const counted = new Proxy(dht, {
-        get(target, prop, receiver) {
-          if (prop !== 'scanPartition') return Reflect.get(target, prop, receiver) as unknown;
-          return async (...args: Parameters<typeof dht.scanPartition>) => {
-            const page = await target.scanPartition(...args);
-            counting.read += page.items.length;
-            return page;
-          };
-        },
-      });
+      const { counted, counting } = countingScans(dht);
       const catalog = new Catalog(counted, node.env, { cacheMs: 2000, indexShards: shards });
       const bucket = await sim.settle(catalog.createBucket(`seek-${shards}`, owner, 'private', 'us-east-1'));
       for (let i = 0; i < keys.length; i += 100) await sim.settle(Promise.all(keys.slice(i, i + 100).map((k, j) => catalog.putObject(bucket, k, entry(k, i + j)))));
@@ -174,17 +180,7 @@ describe('bucket index shards', () => {
     const sim = await dhtRing('index-shards-seek-versions', 12);
     const node = sim.ring.randomLive();
     const dht = sim.dht(node);
-    const counting = { read: 0 };
-    const counted = new Proxy(dht, {
-      get(target, prop, receiver) {
-        if (prop !== 'scanPartition') return Reflect.get(target, prop, receiver) as unknown;
-        return async (...args: Parameters<typeof dht.scanPartition>) => {
-          const page = await target.scanPartition(...args);
-          counting.read += page.items.length;
-          return page;
-        };
-      },
-    });
+    const { counted, counting } = countingScans(dht);
     const catalog = new Catalog(counted, node.env, { cacheMs: 2000, indexShards: 4 });
     const bucket = await sim.settle(catalog.createBucket('seek-versions', owner, 'private', 'us-east-1'));
     const keys: string[] = [];

@@ -74,6 +74,11 @@ function docTrailer(extra: Partial<AwsChunkedOptions> = {}): AwsChunkedOptions {
   };
 }
 
+
+/** A verified header authentication with a dummy signing key and the given payload mode. */
+function headerAuth(payload: VerifiedAuth['payload']): VerifiedAuth {
+  return { kind: 'header', accessKeyId: 'a', signingKey: Buffer.alloc(32), seedSignature: 'x', scope: 's', amzDate: 'd', payload };
+}
 describe('aws-chunked: AWS documentation vectors', () => {
   const payload = Buffer.alloc(66560, 'a');
 
@@ -373,15 +378,7 @@ describe('createBodyVerifier with requests from the AWS SDK', () => {
   });
 
   test('UNSIGNED-PAYLOAD and anonymous requests pass through', async () => {
-    const auth: VerifiedAuth = {
-      kind: 'header',
-      accessKeyId: 'a',
-      signingKey: Buffer.alloc(32),
-      seedSignature: 'x',
-      scope: 's',
-      amzDate: 'd',
-      payload: { kind: 'unsigned' },
-    };
+    const auth = headerAuth({ kind: 'unsigned' });
     assert.equal((await runThrough(createBodyVerifier(auth, {}), [Buffer.from('abc')])).toString(), 'abc');
     assert.equal((await runThrough(createBodyVerifier({ kind: 'anonymous' }, {}), [Buffer.from('abc')])).toString(), 'abc');
     // Anonymous, but with a hash: it is checked.
@@ -397,15 +394,7 @@ describe('createBodyVerifier with requests from the AWS SDK', () => {
   });
 
   test('invalid x-amz-decoded-content-length', () => {
-    const auth: VerifiedAuth = {
-      kind: 'header',
-      accessKeyId: 'a',
-      signingKey: Buffer.alloc(32),
-      seedSignature: 'x',
-      scope: 's',
-      amzDate: 'd',
-      payload: { kind: 'streaming', signed: false, trailer: true },
-    };
+    const auth = headerAuth({ kind: 'streaming', signed: false, trailer: true });
     assert.throws(() => createBodyVerifier(auth, { 'x-amz-decoded-content-length': '-1' }), s3code('InvalidArgument'));
   });
 
@@ -413,15 +402,7 @@ describe('createBodyVerifier with requests from the AWS SDK', () => {
     const data = Buffer.from('hello');
     const crc = computeChecksum('CRC32', data);
     for (const signed of [false, true]) {
-      const auth: VerifiedAuth = {
-        kind: 'header',
-        accessKeyId: 'a',
-        signingKey: Buffer.alloc(32),
-        seedSignature: 'x',
-        scope: 's',
-        amzDate: 'd',
-        payload: { kind: 'streaming', signed, trailer: true },
-      };
+      const auth = headerAuth({ kind: 'streaming', signed, trailer: true });
       const headers = (trailer: string): Record<string, string> => ({ 'x-amz-decoded-content-length': '5', 'x-amz-trailer': trailer });
       for (const trailer of ['x-evil', 'x-amz-checksum-crc32, x-evil', 'x-amz-checksum-sha10', 'x-amz-meta-colour', 'x-amz-trailer-signature', 'x-amz-checksum-type']) {
         assert.throws(() => createBodyVerifier(auth, headers(trailer)), s3code('InvalidRequest', /^The value specified in the x-amz-trailer header is not supported$/), trailer);
