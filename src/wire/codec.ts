@@ -4,7 +4,7 @@
  * Frame = 4-byte big-endian body length + msgpack body. Ids travel as a 20-byte msgpack
  * extension so they decode straight into {@link Id} objects.
  */
-import { Packr, addExtension } from 'msgpackr';
+import { C1, Packr, addExtension } from 'msgpackr';
 import { Id } from '../id/index.ts';
 import { MessageType } from './messages.ts';
 import type { WireMessage } from './messages.ts';
@@ -121,6 +121,8 @@ export function decodeMessage(body: Uint8Array): WireMessage {
   } catch (err) {
     throw new WireError('MalformedFrame', `undecodable frame body (${(err as Error).message})`);
   }
+  // msgpackr decodes the never-used byte 0xc1 to a marker object instead of throwing.
+  if (value === C1) throw new WireError('MalformedFrame', 'undecodable frame body (0xc1 is not valid msgpack)');
   return validateMessage(value);
 }
 

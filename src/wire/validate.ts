@@ -96,13 +96,25 @@ export function checkAppMessage(x: unknown, field = 'msg'): AppMessage {
   return x as unknown as AppMessage;
 }
 
+/** A short rendering of a bad `t` for an error message. */
+function describeType(t: unknown): string {
+  if (t === undefined) return 'none';
+  if (typeof t === 'string') return JSON.stringify(t.length > 20 ? `${t.slice(0, 20)}…` : t);
+  if (t === null || typeof t === 'number' || typeof t === 'boolean') return String(t);
+  return Array.isArray(t) ? 'a list' : typeof t === 'object' ? 'an object' : `a ${typeof t}`;
+}
+
 /**
  * Validates a decoded value as a {@link WireMessage}. Throws {@link WireError} with code
- * `UnknownMessageType` or `MalformedMessage` and a reason naming the bad field.
+ * `MalformedMessage` and a reason naming the bad field (a value that is not a map, or a map
+ * without an integer `t`, included), or `UnknownMessageType` for an integer `t` that names no type.
  */
 export function validateMessage(x: unknown): WireMessage {
   if (!isObject(x)) fail('message must be a map');
   const t = x.t;
+  if (typeof t !== 'number' || !Number.isSafeInteger(t)) {
+    fail(`t must be an integer message type, got ${describeType(t)}`);
+  }
   switch (t) {
     case MessageType.HELLO:
       checkString(x.proto, 'proto', 16);

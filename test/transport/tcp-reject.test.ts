@@ -119,6 +119,36 @@ describe('TcpTransport: rejecting bad input', () => {
     await stillServes(s, (fn) => t.after(fn));
   });
 
+  test('a body of the single byte 0xc1 is a MalformedFrame, not an unknown message type', async (t) => {
+    // msgpackr decodes a lone 0xc1 to a marker object rather than throwing.
+    const s = await startNode((fn) => t.after(fn));
+    const raw = await RawPeer.connect(s.t.address);
+    t.after(() => raw.destroy());
+    raw.sendHello('127.0.0.1:7');
+    raw.sendFrame(Buffer.from([0xc1]));
+    await waitFor(() => raw.closed);
+    const lines = logged(s.store, 'MalformedFrame');
+    assert.equal(lines.length, 1);
+    assert.match(String(lines[0]!['reason']), /0xc1 is not valid msgpack/);
+    assert.equal(logged(s.store, 'UnknownMessageType').length, 0);
+    assert.equal(s.t.stats.rejected, 1);
+    await stillServes(s, (fn) => t.after(fn));
+  });
+
+  test('a map without a numeric t is a MalformedMessage naming t, not an unknown message type', async (t) => {
+    const s = await startNode((fn) => t.after(fn));
+    const raw = await RawPeer.connect(s.t.address);
+    t.after(() => raw.destroy());
+    raw.sendHello('127.0.0.1:7');
+    raw.send({ t: 'ROUTE', from: 'x' });
+    await waitFor(() => raw.closed);
+    const lines = logged(s.store, 'MalformedMessage');
+    assert.equal(lines.length, 1);
+    assert.match(String(lines[0]!['reason']), /^t must be an integer message type, got "ROUTE"$/);
+    assert.equal(logged(s.store, 'UnknownMessageType').length, 0);
+    assert.equal(s.received.length, 0);
+  });
+
   test('a valid frame with an unknown type is rejected (UnknownMessageType)', async (t) => {
     const s = await startNode((fn) => t.after(fn));
     const raw = await RawPeer.connect(s.t.address);

@@ -67,6 +67,7 @@ describe('encodeMessage / decodeMessage', () => {
       ['truncated', good.subarray(0, good.length - 1)],
       ['trailing garbage', Buffer.concat([good, Buffer.from([0])])],
       ['a map missing its value', Buffer.from([0x81, 0xa1, 0x74])],
+      ['the never-used byte 0xc1 alone', Buffer.from([0xc1])],
       ['a string longer than the frame', Buffer.from([0xd9, 0xff, 0x61])],
       // ext 0x50 (an id) with 3 bytes instead of 20
       ['a short id', Buffer.from([0x82, 0xa1, 0x74, 0x20, 0xa4, ...Buffer.from('from'), 0xc7, 3, 0x50, 1, 2, 3])],
@@ -76,6 +77,16 @@ describe('encodeMessage / decodeMessage', () => {
         () => decodeMessage(bytes),
         (err: unknown) => err instanceof WireError && err.code === 'MalformedFrame' && /undecodable frame body/.test(err.message),
         what,
+      );
+    }
+  });
+
+  test('a map whose t is not an integer is a MalformedMessage, not an unknown type', () => {
+    // { t: <0xc1> } and { t: "x" }
+    for (const [bytes, shown] of [[Buffer.from([0x81, 0xa1, 0x74, 0xc1]), 'an object'], [Buffer.from([0x81, 0xa1, 0x74, 0xa1, 0x78]), '"x"']] as const) {
+      assert.throws(
+        () => decodeMessage(bytes),
+        (err: unknown) => err instanceof WireError && err.code === 'MalformedMessage' && err.message === `t must be an integer message type, got ${shown}`,
       );
     }
   });

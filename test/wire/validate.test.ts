@@ -183,11 +183,18 @@ describe('validateMessage rejects', () => {
     }
   });
 
-  test('unknown or mistyped message types', () => {
-    for (const t of [undefined, 0, 3, 99, '10', 10.5, null]) {
+  test('unknown message types', () => {
+    for (const t of [0, 3, 99, -1]) {
       assertWireError(() => validateMessage({ t, from: nodeA }), 'UnknownMessageType', new RegExp(`unknown message type ${String(t)}`));
     }
     assert.equal(messageTypeName(99), 'UNKNOWN(99)');
+  });
+
+  test('a missing or mistyped message type is a malformed message, not an unknown type', () => {
+    for (const [t, shown] of [[undefined, 'none'], ['10', '"10"'], [10.5, '10.5'], [null, 'null'], [true, 'true'], [NaN, 'NaN']] as const) {
+      assertWireError(() => validateMessage({ t, from: nodeA }), 'MalformedMessage', new RegExp(`^t must be an integer message type, got ${shown}$`));
+    }
+    assertWireError(() => validateMessage({ from: nodeA }), 'MalformedMessage', /^t must be an integer message type, got none$/);
   });
 
   test('malformed messages fail the same way after a trip through the codec', () => {
