@@ -497,7 +497,13 @@ export class TcpTransport implements Transport {
     socket.setKeepAlive(true, 15_000);
     conn.peerCn = peerCommonName(socket);
     if (!socket.authorized) {
-      const why = socket.authorizationError ? String(socket.authorizationError) : 'no client certificate';
+      // Without a certificate OpenSSL still reports an authorization error
+      // (UNABLE_TO_GET_ISSUER_CERT), which would hide what is actually wrong.
+      const why = !hasPeerCertificate(socket)
+        ? 'no client certificate'
+        : socket.authorizationError
+          ? String(socket.authorizationError)
+          : 'certificate not verified';
       conn.reject('TlsRefused', `peer certificate not accepted (${why}${conn.peerCn ? `, CN=${conn.peerCn}` : ''})`, true);
     }
   }
@@ -708,6 +714,12 @@ export class TcpTransport implements Transport {
  */
 function parentSocket(socket: tls.TLSSocket): net.Socket | undefined {
   return (socket as unknown as { _parent?: net.Socket })._parent ?? undefined;
+}
+
+/** Whether the peer presented a certificate (Node gives an empty object when it did not). */
+function hasPeerCertificate(socket: tls.TLSSocket): boolean {
+  const cert = socket.getPeerCertificate() as Partial<tls.PeerCertificate> | null | undefined;
+  return cert !== null && cert !== undefined && Object.keys(cert).length > 0;
 }
 
 function peerCommonName(socket: tls.TLSSocket): string | undefined {

@@ -1,6 +1,7 @@
 /** Mutual TLS between nodes: only certificates signed by the ring's CA get in, either way. */
 import { test, describe, before } from 'node:test';
 import assert from 'node:assert/strict';
+import tls from 'node:tls';
 import { createCa, createNodeCert } from '../../src/node/certs.ts';
 import type { KeyAndCert } from '../../src/node/certs.ts';
 import type { TlsCredentials } from '../../src/transport/index.ts';
@@ -101,6 +102,25 @@ describe('TcpTransport over mutual TLS', () => {
     assert.match(String(clientLines[0]!['reason']), /refused us/);
     assert.equal(ringNode.received.length, 0);
     assert.equal(ringNode.t.stats.rejected, 1);
+  });
+
+  test('a client presenting no certificate is refused, and the server says so', async (t) => {
+    const server = await startNode((fn) => t.after(fn), { tls: good[0] });
+    const [host, port] = server.t.address.split(':') as [string, string];
+    // Trusts the ring's CA, so the handshake completes; it simply has no certificate of its own.
+    const client = tls.connect({ host, port: Number(port), ca: ring.certPem, minVersion: 'TLSv1.3' });
+    let closed = false;
+    client.on('error', () => {});
+    client.on('close', () => (closed = true));
+    client.resume(); // read what the server sends, so that its end is seen
+    t.after(() => client.destroy());
+    await waitFor(() => logged(server.store, 'TlsRefused').length === 1, { what: 'the server to log the refusal' });
+    const line = logged(server.store, 'TlsRefused')[0]!;
+    assert.match(String(line['reason']), /^peer certificate not accepted \(no client certificate\)$/);
+    assert.doesNotMatch(String(line['reason']), /ISSUER/);
+    await waitFor(() => closed, { what: 'the client to be closed' });
+    assert.equal(server.received.length, 0);
+    assert.equal(server.t.stats.rejected, 1);
   });
 
   test('a plaintext client against a TLS server is refused', async (t) => {
