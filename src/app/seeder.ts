@@ -108,6 +108,10 @@ export function parseSeed(input: unknown): SeedSpec {
     const problems = r.error.issues.map((i) => `${i.path.length ? i.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '') : '(seed)'}: ${i.message}`);
     throw new AppError('InvalidSeed', `invalid seed: ${problems.slice(0, 20).join('; ')}${problems.length > 20 ? ` (and ${problems.length - 20} more)` : ''}`);
   }
+  const d = r.data;
+  if (d.applications.length + d.queues.length + d.regions.length + d.ranges.length + d.records.length === 0) {
+    throw new AppError('InvalidSeed', 'invalid seed: it is empty: give at least one of applications, queues, regions, ranges or records');
+  }
   for (const [i, rg] of r.data.ranges.entries()) {
     try {
       rangeValues(rg);

@@ -30,6 +30,16 @@ describe('seed format', () => {
     assert.throws(() => parseSeed('text'), (e: AppError) => e.code === 'InvalidSeed');
   });
 
+  test('an empty seed is refused: there is nothing to write', () => {
+    for (const empty of [[], {}, undefined, null, { location: { region: 1, az: 2 } }, { applications: [], records: [] }]) {
+      assert.throws(
+        () => parseSeed(empty),
+        (e: AppError) => e.code === 'InvalidSeed' && /^invalid seed: it is empty: give at least one of applications, queues, regions, ranges or records$/.test(e.message),
+        JSON.stringify(empty),
+      );
+    }
+  });
+
   test('defaults, a list taken as records, and range expansion', () => {
     const s = parseSeed({ queues: [{ name: 'jobs' }] });
     assert.deepEqual(s.queues[0], { name: 'jobs', scope: 'global', retries: 3, staleAfterMs: 60_000, watchers: 2 });

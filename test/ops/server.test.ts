@@ -227,6 +227,15 @@ describe('ops API', () => {
     assert.ok((index.body['routes'] as { path: string }[]).some((r) => r.path === '/api/dht/records/:key'));
   });
 
+  test('POST /api/seed with an empty seed ([] or {}) is refused (InvalidSeed), not "written 0"', async () => {
+    for (const body of [[], {}]) {
+      const r = await call(url(), '/api/seed', { method: 'POST', body });
+      assert.equal(r.status, 400, JSON.stringify(body));
+      assert.equal((r.body['error'] as { code: string }).code, 'InvalidSeed');
+      assert.match((r.body['error'] as { message: string }).message, /empty/);
+    }
+  });
+
   test('the dashboard is served without a token and holds no data', async () => {
     const page = await call(url(), '/', { token: null });
     assert.equal(page.status, 200);
