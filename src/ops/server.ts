@@ -349,6 +349,14 @@ export class OpsServer {
       const url = new URL(req.url ?? '/', 'http://ops');
       path = url.pathname;
       const found = this.router.find(method, path);
+      // Under /api/ the token is checked before the route is looked up, so that a client without
+      // it cannot map the API by its 404s and 405s.
+      const needsToken = 'status' in found ? path === '/api' || path.startsWith('/api/') : found.route.auth !== false;
+      if (needsToken && !hasToken(req, this.token)) {
+        status = 401;
+        sendJson(res, 401, { error: { code: 'Unauthorized', message: 'this route needs the ops token: "Authorization: Bearer <token>" (see ops.token / the ops-token file in the data directory)' } }, { 'www-authenticate': 'Bearer', 'x-pi-tx': tx });
+        return;
+      }
       if ('status' in found) {
         status = found.status;
         const headers: Record<string, string> = found.allowed ? { allow: found.allowed.join(', '), 'x-pi-tx': tx } : { 'x-pi-tx': tx };
@@ -356,11 +364,6 @@ export class OpsServer {
         return;
       }
       const { route, params } = found;
-      if (route.auth !== false && !hasToken(req, this.token)) {
-        status = 401;
-        sendJson(res, 401, { error: { code: 'Unauthorized', message: 'this route needs the ops token: "Authorization: Bearer <token>" (see ops.token / the ops-token file in the data directory)' } }, { 'www-authenticate': 'Bearer', 'x-pi-tx': tx });
-        return;
-      }
       const body = method === 'POST' || method === 'PUT' ? await readJsonBody(req) : undefined;
       const opsReq: OpsRequest = { method, params, query: url.searchParams, body, tx };
       const out = await route.handler(opsReq, { req, res });

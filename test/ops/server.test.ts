@@ -227,6 +227,20 @@ describe('ops API', () => {
     assert.ok((index.body['routes'] as { path: string }[]).some((r) => r.path === '/api/dht/records/:key'));
   });
 
+  test('under /api/ the token is checked before the route: no mapping the API without it', async () => {
+    for (const [path, method] of [['/api/nothing', 'GET'], ['/api/dht/nothing/at/all', 'DELETE'], ['/api/node', 'DELETE'], ['/api/', 'GET']] as const) {
+      const none = await call(url(), path, { method, token: null });
+      assert.equal(none.status, 401, `${method} ${path}`);
+      assert.equal((none.body['error'] as { code: string }).code, 'Unauthorized');
+    }
+    assert.equal((await call(url(), '/api/nothing')).status, 404, 'with the token: 404');
+    assert.equal((await call(url(), '/api/node', { method: 'DELETE' })).status, 405, 'with the token: 405');
+    // Outside /api, public routes and 404s are as they were.
+    assert.equal((await call(url(), '/health', { token: null })).status, 200);
+    assert.equal((await call(url(), '/nothing', { token: null })).status, 404);
+    assert.equal((await call(url(), '/', { token: null })).status, 200);
+  });
+
   test('POST /api/seed with an empty seed ([] or {}) is refused (InvalidSeed), not "written 0"', async () => {
     for (const body of [[], {}]) {
       const r = await call(url(), '/api/seed', { method: 'POST', body });
