@@ -142,22 +142,63 @@ export function hasToken(req: IncomingMessage, token: string): boolean {
   return given.length === expected.length && timingSafeEqual(given, expected);
 }
 
-/** Reads a JSON body (undefined when empty). Throws {@link HttpError} 413 / 400. */
-export async function readJsonBody(req: IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) throw new HttpError(413, 'RequestTooLarge', `request body exceeds ${MAX_BODY_BYTES} bytes`);
-    chunks.push(chunk as Buffer);
-  }
-  if (size === 0) return undefined;
-  const text = Buffer.concat(chunks).toString('utf8');
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    throw new HttpError(400, 'InvalidRequest', `request body is not valid JSON: ${(err as Error).message}`);
-  }
+/**
+ * Reads a JSON body (undefined when empty). Throws {@link HttpError} 413 `RequestTooLarge` (as soon
+ * as `Content-Length` announces too much, or the bytes read pass the limit; the rest is left
+ * unread, so the connection must be closed after the answer), 400 `InvalidRequest`, or 499
+ * `ClientClosedRequest` when the client goes away before sending the whole body.
+ */
+export function readJsonBody(req: IncomingMessage): Promise<unknown> {
+  const tooLarge = (): HttpError => new HttpError(413, 'RequestTooLarge', `request body exceeds ${MAX_BODY_BYTES} bytes`);
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > MAX_BODY_BYTES) return Promise.reject(tooLarge());
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let settled = false;
+    const finish = (err: Error | undefined, value?: unknown): void => {
+      if (settled) return;
+      settled = true;
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('close', onClose);
+      // An error after this point (the client closing) is of no interest; without a listener it
+      // would be thrown.
+      req.off('error', onError);
+      req.on('error', () => {});
+      if (err) reject(err);
+      else resolve(value);
+    };
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) {
+        // Stop reading but do not destroy the request: that would destroy the socket before the
+        // 413 could be sent.
+        req.pause();
+        finish(tooLarge());
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = (): void => {
+      if (size === 0) return finish(undefined, undefined);
+      const text = Buffer.concat(chunks).toString('utf8');
+      try {
+        finish(undefined, JSON.parse(text));
+      } catch (err) {
+        finish(new HttpError(400, 'InvalidRequest', `request body is not valid JSON: ${(err as Error).message}`));
+      }
+    };
+    const clientClosed = (): HttpError =>
+      new HttpError(499, 'ClientClosedRequest', `the client closed the connection after ${size} byte(s) of the request body${Number.isFinite(declared) ? ` (of ${declared} announced)` : ''}`);
+    // Node reports a client that goes away mid-body as an "aborted" ECONNRESET error, then close.
+    const onError = (): void => finish(clientClosed());
+    const onClose = (): void => finish(clientClosed());
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+    req.on('close', onClose);
+  });
 }
 
 /** Sends a JSON response. */

@@ -374,9 +374,19 @@ export class OpsServer {
       status = out.status ?? 200;
       sendJson(res, status, out.body ?? {}, { 'x-pi-tx': tx });
     } catch (err) {
+      if (err instanceof HttpError && err.code === 'ClientClosedRequest') {
+        // A client going away is not a failure of the server: nothing to answer, nobody to answer to.
+        status = err.status;
+        this.log.info({ tx, method, path, code: err.code, status }, `ops client went away: ${err.message}`);
+        res.destroy();
+        return;
+      }
       const { status: s, body } = errorResponse(err, this.log, { tx, method, path });
       status = s;
-      if (!res.headersSent) sendJson(res, s, body, { 'x-pi-tx': tx });
+      // After a 413 the rest of the body is still on its way, unread: it would be taken for the
+      // next request on this connection, so the connection is closed after the answer.
+      const close: Record<string, string> = s === 413 ? { connection: 'close' } : {};
+      if (!res.headersSent) sendJson(res, s, body, { 'x-pi-tx': tx, ...close });
       else res.destroy();
     } finally {
       this.log.debug({ tx, method, path, status, ms: this.node.env.now() - started }, 'ops request');

@@ -1,6 +1,7 @@
 /** The ops API of real nodes over loopback: authentication, every route, metrics, the DHT routes, bad input. */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { ApplicationRegistry } from '../../src/node/index.ts';
 import type { NodeService } from '../../src/node/index.ts';
 import { DhtService } from '../../src/node/index.ts';
@@ -47,6 +48,20 @@ after(async () => {
 });
 
 const url = (i = 0): string => nodes[i]!.ops!.url;
+
+/** A raw HTTP/1.1 connection to a node's ops port, to send what fetch will not (lying lengths, half bodies). */
+async function rawOps(i = 0): Promise<{ socket: net.Socket; received: () => string; ended: () => boolean }> {
+  const { hostname, port } = new URL(url(i));
+  const socket = net.connect({ host: hostname, port: Number(port) });
+  await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+  let text = '';
+  let ended = false;
+  socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
+  socket.on('error', () => {});
+  socket.on('close', () => (ended = true));
+  cleanups.push(async () => void socket.destroy());
+  return { socket, received: () => text, ended: () => ended };
+}
 
 describe('ops API', () => {
   test('/health needs no token and says ready; everything else needs the token', async () => {
@@ -248,6 +263,49 @@ describe('ops API', () => {
       assert.equal((r.body['error'] as { code: string }).code, 'InvalidSeed');
       assert.match((r.body['error'] as { message: string }).message, /empty/);
     }
+  });
+
+  test('a client that goes away in the middle of a body is logged as such (ClientClosedRequest), not as a server error', async () => {
+    const since = nodes[0]!.store.entries.length;
+    const raw = await rawOps();
+    // With "Expect: 100-continue" the server says when it has the request in hand.
+    raw.socket.write(`POST /api/dht/seed HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Type: application/json\r\nContent-Length: 500000\r\nExpect: 100-continue\r\n\r\n`);
+    await waitFor(() => raw.received().includes('100 Continue'), { what: 'the server to take the request' });
+    raw.socket.write('{');
+    raw.socket.destroy();
+    const line = await waitFor(() => nodes[0]!.store.entries.slice(since).find((e) => e['code'] === 'ClientClosedRequest'), { what: 'the ClientClosedRequest line' });
+    assert.equal(line.level, 'info');
+    assert.equal(line['status'], 499);
+    assert.match(String(line['msg']), /client closed the connection after \d+ byte\(s\) of the request body \(of 500000 announced\)/);
+    const after = nodes[0]!.store.entries.slice(since);
+    assert.equal(after.filter((e) => e.level === 'error' || e.level === 'fatal').length, 0, JSON.stringify(after));
+    assert.ok(!after.some((e) => /ops request failed/.test(String(e['msg']))));
+    assert.ok(!after.some((e) => e['status'] === 500));
+  });
+
+  test('a body announced above the limit is refused at once with 413 and the connection closed', async () => {
+    const since = nodes[0]!.store.entries.length;
+    const raw = await rawOps();
+    raw.socket.write(`POST /api/dht/seed HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Type: application/json\r\nContent-Length: 99999999999\r\n\r\n{`);
+    await waitFor(raw.ended, { what: 'the server to close the connection' });
+    assert.match(raw.received(), /^HTTP\/1\.1 413 /);
+    assert.match(raw.received(), /\r\nconnection: close\r\n/i);
+    assert.match(raw.received(), /"code":"RequestTooLarge"/);
+    const after = nodes[0]!.store.entries.slice(since);
+    assert.equal(after.filter((e) => e.level === 'error' || e.level === 'fatal').length, 0, JSON.stringify(after));
+  });
+
+  test('after a 413 on a body too large to be read, the connection is closed: the rest is never taken as a request', async () => {
+    const raw = await rawOps();
+    // Chunked, so that no length announces it: the limit is found while reading.
+    const chunk = Buffer.alloc(256 * 1024, 0x20);
+    raw.socket.write(`POST /api/dht/seed HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n`);
+    for (let i = 0; i < 5; i++) raw.socket.write(`${chunk.length.toString(16)}\r\n${chunk.toString('latin1')}\r\n`);
+    await waitFor(() => raw.received().includes('\r\n\r\n'), { what: 'the answer' });
+    assert.match(raw.received(), /^HTTP\/1\.1 413 /);
+    assert.match(raw.received(), /\r\nconnection: close\r\n/i);
+    await waitFor(raw.ended, { what: 'the server to close the connection' });
+    assert.equal(raw.received().match(/HTTP\/1\.1 /g)!.length, 1, 'one answer only');
   });
 
   test('the dashboard is served without a token and holds no data', async () => {
