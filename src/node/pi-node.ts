@@ -82,6 +82,12 @@ export function advertiseHost(bind: string, advertise: string | undefined): stri
   return LOOPBACK;
 }
 
+/** The node's TLS credentials, checked (files, CA, key, validity). Throws `TlsSetupError`. */
+function loadCredentials(config: PiConfig, now: number): { tls: TlsCredentials; certificate: CertificateSummary } {
+  const loaded = loadTlsCredentials(config.tls, now);
+  return { tls: loaded.credentials, certificate: loaded.summary };
+}
+
 /** A running Pi node. Create with {@link PiNode.create}, then {@link PiNode.join}. */
 export class PiNode {
   readonly events: EventLog;
@@ -128,6 +134,17 @@ export class PiNode {
     const config = options.config;
     const baseEnv = options.env ?? new RealEnv({ logLevel: config.log.level, ...(options.logger ? { logger: options.logger } : {}) });
     const location = config.region !== undefined ? { region: config.region, az: config.az ?? 0 } : undefined;
+    // What can be checked without the data directory is checked before it is created or opened:
+    // a node that cannot start must not leave a data directory and an empty store behind.
+    const { tls, certificate } = config.insecure ? { tls: undefined, certificate: undefined } : loadCredentials(config, baseEnv.now());
+    const registry = options.applications ?? new ApplicationRegistry();
+    const unknownApps = config.apps.filter((name) => !registry.get(name));
+    if (unknownApps.length > 0) {
+      const known = registry.names();
+      throw new ConfigError(
+        unknownApps.map((n) => `setting "apps": unknown application "${n}" (${known.length ? `known: ${known.join(', ')}` : 'no applications are installed'})`),
+      );
+    }
     await ensureDir(config.dataDir);
     const identity = await openNodeData(config.dataDir, baseEnv.random, location);
     const env = baseEnv.withLog({ nodeId: identity.id.hex });
@@ -137,35 +154,29 @@ export class PiNode {
       identity.created ? `new node id ${identity.id.hex}` : `node id ${identity.id.hex} from ${config.dataDir} (${identity.storage.size} stored items)`,
     );
     try {
-      return await PiNode.assemble(options, config, env, identity.id, location, identity.storage);
+      return await PiNode.assemble(options, config, env, identity.id, location, identity.storage, registry, tls, certificate);
     } catch (err) {
       await identity.storage.close();
       throw err;
     }
   }
 
-  private static async assemble(options: PiNodeOptions, config: PiConfig, env: Env, id: Id, location: Location | undefined, storage: StorageEngine): Promise<PiNode> {
+  private static async assemble(
+    options: PiNodeOptions,
+    config: PiConfig,
+    env: Env,
+    id: Id,
+    location: Location | undefined,
+    storage: StorageEngine,
+    registry: ApplicationRegistry,
+    tls: TlsCredentials | undefined,
+    certificate: CertificateSummary | undefined,
+  ): Promise<PiNode> {
     const log = env.log;
-
-    let tls: TlsCredentials | undefined;
-    let certificate: CertificateSummary | undefined;
     if (config.insecure) {
       log.warn(
         { event: 'transport.insecure', code: 'Insecure' },
         'INSECURE MODE: node-to-node traffic is plaintext and unauthenticated; anyone who can reach the port can join the ring. Use only for local development.',
-      );
-    } else {
-      const loaded = loadTlsCredentials(config.tls, env.now());
-      tls = loaded.credentials;
-      certificate = loaded.summary;
-    }
-
-    const registry = options.applications ?? new ApplicationRegistry();
-    const unknownApps = config.apps.filter((name) => !registry.get(name));
-    if (unknownApps.length > 0) {
-      const known = registry.names();
-      throw new ConfigError(
-        unknownApps.map((n) => `setting "apps": unknown application "${n}" (${known.length ? `known: ${known.join(', ')}` : 'no applications are installed'})`),
       );
     }
 

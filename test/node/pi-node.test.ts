@@ -1,6 +1,8 @@
 /** Real nodes over loopback TCP with mutual TLS: joining, refusing strangers, leaving, restarting, isolating failing applications. */
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { createCa } from '../../src/node/certs.ts';
 import { ApplicationRegistry, ConfigError, DataDirError, TlsSetupError } from '../../src/node/index.ts';
 import type { DhtService, NodeService, ServiceContext } from '../../src/node/index.ts';
@@ -55,6 +57,17 @@ describe('PiNode over TLS', () => {
   test('missing certificate files stop the start with the setting to fix', async (t) => {
     const dir = await tempDir((fn) => t.after(fn));
     await assert.rejects(launchNode(testConfig(dir, { newRing: true }), memoryEnv()), (err: Error) => err instanceof TlsSetupError && /setting "tls\.ca"/.test(err.message) && /pi cert create-ca/.test(err.message));
+  });
+
+  test('a start refused for its certificates or its applications leaves no data directory behind', async (t) => {
+    const parent = await tempDir((fn) => t.after(fn));
+    const dir = join(parent, 'node');
+    await assert.rejects(launchNode(testConfig(dir, { newRing: true }), memoryEnv()), (err: Error) => err instanceof TlsSetupError);
+    assert.deepEqual(await readdir(parent), [], 'no data directory, no node id, no store');
+    await writeCerts(parent, await ringCa(), 'x'); // the certificates alone, in <parent>/tls
+    const withCerts = { newRing: true, apps: ['nope'], tls: { ca: join(parent, 'tls', 'ca.crt'), cert: join(parent, 'tls', 'node.crt'), key: join(parent, 'tls', 'node.key') } };
+    await assert.rejects(launchNode(testConfig(dir, withCerts), memoryEnv()), (err: Error) => err instanceof ConfigError && /unknown application "nope"/.test(err.message));
+    assert.deepEqual(await readdir(parent), ['tls']);
   });
 
   test('--insecure runs without certificates, says so loudly and keeps an alert up', async (t) => {
