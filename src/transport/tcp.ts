@@ -271,7 +271,6 @@ export class TcpTransport implements Transport {
     } else {
       this.server = net.createServer((socket) => this.onPlainConnection(socket));
     }
-    this.server.on('error', (err) => this.log.error({ code: 'ListenFailed', err }, `listener error: ${err.message}`));
     // A node talks to its leaf set and routing table (tens to a few hundred peers): thousands of
     // inbound connections are an attack or a fault, each able to hold a partial frame.
     this.server.maxConnections = options.maxInboundConnections ?? DEFAULT_MAX_INBOUND_CONNECTIONS;
@@ -300,6 +299,9 @@ export class TcpTransport implements Transport {
       this.server.once('error', onError);
       this.server.listen({ host: this.host, port }, () => {
         this.server.off('error', onError);
+        // Only from here on: a failure to listen is the caller's to report (it is rejected with
+        // ListenFailed above), and logging it here too made every such start log it twice.
+        this.server.on('error', (err) => this.log.error({ code: 'ListenFailed', err }, `listener error: ${err.message}`));
         this.port = (this.server.address() as net.AddressInfo).port;
         this.advertised = formatAddress(this.advertiseHost, this.port);
         const hello: HelloMessage = { t: MessageType.HELLO, proto: PROTOCOL_NAME, v: PROTOCOL_VERSION, addr: this.address };
