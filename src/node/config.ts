@@ -24,8 +24,12 @@ const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'
 const port = z.number().int().min(0).max(65535);
 const ms = z.number().int().min(1);
 const code = z.number().int().min(0).max(255);
-/** `host:port` with a non-empty host and a port 1..65535 (IPv6 hosts in brackets). */
-const hostPort = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):([1-9]\d{0,4})$/, 'expected host:port').refine((s) => Number(s.slice(s.lastIndexOf(':') + 1)) <= 65535, 'port must be 1..65535');
+/** `host:port` with a non-empty host and a port 1..65535 (IPv6 hosts in brackets). One problem is reported, never two. */
+const hostPort = z.string().superRefine((s, ctx) => {
+  const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(s);
+  if (!m) ctx.addIssue({ code: 'custom', message: 'an address must be host:port (e.g. 10.0.0.2:4524)' });
+  else if (Number(m[2]) < 1 || Number(m[2]) > 65535) ctx.addIssue({ code: 'custom', message: 'the port of host:port must be 1..65535' });
+});
 const host = z.string().min(1).regex(/^[A-Za-z0-9.:[\]-]+$/, 'expected a host name or IP address');
 const appName = z.string().regex(/^[a-z][a-z0-9.-]*$/, 'application names are lower case letters, digits, "." and "-"');
 

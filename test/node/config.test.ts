@@ -84,6 +84,20 @@ describe('configuration', () => {
     assert.match(problems(() => loadConfig({ file: join(dir, 'list.yaml') })), /must hold a mapping/);
   });
 
+  test('a bad bootstrap address is one clear problem, not two', () => {
+    for (const [value, message] of [
+      ['foo', 'an address must be host:port (e.g. 10.0.0.2:4524)'],
+      ['foo:', 'an address must be host:port (e.g. 10.0.0.2:4524)'],
+      [':4524', 'an address must be host:port (e.g. 10.0.0.2:4524)'],
+      ['foo:0', 'the port of host:port must be 1..65535'],
+      ['foo:70000', 'the port of host:port must be 1..65535'],
+    ] as const) {
+      const m = problems(() => loadConfig({ flags: { bootstrap: [value] } }));
+      assert.equal(m, `invalid configuration: setting "bootstrap.0" (from flags): ${message}, got "${value}"`);
+    }
+    assert.deepEqual(loadConfig({ flags: { bootstrap: ['a.example:1', '[::1]:65535', '10.0.0.2:4524'] } }).bootstrap, ['a.example:1', '[::1]:65535', '10.0.0.2:4524']);
+  });
+
   test('s3.accessLog: defaults, and values out of range refused naming the setting', () => {
     const c = loadConfig({});
     assert.deepEqual(c.s3.accessLog, { flushIntervalMs: 300_000, maxBufferBytes: 1_048_576 });
