@@ -422,6 +422,8 @@ function origins(layers: [string, ConfigInput][]): Map<string, string> {
 }
 
 function describeValue(value: unknown): string {
+  // JSON would show NaN and Infinity as null.
+  if (typeof value === 'number' && !Number.isFinite(value)) return String(value);
   const text = JSON.stringify(value);
   if (text === undefined) return String(value);
   return text.length > 60 ? `${text.slice(0, 60)}…` : text;
@@ -462,7 +464,9 @@ export function loadConfig(sources: ConfigSources = {}): PiConfig {
       const value = getPath(merged, path);
       const env = SETTINGS.find((x) => x.path === settingPath)?.env;
       const where = origin === 'environment' && env ? `environment ${env}` : origin;
-      problems.push(`setting "${path}"${where ? ` (from ${where})` : ''}: ${issue.message}${value !== undefined ? `, got ${describeValue(value)}` : ''}`);
+      // YAML's .nan and .inf are numbers to zod, which then says "expected number, received NaN".
+      const what = typeof value === 'number' && !Number.isFinite(value) ? `the value is not ${Number.isNaN(value) ? 'a number' : 'a finite number'}` : issue.message;
+      problems.push(`setting "${path}"${where ? ` (from ${where})` : ''}: ${what}${value !== undefined ? `, got ${describeValue(value)}` : ''}`);
     }
   }
   if (problems.length > 0 || !result.success) throw new ConfigError(problems);

@@ -98,6 +98,16 @@ describe('configuration', () => {
     assert.deepEqual(loadConfig({ flags: { bootstrap: ['a.example:1', '[::1]:65535', '10.0.0.2:4524'] } }).bootstrap, ['a.example:1', '[::1]:65535', '10.0.0.2:4524']);
   });
 
+  test('YAML .nan and .inf are reported as not numbers (not "received NaN, got null")', async (t) => {
+    const dir = await tempDir((fn) => t.after(fn));
+    const file = join(dir, 'nan.yaml');
+    writeFileSync(file, 'port: .nan\nops: { port: .inf }\n');
+    const m = problems(() => loadConfig({ file }));
+    assert.match(m, /setting "port" \(from file .*nan\.yaml\): the value is not a number, got NaN/);
+    assert.match(m, /setting "ops\.port" \(from file .*nan\.yaml\): the value is not a finite number, got Infinity/);
+    assert.doesNotMatch(m, /null|received/);
+  });
+
   test('s3.accessLog: defaults, and values out of range refused naming the setting', () => {
     const c = loadConfig({});
     assert.deepEqual(c.s3.accessLog, { flushIntervalMs: 300_000, maxBufferBytes: 1_048_576 });
