@@ -469,20 +469,38 @@ export function loadConfig(sources: ConfigSources = {}): PiConfig {
       problems.push(`setting "${path}"${where ? ` (from ${where})` : ''}: ${what}${value !== undefined ? `, got ${describeValue(value)}` : ''}`);
     }
   }
+  // Settings checked against each other are reported with the rest, where their own values are valid.
+  problems.push(...relationProblems(merged));
   if (problems.length > 0 || !result.success) throw new ConfigError(problems);
   return finish(result.data, cwd);
 }
 
-/** Fills defaults that depend on other settings and checks settings against each other. */
-function finish(data: z.output<typeof configSchema>, cwd: string): PiConfig {
+/**
+ * Problems between settings (a quorum above its replica count, a zone without a region), found
+ * in each section that is valid by itself, so that they are reported together with the others.
+ */
+function relationProblems(input: ConfigInput): string[] {
   const problems: string[] = [];
+  const shape = configSchema.shape;
+  const region = shape.region.safeParse(input['region']);
+  const az = shape.az.safeParse(input['az']);
+  if (region.success && az.success && az.data !== undefined && region.data === undefined) problems.push('setting "az": an availability zone needs a region (set "region" too)');
+  const dht = shape.dht.safeParse(input['dht']);
+  if (dht.success) {
+    if (dht.data.writeQuorum > dht.data.replicas) problems.push(`setting "dht.writeQuorum": ${dht.data.writeQuorum} is more than dht.replicas (${dht.data.replicas})`);
+    if (dht.data.readQuorum > dht.data.replicas) problems.push(`setting "dht.readQuorum": ${dht.data.readQuorum} is more than dht.replicas (${dht.data.replicas})`);
+  }
+  const s3 = shape.s3.safeParse(input['s3']);
+  if (s3.success) {
+    if (s3.data.writeQuorum > s3.data.replicas) problems.push(`setting "s3.writeQuorum": ${s3.data.writeQuorum} is more than s3.replicas (${s3.data.replicas})`);
+    if ((s3.data.tls.cert === undefined) !== (s3.data.tls.key === undefined)) problems.push(`setting "s3.tls.${s3.data.tls.cert === undefined ? 'cert' : 'key'}": the S3 endpoint's TLS needs both s3.tls.cert and s3.tls.key`);
+  }
+  return problems;
+}
+
+/** Fills defaults that depend on other settings (checked against each other by {@link relationProblems}). */
+function finish(data: z.output<typeof configSchema>, cwd: string): PiConfig {
   const dataDir = resolve(cwd, data.dataDir);
-  if (data.az !== undefined && data.region === undefined) problems.push('setting "az": an availability zone needs a region (set "region" too)');
-  if (data.dht.writeQuorum > data.dht.replicas) problems.push(`setting "dht.writeQuorum": ${data.dht.writeQuorum} is more than dht.replicas (${data.dht.replicas})`);
-  if (data.dht.readQuorum > data.dht.replicas) problems.push(`setting "dht.readQuorum": ${data.dht.readQuorum} is more than dht.replicas (${data.dht.replicas})`);
-  if (data.s3.writeQuorum > data.s3.replicas) problems.push(`setting "s3.writeQuorum": ${data.s3.writeQuorum} is more than s3.replicas (${data.s3.replicas})`);
-  if ((data.s3.tls.cert === undefined) !== (data.s3.tls.key === undefined)) problems.push(`setting "s3.tls.${data.s3.tls.cert === undefined ? 'cert' : 'key'}": the S3 endpoint's TLS needs both s3.tls.cert and s3.tls.key`);
-  if (problems.length > 0) throw new ConfigError(problems);
   return {
     ...data,
     dataDir,

@@ -108,6 +108,20 @@ describe('configuration', () => {
     assert.doesNotMatch(m, /null|received/);
   });
 
+  test('settings checked against each other are reported together with the other problems', () => {
+    const m = problems(() => loadConfig({ flags: { port: -1, az: 1, dht: { replicas: 2 }, s3: { replicas: 1, tls: { cert: '/x' } } } }));
+    assert.match(m, /setting "port"/);
+    assert.match(m, /setting "az": an availability zone needs a region/);
+    assert.match(m, /setting "dht\.writeQuorum": 3 is more than dht\.replicas \(2\)/);
+    assert.match(m, /setting "dht\.readQuorum": 3 is more than dht\.replicas \(2\)/);
+    assert.match(m, /setting "s3\.writeQuorum": 2 is more than s3\.replicas \(1\)/);
+    assert.match(m, /setting "s3\.tls\.key": the S3 endpoint's TLS needs both/);
+    // A section that is invalid by itself is not compared: its own problem is the one to fix.
+    const own = problems(() => loadConfig({ flags: { dht: { replicas: 0 } } }));
+    assert.match(own, /setting "dht\.replicas"/);
+    assert.doesNotMatch(own, /writeQuorum/);
+  });
+
   test('s3.accessLog: defaults, and values out of range refused naming the setting', () => {
     const c = loadConfig({});
     assert.deepEqual(c.s3.accessLog, { flushIntervalMs: 300_000, maxBufferBytes: 1_048_576 });
