@@ -233,6 +233,15 @@ function methodNotAllowed(method: string, resourceType: 'SERVICE' | 'BUCKET' | '
   return new S3Error('MethodNotAllowed', undefined, { fields: { Method: method, ResourceType: resourceType } });
 }
 
+/**
+ * A CompleteMultipartUpload's claim on its upload older than this is taken to be of a completion
+ * that died (its node crashed): another may take it over. A completion takes well under a second;
+ * a 10,000-part one writing its chunk list pages, a few.
+ */
+const UPLOAD_CLAIM_STALE_MS = 5 * 60_000;
+/** How long a CompleteMultipartUpload waits for another completion of the same upload. */
+const COMPLETION_WAIT_MS = 30_000;
+
 function noSuchKey(key: string): S3Error {
   return new S3Error('NoSuchKey', undefined, { fields: { Key: key } });
 }
@@ -1709,13 +1718,25 @@ export class S3Api implements LifecycleActions {
       // Each part's own checksum, for GetObjectAttributes' part list (when every part has one of the algorithm).
       if (chosen.every((p) => p.cs?.a === checksum.a)) entry.pcs = chosen.map((p) => p.cs!.v);
     }
-    await this.catalog.addRefs(
-      chunks.map((c) => c.hash),
-      versionRef(vid),
-      { b: bucket.name, i: bucket.inc, k: key, v: vid },
-    );
-    Object.assign(entry, await this.catalog.storeChunkList(vid, chunks));
-    const written = await this.versioning.commit(bucket, key, entry, (current) => evaluateWriteConditions(r.headers, current && { etag: current.etag, lastModified: current.lm }));
+    // One completion at a time: concurrent ones through other nodes would each commit a version.
+    if ((await this.claimForCompletion(bucket, key, uploadId, vid)) === 'gone') {
+      await this.completedAlready(r, bucket, key, uploadId, { request, claimed });
+      return;
+    }
+    let written: ObjectEntry;
+    try {
+      await this.catalog.addRefs(
+        chunks.map((c) => c.hash),
+        versionRef(vid),
+        { b: bucket.name, i: bucket.inc, k: key, v: vid },
+      );
+      Object.assign(entry, await this.catalog.storeChunkList(vid, chunks));
+      written = await this.versioning.commit(bucket, key, entry, (current) => evaluateWriteConditions(r.headers, current && { etag: current.etag, lastModified: current.lm }));
+    } catch (err) {
+      // Not completed (a precondition, storage unavailable): the upload is free for a retry.
+      await this.catalog.releaseUploadClaim(bucket, key, uploadId, vid).catch(() => undefined);
+      throw err;
+    }
     await this.catalog.finishUpload(bucket, key, uploadId);
     this.releaseParts(uploadId, all);
     this.stats.objectsWritten++;
@@ -1738,15 +1759,31 @@ export class S3Api implements LifecycleActions {
   }
 
   /**
+   * Takes the upload for this completion (`id`), waiting while another completion holds it, at
+   * most {@link COMPLETION_WAIT_MS} (`OperationAborted` then): `claimed`, or `gone` when the other
+   * completed it or it was aborted.
+   */
+  private async claimForCompletion(bucket: BucketEntry, key: string, uploadId: string, id: string): Promise<'claimed' | 'gone'> {
+    const deadline = this.env.now() + COMPLETION_WAIT_MS;
+    for (let wait = 50; ; wait = Math.min(wait * 2, 1000)) {
+      const got = await this.catalog.claimUpload(bucket, key, uploadId, id, this.env.now(), UPLOAD_CLAIM_STALE_MS);
+      if (got.outcome !== 'busy') return got.outcome;
+      if (this.env.now() + wait > deadline) throw new S3Error('OperationAborted', 'Another CompleteMultipartUpload of this upload is in progress. Try again.');
+      await this.env.sleep(wait);
+    }
+  }
+
+  /**
    * CompleteMultipartUpload of an upload that is gone: if it was completed into the key's current
    * object with the same parts, the retry succeeds with the same result (as S3 answers);
-   * otherwise `NoSuchUpload`.
+   * otherwise `NoSuchUpload`. `parsed`: the request's part list and object checksum, when its
+   * body was already read.
    */
-  private async completedAlready(r: S3Request, bucket: BucketEntry, key: string, uploadId: string): Promise<void> {
+  private async completedAlready(r: S3Request, bucket: BucketEntry, key: string, uploadId: string, parsed?: { request: ReturnType<typeof parseCompleteMultipartUpload>; claimed: ReturnType<typeof parseObjectChecksumHeader> }): Promise<void> {
     const current = await this.catalog.getObject(bucket, key);
     if (current?.up !== uploadId) throw noSuchUpload(uploadId);
-    const claimed = parseObjectChecksumHeader(r.headers);
-    const request = parseCompleteMultipartUpload(await this.readCompleteBody(r));
+    const claimed = parsed ? parsed.claimed : parseObjectChecksumHeader(r.headers);
+    const request = parsed ? parsed.request : parseCompleteMultipartUpload(await this.readCompleteBody(r));
     if (multipartEtag(request.parts.map((p) => p.etag)) !== current.etag) throw noSuchUpload(uploadId);
     if (claimed && !(current.cs && objectChecksumMatches(claimed, current.cs))) throw checksumMismatch(claimed.algorithm);
     this.sendCompleted(r, bucket, key, current);
@@ -1798,23 +1835,27 @@ export class S3Api implements LifecycleActions {
   private async abortUpload(r: S3Request, uploadId: string): Promise<void> {
     const bucket = await this.writableBucket(r, 's3:AbortMultipartUpload');
     await this.upload(r, bucket, uploadId);
-    await this.endUpload(bucket, r.key!, uploadId);
+    const outcome = await this.endUpload(bucket, r.key!, uploadId);
+    // Of an abort and a completion racing, one wins: a completion under way makes the abort wait
+    // for its outcome (a retry then finds the upload completed, or free again).
+    if (outcome === 'busy') throw new S3Error('OperationAborted', 'The upload is being completed. Try again.');
+    if (outcome === 'gone') throw noSuchUpload(uploadId);
     sendEmpty(r, 204);
   }
 
-  /** Ends an upload and drops its parts (AbortMultipartUpload; lifecycle). */
-  private async endUpload(bucket: BucketEntry, key: string, uploadId: string): Promise<void> {
+  /** Ends an upload, unless a completion holds it, and drops its parts (AbortMultipartUpload; lifecycle). */
+  private async endUpload(bucket: BucketEntry, key: string, uploadId: string): Promise<'ended' | 'busy' | 'gone'> {
     const parts: PartEntry[] = [];
     for await (const p of this.catalog.parts(uploadId)) parts.push(p);
-    await this.catalog.finishUpload(bucket, key, uploadId);
-    this.releaseParts(uploadId, parts);
+    const outcome = await this.catalog.endUploadUnlessClaimed(bucket, key, uploadId, this.env.now(), UPLOAD_CLAIM_STALE_MS);
+    if (outcome === 'ended') this.releaseParts(uploadId, parts);
+    return outcome;
   }
 
   /** Lifecycle: aborts an upload still in progress as AbortMultipartUpload does; resolves with whether it was. */
   async abortExpiredUpload(bucket: BucketEntry, key: string, uploadId: string): Promise<boolean> {
     if (!(await this.catalog.getUpload(bucket, key, uploadId))) return false;
-    await this.endUpload(bucket, key, uploadId);
-    return true;
+    return (await this.endUpload(bucket, key, uploadId)) === 'ended';
   }
 
   /**

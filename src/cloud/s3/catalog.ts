@@ -969,6 +969,77 @@ export class Catalog {
     return live<UploadEntry>(await this.dht.getItem<UploadEntry>(ids.uploads(bucket), key + UPLOAD_SEPARATOR + uploadId));
   }
 
+  /**
+   * Takes the upload for one CompleteMultipartUpload, in one conditional write: `claimed` with
+   * the upload when it was free (or its claim older than `staleMs`: a completion that died), `busy`
+   * while another completion holds it, `gone` when it was completed or aborted.
+   */
+  async claimUpload(bucket: BucketEntry, key: string, uploadId: string, id: string, now: number, staleMs: number): Promise<{ outcome: 'claimed'; upload: UploadEntry } | { outcome: 'busy' | 'gone' }> {
+    let result: { outcome: 'claimed'; upload: UploadEntry } | { outcome: 'busy' | 'gone' } = { outcome: 'gone' };
+    await this.dht.updateItem<UploadEntry>(
+      ids.uploads(bucket),
+      key + UPLOAD_SEPARATOR + uploadId,
+      (current) => {
+        if (!current || current.deleted) {
+          result = { outcome: 'gone' };
+          return null;
+        }
+        const held = current.body.claim;
+        if (held && held.id !== id && now - held.at < staleMs) {
+          result = { outcome: 'busy' };
+          return null;
+        }
+        const upload: UploadEntry = { ...current.body, claim: { id, at: now } };
+        result = { outcome: 'claimed', upload };
+        return upload;
+      },
+      OBJECT_WRITE_OPTIONS,
+    );
+    return result;
+  }
+
+  /** Gives back a claim of {@link claimUpload} (the completion failed): the upload is free again. */
+  async releaseUploadClaim(bucket: BucketEntry, key: string, uploadId: string, id: string): Promise<void> {
+    await this.dht.updateItem<UploadEntry>(
+      ids.uploads(bucket),
+      key + UPLOAD_SEPARATOR + uploadId,
+      (current) => {
+        if (!current || current.deleted || current.body.claim?.id !== id) return null;
+        const upload: UploadEntry = { ...current.body };
+        delete upload.claim;
+        return upload;
+      },
+      OBJECT_WRITE_OPTIONS,
+    );
+  }
+
+  /**
+   * Ends an upload unless a completion holds it (abort, lifecycle): `ended`, `busy` (a claim
+   * younger than `staleMs`) or `gone`.
+   */
+  async endUploadUnlessClaimed(bucket: BucketEntry, key: string, uploadId: string, now: number, staleMs: number): Promise<'ended' | 'busy' | 'gone'> {
+    let outcome: 'ended' | 'busy' | 'gone' = 'gone';
+    await this.dht.updateItem<UploadEntry>(
+      ids.uploads(bucket),
+      key + UPLOAD_SEPARATOR + uploadId,
+      (current) => {
+        if (!current || current.deleted) {
+          outcome = 'gone';
+          return null;
+        }
+        const held = current.body.claim;
+        if (held && now - held.at < staleMs) {
+          outcome = 'busy';
+          return null;
+        }
+        outcome = 'ended';
+        return { type: 's3.upload', deleted: true } as unknown as UploadEntry;
+      },
+      OBJECT_WRITE_OPTIONS,
+    );
+    return outcome;
+  }
+
   /** Ends an upload (completed or aborted). */
   async finishUpload(bucket: BucketEntry, key: string, uploadId: string): Promise<void> {
     await this.dht.updateItem(ids.uploads(bucket), key + UPLOAD_SEPARATOR + uploadId, (current) => (current && !current.deleted ? { type: 's3.upload', deleted: true } : null));
@@ -1053,7 +1124,9 @@ export class Catalog {
   /** Deletes the part records of an upload. */
   async dropParts(uploadId: string, parts: readonly PartEntry[]): Promise<void> {
     await eachLimited(parts, WRITE_CONCURRENCY, async (p) => {
-      await this.dht.updateItem(ids.parts(uploadId), partSortKey(p.n), (current) => (current && !current.deleted ? { type: 's3.part', deleted: true } : null));
+      // Only that version of the part: one re-uploaded meanwhile keeps its record, whose chunk
+      // references the collector then sees belong to an ended upload (not one in progress).
+      await this.dht.updateItem<PartEntry>(ids.parts(uploadId), partSortKey(p.n), (current) => (current && !current.deleted && current.body.pv === p.pv ? ({ type: 's3.part', deleted: true } as unknown as PartEntry) : null));
     });
   }
 }

@@ -252,6 +252,11 @@ export interface UploadEntry extends Entity {
   lh?: LegalHoldStatus;
   /** SSE-C: every part must be uploaded with this key (encryption.ts). */
   sse?: SealedKey;
+  /**
+   * A CompleteMultipartUpload under way (catalog.ts `claimUpload`): only its holder may commit the
+   * object, and an abort waits for it. `at`: when it was taken (a stale one may be taken over).
+   */
+  claim?: { id: string; at: number };
 }
 
 /** An uploaded part. */
