@@ -277,6 +277,9 @@ export class VersioningApi {
         check?.(current?.dm ? undefined : current);
         const seq = (current ? seqOf(current) : 0) + 1;
         const next: ObjectEntry = { ...entry, seq };
+        // Versions are ordered by their commits (seq), and a write is stamped when it began: of
+        // two racing, the one committed last is the newest and never shows the older time.
+        if (current && current.lm > next.lm) next.lm = current.lm;
         if (enabled) next.vi = newVersionId(seq, entry.vid);
         else delete next.vi;
         return next;

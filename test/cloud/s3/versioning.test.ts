@@ -439,6 +439,20 @@ describe('S3 versioning through the AWS SDK on a 3-node ring', () => {
     }
   });
 
+  test('a version committed after another never shows an older LastModified than it (writes are stamped when they begin)', async () => {
+    await versionedBucket('stamps');
+    await put('stamps', 'k', 'first');
+    // A write that began before the first was committed, and commits after it.
+    const bucket = (await nodes[1]!.s3.catalog.bucket('stamps', true))!;
+    const late = { type: 's3.object', vid: 'f'.repeat(32), size: 4, etag: createHash('md5').update('late').digest('hex'), lm: Date.now() - 60_000, owner: alice.id, ownerName: alice.name, data: Buffer.from('late').toString('base64') } as const;
+    await nodes[1]!.s3.api.versioning.commit(bucket, 'k', { ...late });
+    const listed = (await a[2]!.send(new ListObjectVersionsCommand({ Bucket: 'stamps', Prefix: 'k' }))).Versions!;
+    const latest = listed.find((v) => v.IsLatest)!;
+    const older = listed.find((v) => !v.IsLatest)!;
+    assert.equal(latest.ETag, `"${late.etag}"`, 'the late write is the current version');
+    assert.ok(latest.LastModified!.getTime() >= older.LastModified!.getTime(), `${latest.LastModified!.toISOString()} before ${older.LastModified!.toISOString()}`);
+  });
+
   test('DeleteObjects with version ids; DeleteBucket waits for the last version', async () => {
     await versionedBucket('ver-7');
     const k1 = [await put('ver-7', 'one', '1a'), await put('ver-7', 'one', '1b')];
