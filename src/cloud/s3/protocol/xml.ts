@@ -15,7 +15,7 @@ import {
   parseChecksumValue,
   type ChecksumAlgorithm,
 } from './checksums.ts';
-import { childElement, childElements, childText, parseXmlDocument, type XmlElement } from './xml-parse.ts';
+import { childElement, childElements, childText, parseXmlDocument, uniqueChildren, type XmlElement } from './xml-parse.ts';
 import { uriEncode } from './uri.ts';
 
 /** The S3 XML namespace. */
@@ -842,12 +842,14 @@ export interface TaggingLimits {
  */
 export function parseTagging(body: string | Uint8Array, limits: TaggingLimits = {}): Tag[] {
   const doc = parseXmlDocument(body, 'Tagging');
-  const set = childElement(doc, 'TagSet');
-  if (set === undefined) throw new S3Error('MalformedXML');
+  // Elements the schema does not have are MalformedXML, as S3 answers (they were ignored).
+  const set = uniqueChildren(doc, ['TagSet']).get('TagSet');
+  if (set === undefined || set.children.some((c) => c.name !== 'Tag')) throw new S3Error('MalformedXML');
   const tags: Tag[] = [];
-  for (const el of childElements(set, 'Tag')) {
-    const key = childText(el, 'Key');
-    const value = childText(el, 'Value');
+  for (const el of set.children) {
+    const fields = uniqueChildren(el, ['Key', 'Value']);
+    const key = fields.get('Key')?.text;
+    const value = fields.get('Value')?.text;
     if (key === undefined || value === undefined) throw new S3Error('MalformedXML');
     tags.push({ key, value });
   }
@@ -882,6 +884,8 @@ export function validateTagSet(tags: readonly Tag[], maxTags = 10): void {
  */
 export function parseVersioningConfiguration(body: string | Uint8Array): { status?: 'Enabled' | 'Suspended'; mfaDelete?: string } {
   const doc = parseXmlDocument(body, 'VersioningConfiguration');
+  // Elements the schema does not have are MalformedXML, as S3 answers (they were ignored).
+  uniqueChildren(doc, ['Status', 'MfaDelete']);
   const status = childText(doc, 'Status')?.trim();
   if (status !== undefined && status !== 'Enabled' && status !== 'Suspended') {
     throw new S3Error('IllegalVersioningConfigurationException');

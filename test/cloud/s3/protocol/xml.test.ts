@@ -575,6 +575,16 @@ describe('request parsers on bodies written by the AWS SDK', () => {
     assert.throws(() => parseTagging(doc([['aws:x', 'v']])), s3code('InvalidTag'));
     assert.throws(() => parseTagging(doc([['', 'v']])), s3code('InvalidTag'));
     assert.throws(() => parseTagging('<Tagging></Tagging>'), s3code('MalformedXML'));
+    // Elements the schema does not have, or twice.
+    for (const bad of [
+      '<Tagging><TagSet><Tag><Key>k</Key><Value>v</Value><Evil>1</Evil></Tag></TagSet></Tagging>',
+      '<Tagging><TagSet><Tag><Key>k</Key><Key>j</Key><Value>v</Value></Tag></TagSet></Tagging>',
+      '<Tagging><TagSet><Tag><Key>k</Key><Value>v</Value></Tag><X/></TagSet></Tagging>',
+      '<Tagging><TagSet/><Other/></Tagging>',
+    ]) {
+      assert.throws(() => parseTagging(bad), s3code('MalformedXML'), bad);
+    }
+    assert.deepEqual(parseTagging('<Tagging>\n  <TagSet>\n    <Tag>\n      <Key>k</Key>\n      <Value>v</Value>\n    </Tag>\n  </TagSet>\n</Tagging>'), [{ key: 'k', value: 'v' }]);
     assert.doesNotThrow(() => validateTagSet([{ key: 'ü'.repeat(128), value: '' }]));
     // Lengths are UTF-16 code units, as S3 counts them: an emoji takes two.
     assert.doesNotThrow(() => validateTagSet([{ key: '😀'.repeat(64), value: '😀'.repeat(128) }]));
@@ -586,6 +596,8 @@ describe('request parsers on bodies written by the AWS SDK', () => {
   test('VersioningConfiguration from PutBucketVersioning', async () => {
     const req = await capture(new PutBucketVersioningCommand({ Bucket: 'b', VersioningConfiguration: { Status: 'Enabled' } }));
     assert.deepEqual(parseVersioningConfiguration(req.body), { status: 'Enabled' });
+    assert.throws(() => parseVersioningConfiguration('<VersioningConfiguration><Bogus>1</Bogus><Status>Enabled</Status></VersioningConfiguration>'), s3code('MalformedXML'));
+    assert.deepEqual(parseVersioningConfiguration('<VersioningConfiguration><Status>Suspended</Status><MfaDelete>Disabled</MfaDelete></VersioningConfiguration>'), { status: 'Suspended', mfaDelete: 'Disabled' });
     assert.throws(
       () => parseVersioningConfiguration('<VersioningConfiguration><Status>On</Status></VersioningConfiguration>'),
       s3code('IllegalVersioningConfigurationException'),
