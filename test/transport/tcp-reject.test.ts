@@ -8,6 +8,14 @@ import { RawPeer, direct, logged, startNode, waitFor } from './fixtures.ts';
 import { HELLO_MAX_FRAME_BYTES } from '../../src/transport/connection.ts';
 import type { Node } from './fixtures.ts';
 
+/** A raw peer connected to `server` (destroyed with the test) that has sent its HELLO as `addr`. */
+async function helloPeer(t: { after(fn: () => void): void }, server: Node, addr: string): Promise<RawPeer> {
+  const raw = await RawPeer.connect(server.t.address);
+  t.after(() => raw.destroy());
+  raw.sendHello(addr);
+  return raw;
+}
+
 /** After a rejection the transport still serves a well-behaved peer. */
 async function stillServes(server: Node, cleanup: (fn: () => Promise<void>) => void): Promise<void> {
   const other = await startNode(cleanup);
@@ -49,9 +57,7 @@ describe('TcpTransport: rejecting bad input', () => {
 
   test('a peer that stops in the middle of a frame is closed (FrameStalled); one sending a frame slowly is not', async (t) => {
     const s = await startNode((fn) => t.after(fn), { frameStallTimeoutMs: 300 });
-    const slow = await RawPeer.connect(s.t.address);
-    t.after(() => slow.destroy());
-    slow.sendHello('127.0.0.1:8');
+    const slow = await helloPeer(t, s, '127.0.0.1:8');
     await waitFor(() => slow.frames.length === 1);
     // A whole frame, a byte every 10 ms (well past 300 ms in all): it is received.
     const frame = Buffer.concat([frameHeader(encodeMessage(direct(7)).length), encodeMessage(direct(7))]);
@@ -61,9 +67,7 @@ describe('TcpTransport: rejecting bad input', () => {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
     await waitFor(() => s.received.length === 1, { what: 'the slow frame' });
-    const stalled = await RawPeer.connect(s.t.address);
-    t.after(() => stalled.destroy());
-    stalled.sendHello('127.0.0.1:9');
+    const stalled = await helloPeer(t, s, '127.0.0.1:9');
     await waitFor(() => stalled.frames.length === 1);
     stalled.write(Buffer.concat([frameHeader(1000), Buffer.alloc(10)]));
     await waitFor(() => stalled.closed, { what: 'the stalled connection to be closed' });
@@ -92,9 +96,7 @@ describe('TcpTransport: rejecting bad input', () => {
 
   test('an oversized frame after the handshake names the peer by its advertised address', async (t) => {
     const s = await startNode((fn) => t.after(fn), { maxFrameBytes: 1024 });
-    const raw = await RawPeer.connect(s.t.address);
-    t.after(() => raw.destroy());
-    raw.sendHello('127.0.0.1:7');
+    const raw = await helloPeer(t, s, '127.0.0.1:7');
     // Wait for the answer, so the HELLO is processed before the bad header arrives (in the same
     // chunk, the decoder's FrameTooLarge would discard the frames before it).
     await waitFor(() => raw.frames.length === 1);
@@ -108,9 +110,7 @@ describe('TcpTransport: rejecting bad input', () => {
 
   test('garbage bytes are rejected (MalformedFrame)', async (t) => {
     const s = await startNode((fn) => t.after(fn));
-    const raw = await RawPeer.connect(s.t.address);
-    t.after(() => raw.destroy());
-    raw.sendHello('127.0.0.1:7');
+    const raw = await helloPeer(t, s, '127.0.0.1:7');
     raw.sendFrame(Buffer.from([0xc1, 0xc1, 0xc1, 0xc1])); // 0xc1 is never valid msgpack
     await waitFor(() => raw.closed);
     assert.equal(logged(s.store, 'MalformedFrame').length, 1);
@@ -122,9 +122,7 @@ describe('TcpTransport: rejecting bad input', () => {
   test('a body of the single byte 0xc1 is a MalformedFrame, not an unknown message type', async (t) => {
     // msgpackr decodes a lone 0xc1 to a marker object rather than throwing.
     const s = await startNode((fn) => t.after(fn));
-    const raw = await RawPeer.connect(s.t.address);
-    t.after(() => raw.destroy());
-    raw.sendHello('127.0.0.1:7');
+    const raw = await helloPeer(t, s, '127.0.0.1:7');
     raw.sendFrame(Buffer.from([0xc1]));
     await waitFor(() => raw.closed);
     const lines = logged(s.store, 'MalformedFrame');
@@ -137,9 +135,7 @@ describe('TcpTransport: rejecting bad input', () => {
 
   test('a map without a numeric t is a MalformedMessage naming t, not an unknown message type', async (t) => {
     const s = await startNode((fn) => t.after(fn));
-    const raw = await RawPeer.connect(s.t.address);
-    t.after(() => raw.destroy());
-    raw.sendHello('127.0.0.1:7');
+    const raw = await helloPeer(t, s, '127.0.0.1:7');
     raw.send({ t: 'ROUTE', from: 'x' });
     await waitFor(() => raw.closed);
     const lines = logged(s.store, 'MalformedMessage');
@@ -151,9 +147,7 @@ describe('TcpTransport: rejecting bad input', () => {
 
   test('a valid frame with an unknown type is rejected (UnknownMessageType)', async (t) => {
     const s = await startNode((fn) => t.after(fn));
-    const raw = await RawPeer.connect(s.t.address);
-    t.after(() => raw.destroy());
-    raw.sendHello('127.0.0.1:7');
+    const raw = await helloPeer(t, s, '127.0.0.1:7');
     raw.send({ t: 99, from: 'x' });
     await waitFor(() => raw.closed);
     assert.equal(logged(s.store, 'UnknownMessageType').length, 1);
@@ -163,9 +157,7 @@ describe('TcpTransport: rejecting bad input', () => {
 
   test('a structurally invalid message is rejected (MalformedMessage) with the bad field named', async (t) => {
     const s = await startNode((fn) => t.after(fn));
-    const raw = await RawPeer.connect(s.t.address);
-    t.after(() => raw.destroy());
-    raw.sendHello('127.0.0.1:7');
+    const raw = await helloPeer(t, s, '127.0.0.1:7');
     raw.send({ ...direct(1), hop: 'one' });
     await waitFor(() => raw.closed);
     const lines = logged(s.store, 'MalformedMessage');
@@ -224,9 +216,7 @@ describe('TcpTransport: rejecting bad input', () => {
 
   test('a HELLO whose addr is not host:port is rejected', async (t) => {
     const s = await startNode((fn) => t.after(fn));
-    const raw = await RawPeer.connect(s.t.address);
-    t.after(() => raw.destroy());
-    raw.sendHello('nonsense');
+    const raw = await helloPeer(t, s, 'nonsense');
     await waitFor(() => raw.closed);
     assert.equal(raw.frames[0]!.t, MessageType.HELLO_REJECT);
     assert.equal(logged(s.store, 'MalformedMessage').length, 1);
