@@ -23,6 +23,7 @@ import {
   InvalidEntityError,
   RecordTooLargeError,
   OutcomeUnknownError,
+  UnavailableError,
   UpdateRetriesExhaustedError,
   VersionConflictError,
 } from './errors.ts';
@@ -41,6 +42,8 @@ import type { StorageEngine } from './storage/types.ts';
 import { DEFAULT_DHT_OPTIONS, emptyDhtStats } from './types.ts';
 import type { DhtOptions, DhtRecord, DhtStats, Entity, StoredItem } from './types.ts';
 import type { QuarantinedItem } from './storage/types.ts';
+import { StaleStoreGuard } from './stale-store.ts';
+import type { StaleStoreReport } from './stale-store.ts';
 
 /** What a {@link Dht} is built from. */
 export interface DhtConfig {
@@ -57,6 +60,11 @@ export interface DhtConfig {
    * {@link Dht.checkQuarantined}); the node raises its critical alert `RecordUnrestored`.
    */
   onRecordUnrestored?: (key: string, total: number) => void;
+  /**
+   * Told when this node, back from an absence longer than the tombstone grace period, found its
+   * store stale and set it aside (see stale-store.ts).
+   */
+  onStaleStoreSetAside?: (report: StaleStoreReport) => void;
 }
 
 /** Quarantined keys awaiting the check that a good copy exists (at most this many are tracked). */
@@ -136,6 +144,8 @@ export class Dht {
   private readonly store: LocalStore;
   private readonly coordinator: Coordinator;
   private readonly maintenance: Maintenance;
+  /** Holds the store of a node back from a long absence until its peers say it is not stale. */
+  private readonly staleGuard: StaleStoreGuard;
   private readonly batcher: ReplicaBatcher;
   private epochValue = 0;
   /** When each current leaf-set member was added (reads prefer members that had time to sync). */
@@ -179,10 +189,25 @@ export class Dht {
     };
     this.coordinator = new Coordinator(this.env, this.store, channel, this.options, this.stats, this.log);
     this.maintenance = new Maintenance(this.env, this.node, this.store, channel, this.coordinator, this.options, this.stats, this.log);
-    this.maintenance.afterHousekeeping = () => this.checkQuarantined();
+    this.maintenance.afterHousekeeping = async () => {
+      await this.checkQuarantined();
+      await this.staleGuard.noteAlive();
+    };
+    this.maintenance.beforeTombstonesRemoved = (newest) => this.staleGuard.notePurged(newest);
+    this.staleGuard = new StaleStoreGuard({
+      env: this.env,
+      node: this.node,
+      store: this.store,
+      options: this.options,
+      stats: this.stats,
+      log: this.log,
+      askHorizon: (to) => this.rpc.requestDirect(to, Kind.HORIZON, {}, { timeoutMs: this.options.attemptTimeoutMs }).then(unwrap),
+      release: () => this.maintenance.start(),
+      onSetAside: config.onStaleStoreSetAside,
+    });
     this.resumeQuarantineChecks();
     config.node.register(this.rpc);
-    this.maintenance.start();
+    this.staleGuard.start();
   }
 
   /**
@@ -240,7 +265,7 @@ export class Dht {
   /** The nearest copy (this node's own, else the root's): fastest, with no freshness promise. */
   async getAny<T extends Entity = Entity>(id: Id): Promise<DhtRecord<T> | undefined> {
     this.begin('getAny');
-    const local = this.store.get(recordKey(id));
+    const local = this.staleGuard.held ? undefined : this.store.get(recordKey(id));
     if (local) return toRecord<T>(local);
     const start = this.env.now();
     const body = (await this.call('getAny', id, Kind.GET_ANY, { k: recordKey(id) })) as { i: StoredItem | null };
@@ -428,13 +453,14 @@ export class Dht {
    * replica set (the first step of {@link leave}). Resolves with the items acknowledged.
    */
   handOff(): Promise<number> {
-    return this.node.isReady ? this.maintenance.handOffAll() : Promise.resolve(0);
+    return this.node.isReady && !this.staleGuard.held ? this.maintenance.handOffAll() : Promise.resolve(0);
   }
 
   /** Stops timers and answers; the storage engine stays open (its owner closes it). */
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.staleGuard.close();
     this.maintenance.stop();
     this.rpc.close();
     this.node.unregister(this.rpc.name);
@@ -442,12 +468,17 @@ export class Dht {
 
   /** Runs one anti-entropy pass now (tests and tools; it also runs periodically). */
   antiEntropy(): Promise<void> {
-    return this.maintenance.antiEntropy();
+    return this.staleGuard.held ? Promise.resolve() : this.maintenance.antiEntropy();
+  }
+
+  /** Whether this node, back from a long absence, holds its store until its peers say it is not stale (stale-store.ts). */
+  get storeHeld(): boolean {
+    return this.staleGuard.held;
   }
 
   /** Runs one housekeeping pass now (tests and tools; it also runs periodically). */
   housekeeping(): Promise<void> {
-    return this.maintenance.housekeeping();
+    return this.staleGuard.held ? Promise.resolve() : this.maintenance.housekeeping();
   }
 
   /** The replica set of a ring position as this node sees it (closest first). */
@@ -697,6 +728,9 @@ export class Dht {
     try {
       const b = req.body as Record<string, unknown> | null;
       if (typeof b !== 'object' || b === null) throw new InvalidArgumentError('request body must be an object');
+      if (req.kind === Kind.HORIZON) return { body: this.staleGuard.horizon() };
+      // Nothing is served from a store that may be stale, nor written into it (it may be emptied).
+      if (this.staleGuard.held) throw new UnavailableError('this node is checking with its peers whether its store went stale while it was away');
       switch (req.kind) {
         case Kind.GET:
           return this.coordinator.get(checkKey(b.k)).then((i) => ({ body: { i: i ?? null } }), (err) => this.errorReply(req, err));

@@ -69,6 +69,10 @@ export class Maintenance {
   private scrubCursor: string | undefined;
   /** Run at the end of each housekeeping pass (the DHT's check of quarantined records). */
   afterHousekeeping: (() => Promise<void>) | undefined;
+  /** Told the write time of the newest tombstone about to be removed (kept durably first: stale-store.ts). */
+  beforeTombstonesRemoved: ((newest: number) => Promise<void>) | undefined;
+  /** Set by {@link start}: leaf-set changes before it wait (the store may be held: stale-store.ts). */
+  private started = false;
 
   constructor(
     private readonly env: Env,
@@ -82,6 +86,9 @@ export class Maintenance {
   ) {}
 
   start(): void {
+    if (this.started || this.stopped) return;
+    this.started = true;
+    if (this.added.size > 0 || this.removed.size > 0) this.scheduleHandoff();
     this.aeTimer = this.env.setTimeout(() => this.antiEntropyTick(), this.env.random.jitter(this.options.antiEntropyIntervalMs, 0.5));
     this.hkTimer = this.env.setTimeout(() => this.housekeepingTick(), this.env.random.jitter(this.options.housekeepingIntervalMs, 0.5));
   }
@@ -114,7 +121,7 @@ export class Maintenance {
   }
 
   private scheduleHandoff(): void {
-    if (this.handoffTimer || this.stopped) return;
+    if (this.handoffTimer || this.stopped || !this.started) return;
     this.handoffTimer = this.env.setTimeout(() => {
       this.handoffTimer = undefined;
       if (this.handingOff) {
@@ -465,7 +472,12 @@ export class Maintenance {
     const members = this.members();
     const self = this.channel.self;
     const expired: string[] = [];
-    for (const [k, at] of this.store.tombstones()) if (now - at > this.options.tombstoneGraceMs) expired.push(k);
+    let newestExpired = 0;
+    for (const [k, at] of this.store.tombstones()) {
+      if (now - at <= this.options.tombstoneGraceMs) continue;
+      expired.push(k);
+      newestExpired = Math.max(newestExpired, at);
+    }
     const strayKeys: string[] = [];
     let pos: string | undefined;
     let mine = true;
@@ -493,6 +505,7 @@ export class Maintenance {
       }
     }
     for (const k of this.strays.keys()) if (!seen.has(k)) this.strays.delete(k);
+    if (expired.length > 0) await this.beforeTombstonesRemoved?.(newestExpired);
     for (const k of expired) {
       await this.store.remove(k);
       this.stats.tombstonesRemoved++;

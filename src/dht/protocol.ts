@@ -41,6 +41,11 @@ export const Kind = {
   AE_LIST: 'ae.list',
   /** anti-entropy: items by key. */
   AE_FETCH: 'ae.fetch',
+  /**
+   * any → leaf-set peer: when this node was last up and the write time of the newest tombstone
+   * it removed (a node back from a long absence asks before using its store: stale-store.ts).
+   */
+  HORIZON: 'horizon',
 } as const;
 
 /** Write modes. */

@@ -259,6 +259,13 @@ export interface DhtStats {
   recordScrubPasses: number;
   /** Items written before checksums existed that this node sealed (on arrival or by the scrub). */
   recordsSealed: number;
+  /**
+   * Starts after a long absence at which this node checked with its peers whether its store had
+   * gone stale (see stale-store.ts), stores found stale and set aside, and the items they held.
+   */
+  staleChecks: number;
+  staleStoresSetAside: number;
+  staleItemsDropped: number;
 }
 
 export function emptyDhtStats(): DhtStats {
@@ -293,5 +300,8 @@ export function emptyDhtStats(): DhtStats {
     recordScrubPasses: 0,
     recordsSealed: 0,
     straysDropped: 0,
+    staleChecks: 0,
+    staleStoresSetAside: 0,
+    staleItemsDropped: 0,
   };
 }

@@ -106,6 +106,12 @@ export class DhtService implements NodeService {
       },
       onRecordUnrestored: (key, total) =>
         ctx.alerts.raise('RecordUnrestored', 'critical', `${total} damaged DHT record${total === 1 ? ' has' : 's have'} no good copy left on the ring and read as absent (log code RecordUnrestored; last ${key.slice(0, 80)})`, { data: { total } }),
+      onStaleStoreSetAside: (r) =>
+        ctx.events.record(
+          'dht.staleStoreSetAside',
+          `back after an absence in which a peer removed deletions this node missed: its ${r.items} stored item(s) were set aside${r.copy ? ` (copy in ${r.copy}; delete it once the ring is healthy)` : ''}`,
+          { level: 'warn', data: { items: r.items, copy: r.copy, lastAlive: r.lastAlive } },
+        ),
     });
   }
 
@@ -351,6 +357,9 @@ export function dhtMetrics(s: DhtStats, localItems: number, quarantined = 0): Me
     { name: 'pi_dht_items_handed_off_total', help: 'Items sent to new holders after leaf-set changes or before leaving.', type: 'counter', values: [{ value: s.itemsHandedOff }] },
     { name: 'pi_dht_handoff_keys_examined_total', help: 'Storage keys looked at by hand-offs (after a leaf-set change, only those near a changed node).', type: 'counter', values: [{ value: s.handoffKeysExamined }] },
     { name: 'pi_dht_tombstones_removed_total', help: 'Tombstones removed after their grace period.', type: 'counter', values: [{ value: s.tombstonesRemoved }] },
+    { name: 'pi_dht_stale_checks_total', help: 'Starts after an absence longer than half the tombstone grace period at which this node held its store until its peers said whether it was stale.', type: 'counter', values: [{ value: s.staleChecks }] },
+    { name: 'pi_dht_stale_stores_set_aside_total', help: 'Stores found stale at such a start (a peer had removed a deletion this node missed): copied aside and emptied.', type: 'counter', values: [{ value: s.staleStoresSetAside }] },
+    { name: 'pi_dht_stale_items_dropped_total', help: 'Items the stale stores set aside held.', type: 'counter', values: [{ value: s.staleItemsDropped }] },
     { name: 'pi_dht_strays_dropped_total', help: 'Records dropped because this node left their replica set.', type: 'counter', values: [{ value: s.straysDropped }] },
     { name: 'pi_dht_local_items', help: 'Items held on this node.', type: 'gauge', values: [{ value: localItems }] },
     { name: 'pi_dht_records_corrupt_total', help: 'Stored items found not matching their checksum and quarantined (anti-entropy restores them from replicas).', type: 'counter', values: [{ value: s.recordsCorrupt }] },

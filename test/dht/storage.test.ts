@@ -221,6 +221,26 @@ describe('storage engines', () => {
     await second.storage.close();
   });
 
+  test('LMDB: metadata survives reopen; a copy set aside opens as a store of its own holding what the store held', async () => {
+    const dir = join(tempDir(), 'dht');
+    const store = await LmdbStorage.open(dir);
+    await store.put(item('33'.repeat(20), 2));
+    await store.put(item('44'.repeat(20), 5));
+    await store.putMeta('aliveAt', 1234);
+    const copy = await store.copyAside('stale-test');
+    assert.equal(copy, `${dir}-stale-test`);
+    await store.remove('33'.repeat(20));
+    await store.close();
+    const reopened = await LmdbStorage.open(dir);
+    assert.equal(reopened.getMeta('aliveAt'), 1234);
+    assert.equal(reopened.get('33'.repeat(20)), undefined);
+    await reopened.close();
+    const aside = await LmdbStorage.open(copy);
+    assert.deepEqual([...aside.entries('')].map((e) => [e.k, e.v]), [['33'.repeat(20), 2], ['44'.repeat(20), 5]]);
+    assert.equal(aside.get('44'.repeat(20))?.v, 5);
+    await aside.close();
+  });
+
   test('local store: replicas accept only newer versions; supersede replaces an equal one; digests follow content', async () => {
     const store = new LocalStore(new MemoryStorage());
     const k = '55'.repeat(20);

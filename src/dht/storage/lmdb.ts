@@ -69,6 +69,8 @@ export class LmdbStorage implements StorageEngine {
   private closed = false;
 
   private constructor(
+    /** The store's directory. */
+    readonly dir: string,
     private readonly root: RootDatabase,
     private readonly items: Database<StoredItem, string>,
     private readonly index: Database<StoredEntry, Buffer>,
@@ -87,7 +89,7 @@ export class LmdbStorage implements StorageEngine {
     const index = root.openDB<StoredEntry, Buffer>({ name: 'index', keyEncoding: 'binary' });
     const meta = root.openDB<unknown, string>({ name: 'meta' });
     const damaged = root.openDB<QuarantinedItem, string>({ name: 'quarantine' });
-    const storage = new LmdbStorage(root, items, index, meta, damaged);
+    const storage = new LmdbStorage(dir, root, items, index, meta, damaged);
     if (meta.get(INDEX_FORMAT_KEY) !== INDEX_FORMAT || !storage.indexCountMatches()) await storage.buildIndex();
     return storage;
   }
@@ -230,6 +232,26 @@ export class LmdbStorage implements StorageEngine {
 
   get size(): number {
     return this.items.getCount();
+  }
+
+  getMeta(key: string): unknown {
+    return this.meta.get(key);
+  }
+
+  async putMeta(key: string, value: unknown): Promise<void> {
+    await this.meta.put(key, value);
+  }
+
+  /**
+   * A copy of the whole environment (every database) in the new directory `<dir>-<label>`, beside
+   * this one. (No dot in the name: lmdb-js takes a path with an extension for a single file.)
+   */
+  async copyAside(label: string): Promise<string> {
+    const path = `${this.dir}-${label}`;
+    mkdirSync(path); // a new directory: an existing one (a copy already made) is an error
+    await this.root.flushed;
+    await this.root.backup(path, false);
+    return path;
   }
 
   async close(): Promise<void> {

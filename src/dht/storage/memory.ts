@@ -18,6 +18,9 @@ export class MemoryStorage implements StorageEngine {
   private readonly index = new Map<string, IndexedItem>();
   /** Damaged items moved aside (see {@link quarantine}). */
   readonly quarantinedItems = new Map<string, QuarantinedItem>();
+  private readonly meta = new Map<string, unknown>();
+  /** Copies made by {@link copyAside}, by label (the simulator's and the tests' view of them). */
+  readonly copies = new Map<string, StoredItem[]>();
 
   get(key: string): StoredItem | undefined {
     return this.items.get(key);
@@ -86,6 +89,20 @@ export class MemoryStorage implements StorageEngine {
 
   get size(): number {
     return this.items.size;
+  }
+
+  getMeta(key: string): unknown {
+    return this.meta.get(key);
+  }
+
+  putMeta(key: string, value: unknown): Promise<void> {
+    this.meta.set(key, value);
+    return DONE;
+  }
+
+  copyAside(label: string): Promise<string> {
+    this.copies.set(label, [...this.range('')]);
+    return Promise.resolve(`memory:${label}`);
   }
 
   close(): Promise<void> {

@@ -55,6 +55,15 @@ export interface StorageEngine {
   entries(start: string, end?: string): Iterable<IndexedItem>;
   /** Number of items (may walk the index: for tests and tools, not hot paths). */
   readonly size: number;
+  /** A small value of the node's own kept beside the items (e.g. when it was last up); undefined if none. */
+  getMeta(key: string): unknown;
+  /** Stores a small value of the node's own beside the items; resolves once durable. */
+  putMeta(key: string, value: unknown): Promise<void>;
+  /**
+   * Copies the whole store, as it is now, aside for an operator (before the node empties it:
+   * see stale-store.ts); resolves with where the copy is once it is complete.
+   */
+  copyAside(label: string): Promise<string>;
   close(): Promise<void>;
 }
 
