@@ -502,7 +502,8 @@ export class Dht {
     // range is not enough: near its ends, nodes it does not know can be among the closest, and a
     // quorum of the wrong set can miss an acknowledged write.
     const replicas = this.node.isReady && this.node.inLeafSetRange(route) ? this.replicaSet(route) : undefined;
-    const local = replicas !== undefined && this.node.knowsNodesAround(route, replicas);
+    // (Not while the store is held: its own copy may be stale, see stale-store.ts.)
+    const local = replicas !== undefined && !this.staleGuard.held && this.node.knowsNodesAround(route, replicas);
     const body = (await this.call(op, route, Kind.GET, { k: key }, local ? () => this.localRead(key, replicas) : undefined)) as { i: StoredItem | null };
     this.end(op, start);
     return body.i ? toRecord<T>(body.i) : undefined;
