@@ -103,7 +103,12 @@ export class StaleStoreGuard {
   start(): void {
     const { env, options, store } = this.host;
     const away = this.lastAlive === undefined ? 0 : env.now() - this.lastAlive;
-    const hasItems = !store.engine.entries('')[Symbol.iterator]().next().done;
+    let hasItems = false;
+    // A loop left with `break` closes the walk (on LMDB, its read transaction).
+    for (const _entry of store.engine.entries('')) {
+      hasItems = true;
+      break;
+    }
     if (this.lastAlive === undefined || away <= options.tombstoneGraceMs / 2 || !hasItems) {
       void this.release();
       return;
