@@ -43,6 +43,8 @@ export interface Target {
   token: string | undefined;
   /** Where the URL came from (shown in connection errors). */
   source: string;
+  /** Why no token was found in the data directory, when none was (shown with a 401). */
+  tokenProblem?: string;
 }
 
 /** Resolves the node to ask. */
@@ -67,15 +69,19 @@ export function resolveTarget(options: TargetOptions, env: Record<string, string
   url = url.replace(/\/+$/, '');
   let token = options.token ?? env['PI_OPS_TOKEN'];
   if (token === undefined && ring && !options.ops && !env['PI_OPS_URL']) token = ring.token;
+  let tokenProblem: string | undefined;
   if (token === undefined) {
     const file = join(resolve(cwd, options.dataDir ?? '.pi/node'), 'ops-token');
     try {
       token = readFileSync(file, 'utf8').trim();
-    } catch {
-      // no token file: requests will say 401 with a hint
+      if (token === '') tokenProblem = `the token file ${file} is empty`;
+    } catch (err) {
+      // No token: requests will say 401 with this as the hint.
+      const code = (err as NodeJS.ErrnoException).code;
+      tokenProblem = code === 'ENOENT' ? `no token file ${file}` : `cannot read the token file ${file} (${code ?? (err as Error).message})`;
     }
   }
-  return { url, token, source };
+  return tokenProblem === undefined ? { url, token, source } : { url, token, source, tokenProblem };
 }
 
 /** A failed API call. */
@@ -127,19 +133,33 @@ export class OpsClient {
       });
     } catch (err) {
       const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name;
-      throw new CliError('Unreachable', `cannot reach the ops API at ${this.target.url} (from ${this.target.source}): ${cause}. Is a node running? Use --ops URL to choose one.`);
+      const where = `cannot reach the ops API at ${this.target.url} (from ${this.target.source})`;
+      // Something listens there but closed the connection without an HTTP answer: typically a
+      // node's node-to-node port (TLS), given instead of its ops port.
+      if (cause === 'UND_ERR_SOCKET') {
+        throw new CliError('Unreachable', `${where}: the connection was closed without an HTTP answer (${cause}). Is this a node's node-to-node port (\`port\`) rather than its ops API (\`ops.port\`)? Use --ops URL to choose the ops API.`);
+      }
+      throw new CliError('Unreachable', `${where}: ${cause}. Is a node running? Use --ops URL to choose one.`);
     }
     const text = await res.text();
     let data: unknown;
     try {
       data = text ? JSON.parse(text) : {};
     } catch {
-      throw new ApiError('BadResponse', `${method} ${path}: the node answered ${res.status} with something that is not JSON`, res.status);
+      throw new ApiError(
+        'BadResponse',
+        `${method} ${path}: ${this.target.url} answered ${res.status} with something that is not JSON: is it a node's ops API (\`ops.port\`), not its S3 endpoint or another server? Use --ops URL to choose one.`,
+        res.status,
+      );
     }
     if (!res.ok) {
       const e = (data as { error?: { code?: string; message?: string } }).error;
       let message = e?.message ?? `${method} ${path} failed with HTTP ${res.status}`;
-      if (res.status === 401) message += this.target.token ? ' (the token was refused)' : ' (no token found: pass --token or set PI_OPS_TOKEN)';
+      if (res.status === 401) {
+        message += this.target.token
+          ? ' (the token was refused)'
+          : ` (no token: pass --token, set PI_OPS_TOKEN, or give the node's data directory with --data-dir${this.target.tokenProblem ? `; ${this.target.tokenProblem}` : ''})`;
+      }
       throw new ApiError(e?.code ?? `Http${res.status}`, message, res.status);
     }
     return data as T;

@@ -4,6 +4,8 @@ import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { table } from '../../src/cli/output.ts';
 import { readValue } from '../../src/cli/inspect.ts';
 import { loadTlsCredentials } from '../../src/node/index.ts';
@@ -158,6 +160,35 @@ describe('pi inspection commands against a running ring', () => {
     const none = await pi(['status', '--ops', 'http://127.0.0.1:1']);
     assert.equal(none.code, 1);
     assert.match(none.err, /cannot reach the ops API at http:\/\/127\.0\.0\.1:1 \(from --ops\)/);
+  });
+
+  test('without a token the error says where it looked and how to give one', async (t) => {
+    const dir = await tempDir((fn) => t.after(fn));
+    const missing = await pi(['status', '--ops', nodes[0]!.ops!.url, '--data-dir', dir]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.err, /no token: pass --token, set PI_OPS_TOKEN, or give the node's data directory with --data-dir; no token file .*ops-token/);
+    assert.ok(missing.err.includes(join(dir, 'ops-token')), missing.err);
+    writeFileSync(join(dir, 'ops-token'), '\n');
+    const empty = await pi(['status', '--ops', nodes[0]!.ops!.url, '--data-dir', dir]);
+    assert.equal(empty.code, 1);
+    assert.match(empty.err, /the token file .*ops-token is empty/);
+    writeFileSync(join(dir, 'ops-token'), TOKEN);
+    const found = await pi(['status', '--ops', nodes[0]!.ops!.url, '--data-dir', dir]);
+    assert.equal(found.code, 0, found.err);
+  });
+
+  test('the node-to-node port or another HTTP server given as the ops API: the error says so', async (t) => {
+    // The node-to-node port speaks TLS: a plain HTTP request is closed without an answer.
+    const transport = await pi(['status', '--ops', `http://${nodes[0]!.node.address}`, '--token', TOKEN]);
+    assert.equal(transport.code, 1);
+    assert.match(transport.err, /closed without an HTTP answer .*node-to-node port/);
+    const other = createServer((_req, res) => res.writeHead(404, { 'content-type': 'text/plain' }).end('not here'));
+    await new Promise<void>((ok) => other.listen(0, '127.0.0.1', ok));
+    t.after(() => new Promise<void>((ok) => other.close(() => ok())));
+    const url = `http://127.0.0.1:${(other.address() as AddressInfo).port}`;
+    const wrong = await pi(['status', '--ops', url, '--token', TOKEN]);
+    assert.equal(wrong.code, 1);
+    assert.match(wrong.err, /answered 404 with something that is not JSON: is it a node's ops API/);
   });
 });
 
