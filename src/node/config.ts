@@ -413,8 +413,12 @@ function origins(layers: [string, ConfigInput][]): Map<string, string> {
   const walk = (label: string, node: ConfigInput, prefix: string): void => {
     for (const [key, value] of Object.entries(node)) {
       const path = prefix ? `${prefix}.${key}` : key;
-      if (isPlainObject(value)) walk(label, value, path);
-      else out.set(path, label);
+      if (isPlainObject(value)) {
+        // A section is named by the layer that brought it first (an unknown section is reported
+        // by its own name); its leaves by the layer that set them last.
+        if (!out.has(path)) out.set(path, label);
+        walk(label, value, path);
+      } else out.set(path, label);
     }
   };
   for (const [label, layer] of layers) walk(label, layer, '');

@@ -68,8 +68,11 @@ describe('configuration', () => {
     writeFileSync(file, 'port: 70000\nopts: 1\nops: { prot: 1 }\nbootstrap: [nohost]\n');
     const m = problems(() => loadConfig({ file, env: { PI_NEW_RING: 'maybe' } }));
     assert.match(m, /setting "port" \(from file .*bad\.yaml\).*65535.*got 70000/);
-    assert.match(m, /unknown setting "opts"/);
-    assert.match(m, /unknown setting "ops\.prot"/);
+    assert.match(m, /unknown setting "opts" \(from file .*bad\.yaml\)/);
+    assert.match(m, /unknown setting "ops\.prot" \(from file .*bad\.yaml\)/);
+    // An unknown section (an object, not a value) is named with its source too.
+    writeFileSync(file, 'opts:\n  port: 1\n');
+    assert.match(problems(() => loadConfig({ file })), /unknown setting "opts" \(from file .*bad\.yaml\)/);
     assert.match(m, /setting "bootstrap\.0".*host:port.*"nohost"/);
     assert.match(m, /setting "newRing" \(from environment PI_NEW_RING\).*"maybe"/);
     assert.match(problems(() => loadConfig({ flags: { az: 1 } })), /setting "az": an availability zone needs a region/);
