@@ -350,7 +350,13 @@ export class PiNode {
         if ((this.stateValue as PiNodeState) !== 'joining') throw err;
         const left = deadline - this.env.now();
         if (left <= 0) {
-          throw new NodeError('JoinFailed', `could not join through ${bootstrap.join(', ')} within ${timeoutMs} ms (${attempt} attempts): ${(err as Error).message}`, { cause: err });
+          throw new NodeError(
+            'JoinFailed',
+            `could not join the ring through ${bootstrap.join(', ')} within ${timeoutMs} ms (${attempt} attempt${attempt === 1 ? '' : 's'}): ${(err as Error).message}. ` +
+              "Check that these nodes run and can be reached at these addresses, and that this node's certificate is signed by the ring's CA " +
+              '(the DialFailed and TlsRefused log lines name the cause). Only the first node of a new ring starts with newRing (--new-ring).',
+            { cause: err },
+          );
         }
         const wait = Math.min(left, this.env.random.jitter(Math.min(5000, 250 * 2 ** Math.min(attempt, 5)), 0.2));
         this.log.warn({ code: 'JoinRetry', attempt, retryInMs: Math.round(wait) }, `join attempt ${attempt} failed; retrying in ${Math.round(wait)} ms`);

@@ -865,7 +865,7 @@ export class PastryNode {
       this.stateValue = 'idle';
       const err = new OverlayError(
         'JoinFailed',
-        `could not join the ring through any bootstrap node (${j.candidates.join(', ')}); set newRing to start a new ring`,
+        `no bootstrap node (${j.candidates.join(', ')}) answered the join request`,
       );
       this.log.error({ code: err.code, bootstrap: j.candidates }, err.message);
       j.reject(err);
