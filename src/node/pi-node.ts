@@ -13,7 +13,7 @@ import type { Id, Location } from '../id/index.ts';
 import type { StorageEngine } from '../dht/index.ts';
 import { PastryNode } from '../overlay/index.ts';
 import type { OverlayOptions } from '../overlay/index.ts';
-import { TcpTransport } from '../transport/index.ts';
+import { TcpTransport, TransportError } from '../transport/index.ts';
 import type { TlsCredentials } from '../transport/index.ts';
 import { AlertMonitor, AlertSet } from './alerts.ts';
 import { ConfigError } from './config.ts';
@@ -187,6 +187,11 @@ export class PiNode {
       advertiseHost: advertiseHost(config.bind, config.advertise),
       nodeId: id,
       ...(tls ? { tls } : {}),
+    }).catch((err: unknown) => {
+      if (!(err instanceof TransportError) || err.code !== 'ListenFailed') throw err;
+      // Most often the node is already running (started twice with one configuration).
+      const inUse = /EADDRINUSE/.test(err.message) ? `: another process listens there (is a node already running with this configuration, on ${config.dataDir}?); choose another port with "port" / --port` : '';
+      throw new TransportError('ListenFailed', `setting "port": ${err.message}${inUse}`);
     });
     const counting = new CountingTransport(transport);
     const overlayOptions: Partial<OverlayOptions> = {

@@ -82,6 +82,18 @@ describe('PiNode over TLS', () => {
     assert.equal(n.node.health(), 'degraded');
   });
 
+  test('a second node on a taken port is refused naming the setting and the likely cause', async (t) => {
+    const first = await startNode((fn) => t.after(fn));
+    const port = Number(first.node.address.split(':')[1]);
+    const again = testConfig(first.dir, { newRing: true, port, ops: { port: 0 } });
+    await assert.rejects(
+      launchNode(again, memoryEnv()),
+      (err: Error & { code?: string }) =>
+        err.code === 'ListenFailed' && /^setting "port": cannot listen on 127\.0\.0\.1:\d+: .*EADDRINUSE.*is a node already running with this configuration/.test(err.message) && err.message.includes(first.dir),
+    );
+    assert.equal(first.node.state, 'ready', 'the running node carries on');
+  });
+
   test('without bootstrap nodes or newRing, the node refuses to start a ring', async (t) => {
     const dir = await tempDir((fn) => t.after(fn));
     await writeCerts(dir, await ringCa(), 'alone');
