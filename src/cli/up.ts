@@ -13,12 +13,12 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { openSync, closeSync, promises as fs } from 'node:fs';
 import net from 'node:net';
-import { join, relative, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { stringify as toYaml } from 'yaml';
 import { RealEnv, silentLogger } from '../env/index.ts';
 import { loadOrCreateToken } from '../node/token.ts';
 import { STANDARD_APPLICATIONS } from './standard-apps.ts';
-import { DEV_RING_DIR, RING_FILE } from './client.ts';
+import { DEV_RING_DIR, RING_FILE, readRingFile } from './client.ts';
 import type { DevRingFile } from './client.ts';
 import { caPaths, hasValidNodeCert, readCa, writeCa, writeNodeCert } from './cert-files.ts';
 import { CliError, table } from './output.ts';
@@ -75,6 +75,31 @@ async function tail(file: string, lines = 8): Promise<string> {
   }
 }
 
+/** The config file `pi up` writes for node `index` of the ring in `dir`, and starts it with. */
+function nodeConfigFile(dir: string, index: number): string {
+  return join(dir, `node-${index}`, 'pi.yaml');
+}
+
+/**
+ * Pids of the nodes of a dev ring still running on `dir`: those its ring file lists whose process
+ * is still `pi start --config <dir>/node-i/pi.yaml` (a pid since reused by another program, or a
+ * ring file left by a killed `pi up`, does not count).
+ */
+export async function runningDevNodes(dir: string): Promise<number[]> {
+  const ring = readRingFile(dir);
+  const running: number[] = [];
+  for (const n of ring?.nodes ?? []) {
+    let args: string[];
+    try {
+      args = (await fs.readFile(`/proc/${n.pid}/cmdline`, 'utf8')).split('\0');
+    } catch {
+      continue; // no such process
+    }
+    if (args.includes(nodeConfigFile(dir, n.index))) running.push(n.pid);
+  }
+  return running;
+}
+
 /** The arguments that start this same program again (flags such as `--import tsx` included). */
 function selfCommand(): string[] {
   const script = process.argv[1];
@@ -99,8 +124,15 @@ export async function runUp(options: UpOptions, out: Output): Promise<number> {
   if (!Number.isInteger(n) || n < 1 || n > 64) throw new CliError('InvalidArgument', `--nodes must be 1..64, got ${options.nodes}`, 2);
   if (options.s3Tls && options.insecure) throw new CliError('InvalidArgument', '--s3-tls needs the ring CA, which --insecure does without', 2);
   const dir = resolve(options.dataDir);
-  if (options.fresh) await fs.rm(dir, { recursive: true, force: true });
-  await fs.mkdir(dir, { recursive: true });
+  // A second ring on the same directory would run a second process on each node's data (same
+  // node ids, same stores), on other ports; --fresh would delete the running ring's files.
+  const running = await runningDevNodes(dir);
+  if (running.length > 0) {
+    throw new CliError(
+      'RingRunning',
+      `a dev ring is already running in ${dir} (node pid${running.length > 1 ? 's' : ''} ${running.join(', ')}): stop it first (Ctrl-C where it runs), or give another ring its own --data-dir and --base-port`,
+    );
+  }
 
   const apps = options.apps ?? STANDARD_APPLICATIONS.map((a) => a.name);
   const s3 = apps.includes('s3');
@@ -112,6 +144,8 @@ export async function runUp(options: UpOptions, out: Output): Promise<number> {
   if (busy.length > 0) {
     throw new CliError('PortInUse', `port${busy.length > 1 ? 's' : ''} ${busy.join(', ')} ${busy.length > 1 ? 'are' : 'is'} in use (another ring running?); choose others with --base-port / --ops-base-port / --s3-base-port`);
   }
+  if (options.fresh) await fs.rm(dir, { recursive: true, force: true });
+  await fs.mkdir(dir, { recursive: true });
 
   // Throwaway CA and node certificates (kept across runs of the same data directory).
   const caDir = join(dir, 'ca');
@@ -139,7 +173,8 @@ export async function runUp(options: UpOptions, out: Output): Promise<number> {
 
   const children: Child[] = [];
   const spawnNode = async (i: number): Promise<Child> => {
-    const nodeDir = join(dir, `node-${i}`);
+    const configFile = nodeConfigFile(dir, i);
+    const nodeDir = dirname(configFile);
     await fs.mkdir(nodeDir, { recursive: true });
     if (!options.insecure && !(await hasValidNodeCert(join(nodeDir, 'tls'), caPem, env.now()))) {
       await writeNodeCert(caDir, join(nodeDir, 'tls'), `pi-dev-${i}`, { hosts: ['127.0.0.1', 'localhost'], force: true });
@@ -159,7 +194,6 @@ export async function runUp(options: UpOptions, out: Output): Promise<number> {
       ...(s3 ? { s3: { bind: '127.0.0.1', port: options.s3BasePort + i, ...(s3Tls ? { tls: { cert: s3Tls.cert, key: s3Tls.key } } : {}) } } : {}),
       log: { level: options.logLevel },
     };
-    const configFile = join(nodeDir, 'pi.yaml');
     await fs.writeFile(configFile, `# Written by \`pi up\`; rewritten on every run.\n${toYaml(config)}`);
     const log = join(nodeDir, 'node.log');
     const fd = openSync(log, 'a');

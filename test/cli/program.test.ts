@@ -5,9 +5,11 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer } from 'node:http';
+import { spawn } from 'node:child_process';
 import type { AddressInfo } from 'node:net';
 import { table } from '../../src/cli/output.ts';
 import { readValue } from '../../src/cli/inspect.ts';
+import { runningDevNodes } from '../../src/cli/up.ts';
 import { loadTlsCredentials } from '../../src/node/index.ts';
 import type { ScribeService } from '../../src/node/index.ts';
 import { makeTopic } from '../../src/scribe/index.ts';
@@ -275,6 +277,33 @@ describe('pi user against a node running s3', () => {
     } finally {
       s3.destroy();
     }
+  });
+});
+
+describe('pi up on a data directory whose ring runs', () => {
+  test('is refused, --fresh deleting nothing; a ring file whose processes are gone does not count', async (t) => {
+    const dir = await tempDir((fn) => t.after(fn));
+    // A process that looks like node 0 of a ring started from `dir`: its arguments hold that
+    // node's config file, as `pi start --config <dir>/node-0/pi.yaml` does.
+    const config = join(dir, 'node-0', 'pi.yaml');
+    const node = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)', config], { stdio: 'ignore' });
+    t.after(() => node.kill('SIGKILL'));
+    const exited = new Promise((resolve) => node.once('exit', resolve));
+    const ring = (pid: number): string => JSON.stringify({ nodes: [{ index: 0, id: '0'.repeat(40), addr: '127.0.0.1:1', opsUrl: 'http://127.0.0.1:1', pid, log: '' }], token: TOKEN, dashboard: '', startedAt: 0 });
+    writeFileSync(join(dir, 'ring.json'), ring(node.pid!));
+    writeFileSync(join(dir, 'ops-token'), TOKEN);
+    const refused = await pi(['up', '--data-dir', dir, '--fresh']);
+    assert.equal(refused.code, 1);
+    assert.match(refused.err, new RegExp(`a dev ring is already running in ${dir} \\(node pid ${node.pid}\\): stop it first`));
+    assert.equal(readFileSync(join(dir, 'ops-token'), 'utf8'), TOKEN, '--fresh deleted nothing');
+    assert.deepEqual(await runningDevNodes(dir), [node.pid]);
+    // The pid of a process that is not this ring's node (here: this test), or of none at all.
+    writeFileSync(join(dir, 'ring.json'), ring(process.pid));
+    assert.deepEqual(await runningDevNodes(dir), []);
+    node.kill('SIGKILL');
+    await exited;
+    writeFileSync(join(dir, 'ring.json'), ring(node.pid!));
+    assert.deepEqual(await runningDevNodes(dir), []);
   });
 });
 
