@@ -13,6 +13,7 @@ import type { Random } from '../env/index.ts';
 import { openNodeStorage } from '../dht/index.ts';
 import type { LmdbStorage } from '../dht/index.ts';
 import { DataDirError } from './data-dir-error.ts';
+import { lockDataDir } from './data-dir-lock.ts';
 
 export { DataDirError } from './data-dir-error.ts';
 
@@ -40,13 +41,18 @@ export interface NodeData {
  * Opens the node's storage in `<dataDir>/dht` and its id kept there, making an id on first start
  * (`[region][az][random]` when a location is set). A stored id whose location prefix contradicts
  * the configured location is an error: the node would otherwise serve another region's records.
+ * The directory is locked for this process until the storage is closed (`DataDirLocked` when
+ * another process holds it: see data-dir-lock.ts).
  */
 export async function openNodeData(dataDir: string, random: Random, location?: Location): Promise<NodeData> {
   const storageDir = join(dataDir, 'dht');
+  const lock = await lockDataDir(dataDir);
   let opened;
   try {
     opened = await openNodeStorage(storageDir, { createId: () => randomNodeId((n) => random.bytes(n), location) });
+    opened.storage.afterClose = () => lock.release();
   } catch (err) {
+    await lock.release();
     const message = (err as Error).message;
     if (/malformed node id/.test(message)) throw new DataDirError('CorruptNodeId', `${message}; restore the data directory from a backup or use a new one`);
     throw new DataDirError('DataDirUnusable', `cannot open the node's storage in ${storageDir}: ${message}`);

@@ -85,13 +85,30 @@ describe('PiNode over TLS', () => {
   test('a second node on a taken port is refused naming the setting and the likely cause', async (t) => {
     const first = await startNode((fn) => t.after(fn));
     const port = Number(first.node.address.split(':')[1]);
-    const again = testConfig(first.dir, { newRing: true, port, ops: { port: 0 } });
+    const dir = await tempDir((fn) => t.after(fn));
+    await writeCerts(dir, await ringCa(), 'second');
+    const again = testConfig(dir, { newRing: true, port, ops: { port: 0 } });
     await assert.rejects(
       launchNode(again, memoryEnv()),
       (err: Error & { code?: string }) =>
-        err.code === 'ListenFailed' && /^setting "port": cannot listen on 127\.0\.0\.1:\d+: .*EADDRINUSE.*is a node already running with this configuration/.test(err.message) && err.message.includes(first.dir),
+        err.code === 'ListenFailed' && /^setting "port": cannot listen on 127\.0\.0\.1:\d+: .*EADDRINUSE.*is a node already running with this configuration/.test(err.message) && err.message.includes(dir),
     );
     assert.equal(first.node.state, 'ready', 'the running node carries on');
+  });
+
+  test('a second node on a data directory in use is refused (another port changes nothing); the directory is free once the first stops', async (t) => {
+    const first = await startNode((fn) => t.after(fn));
+    const again = testConfig(first.dir, { newRing: true, port: 0, ops: { port: 0 } });
+    await assert.rejects(
+      launchNode(again, memoryEnv()),
+      (err: Error & { code?: string }) => err.code === 'DataDirLocked' && err.message.includes(`pid ${process.pid}`) && /one node per data directory/.test(err.message),
+    );
+    assert.equal(first.node.state, 'ready', 'the running node carries on');
+    const id = first.node.id.hex;
+    await first.stop({ graceful: false });
+    const next = await launchNode(again, memoryEnv());
+    t.after(() => next.stop({ graceful: false }));
+    assert.equal(next.node.id.hex, id);
   });
 
   test('without bootstrap nodes or newRing, the node refuses to start a ring', async (t) => {

@@ -67,6 +67,8 @@ export class LmdbStorage implements StorageEngine {
   /** Writes not yet committed: key → item, or null for a removal. */
   private readonly pending = new Map<string, StoredItem | null>();
   private closed = false;
+  /** Run once the store is closed (its owner's clean-up, e.g. releasing a lock on the directory). */
+  afterClose: (() => Promise<void>) | undefined;
 
   private constructor(
     /** The store's directory. */
@@ -257,8 +259,12 @@ export class LmdbStorage implements StorageEngine {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.root.flushed;
-    await this.root.close();
+    try {
+      await this.root.flushed;
+      await this.root.close();
+    } finally {
+      await this.afterClose?.();
+    }
   }
 }
 
