@@ -3,7 +3,7 @@
  * messages, by application), for the `pi_messages_total` metric. One array increment per message;
  * per-application counts use a small map keyed by the application name.
  */
-import type { MessageHandler, Transport, TransportStats } from '../transport/index.ts';
+import type { MessageHandler, Transport, TransportStats, UnreachableHandler } from '../transport/index.ts';
 import { MessageType, messageTypeName } from '../wire/index.ts';
 import type { WireMessage } from '../wire/index.ts';
 
@@ -63,6 +63,10 @@ export class CountingTransport implements Transport {
       count(incoming, message);
       handler(message, fromAddr);
     });
+  }
+
+  setUnreachableHandler(handler: UnreachableHandler): void {
+    this.inner.setUnreachableHandler?.(handler);
   }
 
   send(addr: string, message: WireMessage): void {

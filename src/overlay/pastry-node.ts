@@ -155,6 +155,7 @@ export class PastryNode {
     this.log = env.log.child({ node: id.short() });
     this.heartbeat = { t: MessageType.HEARTBEAT, from: this.handle };
     transport.setHandler((message, fromAddr) => this.receive(message, fromAddr));
+    transport.setUnreachableHandler?.((addr, reason) => this.onUnreachable(addr, reason));
   }
 
   get id(): Id {
@@ -863,10 +864,7 @@ export class PastryNode {
         return;
       }
       this.stateValue = 'idle';
-      const err = new OverlayError(
-        'JoinFailed',
-        `no bootstrap node (${j.candidates.join(', ')}) answered the join request`,
-      );
+      const err = new OverlayError('JoinFailed', `no bootstrap node answered the join request (${j.failures.join('; ')})`);
       this.log.error({ code: err.code, bootstrap: j.candidates }, err.message);
       j.reject(err);
       return;
@@ -874,12 +872,30 @@ export class PastryNode {
     j.replyFrom = undefined;
     j.waiting.clear();
     j.timer?.cancel();
+    j.current = addr;
     j.timer = this.env.setTimeout(() => {
       this.log.warn({ code: 'JoinTimeout', bootstrap: addr }, 'bootstrap node did not answer the join request');
+      j.failures.push(`${addr}: no answer within ${this.options.joinTimeoutMs} ms`);
       this.nextJoinAttempt();
     }, this.options.joinTimeoutMs);
     const m: JoinMessage = { t: MessageType.JOIN, joiner: this.handle, rows: [], from: this.handle, hop: ++this.hopSeq, hops: 0 };
     this.transport.send(addr, m);
+  }
+
+  /**
+   * The transport could not reach `addr`. If it is the bootstrap node this join is waiting for,
+   * the next one is tried at once instead of after the join timeout, and the reason is kept for
+   * the error should every one fail (a refused connection or certificate, not just "no answer").
+   */
+  private onUnreachable(addr: string, reason: string): void {
+    const j = this.joinAttempt;
+    if (!j || this.stateValue !== 'joining' || j.replyFrom !== undefined || j.current !== addr) return;
+    j.timer?.cancel();
+    j.timer = undefined;
+    j.current = undefined;
+    this.log.warn({ code: 'JoinUnreachable', bootstrap: addr, reason }, `bootstrap node ${addr} cannot be reached: ${reason}`);
+    j.failures.push(`${addr}: ${reason}`);
+    this.nextJoinAttempt();
   }
 
   /** A JOIN passing through (or ending at) this node. */
@@ -1284,6 +1300,10 @@ export class PastryNode {
 /** State of a join in progress. */
 class JoinAttempt {
   next = 0;
+  /** The bootstrap address being tried (until its JOIN_REPLY, timeout or dial failure). */
+  current: string | undefined;
+  /** Why each bootstrap address tried so far failed. */
+  readonly failures: string[] = [];
   /** Nodes sent a joining probe (each leaf-set member must get one: it reports the arrival). */
   readonly probed = new Set<string>();
   /** Joining probes not yet answered or timed out. */

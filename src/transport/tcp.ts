@@ -28,7 +28,7 @@ import type { EncodedBody, HelloMessage, WireMessage } from '../wire/index.ts';
 import { Connection, TransportError } from './connection.ts';
 import type { ConnectionContext, ConnectionState, TransportErrorCode } from './connection.ts';
 import { emptyStats } from './types.ts';
-import type { MessageHandler, Transport, TransportStats } from './types.ts';
+import type { MessageHandler, Transport, TransportStats, UnreachableHandler } from './types.ts';
 
 export { TransportError } from './connection.ts';
 export type { ConnectionState, TransportErrorCode } from './connection.ts';
@@ -116,6 +116,8 @@ interface Peer {
   retryAt: number;
   /** A queue-full warning was logged and the queue has not drained since. */
   dropWarned: boolean;
+  /** Why the last dial failed (`Code: reason`), told with sends dropped during the back-off. */
+  lastFailure?: string;
 }
 
 const DEFAULT_BACKOFF_INITIAL_MS = 100;
@@ -203,6 +205,7 @@ export class TcpTransport implements Transport {
   /** Accepted TCP sockets whose TLS handshake has not completed (TLS only). */
   private readonly tlsPending = new Set<net.Socket>();
   private handler: MessageHandler | undefined;
+  private unreachableHandler: UnreachableHandler | undefined;
   private closed = false;
   private closing: Promise<void> | undefined;
   private readonly ctx: ConnectionContext;
@@ -327,6 +330,16 @@ export class TcpTransport implements Transport {
     this.handler = handler;
   }
 
+  setUnreachableHandler(handler: UnreachableHandler): void {
+    this.unreachableHandler = handler;
+  }
+
+  /** Tells the unreachable handler, after the current call (a sender's state may be mid-change). */
+  private tellUnreachable(addr: string, reason: string): void {
+    const handler = this.unreachableHandler;
+    if (handler) this.env.defer(() => handler(addr, reason));
+  }
+
   /**
    * Sends `message` to `addr` (fire-and-forget). Dials when needed; drops (and counts) the message
    * when the peer is in backoff, its queue is full, or the message exceeds the frame limit.
@@ -385,6 +398,7 @@ export class TcpTransport implements Transport {
     }
     if (peer.dialing === undefined && peer.retryAt > this.env.now()) {
       this.stats.dropped++; // in backoff: the dial failure was logged already
+      this.tellUnreachable(addr, peer.lastFailure ?? 'DialFailed: in back-off after a failed dial');
       return;
     }
     if (peer.waitingBytes > 0 && peer.waitingBytes + frameBytes > this.maxQueuedBytes) {
@@ -658,6 +672,7 @@ export class TcpTransport implements Transport {
     }
     peer.dialing = undefined;
     peer.failures++;
+    peer.lastFailure = `${code}: ${reason}`;
     const delay = Math.min(this.backoffMaxMs, this.backoffInitialMs * 2 ** Math.min(peer.failures - 1, 30));
     const backoff = Math.round(this.env.random.jitter(delay, 0.25));
     peer.retryAt = this.env.now() + backoff;
@@ -669,6 +684,7 @@ export class TcpTransport implements Transport {
     // and so is a failure that Connection.reject has just logged.
     if (peer.failures === 1 && !conn.failure?.logged) this.log.warn(fields, text);
     else this.log.debug(fields, text);
+    if (dropped > 0) this.tellUnreachable(peer.addr, peer.lastFailure);
     if (peer.conns.length > 0) {
       // Another connection to this peer (an inbound one) is up; no need to back off.
       peer.failures = 0;

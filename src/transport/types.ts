@@ -8,6 +8,13 @@ import type { WireMessage } from '../wire/index.ts';
 /** Receives each valid message with the address of the peer that sent it. */
 export type MessageHandler = (message: WireMessage, fromAddr: string) => void;
 
+/**
+ * Told that messages to `addr` were dropped because no connection could be made to it (the dial
+ * failed, or it is in its back-off after failing), with why. A hint for callers that would
+ * otherwise wait out a timeout (a join trying its bootstrap nodes); never a delivery guarantee.
+ */
+export type UnreachableHandler = (addr: string, reason: string) => void;
+
 /** Counters every transport keeps (exported as metrics by the ops layer). */
 export interface TransportStats {
   messagesIn: number;
@@ -31,6 +38,8 @@ export interface Transport {
    * reasons.
    */
   send(addr: string, message: WireMessage): void;
+  /** Sets who is told of unreachable peers (optional: a transport may never tell). */
+  setUnreachableHandler?(handler: UnreachableHandler): void;
   readonly stats: TransportStats;
   /** Closes listeners and connections. */
   close(): Promise<void>;

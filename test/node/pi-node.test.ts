@@ -2,12 +2,22 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
+import net from 'node:net';
 import { join } from 'node:path';
 import { createCa } from '../../src/node/certs.ts';
 import { ApplicationRegistry, ConfigError, DataDirError, TlsSetupError } from '../../src/node/index.ts';
 import type { DhtService, NodeService, ServiceContext } from '../../src/node/index.ts';
 import { launchNode } from '../../src/cli/launch.ts';
 import { logged, memoryEnv, ringCa, startNode, startRing, tempDir, testConfig, waitFor, writeCerts } from './fixtures.ts';
+
+/** A loopback port nothing listens on (bound once, then closed): connections to it are refused. */
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
 
 describe('PiNode over TLS', () => {
   test('three nodes form a ring; each sees the others, and DHT records written on one are read on another', async (t) => {
@@ -42,7 +52,9 @@ describe('PiNode over TLS', () => {
     // The error points at the causes to check, not at starting a second ring.
     await assert.rejects(
       launchNode(config, { env }),
-      (err: Error & { code?: string }) => err.code === 'JoinFailed' && /could not join the ring through .* answered the join request\. Check that these nodes run .*signed by the ring's CA.*Only the first node of a new ring starts with newRing/.test(err.message),
+      (err: Error & { code?: string }) =>
+        err.code === 'JoinFailed' &&
+        /could not join the ring through .* answered the join request \(.*TlsRefused.*\)\. Check that these nodes run .*signed by the ring's CA.*Only the first node of a new ring starts with newRing/.test(err.message),
     );
     await waitFor(() => logged(ring!.store, 'TlsRefused').length > 0, { what: 'the ring node to log the refusal' });
     assert.ok(logged(store, 'TlsRefused').length > 0, 'the rogue node logs the refusal too');
@@ -109,6 +121,18 @@ describe('PiNode over TLS', () => {
     const next = await launchNode(again, memoryEnv());
     t.after(() => next.stop({ graceful: false }));
     assert.equal(next.node.id.hex, id);
+  });
+
+  test('the first node of a new ring does not wait out the join timeout for a bootstrap address that refuses connections', async (t) => {
+    const dir = await tempDir((fn) => t.after(fn));
+    await writeCerts(dir, await ringCa(), 'first');
+    const closed = await freePort();
+    const { env, store } = memoryEnv();
+    const n = await launchNode(testConfig(dir, { newRing: true, bootstrap: [`127.0.0.1:${closed}`], overlay: { joinAttemptTimeoutMs: 60_000 } }), { env });
+    t.after(() => n.stop({ graceful: false }));
+    assert.equal(n.node.state, 'ready', 'started its ring (the test would time out waiting 60 s otherwise)');
+    assert.match(String(logged(store, 'JoinUnreachable')[0]?.['reason']), /DialFailed: .*ECONNREFUSED/);
+    assert.equal(logged(store, 'JoinTimeout').length, 0);
   });
 
   test('without bootstrap nodes or newRing, the node refuses to start a ring', async (t) => {
