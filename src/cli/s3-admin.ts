@@ -226,7 +226,7 @@ export async function buckets(client: OpsClient, out: Output, options: { usage: 
   } while (after !== undefined);
   out.result({ buckets: rows }, () => {
     if (rows.length === 0) return 'no buckets';
-    const size = (b: number | undefined): string => (b === undefined ? '' : b >= 1024 ** 3 ? `${(b / 1024 ** 3).toFixed(1)} GiB` : b >= 1024 ** 2 ? `${(b / 1024 ** 2).toFixed(1)} MiB` : `${(b / 1024).toFixed(1)} KiB`);
+    const size = (b: number | undefined): string => (b === undefined ? '' : b >= 1024 ** 3 ? `${(b / 1024 ** 3).toFixed(1)} GiB` : b >= 1024 ** 2 ? `${(b / 1024 ** 2).toFixed(1)} MiB` : b >= 1024 ? `${(b / 1024).toFixed(1)} KiB` : `${b} B`);
     const settings = (b: BucketRow): string => [b.versioning !== 'Unversioned' ? `versioning ${b.versioning}` : '', b.objectLock ? 'object lock' : '', b.defaultEncryption ? `encrypted (${b.defaultEncryption})` : '', b.website ? 'website' : '', b.requesterPays ? 'requester pays' : '', b.indexShards > 1 ? `${b.indexShards} index shards` : '', b.replicatesTo?.length ? `replicates to ${b.replicatesTo.join(' ')}${b.replicationPending || b.replicationFailed ? ` (${b.replicationPending ?? 0} pending, ${b.replicationFailed ?? 0} failed)` : ''}` : ''].filter(Boolean).join(', ');
     const more = (b: BucketRow): string => (b.truncated ? '+' : '');
     const headers = ['BUCKET', 'OWNER', 'REGION', 'CREATED', ...(options.usage ? ['OBJECTS', 'SIZE', 'OLD VERSIONS', 'THEIR SIZE'] : []), 'SETTINGS'];
@@ -238,7 +238,8 @@ export async function buckets(client: OpsClient, out: Output, options: { usage: 
       ...(options.usage ? [`${b.objects ?? ''}${more(b)}`, `${size(b.bytes)}${more(b)}`, `${b.noncurrentVersions ?? ''}${more(b)}`, `${size(b.noncurrentBytes)}${more(b)}`] : []),
       settings(b),
     ]);
-    const total = options.usage ? `\n${rows.length} bucket${rows.length === 1 ? '' : 's'}, ${rows.reduce((n, b) => n + (b.objects ?? 0), 0)} objects, ${size(rows.reduce((n, b) => n + (b.bytes ?? 0), 0))}${rows.some((b) => b.truncated) ? ' (+: counting stopped at --max-objects)' : ''}` : `\n${rows.length} bucket${rows.length === 1 ? '' : 's'}`;
+    const objects = rows.reduce((n, b) => n + (b.objects ?? 0), 0);
+    const total = options.usage ? `\n${rows.length} bucket${rows.length === 1 ? '' : 's'}, ${objects} object${objects === 1 ? '' : 's'}, ${size(rows.reduce((n, b) => n + (b.bytes ?? 0), 0))}${rows.some((b) => b.truncated) ? ' (+: counting stopped at --max-objects)' : ''}` : `\n${rows.length} bucket${rows.length === 1 ? '' : 's'}`;
     return table(headers, lines) + total;
   });
 }
