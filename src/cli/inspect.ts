@@ -163,10 +163,20 @@ export async function alerts(client: OpsClient, out: Output, ringWide: boolean):
   );
 }
 
-/** Prints any JSON answer as YAML in text mode. */
-async function generic(out: Output, data: Promise<unknown>, empty = 'nothing'): Promise<void> {
+/** Prints any JSON answer as YAML in text mode (`forText` may reshape it for reading first). */
+async function generic(out: Output, data: Promise<unknown>, empty = 'nothing', forText: (d: unknown) => unknown = (d) => d): Promise<void> {
   const d = await data;
-  out.result(d, () => (d && typeof d === 'object' && Object.keys(d).length === 0 ? empty : toYaml(d).trimEnd()));
+  out.result(d, () => (d && typeof d === 'object' && Object.keys(d).length === 0 ? empty : toYaml(forText(d)).trimEnd()));
+}
+
+/**
+ * A copy of `value` with every `writtenAt` (ms since the epoch, as the API answers) as an ISO
+ * time, for reading; `--json` keeps the numbers.
+ */
+function readableTimes(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(readableTimes);
+  if (!value || typeof value !== 'object') return value;
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, k === 'writtenAt' && typeof v === 'number' ? new Date(v).toISOString() : readableTimes(v)]));
 }
 
 /** `pi topics`. */
@@ -186,7 +196,7 @@ export function queueList(client: OpsClient, out: Output): Promise<void> {
 
 /** `pi dht get KEY`. */
 export function dhtGet(client: OpsClient, out: Output, key: string): Promise<void> {
-  return generic(out, client.get(`/api/dht/records/${encodeURIComponent(key)}`));
+  return generic(out, client.get(`/api/dht/records/${encodeURIComponent(key)}`), 'nothing', readableTimes);
 }
 
 /** Reads a JSON value from an argument: inline JSON, `@file` (JSON or YAML), or `-` for stdin. */
@@ -221,7 +231,7 @@ export function dhtScan(client: OpsClient, out: Output, options: { type?: string
   const q = new URLSearchParams({ limit: String(options.limit) });
   if (options.type) q.set('type', options.type);
   if (options.rootOnly) q.set('rootOnly', 'true');
-  return generic(out, client.get(`/api/dht/scan?${q}`), 'no records');
+  return generic(out, client.get(`/api/dht/scan?${q}`), 'no records', readableTimes);
 }
 
 /** `pi dht counts`. */

@@ -123,6 +123,8 @@ describe('pi inspection commands against a running ring', () => {
     assert.equal((JSON.parse(put.out) as { version: number }).version, 1);
     const get = await pi(['dht', 'get', 'cfg:main', ...target(2)]);
     assert.match(get.out, /replicas: 4/);
+    assert.match(get.out, /writtenAt: ['"]?\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z/, 'times readable in text mode');
+    assert.equal(typeof JSON.parse((await pi(['--json', 'dht', 'get', 'cfg:main', ...target(2)])).out).writtenAt, 'number', '--json keeps the number');
     const dir = await tempDir((fn) => t.after(fn));
     const seedFile = join(dir, 'seed.yaml');
     writeFileSync(seedFile, 'records:\n  - uri: queue:jobs\n    entity: { type: queue, retries: 3 }\n  - uri: cfg:main\n    entity: { type: cfg }\n');
