@@ -119,7 +119,8 @@ export async function runForeground(config: PiConfig, onStarted?: (launched: Lau
     launched = first.l;
     onStarted?.(launched);
     process.send?.({ event: 'ready', id: launched.node.id.hex, addr: launched.node.address, opsUrl: launched.ops?.url });
-    const reason = await stopSignal;
+    // A signal, or the node stopping by itself (decommissioned through the ops API).
+    const reason = await Promise.race([stopSignal, launched.node.whenStopped().then(() => 'decommissioned')]);
     launched.node.env.log.info({ event: 'node.signal', reason }, `stopping (${reason})`);
     await launched.stop({ graceful: true });
     return 0;

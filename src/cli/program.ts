@@ -169,6 +169,13 @@ export function buildProgram(io: Io): Command {
     .action((o: { ring?: boolean; limit: number; follow?: boolean }, cmd: Command) =>
       inspect.events(client(cmd), output(cmd), { ring: Boolean(o.ring), limit: o.limit, follow: Boolean(o.follow) }),
     );
+  addTargetFlags(program.command('decommission').description('take the node out of the ring for good: copy what it holds to other nodes, leave, stop'))
+    .option('--yes', 'confirm')
+    .option('--no-wait', 'return once started instead of following it')
+    .action(async (o: { yes?: boolean; wait: boolean }, cmd: Command) => {
+      const { decommission } = await import('./decommission.ts');
+      await decommission(client(cmd), output(cmd), { yes: Boolean(o.yes), wait: o.wait });
+    });
   addTargetFlags(program.command('alerts').description('active alerts'))
     .option('-r, --ring', 'alerts of every node')
     .action((o: { ring?: boolean }, cmd: Command) => inspect.alerts(client(cmd), output(cmd), Boolean(o.ring)));

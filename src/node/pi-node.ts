@@ -45,6 +45,15 @@ export class NodeError extends Error {
 }
 
 /** Options of {@link PiNode.create}. */
+/** Where a decommission ({@link PiNode.decommission}) is. */
+export interface DecommissionStatus {
+  /** `draining`: services copy what the node holds to its successors; then `leaving`, `done`. */
+  state: 'draining' | 'leaving' | 'done';
+  startedAt: number;
+  /** Each draining service's latest summary (S3: chunks examined of total, copies sent, failed). */
+  services: Record<string, Record<string, unknown>>;
+}
+
 export interface PiNodeOptions {
   config: PiConfig;
   /** Root logger (default: pino JSON lines to stdout at `log.level`). The node binds its id on it. */
@@ -100,6 +109,11 @@ export class PiNode {
   private stateValue: PiNodeState = 'created';
   private readonly slots: ServiceSlot[] = [];
   private stopping: Promise<void> | undefined;
+  private decommissioning: DecommissionStatus | undefined;
+  private markStopped: () => void = () => undefined;
+  private readonly stopped = new Promise<void>((resolve) => {
+    this.markStopped = resolve;
+  });
   private readonly log: Logger;
 
   private constructor(
@@ -372,6 +386,49 @@ export class PiNode {
   }
 
   /**
+   * Takes the node out of the ring for good: each service with a `drain` hook copies what this
+   * node holds to the nodes that take its place (S3 chunks; no time limit, the node keeps serving
+   * meanwhile), then the node stops gracefully (DHT records are handed off as at every graceful
+   * stop) and leaves. Resolves when it has stopped; {@link decommissionStatus} shows progress.
+   * Throws `InvalidState` unless the node is ready and not already being decommissioned.
+   */
+  async decommission(): Promise<void> {
+    if (this.stateValue !== 'ready' || this.decommissioning) throw new NodeError('InvalidState', this.decommissioning ? 'the node is already being decommissioned' : `cannot decommission a node that is ${this.stateValue}`);
+    const status: DecommissionStatus = { state: 'draining', startedAt: this.env.now(), services: {} };
+    this.decommissioning = status;
+    this.events.record('node.decommissioning', 'decommissioning: copying what this node holds to the nodes that take its place');
+    this.log.warn({ event: 'node.decommissioning' }, 'decommissioning: draining services, then leaving the ring for good');
+    for (const slot of this.slots) {
+      const drain = slot.service.drain;
+      if (!drain || slot.state === 'failed' || slot.state === 'stopped') continue;
+      const name = slot.service.name;
+      try {
+        status.services[name] = await drain.call(slot.service, (summary) => {
+          status.services[name] = summary;
+        });
+      } catch (err) {
+        // What was not copied is re-replicated by the ring after the departure, as after a crash.
+        this.reportError(slot, err, 'drain');
+      }
+      this.log.info({ event: 'node.drained', service: name, ...status.services[name] }, `${name} drained`);
+    }
+    status.state = 'leaving';
+    await this.stop({ graceful: true });
+    status.state = 'done';
+    this.events.record('node.decommissioned', 'decommissioned: left the ring');
+  }
+
+  /** The decommission in progress or done, if any. */
+  decommissionStatus(): DecommissionStatus | undefined {
+    return this.decommissioning && { ...this.decommissioning, services: { ...this.decommissioning.services } };
+  }
+
+  /** Resolves once the node has stopped (by {@link stop} or a decommission). */
+  whenStopped(): Promise<void> {
+    return this.stopped;
+  }
+
+  /**
    * Stops the node. Graceful (default): services stop first (handing data off), then the node
    * announces its departure and leaves; forced after `shutdownTimeoutMs`. Not graceful: services
    * abort and the node stops at once, as a crash looks to the others. Idempotent.
@@ -380,6 +437,7 @@ export class PiNode {
     if (this.stopping) return this.stopping;
     const graceful = options.graceful ?? true;
     this.stopping = this.doStop(graceful);
+    this.stopping.then(this.markStopped, this.markStopped);
     return this.stopping;
   }
 

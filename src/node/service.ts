@@ -89,6 +89,12 @@ export interface NodeService {
   ready?(): void | Promise<void>;
   /** Called on graceful shutdown before the node leaves the ring (hand data off here). */
   stop?(): void | Promise<void>;
+  /**
+   * Called when the node is decommissioned (leaves the ring for good), before `stop` and with no
+   * time limit: copy everything this node holds to the nodes that take its place. `progress` may
+   * be called with a small serialisable summary as it goes (shown by `pi decommission`).
+   */
+  drain?(progress: (summary: Record<string, unknown>) => void): Promise<Record<string, unknown>>;
   /** Called on an immediate stop instead of `stop`: release timers and files, hand nothing off. */
   abort?(): void;
   /** Current state (default: `active` once started). */

@@ -168,6 +168,24 @@ export class OpsServer {
     r.add({ method: 'GET', path: '/api/node', description: 'This node: identity, state, health, alerts, services, transport and overlay counters.', handler: () => ({ body: this.nodeInfo() }) });
     r.add({
       method: 'GET',
+      path: '/api/node/decommission',
+      description: 'The decommission of this node in progress, if any (state, per-service progress).',
+      handler: () => ({ body: { decommission: node.decommissionStatus() ?? null } }),
+    });
+    r.add({
+      method: 'POST',
+      path: '/api/node/decommission',
+      description: 'Decommissions this node: copies what it holds (S3 chunks) to the nodes that take its place, then leaves the ring for good and stops. Answers 202 at once; follow GET /api/node/decommission.',
+      handler: () => {
+        if (node.state !== 'ready' || node.decommissionStatus()) {
+          return { status: 409, body: { error: { code: 'InvalidState', message: node.decommissionStatus() ? 'the node is already being decommissioned' : `cannot decommission a node that is ${node.state}` } } };
+        }
+        node.decommission().catch((err: Error) => this.log.error({ code: 'DecommissionFailed', err: { message: err.message } }, `decommission failed: ${err.message}`));
+        return { status: 202, body: { decommission: node.decommissionStatus() ?? null } };
+      },
+    });
+    r.add({
+      method: 'GET',
       path: '/api/ring',
       description: "This node's leaf set and routing table; with ?walk=true the ring as far as it can be walked.",
       handler: async (req) => ({ body: await this.ring(boolParam(req.query, 'walk', false)) }),

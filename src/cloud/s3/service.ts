@@ -393,6 +393,17 @@ export class S3Service implements NodeService {
       .catch((err: Error) => env.log.warn({ code, err: err.message }, `could not write ${marker}; the next start registers the ${what}s again`));
   }
 
+  /**
+   * Decommissioning: copies every chunk this node holds to the members its set will have without
+   * it (the node keeps serving meanwhile; `stop` follows).
+   */
+  async drain(progress: (summary: Record<string, unknown>) => void): Promise<Record<string, unknown>> {
+    const store = this.storeValue;
+    if (!store) return {};
+    const done = await store.drain((p) => progress({ ...p }));
+    return { ...done };
+  }
+
   /** Stops serving: no new requests, background releases finish, then the chunk store closes. */
   async stop(): Promise<void> {
     if (this.stopped) return;

@@ -148,6 +148,16 @@ export class Semaphore {
   }
 }
 
+/** How far a {@link ChunkStore.drain} got. */
+export interface DrainProgress {
+  /** Chunks examined so far, of `total` held at the start. */
+  chunks: number;
+  total: number;
+  /** Copies sent to members that lacked them, and copies (or checks) that failed. */
+  sent: number;
+  failed: number;
+}
+
 export class ChunkStore {
   readonly options: ChunkStoreOptions;
   readonly stats: ChunkStats = {
@@ -688,6 +698,64 @@ export class ChunkStore {
         this.scheduleMaintenance();
       }
     }
+  }
+
+  /**
+   * Before this node leaves for good (`pi decommission`): every chunk it holds is copied to the
+   * members its set will have without this node that lack it, so that no chunk is left with a
+   * copy fewer while the ring re-replicates. Resolves with the chunks examined and the copies
+   * sent; `onProgress` is told after each batch. Copies that fail are counted, not retried (the
+   * ring's own re-replication passes still follow the departure).
+   */
+  async drain(onProgress?: (p: DrainProgress) => void): Promise<DrainProgress> {
+    const self = this.node.handle;
+    const progress: DrainProgress = { chunks: 0, total: this.engine.count, sent: 0, failed: 0 };
+    let batch: string[] = [];
+    const flush = async (): Promise<void> => {
+      const byMember = new Map<string, { to: NodeHandle; hashes: string[] }>();
+      for (const hash of batch) {
+        // The set without this node: its `replicas` nearest others (one more asked, self dropped).
+        const after = this.node.replicaSet(chunkId(hash), this.options.replicas + 1).filter((m) => m.id.hex !== self.id.hex).slice(0, this.options.replicas);
+        for (const m of after) {
+          let e = byMember.get(m.id.hex);
+          if (!e) byMember.set(m.id.hex, (e = { to: m, hashes: [] }));
+          e.hashes.push(hash);
+        }
+      }
+      for (const { to, hashes } of byMember.values()) {
+        let missing: string[];
+        try {
+          missing = ((await this.ask(to, K.HAS, { hs: hashes })) as { m?: string[] })?.m ?? [];
+        } catch {
+          progress.failed += hashes.length;
+          continue;
+        }
+        for (const hash of missing) {
+          const data = await this.engine.read(hash);
+          if (!data) continue;
+          await this.outgoing.acquire();
+          try {
+            await this.storeAt(to, hash, data);
+            progress.sent++;
+            this.stats.replicated++;
+          } catch {
+            progress.failed++;
+          } finally {
+            this.outgoing.release();
+          }
+        }
+      }
+      progress.chunks += batch.length;
+      batch = [];
+      onProgress?.({ ...progress });
+    };
+    for (const [hash] of this.engine.entries()) {
+      if (this.closed) break;
+      batch.push(hash);
+      if (batch.length >= HAS_BATCH) await flush();
+    }
+    if (batch.length > 0 && !this.closed) await flush();
+    return progress;
   }
 
   /** A chunk held out of place: make sure its set has it, then drop the local copy. */
