@@ -68,6 +68,10 @@ describe('decommissioning an S3 node', () => {
     assert.equal(status.state, 'done');
     // With 4 nodes and 3 copies, exactly one of the others lacked each chunk: one copy sent per chunk.
     assert.deepEqual(status.services['s3'], { chunks: held.length, total: held.length, sent: held.length, failed: 0 });
+    // DHT records are handed off by the drain too (none to send here: with 4 replicas per record,
+    // the 3 nodes left hold every record already).
+    assert.equal(status.services['dht']?.['handedOff'], 0);
+    assert.ok((status.services['dht']?.['items'] as number) > 0);
     assert.equal(leaving.node.state, 'stopped');
     await waitFor(() => others.every((n) => n.node.overlay.leafSetMembers().length === 2), { timeoutMs: 20_000, what: 'the others to drop the departed node' });
     for (const [key, body] of objects) {
