@@ -14,6 +14,8 @@ export type DhtErrorCode =
   | 'UpdateRetriesExhausted'
   | 'OutcomeUnknown'
   | 'RecordCorrupt'
+  | 'DiskFull'
+  | 'StorageFailed'
   | 'Closed';
 
 /** Base class of DHT errors. */
@@ -123,5 +125,26 @@ export class RecordCorruptError extends DhtError {
   constructor(key: string, why = 'does not match its checksum') {
     super('RecordCorrupt', `item ${key} ${why}`);
     this.name = 'RecordCorruptError';
+  }
+}
+
+/**
+ * A write refused for want of disk space: the node's free space is below its storage reserve
+ * (see storage/space.ts), or the disk refused the write (ENOSPC, EDQUOT). Nothing of it was stored.
+ * Retryable once space is freed; a write the replica set refuses because too many of its members
+ * are full fails with it at once instead of retrying until `Timeout`.
+ */
+export class DiskFullError extends DhtError {
+  constructor(message: string) {
+    super('DiskFull', message);
+    this.name = 'DiskFullError';
+  }
+}
+
+/** The storage engine could not make a write durable for another reason than space (EIO, …). */
+export class StorageFailedError extends DhtError {
+  constructor(message: string) {
+    super('StorageFailed', message);
+    this.name = 'StorageFailedError';
   }
 }

@@ -9,6 +9,8 @@ export { MemoryStorage } from './storage/memory.ts';
 export { LmdbStorage, openNodeStorage } from './storage/lmdb.ts';
 export type { LmdbStorageOptions, OpenNodeStorageOptions } from './storage/lmdb.ts';
 export { compareUtf8 } from './storage/sorted.ts';
+export { SpaceGuard, isNoSpaceError } from './storage/space.ts';
+export type { DiskSpace, SpaceGuardOptions, SpaceState, WriteKind } from './storage/space.ts';
 export { replicaSetOf } from './replicas.ts';
 export * from './dht.ts';
 export * from './cache.ts';

@@ -8,6 +8,7 @@ import { IdFlags, Scope } from '../id/index.ts';
 import { itemIntact, sealItem } from './item-checksum.ts';
 import { ID_HEX_LENGTH, itemHash } from './record.ts';
 import { compareUtf8 } from './storage/sorted.ts';
+import { indexEntryOf } from './storage/types.ts';
 import type { IndexedItem, StorageEngine } from './storage/types.ts';
 import type { DhtStats, ItemSummary, StoredItem } from './types.ts';
 
@@ -31,6 +32,8 @@ export interface ApplyResult {
   durable: Promise<void>;
   /** The incoming item did not match its checksum: nothing was stored. */
   corrupt?: boolean;
+  /** The engine refused the write (`DiskFull`: the storage reserve): nothing was stored. */
+  refused?: Error;
 }
 
 /** Where a damaged item was found: read back from the engine, or arriving from a peer. */
@@ -146,6 +149,12 @@ export class LocalStore {
   private readonly prefixes = new PrefixDigests();
   /** When each tombstone held here was written (housekeeping expires them without reading items). */
   private readonly tombstoneAt = new Map<string, number>();
+  /**
+   * The latest change of each key whose engine write is not yet durable (the item written, or a
+   * token for a removal): the sums count it already, so if its write fails they are set back to
+   * what the engine holds — unless a later change of the key came meanwhile (its outcome decides).
+   */
+  private readonly inFlight = new Map<string, object>();
 
   /** Damaged items moved aside since start (see {@link quarantine}). */
   quarantined = 0;
@@ -236,7 +245,7 @@ export class LocalStore {
     this.quarantined++;
     const e = this.engine.entry(item.k);
     if (e) this.unindex(e);
-    void this.engine.quarantine(item, this.options.now?.() ?? 0).catch(() => undefined);
+    void this.track(item.k, {}, undefined, this.engine.quarantine(item, this.options.now?.() ?? 0)).catch(() => undefined);
     this.onCorrupt?.(item, 'stored');
   }
 
@@ -260,9 +269,36 @@ export class LocalStore {
       const accept = mode === 'merge' ? item.v > cur.v : mode === 'write' ? item.v > cur.v : item.v >= cur.v;
       if (!accept) return { applied: false, have: cur, durable: DONE };
     }
+    // Refused for want of space: nothing changes (the caller reports it).
+    const refused = this.engine.refusal?.(item);
+    if (refused) return { applied: false, have: cur, durable: DONE, refused };
     // A sealed copy just checked carries what its index entry holds; saves reading the entry.
-    this.index(item, cur && cur.c !== undefined ? cur : this.engine.entry(item.k));
-    return { applied: true, have: item, durable: this.engine.put(item) };
+    const old = cur && cur.c !== undefined ? cur : this.engine.entry(item.k);
+    const durable = this.engine.put(item);
+    this.index(item, old);
+    return { applied: true, have: item, durable: this.track(item.k, item, indexEntryOf(item), durable) };
+  }
+
+  /**
+   * Follows the engine write of a change of `key` the sums already count (as `counted`: the
+   * entry counted in, undefined for a removal): if it fails, and no later change of the key came
+   * meanwhile, the sums are set back to what the engine holds (it no longer serves the failed
+   * write), so that anti-entropy sees this replica lacks it. Resolves or rejects as the write.
+   */
+  private track(key: string, token: object, counted: IndexedItem | undefined, write: Promise<void>): Promise<void> {
+    this.inFlight.set(key, token);
+    return write.then(
+      () => {
+        if (this.inFlight.get(key) === token) this.inFlight.delete(key);
+      },
+      (err: unknown) => {
+        if (this.inFlight.get(key) === token) {
+          this.inFlight.delete(key);
+          this.recount(key, counted, this.engine.entry(key));
+        }
+        throw err;
+      },
+    );
   }
 
   /**
@@ -289,35 +325,40 @@ export class LocalStore {
     const e = this.engine.entry(key);
     if (!e) return DONE;
     this.unindex(e);
-    return this.engine.remove(key);
+    return this.track(key, {}, undefined, this.engine.remove(key));
   }
 
   /** Counts `item` in, in place of `old` (its key's entry before, if any). */
   private index(item: StoredItem, old: IndexedItem | undefined): void {
-    this.mutations++;
-    if (!this.inSums(item.k)) return;
-    if (old) {
-      const [o1, o2] = itemHash(old);
-      this.prefixes.toggle(old.k, o1, o2, -1);
-    } else {
-      this.count++;
-      if (isScopedKey(item.k)) this.scoped++;
-    }
-    const [h1, h2] = itemHash(item);
-    this.prefixes.toggle(item.k, h1, h2, 1);
-    if (item.d) this.tombstoneAt.set(item.k, item.at);
-    else this.tombstoneAt.delete(item.k);
+    this.recount(item.k, old, item);
   }
 
   /** Counts the item of entry `e` out (it is being removed or quarantined). */
   private unindex(e: IndexedItem): void {
+    this.recount(e.k, e, undefined);
+  }
+
+  /** Counts `key` as holding `now` (an entry, or nothing) instead of `was`. */
+  private recount(key: string, was: IndexedItem | undefined, now: IndexedItem | undefined): void {
     this.mutations++;
-    if (!this.inSums(e.k)) return;
-    this.count--;
-    if (isScopedKey(e.k)) this.scoped--;
-    const [h1, h2] = itemHash(e);
-    this.prefixes.toggle(e.k, h1, h2, -1);
-    this.tombstoneAt.delete(e.k);
+    if (!this.inSums(key)) return;
+    if (was) {
+      const [o1, o2] = itemHash(was);
+      this.prefixes.toggle(key, o1, o2, -1);
+    }
+    if (now) {
+      const [h1, h2] = itemHash(now);
+      this.prefixes.toggle(key, h1, h2, 1);
+    }
+    if (!was && now) {
+      this.count++;
+      if (isScopedKey(key)) this.scoped++;
+    } else if (was && !now) {
+      this.count--;
+      if (isScopedKey(key)) this.scoped--;
+    }
+    if (now?.d) this.tombstoneAt.set(key, now.at);
+    else this.tombstoneAt.delete(key);
   }
 
   /**

@@ -14,8 +14,11 @@ import { mkdirSync } from 'node:fs';
 import { open } from 'lmdb';
 import type { Database, RootDatabase } from 'lmdb';
 import { Id } from '../../id/index.ts';
+import { DiskFullError, StorageFailedError } from '../errors.ts';
 import type { StoredItem } from '../types.ts';
 import { compareUtf8 } from './sorted.ts';
+import { admitItem, isNoSpaceError } from './space.ts';
+import type { SpaceGuard } from './space.ts';
 import { indexEntryOf } from './types.ts';
 import type { IndexedItem, QuarantinedItem, StorageEngine } from './types.ts';
 
@@ -37,6 +40,8 @@ const INDEX_FORMAT = 1;
 /** Index entries written per batch (awaited before the next) when building the index of an older store. */
 const INDEX_BUILD_PAGE = 10_000;
 
+function ignore(): void {}
+
 /** Entries in an LMDB database, from its statistics (constant time). */
 function entryCount(db: { getStats(): unknown }): number {
   return (db.getStats() as { entryCount: number }).entryCount;
@@ -50,10 +55,35 @@ function unpackEntry(k: string, e: StoredEntry): IndexedItem {
   return { k, v: e[0], op: e[1], d: e[2] === 1, at: e[3] };
 }
 
+/** LMDB's `MDB_MAP_FULL`: the map is full (lmdb-js grows the map instead; only a failed growth leaves it). */
+const MDB_MAP_FULL = -30792;
+
+/**
+ * The error a failed write of lmdb-js rejects with says only "Commit failed"; the cause is in its
+ * `commitError`, a promise rejected with the transaction's error (once for all the writes of the
+ * transaction: every write that failed reads it, so it is never an unhandled rejection). A full
+ * disk (ENOSPC, EDQUOT, a map that could not grow) becomes `DiskFull`, anything else
+ * `StorageFailed`.
+ */
+async function commitFailure(err: unknown): Promise<Error> {
+  const commit = (err as { commitError?: unknown } | null)?.commitError;
+  const cause = commit instanceof Promise ? await commit.then(() => err, (e: unknown) => e) : err;
+  const message = (cause as { message?: string } | null)?.message ?? String(cause);
+  const code = (cause as { code?: unknown } | null)?.code;
+  if (isNoSpaceError(cause) || code === MDB_MAP_FULL) return new DiskFullError(`LMDB could not commit a write for want of space: ${message}`);
+  return new StorageFailedError(`LMDB could not commit a write: ${message}`);
+}
+
 /** Options of {@link LmdbStorage.open}. */
 export interface LmdbStorageOptions {
-  /** Maximum size of the memory map (bytes). Default 8 GiB (grows on demand up to it). */
+  /**
+   * Initial size of the memory map (bytes). Default 8 GiB. Not a limit: lmdb-js grows the map when
+   * a write needs more (LMDB itself would fail with MDB_MAP_FULL), so a node's store is bounded by
+   * its disk (and the storage reserve, `space`), not by this.
+   */
   mapSize?: number;
+  /** The storage reserve of the directory's file system: writes it refuses fail with `DiskFull` (space.ts). */
+  space?: SpaceGuard;
   /**
    * lmdb-js's overlapping sync (flush after the commit, in parallel with the next). Default false:
    * each commit is synced as part of it, which measured several times faster per commit here
@@ -69,6 +99,8 @@ export class LmdbStorage implements StorageEngine {
   private closed = false;
   /** Run once the store is closed (its owner's clean-up, e.g. releasing a lock on the directory). */
   afterClose: (() => Promise<void>) | undefined;
+  /** The storage reserve (space.ts), if the store has one. */
+  space: SpaceGuard | undefined;
 
   private constructor(
     /** The store's directory. */
@@ -92,6 +124,7 @@ export class LmdbStorage implements StorageEngine {
     const meta = root.openDB<unknown, string>({ name: 'meta' });
     const damaged = root.openDB<QuarantinedItem, string>({ name: 'quarantine' });
     const storage = new LmdbStorage(dir, root, items, index, meta, damaged);
+    storage.space = options.space;
     if (meta.get(INDEX_FORMAT_KEY) !== INDEX_FORMAT || !storage.indexCountMatches()) await storage.buildIndex();
     return storage;
   }
@@ -142,17 +175,55 @@ export class LmdbStorage implements StorageEngine {
     return this.items.get(key);
   }
 
-  put(item: StoredItem): Promise<void> {
-    this.pending.set(item.k, item);
-    // Same event turn, same transaction: the item and its entry are committed together.
-    void this.index.put(indexKey(item.k), packEntry(item));
-    return this.items.put(item.k, item).then(() => this.settle(item.k, item));
+  /** Why the storage reserve would refuse `item` now (`DiskFull`; see {@link admitItem}), or undefined. */
+  refusal(item: StoredItem): Error | undefined {
+    return this.admit(item, false);
   }
 
+  private admit(item: StoredItem, count: boolean): Error | undefined {
+    return this.space ? admitItem(this.space, item, this.get(item.k), count) : undefined;
+  }
+
+  /**
+   * Stores `item`; resolves once committed and flushed. Refused by the storage reserve, it
+   * rejects with `DiskFull` and nothing changes; a commit that fails (a full disk all the same)
+   * rejects with `DiskFull` or `StorageFailed`, and the item is no longer served (reads see what
+   * was committed before).
+   */
+  put(item: StoredItem): Promise<void> {
+    const refused = this.admit(item, true);
+    if (refused) return Promise.reject(refused);
+    this.pending.set(item.k, item);
+    // Same event turn, same transaction: the item and its entry are committed together (the
+    // entry's failure is the item's, reported through the item's promise).
+    this.index.put(indexKey(item.k), packEntry(item)).catch(ignore);
+    return this.items.put(item.k, item).then(
+      () => this.settle(item.k, item),
+      (err: unknown) => this.writeFailed(item.k, item, err),
+    );
+  }
+
+  /**
+   * Removes `key`; resolves once committed. Refused (`DiskFull`, nothing changes) only when the
+   * disk is in its last bytes, where any commit could fail (space.ts).
+   */
   remove(key: string): Promise<void> {
+    const refused = this.space?.admit(0, 'remove', 'dht');
+    if (refused) return Promise.reject(refused);
     this.pending.set(key, null);
-    void this.index.remove(indexKey(key));
-    return this.items.remove(key).then(() => this.settle(key, null));
+    this.index.remove(indexKey(key)).catch(ignore);
+    return this.items.remove(key).then(
+      () => this.settle(key, null),
+      (err: unknown) => this.writeFailed(key, null, err),
+    );
+  }
+
+  /** A write that did not commit: no longer served, the cause reported (and a full disk told to the reserve). */
+  private async writeFailed(key: string, value: StoredItem | null, err: unknown): Promise<never> {
+    this.settle(key, value);
+    const e = await commitFailure(err);
+    if (e instanceof DiskFullError) this.space?.failed(e);
+    throw e;
   }
 
   entry(key: string): IndexedItem | undefined {
@@ -196,6 +267,9 @@ export class LmdbStorage implements StorageEngine {
    * (a read repair) must survive, so the item is removed only if it is still the damaged one.
    */
   quarantine(item: StoredItem, at: number): Promise<void> {
+    // A move (the bytes stay the same), refused only below half the storage reserve.
+    const refused = this.space?.admit(0, 'keep', 'dht');
+    if (refused) return Promise.reject(refused);
     if (!this.pending.has(item.k)) this.pending.set(item.k, null);
     return this.root
       .transaction(() => {
@@ -206,7 +280,10 @@ export class LmdbStorage implements StorageEngine {
           this.index.removeSync(indexKey(item.k));
         }
       })
-      .then(() => this.settle(item.k, null));
+      .then(
+        () => this.settle(item.k, null),
+        (err: unknown) => this.writeFailed(item.k, null, err),
+      );
   }
 
   get quarantinedCount(): number {
@@ -219,7 +296,9 @@ export class LmdbStorage implements StorageEngine {
 
   async clearQuarantine(): Promise<number> {
     const n = this.damaged.getCount();
-    await this.damaged.clearAsync();
+    await this.damaged.clearAsync().catch(async (err: unknown) => {
+      throw await commitFailure(err);
+    });
     return n;
   }
 
@@ -241,7 +320,9 @@ export class LmdbStorage implements StorageEngine {
   }
 
   async putMeta(key: string, value: unknown): Promise<void> {
-    await this.meta.put(key, value);
+    await this.meta.put(key, value).catch(async (err: unknown) => {
+      throw await commitFailure(err);
+    });
   }
 
   /**

@@ -5,6 +5,8 @@
  */
 import type { StoredItem } from '../types.ts';
 import { SortedKeys } from './sorted.ts';
+import { admitItem } from './space.ts';
+import type { SpaceGuard } from './space.ts';
 import { indexEntryOf } from './types.ts';
 import type { IndexedItem, QuarantinedItem, StorageEngine } from './types.ts';
 
@@ -21,12 +23,20 @@ export class MemoryStorage implements StorageEngine {
   private readonly meta = new Map<string, unknown>();
   /** Copies made by {@link copyAside}, by label (the simulator's and the tests' view of them). */
   readonly copies = new Map<string, StoredItem[]>();
+  /** A storage reserve, as on a real node (space.ts): the simulator and tests model full disks with it. */
+  space: SpaceGuard | undefined;
 
   get(key: string): StoredItem | undefined {
     return this.items.get(key);
   }
 
+  refusal(item: StoredItem): Error | undefined {
+    return this.space ? admitItem(this.space, item, this.items.get(item.k), false) : undefined;
+  }
+
   put(item: StoredItem): Promise<void> {
+    const refused = this.space ? admitItem(this.space, item, this.items.get(item.k), true) : undefined;
+    if (refused) return Promise.reject(refused);
     if (!this.items.has(item.k)) this.keys.add(item.k);
     this.items.set(item.k, item);
     this.index.set(item.k, indexEntryOf(item));
@@ -34,6 +44,8 @@ export class MemoryStorage implements StorageEngine {
   }
 
   remove(key: string): Promise<void> {
+    const refused = this.space?.admit(0, 'remove', 'dht');
+    if (refused) return Promise.reject(refused);
     if (this.items.delete(key)) this.keys.delete(key);
     this.index.delete(key);
     return DONE;

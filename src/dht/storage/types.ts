@@ -26,9 +26,19 @@ export interface StorageEngine {
   readonly kind: string;
   /** The item stored under `key` (including writes not yet committed). */
   get(key: string): StoredItem | undefined;
-  /** Stores `item` under `item.k`; resolves once it is durable (committed and flushed). */
+  /**
+   * Stores `item` under `item.k`; resolves once it is durable (committed and flushed). Rejects
+   * with `DiskFull` when the storage reserve refuses it (nothing changes) or the disk was full,
+   * `StorageFailed` for another failure to commit; a write that failed is not served afterwards.
+   */
   put(item: StoredItem): Promise<void>;
-  /** Removes `key`; resolves once durable. */
+  /**
+   * Why a {@link put} of `item` would be refused now (`DiskFull`: the storage reserve, see
+   * space.ts), or undefined. Asked before a write changes anything else; engines without a
+   * reserve have none.
+   */
+  refusal?(item: StoredItem): Error | undefined;
+  /** Removes `key`; resolves once durable (refused by the reserve, `DiskFull`, only when the disk is in its last bytes). */
   remove(key: string): Promise<void>;
   /**
    * Moves a damaged item out of the store into a quarantine kept for an operator (the latest
