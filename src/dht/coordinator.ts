@@ -206,7 +206,7 @@ export class Coordinator {
         if (cur.op !== w.op) return ok({ w: true, i: cur });
         const res = await this.replicate(cur, replicas, 'supersede', needed);
         if (res.acks >= needed) return ok({ w: true, i: cur });
-        return unavailableReply(`${res.acks} of ${needed} replicas stored the retried write`);
+        return diskFullReply(res, replicas.length, needed) ?? unavailableReply(`${res.acks} of ${needed} replicas stored the retried write`);
       }
       if (cur && w.f !== undefined && !mine && cur.hf !== 0 && cur.hf >= w.f - this.options.maxClockSkewMs && !this.coversSince(w.f)) {
         // The record forgot operations written since this write was first sent, and this root
@@ -228,7 +228,7 @@ export class Coordinator {
         return ok({ w: true, i: item });
       }
       this.known.delete(w.k);
-      if (!res.rejected) return unavailableReply(`${res.acks} of ${needed} replicas stored the write`);
+      if (!res.rejected) return diskFullReply(res, replicas.length, needed) ?? unavailableReply(`${res.acks} of ${needed} replicas stored the write`);
       // Our view was stale: a replica holds this version (or a later one) from another writer.
       // Re-read with the other writer preferred, which also repairs replicas that took ours.
       this.log.debug({ event: 'dht.staleRoot', key: w.k.slice(0, 8), have: res.rejected.v, tried: version }, 'write refused by a replica; re-reading');
@@ -500,17 +500,18 @@ export class Coordinator {
    * Sends `item` to every replica; resolves once `needed` have stored it durably, or all have
    * answered. `rejected`: what a refusing replica holds.
    */
-  private replicate(item: StoredItem, replicas: NodeHandle[], mode: ApplyMode, needed: number): Promise<{ acks: number; rejected: ItemSummary | undefined }> {
+  private replicate(item: StoredItem, replicas: NodeHandle[], mode: ApplyMode, needed: number): Promise<{ acks: number; rejected: ItemSummary | undefined; full: number }> {
     return new Promise((resolve) => {
       let acks = 0;
       let settled = 0;
+      let full = 0;
       let rejected: ItemSummary | undefined;
       let done = false;
       const check = (): void => {
         if (done) return;
         if (acks >= needed || settled === replicas.length) {
           done = true;
-          resolve({ acks, rejected });
+          resolve({ acks, rejected, full });
         }
       };
       for (const h of replicas) {
@@ -522,7 +523,8 @@ export class Coordinator {
             settled++;
             check();
           },
-          () => {
+          (err: unknown) => {
+            if ((err as { code?: string } | null)?.code === 'DiskFull') full++;
             settled++;
             check();
           },
@@ -642,6 +644,16 @@ function replyError(code: string, message: string): Error {
 
 function ok(body: WriteReplyBody): RpcReply {
   return { code: 200, body };
+}
+
+/**
+ * `DiskFull` when replicas out of disk space (their storage reserve reached) refused the write and
+ * too few are left for the quorum: the client fails at once instead of retrying until its
+ * deadline. (Like any write not acknowledged, the copies some replicas stored may still surface.)
+ */
+function diskFullReply(res: { acks: number; full: number }, size: number, needed: number): RpcReply | undefined {
+  if (res.full === 0 || size - res.full >= needed) return undefined;
+  return { code: 500, body: { error: 'DiskFull', message: `${res.full} of ${size} replicas refused the write for want of disk space (their storage reserve is reached); ${res.acks} stored it, ${needed} are needed` } };
 }
 
 function unavailableReply(message: string): RpcReply {

@@ -16,6 +16,7 @@ import type { ReplicaChannel } from './coordinator.ts';
 import { EntityRegistry } from './entities.ts';
 import {
   RecordCorruptError,
+  DiskFullError,
   DhtClosedError,
   DhtError,
   DhtTimeoutError,
@@ -128,6 +129,12 @@ export interface LocalScanOptions {
 const MAX_SCAN_LIMIT = 10_000;
 /** Distinct malformed-input and corruption events logged (one line each) before the DHT stops logging them. */
 const MAX_LOGGED_TAGS = 10_000;
+/**
+ * A write the replica set refuses for want of disk space (DiskFull) is retried this long before
+ * it fails with DiskFull: a set short of a member suspected for a moment (a node under load
+ * misses heartbeats) may have too few members with room, and the next attempt enough.
+ */
+const DISK_FULL_RETRY_MS = 2000;
 /** Most fields a scan may omit from its items' bodies. */
 export const MAX_OMITTED_FIELDS = 8;
 /** Index entries summed up at start between turns of the event loop (30–55 ms of work at 200-byte records). */
@@ -577,6 +584,8 @@ export class Dht {
     const first = this.env.now();
     const deadline = first + this.options.operationTimeoutMs;
     let last: string | undefined;
+    /** When the replica set first answered DiskFull. */
+    let fullSince: number | undefined;
     let payload = body;
     for (let attempt = 0; ; attempt++) {
       // A retried write says when it was first sent (the root checks the record still knows).
@@ -597,6 +606,15 @@ export class Dht {
         if (err?.error === 'OutcomeUnknown') {
           this.countError('OutcomeUnknown');
           throw new OutcomeUnknownError(((body as { k?: string }).k ?? '').slice(0, 40));
+        }
+        if (err?.error === 'DiskFull') {
+          // Too many replicas are out of space for a quorum. Retried for a while all the same:
+          // the set may have been short of a member only suspected a moment (under load).
+          fullSince ??= this.env.now();
+          if (this.env.now() - fullSince >= DISK_FULL_RETRY_MS || deadline - this.env.now() <= DISK_FULL_RETRY_MS / 4) {
+            this.countError('DiskFull');
+            throw new DiskFullError(err.message ?? 'the replica set is out of disk space');
+          }
         }
         if (resp.code === 403) {
           this.countError(err?.error ?? 'InvalidArgument');
@@ -775,6 +793,7 @@ export class Dht {
         const mode = b.m === 'merge' || b.m === 'supersede' ? (b.m as ApplyMode) : 'write';
         const r = this.store.apply(b.i, mode);
         if (r.corrupt) throw new RecordCorruptError(b.i.k.slice(0, 80));
+        if (r.refused) throw r.refused;
         if (r.applied) {
           this.stats.itemsStored++;
           return r.durable.then(() => ({ ok: true }));
@@ -914,6 +933,9 @@ export class Dht {
       if (this.firstTime(`${code}:${e.message ?? ''}`)) this.log.error({ code, kind: req.kind, reason: e.message }, 'a stored record cannot be read');
       return { code: 500, body: { error: code, message: e.message ?? '' } };
     }
+    // A full disk is told to the operator once, by the node's DiskFull alert; the root counts
+    // the refusal (the wire has no status for it: older releases take it for any failure).
+    if (code === 'DiskFull') return { code: 500, body: { error: code, message: e.message ?? '' } };
     this.log.error({ code: 'HandlerError', kind: req.kind, err: { message: e?.message, code } }, 'DHT request failed');
     return { code: 500, body: { error: code, message: e?.message ?? String(err) } };
   }

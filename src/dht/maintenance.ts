@@ -507,7 +507,12 @@ export class Maintenance {
     for (const k of this.strays.keys()) if (!seen.has(k)) this.strays.delete(k);
     if (expired.length > 0) await this.beforeTombstonesRemoved?.(newestExpired);
     for (const k of expired) {
-      await this.store.remove(k);
+      try {
+        await this.store.remove(k);
+      } catch {
+        // Not removed (the disk is full to its last bytes, or the store failed): the next pass tries again.
+        break;
+      }
       this.stats.tombstonesRemoved++;
     }
     for (const item of handBack) {

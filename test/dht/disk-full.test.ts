@@ -1,7 +1,8 @@
 /**
  * A disk filling up: the storage reserve (space.ts) refuses writes that add data before the disk
  * is full, keeps taking deletions, and lets writes resume once space is freed; the engines never
- * serve a write that could not be made durable, nor leave their sums counting it. The disk is a fake `statfs` (a real full
+ * serve a write that could not be made durable, nor leave their sums counting it; the DHT answers
+ * `DiskFull` when too many replicas of a key are full. The disk is a fake `statfs` (a real full
  * disk needs a mount: the tmpfs runs are in the report of this change); commit failures are
  * injected at the LMDB boundary with the error lmdb-js rejects with (`commitError`, ENOSPC).
  */
@@ -10,9 +11,11 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Scope, idFor } from '../../src/id/index.ts';
 import { DiskFullError, LmdbStorage, MemoryStorage, SpaceGuard } from '../../src/dht/index.ts';
-import type { DiskSpace, SpaceState, StoredItem } from '../../src/dht/index.ts';
+import type { DiskSpace, Entity, SpaceState, StoredItem } from '../../src/dht/index.ts';
 import { LocalStore } from '../../src/dht/local-store.ts';
+import { dhtRing } from './helpers.ts';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -292,5 +295,62 @@ describe('replica store on a full disk', () => {
     assert.equal(store.size, size);
     assert.deepEqual(store.digest(key(0), key(99)), d);
     assert.equal(store.apply(item(key(1), 2, { k: key(1) }, true), 'write').applied, true, 'a tombstone is taken');
+  });
+});
+
+interface Doc extends Entity {
+  n: number;
+}
+
+describe('the DHT with full replicas (simulator)', () => {
+  test('a write fails with DiskFull (not Timeout) when too many replicas are full; deletions still succeed; writes resume once space is freed', async () => {
+    const sim = await dhtRing('disk-full', 6);
+    const id = idFor('doc:full', Scope.GLOBAL);
+    const client = sim.dht(sim.ring.live()[0]!);
+    await sim.settle(client.put<Doc>(id, { type: 'doc', n: 1 }));
+    const set = sim.trueReplicaSet(id, 4);
+    const disks = new Map(set.map((n) => [n, new FakeDisk(50 * GiB)]));
+    for (const n of set) sim.disks.get(n.id.hex)!.space = new SpaceGuard({ dir: `/data/${n.id.short()}`, reserveBytes: GiB, reservePercent: 2, now: () => sim.now(), statfs: disks.get(n)!.statfs });
+    const fill = (count: number, free: number): void => {
+      for (const n of set.slice(0, count)) {
+        disks.get(n)!.free = free;
+        sim.disks.get(n.id.hex)!.space!.refresh();
+      }
+    };
+    // Full: below the reserve (1 GiB), above half of it (rewrites and tombstones are still taken).
+    const full = 900 * MiB;
+    // One replica full: the write quorum (3 of 4) is still reached.
+    fill(1, full);
+    const w = await sim.settle(client.update<Doc>(id, (cur) => ({ ...cur!.body, n: 2 })));
+    assert.equal(w!.version, 2);
+    // Two full: a write that adds data has no quorum; the client learns why, well before its
+    // 10 s deadline (after retrying for 2 s: a set can be short of a member only for a moment).
+    fill(2, full);
+    const started = sim.now();
+    const grow = (cur: { body: Doc } | undefined): Doc => ({ ...cur!.body, n: 3, blob: 'x'.repeat(4000) }) as Doc;
+    await assert.rejects(sim.settle(client.update<Doc>(id, grow)), (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'DiskFull');
+      assert.match(err.message, /2 of 4 replicas refused the write for want of disk space/);
+      return true;
+    });
+    const took = sim.now() - started;
+    assert.ok(took >= 2000 && took < 5000, `failed after ${took} ms`);
+    assert.equal(client.stats.errors['DiskFull'], 1);
+    // A new item at the same position (same replicas) is refused too.
+    await assert.rejects(sim.settle(client.putItem<Doc>(id, 'new', { type: 'doc', n: 1 })), (err: Error & { code?: string }) => err.code === 'DiskFull');
+    // Rewrites that do not grow (bookkeeping) and deletions (tombstones) go on. (The refused
+    // write is on the two replicas with room, as any write not acknowledged may be, and a read
+    // may return it: this rewrite drops its blob.)
+    const same = await sim.settle(client.update<Doc>(id, () => ({ type: 'doc', n: 9 })));
+    assert.equal(same!.body.n, 9);
+    const deleted = await sim.settle(client.update<Doc>(id, (cur) => ({ ...cur!.body, deleted: true })));
+    assert.equal(deleted!.deleted, true);
+    // Space freed: the same nodes take writes again.
+    fill(2, 50 * GiB);
+    const back = await sim.settle(client.update<Doc>(id, (cur) => grow(cur)));
+    assert.equal(back!.body.n, 3);
+    await sim.settle(client.putItem<Doc>(id, 'newer', { type: 'doc', n: 1 }));
+    const read = await sim.settle(sim.dht(sim.ring.live()[3]!).get<Doc>(id));
+    assert.equal(read!.body.n, 3);
   });
 });
