@@ -9,6 +9,8 @@ export type StorageErrorCode =
   | 'ChunkUnavailable'
   /** A chunk's bytes do not hash to its name. */
   | 'ChunkCorrupt'
+  /** Too many replicas of a chunk are out of disk space (their storage reserve is reached) for the write quorum. */
+  | 'DiskFull'
   /** A chunk request was malformed. */
   | 'InvalidArgument'
   /** A user name is taken; a change that conflicts with one in progress (a user being deleted). */

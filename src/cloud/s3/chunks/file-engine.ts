@@ -12,9 +12,45 @@ import { mkdirSync, readdirSync, statSync, rmSync } from 'node:fs';
 import { open, readFile, rename, rm, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FileHandle } from 'node:fs/promises';
+import { DiskFullError, isNoSpaceError } from '../../../dht/index.ts';
+import type { SpaceGuard } from '../../../dht/index.ts';
 import type { ChunkEngine, ChunkMeta, ChunkReader } from './engine.ts';
 
 const HASH = /^[0-9a-f]{64}$/;
+
+/** File-system block size assumed when counting a chunk's bytes against the storage reserve. */
+const BLOCK = 4096;
+
+/** The part of a file handle a chunk write uses. */
+export interface ChunkFileHandle {
+  write(data: Uint8Array, offset: number, length: number, position: number): Promise<{ bytesWritten: number }>;
+  utimes(atime: number, mtime: number): Promise<void>;
+  sync(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Options of {@link FileChunkEngine.open}. */
+export interface FileChunkEngineOptions {
+  /** The storage reserve of the folder's file system (space.ts): new chunks it refuses fail with `DiskFull`. */
+  space?: SpaceGuard;
+  /** Opens a file for writing (default `fs.promises.open(path, 'w')`; tests substitute failing disks). */
+  openForWrite?: (path: string) => Promise<ChunkFileHandle>;
+}
+
+/**
+ * Writes all of `data` at the start of the file. A write(2) may store fewer bytes than asked (a
+ * disk filling up does that before it fails with ENOSPC): the rest is written again until all is,
+ * or the write fails. (`FileHandle.write` does one write(2): a short write left a short file that
+ * was then flushed, renamed into place and acknowledged.)
+ */
+export async function writeFully(fh: Pick<ChunkFileHandle, 'write'>, data: Uint8Array): Promise<void> {
+  let done = 0;
+  while (done < data.length) {
+    const { bytesWritten } = await fh.write(data, done, data.length - done, done);
+    if (!(bytesWritten > 0)) throw Object.assign(new Error(`wrote no bytes at offset ${done} of ${data.length}`), { code: 'EIO' });
+    done += bytesWritten;
+  }
+}
 
 export class FileChunkEngine implements ChunkEngine {
   readonly kind = 'files';
@@ -25,7 +61,15 @@ export class FileChunkEngine implements ChunkEngine {
   private seq = 0;
   private readonly tmp: string;
 
-  private constructor(private readonly dir: string) {
+  private readonly space: SpaceGuard | undefined;
+  private readonly openForWrite: (path: string) => Promise<ChunkFileHandle>;
+
+  private constructor(
+    private readonly dir: string,
+    options: FileChunkEngineOptions,
+  ) {
+    this.space = options.space;
+    this.openForWrite = options.openForWrite ?? ((path) => open(path, 'w'));
     this.tmp = join(dir, 'tmp');
     // Leftovers of writes interrupted by a crash.
     rmSync(this.tmp, { recursive: true, force: true });
@@ -42,9 +86,9 @@ export class FileChunkEngine implements ChunkEngine {
   }
 
   /** Opens (creating if needed) the chunk folder `dir`. */
-  static open(dir: string): FileChunkEngine {
+  static open(dir: string, options: FileChunkEngineOptions = {}): FileChunkEngine {
     mkdirSync(dir, { recursive: true });
-    return new FileChunkEngine(dir);
+    return new FileChunkEngine(dir, options);
   }
 
   private path(hash: string): string {
@@ -78,10 +122,19 @@ export class FileChunkEngine implements ChunkEngine {
     return m ? { n: m.n, t: m.t } : undefined;
   }
 
+  /**
+   * Stores the chunk. A new chunk the storage reserve refuses rejects with `DiskFull` without
+   * touching the disk; one the disk refuses (ENOSPC, EDQUOT) rejects with `DiskFull` and leaves
+   * nothing behind (not even its temporary file). Refreshing a chunk held is always admitted.
+   */
   put(hash: string, data: Uint8Array, at: number): Promise<void> {
     if (!HASH.test(hash)) return Promise.reject(new Error(`not a chunk hash: ${hash.slice(0, 80)}`));
     const busy = this.writing.get(hash);
     if (busy) return busy.then(() => this.put(hash, data, at));
+    if (!this.metas.has(hash) && this.space) {
+      const refused = this.space.admit(Math.ceil(data.length / BLOCK) * BLOCK, 'grow', 'chunks');
+      if (refused) return Promise.reject(refused);
+    }
     const p = this.write(hash, data, at).finally(() => this.writing.delete(hash));
     this.writing.set(hash, p);
     return p;
@@ -97,21 +150,29 @@ export class FileChunkEngine implements ChunkEngine {
       return;
     }
     const tmp = join(this.tmp, `${hash}.${++this.seq}`);
-    const fh = await open(tmp, 'w');
     try {
-      await fh.write(data, 0, data.length, 0);
-      await fh.utimes(seconds, seconds);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    const final = this.path(hash);
-    try {
-      await rename(tmp, final);
+      const fh = await this.openForWrite(tmp);
+      try {
+        await writeFully(fh, data);
+        await fh.utimes(seconds, seconds);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      const final = this.path(hash);
+      try {
+        await rename(tmp, final);
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'ENOENT') throw err;
+        mkdirSync(join(this.dir, hash.slice(0, 2)), { recursive: true });
+        await rename(tmp, final);
+      }
     } catch (err) {
-      if ((err as { code?: string }).code !== 'ENOENT') throw err;
-      mkdirSync(join(this.dir, hash.slice(0, 2)), { recursive: true });
-      await rename(tmp, final);
+      // Nothing of a failed write stays: its temporary file would hold the space until a restart.
+      await rm(tmp, { force: true }).catch(() => undefined);
+      if (!isNoSpaceError(err)) throw err;
+      this.space?.failed(err);
+      throw new DiskFullError(`chunk ${hash.slice(0, 12)} could not be stored for want of space: ${(err as Error).message}`);
     }
     this.metas.set(hash, { n: data.length, t: at });
     this.total += data.length;

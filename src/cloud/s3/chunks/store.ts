@@ -254,6 +254,7 @@ export class ChunkStore {
     this.stats.puts++;
     this.stats.putBytes += data.length;
     let lastError = '';
+    let full: string | undefined;
     for (let attempt = 1; attempt <= this.options.putAttempts; attempt++) {
       const set = await this.replicaSet(hash);
       const quorum = Math.min(this.options.writeQuorum, set.length);
@@ -267,9 +268,13 @@ export class ChunkStore {
       });
       if (acked.ok >= quorum) return hash;
       lastError = acked.error;
+      // Members out of disk space: the last attempt says so (a set short of a member suspected
+      // for a moment may have too few with room, and the next attempt enough).
+      full = set.length - acked.full < quorum ? `${acked.full} of ${set.length} replicas refused it for want of disk space (their storage reserve is reached), ${quorum} copies are needed` : undefined;
       if (attempt < this.options.putAttempts) await this.env.sleep(this.env.random.jitter(200 * attempt, 0.5));
     }
     this.stats.errors++;
+    if (full) throw new StorageError('DiskFull', `chunk ${hash.slice(0, 12)}: ${full} (${lastError})`);
     throw new StorageError('ChunkUnavailable', `chunk ${hash.slice(0, 12)}: write quorum not reached (${lastError})`);
   }
 
@@ -277,10 +282,11 @@ export class ChunkStore {
    * Sends the chunk to every member; resolves once `quorum` acknowledged or all answered, and
    * calls `allDone` with the number of members that failed once every member answered.
    */
-  private storeOn(set: NodeHandle[], hash: string, data: Uint8Array, quorum: number, allDone: (failures: number) => void): Promise<{ ok: number; error: string }> {
+  private storeOn(set: NodeHandle[], hash: string, data: Uint8Array, quorum: number, allDone: (failures: number) => void): Promise<{ ok: number; error: string; full: number }> {
     return new Promise((resolve) => {
       let ok = 0;
       let answered = 0;
+      let full = 0;
       let error = '';
       let done = false;
       const failed: NodeHandle[] = [];
@@ -297,7 +303,7 @@ export class ChunkStore {
         if (done) return;
         if (ok >= quorum || answered === set.length) {
           done = true;
-          resolve({ ok, error });
+          resolve({ ok, error, full });
         }
       };
       for (const member of set) {
@@ -309,6 +315,7 @@ export class ChunkStore {
           },
           (err: Error) => {
             error = err.message;
+            if ((err as { code?: string }).code === 'DiskFull') full++;
             failed.push(member);
             answered++;
             settle();
@@ -317,7 +324,7 @@ export class ChunkStore {
       }
       if (set.length === 0) {
         allDone(0);
-        resolve({ ok: 0, error: 'empty replica set' });
+        resolve({ ok: 0, error: 'empty replica set', full: 0 });
       }
     });
   }
@@ -531,7 +538,8 @@ export class ChunkStore {
     const resp = await this.rpc.requestDirect(to, kind, body, { timeoutMs: this.options.requestTimeoutMs, ...(ackTimeoutMs ? { ackTimeoutMs } : {}) });
     if (resp.code !== 200) {
       const b = resp.body as { error?: string; message?: string } | null;
-      throw new StorageError(b?.error === 'ChunkCorrupt' ? 'ChunkCorrupt' : 'ChunkUnavailable', `${to.addr} answered ${resp.code}: ${b?.message ?? ''}`);
+      const code = b?.error === 'ChunkCorrupt' || b?.error === 'DiskFull' ? b.error : 'ChunkUnavailable';
+      throw new StorageError(code, `${to.addr} answered ${resp.code}: ${b?.message ?? ''}`);
     }
     return resp.body;
   }
@@ -550,11 +558,18 @@ export class ChunkStore {
           if (this.options.verify && !this.engine.stat(hash) && chunkHash(data) !== hash) {
             throw new StorageError('ChunkCorrupt', `chunk bytes do not hash to ${hash.slice(0, 12)}`);
           }
-          return this.engine.put(hash, data, this.env.now()).then(() => {
-            // On disk: the frame the bytes arrived in can take the next one (frame-pool.ts).
-            releaseFrame(data);
-            return { body: { ok: true } };
-          });
+          return this.engine.put(hash, data, this.env.now()).then(
+            () => {
+              // On disk: the frame the bytes arrived in can take the next one (frame-pool.ts).
+              releaseFrame(data);
+              return { body: { ok: true } };
+            },
+            (err: unknown) => {
+              // Out of space: the writer counts it; the node's DiskFull alert tells the operator (once).
+              if ((err as { code?: string } | null)?.code !== 'DiskFull') throw err;
+              return { code: 500, body: { error: 'DiskFull', message: (err as Error).message } };
+            },
+          );
         }
         case K.GET: {
           const hash = checkHash(b.h);
