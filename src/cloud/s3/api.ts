@@ -123,6 +123,7 @@ import { BucketPolicies } from './policy.ts';
 import { ObjectLockApi, retentionOf } from './object-lock.ts';
 import type { LockFields } from './object-lock.ts';
 import type { PolicyTarget } from './policy.ts';
+import { mapError } from './http.ts';
 import type { S3Request } from './http.ts';
 import type { CopySourceFacts } from './access-log-capture.ts';
 import type { KmsSealedKey, SealedKey } from './encryption.ts';
@@ -1247,8 +1248,11 @@ export class S3Api implements LifecycleActions {
         }
         deleted.push(done);
       } catch (err) {
-        const e = err instanceof S3Error ? err : new S3Error('InternalError');
-        if (!(err instanceof S3Error)) this.log.error({ code: 'DeleteFailed', key: o.key, err: (err as Error).message }, 'DeleteObjects: one key failed');
+        // Out of disk space (below half the storage reserve even tombstones are refused): that
+        // key's entry says so, as a single DeleteObject would (507, logged once by the full node).
+        const full = (err as { code?: string } | null)?.code === 'DiskFull';
+        const e = err instanceof S3Error ? err : full ? mapError(err) : new S3Error('InternalError');
+        if (!(err instanceof S3Error) && !full) this.log.error({ code: 'DeleteFailed', key: o.key, err: (err as Error).message }, 'DeleteObjects: one key failed');
         errors.push({ key: o.key, ...(o.versionId !== undefined ? { versionId: o.versionId } : {}), code: e.code, message: e.message });
       }
     });

@@ -359,10 +359,13 @@ export class S3HttpServer {
  * error, the ring unavailable), `info` for `501 NotImplemented` — a 5xx by S3's table, but the
  * client asking for something this endpoint does not do (SigV4a, an unsupported feature), so
  * client input never reads as a server fault while operators still see what clients ask for —
- * and `debug` for the other refusals (4xx).
+ * and `debug` for the other refusals (4xx) and for `507 XMinioStorageFull` (the full nodes log
+ * it once, with their `DiskFull` alert; the answers are counted in `pi_s3_errors_total`).
  */
 export function failureLogLevel(e: S3Error): 'error' | 'info' | 'debug' {
   if (e.code === 'NotImplemented') return 'info';
+  // Out of disk space: the nodes that are full say so once (their DiskFull alert), not per request.
+  if (e.code === 'XMinioStorageFull') return 'debug';
   return e.status >= 500 ? 'error' : 'debug';
 }
 
@@ -382,6 +385,9 @@ export function mapError(err: unknown): S3Error {
     case 'UpdateRetriesExhausted':
     case 'VersionConflict':
       return new S3Error('OperationAborted', undefined, { cause: err });
+    case 'DiskFull':
+      // The replicas that would store the data are out of space (see docs/s3.md: 507, as MinIO).
+      return new S3Error('XMinioStorageFull', undefined, { cause: err });
     case 'ERR_STREAM_PREMATURE_CLOSE':
     case 'ECONNRESET':
       return new S3Error('IncompleteBody', 'The request body terminated unexpectedly', { cause: err });

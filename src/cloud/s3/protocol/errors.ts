@@ -213,6 +213,16 @@ export const S3_ERRORS = {
     status: 400,
     message: "The provided 'x-amz-content-sha256' header does not match what was computed.",
   },
+  /**
+   * Not in AWS's table (S3 never runs out of disk): the code MinIO answers, with 507 Insufficient
+   * Storage, when its drives are below their free-space threshold, which S3 tools and
+   * applications in the wild recognise. Pi answers it when the nodes that would store a write are
+   * out of disk space (their storage reserve is reached): see docs/s3.md.
+   */
+  XMinioStorageFull: {
+    status: 507,
+    message: 'The nodes that would store this data are out of disk space (their storage reserve is reached). Delete objects or add capacity, then retry.',
+  },
   /** SelectObjectContent's own codes (select-errors.ts). */
   ...SELECT_ERRORS,
 } as const satisfies Record<string, S3ErrorSpec>;

@@ -58,6 +58,7 @@ describe('S3 error table', () => {
       NoSuchBucketPolicy: 404,
       MetadataTooLarge: 400,
       InvalidChecksum: 400,
+      XMinioStorageFull: 507,
     };
     for (const [code, status] of Object.entries(expected)) {
       assert.equal(S3_ERRORS[code as S3ErrorCode].status, status, code);
