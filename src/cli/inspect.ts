@@ -37,6 +37,10 @@ export async function status(client: OpsClient, out: Output): Promise<void> {
     if (node['region'] !== undefined) lines.push(`location  region ${node['region']}, az ${node['az']}`);
     if (lag) lines.push(`loop lag  p99 ${lag.p99Ms.toFixed(1)} ms, max ${lag.maxMs.toFixed(1)} ms`);
     if (disk) lines.push(`disk      ${(disk.freeBytes / 2 ** 30).toFixed(1)} GiB free of ${(disk.totalBytes / 2 ** 30).toFixed(1)} GiB`);
+    for (const st of (node['storage'] as { dir: string; reserveBytes: number; refusing: boolean }[] | undefined) ?? []) {
+      const reserve = `${(st.reserveBytes / 2 ** 30).toFixed(2)} GiB`;
+      lines.push(`reserve   ${st.reserveBytes > 0 ? reserve : 'none'}${st.refusing ? ` reached on ${st.dir}: refusing writes that add data (DiskFull)` : ''}`);
+    }
     lines.push(`services  ${services.length ? services.map((s) => `${s.name} (${s.state}${s.errors ? `, ${s.errors} errors` : ''})`).join(', ') : 'none'}`);
     const endpoints = Object.entries((node['endpoints'] as Record<string, string>) ?? {});
     if (endpoints.length) lines.push(`endpoints ${endpoints.map(([k, v]) => `${k} ${v}`).join(', ')}`);

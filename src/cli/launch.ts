@@ -27,6 +27,7 @@ export interface LaunchOptions {
   services?: NodeService[];
   applications?: ApplicationRegistry;
   probe?: PiNodeOptions['probe'];
+  diskSpace?: PiNodeOptions['diskSpace'];
   /** Join the ring before returning (default true). */
   join?: boolean;
 }
@@ -45,6 +46,7 @@ export async function launchNode(config: PiConfig, options: LaunchOptions = {}):
     ...(options.logger ? { logger: options.logger } : {}),
     ...(options.env ? { env: options.env } : {}),
     ...(options.probe ? { probe: options.probe } : {}),
+    ...(options.diskSpace ? { diskSpace: options.diskSpace } : {}),
   });
   let ops: OpsServer | undefined;
   try {
@@ -84,7 +86,17 @@ export async function runForeground(config: PiConfig, onStarted?: (launched: Lau
     launched?.node.events.record('error', `${kind}: ${e?.message ?? String(err)}`, { level: 'error' });
   };
   const onException = (err: unknown): void => onUncaught(err, 'uncaught exception');
-  const onRejection = (err: unknown): void => onUncaught(err, 'unhandled rejection');
+  const onRejection = (err: unknown): void => {
+    // lmdb-js rejects a promise of its own (the batch it starts each event turn) when a commit
+    // fails; the writes of that commit reject too and report it (DiskFull, StorageFailed).
+    const commitError = (err as { commitError?: unknown } | null)?.commitError;
+    if (commitError instanceof Promise) {
+      commitError.catch(() => undefined);
+      logger.debug({ event: 'lmdb.commitFailed' }, 'an LMDB commit failed (reported by its writes)');
+      return;
+    }
+    onUncaught(err, 'unhandled rejection');
+  };
   process.on('uncaughtException', onException);
   process.on('unhandledRejection', onRejection);
 

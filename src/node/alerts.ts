@@ -1,6 +1,6 @@
 /**
- * Alerts: conditions under which a node keeps running but is not healthy — disk nearly full,
- * data directory read-only, leaf set empty for too long, plaintext transport, an application that
+ * Alerts: conditions under which a node keeps running but is not healthy — disk nearly full
+ * (and full: `DiskFull`, raised by the node from its storage reserve), data directory read-only, leaf set empty for too long, plaintext transport, an application that
  * failed. Each alert is raised and cleared once (one log line and one event each), and shown by
  * the ops API, `/health` and the dashboard, so a node never misbehaves silently.
  */
@@ -87,6 +87,8 @@ export interface MonitoredNode {
   /** True once the node has joined (an idle or joining node has no leaf set yet). */
   isReady(): boolean;
   leafSetSize(): number;
+  /** Reads the free space of the node's storage reserves again (they notice space freed even when no write comes). */
+  refreshSpace?(): void;
 }
 
 /**
@@ -131,6 +133,11 @@ export class AlertMonitor {
     this.inFlight = (async () => {
       try {
         this.checkLeafSet();
+        try {
+          this.node.refreshSpace?.();
+        } catch {
+          // a reserve that cannot read its disk keeps its last reading; DiskCheckFailed says why
+        }
         await this.checkDisk();
         await this.checkWritable();
       } finally {
@@ -180,7 +187,9 @@ export class AlertMonitor {
 
   private async checkWritable(): Promise<void> {
     const error = await this.probe.writeError(this.node.dataDir).catch((err: Error) => err.message);
-    if (error !== undefined) {
+    // A full disk refuses the probe's file too: that is DiskNearlyFull / DiskFull, not a
+    // read-only directory (which would need a restart).
+    if (error !== undefined && !/^(ENOSPC|EDQUOT)\b/.test(error)) {
       this.alerts.raise('DataDirReadOnly', 'critical', `the data directory ${this.node.dataDir} does not take writes (${error}): records cannot be stored durably`);
     } else {
       this.alerts.clear('DataDirReadOnly');

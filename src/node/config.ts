@@ -74,6 +74,12 @@ export const configSchema = z.strictObject({
       leafSetEmptyMs: ms.default(30_000),
     })
     .prefault({}),
+  storage: z
+    .strictObject({
+      reserveBytes: z.number().int().min(0).default(1024 ** 3),
+      reservePercent: z.number().min(0).max(50).default(2),
+    })
+    .prefault({}),
   overlay: z
     .strictObject({
       leafSetSize: z.number().int().min(2).max(256).refine((n) => n % 2 === 0, 'must be even').default(24),
@@ -222,6 +228,8 @@ export const SETTINGS: readonly Setting[] = [
   s('alerts.diskMinFreePercent', 'number', '5', 'Alert when free space on the data directory falls below this share.'),
   s('alerts.diskMinFreeBytes', 'int', '536870912', 'Alert when free space on the data directory falls below this many bytes.'),
   s('alerts.leafSetEmptyMs', 'int', '30000', 'Alert when the leaf set has stayed empty this long (the node is alone or cut off).'),
+  s('storage.reserveBytes', 'int', '1073741824', 'Storage reserve: below this much free space on the data directory\'s disk the node stores no new data (new DHT records, S3 chunks: `DiskFull`, S3 507) but still takes deletions; the reserve is the smaller of this and `storage.reservePercent` (0 in either: no reserve).'),
+  s('storage.reservePercent', 'number', '2', 'Storage reserve as a share of the disk, in percent (the smaller of this and `storage.reserveBytes` applies).'),
   s('overlay.leafSetSize', 'int', '24', 'Leaf set size L (even; both sides together).'),
   s('overlay.heartbeatIntervalMs', 'int', '1000', 'Heartbeat period to the ring neighbours.'),
   s('overlay.suspectAfterMs', 'int', '1500', 'Silence after which a neighbour is probed.'),

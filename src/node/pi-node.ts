@@ -6,11 +6,13 @@
  * The ops API is not part of this layer (it sits above, in `src/ops/`); it is given a started
  * PiNode and reads it.
  */
+import { statSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { RealEnv } from '../env/index.ts';
 import type { Env, Logger } from '../env/index.ts';
 import type { Id, Location } from '../id/index.ts';
-import type { StorageEngine } from '../dht/index.ts';
+import { SpaceGuard } from '../dht/index.ts';
+import type { DiskSpace, SpaceState, StorageEngine } from '../dht/index.ts';
 import { PastryNode } from '../overlay/index.ts';
 import type { OverlayOptions } from '../overlay/index.ts';
 import { TcpTransport, TransportError } from '../transport/index.ts';
@@ -66,6 +68,8 @@ export interface PiNodeOptions {
   applications?: ApplicationRegistry;
   /** File-system checks of the alert monitor (tests substitute them). */
   probe?: DataDirProbe;
+  /** What the storage reserve reads of a file system (default `statfs`; tests substitute it). */
+  diskSpace?: (dir: string) => DiskSpace;
   /** Software version reported to others. */
   version?: string;
 }
@@ -115,6 +119,8 @@ export class PiNode {
     this.markStopped = resolve;
   });
   private readonly log: Logger;
+  /** The storage reserve of each file system the node stores on, by device (space.ts). */
+  private readonly spaces = new Map<number, SpaceGuard>();
 
   private constructor(
     readonly config: PiConfig,
@@ -129,12 +135,22 @@ export class PiNode {
     readonly certificate: CertificateSummary | undefined,
     readonly version: string,
     probe: DataDirProbe,
+    /** The storage reserve of the data directory's file system (the DHT store's). */
+    readonly space: SpaceGuard,
+    private readonly diskSpace: ((dir: string) => DiskSpace) | undefined,
   ) {
     this.log = env.log;
     this.startedAt = env.now();
     this.events = new EventLog(id.hex, () => env.now());
     this.alerts = new AlertSet(env, env.log.child({ mod: 'alerts' }), this.events);
-    this.monitor = new AlertMonitor(env, this.alerts, { dataDir: config.dataDir, isReady: () => this.overlay.isReady, leafSetSize: () => this.overlay.leafSetMembers().length }, config.alerts, probe);
+    this.monitor = new AlertMonitor(
+      env,
+      this.alerts,
+      { dataDir: config.dataDir, isReady: () => this.overlay.isReady, leafSetSize: () => this.overlay.leafSetMembers().length, refreshSpace: () => this.refreshSpace() },
+      config.alerts,
+      probe,
+    );
+    this.watchSpace(space, deviceOf(space.dir) ?? -1);
     this.ringView = new RingView(env, overlay, this.events, () => this.summary(), { limit: config.ops.crawlLimit });
   }
 
@@ -161,6 +177,9 @@ export class PiNode {
     }
     await ensureDir(config.dataDir);
     const identity = await openNodeData(config.dataDir, baseEnv.random, location);
+    // The storage reserve: the store refuses writes that add data once the disk is nearly full.
+    const space = spaceGuard(identity.storageDir, config, () => baseEnv.now(), options.diskSpace);
+    identity.storage.space = space;
     const env = baseEnv.withLog({ nodeId: identity.id.hex });
     const log = env.log;
     log.info(
@@ -168,7 +187,7 @@ export class PiNode {
       identity.created ? `new node id ${identity.id.hex}` : `node id ${identity.id.hex} from ${config.dataDir} (${identity.storage.size} stored items)`,
     );
     try {
-      return await PiNode.assemble(options, config, env, identity.id, location, identity.storage, registry, tls, certificate);
+      return await PiNode.assemble(options, config, env, identity.id, location, identity.storage, space, registry, tls, certificate);
     } catch (err) {
       await identity.storage.close();
       throw err;
@@ -182,6 +201,7 @@ export class PiNode {
     id: Id,
     location: Location | undefined,
     storage: StorageEngine,
+    space: SpaceGuard,
     registry: ApplicationRegistry,
     tls: TlsCredentials | undefined,
     certificate: CertificateSummary | undefined,
@@ -218,7 +238,7 @@ export class PiNode {
       routingMaintenanceIntervalMs: config.overlay.routingMaintenanceIntervalMs,
     };
     const overlay = new PastryNode(env, counting, id, overlayOptions);
-    const node = new PiNode(config, env, id, location, storage, transport, counting, overlay, certificate, options.version ?? '0.0.0', options.probe ?? fsProbe);
+    const node = new PiNode(config, env, id, location, storage, transport, counting, overlay, certificate, options.version ?? '0.0.0', options.probe ?? fsProbe, space, options.diskSpace);
     node.events.record('node.started', `node started at ${transport.address}${config.insecure ? ' (INSECURE: plaintext transport)' : ''}`, { data: { addr: transport.address } });
     if (config.insecure) node.alerts.raise('Insecure', 'warning', 'node-to-node traffic is plaintext and unauthenticated (--insecure): development only');
     try {
@@ -277,6 +297,7 @@ export class PiNode {
         dataDir: this.config.dataDir,
         location: this.location,
         storage: this.storage,
+        spaceFor: (dir: string) => this.spaceFor(dir),
         events: this.events,
         alerts: this.alerts,
         service: <T extends NodeService>(name: string) => this.service<T>(name),
@@ -480,6 +501,52 @@ export class PiNode {
     this.log.info({ event: 'node.stopped', graceful, durationMs: this.env.now() - started }, 'node stopped');
   }
 
+  /**
+   * The storage reserve of the file system holding `dir` (an existing directory): the data
+   * directory's, or one made for it with the same settings when `dir` is on another file system
+   * (a chunk folder on its own disk).
+   */
+  spaceFor(dir: string): SpaceGuard {
+    const dev = deviceOf(dir);
+    if (dev === undefined) return this.space;
+    const known = this.spaces.get(dev);
+    if (known) return known;
+    const guard = spaceGuard(dir, this.config, () => this.env.now(), this.diskSpace);
+    this.watchSpace(guard, dev);
+    return guard;
+  }
+
+  /** The storage reserves of the node's file systems (the data directory's first). */
+  spaceStates(): SpaceState[] {
+    return [...this.spaces.values()].map((g) => g.state());
+  }
+
+  /** Reads every file system's free space again (the alert monitor's periodic check). */
+  private refreshSpace(): void {
+    for (const g of this.spaces.values()) g.refresh();
+  }
+
+  /**
+   * Raises the critical `DiskFull` alert while `guard` refuses writes (logged once when raised,
+   * once when cleared), per file system other than the data directory's by its folder.
+   */
+  private watchSpace(guard: SpaceGuard, dev: number): void {
+    this.spaces.set(dev, guard);
+    const subject = guard === this.space ? undefined : guard.dir;
+    const show = (s: SpaceState): void => {
+      if (!s.refusing) {
+        this.alerts.clear('DiskFull', subject);
+        return;
+      }
+      this.alerts.raise('DiskFull', 'critical', `${guard.refusal ?? 'the disk is full'} (deletions still work; writes resume by themselves once space is freed)`, {
+        ...(subject ? { subject } : {}),
+        data: { dir: s.dir, freeBytes: s.freeBytes, reserveBytes: s.reserveBytes },
+      });
+    };
+    guard.onChange(show);
+    if (guard.refusing) show(guard.state());
+  }
+
   /** Health from the state and the active alerts. */
   health(): NodeHealth {
     if (this.stateValue === 'stopping' || this.stateValue === 'stopped') return 'stopping';
@@ -555,5 +622,19 @@ export class PiNode {
     }
     if (this.opsUrl) s.opsUrl = this.opsUrl;
     return s;
+  }
+}
+
+/** A storage reserve for the file system of `dir` with the node's `storage.*` settings. */
+function spaceGuard(dir: string, config: PiConfig, now: () => number, diskSpace: ((dir: string) => DiskSpace) | undefined): SpaceGuard {
+  return new SpaceGuard({ dir, reserveBytes: config.storage.reserveBytes, reservePercent: config.storage.reservePercent, now, ...(diskSpace ? { statfs: diskSpace } : {}) });
+}
+
+/** The device of the file system holding `dir` (undefined if it cannot be read). */
+function deviceOf(dir: string): number | undefined {
+  try {
+    return statSync(dir).dev;
+  } catch {
+    return undefined;
   }
 }

@@ -8,7 +8,7 @@
  */
 import type { Env } from '../env/index.ts';
 import type { Location } from '../id/index.ts';
-import type { StorageEngine } from '../dht/index.ts';
+import type { SpaceGuard, StorageEngine } from '../dht/index.ts';
 import type { PastryNode } from '../overlay/index.ts';
 import type { AlertSet } from './alerts.ts';
 import type { PiConfig } from './config.ts';
@@ -26,6 +26,11 @@ export interface ServiceContext {
   readonly location: Location | undefined;
   /** The node's storage engine (LMDB in the data directory; the DHT keeps its records there). */
   readonly storage: StorageEngine;
+  /**
+   * The storage reserve of the file system holding `dir` (an existing directory), for a service
+   * storing files of its own there: writes it refuses fail with `DiskFull` (dht/storage/space.ts).
+   */
+  readonly spaceFor?: (dir: string) => SpaceGuard;
   readonly events: EventLog;
   readonly alerts: AlertSet;
   /** Another started service by name (e.g. an application using `dht`). */

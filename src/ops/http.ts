@@ -58,6 +58,8 @@ export function statusForCode(code: string | undefined): number {
       return 503;
     case 'Timeout':
       return 504;
+    case 'DiskFull':
+      return 507;
     default:
       return 500;
   }
@@ -216,13 +218,17 @@ export function jsonReplacer(_key: string, value: unknown): unknown {
   return value;
 }
 
-/** The error answer for anything a handler threw; 5xx are logged as errors, the rest as info. */
+/**
+ * The error answer for anything a handler threw; 5xx are logged as errors, the rest as info —
+ * but `507 DiskFull` at debug: the nodes out of space say so once, with their DiskFull alert.
+ */
 export function errorResponse(err: unknown, log: Logger, context: Record<string, unknown>): { status: number; body: unknown } {
   const e = err as { status?: number; code?: string; message?: string; stack?: string };
   const status = err instanceof HttpError ? err.status : statusForCode(e?.code);
   const code = e?.code ?? (status === 500 ? 'InternalError' : 'Error');
   const message = e?.message ?? String(err);
-  if (status >= 500) log.error({ ...context, code, status, err: { message, stack: e?.stack } }, `ops request failed: ${message}`);
+  if (status === 507) log.debug({ ...context, code, status }, `ops request refused: ${message}`);
+  else if (status >= 500) log.error({ ...context, code, status, err: { message, stack: e?.stack } }, `ops request failed: ${message}`);
   else log.info({ ...context, code, status }, `ops request refused: ${message}`);
   return { status, body: { error: { code, message } } };
 }

@@ -257,6 +257,48 @@ export class NodeMetrics {
         for (const a of n.alerts.list()) this.inc({ code: a.code, severity: a.severity }, 1);
       },
     });
+    new Gauge({
+      name: 'pi_disk_free_bytes',
+      help: "Free bytes on the file systems the node stores on (the data directory's; a chunk folder on its own disk too), as the storage reserve last read them.",
+      labelNames: ['dir'],
+      registers: r,
+      collect() {
+        this.reset();
+        for (const st of n.spaceStates()) if (st.freeBytes >= 0) this.set({ dir: st.dir }, st.freeBytes);
+      },
+    });
+    new Gauge({
+      name: 'pi_storage_reserve_bytes',
+      help: 'The storage reserve: below this much free space the node stores no new data (storage.reserveBytes / storage.reservePercent).',
+      labelNames: ['dir'],
+      registers: r,
+      collect() {
+        this.reset();
+        for (const st of n.spaceStates()) this.set({ dir: st.dir }, st.reserveBytes);
+      },
+    });
+    new Gauge({
+      name: 'pi_storage_refusing',
+      help: '1 while the node refuses writes that add data on that file system (its free space is below the storage reserve; alert DiskFull).',
+      labelNames: ['dir'],
+      registers: r,
+      collect() {
+        this.reset();
+        for (const st of n.spaceStates()) this.set({ dir: st.dir }, st.refusing ? 1 : 0);
+      },
+    });
+    new Counter({
+      name: 'pi_storage_writes_refused_total',
+      help: 'Writes refused for want of disk space, by store (dht: records, chunks: S3 chunk files).',
+      labelNames: ['store'],
+      registers: r,
+      collect() {
+        this.reset();
+        const by: Record<string, number> = {};
+        for (const st of n.spaceStates()) for (const [store, count] of Object.entries(st.refused)) by[store] = (by[store] ?? 0) + count;
+        for (const [store, count] of Object.entries(by)) this.inc({ store }, count);
+      },
+    });
     new Counter({
       name: 'pi_app_errors_total',
       help: 'Errors reported by each service or application (the node keeps running).',

@@ -239,7 +239,8 @@ export class OpsServer {
             } catch (err) {
               // Client errors (a typed code below 500) are the caller's; everything else counts against the service.
               const status = err instanceof HttpError ? err.status : statusForCode((err as { code?: string })?.code);
-              if (status >= 500 && status !== 503 && status !== 504) node.reportServiceError(service.name, err, `route ${route.method} ${path}`);
+              // (507: disk full, which the node's DiskFull alert reports once.)
+              if (status >= 500 && status !== 503 && status !== 504 && status !== 507) node.reportServiceError(service.name, err, `route ${route.method} ${path}`);
               throw err;
             }
           },
@@ -295,6 +296,7 @@ export class OpsServer {
       memoryRssBytes: process.memoryUsage().rss,
       eventLoop: this.lag.read(),
       disk: n.monitor.disk,
+      storage: n.spaceStates(),
       certificate: n.certificate,
       secure: !n.config.insecure,
       transport: { address: n.address, stats: n.transport.stats, connections: n.transport.connectionInfo().length },

@@ -87,6 +87,34 @@ describe('alerts', () => {
     await monitor.stop();
   });
 
+  test('a full disk (the write probe fails with ENOSPC) is not a read-only data directory: no DataDirReadOnly telling to restart', async () => {
+    const disk = new FakeDisk();
+    const { env, alerts, monitor } = setup(disk);
+    monitor.start();
+    disk.space = { freeBytes: 0, totalBytes: 200 * GiB };
+    disk.write = 'ENOSPC: ENOSPC: no space left on device, write';
+    await env.scheduler.runFor(3000);
+    assert.ok(alerts.has('DiskNearlyFull'));
+    assert.equal(alerts.has('DataDirReadOnly'), false);
+    disk.write = 'EDQUOT: EDQUOT: disk quota exceeded, write';
+    await env.scheduler.runFor(1000);
+    assert.equal(alerts.has('DataDirReadOnly'), false);
+    await monitor.stop();
+  });
+
+  test('the storage reserve is read again at every check, so that space freed is seen with no write coming', async () => {
+    let refreshed = 0;
+    const env = VirtualEnv.create({ seed: 1, logLevel: 'info' });
+    const events = new EventLog('a'.repeat(40), () => env.now());
+    const alerts = new AlertSet(env, env.log, events);
+    const node = { dataDir: '/data', isReady: () => true, leafSetSize: () => 3, refreshSpace: () => void refreshed++ };
+    const monitor = new AlertMonitor(env, alerts, node, { checkIntervalMs: 1000, diskMinFreePercent: 5, diskMinFreeBytes: GiB, leafSetEmptyMs: 10_000 }, new FakeDisk());
+    monitor.start();
+    await env.scheduler.runFor(3500);
+    assert.equal(refreshed, 4);
+    await monitor.stop();
+  });
+
   test('an empty leaf set is an alert only after it has lasted leafSetEmptyMs, and clears when a neighbour appears', async () => {
     const { env, alerts, monitor, node } = setup(new FakeDisk(), { ready: true, leafSet: 0 });
     monitor.start();

@@ -7,7 +7,7 @@
  * delivery: `POST /api/s3/access-log/flush`), metrics and the dashboard summary. The S3 logic itself (api.ts, catalog.ts, chunks/) does not depend on how it
  * is hosted.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DhtService, MetricFamily, NodeService, OpsRequest, OpsRoute, PiConfig, ScribeService, ServiceContext, ApplicationFactory } from '../../node/index.ts';
@@ -229,7 +229,11 @@ export class S3Service implements NodeService {
     this.tls = o.tls ? EndpointTls.load(o.tls) : undefined;
     const master = o.sseMasterKeyFile !== undefined ? MasterKeys.fromFiles(o.sseMasterKeyFile, o.ssePreviousKeyFiles) : undefined;
     this.masterKeys = master;
-    this.engine = FileChunkEngine.open(join(ctx.dataDir, 's3', 'chunks'));
+    const chunkDir = join(ctx.dataDir, 's3', 'chunks');
+    mkdirSync(chunkDir, { recursive: true });
+    // New chunks are refused (DiskFull, 507 to clients) once the disk's storage reserve is reached.
+    const space = ctx.spaceFor?.(chunkDir);
+    this.engine = FileChunkEngine.open(chunkDir, space ? { space } : {});
     this.storeValue = new ChunkStore(ctx.env, ctx.overlay, this.engine, { replicas: o.replicas, writeQuorum: o.writeQuorum, maxPutsInFlight: Math.max(4, o.putConcurrency), verifyReads: o.verifyReads });
     this.scrubber = new ChunkScrubber(ctx.env, this.storeValue, o.scrub, join(ctx.dataDir, 's3', 'scrub.json'));
     this.catalogValue = new Catalog(dht, ctx.env, {

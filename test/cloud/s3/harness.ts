@@ -12,6 +12,7 @@ import { Agent as HttpsAgent } from 'node:https';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import type { ConfigInput } from '../../../src/node/index.ts';
+import type { LaunchOptions } from '../../../src/cli/launch.ts';
 import { createNodeCert } from '../../../src/node/certs.ts';
 import type { S3Service } from '../../../src/cloud/s3/service.ts';
 import { call, ringCa, startNode, tempDir, waitFor } from '../../node/fixtures.ts';
@@ -68,11 +69,18 @@ export function trustEndpoint(endpoint: string, caPem: string): void {
  * Starts `n` nodes running `s3`; resolves once every leaf set is complete. With `tls`, the
  * endpoints speak HTTPS with that certificate, and the harness's clients trust its CA.
  */
-export async function startS3Ring(cleanup: (fn: () => Promise<void>) => void, n: number, config: ConfigInput = {}, tls?: EndpointCertificate): Promise<S3Node[]> {
+export async function startS3Ring(
+  cleanup: (fn: () => Promise<void>) => void,
+  n: number,
+  config: ConfigInput = {},
+  tls?: EndpointCertificate,
+  /** Launch options of node `i` (e.g. a fake disk: `diskSpace`). */
+  launch: (i: number) => LaunchOptions = () => ({}),
+): Promise<S3Node[]> {
   const s3 = { ...TEST_S3, ...((config['s3'] as object) ?? {}), ...(tls ? { tls: { cert: tls.certFile, key: tls.keyFile } } : {}) };
   const base: ConfigInput = { apps: ['s3'], ...config, s3 };
-  const first = await startNode(cleanup, { config: base, name: 'node-0' });
-  const rest = await Promise.all(Array.from({ length: n - 1 }, (_, i) => startNode(cleanup, { bootstrap: [first.node.address], config: base, name: `node-${i + 1}` })));
+  const first = await startNode(cleanup, { config: base, name: 'node-0', launch: launch(0) });
+  const rest = await Promise.all(Array.from({ length: n - 1 }, (_, i) => startNode(cleanup, { bootstrap: [first.node.address], config: base, name: `node-${i + 1}`, launch: launch(i + 1) })));
   const nodes = [first, ...rest];
   await waitFor(() => nodes.every((x) => x.node.overlay.leafSetMembers().length >= Math.min(n - 1, 24)), { timeoutMs: 25_000, what: `a complete ring of ${n}` });
   return nodes.map((t) => {
