@@ -61,7 +61,7 @@ const MDB_MAP_FULL = -30792;
 /**
  * The error a failed write of lmdb-js rejects with says only "Commit failed"; the cause is in its
  * `commitError`, a promise rejected with the transaction's error (once for all the writes of the
- * transaction: every write that failed reads it, so it is never an unhandled rejection). A full
+ * transaction: every write that failed reads it, so it is not left unhandled). A full
  * disk (ENOSPC, EDQUOT, a map that could not grow) becomes `DiskFull`, anything else
  * `StorageFailed`.
  */
@@ -221,6 +221,10 @@ export class LmdbStorage implements StorageEngine {
   /** A write that did not commit: no longer served, the cause reported (and a full disk told to the reserve). */
   private async writeFailed(key: string, value: StoredItem | null, err: unknown): Promise<never> {
     this.settle(key, value);
+    // lmdb-js starts each event turn's batch with a write of its own whose promise nobody holds:
+    // when the commit fails it rejects too, unhandled. It is the store's current commit promise
+    // now, in the same turn as this rejection: handled here.
+    this.root.committed.then(ignore, ignore);
     const e = await commitFailure(err);
     if (e instanceof DiskFullError) this.space?.failed(e);
     throw e;

@@ -295,8 +295,8 @@ export function itemBytes(item: StoredItem): number {
 /**
  * The reserve's verdict on storing `item` where `cur` is held (see {@link SpaceGuard.admit}): an
  * item that adds data (a new key, or a rewrite growing by more than {@link KEEP_SLACK}) is a
- * `grow` write; a tombstone or a rewrite that does not grow, a `keep` write. `count`: false for a check ahead of
- * the write.
+ * `grow` write; a tombstone or a rewrite that does not grow, a `keep` write. `count`: false for
+ * a check ahead of the write.
  */
 export function admitItem(space: SpaceGuard, item: StoredItem, cur: StoredItem | undefined, count: boolean): DiskFullError | undefined {
   const growth = itemBytes(item) - (cur ? itemBytes(cur) : 0);
