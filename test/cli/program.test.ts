@@ -94,6 +94,7 @@ describe('pi inspection commands against a running ring', () => {
     assert.match(text.out, new RegExp(`node\\s+${nodes[0]!.node.id.hex}`));
     assert.match(text.out, /health ok/);
     assert.match(text.out, /mutual TLS/);
+    assert.match(text.out, /\nreserve\s+(\d+\.\d\d GiB|none)\n/, 'the storage reserve (not reached)');
     const json = await pi(['--json', 'status', ...target()]);
     assert.equal((JSON.parse(json.out) as { id: string }).id, nodes[0]!.node.id.hex);
   });
