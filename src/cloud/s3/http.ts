@@ -11,7 +11,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
-import type { Env, Logger } from '../../env/index.ts';
+import type { Env, Logger, Timer } from '../../env/index.ts';
 import { S3Error, authLabel, errorResponse, invalidAccessKeyId, parseRequestAuth, refuseCustomerKeyInClear, refuseKmsInClear, resolveAddress, toS3Error, verifyRequestAuth } from './protocol/index.ts';
 import type { ErrorResponse, HeaderMap, RequestAuth } from './protocol/index.ts';
 import type { S3Api } from './api.ts';
@@ -52,6 +52,14 @@ const DRAIN_LIMIT_BYTES = 1024 * 1024;
 /** How long a refusal waits for the rest of such a body. */
 const DRAIN_TIMEOUT_MS = 10_000;
 
+/**
+ * The answer to a request the node cannot serve now: it is stopping. A 503 that SDKs retry, on a
+ * connection closed after it (a client behind a balancer reconnects, perhaps to another node).
+ */
+const NOT_SERVING_MESSAGE = 'This node is starting or stopping and is not serving requests. Please retry, or send the request to another node.';
+/** Seconds a client refused because the node is not serving is asked to wait before retrying. */
+const NOT_SERVING_RETRY_AFTER_S = 1;
+
 /** Counters of the endpoint. */
 export interface HttpStats {
   requests: Record<string, number>;
@@ -71,6 +79,12 @@ export class S3HttpServer {
   private readonly log: Logger;
   private readonly idPrefix: string;
   private inFlight = 0;
+  /** Responses of the requests being served (their handlers not finished). */
+  private readonly open = new Set<ServerResponse>();
+  /** Set by {@link close}: requests still arriving are refused, the others finish. */
+  private draining = false;
+  /** Called when the last request being served finishes while draining. */
+  private onDrained: (() => void) | undefined;
   /** The static website endpoint (website.ts), served on the same listener by Host. */
   private readonly website: WebsiteEndpoint;
   /** Where the server access log records of the requests go (access-log.ts); none: no records. */
@@ -139,15 +153,35 @@ export class S3HttpServer {
     server.setSecureContext({ cert: tls.cert, key: tls.key });
   }
 
-  /** Stops listening and closes every connection. */
-  async close(): Promise<void> {
+  /**
+   * Stops listening and closes every connection. With `drainMs` (a graceful stop), requests being
+   * served finish first, for at most that long: their answers say `Connection: close`, idle
+   * keep-alive connections are closed, and requests still arriving on open connections are
+   * refused with a retryable 503 (and their connection closed), so clients retry elsewhere
+   * instead of seeing a connection reset. What is still being served after `drainMs` is cut.
+   */
+  async close(options: { drainMs?: number } = {}): Promise<void> {
     const server = this.server;
     if (!server) return;
     this.server = undefined;
-    await new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      for (const s of this.sockets) s.destroy();
-    });
+    this.draining = true;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    const drainMs = options.drainMs ?? 0;
+    if (drainMs > 0 && this.open.size > 0) {
+      for (const res of this.open) if (!res.headersSent) res.setHeader('connection', 'close');
+      server.closeIdleConnections();
+      let timer: Timer | undefined;
+      await new Promise<void>((resolve) => {
+        this.onDrained = resolve;
+        timer = this.env.setTimeout(resolve, drainMs);
+      });
+      timer?.cancel();
+      this.onDrained = undefined;
+      if (this.open.size > 0) this.log.warn({ code: 'S3DrainTimeout', requests: this.open.size, drainMs }, `${this.open.size} request(s) still being served after ${drainMs} ms; closing their connections`);
+    }
+    server.closeIdleConnections();
+    for (const s of this.sockets) s.destroy();
+    await closed;
   }
 
   private nextRequestId(): string {
@@ -168,6 +202,7 @@ export class S3HttpServer {
     /** The request's authentication once verified (for logs). */
     let scheme: string | undefined;
     this.inFlight++;
+    this.open.add(res);
     // A client that goes away mid-request fails the body stream; the pipeline reading it reports that.
     req.on('error', () => {});
     res.on('error', () => {});
@@ -179,6 +214,11 @@ export class S3HttpServer {
     // Server access logging: the record of a request that reaches a bucket (access-log-capture.ts).
     const capture = this.accessLog ? new RequestCapture(this.env, req, res, requestId, started, this.accessLog) : undefined;
     try {
+      if (this.draining) {
+        op = 'NotServing';
+        this.fail(new S3Error('ServiceUnavailable', NOT_SERVING_MESSAGE), req, res, method, requestId, resource, op, scheme, { 'retry-after': String(NOT_SERVING_RETRY_AFTER_S), connection: 'close' });
+        return;
+      }
       const site = this.website.bucketOf(headers['host']);
       if (site !== undefined) {
         // The website endpoint: anonymous, its own answers and HTML errors (website.ts).
@@ -243,15 +283,17 @@ export class S3HttpServer {
     } finally {
       stopIdleWatch?.();
       this.inFlight--;
+      this.open.delete(res);
+      if (this.draining && this.open.size === 0) this.onDrained?.();
       this.stats.requests[op] = (this.stats.requests[op] ?? 0) + 1;
       this.stats.latencyMsSum[op] = (this.stats.latencyMsSum[op] ?? 0) + (this.env.now() - started);
     }
   }
 
-  private fail(err: unknown, req: IncomingMessage, res: ServerResponse, method: string, requestId: string, resource: string, op: string, auth: string | undefined): void {
+  private fail(err: unknown, req: IncomingMessage, res: ServerResponse, method: string, requestId: string, resource: string, op: string, auth: string | undefined, headers: Record<string, string> = {}): void {
     const e = mapError(err);
     this.stats.errors[e.code] = (this.stats.errors[e.code] ?? 0) + 1;
-    const level = failureLogLevel(e);
+    const level = op === 'NotServing' ? 'debug' : failureLogLevel(e);
     if (level === 'error') {
       const cause = (e.cause ?? err) as { message?: string; stack?: string; code?: string };
       this.log.error({ code: e.code, op, requestId, resource, auth, err: { message: cause?.message, code: cause?.code, stack: cause?.stack } }, `S3 ${op} failed: ${cause?.message ?? e.message}`);
@@ -265,6 +307,7 @@ export class S3HttpServer {
     }
     const response = errorResponse(e, { requestId, hostId: requestId, resource }, method);
     if (response.body !== undefined) response.headers['content-length'] = String(Buffer.byteLength(response.body));
+    Object.assign(response.headers, headers);
     if (!req.readableEnded) {
       // Discard what was not read. A bodiless GET that failed keeps its connection. (A body held
       // back for 100 Continue is answered below in this same turn, before the stream first reads

@@ -41,6 +41,12 @@ export interface S3Options {
    */
   bodyIdleTimeoutMs: number;
   /**
+   * On a graceful stop, how long requests being served may take to finish (their answers close
+   * their connections; requests still arriving are refused with a retryable 503); then what is
+   * left is cut.
+   */
+  drainTimeoutMs: number;
+  /**
    * Accept AWS Signature Version 2 (`Authorization: AWS …`, presigned `AWSAccessKeyId` /
    * `Expires` / `Signature` URLs, POST forms with `AWSAccessKeyId` / `signature`); when false
    * they are refused with `InvalidRequest`, as S3 refuses them in regions without SigV2.
@@ -136,6 +142,7 @@ export const DEFAULT_S3_OPTIONS: S3Options = {
   cacheMs: 2000,
   maxClockSkewMs: 15 * 60 * 1000,
   bodyIdleTimeoutMs: 20_000,
+  drainTimeoutMs: 5000,
   signatureV2: true,
   lifecycleSweepMs: 60 * 60 * 1000,
   replicationSweepMs: 60 * 1000,

@@ -93,6 +93,7 @@ export function s3OptionsFrom(config: PiConfig): S3Options {
     cacheMs: c.cacheMs,
     maxClockSkewMs: c.maxClockSkewMs,
     bodyIdleTimeoutMs: c.bodyIdleTimeoutMs,
+    drainTimeoutMs: c.drainTimeoutMs,
     signatureV2: c.signatureV2,
     lifecycleSweepMs: c.lifecycleSweepMs,
     replicationSweepMs: c.replicationSweepMs,
@@ -412,6 +413,10 @@ export class S3Service implements NodeService {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    // In-flight requests finish first (for at most drainTimeoutMs), while everything they use
+    // (the DHT, the chunk store, the event journal) still runs; new ones are refused with a
+    // retryable 503.
+    await this.http?.close({ drainMs: this.options.drainTimeoutMs });
     this.collector?.stop();
     this.expirer?.stop();
     this.apiValue?.replication.stop();
@@ -422,7 +427,6 @@ export class S3Service implements NodeService {
     this.rewrapper?.stop();
     this.scrubber?.stop();
     this.backfill?.cancel();
-    await this.http?.close();
     // Buffered access log records are delivered before the store closes (best effort: one attempt).
     await this.accessLog?.stop().catch(() => undefined);
     await this.apiValue?.drain();

@@ -1,0 +1,144 @@
+/**
+ * The S3 endpoint across a node's stop and start, as a rolling restart meets it: a graceful stop
+ * lets the requests being served finish (their answers close their connections), closes idle
+ * keep-alive connections and refuses requests still arriving with a retryable 503.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { connect } from 'node:net';
+import type { Socket } from 'node:net';
+import { Agent, request } from 'node:http';
+import type { ClientRequest, IncomingHttpHeaders } from 'node:http';
+import { CreateBucketCommand, GetObjectCommand } from '@aws-sdk/client-s3';
+import { bytes, clientFor, createUser, pattern, startS3Ring } from './harness.ts';
+import type { S3Node, TestUser } from './harness.ts';
+import { waitFor } from '../../node/fixtures.ts';
+import { runCleanups } from '../../helpers/cleanup.ts';
+
+interface Answer {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+/**
+ * A signed PUT (UNSIGNED-PAYLOAD) whose body the caller sends: `write` more of it, `end` it, and
+ * `answer` resolves with the response.
+ */
+async function openPut(endpoint: string, user: TestUser, path: string, size: number): Promise<{ req: ClientRequest; answer: Promise<Answer> }> {
+  const { SignatureV4 } = await import('@smithy/signature-v4');
+  const { Sha256 } = await import('@aws-crypto/sha256-js');
+  const { HttpRequest } = await import('@smithy/core/protocols');
+  const url = new URL(endpoint);
+  const signer = new SignatureV4({ credentials: { accessKeyId: user.accessKey, secretAccessKey: user.secret }, region: 'us-east-1', service: 's3', sha256: Sha256, uriEscapePath: false, applyChecksum: false });
+  const signed = await signer.sign(new HttpRequest({ method: 'PUT', protocol: 'http:', hostname: url.host, path, headers: { host: url.host, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' } }));
+  const req = request({ host: url.hostname, port: url.port, method: 'PUT', path, headers: { ...(signed.headers as Record<string, string>), 'content-length': String(size) } });
+  const answer = new Promise<Answer>((resolve, reject) => {
+    req.on('response', (res) => {
+      const parts: Buffer[] = [];
+      res.on('data', (b: Buffer) => parts.push(b));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(parts).toString() }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+  });
+  return { req, answer };
+}
+
+/** Whether a new TCP connection to `endpoint` is refused (the endpoint stopped listening). */
+function refused(endpoint: string): Promise<boolean> {
+  const url = new URL(endpoint);
+  return new Promise((resolve) => {
+    const s = connect(Number(url.port), url.hostname);
+    s.once('connect', () => {
+      s.destroy();
+      resolve(false);
+    });
+    s.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED'));
+  });
+}
+
+/** Reads a raw socket until the server closes it. */
+function readToEnd(socket: Socket): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    socket.on('data', (b: Buffer) => parts.push(b));
+    socket.on('end', () => resolve(Buffer.concat(parts).toString()));
+    socket.on('error', reject);
+  });
+}
+
+describe('S3 endpoint across a graceful stop', () => {
+  const cleanups: (() => Promise<void>)[] = [];
+  let nodes: S3Node[];
+  let user: TestUser;
+  before(async () => {
+    nodes = await startS3Ring((fn) => void cleanups.push(fn), 3);
+    user = await createUser(nodes[0]!, 'drainer');
+    const client = clientFor(nodes[0]!.endpoint, user);
+    await client.send(new CreateBucketCommand({ Bucket: 'drain' }));
+    client.destroy();
+  });
+  after(async () => {
+    await runCleanups(cleanups);
+  });
+
+  test('requests being served finish, idle connections close, requests still arriving get a retryable 503', async () => {
+    const stopping = nodes[2]!;
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      // A keep-alive connection left idle after one request.
+      const idle = await new Promise<Socket>((resolve, reject) => {
+        const url = new URL(stopping.endpoint);
+        const r = request({ host: url.hostname, port: url.port, method: 'HEAD', path: '/drain', agent }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(r.socket!));
+        });
+        r.on('error', reject);
+        r.end();
+      });
+      let idleClosed = false;
+      idle.once('close', () => (idleClosed = true));
+      // A connection whose request has only begun (part of its header).
+      const url = new URL(stopping.endpoint);
+      const late = connect(Number(url.port), url.hostname);
+      await new Promise<void>((resolve) => late.once('connect', () => resolve()));
+      late.write(`GET /drain/late HTTP/1.1\r\nHost: ${url.host}\r\n`);
+      const lateAnswer = readToEnd(late);
+      // An upload under way: half of its body sent.
+      const data = pattern(2 * 1024 * 1024, 7);
+      const put = await openPut(stopping.endpoint, user, '/drain/in-flight', data.length);
+      put.req.write(data.subarray(0, data.length / 2));
+      await waitFor(() => (stopping.s3.summary()['activeRequests'] as number) >= 1, { timeoutMs: 10_000, what: 'the upload being served' });
+
+      const stopped = stopping.stop();
+      await waitFor(() => refused(stopping.endpoint), { timeoutMs: 10_000, what: 'the endpoint to stop accepting connections' });
+      await waitFor(() => idleClosed, { timeoutMs: 10_000, what: 'the idle keep-alive connection to be closed' });
+
+      // The request that arrives now is refused with a 503 the SDKs retry, and its connection closed.
+      late.write('\r\n');
+      const refusal = await lateAnswer;
+      assert.match(refusal, /^HTTP\/1\.1 503 /);
+      assert.match(refusal, /<Code>ServiceUnavailable<\/Code>/);
+      assert.match(refusal, /\r\nRetry-After: 1\r\n/i);
+      assert.match(refusal, /\r\nConnection: close\r\n/i);
+
+      // The upload under way completes, and its connection is not kept.
+      put.req.end(data.subarray(data.length / 2));
+      const answer = await put.answer;
+      assert.equal(answer.status, 200, answer.body);
+      assert.equal(answer.headers.connection, 'close');
+      await stopped;
+
+      const reader = clientFor(nodes[0]!.endpoint, user);
+      try {
+        const got = await reader.send(new GetObjectCommand({ Bucket: 'drain', Key: 'in-flight' }));
+        assert.ok((await bytes(got.Body)).equals(data), 'the upload completed during the stop is stored whole');
+      } finally {
+        reader.destroy();
+      }
+    } finally {
+      agent.destroy();
+    }
+  });
+});
