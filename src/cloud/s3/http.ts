@@ -53,8 +53,9 @@ const DRAIN_LIMIT_BYTES = 1024 * 1024;
 const DRAIN_TIMEOUT_MS = 10_000;
 
 /**
- * The answer to a request the node cannot serve now: it is stopping. A 503 that SDKs retry, on a
- * connection closed after it (a client behind a balancer reconnects, perhaps to another node).
+ * The answer to a request the node cannot serve now: it is not part of the ring yet (joining,
+ * between join attempts) or is stopping. A 503 that SDKs retry, on a connection closed after it
+ * (a client behind a balancer reconnects, perhaps to another node).
  */
 const NOT_SERVING_MESSAGE = 'This node is starting or stopping and is not serving requests. Please retry, or send the request to another node.';
 /** Seconds a client refused because the node is not serving is asked to wait before retrying. */
@@ -95,6 +96,8 @@ export class S3HttpServer {
     private readonly api: S3Api,
     private readonly options: S3Options,
     nodeId: string,
+    /** Whether the node can serve requests now (part of the ring); while not, they are answered 503. */
+    private readonly serving: () => boolean = () => true,
   ) {
     this.log = env.log.child({ mod: 's3.http' });
     this.idPrefix = nodeId.slice(0, 6).toUpperCase();
@@ -214,7 +217,7 @@ export class S3HttpServer {
     // Server access logging: the record of a request that reaches a bucket (access-log-capture.ts).
     const capture = this.accessLog ? new RequestCapture(this.env, req, res, requestId, started, this.accessLog) : undefined;
     try {
-      if (this.draining) {
+      if (this.draining || !this.serving()) {
         op = 'NotServing';
         this.fail(new S3Error('ServiceUnavailable', NOT_SERVING_MESSAGE), req, res, method, requestId, resource, op, scheme, { 'retry-after': String(NOT_SERVING_RETRY_AFTER_S), connection: 'close' });
         return;
@@ -424,6 +427,7 @@ export function mapError(err: unknown): S3Error {
     case 'OutcomeUnknown':
     case 'NotAvailable':
     case 'Closed':
+    case 'NotReady': // the overlay: this node is not (or no longer) part of the ring
       return new S3Error('ServiceUnavailable', undefined, { cause: err });
     case 'UpdateRetriesExhausted':
     case 'VersionConflict':

@@ -268,7 +268,9 @@ export class S3Service implements NodeService {
     this.expirer = new LifecycleExpirer(ctx.env, this.catalogValue, this.apiValue, this.storeValue.node, o.lifecycleSweepMs);
     this.rewrapper = new SseRewrapper(ctx.env, this.catalogValue, master, this.kmsKeys);
     this.dht = dht;
-    this.http = new S3HttpServer(ctx.env, this.apiValue, o, ctx.overlay.id.hex);
+    // Requests are answered only while the node is part of the ring: before it joined (or between
+    // join attempts) the DHT cannot serve them, and they get a retryable 503 at once.
+    this.http = new S3HttpServer(ctx.env, this.apiValue, o, ctx.overlay.id.hex, () => ctx.overlay.isReady);
     const api = this.apiValue;
     // Log objects are written as a PutObject of the target bucket's owner would be (access-log.ts).
     this.accessLog = new AccessLogDelivery(ctx.env, this.catalogValue, o.accessLog, async (w) => {

@@ -1,18 +1,21 @@
 /**
  * The S3 endpoint across a node's stop and start, as a rolling restart meets it: a graceful stop
  * lets the requests being served finish (their answers close their connections), closes idle
- * keep-alive connections and refuses requests still arriving with a retryable 503.
+ * keep-alive connections and refuses requests still arriving with a retryable 503; a node that is
+ * not part of the ring (still joining) refuses requests with a retryable 503 at once instead of
+ * failing them (500) after waiting on a DHT it cannot reach.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect } from 'node:net';
+import { createServer, connect } from 'node:net';
 import type { Socket } from 'node:net';
 import { Agent, request } from 'node:http';
 import type { ClientRequest, IncomingHttpHeaders } from 'node:http';
 import { CreateBucketCommand, GetObjectCommand } from '@aws-sdk/client-s3';
-import { bytes, clientFor, createUser, pattern, startS3Ring } from './harness.ts';
+import { bytes, clientFor, createUser, pattern, startS3Ring, TEST_S3 } from './harness.ts';
 import type { S3Node, TestUser } from './harness.ts';
-import { waitFor } from '../../node/fixtures.ts';
+import type { S3Service } from '../../../src/cloud/s3/service.ts';
+import { startNode, waitFor } from '../../node/fixtures.ts';
 import { runCleanups } from '../../helpers/cleanup.ts';
 
 interface Answer {
@@ -65,6 +68,16 @@ function readToEnd(socket: Socket): Promise<string> {
     socket.on('data', (b: Buffer) => parts.push(b));
     socket.on('end', () => resolve(Buffer.concat(parts).toString()));
     socket.on('error', reject);
+  });
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
   });
 }
 
@@ -140,5 +153,27 @@ describe('S3 endpoint across a graceful stop', () => {
     } finally {
       agent.destroy();
     }
+  });
+});
+
+describe('S3 endpoint of a node not part of the ring', () => {
+  const cleanups: (() => Promise<void>)[] = [];
+  after(async () => {
+    await runCleanups(cleanups);
+  });
+
+  test('refuses requests at once with a retryable 503 while the node has not joined', async () => {
+    // A node that has not joined (its bootstrap node does not answer): its S3 endpoint listens.
+    const node = await startNode((fn) => void cleanups.push(fn), { bootstrap: [`127.0.0.1:${await freePort()}`], config: { apps: ['s3'], s3: TEST_S3 }, launch: { join: false } });
+    const s3 = node.node.service<S3Service>('s3')!;
+    assert.ok(!node.node.overlay.isReady);
+    const started = Date.now();
+    const res = await fetch(`${s3.endpoint}/some-bucket/some-key`);
+    const body = await res.text();
+    assert.equal(res.status, 503, body);
+    assert.match(body, /<Code>ServiceUnavailable<\/Code>/);
+    assert.equal(res.headers.get('retry-after'), '1');
+    assert.equal(res.headers.get('connection'), 'close');
+    assert.ok(Date.now() - started < 2000, `answered in ${Date.now() - started} ms`);
   });
 });
