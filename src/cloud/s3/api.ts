@@ -1662,15 +1662,23 @@ export class S3Api implements LifecycleActions {
       stored.set(p.n, p);
       all.push(p);
     }
-    const chosen = request.parts.map((p) => {
+    const invalid = request.parts.find((p) => {
       const part = stored.get(p.partNumber);
       // A part checksum given for the upload's algorithm names the part as its ETag does.
       const given = algorithm ? p.checksums[algorithm] : undefined;
-      if (!part || part.etag !== p.etag || (given !== undefined && (part.cs?.v !== given || part.cs.a !== algorithm))) {
-        throw new S3Error('InvalidPart', undefined, { fields: { UploadId: uploadId, PartNumber: p.partNumber, ETag: p.etag } });
-      }
-      return part;
+      return !part || part.etag !== p.etag || (given !== undefined && (part.cs?.v !== given || part.cs.a !== algorithm));
     });
+    if (invalid) {
+      // Another completion of this upload may have finished since the upload was read, and dropped
+      // its parts: a retry whose first attempt's answer was lost (the node serving it stopped)
+      // answers that completion's result, as when it finds the upload gone.
+      if (!(await this.catalog.getUpload(bucket, key, uploadId))) {
+        await this.completedAlready(r, bucket, key, uploadId, { request, claimed });
+        return;
+      }
+      throw new S3Error('InvalidPart', undefined, { fields: { UploadId: uploadId, PartNumber: invalid.partNumber, ETag: invalid.etag } });
+    }
+    const chosen = request.parts.map((p) => stored.get(p.partNumber)!);
     chosen.forEach((part, i) => {
       if (i < chosen.length - 1 && part.size < this.options.minPartBytes) {
         throw new S3Error('EntityTooSmall', undefined, { fields: { ProposedSize: part.size, MinSizeAllowed: this.options.minPartBytes, PartNumber: part.n, ETag: part.etag } });

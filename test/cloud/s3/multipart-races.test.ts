@@ -1,7 +1,9 @@
 /**
  * Multipart uploads completed and aborted concurrently through every node of a 3-node ring: one
  * completion commits the object (the others, with the same part list, answer its result; with
- * another list, NoSuchUpload), and of a completion and an abort racing, exactly one succeeds.
+ * another list, NoSuchUpload), and of a completion and an abort racing, exactly one succeeds. A
+ * completion retried (its first attempt's answer lost, as when the node serving it stops) that
+ * finds the parts already dropped by the first answers the first's result.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,15 +18,19 @@ import {
 } from '@aws-sdk/client-s3';
 import type { CompletedPart, S3Client } from '@aws-sdk/client-s3';
 import { pattern, startS3Fixture } from './harness.ts';
+import type { S3Node } from './harness.ts';
+import { waitFor } from '../../node/fixtures.ts';
 import { runCleanups } from '../../helpers/cleanup.ts';
 
 describe('S3 multipart completions racing on a 3-node ring', () => {
   const cleanups: (() => Promise<void>)[] = [];
   let a: S3Client[];
+  let nodes: S3Node[];
 
   before(async () => {
     const fixture = await startS3Fixture((fn) => cleanups.push(fn), { config: { s3: { minPartBytes: 1024 } }, buckets: ['races'] });
     a = fixture.aliceClients;
+    nodes = fixture.nodes;
     await a[0]!.send(new PutBucketVersioningCommand({ Bucket: 'races', VersioningConfiguration: { Status: 'Enabled' } }));
   });
   after(() => runCleanups(cleanups));
@@ -81,6 +87,44 @@ describe('S3 multipart completions racing on a 3-node ring', () => {
       assert.ok(['ok', 'NoSuchUpload', 'OperationAborted'].includes(aborted) && ['ok', 'NoSuchUpload'].includes(completed), `complete ${completed}, abort ${aborted}`);
       const exists = await outcome(a[0]!.send(new HeadObjectCommand({ Bucket: 'races', Key: key })));
       assert.equal(exists === 'ok', completed === 'ok');
+    }
+  });
+
+  test('a completion retried after the first one finished and dropped the parts answers its result (not InvalidPart)', async () => {
+    const u = await upload('retried');
+    // The retry, through node 1, has read the upload when the first attempt, through node 0,
+    // completes it: it lists the parts only once the first one has dropped them.
+    const catalog = nodes[1]!.s3.catalog;
+    const parts = catalog.parts.bind(catalog);
+    let paused = false;
+    let resume!: () => void;
+    const gate = new Promise<void>((resolve) => (resume = resolve));
+    catalog.parts = async function* (uploadId: string, after?: number) {
+      if (uploadId === u.UploadId) {
+        paused = true;
+        await gate;
+      }
+      yield* parts(uploadId, after);
+    };
+    try {
+      const retry = a[1]!.send(new CompleteMultipartUploadCommand({ Bucket: 'races', Key: 'retried', UploadId: u.UploadId, MultipartUpload: { Parts: u.parts } }));
+      await waitFor(() => paused, { timeoutMs: 10_000, what: 'the retry to have read the upload' });
+      const first = await a[0]!.send(new CompleteMultipartUploadCommand({ Bucket: 'races', Key: 'retried', UploadId: u.UploadId, MultipartUpload: { Parts: u.parts } }));
+      await waitFor(
+        async () => {
+          for await (const p of nodes[0]!.s3.catalog.parts(u.UploadId)) if (p) return false;
+          return true;
+        },
+        { timeoutMs: 10_000, what: 'the first completion to drop the parts' },
+      );
+      resume();
+      const second = await retry;
+      assert.equal(second.ETag, first.ETag);
+      assert.equal(second.VersionId, first.VersionId);
+      assert.equal(await versions('retried'), 1);
+    } finally {
+      resume();
+      catalog.parts = parts;
     }
   });
 });
