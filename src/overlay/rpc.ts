@@ -116,6 +116,8 @@ export class RpcEndpoint implements OverlayApplication {
   /** Distinguishes this incarnation's message ids from a previous run of the same node. */
   private readonly prefix: string;
   private closed = false;
+  /** After {@link close}: the answer requests still arriving get (none: they get no answer). */
+  private refusal: RpcReply | undefined;
   private readonly log;
 
   constructor(
@@ -165,9 +167,15 @@ export class RpcEndpoint implements OverlayApplication {
     this.reply({ app: this.name, mid: corr, tx, replyTo }, to, reply);
   }
 
-  /** Rejects every pending request and stops answering. */
-  close(): void {
+  /**
+   * Rejects every pending request and stops answering. With `refusal`, requests arriving
+   * afterwards get it as their answer (keep the endpoint registered): a peer's request then fails
+   * at once instead of waiting for its timeout, e.g. while the node is stopping but still in its
+   * peers' leaf sets.
+   */
+  close(refusal?: RpcReply): void {
     this.closed = true;
+    this.refusal = refusal;
     for (const [mid, p] of this.pending) {
       p.timer.cancel();
       this.pending.delete(mid);
@@ -229,7 +237,10 @@ export class RpcEndpoint implements OverlayApplication {
       p.resolve({ code: msg.code ?? 200, body: msg.body, from: info.from });
       return;
     }
-    if (this.closed) return;
+    if (this.closed) {
+      if (this.refusal) this.reply(msg, info.origin, this.refusal, true);
+      return;
+    }
     const request: RpcRequest = {
       kind: msg.kind ?? '',
       mid: msg.mid,
@@ -263,8 +274,8 @@ export class RpcEndpoint implements OverlayApplication {
     return { code: 500, body: { error: e?.code ?? 'InternalError', message: e?.message ?? String(err) } };
   }
 
-  private reply(request: AppMessage, to: NodeHandle, reply: RpcReply | undefined): void {
-    if (reply === undefined || this.closed) return;
+  private reply(request: AppMessage, to: NodeHandle, reply: RpcReply | undefined, evenClosed = false): void {
+    if (reply === undefined || (this.closed && !evenClosed)) return;
     if (!this.node.isReady && this.node.state !== 'joining') return;
     // The answer goes to the application that asked (replyTo), which correlates it.
     const msg: AppMessage = { app: request.replyTo ?? this.name, mid: this.nextId(), corr: request.mid, code: reply.code ?? 200, body: reply.body };

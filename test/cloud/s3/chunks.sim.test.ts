@@ -98,6 +98,29 @@ describe('chunk store in the simulator', () => {
     }
   });
 
+  test('a member whose chunk store closed (its node stopping) refuses at once: puts through its set are not held up until the request timeout', async () => {
+    const h = harness('chunks-closed-member');
+    await h.ring.build(8);
+    await h.ring.runFor(3_000);
+    const writer = h.ring.live()[0]!;
+    const closing = h.ring.live().find((n) => n !== writer)!;
+    // Chunks whose replica set has the closing member (and not the writer).
+    const chunks: Buffer[] = [];
+    for (let seed = 1; chunks.length < 6; seed++) {
+      const data = pattern(3000, seed);
+      const set = h.store(writer).node.replicaSet(chunkId(chunkHash(data)), 3);
+      if (set.some((m) => m.id.hex === closing.id.hex) && !set.some((m) => m.id.hex === writer.id.hex)) chunks.push(data);
+    }
+    h.store(closing).close();
+    // The writer's puts hold a slot (4) until every member answered: a member that never answers
+    // would hold them for the request timeout (2 s here), and the fifth put would wait for it.
+    const started = writer.env.now();
+    await settle(h.ring, Promise.all(chunks.map((c) => h.store(writer).put(c))), 'puts with a closed member');
+    const elapsed = writer.env.now() - started;
+    assert.ok(elapsed < 1000, `six puts took ${elapsed} ms of virtual time`);
+    for (const c of chunks) assert.equal(h.store(closing).engine.stat(chunkHash(c)), undefined, 'the closed member stored nothing');
+  });
+
   test('a copy that failed after the put reached its quorum is sent again within seconds, not left to the next maintenance pass', async () => {
     const h = harness('chunks-late-copy');
     await h.ring.build(8);

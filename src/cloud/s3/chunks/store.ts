@@ -211,14 +211,18 @@ export class ChunkStore {
     this.periodic = env.setInterval(() => this.scheduleMaintenance(), this.options.maintenanceIntervalMs);
   }
 
-  /** Stops answering and the timers (the engine stays open: its owner closes it). */
+  /**
+   * Stops serving and the timers (the engine stays open: its owner closes it). Requests of peers
+   * arriving afterwards are refused at once: the node may still be in their leaf sets for a
+   * while (a graceful stop closes the store before the node leaves), and a peer waiting for an
+   * answer that never comes would hold its put slots until its request timeout (30 s).
+   */
   close(): void {
     if (this.closed) return;
     this.closed = true;
     this.maintenanceTimer?.cancel();
     this.periodic?.cancel();
-    this.rpc.close();
-    this.node.unregister(this.rpc.name);
+    this.rpc.close({ code: 500, body: { error: 'NotAvailable', message: 'the chunk store of this node is closed (the node is stopping)' } });
   }
 
   // ---------------------------------------------------------------------------------------------
