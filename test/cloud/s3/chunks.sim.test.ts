@@ -141,6 +141,27 @@ describe('chunk store in the simulator', () => {
     assert.equal(holders(h, hash).length, 3);
   });
 
+  test('a put made while a member was suspected (left out of the set) sends it its copy once it is trusted again, not at the next maintenance pass', async () => {
+    const h = harness('chunks-suspect');
+    await h.ring.build(3);
+    await h.ring.runFor(3_000);
+    const [writer, member, other] = h.ring.live() as [SimNode, SimNode, SimNode];
+    // The member stops answering for a moment: a copy sent to it meanwhile is not acknowledged,
+    // and the writer suspects it (no leaf-set change: it is probed, answers, and stays).
+    h.ring.network.partition([[member.addr]]);
+    void h.store(writer).put(pattern(3000, 1)).catch(() => undefined);
+    const data = pattern(3000, 2);
+    const id = chunkId(chunkHash(data));
+    await h.ring.runUntil(() => h.store(writer).node.replicaSet(id, 3).length === 2, 10_000, 'the writer suspecting the member');
+    h.ring.network.heal();
+    // A put now goes to the two trusted nodes: both store it, the quorum is reached.
+    const hash = await settle(h.ring, h.store(writer).put(data), 'put while the member is suspected');
+    assert.deepEqual(holders(h, hash).map((n) => n.addr).sort(), [writer.addr, other.addr].sort());
+    await h.ring.runUntil(() => h.store(writer).node.replicaSet(id, 3).length === 3, 5_000, 'the member trusted again');
+    assert.ok(writer.pastry.leafSetMembers().some((m) => m.addr === member.addr), 'the member stayed in the leaf set (no maintenance pass was triggered)');
+    await h.ring.runUntil(() => holders(h, hash).length === 3, 10_000, 'the third copy');
+  });
+
   test('a put gives its buffer back only once every member stored the chunk; never when one failed (its copy is sent again from it)', async () => {
     const h = harness('chunks-release');
     await h.ring.build(8);

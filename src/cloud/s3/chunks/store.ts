@@ -24,7 +24,10 @@ import type { PastryNode, RpcReply, RpcRequest } from '../../../overlay/index.ts
 import { StorageError } from '../errors.ts';
 import type { ChunkEngine } from './engine.ts';
 
-/** Attempts to resend a copy that failed after its put reached the quorum, and the first delay (doubling). */
+/**
+ * Attempts to resend a copy that failed after its put reached the quorum (or to send the copy of
+ * a member left out of the set while suspected), and the first delay (doubling).
+ */
 const COPY_RETRY_ATTEMPTS = 3;
 const COPY_RETRY_DELAY_MS = 1000;
 /**
@@ -266,9 +269,9 @@ export class ChunkStore {
       // them), while the caller goes on as soon as the quorum has the chunk.
       await this.outgoing.acquire();
       const first = attempt === 1;
-      const acked = await this.storeOn(set, hash, data, quorum, (failures) => {
+      const acked = await this.storeOn(set, hash, data, quorum, (failures, short) => {
         this.outgoing.release();
-        if (first && failures === 0 && set.length > 0) onReleased?.();
+        if (first && failures === 0 && !short && set.length > 0) onReleased?.();
       });
       if (acked.ok >= quorum) return hash;
       lastError = acked.error;
@@ -284,9 +287,10 @@ export class ChunkStore {
 
   /**
    * Sends the chunk to every member; resolves once `quorum` acknowledged or all answered, and
-   * calls `allDone` with the number of members that failed once every member answered.
+   * calls `allDone` with the number of members that failed once every member answered, and
+   * whether the set was short (see {@link shortSet}).
    */
-  private storeOn(set: NodeHandle[], hash: string, data: Uint8Array, quorum: number, allDone: (failures: number) => void): Promise<{ ok: number; error: string; full: number }> {
+  private storeOn(set: NodeHandle[], hash: string, data: Uint8Array, quorum: number, allDone: (failures: number, short: boolean) => void): Promise<{ ok: number; error: string; full: number }> {
     return new Promise((resolve) => {
       let ok = 0;
       let answered = 0;
@@ -294,14 +298,18 @@ export class ChunkStore {
       let error = '';
       let done = false;
       const failed: NodeHandle[] = [];
+      const stored = new Set<string>();
       const settle = (): void => {
         if (answered === set.length) {
-          allDone(failed.length);
-          // The put succeeded without some copies: send them again soon rather than leave the
-          // chunk short of copies until the next full maintenance pass (minutes away).
-          if (ok >= quorum && failed.length > 0 && this.retryBytes + data.length <= COPY_RETRY_MAX_BYTES) {
+          const short = this.shortSet(set);
+          allDone(failed.length, short);
+          // The put succeeded without some copies (a member failed, or was left out of the set
+          // while suspected): send them soon rather than leave the chunk short of copies until
+          // the next full maintenance pass (minutes away; a suspicion that clears changes no
+          // leaf set, so nothing else would trigger one).
+          if (ok >= quorum && (failed.length > 0 || short) && this.retryBytes + data.length <= COPY_RETRY_MAX_BYTES) {
             this.retryBytes += data.length;
-            this.retryCopies(hash, data, failed, 1);
+            this.retryCopies(hash, data, stored, 1);
           }
         }
         if (done) return;
@@ -314,6 +322,7 @@ export class ChunkStore {
         this.storeAt(member, hash, data).then(
           () => {
             ok++;
+            stored.add(member.id.hex);
             answered++;
             settle();
           },
@@ -327,42 +336,57 @@ export class ChunkStore {
         );
       }
       if (set.length === 0) {
-        allDone(0);
+        allDone(0, true);
         resolve({ ok: 0, error: 'empty replica set', full: 0 });
       }
     });
   }
 
   /**
-   * Sends a chunk again to the `members` that failed to store it, after a delay that doubles
-   * with each attempt, while they are still in its replica set; after the last attempt the
-   * maintenance pass is left to do it.
+   * Whether `set` has fewer members than this node's leaf set could give a chunk: members were
+   * left out because they are suspected (a hop acknowledgement late, as under load; they are
+   * probed, and most often trusted again within a second).
    */
-  private retryCopies(hash: string, data: Uint8Array, members: NodeHandle[], attempt: number): void {
+  private shortSet(set: readonly NodeHandle[]): boolean {
+    return set.length < Math.min(this.options.replicas, this.node.leafSetMembers().length + 1);
+  }
+
+  /**
+   * Sends a chunk to the members of its replica set that do not hold it yet (`stored`: the ids of
+   * those that stored it), after a delay that doubles with each attempt: members that failed, and
+   * members left out of the set while suspected; after the last attempt the maintenance pass is
+   * left to do it.
+   */
+  private retryCopies(hash: string, data: Uint8Array, stored: Set<string>, attempt: number): void {
     if (this.closed || attempt > COPY_RETRY_ATTEMPTS) {
       this.retryBytes -= data.length;
       return;
     }
     this.env.setTimeout(() => {
       void (async () => {
-        if (this.closed) return;
+        if (this.closed) {
+          this.retryBytes -= data.length;
+          return;
+        }
         const set = await this.replicaSet(hash).catch(() => [] as NodeHandle[]);
-        const still = members.filter((m) => set.some((s) => s.id.hex === m.id.hex));
-        const again: NodeHandle[] = [];
+        let missing = false;
         await Promise.all(
-          still.map((m) =>
-            this.storeAt(m, hash, data).then(
-              () => {
-                this.stats.repairs++;
-              },
-              (err: Error) => {
-                this.log.debug({ event: 's3.copyRetryFailed', hash, member: m.addr, attempt, err: err.message }, 'a chunk copy failed again');
-                again.push(m);
-              },
+          set
+            .filter((m) => !stored.has(m.id.hex))
+            .map((m) =>
+              this.storeAt(m, hash, data).then(
+                () => {
+                  stored.add(m.id.hex);
+                  this.stats.repairs++;
+                },
+                (err: Error) => {
+                  this.log.debug({ event: 's3.copyRetryFailed', hash, member: m.addr, attempt, err: err.message }, 'a chunk copy failed again');
+                  missing = true;
+                },
+              ),
             ),
-          ),
         );
-        if (again.length > 0) this.retryCopies(hash, data, again, attempt + 1);
+        if (missing || set.length === 0 || this.shortSet(set)) this.retryCopies(hash, data, stored, attempt + 1);
         else this.retryBytes -= data.length;
       })();
     }, COPY_RETRY_DELAY_MS * 2 ** (attempt - 1));
