@@ -19,6 +19,10 @@
  *   chunk before it writes its reference: a fresh store time means a reference may be on its way).
  * Each replica deletes only if its own store time is still that old, so a concurrent store of the
  * same bytes wins over the deletion.
+ *
+ * A node also examines the old copies it holds of chunks whose root holds none: what a collection
+ * leaves behind on a member that was down meanwhile, or on a node holding the copy out of place.
+ * The root never sees those, and re-replication would spread them to the set again.
  */
 import type { Env, Logger, Timer } from '../../env/index.ts';
 import type { Catalog } from './catalog.ts';
@@ -81,18 +85,33 @@ export class ChunkCollector {
     try {
       const now = this.env.now();
       const old = now - this.options.graceMs;
-      for (const [hash, meta] of this.store.engine.entries()) {
-        if (this.stopped) break;
-        if (meta.t > old) continue;
-        const checked = this.referenced.get(hash);
-        if (checked !== undefined && checked > old) continue;
-        if (!this.store.node.isRoot(chunkId(hash))) continue;
+      /** Old copies of chunks this node is not the root of. */
+      const elsewhere: string[] = [];
+      const examine = async (hash: string): Promise<void> => {
         this.stats.examined++;
         try {
           if (await this.collect(hash, now)) collected++;
         } catch (err) {
           this.stats.errors++;
           this.log.debug({ event: 's3.gcFailed', hash, err: (err as Error).message }, 'could not examine a chunk');
+        }
+      };
+      for (const [hash, meta] of this.store.engine.entries()) {
+        if (this.stopped) break;
+        if (meta.t > old) continue;
+        const checked = this.referenced.get(hash);
+        if (checked !== undefined && checked > old) continue;
+        if (!this.store.node.isRoot(chunkId(hash))) {
+          elsewhere.push(hash);
+          continue;
+        }
+        await examine(hash);
+      }
+      // Those whose root holds none: nobody else would examine them.
+      if (!this.stopped && elsewhere.length > 0) {
+        for (const hash of await this.store.rootless(elsewhere)) {
+          if (this.stopped) break;
+          await examine(hash);
         }
       }
       for (const [hash, at] of this.referenced) if (at <= old) this.referenced.delete(hash);
@@ -124,7 +143,9 @@ export class ChunkCollector {
     if (lastDropped > old) return false;
     const copies = await this.store.statAll(hash);
     if (copies.some((c) => c.meta === undefined || (c.meta !== null && c.meta.t > old))) return false;
-    const removed = await this.store.removeEverywhere(hash, old);
+    let removed = await this.store.removeEverywhere(hash, old);
+    // This node's own copy, when it is not in the chunk's set (a copy left out of place).
+    if (!copies.some((c) => c.member.id.hex === this.store.node.id.hex) && (await this.store.engine.remove(hash, old))) removed++;
     if (removed > 0) this.stats.collected++;
     return removed > 0;
   }

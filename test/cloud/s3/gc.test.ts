@@ -19,7 +19,7 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { chunkHash } from '../../../src/cloud/s3/chunks/store.ts';
+import { chunkHash, chunkId } from '../../../src/cloud/s3/chunks/store.ts';
 import { bytes, clientFor, createUser, pattern, startS3Ring } from './harness.ts';
 import type { S3Node } from './harness.ts';
 import { waitFor } from '../../node/fixtures.ts';
@@ -147,5 +147,35 @@ describe('S3 chunk collection on a 3-node ring', () => {
     assert.equal(copies(orphan), 3, 'fresh: kept');
     for (const n of nodes) n.s3.options.gc.graceMs = 400;
     await sweepUntil(() => copies(orphan) === 0, 'the orphan chunk to be collected');
+  });
+
+  test('a copy left on a node that is not the root, of a chunk its root no longer holds, is collected too', async () => {
+    // What a collection leaves behind on a member that was down meanwhile (or held the copy out
+    // of place): the root, which sweeps the chunk, has none, so only the holder can find it.
+    const garbage = pattern(6000, 77);
+    const hash = chunkHash(garbage);
+    const holder = nodes.find((n) => !n.s3.store.node.isRoot(chunkId(hash)))!;
+    await holder.s3.store.engine.put(hash, garbage, Date.now() - 60_000);
+    assert.equal(copies(garbage), 1);
+    await sweepUntil(() => copies(garbage) === 0, 'the copy away from the root to be collected');
+  });
+
+  test('a copy on a node that is not the root of a chunk still referenced is kept', async () => {
+    const data = pattern(CHUNK, 78);
+    await c[0]!.send(new PutObjectCommand({ Bucket: 'gc-bucket', Key: 'kept-away', Body: data }));
+    await waitFor(() => copies(data) === 3, { what: 'three copies' });
+    const hash = chunkHash(data);
+    // The root loses its copy (a disk replaced); the others keep theirs through sweeps.
+    const root = nodes.find((n) => n.s3.store.node.isRoot(chunkId(hash)))!;
+    assert.ok(await root.s3.store.engine.remove(hash, Number.MAX_SAFE_INTEGER));
+    for (const n of nodes) n.s3.options.gc.graceMs = 0;
+    try {
+      await Promise.all(nodes.map((n) => n.s3.gc.sweep()));
+    } finally {
+      for (const n of nodes) n.s3.options.gc.graceMs = 400;
+    }
+    assert.equal(copies(data), 2);
+    const got = await c[1]!.send(new GetObjectCommand({ Bucket: 'gc-bucket', Key: 'kept-away' }));
+    assert.ok((await bytes(got.Body)).equals(data));
   });
 });

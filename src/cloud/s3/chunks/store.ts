@@ -541,6 +541,29 @@ export class ChunkStore {
     );
   }
 
+  /**
+   * Of `hashes` (chunks this node holds), those whose root holds no copy, asking each root once
+   * per batch; chunks whose root did not answer are left out.
+   */
+  async rootless(hashes: readonly string[]): Promise<string[]> {
+    const byRoot = new Map<string, { root: NodeHandle; hashes: string[] }>();
+    for (const hash of hashes) {
+      const root = (await this.replicaSet(hash).catch(() => [] as NodeHandle[]))[0];
+      if (!root || root.id.hex === this.node.id.hex) continue;
+      let e = byRoot.get(root.id.hex);
+      if (!e) byRoot.set(root.id.hex, (e = { root, hashes: [] }));
+      e.hashes.push(hash);
+    }
+    const out: string[] = [];
+    for (const { root, hashes: batch } of byRoot.values()) {
+      for (let i = 0; i < batch.length; i += HAS_BATCH) {
+        const body = (await this.ask(root, K.HAS, { hs: batch.slice(i, i + HAS_BATCH) }).catch(() => undefined)) as { m?: string[] } | undefined;
+        for (const h of body?.m ?? []) out.push(h);
+      }
+    }
+    return out;
+  }
+
   /** Removes a chunk from its whole set where it was last stored at or before `before`. */
   async removeEverywhere(hash: string, before: number): Promise<number> {
     const set = await this.replicaSet(hash);
