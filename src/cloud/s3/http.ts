@@ -84,8 +84,8 @@ export class S3HttpServer {
   private readonly open = new Set<ServerResponse>();
   /** Set by {@link close}: requests still arriving are refused, the others finish. */
   private draining = false;
-  /** Called when the last request being served finishes while draining. */
-  private onDrained: (() => void) | undefined;
+  /** While draining: called whenever a request or a connection ends. */
+  private onDrainProgress: (() => void) | undefined;
   /** The static website endpoint (website.ts), served on the same listener by Host. */
   private readonly website: WebsiteEndpoint;
   /** Where the server access log records of the requests go (access-log.ts); none: no records. */
@@ -135,7 +135,10 @@ export class S3HttpServer {
     server.on('connection', (s: Socket) => {
       s.setNoDelay(true);
       this.sockets.add(s);
-      s.on('close', () => this.sockets.delete(s));
+      s.on('close', () => {
+        this.sockets.delete(s);
+        this.onDrainProgress?.();
+      });
     });
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => this.clientError(err, socket));
     await new Promise<void>((resolve, reject) => {
@@ -157,11 +160,12 @@ export class S3HttpServer {
   }
 
   /**
-   * Stops listening and closes every connection. With `drainMs` (a graceful stop), requests being
-   * served finish first, for at most that long: their answers say `Connection: close`, idle
-   * keep-alive connections are closed, and requests still arriving on open connections are
-   * refused with a retryable 503 (and their connection closed), so clients retry elsewhere
-   * instead of seeing a connection reset. What is still being served after `drainMs` is cut.
+   * Stops listening and closes every connection. With `drainMs` (a graceful stop), the open
+   * connections get at most that long to end cleanly: idle keep-alive connections are closed,
+   * requests being served finish with `Connection: close`, and requests still arriving (a request
+   * already under way on its connection) are refused with a retryable 503 and their connection
+   * closed, so clients retry elsewhere instead of seeing a connection reset. What is still open
+   * after `drainMs` is cut.
    */
   async close(options: { drainMs?: number } = {}): Promise<void> {
     const server = this.server;
@@ -169,20 +173,26 @@ export class S3HttpServer {
     this.server = undefined;
     this.draining = true;
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
     const drainMs = options.drainMs ?? 0;
-    if (drainMs > 0 && this.open.size > 0) {
+    if (drainMs > 0 && (this.open.size > 0 || this.sockets.size > 0)) {
       for (const res of this.open) if (!res.headersSent) res.setHeader('connection', 'close');
-      server.closeIdleConnections();
       let timer: Timer | undefined;
       await new Promise<void>((resolve) => {
-        this.onDrained = resolve;
+        this.onDrainProgress = () => {
+          // A connection whose answer went out before the drain began is idle once it is sent.
+          server.closeIdleConnections();
+          if (this.open.size === 0 && this.sockets.size === 0) resolve();
+        };
         timer = this.env.setTimeout(resolve, drainMs);
+        this.onDrainProgress();
       });
       timer?.cancel();
-      this.onDrained = undefined;
-      if (this.open.size > 0) this.log.warn({ code: 'S3DrainTimeout', requests: this.open.size, drainMs }, `${this.open.size} request(s) still being served after ${drainMs} ms; closing their connections`);
+      this.onDrainProgress = undefined;
+      if (this.open.size > 0 || this.sockets.size > 0) {
+        this.log.warn({ code: 'S3DrainTimeout', requests: this.open.size, connections: this.sockets.size, drainMs }, `${this.open.size} request(s) still being served after ${drainMs} ms; closing their connections`);
+      }
     }
-    server.closeIdleConnections();
     for (const s of this.sockets) s.destroy();
     await closed;
   }
@@ -206,6 +216,7 @@ export class S3HttpServer {
     let scheme: string | undefined;
     this.inFlight++;
     this.open.add(res);
+    res.once('close', () => this.onDrainProgress?.());
     // A client that goes away mid-request fails the body stream; the pipeline reading it reports that.
     req.on('error', () => {});
     res.on('error', () => {});
@@ -287,7 +298,7 @@ export class S3HttpServer {
       stopIdleWatch?.();
       this.inFlight--;
       this.open.delete(res);
-      if (this.draining && this.open.size === 0) this.onDrained?.();
+      this.onDrainProgress?.();
       this.stats.requests[op] = (this.stats.requests[op] ?? 0) + 1;
       this.stats.latencyMsSum[op] = (this.stats.latencyMsSum[op] ?? 0) + (this.env.now() - started);
     }

@@ -156,6 +156,32 @@ describe('S3 endpoint across a graceful stop', () => {
   });
 });
 
+describe('S3 endpoint across a graceful stop with nothing being served', () => {
+  const cleanups: (() => Promise<void>)[] = [];
+  let nodes: S3Node[];
+  before(async () => {
+    nodes = await startS3Ring((fn) => void cleanups.push(fn), 3);
+  });
+  after(async () => {
+    await runCleanups(cleanups);
+  });
+
+  test('a request already under way on its connection gets the retryable 503, not a reset', async () => {
+    const stopping = nodes[1]!;
+    const url = new URL(stopping.endpoint);
+    const late = connect(Number(url.port), url.hostname);
+    await new Promise<void>((resolve) => late.once('connect', () => resolve()));
+    late.write(`HEAD /any-bucket/key HTTP/1.1\r\nHost: ${url.host}\r\n`);
+    const answer = readToEnd(late);
+    assert.equal(stopping.s3.summary()['activeRequests'], 0);
+    const stopped = stopping.stop();
+    await waitFor(() => refused(stopping.endpoint), { timeoutMs: 10_000, what: 'the endpoint to stop accepting connections' });
+    late.write('\r\n');
+    assert.match(await answer, /^HTTP\/1\.1 503 [^\r]*\r\n(.*\r\n)*Retry-After: 1\r\n/i);
+    await stopped;
+  });
+});
+
 describe('S3 endpoint of a node not part of the ring', () => {
   const cleanups: (() => Promise<void>)[] = [];
   after(async () => {
