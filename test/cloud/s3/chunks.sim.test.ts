@@ -162,6 +162,34 @@ describe('chunk store in the simulator', () => {
     await h.ring.runUntil(() => holders(h, hash).length === 3, 10_000, 'the third copy');
   });
 
+  test('a re-replication pass that outlives a membership change sends no copy to a node no longer in the set', async () => {
+    const h = harness('chunks-stale-push');
+    await h.ring.build(6);
+    await h.ring.runFor(3_000);
+    const chunks = Array.from({ length: 40 }, (_, i) => pattern(2000 + i, 300 + i));
+    const hashes = await settle(h.ring, Promise.all(chunks.map((c) => h.store(h.ring.randomLive()).put(c))), 'puts');
+    await h.ring.runFor(2_000);
+    const victim = h.ring.live()[2]!;
+    // Copies are read slowly (a loaded disk): a pass pushing many of them takes seconds.
+    for (const node of h.ring.live()) {
+      if (node === victim) continue;
+      const engine = h.store(node).engine as MemoryChunkEngine;
+      const read = engine.read.bind(engine);
+      engine.read = (hash: string) => node.env.sleep(300).then(() => read(hash));
+    }
+    h.ring.crash(victim);
+    // Its neighbours notice and start pushing copies to the members that replace it ...
+    await h.ring.runUntil(() => h.ring.live().reduce((n, x) => n + h.store(x).stats.replicated, 0) > 0, 10_000, 'copies being pushed');
+    // ... and it comes back (with its disk) while they are at it.
+    h.ring.restart(victim);
+    await h.ring.runFor(60_000);
+    for (const hash of hashes) {
+      const root = h.ring.closestLive(chunkId(hash))!;
+      const set = h.store(root).node.replicaSet(chunkId(hash), 3);
+      assert.deepEqual(holders(h, hash).map((n) => n.id.hex).sort(), set.map((m) => m.id.hex).sort(), `chunk ${hash.slice(0, 8)} held by exactly its replica set`);
+    }
+  });
+
   test('a put gives its buffer back only once every member stored the chunk; never when one failed (its copy is sent again from it)', async () => {
     const h = harness('chunks-release');
     await h.ring.build(8);
