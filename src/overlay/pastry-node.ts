@@ -355,10 +355,11 @@ export class PastryNode {
 
   /**
    * The `n` nodes closest to `key` that this node knows of in its leaf set (itself included):
-   * the key's replica set when this node is near the key.
+   * the key's replica set when this node is near the key. Suspected nodes are left out unless
+   * `withSuspects` (for decisions that must not follow a passing suspicion).
    */
-  replicaSet(key: Id, n: number): NodeHandle[] {
-    return this.leafSetValue.closestN(key, n, this.suspects);
+  replicaSet(key: Id, n: number, options: { withSuspects?: boolean } = {}): NodeHandle[] {
+    return this.leafSetValue.closestN(key, n, options.withSuspects ? undefined : this.suspects);
   }
 
   /** Whether this node believes it is the root (numerically closest live node) of `key`. */

@@ -739,8 +739,9 @@ export class ChunkStore {
           const set = this.node.replicaSet(chunkId(hash), this.options.replicas);
           // The pass may outlive the membership it started with (pushes of megabytes take a
           // while): a node that left the set meanwhile (one it replaced came back) would get a
-          // copy out of place that its own pass, run already, never hands back.
-          if (!set.some((m) => m.id.hex === to.id.hex)) continue;
+          // copy out of place that its own pass, run already, never hands back. (Members only
+          // suspected still count: a suspicion mostly clears within a second.)
+          if (!this.node.replicaSet(chunkId(hash), this.options.replicas, { withSuspects: true }).some((m) => m.id.hex === to.id.hex)) continue;
           const nearerHolder = set.find((m) => m.id.hex !== self.id.hex && m.id.hex !== to.id.hex && !(missingBy.get(m.id.hex)?.has(hash) ?? true));
           const selfIndex = set.findIndex((m) => m.id.hex === self.id.hex);
           const nearerIndex = nearerHolder ? set.indexOf(nearerHolder) : -1;
