@@ -190,6 +190,38 @@ describe('chunk store in the simulator', () => {
     }
   });
 
+  test('a late copy goes to the member that lacks it, never to a node standing in for a member suspected meanwhile', async () => {
+    const h = harness('chunks-late-copy-stand-in');
+    await h.ring.build(6);
+    await h.ring.runFor(3_000);
+    const writer = h.ring.live()[0]!;
+    const { left, right } = writer.pastry.leafSet();
+    const neighbours = new Set([left[0]?.id.hex, right[0]?.id.hex]);
+    // A chunk whose set leaves the writer out and has a member that is not the writer's ring
+    // neighbour (so nothing it sends on its own clears a suspicion of it in time).
+    let data = pattern(3000, 1);
+    let set = writer.pastry.replicaSet(chunkId(chunkHash(data)), 3);
+    for (let seed = 2; set.some((m) => m.id.hex === writer.id.hex) || !set.slice(1).some((m) => !neighbours.has(m.id.hex)); seed++) {
+      data = pattern(3000, seed);
+      set = writer.pastry.replicaSet(chunkId(chunkHash(data)), 3);
+    }
+    const hash = chunkHash(data);
+    const failing = set[0]!;
+    const suspected = set.slice(1).find((m) => !neighbours.has(m.id.hex))!;
+    const standIn = writer.pastry.replicaSet(chunkId(hash), 4)[3]!;
+    // The first member's disk fails its first write: its copy is sent again a second later ...
+    failFirstWrite(h.engines.get(failing.addr)!);
+    await settle(h.ring, h.store(writer).put(data), 'put with one member failing');
+    // ... by which time the writer suspects another member (as a late hop acknowledgement does).
+    const peers = (writer.pastry as unknown as { peers: { ensure(h: unknown): unknown; setSuspect(p: unknown, s: boolean): void } }).peers;
+    peers.setSuspect(peers.ensure(suspected), true);
+    assert.ok(writer.pastry.replicaSet(chunkId(hash), 3).some((m) => m.id.hex === standIn.id.hex), 'the stand-in is in the set as routing sees it');
+    await h.ring.runUntil(() => h.engines.get(failing.addr)!.stat(hash) !== undefined, 10_000, 'the late copy');
+    await h.ring.runFor(8_000);
+    assert.equal(h.engines.get(standIn.addr)!.stat(hash), undefined, 'the stand-in got no copy');
+    assert.deepEqual(holders(h, hash).map((n) => n.id.hex).sort(), set.map((m) => m.id.hex).sort());
+  });
+
   test('a put gives its buffer back only once every member stored the chunk; never when one failed (its copy is sent again from it)', async () => {
     const h = harness('chunks-release');
     await h.ring.build(8);

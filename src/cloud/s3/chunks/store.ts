@@ -352,6 +352,20 @@ export class ChunkStore {
   }
 
   /**
+   * The replica set of a chunk counting suspected members (they are most often trusted again
+   * within a second): where late copies go. A copy sent to the node that stands in for a
+   * suspected member would be out of place once the suspicion clears.
+   */
+  private async trueReplicaSet(hash: string): Promise<NodeHandle[]> {
+    const id = chunkId(hash);
+    if (this.node.leafSetMembers().length > 0 && this.node.inLeafSetRange(id)) {
+      const set = this.node.replicaSet(id, this.options.replicas, { withSuspects: true });
+      if (this.node.knowsNodesAround(id, set)) return set;
+    }
+    return this.replicaSet(hash);
+  }
+
+  /**
    * Sends a chunk to the members of its replica set that do not hold it yet (`stored`: the ids of
    * those that stored it), after a delay that doubles with each attempt: members that failed, and
    * members left out of the set while suspected; after the last attempt the maintenance pass is
@@ -368,7 +382,7 @@ export class ChunkStore {
           this.retryBytes -= data.length;
           return;
         }
-        const set = await this.replicaSet(hash).catch(() => [] as NodeHandle[]);
+        const set = await this.trueReplicaSet(hash).catch(() => [] as NodeHandle[]);
         let missing = false;
         await Promise.all(
           set
@@ -386,7 +400,7 @@ export class ChunkStore {
               ),
             ),
         );
-        if (missing || set.length === 0 || this.shortSet(set)) this.retryCopies(hash, data, stored, attempt + 1);
+        if (missing || set.length === 0) this.retryCopies(hash, data, stored, attempt + 1);
         else this.retryBytes -= data.length;
       })();
     }, COPY_RETRY_DELAY_MS * 2 ** (attempt - 1));
