@@ -222,6 +222,26 @@ describe('chunk store in the simulator', () => {
     assert.deepEqual(holders(h, hash).map((n) => n.id.hex).sort(), set.map((m) => m.id.hex).sort());
   });
 
+  test('a copy out of place is handed over and dropped even while a member of its set is suspected', async () => {
+    const h = harness('chunks-stray-suspect');
+    await h.ring.build(5);
+    await h.ring.runFor(3_000);
+    const data = pattern(3500, 41);
+    const hash = await settle(h.ring, h.store(h.ring.live()[0]!).put(data), 'put');
+    await h.ring.runUntil(() => holders(h, hash).length === 3, 5_000, 'three copies');
+    // A node outside the set holds a copy too (it stood in for a member that came back).
+    const stray = h.ring.live().find((n) => h.store(n).engine.stat(hash) === undefined)!;
+    await h.store(stray).engine.put(hash, data, stray.env.now());
+    // Its pass runs while it suspects a member of the set: it must not take itself for one.
+    const set = stray.pastry.replicaSet(chunkId(hash), 3);
+    const peers = (stray.pastry as unknown as { peers: { ensure(h: unknown): unknown; setSuspect(p: unknown, s: boolean): void } }).peers;
+    peers.setSuspect(peers.ensure(set[0]!), true);
+    assert.ok(stray.pastry.replicaSet(chunkId(hash), 3).some((m) => m.id.hex === stray.id.hex), 'the stray is in the set as routing sees it');
+    await settle(h.ring, h.store(stray).maintain(), 'the stray node\'s pass');
+    assert.equal(h.store(stray).engine.stat(hash), undefined, 'the copy out of place was dropped');
+    assert.equal(holders(h, hash).length, 3);
+  });
+
   test('a put gives its buffer back only once every member stored the chunk; never when one failed (its copy is sent again from it)', async () => {
     const h = harness('chunks-release');
     await h.ring.build(8);

@@ -720,7 +720,9 @@ export class ChunkStore {
           continue;
         }
         const set = this.node.replicaSet(id, this.options.replicas);
-        const mine = set.some((m) => m.id.hex === self.id.hex);
+        // Whether this node belongs in the set counts suspected members: a node that stands in
+        // for one only while the suspicion lasts would keep its copy until the next full pass.
+        const mine = this.node.replicaSet(id, this.options.replicas, { withSuspects: true }).some((m) => m.id.hex === self.id.hex);
         if (!mine) strays.push(hash);
         for (const m of set) {
           if (m.id.hex === self.id.hex) continue;
@@ -846,7 +848,7 @@ export class ChunkStore {
   /** A chunk held out of place: make sure its set has it, then drop the local copy. */
   private async handOff(hash: string): Promise<void> {
     try {
-      const set = await this.replicaSet(hash);
+      const set = await this.trueReplicaSet(hash);
       if (set.some((m) => m.id.hex === this.node.id.hex)) return;
       const meta = this.engine.stat(hash);
       const data = await this.engine.read(hash);
