@@ -169,9 +169,9 @@ export class RpcEndpoint implements OverlayApplication {
 
   /**
    * Rejects every pending request and stops answering. With `refusal`, requests arriving
-   * afterwards get it as their answer (keep the endpoint registered): a peer's request then fails
-   * at once instead of waiting for its timeout, e.g. while the node is stopping but still in its
-   * peers' leaf sets.
+   * afterwards get it as their answer, and those being handled still get theirs (keep the
+   * endpoint registered): a peer's request then fails or completes at once instead of waiting
+   * for its timeout, e.g. while the node is stopping but still in its peers' leaf sets.
    */
   close(refusal?: RpcReply): void {
     this.closed = true;
@@ -275,7 +275,9 @@ export class RpcEndpoint implements OverlayApplication {
   }
 
   private reply(request: AppMessage, to: NodeHandle, reply: RpcReply | undefined, evenClosed = false): void {
-    if (reply === undefined || (this.closed && !evenClosed)) return;
+    // Closed with a refusal (still registered), the answers of requests being handled when it
+    // closed still go out: dropping them would leave their senders waiting for their timeout.
+    if (reply === undefined || (this.closed && !evenClosed && !this.refusal)) return;
     if (!this.node.isReady && this.node.state !== 'joining') return;
     // The answer goes to the application that asked (replyTo), which correlates it.
     const msg: AppMessage = { app: request.replyTo ?? this.name, mid: this.nextId(), corr: request.mid, code: reply.code ?? 200, body: reply.body };

@@ -242,6 +242,30 @@ describe('chunk store in the simulator', () => {
     assert.equal(holders(h, hash).length, 3);
   });
 
+  test('a read a member was serving when its store closed (its node stopping) is still answered, not left to time out', async () => {
+    const h = harness('chunks-closed-while-reading');
+    await h.ring.build(5);
+    await h.ring.runFor(3_000);
+    const data = pattern(3000, 51);
+    const hash = await settle(h.ring, h.store(h.ring.live()[0]!).put(data), 'put');
+    await h.ring.runUntil(() => holders(h, hash).length === 3, 5_000, 'three copies');
+    const reader = h.ring.live().find((n) => h.store(n).engine.stat(hash) === undefined)!;
+    const nearest = h.store(reader).node.replicaSet(chunkId(hash), 3)[0]!;
+    const member = h.ring.live().find((n) => n.id.hex === nearest.id.hex)!;
+    // The member's disk is slow: the read is under way when its store closes.
+    const engine = h.store(member).engine as MemoryChunkEngine;
+    const read = engine.read.bind(engine);
+    engine.read = (x: string) => member.env.sleep(500).then(() => read(x));
+    const started = reader.env.now();
+    const got = h.store(reader).get(hash);
+    await h.ring.runFor(100);
+    h.store(member).close();
+    const back = await settle(h.ring, got, 'the read');
+    assert.ok(back.equals(data));
+    const elapsed = reader.env.now() - started;
+    assert.ok(elapsed < 1500, `the read took ${elapsed} ms of virtual time (the request timeout is 2000)`);
+  });
+
   test('a put gives its buffer back only once every member stored the chunk; never when one failed (its copy is sent again from it)', async () => {
     const h = harness('chunks-release');
     await h.ring.build(8);
