@@ -8,6 +8,7 @@ import { STATUS_CODES, createServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { Server as HttpsServer } from 'node:https';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { Server as NetServer } from 'node:net';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
@@ -172,16 +173,26 @@ export class S3HttpServer {
     if (!server) return;
     this.server = undefined;
     this.draining = true;
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    server.closeIdleConnections();
+    // Stops accepting connections. (net.Server's close: http.Server's also destroys at once every
+    // connection it deems idle, which includes one whose answer has ended but is still being
+    // flushed to a slow reader: the client would get a cut body.)
+    const closed = new Promise<void>((resolve) => NetServer.prototype.close.call(server, () => resolve()));
+    const closeIdle = (): void => {
+      // Node's closeIdleConnections has the same flaw: wait until no answer is ended but unsent.
+      for (const s of this.sockets) {
+        const answer = (s as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+        if (answer && answer.writableEnded && !answer.writableFinished) return;
+      }
+      server.closeIdleConnections();
+    };
     const drainMs = options.drainMs ?? 0;
     if (drainMs > 0 && (this.open.size > 0 || this.sockets.size > 0)) {
       for (const res of this.open) if (!res.headersSent) res.setHeader('connection', 'close');
       let timer: Timer | undefined;
       await new Promise<void>((resolve) => {
         this.onDrainProgress = () => {
-          // A connection whose answer went out before the drain began is idle once it is sent.
-          server.closeIdleConnections();
+          // Connections idle now (an answer that went out before the drain began, once sent).
+          closeIdle();
           if (this.open.size === 0 && this.sockets.size === 0) resolve();
         };
         timer = this.env.setTimeout(resolve, drainMs);

@@ -10,12 +10,15 @@ import assert from 'node:assert/strict';
 import { createServer, connect } from 'node:net';
 import type { Socket } from 'node:net';
 import { Agent, request } from 'node:http';
-import type { ClientRequest, IncomingHttpHeaders } from 'node:http';
+import type { ClientRequest, IncomingHttpHeaders, ServerResponse } from 'node:http';
 import { CreateBucketCommand, GetObjectCommand } from '@aws-sdk/client-s3';
 import { bytes, clientFor, createUser, pattern, startS3Ring, TEST_S3 } from './harness.ts';
 import type { S3Node, TestUser } from './harness.ts';
 import type { S3Service } from '../../../src/cloud/s3/service.ts';
-import { startNode, waitFor } from '../../node/fixtures.ts';
+import { memoryEnv, startNode, waitFor } from '../../node/fixtures.ts';
+import { S3HttpServer } from '../../../src/cloud/s3/http.ts';
+import type { S3Api } from '../../../src/cloud/s3/api.ts';
+import { DEFAULT_S3_OPTIONS } from '../../../src/cloud/s3/options.ts';
 import { runCleanups } from '../../helpers/cleanup.ts';
 
 interface Answer {
@@ -201,5 +204,52 @@ describe('S3 endpoint of a node not part of the ring', () => {
     assert.equal(res.headers.get('retry-after'), '1');
     assert.equal(res.headers.get('connection'), 'close');
     assert.ok(Date.now() - started < 2000, `answered in ${Date.now() - started} ms`);
+  });
+});
+
+describe('S3 endpoint drain and answers still being sent', () => {
+  test('an answer already ended but not yet sent to a slow reader is sent whole before the connection closes', async () => {
+    // An endpoint whose every answer is 32 MiB handed to the socket at once (as a GET's last
+    // piece is): ended at once, sent as fast as the client reads.
+    const body = Buffer.alloc(32 * 1024 * 1024, 7);
+    const api = {
+      dispatch: (r: { res: ServerResponse }): Promise<string> => {
+        r.res.writeHead(200, { 'content-length': String(body.length) });
+        r.res.end(body);
+        return Promise.resolve('GetObject');
+      },
+    };
+    const server = new S3HttpServer(memoryEnv().env, api as unknown as S3Api, { ...DEFAULT_S3_OPTIONS, bind: '127.0.0.1', port: 0 }, '00'.repeat(20));
+    const { port } = await server.listen();
+    const agent = new Agent({ keepAlive: true });
+    try {
+      let received = 0;
+      let resume!: () => void;
+      const done = new Promise<string>((resolve, reject) => {
+        const r = request({ host: '127.0.0.1', port, path: '/bucket/key', agent }, (res) => {
+          // The client reads nothing until the drain has begun.
+          res.pause();
+          resume = () => {
+            res.on('data', (b: Buffer) => (received += b.length));
+            res.resume();
+          };
+          res.on('end', () => resolve('end'));
+          res.on('aborted', () => resolve('aborted'));
+          res.on('error', () => resolve('error'));
+        });
+        r.on('error', reject);
+        r.end();
+      });
+      await waitFor(() => resume !== undefined && server.active === 0, { timeoutMs: 10_000, what: 'the answer to be ended' });
+      const closing = server.close({ drainMs: 10_000 });
+      await waitFor(() => refused(`http://127.0.0.1:${port}`), { timeoutMs: 10_000, what: 'the endpoint to stop accepting connections' });
+      resume();
+      assert.equal(await done, 'end');
+      assert.equal(received, body.length, 'the whole body arrived');
+      await closing;
+    } finally {
+      agent.destroy();
+      await server.close();
+    }
   });
 });
