@@ -143,7 +143,14 @@ export class StaleStoreGuard {
 
   private schedule(ms: number): void {
     if (this.closed) return;
-    this.timer = this.host.env.setTimeout(() => void this.check(), ms);
+    this.timer = this.host.env.setTimeout(() => {
+      // A failure while setting the store aside (a removal refused on a full disk, say) leaves it
+      // held; the check runs again, and finishes emptying it.
+      this.check().catch((err: Error) => {
+        this.host.log.warn({ event: 'dht.staleCheckFailed', err: err.message }, `stale-store check failed, retrying: ${err.message}`);
+        this.schedule(RETRY_MS);
+      });
+    }, ms);
   }
 
   private async check(): Promise<void> {
